@@ -1,0 +1,1 @@
+"""Board tops that wrap cores for a real FPGA board."""

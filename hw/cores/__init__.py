@@ -1,0 +1,1 @@
+"""Neuron cores, one module per core."""

@@ -1,0 +1,1 @@
+"""cocotb testbenches and the runners that build them from Amaranth designs."""
