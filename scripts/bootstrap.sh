@@ -31,7 +31,17 @@ fi
 
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv"
-    "$PYTHON" -m venv .venv
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "bootstrap: installing Debian's python3-venv"
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            "$PYTHON" -m venv .venv
+        else
+            echo "bootstrap: '$PYTHON -m venv' failed: install the venv module ('sudo apt-get install python3-venv') and run again." >&2
+            exit 1
+        fi
+    fi
 fi
 stamp=.venv/.spikestream-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
