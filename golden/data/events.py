@@ -1,0 +1,479 @@
+"""The project's one event representation, the event-camera readers, pooling and time binning.
+
+Two forms, both numpy structured arrays in time order:
+
+* **Camera events** (:data:`CAMERA_EVENT_DTYPE`): ``x``, ``y`` (``uint16`` pixel column and
+  row, ``0 <= x < width``, ``0 <= y < height``), ``t`` (``int64`` timestamp in microsecond
+  ticks, as the sensor wrote it: N-MNIST starts near 0, AEDAT4 counts from the Unix epoch) and
+  ``p`` (``int8`` polarity, 1 = ON / brighter, 0 = OFF).
+* **Channel events** (:data:`CHANNEL_EVENT_DTYPE`): ``channel`` (``uint32`` input-channel
+  index) and ``t`` (``int64`` microsecond ticks). This is what the event processor consumes:
+  camera events become channel events through an :class:`InputMap` (with optional spatial
+  pooling); the audio front end (:mod:`golden.data.cochlea`) emits them directly.
+
+Time binning (:func:`bin_events`) turns channel events into a dense ``(T, C)`` array of
+non-negative integer counts: bin ``k`` holds the events with
+``t_start + k * bin_ticks <= t < t_start + (k + 1) * bin_ticks`` and several events of one
+channel in one bin add up (the reference pipeline's ``ToFrame`` semantics, ``np.add.at``).
+
+Readers validate what they read: a truncated file raises :class:`ValueError` naming the byte
+offset of the incomplete record; coordinates outside the sensor raise; timestamps that go
+backwards raise unless ``allow_time_reversals=True``, in which case their number is reported
+in :attr:`CameraRecording.n_time_reversals`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CAMERA_EVENT_DTYPE",
+    "CHANNEL_EVENT_DTYPE",
+    "NMNIST_SENSOR_SIZE",
+    "CameraRecording",
+    "InputMap",
+    "bin_events",
+    "camera_events",
+    "channel_events",
+    "check_camera_events",
+    "read_aedat4",
+    "read_nmnist",
+]
+
+CAMERA_EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.int8)])
+CHANNEL_EVENT_DTYPE = np.dtype([("channel", np.uint32), ("t", np.int64)])
+
+#: N-MNIST (ATIS sensor crop), ``(width, height)``.
+NMNIST_SENSOR_SIZE = (34, 34)
+#: Bytes per N-MNIST event: x (8 bits), y (8 bits), polarity (1 bit), timestamp (23 bits), big-endian.
+NMNIST_EVENT_BYTES = 5
+#: An N-MNIST record with this ``y`` is a timestamp-overflow marker, not an event (reference reader).
+NMNIST_OVERFLOW_Y = 240
+#: Microseconds added to every later timestamp per overflow marker (reference reader).
+NMNIST_OVERFLOW_TICKS = 2**13
+
+AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
+_LZ4_FRAME_MAGIC = 0x184D2204
+
+
+@dataclass(frozen=True)
+class CameraRecording:
+    """Camera events read from one file, with the facts the reader checked.
+
+    Attributes
+    ----------
+    events : np.ndarray of CAMERA_EVENT_DTYPE
+        The events in file order.
+    sensor_size : tuple of int
+        ``(width, height)`` in pixels; every event lies inside.
+    path : Path
+        The file read.
+    n_time_reversals : int
+        How many events carry an earlier timestamp than the event before them (0 for a
+        well-formed recording; non-zero only when the reader was told to allow it).
+    """
+
+    events: np.ndarray
+    sensor_size: tuple[int, int]
+    path: Path
+    n_time_reversals: int
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    @property
+    def duration_ticks(self) -> int:
+        """Last minus first timestamp, in microsecond ticks (0 for fewer than two events)."""
+        if len(self.events) < 2:
+            return 0
+        return int(self.events["t"][-1] - self.events["t"][0])
+
+
+def camera_events(x, y, t, p) -> np.ndarray:
+    """Pack four equally long arrays into a :data:`CAMERA_EVENT_DTYPE` array.
+
+    Raises
+    ------
+    ValueError
+        If lengths differ, a coordinate is negative or above 65535, or a polarity is not 0 / 1.
+    """
+    arrays = [np.asarray(a).reshape(-1) for a in (x, y, t, p)]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"x, y, t, p need equal lengths; got {[len(a) for a in arrays]}")
+    x, y, t, p = arrays
+    for name, coord in (("x", x), ("y", y)):
+        if coord.size and (coord.min() < 0 or coord.max() > np.iinfo(np.uint16).max):
+            raise ValueError(f"{name} coordinates must lie in 0..65535; got {coord.min()}..{coord.max()}")
+    if p.size and not np.isin(p, (0, 1)).all():
+        raise ValueError(f"polarity must be 0 (OFF) or 1 (ON); got values {np.unique(p)[:8]}")
+    events = np.empty(len(x), dtype=CAMERA_EVENT_DTYPE)
+    events["x"], events["y"], events["t"], events["p"] = x, y, t, p
+    return events
+
+
+def channel_events(channel, t) -> np.ndarray:
+    """Pack channel indices and timestamps into a :data:`CHANNEL_EVENT_DTYPE` array.
+
+    Raises
+    ------
+    ValueError
+        If lengths differ or a channel index is negative or does not fit 32 bits.
+    """
+    channel = np.asarray(channel).reshape(-1)
+    t = np.asarray(t).reshape(-1)
+    if len(channel) != len(t):
+        raise ValueError(f"channel and t need equal lengths; got {len(channel)} and {len(t)}")
+    if channel.size and (channel.min() < 0 or channel.max() > np.iinfo(np.uint32).max):
+        raise ValueError(f"channel indices must lie in 0..2**32-1; got {channel.min()}..{channel.max()}")
+    events = np.empty(len(t), dtype=CHANNEL_EVENT_DTYPE)
+    events["channel"], events["t"] = channel, t
+    return events
+
+
+def _time_reversals(t: np.ndarray) -> np.ndarray:
+    """Indices ``i`` with ``t[i] < t[i - 1]``."""
+    return np.flatnonzero(np.diff(t) < 0) + 1
+
+
+def check_camera_events(events: np.ndarray, sensor_size: tuple[int, int], *,
+                        allow_time_reversals: bool = False, source: str = "events") -> int:
+    """Check camera events against a sensor; return the number of time reversals.
+
+    Parameters
+    ----------
+    events : np.ndarray of CAMERA_EVENT_DTYPE
+    sensor_size : (width, height)
+    allow_time_reversals : bool
+        When false (default), a timestamp smaller than its predecessor raises.
+    source : str
+        Named in error messages (a file path, typically).
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, a coordinate outside ``sensor_size``, a polarity other than 0 / 1, or
+        (unless allowed) a timestamp that goes backwards; the message names the first offending
+        event index.
+    """
+    if events.dtype != CAMERA_EVENT_DTYPE:
+        raise ValueError(f"{source}: expected CAMERA_EVENT_DTYPE {CAMERA_EVENT_DTYPE}, got {events.dtype}")
+    width, height = sensor_size
+    for name, limit in (("x", width), ("y", height)):
+        outside = np.flatnonzero(events[name] >= limit)
+        if outside.size:
+            i = outside[0]
+            raise ValueError(
+                f"{source}: event {i} has {name} = {events[name][i]}, outside the {width}x{height} sensor "
+                f"({outside.size} such events)"
+            )
+    bad_p = np.flatnonzero((events["p"] != 0) & (events["p"] != 1))
+    if bad_p.size:
+        raise ValueError(f"{source}: event {bad_p[0]} has polarity {events['p'][bad_p[0]]}; expected 0 or 1")
+    reversals = _time_reversals(events["t"])
+    if reversals.size and not allow_time_reversals:
+        i = reversals[0]
+        raise ValueError(
+            f"{source}: timestamps go backwards at event {i} ({events['t'][i - 1]} -> {events['t'][i]} us; "
+            f"{reversals.size} reversals in all); pass allow_time_reversals=True to read it anyway"
+        )
+    return int(reversals.size)
+
+
+def read_nmnist(path, *, sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE,
+                allow_time_reversals: bool = False) -> CameraRecording:
+    """Read an N-MNIST ``.bin`` recording.
+
+    Each event is 5 bytes, big-endian bit fields: x (8 bits), y (8 bits), polarity (1 bit),
+    timestamp (23 bits, microseconds). As in the reference reader (Orchard's N-MNIST code, tonic's
+    ``read_mnist_file``), a record with ``y == 240`` is a timestamp-overflow marker: it is not an
+    event and adds ``2**13`` us to every later timestamp.
+
+    Raises
+    ------
+    ValueError
+        If the file length is not a whole number of 5-byte records (names the byte offset of the
+        incomplete record), or the events fail :func:`check_camera_events`.
+    """
+    path = Path(path)
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size % NMNIST_EVENT_BYTES:
+        complete = raw.size - raw.size % NMNIST_EVENT_BYTES
+        raise ValueError(
+            f"{path}: truncated N-MNIST file: incomplete {NMNIST_EVENT_BYTES}-byte event at byte offset {complete} "
+            f"({raw.size % NMNIST_EVENT_BYTES} trailing bytes, file is {raw.size} bytes)"
+        )
+    records = raw.reshape(-1, NMNIST_EVENT_BYTES).astype(np.int64)
+    x, y = records[:, 0], records[:, 1]
+    p = records[:, 2] >> 7
+    t = ((records[:, 2] & 0x7F) << 16) | (records[:, 3] << 8) | records[:, 4]
+    overflow = y == NMNIST_OVERFLOW_Y
+    t = t + NMNIST_OVERFLOW_TICKS * np.cumsum(overflow)
+    keep = ~overflow
+    events = camera_events(x[keep], y[keep], t[keep], p[keep])
+    n_rev = check_camera_events(events, sensor_size, allow_time_reversals=allow_time_reversals, source=str(path))
+    return CameraRecording(events, tuple(sensor_size), path, n_rev)
+
+
+def _aedat4_data_table_position(header: bytes, path: Path) -> int:
+    """``IOHeader.dataTablePosition`` from the AEDAT4 flatbuffer header (-1: no data table).
+
+    The IOHeader table holds ``compression`` (field 0), ``dataTablePosition`` (field 1, int64,
+    default -1) and ``infoNode`` (field 2).
+    """
+    try:
+        (root,) = struct.unpack_from("<I", header, 0)
+        (vtable_back,) = struct.unpack_from("<i", header, root)
+        vtable = root - vtable_back
+        (vtable_size,) = struct.unpack_from("<H", header, vtable)
+        field_slot = 4 + 2 * 1
+        if field_slot + 2 > vtable_size:
+            return -1
+        (field_offset,) = struct.unpack_from("<H", header, vtable + field_slot)
+        if field_offset == 0:
+            return -1
+        (position,) = struct.unpack_from("<q", header, root + field_offset)
+    except struct.error as exc:
+        raise ValueError(f"{path}: malformed AEDAT4 header ({exc})") from None
+    return position
+
+
+def _lz4_frame_end(raw: bytes, offset: int, path: Path) -> int:
+    """Walk the LZ4 frame starting at ``offset`` block by block; return where it ends."""
+    size = len(raw)
+
+    def need(pos: int, what: str):
+        if pos > size:
+            raise ValueError(
+                f"{path}: truncated AEDAT4 file: the data table (LZ4 frame at byte offset {offset}) "
+                f"ends inside its {what}; file is {size} bytes"
+            )
+
+    need(offset + 7, "frame header")
+    (magic,) = struct.unpack_from("<I", raw, offset)
+    if magic != _LZ4_FRAME_MAGIC:
+        raise ValueError(f"{path}: no LZ4 frame at byte offset {offset} where the header puts the data table")
+    flags = raw[offset + 4]
+    pos = offset + 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1
+    block_checksum = 4 if flags & 0x10 else 0
+    while True:
+        need(pos + 4, f"block header at byte offset {pos}")
+        (block,) = struct.unpack_from("<I", raw, pos)
+        pos += 4
+        if block == 0:
+            break
+        pos += (block & 0x7FFFFFFF) + block_checksum
+        need(pos, f"block ending at byte offset {pos}")
+    pos += 4 if flags & 0x04 else 0
+    need(pos, "content checksum")
+    return pos
+
+
+def _check_aedat4_framing(raw: bytes, path: Path) -> None:
+    """Check that the AEDAT4 packets (and the data table, if any) are complete.
+
+    Layout: magic, ``uint32`` header length, flatbuffer IOHeader, then packets of
+    ``int32`` stream id, ``uint32`` payload size, payload; optionally a data table (an LZ4
+    frame) at the position the header names.
+    """
+    size = len(raw)
+    if not raw.startswith(AEDAT4_MAGIC):
+        if size < len(AEDAT4_MAGIC) and AEDAT4_MAGIC.startswith(raw):
+            raise ValueError(f"{path}: truncated AEDAT4 file: ends at byte offset {size} inside the magic")
+        raise ValueError(f"{path}: not an AEDAT4 file (no {AEDAT4_MAGIC!r} magic at byte offset 0)")
+    header_start = len(AEDAT4_MAGIC) + 4
+    if size < header_start:
+        raise ValueError(f"{path}: truncated AEDAT4 file: header length field at byte offset {len(AEDAT4_MAGIC)} incomplete")
+    (header_len,) = struct.unpack_from("<I", raw, len(AEDAT4_MAGIC))
+    header_end = header_start + header_len
+    if header_end > size:
+        raise ValueError(
+            f"{path}: truncated AEDAT4 file: header at byte offset {header_start} announces {header_len} bytes, "
+            f"file ends at byte offset {size}"
+        )
+    table_pos = _aedat4_data_table_position(raw[header_start:header_end], path)
+    packets_end = size if table_pos < 0 else table_pos
+    if packets_end > size:
+        raise ValueError(
+            f"{path}: truncated AEDAT4 file: header puts the data table at byte offset {table_pos}, "
+            f"file ends at byte offset {size}"
+        )
+    offset = header_end
+    while offset < packets_end:
+        if offset + 8 > packets_end:
+            raise ValueError(f"{path}: truncated AEDAT4 file: incomplete packet header at byte offset {offset}")
+        _, payload = struct.unpack_from("<iI", raw, offset)
+        if offset + 8 + payload > packets_end:
+            raise ValueError(
+                f"{path}: truncated AEDAT4 file: packet at byte offset {offset} announces {payload} bytes, "
+                f"only {packets_end - offset - 8} follow"
+            )
+        offset += 8 + payload
+    if table_pos >= 0:
+        end = _lz4_frame_end(raw, table_pos, path)
+        if end != size:
+            raise ValueError(f"{path}: {size - end} unexpected bytes after the data table at byte offset {end}")
+
+
+def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: bool = False) -> CameraRecording:
+    """Read the polarity events of an AEDAT4 (iniVation DV) recording.
+
+    The container's packets are LZ4-compressed flatbuffers; they are decoded with the ``aedat``
+    package after this reader has checked the framing itself (so a truncated file is reported
+    with its byte offset rather than as a decoder error). The sensor size comes from the
+    stream's ``width`` / ``height`` in the file's info node.
+
+    Parameters
+    ----------
+    stream_id : int, optional
+        Which event stream to read; by default the only one of type ``events``.
+
+    Raises
+    ------
+    ValueError
+        On a truncated or malformed container (naming the byte offset), a missing or ambiguous
+        event stream, or events that fail :func:`check_camera_events`.
+    """
+    import aedat
+
+    path = Path(path)
+    _check_aedat4_framing(path.read_bytes(), path)
+    decoder = aedat.Decoder(str(path))
+    streams = decoder.id_to_stream()
+    event_streams = sorted(sid for sid, info in streams.items() if info.get("type") == "events")
+    if stream_id is None:
+        if len(event_streams) != 1:
+            raise ValueError(f"{path}: {len(event_streams)} event streams {event_streams}; pass stream_id= to pick one")
+        stream_id = event_streams[0]
+    elif stream_id not in event_streams:
+        raise ValueError(f"{path}: stream {stream_id} is not an event stream; event streams are {event_streams}")
+    sensor_size = (int(streams[stream_id]["width"]), int(streams[stream_id]["height"]))
+    chunks = [packet["events"] for packet in decoder if packet["stream_id"] == stream_id and "events" in packet]
+    raw_events = np.concatenate(chunks) if chunks else np.empty(0, dtype=[("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("on", "?")])
+    t = raw_events["t"]
+    if t.size and t.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{path}: timestamp {t.max()} does not fit int64 microseconds")
+    events = camera_events(raw_events["x"], raw_events["y"], t.astype(np.int64), raw_events["on"].astype(np.int8))
+    n_rev = check_camera_events(events, sensor_size, allow_time_reversals=allow_time_reversals, source=str(path))
+    return CameraRecording(events, sensor_size, path, n_rev)
+
+
+def _positive_pair(name: str, value) -> tuple[int, int]:
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2 or min(pair) < 1 or any(int(v) != v for v in value):
+        raise ValueError(f"{name} must be two positive integers (along x, along y); got {value!r}")
+    return pair
+
+
+@dataclass(frozen=True)
+class InputMap:
+    """Map camera events to input-channel indices, pooling ``pool`` pixels into one channel.
+
+    Channel order is polarity-major, then pooled row, then pooled column, i.e. the flattening
+    of a ``(P, H', W')`` frame::
+
+        channel = (p * H' + y // pool_y) * W' + x // pool_x     # split_polarity=True
+        channel = (y // pool_y) * W' + x // pool_x              # split_polarity=False
+
+    with ``W' = ceil(width / pool_x)`` and ``H' = ceil(height / pool_y)`` (the last pooled column
+    and row cover fewer pixels when the sensor is not a multiple of the pool).
+
+    Parameters
+    ----------
+    sensor_size : (width, height)
+    pool : (pool_x, pool_y)
+        Pixels per channel along each axis; ``(1, 1)`` keeps every pixel.
+    split_polarity : bool
+        ON and OFF events go to separate channels (default) or share one.
+    """
+
+    sensor_size: tuple[int, int]
+    pool: tuple[int, int] = (1, 1)
+    split_polarity: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "sensor_size", _positive_pair("sensor_size", self.sensor_size))
+        object.__setattr__(self, "pool", _positive_pair("pool", self.pool))
+
+    @property
+    def pooled_size(self) -> tuple[int, int]:
+        """``(W', H')``: channels per row and rows per polarity."""
+        (width, height), (pool_x, pool_y) = self.sensor_size, self.pool
+        return -(-width // pool_x), -(-height // pool_y)
+
+    @property
+    def n_polarities(self) -> int:
+        return 2 if self.split_polarity else 1
+
+    @property
+    def n_channels(self) -> int:
+        pooled_w, pooled_h = self.pooled_size
+        return self.n_polarities * pooled_h * pooled_w
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        """Camera events -> :data:`CHANNEL_EVENT_DTYPE` events, same order and timestamps.
+
+        Raises
+        ------
+        ValueError
+            If an event lies outside ``sensor_size`` (see :func:`check_camera_events`).
+        """
+        check_camera_events(events, self.sensor_size, allow_time_reversals=True, source="InputMap")
+        pooled_w, pooled_h = self.pooled_size
+        pool_x, pool_y = self.pool
+        column = events["x"].astype(np.int64) // pool_x
+        row = events["y"].astype(np.int64) // pool_y
+        plane = events["p"].astype(np.int64) if self.split_polarity else 0
+        return channel_events((plane * pooled_h + row) * pooled_w + column, events["t"])
+
+
+def bin_events(events: np.ndarray, n_channels: int, bin_ticks: int, *,
+               t_start: int | None = None, n_bins: int | None = None) -> np.ndarray:
+    """Dense ``(n_bins, n_channels)`` ``int64`` event counts from channel events.
+
+    Bin ``k`` counts the events with ``t_start + k*bin_ticks <= t < t_start + (k+1)*bin_ticks``;
+    events of one channel in one bin add up. Event order does not matter.
+
+    Parameters
+    ----------
+    events : np.ndarray of CHANNEL_EVENT_DTYPE
+    n_channels : int
+        Width of the result; every channel index must be below it.
+    bin_ticks : int
+        Bin length in the events' ticks (microseconds), positive.
+    t_start : int, optional
+        Start of bin 0; default the earliest timestamp (0 for no events).
+    n_bins : int, optional
+        Number of bins (a fixed window: events at or after its end are left out). Default: just
+        enough bins to hold the last event.
+
+    Raises
+    ------
+    ValueError
+        On a wrong dtype, non-positive ``bin_ticks`` / ``n_channels``, a channel index out of range,
+        or an event before ``t_start``.
+    """
+    if events.dtype.names is None or not {"channel", "t"} <= set(events.dtype.names):
+        raise ValueError(f"bin_events needs channel events (fields channel, t); got dtype {events.dtype}")
+    if int(n_channels) < 1 or int(bin_ticks) < 1:
+        raise ValueError(f"n_channels and bin_ticks must be positive; got {n_channels} and {bin_ticks}")
+    if n_bins is not None and int(n_bins) < 0:
+        raise ValueError(f"n_bins must be non-negative; got {n_bins}")
+    channel = events["channel"].astype(np.int64)
+    t = events["t"].astype(np.int64)
+    if channel.size and channel.max() >= n_channels:
+        raise ValueError(f"channel index {channel.max()} out of range for n_channels={n_channels}")
+    if t_start is None:
+        t_start = int(t.min()) if t.size else 0
+    if t.size and t.min() < t_start:
+        raise ValueError(f"event at t={t.min()} lies before t_start={t_start}")
+    bins = (t - t_start) // bin_ticks
+    if n_bins is None:
+        n_bins = int(bins.max()) + 1 if bins.size else 0
+    inside = bins < n_bins
+    flat = bins[inside] * n_channels + channel[inside]
+    counts = np.bincount(flat, minlength=n_bins * n_channels)
+    return counts.astype(np.int64).reshape(n_bins, n_channels)
