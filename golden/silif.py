@@ -28,7 +28,7 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
   saturated to ``state_fmt`` (D2); with ``C = max(decay frac, a frac)``::
 
       w_t = sat(round_C(beta_q*w << (C-Cd) + a_q*u << (C-Ca) + (s ? b_q << C : 0)))
-      u_t = sat(round_C((alpha_q*(u - (s ? 1<<F : 0)) + gain_q*(x - w_t)) << (C-Cd)))
+      u_t = sat(round_Cd(alpha_q*(u - (s ? 1<<F : 0)) + gain_q*(x - w_t)))
       s_t = u_t > (1 << F)
 
   ``u - s`` and ``x - w_t`` are exact (one bit wider than the state).
@@ -281,8 +281,8 @@ class SiLIFParams:
             )
         if not self.state_fmt.signed or self.state_fmt.max_int <= self.threshold_q:
             raise ValueError(f"state_fmt {self.state_fmt} must be signed and hold the threshold 1.0 with room above")
-        if self.decay_fmt.signed:
-            raise ValueError(f"decay_fmt must be unsigned (decays lie in [0, 1)); got {self.decay_fmt}")
+        if self.decay_fmt.signed or self.decay_fmt.frac_bits < 1:
+            raise ValueError(f"decay_fmt must be unsigned with fractional bits (decays lie in [0, 1)); got {self.decay_fmt}")
         one = 1 << self.decay_fmt.frac_bits
         for name in ("alpha_q", "beta_q", "gain_q"):
             value = getattr(self, name)
@@ -401,8 +401,9 @@ class SiLIFParams:
         acc_w = ((beta * state.w) << shift_d) + ((a * state.u) << shift_a) + torch.where(state.s, b << c, 0)
         w, sat_w = self.state_fmt.saturate(round_shift(acc_w, c))
         u_reset = state.u - torch.where(state.s, self.threshold_q, 0)
-        acc_u = (alpha * u_reset + gain * (x - w)) << shift_d
-        u, sat_u = self.state_fmt.saturate(round_shift(acc_u, c))
+        # Both u products carry Cd fractional bits: rounding by Cd equals shifting up to C first.
+        acc_u = alpha * u_reset + gain * (x - w)
+        u, sat_u = self.state_fmt.saturate(round_shift(acc_u, self.decay_fmt.frac_bits))
         return SiLIFState(u=u, w=w, s=u > self.threshold_q), sat_w | sat_u
 
 
