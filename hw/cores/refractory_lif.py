@@ -1,0 +1,348 @@
+"""Time-multiplexed refractory LIF core (SPikE-SSM, NEURON_MATH §2.2, DECISIONS D7).
+
+The hardware mirror of :class:`golden.refractory_lif.RefractoryLIFParams.step`; the golden
+model's docstring is the specification, this module only schedules it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fixed import round_shift
+from golden.refractory_lif import RefractoryLIFParams
+from hw.arith import saturate
+
+__all__ = ["RefractoryLIFCore"]
+
+_COUNTER_WIDTH = 32
+
+
+class RefractoryLIFCore(wiring.Component):
+    """``params.n_neurons`` refractory LIF neurons sharing one pipelined datapath.
+
+    Each beat on :attr:`i_current` updates one neuron with its input current for the current
+    time step, in the order of D7 (all formats from ``params``; ``F`` fractional bits shared by
+    ``I``, ``v``, ``u``, ``R``, ``v_th``, ``U_th``; ``C`` fractional bits of ``coef_fmt``)::
+
+        v = sat_state(round_C(tau * u) + I)                  # charge
+        R = sat_refr(round_C(tau_r * R) + (s_prev ? U_th : 0))   # refractory pulse
+        s = (v - R - v_th >= 0)                              # exact, fires at equality
+        u = sat_state(v - (s ? v_th : 0))                    # soft reset
+
+    ``round_C`` is :func:`golden.fixed.round_shift` (round half up, D1) applied to the full-width
+    product, ``sat_*`` is :func:`hw.arith.saturate` (D2). A time step is one beat per neuron, in
+    any order; a neuron's state advances exactly when a beat for it is accepted. State memories
+    (``u``, ``R``, previous spike) start at zero (D3) from the bitstream / simulation initial
+    value; the domain reset clears the pipeline and :attr:`saturation_count` but not the state
+    memories. Neuron indices ``>= n_neurons`` are a caller error (the update then reads and
+    writes an undefined word).
+
+    Parameters
+    ----------
+    params : RefractoryLIFParams
+        Formats, decays (compile-time constants) and per-neuron ``v_th``, ``U_th`` (the
+        initial contents of a read-only parameter memory).
+    emit_state : bool
+        Add the :attr:`o_state` port that reports every update (for verification and
+        debugging); without it the core only emits spikes.
+
+    Members
+    -------
+    i_current : ``In(stream.Signature(current_layout))``
+        ``{neuron: unsigned(index_bits), current: input_fmt}``.
+    o_spike : ``Out(stream.Signature(spike_layout))``
+        ``{neuron}``: one beat per update that fired, in input order.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, v: state_fmt, refr: refr_fmt, u: state_fmt, spike: 1, saturated: 1}``: one
+        beat per update, in input order. Present only with ``emit_state=True``.
+    saturation_count : ``Out(32)``
+        Number of updates in which any of the three clamps acted; sticks at ``2**32 - 1``.
+
+    Timing
+    ------
+    * **Latency**: :attr:`latency` (7) cycles: a beat accepted on clock edge ``k`` makes its
+      output beats valid from edge ``k + latency`` on.
+    * **Throughput**: one update per clock while the outputs are ready and consecutive beats
+      name neurons that are not in flight.
+    * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
+      is low while the offered neuron is still in one of the first :attr:`hazard_stages`
+      pipeline stages (its previous update not yet written back). The write-back stage's write
+      reaches a same-cycle read through a transparent read port. So with ``n_neurons <=
+      hazard_stages`` (or a neuron repeated within that many beats) the core runs slower than
+      one update per clock, never wrong.
+    * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
+      offers the spike (if any) and the state beat (if ``emit_state``) at the same time; the
+      pipeline advances only in the cycle in which every pending output beat of that register
+      has been (or is being) accepted. Each output may be accepted in a different cycle; nothing
+      is lost or repeated. ``i_current.ready`` depends combinationally on ``o_spike.ready``,
+      ``o_state.ready`` and ``i_current.payload.neuron`` (never on ``i_current.valid``); the
+      outputs' ``valid`` are registers.
+
+    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
+
+        0  accept: address the state and parameter memories
+        1  memory words arrive (u, R, s_prev, v_th, U_th)
+        2  multiplier operands registered, refractory increment chosen
+        3  products tau*u and tau_r*R registered (full width)
+        4  products rounded to F fractional bits
+        5  v and R: add, saturate
+        6  spike compare (exact) and saturated v - v_th in parallel
+        -  soft-reset mux, write-back, into the output register (7)
+    """
+
+    #: Cycles from accepting an input beat to its output beats being valid.
+    latency = 7
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
+    hazard_stages = 5
+
+    def __init__(self, params: RefractoryLIFParams, *, emit_state: bool = True):
+        if not isinstance(params, RefractoryLIFParams):
+            raise TypeError(f"params must be a RefractoryLIFParams, not {type(params).__name__}")
+        self._params = params
+        self._emit_state = bool(emit_state)
+        index_shape = unsigned(self.index_bits)
+        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
+        self._spike_layout = data.StructLayout({"neuron": index_shape})
+        self._state_layout = data.StructLayout(
+            {
+                "neuron": index_shape,
+                "v": params.state_fmt.shape(),
+                "refr": params.refr_fmt.shape(),
+                "u": params.state_fmt.shape(),
+                "spike": unsigned(1),
+                "saturated": unsigned(1),
+            }
+        )
+        members = {
+            "i_current": In(stream.Signature(self._current_layout)),
+            "o_spike": Out(stream.Signature(self._spike_layout)),
+        }
+        if self._emit_state:
+            members["o_state"] = Out(stream.Signature(self._state_layout))
+        members["saturation_count"] = Out(_COUNTER_WIDTH)
+        super().__init__(members)
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def params(self) -> RefractoryLIFParams:
+        return self._params
+
+    @property
+    def emit_state(self) -> bool:
+        return self._emit_state
+
+    @property
+    def n_neurons(self) -> int:
+        return self._params.n_neurons
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a neuron index (at least 1)."""
+        return max(1, (self._params.n_neurons - 1).bit_length())
+
+    @property
+    def current_layout(self) -> data.StructLayout:
+        """Payload of :attr:`i_current`: ``{neuron, current}``."""
+        return self._current_layout
+
+    @property
+    def spike_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_spike`: ``{neuron}``."""
+        return self._spike_layout
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_state`: ``{neuron, v, refr, u, spike, saturated}``."""
+        return self._state_layout
+
+    @property
+    def state_row_layout(self) -> data.StructLayout:
+        """One word of the state memory: ``{u, refr, spike}`` (spike = previous step's spike)."""
+        p = self._params
+        return data.StructLayout({"u": p.state_fmt.shape(), "refr": p.refr_fmt.shape(), "spike": unsigned(1)})
+
+    @property
+    def param_row_layout(self) -> data.StructLayout:
+        """One word of the parameter memory: ``{v_th, u_th}`` in ``threshold_fmt``."""
+        shape = self._params.threshold_fmt.shape()
+        return data.StructLayout({"v_th": shape, "u_th": shape})
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        coef_bits = p.coef_fmt.frac_bits
+        n_neurons = p.n_neurons
+
+        m.submodules.state_mem = state_mem = memory.Memory(shape=self.state_row_layout, depth=n_neurons, init=[])
+        m.submodules.param_mem = param_mem = memory.Memory(
+            shape=self.param_row_layout,
+            depth=n_neurons,
+            init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
+        )
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        param_rd = param_mem.read_port()
+
+        # Every stage register moves when `advance` is high (the output register can take a beat).
+        advance = Signal()
+        index_shape = unsigned(self.index_bits)
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, 7)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, 7)]
+        with m.If(advance):
+            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
+            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
+            for k in range(2, 7):
+                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+        # Stage 0: accept, stalling on a read-after-write hazard.
+        hazard = Signal()
+        m.d.comb += hazard.eq(
+            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+        )
+        m.d.comb += [
+            self.i_current.ready.eq(advance & ~hazard),
+            state_rd.addr.eq(self.i_current.payload.neuron),
+            state_rd.en.eq(advance),
+            param_rd.addr.eq(self.i_current.payload.neuron),
+            param_rd.en.eq(advance),
+        ]
+
+        # Stage 1: memory words arrive with the beat's current.
+        current_1 = Signal(p.input_fmt.shape())
+        with m.If(advance):
+            m.d.sync += current_1.eq(self.i_current.payload.current)
+
+        # Stage 2: multiplier operands registered.
+        u_2 = Signal(p.state_fmt.shape())
+        refr_2 = Signal(p.refr_fmt.shape())
+        refr_increment_2 = Signal(p.threshold_fmt.shape())
+        v_th_2 = Signal(p.threshold_fmt.shape())
+        current_2 = Signal(p.input_fmt.shape())
+        with m.If(advance):
+            m.d.sync += [
+                u_2.eq(state_rd.data.u),
+                refr_2.eq(state_rd.data.refr),
+                refr_increment_2.eq(Mux(state_rd.data.spike, param_rd.data.u_th, 0)),
+                v_th_2.eq(param_rd.data.v_th),
+                current_2.eq(current_1),
+            ]
+
+        # Stage 3: full-width products.
+        tau = Const(p.tau_q, p.coef_fmt.shape())
+        tau_r = Const(p.tau_r_q, p.coef_fmt.shape())
+        decay_u_3 = Signal.like(u_2 * tau)
+        decay_r_3 = Signal.like(refr_2 * tau_r)
+        refr_increment_3 = Signal.like(refr_increment_2)
+        v_th_3 = Signal.like(v_th_2)
+        current_3 = Signal.like(current_2)
+        with m.If(advance):
+            m.d.sync += [
+                decay_u_3.eq(u_2 * tau),
+                decay_r_3.eq(refr_2 * tau_r),
+                refr_increment_3.eq(refr_increment_2),
+                v_th_3.eq(v_th_2),
+                current_3.eq(current_2),
+            ]
+
+        # Stage 4: products rounded back to F fractional bits (D1).
+        decay_u_4 = Signal.like(round_shift(decay_u_3, coef_bits))
+        decay_r_4 = Signal.like(round_shift(decay_r_3, coef_bits))
+        refr_increment_4 = Signal.like(refr_increment_3)
+        v_th_4 = Signal.like(v_th_3)
+        current_4 = Signal.like(current_3)
+        with m.If(advance):
+            m.d.sync += [
+                decay_u_4.eq(round_shift(decay_u_3, coef_bits)),
+                decay_r_4.eq(round_shift(decay_r_3, coef_bits)),
+                refr_increment_4.eq(refr_increment_3),
+                v_th_4.eq(v_th_3),
+                current_4.eq(current_3),
+            ]
+
+        # Stage 5: charge and refractory pulse, saturated (D2).
+        v_next, v_clamped = saturate(decay_u_4 + current_4, p.state_fmt)
+        refr_next, refr_clamped = saturate(decay_r_4 + refr_increment_4, p.refr_fmt)
+        v_5 = Signal(p.state_fmt.shape())
+        refr_5 = Signal(p.refr_fmt.shape())
+        v_or_refr_clamped_5 = Signal()
+        v_th_5 = Signal.like(v_th_4)
+        with m.If(advance):
+            m.d.sync += [
+                v_5.eq(v_next),
+                refr_5.eq(refr_next),
+                v_or_refr_clamped_5.eq(v_clamped | refr_clamped),
+                v_th_5.eq(v_th_4),
+            ]
+
+        # Stage 6: exact spike comparison beside the saturated soft-reset candidate.
+        u_fired_next, u_fired_clamped = saturate(v_5 - v_th_5, p.state_fmt)
+        spike_6 = Signal()
+        u_fired_6 = Signal(p.state_fmt.shape())
+        u_fired_clamped_6 = Signal()
+        v_6 = Signal.like(v_5)
+        refr_6 = Signal.like(refr_5)
+        v_or_refr_clamped_6 = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                spike_6.eq((v_5 - refr_5 - v_th_5) >= 0),
+                u_fired_6.eq(u_fired_next),
+                u_fired_clamped_6.eq(u_fired_clamped),
+                v_6.eq(v_5),
+                refr_6.eq(refr_5),
+                v_or_refr_clamped_6.eq(v_or_refr_clamped_5),
+            ]
+
+        # Soft-reset mux, write-back and output register.
+        u_6 = Mux(spike_6, u_fired_6, v_6)
+        saturated_6 = v_or_refr_clamped_6 | (spike_6 & u_fired_clamped_6)
+        m.d.comb += [
+            state_wr.addr.eq(neuron[6]),
+            state_wr.data.u.eq(u_6),
+            state_wr.data.refr.eq(refr_6),
+            state_wr.data.spike.eq(spike_6),
+            state_wr.en.eq(valid[6] & advance),
+        ]
+
+        out_state = Signal(self._state_layout)
+        spike_pending = Signal()
+        state_pending = Signal()
+        spike_done = ~spike_pending | self.o_spike.ready
+        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
+        m.d.comb += [
+            advance.eq(spike_done & state_done),
+            self.o_spike.valid.eq(spike_pending),
+            self.o_spike.payload.neuron.eq(out_state.neuron),
+        ]
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+        with m.If(advance):
+            m.d.sync += [
+                out_state.neuron.eq(neuron[6]),
+                out_state.v.eq(v_6),
+                out_state.refr.eq(refr_6),
+                out_state.u.eq(u_6),
+                out_state.spike.eq(spike_6),
+                out_state.saturated.eq(saturated_6),
+                spike_pending.eq(valid[6] & spike_6),
+                state_pending.eq(valid[6] if self._emit_state else 0),
+            ]
+            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():
+            with m.If(self.o_spike.ready):
+                m.d.sync += spike_pending.eq(0)
+            if self._emit_state:
+                with m.If(self.o_state.ready):
+                    m.d.sync += state_pending.eq(0)
+        return m
+
+
+def _any(terms):
+    """OR of Amaranth 1-bit values."""
+    result = Const(0, 1)
+    for term in terms:
+        result = result | term
+    return result

@@ -1,0 +1,148 @@
+"""amaranth.sim unit tests of the refractory LIF core against the golden integer model, bit for bit."""
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.fixed import QFormat
+from golden.refractory_lif import RefractoryLIFParams
+from hw.cores.refractory_lif import RefractoryLIFCore
+from sim.checker import MismatchError, Scoreboard, check_value, finish_all
+from sim.refractory_lif_model import RefractoryLIFModel, beat_order, load_corner_vectors
+from sim.stream import SimStreamSink, SimStreamSource
+
+NARROW = dict(
+    input_fmt=QFormat(4, 8),
+    state_fmt=QFormat(3, 8),
+    refr_fmt=QFormat(2, 8),
+    threshold_fmt=QFormat(3, 8),
+    coef_fmt=QFormat(0, 10, signed=False),
+)
+
+
+def random_params(n_neurons, seed, **formats):
+    """Per-neuron thresholds spread around the defaults; narrow formats also get negative ones."""
+    rng = np.random.default_rng(seed)
+    narrow = bool(formats)
+    v_th = rng.uniform(-1.0 if narrow else 0.25, 3.5 if narrow else 2.0, n_neurons)
+    u_th = rng.uniform(-1.5 if narrow else 0.0, 1.5 if narrow else 1.0, n_neurons)
+    return RefractoryLIFParams.from_float(v_th, u_th, tau=rng.uniform(0.05, 0.95), tau_r=0.9, **formats)
+
+
+def random_currents(params, n_steps, seed, spread=2.0):
+    """Currents uniform over ``±spread * max(v_th)``, clipped to the input format, with some silence."""
+    rng = np.random.default_rng(seed)
+    fmt = params.input_fmt
+    scale = spread * max(int(np.abs(params.v_th_q).max()), 1 << fmt.frac_bits)
+    currents = rng.integers(-scale, scale, size=(n_steps, params.n_neurons), endpoint=True)
+    currents[rng.random(currents.shape) < 0.2] = 0
+    return np.clip(currents, fmt.min_int, fmt.max_int)
+
+
+def simulate(model, *, emit_state=True, idle_prob=0.0, backpressure_prob=0.0, seed=0, perturb=None):
+    """Run ``model``'s stimulus through the core; raise ``MismatchError`` on any difference.
+
+    ``perturb(state_expectations)`` may edit the expected state beats before the run (to prove
+    the checker can fail).
+    """
+    core = RefractoryLIFCore(model.params, emit_state=emit_state)
+    states = Scoreboard("o_state")
+    spikes = Scoreboard("o_spike")
+    expected_states = model.expected_states()
+    if perturb is not None:
+        perturb(expected_states)
+    if emit_state:
+        states.expect_all(expected_states)
+    spikes.expect_all(model.expected_spikes())
+
+    source = SimStreamSource(core.i_current, model.input_beats(), idle_prob=idle_prob, seed=seed)
+    sinks = [SimStreamSink(core.o_spike, backpressure_prob=backpressure_prob, seed=seed + 1, on_beat=spikes.observe)]
+    if emit_state:
+        sinks.append(SimStreamSink(core.o_state, backpressure_prob=backpressure_prob, seed=seed + 2, on_beat=states.observe))
+    final = {}
+
+    async def drain(ctx):
+        budget = 20 * len(model.order) + 200
+        while not source.done or spikes.outstanding or states.outstanding:
+            await ctx.tick()
+            budget -= 1
+            if budget == 0:
+                break
+        await ctx.tick().repeat(4 * core.latency)  # room for any extra beat to show up
+        final["saturation_count"] = ctx.get(core.saturation_count)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source.run)
+    for sink in sinks:
+        sim.add_testbench(sink.run, background=True)
+    sim.add_testbench(drain)
+    sim.run()
+    finish_all(
+        [states, spikes], check_value("saturation_count", model.saturation_count, final["saturation_count"])
+    )
+    return model
+
+
+@pytest.mark.parametrize("idle_prob,backpressure_prob", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.4), (0.3, 0.4)])
+def test_small_random_matches_golden(idle_prob, backpressure_prob):
+    params = random_params(12, seed=1)
+    currents = random_currents(params, 10, seed=2)
+    model = RefractoryLIFModel(params, currents, beat_order(10, 12, shuffle=True, seed=3))
+    simulate(model, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=4)
+    assert model.trace.s.any() and not model.trace.s.all()
+
+
+@pytest.mark.parametrize("n_neurons", [1, 2, 5])
+@pytest.mark.parametrize("backpressure_prob", [0.0, 0.5])
+def test_hazard_fewer_neurons_than_pipeline(n_neurons, backpressure_prob):
+    assert n_neurons <= RefractoryLIFCore.hazard_stages
+    params = random_params(n_neurons, seed=n_neurons)
+    model = RefractoryLIFModel(params, random_currents(params, 12, seed=5))
+    simulate(model, backpressure_prob=backpressure_prob, seed=6)
+
+
+@pytest.mark.parametrize("idle_prob,backpressure_prob", [(0.0, 0.0), (0.25, 0.35)])
+def test_narrow_formats_saturate_at_both_ends(idle_prob, backpressure_prob):
+    params = random_params(16, seed=7, **NARROW)
+    currents = random_currents(params, 12, seed=8, spread=4.0)
+    model = RefractoryLIFModel(params, currents, beat_order(12, 16, shuffle=True, seed=9))
+    simulate(model, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=10)
+    tr = model.trace
+    state_fmt, refr_fmt = params.state_fmt, params.refr_fmt
+    assert (tr.v == state_fmt.max_int).any() and (tr.v == state_fmt.min_int).any()
+    assert (tr.refr == refr_fmt.max_int).any() and (tr.refr == refr_fmt.min_int).any()
+    assert model.saturation_count > 0
+
+
+def test_spike_only_core():
+    params = random_params(8, seed=11)
+    model = RefractoryLIFModel(params, random_currents(params, 8, seed=12))
+    simulate(model, emit_state=False, backpressure_prob=0.3, seed=13)
+
+
+@pytest.mark.parametrize("case", load_corner_vectors(), ids=lambda case: case["name"])
+def test_corner_vectors(case):
+    model = RefractoryLIFModel(case["params"], case["currents_q"])
+    simulate(model, backpressure_prob=0.2, seed=14)
+
+
+def test_checker_reports_one_flipped_bit():
+    params = random_params(6, seed=15)
+    model = RefractoryLIFModel(params, random_currents(params, 4, seed=16))
+
+    def flip(expected):
+        record, context = next(item for item in expected if item[1] == {"step": 2, "neuron": 3})
+        record["u"] ^= 1
+
+    with pytest.raises(MismatchError) as info:
+        simulate(model, perturb=flip)
+    message = str(info.value)
+    assert "step=2, neuron=3" in message and "field 'u'" in message
+    assert len(info.value.mismatches) == 1
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_rejects_wrong_params():
+    with pytest.raises(TypeError, match="RefractoryLIFParams"):
+        RefractoryLIFCore({"v_th_q": [1]})
