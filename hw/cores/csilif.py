@@ -1,0 +1,342 @@
+"""Time-multiplexed C-SiLIF core (SSM-inspired LIF, NEURON_MATH §1.5, DECISIONS D4, D10-D11).
+
+The hardware mirror of :meth:`golden.csilif.CSiLIFParams.step`; the golden model's docstring is
+the specification, this module only schedules it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.csilif import CSiLIFParams
+from hw.arith import saturate
+
+__all__ = ["CSiLIFCore"]
+
+_COUNTER_WIDTH = 32
+
+
+class CSiLIFCore(wiring.Component):
+    """``params.n_neurons`` C-SiLIF neurons (one complex mode each) sharing one pipelined datapath.
+
+    Each beat on :attr:`i_current` updates one neuron with its input current ``x`` for the
+    current time step (formats from ``params``: ``x`` in ``input_fmt``, ``Re u``/``Im u`` in
+    ``state_fmt`` with ``F`` fractional bits, ``lambda_r``/``lambda_i`` in ``coef_fmt``, ``b`` in
+    ``gain_fmt``; ``P`` = :attr:`CSiLIFParams.product_frac_bits`)::
+
+        u'     = Re u - (s_prev ? 1/2 : 0)                                 # exact half reset
+        Re u   = sat(round_{P->F}(lambda_r*u' - lambda_i*Im u + b*x))      # D4: one rounding
+        Im u   = sat(round_{P->F}(lambda_i*u' + lambda_r*Im u))
+        s      = (Re u > 1/2)                                              # strict, exact (D10)
+
+    Five real products per update, each at full width: the four of the complex decay (no
+    three-multiply trick, D4) and ``b*x``; each component sums its products at full width and
+    rounds once, half up (D1); ``sat`` is :func:`hw.arith.saturate` (D2). A time step is one beat
+    per neuron, in any order; a neuron's state advances exactly when a beat for it is accepted.
+    The state memory (``Re u``, ``Im u``, previous spike) starts at zero (D3) from the bitstream /
+    simulation initial value; the domain reset clears the pipeline and :attr:`saturation_count`
+    but not the state memory. The per-neuron ``lambda_r``, ``lambda_i`` and ``b`` are the initial
+    contents of a read-only parameter memory (precomputed off-line, D11). Neuron indices
+    ``>= n_neurons`` are a caller error (the update then reads and writes an undefined word).
+
+    Parameters
+    ----------
+    params : CSiLIFParams
+        Formats and per-neuron decays and gains.
+    emit_state : bool
+        Add the :attr:`o_state` port that reports every update (for verification and
+        debugging); without it the core only emits spikes.
+
+    Members
+    -------
+    i_current : ``In(stream.Signature(current_layout))``
+        ``{neuron: unsigned(index_bits), current: input_fmt}``.
+    o_spike : ``Out(stream.Signature(spike_layout))``
+        ``{neuron}``: one beat per update that fired, in input order.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, re: state_fmt, im: state_fmt, spike: 1, saturated: 1}``: one beat per update,
+        in input order. Present only with ``emit_state=True``.
+    saturation_count : ``Out(32)``
+        Number of updates in which either clamp acted; sticks at ``2**32 - 1``.
+
+    Timing
+    ------
+    * **Latency**: :attr:`latency` (7) cycles: a beat accepted on clock edge ``k`` makes its
+      output beats valid from edge ``k + latency`` on.
+    * **Throughput**: one update per clock while the outputs are ready and consecutive beats
+      name neurons that are not in flight.
+    * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
+      is low while the offered neuron is still in one of the first :attr:`hazard_stages`
+      pipeline stages. The write-back stage's write reaches a same-cycle read through a
+      transparent read port. So with ``n_neurons <= hazard_stages`` (or a neuron repeated within
+      that many beats) the core runs slower than one update per clock, never wrong.
+    * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
+      offers the spike (if any) and the state beat (if ``emit_state``) at the same time; the
+      pipeline advances only in the cycle in which every pending output beat of that register
+      has been (or is being) accepted. Each output may be accepted in a different cycle; nothing
+      is lost or repeated. ``i_current.ready`` depends combinationally on ``o_spike.ready``,
+      ``o_state.ready`` and ``i_current.payload.neuron`` (never on ``i_current.valid``); the
+      outputs' ``valid`` are registers.
+
+    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
+
+        0  accept: address the state and parameter memories
+        1  memory words arrive (Re u, Im u, s_prev, lambda_r, lambda_i, b)
+        2  multiplier operands registered, half reset applied (u')
+        3  five products registered at full width (MULT18X18D on ECP5)
+        4  pair sums lambda_r*u' - lambda_i*Im u and lambda_i*u' + lambda_r*Im u;
+           b*x aligned to P fractional bits plus the rounding constant
+        5  full-width sums, shifted down to F fractional bits (one rounding per component)
+        6  saturate both components; spike compare (exact, in parallel)
+        -  write-back, into the output register (7)
+    """
+
+    #: Cycles from accepting an input beat to its output beats being valid.
+    latency = 7
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
+    hazard_stages = 5
+
+    def __init__(self, params: CSiLIFParams, *, emit_state: bool = True):
+        if not isinstance(params, CSiLIFParams):
+            raise TypeError(f"params must be a CSiLIFParams, not {type(params).__name__}")
+        self._params = params
+        self._emit_state = bool(emit_state)
+        index_shape = unsigned(self.index_bits)
+        state_shape = params.state_fmt.shape()
+        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
+        self._spike_layout = data.StructLayout({"neuron": index_shape})
+        self._state_layout = data.StructLayout(
+            {
+                "neuron": index_shape,
+                "re": state_shape,
+                "im": state_shape,
+                "spike": unsigned(1),
+                "saturated": unsigned(1),
+            }
+        )
+        members = {
+            "i_current": In(stream.Signature(self._current_layout)),
+            "o_spike": Out(stream.Signature(self._spike_layout)),
+        }
+        if self._emit_state:
+            members["o_state"] = Out(stream.Signature(self._state_layout))
+        members["saturation_count"] = Out(_COUNTER_WIDTH)
+        super().__init__(members)
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def params(self) -> CSiLIFParams:
+        return self._params
+
+    @property
+    def emit_state(self) -> bool:
+        return self._emit_state
+
+    @property
+    def n_neurons(self) -> int:
+        return self._params.n_neurons
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a neuron index (at least 1)."""
+        return max(1, (self._params.n_neurons - 1).bit_length())
+
+    @property
+    def current_layout(self) -> data.StructLayout:
+        """Payload of :attr:`i_current`: ``{neuron, current}``."""
+        return self._current_layout
+
+    @property
+    def spike_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_spike`: ``{neuron}``."""
+        return self._spike_layout
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_state`: ``{neuron, re, im, spike, saturated}``."""
+        return self._state_layout
+
+    @property
+    def state_row_layout(self) -> data.StructLayout:
+        """One word of the state memory: ``{re, im, spike}`` (spike = previous step's spike)."""
+        shape = self._params.state_fmt.shape()
+        return data.StructLayout({"re": shape, "im": shape, "spike": unsigned(1)})
+
+    @property
+    def param_row_layout(self) -> data.StructLayout:
+        """One word of the parameter memory: ``{decay_re, decay_im}`` in ``coef_fmt``, ``gain``."""
+        p = self._params
+        return data.StructLayout(
+            {"decay_re": p.coef_fmt.shape(), "decay_im": p.coef_fmt.shape(), "gain": p.gain_fmt.shape()}
+        )
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        n_stages = 6
+
+        m.submodules.state_mem = state_mem = memory.Memory(
+            shape=self.state_row_layout, depth=p.n_neurons, init=[]
+        )
+        m.submodules.param_mem = param_mem = memory.Memory(
+            shape=self.param_row_layout,
+            depth=p.n_neurons,
+            init=[
+                {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
+                for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
+            ],
+        )
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        param_rd = param_mem.read_port()
+
+        # Every stage register moves when `advance` is high (the output register can take a beat).
+        advance = Signal()
+        index_shape = unsigned(self.index_bits)
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, n_stages + 1)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, n_stages + 1)]
+        with m.If(advance):
+            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
+            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
+            for k in range(2, n_stages + 1):
+                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+        # Stage 0: accept, stalling on a read-after-write hazard.
+        hazard = Signal()
+        m.d.comb += hazard.eq(
+            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+        )
+        m.d.comb += [
+            self.i_current.ready.eq(advance & ~hazard),
+            state_rd.addr.eq(self.i_current.payload.neuron),
+            state_rd.en.eq(advance),
+            param_rd.addr.eq(self.i_current.payload.neuron),
+            param_rd.en.eq(advance),
+        ]
+
+        # Stage 1: memory words arrive with the beat's current.
+        current_1 = Signal(p.input_fmt.shape())
+        with m.If(advance):
+            m.d.sync += current_1.eq(self.i_current.payload.current)
+
+        # Stage 2: multiplier operands registered; exact half reset u' = Re u - s_prev/2.
+        reset_re = state_rd.data.re - Mux(state_rd.data.spike, p.half_q, 0)
+        u_reset_2 = Signal.like(reset_re)
+        im_2 = Signal(p.state_fmt.shape())
+        decay_re_2 = Signal(p.coef_fmt.shape())
+        decay_im_2 = Signal(p.coef_fmt.shape())
+        gain_2 = Signal(p.gain_fmt.shape())
+        current_2 = Signal(p.input_fmt.shape())
+        with m.If(advance):
+            m.d.sync += [
+                u_reset_2.eq(reset_re),
+                im_2.eq(state_rd.data.im),
+                decay_re_2.eq(param_rd.data.decay_re),
+                decay_im_2.eq(param_rd.data.decay_im),
+                gain_2.eq(param_rd.data.gain),
+                current_2.eq(current_1),
+            ]
+
+        # Stage 3: the five real products at full width (D4).
+        rr_3 = Signal.like(decay_re_2 * u_reset_2)
+        ii_3 = Signal.like(decay_im_2 * im_2)
+        ir_3 = Signal.like(decay_im_2 * u_reset_2)
+        ri_3 = Signal.like(decay_re_2 * im_2)
+        bx_3 = Signal.like(gain_2 * current_2)
+        with m.If(advance):
+            m.d.sync += [
+                rr_3.eq(decay_re_2 * u_reset_2),
+                ii_3.eq(decay_im_2 * im_2),
+                ir_3.eq(decay_im_2 * u_reset_2),
+                ri_3.eq(decay_re_2 * im_2),
+                bx_3.eq(gain_2 * current_2),
+            ]
+
+        # Stage 4: pair sums of the complex product; b*x aligned to P fractional bits, with the
+        # rounding constant 2**(P-F-1) folded in (D1). All exact.
+        round_const = (1 << (p.round_bits - 1)) if p.round_bits > 0 else 0
+        decay_sum_re_4 = Signal.like(rr_3 - ii_3)
+        decay_sum_im_4 = Signal.like(ir_3 + ri_3)
+        input_term_4 = Signal.like((bx_3 << p.input_shift) + round_const)
+        with m.If(advance):
+            m.d.sync += [
+                decay_sum_re_4.eq(rr_3 - ii_3),
+                decay_sum_im_4.eq(ir_3 + ri_3),
+                input_term_4.eq((bx_3 << p.input_shift) + round_const),
+            ]
+
+        # Stage 5: full-width sums, one floor shift each: round half up to F fractional bits.
+        re_rounded = ((decay_sum_re_4 << p.decay_shift) + input_term_4) >> p.round_bits
+        im_rounded = ((decay_sum_im_4 << p.decay_shift) + round_const) >> p.round_bits
+        re_5 = Signal.like(re_rounded)
+        im_5 = Signal.like(im_rounded)
+        with m.If(advance):
+            m.d.sync += [re_5.eq(re_rounded), im_5.eq(im_rounded)]
+
+        # Stage 6: saturate (D2); the strict spike compare runs on the unclamped value, which
+        # gives the same answer because clamping is monotonic and 1/2 lies inside state_fmt.
+        re_sat, re_clamped = saturate(re_5, p.state_fmt)
+        im_sat, im_clamped = saturate(im_5, p.state_fmt)
+        re_6 = Signal(p.state_fmt.shape())
+        im_6 = Signal(p.state_fmt.shape())
+        spike_6 = Signal()
+        saturated_6 = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                re_6.eq(re_sat),
+                im_6.eq(im_sat),
+                spike_6.eq(re_5 > p.half_q),
+                saturated_6.eq(re_clamped | im_clamped),
+            ]
+
+        # Write-back and output register.
+        m.d.comb += [
+            state_wr.addr.eq(neuron[6]),
+            state_wr.data.re.eq(re_6),
+            state_wr.data.im.eq(im_6),
+            state_wr.data.spike.eq(spike_6),
+            state_wr.en.eq(valid[6] & advance),
+        ]
+
+        out_state = Signal(self._state_layout)
+        spike_pending = Signal()
+        state_pending = Signal()
+        spike_done = ~spike_pending | self.o_spike.ready
+        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
+        m.d.comb += [
+            advance.eq(spike_done & state_done),
+            self.o_spike.valid.eq(spike_pending),
+            self.o_spike.payload.neuron.eq(out_state.neuron),
+        ]
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+        with m.If(advance):
+            m.d.sync += [
+                out_state.neuron.eq(neuron[6]),
+                out_state.re.eq(re_6),
+                out_state.im.eq(im_6),
+                out_state.spike.eq(spike_6),
+                out_state.saturated.eq(saturated_6),
+                spike_pending.eq(valid[6] & spike_6),
+                state_pending.eq(valid[6] if self._emit_state else 0),
+            ]
+            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():
+            with m.If(self.o_spike.ready):
+                m.d.sync += spike_pending.eq(0)
+            if self._emit_state:
+                with m.If(self.o_state.ready):
+                    m.d.sync += state_pending.eq(0)
+        return m
+
+
+def _any(terms):
+    """OR of Amaranth 1-bit values."""
+    result = Const(0, 1)
+    for term in terms:
+        result = result | term
+    return result
