@@ -295,12 +295,7 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
             f"file ends at byte offset {size}"
         )
     table_pos = _aedat4_data_table_position(raw[header_start:header_end], path)
-    packets_end = size if table_pos < 0 else table_pos
-    if packets_end > size:
-        raise ValueError(
-            f"{path}: truncated AEDAT4 file: header puts the data table at byte offset {table_pos}, "
-            f"file ends at byte offset {size}"
-        )
+    packets_end = size if table_pos < 0 else min(table_pos, size)
     offset = header_end
     while offset < packets_end:
         if offset + 8 > packets_end:
@@ -312,6 +307,11 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
                 f"only {packets_end - offset - 8} follow"
             )
         offset += 8 + payload
+    if table_pos > size:
+        raise ValueError(
+            f"{path}: truncated AEDAT4 file: header puts the data table at byte offset {table_pos}, "
+            f"file ends at byte offset {size}"
+        )
     if table_pos >= 0:
         end = _lz4_frame_end(raw, table_pos, path)
         if end != size:
