@@ -1,0 +1,472 @@
+# amaranth: UnusedElaboratable=no
+"""Host link gateware against golden.protocol, in amaranth.sim.
+
+* UART: tx -> rx loopback at several clock/baud ratios, exact bit timing, framing error, overrun.
+* FrameDecoder: the same byte streams (each bad-input case, random garbage) through the hardware
+  and through ``FrameDecoderModel``; commands and every counter compared exactly, with idle cycles
+  between bytes and random backpressure on the command output, and a full-FIFO case.
+* FrameEncoder: its bytes decode with the golden parser into exactly the results sent.
+* End to end over the serial line: UARTTx -> UARTRx -> FrameDecoder, FrameEncoder -> UARTTx -> UARTRx.
+"""
+
+import random
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.sim import Simulator
+
+from golden.protocol import (
+    COUNTER_NAMES, RESULT_PAYLOAD_LENGTHS, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
+    FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status, decode_result,
+    encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
+    encode_reset,
+)
+from hw.link import (
+    CommandKind, FrameDecoder, FrameEncoder, ResultKind, UARTRx, UARTTx, command_layout, result_layout,
+    uart_divisor,
+)
+
+GEOMETRY = SensorGeometry(34, 34, 2)
+TIMEOUT_CYCLES = 24
+FIFO_DEPTH = 4
+
+
+def simulate(dut, testbench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+# --- UART ---------------------------------------------------------------------------------------
+
+class _Loopback(wiring.Component):
+    """UARTTx wired to UARTRx, the serial line exposed for the checks."""
+
+    def __init__(self, clk_freq, baud):
+        self.tx = UARTTx(clk_freq, baud)
+        self.rx = UARTRx(clk_freq, baud)
+        super().__init__({
+            "i": wiring.In(stream.Signature(8)),
+            "o": wiring.Out(stream.Signature(8)),
+            "framing_error": wiring.Out(1),
+            "line": wiring.Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tx = self.tx
+        m.submodules.rx = self.rx
+        wiring.connect(m, wiring.flipped(self.i), self.tx.i)
+        wiring.connect(m, self.rx.o, wiring.flipped(self.o))
+        m.d.comb += [self.rx.rx.eq(self.tx.tx), self.line.eq(self.tx.tx),
+                     self.framing_error.eq(self.rx.framing_error)]
+        return m
+
+
+@pytest.mark.parametrize("clk_freq, baud", [(25e6, 1e6), (48e6, 3e6), (4e6, 1e6), (10e6, 2e6)])
+def test_uart_loopback(clk_freq, baud):
+    divisor = uart_divisor(clk_freq, baud)
+    dut = _Loopback(clk_freq, baud)
+    payload = [0x00, 0xFF, 0x55, 0xAA, 0xA5] + [random.Random(divisor).randrange(256) for _ in range(7)]
+    received, start_bits = [], []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        pending = list(payload)
+        previous_line = 1
+        for cycle in range(len(payload) * 10 * divisor + 8 * divisor):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+                if ctx.get(dut.i.ready):
+                    pending.pop(0)
+            if ctx.get(dut.o.valid):
+                received.append(ctx.get(dut.o.payload))
+            line = ctx.get(dut.line)
+            if previous_line and not line and len(start_bits) == len(payload) - len(pending) - 1:
+                start_bits.append(cycle)
+            previous_line = line
+            assert not ctx.get(dut.framing_error)
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    assert received == payload
+    # Back-to-back bytes leave exactly 10 bit times apart.
+    assert [b - a for a, b in zip(start_bits, start_bits[1:])] == [10 * divisor] * (len(payload) - 1)
+
+
+def test_uart_rx_framing_error_and_overrun():
+    divisor = 8
+    dut = UARTRx(8e6, 1e6)
+    strobes = {"framing_error": 0, "overrun": 0}
+    received = []
+
+    def frame(byte, stop=1):
+        return [0] + [(byte >> i) & 1 for i in range(8)] + [stop]
+
+    async def watch(ctx, bits):
+        for bit in bits:
+            ctx.set(dut.rx, bit)
+            for _ in range(divisor):
+                strobes["framing_error"] += ctx.get(dut.framing_error)
+                strobes["overrun"] += ctx.get(dut.overrun)
+                await ctx.tick()
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 0)
+        # Bad stop bit, then the line held low (a break) for a while: one framing error, no byte.
+        await watch(ctx, frame(0x3C, stop=0) + [0] * 12 + [1] * 3)
+        assert strobes == {"framing_error": 1, "overrun": 0}
+        assert not ctx.get(dut.o.valid)
+        # Two bytes while nobody takes them: the first waits, the second is an overrun.
+        await watch(ctx, frame(0x81) + frame(0x42) + [1] * 2)
+        assert strobes == {"framing_error": 1, "overrun": 1}
+        assert ctx.get(dut.o.valid) and ctx.get(dut.o.payload) == 0x81
+        ctx.set(dut.o.ready, 1)
+        await ctx.tick()
+        await watch(ctx, frame(0x42) + [1] * 2)
+        received.append(ctx.get(dut.o.payload))
+
+    simulate(dut, testbench)
+    assert received == [0x42]
+
+
+@pytest.mark.parametrize("clk_freq, baud, message", [
+    (25e6, 3e6, "4.2%"), (10e6, 3e6, "at least 4"), (0, 1e6, "positive"),
+])
+def test_uart_divisor_rejects(clk_freq, baud, message):
+    with pytest.raises(ValueError, match=message):
+        uart_divisor(clk_freq, baud)
+
+
+# --- FrameDecoder --------------------------------------------------------------------------------
+
+def good_frames(rng, n, t0=0):
+    """``n`` random valid commands (mostly events, in time order) and their frames."""
+    out, t = [], t0
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.8:
+            t += rng.choice([0, 1, rng.randrange(1 << 20)])
+            out.append(encode_event(rng.randrange(34), rng.randrange(34), rng.randrange(2), t))
+        elif roll < 0.9:
+            out.append(encode_read_status())
+        else:
+            out.append(encode_end_of_sample())
+            t = 0
+    return out
+
+
+def bad_input_cases():
+    """Named byte sequences (with TIMEOUT markers), one per rule of golden.protocol."""
+    ev = encode_event(5, 6, 1, 1000)
+    corrupt = bytearray(encode_event(7, 8, 0, 2000))
+    corrupt[6] ^= 0x10
+    return {
+        "good_mix": [*encode_reset(), *ev, *encode_event(33, 33, 1, 1000), *encode_read_status(),
+                     *encode_end_of_sample(), *encode_event(0, 0, 0, 0)],
+        "bad_crc": [*corrupt, *ev],
+        "truncated_timeout": [*ev[:6], TIMEOUT, *ev, *encode_read_status()[:2], TIMEOUT, TIMEOUT],
+        "truncated_swallows_next": [*ev[:6], *encode_event(1, 1, 1, 1100), *encode_event(2, 2, 0, 1200)],
+        "unknown_command": [*encode_frame(0x7E, b"abc"), *encode_frame(0x40), *ev],
+        "bad_length": [*encode_frame(0x7E, bytes(40)), *encode_frame(Command.EVENT, bytes(8)),
+                       *encode_frame(Command.RESET, b"\x00"), TIMEOUT, *ev],
+        "address_out_of_range": [*encode_event(34, 0, 0, 1), *encode_event(0, 34, 0, 1),
+                                 *encode_event(0, 0, 2, 1), *encode_event(65535, 65535, 255, 1), *ev],
+        "timestamp_backwards": [*encode_event(1, 1, 0, 10), *encode_event(1, 1, 0, 20),
+                                *encode_event(1, 1, 0, 15), *encode_event(1, 1, 0, 20),
+                                *encode_end_of_sample(), *encode_event(1, 1, 0, 0),
+                                *encode_reset(), *encode_event(1, 1, 0, 0)],
+        "garbage_with_sync_bytes": [0x00, 0xA5, 0xA5, 0x01, 0xFF, 0x13, 0xA5, TIMEOUT, *ev],
+    }
+
+
+def random_stream(seed):
+    rng = random.Random(seed)
+    items = []
+    for frame in good_frames(rng, 30):
+        roll = rng.random()
+        if roll < 0.1:
+            items += [rng.randrange(256) for _ in range(rng.randrange(1, 6))]
+        elif roll < 0.2:
+            frame = bytearray(frame)
+            frame[rng.randrange(len(frame))] ^= 1 << rng.randrange(8)
+        elif roll < 0.25:
+            frame = frame[: rng.randrange(1, len(frame))]
+            items += list(frame) + [TIMEOUT]
+            continue
+        items += list(frame)
+    return items + [TIMEOUT]
+
+
+def to_golden(command):
+    kind = command.kind
+    if kind == CommandKind.EVENT:
+        return Event(command.x, command.y, command.polarity, command.timestamp)
+    return {CommandKind.END_OF_SAMPLE: EndOfSample(), CommandKind.RESET: Reset(),
+            CommandKind.READ_STATUS: ReadStatus()}[kind]
+
+
+def run_decoder(items, *, seed=0, max_gap=2, ready_probability=1.0, stall_until_end=False):
+    """Feed ``items`` to a FrameDecoder; return (commands, counters) taken from the hardware."""
+    dut = FrameDecoder(GEOMETRY, timeout_cycles=TIMEOUT_CYCLES, fifo_depth=FIFO_DEPTH)
+    rng = random.Random(seed)
+    schedule = []  # one entry per cycle: a byte or None
+    for item in items:
+        if item is TIMEOUT:
+            schedule += [None] * (TIMEOUT_CYCLES + rng.randrange(3))
+        else:
+            schedule += [None] * rng.randrange(max_gap + 1) + [item]
+    schedule += [None] * 4
+    commands, counters = [], {}
+
+    async def testbench(ctx):
+        for byte in schedule:
+            ctx.set(dut.i.valid, byte is not None)
+            ctx.set(dut.i.payload, byte or 0)
+            ready = not stall_until_end and rng.random() < ready_probability
+            ctx.set(dut.o.ready, ready)
+            assert ctx.get(dut.i.ready)
+            if ready and ctx.get(dut.o.valid):
+                commands.append(to_golden(ctx.get(dut.o.payload)))
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        ctx.set(dut.o.ready, 1)
+        for _ in range(FIFO_DEPTH + 3):
+            if ctx.get(dut.o.valid):
+                commands.append(to_golden(ctx.get(dut.o.payload)))
+            await ctx.tick()
+        assert not ctx.get(dut.o.valid)
+        snapshot = ctx.get(dut.counters)
+        counters.update({name: getattr(snapshot, name) for name in COUNTER_NAMES})
+
+    simulate(dut, testbench)
+    return commands, counters
+
+
+def model_of(items, fifo_depth=None):
+    model = FrameDecoderModel(GEOMETRY, fifo_depth=fifo_depth)
+    model.feed_bytes(items)
+    return model.take(), model.counters
+
+
+@pytest.mark.parametrize("case", list(bad_input_cases()))
+def test_decoder_bad_input_matches_model(case):
+    items = bad_input_cases()[case]
+    expected = model_of(items)
+    # Back to back at one byte per cycle and always ready, then idle gaps with backpressure.
+    assert run_decoder(items, max_gap=0) == expected
+    assert run_decoder(items, seed=1, max_gap=3, ready_probability=0.5) == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_decoder_random_streams_match_model(seed):
+    items = random_stream(seed)
+    commands, counters = run_decoder(items, seed=seed, max_gap=2, ready_probability=0.7)
+    assert (commands, counters) == model_of(items)
+    assert counters["fifo_overflow"] == 0  # the comparison above assumes an unbounded FIFO
+
+
+def test_decoder_random_garbage_matches_model():
+    rng = random.Random(99)
+    # Garbage rich in SYNC and small command codes, so that headers keep starting.
+    garbage = [rng.choice([0xA5, 0x01, 0x02, 0x04, 0x09, 0x00, rng.randrange(256)]) for _ in range(600)]
+    items = garbage + [TIMEOUT] + list(encode_event(1, 2, 1, 3))
+    commands, counters = run_decoder(items, max_gap=0, ready_probability=0.8)
+    assert (commands, counters) == model_of(items)
+    assert commands[-1] == Event(1, 2, 1, 3)
+
+
+def test_decoder_full_fifo_drops_and_counts():
+    rng = random.Random(5)
+    items = [byte for frame in good_frames(rng, 3 * FIFO_DEPTH) for byte in frame]
+    commands, counters = run_decoder(items, max_gap=1, stall_until_end=True)
+    assert (commands, counters) == model_of(items, fifo_depth=FIFO_DEPTH)
+    assert len(commands) == FIFO_DEPTH and counters["fifo_overflow"] == 2 * FIFO_DEPTH
+
+
+def test_decoder_checker_catches_a_wrong_bit():
+    """The comparison can fail: a model fed one flipped payload bit disagrees with the hardware."""
+    items = list(encode_event(5, 6, 1, 1000))
+    flipped = list(items)
+    flipped[4] ^= 1  # x changes; the CRC no longer matches
+    assert run_decoder(items, max_gap=0) != model_of(flipped)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(geometry=(34, 34), timeout_cycles=10), "SensorGeometry"),
+    (dict(geometry=GEOMETRY, timeout_cycles=1), "timeout_cycles"),
+    (dict(geometry=GEOMETRY, timeout_cycles=10, fifo_depth=1), "fifo_depth"),
+])
+def test_decoder_rejects_bad_parameters(kwargs, message):
+    geometry = kwargs.pop("geometry")
+    with pytest.raises(ValueError, match=message):
+        FrameDecoder(geometry, **kwargs)
+
+
+# --- FrameEncoder --------------------------------------------------------------------------------
+
+N_CLASSES = 3
+
+
+def set_result(ctx, port, result):
+    payload = port.payload
+    if isinstance(result, Spike):
+        ctx.set(payload.kind, ResultKind.SPIKE)
+        ctx.set(payload.body.spike.layer, result.layer)
+        ctx.set(payload.body.spike.neuron, result.neuron)
+        ctx.set(payload.body.spike.time, result.time)
+    elif isinstance(result, Scores):
+        ctx.set(payload.kind, ResultKind.SCORES)
+        ctx.set(payload.body.scores.argmax, result.argmax)
+        for index, score in enumerate(result.scores):
+            ctx.set(payload.body.scores.scores[index], score)
+    else:
+        ctx.set(payload.kind, ResultKind.STATUS)
+        for name in COUNTER_NAMES:
+            ctx.set(payload.body.status[name], result.counters[name])
+
+
+def example_results(rng):
+    return [
+        Spike(0, 0, 0),
+        Spike(255, 65535, 2**32 - 1),
+        Scores((-(2**31), 2**31 - 1, -1), 1),
+        Status({name: rng.randrange(2**32) for name in COUNTER_NAMES}),
+        *(Spike(rng.randrange(256), rng.randrange(65536), rng.randrange(2**32)) for _ in range(4)),
+        Scores(tuple(rng.randrange(-(2**31), 2**31) for _ in range(N_CLASSES)), 2),
+    ]
+
+
+def decode_results(data):
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    results = []
+    for byte in data:
+        frame = parser.feed(byte)
+        if frame is not None:
+            results.append(decode_result(*frame))
+    assert not any(parser.counters.values()), parser.counters
+    return results
+
+
+@pytest.mark.parametrize("ready_probability", [1.0, 0.4])
+def test_encoder_frames_decode_to_the_results(ready_probability):
+    rng = random.Random(int(ready_probability * 10))
+    results = example_results(rng)
+    dut = FrameEncoder(N_CLASSES)
+    out = []
+
+    async def testbench(ctx):
+        pending = list(results)
+        for _ in range(2000):
+            offering = bool(pending) and rng.random() < 0.7
+            ctx.set(dut.i.valid, offering)
+            if offering:
+                set_result(ctx, dut.i, pending[0])
+            ready = rng.random() < ready_probability
+            ctx.set(dut.o.ready, ready)
+            if ready and ctx.get(dut.o.valid):
+                out.append(ctx.get(dut.o.payload))
+            if offering and ctx.get(dut.i.ready):
+                pending.pop(0)
+            await ctx.tick()
+            if not offering:
+                ctx.set(dut.i.payload.as_value(), 0)  # the encoder must hold what it took
+        assert not pending
+
+    simulate(dut, testbench)
+    assert decode_results(out) == results
+
+
+def test_encoder_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="n_classes"):
+        FrameEncoder(64)
+
+
+# --- Over the serial line -------------------------------------------------------------------------
+
+class _SerialDecoder(wiring.Component):
+    """UARTTx -> line -> UARTRx -> FrameDecoder."""
+
+    def __init__(self, clk_freq, baud):
+        self.tx = UARTTx(clk_freq, baud)
+        self.rx = UARTRx(clk_freq, baud)
+        self.decoder = FrameDecoder(GEOMETRY, timeout_cycles=40 * self.tx.divisor)
+        super().__init__({"i": wiring.In(stream.Signature(8)),
+                          "o": wiring.Out(stream.Signature(command_layout(GEOMETRY)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tx, m.submodules.rx, m.submodules.decoder = self.tx, self.rx, self.decoder
+        wiring.connect(m, wiring.flipped(self.i), self.tx.i)
+        m.d.comb += self.rx.rx.eq(self.tx.tx)
+        wiring.connect(m, self.rx.o, self.decoder.i)
+        wiring.connect(m, self.decoder.o, wiring.flipped(self.o))
+        return m
+
+
+def test_serial_line_to_decoder():
+    commands = [Reset(), Event(3, 4, 1, 10), Event(33, 0, 0, 11), ReadStatus(), EndOfSample()]
+    data = [0x00, *b"".join(encode_command(c) for c in commands)]
+    dut = _SerialDecoder(4e6, 1e6)
+    received = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        pending = list(data)
+        for _ in range(len(data) * 40 + 100):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+                if ctx.get(dut.i.ready):
+                    pending.pop(0)
+            if ctx.get(dut.o.valid):
+                received.append(to_golden(ctx.get(dut.o.payload)))
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    assert received == commands
+
+
+class _SerialEncoder(wiring.Component):
+    """FrameEncoder -> UARTTx -> line -> UARTRx."""
+
+    def __init__(self, clk_freq, baud):
+        self.encoder = FrameEncoder(N_CLASSES)
+        self.tx = UARTTx(clk_freq, baud)
+        self.rx = UARTRx(clk_freq, baud)
+        super().__init__({"i": wiring.In(stream.Signature(result_layout(N_CLASSES))),
+                          "o": wiring.Out(stream.Signature(8))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.encoder, m.submodules.tx, m.submodules.rx = self.encoder, self.tx, self.rx
+        wiring.connect(m, wiring.flipped(self.i), self.encoder.i)
+        wiring.connect(m, self.encoder.o, self.tx.i)
+        m.d.comb += self.rx.rx.eq(self.tx.tx)
+        wiring.connect(m, self.rx.o, wiring.flipped(self.o))
+        return m
+
+
+def test_encoder_over_serial_line():
+    results = [Spike(1, 300, 123456), Scores((5, -7, 9), 2)]
+    dut = _SerialEncoder(4e6, 1e6)
+    out = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        pending = list(results)
+        for _ in range(40 * 40):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                set_result(ctx, dut.i, pending[0])
+                if ctx.get(dut.i.ready):
+                    pending.pop(0)
+            if ctx.get(dut.o.valid):
+                out.append(ctx.get(dut.o.payload))
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    assert decode_results(out) == results
