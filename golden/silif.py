@@ -21,8 +21,9 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
   unsigned ``decay_fmt`` (default ``uQ0.18``). Each is quantised half up from float64 and, when
   it would round to 1.0, clamped to ``1 - 2**-18`` so every decay is strictly below 1
   (NEURON_MATH §4.6); such decays are recorded in :attr:`SiLIFParams.rounded_to_one`.
-  A ``beta`` clamped that way leaves ``w`` an integrator for ``|w| < 2**(18-F-1)``
-  (``beta_q * w`` rounds back to ``w``) - only saturation bounds it.
+  A ``beta`` clamped that way makes ``w`` an exact integrator for ``|w| <= 2**(Cd-1-F)``
+  (``beta_q * w`` rounds back to ``w``; 8.0 with the defaults): only the ``a*u`` feedback
+  and saturation bound it.
 * ``a`` is stored in ``a_fmt`` (default ``uQ1.17``, so ``a = 1`` is exact).
 * Each update equation is one sum of products at full width, rounded ONCE half up (D1), then
   saturated to ``state_fmt`` (D2); with ``C = max(decay frac, a frac)``::
@@ -338,7 +339,7 @@ class SiLIFParams:
                 lines.append(
                     f"{count}/{mask.size} {name} rounded to 1.0 in {self.decay_fmt}; clamped to "
                     f"1-2**-{self.decay_fmt.frac_bits}"
-                    + (" (w integrates small values exactly; only saturation bounds it)" if name == "beta" else "")
+                    + (" (w integrates small values exactly; only the a*u feedback and saturation bound it)" if name == "beta" else "")
                 )
         return "\n".join(lines)
 
