@@ -1,0 +1,25 @@
+"""From a board top to a bitstream and its report; the command line is ``python -m hw.build``.
+
+:func:`run_build` takes any board top, so a new design (a whole network, issue #5) plugs in by
+building its own top and calling it; :mod:`hw.build` is the command line for the designs that
+exist today (see ``docs/build.md``).
+"""
+
+from .flow import PROGRAMMER, BuildError, BuildResult, Stage, program_board, run_build, toolchain_stages
+from .report import BuildReport, ClockTiming, clock_timings, critical_path, timing_met, utilisation
+
+__all__ = [
+    "PROGRAMMER",
+    "BuildError",
+    "BuildResult",
+    "BuildReport",
+    "ClockTiming",
+    "Stage",
+    "clock_timings",
+    "critical_path",
+    "program_board",
+    "run_build",
+    "timing_met",
+    "toolchain_stages",
+    "utilisation",
+]

@@ -1,0 +1,231 @@
+"""From an Amaranth top to an ECP5 bitstream, one timed stage at a time.
+
+Amaranth's build plan (``platform.prepare``) writes the design and its scripts (``top.il``,
+``top.debug.v``, ``top.ys``, ``top.lpf``, ``build_top.sh``); this module then runs the three
+toolchain stages itself, so each one is timed, reported and logged on its own:
+
+1. synthesis: ``yosys -q -l top.rpt top.ys`` (``synth_ecp5``) -> ``top.json``
+2. place and route: ``nextpnr-ecp5 ... --report top.nextpnr.json --timing-allow-fail``
+   -> ``top.config`` (log ``top.tim``). Timing is judged from the report, not by nextpnr's
+   exit status, so a design that misses timing still gets a full report.
+3. bitstream: ``ecppack --compress`` -> ``top.bit``
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.build.run import LocalBuildProducts
+
+from hw.pll_ecp5 import PLLConfig
+from hw.toolchain import configure_environment, tool_version
+
+from .report import BuildReport
+
+__all__ = ["BuildError", "BuildResult", "Stage", "toolchain_stages", "run_build", "CONSTRAINTS_DIR"]
+
+CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
+SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
+PROGRAMMER = "openFPGALoader"
+HEARTBEAT_S = 30.0
+
+# nextpnr-ecp5 names for the devices and packages of the boards this project targets.
+_NEXTPNR_DEVICE = {"LFE5U-12F": "--12k", "LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
+_NEXTPNR_PACKAGE = {"BG256": "CABGA256", "BG381": "CABGA381", "BG554": "CABGA554", "BG756": "CABGA756"}
+
+
+class BuildError(RuntimeError):
+    """A toolchain stage failed; the message names the stage, its log and the log's last lines."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One toolchain step: ``tool`` run with ``args`` in the build directory.
+
+    ``log`` is the tool's own log file, ``console`` the file its stdout and stderr go to.
+    """
+
+    name: str
+    tool: str
+    args: tuple[str, ...]
+    log: str
+    console: str
+
+
+@dataclass
+class BuildResult:
+    """What :func:`run_build` produced: the files written and, unless a dry run, the report."""
+
+    out_dir: Path
+    files: list[str]
+    stages: list[Stage]
+    report: BuildReport | None = None
+    report_paths: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def toolchain_stages(platform, name: str = "top", *, seed: int = 1) -> list[Stage]:
+    """The synthesis, place-and-route and bitstream stages for ``platform`` (ECP5, Trellis flow)."""
+    try:
+        device = _NEXTPNR_DEVICE[platform.device]
+        package = _NEXTPNR_PACKAGE[platform.package]
+    except KeyError:
+        raise ValueError(f"no nextpnr-ecp5 device/package known for {platform.device} {platform.package}") from None
+    return [
+        Stage("synthesis", "yosys", ("-q", "-l", f"{name}.rpt", f"{name}.ys"), f"{name}.rpt", f"{name}.yosys.log"),
+        Stage(
+            "place and route",
+            "nextpnr-ecp5",
+            (
+                "--quiet",
+                "--log", f"{name}.tim",
+                device,
+                "--package", package,
+                "--speed", str(platform.speed),
+                "--json", f"{name}.json",
+                "--lpf", f"{name}.lpf",
+                "--textcfg", f"{name}.config",
+                "--report", f"{name}.nextpnr.json",
+                "--timing-allow-fail",
+                "--seed", str(seed),
+            ),
+            f"{name}.tim",
+            f"{name}.nextpnr.log",
+        ),
+        Stage(
+            "bitstream",
+            "ecppack",
+            ("--compress", "--input", f"{name}.config", "--bit", f"{name}.bit"),
+            f"{name}.ecppack.log",
+            f"{name}.ecppack.log",
+        ),
+    ]
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_stage(stage: Stage, index: int, count: int, tool_path: str, out_dir: Path) -> float:
+    """Run one stage in ``out_dir``; returns its wall time in seconds."""
+    _say(f"[{index}/{count}] {stage.name} ({stage.tool}) ...")
+    start = time.monotonic()
+    console = out_dir / stage.console
+    with open(console, "w") as console_file:
+        process = subprocess.Popen([tool_path, *stage.args], cwd=out_dir, stdout=console_file, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                returncode = process.wait(timeout=HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:
+                _say(f"      {stage.name}: {time.monotonic() - start:.0f} s ...")
+    elapsed = time.monotonic() - start
+    if returncode != 0:
+        tail = []
+        for path in (out_dir / stage.log, console):
+            if path.is_file():
+                tail = path.read_text(errors="replace").splitlines()[-25:] or tail
+        raise BuildError(
+            f"{stage.name} failed ({stage.tool} exit status {returncode}); full log: {out_dir / stage.log}\n"
+            + "\n".join(tail)
+        )
+    _say(f"      {stage.name} done in {elapsed:.1f} s")
+    return elapsed
+
+
+def run_build(
+    top,
+    platform,
+    out_dir,
+    *,
+    design: str,
+    requested_clock_hz: float,
+    pll: PLLConfig,
+    name: str = "top",
+    dry_run: bool = False,
+    seed: int = 1,
+) -> BuildResult:
+    """Elaborate ``top`` for ``platform`` into ``out_dir`` and, unless ``dry_run``, build a bitstream.
+
+    Parameters
+    ----------
+    top : Elaboratable
+        The board top (it requests its own pins and makes its clock domains).
+    platform : LatticeECP5Platform
+        A fresh platform instance (a platform prepares one design only).
+    out_dir : path
+        Build directory; created if missing. Generated files, tool logs, ``top.bit``,
+        ``report.json`` and ``report.md`` end up here.
+    design : str
+        Human-readable name of the design, for the report.
+    requested_clock_hz : float
+        Clock the user asked for; ``pll`` is the configuration that makes it.
+    dry_run : bool
+        Stop after writing the design files and scripts (no toolchain needed).
+
+    Raises
+    ------
+    hw.toolchain.ToolNotFoundError
+        Before elaboration, when a toolchain program is missing (not in a dry run).
+    BuildError
+        When a toolchain stage fails.
+    """
+    tool_paths = {} if dry_run else configure_environment(SYNTHESIS_TOOLS)
+    stages = toolchain_stages(platform, name, seed=seed)
+    out_dir = Path(out_dir)
+
+    _say(f"elaborating {design} for {platform.device} ...")
+    start = time.monotonic()
+    preferences = (CONSTRAINTS_DIR / "ulx3s.lpf").read_text()
+    plan = platform.prepare(
+        top,
+        name,
+        debug_verilog=True,
+        add_preferences=preferences,
+        # So that Amaranth's build_top.sh reproduces the stages run here.
+        nextpnr_opts=f"--report {name}.nextpnr.json --timing-allow-fail --seed {seed}",
+    )
+    out_dir = Path(plan.extract(str(out_dir)))
+    elaboration_s = time.monotonic() - start
+    files = sorted(plan.files)
+    _say(f"      wrote {', '.join(files)} to {out_dir} in {elaboration_s:.1f} s")
+    result = BuildResult(out_dir=out_dir, files=files, stages=stages)
+    if dry_run:
+        return result
+
+    stage_records = [{"name": "elaboration", "seconds": round(elaboration_s, 2), "command": None, "log": None}]
+    for index, stage in enumerate(stages, start=1):
+        seconds = _run_stage(stage, index, len(stages), tool_paths[stage.tool], out_dir)
+        stage_records.append(
+            {"name": stage.name, "seconds": round(seconds, 2), "command": [stage.tool, *stage.args], "log": stage.log}
+        )
+
+    nextpnr_report = json.loads((out_dir / f"{name}.nextpnr.json").read_text())
+    report = BuildReport.from_nextpnr(
+        nextpnr_report,
+        design=design,
+        board="ulx3s",
+        device=platform.device,
+        package=_NEXTPNR_PACKAGE[platform.package],
+        speed_grade=str(platform.speed),
+        requested_clock_mhz=requested_clock_hz / 1e6,
+        pll=pll.as_dict(),
+        bitstream=str(out_dir / f"{name}.bit"),
+        tools={tool: {"path": path, "version": tool_version(tool, path)} for tool, path in tool_paths.items()},
+        stages=stage_records,
+        total_seconds=round(sum(record["seconds"] for record in stage_records), 2),
+    )
+    result.report = report
+    result.report_paths = report.write(out_dir)
+    return result
+
+
+def program_board(platform, out_dir, name: str = "top") -> None:
+    """Load ``out_dir/<name>.bit`` into the board's SRAM with openFPGALoader."""
+    configure_environment([PROGRAMMER])
+    _say(f"programming {platform.device} with {out_dir}/{name}.bit ...")
+    platform.toolchain_program(LocalBuildProducts(str(out_dir)), name)

@@ -1,0 +1,213 @@
+"""What a bitstream build reports: utilisation, Fmax per clock, timing verdict, tools, stage times.
+
+The numbers come from nextpnr's machine-readable report (``--report``), never from scraping its
+log. :class:`BuildReport` is written beside the bitstream as ``report.json`` and ``report.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "UTILISATION_BELS",
+    "ClockTiming",
+    "BuildReport",
+    "utilisation",
+    "clock_timings",
+    "critical_path",
+    "timing_met",
+]
+
+#: Reported resource -> nextpnr ECP5 bel type. A ``TRELLIS_COMB`` is one LUT4 (a ``CCU2C`` carry
+#: cell occupies two of them); a ``TRELLIS_FF`` is one flip-flop.
+UTILISATION_BELS = {
+    "LUT4": "TRELLIS_COMB",
+    "FF": "TRELLIS_FF",
+    "MULT18X18D": "MULT18X18D",
+    "DP16KD": "DP16KD",
+}
+
+
+def utilisation(nextpnr_report: dict) -> dict[str, dict[str, int]]:
+    """``{"LUT4": {"used": .., "available": ..}, ...}`` from a nextpnr report."""
+    table = nextpnr_report.get("utilization", {})
+    result = {}
+    for name, bel in UTILISATION_BELS.items():
+        entry = table.get(bel, {"used": 0, "available": 0})
+        result[name] = {"used": int(entry["used"]), "available": int(entry["available"])}
+    return result
+
+
+@dataclass(frozen=True)
+class ClockTiming:
+    """Achieved against constrained frequency of one clock net, in MHz."""
+
+    clock: str
+    fmax_mhz: float
+    constraint_mhz: float
+
+    @property
+    def met(self) -> bool:
+        return self.fmax_mhz >= self.constraint_mhz
+
+    @property
+    def slack_ns(self) -> float:
+        """Period margin: constrained period minus the achieved critical path delay."""
+        return 1e3 / self.constraint_mhz - 1e3 / self.fmax_mhz
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "met": self.met, "slack_ns": round(self.slack_ns, 3)}
+
+
+def clock_timings(nextpnr_report: dict) -> list[ClockTiming]:
+    """One :class:`ClockTiming` per clock in the report's ``fmax`` table."""
+    return [
+        ClockTiming(clock=name, fmax_mhz=float(entry["achieved"]), constraint_mhz=float(entry["constraint"]))
+        for name, entry in sorted(nextpnr_report.get("fmax", {}).items())
+    ]
+
+
+def timing_met(clocks: list[ClockTiming]) -> bool:
+    """True when there is at least one constrained clock and every clock meets its constraint."""
+    return bool(clocks) and all(clock.met for clock in clocks)
+
+
+def critical_path(nextpnr_report: dict, clock: str | None = None) -> dict | None:
+    """The worst intra-clock critical path as a summary, or ``None`` if the report has none.
+
+    Returns ``{"clock", "delay_ns", "logic_ns", "routing_ns", "hops", "start", "end", "cells"}``:
+    total delay, its split into cell (logic, clock-to-out, setup) and routing delay, the start
+    and end cells, and the cells along the path (for saying what limits Fmax).
+    """
+    best = None
+    for path in nextpnr_report.get("critical_paths", []):
+        if path.get("from") != path.get("to"):
+            continue
+        if clock is not None and path.get("from") != clock:
+            continue
+        steps = path.get("path", [])
+        if not steps:
+            continue
+        delay = sum(float(step.get("delay", 0.0)) for step in steps)
+        if best is None or delay > best["delay_ns"]:
+            routing = sum(float(step.get("delay", 0.0)) for step in steps if step.get("type") == "routing")
+            cells = []
+            for step in steps:
+                cell = step.get("to", {}).get("cell")
+                if cell and (not cells or cells[-1] != cell):
+                    cells.append(cell)
+            best = {
+                "clock": path.get("from"),
+                "delay_ns": round(delay, 3),
+                "logic_ns": round(delay - routing, 3),
+                "routing_ns": round(routing, 3),
+                "hops": sum(1 for step in steps if step.get("type") == "routing"),
+                "start": steps[0].get("from", {}).get("cell"),
+                "end": steps[-1].get("to", {}).get("cell"),
+                "cells": cells,
+            }
+    return best
+
+
+@dataclass
+class BuildReport:
+    """Everything ``report.json`` holds; :meth:`markdown` renders ``report.md``.
+
+    Parameters
+    ----------
+    design : str
+        What was built (e.g. ``"refractory_lif n_neurons=256"``).
+    board, device, package : str
+        ``"ulx3s"``, ``"LFE5U-85F"``, ``"CABGA381"``.
+    requested_clock_mhz : float
+        The clock the user asked for; ``pll`` holds what the PLL makes.
+    tools : dict
+        ``{tool name: {"path": .., "version": ..}}``.
+    stages : list of dict
+        ``{"name", "seconds", "command", "log"}`` per toolchain stage, in order.
+    """
+
+    design: str
+    board: str
+    device: str
+    package: str
+    speed_grade: str
+    requested_clock_mhz: float
+    pll: dict
+    utilisation: dict = field(default_factory=dict)
+    clocks: list = field(default_factory=list)
+    timing_met: bool = False
+    critical_path: dict | None = None
+    bitstream: str | None = None
+    tools: dict = field(default_factory=dict)
+    stages: list = field(default_factory=list)
+    total_seconds: float = 0.0
+
+    @classmethod
+    def from_nextpnr(cls, nextpnr_report: dict, **fields) -> "BuildReport":
+        """Fill utilisation, clocks, the timing verdict and the critical path from nextpnr's report."""
+        clocks = clock_timings(nextpnr_report)
+        return cls(
+            utilisation=utilisation(nextpnr_report),
+            clocks=[clock.as_dict() for clock in clocks],
+            timing_met=timing_met(clocks),
+            critical_path=critical_path(nextpnr_report),
+            **fields,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def markdown(self) -> str:
+        verdict = "met" if self.timing_met else "**NOT MET**"
+        lines = [
+            f"# Build report: {self.design}",
+            "",
+            f"- Board: {self.board}, device {self.device} ({self.package}, speed {self.speed_grade})",
+            f"- Clock: requested {self.requested_clock_mhz:g} MHz, PLL makes {self.pll.get('output_mhz', 0):.4g} MHz "
+            f"(CLKI_DIV={self.pll.get('clki_div')}, CLKFB_DIV={self.pll.get('clkfb_div')}, "
+            f"CLKOP_DIV={self.pll.get('clkop_div')}, VCO {self.pll.get('vco_mhz', 0):.4g} MHz)",
+            f"- Timing: {verdict}",
+            f"- Bitstream: `{self.bitstream}`",
+            "",
+            "## Utilisation",
+            "",
+            "| resource | used | available | % |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, entry in self.utilisation.items():
+            share = 100.0 * entry["used"] / entry["available"] if entry["available"] else 0.0
+            lines.append(f"| {name} | {entry['used']} | {entry['available']} | {share:.1f} |")
+        lines += ["", "## Clocks", "", "| clock | Fmax (MHz) | constraint (MHz) | slack (ns) | met |", "|---|---:|---:|---:|---|"]
+        for clock in self.clocks:
+            lines.append(
+                f"| `{clock['clock']}` | {clock['fmax_mhz']:.2f} | {clock['constraint_mhz']:.2f} | "
+                f"{clock['slack_ns']:.3f} | {'yes' if clock['met'] else '**no**'} |"
+            )
+        if self.critical_path:
+            path = self.critical_path
+            lines += [
+                "",
+                "## Critical path",
+                "",
+                f"{path['delay_ns']} ns on `{path['clock']}` ({path['logic_ns']} ns logic, {path['routing_ns']} ns routing, "
+                f"{path['hops']} nets) from `{path['start']}` to `{path['end']}`.",
+            ]
+        lines += ["", "## Stages", "", "| stage | seconds | log |", "|---|---:|---|"]
+        for stage in self.stages:
+            log = f"`{stage['log']}`" if stage["log"] else "-"
+            lines.append(f"| {stage['name']} | {stage['seconds']:.1f} | {log} |")
+        lines += ["", f"Total: {self.total_seconds:.1f} s", "", "## Tools", ""]
+        lines += [f"- {name}: `{tool['path']}` ({tool['version']})" for name, tool in self.tools.items()]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: Path) -> tuple[Path, Path]:
+        """Write ``report.json`` and ``report.md`` into ``out_dir``; returns both paths."""
+        out_dir = Path(out_dir)
+        json_path = out_dir / "report.json"
+        md_path = out_dir / "report.md"
+        json_path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
+        md_path.write_text(self.markdown())
+        return json_path, md_path

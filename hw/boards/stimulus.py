@@ -1,0 +1,126 @@
+"""On-chip stimulus for a neuron core on a board: pseudo-random currents in, outputs folded to a bit.
+
+A bitstream needs the core's inputs driven and its outputs observed, or synthesis removes it.
+:class:`NeuronStimulus` drives every neuron once per time step from an LFSR and folds everything
+the core emits into one register, so a board top (or a resource benchmark) keeps the whole core
+alive with a few dozen LUTs of its own.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["NeuronStimulus", "LFSR_TAPS", "attach_stimulus"]
+
+#: Galois feedback mask of the 32-bit maximal-length LFSR x^32 + x^22 + x^2 + x + 1.
+LFSR_TAPS = 0x80200003
+LFSR_SEED = 0xACE1_2468
+
+
+class NeuronStimulus(wiring.Component):
+    """Feeds ``{neuron, current}`` beats to a core, one per clock, and observes its outputs.
+
+    Neurons are visited in order ``0 .. n_neurons - 1`` (one time step per sweep). Each beat's
+    current is the low bits of a 32-bit Galois LFSR (:data:`LFSR_TAPS`, advanced once per
+    accepted beat), read as a signed number: ``narrow_current_bits`` wide (sign-extended) while
+    :attr:`wide_currents` is low, the full width of the ``current`` field while it is high (large
+    enough to make the core saturate).
+
+    Parameters
+    ----------
+    current_layout : data.StructLayout
+        The core's input payload; needs fields ``neuron`` (unsigned) and ``current`` (signed).
+    spike_layout : data.StructLayout
+        The core's spike payload.
+    n_neurons : int
+        Neurons per time step.
+    narrow_current_bits : int
+        Width of the default current range, e.g. ``F + 2`` for currents in ``[-2, 2)`` with ``F``
+        fractional bits.
+
+    Members
+    -------
+    o_current : ``Out(stream.Signature(current_layout))``
+        Always valid; advances on each transfer (honours backpressure).
+    i_spike : ``In(stream.Signature(spike_layout))``
+        Always ready.
+    saturation_count : ``In(32)``
+        The core's saturation counter, folded into :attr:`activity`.
+    wide_currents : ``In(1)``
+        Selects the full-width current range.
+    spike_accepted : ``Out(1)``
+        High in each cycle in which a spike beat transfers.
+    activity : ``Out(1)``
+        Registered XOR of every spike payload and of the saturation counter: one pin that
+        depends on everything the core emits.
+    """
+
+    def __init__(self, current_layout, spike_layout, n_neurons: int, *, narrow_current_bits: int):
+        if not isinstance(current_layout, data.StructLayout) or set(current_layout.members) != {"neuron", "current"}:
+            raise ValueError(f"current_layout must be a StructLayout with fields neuron and current, not {current_layout!r}")
+        current_width = current_layout["current"].shape.width
+        if not 1 <= n_neurons <= 2 ** current_layout["neuron"].shape.width:
+            raise ValueError(f"n_neurons={n_neurons} does not fit the layout's neuron field")
+        if not 2 <= narrow_current_bits <= current_width:
+            raise ValueError(f"narrow_current_bits={narrow_current_bits} must lie in 2..{current_width} (the current field width)")
+        if current_width > 32:
+            raise ValueError(f"currents wider than the 32-bit LFSR ({current_width} bits) are not supported")
+        self.n_neurons = int(n_neurons)
+        self.narrow_current_bits = int(narrow_current_bits)
+        super().__init__(
+            {
+                "o_current": Out(stream.Signature(current_layout)),
+                "i_spike": In(stream.Signature(spike_layout)),
+                "saturation_count": In(32),
+                "wide_currents": In(1),
+                "spike_accepted": Out(1),
+                "activity": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        current_shape = self.o_current.payload.current.shape()
+        lfsr = Signal(32, init=LFSR_SEED)
+        neuron = Signal(unsigned(max(1, (self.n_neurons - 1).bit_length())))
+
+        narrow = lfsr[: self.narrow_current_bits].as_signed()
+        wide = lfsr[: current_shape.width].as_signed()
+        m.d.comb += [
+            self.o_current.valid.eq(1),
+            self.o_current.payload.neuron.eq(neuron),
+            self.o_current.payload.current.eq(Mux(self.wide_currents, wide, narrow)),
+        ]
+        with m.If(self.o_current.ready):
+            m.d.sync += [
+                lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)),
+                neuron.eq(Mux(neuron == self.n_neurons - 1, 0, neuron + 1)),
+            ]
+
+        m.d.comb += [
+            self.i_spike.ready.eq(1),
+            self.spike_accepted.eq(self.i_spike.valid),
+        ]
+        spike_bits = self.i_spike.payload.as_value()
+        observed = Mux(self.i_spike.valid, spike_bits.xor() ^ 1, 0) ^ self.saturation_count.xor()
+        m.d.sync += self.activity.eq(self.activity ^ observed)
+        return m
+
+
+def attach_stimulus(m: Module, core, *, narrow_current_bits: int) -> NeuronStimulus:
+    """Add a :class:`NeuronStimulus` to ``m`` and connect it to ``core``.
+
+    ``core`` needs the neuron core convention: ``i_current`` / ``o_spike`` streams with
+    ``current_layout`` / ``spike_layout`` properties, ``n_neurons`` and ``saturation_count``.
+    Returns the stimulus; its ``wide_currents`` input is left for the caller to drive.
+    """
+    stimulus = NeuronStimulus(
+        core.current_layout, core.spike_layout, core.n_neurons, narrow_current_bits=narrow_current_bits
+    )
+    m.submodules.stimulus = stimulus
+    wiring.connect(m, stimulus.o_current, core.i_current)
+    wiring.connect(m, core.o_spike, stimulus.i_spike)
+    m.d.comb += stimulus.saturation_count.eq(core.saturation_count)
+    return stimulus
