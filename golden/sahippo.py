@@ -211,7 +211,7 @@ def structured_step(
         counts = (np.asarray(g.detach() if is_torch else g) > 0).astype(np.int64)
     else:
         counts = taylor2_substeps(g, system.n_state, step_fraction)
-    counts = np.broadcast_to(counts, z.shape[:-1])
+    counts = np.array(np.broadcast_to(counts, z.shape[:-1]))
     k_max = int(counts.max()) if counts.size else 0
     if k_max == 0:
         return z
