@@ -1,0 +1,243 @@
+"""golden.protocol: frame vectors, round trips, every bad-input rule counted, fuzzing, and the host driver."""
+
+import binascii
+import random
+
+import pytest
+
+from golden.protocol import (
+    COUNTER_MAX, COUNTER_NAMES, CRC, MAX_SCORES, RESULT_PAYLOAD_LENGTHS, SYNC, TIMEOUT, Command,
+    EndOfSample, Event, FrameDecoderModel, FrameParser, ReadStatus, Reset, Result, Scores,
+    SensorGeometry, Spike, Status, crc16, decode_command, decode_frame, decode_result,
+    encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
+    encode_reset, encode_scores, encode_spike, encode_status,
+)
+
+GEOMETRY = SensorGeometry(34, 34, 2)
+
+
+def run_model(items, fifo_depth=None):
+    model = FrameDecoderModel(GEOMETRY, fifo_depth=fifo_depth)
+    model.feed_bytes(items)
+    return model.take(), {name: value for name, value in model.counters.items() if value}
+
+
+# --- Checked-in vectors ---------------------------------------------------------------------------
+
+def test_crc_is_crc16_ibm_3740():
+    assert crc16(b"123456789") == 0x29B1  # the catalogue's check value
+    assert CRC.residue() == 0
+
+
+@pytest.mark.parametrize("frame, expected_hex", [
+    (encode_event(1, 2, 1, 100), "a5 01 09 0001 0002 01 00000064 63a8"),
+    (encode_end_of_sample(), "a5 02 00 7b6d"),
+    (encode_reset(), "a5 03 00 485c"),
+    (encode_read_status(), "a5 04 00 d1cb"),
+])
+def test_frame_vectors(frame, expected_hex):
+    """Hand-checked frames: SYNC, CMD, LEN, big-endian payload, CRC-16 over CMD..payload."""
+    assert frame.hex() == expected_hex.replace(" ", "")
+    # An independent CRC-16/IBM-3740: the standard library's CRC-CCITT with initial value 0xFFFF.
+    assert int.from_bytes(frame[-2:], "big") == binascii.crc_hqx(frame[1:-2], 0xFFFF)
+
+
+# --- Round trips ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    Event(0, 0, 0, 0), Event(65535, 65535, 255, 2**32 - 1), Event(33, 1, 1, 123456),
+    EndOfSample(), Reset(), ReadStatus(),
+])
+def test_command_round_trip(command):
+    assert decode_command(*decode_frame(encode_command(command))) == command
+
+
+@pytest.mark.parametrize("result, frame", [
+    (Spike(0, 0, 0), encode_spike(0, 0, 0)),
+    (Spike(255, 65535, 2**32 - 1), encode_spike(255, 65535, 2**32 - 1)),
+    (Scores((-(2**31), 0, 2**31 - 1), 2), encode_scores([-(2**31), 0, 2**31 - 1], 2)),
+    (Scores(tuple(range(MAX_SCORES)), 62), encode_scores(range(MAX_SCORES), 62)),
+    (Status({name: i * 1000 for i, name in enumerate(COUNTER_NAMES)}),
+     encode_status({name: i * 1000 for i, name in enumerate(COUNTER_NAMES)})),
+])
+def test_result_round_trip(result, frame):
+    assert decode_result(*decode_frame(frame)) == result
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: encode_event(65536, 0, 0, 0), "x"),
+    (lambda: encode_event(0, -1, 0, 0), "y"),
+    (lambda: encode_event(0, 0, 256, 0), "polarity"),
+    (lambda: encode_event(0, 0, 0, 2**32), "timestamp"),
+    (lambda: encode_scores([], 0), "1..63"),
+    (lambda: encode_scores([2**31], 0), "signed 32-bit"),
+    (lambda: encode_status({}), "missing"),
+    (lambda: encode_frame(256), "byte"),
+    (lambda: encode_frame(1, bytes(256)), "255"),
+    (lambda: decode_frame(b"\xa5\x01"), "at least 5"),
+    (lambda: decode_frame(encode_reset()[:-1] + b"\x00"), "CRC"),
+    (lambda: decode_command(0x7E, b""), "unknown"),
+    (lambda: decode_command(Command.EVENT, b""), "payload"),
+    (lambda: decode_result(Result.SPIKE, b""), "result"),
+    (lambda: SensorGeometry(0, 1), "width"),
+    (lambda: SensorGeometry(1, 1, 257), "n_polarities"),
+    (lambda: FrameDecoderModel((34, 34)), "SensorGeometry"),
+    (lambda: FrameParser({}).feed(256), "0..255"),
+])
+def test_bad_arguments_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --- Every bad-input rule, counted ---------------------------------------------------------------
+
+EV = encode_event(5, 6, 1, 1000)
+GOOD = [Event(5, 6, 1, 1000)]
+
+
+def test_good_stream_decodes_every_command():
+    commands = [Reset(), Event(1, 2, 0, 5), Event(33, 33, 1, 5), ReadStatus(), EndOfSample()]
+    assert run_model(b"".join(map(encode_command, commands))) == (commands, {"frames_ok": 5})
+
+
+def test_bytes_outside_frames_are_skipped():
+    assert run_model([0x00, 0x11, *EV, 0xFF]) == (GOOD, {"frames_ok": 1, "bytes_skipped": 3})
+
+
+def test_bad_checksum_is_counted_and_the_next_frame_decodes():
+    for position in range(1, len(EV)):  # any bit of CMD, LEN, payload or CRC
+        corrupt = bytearray(encode_event(7, 8, 0, 2000))
+        corrupt[position] ^= 0x04
+        commands, counters = run_model([*corrupt, *EV])
+        assert commands == GOOD, position
+        assert counters["frames_ok"] == 1
+        assert sum(counters.values()) - 1 - counters.get("bytes_skipped", 0) == 1, (position, counters)
+
+
+def test_payload_bit_flip_is_a_bad_crc():
+    corrupt = bytearray(EV)
+    corrupt[6] ^= 0x10
+    assert run_model([*corrupt, *EV]) == (GOOD, {"frames_ok": 1, "bad_crc": 1})
+
+
+def test_truncated_frame_times_out():
+    items = [*EV[:6], TIMEOUT, *EV, *encode_read_status()[:2], TIMEOUT, TIMEOUT]
+    assert run_model(items) == (GOOD, {"frames_ok": 1, "truncated": 2})
+
+
+def test_truncated_frame_without_gap_swallows_the_next_and_resyncs():
+    # 6 bytes of a frame, then a whole frame: its first 8 bytes complete the first (bad CRC), its
+    # last 6 are skipped, and the third frame decodes.
+    items = [*EV[:6], *encode_event(1, 1, 1, 1100), *encode_event(2, 2, 0, 1200)]
+    assert run_model(items) == ([Event(2, 2, 0, 1200)], {"frames_ok": 1, "bad_crc": 1, "bytes_skipped": 6})
+
+
+def test_unknown_command_is_skipped_whole():
+    items = [*encode_frame(0x7E, b"abc"), *encode_frame(0x40), *encode_frame(0x7F, bytes(32)), *EV]
+    assert run_model(items) == (GOOD, {"frames_ok": 1, "unknown_command": 3})
+
+
+def test_bad_length_abandons_the_frame_at_its_length_byte():
+    assert run_model([*encode_frame(0x7E, bytes(33)), *EV]) == (
+        GOOD, {"frames_ok": 1, "bad_length": 1, "bytes_skipped": 33 + 2})
+    assert run_model([*encode_frame(Command.RESET, b"\x00")[:3], *EV]) == (GOOD, {"frames_ok": 1, "bad_length": 1})
+    assert run_model([*encode_frame(Command.EVENT, bytes(8))[:3], *EV]) == (GOOD, {"frames_ok": 1, "bad_length": 1})
+
+
+def test_out_of_range_addresses_are_dropped():
+    items = [*encode_event(34, 0, 0, 1), *encode_event(0, 34, 0, 1), *encode_event(0, 0, 2, 1),
+             *encode_event(65535, 65535, 255, 1), *encode_event(33, 33, 1, 1)]
+    assert run_model(items) == ([Event(33, 33, 1, 1)], {"frames_ok": 1, "address_out_of_range": 4})
+
+
+def test_out_of_range_event_does_not_advance_time():
+    items = [*encode_event(99, 0, 0, 500), *encode_event(1, 1, 0, 10)]
+    assert run_model(items) == ([Event(1, 1, 0, 10)], {"frames_ok": 1, "address_out_of_range": 1})
+
+
+def test_timestamps_going_backwards_are_dropped_and_samples_restart_at_zero():
+    times = [10, 20, 15, 20, 19]
+    items = [byte for t in times for byte in encode_event(1, 1, 0, t)]
+    items += [*encode_end_of_sample(), *encode_event(1, 1, 0, 0), *encode_event(1, 1, 0, 7),
+              *encode_reset(), *encode_event(1, 1, 0, 3)]
+    commands, counters = run_model(items)
+    assert [c.timestamp for c in commands if isinstance(c, Event)] == [10, 20, 20, 0, 7, 3]
+    assert counters == {"frames_ok": 8, "timestamp_backwards": 2}
+
+
+def test_full_fifo_drops_and_counts_but_keeps_time():
+    items = [*encode_event(1, 1, 0, 10), *encode_event(1, 1, 0, 20), *encode_event(1, 1, 0, 30),
+             *encode_read_status()]
+    model = FrameDecoderModel(GEOMETRY, fifo_depth=2)
+    model.feed_bytes(items)
+    assert model.take() == [Event(1, 1, 0, 10), Event(1, 1, 0, 20)]
+    assert model.counters["fifo_overflow"] == 2 and model.last_timestamp == 30
+    model.feed_bytes(encode_event(1, 1, 0, 25))  # 30 was accepted before the FIFO dropped it
+    assert model.take() == [] and model.counters["timestamp_backwards"] == 1
+
+
+def test_counters_saturate():
+    model = FrameDecoderModel(GEOMETRY)
+    model.parser.counters["bytes_skipped"] = COUNTER_MAX - 1
+    model.feed_bytes([0, 0, 0])
+    assert model.counters["bytes_skipped"] == COUNTER_MAX
+
+
+# --- Fuzzing --------------------------------------------------------------------------------------
+
+def _random_frames(rng, n):
+    t, frames, commands = 0, [], []
+    for _ in range(n):
+        t += rng.randrange(100)
+        command = Event(rng.randrange(34), rng.randrange(34), rng.randrange(2), t)
+        frames.append(encode_command(command))
+        commands.append(command)
+    return frames, commands
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_garbage_never_crashes_and_resyncs(seed):
+    rng = random.Random(seed)
+    model = FrameDecoderModel(GEOMETRY)
+    garbage = [rng.choice([SYNC, 1, 2, 3, 4, 9, 0, rng.randrange(256)]) for _ in range(rng.randrange(2000))]
+    model.feed_bytes(garbage)
+    model.take()
+    # After a gap, good frames always decode (the timestamp order restarts with RESET).
+    frames, commands = _random_frames(rng, 10)
+    model.feed_bytes([TIMEOUT, *encode_reset(), *b"".join(frames)])
+    assert model.take() == [Reset(), *commands]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_every_started_frame_ends_in_exactly_one_outcome(seed):
+    rng = random.Random(seed)
+    frames, _ = _random_frames(rng, 40)
+    items = []
+    for frame in frames:
+        frame = bytearray(frame)
+        roll = rng.random()
+        if roll < 0.2:
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        elif roll < 0.3:
+            frame = frame[: rng.randrange(1, len(frame))] + bytes([0xEE])
+            items.append(TIMEOUT)
+        items += list(frame)
+        if rng.random() < 0.1:
+            items.append(TIMEOUT)
+    model = FrameDecoderModel(GEOMETRY, fifo_depth=rng.choice([None, 5]))
+    started = 0
+    for item in [*items, TIMEOUT]:
+        before = model.parser.in_frame
+        model.feed_bytes([item])
+        started += item is not TIMEOUT and item == SYNC and not before and model.parser.in_frame
+    outcomes = {name: value for name, value in model.counters.items() if name != "bytes_skipped"}
+    assert sum(outcomes.values()) == started
+
+
+def test_result_parser_skips_garbage_between_frames():
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    data = [0x00, *encode_spike(1, 2, 3), 0x42, *encode_scores([1, -2], 0),
+            *encode_status({name: 1 for name in COUNTER_NAMES})]
+    results = [decode_result(*frame) for frame in map(parser.feed, data) if frame is not None]
+    assert results == [Spike(1, 2, 3), Scores((1, -2), 0), Status({name: 1 for name in COUNTER_NAMES})]
+    assert parser.counters["bytes_skipped"] == 2
