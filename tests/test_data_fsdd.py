@@ -1,5 +1,6 @@
 """FSDD listing and split, and the cochlea audio-to-spikes encoder, on real recordings."""
 
+import resource
 import time
 from collections import Counter
 
@@ -153,10 +154,18 @@ def test_encoded_set_cache_round_trip(few_root, tmp_path):
     assert len(list(tmp_path.iterdir())) == 2  # other parameters, other cache file
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the encoder's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def test_whole_set_encodes_within_a_minute(fsdd_root, tmp_path):
-    start = time.perf_counter()
+    """Under a minute on 2 cores, checked as under a minute of CPU time (so even on one core),
+    since the machine running the tests is shared and its wall time is not ours."""
+    start_wall, start_cpu = time.perf_counter(), cpu_seconds()
     encoded = encode_fsdd("all", root=fsdd_root, cache_dir=tmp_path, workers=2)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 60, f"encoding 2,500 recordings took {elapsed:.1f} s"
+    wall, cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
+    assert cpu < 60, f"encoding 2,500 recordings took {cpu:.1f} CPU s ({wall:.1f} s wall)"
     assert len(encoded) == 2500 and len(encoded.split("train")) == 2250 and len(encoded.split("test")) == 250
     assert (np.diff(encoded.offsets) > 0).all()  # every recording spikes
