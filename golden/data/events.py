@@ -28,6 +28,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import aedat
 import numpy as np
 
 __all__ = [
@@ -286,7 +287,9 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
         raise ValueError(f"{path}: not an AEDAT4 file (no {AEDAT4_MAGIC!r} magic at byte offset 0)")
     header_start = len(AEDAT4_MAGIC) + 4
     if size < header_start:
-        raise ValueError(f"{path}: truncated AEDAT4 file: header length field at byte offset {len(AEDAT4_MAGIC)} incomplete")
+        raise ValueError(
+            f"{path}: truncated AEDAT4 file: header length field at byte offset {len(AEDAT4_MAGIC)} incomplete"
+        )
     (header_len,) = struct.unpack_from("<I", raw, len(AEDAT4_MAGIC))
     header_end = header_start + header_len
     if header_end > size:
@@ -337,8 +340,6 @@ def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: boo
         On a truncated or malformed container (naming the byte offset), a missing or ambiguous
         event stream, or events that fail :func:`check_camera_events`.
     """
-    import aedat
-
     path = Path(path)
     _check_aedat4_framing(path.read_bytes(), path)
     decoder = aedat.Decoder(str(path))
@@ -352,11 +353,13 @@ def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: boo
         raise ValueError(f"{path}: stream {stream_id} is not an event stream; event streams are {event_streams}")
     sensor_size = (int(streams[stream_id]["width"]), int(streams[stream_id]["height"]))
     chunks = [packet["events"] for packet in decoder if packet["stream_id"] == stream_id and "events" in packet]
-    raw_events = np.concatenate(chunks) if chunks else np.empty(0, dtype=[("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("on", "?")])
-    t = raw_events["t"]
-    if t.size and t.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{path}: timestamp {t.max()} does not fit int64 microseconds")
-    events = camera_events(raw_events["x"], raw_events["y"], t.astype(np.int64), raw_events["on"].astype(np.int8))
+    if chunks:
+        raw = np.concatenate(chunks)
+        if raw["t"].max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{path}: timestamp {raw['t'].max()} does not fit int64 microseconds")
+        events = camera_events(raw["x"], raw["y"], raw["t"].astype(np.int64), raw["on"].astype(np.int8))
+    else:
+        events = np.empty(0, dtype=CAMERA_EVENT_DTYPE)
     n_rev = check_camera_events(events, sensor_size, allow_time_reversals=allow_time_reversals, source=str(path))
     return CameraRecording(events, sensor_size, path, n_rev)
 

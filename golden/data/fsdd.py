@@ -18,7 +18,8 @@ from scipy.io import wavfile
 from . import data_path
 
 __all__ = [
-    "FSDD_SAMPLE_RATE", "SPLITS", "FSDDClip", "FSDDFile", "fsdd_root", "list_fsdd", "load_fsdd", "parse_name", "read_wav",
+    "FSDD_SAMPLE_RATE", "SPLITS", "FSDDClip", "FSDDFile",
+    "fsdd_root", "list_fsdd", "load_fsdd", "parse_name", "read_wav",
 ]
 
 FSDD_SAMPLE_RATE = 8000
