@@ -1,8 +1,13 @@
-"""golden.protocol: frame vectors, round trips, every bad-input rule counted, fuzzing, and the host driver."""
+"""golden.protocol: frame vectors, round trips, every bad-input rule counted, fuzzing; and the host driver
+(hw.host) on files, a stand-in board, a pty and the real N-MNIST sample."""
 
 import binascii
+import os
 import random
+import select
+import threading
 
+import numpy as np
 import pytest
 
 from golden.protocol import (
@@ -12,6 +17,7 @@ from golden.protocol import (
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
     encode_reset, encode_scores, encode_spike, encode_status,
 )
+from hw import host
 
 GEOMETRY = SensorGeometry(34, 34, 2)
 
@@ -241,3 +247,103 @@ def test_result_parser_skips_garbage_between_frames():
     results = [decode_result(*frame) for frame in map(parser.feed, data) if frame is not None]
     assert results == [Spike(1, 2, 3), Scores((1, -2), 0), Status({name: 1 for name in COUNTER_NAMES})]
     assert parser.counters["bytes_skipped"] == 2
+
+
+# --- Host driver ------------------------------------------------------------------------------------
+
+CSV_EVENTS = "x,y,p,t\n1,2,1,1005\n3,3,0,1010\n33,0,1,1010\n"
+
+
+def test_load_events_csv_and_npy_agree(tmp_path):
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    (tmp_path / "b.csv").write_text("1,2,1,1005\n3,3,0,1010\n33,0,1,1010\n")
+    np.save(tmp_path / "c.npy", np.array([[1, 2, 1, 1005], [3, 3, 0, 1010], [33, 0, 1, 1010]]))
+    structured = np.zeros(3, dtype=[("x", "u2"), ("y", "u2"), ("t", "i8"), ("p", "i1")])
+    structured["x"], structured["y"], structured["t"], structured["p"] = [1, 3, 33], [2, 3, 0], [1005, 1010, 1010], [1, 0, 1]
+    np.save(tmp_path / "d.npy", structured)
+    for name in ("a.csv", "b.csv", "c.npy", "d.npy"):
+        events = host.load_events(tmp_path / name)
+        assert events.x.tolist() == [1, 3, 33] and events.y.tolist() == [2, 3, 0], name
+        assert events.polarity.tolist() == [1, 0, 1] and events.timestamp.tolist() == [0, 5, 5], name
+    assert host.load_events(tmp_path / "a.csv", tick_us=2, keep_time=True).timestamp.tolist() == [502, 505, 505]
+
+
+def test_load_events_rejects_bad_files(tmp_path):
+    (tmp_path / "e.txt").write_text("")
+    (tmp_path / "f.csv").write_text("x,y,q,t\n1,2,1,5\n")
+    (tmp_path / "g.csv").write_text(f"x,y,p,t\n1,2,1,{2**32}\n")
+    with pytest.raises(ValueError, match="unknown event file type"):
+        host.load_events(tmp_path / "e.txt")
+    with pytest.raises(ValueError, match="x, y, t, p"):
+        host.load_events(tmp_path / "f.csv")
+    with pytest.raises(ValueError, match="--tick-us"):
+        host.load_events(tmp_path / "g.csv", keep_time=True)
+
+
+def test_sample_frames_decode_to_the_sample(tmp_path):
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    frames = host.sample_frames(host.load_events(tmp_path / "a.csv"), reset=True)
+    model = FrameDecoderModel(GEOMETRY)
+    model.feed_bytes(frames)
+    assert model.take() == [Reset(), Event(1, 2, 1, 0), Event(3, 3, 0, 5), Event(33, 0, 1, 5), EndOfSample(), ReadStatus()]
+
+
+def test_dry_run_writes_the_byte_stream(tmp_path, capsys):
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    out = tmp_path / "frames.bin"
+    assert host.main(["--dry-run", str(out), "--events", str(tmp_path / "a.csv")]) == 0
+    assert out.read_bytes() == host.sample_frames(host.load_events(tmp_path / "a.csv"))
+    assert "3 events" in capsys.readouterr().out
+
+
+def test_loopback_prints_scores_and_status(tmp_path, capsys):
+    (tmp_path / "a.csv").write_text(CSV_EVENTS + "40,0,0,1020\n")  # x = 40 is outside 34 x 34
+    assert host.main(["--loopback", "--width", "34", "--height", "34", "--classes", "2", "--spikes",
+                      "--events", str(tmp_path / "a.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "class 0  scores [2, 1]" in out and "spike layer 0 neuron 3 t 5" in out
+    assert "frames_ok=5" in out and "address_out_of_range=1" in out
+
+
+def test_silent_board_times_out(tmp_path):
+    transport = host.FileTransport(tmp_path / "sink.bin")
+    with pytest.raises(TimeoutError, match="SCORES and STATUS"):
+        host.run_sample(transport, host.encode_end_of_sample(), timeout=0.05)
+    transport.close()
+
+
+def test_serial_transport_over_a_pty(tmp_path, capsys):
+    """The termios path end to end: the driver on a pty, a stand-in board on its master side."""
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    master, slave = os.openpty()
+    board = host.LoopbackTransport(GEOMETRY, n_classes=2)
+    done = threading.Event()
+
+    def serve():
+        while not done.is_set():
+            if select.select([master], [], [], 0.02)[0]:
+                board.write(os.read(master, 4096))
+                reply = board.read(0)
+                if reply:
+                    os.write(master, reply)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        assert host.main(["--port", os.ttyname(slave), "--timeout", "5", "--events", str(tmp_path / "a.csv")]) == 0
+    finally:
+        done.set()
+        server.join()
+        os.close(master)
+        os.close(slave)
+    assert "frames_ok=5" in capsys.readouterr().out
+
+
+def test_real_nmnist_sample_over_loopback(shared_data):
+    events = host.load_events(shared_data / "events" / "nmnist_sample.bin")
+    board = host.LoopbackTransport(GEOMETRY)
+    result = host.run_sample(board, host.sample_frames(events), timeout=1.0)
+    assert len(events) == 4325
+    assert result.status.counters["frames_ok"] == len(events) + 2
+    assert sum(result.scores.scores) == len(events)
+    assert not result.link_errors

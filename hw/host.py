@@ -1,0 +1,406 @@
+"""Host driver of the board's UART link: stream event files as frames, print what comes back.
+
+Usage (see ``--help`` and ``docs/host_link.md``)::
+
+    python -m hw.host --port /dev/ttyUSB0 --events sample.bin
+    python -m hw.host --dry-run frames.bin --events sample.bin
+    python -m hw.host --loopback --events sample.bin
+
+Per event file (one sample): optionally RESET, every event as an EVENT frame, END_OF_SAMPLE,
+READ_STATUS; then wait until a SCORES and a STATUS frame have arrived (SPIKE frames in between
+are collected), and print them. The frame format is :mod:`golden.protocol`.
+
+The transport is pluggable: :class:`SerialTransport` (a tty in raw mode through ``termios``, no
+pyserial), :class:`FileTransport` (``--dry-run``: the byte stream goes to a file) and
+:class:`LoopbackTransport` (an in-process stand-in board built on the golden decoder, for tests
+and for trying the driver without hardware).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from golden.protocol import (
+    COUNTER_NAMES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, TIMESTAMP_MAX, EndOfSample, Event,
+    FrameDecoderModel, FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status,
+    decode_result, encode_end_of_sample, encode_event, encode_read_status, encode_reset,
+    encode_scores, encode_spike, encode_status,
+)
+
+__all__ = [
+    "SampleEvents", "load_events", "sample_frames", "SerialTransport", "FileTransport",
+    "LoopbackTransport", "SampleResult", "run_sample", "main",
+]
+
+EVENT_SUFFIXES = (".bin", ".aedat4", ".npy", ".csv")
+#: Bytes written per ``write`` call, so that results are read while a long sample streams.
+WRITE_CHUNK = 4096
+
+
+# --- Event files ---------------------------------------------------------------------------------
+
+@dataclass
+class SampleEvents:
+    """Events of one sample in wire units: ``x``, ``y``, ``polarity``, ``timestamp`` (ticks)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    polarity: np.ndarray
+    timestamp: np.ndarray
+    sensor_size: tuple[int, int] | None
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def _camera_events_from_table(path: Path) -> np.ndarray:
+    """``.npy`` (structured with x, y, t, p; or an N x 4 integer array x, y, p, t) or ``.csv``."""
+    from golden.data.events import camera_events
+
+    if path.suffix == ".npy":
+        array = np.load(path, allow_pickle=False)
+        if array.dtype.names:
+            names = set(array.dtype.names)
+            if not {"x", "y", "t", "p"} <= names:
+                raise ValueError(f"{path}: a structured .npy needs fields x, y, t, p; it has {sorted(names)}")
+            return camera_events(array["x"], array["y"], array["t"], array["p"])
+        if array.ndim != 2 or array.shape[1] != 4:
+            raise ValueError(f"{path}: a plain .npy must be an N x 4 integer array (x, y, p, t); got shape {array.shape}")
+        return camera_events(array[:, 0], array[:, 1], array[:, 3], array[:, 2])
+    with open(path, newline="") as handle:
+        first = handle.readline()
+    has_header = any(c.isalpha() for c in first)
+    table = np.genfromtxt(path, delimiter=",", names=True if has_header else None, dtype=np.int64, ndmin=1)
+    if has_header:
+        names = set(table.dtype.names)
+        if not {"x", "y", "t", "p"} <= names:
+            raise ValueError(f"{path}: the CSV header must name columns x, y, t, p; it has {sorted(names)}")
+        return camera_events(table["x"], table["y"], table["t"], table["p"])
+    table = np.asarray(table, dtype=np.int64).reshape(-1, 4) if table.size else np.zeros((0, 4), np.int64)
+    return camera_events(table[:, 0], table[:, 1], table[:, 3], table[:, 2])
+
+
+def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEvents:
+    """Read one event file and convert its timestamps to ticks.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.bin`` (N-MNIST), ``.aedat4`` (iniVation DV), ``.npy`` or ``.csv`` (columns x, y, p, t
+        without a header, or any order with a header naming x, y, t, p).
+    tick_us : int
+        Microseconds per tick: ``ticks = (t - t_first) // tick_us``.
+    keep_time : bool
+        Send the file's timestamps unchanged (still divided by ``tick_us``) instead of counting
+        from the sample's first event.
+
+    Raises
+    ------
+    ValueError
+        Unknown suffix, a malformed file, or timestamps that do not fit the wire's u32 ticks.
+    """
+    from golden.data.events import read_aedat4, read_nmnist
+
+    path = Path(path)
+    if not isinstance(tick_us, int) or tick_us < 1:
+        raise ValueError(f"tick_us must be a positive integer, got {tick_us!r}")
+    if path.suffix == ".bin":
+        recording = read_nmnist(path, allow_time_reversals=True)
+        events, sensor_size = recording.events, recording.sensor_size
+    elif path.suffix == ".aedat4":
+        recording = read_aedat4(path, allow_time_reversals=True)
+        events, sensor_size = recording.events, recording.sensor_size
+    elif path.suffix in (".npy", ".csv"):
+        events, sensor_size = _camera_events_from_table(path), None
+    else:
+        raise ValueError(f"{path}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
+    t = events["t"].astype(np.int64)
+    if len(t) and not keep_time:
+        t = t - t[0]
+    ticks = t // tick_us
+    if len(ticks) and (ticks.min() < 0 or ticks.max() > TIMESTAMP_MAX):
+        raise ValueError(
+            f"{path}: timestamps span {ticks.min()}..{ticks.max()} ticks, outside the wire's 0..{TIMESTAMP_MAX}: "
+            f"{'drop --keep-time or ' if keep_time else ''}raise --tick-us")
+    return SampleEvents(events["x"].astype(np.int64), events["y"].astype(np.int64),
+                        events["p"].astype(np.int64), ticks, sensor_size, path)
+
+
+def sample_frames(events: SampleEvents, *, reset: bool = False) -> bytes:
+    """The byte stream of one sample: [RESET], EVENT frames, END_OF_SAMPLE, READ_STATUS."""
+    frames = [encode_reset()] if reset else []
+    frames += [encode_event(int(x), int(y), int(p), int(t))
+               for x, y, p, t in zip(events.x, events.y, events.polarity, events.timestamp)]
+    frames += [encode_end_of_sample(), encode_read_status()]
+    return b"".join(frames)
+
+
+# --- Transports ----------------------------------------------------------------------------------
+
+class SerialTransport:
+    """A serial port in raw 8N1 mode, no flow control, opened with ``os.open`` and ``termios``.
+
+    Parameters
+    ----------
+    port : str
+        Device path, e.g. ``/dev/ttyUSB0``.
+    baud : int
+        A rate ``termios`` names (``termios.B1000000``, ``termios.B3000000``, ...).
+    """
+
+    def __init__(self, port: str, baud: int):
+        import termios
+        import tty
+
+        speed = getattr(termios, f"B{baud}", None)
+        if speed is None:
+            raise ValueError(f"baud {baud} has no termios constant on this system; try 1000000 or 3000000")
+        self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+        try:
+            tty.setraw(self.fd)
+            attrs = termios.tcgetattr(self.fd)
+            attrs[2] = (attrs[2] & ~(termios.PARENB | termios.CSTOPB | termios.CSIZE | termios.CRTSCTS)) \
+                | termios.CS8 | termios.CLOCAL | termios.CREAD
+            attrs[4] = attrs[5] = speed
+            attrs[6][termios.VMIN] = 0
+            attrs[6][termios.VTIME] = 0
+            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
+            termios.tcflush(self.fd, termios.TCIOFLUSH)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    def write(self, data: bytes):
+        view = memoryview(data)
+        while view:
+            _, writable, _ = select.select([], [self.fd], [], 1.0)
+            if writable:
+                view = view[os.write(self.fd, view):]
+
+    def read(self, timeout: float) -> bytes:
+        readable, _, _ = select.select([self.fd], [], [], timeout)
+        return os.read(self.fd, 65536) if readable else b""
+
+    def close(self):
+        os.close(self.fd)
+
+
+class FileTransport:
+    """``--dry-run``: the bytes that would go to the board are written to a file; nothing comes back."""
+
+    def __init__(self, path):
+        self.handle = open(path, "wb")
+
+    def write(self, data: bytes):
+        self.handle.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        return b""
+
+    def close(self):
+        self.handle.close()
+
+
+class LoopbackTransport:
+    """An in-process stand-in board: the golden frame decoder and a placeholder network.
+
+    Bytes written are decoded by :class:`~golden.protocol.FrameDecoderModel` exactly as the
+    gateware would; END_OF_SAMPLE is answered with SCORES and READ_STATUS with STATUS (the real
+    counters). The placeholder network has no neurons: class ``c``'s score is the number of
+    accepted events with ``x * n_classes // width == c``, and each event with ``x == y`` is echoed
+    as a SPIKE of layer 0, neuron ``x``; this only exercises the link.
+    """
+
+    def __init__(self, geometry: SensorGeometry, n_classes: int = 10):
+        self.geometry = geometry
+        self.n_classes = n_classes
+        self.decoder = FrameDecoderModel(geometry)
+        self.outgoing = bytearray()
+        self.histogram = [0] * n_classes
+
+    def write(self, data: bytes):
+        self.decoder.feed_bytes(data)
+        for command in self.decoder.take():
+            if isinstance(command, Event):
+                self.histogram[command.x * self.n_classes // self.geometry.width] += 1
+                if command.x == command.y:
+                    self.outgoing += encode_spike(0, command.x, command.timestamp)
+            elif isinstance(command, EndOfSample):
+                argmax = max(range(self.n_classes), key=self.histogram.__getitem__)
+                self.outgoing += encode_scores(self.histogram, argmax)
+                self.histogram = [0] * self.n_classes
+            elif isinstance(command, Reset):
+                self.histogram = [0] * self.n_classes
+            elif isinstance(command, ReadStatus):
+                self.outgoing += encode_status(self.decoder.counters)
+
+    def read(self, timeout: float) -> bytes:
+        data, self.outgoing = bytes(self.outgoing), bytearray()
+        return data
+
+    def close(self):
+        pass
+
+
+# --- Session -------------------------------------------------------------------------------------
+
+@dataclass
+class SampleResult:
+    """What the board sent back for one sample."""
+
+    spikes: list = field(default_factory=list)
+    scores: Scores | None = None
+    status: Status | None = None
+    link_errors: dict = field(default_factory=dict)  # host-side framing counters of the reply stream
+
+
+def run_sample(transport, frames: bytes, *, timeout: float, expect_reply: bool = True) -> SampleResult:
+    """Send one sample's frames and collect the reply until SCORES and STATUS (or ``timeout``).
+
+    Raises
+    ------
+    TimeoutError
+        When ``expect_reply`` and SCORES or STATUS did not arrive within ``timeout`` seconds
+        after the last byte was written.
+    """
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    result = SampleResult()
+
+    def absorb(data: bytes):
+        for byte in data:
+            frame = parser.feed(byte)
+            if frame is None:
+                continue
+            try:
+                item = decode_result(*frame)
+            except ValueError:
+                result.link_errors["malformed"] = result.link_errors.get("malformed", 0) + 1
+                continue
+            if isinstance(item, Spike):
+                result.spikes.append(item)
+            elif isinstance(item, Scores):
+                result.scores = item
+            else:
+                result.status = item
+
+    for start in range(0, len(frames), WRITE_CHUNK):
+        transport.write(frames[start:start + WRITE_CHUNK])
+        absorb(transport.read(0.0))
+    if expect_reply:
+        deadline = time.monotonic() + timeout
+        while result.scores is None or result.status is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                missing = [name for name, got in (("SCORES", result.scores), ("STATUS", result.status)) if got is None]
+                raise TimeoutError(
+                    f"no {' and '.join(missing)} frame within {timeout:g} s: is the bitstream loaded, "
+                    f"the port right and the baud rate the one the gateware was built for?")
+            absorb(transport.read(min(left, 0.1)))
+    result.link_errors.update({name: value for name, value in parser.counters.items() if value})
+    return result
+
+
+def format_result(path: Path, n_events: int, result: SampleResult, *, show_spikes: bool) -> str:
+    lines = [f"{path}: {n_events} events sent, {len(result.spikes)} spikes received"]
+    if show_spikes:
+        lines += [f"  spike layer {s.layer} neuron {s.neuron} t {s.time}" for s in result.spikes]
+    if result.scores is not None:
+        lines.append(f"  class {result.scores.argmax}  scores {list(result.scores.scores)}")
+    if result.status is not None:
+        if result.status.version != PROTOCOL_VERSION:
+            lines.append(f"  warning: board speaks protocol version {result.status.version}, "
+                         f"this driver {PROTOCOL_VERSION}")
+        lines.append("  status " + "  ".join(f"{name}={result.status.counters[name]}" for name in COUNTER_NAMES))
+    if result.link_errors:
+        lines.append(f"  reply stream errors {result.link_errors}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hw.host",
+        description=(
+            "Stream event files to a spikestream board over its UART link and print the spikes, class "
+            "scores and status counters it sends back. Each file is one sample: [RESET], its events as "
+            "EVENT frames, END_OF_SAMPLE, READ_STATUS. Frame format: docs/host_link.md."),
+        epilog=(
+            "examples:\n"
+            "  python -m hw.host --port /dev/ttyUSB0 --events ../shared/data/events/nmnist_sample.bin\n"
+            "  python -m hw.host --dry-run build/frames.bin --events sample.csv --width 34 --height 34\n"
+            "  python -m hw.host --loopback --events ../shared/data/events/nmnist_sample.bin"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial device of the board, e.g. /dev/ttyUSB0 (ULX3S: the FTDI port)")
+    where.add_argument("--dry-run", metavar="FILE", type=Path,
+                       help="write the byte stream to FILE instead of a board; nothing is read back")
+    where.add_argument("--loopback", action="store_true",
+                       help="talk to an in-process stand-in board (golden decoder, placeholder network)")
+    parser.add_argument("--events", nargs="+", required=True, type=Path, metavar="FILE",
+                        help=f"event files, one sample each ({', '.join(EVENT_SUFFIXES)}; .npy/.csv columns x, y, p, t)")
+    parser.add_argument("--baud", type=int, default=1_000_000,
+                        help="serial rate; must match the gateware (default 1000000; 3000000 needs a 48 or 75 MHz clock)")
+    parser.add_argument("--tick-us", type=int, default=1, help="microseconds per timestamp tick (default 1)")
+    parser.add_argument("--keep-time", action="store_true",
+                        help="send file timestamps as they are instead of counting from each sample's first event")
+    parser.add_argument("--reset", action="store_true", help="send RESET before each sample")
+    parser.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds to wait for SCORES and STATUS after a sample (default 5)")
+    parser.add_argument("--width", type=int, help="sensor width for --loopback (default: from the file)")
+    parser.add_argument("--height", type=int, help="sensor height for --loopback (default: from the file)")
+    parser.add_argument("--classes", type=int, default=10, help="classes of the --loopback stand-in (default 10)")
+    parser.add_argument("--spikes", action="store_true", help="print every received spike")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        samples = [load_events(path, tick_us=args.tick_us, keep_time=args.keep_time) for path in args.events]
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    if args.port:
+        transport = SerialTransport(args.port, args.baud)
+    elif args.dry_run:
+        transport = FileTransport(args.dry_run)
+    else:
+        size = samples[0].sensor_size or (None, None)
+        width, height = args.width or size[0], args.height or size[1]
+        if width is None or height is None:
+            parser.error("--loopback with .npy/.csv events needs --width and --height")
+        transport = LoopbackTransport(SensorGeometry(width, height), args.classes)
+    total_bytes = 0
+    try:
+        for sample in samples:
+            frames = sample_frames(sample, reset=args.reset)
+            total_bytes += len(frames)
+            if args.dry_run:
+                run_sample(transport, frames, timeout=0, expect_reply=False)
+                print(f"{sample.path}: {len(sample)} events, {len(frames)} bytes")
+                continue
+            try:
+                result = run_sample(transport, frames, timeout=args.timeout)
+            except TimeoutError as error:
+                print(f"{sample.path}: {error}", file=sys.stderr)
+                return 1
+            print(format_result(sample.path, len(sample), result, show_spikes=args.spikes))
+    finally:
+        transport.close()
+    if args.dry_run:
+        seconds = total_bytes * 10 / args.baud
+        print(f"wrote {total_bytes} bytes to {args.dry_run} ({seconds:.3f} s on the line at {args.baud} baud)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
