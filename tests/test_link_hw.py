@@ -209,6 +209,13 @@ def to_golden(command):
             CommandKind.READ_STATUS: ReadStatus()}[kind]
 
 
+class Gap:
+    """``cycles`` idle cycles on the decoder input (the model sees nothing)."""
+
+    def __init__(self, cycles):
+        self.cycles = cycles
+
+
 def run_decoder(items, *, seed=0, max_gap=2, ready_probability=1.0, stall_until_end=False):
     """Feed ``items`` to a FrameDecoder; return (commands, counters) taken from the hardware."""
     dut = FrameDecoder(GEOMETRY, timeout_cycles=TIMEOUT_CYCLES, fifo_depth=FIFO_DEPTH)
@@ -217,6 +224,8 @@ def run_decoder(items, *, seed=0, max_gap=2, ready_probability=1.0, stall_until_
     for item in items:
         if item is TIMEOUT:
             schedule += [None] * (TIMEOUT_CYCLES + rng.randrange(3))
+        elif isinstance(item, Gap):
+            schedule += [None] * item.cycles
         else:
             schedule += [None] * rng.randrange(max_gap + 1) + [item]
     schedule += [None] * 4
@@ -248,7 +257,7 @@ def run_decoder(items, *, seed=0, max_gap=2, ready_probability=1.0, stall_until_
 
 def model_of(items, fifo_depth=None):
     model = FrameDecoderModel(GEOMETRY, fifo_depth=fifo_depth)
-    model.feed_bytes(items)
+    model.feed_bytes(item for item in items if not isinstance(item, Gap))
     return model.take(), model.counters
 
 
@@ -285,6 +294,17 @@ def test_decoder_full_fifo_drops_and_counts():
     commands, counters = run_decoder(items, max_gap=1, stall_until_end=True)
     assert (commands, counters) == model_of(items, fifo_depth=FIFO_DEPTH)
     assert len(commands) == FIFO_DEPTH and counters["fifo_overflow"] == 2 * FIFO_DEPTH
+
+
+def test_decoder_timeout_is_exactly_timeout_cycles():
+    """``timeout_cycles - 1`` idle cycles inside a frame are tolerated, ``timeout_cycles`` truncate it."""
+    frame = list(encode_event(5, 6, 1, 1000))
+    for position in (1, 3, 8, len(frame) - 1):
+        head, tail = frame[:position], frame[position:]
+        tolerated = run_decoder([*head, Gap(TIMEOUT_CYCLES - 1), *tail], max_gap=0)
+        assert tolerated == model_of(frame) and tolerated[1]["frames_ok"] == 1
+        truncated = run_decoder([*head, Gap(TIMEOUT_CYCLES), *tail], max_gap=0)
+        assert truncated == model_of([*head, TIMEOUT, *tail]) and truncated[1]["truncated"] == 1
 
 
 def test_decoder_checker_catches_a_wrong_bit():
