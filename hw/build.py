@@ -8,16 +8,18 @@ statuses.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream import PROGRAMMER, BuildError, program_board, run_build
-from hw.boards.ulx3s import VARIANTS, ULX3SNeuronTop, ulx3s_platform
+from hw.bitstream import PROGRAMMER, SYNTHESIS_TOOLS, BuildError, program_board, run_build
+from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.toolchain import ToolNotFoundError, find_tool
+from hw.pll_ecp5 import PLLConfig, solve_pll
+from hw.toolchain import ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a toolchain stage failed, or timing was missed without --allow-timing-fail
@@ -88,11 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def refractory_lif_top(n_neurons: int, clock_hz: float) -> tuple[str, ULX3SNeuronTop]:
+def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3SNeuronTop]:
     """The ULX3S top around a refractory LIF core with the default parameters (D7)."""
     params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
     core = RefractoryLIFCore(params, emit_state=False)
-    top = ULX3SNeuronTop(core, narrow_current_bits=params.frac_bits + 2, clock_hz=clock_hz)
+    top = ULX3SNeuronTop(core, narrow_current_bits=params.frac_bits + 2, pll_config=pll_config)
     return f"refractory_lif n_neurons={n_neurons}", top
 
 
@@ -107,9 +109,10 @@ def main(argv=None) -> int:
     clock_hz = args.clock_mhz * 1e6
 
     try:
-        if args.program:
-            find_tool(PROGRAMMER)
-        design, top = refractory_lif_top(args.neurons, clock_hz)
+        if not args.dry_run:  # every missing tool is reported before anything is elaborated
+            configure_environment([*SYNTHESIS_TOOLS, *([PROGRAMMER] if args.program else [])])
+        pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+        design, top = refractory_lif_top(args.neurons, pll_config)
     except ToolNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,13 +127,10 @@ def main(argv=None) -> int:
             out_dir,
             design=design,
             requested_clock_hz=clock_hz,
-            pll=top.pll_config,
+            pll=pll_config,
             dry_run=args.dry_run,
             seed=args.seed,
         )
-    except ToolNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -142,9 +142,9 @@ def main(argv=None) -> int:
     if status == EXIT_OK and args.program:
         try:
             program_board(platform, result.out_dir)
-        except ToolNotFoundError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_USAGE
+        except subprocess.CalledProcessError as error:
+            print(f"error: {PROGRAMMER} failed (exit status {error.returncode}); is the board connected?", file=sys.stderr)
+            return EXIT_FAILED
     return status
 
 

@@ -17,7 +17,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Tool", "TOOLS", "ToolNotFoundError", "find_tool", "configure_environment", "tool_version"]
+__all__ = [
+    "Tool",
+    "TOOLS",
+    "ToolNotFoundError",
+    "interpreter_bin_dir",
+    "find_tool",
+    "configure_environment",
+    "tool_version",
+]
 
 
 class ToolNotFoundError(RuntimeError):
@@ -78,6 +86,11 @@ def _lookup(name: str) -> Tool:
         raise ValueError(f"unknown tool {name!r}; known tools: {', '.join(TOOLS)}") from None
 
 
+def interpreter_bin_dir() -> Path:
+    """Folder of the running interpreter: a virtual environment's ``bin``, where pip puts YoWASP programs."""
+    return Path(sys.executable).parent
+
+
 def find_tool(name: str, env: dict[str, str] | None = None) -> str:
     """Absolute path of tool ``name`` (a key of :data:`TOOLS`).
 
@@ -100,12 +113,14 @@ def find_tool(name: str, env: dict[str, str] | None = None) -> str:
                 f"unset it to use {tool.program!r}, or point it at an installed {name} ({tool.install_hint})"
             )
         return found
-    beside_python = Path(sys.executable).parent / tool.program
+    beside_python = interpreter_bin_dir() / tool.program
     if beside_python.is_file() and os.access(beside_python, os.X_OK):
         return str(beside_python)
     found = shutil.which(tool.program)
     if found is None:
-        raise ToolNotFoundError(f"{name} not found: no {tool.program!r} beside {sys.executable} or on PATH; {tool.install_hint}")
+        raise ToolNotFoundError(
+            f"{name} not found: no {tool.program!r} in {interpreter_bin_dir()} or on PATH; {tool.install_hint}"
+        )
     return found
 
 

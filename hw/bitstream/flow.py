@@ -27,7 +27,7 @@ from hw.toolchain import configure_environment, tool_version
 
 from .report import BuildReport
 
-__all__ = ["BuildError", "BuildResult", "Stage", "toolchain_stages", "run_build", "CONSTRAINTS_DIR"]
+__all__ = ["PROGRAMMER", "SYNTHESIS_TOOLS", "program_board", "BuildError", "BuildResult", "Stage", "toolchain_stages", "run_build", "CONSTRAINTS_DIR"]
 
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")

@@ -29,7 +29,7 @@ from amaranth_boards.ulx3s import (
 )
 
 from hw.boards.stimulus import attach_stimulus
-from hw.pll_ecp5 import ECP5PLL, PLLConfig, solve_pll
+from hw.pll_ecp5 import ECP5PLL, PLLConfig
 
 __all__ = ["VARIANTS", "BOARD_CLOCK_HZ", "ulx3s_platform", "add_pll_sync_domain", "ULX3SNeuronTop"]
 
@@ -93,15 +93,17 @@ class ULX3SNeuronTop(Elaboratable):
         streams, ``current_layout``, ``spike_layout``, ``n_neurons``, ``saturation_count``).
     narrow_current_bits : int
         Width of the default stimulus current (``F + 2`` gives currents in ``[-2, 2)``).
-    clock_hz : float
-        Requested ``sync`` frequency; the PLL's actual frequency is :attr:`pll_config`'s
-        ``output_hz``.
+    pll_config : PLLConfig
+        Makes the ``sync`` clock from the 25 MHz oscillator, e.g.
+        ``solve_pll(BOARD_CLOCK_HZ, 100e6)``.
     """
 
-    def __init__(self, core, *, narrow_current_bits: int, clock_hz: float = 100e6):
+    def __init__(self, core, *, narrow_current_bits: int, pll_config: PLLConfig):
+        if pll_config.input_hz != BOARD_CLOCK_HZ:
+            raise ValueError(f"the ULX3S PLL input is the {BOARD_CLOCK_HZ / 1e6:g} MHz oscillator, not {pll_config.input_hz / 1e6:g} MHz")
         self.core = core
         self.narrow_current_bits = narrow_current_bits
-        self.pll_config: PLLConfig = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+        self.pll_config = pll_config
 
     @property
     def clock_hz(self) -> float:

