@@ -14,11 +14,55 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from golden.fixed import QFormat
 from golden.refractory_lif import RefractoryLIFParams, RefractoryLIFTrace, run_int
 
-__all__ = ["beat_order", "RefractoryLIFModel", "load_corner_vectors", "params_to_json", "params_from_json"]
+__all__ = [
+    "NARROW_FORMATS",
+    "beat_order",
+    "random_params",
+    "random_currents",
+    "RefractoryLIFModel",
+    "load_corner_vectors",
+    "params_to_json",
+    "params_from_json",
+]
 
 CORNER_VECTORS = Path(__file__).resolve().parent / "vectors" / "refractory_lif_corners.json"
+
+
+#: Formats narrow enough that random stimulus saturates v, R and u at both ends.
+NARROW_FORMATS = dict(
+    input_fmt=QFormat(4, 8),
+    state_fmt=QFormat(3, 8),
+    refr_fmt=QFormat(2, 8),
+    threshold_fmt=QFormat(3, 8),
+    coef_fmt=QFormat(0, 10, signed=False),
+)
+
+
+def random_params(n_neurons: int, seed: int, **formats: QFormat) -> RefractoryLIFParams:
+    """Seeded per-neuron thresholds around the defaults and a random membrane decay.
+
+    With any format given (e.g. :data:`NARROW_FORMATS`) thresholds and refractory magnitudes
+    also go negative, so that ``v - v_th`` and ``R`` can saturate at either end.
+    """
+    rng = np.random.default_rng(seed)
+    narrow = bool(formats)
+    v_th = rng.uniform(-1.0 if narrow else 0.25, 3.5 if narrow else 2.0, n_neurons)
+    u_th = rng.uniform(-1.5 if narrow else 0.0, 1.5 if narrow else 1.0, n_neurons)
+    return RefractoryLIFParams.from_float(v_th, u_th, tau=rng.uniform(0.05, 0.95), tau_r=0.9, **formats)
+
+
+def random_currents(params: RefractoryLIFParams, n_steps: int, seed: int, spread: float = 2.0) -> np.ndarray:
+    """Seeded currents, shape ``(n_steps, n_neurons)``: uniform over ``+-spread * max|v_th|``
+    (at least ``+-spread``), 20 % exact zeros, clipped to ``input_fmt``."""
+    rng = np.random.default_rng(seed)
+    fmt = params.input_fmt
+    scale = int(spread * max(int(np.abs(params.v_th_q).max()), 1 << fmt.frac_bits))
+    currents = rng.integers(-scale, scale, size=(n_steps, params.n_neurons), endpoint=True)
+    currents[rng.random(currents.shape) < 0.2] = 0
+    return np.clip(currents, fmt.min_int, fmt.max_int)
 
 
 def beat_order(n_steps: int, n_neurons: int, *, shuffle: bool = False, seed: int = 0) -> list[tuple[int, int]]:
@@ -44,22 +88,28 @@ class RefractoryLIFModel:
     currents_q : array of int, shape (n_steps, n_neurons)
         Input currents in ``params.input_fmt``.
     order : list of (step, neuron)
-        Beat order (see :func:`beat_order`); defaults to index order.
+        Beat order of ``currents_q`` (see :func:`beat_order`); defaults to index order.
+    history_q : array of int, shape (n_history, n_neurons), optional
+        Steps the core has already run (its state memories hold their result): the trace is
+        computed over ``history_q`` followed by ``currents_q``, and only the new steps produce
+        beats. Step labels in contexts count from the start of the history.
     """
 
-    def __init__(self, params: RefractoryLIFParams, currents_q, order: list[tuple[int, int]] | None = None):
-        currents_q = torch.as_tensor(np.asarray(currents_q), dtype=torch.int64)
-        if currents_q.ndim != 2 or currents_q.shape[1] != params.n_neurons:
-            raise ValueError(
-                f"currents_q must have shape (n_steps, {params.n_neurons}), not {tuple(currents_q.shape)}"
-            )
+    def __init__(self, params: RefractoryLIFParams, currents_q, order=None, *, history_q=None):
+        currents_q = _as_steps(params, currents_q, "currents_q")
+        history_q = _as_steps(params, np.zeros((0, params.n_neurons)) if history_q is None else history_q, "history_q")
         self.params = params
         self.currents_q = currents_q
+        self.first_step = history_q.shape[0]
         self.order = order if order is not None else beat_order(currents_q.shape[0], params.n_neurons)
-        self.trace: RefractoryLIFTrace = run_int(params, currents_q)
+        full = run_int(params, torch.cat([history_q, currents_q]))
+        self.trace: RefractoryLIFTrace = RefractoryLIFTrace(
+            *(getattr(full, name)[self.first_step :] for name in ("v", "refr", "u", "s", "saturated"))
+        )
 
     @property
     def saturation_count(self) -> int:
+        """Saturating updates among the new steps (the core's counter restarts at reset)."""
         return self.trace.saturation_count
 
     def input_beats(self) -> list[dict]:
@@ -79,14 +129,25 @@ class RefractoryLIFModel:
                     "spike": int(tr.s[t, n]),
                     "saturated": int(tr.saturated[t, n]),
                 },
-                {"step": t, "neuron": n},
+                {"step": self.first_step + t, "neuron": n},
             )
             for t, n in self.order
         ]
 
     def expected_spikes(self) -> list[tuple[dict, dict]]:
         """``(record, context)`` for every ``o_spike`` beat: the updates that fired, in beat order."""
-        return [({"neuron": n}, {"step": t, "neuron": n}) for t, n in self.order if bool(self.trace.s[t, n])]
+        return [
+            ({"neuron": n}, {"step": self.first_step + t, "neuron": n})
+            for t, n in self.order
+            if bool(self.trace.s[t, n])
+        ]
+
+
+def _as_steps(params: RefractoryLIFParams, values, name: str) -> torch.Tensor:
+    values = torch.as_tensor(np.asarray(values, dtype=np.int64))
+    if values.ndim != 2 or values.shape[1] != params.n_neurons:
+        raise ValueError(f"{name} must have shape (n_steps, {params.n_neurons}), not {tuple(values.shape)}")
+    return values
 
 
 # --- parameter and vector files ------------------------------------------------------------------
@@ -106,8 +167,6 @@ def params_to_json(params: RefractoryLIFParams) -> dict:
 
 def params_from_json(obj: dict) -> RefractoryLIFParams:
     """Inverse of :func:`params_to_json`."""
-    from golden.fixed import QFormat
-
     formats = {
         name: QFormat.parse(obj[name])
         for name in ("input_fmt", "state_fmt", "refr_fmt", "threshold_fmt", "coef_fmt")

@@ -48,7 +48,7 @@ def run_cocotb(
     build_name: str,
     config: dict | None = None,
     toplevel: str = "top",
-    testcase: str | None = None,
+    test_filter: str | None = None,
     seed: int = 0,
     waves: bool = False,
 ) -> Path:
@@ -66,8 +66,10 @@ def run_cocotb(
         JSON-able configuration for the testbench, read there with :func:`load_config`.
     toplevel : str
         Verilog module name.
-    testcase : str, optional
-        Run only this cocotb test (default: all in the module).
+    test_filter : str, optional
+        Regular expression searched in the cocotb tests' full names (``module.test/param=x``);
+        only matching tests run (default: every test in the module, in definition order, in
+        one simulator process: state left by one test is seen by the next).
     seed : int
         cocotb's random seed (the testbenches seed their own generators from ``config``).
     waves : bool
@@ -97,11 +99,11 @@ def run_cocotb(
     runner = get_runner("icarus")
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves)
     try:
-        return runner.test(
+        runner.test(
             test_module=test_module,
             hdl_toplevel=toplevel,
             build_dir=build_dir,
-            testcase=testcase,
+            test_filter=test_filter,
             seed=seed,
             extra_env={CONFIG_ENV: str(config_path)},
             waves=waves,
@@ -110,6 +112,9 @@ def run_cocotb(
         )
     except SystemExit as exit:
         raise CocotbFailure(f"cocotb run in {build_dir} failed:\n{_failures(results)}") from exit
+    if not _ran_any(results):
+        raise CocotbFailure(f"cocotb run in {build_dir} ran no test (test_filter {test_filter!r} matched nothing?)")
+    return results
 
 
 class CocotbFailure(AssertionError):
@@ -126,6 +131,12 @@ def _failures(results: Path) -> str:
             text = (failure.get("message") or "") + "\n" + (failure.text or "")
             lines.append(f"[{case.get('name')}] {text.strip()}")
     return "\n".join(lines) or "(results file lists no failing test; see the output above)"
+
+
+def _ran_any(results: Path) -> bool:
+    """True when the results file lists at least one test that was not skipped."""
+    cases = list(ElementTree.parse(results).getroot().iter("testcase"))
+    return any(not list(case.iter("skipped")) for case in cases)
 
 
 def load_config() -> dict:

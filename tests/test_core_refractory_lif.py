@@ -1,43 +1,21 @@
+# amaranth: UnusedElaboratable=no
 """amaranth.sim unit tests of the refractory LIF core against the golden integer model, bit for bit."""
 
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.fixed import QFormat
-from golden.refractory_lif import RefractoryLIFParams
 from hw.cores.refractory_lif import RefractoryLIFCore
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
-from sim.refractory_lif_model import RefractoryLIFModel, beat_order, load_corner_vectors
-from sim.stream import SimStreamSink, SimStreamSource
-
-NARROW = dict(
-    input_fmt=QFormat(4, 8),
-    state_fmt=QFormat(3, 8),
-    refr_fmt=QFormat(2, 8),
-    threshold_fmt=QFormat(3, 8),
-    coef_fmt=QFormat(0, 10, signed=False),
+from sim.refractory_lif_model import (
+    NARROW_FORMATS,
+    RefractoryLIFModel,
+    beat_order,
+    load_corner_vectors,
+    random_currents,
+    random_params,
 )
-
-
-def random_params(n_neurons, seed, **formats):
-    """Per-neuron thresholds spread around the defaults; narrow formats also get negative ones."""
-    rng = np.random.default_rng(seed)
-    narrow = bool(formats)
-    v_th = rng.uniform(-1.0 if narrow else 0.25, 3.5 if narrow else 2.0, n_neurons)
-    u_th = rng.uniform(-1.5 if narrow else 0.0, 1.5 if narrow else 1.0, n_neurons)
-    return RefractoryLIFParams.from_float(v_th, u_th, tau=rng.uniform(0.05, 0.95), tau_r=0.9, **formats)
-
-
-def random_currents(params, n_steps, seed, spread=2.0):
-    """Currents uniform over ``±spread * max(v_th)``, clipped to the input format, with some silence."""
-    rng = np.random.default_rng(seed)
-    fmt = params.input_fmt
-    scale = spread * max(int(np.abs(params.v_th_q).max()), 1 << fmt.frac_bits)
-    currents = rng.integers(-scale, scale, size=(n_steps, params.n_neurons), endpoint=True)
-    currents[rng.random(currents.shape) < 0.2] = 0
-    return np.clip(currents, fmt.min_int, fmt.max_int)
-
+from sim.stream import SimStreamSink, SimStreamSource
 
 def simulate(model, *, emit_state=True, idle_prob=0.0, backpressure_prob=0.0, seed=0, perturb=None):
     """Run ``model``'s stimulus through the core; raise ``MismatchError`` on any difference.
@@ -104,7 +82,7 @@ def test_hazard_fewer_neurons_than_pipeline(n_neurons, backpressure_prob):
 
 @pytest.mark.parametrize("idle_prob,backpressure_prob", [(0.0, 0.0), (0.25, 0.35)])
 def test_narrow_formats_saturate_at_both_ends(idle_prob, backpressure_prob):
-    params = random_params(16, seed=7, **NARROW)
+    params = random_params(16, seed=7, **NARROW_FORMATS)
     currents = random_currents(params, 12, seed=8, spread=4.0)
     model = RefractoryLIFModel(params, currents, beat_order(12, 16, shuffle=True, seed=9))
     simulate(model, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=10)
@@ -142,7 +120,6 @@ def test_checker_reports_one_flipped_bit():
     assert len(info.value.mismatches) == 1
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_rejects_wrong_params():
     with pytest.raises(TypeError, match="RefractoryLIFParams"):
         RefractoryLIFCore({"v_th_q": [1]})
