@@ -48,6 +48,7 @@ def run_cocotb(
     build_name: str,
     config: dict | None = None,
     toplevel: str = "top",
+    testcase: str | None = None,
     test_filter: str | None = None,
     seed: int = 0,
     waves: bool = False,
@@ -66,6 +67,9 @@ def run_cocotb(
         JSON-able configuration for the testbench, read there with :func:`load_config`.
     toplevel : str
         Verilog module name.
+    testcase : str, optional
+        Run only the cocotb test of this name (without parameters; a parametrized test's
+        variants have names ``test/param=value``, select them with ``test_filter``).
     test_filter : str, optional
         Regular expression searched in the cocotb tests' full names (``module.test/param=x``);
         only matching tests run (default: every test in the module, in definition order, in
@@ -88,6 +92,8 @@ def run_cocotb(
     """
     from cocotb_tools.runner import get_runner
 
+    if testcase is not None and test_filter is not None:
+        raise ValueError("give either testcase or test_filter, not both")
     if not _SAFE_NAME.match(build_name) or ".." in build_name:
         raise ValueError(f"build_name {build_name!r} must be a relative path of letters, digits, '_', '-', '.', '/'")
     build_dir = SIM_BUILD / build_name
@@ -103,6 +109,7 @@ def run_cocotb(
             test_module=test_module,
             hdl_toplevel=toplevel,
             build_dir=build_dir,
+            testcase=testcase,
             test_filter=test_filter,
             seed=seed,
             extra_env={CONFIG_ENV: str(config_path)},
@@ -113,7 +120,7 @@ def run_cocotb(
     except SystemExit as exit:
         raise CocotbFailure(f"cocotb run in {build_dir} failed:\n{_failures(results)}") from exit
     if not _ran_any(results):
-        raise CocotbFailure(f"cocotb run in {build_dir} ran no test (test_filter {test_filter!r} matched nothing?)")
+        raise CocotbFailure(f"cocotb run in {build_dir} ran no test (testcase {testcase!r} / test_filter {test_filter!r} matched nothing?)")
     return results
 
 
