@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
+from bench.encode_fsdd import linear_probe_accuracy
 from golden.data.cochlea import CochleaParams, encode_fsdd, erb_number
 from golden.data.events import CHANNEL_EVENT_DTYPE, bin_events
 from golden.data.fsdd import FSDD_SAMPLE_RATE, list_fsdd, load_fsdd, parse_name, read_wav
@@ -150,6 +151,11 @@ def test_encoded_set_cache_round_trip(few_root, tmp_path):
     test = encode_fsdd("test", params, root=few_root, cache_dir=tmp_path)
     assert test.names.tolist() == ["0_george_0.wav", "5_nicolas_2.wav"] and test.digits.tolist() == [0, 5]
     assert np.array_equal(test.events_of(1), fresh.events_of(FEW.index("5_nicolas_2.wav")))
+    rates = fresh.segment_rates(4)
+    assert rates.shape == (5, 4 * 32)
+    np.testing.assert_allclose(rates[0, :32], fresh.dense(0)[: -(-fresh.n_ticks[0] // 4)].mean(axis=0))
+    with pytest.raises(ValueError, match="fewer than n_segments"):
+        fresh.segment_rates(10_000)
     encode_fsdd("all", CochleaParams(gain=0.6), root=few_root, cache_dir=tmp_path)
     assert len(list(tmp_path.iterdir())) == 2  # other parameters, other cache file
 
@@ -169,3 +175,5 @@ def test_whole_set_encodes_within_a_minute(fsdd_root, tmp_path):
     assert cpu < 60, f"encoding 2,500 recordings took {cpu:.1f} CPU s ({wall:.1f} s wall)"
     assert len(encoded) == 2500 and len(encoded.split("train")) == 2250 and len(encoded.split("test")) == 250
     assert (np.diff(encoded.offsets) > 0).all()  # every recording spikes
+    _, test_accuracy = linear_probe_accuracy(encoded)
+    assert test_accuracy > 0.9, f"a linear probe reads only {test_accuracy:.1%} of the test digits"

@@ -250,6 +250,22 @@ class EncodedFSDD:
             t_start=0, n_bins=int(self.n_ticks[i]) if n_bins is None else n_bins,
         )
 
+    def segment_rates(self, n_segments: int = 8) -> np.ndarray:
+        """``(n, n_segments * n_channels)`` float features: each recording cut into ``n_segments``
+        near-equal runs of ticks (``np.array_split``), mean spikes per tick of every channel in each.
+
+        A fixed-length summary for quick baselines (a linear probe of what the encoding carries).
+        """
+        if int(n_segments) < 1:
+            raise ValueError(f"n_segments must be positive; got {n_segments}")
+        rows = []
+        for i in range(len(self)):
+            dense = self.dense(i)
+            if len(dense) < n_segments:
+                raise ValueError(f"{self.names[i]} has {len(dense)} ticks, fewer than n_segments={n_segments}")
+            rows.append(np.concatenate([part.mean(axis=0) for part in np.array_split(dense, n_segments)]))
+        return np.array(rows).reshape(len(self), n_segments * self.params.n_channels)
+
     def split(self, split: str) -> EncodedFSDD:
         """The recordings of ``"train"``, ``"test"`` or ``"all"``, in the same order."""
         if split not in SPLITS:
