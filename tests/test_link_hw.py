@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Host link gateware against golden.protocol, in amaranth.sim.
+"""Host link gateware against golden.protocol, in amaranth.sim and as Verilog on Icarus (cocotb).
 
 * UART: tx -> rx loopback at several clock/baud ratios, exact bit timing, framing error, overrun.
 * FrameDecoder: the same byte streams (each bad-input case, random garbage) through the hardware
@@ -7,25 +7,34 @@
   between bytes and random backpressure on the command output, and a full-FIFO case.
 * FrameEncoder: its bytes decode with the golden parser into exactly the results sent.
 * End to end over the serial line: UARTTx -> UARTRx -> FrameDecoder, FrameEncoder -> UARTTx -> UARTRx.
+* The generated Verilog of FrameDecoder and FrameEncoder on Icarus through cocotb
+  (``sim.runner.run_cocotb``), at full rate and with idle cycles and backpressure: decoder against
+  the model on all bad-input cases plus a random stream; encoder bytes equal the golden frames.
 """
 
 import random
+import shutil
 
+import cocotb
 import pytest
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.sim import Simulator
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.protocol import (
     COUNTER_NAMES, RESULT_PAYLOAD_LENGTHS, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
     FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status, decode_result,
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
-    encode_reset,
+    encode_reset, encode_scores, encode_spike, encode_status,
 )
 from hw.link import (
-    CommandKind, FrameDecoder, FrameEncoder, ResultKind, UARTRx, UARTTx, command_layout, result_layout,
-    uart_divisor,
+    COUNTERS_LAYOUT, CommandKind, FrameDecoder, FrameEncoder, ResultKind, UARTRx, UARTTx, command_layout,
+    result_layout, uart_divisor,
 )
+from sim.runner import load_config, run_cocotb
+from sim.stream import unpack
 
 GEOMETRY = SensorGeometry(34, 34, 2)
 TIMEOUT_CYCLES = 24
@@ -201,7 +210,9 @@ def random_stream(seed):
     return items + [TIMEOUT]
 
 
-def to_golden(command):
+def to_golden(bits):
+    """A command stream payload (flat bits of :func:`command_layout`) as a golden command."""
+    command = data.Const(command_layout(GEOMETRY), bits)
     kind = command.kind
     if kind == CommandKind.EVENT:
         return Event(command.x, command.y, command.polarity, command.timestamp)
@@ -239,13 +250,13 @@ def run_decoder(items, *, seed=0, max_gap=2, ready_probability=1.0, stall_until_
             ctx.set(dut.o.ready, ready)
             assert ctx.get(dut.i.ready)
             if ready and ctx.get(dut.o.valid):
-                commands.append(to_golden(ctx.get(dut.o.payload)))
+                commands.append(to_golden(ctx.get(dut.o.payload).as_bits()))
             await ctx.tick()
         ctx.set(dut.i.valid, 0)
         ctx.set(dut.o.ready, 1)
         for _ in range(FIFO_DEPTH + 3):
             if ctx.get(dut.o.valid):
-                commands.append(to_golden(ctx.get(dut.o.payload)))
+                commands.append(to_golden(ctx.get(dut.o.payload).as_bits()))
             await ctx.tick()
         assert not ctx.get(dut.o.valid)
         snapshot = ctx.get(dut.counters)
@@ -443,7 +454,7 @@ def test_serial_line_to_decoder():
                 if ctx.get(dut.i.ready):
                     pending.pop(0)
             if ctx.get(dut.o.valid):
-                received.append(to_golden(ctx.get(dut.o.payload)))
+                received.append(to_golden(ctx.get(dut.o.payload).as_bits()))
             await ctx.tick()
 
     simulate(dut, testbench)
@@ -490,3 +501,130 @@ def test_encoder_over_serial_line():
 
     simulate(dut, testbench)
     assert decode_results(out) == results
+
+
+# --- The generated Verilog on Icarus (cocotb) -----------------------------------------------------
+# pytest builds the Verilog and starts Icarus; the cocotb tests below (named cocotb_*, so pytest
+# does not collect them) run inside the simulator and import this module again.
+
+needs_iverilog = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+#: Stall patterns of the Verilog runs: name -> (largest idle gap between bytes, backpressure probability).
+VERILOG_STALLS = {"full_rate": (0, 0.0), "idle_backpressure": (2, 0.4)}
+
+
+def verilog_decoder_items():
+    items = []
+    for case in bad_input_cases().values():
+        items += [*case, TIMEOUT]
+    return items + random_stream(7)
+
+
+def result_bits(result):
+    """A golden result as the flat bits of :func:`result_layout` (``N_CLASSES`` scores)."""
+    if isinstance(result, Spike):
+        init = {"kind": ResultKind.SPIKE, "body": {"spike": vars(result)}}
+    elif isinstance(result, Scores):
+        init = {"kind": ResultKind.SCORES, "body": {"scores": {"argmax": result.argmax, "scores": list(result.scores)}}}
+    else:
+        init = {"kind": ResultKind.STATUS, "body": {"status": result.counters}}
+    return result_layout(N_CLASSES).const(init).as_bits()
+
+
+@needs_iverilog
+def test_generated_verilog_decoder_matches_model():
+    items = verilog_decoder_items()
+    config = {"items": [-1 if item is TIMEOUT else item for item in items], "stalls": VERILOG_STALLS}
+    run_cocotb(FrameDecoder(GEOMETRY, timeout_cycles=TIMEOUT_CYCLES, fifo_depth=FIFO_DEPTH),
+               test_module="test_link_hw", build_name="link/frame_decoder", config=config,
+               test_filter="cocotb_decoder_matches_model")
+
+
+@needs_iverilog
+def test_generated_verilog_encoder_matches_golden_frames():
+    results = example_results(random.Random(3))
+    config = {
+        "results": [result_bits(result) for result in results],
+        "frames": b"".join(encode_result(result) for result in results).hex(),
+        "stalls": VERILOG_STALLS,
+    }
+    run_cocotb(FrameEncoder(N_CLASSES), test_module="test_link_hw", build_name="link/frame_encoder",
+               config=config, test_filter="cocotb_encoder_matches_golden_frames")
+
+
+def encode_result(result):
+    if isinstance(result, Spike):
+        return encode_spike(result.layer, result.neuron, result.time)
+    if isinstance(result, Scores):
+        return encode_scores(result.scores, result.argmax)
+    return encode_status(result.counters)
+
+
+async def _start(dut):
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+
+
+async def _reset(dut):
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+
+
+@cocotb.test()
+async def cocotb_decoder_matches_model(dut):
+    """Every stall pattern: reset, feed the byte schedule, compare commands and counters to the model."""
+    config = load_config()
+    items = [TIMEOUT if value < 0 else value for value in config["items"]]
+    expected = model_of(items)
+    await _start(dut)
+    for name, (max_gap, backpressure) in config["stalls"].items():
+        rng = random.Random(name)
+        dut.i__valid.value = 0
+        dut.o__ready.value = 0
+        await _reset(dut)
+        schedule = []
+        for item in items:
+            gap = TIMEOUT_CYCLES + rng.randrange(3) if item is TIMEOUT else rng.randrange(max_gap + 1)
+            schedule += [None] * gap + ([] if item is TIMEOUT else [item])
+        commands = []
+        for byte in schedule + [None] * (FIFO_DEPTH + 4):
+            dut.i__valid.value = int(byte is not None)
+            dut.i__payload.value = byte or 0
+            ready = rng.random() >= backpressure
+            dut.o__ready.value = int(ready)
+            await RisingEdge(dut.clk)
+            if ready and int(dut.o__valid.value):
+                commands.append(to_golden(int(dut.o__payload.value)))
+        while int(dut.o__valid.value):  # drain what backpressure left in the FIFO
+            dut.o__ready.value = 1
+            await RisingEdge(dut.clk)
+            commands.append(to_golden(int(dut.o__payload.value)))
+        counters = unpack(COUNTERS_LAYOUT, int(dut.counters.value))
+        assert commands == expected[0], f"{name}: commands differ from the model"
+        assert counters == expected[1], f"{name}: counters {counters} != model {expected[1]}"
+
+
+@cocotb.test()
+async def cocotb_encoder_matches_golden_frames(dut):
+    """Every stall pattern: the encoder's bytes equal the golden encoder's frames exactly."""
+    config = load_config()
+    expected = bytes.fromhex(config["frames"])
+    await _start(dut)
+    for name, (max_gap, backpressure) in config["stalls"].items():
+        rng = random.Random(name)
+        dut.i__valid.value = 0
+        dut.o__ready.value = 0
+        await _reset(dut)
+        pending, out = list(config["results"]), bytearray()
+        for _ in range(len(expected) * 6 + 50):
+            offering = bool(pending) and rng.randrange(max_gap + 1) == 0
+            dut.i__valid.value = int(offering)
+            dut.i__payload.value = pending[0] if offering else 0
+            ready = rng.random() >= backpressure
+            dut.o__ready.value = int(ready)
+            await RisingEdge(dut.clk)
+            if offering and int(dut.i__ready.value):
+                pending.pop(0)
+            if ready and int(dut.o__valid.value):
+                out.append(int(dut.o__payload.value))
+        assert not pending, f"{name}: {len(pending)} results never taken"
+        assert bytes(out) == expected, f"{name}: bytes {bytes(out).hex()} != golden {expected.hex()}"

@@ -113,9 +113,8 @@ class FrameEncoder(wiring.Component):
         body = Signal(8 * longest)  # bytes still to send, the next one at the bottom
         bytes_left = Signal(range(longest + 1))
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
-                m.d.comb += self.i.ready.eq(1)
                 with m.If(self.i.valid):
                     m.d.comb += crc.start.eq(1)
                     with m.Switch(self.i.payload.kind):
@@ -124,12 +123,11 @@ class FrameEncoder(wiring.Component):
                                 m.d.sync += [body.eq(Cat(*frame_body)), bytes_left.eq(len(frame_body))]
                     m.next = "SYNC"
             with m.State("SYNC"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(SYNC)]
+                m.d.comb += self.o.payload.eq(SYNC)
                 with m.If(self.o.ready):
                     m.next = "BODY"
             with m.State("BODY"):
                 m.d.comb += [
-                    self.o.valid.eq(1),
                     self.o.payload.eq(body[:8]),
                     crc.data.eq(body[:8]),
                     crc.valid.eq(self.o.ready),
@@ -139,11 +137,14 @@ class FrameEncoder(wiring.Component):
                     with m.If(bytes_left == 1):
                         m.next = "CRC_HI"
             with m.State("CRC_HI"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(crc.crc[8:])]
+                m.d.comb += self.o.payload.eq(crc.crc[8:])
                 with m.If(self.o.ready):
                     m.next = "CRC_LO"
             with m.State("CRC_LO"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(crc.crc[:8])]
+                m.d.comb += self.o.payload.eq(crc.crc[:8])
                 with m.If(self.o.ready):
                     m.next = "IDLE"
+        # Outside the FSM, so that these are plain expressions of the state register (Verilog
+        # simulators then know them from time 0, before the state first changes).
+        m.d.comb += [self.i.ready.eq(fsm.ongoing("IDLE")), self.o.valid.eq(~fsm.ongoing("IDLE"))]
         return m
