@@ -185,6 +185,28 @@ def test_program_without_programmer_fails_before_building(tmp_path, monkeypatch,
     assert not (tmp_path / "out").exists()
 
 
+def test_program_loads_the_bitstream_with_openfpgaloader(tmp_path, monkeypatch):
+    loader_args, loaded = tmp_path / "loader-args", tmp_path / "loaded.bit"
+    loader = tmp_path / "fake-openFPGALoader"
+    loader.write_text(f'#!/bin/sh\necho "$@" > {loader_args}\ncat "$4" > {loaded}\n')
+    loader.chmod(0o755)
+    monkeypatch.setenv("OPENFPGALOADER", str(loader))
+    out = tmp_path / "out"
+
+    real_run_build = build.run_build
+
+    def run_build_without_toolchain(top, platform, out_dir, **kwargs):
+        result = real_run_build(top, platform, out_dir, **{**kwargs, "dry_run": True})
+        (result.out_dir / "top.bit").write_bytes(b"bitstream")
+        result.report = _report(120.0)
+        return result
+
+    monkeypatch.setattr(build, "run_build", run_build_without_toolchain)
+    assert build.main(["--program", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK
+    arguments = loader_args.read_text().split()
+    assert arguments[:3] == ["-b", "ulx3s", "-m"] and loaded.read_bytes() == b"bitstream"
+
+
 def test_stages_name_the_device_package_and_report():
     stages = toolchain_stages(ulx3s_platform("25F"), seed=7)
     assert [stage.name for stage in stages] == ["synthesis", "place and route", "bitstream"]

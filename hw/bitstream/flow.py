@@ -63,7 +63,6 @@ class BuildResult:
 
     out_dir: Path
     files: list[str]
-    stages: list[Stage]
     report: BuildReport | None = None
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
@@ -193,7 +192,7 @@ def run_build(
     elaboration_s = time.monotonic() - start
     files = sorted(plan.files)
     _say(f"      wrote {', '.join(files)} to {out_dir} in {elaboration_s:.1f} s")
-    result = BuildResult(out_dir=out_dir, files=files, stages=stages)
+    result = BuildResult(out_dir=out_dir, files=files)
     if dry_run:
         return result
 

@@ -105,11 +105,6 @@ class ULX3SNeuronTop(Elaboratable):
         self.narrow_current_bits = narrow_current_bits
         self.pll_config = pll_config
 
-    @property
-    def clock_hz(self) -> float:
-        """The ``sync`` clock frequency the PLL actually makes."""
-        return self.pll_config.output_hz
-
     def elaborate(self, platform):
         m = Module()
         add_pll_sync_domain(m, platform, self.pll_config)
