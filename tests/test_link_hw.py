@@ -24,7 +24,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.protocol import (
-    COUNTER_NAMES, RESULT_PAYLOAD_LENGTHS, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
+    COUNTER_MAX, COUNTER_NAMES, RESULT_PAYLOAD_LENGTHS, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
     FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status, decode_result,
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
     encode_reset, encode_scores, encode_spike, encode_status,
@@ -53,9 +53,9 @@ def simulate(dut, testbench):
 class _Loopback(wiring.Component):
     """UARTTx wired to UARTRx, the serial line exposed for the checks."""
 
-    def __init__(self, clk_freq, baud):
+    def __init__(self, clk_freq, baud, rx_baud=None):
         self.tx = UARTTx(clk_freq, baud)
-        self.rx = UARTRx(clk_freq, baud)
+        self.rx = UARTRx(clk_freq, rx_baud or baud)
         super().__init__({
             "i": wiring.In(stream.Signature(8)),
             "o": wiring.Out(stream.Signature(8)),
@@ -104,6 +104,31 @@ def test_uart_loopback(clk_freq, baud):
     assert received == payload
     # Back-to-back bytes leave exactly 10 bit times apart.
     assert [b - a for a, b in zip(start_bits, start_bits[1:])] == [10 * divisor] * (len(payload) - 1)
+
+
+@pytest.mark.parametrize("rx_baud", [1.02e6, 0.98e6])
+def test_uart_tolerates_two_sides_at_the_error_limit(rx_baud):
+    """Transmitter and receiver each up to 2 % off (divisors 25 and 24 / 26): bytes still arrive."""
+    dut = _Loopback(25e6, 1e6, rx_baud)
+    payload = [0x00, 0xFF, 0x0F, 0xF0, 0x55]
+    received = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        pending = list(payload)
+        for _ in range(len(payload) * 260 + 100):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+                if ctx.get(dut.i.ready):
+                    pending.pop(0)
+            if ctx.get(dut.o.valid):
+                received.append(ctx.get(dut.o.payload))
+            assert not ctx.get(dut.framing_error)
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    assert received == payload
 
 
 def test_uart_rx_framing_error_and_overrun():
@@ -316,6 +341,23 @@ def test_decoder_timeout_is_exactly_timeout_cycles():
         assert tolerated == model_of(frame) and tolerated[1]["frames_ok"] == 1
         truncated = run_decoder([*head, Gap(TIMEOUT_CYCLES), *tail], max_gap=0)
         assert truncated == model_of([*head, TIMEOUT, *tail]) and truncated[1]["truncated"] == 1
+
+
+def test_decoder_counters_saturate():
+    """D2 for counters: preset one near 2**32 - 1, then three skipped bytes leave it at the maximum."""
+    dut = FrameDecoder(GEOMETRY, timeout_cycles=TIMEOUT_CYCLES)
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.counters.bytes_skipped, COUNTER_MAX - 1)
+        for byte in (0x00, 0x01, 0x02):
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, byte)
+            await ctx.tick()
+            seen.append(ctx.get(dut.counters.bytes_skipped))
+
+    simulate(dut, testbench)
+    assert seen == [COUNTER_MAX] * 3
 
 
 def test_decoder_checker_catches_a_wrong_bit():
