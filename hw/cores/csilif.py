@@ -6,7 +6,7 @@ the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,7 +35,8 @@ class CSiLIFCore(wiring.Component):
     three-multiply trick, D4) and ``b*x``; each component sums its products at full width and
     rounds once, half up (D1); ``sat`` is :func:`hw.arith.saturate` (D2). A time step is one beat
     per neuron, in any order; a neuron's state advances exactly when a beat for it is accepted.
-    The state memory (``Re u``, ``Im u``, previous spike) starts at zero (D3) from the bitstream /
+    The state memory holds ``u' = Re u - s/2`` (the half reset is applied at write-back, one
+    integer bit wider than ``state_fmt``) and ``Im u``, and starts at zero (D3) from the bitstream /
     simulation initial value; the domain reset clears the pipeline and :attr:`saturation_count`
     but not the state memory. The per-neuron ``lambda_r``, ``lambda_i`` and ``b`` are the initial
     contents of a read-only parameter memory (precomputed off-line, D11). Neuron indices
@@ -83,14 +84,14 @@ class CSiLIFCore(wiring.Component):
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (Re u, Im u, s_prev, lambda_r, lambda_i, b)
-        2  multiplier operands registered, half reset applied (u')
+        1  memory words arrive (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
+        2  multiplier operands registered
         3  five products registered at full width (MULT18X18D on ECP5)
         4  pair sums lambda_r*u' - lambda_i*Im u and lambda_i*u' + lambda_r*Im u;
            b*x aligned to P fractional bits plus the rounding constant
         5  full-width sums, shifted down to F fractional bits (one rounding per component)
         6  saturate both components; spike compare (exact, in parallel)
-        -  write-back, into the output register (7)
+        -  write-back of (Re u - s/2, Im u), into the output register (7)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
@@ -160,9 +161,11 @@ class CSiLIFCore(wiring.Component):
 
     @property
     def state_row_layout(self) -> data.StructLayout:
-        """One word of the state memory: ``{re, im, spike}`` (spike = previous step's spike)."""
-        shape = self._params.state_fmt.shape()
-        return data.StructLayout({"re": shape, "im": shape, "spike": unsigned(1)})
+        """One word of the state memory: ``{u_reset, im}``, with ``u_reset = Re u - s/2`` already
+        half-reset at write-back (``state_fmt`` plus one integer bit), so the memory output
+        feeds the multiplier operand registers without logic in between."""
+        fmt = self._params.state_fmt
+        return data.StructLayout({"u_reset": signed(fmt.width + 1), "im": fmt.shape()})
 
     @property
     def param_row_layout(self) -> data.StructLayout:
@@ -222,9 +225,8 @@ class CSiLIFCore(wiring.Component):
         with m.If(advance):
             m.d.sync += current_1.eq(self.i_current.payload.current)
 
-        # Stage 2: multiplier operands registered; exact half reset u' = Re u - s_prev/2.
-        reset_re = state_rd.data.re - Mux(state_rd.data.spike, p.half_q, 0)
-        u_reset_2 = Signal.like(reset_re)
+        # Stage 2: multiplier operands registered (u' = Re u - s_prev/2 comes from the memory).
+        u_reset_2 = Signal(self.state_row_layout["u_reset"].shape)
         im_2 = Signal(p.state_fmt.shape())
         decay_re_2 = Signal(p.coef_fmt.shape())
         decay_im_2 = Signal(p.coef_fmt.shape())
@@ -232,7 +234,7 @@ class CSiLIFCore(wiring.Component):
         current_2 = Signal(p.input_fmt.shape())
         with m.If(advance):
             m.d.sync += [
-                u_reset_2.eq(reset_re),
+                u_reset_2.eq(state_rd.data.u_reset),
                 im_2.eq(state_rd.data.im),
                 decay_re_2.eq(param_rd.data.decay_re),
                 decay_im_2.eq(param_rd.data.decay_im),
@@ -292,12 +294,11 @@ class CSiLIFCore(wiring.Component):
                 saturated_6.eq(re_clamped | im_clamped),
             ]
 
-        # Write-back and output register.
+        # Write-back of the half-reset state for the next step (exact), and output register.
         m.d.comb += [
             state_wr.addr.eq(neuron[6]),
-            state_wr.data.re.eq(re_6),
+            state_wr.data.u_reset.eq(re_6 - Mux(spike_6, p.half_q, 0)),
             state_wr.data.im.eq(im_6),
-            state_wr.data.spike.eq(spike_6),
             state_wr.en.eq(valid[6] & advance),
         ]
 
