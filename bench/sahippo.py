@@ -189,16 +189,13 @@ def _features(n: int, intervals: np.ndarray, weights: np.ndarray, model: str, al
     system = nplr(n)
     a, b, _ = legs_matrices(n)
     if model == "hippo_fixed":
+        # Exact LTI flow over each gap: one batched expm per distinct interval, then a gather.
+        gaps, index = np.unique(intervals, return_inverse=True)
+        transitions = scipy.linalg.expm(a[None] * (gaps * scale)[:, None, None])
+        index = index.reshape(intervals.shape)
         x = np.zeros((intervals.shape[0], n))
-        cache = {}
         for k in range(intervals.shape[1]):
-            dts = intervals[:, k]
-            for dt in np.unique(dts):
-                if dt not in cache:
-                    cache[dt] = scipy.linalg.expm(a * dt * scale)
-                sel = dts == dt
-                x[sel] = x[sel] @ cache[dt].T
-            x = x + b * weights[:, k, None]
+            x = np.einsum("bij,bj->bi", transitions[index[:, k]], x) + b * weights[:, k, None]
         return x
     method = "taylor2" if model == "sahippo_taylor2" else "zoh"
     z = np.zeros((intervals.shape[0], system.n_modes), dtype=np.complex128)
@@ -220,7 +217,7 @@ def question3(quick: bool) -> list[dict]:
     n, n_events = 16, 16
     n_train, n_val, n_test = (600, 200, 400) if quick else (2000, 500, 1000)
     scales = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
-    alphas = (1.0, 3.0, 10.0) if quick else (0.3, 1.0, 3.0, 10.0, 30.0)
+    alphas = (1.0, 3.0, 10.0) if quick else (1.0, 3.0, 10.0, 30.0)
     models = ("hippo_fixed", "sahippo_taylor2", "sahippo_zoh")
     rows = []
     for di, dist in enumerate(("regular", "uniform", "poisson", "bursty")):

@@ -566,6 +566,27 @@ class SAHiPPOParams:
     def n_state(self) -> int:
         return 2 * self.n_modes
 
+    @property
+    def max_substeps(self) -> int:
+        """Worst-case Taylor-2 sub-steps per event (the core's worst-case decay latency in passes)."""
+        return int(self.substeps.max())
+
+    @property
+    def table_bits(self) -> dict[str, int]:
+        """Bits of each lookup table the core holds for its method, ``H x (dt_max + 1)`` rows each.
+
+        ``zoh``: ``g`` and the complex decays. ``taylor2``: ``g``, the sub-step and the count.
+        Channels that share ``alpha`` and ``dt_scale`` can share rows; this counts them all.
+        """
+        rows = self.n_channels * (self.dt_max + 1)
+        bits = {"g": rows * self.g_fmt.width}
+        if self.method == "zoh":
+            bits["decay"] = rows * self.n_modes * 2 * self.decay_fmt.width
+        else:
+            bits["g_sub"] = rows * self.g_sub_fmt.width
+            bits["substeps"] = rows * max(1, self.max_substeps.bit_length())
+        return bits
+
     @classmethod
     def from_float(
         cls,

@@ -325,3 +325,12 @@ def test_spike_ssm_block_runs_both_paths():
     u = torch.tensor(RNG.standard_normal((2, 32, 4)))
     assert torch.allclose(block(u), block(u, recurrent=True), atol=1e-12)
     assert block(u).shape == u.shape
+
+
+def test_table_sizes_are_reported():
+    _, zoh, _, _, _ = _layer_and_stream("zoh", n=16, h=2, dt_max=31)
+    assert zoh.table_bits == {"g": 2 * 32 * 24, "decay": 2 * 32 * 8 * 2 * 18}
+    _, tay, _, _, _ = _layer_and_stream("taylor2", n=16, h=2, dt_max=31)
+    assert tay.max_substeps == int(tay.substeps.max()) >= 1
+    assert tay.table_bits["g_sub"] == 2 * 32 * 24
+    assert tay.table_bits["substeps"] == 2 * 32 * tay.max_substeps.bit_length()
