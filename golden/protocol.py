@@ -74,8 +74,8 @@ from dataclasses import dataclass
 from amaranth.lib.crc import catalog
 
 __all__ = [
-    "SYNC", "CRC", "PROTOCOL_VERSION", "MAX_UNKNOWN_PAYLOAD", "TIMESTAMP_MAX", "COUNTER_WIDTH",
-    "COUNTER_MAX", "COUNTER_NAMES", "Command", "Result", "COMMAND_PAYLOAD_LENGTHS",
+    "SYNC", "CRC", "PROTOCOL_VERSION", "MAX_UNKNOWN_PAYLOAD", "MAX_SCORES", "TIMESTAMP_MAX",
+    "COUNTER_WIDTH", "COUNTER_MAX", "COUNTER_NAMES", "Command", "Result", "COMMAND_PAYLOAD_LENGTHS",
     "RESULT_PAYLOAD_LENGTHS", "SensorGeometry", "Event", "EndOfSample", "Reset", "ReadStatus",
     "Spike", "Scores", "Status", "crc16", "encode_frame", "decode_frame", "encode_event",
     "encode_end_of_sample", "encode_reset", "encode_read_status", "encode_command",
@@ -140,6 +140,7 @@ RESULT_PAYLOAD_LENGTHS: dict[int, int | None] = {
     Result.SCORES: None,
     Result.STATUS: STATUS_PAYLOAD.size,
 }
+#: Most class scores one SCORES frame carries (``LEN = 1 + 4 * N <= 255``).
 MAX_SCORES = (255 - 1) // 4
 
 
