@@ -27,7 +27,17 @@ from hw.toolchain import configure_environment, tool_version
 
 from .report import BuildReport
 
-__all__ = ["PROGRAMMER", "SYNTHESIS_TOOLS", "program_board", "BuildError", "BuildResult", "Stage", "toolchain_stages", "run_build", "CONSTRAINTS_DIR"]
+__all__ = [
+    "CONSTRAINTS_DIR",
+    "PROGRAMMER",
+    "SYNTHESIS_TOOLS",
+    "BuildError",
+    "BuildResult",
+    "Stage",
+    "toolchain_stages",
+    "run_build",
+    "program_board",
+]
 
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
@@ -144,6 +154,7 @@ def run_build(
     design: str,
     requested_clock_hz: float,
     pll: PLLConfig,
+    board: str = "ulx3s",
     name: str = "top",
     dry_run: bool = False,
     seed: int = 1,
@@ -163,6 +174,8 @@ def run_build(
         Human-readable name of the design, for the report.
     requested_clock_hz : float
         Clock the user asked for; ``pll`` is the configuration that makes it.
+    board : str
+        Board name for the report; ``constraints/<board>.lpf`` is appended to the generated LPF.
     dry_run : bool
         Stop after writing the design files and scripts (no toolchain needed).
 
@@ -179,7 +192,7 @@ def run_build(
 
     _say(f"elaborating {design} for {platform.device} ...")
     start = time.monotonic()
-    preferences = (CONSTRAINTS_DIR / "ulx3s.lpf").read_text()
+    preferences = (CONSTRAINTS_DIR / f"{board}.lpf").read_text()
     plan = platform.prepare(
         top,
         name,
@@ -196,6 +209,9 @@ def run_build(
     if dry_run:
         return result
 
+    # Products of an earlier build in the same directory must not pass for this one's.
+    for stale in (f"{name}.json", f"{name}.config", f"{name}.nextpnr.json", f"{name}.bit", "report.json", "report.md"):
+        (out_dir / stale).unlink(missing_ok=True)
     stage_records = [{"name": "elaboration", "seconds": round(elaboration_s, 2), "command": None, "log": None}]
     for index, stage in enumerate(stages, start=1):
         seconds = _run_stage(stage, index, len(stages), tool_paths[stage.tool], out_dir)
@@ -207,7 +223,7 @@ def run_build(
     report = BuildReport.from_nextpnr(
         nextpnr_report,
         design=design,
-        board="ulx3s",
+        board=board,
         device=platform.device,
         package=_NEXTPNR_PACKAGE[platform.package],
         speed_grade=str(platform.speed),
