@@ -381,7 +381,17 @@ class SiLIFParams:
         return SiLIFState(u=zeros, w=zeros.clone(), s=torch.zeros(shape, dtype=torch.bool))
 
     def _tensors(self):
-        return tuple(torch.as_tensor(getattr(self, name)) for name in self._ARRAYS)
+        """Per-neuron constants of :meth:`_step`: alpha, gain, and beta, a, b pre-aligned to
+        ``C`` fractional bits (``beta << (C-Cd)``, ``a << (C-Ca)``, ``b << C``; exact)."""
+        c = self.coef_frac_bits
+        t = {name: torch.as_tensor(getattr(self, name)) for name in self._ARRAYS}
+        return (
+            t["alpha_q"],
+            t["gain_q"],
+            t["beta_q"] << (c - self.decay_fmt.frac_bits),
+            t["a_q"] << (c - self.a_fmt.frac_bits),
+            t["b_q"] << c,
+        )
 
     def step(self, state: "SiLIFState", current_q: torch.Tensor):
         """One step for every neuron (vectorised over leading batch dims).
@@ -395,13 +405,10 @@ class SiLIFParams:
         return self._step(state, current_q, self._tensors())
 
     def _step(self, state, x, tensors):
-        alpha, beta, gain, a, b = tensors
-        c = self.coef_frac_bits
-        shift_d = c - self.decay_fmt.frac_bits
-        shift_a = c - self.a_fmt.frac_bits
-        acc_w = ((beta * state.w) << shift_d) + ((a * state.u) << shift_a) + torch.where(state.s, b << c, 0)
-        w, sat_w = self.state_fmt.saturate(round_shift(acc_w, c))
-        u_reset = state.u - torch.where(state.s, self.threshold_q, 0)
+        alpha, gain, beta_c, a_c, b_c = tensors
+        acc_w = beta_c * state.w + a_c * state.u + state.s * b_c
+        w, sat_w = self.state_fmt.saturate(round_shift(acc_w, self.coef_frac_bits))
+        u_reset = state.u - state.s * self.threshold_q
         # Both u products carry Cd fractional bits: rounding by Cd equals shifting up to C first.
         acc_u = alpha * u_reset + gain * (x - w)
         u, sat_u = self.state_fmt.saturate(round_shift(acc_u, self.decay_fmt.frac_bits))
