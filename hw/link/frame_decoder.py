@@ -58,7 +58,8 @@ class FrameDecoder(wiring.Component):
     timeout_cycles : int
         A frame is discarded (``truncated``) when this many consecutive cycles pass without a byte
         before it is complete. Choose it longer than any gap the host's USB-serial link puts
-        inside a frame (e.g. 1 ms: ``clk_freq // 1000``), and short enough that a frame left
+        inside a frame (full-speed USB moves host data in 1 ms frames, so take several ms, e.g.
+        10 ms: ``clk_freq // 100``), and short enough that a frame left
         incomplete by an interrupted host is discarded before the host starts again.
     fifo_depth : int
         Capacity of the command FIFO (at least 2). A command that finds it full is dropped and
