@@ -112,7 +112,13 @@ def run_cocotb(
             testcase=testcase,
             test_filter=test_filter,
             seed=seed,
-            extra_env={CONFIG_ENV: str(config_path)},
+            extra_env={
+                CONFIG_ENV: str(config_path),
+                # cocotb's default rewrites the asserts of every imported module ("*.py"),
+                # torch included, compiling each from source: ~10 s per run. Only the test
+                # module's asserts need rewriting.
+                "COCOTB_REWRITE_ASSERTION_FILES": test_module.rsplit(".", 1)[-1] + ".py",
+            },
             waves=waves,
             timescale=("1ns", "1ps"),
             results_xml=str(results),
