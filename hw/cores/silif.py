@@ -81,10 +81,10 @@ class SiLIFCore(wiring.Component):
 
         0  accept: address the state and parameter memories
         1  memory words arrive (u, w, s_prev, alpha, beta, gain, a, b)
-        2  operands registered: u, w, u - s_prev (exact), s_prev ? b : 0
-        3  products beta*w, a*u, alpha*(u - s) (full width)
-        4  partial w sum beta*w + a*u; alpha*(u - s) + rounding constant
-        5  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
+        2  memory words registered (multiplier operands)
+        3  products beta*w, a*u (full width); u - s_prev (exact), s_prev ? b : 0
+        4  partial w sum beta*w + a*u; product alpha*(u - s) (full width)
+        5  w rounded: partial + (b_inc << C | 2**(C-1)), >> C; alpha*(u - s) + rounding constant
         6  w saturated
         7  x - w (exact)
         8  product gain*(x - w)
@@ -225,30 +225,32 @@ class SiLIFCore(wiring.Component):
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: multiplier operands. u - s_prev is exact (one bit wider than u).
+        # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
         row, coef = state_rd.data, param_rd.data
-        threshold = Const(p.threshold_q, p.state_fmt.shape())
         u_2 = stage("u_2", row.u)
         w_2 = stage("w_2", row.w)
-        u_reset_2 = stage("u_reset_2", row.u - Mux(row.spike, threshold, 0))
-        b_increment_2 = stage("b_increment_2", Mux(row.spike, coef.b, 0), p.b_fmt.shape())
+        spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
         alpha_2 = stage("alpha_2", coef.alpha)
         beta_2 = stage("beta_2", coef.beta)
         gain_2 = stage("gain_2", coef.gain)
         a_2 = stage("a_2", coef.a)
+        b_2 = stage("b_2", coef.b)
         current_2 = stage("current_2", current_1)
 
-        # Stage 3: the three products of the old state, full width.
+        # Stage 3: the two w products of the old state, full width; u - s_prev (exact, one bit
+        # wider than u) and the spike-triggered increment s_prev ? b : 0 beside them.
+        threshold = Const(p.threshold_q, p.state_fmt.shape())
         beta_w_3 = stage("beta_w_3", beta_2 * w_2)
         a_u_3 = stage("a_u_3", a_2 * u_2)
-        alpha_u_3 = stage("alpha_u_3", alpha_2 * u_reset_2)
-        b_increment_3 = stage("b_increment_3", b_increment_2)
+        u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
+        b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
+        alpha_3 = stage("alpha_3", alpha_2)
         gain_3 = stage("gain_3", gain_2)
         current_3 = stage("current_3", current_2)
 
-        # Stage 4: partial w sum; alpha*(u - s) picks up the u equation's rounding constant.
+        # Stage 4: partial w sum; the product alpha*(u - s), full width.
         partial_w_4 = stage("partial_w_4", (beta_w_3 << shift_decay) + (a_u_3 << shift_a))
-        alpha_u_rounding_4 = stage("alpha_u_rounding_4", alpha_u_3 + (1 << (decay_bits - 1)))
+        alpha_u_4 = stage("alpha_u_4", alpha_3 * u_reset_3)
         b_increment_4 = stage("b_increment_4", b_increment_3)
         gain_4 = stage("gain_4", gain_3)
         current_4 = stage("current_4", current_3)
@@ -256,7 +258,8 @@ class SiLIFCore(wiring.Component):
         # Stage 5: w rounded once (D1). b << C and 2**(C-1) occupy disjoint bits: one operand.
         rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_4)
         w_rounded_5 = stage("w_rounded_5", (partial_w_4 + rounding_w) >> coef_bits)
-        alpha_u_rounding_5 = stage("alpha_u_rounding_5", alpha_u_rounding_4)
+        # alpha*(u - s) picks up the u equation's rounding constant while it waits for gain*(x - w).
+        alpha_u_rounding_5 = stage("alpha_u_rounding_5", alpha_u_4 + (1 << (decay_bits - 1)))
         gain_5 = stage("gain_5", gain_4)
         current_5 = stage("current_5", current_4)
 
