@@ -1,0 +1,504 @@
+"""Model files: one versioned file holding a whole integer network (format version 1).
+
+A model file is a standard `safetensors <https://huggingface.co/docs/safetensors>`_ file:
+
+* its tensors are the network's integer arrays, each named by its field path
+  (``layers[0].weight_q``, ``layers[0].neuron.decay_re_q``, ...), ``int64`` (``bool`` for the
+  quantisation-report masks);
+* its header metadata holds one entry, ``spikestream.manifest``: a JSON document with the
+  format name and version, the input side (``n_inputs``, ``bin_ticks``,
+  ``max_events_per_step``, ``input_map``), per layer the sizes, formats (strings such as
+  ``"sQ8.16"``), accumulator width and neuron kind with every scalar parameter, the
+  provenance, and for every array its shape, dtype and SHA-256.
+
+``docs/model_file.md`` documents every field. :func:`save_model` writes a file from
+:class:`~golden.network.NetworkParams`; :func:`load_model` reads one back. Every problem with
+a file (missing, truncated, corrupted bytes, wrong format or version, a missing, unknown or
+ill-typed field, a shape, dtype or value that does not fit, layers that do not chain, an
+unknown neuron kind) raises :class:`ModelFileError`, whose message starts with the file and
+names the field path, e.g. ``model.safetensors: layers[1].neuron.tau_q: ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as _st_load
+from safetensors.numpy import save as _st_save
+
+from .csilif import CSiLIFParams
+from .data.events import InputMap
+from .fixed import QFormat
+from .layers import LIReadoutParams
+from .network import NEURON_KINDS, LayerParams, NetworkParams
+from .refractory_lif import RefractoryLIFParams
+from .silif import SiLIFParams
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_KEY",
+    "ModelFileError",
+    "save_model",
+    "load_model",
+    "read_manifest",
+    "to_manifest",
+    "from_manifest",
+    "write_raw",
+    "read_raw",
+]
+
+FORMAT_NAME = "spikestream-model"
+FORMAT_VERSION = 1
+#: safetensors header metadata key holding the JSON manifest.
+MANIFEST_KEY = "spikestream.manifest"
+# safetensors: 8-byte little-endian header length; a header larger than this is not ours.
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be read; the message names the file and the field path."""
+
+
+class _FieldError(ValueError):
+    """Internal: a problem at a field path, turned into :class:`ModelFileError` with the file."""
+
+    def __init__(self, where: str, problem: str):
+        super().__init__(f"{where}: {problem}")
+
+
+# --------------------------------------------------------------------------------------------
+# What each neuron kind stores
+# --------------------------------------------------------------------------------------------
+# formats: QFormat fields; arrays: per-neuron int64 arrays -> the format that holds them;
+# scalars: int fields -> their format; decays: fields that must lie in [0, 1) of their format;
+# masks: optional per-neuron bool arrays kept for the quantisation report.
+_NEURON_FIELDS = {
+    "refractory_lif": {
+        "cls": RefractoryLIFParams,
+        "formats": ("input_fmt", "state_fmt", "refr_fmt", "threshold_fmt", "coef_fmt"),
+        "arrays": {"v_th_q": "threshold_fmt", "u_th_q": "threshold_fmt"},
+        "scalars": {"tau_q": "coef_fmt", "tau_r_q": "coef_fmt"},
+        "decays": ("tau_q", "tau_r_q"),
+        "masks": (),
+    },
+    "silif": {
+        "cls": SiLIFParams,
+        "formats": ("input_fmt", "state_fmt", "decay_fmt", "a_fmt", "b_fmt"),
+        "arrays": {"alpha_q": "decay_fmt", "beta_q": "decay_fmt", "gain_q": "decay_fmt", "a_q": "a_fmt", "b_q": "b_fmt"},
+        "scalars": {},
+        "decays": ("alpha_q", "beta_q", "gain_q"),
+        "masks": ("rounded_to_one.alpha", "rounded_to_one.beta", "rounded_to_one.gain"),
+    },
+    "csilif": {
+        "cls": CSiLIFParams,
+        "formats": ("input_fmt", "state_fmt", "coef_fmt", "gain_fmt"),
+        "arrays": {"decay_re_q": "coef_fmt", "decay_im_q": "coef_fmt", "gain_q": "gain_fmt"},
+        "scalars": {},
+        "decays": (),
+        "masks": ("decay_shrunk",),
+    },
+    "li_readout": {
+        "cls": LIReadoutParams,
+        "formats": ("input_fmt", "state_fmt", "coef_fmt"),
+        "arrays": {"alpha_q": "coef_fmt", "gain_q": "coef_fmt"},
+        "scalars": {},
+        "decays": ("alpha_q", "gain_q"),
+        "masks": (),
+    },
+}
+assert set(_NEURON_FIELDS) == set(NEURON_KINDS)
+
+_TOP_KEYS = {"format", "version", "n_inputs", "bin_ticks", "max_events_per_step", "input_map", "provenance",
+             "layers", "arrays"}
+_LAYER_KEYS = {"n_in", "n_out", "weight_fmt", "bias_fmt", "acc_bits", "neuron"}
+_NEURON_KEYS = {"kind", "formats", "scalars"}
+_INPUT_MAP_KEYS = {"sensor_size", "pool", "split_polarity"}
+_ARRAY_KEYS = {"shape", "dtype", "sha256"}
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# NetworkParams -> manifest + arrays
+# --------------------------------------------------------------------------------------------
+def _mask_value(neuron, mask: str):
+    if mask == "decay_shrunk":
+        return neuron.decay_shrunk
+    _, name = mask.split(".")
+    return neuron.rounded_to_one.get(name)
+
+
+def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
+    """The manifest (a JSON-able dict) and the named arrays that :func:`save_model` writes."""
+    arrays: dict[str, np.ndarray] = {}
+    layers = []
+    for i, layer in enumerate(params.layers):
+        where = f"layers[{i}]"
+        spec = _NEURON_FIELDS[layer.kind]
+        neuron = layer.neuron
+        arrays[f"{where}.weight_q"] = layer.weight_q
+        arrays[f"{where}.bias_q"] = layer.bias_q
+        for name in spec["arrays"]:
+            arrays[f"{where}.neuron.{name}"] = getattr(neuron, name)
+        for mask in spec["masks"]:
+            value = _mask_value(neuron, mask)
+            if value is not None and np.size(value):
+                arrays[f"{where}.neuron.{mask}"] = np.asarray(value, dtype=bool).reshape(-1)
+        layers.append({
+            "n_in": layer.n_in,
+            "n_out": layer.n_out,
+            "weight_fmt": str(layer.weight_fmt),
+            "bias_fmt": str(layer.bias_fmt),
+            "acc_bits": int(layer.acc_bits),
+            "neuron": {
+                "kind": layer.kind,
+                "formats": {name: str(getattr(neuron, name)) for name in spec["formats"]},
+                "scalars": {name: int(getattr(neuron, name)) for name in spec["scalars"]},
+            },
+        })
+    input_map = None
+    if params.input_map is not None:
+        input_map = {
+            "sensor_size": list(params.input_map.sensor_size),
+            "pool": list(params.input_map.pool),
+            "split_polarity": bool(params.input_map.split_polarity),
+        }
+    arrays = {name: np.ascontiguousarray(a, dtype=bool if a.dtype == bool else np.int64) for name, a in arrays.items()}
+    manifest = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "n_inputs": params.n_inputs,
+        "bin_ticks": params.bin_ticks,
+        "max_events_per_step": params.max_events_per_step,
+        "input_map": input_map,
+        "provenance": params.provenance,
+        "layers": layers,
+        "arrays": {
+            name: {"shape": list(a.shape), "dtype": "bool" if a.dtype == bool else "int64", "sha256": _sha256(a)}
+            for name, a in arrays.items()
+        },
+    }
+    return manifest, arrays
+
+
+def write_raw(path, manifest: dict, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a manifest and arrays as a model file without any checking (tests use it to
+    write deliberately broken files). Returns the path."""
+    path = Path(path)
+    try:
+        text = json.dumps(manifest, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: manifest is not JSON-serialisable ({exc}); check provenance") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_st_save(dict(arrays), metadata={MANIFEST_KEY: text}))
+    return path
+
+
+def save_model(path, params: NetworkParams) -> Path:
+    """Write ``params`` as a version-1 model file (conventionally ``*.safetensors``).
+
+    The file is re-read and compared before returning, so a file this function wrote always
+    loads. Returns the path.
+
+    Raises
+    ------
+    ModelFileError
+        If the provenance is not JSON-serialisable or the written file does not read back.
+    """
+    if not isinstance(params, NetworkParams):
+        raise ModelFileError(f"{path}: save_model needs NetworkParams, not {type(params).__name__}")
+    manifest, arrays = to_manifest(params)
+    path = write_raw(path, manifest, arrays)
+    load_model(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+def read_raw(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read the manifest (parsed JSON, unchecked) and the arrays of a model file.
+
+    Checks the container only: the file exists, is not truncated, its header parses, it has a
+    manifest, and the tensor data are complete.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    raw = path.read_bytes()
+    if len(raw) < 8:
+        raise ModelFileError(f"{path}: truncated: {len(raw)} bytes, a model file starts with an 8-byte header length")
+    (header_len,) = struct.unpack_from("<Q", raw, 0)
+    if header_len > _MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: not a model file (header length field says {header_len} bytes)")
+    if 8 + header_len > len(raw):
+        raise ModelFileError(
+            f"{path}: truncated: the header announces {header_len} bytes but the file ends after {len(raw) - 8}"
+        )
+    try:
+        header = json.loads(raw[8:8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: header: corrupted, not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: header: corrupted, not a JSON object")
+    metadata = header.get("__metadata__") or {}
+    if MANIFEST_KEY not in metadata:
+        raise ModelFileError(
+            f"{path}: header: no {MANIFEST_KEY!r} entry; this is not a spikestream model file "
+            "(write one with golden.model_file.save_model)"
+        )
+    try:
+        manifest = json.loads(metadata[MANIFEST_KEY])
+    except (TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: manifest: corrupted, not JSON ({exc})") from None
+    try:
+        arrays = _st_load(raw)
+    except SafetensorError as exc:
+        raise ModelFileError(f"{path}: array data: truncated or corrupted ({exc})") from None
+    except Exception as exc:  # the reader raises assorted errors on malformed headers
+        raise ModelFileError(f"{path}: array data: unreadable ({type(exc).__name__}: {exc})") from None
+    return manifest, arrays
+
+
+def read_manifest(path) -> dict:
+    """The parsed manifest of a model file (container checked, fields not)."""
+    return read_raw(path)[0]
+
+
+def load_model(path) -> NetworkParams:
+    """Read a model file into :class:`~golden.network.NetworkParams`.
+
+    Raises
+    ------
+    ModelFileError
+        On any problem, naming the file and the field path.
+    """
+    path = Path(path)
+    manifest, arrays = read_raw(path)
+    return from_manifest(manifest, arrays, source=str(path))
+
+
+def from_manifest(manifest: dict, arrays: dict[str, np.ndarray], source: str = "model") -> NetworkParams:
+    """Check a manifest and its arrays field by field and build the network."""
+    try:
+        return _build(manifest, arrays)
+    except _FieldError as exc:
+        raise ModelFileError(f"{source}: {exc}") from None
+
+
+def _require(obj: dict, key: str, where: str, kinds, what: str):
+    if key not in obj:
+        raise _FieldError(f"{where}.{key}" if where else key, "missing")
+    value = obj[key]
+    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
+        raise _FieldError(f"{where}.{key}" if where else key, f"must be {what}, not {value!r}")
+    if not isinstance(value, kinds):
+        raise _FieldError(f"{where}.{key}" if where else key, f"must be {what}, not {value!r}")
+    return value
+
+
+def _no_unknown(obj: dict, allowed: set, where: str):
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise _FieldError(name, f"unknown field (format version {FORMAT_VERSION} has {', '.join(sorted(allowed))})")
+
+
+def _positive_int(obj: dict, key: str, where: str) -> int:
+    value = _require(obj, key, where, int, "a positive integer")
+    if value < 1:
+        raise _FieldError(f"{where}.{key}" if where else key, f"must be a positive integer, not {value}")
+    return value
+
+
+def _format(text, where: str) -> QFormat:
+    if not isinstance(text, str):
+        raise _FieldError(where, f"must be a format string such as 'sQ8.16', not {text!r}")
+    try:
+        return QFormat.parse(text)
+    except (ValueError, TypeError) as exc:
+        raise _FieldError(where, str(exc)) from None
+
+
+def _check_range(value, fmt: QFormat, where: str, decay: bool = False):
+    lo, hi = fmt.min_int, fmt.max_int
+    if decay:
+        lo, hi = max(lo, 0), min(hi, (1 << fmt.frac_bits) - 1)
+    arr = np.asarray(value)
+    bad = np.flatnonzero((arr.reshape(-1) < lo) | (arr.reshape(-1) > hi))
+    if bad.size:
+        first = int(arr.reshape(-1)[bad[0]])
+        at = f" (entry {int(bad[0])}, {bad.size} such)" if arr.ndim else ""
+        rule = f"a decay in [0, 1) of {fmt}" if decay else str(fmt)
+        raise _FieldError(where, f"value {first}{at} is outside {rule}, allowed {lo}..{hi}")
+
+
+def _array(manifest_arrays: dict, arrays: dict, name: str, shape: tuple, dtype: str = "int64") -> np.ndarray:
+    if name not in manifest_arrays:
+        raise _FieldError(f"arrays.{name}", "missing from the manifest")
+    entry = manifest_arrays[name]
+    if not isinstance(entry, dict):
+        raise _FieldError(f"arrays.{name}", f"must be an object with {', '.join(sorted(_ARRAY_KEYS))}")
+    _no_unknown(entry, _ARRAY_KEYS, f"arrays.{name}")
+    for key in sorted(_ARRAY_KEYS):
+        if key not in entry:
+            raise _FieldError(f"arrays.{name}.{key}", "missing")
+    if entry["dtype"] != dtype:
+        raise _FieldError(f"arrays.{name}.dtype", f"must be {dtype!r}, not {entry['dtype']!r}")
+    if list(entry["shape"]) != list(shape):
+        raise _FieldError(name, f"shape must be {list(shape)} (from the layer sizes), the manifest says {entry['shape']}")
+    if name not in arrays:
+        raise _FieldError(name, "array missing from the file")
+    value = arrays[name]
+    want = np.dtype(bool) if dtype == "bool" else np.dtype(np.int64)
+    if value.dtype != want:
+        raise _FieldError(name, f"stored dtype is {value.dtype}, must be {want}")
+    if tuple(value.shape) != tuple(shape):
+        raise _FieldError(name, f"stored shape is {list(value.shape)}, must be {list(shape)}")
+    if _sha256(value) != entry["sha256"]:
+        raise _FieldError(name, "corrupted: SHA-256 of the stored bytes does not match arrays." + name + ".sha256")
+    return value
+
+
+def _build(manifest, arrays) -> NetworkParams:
+    if not isinstance(manifest, dict):
+        raise _FieldError("manifest", "must be a JSON object")
+    fmt_name = manifest.get("format")
+    if fmt_name != FORMAT_NAME:
+        raise _FieldError("format", f"must be {FORMAT_NAME!r}, not {fmt_name!r}")
+    version = manifest.get("version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _FieldError(
+            "version", f"this reader reads format version {FORMAT_VERSION} only, the file has {version!r}"
+        )
+    _no_unknown(manifest, _TOP_KEYS, "")
+    n_inputs = _positive_int(manifest, "n_inputs", "")
+    bin_ticks = _positive_int(manifest, "bin_ticks", "")
+    max_events = _positive_int(manifest, "max_events_per_step", "")
+    if "provenance" not in manifest:
+        raise _FieldError("provenance", "missing")
+    provenance = manifest["provenance"]
+    if not isinstance(provenance, dict):
+        raise _FieldError("provenance", f"must be a JSON object, not {provenance!r}")
+    input_map = _input_map(manifest)
+    manifest_arrays = _require(manifest, "arrays", "", dict, "an object mapping array names to shape/dtype/sha256")
+    layer_docs = _require(manifest, "layers", "", list, "a list of layers")
+    if not layer_docs:
+        raise _FieldError("layers", "empty: a network needs at least the readout layer")
+
+    layers, expected = [], set()
+    n_prev, prev_name = n_inputs, "n_inputs"
+    for i, doc in enumerate(layer_docs):
+        where = f"layers[{i}]"
+        if not isinstance(doc, dict):
+            raise _FieldError(where, "must be a JSON object")
+        _no_unknown(doc, _LAYER_KEYS, where)
+        n_in = _positive_int(doc, "n_in", where)
+        n_out = _positive_int(doc, "n_out", where)
+        if n_in != n_prev:
+            raise _FieldError(f"{where}.n_in", f"is {n_in} but {prev_name} is {n_prev}: layers do not chain")
+        weight_fmt = _format(_require(doc, "weight_fmt", where, str, "a format string"), f"{where}.weight_fmt")
+        bias_fmt = _format(_require(doc, "bias_fmt", where, str, "a format string"), f"{where}.bias_fmt")
+        acc_bits = _require(doc, "acc_bits", where, int, "an integer")
+        weight = _array(manifest_arrays, arrays, f"{where}.weight_q", (n_out, n_in))
+        bias = _array(manifest_arrays, arrays, f"{where}.bias_q", (n_out,))
+        _check_range(weight, weight_fmt, f"{where}.weight_q")
+        _check_range(bias, bias_fmt, f"{where}.bias_q")
+        expected |= {f"{where}.weight_q", f"{where}.bias_q"}
+        neuron, names = _neuron(doc, where, n_out, manifest_arrays, arrays)
+        expected |= names
+        try:
+            layers.append(LayerParams(weight, bias, weight_fmt, bias_fmt, neuron, acc_bits=acc_bits))
+        except ValueError as exc:
+            text = str(exc)
+            if text.startswith("layer"):
+                text = where + text[len("layer"):]
+            raise _FieldError(*text.split(": ", 1)) from None
+        n_prev, prev_name = n_out, f"{where}.n_out"
+
+    extra = sorted(set(manifest_arrays) - expected)
+    if extra:
+        raise _FieldError(f"arrays.{extra[0]}", "not a field of this network (unknown array)")
+    extra = sorted(set(arrays) - expected)
+    if extra:
+        raise _FieldError(extra[0], "array in the file but not in the manifest")
+    try:
+        return NetworkParams(
+            n_inputs=n_inputs, bin_ticks=bin_ticks, layers=layers, input_map=input_map,
+            max_events_per_step=max_events, provenance=provenance,
+        )
+    except ValueError as exc:
+        text = str(exc)
+        where, _, problem = text.partition(": ")
+        raise _FieldError(where, problem) from None
+
+
+def _input_map(manifest: dict):
+    if "input_map" not in manifest:
+        raise _FieldError("input_map", "missing (write null for channel input without a camera map)")
+    doc = manifest["input_map"]
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise _FieldError("input_map", "must be null or an object with sensor_size, pool, split_polarity")
+    _no_unknown(doc, _INPUT_MAP_KEYS, "input_map")
+    pairs = {}
+    for key in ("sensor_size", "pool"):
+        value = _require(doc, key, "input_map", list, "a list of two positive integers [x, y]")
+        if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise _FieldError(f"input_map.{key}", f"must be two positive integers [x, y], not {value!r}")
+        pairs[key] = tuple(value)
+    split = _require(doc, "split_polarity", "input_map", bool, "true or false")
+    return InputMap(sensor_size=pairs["sensor_size"], pool=pairs["pool"], split_polarity=split)
+
+
+def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arrays: dict):
+    nwhere = f"{where}.neuron"
+    doc = _require(layer_doc, "neuron", where, dict, "an object")
+    _no_unknown(doc, _NEURON_KEYS, nwhere)
+    kind = _require(doc, "kind", nwhere, str, "a neuron kind name")
+    if kind not in _NEURON_FIELDS:
+        raise _FieldError(f"{nwhere}.kind", f"unknown neuron kind {kind!r}; known: {', '.join(_NEURON_FIELDS)}")
+    spec = _NEURON_FIELDS[kind]
+    formats_doc = _require(doc, "formats", nwhere, dict, "an object of format strings")
+    _no_unknown(formats_doc, set(spec["formats"]), f"{nwhere}.formats")
+    formats = {}
+    for name in spec["formats"]:
+        formats[name] = _format(_require(formats_doc, name, f"{nwhere}.formats", str, "a format string"),
+                                f"{nwhere}.formats.{name}")
+    scalars_doc = _require(doc, "scalars", nwhere, dict, "an object of integers")
+    _no_unknown(scalars_doc, set(spec["scalars"]), f"{nwhere}.scalars")
+    kwargs, names = dict(formats), set()
+    for name, fmt_field in spec["scalars"].items():
+        value = _require(scalars_doc, name, f"{nwhere}.scalars", int, "an integer")
+        _check_range(value, formats[fmt_field], f"{nwhere}.{name}", decay=name in spec["decays"])
+        kwargs[name] = value
+    for name, fmt_field in spec["arrays"].items():
+        full = f"{nwhere}.{name}"
+        value = _array(manifest_arrays, arrays, full, (n_out,))
+        _check_range(value, formats[fmt_field], full, decay=name in spec["decays"])
+        kwargs[name] = value
+        names.add(full)
+    masks = {}
+    for mask in spec["masks"]:
+        full = f"{nwhere}.{mask}"
+        if full in manifest_arrays:
+            masks[mask] = _array(manifest_arrays, arrays, full, (n_out,), dtype="bool")
+            names.add(full)
+    if kind == "csilif" and "decay_shrunk" in masks:
+        kwargs["decay_shrunk"] = masks["decay_shrunk"]
+    if kind == "silif":
+        kwargs["rounded_to_one"] = {m.split(".")[1]: v for m, v in masks.items()}
+    try:
+        neuron = spec["cls"](**kwargs)
+    except ValueError as exc:
+        raise _FieldError(nwhere, str(exc)) from None
+    return neuron, names
