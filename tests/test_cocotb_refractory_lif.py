@@ -2,8 +2,8 @@
 
 One simulator run per configuration, each under ``build/sim/refractory_lif/<config>/`` (so
 ``pytest -n 2`` is safe). Inside a run the cocotb tests apply the stimulus once per stall
-pattern (full rate; idle cycles on the input with backpressure on both outputs) as one
-continuing sequence. The testbench is ``sim/tb_refractory_lif.py``.
+pattern of :data:`STALLS` (full rate, idle cycles on the input, backpressure on both outputs,
+both) as one continuing sequence. The testbench is ``sim/tb_refractory_lif.py``.
 """
 
 import shutil
@@ -24,7 +24,7 @@ from sim.runner import CocotbFailure, run_cocotb
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
 #: name -> (idle probability on i_current, backpressure probability on o_spike and o_state)
-STALLS = {"full_rate": (0.0, 0.0), "idle_backpressure": (0.3, 0.4)}
+STALLS = {"full_rate": (0.0, 0.0), "idle": (0.3, 0.0), "backpressure": (0.0, 0.4), "idle_backpressure": (0.3, 0.4)}
 
 
 def random_config(n_neurons, n_steps, seed, formats=None, spread=2.0):
