@@ -17,8 +17,9 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
+from bench import core_fit
 from hw import build, toolchain
-from hw.bitstream import BuildReport, critical_path, toolchain_stages
+from hw.bitstream import BuildReport, critical_path, run_build, toolchain_stages
 from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS, NeuronStimulus
 from hw.boards.ulx3s import VARIANTS, ulx3s_platform
 from hw.pll_ecp5 import CLKFB_DIVS, CLKI_DIVS, CLKOP_DIVS, PLLConfig, solve_pll
@@ -358,6 +359,27 @@ def test_stimulus_rejects_layouts_it_cannot_drive():
         NeuronStimulus(layout, spike_layout, 9, narrow_current_bits=4)
     with pytest.raises(ValueError, match="narrow_current_bits=9 must lie in 2..8"):
         NeuronStimulus(layout, spike_layout, 8, narrow_current_bits=9)
+
+
+# --- core fit benchmark ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(core_fit.CORES))
+def test_core_fit_top_elaborates_every_registered_core(name, tmp_path):
+    core, narrow_current_bits = core_fit.CORES[name](16)
+    pll = solve_pll(25e6, 100e6)
+    top = core_fit.CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll)
+    result = run_build(
+        top, ulx3s_platform("85F"), tmp_path, design=name, requested_clock_hz=100e6, pll=pll, dry_run=True
+    )
+    lpf = (result.out_dir / "top.lpf").read_text()
+    assert 'LOCATE COMP "led_0__io"' in lpf and "led_1__io" not in lpf  # every output folded into one pin
+    assert "EHXPLLL" in (result.out_dir / "top.debug.v").read_text()
+
+
+def test_core_fit_limit_names_the_critical_path():
+    limit = core_fit.limit_of(_report(90.0))
+    assert limit == "a -> b: 5.0 ns logic + 3.5 ns routing over 2 nets"
 
 
 # --- the real thing -----------------------------------------------------------------------------
