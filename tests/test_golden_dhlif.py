@@ -16,8 +16,6 @@ from golden.dhlif import (
 )
 from golden.fixed import QFormat
 
-RNG = np.random.default_rng(7)
-
 
 def test_branch_slices_are_disjoint_and_cover():
     slices = branch_slices(10, 4)
@@ -73,8 +71,9 @@ def _reference(params: DHLIFParams, counts):
 
 
 def test_integer_matches_python_int_reference():
+    rng = np.random.default_rng(7)
     params = _params()
-    counts = RNG.poisson(0.5, (60, 12))
+    counts = rng.poisson(0.5, (60, 12))
     trace = run_int(params, counts)
     for t, (u, s) in enumerate(_reference(params, counts)):
         assert trace.membrane[t].tolist() == u, f"tick {t}"
@@ -83,8 +82,9 @@ def test_integer_matches_python_int_reference():
 
 
 def test_integer_tracks_float_layer():
+    rng = np.random.default_rng(7)
     params = _params(seed=3)
-    counts = RNG.poisson(0.4, (200, 12))
+    counts = rng.poisson(0.4, (200, 12))
     trace = run_int(params, counts)
     layer = params.to_float_layer()
     with torch.no_grad():
@@ -134,6 +134,7 @@ def test_spatial_pool_sums_windows():
 
 
 def test_event_pool_integer_argmax_matches_float():
+    rng = np.random.default_rng(7)
     readout = EventPoolReadout(8, 5)
     frac = 10
     with torch.no_grad():
@@ -142,7 +143,7 @@ def test_event_pool_integer_argmax_matches_float():
         readout.linear.weight.copy_(torch.tensor(w_q / (1 << frac)))
         readout.linear.bias.copy_(torch.tensor(b_q / (1 << frac)))
     for _ in range(20):
-        feats = RNG.integers(0, 4, (30, 8))
+        feats = rng.integers(0, 4, (30, 8))
         scores = event_pool_scores_int(feats, w_q, b_q)
         logits = readout(torch.tensor(feats)[None])[0].detach().numpy()
         assert np.allclose(scores / 30 / (1 << frac), logits)

@@ -25,8 +25,6 @@ from golden.sahippo import (
 )
 from golden.spike_ssm_block import S4D, SpikeSSMBlock
 
-RNG = np.random.default_rng(1234)
-
 
 # --- HiPPO-LegS and its NPLR form ----------------------------------------------------------
 def test_legs_entries():
@@ -38,13 +36,14 @@ def test_legs_entries():
 
 @pytest.mark.parametrize("n, max_imag", [(8, 20), (16, 81), (32, 325), (64, 1303)])
 def test_nplr_matches_neuron_math(n, max_imag):
+    rng = np.random.default_rng(1234)
     s = nplr(n)
     skew = s.a + np.outer(s.p, s.p) + 0.5 * np.eye(n)
     assert np.allclose(skew, -skew.T)
     assert np.allclose(s.lam.real, -0.5)
     assert round(float(np.abs(s.lam.imag).max())) == max_imag
     assert np.allclose(s.v_half.conj().T @ s.v_half, np.eye(n // 2), atol=1e-12)
-    x = RNG.standard_normal(n)
+    x = rng.standard_normal(n)
     z = s.to_modes(x)
     assert np.allclose(s.to_dense(z), x, atol=1e-12)
     mz = s.lam * z - s.p_t * (2 * np.real(np.sum(s.p_t.conj() * z)))
@@ -67,8 +66,9 @@ def test_spike_aware_matrix_scalar_alpha_is_warped_step():
 
 
 def test_general_alpha_keeps_triangular_spectrum():
+    rng = np.random.default_rng(1234)
     a, _, _ = legs_matrices(8)
-    alpha = RNG.uniform(0.1, 2.0, (8, 8))
+    alpha = rng.uniform(0.1, 2.0, (8, 8))
     dt = 0.9
     eig = np.sort(np.linalg.eigvals(spike_aware_matrix(a, alpha, dt)).real)
     assert np.allclose(eig, np.sort(-(np.arange(8) + 1) * np.exp(-np.diag(alpha) * dt)))
@@ -82,8 +82,9 @@ def test_general_alpha_keeps_triangular_spectrum():
 
 # --- structured forms ----------------------------------------------------------------------
 def test_plain_structured_taylor2_is_dense_taylor2_in_the_eigenbasis():
+    rng = np.random.default_rng(1234)
     n = 16
-    iv, w = RNG.integers(1, 5, 30).astype(float), RNG.standard_normal(30)
+    iv, w = rng.integers(1, 5, 30).astype(float), rng.standard_normal(30)
     xd = run_dense(n, 0.5, iv, w, "taylor2", dt_scale=0.003)
     zs = run_structured(n, 0.5, iv, w, "taylor2", dt_scale=0.003, step_fraction=None)
     assert np.allclose(nplr(n).to_dense(zs), xd, rtol=1e-9, atol=1e-9)
@@ -103,7 +104,8 @@ def test_contractive_step_is_the_2norm_stable_region():
 
 @pytest.mark.parametrize("n", [8, 16])
 def test_substepped_taylor2_tracks_expm_and_plain_taylor_diverges(n):
-    iv, w = RNG.integers(1, 8, 40).astype(float), RNG.standard_normal(40)
+    rng = np.random.default_rng(1234)
+    iv, w = rng.integers(1, 8, 40).astype(float), rng.standard_normal(40)
     alpha, scale = 0.5, 0.05
     xd = run_dense(n, alpha, iv, w, "expm", scale)
     err = lambda z: np.linalg.norm(nplr(n).to_dense(z) - xd) / np.linalg.norm(xd)  # noqa: E731
@@ -115,10 +117,11 @@ def test_substepped_taylor2_tracks_expm_and_plain_taylor_diverges(n):
 
 
 def test_zoh_is_exact_for_the_normal_part():
+    rng = np.random.default_rng(1234)
     n = 16
     s = nplr(n)
     normal = s.a + np.outer(s.p, s.p)
-    x = RNG.standard_normal(n)
+    x = rng.standard_normal(n)
     g = 0.37
     z = structured_step(s.to_modes(x), g, "zoh", s)
     assert np.allclose(s.to_dense(z), scipy.linalg.expm(normal * g) @ x, atol=1e-10)
@@ -142,9 +145,10 @@ def _grid_events(u):
 
 @pytest.mark.parametrize("method", ["taylor2", "zoh"])
 def test_fft_convolution_equals_event_recurrence(method):
+    rng = np.random.default_rng(1234)
     h, n, length = 3, 16, 48
     layer = SAHiPPOLayer(h, n, method, alpha=[2.0, 4.0, 8.0], dt_scale=[0.01, 0.03, 0.1])
-    u = torch.tensor(RNG.standard_normal((2, h, length)))
+    u = torch.tensor(rng.standard_normal((2, h, length)))
     y_grid = layer.forward_grid(u)
     y_ev, _, _ = layer.forward_events(*_grid_events(u))
     y_ev = y_ev.reshape(2, length, h).permute(0, 2, 1)
@@ -311,18 +315,20 @@ def test_integer_model_rejects_bad_input():
 
 # --- SPikE-SSM block -----------------------------------------------------------------------
 def test_s4d_fft_equals_recurrence():
+    rng = np.random.default_rng(1234)
     s4d = S4D(4, 16)
-    u = torch.tensor(RNG.standard_normal((2, 64, 4)))
+    u = torch.tensor(rng.standard_normal((2, 64, 4)))
     assert torch.allclose(s4d(u), s4d.recurrence(u), atol=1e-12)
 
 
 def test_spike_ssm_block_runs_both_paths():
+    rng = np.random.default_rng(1234)
     class Threshold(torch.nn.Module):
         def forward(self, y):
             return (y > 0.5).to(y.dtype)
 
     block = SpikeSSMBlock(4, 16, neuron=Threshold())
-    u = torch.tensor(RNG.standard_normal((2, 32, 4)))
+    u = torch.tensor(rng.standard_normal((2, 32, 4)))
     assert torch.allclose(block(u), block(u, recurrent=True), atol=1e-12)
     assert block(u).shape == u.shape
 
