@@ -346,12 +346,14 @@ def test_stimulus_visits_neurons_in_order_with_lfsr_currents_and_honours_backpre
     beats = []
 
     async def testbench(ctx):
-        for ready in ready_pattern:
+        ctx.set(dut.wide_currents, 1)
+        await ctx.tick().repeat(2)  # through the synchroniser; no beat is taken meanwhile
+        for k, ready in enumerate(ready_pattern):
             ctx.set(dut.o_current.ready, ready)
-            ctx.set(dut.wide_currents, len(beats) % 2)
+            ctx.set(dut.wide_currents, k < 8)  # seen from cycle k + 2 on
             assert ctx.get(dut.o_current.valid)
             if ready:
-                beats.append((ctx.get(dut.o_current.payload.neuron), ctx.get(dut.o_current.payload.current)))
+                beats.append((k, ctx.get(dut.o_current.payload.neuron), ctx.get(dut.o_current.payload.current)))
             await ctx.tick()
 
     sim = Simulator(dut)
@@ -363,9 +365,9 @@ def test_stimulus_visits_neurons_in_order_with_lfsr_currents_and_honours_backpre
         value &= (1 << bits) - 1
         return value - (1 << bits) if value >> (bits - 1) else value
 
-    assert [neuron for neuron, _ in beats] == [k % 6 for k in range(len(beats))]
-    for k, (_, current) in enumerate(beats):
-        assert current == low_bits_signed(expected[k], 24 if k % 2 else 18)
+    assert [neuron for _, neuron, _ in beats] == [k % 6 for k in range(len(beats))]
+    for index, (cycle, _, current) in enumerate(beats):
+        assert current == low_bits_signed(expected[index], 24 if cycle < 10 else 18)
 
 
 def test_stimulus_rejects_layouts_it_cannot_drive():

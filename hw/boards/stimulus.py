@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["NeuronStimulus", "LFSR_TAPS", "attach_stimulus"]
@@ -49,7 +50,8 @@ class NeuronStimulus(wiring.Component):
     saturation_count : ``In(32)``
         The core's saturation counter, folded into :attr:`activity`.
     wide_currents : ``In(1)``
-        Selects the full-width current range.
+        Selects the full-width current range; may come straight from a switch (it passes a
+        two-flip-flop synchroniser, so it takes effect 2 cycles later).
     spike_accepted : ``Out(1)``
         High in each cycle in which a spike beat transfers.
     activity : ``Out(1)``
@@ -86,12 +88,14 @@ class NeuronStimulus(wiring.Component):
         lfsr = Signal(32, init=LFSR_SEED)
         neuron = Signal(unsigned(max(1, (self.n_neurons - 1).bit_length())))
 
+        wide_currents = Signal()
+        m.submodules.wide_currents_sync = FFSynchronizer(self.wide_currents, wide_currents)
         narrow = lfsr[: self.narrow_current_bits].as_signed()
         wide = lfsr[: current_shape.width].as_signed()
         m.d.comb += [
             self.o_current.valid.eq(1),
             self.o_current.payload.neuron.eq(neuron),
-            self.o_current.payload.current.eq(Mux(self.wide_currents, wide, narrow)),
+            self.o_current.payload.current.eq(Mux(wide_currents, wide, narrow)),
         ]
         with m.If(self.o_current.ready):
             m.d.sync += [
