@@ -16,6 +16,10 @@ from hw.arith import saturate
 __all__ = ["CSiLIFCore"]
 
 _COUNTER_WIDTH = 32
+#: Signed operand width of one ECP5 MULT18X18D port; the low part of a split operand is one bit
+#: narrower because it is unsigned.
+_MULTIPLIER_PORT_BITS = 18
+_LOW_BITS = _MULTIPLIER_PORT_BITS - 1
 
 
 class CSiLIFCore(wiring.Component):
@@ -86,10 +90,12 @@ class CSiLIFCore(wiring.Component):
         0  accept: address the state and parameter memories
         1  memory words arrive (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
         2  multiplier operands registered
-        3  five products registered at full width (MULT18X18D on ECP5)
-        4  pair sums lambda_r*u' - lambda_i*Im u and lambda_i*u' + lambda_r*Im u;
-           b*x aligned to P fractional bits plus the rounding constant
-        5  full-width sums, shifted down to F fractional bits (one rounding per component)
+        3  partial products registered, each at most 18x18 (one MULT18X18D): the 25-bit u' and
+           24-bit Im u are split into 17 low (unsigned) and the upper (signed) bits
+        4  per component, partial products of equal weight summed; b*x aligned to P fractional
+           bits and the rounding constant join the low group
+        5  the groups added at full width and shifted down to F fractional bits (one rounding
+           per component)
         6  saturate both components; spike compare (exact, in parallel)
         -  write-back of (Re u - s/2, Im u), into the output register (7)
     """
@@ -242,41 +248,57 @@ class CSiLIFCore(wiring.Component):
                 current_2.eq(current_1),
             ]
 
-        # Stage 3: the five real products at full width (D4).
-        rr_3 = Signal.like(decay_re_2 * u_reset_2)
-        ii_3 = Signal.like(decay_im_2 * im_2)
-        ir_3 = Signal.like(decay_im_2 * u_reset_2)
-        ri_3 = Signal.like(decay_re_2 * im_2)
+        # Stage 3: the five real products (D4), each decay product as registered partial products
+        # of at most 18x18 bits (one MULT18X18D each): an operand wider than a multiplier port is
+        # split into its low _LOW_BITS bits (unsigned) and the signed rest.
+        products = {}
+        for name, coef, operand in (
+            ("rr", decay_re_2, u_reset_2),
+            ("ii", decay_im_2, im_2),
+            ("ir", decay_im_2, u_reset_2),
+            ("ri", decay_re_2, im_2),
+        ):
+            products[name] = []
+            for part, shift in _operand_parts(operand):
+                partial = Signal.like(coef * part, name=f"{name}_{shift}_3")
+                with m.If(advance):
+                    m.d.sync += partial.eq(coef * part)
+                products[name].append((partial, shift))
         bx_3 = Signal.like(gain_2 * current_2)
         with m.If(advance):
-            m.d.sync += [
-                rr_3.eq(decay_re_2 * u_reset_2),
-                ii_3.eq(decay_im_2 * im_2),
-                ir_3.eq(decay_im_2 * u_reset_2),
-                ri_3.eq(decay_re_2 * im_2),
-                bx_3.eq(gain_2 * current_2),
-            ]
+            m.d.sync += bx_3.eq(gain_2 * current_2)
 
-        # Stage 4: pair sums of the complex product; b*x aligned to P fractional bits, with the
-        # rounding constant 2**(P-F-1) folded in (D1). All exact.
+        # Stage 4: the partial products of each component summed per weight 2**shift. The
+        # unshifted group also takes b*x, aligned to P fractional bits, and the rounding
+        # constant 2**(P-F-1) (D1); the other groups wait for stage 5. All exact.
         round_const = (1 << (p.round_bits - 1)) if p.round_bits > 0 else 0
-        decay_sum_re_4 = Signal.like(rr_3 - ii_3)
-        decay_sum_im_4 = Signal.like(ir_3 + ri_3)
-        input_term_4 = Signal.like((bx_3 << p.input_shift) + round_const)
-        with m.If(advance):
-            m.d.sync += [
-                decay_sum_re_4.eq(rr_3 - ii_3),
-                decay_sum_im_4.eq(ir_3 + ri_3),
-                input_term_4.eq((bx_3 << p.input_shift) + round_const),
-            ]
+        groups = {}
+        for component, terms in (("re", (("rr", 1), ("ii", -1))), ("im", (("ir", 1), ("ri", 1)))):
+            by_shift = {}
+            for name, sign in terms:
+                for partial, shift in products[name]:
+                    term = partial if sign > 0 else -partial
+                    by_shift[shift] = term if shift not in by_shift else by_shift[shift] + term
+            extra = (bx_3 << p.input_shift) + round_const if component == "re" else Const(round_const)
+            by_shift[0] = (by_shift.get(0, Const(0)) << p.decay_shift) + extra
+            groups[component] = []
+            for shift, total in sorted(by_shift.items()):
+                group = Signal.like(total, name=f"{component}_{shift}_4")
+                with m.If(advance):
+                    m.d.sync += group.eq(total)
+                groups[component].append((group, shift))
 
-        # Stage 5: full-width sums, one floor shift each: round half up to F fractional bits.
-        re_rounded = ((decay_sum_re_4 << p.decay_shift) + input_term_4) >> p.round_bits
-        im_rounded = ((decay_sum_im_4 << p.decay_shift) + round_const) >> p.round_bits
-        re_5 = Signal.like(re_rounded)
-        im_5 = Signal.like(im_rounded)
+        # Stage 5: the groups at full width, one floor shift each: round half up to F bits.
+        rounded = {}
+        for component, parts in groups.items():
+            total = parts[0][0]  # shift 0, already aligned to P fractional bits
+            for group, shift in parts[1:]:
+                total = total + (group << (shift + p.decay_shift))
+            rounded[component] = total >> p.round_bits
+        re_5 = Signal.like(rounded["re"])
+        im_5 = Signal.like(rounded["im"])
         with m.If(advance):
-            m.d.sync += [re_5.eq(re_rounded), im_5.eq(im_rounded)]
+            m.d.sync += [re_5.eq(rounded["re"]), im_5.eq(rounded["im"])]
 
         # Stage 6: saturate (D2); the strict spike compare runs on the unclamped value, which
         # gives the same answer because clamping is monotonic and 1/2 lies inside state_fmt.
@@ -333,6 +355,16 @@ class CSiLIFCore(wiring.Component):
                 with m.If(self.o_state.ready):
                     m.d.sync += state_pending.eq(0)
         return m
+
+
+def _operand_parts(operand):
+    """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
+    signed multiplier port: the operand itself, or its low ``_LOW_BITS`` bits (unsigned) and the
+    signed upper bits."""
+    width = len(operand)
+    if width <= _MULTIPLIER_PORT_BITS:
+        return [(operand, 0)]
+    return [(operand[:_LOW_BITS], 0), (operand[_LOW_BITS:].as_signed(), _LOW_BITS)]
 
 
 def _any(terms):
