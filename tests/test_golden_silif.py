@@ -26,6 +26,7 @@ from golden.silif import (
     eigenvalues,
     run_int,
     second_order_run,
+    transition_matrix,
 )
 
 
@@ -130,10 +131,25 @@ def test_fold_batchnorm_equals_eval_batchnorm():
     for _ in range(5):
         layer.currents(torch.rand(4, 10, 12) * 2)
     layer.eval()
-    weight, bias = layer.folded()
+    weight, bias = fold_batchnorm(layer.linear.weight, layer.norm)
+    assert all(torch.equal(a, b) for a, b in zip((weight, bias), layer.folded()))
     x = torch.rand(2, 6, 12)
     expected = layer.currents(x).double()
     assert torch.allclose(x.double() @ weight.T + bias, expected, atol=1e-5)
+
+
+def test_fold_batchnorm_without_affine_and_without_statistics():
+    weight = torch.randn(4, 3)
+    norm = nn.BatchNorm1d(4, affine=False)
+    norm.running_mean.copy_(torch.tensor([0.0, 1.0, -1.0, 2.0]))
+    norm.running_var.copy_(torch.tensor([1.0, 4.0, 0.25, 1.0]))
+    folded_w, folded_b = fold_batchnorm(weight, norm.eval())
+    x = torch.randn(5, 3)
+    assert torch.allclose(x.double() @ folded_w.T + folded_b, norm(x @ weight.T).double(), atol=1e-5)
+    with pytest.raises(ValueError, match="running statistics"):
+        fold_batchnorm(weight, nn.BatchNorm1d(4, track_running_stats=False))
+    with pytest.raises(ValueError, match="3 rows"):
+        fold_batchnorm(torch.randn(3, 3), norm)
 
 
 def test_layer_rejects_bad_arguments():
@@ -176,8 +192,6 @@ def test_cadlif_eigenvalues_are_concentrated_near_one():
 
 def test_implemented_transition_matrix_reproduces_the_recurrence():
     coef = {k: torch.as_tensor(v[:3]) for k, v in trained_looking_silif(3, seed=4).items()}
-    from golden.silif import transition_matrix
-
     mat = transition_matrix(coef["alpha"], coef["beta"], coef["a"], form="implemented")
     u0, w0 = torch.tensor([0.3, -0.2, 0.7], dtype=torch.float64), torch.tensor([0.1, 0.4, -0.3], dtype=torch.float64)
     w1 = coef["beta"] * w0 + coef["a"] * u0
@@ -294,9 +308,13 @@ def test_export_from_module_matches_float_closely():
         c = neuron.decays()
         ft = second_order_run(x, c["alpha"], c["beta"], c["a"], c["b"])
     trace = run_int(params, params.input_fmt.quantize(x[0]))
-    agree = (ft.s[0].bool() == trace.s).double().mean()
-    assert agree > 0.99
-    assert (params.state_fmt.to_float(trace.u) - ft.u[0]).abs().max() < 0.05 or agree < 1
+    agree = ft.s[0].bool() == trace.s
+    assert agree.double().mean() > 0.99
+    # On neurons whose spike trains agree, u stays within a few LSB (input, coefficient and
+    # state quantisation together; measured 3e-4 = 5 LSB).
+    same = agree.all(dim=0)
+    assert same.sum() >= 60
+    assert (params.state_fmt.to_float(trace.u) - ft.u[0])[:, same].abs().max() < 16 * params.state_fmt.lsb
 
 
 def test_decays_stay_below_one_and_rounding_to_one_is_reported():
