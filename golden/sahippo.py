@@ -542,7 +542,7 @@ class SAHiPPOParams:
         if np.any(self.substeps < 0) or np.any((self.substeps == 0) != (self.g_q == 0)):
             raise ValueError("substeps must be >= 1 exactly where g_q > 0")
         # int64 headroom of the widest full-width sum (the rank-1 reductions over N/2 modes).
-        widest = 2 * m * (1 << (self.coef_fmt.width - 1)) * (1 << (self.work_fmt.width - 1)) * 2
+        widest = 2 * m * (1 << (self.coef_fmt.width - 1)) * (1 << (self.work_fmt.width - 1))
         if widest >= 1 << 63:
             raise ValueError(
                 f"coef_fmt {self.coef_fmt} x work_fmt {self.work_fmt} over {m} modes can overflow 64-bit sums; "

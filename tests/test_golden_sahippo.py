@@ -340,3 +340,18 @@ def test_table_sizes_are_reported():
     assert tay.max_substeps == int(tay.substeps.max()) >= 1
     assert tay.table_bits["g_sub"] == 2 * 32 * 24
     assert tay.table_bits["substeps"] == 2 * 32 * tay.max_substeps.bit_length()
+
+
+@pytest.mark.parametrize("method", ["taylor2", "zoh"])
+def test_default_formats_hold_at_n64(method):
+    layer = SAHiPPOLayer(1, 64, method, alpha=30.0, dt_scale=0.01)
+    params = SAHiPPOParams.from_layer(layer, dt_max=255)
+    rng = np.random.default_rng(64)
+    ticks = np.sort(rng.integers(0, 600, 24))
+    weights_q = params.input_fmt.quantize(rng.standard_normal(24))
+    trace = run_int(params, ticks, np.zeros(24, dtype=int), weights_q)
+    with torch.no_grad():
+        y, _, _ = layer.forward_events(torch.tensor(ticks), torch.zeros(24, dtype=torch.int64), torch.tensor(params.input_fmt.to_float(weights_q)))
+    scale = float(np.abs(y.numpy()).max())
+    assert np.abs(params.out_fmt.to_float(trace.y) - y.numpy()).max() < 2e-3 * scale
+    assert trace.saturation_count == 0
