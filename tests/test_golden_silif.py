@@ -24,6 +24,7 @@ from golden.silif import (
     SiLIF,
     SiLIFParams,
     eigenvalues,
+    export_layer,
     run_int,
     second_order_run,
     transition_matrix,
@@ -315,6 +316,25 @@ def test_export_from_module_matches_float_closely():
     same = agree.all(dim=0)
     assert same.sum() >= 60
     assert (params.state_fmt.to_float(trace.u) - ft.u[0])[:, same].abs().max() < 16 * params.state_fmt.lsb
+
+
+def test_exported_layer_runs_the_integer_model_like_the_float_layer():
+    """Train-mode statistics, eval, export: folded currents + integer neuron ~ the float layer."""
+    torch.manual_seed(6)
+    layer = SNNLayer(30, SiLIF(24))
+    x = (torch.rand(4, 60, 30) < 0.3).float() * 2  # event counts
+    for _ in range(3):
+        layer(x)
+    layer.eval()
+    exported = export_layer(layer)
+    currents_q = exported.params.input_fmt.quantize(x.double() @ exported.weight.T + exported.bias)
+    trace = run_int(exported.params, currents_q)
+    with torch.no_grad():
+        spikes = layer(x)
+    assert (spikes.bool() == trace.s).double().mean() > 0.99
+    assert trace.s.any()
+    with pytest.raises(ValueError, match="SiLIF or CAdLIF"):
+        export_layer(SNNLayer(3, LIReadout(2)))
 
 
 def test_decays_stay_below_one_and_rounding_to_one_is_reported():
