@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream import PROGRAMMER, SYNTHESIS_TOOLS, BuildError, program_board, run_build
+from hw.bitstream import SYNTHESIS_TOOLS, BuildError, program_board, run_build
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.pll_ecp5 import PLLConfig, solve_pll
-from hw.toolchain import ToolNotFoundError, configure_environment
+from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a toolchain stage failed, or timing was missed without --allow-timing-fail

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "PROGRAMMER",
     "Tool",
     "TOOLS",
     "ToolNotFoundError",
@@ -56,6 +57,9 @@ class Tool:
     install_hint: str
     version_args: tuple[str, ...] = ("--version",)
 
+
+#: The program that loads a bitstream into the board (needed only to program).
+PROGRAMMER = "openFPGALoader"
 
 TOOLS: dict[str, Tool] = {
     tool.name: tool

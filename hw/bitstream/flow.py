@@ -23,13 +23,12 @@ from pathlib import Path
 from amaranth.build.run import LocalBuildProducts
 
 from hw.pll_ecp5 import PLLConfig
-from hw.toolchain import configure_environment, tool_version
+from hw.toolchain import PROGRAMMER, configure_environment, tool_version
 
 from .report import BuildReport
 
 __all__ = [
     "CONSTRAINTS_DIR",
-    "PROGRAMMER",
     "SYNTHESIS_TOOLS",
     "BuildError",
     "BuildResult",
@@ -41,7 +40,6 @@ __all__ = [
 
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
-PROGRAMMER = "openFPGALoader"
 HEARTBEAT_S = 30.0
 
 # nextpnr-ecp5 names for the devices and packages of the boards this project targets.

@@ -30,6 +30,7 @@ from amaranth_boards.ulx3s import (
 
 from hw.boards.stimulus import attach_stimulus
 from hw.pll_ecp5 import ECP5PLL, PLLConfig
+from hw.toolchain import PROGRAMMER
 
 __all__ = ["VARIANTS", "BOARD_CLOCK_HZ", "ulx3s_platform", "add_pll_sync_domain", "ULX3SNeuronTop"]
 
@@ -41,7 +42,6 @@ VARIANTS = {
     "85F": ULX3S_85F_Platform,
 }
 BOARD_CLOCK_HZ = 25e6
-PROGRAMMER = "openFPGALoader"
 SPIKE_COUNT_WIDTH = 32
 LED_COUNTER_BITS = slice(25, 32)
 
