@@ -23,7 +23,8 @@ event-pooling readout): :func:`spatial_pool` sums spikes over non-overlapping ``
 windows of a ``(channels, height, width)`` neuron grid (exact on integers);
 :class:`EventPoolReadout` / :func:`event_pool_scores_int` average features over events and
 apply a linear classifier (the integer form sums and scales the bias by the event count, so
-the argmax is unchanged and no division is needed).
+the argmax is unchanged and no division is needed). :class:`FlamesNetwork` chains the whole
+pipeline in float for training.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ __all__ = [
     "spatial_pool",
     "EventPoolReadout",
     "event_pool_scores_int",
+    "FlamesNetwork",
 ]
 
 
@@ -313,3 +315,47 @@ def event_pool_scores_int(features_q, weight_q, bias_q) -> np.ndarray:
             f"need features (T, F), weight (classes, F), bias (classes,); got {features_q.shape}, {weight_q.shape}, {bias_q.shape}"
         )
     return weight_q @ features_q.sum(0) + features_q.shape[0] * bias_q
+
+
+class FlamesNetwork(nn.Module):
+    """The FLAMES pipeline in float, for training on CPU (NEURON_MATH §3.3).
+
+    ``counts (B, T, C)`` -> :class:`DHLIF` with ``grid = (channels, height, width)`` neurons
+    -> :func:`spatial_pool` over ``pool x pool`` windows -> :class:`golden.sahippo.SAHiPPOLayer`
+    with one channel per pooled neuron, run on the tick grid by FFT
+    (:meth:`~golden.sahippo.SAHiPPOLayer.forward_grid`) -> ``LayerNorm`` over channels ->
+    :class:`EventPoolReadout`. The SA-HiPPO output ``y`` enters the LayerNorm directly; the
+    soma threshold belongs to the event-driven core, where ``y`` is thresholded per event.
+
+    Returns logits ``(B, n_classes)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        grid: tuple[int, int, int],
+        pool: int,
+        n_state: int,
+        n_classes: int,
+        method: str = "zoh",
+        n_branches: int = 4,
+        seed: int = 0,
+    ):
+        from .sahippo import SAHiPPOLayer
+
+        ch, hgt, wid = grid
+        if pool < 1 or hgt % pool or wid % pool:
+            raise ValueError(f"pooling kernel {pool} must divide the grid height {hgt} and width {wid}")
+        super().__init__()
+        self.grid, self.pool = grid, pool
+        self.dendrites = DHLIF(in_features, ch * hgt * wid, n_branches, seed=seed)
+        n_pooled = ch * (hgt // pool) * (wid // pool)
+        self.ssm = SAHiPPOLayer(n_pooled, n_state, method, alpha=1.0, dt_scale=0.01, seed=seed)
+        self.norm = nn.LayerNorm(n_pooled, dtype=torch.float64)
+        self.readout = EventPoolReadout(n_pooled, n_classes)
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        spikes = self.dendrites(counts)
+        pooled = spatial_pool(spikes, self.grid, self.pool)
+        y = self.ssm.forward_grid(pooled.transpose(1, 2)).transpose(1, 2)
+        return self.readout(self.norm(y))

@@ -9,6 +9,7 @@ from golden.dhlif import (
     DHLIF,
     DHLIFParams,
     EventPoolReadout,
+    FlamesNetwork,
     branch_slices,
     event_pool_scores_int,
     run_int,
@@ -148,3 +149,22 @@ def test_event_pool_integer_argmax_matches_float():
         logits = readout(torch.tensor(feats)[None])[0].detach().numpy()
         assert np.allclose(scores / 30 / (1 << frac), logits)
         assert scores.argmax() == logits.argmax()
+
+
+def test_flames_network_trains_end_to_end():
+    torch.manual_seed(0)
+    net = FlamesNetwork(16, (1, 4, 4), 2, n_state=8, n_classes=2)
+    labels = torch.arange(16) % 2
+    counts = torch.poisson(0.1 + 0.4 * labels[:, None, None].to(torch.float64).expand(16, 30, 16))
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(net(counts), labels)
+        loss.backward()
+        losses.append(loss.item())
+        opt.step()
+    assert net.ssm.log_alpha.grad is not None and net.dendrites.weight.grad.abs().sum() > 0
+    assert losses[-1] < 0.5 * losses[0]
+    with pytest.raises(ValueError, match="must divide"):
+        FlamesNetwork(16, (1, 4, 4), 3, n_state=8, n_classes=2)
