@@ -17,13 +17,13 @@ from sim.refractory_lif_model import (
 )
 from sim.stream import SimStreamSink, SimStreamSource
 
-def simulate(model, *, emit_state=True, idle_prob=0.0, backpressure_prob=0.0, seed=0, perturb=None):
+def simulate(model, *, emit_state=True, idle_prob=0.0, backpressure_prob=0.0, seed=0, perturb=None, core_class=RefractoryLIFCore):
     """Run ``model``'s stimulus through the core; raise ``MismatchError`` on any difference.
 
     ``perturb(state_expectations)`` may edit the expected state beats before the run (to prove
     the checker can fail).
     """
-    core = RefractoryLIFCore(model.params, emit_state=emit_state)
+    core = core_class(model.params, emit_state=emit_state)
     states = Scoreboard("o_state")
     spikes = Scoreboard("o_spike")
     expected_states = model.expected_states()
@@ -78,6 +78,18 @@ def test_hazard_fewer_neurons_than_pipeline(n_neurons, backpressure_prob):
     params = random_params(n_neurons, seed=n_neurons)
     model = RefractoryLIFModel(params, random_currents(params, 12, seed=5))
     simulate(model, backpressure_prob=backpressure_prob, seed=6)
+
+
+def test_hazard_window_is_tight():
+    """One stall stage fewer and a single neuron reads its state before the write-back lands."""
+
+    class ShortStall(RefractoryLIFCore):
+        hazard_stages = RefractoryLIFCore.hazard_stages - 1
+
+    params = random_params(1, seed=1)
+    model = RefractoryLIFModel(params, random_currents(params, 4, seed=5))
+    with pytest.raises(MismatchError, match="field 'v'"):
+        simulate(model, core_class=ShortStall)
 
 
 @pytest.mark.parametrize("idle_prob,backpressure_prob", [(0.0, 0.0), (0.25, 0.35)])

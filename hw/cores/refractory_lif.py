@@ -60,18 +60,20 @@ class RefractoryLIFCore(wiring.Component):
     saturation_count : ``Out(32)``
         Number of updates in which any of the three clamps acted; sticks at ``2**32 - 1``.
 
-    Timing
-    ------
+    Notes
+    -----
+    Timing and flow control:
+
     * **Latency**: :attr:`latency` (7) cycles: a beat accepted on clock edge ``k`` makes its
       output beats valid from edge ``k + latency`` on.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
       is low while the offered neuron is still in one of the first :attr:`hazard_stages`
-      pipeline stages (its previous update not yet written back). The write-back stage's write
-      reaches a same-cycle read through a transparent read port. So with ``n_neurons <=
-      hazard_stages`` (or a neuron repeated within that many beats) the core runs slower than
-      one update per clock, never wrong.
+      pipeline stages (its previous update not yet written back; the last of them writes in the
+      cycle it leaves, and the state memory's read port is not transparent, which keeps logic
+      off the block RAM outputs). So with ``n_neurons <= hazard_stages`` (or a neuron repeated
+      within that many beats) the core runs slower than one update per clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
       offers the spike (if any) and the state beat (if ``emit_state``) at the same time; the
       pipeline advances only in the cycle in which every pending output beat of that register
@@ -84,8 +86,8 @@ class RefractoryLIFCore(wiring.Component):
 
         0  accept: address the state and parameter memories
         1  memory words arrive (u, R, s_prev, v_th, U_th)
-        2  multiplier operands registered, refractory increment chosen
-        3  products tau*u and tau_r*R registered (full width)
+        2  memory words registered unchanged (the multiplier operand registers)
+        3  products tau*u and tau_r*R registered (full width); U_th * s_prev chosen
         4  products rounded to F fractional bits
         5  v and R: add, saturate
         6  spike compare (exact) and saturated v - v_th in parallel
@@ -95,7 +97,7 @@ class RefractoryLIFCore(wiring.Component):
     #: Cycles from accepting an input beat to its output beats being valid.
     latency = 7
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 5
+    hazard_stages = 6
 
     def __init__(self, params: RefractoryLIFParams, *, emit_state: bool = True):
         if not isinstance(params, RefractoryLIFParams):
@@ -183,7 +185,7 @@ class RefractoryLIFCore(wiring.Component):
             init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        state_rd = state_mem.read_port()
         param_rd = param_mem.read_port()
 
         # Every stage register moves when `advance` is high (the output register can take a beat).
@@ -215,34 +217,37 @@ class RefractoryLIFCore(wiring.Component):
         with m.If(advance):
             m.d.sync += current_1.eq(self.i_current.payload.current)
 
-        # Stage 2: multiplier operands registered.
+        # Stage 2: memory words registered as they are (no logic after the block RAM outputs);
+        # these are also the multiplier operand registers.
         u_2 = Signal(p.state_fmt.shape())
         refr_2 = Signal(p.refr_fmt.shape())
-        refr_increment_2 = Signal(p.threshold_fmt.shape())
+        spike_prev_2 = Signal()
+        u_th_2 = Signal(p.threshold_fmt.shape())
         v_th_2 = Signal(p.threshold_fmt.shape())
         current_2 = Signal(p.input_fmt.shape())
         with m.If(advance):
             m.d.sync += [
                 u_2.eq(state_rd.data.u),
                 refr_2.eq(state_rd.data.refr),
-                refr_increment_2.eq(Mux(state_rd.data.spike, param_rd.data.u_th, 0)),
+                spike_prev_2.eq(state_rd.data.spike),
+                u_th_2.eq(param_rd.data.u_th),
                 v_th_2.eq(param_rd.data.v_th),
                 current_2.eq(current_1),
             ]
 
-        # Stage 3: full-width products.
+        # Stage 3: full-width products; refractory increment U_th * s_prev chosen.
         tau = Const(p.tau_q, p.coef_fmt.shape())
         tau_r = Const(p.tau_r_q, p.coef_fmt.shape())
         decay_u_3 = Signal.like(u_2 * tau)
         decay_r_3 = Signal.like(refr_2 * tau_r)
-        refr_increment_3 = Signal.like(refr_increment_2)
+        refr_increment_3 = Signal(p.threshold_fmt.shape())
         v_th_3 = Signal.like(v_th_2)
         current_3 = Signal.like(current_2)
         with m.If(advance):
             m.d.sync += [
                 decay_u_3.eq(u_2 * tau),
                 decay_r_3.eq(refr_2 * tau_r),
-                refr_increment_3.eq(refr_increment_2),
+                refr_increment_3.eq(Mux(spike_prev_2, u_th_2, 0)),
                 v_th_3.eq(v_th_2),
                 current_3.eq(current_2),
             ]
