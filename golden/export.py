@@ -1,0 +1,334 @@
+"""Float network -> integer :class:`~golden.network.NetworkParams` (batch norm folded, decays
+precomputed, formats chosen by calibration).
+
+The float network is a :class:`FloatNetwork`: :class:`~golden.layers.SNNLayer` blocks
+(``Linear(no bias) -> BatchNorm1d -> neuron -> Dropout``) whose neurons are
+:class:`~golden.silif.SiLIF`, :class:`~golden.silif.CAdLIF` or :class:`~golden.csilif.CSiLIF`,
+ending in a block whose neuron is the :class:`~golden.layers.LIReadout`. Its input is event
+counts per step and channel, as the integer network's.
+
+:func:`export_network` does, per layer:
+
+1. **Fold batch norm** into the weights and a per-neuron bias (D5,
+   :func:`~golden.layers.fold_batchnorm`); dropout is the identity.
+2. **Calibrate**: run the folded float network (float64) on sample inputs and take the
+   largest ``|current|`` and ``|state|`` each layer reaches.
+3. **Choose formats** (D6). All of a layer's currents, weights, bias and states share ``F``
+   fractional bits. The current format gets ``int_bits(headroom * max|current|)`` integer
+   bits (sign included) and ``F = input_width - that`` fractional bits, where ``input_width``
+   is the multiplier-friendly width of the core's input (18 bits for C-SiLIF, 24 otherwise).
+   Weight and bias formats get just enough integer bits for their largest value, states
+   ``int_bits(headroom * max|state|)`` (at least what the threshold needs).
+4. **Precompute decays** (D11) from the trained parametrisation and quantise them with the
+   cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
+   below it and reported).
+5. **Check**: run the integer network on the same samples and report, per layer, the
+   saturation counts and how many spikes agree with the float model, and overall how many
+   predictions (argmax of the summed readout membrane, D16) agree.
+
+It returns the parameters and a :class:`CalibrationReport`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .csilif import CSiLIF, CSiLIFParams
+from .data.events import InputMap
+from .fixed import QFormat
+from .layers import LIReadout, LIReadoutParams, SNNLayer, quantize_decay, readout_scores
+from .network import DEFAULT_MAX_EVENTS_PER_STEP, LayerParams, NetworkParams, run_network
+from .silif import CAdLIF, SiLIF, SiLIFParams
+
+__all__ = ["FloatNetwork", "CalibrationReport", "export_network", "int_bits_for", "DEFAULT_INPUT_WIDTH"]
+
+#: Width of each core's input current (``input_fmt``) the export aims for, by neuron kind.
+DEFAULT_INPUT_WIDTH = {"csilif": 18, "silif": 24, "li_readout": 24}
+#: Fewest fractional bits export accepts (fewer would quantise currents more coarsely than 1/16).
+MIN_FRAC_BITS = 4
+
+
+def _float_kind(neuron: nn.Module) -> str:
+    if isinstance(neuron, CSiLIF):
+        return "csilif"
+    if isinstance(neuron, (SiLIF, CAdLIF)):
+        return "silif"
+    if isinstance(neuron, LIReadout):
+        return "li_readout"
+    raise ValueError(
+        f"cannot export neuron module {type(neuron).__name__}: supported are SiLIF, CAdLIF, CSiLIF and LIReadout"
+    )
+
+
+class FloatNetwork(nn.Module):
+    """A float network of :class:`~golden.layers.SNNLayer` blocks ending in an LIReadout block.
+
+    Parameters
+    ----------
+    layers : sequence of SNNLayer
+        Spiking blocks (SiLIF, CAdLIF or CSiLIF neurons), then one block with an
+        :class:`~golden.layers.LIReadout` neuron. Sizes must chain.
+
+    ``forward(x)`` maps counts ``(B, T, n_inputs)`` (float) to the readout membrane
+    ``(B, T, n_classes)``; :meth:`trace` returns every layer's currents and states.
+    """
+
+    def __init__(self, layers):
+        super().__init__()
+        layers = list(layers)
+        if not layers:
+            raise ValueError("FloatNetwork needs at least the readout block")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, SNNLayer):
+                raise ValueError(f"layers[{i}] must be an SNNLayer, not {type(layer).__name__}")
+            kind = _float_kind(layer.neuron)
+            if (kind == "li_readout") != (i == len(layers) - 1):
+                raise ValueError(f"layers[{i}]: the LIReadout block must be the last one and only the last one")
+            if i and layer.linear.in_features != layers[i - 1].neuron.n_neurons:
+                raise ValueError(
+                    f"layers[{i}] takes {layer.linear.in_features} inputs but layers[{i - 1}] has "
+                    f"{layers[i - 1].neuron.n_neurons} neurons"
+                )
+        self.layers = nn.ModuleList(layers)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].linear.in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def scores(self, x: torch.Tensor, mode: str = "membrane_sum") -> torch.Tensor:
+        """Class scores (see :func:`~golden.layers.readout_scores`)."""
+        return readout_scores(self(x), mode)
+
+    @torch.no_grad()
+    def trace(self, x: torch.Tensor, folded: bool = True) -> list[dict[str, torch.Tensor]]:
+        """Per layer ``{"currents", "output", <states>}`` for counts ``x`` ``(B, T, n_inputs)``.
+
+        With ``folded`` the currents are ``W' x + bias'`` from :meth:`SNNLayer.folded` (what the
+        integer network computes); otherwise the block's own ``BN(W x)`` in its current mode.
+        States: ``u``, ``w`` (SiLIF), ``re``, ``im`` (C-SiLIF), ``u`` (readout).
+        """
+        out = []
+        for layer in self.layers:
+            if folded:
+                weight, bias = layer.folded()
+                currents = x.to(weight.dtype) @ weight.T + bias
+            else:
+                currents = layer.currents(x)
+            neuron = layer.neuron
+            kind = _float_kind(neuron)
+            if kind == "csilif":
+                spikes, re, im = neuron(currents, return_states=True)
+                entry = {"output": spikes, "re": re, "im": im}
+            elif kind == "silif":
+                run = neuron.run(currents)
+                entry = {"output": run.s, "u": run.u, "w": run.w}
+            else:
+                u = neuron(currents)
+                entry = {"output": u, "u": u}
+            entry["currents"] = currents
+            out.append(entry)
+            x = entry["output"]
+        return out
+
+
+def int_bits_for(max_abs: float, headroom: float = 1.0, minimum: int = 1) -> int:
+    """Integer bits (sign included) of a signed format holding ``headroom * max_abs``."""
+    value = float(max_abs) * float(headroom)
+    if not math.isfinite(value):
+        raise ValueError(f"calibration found a non-finite magnitude ({max_abs}); check the float model")
+    bits = math.floor(math.log2(value)) + 2 if value > 0 else 1
+    return max(bits, minimum)
+
+
+@dataclass
+class CalibrationReport:
+    """What :func:`export_network` chose and how well the integer network follows the float one.
+
+    Attributes
+    ----------
+    layers : list of dict
+        Per layer: ``kind``, ``formats`` (name -> format string), ``max_abs`` (calibration
+        magnitudes of weight, bias, current and each state), ``weight_error`` (largest
+        ``|W_q - W'|`` in real units), ``decays_rounded_to_one`` (name -> count),
+        ``current_saturations`` / ``neuron_saturations`` (integer run on the calibration
+        samples), ``spike_agreement`` (fraction of equal spikes, spiking layers).
+    n_samples : int
+    prediction_agreement : float
+        Fraction of calibration samples whose integer prediction equals the float one.
+    """
+
+    layers: list = field(default_factory=list)
+    n_samples: int = 0
+    prediction_agreement: float = float("nan")
+
+    def __str__(self) -> str:
+        lines = [f"calibration on {self.n_samples} samples: integer vs float predictions agree on "
+                 f"{self.prediction_agreement:.1%}"]
+        for i, layer in enumerate(self.layers):
+            fmts = ", ".join(f"{k} {v}" for k, v in layer["formats"].items())
+            lines.append(f"layers[{i}] {layer['kind']}: {fmts}")
+            mags = ", ".join(f"|{k}| {v:.4g}" for k, v in layer["max_abs"].items())
+            lines.append(f"    max {mags}; weight error <= {layer['weight_error']:.3g}")
+            lines.append(
+                f"    saturations: current {layer['current_saturations']}, neuron {layer['neuron_saturations']}"
+                + (f"; spikes agree {layer['spike_agreement']:.1%}" if "spike_agreement" in layer else "")
+            )
+            rounded = {k: v for k, v in layer["decays_rounded_to_one"].items() if v}
+            if rounded:
+                lines.append("    decays rounded to 1 (clamped below): "
+                             + ", ".join(f"{k} {v}" for k, v in rounded.items()))
+        return "\n".join(lines)
+
+
+def export_network(
+    model: FloatNetwork,
+    calibration_counts,
+    *,
+    bin_ticks: int,
+    input_map: InputMap | None = None,
+    max_events_per_step: int = DEFAULT_MAX_EVENTS_PER_STEP,
+    headroom: float = 2.0,
+    input_width: dict | None = None,
+    provenance: dict | None = None,
+) -> tuple[NetworkParams, CalibrationReport]:
+    """Export a trained float network to integer parameters, calibrated on sample inputs.
+
+    Parameters
+    ----------
+    model : FloatNetwork
+        Read only (a float64 copy is evaluated in inference mode).
+    calibration_counts : int array or tensor, shape (B, T, n_inputs)
+        Representative event counts per step and channel.
+    bin_ticks, input_map, max_events_per_step
+        The input side of the resulting :class:`NetworkParams`.
+    headroom : float
+        Factor applied to calibrated current and state magnitudes before choosing integer
+        bits (2.0: one extra bit).
+    input_width : dict, optional
+        Overrides of :data:`DEFAULT_INPUT_WIDTH` by kind.
+    provenance : dict, optional
+        Extra JSON-able facts to keep with the parameters.
+
+    Raises
+    ------
+    ValueError
+        On an unsupported neuron, non-integer or mis-shaped calibration data, or currents too
+        large for the input width (the message names the layer and the numbers).
+    """
+    if not isinstance(model, FloatNetwork):
+        raise ValueError(f"export_network needs a FloatNetwork, not {type(model).__name__}")
+    if headroom < 1:
+        raise ValueError(f"headroom must be >= 1, not {headroom}")
+    widths = dict(DEFAULT_INPUT_WIDTH, **(input_width or {}))
+    counts = torch.as_tensor(np.asarray(calibration_counts) if not isinstance(calibration_counts, torch.Tensor)
+                             else calibration_counts)
+    if counts.is_floating_point() or counts.dim() != 3 or counts.shape[-1] != model.n_inputs:
+        raise ValueError(
+            f"calibration_counts must be integer counts of shape (B, T, {model.n_inputs}); "
+            f"got {counts.dtype} {tuple(counts.shape)}"
+        )
+    counts = counts.to(torch.int64)
+    work = copy.deepcopy(model).double().eval()
+    float_trace = work.trace(counts.to(torch.float64))
+
+    layers, report = [], CalibrationReport(n_samples=int(counts.shape[0]))
+    for i, (block, calib) in enumerate(zip(work.layers, float_trace)):
+        kind = _float_kind(block.neuron)
+        weight, bias = (t.numpy() for t in block.folded())
+        max_abs = {
+            "weight": float(np.abs(weight).max()),
+            "bias": float(np.abs(bias).max()),
+            "current": float(calib["currents"].abs().max()),
+        }
+        for name in ("u", "w", "re", "im"):
+            if name in calib:
+                max_abs[name] = float(calib[name].abs().max())
+        current_int = int_bits_for(max_abs["current"], headroom)
+        frac = widths[kind] - current_int
+        if frac < MIN_FRAC_BITS:
+            raise ValueError(
+                f"layers[{i}]: currents reach {max_abs['current']:.4g} (x{headroom} headroom needs {current_int} integer "
+                f"bits), leaving {frac} fractional bits of a {widths[kind]}-bit input; raise input_width[{kind!r}]"
+            )
+        # Weights and bias are known exactly: enough integer bits for their largest rounded value.
+        weight_fmt = QFormat(int_bits_for(max_abs["weight"] + 2.0**-frac), frac)
+        bias_fmt = QFormat(int_bits_for(max_abs["bias"] + 2.0**-frac), frac)
+        input_fmt = QFormat(current_int, frac)
+        neuron, formats, rounded = _quantize_neuron(block.neuron, kind, input_fmt, max_abs, headroom)
+        layer = LayerParams(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt, neuron)
+        layers.append(layer)
+        report.layers.append({
+            "kind": kind,
+            "formats": {"weight_fmt": str(weight_fmt), "bias_fmt": str(bias_fmt), **formats},
+            "max_abs": max_abs,
+            "weight_error": float(np.abs(weight_fmt.to_float(layer.weight_q) - weight).max()),
+            "decays_rounded_to_one": rounded,
+        })
+
+    params = NetworkParams(
+        n_inputs=model.n_inputs,
+        bin_ticks=bin_ticks,
+        layers=layers,
+        input_map=input_map,
+        max_events_per_step=max_events_per_step,
+        provenance={
+            "source": "golden.export.export_network",
+            "calibration_samples": int(counts.shape[0]),
+            "headroom": float(headroom),
+            **(provenance or {}),
+        },
+    )
+    int_trace = run_network(params, counts)
+    for i, (entry, layer_trace, calib) in enumerate(zip(report.layers, int_trace.layers, float_trace)):
+        entry["current_saturations"] = layer_trace.current_saturation_count
+        entry["neuron_saturations"] = layer_trace.neuron_saturation_count
+        if not layer_trace.is_readout:
+            entry["spike_agreement"] = float((layer_trace.spikes == calib["output"].bool()).double().mean())
+    float_prediction = readout_scores(float_trace[-1]["u"]).argmax(dim=-1)
+    report.prediction_agreement = float((float_prediction == int_trace.prediction).double().mean())
+    return params, report
+
+
+def _quantize_neuron(neuron, kind: str, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Integer neuron parameters with formats sharing ``input_fmt``'s fractional bits.
+
+    Returns ``(params, formats as strings, decays rounded to one as counts)``.
+    """
+    frac = input_fmt.frac_bits
+    if kind == "csilif":
+        state = max(max_abs["re"], max_abs["im"])
+        state_fmt = QFormat(int_bits_for(state, headroom, minimum=2), frac)
+        gain = float(neuron.gain.detach().abs().max())
+        gain_int = int_bits_for(gain + 2.0**-14, minimum=2)
+        formats = dict(input_fmt=input_fmt, state_fmt=state_fmt, coef_fmt=QFormat(1, 17),
+                       gain_fmt=QFormat(gain_int, 18 - gain_int))
+        params = CSiLIFParams.from_module(neuron, **formats)
+        rounded = {"decay": int(params.decay_shrunk.sum())}
+    elif kind == "silif":
+        state = max(max_abs["u"], max_abs["w"])
+        formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(state, headroom, minimum=3), frac),
+                       decay_fmt=QFormat(0, 18, signed=False), a_fmt=QFormat(1, 17, signed=False),
+                       b_fmt=QFormat(2, frac, signed=False))
+        params = SiLIFParams.from_module(neuron, **formats)
+        rounded = {name: int(np.count_nonzero(mask)) for name, mask in params.rounded_to_one.items()}
+    else:
+        formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(max_abs["u"], headroom), frac),
+                       coef_fmt=QFormat(0, 18, signed=False))
+        decays = neuron.decays()
+        params = LIReadoutParams.from_float(alpha=decays["alpha"].numpy(), **formats)
+        rounded = {
+            name: int(np.count_nonzero(quantize_decay(decays[name].numpy(), formats["coef_fmt"])[1]))
+            for name in ("alpha", "gain")
+        }
+    return params, {name: str(fmt) for name, fmt in formats.items()}, rounded
