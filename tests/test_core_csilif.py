@@ -113,3 +113,35 @@ def test_verilog_converts():
 def test_bad_params_rejected():
     with pytest.raises(ValueError, match="inside the unit circle"):
         CSiLIFParams([(1 << 17) - 1], [1], [0])
+
+
+@pytest.mark.slow
+def test_ecp5_out_of_context_timing():
+    """Yosys + nextpnr-ecp5 on the core alone (512 neurons, default formats): five products on
+    nine MULT18X18D (two per split decay product, one for b*x) and >= 100 MHz post-route."""
+    import json
+    import subprocess
+
+    from hw.toolchain import find_tool
+    from sim.runner import REPO
+
+    build = REPO / "build" / "csilif_ooc"
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "csilif_core.v").write_text(
+        verilog.convert(CSiLIFCore(random_case(0, 512, 1).params), name="csilif_core")
+    )
+    subprocess.run(
+        [find_tool("yosys"), "-q", "-p", "read_verilog csilif_core.v; synth_ecp5 -top csilif_core -json csilif_core.json"],
+        cwd=build, check=True, timeout=900,
+    )
+    subprocess.run(
+        [
+            find_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--speed", "6", "--out-of-context",
+            "--json", "csilif_core.json", "--freq", "100", "--seed", "1", "--report", "report.json",
+            "--timing-allow-fail", "--quiet",
+        ],
+        cwd=build, check=True, timeout=900,
+    )
+    report = json.loads((build / "report.json").read_text())
+    assert report["utilization"]["MULT18X18D"]["used"] == 9
+    assert report["fmax"]["clk"]["achieved"] >= 100.0, report["fmax"]
