@@ -77,7 +77,7 @@ def run_cocotb(
     seed : int
         cocotb's random seed (the testbenches seed their own generators from ``config``).
     waves : bool
-        Dump an FST waveform into the build directory.
+        Record ``<toplevel>.fst`` in the build directory (also when ``WAVES=1`` is set).
 
     Returns
     -------
@@ -103,7 +103,11 @@ def run_cocotb(
 
     results = build_dir / "results.xml"
     runner = get_runner("icarus")
-    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves)
+    waves = waves or os.environ.get("WAVES", "") not in ("", "0")
+    # A waveform needs cocotb's dump module compiled in: rebuild rather than reuse sim.vvp.
+    runner.build(
+        sources=[source], hdl_toplevel=toplevel, build_dir=build_dir, timescale=("1ns", "1ps"), waves=waves, always=waves
+    )
     try:
         runner.test(
             test_module=test_module,
