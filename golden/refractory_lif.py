@@ -535,6 +535,11 @@ class RefractoryLIF(torch.nn.Module):
             return self._sequential(current, return_states)
         return self._pmbc(current, return_states)
 
+    def _wants_grad(self, current) -> bool:
+        return torch.is_grad_enabled() and (
+            current.requires_grad or self.v_th.requires_grad or self.u_th.requires_grad
+        )
+
     def _sequential(self, current, return_states):
         tau, tau_r = float(self.tau), float(self.tau_r)
         batch, length, _ = current.shape
@@ -543,18 +548,24 @@ class RefractoryLIF(torch.nn.Module):
         u = torch.zeros(batch, self.n_channels, dtype=dtype)
         refr = torch.zeros_like(u)
         s = torch.zeros_like(u)
+        # without autograd, spikes go straight into the output (no list of T tensors)
+        out = None if self._wants_grad(current) else torch.empty(current.shape, dtype=current.dtype)
         spikes, vs, rs, us = [], [], [], []
         for t in range(length):
             v = tau * u + current[:, t]
             refr = tau_r * refr + u_th * s
             s = surrogate_spike(v - refr - v_th)
             u = v - v_th * s
-            spikes.append(s)
+            if out is None:
+                spikes.append(s)
+            else:
+                out[:, t] = s
             if return_states:
                 vs.append(v)
                 rs.append(refr)
                 us.append(u)
-        out = torch.stack(spikes, dim=1).to(current.dtype)
+        if out is None:
+            out = torch.stack(spikes, dim=1).to(current.dtype)
         if not return_states:
             return out
         stack = lambda xs: torch.stack(xs, dim=1)  # noqa: E731
@@ -564,10 +575,7 @@ class RefractoryLIF(torch.nn.Module):
         tau, tau_r = float(self.tau), float(self.tau_r)
         batch = current.shape[0]
         spikes, self.last_pmbc_sweeps = pmbc_spikes(current.detach(), self.v_th.detach(), self.u_th.detach(), tau, tau_r)
-        wants_grad = torch.is_grad_enabled() and (
-            current.requires_grad or self.v_th.requires_grad or self.u_th.requires_grad
-        )
-        if not wants_grad and not return_states:
+        if not self._wants_grad(current) and not return_states:
             return spikes.to(current.dtype)
         s_rows = _to_rows(spikes)
         a, b = _reset_sums(s_rows, tau, tau_r)
