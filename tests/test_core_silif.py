@@ -116,6 +116,7 @@ def check_against_golden(params, currents, order, states, spikes, saturation_cou
         (16, 12, 0.0, 0.0, False),  # full rate
         (16, 10, 0.3, 0.3, True),  # idle cycles, backpressure, any order
         (3, 12, 0.0, 0.2, False),  # fewer neurons than hazard stages: stalls
+        (10, 8, 0.0, 0.0, False),  # hazard_stages + 1: back to back, read meets write-back
     ],
 )
 def test_core_matches_golden(n_neurons, steps, idle, backpressure, shuffle):
@@ -135,6 +136,28 @@ def test_core_saturates_both_ends_and_counts():
     trace = check_against_golden(params, currents, order, states, spikes, sat)
     assert trace.saturation_count > 0
     assert (trace.u == fmt.max_int).any() and (trace.u == fmt.min_int).any()
+
+
+def test_core_runs_one_update_per_clock_without_hazards():
+    """With ready outputs and a neuron revisited only in its write-back cycle, every cycle accepts a beat."""
+    params = random_params(SiLIFCore.latency - 1, seed=3)  # 10: neuron 0 returns in the write-back cycle
+    dut = SiLIFCore(params)
+    accepted = []
+
+    async def bench(ctx):
+        ctx.set(dut.o_state.ready, 1)
+        ctx.set(dut.o_spike.ready, 1)
+        for beat in range(4 * params.n_neurons):
+            ctx.set(dut.i_current.payload, {"neuron": beat % params.n_neurons, "current": 1 << 14})
+            ctx.set(dut.i_current.valid, 1)
+            _, _, ready = await ctx.tick().sample(dut.i_current.ready)
+            accepted.append(ready)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert all(accepted)
 
 
 def test_core_without_state_port_emits_spikes():

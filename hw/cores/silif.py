@@ -65,7 +65,7 @@ class SiLIFCore(wiring.Component):
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
-      is in one of the first :attr:`hazard_stages` pipeline stages. The write-back reaches a
+      is in one of the first :attr:`hazard_stages` (9) pipeline stages. The write-back reaches a
       same-cycle read through a transparent read port. With ``n_neurons <= hazard_stages`` the
       core runs slower than one update per clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register
@@ -95,8 +95,9 @@ class SiLIFCore(wiring.Component):
 
     #: Cycles from accepting an input beat to its output beats being valid.
     latency = 11
-    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 10
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet; the last
+    #: stage (10) writes back in the cycle a new read of its neuron happens (transparent port).
+    hazard_stages = 9
 
     def __init__(self, params: SiLIFParams, *, emit_state: bool = True):
         if not isinstance(params, SiLIFParams):
