@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, round_shift
-from .layers import SNNLayer, quantize_decay, spike_boxcar
+from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
     "SILIF_INIT",
@@ -63,8 +63,6 @@ __all__ = [
     "SiLIFState",
     "SiLIFTrace",
     "run_int",
-    "SiLIFLayerExport",
-    "export_layer",
 ]
 
 #: Reference initialisation of SiLIF (S:278-288): log dt constant, log rates uniform, a and b uniform.
@@ -469,24 +467,3 @@ def run_int(params: SiLIFParams, currents_q: torch.Tensor) -> SiLIFTrace:
         trace.saturated[..., t, :] = sat
     return trace
 
-
-@dataclass
-class SiLIFLayerExport:
-    """What the hardware needs from one trained ``SNNLayer`` of SiLIF (or cAdLIF) neurons.
-
-    ``weight`` (H, C) and ``bias`` (H,) are the float64 linear map with batch norm folded in
-    (D5); the core's input current is ``x = weight @ in + bias`` quantised to
-    ``params.input_fmt``. ``params`` holds the precomputed, quantised coefficients (D11).
-    """
-
-    weight: torch.Tensor
-    bias: torch.Tensor
-    params: SiLIFParams
-
-
-def export_layer(layer: SNNLayer, **formats) -> SiLIFLayerExport:
-    """Fold batch norm and quantise the neuron coefficients of a trained layer (inference form)."""
-    if not isinstance(layer.neuron, _SecondOrderNeuron):
-        raise ValueError(f"export_layer needs an SNNLayer of SiLIF or CAdLIF neurons, not {type(layer.neuron).__name__}")
-    weight, bias = layer.folded()
-    return SiLIFLayerExport(weight=weight, bias=bias, params=SiLIFParams.from_module(layer.neuron, **formats))

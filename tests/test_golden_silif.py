@@ -24,7 +24,6 @@ from golden.silif import (
     SiLIF,
     SiLIFParams,
     eigenvalues,
-    export_layer,
     run_int,
     second_order_run,
     transition_matrix,
@@ -318,23 +317,22 @@ def test_export_from_module_matches_float_closely():
     assert (params.state_fmt.to_float(trace.u) - ft.u[0])[:, same].abs().max() < 16 * params.state_fmt.lsb
 
 
-def test_exported_layer_runs_the_integer_model_like_the_float_layer():
-    """Train-mode statistics, eval, export: folded currents + integer neuron ~ the float layer."""
+def test_folded_layer_with_exported_neuron_behaves_like_the_float_layer():
+    """Train-mode statistics, eval, fold batch norm (D5), export the coefficients (D11): the
+    folded currents through the integer neuron spike like the float layer."""
     torch.manual_seed(6)
     layer = SNNLayer(30, SiLIF(24))
     x = (torch.rand(4, 60, 30) < 0.3).float() * 2  # event counts
     for _ in range(3):
         layer(x)
     layer.eval()
-    exported = export_layer(layer)
-    currents_q = exported.params.input_fmt.quantize(x.double() @ exported.weight.T + exported.bias)
-    trace = run_int(exported.params, currents_q)
+    weight, bias = layer.folded()
+    params = SiLIFParams.from_module(layer.neuron)
+    trace = run_int(params, params.input_fmt.quantize(x.double() @ weight.T + bias))
     with torch.no_grad():
         spikes = layer(x)
     assert (spikes.bool() == trace.s).double().mean() > 0.99
     assert trace.s.any()
-    with pytest.raises(ValueError, match="SiLIF or CAdLIF"):
-        export_layer(SNNLayer(3, LIReadout(2)))
 
 
 def test_decays_stay_below_one_and_rounding_to_one_is_reported():
