@@ -23,11 +23,15 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
 from bench.common import write_results
+from golden.csilif import CSiLIFParams
 from golden.refractory_lif import RefractoryLIFParams
+from golden.silif import SiLIFParams
 from hw.bitstream import BuildError, run_build
 from hw.boards.stimulus import attach_stimulus
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
+from hw.cores.csilif import CSiLIFCore
 from hw.cores.refractory_lif import RefractoryLIFCore
+from hw.cores.silif import SiLIFCore
 from hw.pll_ecp5 import PLLConfig, solve_pll
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "core_fit"
@@ -42,9 +46,35 @@ def refractory_lif(n_neurons: int):
     return RefractoryLIFCore(params, emit_state=False), params.frac_bits + 2
 
 
+def silif(n_neurons: int):
+    """SiLIF core (spikes only), seeded coefficients over the trained range (resources do not
+    depend on them: they are memory contents); stimulus currents in [-2, 2)."""
+    rng = np.random.default_rng(0)
+    params = SiLIFParams.from_float(
+        alpha=rng.uniform(0.0, 0.999, n_neurons),
+        beta=rng.uniform(0.9, 1.0, n_neurons),
+        a=rng.uniform(0.0, 1.0, n_neurons),
+        b=rng.uniform(0.0, 2.0, n_neurons),
+    )
+    return SiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
+
+
+def csilif(n_neurons: int):
+    """C-SiLIF core (spikes only), seeded decays of modulus 0.5-0.99 and gains in [-1.5, 4.8];
+    stimulus currents in [-2, 2)."""
+    rng = np.random.default_rng(0)
+    modulus, angle = rng.uniform(0.5, 0.99, n_neurons), rng.uniform(0.0, np.pi / 4, n_neurons)
+    params = CSiLIFParams.from_float(
+        decay_re=modulus * np.cos(angle), decay_im=modulus * np.sin(angle), gain=rng.uniform(-1.5, 4.8, n_neurons)
+    )
+    return CSiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
+
+
 #: Core name -> factory(n_neurons) returning ``(core, narrow_current_bits)``.
 CORES = {
     "refractory_lif": refractory_lif,
+    "silif": silif,
+    "csilif": csilif,
 }
 
 
