@@ -355,3 +355,12 @@ def test_default_formats_hold_at_n64(method):
     scale = float(np.abs(y.numpy()).max())
     assert np.abs(params.out_fmt.to_float(trace.y) - y.numpy()).max() < 2e-3 * scale
     assert trace.saturation_count == 0
+
+
+def test_spike_ssm_block_with_refractory_lif():
+    block = SpikeSSMBlock(4, 16)
+    u = torch.tensor(np.random.default_rng(5).standard_normal((2, 40, 4)) * 3)
+    out = block(u)
+    assert torch.allclose(out, block(u, recurrent=True), atol=1e-10)
+    out.square().sum().backward()
+    assert block.s4d.log_dt.grad is not None and block.neuron.v_th.grad is not None
