@@ -364,3 +364,18 @@ def test_spike_ssm_block_with_refractory_lif():
     assert torch.allclose(out, block(u, recurrent=True), atol=1e-10)
     out.square().sum().backward()
     assert block.s4d.log_dt.grad is not None and block.neuron.v_th.grad is not None
+
+
+@pytest.mark.parametrize("method", ["taylor2", "zoh"])
+def test_integer_corners_zero_input_and_same_tick(method):
+    _, params, _, _, _ = _layer_and_stream(method, h=1)
+    zero = run_int(params, [0, 5, 40, 41], [0, 0, 0, 0], [0, 0, 0, 0])
+    assert not zero.z.any() and not zero.y.any() and not zero.spike.any()
+    one = params.input_fmt.quantize(1.0)
+    first = run_int(params, [7], [0], [one])
+    both = run_int(params, [7, 7], [0, 0], [one, one])
+    assert both.dt.tolist() == [7, 0]
+    jump = (params.b_q * one + (1 << (params.coef_fmt.frac_bits + params.input_fmt.frac_bits - params.state_fmt.frac_bits - 1))) >> (
+        params.coef_fmt.frac_bits + params.input_fmt.frac_bits - params.state_fmt.frac_bits
+    )
+    assert np.array_equal(both.z[1], first.z[0] + jump)
