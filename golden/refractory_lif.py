@@ -318,80 +318,104 @@ def _reset_sums(spikes: torch.Tensor, tau: float, tau_r: float):
     return shift(a), shift(b)
 
 
+class _TileTables:
+    """Lookup tables over every bit pattern of one PMBC tile (:data:`_PMBC_TILE` steps).
+
+    A tile's decided-1 and undecided masks are kept packed as integers, bit ``i`` for step
+    ``i`` of the tile. For a pattern ``p``: ``in_a[p, t] = sum_{i<t, bit i} tau**(t-i)``,
+    ``in_b[p, t] = sum_{i<t, bit i} tau_r**(t-1-i)`` (the in-tile parts of the reset sums),
+    ``end_a[p] = sum_i tau**(b-1-i) bit_i`` and ``end_b[p]`` likewise (the tile's summary,
+    carried to later tiles), ``bits[p]`` the unpacked mask and ``low[p]`` its lowest set bit.
+    """
+
+    def __init__(self, tau: float, tau_r: float, b: int = _PMBC_TILE):
+        codes = torch.arange(1 << b)
+        self.weights = (1 << torch.arange(b)).to(torch.int32)
+        self.bits = (codes[:, None] >> torch.arange(b)) & 1 == 1
+        lag = torch.arange(b)[None, :] - torch.arange(b)[:, None]  # [i, t] = t - i
+        zero = torch.zeros((), dtype=torch.float64)
+        bits_f = self.bits.to(torch.float64)
+        self.in_a = bits_f @ torch.where(lag > 0, _powers(tau, lag.clamp(min=0)), zero)
+        self.in_b = bits_f @ torch.where(lag > 0, _powers(tau_r, (lag - 1).clamp(min=0)), zero)
+        offset = torch.arange(b)
+        self.end_a = bits_f @ _powers(tau, b - 1 - offset)
+        self.end_b = bits_f @ _powers(tau_r, b - 1 - offset)
+        self.low = self.bits.to(torch.uint8).argmax(dim=1)
+        self.carry_a = _powers(tau, offset + 1)  # weight of everything before the tile
+        self.carry_b = _powers(tau_r, offset)
+        self.tile_decay_a = float(_powers(tau, torch.tensor(b)))
+        self.tile_decay_b = float(_powers(tau_r, torch.tensor(b)))
+
+    def pack(self, mask: torch.Tensor) -> torch.Tensor:
+        return (mask.to(torch.int32) * self.weights).sum(dim=-1, dtype=torch.int32)
+
+
 def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau: float, tau_r: float):
     """PMBC on independent rows: drive ``k`` (rows, T) float64, per-row thresholds (rows,).
 
     Tri-state sweeps of NEURON_MATH §2.3 with ``lo``/``hi`` the reset sums over past steps
-    decided 1 / decided 1 or undecided. Time is cut into tiles of :data:`_PMBC_TILE` steps and
-    a sweep recomputes only tiles that still hold an undecided step: inside a tile by a
-    Toeplitz product, from before it by the carry of two decay scans over per-tile summaries
-    (one value per tile, so the carry costs 1/tile of a dense pass). In every row the earliest
-    undecided step has only decided predecessors, so there ``lo == hi`` and it is decided by
-    ``k - lo >= v_th`` outright: every sweep decides at least one step per unfinished row,
-    which bounds the sweeps by T whatever float rounding does. Returns ``(spikes, sweeps)``.
+    decided 1 / decided 1 or undecided. Time is cut into tiles of :data:`_PMBC_TILE` steps
+    whose masks are packed into integers; a sweep recomputes only tiles that still hold an
+    undecided step: the in-tile part of the sums by table lookup (:class:`_TileTables`), the
+    part from before the tile by the carry of two decay scans over per-tile summaries (one
+    value per tile, 1/16 of a dense pass). In every row the earliest undecided step has only
+    decided predecessors, so there ``lo == hi`` and it is decided by ``k - lo >= v_th``
+    outright: every sweep decides at least one step per unfinished row, which bounds the
+    sweeps by T whatever float rounding does. Returns ``(spikes, sweeps)``.
     """
     rows, length = drive.shape
     b = _PMBC_TILE
+    tables = _TileTables(tau, tau_r, b)
     n_tiles = -(-length // b)
-    pad = n_tiles * b - length
-    drive = torch.nn.functional.pad(drive, (0, pad)).view(rows, n_tiles, b)
-    masks = torch.zeros(2, rows, n_tiles, b, dtype=torch.bool)  # [0]: decided 1, [1]: undecided
-    masks[1].view(rows, -1)[:, :length] = True
-    lag = torch.arange(b)[None, :] - torch.arange(b)[:, None]  # [i, t] = t - i
-    strict = lag > 0
-    zero = torch.zeros((), dtype=torch.float64)
-    in_tile_a = torch.where(strict, _powers(tau, lag.clamp(min=0)), zero)  # tau**(t-i), i < t
-    in_tile_b = torch.where(strict, _powers(tau_r, (lag - 1).clamp(min=0)), zero)  # tau_r**(t-1-i)
-    offset = torch.arange(b)
-    carry_a = _powers(tau, offset + 1)  # weight of the summary of everything before the tile
-    carry_b = _powers(tau_r, offset)
-    summary_a = _powers(tau, b - 1 - offset)  # sum_{i in tile} tau**(end - i) mask_i
-    summary_b = _powers(tau_r, b - 1 - offset)
-    tile_decay_a = float(_powers(tau, torch.tensor(b)))
-    tile_decay_b = float(_powers(tau_r, torch.tensor(b)))
-    sum_a = masks.to(torch.float64) @ summary_a  # (2, rows, n_tiles)
-    sum_b = masks.to(torch.float64) @ summary_b
-    tile_open = masks[1].any(dim=-1)  # (rows, n_tiles): tile holds an undecided step
+    valid = torch.zeros(n_tiles * b, dtype=torch.bool)
+    valid[:length] = True
+    drive = torch.nn.functional.pad(drive, (0, n_tiles * b - length)).view(rows, n_tiles, b)
+    # packed masks, [0]: decided 1, [1]: undecided; padding steps are decided 0
+    codes = torch.zeros(2, rows, n_tiles, dtype=torch.int32)
+    codes[1] = tables.pack(valid.view(n_tiles, b))
+    sum_a = torch.zeros(2, rows, n_tiles, dtype=torch.float64)
+    sum_a[1] = tables.end_a[codes[1].long()]
+    sum_b = torch.zeros(2, rows, n_tiles, dtype=torch.float64)
+    sum_b[1] = tables.end_b[codes[1].long()]
     sweeps = 0
     while True:
+        tile_open = codes[1] != 0
         open_rows = tile_open.any(dim=1).nonzero().squeeze(1)
         if open_rows.numel() == 0:
-            return masks[0].view(rows, -1)[:, :length], sweeps
+            return tables.bits[codes[0].long()].view(rows, -1)[:, :length], sweeps
         sweeps += 1
         n_open = open_rows.numel()
         active = tile_open[open_rows].nonzero()
         r, k = open_rows[active[:, 0]], active[:, 1]
         # exclusive scans of the tile summaries: everything before each tile, open rows only
-        before_a = decay_scan(sum_a[:, open_rows].reshape(2 * n_open, n_tiles), tile_decay_a)
-        before_b = decay_scan(sum_b[:, open_rows].reshape(2 * n_open, n_tiles), tile_decay_b)
+        before_a = decay_scan(sum_a[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_a)
+        before_b = decay_scan(sum_b[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_b)
         before_a = torch.nn.functional.pad(before_a[:, :-1], (1, 0)).view(2, n_open, n_tiles)[:, active[:, 0], k]
         before_b = torch.nn.functional.pad(before_b[:, :-1], (1, 0)).view(2, n_open, n_tiles)[:, active[:, 0], k]
-        tiles = masks[:, r, k]  # (2, n, b)
-        tiles_f = tiles.to(torch.float64)
-        a = tiles_f @ in_tile_a + before_a[..., None] * carry_a
-        bb = tiles_f @ in_tile_b + before_b[..., None] * carry_b
-        vth = v_th[r, None]
-        uth = u_th[r, None]
-        m_lo = vth * a[0] + uth * bb[0]
-        m_hi = m_lo + vth * a[1] + uth * bb[1]
-        k_t = drive[r, k]
-        und = tiles[1]
-        fire = und & (k_t - m_hi >= vth)
-        quiet = und & (k_t - m_lo < vth)
+        ones_c, und_c = codes[0, r, k].long(), codes[1, r, k].long()
+        vth, uth = v_th[r, None], u_th[r, None]
+        m_lo = vth * (tables.in_a[ones_c] + before_a[0, :, None] * tables.carry_a)
+        m_lo += uth * (tables.in_b[ones_c] + before_b[0, :, None] * tables.carry_b)
+        m_und = vth * (tables.in_a[und_c] + before_a[1, :, None] * tables.carry_a)
+        m_und += uth * (tables.in_b[und_c] + before_b[1, :, None] * tables.carry_b)
+        margin_lo = drive[r, k] - m_lo - vth  # >= 0: fires even with least reset
+        und = tables.bits[und_c]
+        fire = und & (margin_lo - m_und >= 0)
+        decided = fire | (und & (margin_lo < 0))
         first_of_row = torch.ones_like(r, dtype=torch.bool)
         first_of_row[1:] = r[1:] != r[:-1]
         heads = first_of_row.nonzero().squeeze(1)
-        head_step = und[heads].to(torch.uint8).argmax(dim=1)
-        head_fire = (k_t - m_lo)[heads, head_step] >= v_th[r[heads]]
-        fire[heads, head_step] = head_fire
-        quiet[heads, head_step] = ~head_fire
-        still_open = und & ~(fire | quiet)
-        new_tiles = torch.stack([tiles[0] | fire, still_open])
-        masks[:, r, k] = new_tiles
-        tile_open[r, k] = still_open.any(dim=1)
-        new_f = new_tiles.to(torch.float64)
-        sum_a[:, r, k] = new_f @ summary_a
-        sum_b[:, r, k] = new_f @ summary_b
+        head_step = tables.low[und_c[heads]].long()
+        fire[heads, head_step] = margin_lo[heads, head_step] >= 0
+        decided[heads, head_step] = True
+        new_ones = ones_c | tables.pack(fire)
+        new_und = und_c & ~tables.pack(decided)
+        codes[0, r, k] = new_ones.to(torch.int32)
+        codes[1, r, k] = new_und.to(torch.int32)
+        sum_a[0, r, k] = tables.end_a[new_ones]
+        sum_a[1, r, k] = tables.end_a[new_und]
+        sum_b[0, r, k] = tables.end_b[new_ones]
+        sum_b[1, r, k] = tables.end_b[new_und]
 
 
 def _channel_chunks(batch: int, length: int, channels: int):
