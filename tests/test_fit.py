@@ -1,0 +1,129 @@
+"""Fit check: memory mapping against what Yosys chose, multipliers against measured builds, and
+refusals with the numbers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from golden.csilif import CSiLIFParams
+from golden.fit import DEVICES, FitError, check_fit, estimate_fit, map_memory, mult18_count
+from golden.fixed import QFormat
+from golden.layers import LIReadoutParams
+from golden.network import LayerParams, NetworkParams, default_network
+from golden.refractory_lif import RefractoryLIFParams
+from golden.silif import SiLIFParams
+
+# (depth, width, written) -> (kind, DP16KD) as Yosys synth_ecp5 mapped an Amaranth memory of
+# that shape (one sync read port, plus one write port when written).
+YOSYS_SWEEP = [
+    ((16, 49, True), ("lutram", 0)),
+    ((32, 49, True), ("lutram", 0)),
+    ((48, 49, True), ("lutram", 0)),
+    ((64, 49, True), ("dp16kd", 2)),
+    ((256, 49, True), ("dp16kd", 2)),
+    ((64, 8, True), ("lutram", 0)),
+    ((64, 128, True), ("dp16kd", 4)),
+    ((32, 60, False), ("logic", 0)),
+    ((64, 60, False), ("logic", 0)),
+    ((96, 60, False), ("dp16kd", 2)),
+    ((100, 16, False), ("logic", 0)),
+    ((128, 16, False), ("logic", 0)),
+    ((162, 16, False), ("dp16kd", 1)),
+    ((512, 14, False), ("dp16kd", 1)),
+    ((32, 300, False), ("logic", 0)),
+]
+
+
+@pytest.mark.parametrize("shape, expected", YOSYS_SWEEP)
+def test_memory_mapping_follows_yosys(shape, expected):
+    depth, width, written = shape
+    kind, blocks, luts = map_memory(depth, width, written=written)
+    assert (kind, blocks) == expected
+    assert (luts > 0) == (kind != "dp16kd")
+
+
+def test_block_ram_count_is_never_below_yosys():
+    # Yosys packed 5184x14 into 5 blocks (mixed shapes); the estimate takes the best single shape.
+    assert map_memory(5184, 14, written=False) == ("dp16kd", 6, 0)
+    assert map_memory(4096, 49, written=True)[1] == 12  # measured: refractory LIF state at 4096 neurons
+
+
+def _layer(neuron, n_in=4):
+    n = neuron.n_neurons
+    frac = neuron.input_fmt.frac_bits
+    fmt = QFormat(2, frac)
+    return LayerParams(np.zeros((n, n_in), dtype=np.int64), np.zeros(n, dtype=np.int64), fmt, fmt, neuron)
+
+
+def _network(hidden, readout_classes=2):
+    readout = LIReadoutParams.from_float(alpha=np.full(readout_classes, 0.9))
+    return NetworkParams(n_inputs=4, bin_ticks=10, layers=[_layer(hidden), _layer(readout, hidden.n_neurons)])
+
+
+@pytest.mark.parametrize(
+    "hidden, measured",
+    [
+        (RefractoryLIFParams.from_float(v_th=np.ones(8), u_th=np.full(8, 0.5)), 4),  # bench core_fit
+        (SiLIFParams.from_float(np.full(8, 0.9), np.full(8, 0.9), np.zeros(8), np.zeros(8)), 8),  # bench core_fit
+        (CSiLIFParams.from_float(np.full(8, 0.9), np.zeros(8), np.ones(8)), 9),  # C-SiLIF OOC build
+    ],
+)
+def test_multipliers_match_measured_cores(hidden, measured):
+    report = estimate_fit(_network(hidden))
+    assert report.layers[0].mult18x18d == measured
+    assert report.layers[1].mult18x18d == 4  # readout: alpha*u (24x18) and gain*x (24x18)
+    assert estimate_fit(_network(hidden), lanes=[3, 1]).layers[0].mult18x18d == 3 * measured
+
+
+def test_mult18_count():
+    assert [mult18_count(18, 18), mult18_count(19, 18), mult18_count(25, 18), mult18_count(37, 36)] == [1, 2, 2, 6]
+
+
+@pytest.mark.parametrize("device", sorted(DEVICES))
+def test_default_network_fits_every_ulx3s(device):
+    report = check_fit(default_network(), device)
+    assert report.fits and not report.problems
+    assert report.dp16kd == 7 and report.mult18x18d == 13
+    json.dumps(report.to_dict())
+    assert f"fit check on {DEVICES[device].name} (fits)" in str(report)
+
+
+def test_default_network_fits_85f_comfortably():
+    usage = estimate_fit(default_network(), "85F").usage()
+    assert all(need < 0.1 * have for need, have in usage.values()), usage
+
+
+def test_too_many_weights_is_refused_with_numbers():
+    hidden = CSiLIFParams.from_float(np.full(512, 0.9), np.zeros(512), np.ones(512))
+    layer = LayerParams(np.zeros((512, 2312), dtype=np.int64), np.zeros(512, dtype=np.int64),
+                        QFormat(2, 12), QFormat(2, 12), hidden)
+    readout = LIReadoutParams.from_float(alpha=np.full(10, 0.9))
+    params = NetworkParams(n_inputs=2312, bin_ticks=10, layers=[layer, _layer(readout, 512)])
+    with pytest.raises(FitError) as info:
+        check_fit(params, "85F")
+    message = str(info.value)
+    blocks = info.value.report.dp16kd
+    assert blocks > 208
+    assert message.startswith(f"network does not fit LFE5U-85F: DP16KD {blocks} needed > 208 available")
+    assert "layers[0] weights 1183744x14: " in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_too_many_lanes_is_refused_on_multipliers():
+    params = default_network()
+    with pytest.raises(FitError, match=r"MULT18X18D 292 needed > 156 available \(layers\[0\] csilif x32 lanes: 288"):
+        check_fit(params, "85F", lanes=[32, 1])
+    with pytest.raises(FitError, match=r"LFE5U-12F: .*MULT18X18D 40 needed > 28 available"):
+        check_fit(params, "12F", lanes=[4, 1])
+
+
+def test_bad_arguments():
+    params = default_network(n_hidden=4)
+    with pytest.raises(ValueError, match="unknown device '99F'"):
+        estimate_fit(params, "99F")
+    assert estimate_fit(params, "LFE5U-45F").device.name == "LFE5U-45F"
+    with pytest.raises(ValueError, match="one positive int per layer"):
+        estimate_fit(params, lanes=[1])
+    with pytest.raises(ValueError, match="one positive int per layer"):
+        estimate_fit(params, lanes=0)
