@@ -123,7 +123,9 @@ _ARRAY_KEYS = {"shape", "dtype", "sha256"}
 
 
 def _sha256(array: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    """SHA-256 of the array's bytes as stored: little-endian int64, or one byte per bool."""
+    stored = array.astype(np.uint8) if array.dtype == bool else array.astype("<i8")
+    return hashlib.sha256(np.ascontiguousarray(stored).tobytes()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
