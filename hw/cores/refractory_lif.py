@@ -6,7 +6,7 @@ model's docstring is the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,6 +17,10 @@ from hw.arith import saturate
 __all__ = ["RefractoryLIFCore"]
 
 _COUNTER_WIDTH = 32
+#: Last computing stage: it writes back and feeds the output register.
+_LAST_STAGE = 7
+#: Operand width of one ECP5 MULT18X18D.
+_DSP_WIDTH = 18
 
 
 class RefractoryLIFCore(wiring.Component):
@@ -64,10 +68,11 @@ class RefractoryLIFCore(wiring.Component):
     -----
     Timing and flow control:
 
-    * **Latency**: :attr:`latency` (7) cycles: a beat accepted on clock edge ``k`` makes its
+    * **Latency**: :attr:`latency` (8) cycles: a beat accepted on clock edge ``k`` makes its
       output beats valid from edge ``k + latency`` on.
-    * **Throughput**: one update per clock while the outputs are ready and consecutive beats
-      name neurons that are not in flight.
+    * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
+      again within :attr:`hazard_stages` beats of its previous update (any order of at least
+      that many neurons per time step runs at full rate).
     * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
       is low while the offered neuron is still in one of the first :attr:`hazard_stages`
       pipeline stages (its previous update not yet written back; the last of them writes in the
@@ -87,17 +92,19 @@ class RefractoryLIFCore(wiring.Component):
         0  accept: address the state and parameter memories
         1  memory words arrive (u, R, s_prev, v_th, U_th)
         2  memory words registered unchanged (the multiplier operand registers)
-        3  products tau*u and tau_r*R registered (full width); U_th * s_prev chosen
-        4  products rounded to F fractional bits
-        5  v and R: add, saturate
-        6  spike compare (exact) and saturated v - v_th in parallel
-        -  soft-reset mux, write-back, into the output register (7)
+        3  partial products of tau*u and tau_r*R registered straight out of the multipliers
+           (18x18 slices, see _partial_products); U_th * s_prev chosen
+        4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
+        5  products rounded to F fractional bits (round_shift, D1)
+        6  v and R: add, saturate (D2)
+        7  spike compare (exact) and saturated v - v_th in parallel
+        -  soft-reset mux, write-back, into the output register (8)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 7
+    latency = _LAST_STAGE + 1
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 6
+    hazard_stages = _LAST_STAGE
 
     def __init__(self, params: RefractoryLIFParams, *, emit_state: bool = True):
         if not isinstance(params, RefractoryLIFParams):
@@ -191,12 +198,12 @@ class RefractoryLIFCore(wiring.Component):
         # Every stage register moves when `advance` is high (the output register can take a beat).
         advance = Signal()
         index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, 7)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, 7)]
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, _LAST_STAGE + 1)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, _LAST_STAGE + 1)]
         with m.If(advance):
             m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
             m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
-            for k in range(2, 7):
+            for k in range(2, _LAST_STAGE + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
 
         # Stage 0: accept, stalling on a read-after-write hazard.
@@ -235,80 +242,100 @@ class RefractoryLIFCore(wiring.Component):
                 current_2.eq(current_1),
             ]
 
-        # Stage 3: full-width products; refractory increment U_th * s_prev chosen.
+        # Stage 3: partial products straight out of the multipliers; U_th * s_prev chosen.
+        # value * coef == sum(part << shift) - (offset << C), see _partial_products.
         tau = Const(p.tau_q, p.coef_fmt.shape())
         tau_r = Const(p.tau_r_q, p.coef_fmt.shape())
-        decay_u_3 = Signal.like(u_2 * tau)
-        decay_r_3 = Signal.like(refr_2 * tau_r)
+        parts_u, offset_u = _partial_products(u_2, tau, coef_bits)
+        parts_r, offset_r = _partial_products(refr_2, tau_r, coef_bits)
+        parts_u_3 = [(shift, Signal.like(part, name=f"decay_u_part{i}_3")) for i, (shift, part) in enumerate(parts_u)]
+        parts_r_3 = [(shift, Signal.like(part, name=f"decay_r_part{i}_3")) for i, (shift, part) in enumerate(parts_r)]
         refr_increment_3 = Signal(p.threshold_fmt.shape())
         v_th_3 = Signal.like(v_th_2)
         current_3 = Signal.like(current_2)
         with m.If(advance):
+            m.d.sync += [reg.eq(part) for (_, reg), (_, part) in zip(parts_u_3 + parts_r_3, parts_u + parts_r)]
             m.d.sync += [
-                decay_u_3.eq(u_2 * tau),
-                decay_r_3.eq(refr_2 * tau_r),
                 refr_increment_3.eq(Mux(spike_prev_2, u_th_2, 0)),
                 v_th_3.eq(v_th_2),
                 current_3.eq(current_2),
             ]
 
-        # Stage 4: products rounded back to F fractional bits (D1).
-        decay_u_4 = Signal.like(round_shift(decay_u_3, coef_bits))
-        decay_r_4 = Signal.like(round_shift(decay_r_3, coef_bits))
-        refr_increment_4 = Signal.like(refr_increment_3)
+        # Stage 4: partial products summed; the offsets move onto the addends (exact: they are
+        # whole multiples of 2**C, so they commute with the rounding shift).
+        decay_u_full = _sum_shifted(parts_u_3)
+        decay_r_full = _sum_shifted(parts_r_3)
+        decay_u_4 = Signal.like(decay_u_full)
+        decay_r_4 = Signal.like(decay_r_full)
+        current_4 = Signal.like(current_3 - offset_u)
+        refr_increment_4 = Signal.like(refr_increment_3 - offset_r)
         v_th_4 = Signal.like(v_th_3)
-        current_4 = Signal.like(current_3)
         with m.If(advance):
             m.d.sync += [
-                decay_u_4.eq(round_shift(decay_u_3, coef_bits)),
-                decay_r_4.eq(round_shift(decay_r_3, coef_bits)),
-                refr_increment_4.eq(refr_increment_3),
+                decay_u_4.eq(decay_u_full),
+                decay_r_4.eq(decay_r_full),
+                current_4.eq(current_3 - offset_u),
+                refr_increment_4.eq(refr_increment_3 - offset_r),
                 v_th_4.eq(v_th_3),
-                current_4.eq(current_3),
             ]
 
-        # Stage 5: charge and refractory pulse, saturated (D2).
-        v_next, v_clamped = saturate(decay_u_4 + current_4, p.state_fmt)
-        refr_next, refr_clamped = saturate(decay_r_4 + refr_increment_4, p.refr_fmt)
-        v_5 = Signal(p.state_fmt.shape())
-        refr_5 = Signal(p.refr_fmt.shape())
-        v_or_refr_clamped_5 = Signal()
+        # Stage 5: products rounded back to F fractional bits (D1).
+        decay_u_5 = Signal.like(round_shift(decay_u_4, coef_bits))
+        decay_r_5 = Signal.like(round_shift(decay_r_4, coef_bits))
+        current_5 = Signal.like(current_4)
+        refr_increment_5 = Signal.like(refr_increment_4)
         v_th_5 = Signal.like(v_th_4)
         with m.If(advance):
             m.d.sync += [
-                v_5.eq(v_next),
-                refr_5.eq(refr_next),
-                v_or_refr_clamped_5.eq(v_clamped | refr_clamped),
+                decay_u_5.eq(round_shift(decay_u_4, coef_bits)),
+                decay_r_5.eq(round_shift(decay_r_4, coef_bits)),
+                current_5.eq(current_4),
+                refr_increment_5.eq(refr_increment_4),
                 v_th_5.eq(v_th_4),
             ]
 
-        # Stage 6: exact spike comparison beside the saturated soft-reset candidate.
-        u_fired_next, u_fired_clamped = saturate(v_5 - v_th_5, p.state_fmt)
-        spike_6 = Signal()
-        u_fired_6 = Signal(p.state_fmt.shape())
-        u_fired_clamped_6 = Signal()
-        v_6 = Signal.like(v_5)
-        refr_6 = Signal.like(refr_5)
+        # Stage 6: charge and refractory pulse, saturated (D2).
+        v_next, v_clamped = saturate(decay_u_5 + current_5, p.state_fmt)
+        refr_next, refr_clamped = saturate(decay_r_5 + refr_increment_5, p.refr_fmt)
+        v_6 = Signal(p.state_fmt.shape())
+        refr_6 = Signal(p.refr_fmt.shape())
         v_or_refr_clamped_6 = Signal()
+        v_th_6 = Signal.like(v_th_5)
         with m.If(advance):
             m.d.sync += [
-                spike_6.eq((v_5 - refr_5 - v_th_5) >= 0),
-                u_fired_6.eq(u_fired_next),
-                u_fired_clamped_6.eq(u_fired_clamped),
-                v_6.eq(v_5),
-                refr_6.eq(refr_5),
-                v_or_refr_clamped_6.eq(v_or_refr_clamped_5),
+                v_6.eq(v_next),
+                refr_6.eq(refr_next),
+                v_or_refr_clamped_6.eq(v_clamped | refr_clamped),
+                v_th_6.eq(v_th_5),
+            ]
+
+        # Stage 7: exact spike comparison beside the saturated soft-reset candidate.
+        u_fired_next, u_fired_clamped = saturate(v_6 - v_th_6, p.state_fmt)
+        spike_7 = Signal()
+        u_fired_7 = Signal(p.state_fmt.shape())
+        u_fired_clamped_7 = Signal()
+        v_7 = Signal.like(v_6)
+        refr_7 = Signal.like(refr_6)
+        v_or_refr_clamped_7 = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                spike_7.eq((v_6 - refr_6 - v_th_6) >= 0),
+                u_fired_7.eq(u_fired_next),
+                u_fired_clamped_7.eq(u_fired_clamped),
+                v_7.eq(v_6),
+                refr_7.eq(refr_6),
+                v_or_refr_clamped_7.eq(v_or_refr_clamped_6),
             ]
 
         # Soft-reset mux, write-back and output register.
-        u_6 = Mux(spike_6, u_fired_6, v_6)
-        saturated_6 = v_or_refr_clamped_6 | (spike_6 & u_fired_clamped_6)
+        u_7 = Mux(spike_7, u_fired_7, v_7)
+        saturated_7 = v_or_refr_clamped_7 | (spike_7 & u_fired_clamped_7)
         m.d.comb += [
-            state_wr.addr.eq(neuron[6]),
-            state_wr.data.u.eq(u_6),
-            state_wr.data.refr.eq(refr_6),
-            state_wr.data.spike.eq(spike_6),
-            state_wr.en.eq(valid[6] & advance),
+            state_wr.addr.eq(neuron[7]),
+            state_wr.data.u.eq(u_7),
+            state_wr.data.refr.eq(refr_7),
+            state_wr.data.spike.eq(spike_7),
+            state_wr.en.eq(valid[7] & advance),
         ]
 
         out_state = Signal(self._state_layout)
@@ -325,16 +352,16 @@ class RefractoryLIFCore(wiring.Component):
             m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
         with m.If(advance):
             m.d.sync += [
-                out_state.neuron.eq(neuron[6]),
-                out_state.v.eq(v_6),
-                out_state.refr.eq(refr_6),
-                out_state.u.eq(u_6),
-                out_state.spike.eq(spike_6),
-                out_state.saturated.eq(saturated_6),
-                spike_pending.eq(valid[6] & spike_6),
-                state_pending.eq(valid[6] if self._emit_state else 0),
+                out_state.neuron.eq(neuron[7]),
+                out_state.v.eq(v_7),
+                out_state.refr.eq(refr_7),
+                out_state.u.eq(u_7),
+                out_state.spike.eq(spike_7),
+                out_state.saturated.eq(saturated_7),
+                spike_pending.eq(valid[7] & spike_7),
+                state_pending.eq(valid[7] if self._emit_state else 0),
             ]
-            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[7] & saturated_7 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):
@@ -343,6 +370,37 @@ class RefractoryLIFCore(wiring.Component):
                 with m.If(self.o_state.ready):
                     m.d.sync += state_pending.eq(0)
         return m
+
+
+def _partial_products(value, coef: Const, frac_bits: int):
+    """Split ``value * coef`` into products that each fit one 18x18 multiplier.
+
+    ``value`` is a signed Amaranth value, ``coef`` an unsigned constant of at most 18 bits.
+    Returns ``(parts, offset)`` with ``value * coef == sum(part << shift for shift, part in
+    parts) - (offset << frac_bits)``. Yosys maps a product it has to split itself (a signed
+    operand wider than 18 bits, or an unsigned 18-bit coefficient next to a signed value) onto
+    several multipliers *plus an adder in the same cycle*; splitting here lets every multiplier
+    output go straight into a register. The value is biased to unsigned (``value +
+    2**(W-1)``, its sign bit inverted) and cut into 18-bit slices, each multiplied unsigned by
+    the coefficient; the bias times the coefficient is the offset, a whole multiple of
+    ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products that fit one multiplier as they are,
+    or cannot be split this way, stay a single product with offset 0.
+    """
+    width = len(value)
+    if (width <= _DSP_WIDTH and len(coef) < _DSP_WIDTH) or len(coef) > _DSP_WIDTH or width - 1 < frac_bits:
+        return [(0, value * coef)], 0
+    biased = Cat(value[: width - 1], ~value[width - 1])
+    parts = [(low, biased[low : low + _DSP_WIDTH] * coef) for low in range(0, width, _DSP_WIDTH)]
+    return parts, coef.value << (width - 1 - frac_bits)
+
+
+def _sum_shifted(parts):
+    """``sum(part << shift)`` of ``(shift, part)`` pairs."""
+    total = None
+    for shift, part in parts:
+        term = part << shift if shift else part
+        total = term if total is None else total + term
+    return total
 
 
 def _any(terms):
