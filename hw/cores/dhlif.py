@@ -1,0 +1,354 @@
+"""Time-multiplexed DH-LIF core: dendritic branches and a soma (FLAMES, NEURON_MATH §3.3, D15).
+
+The hardware mirror of :func:`golden.dhlif.run_int`; the golden model's docstring is the
+specification, this module only schedules it. The synaptic sums (``W p`` over each branch's
+input slice) are formed upstream; :func:`branch_drives` computes exactly what the core expects
+on its input.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.dhlif import DHLIFParams
+from golden.fixed import QFormat
+from hw.arith import saturate
+
+__all__ = ["DHLIFCore", "branch_drives", "drive_format"]
+
+_COUNTER_WIDTH = 32
+
+
+def drive_format(params: DHLIFParams) -> QFormat:
+    """Format of one branch drive on :attr:`DHLIFCore.i_drive`: ``current_fmt`` with two more integer bits.
+
+    Two extra integer bits make clamping the drive exact: a drive beyond this format pushes
+    the branch current beyond ``current_fmt`` whatever the decayed current is, so the clamped
+    and the exact drive saturate the current to the same rail and both raise the flag.
+    """
+    fmt = params.current_fmt
+    return QFormat(fmt.int_bits + 2, fmt.frac_bits, fmt.signed)
+
+
+def branch_drives(params: DHLIFParams, counts) -> np.ndarray:
+    """Branch drives ``sum_{j in slice d} W[h, j] p_j(t)`` (T, H, D), clamped to :func:`drive_format`.
+
+    ``counts`` (T, C) are the non-negative integer input event counts of
+    :func:`golden.dhlif.run_int`; the result is what the synapse stage presents to the core.
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[1] != params.in_features:
+        raise ValueError(f"counts must be (T, {params.in_features}), got {counts.shape}")
+    if not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
+        raise ValueError("DH-LIF inputs are non-negative integer event counts")
+    counts = counts.astype(np.int64)
+    drive = np.stack([counts[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1)
+    clamped, _ = drive_format(params).saturate(drive)
+    return clamped.reshape(counts.shape[0], params.n_neurons, params.n_branches)
+
+
+class DHLIFCore(wiring.Component):
+    """``params.n_neurons`` DH-LIF neurons with ``D`` dendritic branches sharing one pipelined datapath.
+
+    Each beat on :attr:`i_drive` advances one neuron by one tick with its ``D`` branch
+    drives, in the order of D15. With ``C`` the fractional bits of the decays and ``F`` those
+    shared by drives, currents and membrane::
+
+        i_d = sat_I(round_C(alpha_d * i_d) + drive_d)                 # every branch
+        u   = sat_U(round_C(beta * u) + sum_d i_d - (s_prev ? theta : 0))
+        s   = u > theta                                                # strict, on the clamped u
+
+    ``round_C`` rounds the full-width product half up (D1); ``sat_I`` / ``sat_U`` clamp to
+    ``current_fmt`` / ``membrane_fmt`` (D2). ``alpha_d`` and ``beta`` are per-neuron words of a
+    read-only parameter memory. A tick is one beat per neuron, in any order. The state memory
+    (``i_d``, ``u``, previous spike) starts at zero (D3); the domain reset clears the pipeline
+    and :attr:`saturation_count`, not the state memory. Neuron indices ``>= n_neurons`` are a
+    caller error.
+
+    Parameters
+    ----------
+    params : DHLIFParams
+        Formats, decays and threshold (the parameter memory's initial contents). The weights
+        stay upstream (:func:`branch_drives`).
+    emit_state : bool
+        Add :attr:`o_state`, one beat per update (verification and debugging).
+
+    Members
+    -------
+    i_drive : ``In(stream.Signature(drive_layout))``
+        ``{neuron, drive_0 .. drive_{D-1}}``, drives in :func:`drive_format`.
+    o_spike : ``Out(stream.Signature(spike_layout))``
+        ``{neuron}``: one beat per update that fired, in input order.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, current_0 .. current_{D-1}: current_fmt, u: membrane_fmt, spike, saturated}``,
+        one beat per update in input order. Only with ``emit_state=True``.
+    saturation_count : ``Out(32)``
+        Updates in which any current clamp or the membrane clamp acted; sticks at ``2**32 - 1``.
+
+    Timing
+    ------
+    * **Latency**: :attr:`latency` (8) cycles from accepting a beat to its output beats.
+    * **Throughput**: one update per clock while the outputs are ready and consecutive beats
+      name neurons that are not in flight.
+    * **Read-after-write hazards** stall: ``i_drive.ready`` is low while the offered neuron is
+      in pipeline stages 1 .. :attr:`hazard_stages` (6); the write-back (stage 7) reaches a
+      same-cycle read through a transparent read port. With ``n_neurons <= hazard_stages``
+      the core runs slower than one update per clock, never wrong.
+    * **Backpressure**: the pipeline moves as a whole; it advances only in a cycle in which
+      every pending output beat has been (or is being) accepted. ``i_drive.ready`` depends
+      combinationally on the output readies and ``i_drive.payload.neuron`` (never on
+      ``i_drive.valid``); the outputs' ``valid`` are registers.
+
+    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
+
+        0  accept: address the state and parameter memories
+        1  memory words arrive
+        2  memory words registered (multiplier operands)
+        3  products alpha_d*i_d, beta*u (full width); s_prev ? theta : 0
+        4  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset
+        5  i_d clamped
+        6  round_C(beta*u) - reset + sum_d i_d (exact)
+        7  u clamped, spike; write-back, into the output register (8)
+    """
+
+    #: Cycles from accepting an input beat to its output beats being valid.
+    latency = 8
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
+    hazard_stages = 6
+
+    def __init__(self, params: DHLIFParams, *, emit_state: bool = True):
+        if not isinstance(params, DHLIFParams):
+            raise TypeError(f"params must be a DHLIFParams, not {type(params).__name__}")
+        self._params = params
+        self._emit_state = bool(emit_state)
+        index_shape = unsigned(self.index_bits)
+        branches = range(params.n_branches)
+        self._drive_layout = data.StructLayout(
+            {"neuron": index_shape, **{f"drive_{d}": drive_format(params).shape() for d in branches}}
+        )
+        self._spike_layout = data.StructLayout({"neuron": index_shape})
+        self._state_layout = data.StructLayout(
+            {
+                "neuron": index_shape,
+                **{f"current_{d}": params.current_fmt.shape() for d in branches},
+                "u": params.membrane_fmt.shape(),
+                "spike": unsigned(1),
+                "saturated": unsigned(1),
+            }
+        )
+        members = {
+            "i_drive": In(stream.Signature(self._drive_layout)),
+            "o_spike": Out(stream.Signature(self._spike_layout)),
+        }
+        if self._emit_state:
+            members["o_state"] = Out(stream.Signature(self._state_layout))
+        members["saturation_count"] = Out(_COUNTER_WIDTH)
+        super().__init__(members)
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def params(self) -> DHLIFParams:
+        return self._params
+
+    @property
+    def emit_state(self) -> bool:
+        return self._emit_state
+
+    @property
+    def n_neurons(self) -> int:
+        return self._params.n_neurons
+
+    @property
+    def n_branches(self) -> int:
+        return self._params.n_branches
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a neuron index (at least 1)."""
+        return max(1, (self._params.n_neurons - 1).bit_length())
+
+    @property
+    def drive_layout(self) -> data.StructLayout:
+        """Payload of :attr:`i_drive`: ``{neuron, drive_0 .. drive_{D-1}}``."""
+        return self._drive_layout
+
+    @property
+    def spike_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_spike`: ``{neuron}``."""
+        return self._spike_layout
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_state`."""
+        return self._state_layout
+
+    @property
+    def state_row_layout(self) -> data.StructLayout:
+        """One word of the state memory: ``{current_0 .. current_{D-1}, u, spike}`` (previous spike)."""
+        p = self._params
+        return data.StructLayout(
+            {
+                **{f"current_{d}": p.current_fmt.shape() for d in range(p.n_branches)},
+                "u": p.membrane_fmt.shape(),
+                "spike": unsigned(1),
+            }
+        )
+
+    @property
+    def param_row_layout(self) -> data.StructLayout:
+        """One word of the parameter memory: ``{alpha_0 .. alpha_{D-1}, beta}``."""
+        p = self._params
+        shape = p.decay_fmt.shape()
+        return data.StructLayout({**{f"alpha_{d}": shape for d in range(p.n_branches)}, "beta": shape})
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        branches = range(p.n_branches)
+        decay_bits = p.decay_fmt.frac_bits
+        rounding = 1 << (decay_bits - 1) if decay_bits else 0
+        stages = self.latency - 1  # last pipeline stage index (write-back)
+
+        m.submodules.state_mem = state_mem = memory.Memory(shape=self.state_row_layout, depth=p.n_neurons, init=[])
+        m.submodules.param_mem = param_mem = memory.Memory(
+            shape=self.param_row_layout,
+            depth=p.n_neurons,
+            init=[
+                {**{f"alpha_{d}": int(p.branch_decay_q[h, d]) for d in branches}, "beta": int(p.soma_decay_q[h])}
+                for h in range(p.n_neurons)
+            ],
+        )
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        param_rd = param_mem.read_port()
+
+        advance = Signal()
+        index_shape = unsigned(self.index_bits)
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
+        with m.If(advance):
+            m.d.sync += [valid[1].eq(self.i_drive.valid & self.i_drive.ready), neuron[1].eq(self.i_drive.payload.neuron)]
+            for k in range(2, stages + 1):
+                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+        def stage(name, value, shape=None):
+            """A pipeline register loaded with ``value`` when the pipeline advances."""
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 0: accept, stalling on a read-after-write hazard.
+        hazard = Const(0, 1)
+        for k in range(1, self.hazard_stages + 1):
+            hazard = hazard | (valid[k] & (neuron[k] == self.i_drive.payload.neuron))
+        m.d.comb += [
+            self.i_drive.ready.eq(advance & ~hazard),
+            state_rd.addr.eq(self.i_drive.payload.neuron),
+            state_rd.en.eq(advance),
+            param_rd.addr.eq(self.i_drive.payload.neuron),
+            param_rd.en.eq(advance),
+        ]
+
+        # Stage 1: memory words arrive with the beat's drives.
+        drive_shape = drive_format(p).shape()
+        drive_1 = [stage(f"drive_{d}_1", self.i_drive.payload[f"drive_{d}"], drive_shape) for d in branches]
+
+        # Stage 2: memory words registered as they are (multiplier operands).
+        row, coef = state_rd.data, param_rd.data
+        current_2 = [stage(f"current_{d}_2", row[f"current_{d}"]) for d in branches]
+        alpha_2 = [stage(f"alpha_{d}_2", coef[f"alpha_{d}"]) for d in branches]
+        u_2 = stage("u_2", row.u)
+        beta_2 = stage("beta_2", coef.beta)
+        spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
+        drive_2 = [stage(f"drive_{d}_2", drive_1[d]) for d in branches]
+
+        # Stage 3: decay products at full width; the soft-reset amount.
+        threshold = Const(p.threshold_q, p.membrane_fmt.shape())
+        alpha_i_3 = [stage(f"alpha_i_{d}_3", alpha_2[d] * current_2[d]) for d in branches]
+        beta_u_3 = stage("beta_u_3", beta_2 * u_2)
+        reset_3 = stage("reset_3", Mux(spike_prev_2, threshold, 0), p.membrane_fmt.shape())
+        drive_3 = [stage(f"drive_{d}_3", drive_2[d]) for d in branches]
+
+        # Stage 4: each product rounded once (D1), then the exact additions.
+        current_sum_4 = [
+            stage(f"current_sum_{d}_4", ((alpha_i_3[d] + rounding) >> decay_bits) + drive_3[d]) for d in branches
+        ]
+        u_partial_4 = stage("u_partial_4", ((beta_u_3 + rounding) >> decay_bits) - reset_3)
+
+        # Stage 5: branch currents clamped (D2).
+        current_5, current_clamped_5 = [], []
+        for d in branches:
+            value, clamped = saturate(current_sum_4[d], p.current_fmt)
+            current_5.append(stage(f"current_{d}_5", value, p.current_fmt.shape()))
+            current_clamped_5.append(clamped)
+        any_current_clamped_5 = stage("any_current_clamped_5", _any(current_clamped_5), unsigned(1))
+        u_partial_5 = stage("u_partial_5", u_partial_4)
+
+        # Stage 6: soma sum, exact.
+        u_sum = u_partial_5
+        for d in branches:
+            u_sum = u_sum + current_5[d]
+        u_sum_6 = stage("u_sum_6", u_sum)
+        current_6 = [stage(f"current_{d}_6", current_5[d]) for d in branches]
+        any_current_clamped_6 = stage("any_current_clamped_6", any_current_clamped_5)
+
+        # Stage 7: membrane clamped; strict threshold on the clamped membrane (as the model).
+        u_next, u_clamped = saturate(u_sum_6, p.membrane_fmt)
+        u_7 = stage("u_7", u_next, p.membrane_fmt.shape())
+        spike_7 = stage("spike_7", u_next > threshold, unsigned(1))
+        saturated_7 = stage("saturated_7", any_current_clamped_6 | u_clamped, unsigned(1))
+        current_7 = [stage(f"current_{d}_7", current_6[d]) for d in branches]
+
+        # Write-back and output register.
+        m.d.comb += [
+            state_wr.addr.eq(neuron[stages]),
+            state_wr.data.u.eq(u_7),
+            state_wr.data.spike.eq(spike_7),
+            state_wr.en.eq(valid[stages] & advance),
+        ]
+        m.d.comb += [state_wr.data[f"current_{d}"].eq(current_7[d]) for d in branches]
+
+        out_state = Signal(self._state_layout)
+        spike_pending = Signal()
+        state_pending = Signal()
+        spike_done = ~spike_pending | self.o_spike.ready
+        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
+        m.d.comb += [
+            advance.eq(spike_done & state_done),
+            self.o_spike.valid.eq(spike_pending),
+            self.o_spike.payload.neuron.eq(out_state.neuron),
+        ]
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+        with m.If(advance):
+            m.d.sync += [
+                out_state.neuron.eq(neuron[stages]),
+                out_state.u.eq(u_7),
+                out_state.spike.eq(spike_7),
+                out_state.saturated.eq(saturated_7),
+                spike_pending.eq(valid[stages] & spike_7),
+                state_pending.eq(valid[stages] if self._emit_state else 0),
+            ]
+            m.d.sync += [out_state[f"current_{d}"].eq(current_7[d]) for d in branches]
+            with m.If(valid[stages] & saturated_7 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():
+            with m.If(self.o_spike.ready):
+                m.d.sync += spike_pending.eq(0)
+            if self._emit_state:
+                with m.If(self.o_state.ready):
+                    m.d.sync += state_pending.eq(0)
+        return m
+
+
+def _any(terms):
+    """OR of Amaranth 1-bit values."""
+    result = Const(0, 1)
+    for term in terms:
+        result = result | term
+    return result
