@@ -1,0 +1,141 @@
+"""golden.train: a tiny run on a few FSDD recordings writes checkpoint, history and curves, is
+bit-reproducible with the same seed, reloads, and exports to a model file whose integer
+network runs; bad settings are refused with messages that say what to fix."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from golden.data.cochlea import encode_fsdd
+from golden.data.events import bin_events
+from golden.model_file import load_model
+from golden.network import run_network
+from golden.train import (
+    TrainConfig,
+    build_network,
+    export_trained,
+    load_checkpoint,
+    load_speech_data,
+    main,
+    parameter_count,
+    train,
+)
+
+TINY = dict(hidden=8, bin_ms=50, window_ms=500, epochs=1, batch_size=8, train_limit=24, test_limit=10)
+
+
+def quiet(*_args, **_kwargs):
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny_run(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiny_csilif")
+    return train(TrainConfig(neuron="csilif", seed=3, **TINY), out, log=quiet)
+
+
+def test_tiny_run_writes_checkpoint_history_and_curves(tiny_run):
+    out = tiny_run.out_dir
+    assert (out / "checkpoint.pt").is_file() and (out / "curves.png").stat().st_size > 1000
+    doc = json.loads((out / "history.json").read_text())
+    assert doc["config"]["neuron"] == "csilif" and doc["config"]["seed"] == 3
+    assert doc["parameters"] == parameter_count(tiny_run.model)
+    (row,) = doc["history"]
+    for key in ("train_loss", "train_acc", "test_loss", "test_acc", "test_acc_softmax_sum", "seconds"):
+        assert np.isfinite(row[key]), key
+    assert len(row["spike_rate"]) == 2
+    assert len(tiny_run.train_data) == 24 and len(tiny_run.test_data) == 10
+
+
+def test_same_seed_gives_bit_identical_weights_other_seed_does_not(tiny_run, tmp_path):
+    again = train(TrainConfig(neuron="csilif", seed=3, **TINY), tmp_path / "again", log=quiet)
+    first, second = tiny_run.model.state_dict(), again.model.state_dict()
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+    other = train(TrainConfig(neuron="csilif", seed=4, **TINY), tmp_path / "other", log=quiet)
+    assert not torch.equal(first["layers.0.linear.weight"], other.model.state_dict()["layers.0.linear.weight"])
+
+
+def test_checkpoint_reloads_to_the_same_outputs(tiny_run):
+    model, config, history = load_checkpoint(tiny_run.checkpoint)
+    assert config == tiny_run.config and history == tiny_run.history
+    x = tiny_run.test_data.counts[:4].float()
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny_run.model.eval()(x))
+
+
+def test_export_writes_a_model_file_whose_integer_network_runs(tiny_run, tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    result = export_trained(tiny_run.model, tiny_run.config, tiny_run.train_data, tiny_run.test_data, path,
+                            calibration=16, log=quiet)
+    params = load_model(path)
+    assert params.kinds == ["csilif", "csilif", "li_readout"]
+    assert params.bin_ticks == 50_000 and params.max_events_per_step == 32 * 50
+    assert params.provenance["config"]["neuron"] == "csilif"
+    trace = run_network(params, tiny_run.test_data.counts)
+    assert torch.equal(trace.prediction, result["trace"].prediction)
+    assert result["int_acc"] == float((trace.prediction == tiny_run.test_data.labels).double().mean())
+    assert 0.0 <= result["agreement"] <= 1.0 and len(result["saturations"]) == 3
+
+
+def test_speech_data_is_the_binned_cochlea_encoding(shared_data):
+    data = load_speech_data("test", bin_ms=20, window_ms=400, limit=12)
+    encoded = encode_fsdd("test")
+    names = list(encoded.names)
+    cut = 0
+    for row, name in enumerate(data.names):
+        events = encoded.events_of(names.index(name))
+        want = bin_events(events, 32, 20_000, t_start=0, n_bins=20)
+        assert np.array_equal(data.counts[row].numpy(), want)
+        cut += len(events) - int(want.sum())
+        assert encoded.digits[names.index(name)] == int(data.labels[row])
+    assert data.events_cut == cut > 0  # 400 ms cuts the longer recordings
+    assert int(data.counts.sum(dim=-1).max()) <= TrainConfig(bin_ms=20, window_ms=400).max_events_per_step
+    assert len(set(data.labels.tolist())) >= 5  # spread over the sorted list, not the first dozen
+
+
+@pytest.mark.parametrize("neuron", ["silif", "cadlif", "rlif"])
+def test_every_neuron_type_trains_a_step(neuron):
+    torch.manual_seed(0)
+    model = build_network(neuron, hidden=6)
+    x = torch.poisson(torch.full((3, 7, 32), 0.5))
+    out = model(x)
+    assert out.shape == (3, 7, 10)
+    torch.nn.functional.cross_entropy(out.mean(dim=1), torch.tensor([0, 1, 2])).backward()
+    assert model.layers[0].linear.weight.grad.abs().sum() > 0
+
+
+def test_export_refuses_refractory_lif(tiny_run):
+    torch.manual_seed(0)
+    model = build_network("rlif", hidden=8).eval()
+    config = TrainConfig(neuron="rlif", **TINY)
+    with pytest.raises(ValueError, match="not 'rlif'"):
+        export_trained(model, config, tiny_run.train_data, tiny_run.test_data, log=quiet)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(neuron="lstm"), "neuron must be one of"),
+    (dict(hidden=0), "hidden must be a positive int"),
+    (dict(bin_ms=20, window_ms=810), "window_ms=810 must be a multiple of bin_ms=20"),
+    (dict(dropout=1.0), r"dropout must lie in \[0, 1\)"),
+    (dict(loss="mse"), "loss must be"),
+    (dict(train_limit=3), "train_limit must be None or an int >= 10"),
+    (dict(lr=0.0), "lr must be > 0"),
+])
+def test_bad_settings_are_refused(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes)
+
+
+def test_cli_help_and_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--neuron", "--epochs", "--seed", "--hidden", "--bin-ms", "--out", "--export"):
+        assert option in text
+    assert main(["--bin-ms", "20", "--window-ms", "810"]) == 2
+    assert "window_ms=810 must be a multiple of bin_ms=20" in capsys.readouterr().err
