@@ -22,6 +22,7 @@ Integer semantics (the specification the hardware mirrors bit for bit):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -311,9 +312,9 @@ def _reset_sums(spikes: torch.Tensor, tau: float, tau_r: float):
     Returns ``(a, b)`` with ``a_t = sum_{i<t} tau**(t-i) s_i`` and ``b_t = sum_{i<t} tau_r**(t-1-i) s_i``,
     so the reset-and-refractory term is ``m_t = v_th * a_t + U_th * b_t`` and ``R_t = U_th * b_t``.
     """
-    both = spikes.to(torch.float64)
-    a = tau * decay_scan(both, tau)
-    b = decay_scan(both, tau_r)
+    spikes_f = spikes.to(torch.float64)
+    a = tau * decay_scan(spikes_f, tau)
+    b = decay_scan(spikes_f, tau_r)
     shift = lambda y: torch.nn.functional.pad(y[:, :-1], (1, 0))  # noqa: E731
     return shift(a), shift(b)
 
@@ -350,6 +351,12 @@ class _TileTables:
         return (mask.to(torch.int32) * self.weights).sum(dim=-1, dtype=torch.int32)
 
 
+@functools.lru_cache(maxsize=8)
+def _tile_tables(tau: float, tau_r: float, b: int) -> _TileTables:
+    """Tables are 16 MiB for 16-step tiles and take tens of ms to build: keep a few."""
+    return _TileTables(tau, tau_r, b)
+
+
 def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau: float, tau_r: float):
     """PMBC on independent rows: drive ``k`` (rows, T) float64, per-row thresholds (rows,).
 
@@ -365,7 +372,7 @@ def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau:
     """
     rows, length = drive.shape
     b = _PMBC_TILE
-    tables = _TileTables(tau, tau_r, b)
+    tables = _tile_tables(tau, tau_r, b)
     n_tiles = -(-length // b)
     valid = torch.zeros(n_tiles * b, dtype=torch.bool)
     valid[:length] = True
