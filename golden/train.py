@@ -135,7 +135,7 @@ class TrainConfig:
     hidden: int = 176
     bin_ms: int = 20
     window_ms: int = 800
-    epochs: int = 25
+    epochs: int = 12
     batch_size: int = 64
     lr: float = 5e-3
     dropout: float = 0.1
