@@ -3,8 +3,9 @@ precomputed, formats chosen by calibration).
 
 The float network is a :class:`FloatNetwork`: :class:`~golden.layers.SNNLayer` blocks
 (``Linear(no bias) -> BatchNorm1d -> neuron -> Dropout``) whose neurons are
-:class:`~golden.silif.SiLIF`, :class:`~golden.silif.CAdLIF` or :class:`~golden.csilif.CSiLIF`,
-ending in a block whose neuron is the :class:`~golden.layers.LIReadout`. Its input is event
+:class:`~golden.silif.SiLIF`, :class:`~golden.silif.CAdLIF`, :class:`~golden.csilif.CSiLIF` or
+:class:`~golden.refractory_lif.RefractoryLIF` (a subclass exposing ``n_neurons``, which
+:class:`~golden.layers.SNNLayer` needs), ending in a block whose neuron is the :class:`~golden.layers.LIReadout`. Its input is event
 counts per step and channel, as the integer network's.
 
 :func:`export_network` does, per layer:
@@ -44,12 +45,13 @@ from .data.events import InputMap
 from .fixed import QFormat
 from .layers import LIReadout, LIReadoutParams, SNNLayer, quantize_decay, readout_scores
 from .network import DEFAULT_MAX_EVENTS_PER_STEP, LayerParams, NetworkParams, run_network
+from .refractory_lif import RefractoryLIF
 from .silif import CAdLIF, SiLIF, SiLIFParams
 
 __all__ = ["FloatNetwork", "CalibrationReport", "export_network", "int_bits_for", "DEFAULT_INPUT_WIDTH"]
 
 #: Width of each core's input current (``input_fmt``) the export aims for, by neuron kind.
-DEFAULT_INPUT_WIDTH = {"csilif": 18, "silif": 24, "li_readout": 24}
+DEFAULT_INPUT_WIDTH = {"csilif": 18, "silif": 24, "refractory_lif": 24, "li_readout": 24}
 #: Fewest fractional bits export accepts (fewer would quantise currents more coarsely than 1/16).
 MIN_FRAC_BITS = 4
 
@@ -59,10 +61,13 @@ def _float_kind(neuron: nn.Module) -> str:
         return "csilif"
     if isinstance(neuron, (SiLIF, CAdLIF)):
         return "silif"
+    if isinstance(neuron, RefractoryLIF):
+        return "refractory_lif"
     if isinstance(neuron, LIReadout):
         return "li_readout"
     raise ValueError(
-        f"cannot export neuron module {type(neuron).__name__}: supported are SiLIF, CAdLIF, CSiLIF and LIReadout"
+        f"cannot export neuron module {type(neuron).__name__}: supported are SiLIF, CAdLIF, CSiLIF, "
+        "RefractoryLIF and LIReadout"
     )
 
 
@@ -72,7 +77,7 @@ class FloatNetwork(nn.Module):
     Parameters
     ----------
     layers : sequence of SNNLayer
-        Spiking blocks (SiLIF, CAdLIF or CSiLIF neurons), then one block with an
+        Spiking blocks (SiLIF, CAdLIF, CSiLIF or RefractoryLIF neurons), then one block with an
         :class:`~golden.layers.LIReadout` neuron. Sizes must chain.
 
     ``forward(x)`` maps counts ``(B, T, n_inputs)`` (float) to the readout membrane
@@ -116,7 +121,8 @@ class FloatNetwork(nn.Module):
 
         With ``folded`` the currents are ``W' x + bias'`` from :meth:`SNNLayer.folded` (what the
         integer network computes); otherwise the block's own ``BN(W x)`` in its current mode.
-        States: ``u``, ``w`` (SiLIF), ``re``, ``im`` (C-SiLIF), ``u`` (readout).
+        States: ``u``, ``w`` (SiLIF), ``re``, ``im`` (C-SiLIF), ``v``, ``refr``, ``u`` (refractory
+        LIF), ``u`` (readout).
         """
         out = []
         for layer in self.layers:
@@ -133,6 +139,9 @@ class FloatNetwork(nn.Module):
             elif kind == "silif":
                 run = neuron.run(currents)
                 entry = {"output": run.s, "u": run.u, "w": run.w}
+            elif kind == "refractory_lif":
+                spikes, states = neuron(currents, return_states=True)
+                entry = {"output": spikes, **states}
             else:
                 u = neuron(currents)
                 entry = {"output": u, "u": u}
@@ -251,7 +260,7 @@ def export_network(
             "bias": float(np.abs(bias).max()),
             "current": float(calib["currents"].abs().max()),
         }
-        for name in ("u", "w", "re", "im"):
+        for name in ("u", "w", "re", "im", "v", "refr"):
             if name in calib:
                 max_abs[name] = float(calib[name].abs().max())
         current_int = int_bits_for(max_abs["current"], headroom)
@@ -322,6 +331,20 @@ def _quantize_neuron(neuron, kind: str, input_fmt: QFormat, max_abs: dict, headr
                        b_fmt=QFormat(2, frac, signed=False))
         params = SiLIFParams.from_module(neuron, **formats)
         rounded = {name: int(np.count_nonzero(mask)) for name, mask in params.rounded_to_one.items()}
+    elif kind == "refractory_lif":
+        threshold = float(max(neuron.v_th.detach().abs().max(), neuron.u_th.detach().abs().max()))
+        formats = dict(
+            input_fmt=input_fmt,
+            state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom), frac),
+            refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom), frac),
+            threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac), frac),
+            coef_fmt=QFormat(0, 18, signed=False),
+        )
+        params = neuron.to_params(**formats)
+        rounded = {
+            name: int(np.count_nonzero(quantize_decay(float(getattr(neuron, name)), formats["coef_fmt"])[1]))
+            for name in ("tau", "tau_r")
+        }
     else:
         formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(max_abs["u"], headroom), frac),
                        coef_fmt=QFormat(0, 18, signed=False))

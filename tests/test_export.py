@@ -12,6 +12,7 @@ from golden.fixed import QFormat
 from golden.layers import LIReadout, SNNLayer, fold_batchnorm
 from golden.model_file import load_model, save_model
 from golden.network import run_network
+from golden.refractory_lif import RefractoryLIF
 from golden.silif import SiLIF
 
 N_IN, N_CLASSES, STEPS = 24, 4, 15
@@ -103,6 +104,27 @@ def test_export_silif_reports_decays_rounding_to_one(tmp_path):
     # The exported network goes through a model file unchanged.
     loaded = load_model(save_model(tmp_path / "silif.safetensors", params))
     assert run_network(params, calib).first_mismatch(run_network(loaded, calib)) is None
+
+
+class RefractoryLIFNeuron(RefractoryLIF):
+    """The float refractory LIF with the ``n_neurons`` attribute SNNLayer needs."""
+
+    @property
+    def n_neurons(self):
+        return self.n_channels
+
+
+def test_export_refractory_lif():
+    net = make_network(RefractoryLIFNeuron, seed=2, train_steps=4)
+    calib, _ = synthetic_counts(24, seed=4)
+    params, report = export_network(net, calib, bin_ticks=100)
+    hidden = params.layers[0].neuron
+    assert params.kinds == ["refractory_lif", "li_readout"]
+    assert (hidden.tau_q, hidden.tau_r_q) == (round(0.1 * 2**18), round(0.9 * 2**18))
+    assert report.layers[0]["decays_rounded_to_one"] == {"tau": 0, "tau_r": 0}
+    assert set(report.layers[0]["max_abs"]) >= {"v", "refr", "u"}
+    assert report.layers[0]["spike_agreement"] > 0.95 and report.prediction_agreement >= 0.8
+    assert report.layers[0]["current_saturations"] == report.layers[0]["neuron_saturations"] == 0
 
 
 def test_int_bits_for():
