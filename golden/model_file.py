@@ -504,3 +504,57 @@ def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arra
     except ValueError as exc:
         raise _FieldError(nwhere, str(exc)) from None
     return neuron, names
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def _summary(params: NetworkParams) -> str:
+    lines = [f"inputs {params.n_inputs}, step {params.bin_ticks} ticks, at most {params.max_events_per_step} "
+             f"events per step" + (f", input map {params.input_map}" if params.input_map else "")]
+    for i, layer in enumerate(params.layers):
+        lines.append(f"layers[{i}] {layer.kind}: {layer.n_in} -> {layer.n_out}, weights {layer.weight_fmt}, "
+                     f"bias {layer.bias_fmt}, accumulator {layer.acc_bits} bits, input {layer.neuron.input_fmt}")
+    if params.provenance:
+        lines.append(f"provenance: {json.dumps(params.provenance, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m golden.model_file check FILE`` / ``default OUT``; see ``docs/model_file.md``."""
+    import argparse
+    import sys
+
+    from .fit import DEVICES, FitError, check_fit
+    from .network import default_network
+
+    parser = argparse.ArgumentParser(prog="python -m golden.model_file", description="Check or write model files.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="load a model file, print its summary and the fit check")
+    check.add_argument("file")
+    check.add_argument("--device", default="85F", choices=sorted(DEVICES), help="ULX3S FPGA size (default 85F)")
+    check.add_argument("--lanes", type=int, default=1, help="neuron lanes per layer (default 1)")
+    write = sub.add_parser("default", help="write the embedded default network")
+    write.add_argument("out")
+    write.add_argument("--seed", type=int, default=0)
+    write.add_argument("--hidden", default="csilif", choices=("csilif", "silif", "refractory_lif"))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "default":
+            path = save_model(args.out, default_network(seed=args.seed, hidden_kind=args.hidden))
+            print(f"wrote {path}")
+            return 0
+        params = load_model(args.file)
+        print(_summary(params))
+        print(check_fit(params, args.device, lanes=args.lanes))
+    except (ModelFileError, FitError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

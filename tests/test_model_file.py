@@ -277,3 +277,20 @@ def test_manifest_is_plain_json(tmp_path, base):
     manifest = read_manifest(save_model(tmp_path / "m.safetensors", params))
     text = json.dumps(manifest)
     assert '"weight_fmt": "sQ2.16"' in text and '"kind": "li_readout"' in text
+
+
+def test_command_line_writes_and_checks(tmp_path, capsys):
+    from golden.model_file import main
+
+    path = tmp_path / "default.safetensors"
+    assert main(["default", str(path), "--hidden", "silif", "--seed", "2"]) == 0
+    assert load_model(path).kinds == ["silif", "li_readout"]
+    capsys.readouterr()
+    assert main(["check", str(path), "--device", "12F"]) == 0
+    out = capsys.readouterr().out
+    assert "layers[0] silif: 162 -> 32" in out and "fit check on LFE5U-12F (fits)" in out
+    assert main(["check", str(path), "--device", "12F", "--lanes", "4"]) == 1
+    assert "error: network does not fit LFE5U-12F: MULT18X18D" in capsys.readouterr().err
+    path.write_bytes(path.read_bytes()[:-10])
+    assert main(["check", str(path)]) == 1
+    assert f"error: {path}: array data: truncated" in capsys.readouterr().err
