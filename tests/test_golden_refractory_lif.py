@@ -302,3 +302,15 @@ def test_bad_calls_raise():
         RefractoryLIFParams(v_th_q=[1, 2], u_th_q=[1], tau_q=1, tau_r_q=1)
     with pytest.raises(ValueError, match="decay must be < 1"):
         RefractoryLIFParams(v_th_q=[1], u_th_q=[1], tau_q=1 << 18, tau_r_q=1)
+
+
+@pytest.mark.parametrize("tau, tau_r", [(0.0, 0.0), (0.0, 0.99), (0.95, 0.5)])
+def test_pmbc_with_edge_decays(tau, tau_r):
+    """No memory at all, a long refractory memory, a slow membrane: both PMBC paths stay exact."""
+    model = RefractoryLIF(3, tau=tau, tau_r=tau_r).double()
+    current = torch.randn(2, 700, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) + 0.4
+    with torch.no_grad():
+        assert torch.equal(model(current, "pmbc"), model(current, "sequential"))
+    params = model.to_params()
+    currents_q = params.input_fmt.quantize(current)
+    assert_same_trace(run_int_pmbc(params, currents_q).trace, run_int(params, currents_q))
