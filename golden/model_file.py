@@ -252,7 +252,7 @@ def read_raw(path) -> tuple[dict, dict[str, np.ndarray]]:
     if not isinstance(header, dict):
         raise ModelFileError(f"{path}: header: corrupted, not a JSON object")
     metadata = header.get("__metadata__") or {}
-    if MANIFEST_KEY not in metadata:
+    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
         raise ModelFileError(
             f"{path}: header: no {MANIFEST_KEY!r} entry; this is not a spikestream model file "
             "(write one with golden.model_file.save_model)"
@@ -353,6 +353,8 @@ def _array(manifest_arrays: dict, arrays: dict, name: str, shape: tuple, dtype: 
     for key in sorted(_ARRAY_KEYS):
         if key not in entry:
             raise _FieldError(f"arrays.{name}.{key}", "missing")
+    if not isinstance(entry["shape"], list) or not all(isinstance(v, int) for v in entry["shape"]):
+        raise _FieldError(f"arrays.{name}.shape", f"must be a list of integers, not {entry['shape']!r}")
     if entry["dtype"] != dtype:
         raise _FieldError(f"arrays.{name}.dtype", f"must be {dtype!r}, not {entry['dtype']!r}")
     if list(entry["shape"]) != list(shape):

@@ -413,18 +413,22 @@ class NetworkTrace:
             for layer in self.layers
         ]
 
-    def first_mismatch(self, other: "NetworkTrace") -> str | None:
+    def first_mismatch(self, other: "NetworkTrace", fields=None) -> str | None:
         """Where ``other`` first differs from this trace, or ``None`` when they are identical.
 
         Layers are compared in order, each field of a layer in order, and within a field the
         earliest step wins, so the answer points at the first wrong word:
-        ``"layers[1].re step 4 neuron 7: expected 812, got 813"``.
+        ``"layers[1].re step 4 neuron 7: expected 812, got 813"``. ``fields`` limits the
+        comparison to those names (e.g. ``{"currents", "s", "u"}`` for what a hardware tap
+        observes); by default every field of :meth:`LayerTrace.state_fields` is compared.
         """
         if len(self.layers) != len(other.layers):
             return f"layers: expected {len(self.layers)}, got {len(other.layers)}"
         for i, (mine, theirs) in enumerate(zip(self.layers, other.layers)):
             a, b = mine.state_fields(), theirs.state_fields()
             for name, want in a.items():
+                if fields is not None and name not in fields:
+                    continue
                 got = b.get(name)
                 if got is None:
                     return f"layers[{i}].{name}: missing"

@@ -294,3 +294,13 @@ def test_command_line_writes_and_checks(tmp_path, capsys):
     path.write_bytes(path.read_bytes()[:-10])
     assert main(["check", str(path)]) == 1
     assert f"error: {path}: array data: truncated" in capsys.readouterr().err
+
+
+def test_ill_typed_array_entry_and_metadata(tmp_path, base):
+    _, manifest, arrays = base
+    m = copy.deepcopy(manifest)
+    m["arrays"]["layers[0].bias_q"]["shape"] = 6
+    _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.bias_q\.shape: must be a list of integers, not 6")
+    m = copy.deepcopy(manifest)
+    del m["arrays"]["layers[0].bias_q"]["sha256"]
+    _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.bias_q\.sha256: missing")
