@@ -5,8 +5,9 @@ The float network is a :class:`FloatNetwork`: :class:`~golden.layers.SNNLayer` b
 (``Linear(no bias) -> BatchNorm1d -> neuron -> Dropout``) whose neurons are
 :class:`~golden.silif.SiLIF`, :class:`~golden.silif.CAdLIF`, :class:`~golden.csilif.CSiLIF` or
 :class:`~golden.refractory_lif.RefractoryLIF` (a subclass exposing ``n_neurons``, which
-:class:`~golden.layers.SNNLayer` needs), ending in a block whose neuron is the :class:`~golden.layers.LIReadout`. Its input is event
-counts per step and channel, as the integer network's.
+:class:`~golden.layers.SNNLayer` needs), ending in a block whose neuron is the
+:class:`~golden.layers.LIReadout`. Its input is event counts per step and channel, as the
+integer network's.
 
 :func:`export_network` does, per layer:
 
