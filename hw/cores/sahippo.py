@@ -1,0 +1,579 @@
+"""Event-driven SA-HiPPO core, ``zoh`` discretisation (FLAMES, NEURON_MATH §3.2, D12-D14).
+
+The hardware mirror of :meth:`golden.sahippo.SAHiPPOParams.event` with ``method='zoh'``; the
+golden model's docstring is the specification, this module only schedules it. Each event
+looks up its channel's last update time, turns the clipped interval into a row of the decay
+table, then streams the channel's ``N/2`` complex modes through one pipelined datapath, one
+mode per clock, and emits ``y`` and the soma's spike once the last mode has passed.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fixed import round_shift
+from golden.sahippo import SAHiPPOParams
+from hw.arith import saturate
+
+__all__ = ["SAHiPPOCore"]
+
+_COUNTER_WIDTH = 32
+
+
+class SAHiPPOCore(wiring.Component):
+    """``params.n_channels`` SA-HiPPO channels of order ``N``, updated event by event (``zoh``).
+
+    Per accepted event ``(channel h, tick t, weight w)``, with ``Fd``, ``Fc``, ``Fin``, ``Fs``,
+    ``Foc``, ``Fout`` the fractional bits of ``decay_fmt``, ``coef_fmt``, ``input_fmt``,
+    ``state_fmt``, ``out_coef_fmt`` and ``out_fmt`` (exactly :class:`golden.sahippo.SAHiPPOParams`)::
+
+        dt   = min(t - t_last[h], dt_max);  t_last[h] = t                 # both start at 0 (D3)
+        z_n  = sat(rnd(decay_q[h, dt, n] * z_n, Fd))   unless g_q[h, dt] = 0  # four products (D4)
+        z_n  = sat(z_n + rnd(B_n * w, Fc + Fin - Fs))                        # input jump (D14)
+        y    = sat(rnd(2 sum_n (Cre_hn zre_n - Cim_hn zim_n) + (D_h w << (Fs - Fin)), Foc + Fs - Fout))
+        spike = y > threshold_h                                               # strict
+
+    ``rnd`` rounds half up once on the full-width sum (D1); ``sat`` clamps to ``state_fmt`` /
+    ``out_fmt`` (D2). The tables live in block RAM: ``t_last`` (H words), the decay table
+    ``decay_q`` addressed ``(h * (dt_max + 1) + dt, n)``, a 1-bit ``g_q == 0`` table beside it,
+    the modes ``z`` addressed ``(h, n)``, ``C`` per ``(h, n)``, ``B`` per ``n``, ``D`` and the
+    threshold per ``h``. The mode index takes ``ceil(log2(N/2))`` address bits, so for ``N/2``
+    not a power of two the tables keep unused words. State memories start at zero (D3); the
+    domain reset clears the pipeline and the counters, not the memories.
+
+    Ticks must not decrease (per core, as in :func:`golden.sahippo.run_int`) and must fit
+    ``tick_bits``; an event whose tick is below its channel's last update time is dropped
+    (no output, no state change) and counted in :attr:`backwards_count`.
+
+    Parameters
+    ----------
+    params : SAHiPPOParams
+        A ``zoh`` layer (``taylor2`` raises ``ValueError``: not in hardware yet).
+    tick_bits : int
+        Width of the event tick (default 32).
+    emit_state : bool
+        Add :attr:`o_state`, one beat per updated mode (verification and debugging).
+
+    Members
+    -------
+    i_event : ``In(stream.Signature(event_layout))``
+        ``{channel, tick: unsigned(tick_bits), weight: input_fmt}``.
+    o_output : ``Out(stream.Signature(output_layout))``
+        ``{channel, dt: unsigned, y: out_fmt, spike, saturated}``, one beat per event in input
+        order; ``dt`` is the clipped interval, ``saturated`` says a clamp acted in the event.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{channel, mode, re: state_fmt, im: state_fmt}``, the updated modes of each event in
+        mode order. Only with ``emit_state=True``.
+    saturation_count : ``Out(32)``
+        Events in which any clamp acted (as :attr:`golden.sahippo.SAHiPPOTrace.saturation_count`).
+    backwards_count : ``Out(32)``
+        Events dropped for a tick below their channel's last update time.
+    Both counters stick at ``2**32 - 1``.
+
+    Timing
+    ------
+    * **Throughput**: one mode per clock, so one event per ``N/2`` clocks, from one channel or
+      many, while the outputs are ready; the event front end (``t_last`` lookup, interval,
+      table row) takes :attr:`front_end_cycles` (4) clocks and overlaps the previous event's
+      modes, so events with ``N/2 < 4`` run at one per 4 to 5 clocks.
+    * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
+      after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
+      clocks after that (:attr:`mode_latency` = 13).
+    * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
+      pipeline stages 1 .. :attr:`hazard_stages` (7); the write-back (stage 8) reaches a
+      same-cycle read through a transparent port. Consecutive events on one channel therefore
+      stall only when ``N/2 <= hazard_stages``.
+    * **Backpressure**: the mode pipeline moves as a whole and advances only in a cycle in
+      which every pending output beat has been (or is being) accepted; the front end then
+      holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` is a register
+      output of the front end (never depends on ``i_event.valid``); outputs' ``valid`` are
+      registers.
+
+    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued)::
+
+        0  issue mode n of the current event: address z, decay, B, D
+        1  memory words arrive
+        2  memory words registered (multiplier operands)
+        3  four products decay*z, B*w (full width)
+        4  re/im sums + rounding constant; jump rounded
+        5  decayed mode rounded (or z as is when g = 0)
+        6  clamped; C and D addressed
+        7  + jump (exact)
+        8  clamped: the new mode, written back; C, D registered
+        9  products C*z, D*w
+        10 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
+        11 y rounded; threshold arrives
+        12 y clamped
+        -  output register (13): state beat per mode, output beat (with spike) per last mode
+    """
+
+    #: Clocks from issuing a mode into the pipeline to its beat in the output register.
+    mode_latency = 13
+    #: Pipeline stages (1..hazard_stages) whose (channel, mode) may not be read again yet.
+    hazard_stages = 7
+    #: Clocks the front end needs per event (accept, interval, table row, decay-skip flag).
+    front_end_cycles = 4
+
+    def __init__(self, params: SAHiPPOParams, *, tick_bits: int = 32, emit_state: bool = True):
+        if not isinstance(params, SAHiPPOParams):
+            raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
+        if params.method != "zoh":
+            raise ValueError(
+                f"SAHiPPOCore implements the 'zoh' discretisation only; got method {params.method!r} "
+                "(build the layer with method='zoh')"
+            )
+        if not isinstance(tick_bits, int) or not 1 <= tick_bits <= 62:
+            raise ValueError(f"tick_bits must be an int in 1..62, not {tick_bits!r}")
+        if tick_bits < params.dt_max.bit_length():
+            raise ValueError(f"tick_bits {tick_bits} cannot hold dt_max = {params.dt_max}")
+        self._params = params
+        self._tick_bits = tick_bits
+        self._emit_state = bool(emit_state)
+        channel_shape = unsigned(self.channel_bits)
+        self._event_layout = data.StructLayout(
+            {"channel": channel_shape, "tick": unsigned(tick_bits), "weight": params.input_fmt.shape()}
+        )
+        self._output_layout = data.StructLayout(
+            {
+                "channel": channel_shape,
+                "dt": unsigned(self.dt_bits),
+                "y": params.out_fmt.shape(),
+                "spike": unsigned(1),
+                "saturated": unsigned(1),
+            }
+        )
+        self._state_layout = data.StructLayout(
+            {
+                "channel": channel_shape,
+                "mode": unsigned(self.mode_bits),
+                "re": params.state_fmt.shape(),
+                "im": params.state_fmt.shape(),
+            }
+        )
+        members = {
+            "i_event": In(stream.Signature(self._event_layout)),
+            "o_output": Out(stream.Signature(self._output_layout)),
+        }
+        if self._emit_state:
+            members["o_state"] = Out(stream.Signature(self._state_layout))
+        members["saturation_count"] = Out(_COUNTER_WIDTH)
+        members["backwards_count"] = Out(_COUNTER_WIDTH)
+        super().__init__(members)
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def params(self) -> SAHiPPOParams:
+        return self._params
+
+    @property
+    def emit_state(self) -> bool:
+        return self._emit_state
+
+    @property
+    def tick_bits(self) -> int:
+        return self._tick_bits
+
+    @property
+    def n_modes(self) -> int:
+        return self._params.n_modes
+
+    @property
+    def channel_bits(self) -> int:
+        """Width of a channel index (at least 1)."""
+        return max(1, (self._params.n_channels - 1).bit_length())
+
+    @property
+    def mode_bits(self) -> int:
+        """Width of a mode index (at least 1); the low address bits of every per-mode table."""
+        return max(1, (self._params.n_modes - 1).bit_length())
+
+    @property
+    def dt_bits(self) -> int:
+        """Width of a clipped interval ``0 .. dt_max``."""
+        return self._params.dt_max.bit_length()
+
+    @property
+    def table_rows(self) -> int:
+        """Rows of the decay table: one per channel and clipped interval."""
+        return self._params.n_channels * (self._params.dt_max + 1)
+
+    @property
+    def cycles_per_event(self) -> int:
+        """Steady-state clocks per event without backpressure or hazards."""
+        return max(self.n_modes, self.front_end_cycles + 1)
+
+    @property
+    def event_layout(self) -> data.StructLayout:
+        """Payload of :attr:`i_event`: ``{channel, tick, weight}``."""
+        return self._event_layout
+
+    @property
+    def output_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_output`: ``{channel, dt, y, spike, saturated}``."""
+        return self._output_layout
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o_state`: ``{channel, mode, re, im}``."""
+        return self._state_layout
+
+    def _complex_layout(self, fmt) -> data.StructLayout:
+        return data.StructLayout({"re": fmt.shape(), "im": fmt.shape()})
+
+    def _mode_table(self, values, rows: int) -> list[dict]:
+        """``values[row, n, (re, im)]`` laid out at address ``row << mode_bits | n``."""
+        stride = 1 << self.mode_bits
+        table = [{"re": 0, "im": 0} for _ in range(rows * stride)]
+        for row in range(rows):
+            for n in range(self.n_modes):
+                table[row * stride + n] = {"re": int(values[row][n][0]), "im": int(values[row][n][1])}
+        return table
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        n_modes, mode_bits, dt_bits = self.n_modes, self.mode_bits, self.dt_bits
+        channel_shape, mode_shape, dt_shape = unsigned(self.channel_bits), unsigned(mode_bits), unsigned(dt_bits)
+        fd, fc, fin, fs = p.decay_fmt.frac_bits, p.coef_fmt.frac_bits, p.input_fmt.frac_bits, p.state_fmt.frac_bits
+        foc, fout = p.out_coef_fmt.frac_bits, p.out_fmt.frac_bits
+        state_shape = p.state_fmt.shape()
+        last = self.mode_latency - 1  # last pipeline stage index
+
+        # --- memories ---------------------------------------------------------------------
+        rows = self.table_rows
+        m.submodules.t_last_mem = t_last_mem = memory.Memory(shape=unsigned(self._tick_bits), depth=p.n_channels, init=[])
+        m.submodules.skip_mem = skip_mem = memory.Memory(
+            shape=unsigned(1), depth=rows, init=[int(g == 0) for g in p.g_q.reshape(-1)]
+        )
+        m.submodules.decay_mem = decay_mem = memory.Memory(
+            shape=self._complex_layout(p.decay_fmt),
+            depth=rows << mode_bits,
+            init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
+        )
+        m.submodules.state_mem = state_mem = memory.Memory(
+            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
+        )
+        m.submodules.c_mem = c_mem = memory.Memory(
+            shape=self._complex_layout(p.out_coef_fmt),
+            depth=p.n_channels << mode_bits,
+            init=self._mode_table(p.c_q, p.n_channels),
+        )
+        m.submodules.b_mem = b_mem = memory.Memory(
+            shape=self._complex_layout(p.coef_fmt), depth=1 << mode_bits, init=self._mode_table(p.b_q[None], 1)
+        )
+        m.submodules.d_mem = d_mem = memory.Memory(
+            shape=p.out_coef_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.d_q]
+        )
+        m.submodules.threshold_mem = threshold_mem = memory.Memory(
+            shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
+        )
+        t_last_wr = t_last_mem.write_port()
+        t_last_rd = t_last_mem.read_port()
+        skip_rd = skip_mem.read_port()
+        decay_rd = decay_mem.read_port()
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        c_rd = c_mem.read_port()
+        b_rd = b_mem.read_port()
+        d_rd = d_mem.read_port()
+        threshold_rd = threshold_mem.read_port()
+
+        # --- front end: t_last lookup, clipped interval, table row, decay-skip flag --------
+        # One decoded event waits in `pending_*` for the mode sequencer.
+        pending_full = Signal()
+        pending_channel = Signal(channel_shape)
+        pending_row = Signal(range(rows))
+        pending_dt = Signal(dt_shape)
+        pending_skip = Signal()
+        pending_weight = Signal(p.input_fmt.shape())
+
+        fe_channel = Signal(channel_shape)
+        fe_tick = Signal(unsigned(self._tick_bits))
+        fe_weight = Signal(p.input_fmt.shape())
+        fe_dt = Signal(dt_shape)
+        fe_row_base = Signal(range(rows))
+        fe_row = Signal(range(rows))
+
+        with m.FSM(name="front_end"):
+            with m.State("ACCEPT"):
+                m.d.comb += [
+                    self.i_event.ready.eq(~pending_full),
+                    t_last_rd.addr.eq(self.i_event.payload.channel),
+                    t_last_rd.en.eq(1),
+                ]
+                with m.If(self.i_event.valid & ~pending_full):
+                    m.d.sync += [
+                        fe_channel.eq(self.i_event.payload.channel),
+                        fe_tick.eq(self.i_event.payload.tick),
+                        fe_weight.eq(self.i_event.payload.weight),
+                    ]
+                    m.next = "INTERVAL"
+            with m.State("INTERVAL"):
+                t_last = t_last_rd.data
+                elapsed = fe_tick - t_last
+                m.d.sync += [
+                    fe_dt.eq(Mux(elapsed > p.dt_max, p.dt_max, elapsed[:dt_bits])),
+                    fe_row_base.eq(fe_channel * (p.dt_max + 1)),
+                ]
+                with m.If(fe_tick < t_last):
+                    with m.If(self.backwards_count != (1 << _COUNTER_WIDTH) - 1):
+                        m.d.sync += self.backwards_count.eq(self.backwards_count + 1)
+                    m.next = "ACCEPT"
+                with m.Else():
+                    m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
+                    m.next = "ROW"
+            with m.State("ROW"):
+                m.d.comb += [skip_rd.addr.eq(fe_row_base + fe_dt), skip_rd.en.eq(1)]
+                m.d.sync += fe_row.eq(fe_row_base + fe_dt)
+                m.next = "SKIP"
+            with m.State("SKIP"):
+                m.d.sync += [
+                    pending_full.eq(1),
+                    pending_channel.eq(fe_channel),
+                    pending_row.eq(fe_row),
+                    pending_dt.eq(fe_dt),
+                    pending_skip.eq(skip_rd.data),
+                    pending_weight.eq(fe_weight),
+                ]
+                m.next = "ACCEPT"
+
+        # --- mode sequencer ----------------------------------------------------------------
+        advance = Signal()
+        current_valid = Signal()
+        current_channel = Signal(channel_shape)
+        current_row = Signal(range(rows))
+        current_dt = Signal(dt_shape)
+        current_skip = Signal()
+        current_weight = Signal(p.input_fmt.shape())
+        current_mode = Signal(mode_shape)
+
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, last + 1)]
+        channel = [None] + [Signal(channel_shape, name=f"channel_{k}") for k in range(1, last + 1)]
+        mode = [None] + [Signal(mode_shape, name=f"mode_{k}") for k in range(1, last + 1)]
+        first = [None] + [Signal(name=f"first_{k}") for k in range(1, last + 1)]
+        final = [None] + [Signal(name=f"final_{k}") for k in range(1, last + 1)]
+        dt = [None] + [Signal(dt_shape, name=f"dt_{k}") for k in range(1, last + 1)]
+
+        hazard = Const(0, 1)
+        for k in range(1, self.hazard_stages + 1):
+            hazard = hazard | (valid[k] & (channel[k] == current_channel) & (mode[k] == current_mode))
+        issue = Signal()
+        issue_final = current_mode == n_modes - 1
+        m.d.comb += issue.eq(current_valid & advance & ~hazard)
+
+        take_pending = Signal()
+        m.d.comb += take_pending.eq(pending_full & (~current_valid | (issue & issue_final)))
+        with m.If(take_pending):
+            m.d.sync += [
+                pending_full.eq(0),
+                current_valid.eq(1),
+                current_channel.eq(pending_channel),
+                current_row.eq(pending_row),
+                current_dt.eq(pending_dt),
+                current_skip.eq(pending_skip),
+                current_weight.eq(pending_weight),
+                current_mode.eq(0),
+            ]
+        with m.Elif(issue):
+            with m.If(issue_final):
+                m.d.sync += current_valid.eq(0)
+            with m.Else():
+                m.d.sync += current_mode.eq(current_mode + 1)
+
+        # Stage 0: issue, addressing every per-mode table.
+        m.d.comb += [
+            state_rd.addr.eq(Cat(current_mode, current_channel)),
+            state_rd.en.eq(advance),
+            decay_rd.addr.eq(Cat(current_mode, current_row)),
+            decay_rd.en.eq(advance),
+            b_rd.addr.eq(current_mode),
+            b_rd.en.eq(advance),
+        ]
+        with m.If(advance):
+            m.d.sync += [
+                valid[1].eq(issue),
+                channel[1].eq(current_channel),
+                mode[1].eq(current_mode),
+                first[1].eq(current_mode == 0),
+                final[1].eq(issue_final),
+                dt[1].eq(current_dt),
+            ]
+            for k in range(2, last + 1):
+                m.d.sync += [
+                    valid[k].eq(valid[k - 1]),
+                    channel[k].eq(channel[k - 1]),
+                    mode[k].eq(mode[k - 1]),
+                    first[k].eq(first[k - 1]),
+                    final[k].eq(final[k - 1]),
+                    dt[k].eq(dt[k - 1]),
+                ]
+
+        def stage(name, value, shape=None):
+            """A pipeline register loaded with ``value`` when the pipeline advances."""
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # Stage 1: memory words arrive.
+        weight_1 = stage("weight_1", current_weight)
+        skip_1 = stage("skip_1", current_skip)
+
+        # Stage 2: memory words registered (multiplier operands).
+        z_re_2 = stage("z_re_2", state_rd.data.re)
+        z_im_2 = stage("z_im_2", state_rd.data.im)
+        decay_re_2 = stage("decay_re_2", decay_rd.data.re)
+        decay_im_2 = stage("decay_im_2", decay_rd.data.im)
+        b_re_2 = stage("b_re_2", b_rd.data.re)
+        b_im_2 = stage("b_im_2", b_rd.data.im)
+        weight_2 = stage("weight_2", weight_1)
+        skip_2 = stage("skip_2", skip_1)
+
+        # Stage 3: the four real products of decay * z and B * w, full width (D4).
+        rr_3 = stage("rr_3", decay_re_2 * z_re_2)
+        ii_3 = stage("ii_3", decay_im_2 * z_im_2)
+        ri_3 = stage("ri_3", decay_re_2 * z_im_2)
+        ir_3 = stage("ir_3", decay_im_2 * z_re_2)
+        b_w_re_3 = stage("b_w_re_3", b_re_2 * weight_2)
+        b_w_im_3 = stage("b_w_im_3", b_im_2 * weight_2)
+        z_re_3 = stage("z_re_3", z_re_2)
+        z_im_3 = stage("z_im_3", z_im_2)
+        weight_3 = stage("weight_3", weight_2)
+        skip_3 = stage("skip_3", skip_2)
+
+        # Stage 4: each component summed at full width with its rounding constant; jump rounded.
+        rounding_d = 1 << (fd - 1) if fd else 0
+        decay_sum_re_4 = stage("decay_sum_re_4", rr_3 - ii_3 + rounding_d)
+        decay_sum_im_4 = stage("decay_sum_im_4", ri_3 + ir_3 + rounding_d)
+        jump_shift = fc + fin - fs
+        jump_re_4 = stage("jump_re_4", round_shift(b_w_re_3, jump_shift))
+        jump_im_4 = stage("jump_im_4", round_shift(b_w_im_3, jump_shift))
+        z_re_4 = stage("z_re_4", z_re_3)
+        z_im_4 = stage("z_im_4", z_im_3)
+        weight_4 = stage("weight_4", weight_3)
+        skip_4 = stage("skip_4", skip_3)
+
+        # Stage 5: decayed mode (z unchanged where g = 0: the identity has no table entry).
+        decayed_re_5 = stage("decayed_re_5", Mux(skip_4, z_re_4, decay_sum_re_4 >> fd))
+        decayed_im_5 = stage("decayed_im_5", Mux(skip_4, z_im_4, decay_sum_im_4 >> fd))
+        jump_re_5 = stage("jump_re_5", jump_re_4)
+        jump_im_5 = stage("jump_im_5", jump_im_4)
+        weight_5 = stage("weight_5", weight_4)
+
+        # Stage 6: clamped (D2); C and D of this mode addressed.
+        decayed_re, clamped_re = saturate(decayed_re_5, p.state_fmt)
+        decayed_im, clamped_im = saturate(decayed_im_5, p.state_fmt)
+        decayed_re_6 = stage("decayed_re_6", decayed_re, state_shape)
+        decayed_im_6 = stage("decayed_im_6", decayed_im, state_shape)
+        decay_clamped_6 = stage("decay_clamped_6", clamped_re | clamped_im, unsigned(1))
+        jump_re_6 = stage("jump_re_6", jump_re_5)
+        jump_im_6 = stage("jump_im_6", jump_im_5)
+        weight_6 = stage("weight_6", weight_5)
+        m.d.comb += [
+            c_rd.addr.eq(Cat(mode[6], channel[6])),
+            c_rd.en.eq(advance),
+            d_rd.addr.eq(channel[6]),
+            d_rd.en.eq(advance),
+        ]
+
+        # Stage 7: input jump added, exact.
+        jumped_re_7 = stage("jumped_re_7", decayed_re_6 + jump_re_6)
+        jumped_im_7 = stage("jumped_im_7", decayed_im_6 + jump_im_6)
+        decay_clamped_7 = stage("decay_clamped_7", decay_clamped_6)
+        weight_7 = stage("weight_7", weight_6)
+
+        # Stage 8: clamped: the new mode, written back; C and D registered.
+        new_re, jump_clamped_re = saturate(jumped_re_7, p.state_fmt)
+        new_im, jump_clamped_im = saturate(jumped_im_7, p.state_fmt)
+        z_re_8 = stage("z_re_8", new_re, state_shape)
+        z_im_8 = stage("z_im_8", new_im, state_shape)
+        clamped_8 = stage("clamped_8", decay_clamped_7 | jump_clamped_re | jump_clamped_im, unsigned(1))
+        c_re_8 = stage("c_re_8", c_rd.data.re)
+        c_im_8 = stage("c_im_8", c_rd.data.im)
+        d_8 = stage("d_8", d_rd.data)
+        weight_8 = stage("weight_8", weight_7)
+        m.d.comb += [
+            state_wr.addr.eq(Cat(mode[8], channel[8])),
+            state_wr.data.re.eq(z_re_8),
+            state_wr.data.im.eq(z_im_8),
+            state_wr.en.eq(valid[8] & advance),
+        ]
+
+        # Stage 9: output products.
+        c_z_re_9 = stage("c_z_re_9", c_re_8 * z_re_8)
+        c_z_im_9 = stage("c_z_im_9", c_im_8 * z_im_8)
+        d_w_9 = stage("d_w_9", d_8 * weight_8)
+        clamped_9 = stage("clamped_9", clamped_8)
+        z_re_9 = stage("z_re_9", z_re_8)
+        z_im_9 = stage("z_im_9", z_im_8)
+
+        # Stage 10: y accumulated at full width over the event's modes; clamp flags ORed.
+        product_bits = p.out_coef_fmt.width + p.state_fmt.width
+        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
+        y_acc_10 = Signal(signed(acc_bits))
+        event_clamped_10 = Signal()
+        with m.If(advance & valid[9]):
+            start = Mux(first[9], d_w_9 << (fs - fin), y_acc_10)
+            m.d.sync += [
+                y_acc_10.eq(start + ((c_z_re_9 - c_z_im_9) << 1)),
+                event_clamped_10.eq(Mux(first[9], 0, event_clamped_10) | clamped_9),
+            ]
+        z_re_10 = stage("z_re_10", z_re_9)
+        z_im_10 = stage("z_im_10", z_im_9)
+        m.d.comb += [threshold_rd.addr.eq(channel[10]), threshold_rd.en.eq(advance)]
+
+        # Stage 11: y rounded once (D1); threshold arrives.
+        y_rounded_11 = stage("y_rounded_11", round_shift(y_acc_10, foc + fs - fout))
+        event_clamped_11 = stage("event_clamped_11", event_clamped_10)
+        z_re_11 = stage("z_re_11", z_re_10)
+        z_im_11 = stage("z_im_11", z_im_10)
+
+        # Stage 12: y clamped; threshold registered.
+        y_next, y_clamped = saturate(y_rounded_11, p.out_fmt)
+        y_12 = stage("y_12", y_next, p.out_fmt.shape())
+        saturated_12 = stage("saturated_12", event_clamped_11 | y_clamped, unsigned(1))
+        threshold_12 = stage("threshold_12", threshold_rd.data)
+        z_re_12 = stage("z_re_12", z_re_11)
+        z_im_12 = stage("z_im_12", z_im_11)
+
+        # Output register: a state beat per mode, an output beat per event (its last mode).
+        out_output = Signal(self._output_layout)
+        out_state = Signal(self._state_layout)
+        output_pending = Signal()
+        state_pending = Signal()
+        output_done = ~output_pending | self.o_output.ready
+        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
+        m.d.comb += [
+            advance.eq(output_done & state_done),
+            self.o_output.valid.eq(output_pending),
+            self.o_output.payload.eq(out_output),
+        ]
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+        event_done = valid[last] & final[last]
+        with m.If(advance):
+            m.d.sync += [
+                out_output.channel.eq(channel[last]),
+                out_output.dt.eq(dt[last]),
+                out_output.y.eq(y_12),
+                out_output.spike.eq(y_12 > threshold_12),
+                out_output.saturated.eq(saturated_12),
+                out_state.channel.eq(channel[last]),
+                out_state.mode.eq(mode[last]),
+                out_state.re.eq(z_re_12),
+                out_state.im.eq(z_im_12),
+                output_pending.eq(event_done),
+                state_pending.eq(valid[last] if self._emit_state else 0),
+            ]
+            with m.If(event_done & saturated_12 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():
+            with m.If(self.o_output.ready):
+                m.d.sync += output_pending.eq(0)
+            if self._emit_state:
+                with m.If(self.o_state.ready):
+                    m.d.sync += state_pending.eq(0)
+        return m
