@@ -525,9 +525,10 @@ def run_network(params: NetworkParams, counts_or_events, n_steps: int | None = N
     counts = _as_counts(params, counts_or_events, n_steps, t_start)
     per_step = counts.sum(dim=-1)
     if bool((per_step > params.max_events_per_step).any()):
-        where = (per_step > params.max_events_per_step).nonzero()[0].tolist()
+        index = tuple((per_step > params.max_events_per_step).nonzero()[0].tolist())
+        sample = f"sample {index[:-1]} " if len(index) > 1 else ""
         raise ValueError(
-            f"step {where[-1]} carries {int(per_step.max())} events, more than max_events_per_step="
+            f"{sample}step {index[-1]} carries {int(per_step[index])} events, more than max_events_per_step="
             f"{params.max_events_per_step} the accumulators are sized for"
         )
     x = counts

@@ -167,8 +167,10 @@ def test_acc_bits_hold_the_worst_case_input():
     counts[0, j] = params.max_events_per_step
     run_network(params, counts)
     counts[0, j] += 1
-    with pytest.raises(ValueError, match="max_events_per_step"):
+    with pytest.raises(ValueError, match=r"^step 0 carries 2049 events, more than max_events_per_step=2048"):
         run_network(params, counts)
+    with pytest.raises(ValueError, match=r"^sample \(1,\) step 0 carries 2049 events"):
+        run_network(params, np.stack([np.zeros_like(counts), counts]))
     readout = params.layers[1]
     assert readout.acc_bits == signed_bits(
         min(0, int(np.clip(readout.weight_q, None, 0).sum(axis=1).min() + min(0, readout.bias_q.min()))),
