@@ -116,7 +116,8 @@ def limit_of(report) -> str:
     hard_blocks = [kind for kind in ("MULT18X18D", "DP16KD") if any(kind in cell for cell in path["cells"])]
     through = f" through {' and '.join(hard_blocks)}" if hard_blocks else ""
     return (
-        f"{path['start']} -> {path['end']}{through}: {path['logic_ns']} ns logic + "
+        f"{path['start']} -> {path['end']}{through}: {path['delay_ns']} ns = {path['clock_to_out_ns']} ns "
+        f"clock-to-out + {round(path['logic_ns'] - path['clock_to_out_ns'], 3)} ns logic/setup + "
         f"{path['routing_ns']} ns routing over {path['hops']} nets"
     )
 

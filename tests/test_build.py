@@ -307,6 +307,7 @@ def test_report_reads_utilisation_and_fmax(tmp_path):
 def test_critical_path_is_the_worst_same_clock_path():
     path = critical_path(_nextpnr_report(90.0))
     assert path["delay_ns"] == 8.5 and path["routing_ns"] == 3.5 and path["logic_ns"] == 5.0
+    assert path["clock_to_out_ns"] == 0.5
     assert path["start"] == "a" and path["end"] == "b" and path["cells"] == ["a", "mult", "b"]
 
 
@@ -407,7 +408,7 @@ def test_core_fit_top_elaborates_every_registered_core(name, tmp_path):
 
 def test_core_fit_limit_names_the_critical_path():
     limit = core_fit.limit_of(_report(90.0))
-    assert limit == "a -> b: 5.0 ns logic + 3.5 ns routing over 2 nets"
+    assert limit == "a -> b: 8.5 ns = 0.5 ns clock-to-out + 4.5 ns logic/setup + 3.5 ns routing over 2 nets"
 
 
 # --- the real thing -----------------------------------------------------------------------------
