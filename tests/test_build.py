@@ -75,6 +75,12 @@ def test_dry_run_writes_design_files_without_any_tool(tmp_path, no_tools, capsys
     assert "dry run" in capsys.readouterr().out
 
 
+def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert build.main(["--dry-run", "--variant", "25F", "--neurons", "8"]) == 0
+    assert "--25k" in (tmp_path / "build" / "ulx3s-25F" / "build_top.sh").read_text()
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
