@@ -365,7 +365,8 @@ def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau:
     whose masks are packed into integers; a sweep recomputes only tiles that still hold an
     undecided step: the in-tile part of the sums by table lookup (:class:`_TileTables`), the
     part from before the tile by the carry of two decay scans over per-tile summaries (one
-    value per tile, 1/16 of a dense pass). In every row the earliest undecided step has only
+    value per tile, 1/16 of a dense pass). The first sweep, with nothing decided, is in
+    closed form (``lo = 0``, ``hi`` the prefix sums of ``c``). In every row the earliest undecided step has only
     decided predecessors, so there ``lo == hi`` and it is decided by ``k - lo >= v_th``
     outright: every sweep decides at least one step per unfinished row, which bounds the
     sweeps by T whatever float rounding does. Returns ``(spikes, sweeps)``.
@@ -377,14 +378,21 @@ def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau:
     valid = torch.zeros(n_tiles * b, dtype=torch.bool)
     valid[:length] = True
     drive = torch.nn.functional.pad(drive, (0, n_tiles * b - length)).view(rows, n_tiles, b)
+    # Sweep 1 in closed form: nothing is decided yet, so lo = 0 and hi_t = sum_{j=1..t} c_j
+    # = v_th sum_{j=1..t} tau**j + U_th sum_{j=1..t} tau_r**(j-1); at t = 0 both are exactly 0.
+    steps = torch.arange(n_tiles * b, dtype=torch.float64)
+    geo_a = tau * (1.0 - tau**steps) / (1.0 - tau)
+    geo_b = (1.0 - tau_r**steps) / (1.0 - tau_r)
+    margin = drive.view(rows, -1) - v_th[:, None]
+    fire = valid & (margin - (v_th[:, None] * geo_a + u_th[:, None] * geo_b) >= 0)
+    undecided = valid & ~fire & (margin >= 0)
+    del margin
     # packed masks, [0]: decided 1, [1]: undecided; padding steps are decided 0
-    codes = torch.zeros(2, rows, n_tiles, dtype=torch.int32)
-    codes[1] = tables.pack(valid.view(n_tiles, b))
-    sum_a = torch.zeros(2, rows, n_tiles, dtype=torch.float64)
-    sum_a[1] = tables.end_a[codes[1].long()]
-    sum_b = torch.zeros(2, rows, n_tiles, dtype=torch.float64)
-    sum_b[1] = tables.end_b[codes[1].long()]
-    sweeps = 0
+    codes = torch.stack([tables.pack(fire.view(rows, n_tiles, b)), tables.pack(undecided.view(rows, n_tiles, b))])
+    del fire, undecided
+    sum_a = tables.end_a[codes.long()]  # (2, rows, n_tiles) tile summaries
+    sum_b = tables.end_b[codes.long()]
+    sweeps = 1
     while True:
         tile_open = codes[1] != 0
         open_rows = tile_open.any(dim=1).nonzero().squeeze(1)
