@@ -11,7 +11,7 @@ spikes are identical. Spikes-only paths throughout, so 64K x 16 x 256 fits in a 
 
 Input: i.i.d. Gaussian currents (mean 0.3, std 1), thresholds v_th spread over [0.8, 1.2],
 U_th = 0.5, tau = 0.1, tau_r = 0.9; float paths in float64, integer paths in the default
-formats (sQ8.16, decays uQ0.18). Writes build/bench/pmbc.json.
+formats (sQ8.16, decays uQ0.18). Writes build/bench/pmbc.json (``--output`` renames it).
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="lengths 256 and 1024, batch 2, 16 channels")
+    parser.add_argument("--output", default="pmbc", help="results go to build/bench/<output>.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.lengths, args.batch, args.channels = [256, 1024], 2, 16
@@ -92,7 +93,7 @@ def main(argv=None) -> list[dict]:
             "input": "N(0.3, 1) currents; v_th linspace(0.8, 1.2); U_th 0.5; tau 0.1; tau_r 0.9",
             "note": "speedup = sequential time / PMBC time; < 1 means PMBC is slower on this machine"}
     print()
-    write_results("pmbc", rows, meta, columns=COLUMNS)
+    write_results(args.output, rows, meta, columns=COLUMNS)
     return rows
 
 
