@@ -18,6 +18,19 @@ Integer semantics (the specification the hardware mirrors bit for bit):
   (full width, no saturation). An update "saturates" when any of the three clamps acted;
   the hardware counts such updates.
 * Zero initial state (D3): ``u = R = 0`` and no previous spike.
+
+What lives here:
+
+* :class:`RefractoryLIFParams` (builds the golden step and the hardware core), :func:`run_int`
+  (sequential, every state) and :func:`run_int_spikes` (sequential, spikes only);
+* :class:`RefractoryLIF`, the trainable float layer, with a sequential mode (BPTT) and a PMBC
+  mode (parallel spikes, surrogate gradients with the reset path detached);
+* :func:`pmbc_spikes`, float parallel max-min boundary compression (NEURON_MATH §2.3);
+* :func:`run_int_pmbc`, the integer model without a time loop: float PMBC guess, exact sparse
+  Jacobi relaxation, dense verification; spike for spike and state for state equal to
+  :func:`run_int` (D8).
+
+``docs/refractory_lif.md`` derives the exactness arguments and the float/integer error bound.
 """
 
 from __future__ import annotations
