@@ -17,89 +17,27 @@ from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
 from golden.fixed import QFormat
-from golden.sahippo import SAHiPPOParams, run_int
+from golden.sahippo import SAHiPPOParams
 from hw.cores.sahippo import SAHiPPOCore
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.stream import SimStreamSink, SimStreamSource
+from sim.tb_sahippo import SAHiPPOCase, corner_case, random_case, zoh_params
 
 
-def zoh_params(n_state: int, n_channels: int, dt_max: int, seed: int, **formats) -> SAHiPPOParams:
-    """A zoh layer with per-channel alpha / dt_scale spread so that the tables differ per channel."""
-    rng = np.random.default_rng(seed)
-    return SAHiPPOParams.from_float(
-        n_state,
-        alpha=rng.uniform(0.5, 3.0, n_channels),
-        dt_scale=rng.uniform(0.02, 0.2, n_channels),
-        c=rng.standard_normal((n_channels, n_state)) / np.sqrt(n_state),
-        d=rng.standard_normal(n_channels),
-        threshold=rng.uniform(0.05, 0.3, n_channels),
-        dt_max=dt_max,
-        method="zoh",
-        **formats,
-    )
+def simulate(case: SAHiPPOCase, *, seed=0, idle=0.0, backpressure=0.0, corrupt=None):
+    """Run the core on ``case`` and check every beat against the golden model; returns the trace.
 
-
-def irregular_stream(params: SAHiPPOParams, n_events: int, seed: int, scale: float = 1.5):
-    """``(ticks, channels, weights_q)``: segments of same-tick bursts, dt = 1 runs, gaps beyond
-    ``dt_max`` and random intervals, on random and on repeated channels."""
-    rng = np.random.default_rng(seed)
-    gaps, channels = [], []
-    while len(gaps) < n_events:
-        kind = rng.integers(4)
-        length = int(rng.integers(2, 7))
-        if kind == 0:  # burst at one tick: dt = 0 for a repeated channel
-            gaps += [0] * length
-        elif kind == 1:  # one tick apart
-            gaps += [1] * length
-        elif kind == 2:  # long gaps, beyond the table
-            gaps += rng.integers(params.dt_max + 1, 4 * params.dt_max + 2, length).tolist()
-        else:
-            gaps += rng.integers(0, params.dt_max + 1, length).tolist()
-        same = rng.random() < 0.5
-        ch = int(rng.integers(params.n_channels))
-        channels += [ch if same else int(rng.integers(params.n_channels)) for _ in range(length)]
-    ticks = np.cumsum(gaps[:n_events])
-    weights_q = params.input_fmt.quantize(rng.standard_normal(n_events) * scale)
-    return ticks.astype(np.int64), np.array(channels[:n_events], dtype=np.int64), weights_q.astype(np.int64)
-
-
-def expected_beats(params, ticks, channels, weights_q):
-    trace = run_int(params, ticks, channels, weights_q)
-    states, outputs = [], []
-    for k, ch in enumerate(channels.tolist()):
-        for n in range(params.n_modes):
-            record = {"channel": ch, "mode": n, "re": int(trace.z[k, n, 0]), "im": int(trace.z[k, n, 1])}
-            states.append((record, {"event": k, "mode": n}))
-        record = {
-            "channel": ch,
-            "dt": int(trace.dt[k]),
-            "y": int(trace.y[k]),
-            "spike": int(trace.spike[k]),
-            "saturated": int(trace.saturated[k]),
-        }
-        outputs.append((record, {"event": k}))
-    return states, outputs, trace
-
-
-def simulate(params, ticks, channels, weights_q, *, seed=0, idle=0.0, backpressure=0.0, extra_events=None, corrupt=None):
-    """Run the core and check every beat against the golden model; returns the golden trace.
-
-    ``extra_events`` maps an event position to a record inserted before it on the input
-    only (backwards ticks, which the core must drop); ``corrupt(states)`` alters the
-    expected mode records before checking (to show the checker can fail).
+    ``corrupt(states)`` alters the expected mode records before checking (to show the checker
+    can fail).
     """
-    dut = SAHiPPOCore(params)
-    states, outputs, trace = expected_beats(params, ticks, channels, weights_q)
+    dut = case.core()
+    states, outputs, saturation_count = case.expected_beats()
     if corrupt is not None:
         corrupt(states)
     state_board, output_board = Scoreboard("o_state"), Scoreboard("o_output")
     state_board.expect_all(states)
     output_board.expect_all(outputs)
-    records = []
-    for k, (t, c, w) in enumerate(zip(ticks.tolist(), channels.tolist(), weights_q.tolist())):
-        if extra_events and k in extra_events:
-            records.append(extra_events[k])
-        records.append({"channel": c, "tick": t, "weight": w})
+    records = case.input_beats()
     source = SimStreamSource(dut.i_event, records, idle_prob=idle, seed=seed)
     sinks = [
         SimStreamSink(dut.o_state, backpressure_prob=backpressure, seed=seed + 1, on_beat=state_board.observe),
@@ -125,10 +63,10 @@ def simulate(params, ticks, channels, weights_q, *, seed=0, idle=0.0, backpressu
     sim.run()
     finish_all(
         [state_board, output_board],
-        check_value("saturation_count", trace.saturation_count, counters["saturation"])
-        + check_value("backwards_count", len(extra_events or {}), counters["backwards"]),
+        check_value("saturation_count", saturation_count, counters["saturation"])
+        + check_value("backwards_count", len(case.backwards), counters["backwards"]),
     )
-    return trace
+    return case.golden()
 
 
 @pytest.mark.parametrize(
@@ -142,30 +80,28 @@ def simulate(params, ticks, channels, weights_q, *, seed=0, idle=0.0, backpressu
     ],
 )
 def test_core_matches_golden(n_state, n_channels, dt_max, n_events, idle, backpressure):
-    params = zoh_params(n_state, n_channels, dt_max, seed=n_state + n_channels)
-    ticks, channels, weights_q = irregular_stream(params, n_events, seed=n_events + dt_max)
-    trace = simulate(params, ticks, channels, weights_q, seed=2, idle=idle, backpressure=backpressure)
-    assert 0 in trace.dt and 1 in trace.dt and params.dt_max in trace.dt
+    case = random_case(n_state + n_channels, n_state, n_channels, dt_max, n_events)
+    trace = simulate(case, seed=2, idle=idle, backpressure=backpressure)
+    assert 0 in trace.dt and 1 in trace.dt and dt_max in trace.dt
     assert trace.spike.any() and not trace.spike.all()
 
 
 def test_core_saturates_and_counts():
     """Narrow state and output formats and large weights: clamps act; the counter matches."""
-    params = zoh_params(8, 2, 6, seed=3, state_fmt=QFormat.parse("sQ2.14"), out_fmt=QFormat.parse("sQ2.14"))
-    ticks, channels, weights_q = irregular_stream(params, 30, seed=5, scale=6.0)
-    trace = simulate(params, ticks, channels, weights_q, seed=4, backpressure=0.2)
-    assert 0 < trace.saturation_count < len(ticks)
-    assert (trace.z == params.state_fmt.max_int).any() and (trace.z == params.state_fmt.min_int).any()
+    fmt = QFormat.parse("sQ2.14")
+    case = random_case(3, 8, 2, 6, 30, scale=6.0, state_fmt=fmt, out_fmt=fmt)
+    trace = simulate(case, seed=4, backpressure=0.2)
+    assert 0 < trace.saturation_count < len(case.ticks)
+    assert (trace.z == fmt.max_int).any() and (trace.z == fmt.min_int).any()
 
 
-def test_core_drops_and_counts_backwards_ticks():
-    """An event whose tick lies before its channel's last update leaves no trace but the counter."""
-    params = zoh_params(8, 2, 6, seed=1)
-    ticks = np.array([5, 9, 9, 20, 21, 40], dtype=np.int64)
-    channels = np.array([0, 1, 0, 0, 1, 0], dtype=np.int64)
-    weights_q = np.array([4096, -3000, 2000, 100, 4096, -4096], dtype=np.int64)
-    backwards = {3: {"channel": 0, "tick": 8, "weight": 4096}, 5: {"channel": 1, "tick": 0, "weight": 4096}}
-    simulate(params, ticks, channels, weights_q, seed=1, extra_events=backwards, backpressure=0.1)
+def test_core_written_down_corners():
+    """Extreme weights, dt_max and dt_max + 1, a 2**31 gap, the last 32-bit tick, and three
+    backwards ticks that the core drops (no output, no state change) and counts."""
+    case = corner_case()
+    trace = simulate(case, seed=1, idle=0.2, backpressure=0.2)
+    assert trace.dt.tolist()[:6] == [0, 0, 0, case.params.dt_max, 0, case.params.dt_max]
+    assert len(case.input_beats()) == len(case.ticks) + 3
 
 
 def test_core_runs_one_event_per_mode_count():
@@ -200,14 +136,13 @@ def test_core_runs_one_event_per_mode_count():
 
 
 def test_checker_sees_a_single_bit_error():
-    params = zoh_params(8, 2, 6, seed=2)
-    ticks, channels, weights_q = irregular_stream(params, 10, seed=1)
+    case = random_case(2, 8, 2, 6, 10)
 
     def flip(states):
         states[21][0]["im"] ^= 1
 
     with pytest.raises(MismatchError, match=r"o_state beat 21 \(event=5, mode=1\): field 'im'"):
-        simulate(params, ticks, channels, weights_q, corrupt=flip)
+        simulate(case, corrupt=flip)
 
 
 def test_core_converts_to_verilog():

@@ -297,13 +297,17 @@ class SAHiPPOCore(wiring.Component):
         fe_row_base = Signal(range(rows))
         fe_row = Signal(range(rows))
 
-        with m.FSM(name="front_end"):
+        # `ready` and the t_last read are driven outside the state cases: a plain continuous
+        # assignment in the Verilog, so Icarus evaluates it at time 0 (an `always @*` process
+        # whose inputs never change would leave it at X).
+        accepting = Signal()
+        m.d.comb += [
+            self.i_event.ready.eq(accepting & ~pending_full),
+            t_last_rd.addr.eq(self.i_event.payload.channel),
+            t_last_rd.en.eq(accepting),
+        ]
+        with m.FSM(name="front_end") as front_end:
             with m.State("ACCEPT"):
-                m.d.comb += [
-                    self.i_event.ready.eq(~pending_full),
-                    t_last_rd.addr.eq(self.i_event.payload.channel),
-                    t_last_rd.en.eq(1),
-                ]
                 with m.If(self.i_event.valid & ~pending_full):
                     m.d.sync += [
                         fe_channel.eq(self.i_event.payload.channel),
@@ -339,6 +343,7 @@ class SAHiPPOCore(wiring.Component):
                     pending_weight.eq(fe_weight),
                 ]
                 m.next = "ACCEPT"
+        m.d.comb += accepting.eq(front_end.ongoing("ACCEPT"))
 
         # --- mode sequencer ----------------------------------------------------------------
         advance = Signal()

@@ -1,0 +1,317 @@
+"""SA-HiPPO core verification: event-stream cases and the cocotb testbench.
+
+The cocotb tests (:func:`matches_golden`, :func:`checker_reports_flipped_bit`) run on the
+Verilog of :class:`hw.cores.sahippo.SAHiPPOCore` under Icarus, driven from
+``tests/test_cocotb_sahippo.py`` through :func:`sim.runner.run_cocotb`; the amaranth.sim tests
+in ``tests/test_core_sahippo.py`` use the same cases. The configuration arrives as JSON
+(:func:`case_config`)::
+
+    {"case": SAHiPPOCase.to_json(), "seed": int, "idle_prob": float, "backpressure_prob": float,
+     "flip": {"event", "mode", "field", "bit"} (checker test only)}
+
+and the testbench rebuilds the same :class:`golden.sahippo.SAHiPPOParams`, so port layouts and
+expected beats come from the objects that generated the Verilog. The pieces: **driver**
+:class:`sim.stream.CocotbStreamDriver` on ``i_event`` (seeded idle cycles); **monitors**
+:class:`sim.stream.CocotbStreamMonitor` on ``o_state`` (every mode of every event) and
+``o_output`` (``dt``, ``y``, spike, saturated per event), with seeded backpressure; **model**
+:func:`golden.sahippo.run_int` through :meth:`SAHiPPOCase.expected_beats`; **checker**
+:class:`sim.checker.Scoreboard` per output stream, then ``saturation_count`` and
+``backwards_count``.
+
+Streams (:func:`irregular_stream`) mix same-tick bursts (``dt = 0``), runs one tick apart,
+gaps beyond the table's ``dt_max`` and random intervals, on repeated and on random channels.
+:func:`corner_case` writes down the edges: extreme weights, a gap of exactly ``dt_max`` and of
+``dt_max + 1``, a gap of ``2**31`` ticks, the last tick ``tick_bits`` can hold, and events with
+backwards ticks that the core must drop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from golden.fixed import QFormat
+from golden.sahippo import SAHiPPOParams, SAHiPPOTrace, run_int
+from hw.cores.sahippo import SAHiPPOCore
+from sim.checker import MismatchError, Scoreboard, check_value, finish_all
+from sim.runner import load_config
+from sim.stream import CocotbStreamDriver, CocotbStreamMonitor
+
+__all__ = [
+    "SAHiPPOCase",
+    "zoh_params",
+    "irregular_stream",
+    "random_case",
+    "corner_case",
+    "case_config",
+    "matches_golden",
+    "checker_reports_flipped_bit",
+]
+
+
+def zoh_params(n_state: int, n_channels: int, dt_max: int, seed: int, **formats: QFormat) -> SAHiPPOParams:
+    """A ``zoh`` layer with per-channel ``alpha`` in [0.5, 3], ``dt_scale`` in [0.02, 0.2] (so every
+    channel has its own tables), random ``C`` and ``D``, thresholds in [0.05, 0.3]."""
+    rng = np.random.default_rng(seed)
+    return SAHiPPOParams.from_float(
+        n_state,
+        alpha=rng.uniform(0.5, 3.0, n_channels),
+        dt_scale=rng.uniform(0.02, 0.2, n_channels),
+        c=rng.standard_normal((n_channels, n_state)) / np.sqrt(n_state),
+        d=rng.standard_normal(n_channels),
+        threshold=rng.uniform(0.05, 0.3, n_channels),
+        dt_max=dt_max,
+        method="zoh",
+        **formats,
+    )
+
+
+def irregular_stream(params: SAHiPPOParams, n_events: int, seed: int, scale: float = 1.5):
+    """``(ticks, channels, weights_q)`` int64: segments of 2-6 events taking turns: a same-tick
+    burst and a run one tick apart (each on one channel), gaps beyond ``dt_max`` and random
+    intervals (on one channel or on random ones); weights normal with standard deviation
+    ``scale``."""
+    rng = np.random.default_rng(seed)
+    gaps, channels = [], []
+    kind = int(rng.integers(4))
+    while len(gaps) < n_events:
+        kind = (kind + 1) % 4  # every kind within four segments
+        length = int(rng.integers(2, 7))
+        if kind == 0:
+            gaps += [0] * length
+        elif kind == 1:
+            gaps += [1] * length
+        elif kind == 2:
+            gaps += rng.integers(params.dt_max + 1, 4 * params.dt_max + 2, length).tolist()
+        else:
+            gaps += rng.integers(0, params.dt_max + 1, length).tolist()
+        repeat = kind < 2 or rng.random() < 0.5  # bursts and dt = 1 runs stay on one channel
+        ch = int(rng.integers(params.n_channels))
+        channels += [ch if repeat else int(rng.integers(params.n_channels)) for _ in range(length)]
+    ticks = np.cumsum(gaps[:n_events])
+    weights_q = params.input_fmt.quantize(rng.standard_normal(n_events) * scale)
+    return ticks.astype(np.int64), np.array(channels[:n_events], dtype=np.int64), np.asarray(weights_q, dtype=np.int64)
+
+
+@dataclass
+class SAHiPPOCase:
+    """One verification case: a ``zoh`` layer and an event stream.
+
+    Parameters
+    ----------
+    name : str
+        Short identifier (build directories, reports).
+    params : SAHiPPOParams
+        The layer.
+    ticks, channels, weights_q : np.ndarray of int64, shape (K,)
+        The events the golden model sees (ticks non-decreasing).
+    backwards : dict, optional
+        ``{position: {channel, tick, weight}}``: extra events sent to the core just before
+        event ``position`` whose tick lies below their channel's last update; the core must
+        drop and count them, the golden model never sees them.
+    tick_bits : int
+        The core's tick width.
+    """
+
+    name: str
+    params: SAHiPPOParams
+    ticks: np.ndarray
+    channels: np.ndarray
+    weights_q: np.ndarray
+    backwards: dict = field(default_factory=dict)
+    tick_bits: int = 32
+
+    def __post_init__(self):
+        self.ticks, self.channels, self.weights_q = (
+            np.asarray(v, dtype=np.int64).reshape(-1) for v in (self.ticks, self.channels, self.weights_q)
+        )
+        self.backwards = {int(k): dict(v) for k, v in self.backwards.items()}
+        if self.ticks.size and self.ticks.max() >= 1 << self.tick_bits:
+            raise ValueError(f"case {self.name}: ticks must fit tick_bits = {self.tick_bits}")
+
+    def core(self, **kwargs) -> SAHiPPOCore:
+        return SAHiPPOCore(self.params, tick_bits=self.tick_bits, **kwargs)
+
+    def golden(self) -> SAHiPPOTrace:
+        return run_int(self.params, self.ticks, self.channels, self.weights_q)
+
+    def input_beats(self) -> list[dict]:
+        """``i_event`` records in order, the backwards events included."""
+        beats = []
+        for k, (t, c, w) in enumerate(zip(self.ticks.tolist(), self.channels.tolist(), self.weights_q.tolist())):
+            if k in self.backwards:
+                beats.append(self.backwards[k])
+            beats.append({"channel": c, "tick": t, "weight": w})
+        return beats
+
+    def expected_beats(self):
+        """``(state_beats, output_beats, saturation_count)`` as ``(record, context)`` pairs."""
+        trace = self.golden()
+        states, outputs = [], []
+        for k, ch in enumerate(self.channels.tolist()):
+            for n in range(self.params.n_modes):
+                record = {"channel": ch, "mode": n, "re": int(trace.z[k, n, 0]), "im": int(trace.z[k, n, 1])}
+                states.append((record, {"event": k, "mode": n}))
+            record = {
+                "channel": ch,
+                "dt": int(trace.dt[k]),
+                "y": int(trace.y[k]),
+                "spike": int(trace.spike[k]),
+                "saturated": int(trace.saturated[k]),
+            }
+            outputs.append((record, {"event": k}))
+        return states, outputs, trace.saturation_count
+
+    def to_json(self) -> dict:
+        p = self.params
+        record = {"name": self.name, "tick_bits": self.tick_bits}
+        for f in fields(p):
+            value = getattr(p, f.name)
+            record[f.name] = str(value) if isinstance(value, QFormat) else value if isinstance(value, str) else value.tolist()
+        record.update(
+            ticks=self.ticks.tolist(),
+            channels=self.channels.tolist(),
+            weights_q=self.weights_q.tolist(),
+            backwards={str(k): v for k, v in self.backwards.items()},
+        )
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict) -> "SAHiPPOCase":
+        values = {}
+        for f in fields(SAHiPPOParams):
+            value = record[f.name]
+            values[f.name] = QFormat.parse(value) if f.name.endswith("_fmt") else value
+        return cls(
+            name=record["name"],
+            params=SAHiPPOParams(**values),
+            ticks=record["ticks"],
+            channels=record["channels"],
+            weights_q=record["weights_q"],
+            backwards={int(k): v for k, v in record["backwards"].items()},
+            tick_bits=int(record["tick_bits"]),
+        )
+
+
+def random_case(seed: int, n_state: int, n_channels: int, dt_max: int, n_events: int, *, scale: float = 1.5,
+                name: str | None = None, **formats: QFormat) -> SAHiPPOCase:
+    """:func:`zoh_params` with :func:`irregular_stream`."""
+    params = zoh_params(n_state, n_channels, dt_max, seed, **formats)
+    ticks, channels, weights_q = irregular_stream(params, n_events, seed + 1000, scale)
+    return SAHiPPOCase(name or f"random{seed}", params, ticks, channels, weights_q)
+
+
+def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11) -> SAHiPPOCase:
+    """Written-down edges on two channels: extreme weights (``input_fmt`` min and max) at one
+    tick, intervals of exactly ``dt_max`` and ``dt_max + 1``, a first event at tick 0 (dt 0),
+    a gap of ``2**31`` ticks, the largest 32-bit tick, zero weights (pure decay), and
+    backwards ticks before events 6, 9 and 12."""
+    params = zoh_params(n_state, 2, dt_max, seed)
+    lo, hi = params.input_fmt.min_int, params.input_fmt.max_int
+    big = 1 << 31
+    top = (1 << 32) - 1
+    events = [  # (tick, channel, weight)
+        (0, 0, hi), (0, 0, hi), (0, 1, lo), (dt_max, 0, lo), (dt_max, 0, 0), (2 * dt_max + 1, 0, hi),
+        (2 * dt_max + 1, 1, 1), (2 * dt_max + 2, 1, -1), (2 * dt_max + 3, 1, 0), (big, 0, 4096), (big, 1, 0),
+        (big + 1, 0, 0), (top - dt_max, 1, hi), (top, 1, lo), (top, 0, 0),
+    ]
+    ticks, channels, weights = (np.array(v, dtype=np.int64) for v in zip(*events))
+    backwards = {  # each tick lies below its channel's last update time
+        6: {"channel": 0, "tick": dt_max, "weight": hi},
+        9: {"channel": 0, "tick": 2 * dt_max, "weight": lo},
+        12: {"channel": 1, "tick": 2 * dt_max + 2, "weight": hi},
+    }
+    return SAHiPPOCase("corners", params, ticks, channels, weights, backwards)
+
+
+def case_config(case: SAHiPPOCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, **extra) -> dict:
+    """The JSON-able configuration the cocotb testbench reads (:func:`sim.runner.load_config`)."""
+    return {"case": case.to_json(), "seed": seed, "idle_prob": idle_prob, "backpressure_prob": backpressure_prob, **extra}
+
+
+# --- cocotb testbench --------------------------------------------------------------------------
+class SAHiPPOTestbench:
+    """Driver, monitors, model and checker wired around one DUT for one configuration."""
+
+    def __init__(self, dut, config: dict):
+        self.dut = dut
+        self.case = SAHiPPOCase.from_json(config["case"])
+        seed = int(config.get("seed", 0))
+        self.core = self.case.core()  # layouts and latency
+        self.expected_states, self.expected_outputs, self.saturation_count = self.case.expected_beats()
+        self.states = Scoreboard("o_state")
+        self.outputs = Scoreboard("o_output")
+        backpressure_prob = float(config.get("backpressure_prob", 0.0))
+        self.driver = CocotbStreamDriver(
+            dut, "i_event", self.core.event_layout, dut.clk, idle_prob=float(config.get("idle_prob", 0.0)), seed=seed
+        )
+        self.monitors = [
+            CocotbStreamMonitor(
+                dut, "o_output", self.core.output_layout, dut.clk,
+                backpressure_prob=backpressure_prob, seed=seed + 1, on_beat=self.outputs.observe,
+            ),
+            CocotbStreamMonitor(
+                dut, "o_state", self.core.state_layout, dut.clk,
+                backpressure_prob=backpressure_prob, seed=seed + 2, on_beat=self.states.observe,
+            ),
+        ]
+
+    async def run(self) -> None:
+        """Reset, stream every event, drain the outputs; raises ``MismatchError``."""
+        self.states.expect_all(self.expected_states)
+        self.outputs.expect_all(self.expected_outputs)
+        dut = self.dut
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut.rst.value = 1
+        await ClockCycles(dut.clk, 2)
+        dut.rst.value = 0
+        for monitor in self.monitors:
+            cocotb.start_soon(monitor.run())
+        await RisingEdge(dut.clk)
+        beats = self.case.input_beats()
+        await self.driver.send(beats)
+        budget = 20 * len(self.expected_states) + 40 * len(beats) + 200
+        while (self.states.outstanding or self.outputs.outstanding) and budget:
+            await RisingEdge(dut.clk)
+            budget -= 1
+        await ClockCycles(dut.clk, 4 * self.core.mode_latency)  # room for any extra beat to show up
+        dut._log.info(
+            "%s: %d events in, %d state and %d output beats out, saturation_count %d, backwards_count %d",
+            self.case.name, self.driver.sent, self.states.observed, self.outputs.observed,
+            int(dut.saturation_count.value), int(dut.backwards_count.value),
+        )
+        finish_all(
+            [self.states, self.outputs],
+            check_value("saturation_count", self.saturation_count, int(dut.saturation_count.value))
+            + check_value("backwards_count", len(self.case.backwards), int(dut.backwards_count.value)),
+        )
+
+
+@cocotb.test()
+async def matches_golden(dut):
+    """Every mode of every event, every y, spike and interval, and both counters equal the model."""
+    await SAHiPPOTestbench(dut, load_config()).run()
+
+
+@cocotb.test()
+async def checker_reports_flipped_bit(dut):
+    """The same run with one golden mode bit flipped must fail, naming event, mode and field."""
+    config = load_config()
+    flip = config["flip"]
+    tb = SAHiPPOTestbench(dut, config)
+    record, _ = next(item for item in tb.expected_states if item[1] == {"event": flip["event"], "mode": flip["mode"]})
+    record[flip["field"]] ^= 1 << flip["bit"]
+    try:
+        await tb.run()
+    except MismatchError as error:
+        message = str(error)
+        where = f"event={flip['event']}, mode={flip['mode']}"
+        assert where in message and f"field {flip['field']!r}" in message, message
+        assert len(error.mismatches) == 1, message
+        dut._log.info("checker reported, as it must:\n%s", message)
+    else:
+        raise AssertionError("the checker accepted a golden trace with a flipped bit")

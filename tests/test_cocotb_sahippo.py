@@ -1,0 +1,82 @@
+"""cocotb on Icarus: the generated Verilog of the SA-HiPPO core (zoh) against the golden model.
+
+One build directory per configuration and stall pattern under ``build/sim/sahippo/``, so
+``pytest -n 2`` is safe. The testbench and cases live in ``sim/tb_sahippo.py``.
+"""
+
+import shutil
+
+import pytest
+
+from golden.fixed import QFormat
+from sim.runner import CocotbFailure, run_cocotb
+from sim.tb_sahippo import case_config, corner_case, random_case
+
+pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+
+STALLS = {"full_rate": (0.0, 0.0), "idle_backpressure": (0.3, 0.4)}
+NARROW = {"state_fmt": QFormat.parse("sQ2.14"), "out_fmt": QFormat.parse("sQ2.14")}
+
+CASES = {
+    "n16": lambda: random_case(50, 16, 3, 12, 40),
+    "n8_same_channel_stalls": lambda: random_case(51, 8, 2, 5, 40),
+    "narrow": lambda: random_case(52, 8, 2, 6, 30, scale=6.0, **NARROW),
+    "corners": corner_case,
+    "n64": lambda: random_case(53, 64, 4, 31, 24),
+}
+# Each Icarus run costs ~15 s on a shared 2-core machine: one stall pattern per case by default.
+DEFAULT_RUNS = {
+    ("n16", "idle_backpressure"),
+    ("n8_same_channel_stalls", "full_rate"),
+    ("narrow", "idle_backpressure"),
+    ("corners", "idle_backpressure"),
+}
+
+
+def run(name, case, *, stalls, testcase="matches_golden", seed=0, **extra):
+    idle_prob, backpressure_prob = STALLS[stalls]
+    return run_cocotb(
+        case.core(),
+        test_module="sim.tb_sahippo",
+        build_name=f"sahippo/{name}-{stalls}-{testcase}",
+        config=case_config(case, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=seed, **extra),
+        test_filter=rf"\.{testcase}$",
+    )
+
+
+@pytest.mark.parametrize(
+    "name, stalls",
+    [
+        pytest.param(name, stalls, marks=() if (name, stalls) in DEFAULT_RUNS else pytest.mark.slow)
+        for name in CASES
+        for stalls in STALLS
+    ],
+)
+def test_generated_verilog_matches_golden(name, stalls):
+    case = CASES[name]()
+    trace = case.golden()
+    assert {0, 1, case.params.dt_max} <= set(trace.dt.tolist())
+    if name == "narrow":
+        assert trace.saturation_count > 0
+    run(name, case, stalls=stalls, seed=7)
+
+
+def test_checker_catches_one_flipped_bit():
+    flip = {"event": 9, "mode": 3, "field": "re", "bit": 0}
+    run("checker", CASES["n8_same_channel_stalls"](), stalls="idle_backpressure",
+        testcase="checker_reports_flipped_bit", flip=flip)
+
+
+def test_failure_reaches_pytest():
+    """A model that disagrees with the hardware fails the pytest test with the checker's message."""
+    case = CASES["n8_same_channel_stalls"]()
+    config = case_config(case)
+    config["case"]["d_q"][1] += 1
+    with pytest.raises(CocotbFailure, match=r"o_output beat \d+ \(event=\d+\): field 'y'"):
+        run_cocotb(
+            case.core(),
+            test_module="sim.tb_sahippo",
+            build_name="sahippo/wrong_model",
+            config=config,
+            test_filter=r"\.matches_golden$",
+        )
