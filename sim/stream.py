@@ -100,7 +100,9 @@ class SimStreamSource:
     seed : int
         Seed of the idle pattern.
 
-    Use as ``sim.add_testbench(source.run)``; :attr:`sent` counts beats transferred.
+    Use as ``sim.add_testbench(source.run)``; :attr:`sent` counts beats transferred,
+    :attr:`cycles` the clock cycles spent (idle, waiting and transferring: equal to ``sent``
+    when the design took one beat per cycle), :attr:`done` turns true after the last beat.
     """
 
     def __init__(self, port, records: Iterable[Mapping], *, idle_prob: float = 0.0, seed: int = 0):
@@ -110,6 +112,7 @@ class SimStreamSource:
         self.idle_prob = idle_prob
         self.rng = random.Random(seed)
         self.sent = 0
+        self.cycles = 0
         self.done = False
 
     async def run(self, ctx):
@@ -118,9 +121,14 @@ class SimStreamSource:
             while self.idle_prob and self.rng.random() < self.idle_prob:
                 ctx.set(self.port.valid, 0)
                 await ctx.tick()
+                self.cycles += 1
             ctx.set(self.port.payload.as_value(), pack(layout, record))
             ctx.set(self.port.valid, 1)
-            await ctx.tick().until(self.port.ready)
+            while True:
+                _, _, ready = await ctx.tick().sample(self.port.ready)
+                self.cycles += 1
+                if ready:
+                    break
             self.sent += 1
         ctx.set(self.port.valid, 0)
         self.done = True

@@ -56,6 +56,7 @@ def simulate(model, *, emit_state=True, idle_prob=0.0, backpressure_prob=0.0, se
         sim.add_testbench(sink.run, background=True)
     sim.add_testbench(drain)
     sim.run()
+    model.source_cycles = source.cycles
     finish_all(
         [states, spikes], check_value("saturation_count", model.saturation_count, final["saturation_count"])
     )
@@ -78,6 +79,37 @@ def test_hazard_fewer_neurons_than_pipeline(n_neurons, backpressure_prob):
     params = random_params(n_neurons, seed=n_neurons)
     model = RefractoryLIFModel(params, random_currents(params, 12, seed=5))
     simulate(model, backpressure_prob=backpressure_prob, seed=6)
+
+
+def test_full_rate_and_latency():
+    """Enough neurons per step: one update per clock; a beat's output transfers `latency` edges after it."""
+    n_neurons = RefractoryLIFCore.hazard_stages + 1
+    params = random_params(n_neurons, seed=17)
+    model = simulate(RefractoryLIFModel(params, random_currents(params, 6, seed=18)))
+    assert model.source_cycles == 6 * n_neurons
+
+    core = RefractoryLIFCore(params)
+    waited = []
+
+    async def one_beat(ctx):
+        ctx.set(core.o_state.ready, 1)
+        ctx.set(core.i_current.payload, {"neuron": 0, "current": 1})
+        ctx.set(core.i_current.valid, 1)
+        await ctx.tick().until(core.i_current.ready)  # accepted on this edge
+        ctx.set(core.i_current.valid, 0)
+        edges = 0
+        while True:  # count clock edges up to the one that transfers the state beat
+            _, _, transferred = await ctx.tick().sample(core.o_state.valid)
+            edges += 1
+            if transferred:
+                break
+        waited.append(edges)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(one_beat)
+    sim.run()
+    assert waited == [core.latency]
 
 
 def test_hazard_window_is_tight():

@@ -68,8 +68,9 @@ class RefractoryLIFCore(wiring.Component):
     -----
     Timing and flow control:
 
-    * **Latency**: :attr:`latency` (8) cycles: a beat accepted on clock edge ``k`` makes its
-      output beats valid from edge ``k + latency`` on.
+    * **Latency**: :attr:`latency` (8) cycles: a beat transferred on clock edge ``k`` has its
+      output beats valid after edge ``k + latency - 1``, so they transfer on edge
+      ``k + latency`` at the earliest.
     * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
       again within :attr:`hazard_stages` beats of its previous update (any order of at least
       that many neurons per time step runs at full rate).
@@ -101,7 +102,7 @@ class RefractoryLIFCore(wiring.Component):
         -  soft-reset mux, write-back, into the output register (8)
     """
 
-    #: Cycles from accepting an input beat to its output beats being valid.
+    #: Clock edges from an input beat's transfer to the earliest transfer of its output beats.
     latency = _LAST_STAGE + 1
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = _LAST_STAGE
