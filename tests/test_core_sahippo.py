@@ -161,3 +161,17 @@ def test_core_refuses_what_it_cannot_build():
         with pytest.raises(ValueError, match="tick_bits 2 cannot hold dt_max"):
             SAHiPPOCore(zoh_params(8, 1, 9, seed=0), tick_bits=2)
         gc.collect()
+
+
+def test_fit_top_elaborates_for_the_85f(tmp_path):
+    """The resource benchmark's board top (core, PLL, event stimulus, LED) prepares a build."""
+    from bench.sahippo_core import SAHiPPOFitTop, sahippo_params
+    from hw.bitstream import run_build
+    from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
+    from hw.pll_ecp5 import solve_pll
+
+    pll = solve_pll(BOARD_CLOCK_HZ, 100e6)
+    core = SAHiPPOCore(sahippo_params(16, n_channels=4, dt_max=15), emit_state=False)
+    result = run_build(SAHiPPOFitTop(core, pll_config=pll), ulx3s_platform("85F"), tmp_path, design="sahippo fit",
+                       requested_clock_hz=100e6, pll=pll, dry_run=True)
+    assert "top.il" in result.files or any(name.endswith(".v") or name.endswith(".il") for name in result.files)

@@ -1,0 +1,205 @@
+"""Resources, Fmax and events per second of the SA-HiPPO core (zoh) on the ULX3S 85F:
+``python -m bench.sahippo_core``.
+
+Each row is one full Yosys -> nextpnr build of a top holding only the core (``emit_state``
+off), the PLL that makes the requested clock, and :class:`EventStimulus` (an LFSR making
+events on random channels with non-decreasing ticks, bursts and long gaps, every output folded
+into one register driving LED 0). Rows are built one after another, with the helpers of
+:mod:`bench.core_fit` (:func:`~bench.core_fit.limit_of`, the same PLL, platform and report).
+``events_per_s`` is ``fmax / cycles_per_event`` (``N/2`` clocks per event, any channel mix,
+outputs always ready). Results go to ``build/bench/sahippo_core.json``; each build stays in
+``build/core_fit/sahippo-<N>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from amaranth.hdl import Elaboratable, Module, Mux, Signal
+from amaranth.lib import io, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from bench.common import write_results
+from bench.core_fit import BUILD_ROOT, limit_of
+from golden.sahippo import SAHiPPOParams
+from hw.bitstream import BuildError, run_build
+from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
+from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
+from hw.cores.sahippo import SAHiPPOCore
+from hw.pll_ecp5 import PLLConfig, solve_pll
+
+STATE_SIZES = (16, 32, 64)
+N_CHANNELS = 16
+DT_MAX = 63
+COLUMNS = [
+    "n_state", "n_channels", "dt_max", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met",
+    "cycles_per_event", "mevents_per_s", "build_s", "limit",
+]
+
+
+def sahippo_params(n_state: int, n_channels: int = N_CHANNELS, dt_max: int = DT_MAX) -> SAHiPPOParams:
+    """Seeded zoh layer (resources do not depend on the values: they are memory contents)."""
+    rng = np.random.default_rng(0)
+    return SAHiPPOParams.from_float(
+        n_state,
+        alpha=rng.uniform(0.5, 3.0, n_channels),
+        dt_scale=rng.uniform(0.02, 0.2, n_channels),
+        c=rng.standard_normal((n_channels, n_state)) / np.sqrt(n_state),
+        d=rng.standard_normal(n_channels),
+        threshold=rng.uniform(0.05, 0.3, n_channels),
+        dt_max=dt_max,
+        method="zoh",
+    )
+
+
+class EventStimulus(wiring.Component):
+    """Feeds events to a :class:`SAHiPPOCore` and folds everything it emits into one bit.
+
+    Each accepted event advances a 32-bit Galois LFSR (:data:`hw.boards.stimulus.LFSR_TAPS`);
+    its bits give the channel, the weight (signed, full ``input_fmt`` width) and the tick
+    step: 0 to 7 ticks, or 100 more when three further bits are zero (beyond ``dt_max``), so
+    ticks never decrease.
+
+    Members
+    -------
+    o_event : ``Out(stream.Signature(core.event_layout))``
+        Always valid.
+    i_output : ``In(stream.Signature(core.output_layout))``
+        Always ready.
+    saturation_count, backwards_count : ``In(32)``
+        The core's counters.
+    activity : ``Out(1)``
+        Registered XOR of every output payload and both counters.
+    """
+
+    def __init__(self, core: SAHiPPOCore):
+        self._core = core
+        super().__init__(
+            {
+                "o_event": Out(stream.Signature(core.event_layout)),
+                "i_output": In(stream.Signature(core.output_layout)),
+                "saturation_count": In(32),
+                "backwards_count": In(32),
+                "activity": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        core = self._core
+        lfsr = Signal(32, init=LFSR_SEED)
+        tick = Signal(core.tick_bits)
+        weight_width = core.params.input_fmt.width
+        step = Mux(lfsr[11:14] == 0, lfsr[8:11] + 100, lfsr[8:11])
+        m.d.comb += [
+            self.o_event.valid.eq(1),
+            self.o_event.payload.channel.eq(lfsr[: core.channel_bits]),
+            self.o_event.payload.tick.eq(tick),
+            self.o_event.payload.weight.eq(lfsr[16 : 16 + weight_width].as_signed()),
+        ]
+        with m.If(self.o_event.ready):
+            m.d.sync += [lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)), tick.eq(tick + step)]
+        m.d.comb += self.i_output.ready.eq(1)
+        observed = (
+            Mux(self.i_output.valid, self.i_output.payload.as_value().xor() ^ 1, 0)
+            ^ self.saturation_count.xor()
+            ^ self.backwards_count.xor()
+        )
+        m.d.sync += self.activity.eq(self.activity ^ observed)
+        return m
+
+
+class SAHiPPOFitTop(Elaboratable):
+    """The core on the ULX3S with the PLL, :class:`EventStimulus` and one LED."""
+
+    def __init__(self, core: SAHiPPOCore, *, pll_config: PLLConfig):
+        self.core = core
+        self.pll_config = pll_config
+
+    def elaborate(self, platform):
+        m = Module()
+        add_pll_sync_domain(m, platform, self.pll_config)
+        m.submodules.core = core = self.core
+        m.submodules.stimulus = stimulus = EventStimulus(core)
+        wiring.connect(m, stimulus.o_event, core.i_event)
+        wiring.connect(m, core.o_output, stimulus.i_output)
+        m.d.comb += [
+            stimulus.saturation_count.eq(core.saturation_count),
+            stimulus.backwards_count.eq(core.backwards_count),
+        ]
+        m.submodules.activity_led = activity_led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += activity_led.o.eq(stimulus.activity)
+        return m
+
+
+def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int) -> dict:
+    """Build the core for one state size; returns its table row."""
+    core = SAHiPPOCore(sahippo_params(n_state, n_channels, dt_max), emit_state=False)
+    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+    start = time.monotonic()
+    result = run_build(
+        SAHiPPOFitTop(core, pll_config=pll_config),
+        ulx3s_platform(variant),
+        BUILD_ROOT / f"sahippo-{n_state}",
+        design=f"sahippo zoh N={n_state} H={n_channels} dt_max={dt_max} (core fit)",
+        requested_clock_hz=clock_hz,
+        pll=pll_config,
+        seed=seed,
+    )
+    report = result.report
+    clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
+    fmax = clock["fmax_mhz"] if clock else None
+    return {
+        "n_state": n_state,
+        "n_channels": n_channels,
+        "dt_max": dt_max,
+        **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
+        "fmax_mhz": round(fmax, 2) if fmax else None,
+        "target_mhz": round(pll_config.output_hz / 1e6, 3),
+        "met": report.timing_met,
+        "cycles_per_event": core.cycles_per_event,
+        "mevents_per_s": round(fmax / core.cycles_per_event, 3) if fmax else None,
+        "build_s": round(time.monotonic() - start, 1),
+        "limit": limit_of(report),
+        "critical_path": report.critical_path,
+        "available": {resource: entry["available"] for resource, entry in report.utilisation.items()},
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sahippo_core", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--states", nargs="+", type=int, default=list(STATE_SIZES), metavar="N",
+                        help="state sizes N (default: %(default)s)")
+    parser.add_argument("--channels", type=int, default=N_CHANNELS, help="channels H (default: %(default)s)")
+    parser.add_argument("--dt-max", type=int, default=DT_MAX, help="table clip dt_max (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
+    parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    args = parser.parse_args(argv)
+    rows = []
+    for n_state in args.states:
+        try:
+            rows.append(fit_row(n_state, n_channels=args.channels, dt_max=args.dt_max,
+                                clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed))
+        except BuildError as error:
+            rows.append({"n_state": n_state, "limit": f"build failed: {str(error).splitlines()[0]}"})
+    write_results(
+        "sahippo_core",
+        rows,
+        meta={
+            "board": "ulx3s",
+            "device": ulx3s_platform(args.variant).device,
+            "clock_mhz": args.clock_mhz,
+            "seed": args.seed,
+            "what": "SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
+            "events_per_s": "fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
+        },
+        columns=COLUMNS,
+    )
+    return 0 if all(row.get("met") for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
