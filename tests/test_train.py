@@ -108,12 +108,24 @@ def test_every_neuron_type_trains_a_step(neuron):
     assert model.layers[0].linear.weight.grad.abs().sum() > 0
 
 
-def test_export_refuses_refractory_lif(tiny_run):
+def test_refractory_lif_network_exports_and_its_integer_network_runs(tiny_run, tmp_path):
     torch.manual_seed(0)
-    model = build_network("rlif", hidden=8).eval()
+    model = build_network("rlif", hidden=8)
+    model.train()
+    with torch.no_grad():  # batch norm running statistics from a few training recordings
+        model(tiny_run.train_data.counts.float())
+    model.eval()
     config = TrainConfig(neuron="rlif", **TINY)
-    with pytest.raises(ValueError, match="not 'rlif'"):
-        export_trained(model, config, tiny_run.train_data, tiny_run.test_data, log=quiet)
+    path = tmp_path / "rlif.safetensors"
+    result = export_trained(model, config, tiny_run.train_data, tiny_run.test_data, path, calibration=16, log=quiet)
+    params = load_model(path)
+    assert params.kinds == ["refractory_lif", "refractory_lif", "li_readout"]
+    assert params.layers[0].neuron.input_fmt.width == 24
+    assert params.provenance["source"] == "golden.train.export_refractory_lif"
+    trace = run_network(params, tiny_run.test_data.counts)
+    assert torch.equal(trace.prediction, result["trace"].prediction)
+    assert all(s == {"current": 0, "neuron": 0} for s in result["saturations"])
+    assert result["agreement"] >= 0.8
 
 
 @pytest.mark.parametrize("changes, message", [
