@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from golden.fixed import QFormat
+
 from hw.cores.refractory_lif import RefractoryLIFCore
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.refractory_lif_model import (
@@ -135,6 +137,27 @@ def test_narrow_formats_saturate_at_both_ends(idle_prob, backpressure_prob):
     assert (tr.v == state_fmt.max_int).any() and (tr.v == state_fmt.min_int).any()
     assert (tr.refr == refr_fmt.max_int).any() and (tr.refr == refr_fmt.min_int).any()
     assert model.saturation_count > 0
+
+
+@pytest.mark.parametrize(
+    "formats",
+    [
+        # 40-bit state: three 18-bit multiplier slices per product.
+        dict(input_fmt="sQ16.20", state_fmt="sQ20.20", refr_fmt="sQ12.20", threshold_fmt="sQ8.20", coef_fmt="uQ0.18"),
+        # 17-bit decays beside a 24-bit state: two slices.
+        dict(input_fmt="sQ8.16", state_fmt="sQ8.16", refr_fmt="sQ8.16", threshold_fmt="sQ8.16", coef_fmt="uQ0.17"),
+        # everything fits one multiplier: a single product.
+        dict(input_fmt="sQ4.12", state_fmt="sQ4.12", refr_fmt="sQ4.12", threshold_fmt="sQ4.12", coef_fmt="uQ0.16"),
+        # 18-bit decays beside a 10-bit state: too narrow to slice, a single (Yosys-split) product.
+        dict(input_fmt="sQ3.7", state_fmt="sQ3.7", refr_fmt="sQ3.7", threshold_fmt="sQ3.7", coef_fmt="uQ0.18"),
+    ],
+    ids=["three_slices", "coef17", "one_multiplier", "unsliceable"],
+)
+def test_product_slicing_across_formats(formats):
+    formats = {name: QFormat.parse(text) for name, text in formats.items()}
+    params = random_params(9, seed=19, **formats)
+    model = RefractoryLIFModel(params, random_currents(params, 10, seed=20, spread=3.0), beat_order(10, 9, shuffle=True))
+    simulate(model, backpressure_prob=0.2, seed=21)
 
 
 def test_spike_only_core():
