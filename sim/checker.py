@@ -28,7 +28,7 @@ class Mismatch:
     """One difference between an expected and an observed beat (or a missing / extra beat)."""
 
     stream: str
-    index: int
+    index: int | None
     context: dict
     field: str | None
     expected: object
@@ -37,10 +37,11 @@ class Mismatch:
     def __str__(self) -> str:
         where = ", ".join(f"{key}={value}" for key, value in self.context.items())
         where = f" ({where})" if where else ""
+        beat = "" if self.index is None else f" beat {self.index}"
         if self.field is None:
-            return f"{self.stream} beat {self.index}{where}: expected {self.expected}, got {self.actual}"
+            return f"{self.stream}{beat}{where}: expected {self.expected}, got {self.actual}"
         return (
-            f"{self.stream} beat {self.index}{where}: field {self.field!r} "
+            f"{self.stream}{beat}{where}: field {self.field!r} "
             f"expected {_show(self.expected)}, got {_show(self.actual)}"
         )
 
@@ -129,7 +130,7 @@ def check_value(name: str, expected, actual) -> list[Mismatch]:
     """Compare one scalar (e.g. a final counter); returns ``[]`` or one :class:`Mismatch`."""
     if _norm(expected) == _norm(actual):
         return []
-    return [Mismatch(name, 0, {}, None, expected, actual)]
+    return [Mismatch(name, None, {}, None, expected, actual)]
 
 
 def finish_all(scoreboards: Iterable[Scoreboard], extra: Iterable[Mismatch] = ()) -> None:
