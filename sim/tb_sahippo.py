@@ -36,7 +36,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.fixed import QFormat
 from golden.sahippo import SAHiPPOParams, SAHiPPOTrace, run_int
-from hw.cores.sahippo import SAHiPPOCore
+from hw.cores.sahippo import SAHiPPOCore, sahippo_core
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.runner import load_config
 from sim.stream import CocotbStreamDriver, CocotbStreamMonitor
@@ -53,9 +53,11 @@ __all__ = [
 ]
 
 
-def zoh_params(n_state: int, n_channels: int, dt_max: int, seed: int, **formats: QFormat) -> SAHiPPOParams:
-    """A ``zoh`` layer with per-channel ``alpha`` in [0.5, 3], ``dt_scale`` in [0.02, 0.2] (so every
-    channel has its own tables), random ``C`` and ``D``, thresholds in [0.05, 0.3]."""
+def zoh_params(n_state: int, n_channels: int, dt_max: int, seed: int, method: str = "zoh",
+               **formats: QFormat) -> SAHiPPOParams:
+    """A layer (``zoh`` unless ``method`` says otherwise) with per-channel ``alpha`` in [0.5, 3],
+    ``dt_scale`` in [0.02, 0.2] (so every channel has its own tables), random ``C`` and ``D``,
+    thresholds in [0.05, 0.3]."""
     rng = np.random.default_rng(seed)
     return SAHiPPOParams.from_float(
         n_state,
@@ -65,7 +67,7 @@ def zoh_params(n_state: int, n_channels: int, dt_max: int, seed: int, **formats:
         d=rng.standard_normal(n_channels),
         threshold=rng.uniform(0.05, 0.3, n_channels),
         dt_max=dt_max,
-        method="zoh",
+        method=method,
         **formats,
     )
 
@@ -134,7 +136,8 @@ class SAHiPPOCase:
             raise ValueError(f"case {self.name}: ticks must fit tick_bits = {self.tick_bits}")
 
     def core(self, **kwargs) -> SAHiPPOCore:
-        return SAHiPPOCore(self.params, tick_bits=self.tick_bits, **kwargs)
+        """The core for the layer's method (:func:`hw.cores.sahippo.sahippo_core`)."""
+        return sahippo_core(self.params, tick_bits=self.tick_bits, **kwargs)
 
     def golden(self) -> SAHiPPOTrace:
         return run_int(self.params, self.ticks, self.channels, self.weights_q)
@@ -198,19 +201,19 @@ class SAHiPPOCase:
 
 
 def random_case(seed: int, n_state: int, n_channels: int, dt_max: int, n_events: int, *, scale: float = 1.5,
-                name: str | None = None, **formats: QFormat) -> SAHiPPOCase:
+                method: str = "zoh", name: str | None = None, **formats: QFormat) -> SAHiPPOCase:
     """:func:`zoh_params` with :func:`irregular_stream`."""
-    params = zoh_params(n_state, n_channels, dt_max, seed, **formats)
+    params = zoh_params(n_state, n_channels, dt_max, seed, method, **formats)
     ticks, channels, weights_q = irregular_stream(params, n_events, seed + 1000, scale)
     return SAHiPPOCase(name or f"random{seed}", params, ticks, channels, weights_q)
 
 
-def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11) -> SAHiPPOCase:
+def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11, method: str = "zoh") -> SAHiPPOCase:
     """Written-down edges on two channels: extreme weights (``input_fmt`` min and max) at one
     tick, intervals of exactly ``dt_max`` and ``dt_max + 1``, a first event at tick 0 (dt 0),
     a gap of ``2**31`` ticks, the largest 32-bit tick, zero weights (pure decay), and
     backwards ticks before events 6, 9 and 12."""
-    params = zoh_params(n_state, 2, dt_max, seed)
+    params = zoh_params(n_state, 2, dt_max, seed, method)
     lo, hi = params.input_fmt.min_int, params.input_fmt.max_int
     big = 1 << 31
     top = (1 << 32) - 1
@@ -225,7 +228,7 @@ def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11) -> SAHiPPOCas
         9: {"channel": 0, "tick": 2 * dt_max, "weight": lo},
         12: {"channel": 1, "tick": 2 * dt_max + 2, "weight": hi},
     }
-    return SAHiPPOCase("corners", params, ticks, channels, weights, backwards)
+    return SAHiPPOCase(f"corners_{method}", params, ticks, channels, weights, backwards)
 
 
 def case_config(case: SAHiPPOCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, **extra) -> dict:
@@ -274,7 +277,7 @@ class SAHiPPOTestbench:
         await RisingEdge(dut.clk)
         beats = self.case.input_beats()
         await self.driver.send(beats)
-        budget = 20 * len(self.expected_states) + 40 * len(beats) + 200
+        budget = 20 * len(self.expected_states) + (40 + self.core.cycles_per_event) * len(beats) + 200
         while (self.states.outstanding or self.outputs.outstanding) and budget:
             await RisingEdge(dut.clk)
             budget -= 1

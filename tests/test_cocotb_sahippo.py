@@ -1,4 +1,4 @@
-"""cocotb on Icarus: the generated Verilog of the SA-HiPPO core (zoh) against the golden model.
+"""cocotb on Icarus: the generated Verilog of the SA-HiPPO cores (zoh, taylor2) against the golden model.
 
 One build directory per configuration and stall pattern under ``build/sim/sahippo/``, so
 ``pytest -n 2`` is safe. The testbench and cases live in ``sim/tb_sahippo.py``.
@@ -23,6 +23,8 @@ CASES = {
     "narrow": lambda: random_case(52, 8, 2, 6, 30, scale=6.0, **NARROW),
     "corners": corner_case,
     "n64": lambda: random_case(53, 64, 4, 31, 24),
+    "taylor2_n8": lambda: random_case(54, 8, 2, 6, 24, method="taylor2"),
+    "taylor2_corners": lambda: corner_case(method="taylor2"),
 }
 # Each Icarus run costs ~15 s on a shared 2-core machine: one stall pattern per case by default.
 DEFAULT_RUNS = {
@@ -30,6 +32,7 @@ DEFAULT_RUNS = {
     ("n8_same_channel_stalls", "full_rate"),
     ("narrow", "idle_backpressure"),
     ("corners", "idle_backpressure"),
+    ("taylor2_n8", "idle_backpressure"),
 }
 
 

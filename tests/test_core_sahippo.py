@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 
 from golden.fixed import QFormat
 from golden.sahippo import SAHiPPOParams
-from hw.cores.sahippo import SAHiPPOCore
+from hw.cores.sahippo import SAHiPPOCore, SAHiPPOTaylor2Core
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.stream import SimStreamSink, SimStreamSource
 from sim.tb_sahippo import SAHiPPOCase, corner_case, random_case, zoh_params
@@ -46,7 +46,7 @@ def simulate(case: SAHiPPOCase, *, seed=0, idle=0.0, backpressure=0.0, corrupt=N
     counters = {}
 
     async def finish(ctx):
-        budget = 20 * len(states) + 40 * len(records) + 200
+        budget = 20 * len(states) + (40 + dut.cycles_per_event) * len(records) + 200
         while (state_board.outstanding or output_board.outstanding) and budget:
             await ctx.tick()
             budget -= 1
@@ -175,3 +175,37 @@ def test_fit_top_elaborates_for_the_85f(tmp_path):
     result = run_build(SAHiPPOFitTop(core, pll_config=pll), ulx3s_platform("85F"), tmp_path, design="sahippo fit",
                        requested_clock_hz=100e6, pll=pll, dry_run=True)
     assert "top.il" in result.files or any(name.endswith(".v") or name.endswith(".il") for name in result.files)
+
+
+# --- taylor2 ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "n_state, n_channels, dt_max, n_events, idle, backpressure",
+    [
+        (8, 2, 6, 24, 0.0, 0.0),
+        (6, 3, 5, 20, 0.3, 0.3),  # N/2 = 3: unused table words; idle cycles and backpressure
+    ],
+)
+def test_taylor2_core_matches_golden(n_state, n_channels, dt_max, n_events, idle, backpressure):
+    case = random_case(n_state + 100, n_state, n_channels, dt_max, n_events, method="taylor2")
+    assert case.params.max_substeps > 1
+    trace = simulate(case, seed=3, idle=idle, backpressure=backpressure)
+    assert 0 in trace.dt and dt_max in trace.dt
+    assert trace.spike.any() and not trace.spike.all()
+
+
+def test_taylor2_core_corners_and_saturation():
+    simulate(corner_case(method="taylor2"), seed=5, idle=0.1, backpressure=0.2)
+    fmt = QFormat.parse("sQ2.14")
+    case = random_case(7, 8, 2, 6, 20, scale=6.0, method="taylor2", state_fmt=fmt, out_fmt=fmt)
+    trace = simulate(case, seed=6, backpressure=0.2)
+    assert trace.saturation_count > 0
+
+
+def test_core_factory_picks_the_method():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        assert type(random_case(0, 8, 1, 4, 2, method="taylor2").core()) is SAHiPPOTaylor2Core
+        assert type(random_case(0, 8, 1, 4, 2).core()) is SAHiPPOCore
+        with pytest.raises(ValueError, match="SAHiPPOTaylor2Core implements the 'taylor2'"):
+            SAHiPPOTaylor2Core(zoh_params(8, 1, 4, seed=0))
+        gc.collect()

@@ -9,6 +9,8 @@ mode per clock, and emits ``y`` and the soma's spike once the last mode has pass
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +19,7 @@ from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
 from hw.arith import saturate
 
-__all__ = ["SAHiPPOCore"]
+__all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 _COUNTER_WIDTH = 32
 
@@ -50,7 +52,7 @@ class SAHiPPOCore(wiring.Component):
     Parameters
     ----------
     params : SAHiPPOParams
-        A ``zoh`` layer (``taylor2`` raises ``ValueError``: not in hardware yet).
+        A ``zoh`` layer (a ``taylor2`` layer raises ``ValueError``: see :class:`SAHiPPOTaylor2Core`).
     tick_bits : int
         Width of the event tick (default 32).
     emit_state : bool
@@ -109,6 +111,8 @@ class SAHiPPOCore(wiring.Component):
         -  output register (13): state beat per mode, output beat (with spike) per last mode
     """
 
+    #: The discretisation this core computes.
+    method = "zoh"
     #: Clocks from issuing a mode into the pipeline to its beat in the output register.
     mode_latency = 13
     #: Pipeline stages (1..hazard_stages) whose (channel, mode) may not be read again yet.
@@ -119,10 +123,10 @@ class SAHiPPOCore(wiring.Component):
     def __init__(self, params: SAHiPPOParams, *, tick_bits: int = 32, emit_state: bool = True):
         if not isinstance(params, SAHiPPOParams):
             raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
-        if params.method != "zoh":
+        if params.method != self.method:
             raise ValueError(
-                f"SAHiPPOCore implements the 'zoh' discretisation only; got method {params.method!r} "
-                "(build the layer with method='zoh')"
+                f"{type(self).__name__} implements the {self.method!r} discretisation only; got method "
+                f"{params.method!r} (use sahippo_core(params), which picks the core for the layer's method)"
             )
         if not isinstance(tick_bits, int) or not 1 <= tick_bits <= 62:
             raise ValueError(f"tick_bits must be an int in 1..62, not {tick_bits!r}")
@@ -232,62 +236,30 @@ class SAHiPPOCore(wiring.Component):
         return table
 
     # --- hardware -------------------------------------------------------------------------
-    def elaborate(self, platform):
-        p = self._params
-        m = Module()
-        n_modes, mode_bits, dt_bits = self.n_modes, self.mode_bits, self.dt_bits
-        channel_shape, mode_shape, dt_shape = unsigned(self.channel_bits), unsigned(mode_bits), unsigned(dt_bits)
-        fd, fc, fin, fs = p.decay_fmt.frac_bits, p.coef_fmt.frac_bits, p.input_fmt.frac_bits, p.state_fmt.frac_bits
-        foc, fout = p.out_coef_fmt.frac_bits, p.out_fmt.frac_bits
-        state_shape = p.state_fmt.shape()
-        last = self.mode_latency - 1  # last pipeline stage index
+    def _front_end(self, m: Module, row_word_shape, row_words: list) -> SimpleNamespace:
+        """The event front end: ``t_last`` lookup, clipped interval, table row, one row word.
 
-        # --- memories ---------------------------------------------------------------------
+        Builds the ``t_last`` memory and a per-row memory of ``row_word_shape`` holding
+        ``row_words`` (row ``h * (dt_max + 1) + dt``). Returns the holding register as a
+        namespace ``full, channel, row, dt, word, weight``; the back end clears ``full`` when
+        it takes the event (the front end only sets it, and only while it is clear).
+        """
+        p = self._params
         rows = self.table_rows
+        dt_bits = self.dt_bits
+        channel_shape, dt_shape = unsigned(self.channel_bits), unsigned(dt_bits)
         m.submodules.t_last_mem = t_last_mem = memory.Memory(shape=unsigned(self._tick_bits), depth=p.n_channels, init=[])
-        m.submodules.skip_mem = skip_mem = memory.Memory(
-            shape=unsigned(1), depth=rows, init=[int(g == 0) for g in p.g_q.reshape(-1)]
-        )
-        m.submodules.decay_mem = decay_mem = memory.Memory(
-            shape=self._complex_layout(p.decay_fmt),
-            depth=rows << mode_bits,
-            init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
-        )
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
-        )
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=self._complex_layout(p.out_coef_fmt),
-            depth=p.n_channels << mode_bits,
-            init=self._mode_table(p.c_q, p.n_channels),
-        )
-        m.submodules.b_mem = b_mem = memory.Memory(
-            shape=self._complex_layout(p.coef_fmt), depth=1 << mode_bits, init=self._mode_table(p.b_q[None], 1)
-        )
-        m.submodules.d_mem = d_mem = memory.Memory(
-            shape=p.out_coef_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.d_q]
-        )
-        m.submodules.threshold_mem = threshold_mem = memory.Memory(
-            shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
-        )
+        m.submodules.row_mem = row_mem = memory.Memory(shape=row_word_shape, depth=rows, init=row_words)
         t_last_wr = t_last_mem.write_port()
         t_last_rd = t_last_mem.read_port()
-        skip_rd = skip_mem.read_port()
-        decay_rd = decay_mem.read_port()
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
-        c_rd = c_mem.read_port()
-        b_rd = b_mem.read_port()
-        d_rd = d_mem.read_port()
-        threshold_rd = threshold_mem.read_port()
+        row_rd = row_mem.read_port()
 
-        # --- front end: t_last lookup, clipped interval, table row, decay-skip flag --------
-        # One decoded event waits in `pending_*` for the mode sequencer.
+        # One decoded event waits in `pending_*` for the back end.
         pending_full = Signal()
         pending_channel = Signal(channel_shape)
         pending_row = Signal(range(rows))
         pending_dt = Signal(dt_shape)
-        pending_skip = Signal()
+        pending_word = Signal(row_word_shape)
         pending_weight = Signal(p.input_fmt.shape())
 
         fe_channel = Signal(channel_shape)
@@ -330,20 +302,70 @@ class SAHiPPOCore(wiring.Component):
                     m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
                     m.next = "ROW"
             with m.State("ROW"):
-                m.d.comb += [skip_rd.addr.eq(fe_row_base + fe_dt), skip_rd.en.eq(1)]
+                m.d.comb += [row_rd.addr.eq(fe_row_base + fe_dt), row_rd.en.eq(1)]
                 m.d.sync += fe_row.eq(fe_row_base + fe_dt)
-                m.next = "SKIP"
-            with m.State("SKIP"):
+                m.next = "WORD"
+            with m.State("WORD"):
                 m.d.sync += [
                     pending_full.eq(1),
                     pending_channel.eq(fe_channel),
                     pending_row.eq(fe_row),
                     pending_dt.eq(fe_dt),
-                    pending_skip.eq(skip_rd.data),
+                    pending_word.eq(row_rd.data),
                     pending_weight.eq(fe_weight),
                 ]
                 m.next = "ACCEPT"
         m.d.comb += accepting.eq(front_end.ongoing("ACCEPT"))
+        return SimpleNamespace(
+            full=pending_full, channel=pending_channel, row=pending_row, dt=pending_dt, word=pending_word,
+            weight=pending_weight,
+        )
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        n_modes, mode_bits, dt_bits = self.n_modes, self.mode_bits, self.dt_bits
+        channel_shape, mode_shape, dt_shape = unsigned(self.channel_bits), unsigned(mode_bits), unsigned(dt_bits)
+        fd, fc, fin, fs = p.decay_fmt.frac_bits, p.coef_fmt.frac_bits, p.input_fmt.frac_bits, p.state_fmt.frac_bits
+        foc, fout = p.out_coef_fmt.frac_bits, p.out_fmt.frac_bits
+        state_shape = p.state_fmt.shape()
+        last = self.mode_latency - 1  # last pipeline stage index
+
+        # --- memories ---------------------------------------------------------------------
+        rows = self.table_rows
+        m.submodules.decay_mem = decay_mem = memory.Memory(
+            shape=self._complex_layout(p.decay_fmt),
+            depth=rows << mode_bits,
+            init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
+        )
+        m.submodules.state_mem = state_mem = memory.Memory(
+            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
+        )
+        m.submodules.c_mem = c_mem = memory.Memory(
+            shape=self._complex_layout(p.out_coef_fmt),
+            depth=p.n_channels << mode_bits,
+            init=self._mode_table(p.c_q, p.n_channels),
+        )
+        m.submodules.b_mem = b_mem = memory.Memory(
+            shape=self._complex_layout(p.coef_fmt), depth=1 << mode_bits, init=self._mode_table(p.b_q[None], 1)
+        )
+        m.submodules.d_mem = d_mem = memory.Memory(
+            shape=p.out_coef_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.d_q]
+        )
+        m.submodules.threshold_mem = threshold_mem = memory.Memory(
+            shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
+        )
+        decay_rd = decay_mem.read_port()
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        c_rd = c_mem.read_port()
+        b_rd = b_mem.read_port()
+        d_rd = d_mem.read_port()
+        threshold_rd = threshold_mem.read_port()
+
+        pending = self._front_end(m, unsigned(1), [int(g == 0) for g in p.g_q.reshape(-1)])
+        pending_full, pending_channel, pending_row = pending.full, pending.channel, pending.row
+        pending_dt, pending_skip, pending_weight = pending.dt, pending.word, pending.weight
 
         # --- mode sequencer ----------------------------------------------------------------
         advance = Signal()
@@ -582,3 +604,295 @@ class SAHiPPOCore(wiring.Component):
                 with m.If(self.o_state.ready):
                     m.d.sync += state_pending.eq(0)
         return m
+
+
+class SAHiPPOTaylor2Core(SAHiPPOCore):
+    """``params.n_channels`` SA-HiPPO channels of order ``N``, updated event by event (``taylor2``).
+
+    Same ports, front end, tables for ``C``, ``B``, ``D``, threshold and the same output step
+    as :class:`SAHiPPOCore`; the decay is the sub-stepped second-order Taylor step of
+    :class:`golden.sahippo.SAHiPPOParams` with the rank-1 term kept. The row word of the front
+    end holds ``substeps[h, dt]`` and ``g_sub_q[h, dt]``; ``Lambda`` and ``P`` are per-mode
+    tables; a scratch memory holds ``u1`` (``N/2`` words). Per sub-step, four passes over the
+    modes (the rank-1 reductions need every mode before the next pass can start)::
+
+        A   r0 = sat_W(rnd(sum_n Pre zre + Pim zim, Fc - 1))
+        B   u1_n = sat_W(rnd(h_q sat_W(rnd(Lam z_n - P_n r0, Fc)), Fg))      -> scratch
+        A'  r1 = sat_W(rnd(sum_n Pre u1re + Pim u1im, Fc - 1))
+        C   z_n = sat_S(z_n + u1_n + sat_W(rnd(h_q sat_W(rnd(Lam u1_n - P_n r1, Fc)), Fg + 1)))
+
+    then one pass D: ``z_n = sat_S(z_n + rnd(B_n w))``, ``y`` accumulated, one ``o_state`` beat
+    per mode, and the ``o_output`` beat. ``sat_W`` / ``sat_S`` clamp to ``work_fmt`` /
+    ``state_fmt``; every clamp is counted in the event's ``saturated`` flag.
+
+    Timing
+    ------
+    A sequential datapath, not a pipeline: one event at a time, each mode of each pass takes
+    :attr:`cycles_per_mode` (6) clocks (address, products, sums, rounding and clamp, second
+    product, rounding and clamp), plus one clock per pass. An event with ``K`` sub-steps takes
+    about ``6 (4 K + 1) N/2`` clocks; the next event's front end overlaps it. Backpressure
+    holds the datapath in pass D until the state beat or the output beat is taken.
+    ``i_event.ready`` is low while a decoded event waits.
+    """
+
+    method = "taylor2"
+    #: Clocks per mode per pass.
+    cycles_per_mode = 6
+
+    @property
+    def substep_bits(self) -> int:
+        return max(1, self._params.max_substeps.bit_length())
+
+    @property
+    def cycles_per_event(self) -> int:
+        """Clocks for an event with the largest sub-step count (without backpressure)."""
+        passes = 4 * self._params.max_substeps + 1
+        return passes * (self.cycles_per_mode * self.n_modes + 1) + 1
+
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        n_modes, mode_bits = self.n_modes, self.mode_bits
+        fc, fin, fs = p.coef_fmt.frac_bits, p.input_fmt.frac_bits, p.state_fmt.frac_bits
+        fg, foc, fout = p.g_sub_fmt.frac_bits, p.out_coef_fmt.frac_bits, p.out_fmt.frac_bits
+        work_shape, state_shape = p.work_fmt.shape(), p.state_fmt.shape()
+
+        row_layout = data.StructLayout({"substeps": unsigned(self.substep_bits), "g_sub": p.g_sub_fmt.shape()})
+        pending = self._front_end(
+            m,
+            row_layout,
+            [{"substeps": int(k), "g_sub": int(g)} for k, g in zip(p.substeps.reshape(-1), p.g_sub_q.reshape(-1))],
+        )
+
+        m.submodules.state_mem = state_mem = memory.Memory(
+            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
+        )
+        m.submodules.u1_mem = u1_mem = memory.Memory(shape=self._complex_layout(p.work_fmt), depth=1 << mode_bits, init=[])
+        coef_layout = data.StructLayout({"lam": self._complex_layout(p.coef_fmt), "p": self._complex_layout(p.coef_fmt),
+                                         "b": self._complex_layout(p.coef_fmt)})
+        stride = 1 << mode_bits
+        coef_words = [{"lam": {"re": 0, "im": 0}, "p": {"re": 0, "im": 0}, "b": {"re": 0, "im": 0}} for _ in range(stride)]
+        for n in range(n_modes):
+            coef_words[n] = {
+                name: {"re": int(table[n, 0]), "im": int(table[n, 1])}
+                for name, table in (("lam", p.lam_q), ("p", p.p_q), ("b", p.b_q))
+            }
+        m.submodules.coef_mem = coef_mem = memory.Memory(shape=coef_layout, depth=stride, init=coef_words)
+        m.submodules.c_mem = c_mem = memory.Memory(
+            shape=self._complex_layout(p.out_coef_fmt), depth=p.n_channels << mode_bits,
+            init=self._mode_table(p.c_q, p.n_channels),
+        )
+        m.submodules.d_mem = d_mem = memory.Memory(shape=p.out_coef_fmt.shape(), depth=p.n_channels,
+                                                   init=[int(v) for v in p.d_q])
+        m.submodules.threshold_mem = threshold_mem = memory.Memory(shape=p.out_fmt.shape(), depth=p.n_channels,
+                                                                   init=[int(v) for v in p.threshold_q])
+        state_wr, state_rd = state_mem.write_port(), state_mem.read_port()
+        u1_wr, u1_rd = u1_mem.write_port(), u1_mem.read_port()
+        coef_rd, c_rd, d_rd, threshold_rd = coef_mem.read_port(), c_mem.read_port(), d_mem.read_port(), threshold_mem.read_port()
+
+        # The event being processed.
+        busy = Signal()
+        channel = Signal(unsigned(self.channel_bits))
+        dt = Signal(unsigned(self.dt_bits))
+        weight = Signal(p.input_fmt.shape())
+        substeps_left = Signal(unsigned(self.substep_bits))
+        h_q = Signal(p.g_sub_fmt.shape())
+        mode = Signal(unsigned(mode_bits))
+        phase = Signal(range(self.cycles_per_mode + 1))
+        PASS_A, PASS_B, PASS_A1, PASS_C, PASS_D = range(5)
+        pass_ = Signal(range(5))
+        r0 = Signal(work_shape)
+        r1 = Signal(work_shape)
+        clamped = Signal()
+        reduce_bits = p.coef_fmt.width + p.work_fmt.width + 2 + mode_bits
+        reduction = Signal(signed(reduce_bits))
+        y_bits = max(p.out_coef_fmt.width + p.state_fmt.width + 1 + mode_bits,
+                     p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
+        y_acc = Signal(signed(y_bits))
+
+        # Every table is read at the current mode; words are valid from phase 1 on.
+        m.d.comb += [
+            state_rd.addr.eq(Cat(mode, channel)), state_rd.en.eq(1),
+            u1_rd.addr.eq(mode), u1_rd.en.eq(1),
+            coef_rd.addr.eq(mode), coef_rd.en.eq(1),
+            c_rd.addr.eq(Cat(mode, channel)), c_rd.en.eq(1),
+            d_rd.addr.eq(channel), d_rd.en.eq(1),
+            threshold_rd.addr.eq(channel), threshold_rd.en.eq(1),
+        ]
+        z, u1, coef, c = state_rd.data, u1_rd.data, coef_rd.data, c_rd.data
+        from_u1 = (pass_ == PASS_A1) | (pass_ == PASS_C)
+        source_re = Mux(from_u1, u1.re, z.re)
+        source_im = Mux(from_u1, u1.im, z.im)
+        r = Mux(pass_ == PASS_C, r1, r0)
+
+        # Datapath registers.
+        term_re = Signal(signed(2 * p.coef_fmt.width + p.work_fmt.width + 2))
+        term_im = Signal(signed(2 * p.coef_fmt.width + p.work_fmt.width + 2))
+        m_re, m_im = Signal(work_shape), Signal(work_shape)
+        hm_re = Signal(signed(p.g_sub_fmt.width + p.work_fmt.width + 1))
+        hm_im = Signal(signed(p.g_sub_fmt.width + p.work_fmt.width + 1))
+        t2_re, t2_im = Signal(work_shape), Signal(work_shape)
+        z_re, z_im = Signal(state_shape), Signal(state_shape)
+        u1_re, u1_im = Signal(work_shape), Signal(work_shape)
+        c_z = Signal(signed(p.out_coef_fmt.width + p.state_fmt.width + 2))
+
+        # Outputs: registers offered until taken.
+        out_output = Signal(self._output_layout)
+        out_state = Signal(self._state_layout)
+        output_pending = Signal()
+        state_pending = Signal()
+        m.d.comb += [self.o_output.valid.eq(output_pending), self.o_output.payload.eq(out_output)]
+        with m.If(self.o_output.ready):
+            m.d.sync += output_pending.eq(0)
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+            with m.If(self.o_state.ready):
+                m.d.sync += state_pending.eq(0)
+            state_free = ~state_pending | self.o_state.ready
+        else:
+            state_free = Const(1)
+
+        def start_pass(which):
+            m.d.sync += [pass_.eq(which), mode.eq(0), phase.eq(0), reduction.eq(0)]
+
+        def flag(value):
+            m.d.sync += clamped.eq(clamped | value)
+
+        final_mode = mode == n_modes - 1
+
+        def mode_done():
+            with m.If(final_mode):
+                m.d.sync += phase.eq(self.cycles_per_mode)  # the end-of-pass step
+            with m.Else():
+                m.d.sync += [mode.eq(mode + 1), phase.eq(0)]
+
+        with m.If(~busy):
+            with m.If(pending.full):
+                word = pending.word
+                m.d.sync += [
+                    pending.full.eq(0),
+                    busy.eq(1),
+                    channel.eq(pending.channel),
+                    dt.eq(pending.dt),
+                    weight.eq(pending.weight),
+                    substeps_left.eq(word.substeps),
+                    h_q.eq(word.g_sub),
+                    clamped.eq(0),
+                ]
+                start_pass(Mux(word.substeps == 0, PASS_D, PASS_A))
+        with m.Elif(phase == 1):
+            # Products at full width, one sum per component (D4).
+            with m.Switch(pass_):
+                with m.Case(PASS_A, PASS_A1):
+                    m.d.sync += term_re.eq(coef.p.re * source_re + coef.p.im * source_im)
+                with m.Case(PASS_B, PASS_C):
+                    m.d.sync += [
+                        term_re.eq(coef.lam.re * source_re - coef.lam.im * source_im - coef.p.re * r),
+                        term_im.eq(coef.lam.re * source_im + coef.lam.im * source_re - coef.p.im * r),
+                    ]
+                with m.Case(PASS_D):
+                    m.d.sync += [term_re.eq(coef.b.re * weight), term_im.eq(coef.b.im * weight)]
+            m.d.sync += [z_re.eq(z.re), z_im.eq(z.im), u1_re.eq(u1.re), u1_im.eq(u1.im), phase.eq(2)]
+        with m.Elif(phase == 2):
+            with m.Switch(pass_):
+                with m.Case(PASS_A, PASS_A1):
+                    m.d.sync += reduction.eq(reduction + term_re)
+                    mode_done()
+                with m.Case(PASS_B, PASS_C):
+                    value_re, clamp_re = saturate(round_shift(term_re, fc), p.work_fmt)
+                    value_im, clamp_im = saturate(round_shift(term_im, fc), p.work_fmt)
+                    m.d.sync += [m_re.eq(value_re), m_im.eq(value_im), phase.eq(3)]
+                    flag(clamp_re | clamp_im)
+                with m.Case(PASS_D):
+                    value_re, clamp_re = saturate(z_re + round_shift(term_re, fc + fin - fs), p.state_fmt)
+                    value_im, clamp_im = saturate(z_im + round_shift(term_im, fc + fin - fs), p.state_fmt)
+                    m.d.sync += [z_re.eq(value_re), z_im.eq(value_im), phase.eq(3)]
+                    flag(clamp_re | clamp_im)
+        with m.Elif(phase == 3):
+            with m.If(pass_ == PASS_D):
+                # The new mode: written back, offered on o_state, into y.
+                m.d.comb += [
+                    state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(z_re), state_wr.data.im.eq(z_im),
+                    state_wr.en.eq(1),
+                ]
+                m.d.sync += [c_z.eq(c.re * z_re - c.im * z_im), phase.eq(4)]
+            with m.Else():
+                m.d.sync += [hm_re.eq(h_q * m_re), hm_im.eq(h_q * m_im), phase.eq(4)]
+        with m.Elif(phase == 4):
+            with m.Switch(pass_):
+                with m.Case(PASS_B):
+                    value_re, clamp_re = saturate(round_shift(hm_re, fg), p.work_fmt)
+                    value_im, clamp_im = saturate(round_shift(hm_im, fg), p.work_fmt)
+                    m.d.comb += [u1_wr.addr.eq(mode), u1_wr.data.re.eq(value_re), u1_wr.data.im.eq(value_im),
+                                 u1_wr.en.eq(1)]
+                    flag(clamp_re | clamp_im)
+                    mode_done()
+                with m.Case(PASS_C):
+                    value_re, clamp_re = saturate(round_shift(hm_re, fg + 1), p.work_fmt)
+                    value_im, clamp_im = saturate(round_shift(hm_im, fg + 1), p.work_fmt)
+                    m.d.sync += [t2_re.eq(value_re), t2_im.eq(value_im), phase.eq(5)]
+                    flag(clamp_re | clamp_im)
+                with m.Case(PASS_D):
+                    with m.If(state_free):
+                        start = Mux(mode == 0, (d_rd.data * weight) << (fs - fin), y_acc)
+                        m.d.sync += y_acc.eq(start + (c_z << 1))
+                        if self._emit_state:
+                            m.d.sync += [
+                                state_pending.eq(1),
+                                out_state.channel.eq(channel),
+                                out_state.mode.eq(mode),
+                                out_state.re.eq(z_re),
+                                out_state.im.eq(z_im),
+                            ]
+                        mode_done()
+        with m.Elif(phase == 5):
+            value_re, clamp_re = saturate(z_re + u1_re + t2_re, p.state_fmt)
+            value_im, clamp_im = saturate(z_im + u1_im + t2_im, p.state_fmt)
+            m.d.comb += [
+                state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(value_re), state_wr.data.im.eq(value_im),
+                state_wr.en.eq(1),
+            ]
+            flag(clamp_re | clamp_im)
+            mode_done()
+        with m.Elif(phase == self.cycles_per_mode):
+            # End of a pass.
+            with m.Switch(pass_):
+                with m.Case(PASS_A, PASS_A1):
+                    value, clamp = saturate(round_shift(reduction, fc - 1), p.work_fmt)
+                    with m.If(pass_ == PASS_A):
+                        m.d.sync += r0.eq(value)
+                        start_pass(PASS_B)
+                    with m.Else():
+                        m.d.sync += r1.eq(value)
+                        start_pass(PASS_C)
+                    flag(clamp)
+                with m.Case(PASS_B):
+                    start_pass(PASS_A1)
+                with m.Case(PASS_C):
+                    m.d.sync += substeps_left.eq(substeps_left - 1)
+                    start_pass(Mux(substeps_left == 1, PASS_D, PASS_A))
+                with m.Case(PASS_D):
+                    with m.If(~output_pending | self.o_output.ready):
+                        y_value, y_clamp = saturate(round_shift(y_acc, foc + fs - fout), p.out_fmt)
+                        m.d.sync += [
+                            output_pending.eq(1),
+                            out_output.channel.eq(channel),
+                            out_output.dt.eq(dt),
+                            out_output.y.eq(y_value),
+                            out_output.spike.eq(y_value > threshold_rd.data),
+                            out_output.saturated.eq(clamped | y_clamp),
+                            busy.eq(0),
+                        ]
+                        with m.If((clamped | y_clamp) & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                            m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():  # phase 0: the tables are being addressed
+            m.d.sync += phase.eq(1)
+        return m
+
+
+def sahippo_core(params: SAHiPPOParams, **kwargs) -> SAHiPPOCore:
+    """The core for the layer's discretisation: :class:`SAHiPPOCore` (``zoh``) or
+    :class:`SAHiPPOTaylor2Core` (``taylor2``); ``kwargs`` go to its constructor."""
+    if not isinstance(params, SAHiPPOParams):
+        raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
+    return (SAHiPPOTaylor2Core if params.method == "taylor2" else SAHiPPOCore)(params, **kwargs)
