@@ -1,7 +1,6 @@
 """DH-LIF core in amaranth.sim against the bit-exact golden model (every current, membrane and spike)."""
 
 import gc
-import random
 import warnings
 
 import numpy as np
@@ -10,74 +9,27 @@ from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
 from amaranth.sim import Simulator
 
-from golden.dhlif import DHLIFParams, run_int
 from golden.fixed import QFormat
 from hw.cores.dhlif import DHLIFCore, branch_drives, drive_format
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.stream import SimStreamSink, SimStreamSource
+from sim.tb_dhlif import DHLIFCase, random_case
 
 
-def random_params(n_neurons: int, in_features: int, n_branches: int, seed: int, **formats) -> DHLIFParams:
-    """Weights over the whole weight range, branch decays 0.3-0.99, soma decays 0.5-0.99."""
-    rng = np.random.default_rng(seed)
-    probe = DHLIFParams(np.zeros((1, n_branches)), np.zeros((1, n_branches)), np.zeros(1), 1, **formats)
-    one = 1 << probe.decay_fmt.frac_bits
-    return DHLIFParams(
-        weight_q=probe.weight_fmt.quantize(rng.uniform(-1.0, 1.5, (n_neurons, in_features))),
-        branch_decay_q=(rng.uniform(0.3, 0.99, (n_neurons, n_branches)) * one).astype(np.int64),
-        soma_decay_q=(rng.uniform(0.5, 0.99, n_neurons) * one).astype(np.int64),
-        threshold_q=probe.membrane_fmt.quantize(1.5),
-        **formats,
-    )
+def simulate(case: DHLIFCase, *, seed=0, idle=0.0, backpressure=0.0, corrupt=None):
+    """Run the core on ``case`` and check every beat against the golden model; returns the trace.
 
-
-def random_counts(params: DHLIFParams, steps: int, seed: int, rate: float = 0.8) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.poisson(rate, (steps, params.in_features)).astype(np.int64)
-
-
-def expected_beats(params, counts, order):
-    """``(state records, spike records, saturation_count)`` of the golden model in feeding order."""
-    trace = run_int(params, counts)
-    states, spikes = [], []
-    for t, n in order:
-        record = {
-            "neuron": n,
-            **{f"current_{d}": int(trace.current[t, n, d]) for d in range(params.n_branches)},
-            "u": int(trace.membrane[t, n]),
-            "spike": int(trace.spike[t, n]),
-            "saturated": int(trace.saturated[t, n]),
-        }
-        states.append((record, {"step": t, "neuron": n}))
-        if trace.spike[t, n]:
-            spikes.append(({"neuron": n}, {"step": t, "neuron": n}))
-    return states, spikes, trace.saturation_count, trace
-
-
-def simulate(params, counts, *, seed=0, idle=0.0, backpressure=0.0, shuffle=False, corrupt=None):
-    """Run the core on ``counts`` and check every beat; returns the golden trace.
-
-    Each tick presents every neuron once (random order when ``shuffle``); ``corrupt(states)``
-    may alter the expected state records before checking (to show the checker can fail).
+    ``corrupt(states)`` may alter the expected state records before checking (to show the
+    checker can fail).
     """
-    dut = DHLIFCore(params)
-    rng = random.Random(seed)
-    drives = branch_drives(params, counts)
-    order = []
-    for t in range(counts.shape[0]):
-        neurons = list(range(params.n_neurons))
-        if shuffle:
-            rng.shuffle(neurons)
-        order += [(t, n) for n in neurons]
-    states, spikes, saturation_count, trace = expected_beats(params, counts, order)
+    dut = DHLIFCore(case.params)
+    states, spikes, saturation_count = case.expected_beats()
     if corrupt is not None:
         corrupt(states)
     state_board, spike_board = Scoreboard("o_state"), Scoreboard("o_spike")
     state_board.expect_all(states)
     spike_board.expect_all(spikes)
-    records = [
-        {"neuron": n, **{f"drive_{d}": int(drives[t, n, d]) for d in range(params.n_branches)}} for t, n in order
-    ]
+    records = case.input_beats()
     source = SimStreamSource(dut.i_drive, records, idle_prob=idle, seed=seed)
     sinks = [
         SimStreamSink(dut.o_state, backpressure_prob=backpressure, seed=seed + 1, on_beat=state_board.observe),
@@ -86,7 +38,7 @@ def simulate(params, counts, *, seed=0, idle=0.0, backpressure=0.0, shuffle=Fals
     counter = []
 
     async def finish(ctx):
-        budget = 20 * len(order) + 100
+        budget = 20 * len(records) + 100
         while state_board.outstanding and budget:
             await ctx.tick()
             budget -= 1
@@ -101,7 +53,7 @@ def simulate(params, counts, *, seed=0, idle=0.0, backpressure=0.0, shuffle=Fals
         sim.add_testbench(sink.run, background=True)
     sim.run()
     finish_all([state_board, spike_board], check_value("saturation_count", saturation_count, counter[0]))
-    return trace
+    return case.golden()
 
 
 @pytest.mark.parametrize(
@@ -115,30 +67,29 @@ def simulate(params, counts, *, seed=0, idle=0.0, backpressure=0.0, shuffle=Fals
     ],
 )
 def test_core_matches_golden(n_neurons, in_features, n_branches, steps, idle, backpressure, shuffle):
-    params = random_params(n_neurons, in_features, n_branches, seed=n_neurons + in_features)
-    counts = random_counts(params, steps, seed=steps)
-    trace = simulate(params, counts, seed=1, idle=idle, backpressure=backpressure, shuffle=shuffle)
+    case = random_case(n_neurons + in_features, n_neurons, in_features, n_branches, steps, shuffle=shuffle)
+    trace = simulate(case, seed=1, idle=idle, backpressure=backpressure)
     assert trace.spike.any(), "test drive should make some neurons spike"
 
 
 def test_core_saturates_both_ends_and_counts():
     """Narrow formats and large counts: currents and membrane reach both rails, drives are clamped."""
     fmt = QFormat(3, 8)
-    params = random_params(
-        6, 8, 4, seed=4, weight_fmt=QFormat(3, 8), current_fmt=fmt, membrane_fmt=QFormat(4, 8),
+    case = random_case(
+        4, 6, 8, 4, 12, rate=6.0, weight_fmt=QFormat(3, 8), current_fmt=fmt, membrane_fmt=QFormat(4, 8),
         decay_fmt=QFormat(0, 12, signed=False),
     )
-    counts = random_counts(params, 12, seed=2, rate=6.0)
+    params, counts = case.params, case.counts
     assert np.any(np.abs(np.stack([counts[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1))
                   > drive_format(params).max_int), "some drive should exceed the port format"
-    trace = simulate(params, counts, seed=3, backpressure=0.2)
+    trace = simulate(case, seed=3, backpressure=0.2)
     assert trace.saturation_count > 0
     assert (trace.current == fmt.max_int).any() and (trace.current == fmt.min_int).any()
 
 
 def test_core_runs_one_update_per_clock_without_hazards():
     """Ready outputs and a neuron revisited only in its write-back cycle: every cycle accepts a beat."""
-    params = random_params(DHLIFCore.hazard_stages + 1, 8, 4, seed=3)
+    params = random_case(3, DHLIFCore.hazard_stages + 1, 8, 4, 1).params
     dut = DHLIFCore(params)
     accepted = []
 
@@ -159,18 +110,17 @@ def test_core_runs_one_update_per_clock_without_hazards():
 
 
 def test_checker_sees_a_single_bit_error():
-    params = random_params(4, 8, 4, seed=1)
-    counts = random_counts(params, 5, seed=1)
+    case = random_case(1, 4, 8, 4, 5, shuffle=False)
 
     def flip(states):
         states[9][0]["current_2"] ^= 1
 
     with pytest.raises(MismatchError, match=r"beat 9 \(step=2, neuron=1\): field 'current_2'"):
-        simulate(params, counts, corrupt=flip)
+        simulate(case, corrupt=flip)
 
 
 def test_branch_drives_refuses_bad_counts():
-    params = random_params(2, 8, 4, seed=0)
+    params = random_case(0, 2, 8, 4, 1).params
     with pytest.raises(ValueError, match="non-negative integer"):
         branch_drives(params, -np.ones((2, 8), dtype=np.int64))
     with pytest.raises(ValueError, match=r"counts must be \(T, 8\)"):
@@ -178,7 +128,7 @@ def test_branch_drives_refuses_bad_counts():
 
 
 def test_core_converts_to_verilog():
-    text = verilog.convert(DHLIFCore(random_params(64, 32, 4, seed=0), emit_state=False), name="dhlif_core")
+    text = verilog.convert(DHLIFCore(random_case(0, 64, 32, 4, 1).params, emit_state=False), name="dhlif_core")
     assert "module dhlif_core" in text
 
 

@@ -7,7 +7,6 @@ cycles and backpressure.
 """
 
 import gc
-import random
 import warnings
 
 import numpy as np
