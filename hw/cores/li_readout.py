@@ -1,0 +1,312 @@
+"""Leaky-integrator readout core with class scores and argmax (DECISIONS D16).
+
+The hardware mirror of :meth:`golden.layers.LIReadoutParams.step` plus the decision of
+:class:`golden.layers.LIReadoutTrace`; the golden model's docstring is the specification, this
+module only schedules it.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fixed import QFormat, round_shift
+from golden.layers import LIReadoutParams
+from hw.arith import saturate
+
+__all__ = ["LIReadoutCore"]
+
+_COUNTER_WIDTH = 32
+#: Extra integer bits of a class score over the membrane: sums of up to 2**16 steps are exact.
+DEFAULT_SCORE_EXTRA_BITS = 16
+
+
+class LIReadoutCore(wiring.Component):
+    """``params.n_neurons`` leaky-integrator output neurons, their class scores and the argmax.
+
+    Each beat on :attr:`i_current` updates one neuron with its input current ``x`` for the
+    current time step (``F`` fractional bits shared by ``x`` and ``u``, ``C`` those of
+    ``coef_fmt``)::
+
+        u     = sat_state(round_C(alpha * u + gain * x))    # both products exact, one rounding
+        score = sat_score(score + u)                         # exact while no clamp acts
+
+    ``round_C`` is :func:`golden.fixed.round_shift` (round half up, D1) of the exact sum of the
+    two full-width products; ``sat`` is :func:`hw.arith.saturate` (D2). ``alpha`` and
+    ``gain = 1 - alpha`` are per-neuron words of a read-only parameter memory. Membranes and
+    scores start at zero (D3).
+
+    A beat on :attr:`i_finish` ends the sample: once every accepted update has been written
+    back, the core scans the scores (one class per cycle; the first index wins ties, as
+    :attr:`golden.layers.LIReadoutTrace.prediction`), offers ``{argmax, scores}`` on
+    :attr:`o_scores` when ``emit`` is set, then clears every membrane and score to zero for the
+    next sample. ``i_current`` is not ready from the moment the finish beat is accepted until
+    the clear is done (``3 + 2 * n_neurons`` cycles plus any wait on :attr:`o_scores`).
+
+    Parameters
+    ----------
+    params : LIReadoutParams
+        Formats and per-neuron ``alpha``, ``gain`` (the parameter memory's initial contents).
+    score_fmt : QFormat, optional
+        Signed score format; defaults to ``state_fmt`` widened by 16 integer bits (exact for
+        samples of up to 65536 steps). A score that leaves it saturates and counts.
+
+    Members
+    -------
+    i_current : ``In(stream.Signature(current_layout))``
+        ``{neuron: unsigned(index_bits), current: input_fmt}``.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, u: state_fmt, saturated: 1}``: one beat per update, in input order.
+    i_finish : ``In(stream.Signature(finish_layout))``
+        ``{emit: 1}``: end the sample; ``emit = 0`` clears without offering scores (a reset).
+    o_scores : ``Out(stream.Signature(scores_layout))``
+        ``{argmax: unsigned(index_bits), scores: score_fmt x n_neurons}``, one beat per
+        finished sample with ``emit`` set.
+    saturation_count : ``Out(32)``
+        Updates in which the membrane clamp acted, plus score additions that clamped; sticks at
+        ``2**32 - 1``.
+
+    Timing
+    ------
+    * **Latency**: :attr:`latency` (6) cycles from accepting a beat to its :attr:`o_state` beat.
+    * **Throughput**: one update per clock while :attr:`o_state` is ready and consecutive beats
+      name neurons that are not in flight; a neuron offered again within :attr:`hazard_stages`
+      beats stalls ``i_current.ready`` (no forwarding; the write-back reaches a same-cycle read
+      through a transparent read port).
+    * **Backpressure**: the pipeline moves as a whole and advances only when the output
+      register's state beat has been (or is being) accepted; ``i_current.ready`` depends
+      combinationally on ``o_state.ready`` and ``i_current.payload.neuron``.
+
+    Pipeline::
+
+        0  accept: address the state and parameter memories
+        1  memory words arrive (u, alpha, gain)
+        2  multiplier operands registered
+        3  products alpha*u and gain*x registered (full width)
+        4  sum rounded to F fractional bits
+        5  saturated; write-back and score update; into the output register (6)
+    """
+
+    #: Cycles from accepting an input beat to its output beat being valid.
+    latency = 6
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
+    hazard_stages = 4
+
+    def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
+        if not isinstance(params, LIReadoutParams):
+            raise TypeError(f"params must be a LIReadoutParams, not {type(params).__name__}")
+        if score_fmt is None:
+            score_fmt = QFormat(params.state_fmt.int_bits + DEFAULT_SCORE_EXTRA_BITS, params.state_fmt.frac_bits)
+        if not isinstance(score_fmt, QFormat) or not score_fmt.signed or score_fmt.width < params.state_fmt.width:
+            raise ValueError(
+                f"score_fmt must be a signed QFormat at least as wide as state_fmt {params.state_fmt}, "
+                f"not {score_fmt}"
+            )
+        if score_fmt.frac_bits != params.state_fmt.frac_bits:
+            raise ValueError(f"score_fmt {score_fmt} must have the fractional bits of state_fmt {params.state_fmt}")
+        self._params = params
+        self._score_fmt = score_fmt
+        index_shape = unsigned(self.index_bits)
+        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
+        self._state_layout = data.StructLayout(
+            {"neuron": index_shape, "u": params.state_fmt.shape(), "saturated": unsigned(1)}
+        )
+        self._finish_layout = data.StructLayout({"emit": unsigned(1)})
+        self._scores_layout = data.StructLayout(
+            {"argmax": index_shape, "scores": data.ArrayLayout(score_fmt.shape(), params.n_neurons)}
+        )
+        super().__init__({
+            "i_current": In(stream.Signature(self._current_layout)),
+            "o_state": Out(stream.Signature(self._state_layout)),
+            "i_finish": In(stream.Signature(self._finish_layout)),
+            "o_scores": Out(stream.Signature(self._scores_layout)),
+            "saturation_count": Out(_COUNTER_WIDTH),
+        })
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def params(self) -> LIReadoutParams:
+        return self._params
+
+    @property
+    def score_fmt(self) -> QFormat:
+        return self._score_fmt
+
+    @property
+    def n_neurons(self) -> int:
+        return self._params.n_neurons
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a neuron index (at least 1)."""
+        return max(1, (self._params.n_neurons - 1).bit_length())
+
+    @property
+    def current_layout(self) -> data.StructLayout:
+        return self._current_layout
+
+    @property
+    def state_layout(self) -> data.StructLayout:
+        return self._state_layout
+
+    @property
+    def finish_layout(self) -> data.StructLayout:
+        return self._finish_layout
+
+    @property
+    def scores_layout(self) -> data.StructLayout:
+        return self._scores_layout
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        p = self._params
+        m = Module()
+        n = p.n_neurons
+        coef_bits = p.coef_fmt.frac_bits
+        coef_shape = p.coef_fmt.shape()
+        index_shape = unsigned(self.index_bits)
+
+        m.submodules.state_mem = state_mem = memory.Memory(shape=p.state_fmt.shape(), depth=n, init=[])
+        param_layout = data.StructLayout({"alpha": coef_shape, "gain": coef_shape})
+        m.submodules.param_mem = param_mem = memory.Memory(
+            shape=param_layout, depth=n, init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)]
+        )
+        state_wr = state_mem.write_port()
+        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        param_rd = param_mem.read_port()
+
+        scores = Array(Signal(self._score_fmt.shape(), name=f"score_{k}") for k in range(n))
+
+        # Sample control: RUN accepts updates; FINISH waits for the pipeline to drain, SCAN finds
+        # the argmax, EMIT offers the scores, CLEAR zeroes membranes and scores.
+        running = Signal(init=1)
+        advance = Signal()
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, 6)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, 6)]
+        with m.If(advance):
+            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
+            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
+            for k in range(2, 6):
+                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+        hazard = Signal()
+        m.d.comb += hazard.eq(
+            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+        )
+        m.d.comb += [
+            self.i_current.ready.eq(advance & ~hazard & running),
+            state_rd.addr.eq(self.i_current.payload.neuron),
+            state_rd.en.eq(advance),
+            param_rd.addr.eq(self.i_current.payload.neuron),
+            param_rd.en.eq(advance),
+        ]
+
+        # Stage 1 -> 2: operands.
+        current_1 = Signal(p.input_fmt.shape())
+        u_2 = Signal(p.state_fmt.shape())
+        alpha_2 = Signal(coef_shape)
+        gain_2 = Signal(coef_shape)
+        current_2 = Signal(p.input_fmt.shape())
+        with m.If(advance):
+            m.d.sync += [
+                current_1.eq(self.i_current.payload.current),
+                u_2.eq(state_rd.data),
+                alpha_2.eq(param_rd.data.alpha),
+                gain_2.eq(param_rd.data.gain),
+                current_2.eq(current_1),
+            ]
+        # Stage 3: full-width products; stage 4: one rounding of their exact sum (D1).
+        decay_3 = Signal.like(u_2 * alpha_2)
+        drive_3 = Signal.like(current_2 * gain_2)
+        rounded_4 = Signal.like(round_shift(decay_3 + drive_3, coef_bits))
+        with m.If(advance):
+            m.d.sync += [
+                decay_3.eq(u_2 * alpha_2),
+                drive_3.eq(current_2 * gain_2),
+                rounded_4.eq(round_shift(decay_3 + drive_3, coef_bits)),
+            ]
+        # Stage 5: saturated (D2).
+        u_next, u_clamped = saturate(rounded_4, p.state_fmt)
+        u_5 = Signal(p.state_fmt.shape())
+        u_clamped_5 = Signal()
+        with m.If(advance):
+            m.d.sync += [u_5.eq(u_next), u_clamped_5.eq(u_clamped)]
+
+        # Write-back, score update, output register.
+        score_next, score_clamped = saturate(scores[neuron[5]] + u_5, self._score_fmt)
+        write_back = Signal()
+        m.d.comb += write_back.eq(valid[5] & advance)
+        m.d.comb += [state_wr.addr.eq(neuron[5]), state_wr.data.eq(u_5), state_wr.en.eq(write_back)]
+        with m.If(write_back):
+            m.d.sync += scores[neuron[5]].eq(score_next)
+
+        out_state = Signal(self._state_layout)
+        state_pending = Signal()
+        m.d.comb += [
+            advance.eq(~state_pending | self.o_state.ready),
+            self.o_state.valid.eq(state_pending),
+            self.o_state.payload.eq(out_state),
+        ]
+        with m.If(advance):
+            m.d.sync += [
+                out_state.neuron.eq(neuron[5]),
+                out_state.u.eq(u_5),
+                out_state.saturated.eq(u_clamped_5),
+                state_pending.eq(valid[5]),
+            ]
+        clamps = Signal(2)
+        m.d.comb += clamps.eq(Mux(write_back, Cat(u_clamped_5, score_clamped), 0))
+        counter_max = (1 << _COUNTER_WIDTH) - 1
+        with m.If(clamps.any()):
+            total = self.saturation_count + clamps[0] + clamps[1]
+            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+
+        # Finish: drain, scan, emit, clear.
+        in_flight = _any(valid[k] for k in range(1, 6))
+        emit = Signal()
+        index = Signal(range(n + 1))
+        best_index = Signal(index_shape)
+        best_score = Signal(self._score_fmt.shape())
+        out_scores = Signal(self._scores_layout)
+        m.d.comb += [self.o_scores.payload.eq(out_scores)]
+        with m.FSM(name="sample"):
+            with m.State("RUN"):
+                m.d.comb += self.i_finish.ready.eq(1)
+                with m.If(self.i_finish.valid):
+                    m.d.sync += [running.eq(0), emit.eq(self.i_finish.payload.emit)]
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(~in_flight):
+                    m.d.sync += [index.eq(1), best_index.eq(0), best_score.eq(scores[0])]
+                    m.next = "SCAN"
+            with m.State("SCAN"):
+                with m.If(index == n):
+                    m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores))]
+                    m.next = "EMIT"
+                with m.Else():
+                    with m.If(scores[index] > best_score):
+                        m.d.sync += [best_index.eq(index), best_score.eq(scores[index])]
+                    m.d.sync += index.eq(index + 1)
+            with m.State("EMIT"):
+                m.d.comb += self.o_scores.valid.eq(emit)
+                with m.If(~emit | self.o_scores.ready):
+                    m.d.sync += index.eq(0)
+                    m.next = "CLEAR"
+            with m.State("CLEAR"):
+                m.d.comb += [state_wr.addr.eq(index), state_wr.data.eq(0), state_wr.en.eq(1)]
+                for score in scores:
+                    m.d.sync += score.eq(0)
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == n - 1):
+                    m.d.sync += running.eq(1)
+                    m.next = "RUN"
+        return m
+
+
+def _any(terms):
+    """OR of Amaranth 1-bit values."""
+    result = Const(0, 1)
+    for term in terms:
+        result = result | term
+    return result

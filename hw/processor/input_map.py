@@ -1,0 +1,86 @@
+"""Camera events to input channels with spatial pooling, mirroring :class:`golden.data.events.InputMap`."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.data.events import InputMap
+from hw.processor.time_bins import TICK_BITS, InputKind, channel_bits, input_event_layout
+
+__all__ = ["camera_event_layout", "InputMapper"]
+
+
+def camera_event_layout(input_map: InputMap) -> data.StructLayout:
+    """Payload of the camera-event input: ``{kind, x, y, polarity, tick}``.
+
+    ``x``, ``y`` and ``polarity`` are as wide as the sensor needs plus one bit, so that
+    out-of-range addresses can be presented (they are marked, then counted and dropped by the
+    :class:`~hw.processor.time_bins.TimeBinController`).
+    """
+    width, height = input_map.sensor_size
+    return data.StructLayout({
+        "kind": unsigned(1),
+        "x": unsigned(width.bit_length()),
+        "y": unsigned(height.bit_length()),
+        "polarity": unsigned(1),
+        "tick": unsigned(TICK_BITS),
+    })
+
+
+class InputMapper(wiring.Component):
+    """``channel = (p * H' + y // pool_y) * W' + x // pool_x`` (``p`` taken as 0 without split).
+
+    An event outside the sensor (``x >= width`` or ``y >= height``) gets channel ``2**b - 1``
+    (``b`` = :func:`~hw.processor.time_bins.channel_bits`), which is ``>= n_channels``, so the
+    time-bin controller counts and drops it. END beats pass through unchanged.
+
+    Parameters
+    ----------
+    input_map : InputMap
+
+    Members
+    -------
+    i : ``In(stream.Signature(camera_event_layout(input_map)))``
+    o : ``Out(stream.Signature(input_event_layout(input_map.n_channels)))``
+
+    Timing
+    ------
+    Latency 1 cycle (registered output), one beat per cycle; ``i.ready = ~o.valid | o.ready``.
+    The divisions by the pool sizes are by constants (shifts when they are powers of two).
+    """
+
+    def __init__(self, input_map: InputMap):
+        if not isinstance(input_map, InputMap):
+            raise ValueError(f"input_map must be a golden.data.events.InputMap, not {type(input_map).__name__}")
+        self._map = input_map
+        super().__init__({
+            "i": In(stream.Signature(camera_event_layout(input_map))),
+            "o": Out(stream.Signature(input_event_layout(input_map.n_channels))),
+        })
+
+    @property
+    def input_map(self) -> InputMap:
+        return self._map
+
+    def elaborate(self, platform):
+        m = Module()
+        imap = self._map
+        (width, height), (pool_x, pool_y) = imap.sensor_size, imap.pool
+        pooled_w, pooled_h = imap.pooled_size
+        beat = self.i.payload
+        plane = beat.polarity if imap.split_polarity else 0
+        channel = (plane * pooled_h + beat.y // pool_y) * pooled_w + beat.x // pool_x
+        outside = (beat.x >= width) | (beat.y >= height)
+        mark = (1 << channel_bits(imap.n_channels)) - 1
+
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.ready):
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid),
+                self.o.payload.kind.eq(beat.kind),
+                self.o.payload.channel.eq(Mux(outside, mark, channel)),
+                self.o.payload.tick.eq(beat.tick),
+            ]
+        return m

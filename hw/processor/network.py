@@ -1,0 +1,372 @@
+"""The streaming event processor: a whole network from :class:`golden.network.NetworkParams`.
+
+Input events -> (input map) -> time-bin controller -> layer 0 -> ... -> readout -> class scores,
+bit for bit :func:`golden.network.run_network`. ``docs/processor.md`` has the diagram and the
+cycle costs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.csilif import CSiLIFParams
+from golden.fixed import QFormat
+from golden.layers import LIReadoutParams
+from golden.network import LayerParams, NetworkParams
+from golden.refractory_lif import RefractoryLIFParams
+from golden.silif import SiLIFParams
+from hw.cores.csilif import CSiLIFCore
+from hw.cores.li_readout import LIReadoutCore
+from hw.cores.refractory_lif import RefractoryLIFCore
+from hw.cores.silif import SiLIFCore
+from hw.processor.input_map import InputMapper, camera_event_layout
+from hw.processor.synapse import SynapseStage, synapse_command_layout
+from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
+
+__all__ = ["CORE_CLASSES", "lane_params", "SpikingLayer", "ReadoutLayer", "NetworkProcessor", "layer_tap_layout",
+           "readout_tap_layout"]
+
+_COUNTER_WIDTH = 32
+
+#: Neuron parameter class -> hardware core class of the spiking layers.
+CORE_CLASSES = {
+    RefractoryLIFParams: RefractoryLIFCore,
+    SiLIFParams: SiLIFCore,
+    CSiLIFParams: CSiLIFCore,
+}
+
+
+def lane_params(neuron, lane: int, lanes: int):
+    """The parameters of neurons ``lane, lane + lanes, ...`` of ``neuron`` (a lane's core).
+
+    Every per-neuron array field (first dimension ``n_neurons``) is sliced; scalars and formats
+    are kept.
+    """
+    n = neuron.n_neurons
+    sliced = {}
+    for f in dataclasses.fields(neuron):
+        value = getattr(neuron, f.name)
+        if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
+            sliced[f.name] = value[lane::lanes].copy()
+    return dataclasses.replace(neuron, **sliced)
+
+
+def layer_tap_layout(n_out: int) -> data.StructLayout:
+    """One observed beat of a spiking layer's output: ``{valid, close, last, index}``."""
+    return data.StructLayout({"valid": unsigned(1), **dict(synapse_command_layout(n_out).members)})
+
+
+def readout_tap_layout(core: LIReadoutCore) -> data.StructLayout:
+    """One readout membrane update: ``{valid, neuron, u}``."""
+    return data.StructLayout({"valid": unsigned(1), "neuron": unsigned(core.index_bits),
+                              "u": core.params.state_fmt.shape()})
+
+
+def _min(value, limit):
+    from amaranth.hdl import Mux
+
+    return Mux(value > limit, limit, value)
+
+
+class SpikingLayer(wiring.Component):
+    """Synapse stage, ``lanes`` neuron cores and the spike merger of one hidden layer.
+
+    Neuron ``i`` lives in lane core ``i % lanes`` at local index ``i // lanes``. At a step close
+    the synapse streams one current per neuron into the lane cores; each core update comes back
+    on the core's ``o_state`` (every update, spike or not); the merger forwards the spiking ones
+    as events ``{close: 0, index: i}`` to the next layer and, once all ``n_out`` updates of the
+    step have been seen, a close carrying the step's ``last`` flag. The synapse does not start
+    the next step's drain before that close has left (so closes never overtake spikes).
+
+    Members
+    -------
+    i : ``In(stream.Signature(synapse_command_layout(n_in)))``
+    o : ``Out(stream.Signature(synapse_command_layout(n_out)))``
+        Spikes of each step in core output order, then the step's close.
+    current_saturation_count, neuron_saturation_count : ``Out(32)``
+        Clamped currents (synapse) and clamped neuron updates (sum over the lane cores).
+    """
+
+    def __init__(self, layer: LayerParams, *, lanes: int = 1):
+        if layer.is_readout:
+            raise ValueError("SpikingLayer needs a spiking neuron kind; the readout is ReadoutLayer")
+        self._layer = layer
+        self._lanes = min(lanes, layer.n_out)
+        self.synapse = SynapseStage(layer, lanes=self._lanes)
+        core_class = CORE_CLASSES[type(layer.neuron)]
+        self.cores = [core_class(lane_params(layer.neuron, lane, self._lanes), emit_state=True)
+                      for lane in range(self._lanes)]
+        super().__init__({
+            "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
+            "o": Out(stream.Signature(synapse_command_layout(layer.n_out))),
+            "current_saturation_count": Out(_COUNTER_WIDTH),
+            "neuron_saturation_count": Out(_COUNTER_WIDTH),
+        })
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, lanes = self._layer, self._lanes
+        m.submodules.synapse = synapse = self.synapse
+        for lane, core in enumerate(self.cores):
+            m.submodules[f"core_{lane}"] = core
+            wiring.connect(m, synapse.o_current[lane], core.i_current)
+            m.d.comb += core.o_spike.ready.eq(1)
+        wiring.connect(m, wiring.flipped(self.i), synapse.i)
+
+        step_pending = Signal()
+        seen = Signal(range(layer.n_out + 1))
+        m.d.comb += synapse.close_allowed.eq(~step_pending)
+
+        close_now = step_pending & (seen == layer.n_out)
+        selected = Signal(range(max(2, lanes)))
+        any_valid = Signal()
+        for lane in reversed(range(lanes)):
+            with m.If(self.cores[lane].o_state.valid):
+                m.d.comb += [selected.eq(lane), any_valid.eq(1)]
+        beats = [core.o_state for core in self.cores]
+        spike = Signal()
+        row = Signal(self.synapse.row_bits)
+        for lane in range(lanes):
+            with m.If(selected == lane):
+                m.d.comb += [spike.eq(beats[lane].payload.spike), row.eq(beats[lane].payload.neuron)]
+        index = row * lanes + selected if lanes > 1 else row
+
+        with m.If(close_now):
+            m.d.comb += [self.o.valid.eq(1), self.o.payload.close.eq(1), self.o.payload.last.eq(synapse.last)]
+            with m.If(self.o.ready):
+                m.d.sync += [step_pending.eq(0), seen.eq(0)]
+        with m.Elif(any_valid):
+            m.d.comb += [self.o.valid.eq(spike), self.o.payload.index.eq(index)]
+            taken = ~spike | self.o.ready
+            for lane in range(lanes):
+                m.d.comb += beats[lane].ready.eq((selected == lane) & taken)
+            with m.If(taken):
+                m.d.sync += seen.eq(seen + 1)
+        with m.If(synapse.closed):
+            m.d.sync += step_pending.eq(1)
+
+        m.d.comb += self.current_saturation_count.eq(synapse.saturation_count)
+        total = sum((core.saturation_count for core in self.cores), Const(0, _COUNTER_WIDTH + 5))
+        m.d.comb += self.neuron_saturation_count.eq(_min(total, (1 << _COUNTER_WIDTH) - 1))
+        return m
+
+
+class ReadoutLayer(wiring.Component):
+    """Synapse stage and the leaky-integrator readout core of the output layer.
+
+    The synapse's lane beats are serialised (lowest lane first) into one
+    :class:`~hw.cores.li_readout.LIReadoutCore`; after the update of every class in the step
+    closed with ``last``, the core finishes the sample and offers its scores.
+
+    Members
+    -------
+    i : ``In(stream.Signature(synapse_command_layout(n_in)))``
+    o_scores : the core's ``o_scores``.
+    tap : ``Out(readout_tap_layout(core))``
+        Every membrane update, without backpressure (for verification).
+    current_saturation_count, neuron_saturation_count : ``Out(32)``
+    """
+
+    def __init__(self, layer: LayerParams, *, lanes: int = 1, score_fmt: QFormat | None = None):
+        if not layer.is_readout:
+            raise ValueError(f"ReadoutLayer needs the li_readout kind, not {layer.kind}")
+        self._layer = layer
+        self._lanes = min(lanes, layer.n_out)
+        self.synapse = SynapseStage(layer, lanes=self._lanes)
+        self.core = LIReadoutCore(layer.neuron, score_fmt=score_fmt)
+        super().__init__({
+            "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
+            "o_scores": Out(stream.Signature(self.core.scores_layout)),
+            "tap": Out(readout_tap_layout(self.core)),
+            "current_saturation_count": Out(_COUNTER_WIDTH),
+            "neuron_saturation_count": Out(_COUNTER_WIDTH),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, lanes = self._layer, self._lanes
+        m.submodules.synapse = synapse = self.synapse
+        m.submodules.core = core = self.core
+        wiring.connect(m, wiring.flipped(self.i), synapse.i)
+        wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
+
+        # Serialise the lanes into the core, lowest pending lane first.
+        for lane in reversed(range(lanes)):
+            beat = synapse.o_current[lane]
+            with m.If(beat.valid):
+                m.d.comb += [
+                    core.i_current.valid.eq(1),
+                    core.i_current.payload.neuron.eq(beat.payload.neuron * lanes + lane),
+                    core.i_current.payload.current.eq(beat.payload.current),
+                ]
+        chosen = Signal(range(max(2, lanes)))
+        for lane in reversed(range(lanes)):
+            with m.If(synapse.o_current[lane].valid):
+                m.d.comb += chosen.eq(lane)
+        for lane in range(lanes):
+            m.d.comb += synapse.o_current[lane].ready.eq((chosen == lane) & core.i_current.ready)
+
+        step_pending = Signal()
+        finish_pending = Signal()
+        seen = Signal(range(layer.n_out + 1))
+        m.d.comb += [
+            core.o_state.ready.eq(1),
+            synapse.close_allowed.eq(~step_pending & ~finish_pending),
+            self.tap.valid.eq(core.o_state.valid),
+            self.tap.neuron.eq(core.o_state.payload.neuron),
+            self.tap.u.eq(core.o_state.payload.u),
+            core.i_finish.valid.eq(finish_pending),
+            core.i_finish.payload.emit.eq(1),
+        ]
+        with m.If(core.i_finish.ready):
+            m.d.sync += finish_pending.eq(0)
+        with m.If(core.o_state.valid):
+            m.d.sync += seen.eq(seen + 1)
+        with m.If(step_pending & (seen == layer.n_out)):
+            m.d.sync += [step_pending.eq(0), seen.eq(0), finish_pending.eq(synapse.last)]
+        with m.If(synapse.closed):
+            m.d.sync += step_pending.eq(1)
+
+        m.d.comb += [
+            self.current_saturation_count.eq(synapse.saturation_count),
+            self.neuron_saturation_count.eq(core.saturation_count),
+        ]
+        return m
+
+
+class NetworkProcessor(wiring.Component):
+    """The whole network: events in, every hidden layer's spikes observable, class scores out.
+
+    Parameters
+    ----------
+    params : NetworkParams
+    n_steps : int
+        Steps per sample (initial value of the :attr:`n_steps` port).
+    lanes : int
+        Synapse accumulators and neuron cores working in parallel per layer (capped at the
+        layer's width; the readout always has one core, fed by ``lanes`` accumulators).
+    camera_input : bool
+        Take camera events through the network's ``input_map`` (default: when it has one).
+    score_fmt : QFormat, optional
+        Class score format of the readout core.
+
+    Members
+    -------
+    i : ``In(stream.Signature(camera_event_layout(input_map)))`` or
+        ``In(stream.Signature(input_event_layout(n_inputs)))``
+        Events of one sample in time order, then an END beat; the next sample may follow.
+    o_scores : ``Out(stream.Signature({argmax, scores}))``
+        One beat per sample.
+    n_steps : ``In(16)``
+    layer_taps : ``Out(ArrayLayout(layer_tap_layout, n_hidden))`` (only with hidden layers)
+        Each hidden layer's output commands as they transfer, without backpressure.
+    readout_tap : ``Out(readout_tap_layout)``
+        Every readout membrane update.
+    dropped_backwards, dropped_out_of_range, dropped_late : ``Out(32)``
+    current_saturation, neuron_saturation : ``Out(ArrayLayout(32, n_layers))``
+        Per layer, clamped currents and clamped neuron updates.
+    """
+
+    def __init__(self, params: NetworkParams, *, n_steps: int, lanes: int = 1, camera_input: bool | None = None,
+                 score_fmt: QFormat | None = None):
+        if not isinstance(params, NetworkParams):
+            raise TypeError(f"params must be a golden.network.NetworkParams, not {type(params).__name__}")
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes must be a positive int, not {lanes!r}")
+        if camera_input is None:
+            camera_input = params.input_map is not None
+        if camera_input and params.input_map is None:
+            raise ValueError("camera_input=True needs a network with an input_map")
+        self._params = params
+        self._lanes = lanes
+        self._camera = bool(camera_input)
+        self.time_bins = TimeBinController(params.n_inputs, params.bin_ticks, n_steps)
+        self.mapper = InputMapper(params.input_map) if self._camera else None
+        self.hidden = [SpikingLayer(layer, lanes=lanes) for layer in params.layers[:-1]]
+        self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
+        in_layout = camera_event_layout(params.input_map) if self._camera else input_event_layout(params.n_inputs)
+        n_layers = len(params.layers)
+        members = {
+            "i": In(stream.Signature(in_layout)),
+            "o_scores": Out(stream.Signature(self.readout.core.scores_layout)),
+            "n_steps": In(STEP_BITS, init=n_steps),
+        }
+        if self.hidden:
+            members["layer_taps"] = Out(data.StructLayout(
+                {f"layer_{k}": layer_tap_layout(layer.n_out) for k, layer in enumerate(params.layers[:-1])}))
+        members.update({
+            "readout_tap": Out(readout_tap_layout(self.readout.core)),
+            "dropped_backwards": Out(_COUNTER_WIDTH),
+            "dropped_out_of_range": Out(_COUNTER_WIDTH),
+            "dropped_late": Out(_COUNTER_WIDTH),
+            "current_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
+            "neuron_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
+        })
+        super().__init__(members)
+
+    @property
+    def params(self) -> NetworkParams:
+        return self._params
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def camera_input(self) -> bool:
+        return self._camera
+
+    @property
+    def input_layout(self) -> data.StructLayout:
+        return self.i.payload.shape()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.time_bins = time_bins = self.time_bins
+        if self._camera:
+            m.submodules.input_map = mapper = self.mapper
+            wiring.connect(m, wiring.flipped(self.i), mapper.i)
+            wiring.connect(m, mapper.o, time_bins.i)
+        else:
+            wiring.connect(m, wiring.flipped(self.i), time_bins.i)
+        m.d.comb += [
+            time_bins.n_steps.eq(self.n_steps),
+            self.dropped_backwards.eq(time_bins.dropped_backwards),
+            self.dropped_out_of_range.eq(time_bins.dropped_out_of_range),
+            self.dropped_late.eq(time_bins.dropped_late),
+        ]
+        upstream = time_bins.o
+        for k, layer in enumerate(self.hidden):
+            m.submodules[f"layer_{k}"] = layer
+            wiring.connect(m, upstream, layer.i)
+            tap = self.layer_taps[f"layer_{k}"]
+            m.d.comb += [
+                tap.valid.eq(layer.o.valid & layer.o.ready),
+                tap.close.eq(layer.o.payload.close),
+                tap.last.eq(layer.o.payload.last),
+                tap.index.eq(layer.o.payload.index),
+            ]
+            m.d.comb += [
+                self.current_saturation[k].eq(layer.current_saturation_count),
+                self.neuron_saturation[k].eq(layer.neuron_saturation_count),
+            ]
+            upstream = layer.o
+        m.submodules.readout = readout = self.readout
+        wiring.connect(m, upstream, readout.i)
+        wiring.connect(m, readout.o_scores, wiring.flipped(self.o_scores))
+        last = len(self.hidden)
+        m.d.comb += [
+            self.readout_tap.eq(readout.tap),
+            self.current_saturation[last].eq(readout.current_saturation_count),
+            self.neuron_saturation[last].eq(readout.neuron_saturation_count),
+        ]
+        return m

@@ -1,0 +1,275 @@
+"""Synapse stage of one layer: weight columns in block RAM, per-neuron accumulators, lanes.
+
+Mirrors ``acc = bias_q + W_q @ x; current_q = sat(input_fmt, acc)`` of
+:func:`golden.network.run_network` with additions only: every input event (or spike) ``j``
+adds the weight column ``W_q[:, j]`` to the accumulators, so a count of ``c`` is ``c`` adds,
+which equals ``W_q @ x`` exactly because the accumulator cannot overflow
+(:attr:`golden.network.LayerParams.acc_bits` is sized for the declared event bound).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.network import LayerParams
+from hw.arith import saturate
+
+__all__ = ["synapse_command_layout", "SynapseStage"]
+
+_COUNTER_WIDTH = 32
+
+
+def synapse_command_layout(n_in: int) -> data.StructLayout:
+    """Payload of a layer's command stream.
+
+    ``close = 0``: an event (or spike) on input ``index``. ``close = 1``: the step ends (``index``
+    is ignored); ``last`` marks the close of the sample's final step.
+    """
+    return data.StructLayout(
+        {"close": unsigned(1), "last": unsigned(1), "index": unsigned(max(1, (n_in - 1).bit_length()))}
+    )
+
+
+class SynapseStage(wiring.Component):
+    """Fan each input event out over its weight column into ``lanes`` accumulators per cycle.
+
+    Neuron ``i`` of the layer is lane ``i % lanes``, row ``i // lanes``; there are
+    ``rows = ceil(n_out / lanes)`` rows. The weight memory holds one word of ``lanes`` weights
+    per (input, row), column-major (address ``j * rows + row``); the accumulator memory holds one
+    word of ``lanes`` signed ``acc_bits`` accumulators per row and starts at zero.
+
+    * **Event** (``close = 0``): ``rows`` cycles, one read-modify-write of a row per cycle
+      (the next event is accepted in the cycle the last row issues, so back-to-back events
+      cost exactly ``rows`` cycles each). The accumulator read port is transparent to the write
+      port, so a row read in the cycle its previous sum is written sees that sum.
+    * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
+      is in flight): every row is read, ``sat(input_fmt, acc + bias)`` (D2, counted) is offered
+      on the lane outputs, and the row is cleared to zero. One row per cycle while the lane
+      outputs are ready. :attr:`closed` pulses for one cycle when the close is accepted and
+      :attr:`last` holds the accepted command's ``last`` flag.
+
+    Parameters
+    ----------
+    layer : LayerParams
+        Weights, biases, formats and ``acc_bits`` (set by :class:`golden.network.NetworkParams`).
+    lanes : int
+        Accumulators updated per cycle, and the number of lane output streams (>= 1).
+
+    Members
+    -------
+    i : ``In(stream.Signature(synapse_command_layout(n_in)))``
+        Events and step closes, in order. Never accepts a command while a close is draining.
+    o_current : ``Out(stream.Signature({neuron: row index, current: input_fmt})).array(lanes)``
+        Per lane, one beat per row that holds a neuron of that lane, in row order; ``neuron`` is
+        the row (the lane core's local index: global neuron ``row * lanes + lane``).
+    close_allowed : ``In(1)``
+        The layer downstream finished the previous step; a close waits for it.
+    closed : ``Out(1)``
+        High in the cycle a close command is accepted.
+    last : ``Out(1)``
+        ``last`` flag of the most recently accepted close.
+    draining : ``Out(1)``
+        High from a close's acceptance until its last row has been offered and taken.
+    saturation_count : ``Out(32)``
+        Currents that the input-format clamp changed; sticks at ``2**32 - 1``.
+
+    Timing
+    ------
+    Event: ``rows`` cycles. Close: ``rows + 2`` cycles from acceptance to the last row's beats
+    being valid when every lane output is ready; a lane output that stalls stops every lane (the
+    rows move together).
+    """
+
+    def __init__(self, layer: LayerParams, *, lanes: int = 1):
+        if not isinstance(layer, LayerParams):
+            raise TypeError(f"layer must be a golden.network.LayerParams, not {type(layer).__name__}")
+        if not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes must be a positive int, not {lanes!r}")
+        if layer.acc_bits is None:
+            raise ValueError("layer.acc_bits is unset: build the layer inside a golden.network.NetworkParams")
+        self._layer = layer
+        self._lanes = lanes
+        self._command_layout = synapse_command_layout(layer.n_in)
+        self._current_layout = data.StructLayout(
+            {"neuron": unsigned(self.row_bits), "current": layer.neuron.input_fmt.shape()}
+        )
+        super().__init__({
+            "i": In(stream.Signature(self._command_layout)),
+            "o_current": Out(stream.Signature(self._current_layout)).array(lanes),
+            "close_allowed": In(1),
+            "closed": Out(1),
+            "last": Out(1),
+            "draining": Out(1),
+            "saturation_count": Out(_COUNTER_WIDTH),
+        })
+
+    # --- derived facts --------------------------------------------------------------------
+    @property
+    def layer(self) -> LayerParams:
+        return self._layer
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def rows(self) -> int:
+        """Accumulator words: ``ceil(n_out / lanes)``; also the cycles one event costs."""
+        return -(-self._layer.n_out // self._lanes)
+
+    @property
+    def row_bits(self) -> int:
+        return max(1, (self.rows - 1).bit_length())
+
+    @property
+    def command_layout(self) -> data.StructLayout:
+        return self._command_layout
+
+    @property
+    def current_layout(self) -> data.StructLayout:
+        return self._current_layout
+
+    def lane_neurons(self, lane: int) -> int:
+        """Neurons of lane ``lane``: ``#{i < n_out : i % lanes == lane}``."""
+        return len(range(lane, self._layer.n_out, self._lanes))
+
+    def weight_words(self) -> list[list[int]]:
+        """Initial weight memory: word ``j * rows + row`` holds ``W[row*lanes + lane, j]`` per lane."""
+        w = self._layer.weight_q
+        words = []
+        for j in range(self._layer.n_in):
+            for row in range(self.rows):
+                words.append([int(w[i, j]) if (i := row * self._lanes + lane) < self._layer.n_out else 0
+                              for lane in range(self._lanes)])
+        return words
+
+    def bias_words(self) -> list[list[int]]:
+        b = self._layer.bias_q
+        return [[int(b[i]) if (i := row * self._lanes + lane) < self._layer.n_out else 0
+                 for lane in range(self._lanes)] for row in range(self.rows)]
+
+    # --- hardware -------------------------------------------------------------------------
+    def elaborate(self, platform):
+        layer, lanes, rows = self._layer, self._lanes, self.rows
+        m = Module()
+        in_fmt = layer.neuron.input_fmt
+        acc_shape = signed(layer.acc_bits)
+
+        weight_layout = data.ArrayLayout(layer.weight_fmt.shape(), lanes)
+        acc_layout = data.ArrayLayout(acc_shape, lanes)
+        bias_layout = data.ArrayLayout(layer.bias_fmt.shape(), lanes)
+        m.submodules.weight_mem = weight_mem = memory.Memory(
+            shape=weight_layout, depth=layer.n_in * rows, init=self.weight_words()
+        )
+        m.submodules.acc_mem = acc_mem = memory.Memory(shape=acc_layout, depth=rows, init=[])
+        m.submodules.bias_mem = bias_mem = memory.Memory(shape=bias_layout, depth=rows, init=self.bias_words())
+        weight_rd = weight_mem.read_port()
+        acc_wr = acc_mem.write_port()
+        acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
+        bias_rd = bias_mem.read_port()
+
+        last_row = rows - 1
+        # Accumulate: `busy` while rows of the latched event are being issued.
+        busy = Signal()
+        row = Signal(range(rows))
+        weight_addr = Signal(range(max(2, layer.n_in * rows)))
+        add_valid = Signal()
+        add_row = Signal(range(rows))
+        # Drain: `draining` from an accepted close until its last row has been taken.
+        issuing = Signal()
+        drain_row = Signal(range(rows))
+        read_valid = Signal()
+        read_row = Signal(range(rows))
+        pending = Signal(lanes)
+        out_row = Signal(range(rows))
+        out_current = Signal(data.ArrayLayout(in_fmt.shape(), lanes))
+        advance = Signal()
+
+        command = self.i.payload
+        idle_for_event = ~busy | (row == last_row)
+        m.d.comb += self.i.ready.eq(
+            ~self.draining & Mux(command.close, ~busy & self.close_allowed, idle_for_event)
+        )
+        accept = self.i.valid & self.i.ready
+        m.d.comb += self.closed.eq(accept & command.close)
+
+        # Event path: issue one row per cycle from registers.
+        with m.If(accept & ~command.close):
+            m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(command.index * rows)]
+        with m.Elif(busy):
+            with m.If(row == last_row):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
+        m.d.sync += [add_valid.eq(busy), add_row.eq(row)]
+
+        # Drain path, moving as a whole when every pending lane beat is taken.
+        m.d.comb += advance.eq(_all(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
+        with m.If(self.closed):
+            m.d.sync += [self.draining.eq(1), issuing.eq(1), drain_row.eq(0), self.last.eq(command.last)]
+        with m.Elif(self.draining & advance):
+            m.d.sync += [read_valid.eq(issuing), read_row.eq(drain_row)]
+            with m.If(issuing):
+                with m.If(drain_row == last_row):
+                    m.d.sync += issuing.eq(0)
+                with m.Else():
+                    m.d.sync += drain_row.eq(drain_row + 1)
+            with m.If(~issuing & ~read_valid):
+                m.d.sync += self.draining.eq(0)
+
+        # Memory ports: the accumulate path owns them outside a drain.
+        with m.If(self.draining):
+            m.d.comb += [
+                acc_rd.addr.eq(drain_row),
+                acc_rd.en.eq(advance),
+                bias_rd.addr.eq(drain_row),
+                bias_rd.en.eq(advance),
+                acc_wr.addr.eq(read_row),
+                acc_wr.data.eq(0),
+                acc_wr.en.eq(read_valid & advance),
+            ]
+        with m.Else():
+            m.d.comb += [
+                acc_rd.addr.eq(row),
+                acc_rd.en.eq(1),
+                weight_rd.addr.eq(weight_addr),
+                acc_wr.addr.eq(add_row),
+                acc_wr.en.eq(add_valid),
+            ]
+            for lane in range(lanes):
+                m.d.comb += acc_wr.data[lane].eq(acc_rd.data[lane] + weight_rd.data[lane])
+
+        # Drain output register: sat(acc + bias) per lane (D2).
+        clamped = []
+        for lane in range(lanes):
+            current, clamp = saturate(acc_rd.data[lane] + bias_rd.data[lane], in_fmt)
+            present = Signal(name=f"present_{lane}")
+            m.d.comb += present.eq((read_row * lanes + lane) < layer.n_out)
+            clamped.append(clamp & present)
+            with m.If(self.draining & advance):
+                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(read_valid & present)]
+            with m.Elif(self.o_current[lane].ready):
+                m.d.sync += pending[lane].eq(0)
+            m.d.comb += [
+                self.o_current[lane].valid.eq(pending[lane]),
+                self.o_current[lane].payload.neuron.eq(out_row),
+                self.o_current[lane].payload.current.eq(out_current[lane]),
+            ]
+        with m.If(self.draining & advance):
+            m.d.sync += out_row.eq(read_row)
+
+        n_clamped = sum((Cat(c).as_unsigned() for c in clamped), Const(0, range(lanes + 1)))
+        counter_max = (1 << _COUNTER_WIDTH) - 1
+        with m.If(self.draining & advance & read_valid):
+            total = self.saturation_count + n_clamped
+            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+        return m
+
+
+def _all(terms):
+    result = Const(1, 1)
+    for term in terms:
+        result = result & term
+    return result

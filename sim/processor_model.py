@@ -1,0 +1,200 @@
+"""Stimulus and expectations for the streaming event processor, shared by amaranth.sim and cocotb.
+
+The model is :func:`golden.network.run_network`; this module only turns its trace into what
+the processor's observation ports show (per hidden layer and step, the set of neurons that
+spiked; per step, every readout membrane; per sample, scores and argmax) and turns event
+counts into input beats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.csilif import CSiLIFParams
+from golden.fixed import QFormat
+from golden.layers import LIReadoutParams
+from golden.network import LayerParams, NetworkParams, run_network
+from golden.refractory_lif import RefractoryLIFParams
+from golden.silif import SiLIFParams
+
+__all__ = ["random_network", "counts_to_beats", "Expected", "expected_from_counts", "Observed", "compare"]
+
+END = 1
+EVENT = 0
+
+
+def _neuron(kind: str, n: int, rng: np.random.Generator):
+    if kind == "refractory_lif":
+        return RefractoryLIFParams.from_float(
+            v_th=rng.uniform(0.3, 1.0, n), u_th=rng.uniform(0.0, 0.5, n), tau=float(rng.uniform(0.1, 0.7)),
+            tau_r=float(rng.uniform(0.3, 0.9)),
+            input_fmt=QFormat(4, 8), state_fmt=QFormat(4, 8), refr_fmt=QFormat(4, 8), threshold_fmt=QFormat(4, 8),
+            coef_fmt=QFormat(0, 10, signed=False),
+        )
+    if kind == "silif":
+        return SiLIFParams.from_float(
+            alpha=rng.uniform(0.6, 0.95, n), beta=rng.uniform(0.6, 0.98, n),
+            a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
+        )
+    if kind == "csilif":
+        magnitude = rng.uniform(0.6, 0.95, n)
+        angle = rng.uniform(0.05, 0.8, n)
+        return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.5, 1.0, n))
+    raise ValueError(f"unknown hidden kind {kind!r}")
+
+
+def random_network(seed: int, *, n_inputs: int = 12, hidden=(("refractory_lif", 9),), n_classes: int = 5,
+                   bin_ticks: int = 50, max_events_per_step: int = 16, weight_scale: float = 0.6,
+                   readout_int_bits: int = 4) -> NetworkParams:
+    """A small seeded random network whose currents spike often and sometimes saturate.
+
+    ``hidden`` lists ``(kind, n_out)`` per spiking layer. The readout uses narrow formats
+    (``readout_int_bits`` integer bits) so that its clamps are exercised too.
+    """
+    rng = np.random.default_rng(seed)
+    layers = []
+    n_prev = n_inputs
+    for kind, n_out in hidden:
+        neuron = _neuron(kind, n_out, rng)
+        frac = neuron.input_fmt.frac_bits
+        w_fmt, b_fmt = QFormat(3, frac), QFormat(3, frac)
+        weight = w_fmt.quantize(rng.normal(0.1, weight_scale, (n_out, n_prev)))
+        bias = b_fmt.quantize(rng.normal(0.0, 0.2, n_out))
+        layers.append(LayerParams(weight, bias, w_fmt, b_fmt, neuron))
+        n_prev = n_out
+    fmt = QFormat(readout_int_bits, 10)
+    readout = LIReadoutParams.from_float(alpha=rng.uniform(0.5, 0.95, n_classes), input_fmt=fmt, state_fmt=fmt,
+                                         coef_fmt=QFormat(0, 12, signed=False))
+    w_fmt = QFormat(3, 10)
+    layers.append(LayerParams(w_fmt.quantize(rng.normal(0.0, 1.0, (n_classes, n_prev))),
+                              w_fmt.quantize(rng.normal(0.0, 0.3, n_classes)), w_fmt, w_fmt, readout))
+    return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=layers,
+                         max_events_per_step=max_events_per_step, provenance={"source": "sim.processor_model",
+                                                                              "seed": seed})
+
+
+def random_counts(params: NetworkParams, n_steps: int, seed: int, *, empty_prob: float = 0.2) -> np.ndarray:
+    """Event counts ``(n_steps, n_inputs)`` with some empty steps and up to the declared bound per step."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_steps, params.n_inputs), dtype=np.int64)
+    for k in range(n_steps):
+        if rng.random() < empty_prob:
+            continue
+        n_events = int(rng.integers(1, params.max_events_per_step + 1))
+        np.add.at(counts[k], rng.integers(0, params.n_inputs, n_events), 1)
+    return counts
+
+
+def counts_to_beats(counts: np.ndarray, bin_ticks: int, seed: int = 0) -> list[dict]:
+    """Channel-event input beats (time order, random ticks inside each bin) for ``counts``, then END."""
+    rng = np.random.default_rng(seed)
+    beats = []
+    for k, row in enumerate(np.asarray(counts)):
+        channels = np.repeat(np.arange(row.shape[0]), row)
+        rng.shuffle(channels)
+        ticks = np.sort(rng.integers(k * bin_ticks, (k + 1) * bin_ticks, channels.shape[0]))
+        beats += [{"kind": EVENT, "channel": int(c), "tick": int(t)} for c, t in zip(channels, ticks)]
+    beats.append({"kind": END, "channel": 0, "tick": 0})
+    return beats
+
+
+@dataclass
+class Expected:
+    """What the processor must show for one sample."""
+
+    spikes: list  # per hidden layer: list over steps of sorted neuron lists
+    readout_u: np.ndarray  # (T, n_classes)
+    scores: list
+    argmax: int
+    current_saturation: list
+    neuron_saturation: list
+
+
+def expected_from_trace(trace) -> Expected:
+    spikes = []
+    for layer in trace.layers[:-1]:
+        s = layer.neuron.s.numpy()
+        spikes.append([sorted(int(i) for i in np.flatnonzero(row)) for row in s])
+    counts = trace.saturation_counts()
+    return Expected(
+        spikes=spikes,
+        readout_u=trace.readout.neuron.u.numpy(),
+        scores=[int(v) for v in trace.scores],
+        argmax=int(trace.prediction),
+        current_saturation=[c["current"] for c in counts],
+        neuron_saturation=[c["neuron"] for c in counts],
+    )
+
+
+def expected_from_counts(params: NetworkParams, counts: np.ndarray) -> Expected:
+    return expected_from_trace(run_network(params, counts))
+
+
+@dataclass
+class Observed:
+    """What the processor showed: filled beat by beat from its taps."""
+
+    n_hidden: int
+    n_classes: int
+
+    def __post_init__(self):
+        self.spikes = [[[]] for _ in range(self.n_hidden)]
+        self.last_seen = [False] * self.n_hidden
+        self.readout_rows = []
+        self.current_row = {}
+        self.scores = None
+        self.argmax = None
+
+    def layer_beat(self, k: int, close: int, last: int, index: int):
+        if close:
+            if last:
+                self.last_seen[k] = True
+            self.spikes[k].append([])
+        else:
+            self.spikes[k][-1].append(int(index))
+
+    def readout_beat(self, neuron: int, u: int):
+        if neuron in self.current_row:
+            raise AssertionError(f"readout neuron {neuron} updated twice in one step")
+        self.current_row[neuron] = int(u)
+        if len(self.current_row) == self.n_classes:
+            self.readout_rows.append([self.current_row[i] for i in range(self.n_classes)])
+            self.current_row = {}
+
+
+def compare(expected: Expected, observed: Observed, *, counters: dict | None = None) -> list[str]:
+    """Every difference between ``expected`` and ``observed``, earliest first per stage ([] = bit exact)."""
+    errors = []
+    n_steps = expected.readout_u.shape[0]
+    for k, want_layer in enumerate(expected.spikes):
+        got_layer = [sorted(row) for row in observed.spikes[k][:-1]]
+        if observed.spikes[k][-1]:
+            errors.append(f"layers[{k}]: spikes after the last close: {observed.spikes[k][-1]}")
+        if len(got_layer) != n_steps:
+            errors.append(f"layers[{k}]: {len(got_layer)} steps closed, expected {n_steps}")
+        for t, (want, got) in enumerate(zip(want_layer, got_layer)):
+            if want != got:
+                errors.append(f"layers[{k}] step {t}: spikes expected {want}, got {got}")
+                break
+        dup = [t for t, row in enumerate(observed.spikes[k]) if len(set(row)) != len(row)]
+        if dup:
+            errors.append(f"layers[{k}] step {dup[0]}: a neuron spiked twice")
+    got_u = np.asarray(observed.readout_rows, dtype=np.int64).reshape(-1, expected.readout_u.shape[1])
+    if got_u.shape != expected.readout_u.shape:
+        errors.append(f"readout: {got_u.shape[0]} steps of membranes, expected {n_steps}")
+    else:
+        diff = np.argwhere(got_u != expected.readout_u)
+        if diff.size:
+            t, i = diff[0]
+            errors.append(f"readout step {t} neuron {i}: u expected {expected.readout_u[t, i]}, got {got_u[t, i]}")
+    if observed.scores != expected.scores:
+        errors.append(f"scores: expected {expected.scores}, got {observed.scores}")
+    if observed.argmax != expected.argmax:
+        errors.append(f"argmax: expected {expected.argmax}, got {observed.argmax}")
+    for name, want in (("current_saturation", expected.current_saturation),
+                       ("neuron_saturation", expected.neuron_saturation)):
+        if counters is not None and name in counters and list(counters[name]) != list(want):
+            errors.append(f"{name}: expected {want}, got {list(counters[name])}")
+    return errors

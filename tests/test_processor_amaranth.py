@@ -1,0 +1,352 @@
+# amaranth: UnusedElaboratable=no
+"""amaranth.sim tests of the streaming event processor blocks and the whole network, bit for bit
+against :func:`golden.network.run_network`."""
+
+import numpy as np
+import pytest
+import torch
+from amaranth.sim import Simulator
+
+from golden.data.events import InputMap
+from golden.fixed import QFormat
+from golden.layers import LIReadoutParams, run_readout_int
+from golden.network import LayerParams, NetworkParams, run_network
+from hw.cores.li_readout import LIReadoutCore
+from hw.processor.input_map import InputMapper
+from hw.processor.network import NetworkProcessor, lane_params
+from hw.processor.synapse import SynapseStage
+from hw.processor.time_bins import TimeBinController
+from sim.processor_model import (
+    Observed, compare, counts_to_beats, expected_from_counts, random_counts, random_network,
+)
+from sim.stream import SimStreamSink, SimStreamSource
+
+
+def _array(record):
+    """An ArrayLayout field of an unpacked record (a dict by index) as a list."""
+    return [record[k] for k in sorted(record)]
+
+
+def _run(dut, testbenches, background=()):
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for tb in background:
+        sim.add_testbench(tb, background=True)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    sim.run()
+
+
+# --- LI readout core ------------------------------------------------------------------------
+def _readout_params(n, seed, fmt=QFormat(4, 10)):
+    """Independent alpha and gain (their sum may exceed 1, so the membrane clamp is reached)."""
+    rng = np.random.default_rng(seed)
+    return LIReadoutParams(alpha_q=rng.integers(1000, 4096, n), gain_q=rng.integers(1000, 4096, n), input_fmt=fmt,
+                           state_fmt=fmt, coef_fmt=QFormat(0, 12, signed=False))
+
+
+@pytest.mark.parametrize("n,backpressure", [(10, 0.0), (3, 0.4), (1, 0.0)])
+def test_readout_core_matches_golden(n, backpressure):
+    params = _readout_params(n, seed=n)
+    rng = np.random.default_rng(7)
+    steps = 9
+    fmt = params.input_fmt
+    currents = rng.integers(fmt.min_int, fmt.max_int + 1, (steps, n))
+    currents[2] = fmt.max_int  # drive into saturation
+    currents[3] = fmt.max_int
+    trace = run_readout_int(params, torch.from_numpy(currents))
+    core = LIReadoutCore(params)
+    beats = [{"neuron": i, "current": int(currents[t, i])} for t in range(steps) for i in range(n)]
+    states, scores = [], []
+    source = SimStreamSource(core.i_current, beats, idle_prob=0.2, seed=1)
+    state_sink = SimStreamSink(core.o_state, backpressure_prob=backpressure, seed=2, on_beat=states.append)
+    score_sink = SimStreamSink(core.o_scores, backpressure_prob=backpressure, seed=3, on_beat=scores.append)
+    final = {}
+
+    async def finish(ctx):
+        await ctx.tick().until(core.i_current.valid)
+        while not source.done:
+            await ctx.tick()
+        ctx.set(core.i_finish.payload.emit, 1)
+        ctx.set(core.i_finish.valid, 1)
+        await ctx.tick().until(core.i_finish.ready)
+        ctx.set(core.i_finish.valid, 0)
+        for _ in range(200 + 4 * n):
+            await ctx.tick()
+        final["saturation"] = ctx.get(core.saturation_count)
+
+    _run(core, [source.run, finish], background=[state_sink.run, score_sink.run])
+    got_u = np.array([s["u"] for s in states]).reshape(steps, n)
+    assert [s["neuron"] for s in states] == [b["neuron"] for b in beats]
+    np.testing.assert_array_equal(got_u, trace.u.numpy())
+    assert [s["saturated"] for s in states] == [int(v) for v in trace.saturated.numpy().reshape(-1)]
+    assert len(scores) == 1
+    assert _array(scores[0]["scores"]) == [int(v) for v in trace.scores]
+    assert scores[0]["argmax"] == int(trace.prediction)
+    assert final["saturation"] == trace.saturation_count > 0
+
+
+def test_readout_argmax_first_index_wins_ties_and_clears():
+    params = LIReadoutParams(alpha_q=[0, 0, 0], gain_q=[2048, 2048, 2048], input_fmt=QFormat(4, 10),
+                             state_fmt=QFormat(4, 10), coef_fmt=QFormat(0, 12, signed=False))
+    core = LIReadoutCore(params)
+    # classes 1 and 2 tie at the top; the first (1) must win. Second sample: class 2 alone.
+    samples = [[-64, 512, 512], [0, 0, 256]]
+    scores = []
+    sink = SimStreamSink(core.o_scores, on_beat=scores.append)
+
+    async def tb(ctx):
+        for currents in samples:
+            for i, x in enumerate(currents):
+                ctx.set(core.i_current.payload.neuron, i)
+                ctx.set(core.i_current.payload.current, x)
+                ctx.set(core.i_current.valid, 1)
+                await ctx.tick().until(core.i_current.ready)
+            ctx.set(core.i_current.valid, 0)
+            ctx.set(core.i_finish.payload.emit, 1)
+            ctx.set(core.i_finish.valid, 1)
+            await ctx.tick().until(core.i_finish.ready)
+            ctx.set(core.i_finish.valid, 0)
+        for _ in range(60):
+            await ctx.tick()
+
+    _run(core, [tb], background=[sink.run])
+    assert [s["argmax"] for s in scores] == [1, 2]
+    assert _array(scores[0]["scores"]) == [-32, 256, 256]
+    assert _array(scores[1]["scores"]) == [0, 0, 128]  # membranes and scores were cleared between samples
+
+
+# --- synapse stage --------------------------------------------------------------------------
+def _layer(n_in, n_out, seed, acc_bits=None):
+    rng = np.random.default_rng(seed)
+    fmt = QFormat(4, 10)
+    neuron = _readout_params(n_out, seed)
+    net = NetworkParams(n_inputs=n_in, bin_ticks=10, max_events_per_step=12, layers=[
+        LayerParams(rng.integers(-4000, 4000, (n_out, n_in)), rng.integers(-3000, 3000, n_out), QFormat(3, 10),
+                    QFormat(3, 10), neuron)])
+    return net.layers[0], fmt
+
+
+@pytest.mark.parametrize("n_out,lanes,backpressure", [(7, 1, 0.0), (7, 3, 0.5), (8, 8, 0.3), (1, 1, 0.0)])
+def test_synapse_sums_columns_and_clears(n_out, lanes, backpressure):
+    layer, fmt = _layer(5, n_out, seed=n_out + lanes)
+    syn = SynapseStage(layer, lanes=lanes)
+    rng = np.random.default_rng(3)
+    steps = [rng.integers(0, 5, int(rng.integers(0, 12))) for _ in range(4)]
+    commands = []
+    for events in steps:
+        commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
+        commands.append({"close": 1, "last": 0, "index": 0})
+    got = [[] for _ in range(lanes)]
+    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=backpressure, seed=10 + lane,
+                           on_beat=got[lane].append) for lane in range(lanes)]
+    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=4)
+
+    async def allow(ctx):
+        ctx.set(syn.close_allowed, 1)
+        await source_done(ctx, source)
+        for _ in range(100):
+            await ctx.tick()
+
+    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    n_rows = syn.rows
+    for t, events in enumerate(steps):
+        counts = np.bincount(events, minlength=5)
+        want, _ = fmt.saturate(layer.bias_q + layer.weight_q @ counts)
+        for lane in range(lanes):
+            rows = [b for b in got[lane] if True]
+            lane_n = syn.lane_neurons(lane)
+            chunk = rows[t * lane_n:(t + 1) * lane_n]
+            assert [b["neuron"] for b in chunk] == list(range(lane_n))
+            assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)]
+    assert n_rows == -(-n_out // lanes)
+
+
+async def source_done(ctx, source):
+    while not source.done:
+        await ctx.tick()
+
+
+def test_synapse_rejects_bad_lanes():
+    layer, _ = _layer(3, 4, seed=0)
+    with pytest.raises(ValueError, match="lanes"):
+        SynapseStage(layer, lanes=0)
+
+
+# --- time bins and input map ----------------------------------------------------------------
+def test_time_bins_closes_steps_and_drops():
+    tb_dut = TimeBinController(n_inputs=6, bin_ticks=10, n_steps=4)
+    beats = [
+        {"kind": 0, "channel": 1, "tick": 3},
+        {"kind": 0, "channel": 2, "tick": 3},   # equal tick: accepted
+        {"kind": 0, "channel": 6, "tick": 4},   # out of range: dropped
+        {"kind": 0, "channel": 3, "tick": 2},   # backwards: dropped
+        {"kind": 0, "channel": 4, "tick": 25},  # closes steps 0 and 1
+        {"kind": 0, "channel": 5, "tick": 39},
+        {"kind": 0, "channel": 0, "tick": 40},  # beyond 4 steps: late
+        {"kind": 1, "channel": 0, "tick": 0},   # end: close step 3 with last
+        {"kind": 0, "channel": 0, "tick": 0},   # next sample starts at tick 0 again
+        {"kind": 1, "channel": 0, "tick": 0},
+    ]
+    out = []
+    source = SimStreamSource(tb_dut.i, beats, idle_prob=0.3, seed=1)
+    sink = SimStreamSink(tb_dut.o, backpressure_prob=0.4, seed=2, on_beat=out.append)
+    final = {}
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(20):
+            await ctx.tick()
+        final.update({name: ctx.get(getattr(tb_dut, name)) for name in
+                      ("dropped_backwards", "dropped_out_of_range", "dropped_late", "step")})
+
+    _run(tb_dut, [source.run, wait], background=[sink.run])
+    text = [("C" + ("L" if b["last"] else "")) if b["close"] else b["index"] for b in out]
+    assert text == [1, 2, "C", "C", 4, "C", 5, "CL", 0, "C", "C", "C", "CL"]
+    assert final == {"dropped_backwards": 1, "dropped_out_of_range": 1, "dropped_late": 1, "step": 0}
+
+
+def test_input_map_matches_golden():
+    imap = InputMap(sensor_size=(10, 7), pool=(3, 2), split_polarity=True)
+    dut = InputMapper(imap)
+    rng = np.random.default_rng(0)
+    xs, ys, ps = rng.integers(0, 10, 40), rng.integers(0, 7, 40), rng.integers(0, 2, 40)
+    beats = [{"kind": 0, "x": int(x), "y": int(y), "polarity": int(p), "tick": i} for i, (x, y, p) in
+             enumerate(zip(xs, ys, ps))]
+    beats.append({"kind": 0, "x": 10, "y": 0, "polarity": 0, "tick": 99})  # outside the sensor
+    out = []
+    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
+    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(10):
+            await ctx.tick()
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    from golden.data.events import CAMERA_EVENT_DTYPE
+    events = np.zeros(40, dtype=CAMERA_EVENT_DTYPE)
+    events["x"], events["y"], events["p"], events["t"] = xs, ys, ps, np.arange(40)
+    want = imap(events)["channel"]
+    assert [b["channel"] for b in out[:40]] == [int(v) for v in want]
+    assert [b["tick"] for b in out] == [b["tick"] for b in beats]
+    assert out[40]["channel"] >= imap.n_channels
+
+
+# --- whole processor ------------------------------------------------------------------------
+def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpressure=0.0, seed=0,
+                       max_cycles=200_000):
+    """Drive ``beats`` into a NetworkProcessor; return ``(observed, counters, cycles)``."""
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+    n_hidden = len(params.layers) - 1
+    observed = Observed(n_hidden=n_hidden, n_classes=params.n_classes)
+    scores = []
+    source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=seed)
+    sink = SimStreamSink(dut.o_scores, backpressure_prob=backpressure, seed=seed + 1, on_beat=scores.append)
+    counters = {}
+    cycles = {}
+
+    async def monitor(ctx):
+        n = 0
+        while n < max_cycles:
+            await ctx.tick()
+            n += 1
+            for k in range(n_hidden):
+                tap = ctx.get(dut.layer_taps[f"layer_{k}"])
+                if tap.valid:
+                    observed.layer_beat(k, tap.close, tap.last, tap.index)
+            tap = ctx.get(dut.readout_tap)
+            if tap.valid:
+                observed.readout_beat(int(tap.neuron), int(tap.u))
+            if scores and source.done:
+                break
+        cycles["total"] = n
+        for _ in range(5):
+            await ctx.tick()
+        counters["current_saturation"] = list(ctx.get(dut.current_saturation))
+        counters["neuron_saturation"] = list(ctx.get(dut.neuron_saturation))
+        for name in ("dropped_backwards", "dropped_out_of_range", "dropped_late"):
+            counters[name] = ctx.get(getattr(dut, name))
+
+    _run(dut, [monitor], background=[source.run, sink.run])
+    if scores:
+        observed.scores = _array(scores[0]["scores"])
+        observed.argmax = int(scores[0]["argmax"])
+    return observed, counters, cycles["total"]
+
+
+def check_processor(params, counts, *, lanes=1, idle_prob=0.0, backpressure=0.0, seed=0):
+    expected = expected_from_counts(params, counts)
+    beats = counts_to_beats(counts, params.bin_ticks, seed=seed)
+    observed, counters, _ = simulate_processor(params, beats, n_steps=counts.shape[0], lanes=lanes,
+                                               idle_prob=idle_prob, backpressure=backpressure, seed=seed)
+    errors = compare(expected, observed, counters=counters)
+    assert not errors, "\n".join(errors)
+    return expected
+
+
+@pytest.mark.parametrize("kind", ["refractory_lif", "silif", "csilif"])
+def test_processor_one_hidden_layer(kind):
+    params = random_network(1, hidden=((kind, 9),))
+    counts = random_counts(params, 8, seed=2)
+    expected = check_processor(params, counts, idle_prob=0.2, backpressure=0.3, seed=3)
+    spiked = sum(len(row) for row in expected.spikes[0])
+    assert 0 < spiked < 8 * 9, "the test network should spike sometimes, not always"
+
+
+def test_processor_two_hidden_layers_with_saturation():
+    params = random_network(5, hidden=(("refractory_lif", 11), ("csilif", 6)), readout_int_bits=2)
+    counts = random_counts(params, 7, seed=6)
+    expected = check_processor(params, counts, seed=7)
+    assert sum(expected.current_saturation) + sum(expected.neuron_saturation) > 0
+
+
+@pytest.mark.parametrize("lanes", [2, 4, 16])
+def test_processor_lanes(lanes):
+    params = random_network(8, hidden=(("silif", 10), ("refractory_lif", 7)))
+    counts = random_counts(params, 6, seed=9)
+    check_processor(params, counts, lanes=lanes, idle_prob=0.1, backpressure=0.2, seed=10)
+
+
+def test_processor_readout_only():
+    params = random_network(3, hidden=())
+    counts = random_counts(params, 5, seed=4)
+    check_processor(params, counts, seed=5)
+
+
+def test_processor_checker_catches_one_bit():
+    params = random_network(1, hidden=(("refractory_lif", 9),))
+    counts = random_counts(params, 6, seed=2)
+    expected = expected_from_counts(params, counts)
+    beats = counts_to_beats(counts, params.bin_ticks)
+    observed, counters, _ = simulate_processor(params, beats, n_steps=6)
+    assert not compare(expected, observed, counters=counters)
+    expected.readout_u[3, 1] ^= 1
+    assert any("readout step 3 neuron 1" in e for e in compare(expected, observed))
+    expected.readout_u[3, 1] ^= 1
+    expected.spikes[0][2] = sorted(set(expected.spikes[0][2]) ^ {4})
+    assert any("layers[0] step 2" in e for e in compare(expected, observed))
+
+
+def test_processor_drops_bad_events_like_golden():
+    params = random_network(2, hidden=(("refractory_lif", 5),))
+    counts = random_counts(params, 4, seed=1, empty_prob=0.0)
+    beats = counts_to_beats(counts, params.bin_ticks, seed=2)
+    end = beats.pop()
+    first = next(k for k, b in enumerate(beats) if b["tick"] > 0)
+    bad = [{"kind": 0, "channel": params.n_inputs, "tick": beats[first]["tick"]},  # out of range
+           {"kind": 0, "channel": 1, "tick": beats[first]["tick"] - 1}]  # backwards
+    beats = beats[:first + 1] + bad + beats[first + 1:]
+    beats += [{"kind": 0, "channel": 0, "tick": 4 * params.bin_ticks + 3}, end]  # beyond the sample
+    expected = expected_from_counts(params, counts)
+    observed, counters, _ = simulate_processor(params, beats, n_steps=4, idle_prob=0.2, seed=3)
+    assert not compare(expected, observed, counters=counters)
+    assert (counters["dropped_out_of_range"], counters["dropped_backwards"], counters["dropped_late"]) == (1, 1, 1)
+
+
+def test_lane_params_slice_every_neuron_array():
+    params = random_network(4, hidden=(("silif", 7),))
+    neuron = params.layers[0].neuron
+    parts = [lane_params(neuron, lane, 3) for lane in range(3)]
+    assert [p.n_neurons for p in parts] == [3, 2, 2]
+    np.testing.assert_array_equal(parts[1].alpha_q, neuron.alpha_q[1::3])
