@@ -22,6 +22,10 @@ from hw.arith import saturate
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 _COUNTER_WIDTH = 32
+#: Signed operand width of one ECP5 MULT18X18D port; the low part of a split operand is one bit
+#: narrower because it is unsigned.
+_MULTIPLIER_PORT_BITS = 18
+_LOW_BITS = _MULTIPLIER_PORT_BITS - 1
 
 
 class SAHiPPOCore(wiring.Component):
@@ -82,7 +86,7 @@ class SAHiPPOCore(wiring.Component):
       modes, so events with ``N/2 < 4`` run at one per 4 to 5 clocks.
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
-      clocks after that (:attr:`mode_latency` = 13).
+      clocks after that (:attr:`mode_latency` = 14).
     * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
       pipeline stages 1 .. :attr:`hazard_stages` (7); the write-back (stage 8) reaches a
       same-cycle read through a transparent port. Consecutive events on one channel therefore
@@ -95,26 +99,31 @@ class SAHiPPOCore(wiring.Component):
 
     Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued)::
 
-        0  issue mode n of the current event: address z, decay, B, D
+        0  issue mode n of the current event: address z, decay, B
         1  memory words arrive
         2  memory words registered (multiplier operands)
-        3  four products decay*z, B*w (full width)
-        4  re/im sums + rounding constant; jump rounded
-        5  decayed mode rounded (or z as is when g = 0)
+        3  decay*z (four products), B*w: registered 18x18 partial products
+        4  partials of equal weight summed, rounding constants added
+        5  full-width sums, one floor shift each (or z as is when g = 0)
         6  clamped; C and D addressed
         7  + jump (exact)
         8  clamped: the new mode, written back; C, D registered
-        9  products C*z, D*w
-        10 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
-        11 y rounded; threshold arrives
-        12 y clamped
-        -  output register (13): state beat per mode, output beat (with spike) per last mode
+        9  Cre zre - Cim zim, D*w: registered 18x18 partial products
+        10 partials of equal weight summed
+        11 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
+        12 y rounded; threshold arrives
+        13 y clamped
+        -  output register (14): state beat per mode, output beat (with spike) per last mode
+
+    Every multiplier has registered operands and a registered product; an operand wider than
+    an 18-bit multiplier port is split into its low 17 bits (unsigned) and the signed rest, so
+    each partial product is one MULT18X18D.
     """
 
     #: The discretisation this core computes.
     method = "zoh"
     #: Clocks from issuing a mode into the pipeline to its beat in the output register.
-    mode_latency = 13
+    mode_latency = 14
     #: Pipeline stages (1..hazard_stages) whose (channel, mode) may not be read again yet.
     hazard_stages = 7
     #: Clocks the front end needs per event (accept, interval, table row, decay-skip flag).
@@ -459,35 +468,66 @@ class SAHiPPOCore(wiring.Component):
         weight_2 = stage("weight_2", weight_1)
         skip_2 = stage("skip_2", skip_1)
 
-        # Stage 3: the four real products of decay * z and B * w, full width (D4).
-        rr_3 = stage("rr_3", decay_re_2 * z_re_2)
-        ii_3 = stage("ii_3", decay_im_2 * z_im_2)
-        ri_3 = stage("ri_3", decay_re_2 * z_im_2)
-        ir_3 = stage("ir_3", decay_im_2 * z_re_2)
-        b_w_re_3 = stage("b_w_re_3", b_re_2 * weight_2)
-        b_w_im_3 = stage("b_w_im_3", b_im_2 * weight_2)
+        def partial_products(name, terms):
+            """Stage 3 / 9 registers for ``sum(sign * a * b)``: each product as registered partial
+            products of at most 18 x 18 bits (one MULT18X18D each, :func:`_partial_products`).
+            Returns ``[(register, sign, shift)]``."""
+            registers = []
+            for index, (sign, a, b) in enumerate(terms):
+                for product, shift in _partial_products(a, b):
+                    registers.append((stage(f"{name}_{index}_{shift}", product), sign, shift))
+            return registers
+
+        def group_by_weight(name, partials, constant=0):
+            """Stage 4 / 10 registers: the partials of equal weight ``2**shift`` summed (exact);
+            ``constant`` joins the unshifted group. Returns ``[(register, shift)]``."""
+            groups = {}
+            for register, sign, shift in partials:
+                term = register if sign > 0 else -register
+                groups[shift] = term if shift not in groups else groups[shift] + term
+            groups[0] = groups.get(0, Const(0)) + constant
+            return [(stage(f"{name}_{shift}", total), shift) for shift, total in sorted(groups.items())]
+
+        def combine(groups):
+            """The full-width value of weight groups (exact)."""
+            total = groups[0][0]
+            for register, shift in groups[1:]:
+                total = total + (register << shift)
+            return total
+
+        # Stage 3: the four real products of decay * z and the two of B * w (D4), as registered
+        # partial products.
+        decay_re_3 = partial_products("decay_re_3", [(1, decay_re_2, z_re_2), (-1, decay_im_2, z_im_2)])
+        decay_im_3 = partial_products("decay_im_3", [(1, decay_re_2, z_im_2), (1, decay_im_2, z_re_2)])
+        jump_re_3 = partial_products("jump_re_3", [(1, b_re_2, weight_2)])
+        jump_im_3 = partial_products("jump_im_3", [(1, b_im_2, weight_2)])
         z_re_3 = stage("z_re_3", z_re_2)
         z_im_3 = stage("z_im_3", z_im_2)
         weight_3 = stage("weight_3", weight_2)
         skip_3 = stage("skip_3", skip_2)
 
-        # Stage 4: each component summed at full width with its rounding constant; jump rounded.
+        # Stage 4: partial products of equal weight summed, with the rounding constants (D1).
         rounding_d = 1 << (fd - 1) if fd else 0
-        decay_sum_re_4 = stage("decay_sum_re_4", rr_3 - ii_3 + rounding_d)
-        decay_sum_im_4 = stage("decay_sum_im_4", ri_3 + ir_3 + rounding_d)
         jump_shift = fc + fin - fs
-        jump_re_4 = stage("jump_re_4", round_shift(b_w_re_3, jump_shift))
-        jump_im_4 = stage("jump_im_4", round_shift(b_w_im_3, jump_shift))
+        rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
+        decay_re_4 = group_by_weight("decay_re_4", decay_re_3, rounding_d)
+        decay_im_4 = group_by_weight("decay_im_4", decay_im_3, rounding_d)
+        jump_re_4 = group_by_weight("jump_re_4", jump_re_3, rounding_j)
+        jump_im_4 = group_by_weight("jump_im_4", jump_im_3, rounding_j)
         z_re_4 = stage("z_re_4", z_re_3)
         z_im_4 = stage("z_im_4", z_im_3)
         weight_4 = stage("weight_4", weight_3)
         skip_4 = stage("skip_4", skip_3)
 
-        # Stage 5: decayed mode (z unchanged where g = 0: the identity has no table entry).
-        decayed_re_5 = stage("decayed_re_5", Mux(skip_4, z_re_4, decay_sum_re_4 >> fd))
-        decayed_im_5 = stage("decayed_im_5", Mux(skip_4, z_im_4, decay_sum_im_4 >> fd))
-        jump_re_5 = stage("jump_re_5", jump_re_4)
-        jump_im_5 = stage("jump_im_5", jump_im_4)
+        # Stage 5: each sum at full width, one floor shift: rounded once. The decayed mode is z
+        # unchanged where g = 0 (the identity has no table entry).
+        def shifted(value, n):
+            return value >> n if n > 0 else value << -n
+
+        decayed_re_5 = stage("decayed_re_5", Mux(skip_4, z_re_4, combine(decay_re_4) >> fd))
+        decayed_im_5 = stage("decayed_im_5", Mux(skip_4, z_im_4, combine(decay_im_4) >> fd))
+        jump_re_5 = stage("jump_re_5", shifted(combine(jump_re_4), jump_shift))
+        jump_im_5 = stage("jump_im_5", shifted(combine(jump_im_4), jump_shift))
         weight_5 = stage("weight_5", weight_4)
 
         # Stage 6: clamped (D2); C and D of this mode addressed.
@@ -529,42 +569,48 @@ class SAHiPPOCore(wiring.Component):
             state_wr.en.eq(valid[8] & advance),
         ]
 
-        # Stage 9: output products.
-        c_z_re_9 = stage("c_z_re_9", c_re_8 * z_re_8)
-        c_z_im_9 = stage("c_z_im_9", c_im_8 * z_im_8)
-        d_w_9 = stage("d_w_9", d_8 * weight_8)
+        # Stage 9: output products Cre zre - Cim zim and D w as registered partial products.
+        c_z_9 = partial_products("c_z_9", [(1, c_re_8, z_re_8), (-1, c_im_8, z_im_8)])
+        d_w_9 = partial_products("d_w_9", [(1, d_8, weight_8)])
         clamped_9 = stage("clamped_9", clamped_8)
         z_re_9 = stage("z_re_9", z_re_8)
         z_im_9 = stage("z_im_9", z_im_8)
 
-        # Stage 10: y accumulated at full width over the event's modes; clamp flags ORed.
-        product_bits = p.out_coef_fmt.width + p.state_fmt.width
-        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
-        y_acc_10 = Signal(signed(acc_bits))
-        event_clamped_10 = Signal()
-        with m.If(advance & valid[9]):
-            start = Mux(first[9], d_w_9 << (fs - fin), y_acc_10)
-            m.d.sync += [
-                y_acc_10.eq(start + ((c_z_re_9 - c_z_im_9) << 1)),
-                event_clamped_10.eq(Mux(first[9], 0, event_clamped_10) | clamped_9),
-            ]
+        # Stage 10: partial products of equal weight summed.
+        c_z_10 = group_by_weight("c_z_10", c_z_9)
+        d_w_10 = group_by_weight("d_w_10", d_w_9)
+        clamped_10 = stage("clamped_10", clamped_9)
         z_re_10 = stage("z_re_10", z_re_9)
         z_im_10 = stage("z_im_10", z_im_9)
-        m.d.comb += [threshold_rd.addr.eq(channel[10]), threshold_rd.en.eq(advance)]
 
-        # Stage 11: y rounded once (D1); threshold arrives.
-        y_rounded_11 = stage("y_rounded_11", round_shift(y_acc_10, foc + fs - fout))
-        event_clamped_11 = stage("event_clamped_11", event_clamped_10)
+        # Stage 11: y accumulated at full width over the event's modes; clamp flags ORed.
+        product_bits = p.out_coef_fmt.width + p.state_fmt.width
+        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
+        y_acc_11 = Signal(signed(acc_bits))
+        event_clamped_11 = Signal()
+        with m.If(advance & valid[10]):
+            start = Mux(first[10], combine(d_w_10) << (fs - fin), y_acc_11)
+            m.d.sync += [
+                y_acc_11.eq(start + (combine(c_z_10) << 1)),
+                event_clamped_11.eq(Mux(first[10], 0, event_clamped_11) | clamped_10),
+            ]
         z_re_11 = stage("z_re_11", z_re_10)
         z_im_11 = stage("z_im_11", z_im_10)
+        m.d.comb += [threshold_rd.addr.eq(channel[11]), threshold_rd.en.eq(advance)]
 
-        # Stage 12: y clamped; threshold registered.
-        y_next, y_clamped = saturate(y_rounded_11, p.out_fmt)
-        y_12 = stage("y_12", y_next, p.out_fmt.shape())
-        saturated_12 = stage("saturated_12", event_clamped_11 | y_clamped, unsigned(1))
-        threshold_12 = stage("threshold_12", threshold_rd.data)
+        # Stage 12: y rounded once (D1); threshold arrives.
+        y_rounded_12 = stage("y_rounded_12", round_shift(y_acc_11, foc + fs - fout))
+        event_clamped_12 = stage("event_clamped_12", event_clamped_11)
         z_re_12 = stage("z_re_12", z_re_11)
         z_im_12 = stage("z_im_12", z_im_11)
+
+        # Stage 13: y clamped; threshold registered.
+        y_next, y_clamped = saturate(y_rounded_12, p.out_fmt)
+        y_13 = stage("y_13", y_next, p.out_fmt.shape())
+        saturated_13 = stage("saturated_13", event_clamped_12 | y_clamped, unsigned(1))
+        threshold_13 = stage("threshold_13", threshold_rd.data)
+        z_re_13 = stage("z_re_13", z_re_12)
+        z_im_13 = stage("z_im_13", z_im_12)
 
         # Output register: a state beat per mode, an output beat per event (its last mode).
         out_output = Signal(self._output_layout)
@@ -585,17 +631,17 @@ class SAHiPPOCore(wiring.Component):
             m.d.sync += [
                 out_output.channel.eq(channel[last]),
                 out_output.dt.eq(dt[last]),
-                out_output.y.eq(y_12),
-                out_output.spike.eq(y_12 > threshold_12),
-                out_output.saturated.eq(saturated_12),
+                out_output.y.eq(y_13),
+                out_output.spike.eq(y_13 > threshold_13),
+                out_output.saturated.eq(saturated_13),
                 out_state.channel.eq(channel[last]),
                 out_state.mode.eq(mode[last]),
-                out_state.re.eq(z_re_12),
-                out_state.im.eq(z_im_12),
+                out_state.re.eq(z_re_13),
+                out_state.im.eq(z_im_13),
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            with m.If(event_done & saturated_12 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(event_done & saturated_13 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_output.ready):
@@ -888,6 +934,23 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
         return m
+
+
+def _operand_parts(operand):
+    """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
+    signed multiplier port: the operand itself, or its low 17 bits (unsigned) and the signed
+    upper bits (split again while wider)."""
+    parts, shift = [], 0
+    while len(operand) > _MULTIPLIER_PORT_BITS:
+        parts.append((operand[:_LOW_BITS], shift))
+        operand = operand[_LOW_BITS:].as_signed()
+        shift += _LOW_BITS
+    return parts + [(operand, shift)]
+
+
+def _partial_products(a, b):
+    """``[(product, shift)]`` with ``a * b == sum(product << shift)``, each product one MULT18X18D."""
+    return [(pa * pb, sa + sb) for pa, sa in _operand_parts(a) for pb, sb in _operand_parts(b)]
 
 
 def sahippo_core(params: SAHiPPOParams, **kwargs) -> SAHiPPOCore:
