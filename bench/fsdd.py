@@ -64,19 +64,23 @@ def quick_config(neuron: str) -> TrainConfig:
 
 
 def obtain_model(config: TrainConfig, out_dir: Path, retrain: bool, log=print):
-    """``(model, history, train_data, test_data, reused)`` for ``config``: a finished checkpoint
-    of exactly this config in ``out_dir`` is reused, anything else is trained afresh."""
+    """``(model, config, history, train_data, test_data, reused)``.
+
+    A finished checkpoint in ``out_dir`` whose settings equal ``config`` in everything but the
+    number of epochs is reused (the table states each row's epochs); anything else is trained
+    afresh with ``config``.
+    """
     checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file() and not retrain:
-        model, saved_config, history = load_checkpoint(checkpoint)
-        if saved_config == config and len(history) == config.epochs:
-            log(f"{config.neuron}: reusing {checkpoint}")
-            train_data = load_speech_data("train", config.bin_ms, config.window_ms, config.train_limit)
-            test_data = load_speech_data("test", config.bin_ms, config.window_ms, config.test_limit)
-            return model, history, train_data, test_data, True
+        model, saved, history = load_checkpoint(checkpoint)
+        if dataclasses.replace(saved, epochs=config.epochs) == config and len(history) == saved.epochs:
+            log(f"{config.neuron}: reusing {checkpoint} ({saved.epochs} epochs)")
+            train_data = load_speech_data("train", saved.bin_ms, saved.window_ms, saved.train_limit)
+            test_data = load_speech_data("test", saved.bin_ms, saved.window_ms, saved.test_limit)
+            return model, saved, history, train_data, test_data, True
         log(f"{config.neuron}: {checkpoint} holds other settings or an unfinished run; training afresh")
     result = train(config, out_dir, log=log)
-    return result.model, result.history, result.train_data, result.test_data, False
+    return result.model, config, result.history, result.train_data, result.test_data, False
 
 
 def integer_words(params) -> int:
@@ -117,7 +121,7 @@ def synaptic_ops(params, trace) -> dict:
 
 def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=print) -> dict:
     start = time.perf_counter()
-    model, history, train_data, test_data, reused = obtain_model(config, out_dir, retrain, log)
+    model, config, history, train_data, test_data, reused = obtain_model(config, out_dir, retrain, log)
     float_eval = evaluate(model, test_data)
     row = {
         "neuron": neuron,
@@ -164,7 +168,7 @@ def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=
     return row
 
 
-COLUMNS = ["neuron", "parameters", "float_acc", "int_acc", "agreement", "rtl_acc_subset", "state_words",
+COLUMNS = ["neuron", "epochs", "parameters", "float_acc", "int_acc", "agreement", "rtl_acc_subset", "state_words",
            "state_bits", "spike_rate", "synops_per_sample", "dense_macs_per_sample", "luts", "fmax_mhz",
            "cycles_per_sample"]
 
@@ -174,13 +178,15 @@ def _cell(value) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return f"{int(value):,}"
     if isinstance(value, list):
         return " / ".join(f"{v:.3f}" for v in value)
     return str(value)
 
 
 def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
-    head = ["neuron", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL acc (subset)",
+    head = ["neuron", "epochs", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL acc (subset)",
             "state words", "state bits", "spikes / neuron / step (L1 / L2)", "synaptic ops / sample",
             "dense MACs / sample", "LUTs", "Fmax (MHz)", "cycles / sample"]
     lines = [
@@ -236,7 +242,7 @@ def main(argv=None) -> int:
     config_text = (
         f"Settings: 32 cochlea channels -> {ref.hidden} -> {ref.hidden} -> 10 (two hidden SNNLayer blocks, "
         f"leaky-integrator readout), {ref.bin_ms} ms steps over a {ref.window_ms} ms window "
-        f"({ref.n_steps} steps), {ref.epochs} epochs, batch {ref.batch_size}, Adam lr {ref.lr} (cosine), "
+        f"({ref.n_steps} steps), epochs as in the table, batch {ref.batch_size}, Adam lr {ref.lr} (cosine), "
         f"dropout {ref.dropout}, loss {ref.loss}, seed {ref.seed}, {ref.threads} CPU threads"
         + (f", {ref.train_limit} train / {ref.test_limit} test recordings" if args.quick else "") + "."
     )
