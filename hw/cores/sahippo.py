@@ -1,10 +1,13 @@
-"""Event-driven SA-HiPPO core, ``zoh`` discretisation (FLAMES, NEURON_MATH §3.2, D12-D14).
+"""Event-driven SA-HiPPO cores (FLAMES, NEURON_MATH §3.2, D12-D14).
 
-The hardware mirror of :meth:`golden.sahippo.SAHiPPOParams.event` with ``method='zoh'``; the
-golden model's docstring is the specification, this module only schedules it. Each event
-looks up its channel's last update time, turns the clipped interval into a row of the decay
-table, then streams the channel's ``N/2`` complex modes through one pipelined datapath, one
-mode per clock, and emits ``y`` and the soma's spike once the last mode has passed.
+The hardware mirror of :meth:`golden.sahippo.SAHiPPOParams.event`; the golden model's
+docstring is the specification, this module only schedules it. Each event looks up its
+channel's last update time and turns the clipped interval into a table row (a front end both
+cores share). :class:`SAHiPPOCore` (``zoh``) then streams the channel's ``N/2`` complex modes
+through one pipelined datapath, one mode per clock; :class:`SAHiPPOTaylor2Core` (``taylor2``)
+runs the sub-stepped Taylor step in four sequential passes over the modes per sub-step. Both
+emit ``y`` and the soma's spike once the last mode has passed. :func:`sahippo_core` picks the
+core for a layer's method.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ class SAHiPPOCore(wiring.Component):
     * **Throughput**: one mode per clock, so one event per ``N/2`` clocks, from one channel or
       many, while the outputs are ready; the event front end (``t_last`` lookup, interval,
       table row) takes :attr:`front_end_cycles` (4) clocks and overlaps the previous event's
-      modes, so events with ``N/2 < 4`` run at one per 4 to 5 clocks.
+      modes, so events with ``N/2 < 5`` run at one per 5 clocks (:attr:`cycles_per_event`).
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
       clocks after that (:attr:`mode_latency` = 14).
@@ -93,9 +96,8 @@ class SAHiPPOCore(wiring.Component):
       stall only when ``N/2 <= hazard_stages``.
     * **Backpressure**: the mode pipeline moves as a whole and advances only in a cycle in
       which every pending output beat has been (or is being) accepted; the front end then
-      holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` is a register
-      output of the front end (never depends on ``i_event.valid``); outputs' ``valid`` are
-      registers.
+      holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` depends only on
+      front-end registers (never on ``i_event.valid``); outputs' ``valid`` are registers.
 
     Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued)::
 
