@@ -241,14 +241,6 @@ class SpeechNetwork(nn.Module):
             x = layer(x)
         return x
 
-    def spikes(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Hidden layers' spikes ``(B, T, H)`` each (call in eval mode)."""
-        out = []
-        for layer in self.layers[:-1]:
-            x = layer(x)
-            out.append(x)
-        return out
-
     def float_network(self):
         """The same modules as a :class:`golden.export.FloatNetwork` (ValueError if unsupported)."""
         from .export import FloatNetwork
