@@ -416,8 +416,9 @@ def _pmbc_rows(drive: torch.Tensor, v_th: torch.Tensor, u_th: torch.Tensor, tau:
         active = tile_open[open_rows].nonzero()
         r, k = open_rows[active[:, 0]], active[:, 1]
         # exclusive scans of the tile summaries: everything before each tile, open rows only
-        before_a = decay_scan(sum_a[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_a)
-        before_b = decay_scan(sum_b[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_b)
+        # (blocks of 16 tiles: this runs every sweep, and 64-wide blocks cost 4x the products)
+        before_a = decay_scan(sum_a[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_a, b)
+        before_b = decay_scan(sum_b[:, open_rows].reshape(2 * n_open, n_tiles), tables.tile_decay_b, b)
         before_a = torch.nn.functional.pad(before_a[:, :-1], (1, 0)).view(2, n_open, n_tiles)[:, active[:, 0], k]
         before_b = torch.nn.functional.pad(before_b[:, :-1], (1, 0)).view(2, n_open, n_tiles)[:, active[:, 0], k]
         ones_c, und_c = codes[0, r, k].long(), codes[1, r, k].long()
