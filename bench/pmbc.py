@@ -48,7 +48,8 @@ def bench_length(length: int, batch: int, channels: int, seed: int, paths: tuple
             par, pmbc_s = _timed(lambda: model(current, "pmbc"))
             rows.append({"path": "float64", **common, "spike_rate": float(seq.mean()), "seq_s": seq_s,
                          "pmbc_s": pmbc_s, "speedup": seq_s / pmbc_s, "pmbc_sweeps": model.last_pmbc_sweeps,
-                         "relax_sweeps": None, "relax_updates_per_step": None, "identical": bool(torch.equal(seq, par))})
+                         "relax_sweeps": None, "relax_updates_per_step": None,
+                         "identical": bool(torch.equal(seq, par))})
             del seq, par
         if "int" in paths:
             params = model.to_params()

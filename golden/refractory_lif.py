@@ -627,7 +627,9 @@ class RefractoryLIF(torch.nn.Module):
     def _pmbc(self, current, return_states):
         tau, tau_r = float(self.tau), float(self.tau_r)
         batch = current.shape[0]
-        spikes, self.last_pmbc_sweeps = pmbc_spikes(current.detach(), self.v_th.detach(), self.u_th.detach(), tau, tau_r)
+        spikes, self.last_pmbc_sweeps = pmbc_spikes(
+            current.detach(), self.v_th.detach(), self.u_th.detach(), tau, tau_r
+        )
         if not self._wants_grad(current) and not return_states:
             return spikes.to(current.dtype)
         s_rows = _to_rows(spikes)
