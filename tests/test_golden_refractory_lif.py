@@ -13,6 +13,7 @@ from golden.fixed import QFormat
 from golden.refractory_lif import (
     RefractoryLIF,
     RefractoryLIFParams,
+    RefractoryLIFTrace,
     decay_scan,
     pmbc_spikes,
     run_int,
@@ -88,6 +89,19 @@ def test_int_pmbc_equals_sequential(shape, scale, mean):
     assert torch.equal(result.spikes, sequential.s)
     assert 1 <= result.pmbc_sweeps <= shape[1] and 1 <= result.relax_sweeps <= shape[1] + 1
     assert sequential.s.any() and not sequential.s.all()
+
+
+def test_trace_checker_reports_one_flipped_bit():
+    params = random_params(3, seed=8)
+    currents = random_currents(params, (2, 50, 3), seed=8)
+    sequential = run_int(params, currents)
+    assert_same_trace(run_int_pmbc(params, currents).trace, sequential)
+    for name in TRACE_FIELDS:
+        perturbed = RefractoryLIFTrace(**{n: getattr(sequential, n).clone() for n in TRACE_FIELDS})
+        field = getattr(perturbed, name)
+        field[1, 37, 2] ^= True if field.dtype == torch.bool else 1
+        with pytest.raises(AssertionError, match=name):
+            assert_same_trace(perturbed, sequential)
 
 
 def test_int_pmbc_spikes_only_and_run_int_spikes():
