@@ -94,6 +94,7 @@ def test_readout_argmax_first_index_wins_ties_and_clears():
     samples = [[-64, 512, 512], [0, 0, 256]]
     scores = []
     sink = SimStreamSink(core.o_scores, on_beat=scores.append)
+    state_sink = SimStreamSink(core.o_state)
 
     async def tb(ctx):
         for currents in samples:
@@ -110,7 +111,7 @@ def test_readout_argmax_first_index_wins_ties_and_clears():
         for _ in range(60):
             await ctx.tick()
 
-    _run(core, [tb], background=[sink.run])
+    _run(core, [tb], background=[sink.run, state_sink.run])
     assert [s["argmax"] for s in scores] == [1, 2]
     assert _array(scores[0]["scores"]) == [-32, 256, 256]
     assert _array(scores[1]["scores"]) == [0, 0, 128]  # membranes and scores were cleared between samples

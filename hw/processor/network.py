@@ -118,7 +118,13 @@ class SpikingLayer(wiring.Component):
         m.submodules.synapse = synapse = self.synapse
         for lane, core in enumerate(self.cores):
             m.submodules[f"core_{lane}"] = core
-            wiring.connect(m, synapse.o_current[lane], core.i_current)
+            beat = synapse.o_current[lane]
+            m.d.comb += [
+                core.i_current.valid.eq(beat.valid),
+                core.i_current.payload.neuron.eq(beat.payload.neuron),  # a lane may need fewer index bits
+                core.i_current.payload.current.eq(beat.payload.current),
+                beat.ready.eq(core.i_current.ready),
+            ]
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
