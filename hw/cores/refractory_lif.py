@@ -18,7 +18,7 @@ __all__ = ["RefractoryLIFCore"]
 
 _COUNTER_WIDTH = 32
 #: Last computing stage: it writes back and feeds the output register.
-_LAST_STAGE = 7
+_LAST_STAGE = 9
 #: Operand width of one ECP5 MULT18X18D.
 _DSP_WIDTH = 18
 
@@ -68,7 +68,7 @@ class RefractoryLIFCore(wiring.Component):
     -----
     Timing and flow control:
 
-    * **Latency**: :attr:`latency` (8) cycles: a beat transferred on clock edge ``k`` has its
+    * **Latency**: :attr:`latency` (10) cycles: a beat transferred on clock edge ``k`` has its
       output beats valid after edge ``k + latency - 1``, so they transfer on edge
       ``k + latency`` at the earliest.
     * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
@@ -97,9 +97,11 @@ class RefractoryLIFCore(wiring.Component):
            (18x18 slices, see _partial_products); U_th * s_prev chosen
         4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
         5  products rounded to F fractional bits (round_shift, D1)
-        6  v and R: add, saturate (D2)
-        7  spike compare (exact) and saturated v - v_th in parallel
-        -  soft-reset mux, write-back, into the output register (8)
+        6  v and R at full width (exact adds)
+        7  v and R saturated (D2)
+        8  v - v_th (exact)
+        9  spike test (v - v_th) - R >= 0 (exact) beside saturated v - v_th
+        -  soft-reset mux, write-back, into the output register (10)
     """
 
     #: Clock edges from an input beat's transfer to the earliest transfer of its output beats.
@@ -295,48 +297,72 @@ class RefractoryLIFCore(wiring.Component):
                 v_th_5.eq(v_th_4),
             ]
 
-        # Stage 6: charge and refractory pulse, saturated (D2).
-        v_next, v_clamped = saturate(decay_u_5 + current_5, p.state_fmt)
-        refr_next, refr_clamped = saturate(decay_r_5 + refr_increment_5, p.refr_fmt)
-        v_6 = Signal(p.state_fmt.shape())
-        refr_6 = Signal(p.refr_fmt.shape())
-        v_or_refr_clamped_6 = Signal()
+        # Stage 6: charge and refractory pulse at full width (exact).
+        v_full_6 = Signal.like(decay_u_5 + current_5)
+        refr_full_6 = Signal.like(decay_r_5 + refr_increment_5)
         v_th_6 = Signal.like(v_th_5)
         with m.If(advance):
             m.d.sync += [
-                v_6.eq(v_next),
-                refr_6.eq(refr_next),
-                v_or_refr_clamped_6.eq(v_clamped | refr_clamped),
+                v_full_6.eq(decay_u_5 + current_5),
+                refr_full_6.eq(decay_r_5 + refr_increment_5),
                 v_th_6.eq(v_th_5),
             ]
 
-        # Stage 7: exact spike comparison beside the saturated soft-reset candidate.
-        u_fired_next, u_fired_clamped = saturate(v_6 - v_th_6, p.state_fmt)
-        spike_7 = Signal()
-        u_fired_7 = Signal(p.state_fmt.shape())
-        u_fired_clamped_7 = Signal()
-        v_7 = Signal.like(v_6)
-        refr_7 = Signal.like(refr_6)
+        # Stage 7: v and R saturated (D2).
+        v_next, v_clamped = saturate(v_full_6, p.state_fmt)
+        refr_next, refr_clamped = saturate(refr_full_6, p.refr_fmt)
+        v_7 = Signal(p.state_fmt.shape())
+        refr_7 = Signal(p.refr_fmt.shape())
         v_or_refr_clamped_7 = Signal()
+        v_th_7 = Signal.like(v_th_6)
         with m.If(advance):
             m.d.sync += [
-                spike_7.eq((v_6 - refr_6 - v_th_6) >= 0),
-                u_fired_7.eq(u_fired_next),
-                u_fired_clamped_7.eq(u_fired_clamped),
-                v_7.eq(v_6),
-                refr_7.eq(refr_6),
-                v_or_refr_clamped_7.eq(v_or_refr_clamped_6),
+                v_7.eq(v_next),
+                refr_7.eq(refr_next),
+                v_or_refr_clamped_7.eq(v_clamped | refr_clamped),
+                v_th_7.eq(v_th_6),
+            ]
+
+        # Stage 8: v - v_th (exact), shared by the spike test and the soft reset.
+        v_over_th_8 = Signal.like(v_7 - v_th_7)
+        v_8 = Signal.like(v_7)
+        refr_8 = Signal.like(refr_7)
+        v_or_refr_clamped_8 = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                v_over_th_8.eq(v_7 - v_th_7),
+                v_8.eq(v_7),
+                refr_8.eq(refr_7),
+                v_or_refr_clamped_8.eq(v_or_refr_clamped_7),
+            ]
+
+        # Stage 9: exact spike test (v - v_th) - R >= 0 beside the saturated soft-reset value.
+        u_fired_next, u_fired_clamped = saturate(v_over_th_8, p.state_fmt)
+        spike_9 = Signal()
+        u_fired_9 = Signal(p.state_fmt.shape())
+        u_fired_clamped_9 = Signal()
+        v_9 = Signal.like(v_8)
+        refr_9 = Signal.like(refr_8)
+        v_or_refr_clamped_9 = Signal()
+        with m.If(advance):
+            m.d.sync += [
+                spike_9.eq((v_over_th_8 - refr_8) >= 0),
+                u_fired_9.eq(u_fired_next),
+                u_fired_clamped_9.eq(u_fired_clamped),
+                v_9.eq(v_8),
+                refr_9.eq(refr_8),
+                v_or_refr_clamped_9.eq(v_or_refr_clamped_8),
             ]
 
         # Soft-reset mux, write-back and output register.
-        u_7 = Mux(spike_7, u_fired_7, v_7)
-        saturated_7 = v_or_refr_clamped_7 | (spike_7 & u_fired_clamped_7)
+        u_9 = Mux(spike_9, u_fired_9, v_9)
+        saturated_9 = v_or_refr_clamped_9 | (spike_9 & u_fired_clamped_9)
         m.d.comb += [
-            state_wr.addr.eq(neuron[7]),
-            state_wr.data.u.eq(u_7),
-            state_wr.data.refr.eq(refr_7),
-            state_wr.data.spike.eq(spike_7),
-            state_wr.en.eq(valid[7] & advance),
+            state_wr.addr.eq(neuron[9]),
+            state_wr.data.u.eq(u_9),
+            state_wr.data.refr.eq(refr_9),
+            state_wr.data.spike.eq(spike_9),
+            state_wr.en.eq(valid[9] & advance),
         ]
 
         out_state = Signal(self._state_layout)
@@ -353,16 +379,16 @@ class RefractoryLIFCore(wiring.Component):
             m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
         with m.If(advance):
             m.d.sync += [
-                out_state.neuron.eq(neuron[7]),
-                out_state.v.eq(v_7),
-                out_state.refr.eq(refr_7),
-                out_state.u.eq(u_7),
-                out_state.spike.eq(spike_7),
-                out_state.saturated.eq(saturated_7),
-                spike_pending.eq(valid[7] & spike_7),
-                state_pending.eq(valid[7] if self._emit_state else 0),
+                out_state.neuron.eq(neuron[9]),
+                out_state.v.eq(v_9),
+                out_state.refr.eq(refr_9),
+                out_state.u.eq(u_9),
+                out_state.spike.eq(spike_9),
+                out_state.saturated.eq(saturated_9),
+                spike_pending.eq(valid[9] & spike_9),
+                state_pending.eq(valid[9] if self._emit_state else 0),
             ]
-            with m.If(valid[7] & saturated_7 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[9] & saturated_9 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):
