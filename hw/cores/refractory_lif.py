@@ -72,8 +72,10 @@ class RefractoryLIFCore(wiring.Component):
       output beats valid after edge ``k + latency - 1``, so they transfer on edge
       ``k + latency`` at the earliest.
     * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
-      again within :attr:`hazard_stages` beats of its previous update (any order of at least
-      that many neurons per time step runs at full rate).
+      again within :attr:`hazard_stages` beats of its previous update: visiting more than
+      ``hazard_stages`` neurons in the same order every step runs at full rate; an order that
+      changes between steps may stall a few cycles where a neuron ends one step and starts the
+      next.
     * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
       is low while the offered neuron is still in one of the first :attr:`hazard_stages`
       pipeline stages (its previous update not yet written back; the last of them writes in the
