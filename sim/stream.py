@@ -19,6 +19,7 @@ which both ``valid`` and ``ready`` are high. A source never waits for ``ready`` 
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Callable, Iterable, Mapping
 
@@ -72,7 +73,7 @@ def _pack(layout: data.StructLayout, record: Mapping, prefix: str) -> int:
 
 
 def unpack(layout: data.StructLayout, bits: int) -> dict:
-    """Decode the layout's bit vector into a record (signed fields as negative ints)."""
+    """Decode the layout's bit vector into a record (signed fields as negative ints, enum fields as their values)."""
     return _const_to_record(data.Const(layout, int(bits)))
 
 
@@ -80,7 +81,10 @@ def _const_to_record(const: data.Const) -> dict:
     record = {}
     for name, _ in const.shape():
         value = const[name]
-        record[name] = _const_to_record(value) if isinstance(value, data.Const) else int(value)
+        if isinstance(value, data.Const):
+            record[name] = _const_to_record(value)
+        else:
+            record[name] = value.value if isinstance(value, enum.Enum) else int(value)
     return record
 
 
