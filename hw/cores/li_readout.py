@@ -181,6 +181,8 @@ class LIReadoutCore(wiring.Component):
         # Sample control: RUN accepts updates; FINISH waits for the pipeline to drain, SCAN finds
         # the argmax, EMIT offers the scores, CLEAR zeroes membranes and scores.
         running = Signal(init=1)
+        clearing = Signal()
+        index = Signal(range(n + 1))
         advance = Signal()
         valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, 6)]
         neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, 6)]
@@ -237,7 +239,11 @@ class LIReadoutCore(wiring.Component):
         score_next, score_clamped = saturate(scores[neuron[5]] + u_5, self._score_fmt)
         write_back = Signal()
         m.d.comb += write_back.eq(valid[5] & advance)
-        m.d.comb += [state_wr.addr.eq(neuron[5]), state_wr.data.eq(u_5), state_wr.en.eq(write_back)]
+        m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
+            state_wr.addr.eq(Mux(clearing, index, neuron[5])),
+            state_wr.data.eq(Mux(clearing, 0, u_5)),
+            state_wr.en.eq(clearing | write_back),
+        ]
         with m.If(write_back):
             m.d.sync += scores[neuron[5]].eq(score_next)
 
@@ -265,14 +271,17 @@ class LIReadoutCore(wiring.Component):
         # Finish: drain, scan, emit, clear.
         in_flight = _any(valid[k] for k in range(1, 6))
         emit = Signal()
-        index = Signal(range(n + 1))
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())
         out_scores = Signal(self._scores_layout)
-        m.d.comb += [self.o_scores.payload.eq(out_scores)]
+        scores_valid = Signal()
+        m.d.comb += [
+            self.o_scores.payload.eq(out_scores),
+            self.o_scores.valid.eq(scores_valid),
+            self.i_finish.ready.eq(running),  # high exactly in the RUN state
+        ]
         with m.FSM(name="sample"):
             with m.State("RUN"):
-                m.d.comb += self.i_finish.ready.eq(1)
                 with m.If(self.i_finish.valid):
                     m.d.sync += [running.eq(0), emit.eq(self.i_finish.payload.emit)]
                     m.next = "DRAIN"
@@ -282,24 +291,23 @@ class LIReadoutCore(wiring.Component):
                     m.next = "SCAN"
             with m.State("SCAN"):
                 with m.If(index == n):
-                    m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores))]
+                    m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores)),
+                                 scores_valid.eq(emit)]
                     m.next = "EMIT"
                 with m.Else():
                     with m.If(scores[index] > best_score):
                         m.d.sync += [best_index.eq(index), best_score.eq(scores[index])]
                     m.d.sync += index.eq(index + 1)
             with m.State("EMIT"):
-                m.d.comb += self.o_scores.valid.eq(emit)
-                with m.If(~emit | self.o_scores.ready):
-                    m.d.sync += index.eq(0)
+                with m.If(~scores_valid | self.o_scores.ready):
+                    m.d.sync += [index.eq(0), scores_valid.eq(0), clearing.eq(1)]
                     m.next = "CLEAR"
             with m.State("CLEAR"):
-                m.d.comb += [state_wr.addr.eq(index), state_wr.data.eq(0), state_wr.en.eq(1)]
                 for score in scores:
                     m.d.sync += score.eq(0)
                 m.d.sync += index.eq(index + 1)
                 with m.If(index == n - 1):
-                    m.d.sync += running.eq(1)
+                    m.d.sync += [running.eq(1), clearing.eq(0)]
                     m.next = "RUN"
         return m
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -68,9 +68,30 @@ def readout_tap_layout(core: LIReadoutCore) -> data.StructLayout:
 
 
 def _min(value, limit):
-    from amaranth.hdl import Mux
-
     return Mux(value > limit, limit, value)
+
+
+def _any(terms):
+    result = Const(0, 1)
+    for term in terms:
+        result = result | term
+    return result
+
+
+def _first_valid(streams):
+    """Index of the lowest stream whose ``valid`` is high (0 when none), as a Mux chain."""
+    result = Const(0, range(max(2, len(streams))))
+    for k in reversed(range(len(streams))):
+        result = Mux(streams[k].valid, k, result)
+    return result
+
+
+def _select(index, values):
+    """``values[index]`` as a Mux chain (a plain expression)."""
+    result = values[-1]
+    for k in reversed(range(len(values) - 1)):
+        result = Mux(index == k, values[k], result)
+    return result
 
 
 class SpikingLayer(wiring.Component):
@@ -132,31 +153,28 @@ class SpikingLayer(wiring.Component):
         seen = Signal(range(layer.n_out + 1))
         m.d.comb += synapse.close_allowed.eq(~step_pending)
 
-        close_now = step_pending & (seen == layer.n_out)
-        selected = Signal(range(max(2, lanes)))
-        any_valid = Signal()
-        for lane in reversed(range(lanes)):
-            with m.If(self.cores[lane].o_state.valid):
-                m.d.comb += [selected.eq(lane), any_valid.eq(1)]
+        # Plain expressions, no comb processes: Verilog simulators know them from time 0.
         beats = [core.o_state for core in self.cores]
-        spike = Signal()
-        row = Signal(self.synapse.row_bits)
-        for lane in range(lanes):
-            with m.If(selected == lane):
-                m.d.comb += [spike.eq(beats[lane].payload.spike), row.eq(beats[lane].payload.neuron)]
+        close_now = Signal()
+        m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
+        selected = _first_valid(beats)
+        any_valid = _any(beat.valid for beat in beats)
+        spike = _select(selected, [beat.payload.spike for beat in beats])
+        row = _select(selected, [beat.payload.neuron for beat in beats])
         index = row * lanes + selected if lanes > 1 else row
-
-        with m.If(close_now):
-            m.d.comb += [self.o.valid.eq(1), self.o.payload.close.eq(1), self.o.payload.last.eq(synapse.last)]
-            with m.If(self.o.ready):
-                m.d.sync += [step_pending.eq(0), seen.eq(0)]
-        with m.Elif(any_valid):
-            m.d.comb += [self.o.valid.eq(spike), self.o.payload.index.eq(index)]
-            taken = ~spike | self.o.ready
-            for lane in range(lanes):
-                m.d.comb += beats[lane].ready.eq((selected == lane) & taken)
-            with m.If(taken):
-                m.d.sync += seen.eq(seen + 1)
+        taken = ~close_now & any_valid & (~spike | self.o.ready)
+        m.d.comb += [
+            self.o.valid.eq(close_now | (any_valid & spike)),
+            self.o.payload.close.eq(close_now),
+            self.o.payload.last.eq(close_now & synapse.last),
+            self.o.payload.index.eq(Mux(close_now, 0, index)),
+        ]
+        for lane in range(lanes):
+            m.d.comb += beats[lane].ready.eq(taken & (selected == lane))
+        with m.If(close_now & self.o.ready):
+            m.d.sync += [step_pending.eq(0), seen.eq(0)]
+        with m.Elif(taken):
+            m.d.sync += seen.eq(seen + 1)
         with m.If(synapse.closed):
             m.d.sync += step_pending.eq(1)
 
@@ -205,21 +223,18 @@ class ReadoutLayer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
         wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
 
-        # Serialise the lanes into the core, lowest pending lane first.
-        for lane in reversed(range(lanes)):
-            beat = synapse.o_current[lane]
-            with m.If(beat.valid):
-                m.d.comb += [
-                    core.i_current.valid.eq(1),
-                    core.i_current.payload.neuron.eq(beat.payload.neuron * lanes + lane),
-                    core.i_current.payload.current.eq(beat.payload.current),
-                ]
-        chosen = Signal(range(max(2, lanes)))
-        for lane in reversed(range(lanes)):
-            with m.If(synapse.o_current[lane].valid):
-                m.d.comb += chosen.eq(lane)
+        # Serialise the lanes into the core, lowest pending lane first (plain expressions).
+        lane_beats = list(synapse.o_current)
+        chosen = _first_valid(lane_beats)
+        m.d.comb += [
+            core.i_current.valid.eq(_any(beat.valid for beat in lane_beats)),
+            core.i_current.payload.neuron.eq(
+                _select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
+                else lane_beats[0].payload.neuron),
+            core.i_current.payload.current.eq(_select(chosen, [beat.payload.current for beat in lane_beats])),
+        ]
         for lane in range(lanes):
-            m.d.comb += synapse.o_current[lane].ready.eq((chosen == lane) & core.i_current.ready)
+            m.d.comb += lane_beats[lane].ready.eq((chosen == lane) & core.i_current.ready)
 
         step_pending = Signal()
         finish_pending = Signal()
@@ -355,11 +370,12 @@ class NetworkProcessor(wiring.Component):
             m.submodules[f"layer_{k}"] = layer
             wiring.connect(m, upstream, layer.i)
             tap = self.layer_taps[f"layer_{k}"]
-            m.d.comb += [
-                tap.valid.eq(layer.o.valid & layer.o.ready),
-                tap.close.eq(layer.o.payload.close),
-                tap.last.eq(layer.o.payload.last),
-                tap.index.eq(layer.o.payload.index),
+            moved = layer.o.valid & layer.o.ready
+            m.d.comb += [  # fields are zero between beats, so Verilog sims never see undefined bits here
+                tap.valid.eq(moved),
+                tap.close.eq(moved & layer.o.payload.close),
+                tap.last.eq(moved & layer.o.payload.last),
+                tap.index.eq(Mux(moved, layer.o.payload.index, 0)),
             ]
             m.d.comb += [
                 self.current_saturation[k].eq(layer.current_saturation_count),

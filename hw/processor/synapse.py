@@ -219,27 +219,21 @@ class SynapseStage(wiring.Component):
             with m.If(~issuing & ~read_valid):
                 m.d.sync += self.draining.eq(0)
 
-        # Memory ports: the accumulate path owns them outside a drain.
-        with m.If(self.draining):
-            m.d.comb += [
-                acc_rd.addr.eq(drain_row),
-                acc_rd.en.eq(advance),
-                bias_rd.addr.eq(drain_row),
-                bias_rd.en.eq(advance),
-                acc_wr.addr.eq(read_row),
-                acc_wr.data.eq(0),
-                acc_wr.en.eq(read_valid & advance),
-            ]
-        with m.Else():
-            m.d.comb += [
-                acc_rd.addr.eq(row),
-                acc_rd.en.eq(1),
-                weight_rd.addr.eq(weight_addr),
-                acc_wr.addr.eq(add_row),
-                acc_wr.en.eq(add_valid),
-            ]
-            for lane in range(lanes):
-                m.d.comb += acc_wr.data[lane].eq(acc_rd.data[lane] + weight_rd.data[lane])
+        # Memory ports: the accumulate path owns them outside a drain (plain expressions, no comb
+        # processes, so Verilog simulators know them from time 0).
+        draining = self.draining
+        m.d.comb += [
+            acc_rd.addr.eq(Mux(draining, drain_row, row)),
+            acc_rd.en.eq(~draining | advance),
+            bias_rd.addr.eq(drain_row),
+            bias_rd.en.eq(draining & advance),
+            weight_rd.addr.eq(weight_addr),
+            weight_rd.en.eq(~draining),
+            acc_wr.addr.eq(Mux(draining, read_row, add_row)),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, add_valid)),
+        ]
+        for lane in range(lanes):
+            m.d.comb += acc_wr.data[lane].eq(Mux(draining, 0, acc_rd.data[lane] + weight_rd.data[lane]))
 
         # Drain output register: sat(acc + bias) per lane (D2).
         clamped = []

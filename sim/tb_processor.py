@@ -1,0 +1,114 @@
+"""cocotb testbench of the whole streaming event processor on its generated Verilog (Icarus).
+
+Run through :func:`sim.runner.run_cocotb` from ``tests/test_cocotb_processor.py``; the JSON
+configuration names a pickled :class:`golden.network.NetworkParams` and carries the stimulus and
+the golden expectation::
+
+    {"params_path": str, "n_steps": int, "lanes": int, "beats": [{...input beat...}, ...],
+     "expected": <sim.processor_model.Expected as a dict>, "idle_prob": float,
+     "backpressure_prob": float, "seed": int, "max_cycles": int}
+
+* **Driver** :class:`sim.stream.CocotbStreamDriver` sends the input beats (channel events, or
+  camera events through the processor's input map) with seeded idle cycles.
+* **Monitors**: one coroutine samples the observation ports every cycle (each hidden layer's
+  output commands, every readout membrane update) into :class:`sim.processor_model.Observed`;
+  :class:`sim.stream.CocotbStreamMonitor` takes the class scores with seeded backpressure.
+* **Model**: :func:`golden.network.run_network`, evaluated by the pytest side.
+* **Checker**: :func:`sim.processor_model.compare`, every spike of every layer and step, every
+  readout membrane, the scores, the argmax and the per-layer saturation counters.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from hw.processor.network import NetworkProcessor
+from sim.processor_model import Expected, Observed, compare
+from sim.runner import load_config
+from sim.stream import CocotbStreamDriver, CocotbStreamMonitor, unpack
+
+
+def expected_from_json(record: dict) -> Expected:
+    return Expected(
+        spikes=record["spikes"], readout_u=np.asarray(record["readout_u"], dtype=np.int64),
+        scores=record["scores"], argmax=record["argmax"], current_saturation=record["current_saturation"],
+        neuron_saturation=record["neuron_saturation"],
+    )
+
+
+def _array(record) -> list:
+    return [record[k] for k in sorted(record)]
+
+
+@cocotb.test()
+async def processor_matches_golden(dut):
+    config = load_config()
+    with open(config["params_path"], "rb") as f:
+        params = pickle.load(f)
+    model = NetworkProcessor(params, n_steps=config["n_steps"], lanes=config["lanes"])  # layouts only
+    expected = expected_from_json(config["expected"])
+    n_hidden = len(params.layers) - 1
+
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.i__valid.value = 0
+    dut.i__payload.value = 0
+    dut.o_scores__ready.value = 0
+    dut.n_steps.value = config["n_steps"]  # a top-level input: its Amaranth init does not drive the port
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+
+    observed = Observed(n_hidden=n_hidden, n_classes=params.n_classes)
+    scores = []
+    driver = CocotbStreamDriver(dut, "i", model.i.payload.shape(), dut.clk, idle_prob=config["idle_prob"],
+                                seed=config["seed"])
+    monitor = CocotbStreamMonitor(dut, "o_scores", model.o_scores.payload.shape(), dut.clk,
+                                  backpressure_prob=config["backpressure_prob"], seed=config["seed"] + 1,
+                                  on_beat=scores.append)
+    cocotb.start_soon(monitor.run())
+    tap_layout = model.layer_taps.shape() if n_hidden else None
+    readout_layout = model.readout_tap.shape()
+
+    async def watch_taps():
+        while True:
+            await RisingEdge(dut.clk)
+            if n_hidden:
+                raw = dut.layer_taps.value
+                if not raw.is_resolvable:
+                    l0 = dut.layer_0
+                    raise AssertionError(f"layer_taps not resolvable: {raw} {l0.o__valid.value} pend={l0.core_0.state_pending.value} sel={l0.selected.value} any={l0.any_valid.value} spike={l0.spike.value} seen={l0.seen.value} sp={l0.step_pending.value} rst={dut.rst.value}")
+                taps = unpack(tap_layout, int(raw))
+                for k in range(n_hidden):
+                    tap = taps[f"layer_{k}"]
+                    if tap["valid"]:
+                        observed.layer_beat(k, tap["close"], tap["last"], tap["index"])
+            tap = unpack(readout_layout, int(dut.readout_tap.value))
+            if tap["valid"]:
+                observed.readout_beat(tap["neuron"], tap["u"])
+
+    cocotb.start_soon(watch_taps())
+    await driver.send(config["beats"])
+    for _ in range(config["max_cycles"]):
+        if scores:
+            break
+        await RisingEdge(dut.clk)
+    await ClockCycles(dut.clk, 10)
+    if scores:
+        observed.scores = _array(scores[0]["scores"])
+        observed.argmax = scores[0]["argmax"]
+    counters = {
+        "current_saturation": _array(unpack(model.current_saturation.shape(), int(dut.current_saturation.value))),
+        "neuron_saturation": _array(unpack(model.neuron_saturation.shape(), int(dut.neuron_saturation.value))),
+    }
+    errors = compare(expected, observed, counters=counters)
+    for name in ("dropped_backwards", "dropped_out_of_range", "dropped_late"):
+        want = config.get("expected_drops", {}).get(name)
+        got = int(getattr(dut, name).value)
+        if want is not None and got != want:
+            errors.append(f"{name}: expected {want}, got {got}")
+    assert not errors, "processor differs from the golden network:\n" + "\n".join(errors)

@@ -1,0 +1,84 @@
+"""cocotb on Icarus: the generated Verilog of the whole event processor against the golden network.
+
+Each configuration is one simulator run under ``build/sim/processor/<name>/``; the testbench is
+``sim/tb_processor.py``. Random networks come in through the channel-event input, the real
+N-MNIST recording through the camera input and the default network's input map.
+"""
+
+import dataclasses
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+
+from golden.data.events import read_nmnist
+from golden.network import default_network, run_network
+from hw.processor.network import NetworkProcessor
+from sim.processor_model import counts_to_beats, expected_from_trace, random_counts, random_network
+from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
+
+pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
+
+
+def run_processor(name, params, beats, expected, *, n_steps, lanes=1, idle_prob=0.0, backpressure_prob=0.0,
+                  max_cycles=400_000, expected_drops=None):
+    build = SIM_BUILD / "processor" / name
+    build.mkdir(parents=True, exist_ok=True)
+    params_path = build / "params.pkl"
+    params_path.write_bytes(pickle.dumps(params))
+    config = {
+        "params_path": str(params_path), "n_steps": n_steps, "lanes": lanes, "beats": beats,
+        "expected": dataclasses.asdict(expected) | {"readout_u": np.asarray(expected.readout_u).tolist()},
+        "idle_prob": idle_prob, "backpressure_prob": backpressure_prob, "seed": 11, "max_cycles": max_cycles,
+        "expected_drops": expected_drops or {},
+    }
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+    run_cocotb(dut, test_module="sim.tb_processor", build_name=f"processor/{name}", config=config)
+
+
+def test_random_network_and_checker_fails_on_one_bit():
+    params = random_network(21, hidden=(("refractory_lif", 9),))
+    counts = random_counts(params, 8, seed=22)
+    trace = run_network(params, counts)
+    expected = expected_from_trace(trace)
+    beats = counts_to_beats(counts, params.bin_ticks, seed=23)
+    run_processor("random_small", params, beats, expected, n_steps=8)
+    expected.readout_u[5, 2] ^= 1
+    with pytest.raises(CocotbFailure, match="readout step 5 neuron 2"):
+        run_processor("random_small", params, beats, expected, n_steps=8)
+
+
+def test_two_hidden_layers_lanes_stalls_and_drops():
+    params = random_network(31, hidden=(("silif", 10), ("csilif", 6)), readout_int_bits=2)
+    counts = random_counts(params, 7, seed=32, empty_prob=0.3)
+    expected = expected_from_trace(run_network(params, counts))
+    beats = counts_to_beats(counts, params.bin_ticks, seed=33)
+    end = beats.pop()
+    first = next(k for k, b in enumerate(beats) if b["tick"] > 0)
+    beats[first + 1:first + 1] = [
+        {"kind": 0, "channel": params.n_inputs, "tick": beats[first]["tick"]},
+        {"kind": 0, "channel": 0, "tick": beats[first]["tick"] - 1},
+    ]
+    beats += [{"kind": 0, "channel": 1, "tick": 7 * params.bin_ticks}, end]
+    run_processor("random_two_hidden", params, beats, expected, n_steps=7, lanes=3, idle_prob=0.2,
+                  backpressure_prob=0.3,
+                  expected_drops={"dropped_out_of_range": 1, "dropped_backwards": 1, "dropped_late": 1})
+
+
+#: Steps of the real recording simulated (10 ms each); fewer than its ~300 ms keep the run short.
+NMNIST_STEPS = 12
+
+
+def test_nmnist_recording_default_network(shared_data):
+    recording = read_nmnist(shared_data / "data" / "events" / "nmnist_sample.bin")
+    params = default_network()
+    events = recording.events
+    trace = run_network(params, events, NMNIST_STEPS)
+    expected = expected_from_trace(trace)
+    assert sum(len(row) for row in expected.spikes[0]) > 0, "the default network should spike on N-MNIST"
+    window = events[events["t"] < NMNIST_STEPS * params.bin_ticks]
+    beats = [{"kind": 0, "x": int(e["x"]), "y": int(e["y"]), "polarity": int(e["p"]), "tick": int(e["t"])}
+             for e in window]
+    beats.append({"kind": 1, "x": 0, "y": 0, "polarity": 0, "tick": 0})
+    run_processor("nmnist_default", params, beats, expected, n_steps=NMNIST_STEPS, lanes=4, max_cycles=200_000)
