@@ -7,7 +7,7 @@ module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -176,7 +176,7 @@ class LIReadoutCore(wiring.Component):
         state_rd = state_mem.read_port(transparent_for=(state_wr,))
         param_rd = param_mem.read_port()
 
-        scores = Array(Signal(self._score_fmt.shape(), name=f"score_{k}") for k in range(n))
+        scores = [Signal(self._score_fmt.shape(), name=f"score_{k}") for k in range(n)]
 
         # Sample control: RUN accepts updates; FINISH waits for the pipeline to drain, SCAN finds
         # the argmax, EMIT offers the scores, CLEAR zeroes membranes and scores.
@@ -236,7 +236,7 @@ class LIReadoutCore(wiring.Component):
             m.d.sync += [u_5.eq(u_next), u_clamped_5.eq(u_clamped)]
 
         # Write-back, score update, output register.
-        score_next, score_clamped = saturate(scores[neuron[5]] + u_5, self._score_fmt)
+        score_next, score_clamped = saturate(_select(neuron[5], scores) + u_5, self._score_fmt)
         write_back = Signal()
         m.d.comb += write_back.eq(valid[5] & advance)
         m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
@@ -244,8 +244,9 @@ class LIReadoutCore(wiring.Component):
             state_wr.data.eq(Mux(clearing, 0, u_5)),
             state_wr.en.eq(clearing | write_back),
         ]
-        with m.If(write_back):
-            m.d.sync += scores[neuron[5]].eq(score_next)
+        for k, score in enumerate(scores):
+            with m.If(write_back & (neuron[5] == k)):
+                m.d.sync += score.eq(score_next)
 
         out_state = Signal(self._state_layout)
         state_pending = Signal()
@@ -295,8 +296,9 @@ class LIReadoutCore(wiring.Component):
                                  scores_valid.eq(emit)]
                     m.next = "EMIT"
                 with m.Else():
-                    with m.If(scores[index] > best_score):
-                        m.d.sync += [best_index.eq(index), best_score.eq(scores[index])]
+                    candidate = _select(index, scores)
+                    with m.If(candidate > best_score):
+                        m.d.sync += [best_index.eq(index), best_score.eq(candidate)]
                     m.d.sync += index.eq(index + 1)
             with m.State("EMIT"):
                 with m.If(~scores_valid | self.o_scores.ready):
@@ -310,6 +312,14 @@ class LIReadoutCore(wiring.Component):
                     m.d.sync += [running.eq(1), clearing.eq(0)]
                     m.next = "RUN"
         return m
+
+
+def _select(index, values):
+    """``values[index]`` as a Mux chain: a plain expression (no comb process), known from time 0."""
+    result = values[-1]
+    for k in reversed(range(len(values) - 1)):
+        result = Mux(index == k, values[k], result)
+    return result
 
 
 def _any(terms):

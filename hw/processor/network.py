@@ -242,9 +242,9 @@ class ReadoutLayer(wiring.Component):
         m.d.comb += [
             core.o_state.ready.eq(1),
             synapse.close_allowed.eq(~step_pending & ~finish_pending),
-            self.tap.valid.eq(core.o_state.valid),
-            self.tap.neuron.eq(core.o_state.payload.neuron),
-            self.tap.u.eq(core.o_state.payload.u),
+            self.tap.valid.eq(core.o_state.valid),  # fields zero between beats (no undefined bits)
+            self.tap.neuron.eq(Mux(core.o_state.valid, core.o_state.payload.neuron, 0)),
+            self.tap.u.eq(Mux(core.o_state.valid, core.o_state.payload.u, 0)),
             core.i_finish.valid.eq(finish_pending),
             core.i_finish.payload.emit.eq(1),
         ]
