@@ -236,7 +236,7 @@ def test_input_map_matches_golden():
 
 # --- whole processor ------------------------------------------------------------------------
 def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpressure=0.0, seed=0,
-                       max_cycles=200_000):
+                       max_cycles=200_000, n_samples=1, all_scores=None):
     """Drive ``beats`` into a NetworkProcessor; return ``(observed, counters, cycles)``."""
     dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
     n_hidden = len(params.layers) - 1
@@ -259,7 +259,7 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpr
             tap = ctx.get(dut.readout_tap)
             if tap.valid:
                 observed.readout_beat(int(tap.neuron), int(tap.u))
-            if scores and source.done:
+            if len(scores) >= n_samples and source.done:
                 break
         cycles["total"] = n
         for _ in range(5):
@@ -273,6 +273,8 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpr
     if scores:
         observed.scores = _array(scores[0]["scores"])
         observed.argmax = int(scores[0]["argmax"])
+    if all_scores is not None:
+        all_scores += [(_array(b["scores"]), int(b["argmax"])) for b in scores]
     return observed, counters, cycles["total"]
 
 
@@ -307,6 +309,22 @@ def test_processor_lanes(lanes):
     params = random_network(8, hidden=(("silif", 10), ("refractory_lif", 7)))
     counts = random_counts(params, 6, seed=9)
     check_processor(params, counts, lanes=lanes, idle_prob=0.1, backpressure=0.2, seed=10)
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_processor_two_samples_start_from_zero_state(lanes):
+    params = random_network(12, hidden=(("refractory_lif", 8), ("csilif", 5)))
+    samples = [random_counts(params, 5, seed=s) for s in (13, 14)]
+    expected = [expected_from_counts(params, c) for c in samples]
+    beats = counts_to_beats(samples[0], params.bin_ticks, seed=1) + counts_to_beats(samples[1], params.bin_ticks, seed=2)
+    scores = []
+    observed, _, _ = simulate_processor(params, beats, n_steps=5, lanes=lanes, n_samples=2, all_scores=scores)
+    assert scores == [(e.scores, e.argmax) for e in expected]
+    for k in range(2):
+        got = [sorted(row) for row in observed.spikes[k][:-1]]
+        assert got == expected[0].spikes[k] + expected[1].spikes[k]
+    np.testing.assert_array_equal(np.asarray(observed.readout_rows),
+                                  np.concatenate([expected[0].readout_u, expected[1].readout_u]))
 
 
 def test_processor_readout_only():

@@ -94,6 +94,33 @@ def _select(index, values):
     return result
 
 
+def clearable_core(core_class):
+    """A subclass of a spiking core class whose state memory can be swept to zero (D3 per sample).
+
+    The cores of ``hw/cores`` reset their state memories only through the bitstream's initial
+    contents. The subclass adds two plain signals, driven by the layer: while ``clear_active``
+    is high, the state memory's write port writes zero at ``clear_addr`` instead of the
+    pipeline's write-back. The layer raises it only while the core's pipeline is empty (every
+    update of the sample has come out), so no write-back is lost.
+    """
+
+    class ClearableCore(core_class):
+        def __init__(self, params, **kwargs):
+            super().__init__(params, **kwargs)
+            self.clear_active = Signal()
+            self.clear_addr = Signal(self.index_bits)
+
+        def elaborate(self, platform):
+            m = super().elaborate(platform)
+            write = m.submodules.state_mem.write_ports[0]
+            with m.If(self.clear_active):
+                m.d.comb += [write.addr.eq(self.clear_addr), write.data.eq(0), write.en.eq(1)]
+            return m
+
+    ClearableCore.__name__ = ClearableCore.__qualname__ = f"Clearable{core_class.__name__}"
+    return ClearableCore
+
+
 class SpikingLayer(wiring.Component):
     """Synapse stage, ``lanes`` neuron cores and the spike merger of one hidden layer.
 
@@ -119,7 +146,7 @@ class SpikingLayer(wiring.Component):
         self._layer = layer
         self._lanes = min(lanes, layer.n_out)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
-        core_class = CORE_CLASSES[type(layer.neuron)]
+        core_class = clearable_core(CORE_CLASSES[type(layer.neuron)])
         self.cores = [core_class(lane_params(layer.neuron, lane, self._lanes), emit_state=True)
                       for lane in range(self._lanes)]
         super().__init__({
@@ -151,7 +178,16 @@ class SpikingLayer(wiring.Component):
 
         step_pending = Signal()
         seen = Signal(range(layer.n_out + 1))
-        m.d.comb += synapse.close_allowed.eq(~step_pending)
+        clearing = Signal()
+        clear_addr = Signal(range(max(2, synapse.rows)))
+        m.d.comb += synapse.close_allowed.eq(~step_pending & ~clearing)
+        for core in self.cores:
+            m.d.comb += [core.clear_active.eq(clearing & (clear_addr < core.n_neurons)),
+                         core.clear_addr.eq(clear_addr)]
+        with m.If(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == synapse.rows - 1):
+                m.d.sync += clearing.eq(0)
 
         # Plain expressions, no comb processes: Verilog simulators know them from time 0.
         beats = [core.o_state for core in self.cores]
@@ -173,6 +209,8 @@ class SpikingLayer(wiring.Component):
             m.d.comb += beats[lane].ready.eq(taken & (selected == lane))
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
+            with m.If(synapse.last):  # the sample ended: zero every neuron state (D3)
+                m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
         with m.Elif(taken):
             m.d.sync += seen.eq(seen + 1)
         with m.If(synapse.closed):
