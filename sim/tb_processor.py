@@ -48,6 +48,8 @@ def _array(record) -> list:
 @cocotb.test()
 async def processor_matches_golden(dut):
     config = load_config()
+    if "link" in config:
+        return
     with open(config["params_path"], "rb") as f:
         params = pickle.load(f)
     model = NetworkProcessor(params, n_steps=config["n_steps"], lanes=config["lanes"])  # layouts only
@@ -112,3 +114,84 @@ async def processor_matches_golden(dut):
         if want is not None and got != want:
             errors.append(f"{name}: expected {want}, got {got}")
     assert not errors, "processor differs from the golden network:\n" + "\n".join(errors)
+
+
+# --- through the UART framing ----------------------------------------------------------------
+async def _uart_send(dut, data: bytes, divisor: int):
+    """Drive 8N1 bytes on ``rx``, ``divisor`` clock cycles per bit, one idle bit between bytes."""
+    for byte in data:
+        bits = [0] + [(byte >> k) & 1 for k in range(8)] + [1, 1]
+        for bit in bits:
+            dut.rx.value = bit
+            await ClockCycles(dut.clk, divisor)
+
+
+async def _uart_receive(dut, divisor: int, out: list):
+    """Sample 8N1 bytes from ``tx`` in the middle of each bit into ``out``."""
+    while True:
+        await RisingEdge(dut.clk)
+        if int(dut.tx.value) == 0:
+            await ClockCycles(dut.clk, divisor // 2)
+            byte = 0
+            for k in range(8):
+                await ClockCycles(dut.clk, divisor)
+                byte |= int(dut.tx.value) << k
+            await ClockCycles(dut.clk, divisor)  # stop bit
+            out.append(byte)
+
+
+@cocotb.test()
+async def link_matches_golden(dut):
+    """Samples sent as EVENT / END_OF_SAMPLE / RESET / READ_STATUS frames; SCORES frames checked."""
+    from golden.protocol import (
+        RESULT_PAYLOAD_LENGTHS, FrameParser, Scores, Status, decode_result, encode_end_of_sample, encode_event,
+        encode_read_status, encode_reset,
+    )
+
+    config = load_config()
+    if "link" not in config:
+        return
+    link = config["link"]
+    divisor = link["divisor"]
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rx.value = 1
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 3)
+    dut.rst.value = 0
+    received: list = []
+    cocotb.start_soon(_uart_receive(dut, divisor, received))
+
+    frames = b""
+    for sample in link["samples"]:
+        for x, y, p, t in sample["events"]:
+            frames += encode_event(x, y, p, t)
+        frames += encode_reset() if sample["reset"] else encode_end_of_sample()
+    frames += encode_read_status()
+    await _uart_send(dut, frames, divisor)
+    results = []
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    wanted = sum(1 for s in link["samples"] if not s["reset"]) + 1
+    for _ in range(link["max_cycles"] // 100):
+        await ClockCycles(dut.clk, 100)
+        while received:
+            frame = parser.feed(received.pop(0))
+            if frame is not None:
+                results.append(decode_result(*frame))
+        if len(results) >= wanted:
+            break
+    expected = [Scores(tuple(s["scores"]), s["argmax"]) for s in link["samples"] if not s["reset"]]
+    got_scores = [r for r in results if isinstance(r, Scores)]
+    statuses = [r for r in results if isinstance(r, Status)]
+    assert got_scores == expected, f"SCORES frames: expected {expected}, got {got_scores}"
+    assert len(statuses) == 1 and statuses[0].counters["frames_ok"] == len(frames_split(frames)), statuses
+    assert int(dut.samples_done.value) == len(link["samples"])
+
+
+def frames_split(data: bytes) -> list:
+    """Frames in a byte string of whole, well-formed frames (SYNC, CMD, LEN, payload, CRC)."""
+    frames, k = [], 0
+    while k < len(data):
+        length = data[k + 2]
+        frames.append(data[k:k + 5 + length])
+        k += 5 + length
+    return frames

@@ -82,3 +82,23 @@ def test_nmnist_recording_default_network(shared_data):
              for e in window]
     beats.append({"kind": 1, "x": 0, "y": 0, "polarity": 0, "tick": 0})
     run_processor("nmnist_default", params, beats, expected, n_steps=NMNIST_STEPS, lanes=4, max_cycles=200_000)
+
+
+def test_through_uart_framing():
+    """Two samples and a RESET-ended one as UART frames into ProcessorLink; SCORES frames vs golden."""
+    from hw.boards.ulx3s_processor import ProcessorLink
+
+    params = random_network(41, hidden=(("refractory_lif", 6),), n_inputs=6, max_events_per_step=4)
+    n_steps = 4
+    clk_freq, baud = 10e6, 1e6
+    samples = []
+    for seed in (42, 43, 44):
+        counts = random_counts(params, n_steps, seed=seed)
+        trace = run_network(params, counts)
+        beats = counts_to_beats(counts, params.bin_ticks, seed=seed)[:-1]
+        samples.append({"events": [(b["channel"], 0, 0, b["tick"]) for b in beats], "reset": seed == 43,
+                        "scores": [int(v) for v in trace.scores], "argmax": int(trace.prediction)})
+    config = {"link": {"divisor": int(clk_freq // baud), "samples": samples, "max_cycles": 2_000_000}}
+    dut = ProcessorLink(params, n_steps=n_steps, clk_freq=clk_freq, baud=baud)
+    run_cocotb(dut, test_module="sim.tb_processor", build_name="processor/uart_link", config=config,
+               testcase="link_matches_golden")
