@@ -322,7 +322,7 @@ def test_bad_calls_raise():
 def test_pmbc_with_edge_decays(tau, tau_r):
     """No memory at all, a long refractory memory, a slow membrane: both PMBC paths stay exact."""
     model = RefractoryLIF(3, tau=tau, tau_r=tau_r).double()
-    current = torch.randn(2, 700, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) + 0.4
+    current = torch.randn(2, 300, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) + 0.4
     with torch.no_grad():
         assert torch.equal(model(current, "pmbc"), model(current, "sequential"))
     params = model.to_params()
