@@ -71,7 +71,8 @@ def simulate(case: SAHiPPOCase, *, seed=0, idle=0.0, backpressure=0.0, corrupt=N
 @pytest.mark.parametrize(
     "n_state, n_channels, dt_max, n_events, idle, backpressure",
     [
-        (16, 3, 12, 40, 0.0, 0.0),  # full rate; N/2 = hazard_stages + 1: same channel back to back
+        (18, 3, 12, 40, 0.0, 0.0),  # full rate; N/2 = hazard_stages + 1: a read meets the write-back
+        (16, 3, 12, 30, 0.0, 0.0),  # N/2 = hazard_stages: same-channel events stall one clock
         (16, 3, 12, 30, 0.3, 0.3),  # idle cycles and backpressure
         (8, 2, 5, 40, 0.1, 0.2),  # N/2 = 4 < hazard stages: same-channel events stall
         (4, 5, 3, 40, 0.0, 0.1),  # N/2 = 2 < front end; 5 channels (not a power of two)
@@ -104,7 +105,7 @@ def test_core_written_down_corners():
 
 
 def test_core_runs_one_event_per_mode_count():
-    """Ready outputs: events on one channel, back to back, take exactly N/2 clocks each."""
+    """Ready outputs: back-to-back events on two channels in turn take exactly N/2 clocks each."""
     params = zoh_params(16, 2, 8, seed=0)
     dut = SAHiPPOCore(params)
     accepted_at = []
@@ -115,7 +116,7 @@ def test_core_runs_one_event_per_mode_count():
         ctx.set(dut.o_output.ready, 1)
         cycle = 0
         for k in range(n_events):
-            ctx.set(dut.i_event.payload, {"channel": 0, "tick": k, "weight": 1000})
+            ctx.set(dut.i_event.payload, {"channel": k % 2, "tick": k, "weight": 1000})
             ctx.set(dut.i_event.valid, 1)
             while True:
                 _, _, ready = await ctx.tick().sample(dut.i_event.ready)

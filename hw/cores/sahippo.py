@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -29,6 +29,8 @@ _COUNTER_WIDTH = 32
 #: narrower because it is unsigned.
 _MULTIPLIER_PORT_BITS = 18
 _LOW_BITS = _MULTIPLIER_PORT_BITS - 1
+#: Words of one decay-table bank: one DP16KD at 36 bits.
+_DECAY_BANK_WORDS = 512
 
 
 class SAHiPPOCore(wiring.Component):
@@ -89,9 +91,9 @@ class SAHiPPOCore(wiring.Component):
       modes, so events with ``N/2 < 5`` run at one per 5 clocks (:attr:`cycles_per_event`).
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
-      clocks after that (:attr:`mode_latency` = 14).
+      clocks after that (:attr:`mode_latency` = 15).
     * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
-      pipeline stages 1 .. :attr:`hazard_stages` (7); the write-back (stage 8) reaches a
+      pipeline stages 1 .. :attr:`hazard_stages` (8); the write-back (stage 9) reaches a
       same-cycle read through a transparent port. Consecutive events on one channel therefore
       stall only when ``N/2 <= hazard_stages``.
     * **Backpressure**: the mode pipeline moves as a whole and advances only in a cycle in
@@ -101,21 +103,22 @@ class SAHiPPOCore(wiring.Component):
 
     Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued)::
 
-        0  issue mode n of the current event: address z, decay, B
+        0  issue mode n of the current event: address z, every decay bank, B
         1  memory words arrive
-        2  memory words registered (multiplier operands)
-        3  decay*z (four products), B*w: registered 18x18 partial products
-        4  partials of equal weight summed, rounding constants added
-        5  full-width sums, one floor shift each (or z as is when g = 0)
-        6  clamped; C and D addressed
-        7  + jump (exact)
-        8  clamped: the new mode, written back; C, D registered
-        9  Cre zre - Cim zim, D*w: registered 18x18 partial products
-        10 partials of equal weight summed
-        11 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
-        12 y rounded; threshold arrives
-        13 y clamped
-        -  output register (14): state beat per mode, output beat (with spike) per last mode
+        2  memory words registered as they are (each decay bank's word)
+        3  decay bank selected; multiplier operands registered
+        4  decay*z (four products), B*w: registered 18x18 partial products
+        5  partials of equal weight summed, rounding constants added
+        6  full-width sums, one floor shift each (or z as is when g = 0)
+        7  clamped; C and D addressed
+        8  + jump (exact)
+        9  clamped: the new mode, written back; C, D registered
+        10 Cre zre - Cim zim, D*w: registered 18x18 partial products
+        11 partials of equal weight summed
+        12 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
+        13 y rounded; threshold arrives
+        14 y clamped
+        -  output register (15): state beat per mode, output beat (with spike) per last mode
 
     Every multiplier has registered operands and a registered product; an operand wider than
     an 18-bit multiplier port is split into its low 17 bits (unsigned) and the signed rest, so
@@ -125,9 +128,9 @@ class SAHiPPOCore(wiring.Component):
     #: The discretisation this core computes.
     method = "zoh"
     #: Clocks from issuing a mode into the pipeline to its beat in the output register.
-    mode_latency = 14
+    mode_latency = 15
     #: Pipeline stages (1..hazard_stages) whose (channel, mode) may not be read again yet.
-    hazard_stages = 7
+    hazard_stages = 8
     #: Clocks the front end needs per event (accept, interval, table row, decay-skip flag).
     front_end_cycles = 4
 
@@ -344,11 +347,17 @@ class SAHiPPOCore(wiring.Component):
 
         # --- memories ---------------------------------------------------------------------
         rows = self.table_rows
-        m.submodules.decay_mem = decay_mem = memory.Memory(
-            shape=self._complex_layout(p.decay_fmt),
-            depth=rows << mode_bits,
-            init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
-        )
+        # The decay table in banks of one DP16KD each (512 x 36 bits), every bank's word
+        # registered before the bank multiplexer: the block RAMs' slow clock-to-out (no output
+        # register in the ECP5 mapping) then meets no logic.
+        decay_words = self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows)
+        decay_banks = []
+        for bank, start in enumerate(range(0, len(decay_words), _DECAY_BANK_WORDS)):
+            words = decay_words[start : start + _DECAY_BANK_WORDS]
+            m.submodules[f"decay_bank_{bank}"] = bank_mem = memory.Memory(
+                shape=self._complex_layout(p.decay_fmt), depth=len(words), init=words
+            )
+            decay_banks.append(bank_mem.read_port())
         m.submodules.state_mem = state_mem = memory.Memory(
             shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
         )
@@ -366,7 +375,6 @@ class SAHiPPOCore(wiring.Component):
         m.submodules.threshold_mem = threshold_mem = memory.Memory(
             shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
         )
-        decay_rd = decay_mem.read_port()
         state_wr = state_mem.write_port()
         state_rd = state_mem.read_port(transparent_for=(state_wr,))
         c_rd = c_mem.read_port()
@@ -422,11 +430,13 @@ class SAHiPPOCore(wiring.Component):
                 m.d.sync += current_mode.eq(current_mode + 1)
 
         # Stage 0: issue, addressing every per-mode table.
+        decay_address = Cat(current_mode, current_row)
+        bank_bits = (_DECAY_BANK_WORDS - 1).bit_length()
+        for bank_rd in decay_banks:
+            m.d.comb += [bank_rd.addr.eq(decay_address[:bank_bits]), bank_rd.en.eq(advance)]
         m.d.comb += [
             state_rd.addr.eq(Cat(current_mode, current_channel)),
             state_rd.en.eq(advance),
-            decay_rd.addr.eq(Cat(current_mode, current_row)),
-            decay_rd.en.eq(advance),
             b_rd.addr.eq(current_mode),
             b_rd.en.eq(advance),
         ]
@@ -459,16 +469,30 @@ class SAHiPPOCore(wiring.Component):
         # Stage 1: memory words arrive.
         weight_1 = stage("weight_1", current_weight)
         skip_1 = stage("skip_1", current_skip)
+        bank_select_1 = stage("bank_select_1", decay_address[bank_bits:])
 
-        # Stage 2: memory words registered (multiplier operands).
+        # Stage 2: memory words registered as they are (every decay bank's word).
         z_re_2 = stage("z_re_2", state_rd.data.re)
         z_im_2 = stage("z_im_2", state_rd.data.im)
-        decay_re_2 = stage("decay_re_2", decay_rd.data.re)
-        decay_im_2 = stage("decay_im_2", decay_rd.data.im)
+        bank_words_2 = [stage(f"decay_bank_{k}_2", bank_rd.data) for k, bank_rd in enumerate(decay_banks)]
+        bank_select_2 = stage("bank_select_2", bank_select_1)
         b_re_2 = stage("b_re_2", b_rd.data.re)
         b_im_2 = stage("b_im_2", b_rd.data.im)
         weight_2 = stage("weight_2", weight_1)
         skip_2 = stage("skip_2", skip_1)
+
+        # Stage 3: the decay bank selected; multiplier operands registered.
+        bank_values = [word.as_value() for word in bank_words_2]
+        decay_word = Array(bank_values)[bank_select_2] if len(bank_values) > 1 else bank_values[0]
+        decay_layout = self._complex_layout(p.decay_fmt)
+        decay_3 = stage("decay_3", decay_word, decay_layout)
+        decay_re_3, decay_im_3 = decay_3.re, decay_3.im
+        z_re_3 = stage("z_re_3", z_re_2)
+        z_im_3 = stage("z_im_3", z_im_2)
+        b_re_3 = stage("b_re_3", b_re_2)
+        b_im_3 = stage("b_im_3", b_im_2)
+        weight_3 = stage("weight_3", weight_2)
+        skip_3 = stage("skip_3", skip_2)
 
         def partial_products(name, terms):
             """Stage 3 / 9 registers for ``sum(sign * a * b)``: each product as registered partial
@@ -497,122 +521,122 @@ class SAHiPPOCore(wiring.Component):
                 total = total + (register << shift)
             return total
 
-        # Stage 3: the four real products of decay * z and the two of B * w (D4), as registered
+        # Stage 4: the four real products of decay * z and the two of B * w (D4), as registered
         # partial products.
-        decay_re_3 = partial_products("decay_re_3", [(1, decay_re_2, z_re_2), (-1, decay_im_2, z_im_2)])
-        decay_im_3 = partial_products("decay_im_3", [(1, decay_re_2, z_im_2), (1, decay_im_2, z_re_2)])
-        jump_re_3 = partial_products("jump_re_3", [(1, b_re_2, weight_2)])
-        jump_im_3 = partial_products("jump_im_3", [(1, b_im_2, weight_2)])
-        z_re_3 = stage("z_re_3", z_re_2)
-        z_im_3 = stage("z_im_3", z_im_2)
-        weight_3 = stage("weight_3", weight_2)
-        skip_3 = stage("skip_3", skip_2)
-
-        # Stage 4: partial products of equal weight summed, with the rounding constants (D1).
-        rounding_d = 1 << (fd - 1) if fd else 0
-        jump_shift = fc + fin - fs
-        rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
-        decay_re_4 = group_by_weight("decay_re_4", decay_re_3, rounding_d)
-        decay_im_4 = group_by_weight("decay_im_4", decay_im_3, rounding_d)
-        jump_re_4 = group_by_weight("jump_re_4", jump_re_3, rounding_j)
-        jump_im_4 = group_by_weight("jump_im_4", jump_im_3, rounding_j)
+        decay_re_4 = partial_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
+        decay_im_4 = partial_products("decay_im_4", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
+        jump_re_4 = partial_products("jump_re_4", [(1, b_re_3, weight_3)])
+        jump_im_4 = partial_products("jump_im_4", [(1, b_im_3, weight_3)])
         z_re_4 = stage("z_re_4", z_re_3)
         z_im_4 = stage("z_im_4", z_im_3)
         weight_4 = stage("weight_4", weight_3)
         skip_4 = stage("skip_4", skip_3)
 
-        # Stage 5: each sum at full width, one floor shift: rounded once. The decayed mode is z
+        # Stage 5: partial products of equal weight summed, with the rounding constants (D1).
+        rounding_d = 1 << (fd - 1) if fd else 0
+        jump_shift = fc + fin - fs
+        rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
+        decay_re_5 = group_by_weight("decay_re_5", decay_re_4, rounding_d)
+        decay_im_5 = group_by_weight("decay_im_5", decay_im_4, rounding_d)
+        jump_re_5 = group_by_weight("jump_re_5", jump_re_4, rounding_j)
+        jump_im_5 = group_by_weight("jump_im_5", jump_im_4, rounding_j)
+        z_re_5 = stage("z_re_5", z_re_4)
+        z_im_5 = stage("z_im_5", z_im_4)
+        weight_5 = stage("weight_5", weight_4)
+        skip_5 = stage("skip_5", skip_4)
+
+        # Stage 6: each sum at full width, one floor shift: rounded once. The decayed mode is z
         # unchanged where g = 0 (the identity has no table entry).
         def shifted(value, n):
             return value >> n if n > 0 else value << -n
 
-        decayed_re_5 = stage("decayed_re_5", Mux(skip_4, z_re_4, combine(decay_re_4) >> fd))
-        decayed_im_5 = stage("decayed_im_5", Mux(skip_4, z_im_4, combine(decay_im_4) >> fd))
-        jump_re_5 = stage("jump_re_5", shifted(combine(jump_re_4), jump_shift))
-        jump_im_5 = stage("jump_im_5", shifted(combine(jump_im_4), jump_shift))
-        weight_5 = stage("weight_5", weight_4)
-
-        # Stage 6: clamped (D2); C and D of this mode addressed.
-        decayed_re, clamped_re = saturate(decayed_re_5, p.state_fmt)
-        decayed_im, clamped_im = saturate(decayed_im_5, p.state_fmt)
-        decayed_re_6 = stage("decayed_re_6", decayed_re, state_shape)
-        decayed_im_6 = stage("decayed_im_6", decayed_im, state_shape)
-        decay_clamped_6 = stage("decay_clamped_6", clamped_re | clamped_im, unsigned(1))
-        jump_re_6 = stage("jump_re_6", jump_re_5)
-        jump_im_6 = stage("jump_im_6", jump_im_5)
+        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, combine(decay_re_5) >> fd))
+        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, combine(decay_im_5) >> fd))
+        jump_re_6 = stage("jump_re_6", shifted(combine(jump_re_5), jump_shift))
+        jump_im_6 = stage("jump_im_6", shifted(combine(jump_im_5), jump_shift))
         weight_6 = stage("weight_6", weight_5)
+
+        # Stage 7: clamped (D2); C and D of this mode addressed.
+        decayed_re, clamped_re = saturate(decayed_re_6, p.state_fmt)
+        decayed_im, clamped_im = saturate(decayed_im_6, p.state_fmt)
+        decayed_re_7 = stage("decayed_re_7", decayed_re, state_shape)
+        decayed_im_7 = stage("decayed_im_7", decayed_im, state_shape)
+        decay_clamped_7 = stage("decay_clamped_7", clamped_re | clamped_im, unsigned(1))
+        jump_re_7 = stage("jump_re_7", jump_re_6)
+        jump_im_7 = stage("jump_im_7", jump_im_6)
+        weight_7 = stage("weight_7", weight_6)
         m.d.comb += [
-            c_rd.addr.eq(Cat(mode[6], channel[6])),
+            c_rd.addr.eq(Cat(mode[7], channel[7])),
             c_rd.en.eq(advance),
-            d_rd.addr.eq(channel[6]),
+            d_rd.addr.eq(channel[7]),
             d_rd.en.eq(advance),
         ]
 
-        # Stage 7: input jump added, exact.
-        jumped_re_7 = stage("jumped_re_7", decayed_re_6 + jump_re_6)
-        jumped_im_7 = stage("jumped_im_7", decayed_im_6 + jump_im_6)
-        decay_clamped_7 = stage("decay_clamped_7", decay_clamped_6)
-        weight_7 = stage("weight_7", weight_6)
-
-        # Stage 8: clamped: the new mode, written back; C and D registered.
-        new_re, jump_clamped_re = saturate(jumped_re_7, p.state_fmt)
-        new_im, jump_clamped_im = saturate(jumped_im_7, p.state_fmt)
-        z_re_8 = stage("z_re_8", new_re, state_shape)
-        z_im_8 = stage("z_im_8", new_im, state_shape)
-        clamped_8 = stage("clamped_8", decay_clamped_7 | jump_clamped_re | jump_clamped_im, unsigned(1))
-        c_re_8 = stage("c_re_8", c_rd.data.re)
-        c_im_8 = stage("c_im_8", c_rd.data.im)
-        d_8 = stage("d_8", d_rd.data)
+        # Stage 8: input jump added, exact.
+        jumped_re_8 = stage("jumped_re_8", decayed_re_7 + jump_re_7)
+        jumped_im_8 = stage("jumped_im_8", decayed_im_7 + jump_im_7)
+        decay_clamped_8 = stage("decay_clamped_8", decay_clamped_7)
         weight_8 = stage("weight_8", weight_7)
+
+        # Stage 9: clamped: the new mode, written back; C and D registered.
+        new_re, jump_clamped_re = saturate(jumped_re_8, p.state_fmt)
+        new_im, jump_clamped_im = saturate(jumped_im_8, p.state_fmt)
+        z_re_9 = stage("z_re_9", new_re, state_shape)
+        z_im_9 = stage("z_im_9", new_im, state_shape)
+        clamped_9 = stage("clamped_9", decay_clamped_8 | jump_clamped_re | jump_clamped_im, unsigned(1))
+        c_re_9 = stage("c_re_9", c_rd.data.re)
+        c_im_9 = stage("c_im_9", c_rd.data.im)
+        d_9 = stage("d_9", d_rd.data)
+        weight_9 = stage("weight_9", weight_8)
         m.d.comb += [
-            state_wr.addr.eq(Cat(mode[8], channel[8])),
-            state_wr.data.re.eq(z_re_8),
-            state_wr.data.im.eq(z_im_8),
-            state_wr.en.eq(valid[8] & advance),
+            state_wr.addr.eq(Cat(mode[9], channel[9])),
+            state_wr.data.re.eq(z_re_9),
+            state_wr.data.im.eq(z_im_9),
+            state_wr.en.eq(valid[9] & advance),
         ]
 
-        # Stage 9: output products Cre zre - Cim zim and D w as registered partial products.
-        c_z_9 = partial_products("c_z_9", [(1, c_re_8, z_re_8), (-1, c_im_8, z_im_8)])
-        d_w_9 = partial_products("d_w_9", [(1, d_8, weight_8)])
-        clamped_9 = stage("clamped_9", clamped_8)
-        z_re_9 = stage("z_re_9", z_re_8)
-        z_im_9 = stage("z_im_9", z_im_8)
-
-        # Stage 10: partial products of equal weight summed.
-        c_z_10 = group_by_weight("c_z_10", c_z_9)
-        d_w_10 = group_by_weight("d_w_10", d_w_9)
+        # Stage 10: output products Cre zre - Cim zim and D w as registered partial products.
+        c_z_10 = partial_products("c_z_10", [(1, c_re_9, z_re_9), (-1, c_im_9, z_im_9)])
+        d_w_10 = partial_products("d_w_10", [(1, d_9, weight_9)])
         clamped_10 = stage("clamped_10", clamped_9)
         z_re_10 = stage("z_re_10", z_re_9)
         z_im_10 = stage("z_im_10", z_im_9)
 
-        # Stage 11: y accumulated at full width over the event's modes; clamp flags ORed.
-        product_bits = p.out_coef_fmt.width + p.state_fmt.width
-        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
-        y_acc_11 = Signal(signed(acc_bits))
-        event_clamped_11 = Signal()
-        with m.If(advance & valid[10]):
-            start = Mux(first[10], combine(d_w_10) << (fs - fin), y_acc_11)
-            m.d.sync += [
-                y_acc_11.eq(start + (combine(c_z_10) << 1)),
-                event_clamped_11.eq(Mux(first[10], 0, event_clamped_11) | clamped_10),
-            ]
+        # Stage 11: partial products of equal weight summed.
+        c_z_11 = group_by_weight("c_z_11", c_z_10)
+        d_w_11 = group_by_weight("d_w_11", d_w_10)
+        clamped_11 = stage("clamped_11", clamped_10)
         z_re_11 = stage("z_re_11", z_re_10)
         z_im_11 = stage("z_im_11", z_im_10)
-        m.d.comb += [threshold_rd.addr.eq(channel[11]), threshold_rd.en.eq(advance)]
 
-        # Stage 12: y rounded once (D1); threshold arrives.
-        y_rounded_12 = stage("y_rounded_12", round_shift(y_acc_11, foc + fs - fout))
-        event_clamped_12 = stage("event_clamped_12", event_clamped_11)
+        # Stage 12: y accumulated at full width over the event's modes; clamp flags ORed.
+        product_bits = p.out_coef_fmt.width + p.state_fmt.width
+        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
+        y_acc_12 = Signal(signed(acc_bits))
+        event_clamped_12 = Signal()
+        with m.If(advance & valid[11]):
+            start = Mux(first[11], combine(d_w_11) << (fs - fin), y_acc_12)
+            m.d.sync += [
+                y_acc_12.eq(start + (combine(c_z_11) << 1)),
+                event_clamped_12.eq(Mux(first[11], 0, event_clamped_12) | clamped_11),
+            ]
         z_re_12 = stage("z_re_12", z_re_11)
         z_im_12 = stage("z_im_12", z_im_11)
+        m.d.comb += [threshold_rd.addr.eq(channel[12]), threshold_rd.en.eq(advance)]
 
-        # Stage 13: y clamped; threshold registered.
-        y_next, y_clamped = saturate(y_rounded_12, p.out_fmt)
-        y_13 = stage("y_13", y_next, p.out_fmt.shape())
-        saturated_13 = stage("saturated_13", event_clamped_12 | y_clamped, unsigned(1))
-        threshold_13 = stage("threshold_13", threshold_rd.data)
+        # Stage 13: y rounded once (D1); threshold arrives.
+        y_rounded_13 = stage("y_rounded_13", round_shift(y_acc_12, foc + fs - fout))
+        event_clamped_13 = stage("event_clamped_13", event_clamped_12)
         z_re_13 = stage("z_re_13", z_re_12)
         z_im_13 = stage("z_im_13", z_im_12)
+
+        # Stage 14: y clamped; threshold registered.
+        y_next, y_clamped = saturate(y_rounded_13, p.out_fmt)
+        y_14 = stage("y_14", y_next, p.out_fmt.shape())
+        saturated_14 = stage("saturated_14", event_clamped_13 | y_clamped, unsigned(1))
+        threshold_14 = stage("threshold_14", threshold_rd.data)
+        z_re_14 = stage("z_re_14", z_re_13)
+        z_im_14 = stage("z_im_14", z_im_13)
 
         # Output register: a state beat per mode, an output beat per event (its last mode).
         out_output = Signal(self._output_layout)
@@ -633,17 +657,17 @@ class SAHiPPOCore(wiring.Component):
             m.d.sync += [
                 out_output.channel.eq(channel[last]),
                 out_output.dt.eq(dt[last]),
-                out_output.y.eq(y_13),
-                out_output.spike.eq(y_13 > threshold_13),
-                out_output.saturated.eq(saturated_13),
+                out_output.y.eq(y_14),
+                out_output.spike.eq(y_14 > threshold_14),
+                out_output.saturated.eq(saturated_14),
                 out_state.channel.eq(channel[last]),
                 out_state.mode.eq(mode[last]),
-                out_state.re.eq(z_re_13),
-                out_state.im.eq(z_im_13),
+                out_state.re.eq(z_re_14),
+                out_state.im.eq(z_im_14),
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            with m.If(event_done & saturated_13 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(event_done & saturated_14 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_output.ready):
