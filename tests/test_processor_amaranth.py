@@ -369,3 +369,27 @@ def test_lane_params_slice_every_neuron_array():
     parts = [lane_params(neuron, lane, 3) for lane in range(3)]
     assert [p.n_neurons for p in parts] == [3, 2, 2]
     np.testing.assert_array_equal(parts[1].alpha_q, neuron.alpha_q[1::3])
+
+
+def test_board_top_elaborates_from_a_model_file(tmp_path):
+    """The ULX3S top (PLL, UART pins, link, processor) prepares for the 85F from a saved model."""
+    from golden.model_file import save_model
+    from golden.network import default_network
+    from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
+    from hw.boards.ulx3s_processor import processor_board_top
+    from hw.pll_ecp5 import solve_pll
+
+    path = save_model(tmp_path / "default", default_network())
+    design, top = processor_board_top(path, solve_pll(BOARD_CLOCK_HZ, 100e6), n_steps=32, lanes=2)
+    assert "162-32-10" in design and "lanes=2" in design
+    ulx3s_platform("85F").prepare(top)
+
+
+def test_processor_rejects_bad_arguments():
+    params = random_network(1)
+    with pytest.raises(ValueError, match="lanes"):
+        NetworkProcessor(params, n_steps=4, lanes=0)
+    with pytest.raises(ValueError, match="input_map"):
+        NetworkProcessor(params, n_steps=4, camera_input=True)
+    with pytest.raises(ValueError, match="n_steps"):
+        TimeBinController(n_inputs=4, bin_ticks=10, n_steps=0)

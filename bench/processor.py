@@ -1,0 +1,178 @@
+"""The streaming event processor: cycle costs by lanes, and its fit on the ULX3S 85F.
+
+``python -m bench.processor`` measures, in ``amaranth.sim`` on the real processor, for the
+default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 refractory LIF ->
+10), as the lanes go from 1 to 16:
+
+* cycles per input event (a burst of events inside one step, first to last accepted);
+* cycles per time step (empty steps: every layer drains, updates and closes);
+* latency from the last event of a sample to its decision (the scores beat), with the last
+  event in the sample's last step;
+* synaptic operations per second at the clock: one accumulator add per lane per cycle while
+  events stream (``lanes * clock``), and at the measured per-event cost.
+
+``--fit`` adds full Yosys -> nextpnr builds of the ULX3S board top (UART link, decoder, encoder,
+processor) on the 85F: LUT4, FF, MULT18X18D, DP16KD, Fmax (minutes each; ``--fit-lanes``
+chooses which). Results go to ``build/bench/processor.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from bench.common import write_results
+from golden.fixed import QFormat
+from golden.layers import LIReadoutParams
+from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
+from golden.refractory_lif import RefractoryLIFParams
+from hw.processor.network import NetworkProcessor
+
+BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
+LANES = (1, 2, 4, 8, 16)
+COLUMNS = ["network", "lanes", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
+           "event_layer0_us", "gsop_per_s_peak"]
+FIT_COLUMNS = ["network", "lanes", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "build_s"]
+
+
+def large_network(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
+    """162 -> ``n_hidden`` -> ``n_hidden`` refractory LIF -> 10 readout, seeded random weights."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    n_prev = DEFAULT_INPUT_MAP.n_channels
+    for _ in range(2):
+        neuron = RefractoryLIFParams.from_float(v_th=np.ones(n_hidden), u_th=np.full(n_hidden, 0.5), tau=0.5)
+        frac = neuron.input_fmt.frac_bits
+        w_fmt, b_fmt = QFormat(2, frac), QFormat(3, frac)
+        layers.append(LayerParams(w_fmt.quantize(rng.normal(0, 0.1, (n_hidden, n_prev))),
+                                  b_fmt.quantize(rng.normal(-0.05, 0.05, n_hidden)), w_fmt, b_fmt, neuron))
+        n_prev = n_hidden
+    readout = LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, 10))
+    frac = readout.input_fmt.frac_bits
+    w_fmt = QFormat(2, frac)
+    layers.append(LayerParams(w_fmt.quantize(rng.normal(0, 0.2, (10, n_prev))),
+                              w_fmt.quantize(rng.normal(0, 0.05, 10)), w_fmt, w_fmt, readout))
+    return NetworkParams(n_inputs=DEFAULT_INPUT_MAP.n_channels, bin_ticks=10_000,
+                         layers=layers, input_map=DEFAULT_INPUT_MAP)
+
+
+NETWORKS = {"default": default_network, "large_2x256": large_network}
+
+
+def measure(params: NetworkParams, lanes: int, *, n_events: int = 120, n_steps: int = 6, seed: int = 0) -> dict:
+    """Cycle costs of one processor configuration (channel-event input, no idle cycles, no stalls)."""
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, camera_input=False)
+    rng = np.random.default_rng(seed)
+    bin_ticks = params.bin_ticks
+    last_step = n_steps - 1
+    # Step 0: a burst of events; steps 1..T-2 empty; one event in the last step, then END.
+    beats = [{"kind": 0, "channel": int(c), "tick": k} for k, c in enumerate(rng.integers(0, params.n_inputs, n_events))]
+    beats.append({"kind": 0, "channel": 0, "tick": last_step * bin_ticks})
+    beats.append({"kind": 1, "channel": 0, "tick": 0})
+    marks = {}
+
+    async def testbench(ctx):
+        ctx.set(dut.o_scores.ready, 1)
+        cycle = 0
+        for index, beat in enumerate(beats):
+            for name, value in beat.items():
+                ctx.set(getattr(dut.i.payload, name), value)
+            ctx.set(dut.i.valid, 1)
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.i.ready)
+                cycle += 1
+                if ready:
+                    break
+            if index == 0:
+                marks["first_event"] = cycle
+            if index == n_events - 1:
+                marks["burst_end"] = cycle
+            if index == n_events:
+                marks["last_event"] = cycle
+        ctx.set(dut.i.valid, 0)
+        while not ctx.get(dut.o_scores.valid):
+            await ctx.tick()
+            cycle += 1
+        marks["scores"] = cycle
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    per_event = (marks["burst_end"] - marks["first_event"]) / (n_events - 1)
+    latency = marks["scores"] - marks["last_event"]
+    # Empty steps between the burst and the last event: from the burst's end to the last event's
+    # acceptance the processor closes step 0 (with the burst's spikes) and steps 1..T-2.
+    empty_steps = max(1, last_step - 1)
+    per_step = (marks["last_event"] - marks["burst_end"]) / (empty_steps + 1)
+    return {"cycles_per_event": round(per_event, 2), "cycles_per_step": round(per_step, 1), "latency_cycles": latency}
+
+
+def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, variant: str, seed: int) -> dict:
+    """One full build of the ULX3S processor top; returns its table row."""
+    from hw.bitstream import run_build
+    from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
+    from hw.boards.ulx3s_processor import ULX3SProcessorTop
+    from hw.pll_ecp5 import solve_pll
+
+    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+    top = ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes)
+    start = time.monotonic()
+    result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}",
+                       design=f"processor {name} lanes={lanes}", requested_clock_hz=clock_hz, pll=pll_config,
+                       seed=seed)
+    report = result.report
+    clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
+    return {
+        "network": name, "lanes": lanes,
+        **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
+        "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
+        "met": report.timing_met, "build_s": round(time.monotonic() - start, 1),
+        "critical_path": report.critical_path,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.processor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
+    parser.add_argument("--lanes", nargs="+", type=int, default=list(LANES))
+    parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the us / GSOP columns and --fit")
+    parser.add_argument("--fit", action="store_true", help="also build the board top on the 85F (minutes each)")
+    parser.add_argument("--fit-lanes", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--variant", default="85F")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    clock_mhz = args.clock_mhz
+
+    rows = []
+    for name in args.networks:
+        params = NETWORKS[name]()
+        for lanes in args.lanes:
+            row = {"network": name, "lanes": lanes, **measure(params, lanes)}
+            row["latency_us"] = round(row["latency_cycles"] / clock_mhz, 2)
+            row["event_layer0_us"] = round(row["cycles_per_event"] / clock_mhz, 3)
+            row["gsop_per_s_peak"] = round(min(lanes, params.layers[0].n_out) * clock_mhz / 1e3, 3)
+            rows.append(row)
+            print(row, flush=True)
+    fit_rows = []
+    if args.fit:
+        for name in args.networks:
+            for lanes in args.fit_lanes:
+                fit_rows.append(fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=args.variant,
+                                    seed=args.seed))
+                print(fit_rows[-1], flush=True)
+    write_results("processor", rows + fit_rows, meta={
+        "clock_mhz": clock_mhz,
+        "what": "cycles from amaranth.sim of NetworkProcessor (channel input, no stalls); fit rows: ULX3S top "
+                "(UART link + processor) built with Yosys + nextpnr-ecp5",
+        "gsop_per_s_peak": "lanes accumulator adds per cycle while events stream, at clock_mhz",
+    }, columns=COLUMNS if not fit_rows else COLUMNS + [c for c in FIT_COLUMNS if c not in COLUMNS])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
