@@ -85,8 +85,8 @@ class SAHiPPOCore(wiring.Component):
 
     Timing
     ------
-    * **Throughput**: one mode per clock, so one event per ``N/2`` clocks, from one channel or
-      many, while the outputs are ready; the event front end (``t_last`` lookup, interval,
+    * **Throughput**: one mode per clock, so one event per ``N/2`` clocks while the outputs
+      are ready (from one channel or many when ``N/2 > hazard_stages``, see below); the event front end (``t_last`` lookup, interval,
       table row) takes :attr:`front_end_cycles` (4) clocks and overlaps the previous event's
       modes, so events with ``N/2 < 5`` run at one per 5 clocks (:attr:`cycles_per_event`).
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
