@@ -132,8 +132,23 @@ class RefractoryLIFParams:
         tau_r: float = DEFAULT_TAU_R,
         **formats: QFormat,
     ) -> "RefractoryLIFParams":
-        """Quantise float parameters (round half up, D1). ``v_th``/``u_th`` are per-channel arrays."""
+        """Quantise float parameters (round half up, D1). ``v_th``/``u_th`` are per-channel arrays.
+
+        Raises ``ValueError`` instead of saturating when a threshold does not fit
+        ``threshold_fmt`` or a decay lies outside ``[0, 1)``.
+        """
         probe = cls(v_th_q=np.zeros(1), u_th_q=np.zeros(1), tau_q=0, tau_r_q=0, **formats)
+        fmt = probe.threshold_fmt
+        for name, values in (("v_th", v_th), ("u_th", u_th)):
+            values = np.asarray(values, dtype=np.float64)
+            if not np.all(np.isfinite(values)) or values.min() < fmt.min_value or values.max() > fmt.max_value:
+                raise ValueError(
+                    f"{name} spans [{values.min():g}, {values.max():g}], outside threshold_fmt {fmt} "
+                    f"([{fmt.min_value:g}, {fmt.max_value:g}]): widen threshold_fmt's integer bits"
+                )
+        for name, value in (("tau", tau), ("tau_r", tau_r)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"{name}={value} must lie in [0, 1)")
         return cls(
             v_th_q=probe.threshold_fmt.quantize(np.asarray(v_th, dtype=np.float64)),
             u_th_q=probe.threshold_fmt.quantize(np.asarray(u_th, dtype=np.float64)),
@@ -212,9 +227,7 @@ def run_int(params: RefractoryLIFParams, currents_q: torch.Tensor) -> Refractory
     ``currents_q``: int64, shape ``(..., T, n_neurons)`` in ``params.input_fmt``.
     Returns the trace of every state at every step.
     """
-    currents_q = torch.as_tensor(currents_q, dtype=torch.int64)
-    if currents_q.shape[-1] != params.n_neurons:
-        raise ValueError(f"currents have {currents_q.shape[-1]} channels, params have {params.n_neurons}")
+    currents_q = _check_currents(params, currents_q).to(torch.int64)
     state = params.initial_state(currents_q.shape[:-2])
     vs, rs, us, ss, sats = [], [], [], [], []
     for t in range(currents_q.shape[-2]):
