@@ -30,7 +30,7 @@ What lives here:
   Jacobi relaxation, dense verification; spike for spike and state for state equal to
   :func:`run_int` (D8).
 
-``docs/refractory_lif.md`` derives the exactness arguments and the float/integer error bound.
+``docs/neurons/refractory_lif.md`` derives the exactness arguments and the float/integer error bound.
 """
 
 from __future__ import annotations
