@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from golden.data.events import InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
-from golden.network import LayerParams, NetworkParams, run_network
+from golden.network import LayerParams, NetworkParams
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import InputMapper
 from hw.processor.network import NetworkProcessor, lane_params

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.data.events import InputMap
-from hw.processor.time_bins import TICK_BITS, InputKind, channel_bits, input_event_layout
+from hw.processor.time_bins import TICK_BITS, channel_bits, input_event_layout
 
 __all__ = ["camera_event_layout", "InputMapper"]
 

@@ -16,7 +16,6 @@ from amaranth.lib.wiring import In, Out
 
 from golden.csilif import CSiLIFParams
 from golden.fixed import QFormat
-from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams
 from golden.refractory_lif import RefractoryLIFParams
 from golden.silif import SiLIFParams
