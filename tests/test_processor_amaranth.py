@@ -207,6 +207,26 @@ def test_time_bins_closes_steps_and_drops():
     assert final == {"dropped_backwards": 1, "dropped_out_of_range": 1, "dropped_late": 1, "step": 0}
 
 
+def test_time_bins_drops_events_over_the_step_bound():
+    dut = TimeBinController(n_inputs=4, bin_ticks=10, n_steps=2, max_events_per_step=2)
+    beats = [{"kind": 0, "channel": c, "tick": t} for c, t in ((0, 1), (1, 2), (2, 3), (3, 9), (1, 10), (2, 11))]
+    beats.append({"kind": 1, "channel": 0, "tick": 0})
+    out = []
+    source = SimStreamSource(dut.i, beats)
+    sink = SimStreamSink(dut.o, on_beat=out.append)
+    final = {}
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(10):
+            await ctx.tick()
+        final["over"] = ctx.get(dut.dropped_over_bound)
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    assert [("C" if b["close"] else b["index"]) for b in out] == [0, 1, "C", 1, 2, "C"]
+    assert final["over"] == 2
+
+
 def test_input_map_matches_golden():
     imap = InputMap(sensor_size=(10, 7), pool=(3, 2), split_polarity=True)
     dut = InputMapper(imap)

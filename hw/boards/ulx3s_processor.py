@@ -78,7 +78,8 @@ class ProcessorLink(wiring.Component):
     any_saturation : ``Out(1)``
         High once any layer counted a clamp.
     dropped_events : ``Out(32)``
-        Events dropped by the processor's time-bin controller (backwards, out of range, late), saturating.
+        Events dropped by the processor's time-bin controller (backwards, out of range, late, over the
+        per-step bound), saturating.
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, clk_freq: float, baud: float = 1_000_000,
@@ -179,7 +180,7 @@ class ProcessorLink(wiring.Component):
         any_sat = Const(0, 1)
         for flag in saturation:
             any_sat = any_sat | flag
-        dropped = proc.dropped_backwards + proc.dropped_out_of_range + proc.dropped_late
+        dropped = proc.dropped_backwards + proc.dropped_out_of_range + proc.dropped_late + proc.dropped_over_bound
         m.d.comb += [
             self.any_saturation.eq(any_sat),
             self.dropped_events.eq(Mux(dropped > limit, limit, dropped)),

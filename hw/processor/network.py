@@ -329,7 +329,8 @@ class NetworkProcessor(wiring.Component):
         Each hidden layer's output commands as they transfer, without backpressure.
     readout_tap : ``Out(readout_tap_layout)``
         Every readout membrane update.
-    dropped_backwards, dropped_out_of_range, dropped_late : ``Out(32)``
+    dropped_backwards, dropped_out_of_range, dropped_late, dropped_over_bound : ``Out(32)``
+        Events dropped by the time-bin controller (see :class:`TimeBinController`).
     current_saturation, neuron_saturation : ``Out(ArrayLayout(32, n_layers))``
         Per layer, clamped currents and clamped neuron updates.
     """
@@ -347,7 +348,8 @@ class NetworkProcessor(wiring.Component):
         self._params = params
         self._lanes = lanes
         self._camera = bool(camera_input)
-        self.time_bins = TimeBinController(params.n_inputs, params.bin_ticks, n_steps)
+        self.time_bins = TimeBinController(params.n_inputs, params.bin_ticks, n_steps,
+                                           max_events_per_step=params.max_events_per_step)
         self.mapper = InputMapper(params.input_map) if self._camera else None
         self.hidden = [SpikingLayer(layer, lanes=lanes) for layer in params.layers[:-1]]
         self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
@@ -366,6 +368,7 @@ class NetworkProcessor(wiring.Component):
             "dropped_backwards": Out(_COUNTER_WIDTH),
             "dropped_out_of_range": Out(_COUNTER_WIDTH),
             "dropped_late": Out(_COUNTER_WIDTH),
+            "dropped_over_bound": Out(_COUNTER_WIDTH),
             "current_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
             "neuron_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
         })
@@ -401,6 +404,7 @@ class NetworkProcessor(wiring.Component):
             self.dropped_backwards.eq(time_bins.dropped_backwards),
             self.dropped_out_of_range.eq(time_bins.dropped_out_of_range),
             self.dropped_late.eq(time_bins.dropped_late),
+            self.dropped_over_bound.eq(time_bins.dropped_over_bound),
         ]
         upstream = time_bins.o
         for k, layer in enumerate(self.hidden):

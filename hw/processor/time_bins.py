@@ -8,7 +8,7 @@ start) belongs to step ``k = t // bin_ticks``; a sample of ``T`` steps covers ti
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,6 +58,9 @@ class TimeBinController(wiring.Component):
       the event lies beyond the sample and is dropped (``dropped_late`` counts, as
       :func:`golden.network.counts_from_events` leaves it out); otherwise a close of step ``k``
       is emitted, ``k`` advances and the same event is examined again next cycle.
+    * EVENT that would be the ``max_events_per_step + 1``-th of its step: dropped,
+      ``dropped_over_bound`` counts (layer 0's accumulators are sized for the declared bound,
+      :attr:`golden.network.NetworkParams.max_events_per_step`, so they never wrap).
     * EVENT otherwise: emitted as ``{close: 0, index: channel}``.
     * END: closes are emitted for every remaining step, the last one with ``last = 1``; then
       the END is consumed and time restarts at step 0, tick 0.
@@ -70,6 +73,8 @@ class TimeBinController(wiring.Component):
         Step width in ticks (1 .. 2**32 - 1).
     n_steps : int
         Steps per sample (initial value of the :attr:`n_steps` port), 1 .. 65535.
+    max_events_per_step : int, optional
+        Events passed per step at most; default: no bound.
 
     Members
     -------
@@ -80,7 +85,7 @@ class TimeBinController(wiring.Component):
         Steps per sample, read when a step closes; 0 acts as 1.
     step : ``Out(16)``
         The open step ``k``.
-    dropped_backwards, dropped_out_of_range, dropped_late : ``Out(32)``
+    dropped_backwards, dropped_out_of_range, dropped_late, dropped_over_bound : ``Out(32)``
         Dropped-event counters; stick at ``2**32 - 1``.
 
     Timing
@@ -91,13 +96,17 @@ class TimeBinController(wiring.Component):
     ``n_steps`` closes.
     """
 
-    def __init__(self, n_inputs: int, bin_ticks: int, n_steps: int):
+    def __init__(self, n_inputs: int, bin_ticks: int, n_steps: int, max_events_per_step: int | None = None):
         for name, value, hi in (("n_inputs", n_inputs, 1 << 16), ("bin_ticks", bin_ticks, (1 << TICK_BITS) - 1),
                                 ("n_steps", n_steps, (1 << STEP_BITS) - 1)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
                 raise ValueError(f"{name} must be an int in 1..{hi}, not {value!r}")
+        if max_events_per_step is not None and (isinstance(max_events_per_step, bool) or
+                                                not isinstance(max_events_per_step, int) or max_events_per_step < 1):
+            raise ValueError(f"max_events_per_step must be a positive int or None, not {max_events_per_step!r}")
         self._n_inputs = n_inputs
         self._bin_ticks = bin_ticks
+        self._max_events = max_events_per_step
         super().__init__({
             "i": In(stream.Signature(input_event_layout(n_inputs))),
             "o": Out(stream.Signature(synapse_command_layout(n_inputs))),
@@ -106,6 +115,7 @@ class TimeBinController(wiring.Component):
             "dropped_backwards": Out(_COUNTER_WIDTH),
             "dropped_out_of_range": Out(_COUNTER_WIDTH),
             "dropped_late": Out(_COUNTER_WIDTH),
+            "dropped_over_bound": Out(_COUNTER_WIDTH),
         })
 
     @property
@@ -133,8 +143,14 @@ class TimeBinController(wiring.Component):
         beyond = ~is_end & ~backwards & ~out_of_range & (beat.tick >= bin_end)
         late = beyond & final_step
         close = is_end | (beyond & ~final_step)
-        emit_event = ~is_end & ~backwards & ~out_of_range & ~beyond
-        consume = (is_end & final_step) | backwards | out_of_range | late | emit_event
+        in_step = ~is_end & ~backwards & ~out_of_range & ~beyond
+        if self._max_events is None:
+            over_bound = Const(0)
+        else:
+            step_events = Signal(range(self._max_events + 1))
+            over_bound = in_step & (step_events == self._max_events)
+        emit_event = in_step & ~over_bound
+        consume = (is_end & final_step) | backwards | out_of_range | late | over_bound | emit_event
         m.d.comb += self.i.ready.eq(can_load & consume)
         go = Signal()
         m.d.comb += go.eq(self.i.valid & can_load)
@@ -153,11 +169,16 @@ class TimeBinController(wiring.Component):
                 m.d.sync += [self.step.eq(0), bin_end.eq(self._bin_ticks), last_tick.eq(0)]
             with m.Else():
                 m.d.sync += [self.step.eq(self.step + 1), bin_end.eq(bin_end + self._bin_ticks)]
-        with m.If(go & (emit_event | late)):
+        with m.If(go & (emit_event | late | over_bound)):
             m.d.sync += last_tick.eq(beat.tick)
+        if self._max_events is not None:
+            with m.If(go & close):
+                m.d.sync += step_events.eq(0)
+            with m.Elif(go & emit_event):
+                m.d.sync += step_events.eq(step_events + 1)
 
         for counter, flag in ((self.dropped_backwards, backwards), (self.dropped_out_of_range, out_of_range),
-                              (self.dropped_late, late)):
+                              (self.dropped_late, late), (self.dropped_over_bound, over_bound)):
             with m.If(go & flag & (counter != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += counter.eq(counter + 1)
         return m
