@@ -7,7 +7,7 @@ module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,7 +85,10 @@ class LIReadoutCore(wiring.Component):
         2  multiplier operands registered
         3  products alpha*u and gain*x registered (full width)
         4  sum rounded to F fractional bits
-        5  saturated; write-back and score update; into the output register (6)
+        5  saturated; write-back; into the output register (6)
+        A  (score pipeline, beside the output register) neuron and u registered
+        B  score + u registered
+        C  score saturated and stored; clamp flags registered for the counter
     """
 
     #: Cycles from accepting an input beat to its output beat being valid.
@@ -235,8 +238,7 @@ class LIReadoutCore(wiring.Component):
         with m.If(advance):
             m.d.sync += [u_5.eq(u_next), u_clamped_5.eq(u_clamped)]
 
-        # Write-back, score update, output register.
-        score_next, score_clamped = saturate(_select(neuron[5], scores) + u_5, self._score_fmt)
+        # Write-back and output register.
         write_back = Signal()
         m.d.comb += write_back.eq(valid[5] & advance)
         m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
@@ -244,8 +246,28 @@ class LIReadoutCore(wiring.Component):
             state_wr.data.eq(Mux(clearing, 0, u_5)),
             state_wr.en.eq(clearing | write_back),
         ]
+
+        # Score update, two stages behind the write-back: A registers (neuron, u), B adds the
+        # score, C saturates and stores it. A neuron's updates are at least hazard_stages + 1
+        # cycles apart, so B always reads the score that C stored for the previous update.
+        score_shape = self._score_fmt.shape()
+        score_valid_a = Signal()
+        score_neuron_a = Signal(index_shape)
+        score_u_a = Signal(p.state_fmt.shape())
+        score_valid_b = Signal()
+        score_neuron_b = Signal(index_shape)
+        score_sum_b = Signal(signed(score_shape.width + 1))
+        m.d.sync += [
+            score_valid_a.eq(write_back),
+            score_neuron_a.eq(neuron[5]),
+            score_u_a.eq(u_5),
+            score_valid_b.eq(score_valid_a),
+            score_neuron_b.eq(score_neuron_a),
+            score_sum_b.eq(_select(score_neuron_a, scores) + score_u_a),
+        ]
+        score_next, score_clamped = saturate(score_sum_b, self._score_fmt)
         for k, score in enumerate(scores):
-            with m.If(write_back & (neuron[5] == k)):
+            with m.If(score_valid_b & (score_neuron_b == k)):
                 m.d.sync += score.eq(score_next)
 
         out_state = Signal(self._state_layout)
@@ -262,15 +284,16 @@ class LIReadoutCore(wiring.Component):
                 out_state.saturated.eq(u_clamped_5),
                 state_pending.eq(valid[5]),
             ]
+        # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
-        m.d.comb += clamps.eq(Mux(write_back, Cat(u_clamped_5, score_clamped), 0))
+        m.d.sync += clamps.eq(Cat(write_back & u_clamped_5, score_valid_b & score_clamped))
         counter_max = (1 << _COUNTER_WIDTH) - 1
         with m.If(clamps.any()):
             total = self.saturation_count + clamps[0] + clamps[1]
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
 
         # Finish: drain, scan, emit, clear.
-        in_flight = _any(valid[k] for k in range(1, 6))
+        in_flight = _any([*(valid[k] for k in range(1, 6)), score_valid_a, score_valid_b])
         emit = Signal()
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())

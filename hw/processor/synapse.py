@@ -77,7 +77,7 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles. Close: ``rows + 2`` cycles from acceptance to the last row's beats
+    Event: ``rows`` cycles. Close: ``rows + 3`` cycles from acceptance to the last row's beats
     being valid when every lane output is ready; a lane output that stalls stops every lane (the
     rows move together).
     """
@@ -182,6 +182,10 @@ class SynapseStage(wiring.Component):
         drain_row = Signal(range(rows))
         read_valid = Signal()
         read_row = Signal(range(rows))
+        sum_valid = Signal()
+        sum_row = Signal(range(rows))
+        acc_word = Signal(acc_layout)
+        bias_word = Signal(bias_layout)
         pending = Signal(lanes)
         out_row = Signal(range(rows))
         out_current = Signal(data.ArrayLayout(in_fmt.shape(), lanes))
@@ -210,13 +214,17 @@ class SynapseStage(wiring.Component):
         with m.If(self.closed):
             m.d.sync += [self.draining.eq(1), issuing.eq(1), drain_row.eq(0), self.last.eq(command.last)]
         with m.Elif(self.draining & advance):
-            m.d.sync += [read_valid.eq(issuing), read_row.eq(drain_row)]
+            m.d.sync += [
+                read_valid.eq(issuing), read_row.eq(drain_row),
+                sum_valid.eq(read_valid), sum_row.eq(read_row),
+                acc_word.eq(acc_rd.data), bias_word.eq(bias_rd.data),  # memory outputs registered
+            ]
             with m.If(issuing):
                 with m.If(drain_row == last_row):
                     m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += drain_row.eq(drain_row + 1)
-            with m.If(~issuing & ~read_valid):
+            with m.If(~issuing & ~read_valid & ~sum_valid):
                 m.d.sync += self.draining.eq(0)
 
         # Memory ports: the accumulate path owns them outside a drain (plain expressions, no comb
@@ -235,15 +243,15 @@ class SynapseStage(wiring.Component):
         for lane in range(lanes):
             m.d.comb += acc_wr.data[lane].eq(Mux(draining, 0, acc_rd.data[lane] + weight_rd.data[lane]))
 
-        # Drain output register: sat(acc + bias) per lane (D2).
+        # Drain output register: sat(acc + bias) per lane (D2), from the registered memory words.
         clamped = []
         for lane in range(lanes):
-            current, clamp = saturate(acc_rd.data[lane] + bias_rd.data[lane], in_fmt)
+            current, clamp = saturate(acc_word[lane] + bias_word[lane], in_fmt)
             present = Signal(name=f"present_{lane}")
-            m.d.comb += present.eq((read_row * lanes + lane) < layer.n_out)
+            m.d.comb += present.eq((sum_row * lanes + lane) < layer.n_out)
             clamped.append(clamp & present)
             with m.If(self.draining & advance):
-                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(read_valid & present)]
+                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(sum_valid & present)]
             with m.Elif(self.o_current[lane].ready):
                 m.d.sync += pending[lane].eq(0)
             m.d.comb += [
@@ -252,11 +260,14 @@ class SynapseStage(wiring.Component):
                 self.o_current[lane].payload.current.eq(out_current[lane]),
             ]
         with m.If(self.draining & advance):
-            m.d.sync += out_row.eq(read_row)
+            m.d.sync += out_row.eq(sum_row)
 
-        n_clamped = sum((Cat(c).as_unsigned() for c in clamped), Const(0, range(lanes + 1)))
+        # Saturation counter from registered clamp flags (off the drain's timing path).
+        clamped_row = Signal(lanes)
+        m.d.sync += clamped_row.eq(Mux(self.draining & advance & sum_valid, Cat(*clamped), 0))
+        n_clamped = sum((clamped_row[lane] for lane in range(lanes)), Const(0, range(lanes + 1)))
         counter_max = (1 << _COUNTER_WIDTH) - 1
-        with m.If(self.draining & advance & read_valid):
+        with m.If(clamped_row.any()):
             total = self.saturation_count + n_clamped
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
         return m
