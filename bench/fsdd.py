@@ -43,6 +43,7 @@ from golden.train import (
     load_checkpoint,
     load_speech_data,
     parameter_count,
+    spread_indices,
     train,
 )
 
@@ -119,7 +120,61 @@ def synaptic_ops(params, trace) -> dict:
             "input_events_per_sample": float(trace.counts.sum()) / batch}
 
 
-def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=print) -> dict:
+def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, log=print) -> dict:
+    """Run ``n_recordings`` test recordings (spread over the split) through the processor's
+    generated Verilog on Icarus (``sim/tb_processor.py``) and compare every spike, readout
+    membrane, score and the decision with :func:`golden.network.run_network`.
+
+    Each recording's cochlea events inside the window go in as channel events with their own
+    ticks, then END. Returns ``{"identical": k, "runs": n, "first_mismatch": text or None}``.
+    """
+    import pickle
+    from xml.etree import ElementTree
+
+    from golden.data.cochlea import encode_fsdd
+    from golden.network import run_network
+    from hw.processor.network import NetworkProcessor
+    from sim.processor_model import expected_from_trace
+    from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
+
+    encoded = encode_fsdd("test")
+    build_name = f"fsdd/{neuron}"
+    build = SIM_BUILD / build_name
+    build.mkdir(parents=True, exist_ok=True)
+    params_path = build / "params.pkl"
+    params_path.write_bytes(pickle.dumps(params))
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+    identical, first = 0, None
+    for i in spread_indices(len(encoded), n_recordings):
+        events = encoded.events_of(int(i))
+        events = events[events["t"] < n_steps * params.bin_ticks]
+        expected = expected_from_trace(run_network(params, events, n_steps))
+        beats = [{"kind": 0, "channel": int(e["channel"]), "tick": int(e["t"])} for e in events]
+        beats.append({"kind": 1, "channel": 0, "tick": 0})
+        config = {
+            "params_path": str(params_path), "n_steps": n_steps, "lanes": lanes, "beats": beats,
+            "expected": dataclasses.asdict(expected) | {"readout_u": np.asarray(expected.readout_u).tolist()},
+            "idle_prob": 0.0, "backpressure_prob": 0.0, "seed": 11, "max_cycles": 4_000_000, "expected_drops": {},
+        }
+        start = time.perf_counter()
+        try:
+            results = run_cocotb(dut, test_module="sim.tb_processor", build_name=build_name, config=config,
+                                 testcase="processor_matches_golden")
+            failures = [f.get("message") for f in ElementTree.parse(results).getroot().iter("failure")]
+        except CocotbFailure as exc:  # raised when running under pytest
+            failures = [str(exc)]
+        name = encoded.names[int(i)]
+        if failures:
+            first = first or f"{name}: {failures[0]}"
+            log(f"{neuron} RTL {name}: MISMATCH ({time.perf_counter() - start:.0f} s)\n{failures[0][:600]}")
+        else:
+            identical += 1
+            log(f"{neuron} RTL {name}: identical to the golden network ({time.perf_counter() - start:.0f} s)")
+    return {"identical": identical, "runs": len(spread_indices(len(encoded), n_recordings)), "first_mismatch": first}
+
+
+def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=print, rtl: int = 0,
+            lanes: int = 8) -> dict:
     start = time.perf_counter()
     model, config, history, train_data, test_data, reused = obtain_model(config, out_dir, retrain, log)
     float_eval = evaluate(model, test_data)
@@ -164,6 +219,10 @@ def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=
             **state_buffers(params),
             **synaptic_ops(params, trace),
         )
+        if rtl:
+            outcome = rtl_subset(neuron, params, config.n_steps, rtl, lanes, log)
+            row["rtl_acc_subset"] = f"{outcome['identical']} of {outcome['runs']} identical"
+            row["rtl_first_mismatch"] = outcome["first_mismatch"]
     row["bench_seconds"] = time.perf_counter() - start
     return row
 
@@ -186,7 +245,7 @@ def _cell(value) -> str:
 
 
 def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
-    head = ["neuron", "epochs", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL acc (subset)",
+    head = ["neuron", "epochs", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL == golden (subset)",
             "state words", "state bits", "spikes / neuron / step (L1 / L2)", "synaptic ops / sample",
             "dense MACs / sample", "LUTs", "Fmax (MHz)", "cycles / sample"]
     lines = [
@@ -219,6 +278,10 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
         f"Hardware columns say \"{NOT_MEASURED}\" until an RTL simulation and a build of that "
         "network have been run; no number here is estimated.",
     ]
+    mismatches = [r for r in rows if r.get("rtl_first_mismatch")]
+    if mismatches:
+        lines += ["", "## RTL mismatches", ""]
+        lines += [f"* {r['neuron']}: {' '.join(r['rtl_first_mismatch'][:1200].split())}" for r in mismatches]
     return "\n".join(lines) + "\n"
 
 
@@ -227,6 +290,10 @@ def main(argv=None) -> int:
     parser.add_argument("--neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=list(DEFAULT_NEURONS))
     parser.add_argument("--quick", action="store_true", help="small networks, 2 epochs, subset (smoke run)")
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
+    parser.add_argument("--rtl", type=int, default=0, metavar="N",
+                        help="run N test recordings through the processor's Verilog (Icarus) for --rtl-neurons")
+    parser.add_argument("--rtl-neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=["csilif"])
+    parser.add_argument("--lanes", type=int, default=8, help="neuron lanes per layer of the simulated processor")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
@@ -234,7 +301,8 @@ def main(argv=None) -> int:
     for neuron in args.neurons:
         config = quick_config(neuron) if args.quick else TrainConfig(neuron=neuron)
         out_dir = TRAIN_DIR / ("quick" if args.quick else "") / neuron
-        rows.append(measure(neuron, config, out_dir, args.retrain, log))
+        rtl = args.rtl if neuron in args.rtl_neurons else 0
+        rows.append(measure(neuron, config, out_dir, args.retrain, log, rtl=rtl, lanes=args.lanes))
         if not args.quick:
             (DOCS / "img").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out_dir / "curves.png", DOCS / "img" / f"fsdd_curves_{neuron}.png")

@@ -71,6 +71,7 @@ __all__ = [
     "SpeechNetwork",
     "RefractoryLIFNeuron",
     "load_speech_data",
+    "spread_indices",
     "build_network",
     "evaluate",
     "train",
@@ -195,7 +196,8 @@ class SpeechData:
         return int(self.labels.shape[0])
 
 
-def _spread(n: int, limit: int | None) -> np.ndarray:
+def spread_indices(n: int, limit: int | None) -> np.ndarray:
+    """``limit`` indices spread evenly over ``range(n)`` (all of them when ``limit`` is None or >= n)."""
     if limit is None or limit >= n:
         return np.arange(n)
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
@@ -209,7 +211,7 @@ def load_speech_data(split: str, bin_ms: int, window_ms: int, limit: int | None 
     """
     encoded = encode_fsdd(split)
     n_steps = window_ms // bin_ms
-    keep = _spread(len(encoded), limit)
+    keep = spread_indices(len(encoded), limit)
     counts = np.zeros((len(keep), n_steps, N_CHANNELS), dtype=np.int64)
     cut = 0
     for row, i in enumerate(keep):
@@ -527,7 +529,7 @@ def export_trained(model: SpeechNetwork, config: TrainConfig, train_data: Speech
     from .model_file import save_model
     from .network import run_network
 
-    calib = train_data.counts[torch.as_tensor(_spread(len(train_data), calibration))]
+    calib = train_data.counts[torch.as_tensor(spread_indices(len(train_data), calibration))]
     provenance = {"trained_by": "golden.train", "dataset": "FSDD (cochlea encoding)",
                   "config": asdict(config), "n_steps": config.n_steps}
     if config.neuron == "rlif":
