@@ -42,10 +42,11 @@ class SynapseStage(wiring.Component):
 
     * **Event** (``close = 0``): ``rows`` cycles, one read-modify-write of a row per cycle
       (the next event is accepted in the cycle the last row issues, so back-to-back events
-      cost exactly ``rows`` cycles each). The accumulator read port is transparent to the write
-      port, so a row read in the cycle its previous sum is written sees that sum.
+      cost exactly ``rows`` cycles each). A row's sum is formed from registered memory words
+      and written two cycles after its read; the read port is transparent to the write port,
+      and a read one cycle too early for the previous sum of its row takes that sum forwarded.
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
-      is in flight): every row is read, ``sat(input_fmt, acc + bias)`` (D2, counted) is offered
+      row is in flight, up to 2 cycles after the last row issued): every row is read, ``sat(input_fmt, acc + bias)`` (D2, counted) is offered
       on the lane outputs, and the row is cleared to zero. One row per cycle while the lane
       outputs are ready. :attr:`closed` pulses for one cycle when the close is accepted and
       :attr:`last` holds the accepted command's ``last`` flag.
@@ -177,6 +178,14 @@ class SynapseStage(wiring.Component):
         weight_addr = Signal(range(max(2, layer.n_in * rows)))
         add_valid = Signal()
         add_row = Signal(range(rows))
+        add2_valid = Signal()
+        add2_row = Signal(range(rows))
+        acc_in = Signal(acc_layout)
+        weight_in = Signal(weight_layout)
+        add_sum = Signal(acc_layout)
+        last_valid = Signal()
+        written_row = Signal(range(rows))
+        last_sum = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
         drain_row = Signal(range(rows))
@@ -194,7 +203,7 @@ class SynapseStage(wiring.Component):
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
         m.d.comb += self.i.ready.eq(
-            ~self.draining & Mux(command.close, ~busy & self.close_allowed, idle_for_event)
+            ~self.draining & Mux(command.close, ~busy & ~add_valid & ~add2_valid & self.close_allowed, idle_for_event)
         )
         accept = self.i.valid & self.i.ready
         m.d.comb += self.closed.eq(accept & command.close)
@@ -208,6 +217,17 @@ class SynapseStage(wiring.Component):
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
         m.d.sync += [add_valid.eq(busy), add_row.eq(row)]
+        # Stage 2 adds from registered memory words (block RAM outputs are slow on the ECP5). The
+        # write of a row lands two cycles after its read, so a read issued in the cycle after a
+        # read of the same row misses one write: that sum is forwarded from `last_sum`.
+        m.d.sync += [
+            add2_valid.eq(add_valid), add2_row.eq(add_row),
+            acc_in.eq(acc_rd.data), weight_in.eq(weight_rd.data),
+            last_valid.eq(add2_valid), written_row.eq(add2_row), last_sum.eq(add_sum),
+        ]
+        forward = last_valid & (written_row == add2_row)
+        for lane in range(lanes):
+            m.d.comb += add_sum[lane].eq(Mux(forward, last_sum[lane], acc_in[lane]) + weight_in[lane])
 
         # Drain path, moving as a whole when every pending lane beat is taken.
         m.d.comb += advance.eq(_all(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
@@ -237,11 +257,10 @@ class SynapseStage(wiring.Component):
             bias_rd.en.eq(draining & advance),
             weight_rd.addr.eq(weight_addr),
             weight_rd.en.eq(~draining),
-            acc_wr.addr.eq(Mux(draining, read_row, add_row)),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, add_valid)),
+            acc_wr.addr.eq(Mux(draining, read_row, add2_row)),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, add2_valid)),
+            acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
-        for lane in range(lanes):
-            m.d.comb += acc_wr.data[lane].eq(Mux(draining, 0, acc_rd.data[lane] + weight_rd.data[lane]))
 
         # Drain output register: sat(acc + bias) per lane (D2), from the registered memory words.
         clamped = []
