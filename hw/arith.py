@@ -5,11 +5,11 @@ Amaranth evaluates with the same arithmetic shift. Saturation (D2) needs a compa
 a multiplexer, built here.
 """
 
-from amaranth.hdl import Const, Mux
+from amaranth.hdl import Cat, Const, Mux
 
 from golden.fixed import QFormat, round_shift
 
-__all__ = ["round_shift", "saturate"]
+__all__ = ["MULTIPLIER_PORT_BITS", "any_of", "operand_parts", "partial_products", "round_shift", "saturate"]
 
 
 def saturate(value, fmt: QFormat):
@@ -24,3 +24,34 @@ def saturate(value, fmt: QFormat):
     too_high = value > fmt.max_int
     low_bits = value[: fmt.width].as_signed() if fmt.signed else value[: fmt.width]
     return Mux(too_low, lo, Mux(too_high, hi, low_bits)), too_low | too_high
+
+
+#: Operand width of one signed port of an ECP5 MULT18X18D.
+MULTIPLIER_PORT_BITS = 18
+_LOW_BITS = MULTIPLIER_PORT_BITS - 1
+
+
+def any_of(terms):
+    """OR of 1-bit Amaranth values (0 for none)."""
+    return Cat(*terms).any()
+
+
+def operand_parts(operand):
+    """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
+    signed multiplier port: the operand itself, or its low 17 bits (unsigned) and the signed
+    upper bits (split again while wider)."""
+    parts, shift = [], 0
+    while len(operand) > MULTIPLIER_PORT_BITS:
+        parts.append((operand[:_LOW_BITS], shift))
+        operand = operand[_LOW_BITS:].as_signed()
+        shift += _LOW_BITS
+    return parts + [(operand, shift)]
+
+
+def partial_products(a, b):
+    """``[(product, shift)]`` with ``a * b == sum(product << shift)``, each product one MULT18X18D.
+
+    Register each product straight out of the multiplier and sum them a stage later: Yosys does
+    not pack pipeline registers into the ECP5 multiplier, so this is how a product reaches
+    ~120 MHz."""
+    return [(pa * pb, sa + sb) for pa, sa in operand_parts(a) for pb, sb in operand_parts(b)]

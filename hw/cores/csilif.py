@@ -11,15 +11,13 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.csilif import CSiLIFParams
-from hw.arith import saturate
+from hw.arith import any_of, operand_parts, saturate
 
 __all__ = ["CSiLIFCore"]
 
 _COUNTER_WIDTH = 32
 #: Signed operand width of one ECP5 MULT18X18D port; the low part of a split operand is one bit
 #: narrower because it is unsigned.
-_MULTIPLIER_PORT_BITS = 18
-_LOW_BITS = _MULTIPLIER_PORT_BITS - 1
 
 
 class CSiLIFCore(wiring.Component):
@@ -216,7 +214,7 @@ class CSiLIFCore(wiring.Component):
         # Stage 0: accept, stalling on a read-after-write hazard.
         hazard = Signal()
         m.d.comb += hazard.eq(
-            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
         )
         m.d.comb += [
             self.i_current.ready.eq(advance & ~hazard),
@@ -250,7 +248,7 @@ class CSiLIFCore(wiring.Component):
 
         # Stage 3: the five real products (D4), each decay product as registered partial products
         # of at most 18x18 bits (one MULT18X18D each): an operand wider than a multiplier port is
-        # split into its low _LOW_BITS bits (unsigned) and the signed rest.
+        # split into its low 17 bits (unsigned) and the signed rest.
         products = {}
         for name, coef, operand in (
             ("rr", decay_re_2, u_reset_2),
@@ -259,7 +257,7 @@ class CSiLIFCore(wiring.Component):
             ("ri", decay_re_2, im_2),
         ):
             products[name] = []
-            for part, shift in _operand_parts(operand):
+            for part, shift in operand_parts(operand):
                 partial = Signal.like(coef * part, name=f"{name}_{shift}_3")
                 with m.If(advance):
                     m.d.sync += partial.eq(coef * part)
@@ -355,21 +353,3 @@ class CSiLIFCore(wiring.Component):
                 with m.If(self.o_state.ready):
                     m.d.sync += state_pending.eq(0)
         return m
-
-
-def _operand_parts(operand):
-    """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
-    signed multiplier port: the operand itself, or its low ``_LOW_BITS`` bits (unsigned) and the
-    signed upper bits."""
-    width = len(operand)
-    if width <= _MULTIPLIER_PORT_BITS:
-        return [(operand, 0)]
-    return [(operand[:_LOW_BITS], 0), (operand[_LOW_BITS:].as_signed(), _LOW_BITS)]
-
-
-def _any(terms):
-    """OR of Amaranth 1-bit values."""
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result

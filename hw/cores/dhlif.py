@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.dhlif import DHLIFParams
 from golden.fixed import QFormat
-from hw.arith import saturate
+from hw.arith import any_of, saturate
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
 
@@ -286,7 +286,7 @@ class DHLIFCore(wiring.Component):
             value, clamped = saturate(current_sum_4[d], p.current_fmt)
             current_5.append(stage(f"current_{d}_5", value, p.current_fmt.shape()))
             current_clamped_5.append(clamped)
-        any_current_clamped_5 = stage("any_current_clamped_5", _any(current_clamped_5), unsigned(1))
+        any_current_clamped_5 = stage("any_current_clamped_5", any_of(current_clamped_5), unsigned(1))
         u_partial_5 = stage("u_partial_5", u_partial_4)
 
         # Stage 6: soma sum, exact.
@@ -344,11 +344,3 @@ class DHLIFCore(wiring.Component):
                 with m.If(self.o_state.ready):
                     m.d.sync += state_pending.eq(0)
         return m
-
-
-def _any(terms):
-    """OR of Amaranth 1-bit values."""
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result

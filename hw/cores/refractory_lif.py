@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.refractory_lif import RefractoryLIFParams
-from hw.arith import saturate
+from hw.arith import any_of, saturate
 
 __all__ = ["RefractoryLIFCore"]
 
@@ -214,7 +214,7 @@ class RefractoryLIFCore(wiring.Component):
         # Stage 0: accept, stalling on a read-after-write hazard.
         hazard = Signal()
         m.d.comb += hazard.eq(
-            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
         )
         m.d.comb += [
             self.i_current.ready.eq(advance & ~hazard),
@@ -430,11 +430,3 @@ def _sum_shifted(parts):
         term = part << shift if shift else part
         total = term if total is None else total + term
     return total
-
-
-def _any(terms):
-    """OR of Amaranth 1-bit values."""
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result

@@ -20,15 +20,11 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
-from hw.arith import saturate
+from hw.arith import partial_products, saturate
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 _COUNTER_WIDTH = 32
-#: Signed operand width of one ECP5 MULT18X18D port; the low part of a split operand is one bit
-#: narrower because it is unsigned.
-_MULTIPLIER_PORT_BITS = 18
-_LOW_BITS = _MULTIPLIER_PORT_BITS - 1
 #: Words of one decay-table bank: one DP16KD at 36 bits.
 _DECAY_BANK_WORDS = 512
 
@@ -494,13 +490,13 @@ class SAHiPPOCore(wiring.Component):
         weight_3 = stage("weight_3", weight_2)
         skip_3 = stage("skip_3", skip_2)
 
-        def partial_products(name, terms):
+        def registered_products(name, terms):
             """Stage 3 / 9 registers for ``sum(sign * a * b)``: each product as registered partial
-            products of at most 18 x 18 bits (one MULT18X18D each, :func:`_partial_products`).
+            products of at most 18 x 18 bits (one MULT18X18D each, :func:`hw.arith.partial_products`).
             Returns ``[(register, sign, shift)]``."""
             registers = []
             for index, (sign, a, b) in enumerate(terms):
-                for product, shift in _partial_products(a, b):
+                for product, shift in partial_products(a, b):
                     registers.append((stage(f"{name}_{index}_{shift}", product), sign, shift))
             return registers
 
@@ -523,10 +519,10 @@ class SAHiPPOCore(wiring.Component):
 
         # Stage 4: the four real products of decay * z and the two of B * w (D4), as registered
         # partial products.
-        decay_re_4 = partial_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
-        decay_im_4 = partial_products("decay_im_4", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
-        jump_re_4 = partial_products("jump_re_4", [(1, b_re_3, weight_3)])
-        jump_im_4 = partial_products("jump_im_4", [(1, b_im_3, weight_3)])
+        decay_re_4 = registered_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
+        decay_im_4 = registered_products("decay_im_4", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
+        jump_re_4 = registered_products("jump_re_4", [(1, b_re_3, weight_3)])
+        jump_im_4 = registered_products("jump_im_4", [(1, b_im_3, weight_3)])
         z_re_4 = stage("z_re_4", z_re_3)
         z_im_4 = stage("z_im_4", z_im_3)
         weight_4 = stage("weight_4", weight_3)
@@ -596,8 +592,8 @@ class SAHiPPOCore(wiring.Component):
         ]
 
         # Stage 10: output products Cre zre - Cim zim and D w as registered partial products.
-        c_z_10 = partial_products("c_z_10", [(1, c_re_9, z_re_9), (-1, c_im_9, z_im_9)])
-        d_w_10 = partial_products("d_w_10", [(1, d_9, weight_9)])
+        c_z_10 = registered_products("c_z_10", [(1, c_re_9, z_re_9), (-1, c_im_9, z_im_9)])
+        d_w_10 = registered_products("d_w_10", [(1, d_9, weight_9)])
         clamped_10 = stage("clamped_10", clamped_9)
         z_re_10 = stage("z_re_10", z_re_9)
         z_im_10 = stage("z_im_10", z_im_9)
@@ -960,23 +956,6 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
         return m
-
-
-def _operand_parts(operand):
-    """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
-    signed multiplier port: the operand itself, or its low 17 bits (unsigned) and the signed
-    upper bits (split again while wider)."""
-    parts, shift = [], 0
-    while len(operand) > _MULTIPLIER_PORT_BITS:
-        parts.append((operand[:_LOW_BITS], shift))
-        operand = operand[_LOW_BITS:].as_signed()
-        shift += _LOW_BITS
-    return parts + [(operand, shift)]
-
-
-def _partial_products(a, b):
-    """``[(product, shift)]`` with ``a * b == sum(product << shift)``, each product one MULT18X18D."""
-    return [(pa * pb, sa + sb) for pa, sa in _operand_parts(a) for pb, sb in _operand_parts(b)]
 
 
 def sahippo_core(params: SAHiPPOParams, **kwargs) -> SAHiPPOCore:
