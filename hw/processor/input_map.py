@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,8 +47,9 @@ class InputMapper(wiring.Component):
 
     Timing
     ------
-    Latency 1 cycle (registered output), one beat per cycle; ``i.ready = ~o.valid | o.ready``.
-    The divisions by the pool sizes are by constants (shifts when they are powers of two).
+    Latency 2 cycles (two registered stages moving together), one beat per cycle;
+    ``i.ready = ~o.valid | o.ready``. The divisions by the pool sizes and the multiply by the
+    pooled width are by constants (shifts when they are powers of two), one per stage.
     """
 
     def __init__(self, input_map: InputMap):
@@ -69,18 +70,31 @@ class InputMapper(wiring.Component):
         imap = self._map
         (width, height), (pool_x, pool_y) = imap.sensor_size, imap.pool
         pooled_w, pooled_h = imap.pooled_size
-        beat = self.i.payload
-        plane = beat.polarity if imap.split_polarity else 0
-        channel = (plane * pooled_h + beat.y // pool_y) * pooled_w + beat.x // pool_x
-        outside = (beat.x >= width) | (beat.y >= height)
         mark = (1 << channel_bits(imap.n_channels)) - 1
+        beat = self.i.payload
 
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        with m.If(self.i.ready):
+        # Two stages moving as a whole: (1) pooled row within the polarity plane and pooled
+        # column, (2) the channel. Each stage holds one constant division or multiply.
+        advance = ~self.o.valid | self.o.ready
+        valid_1 = Signal()
+        kind_1 = Signal()
+        tick_1 = Signal(TICK_BITS)
+        row_1 = Signal(range(imap.n_polarities * pooled_h + 1))
+        column_1 = Signal(range(pooled_w + 1))
+        outside_1 = Signal()
+        plane = beat.polarity if imap.split_polarity else 0
+        m.d.comb += self.i.ready.eq(advance)
+        with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(self.i.valid),
-                self.o.payload.kind.eq(beat.kind),
-                self.o.payload.channel.eq(Mux(outside, mark, channel)),
-                self.o.payload.tick.eq(beat.tick),
+                valid_1.eq(self.i.valid),
+                kind_1.eq(beat.kind),
+                tick_1.eq(beat.tick),
+                row_1.eq(plane * pooled_h + beat.y // pool_y),
+                column_1.eq(beat.x // pool_x),
+                outside_1.eq((beat.x >= width) | (beat.y >= height)),
+                self.o.valid.eq(valid_1),
+                self.o.payload.kind.eq(kind_1),
+                self.o.payload.channel.eq(Mux(outside_1, mark, row_1 * pooled_w + column_1)),
+                self.o.payload.tick.eq(tick_1),
             ]
         return m
