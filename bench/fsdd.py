@@ -129,8 +129,6 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     ticks, then END. Returns ``{"identical": k, "runs": n, "first_mismatch": text or None}``.
     """
     import pickle
-    from xml.etree import ElementTree
-
     from golden.data.cochlea import encode_fsdd
     from golden.network import run_network
     from hw.processor.network import NetworkProcessor
@@ -158,10 +156,10 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
         }
         start = time.perf_counter()
         try:
-            results = run_cocotb(dut, test_module="sim.tb_processor", build_name=build_name, config=config,
-                                 testcase="processor_matches_golden")
-            failures = [f.get("message") for f in ElementTree.parse(results).getroot().iter("failure")]
-        except CocotbFailure as exc:  # raised when running under pytest
+            run_cocotb(dut, test_module="sim.tb_processor", build_name=build_name, config=config,
+                       testcase="processor_matches_golden")
+            failures = []
+        except CocotbFailure as exc:
             failures = [str(exc)]
         name = encoded.names[int(i)]
         if failures:

@@ -129,6 +129,10 @@ def run_cocotb(
         )
     except SystemExit as exit:
         raise CocotbFailure(f"cocotb run in {build_dir} failed:\n{_failures(results)}") from exit
+    # cocotb_tools only exits on a failure when it runs under pytest: outside pytest (a bench,
+    # a script) the results file is the only witness.
+    if not results.exists() or _failed_cases(results):
+        raise CocotbFailure(f"cocotb run in {build_dir} failed:\n{_failures(results)}")
     if not _ran_any(results):
         raise CocotbFailure(f"cocotb run in {build_dir} ran no test (testcase {testcase!r} / test_filter {test_filter!r} matched nothing?)")
     return results
@@ -148,6 +152,15 @@ def _failures(results: Path) -> str:
             text = (failure.get("message") or "") + "\n" + (failure.text or "")
             lines.append(f"[{case.get('name')}] {text.strip()}")
     return "\n".join(lines) or "(results file lists no failing test; see the output above)"
+
+
+def _failed_cases(results: Path) -> list[str]:
+    """Names of the test cases with a failure or error element in the results file."""
+    return [
+        case.get("name")
+        for case in ElementTree.parse(results).getroot().iter("testcase")
+        if list(case.iter("failure")) or list(case.iter("error"))
+    ]
 
 
 def _ran_any(results: Path) -> bool:

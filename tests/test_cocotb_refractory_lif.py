@@ -67,8 +67,12 @@ def test_generated_verilog_matches_golden(name):
     )
 
 
-def test_mismatch_fails_pytest_with_location():
-    """A model that disagrees with the hardware fails the pytest test with the checker's message."""
+@pytest.mark.parametrize("under_pytest", [True, False], ids=["under_pytest", "from_a_script"])
+def test_mismatch_fails_pytest_with_location(under_pytest, monkeypatch):
+    """A model that disagrees with the hardware raises the checker's message, also when
+    ``run_cocotb`` is called from a script (cocotb_tools then does not exit on failure)."""
+    if not under_pytest:
+        monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
     params, currents, shuffle = random_config(3, 3, seed=30)
     config = make_config(params, currents, shuffle)
     config["params"]["tau_q"] += 4096  # the model decays 1/64 faster than the hardware
@@ -76,7 +80,7 @@ def test_mismatch_fails_pytest_with_location():
         run_cocotb(
             RefractoryLIFCore(params),
             test_module="sim.tb_refractory_lif",
-            build_name="refractory_lif/wrong_model",
+            build_name=f"refractory_lif/wrong_model_{under_pytest}",
             config=config,
             test_filter=r"matches_golden/stalls=full_rate$",
         )
