@@ -38,16 +38,18 @@ def _run(dut, testbenches, background=()):
 
 
 # --- LI readout core ------------------------------------------------------------------------
-def _readout_params(n, seed, fmt=QFormat(4, 10)):
+def _readout_params(n, seed, fmt=QFormat(4, 10), coef_bits=12):
     """Independent alpha and gain (their sum may exceed 1, so the membrane clamp is reached)."""
     rng = np.random.default_rng(seed)
-    return LIReadoutParams(alpha_q=rng.integers(1000, 4096, n), gain_q=rng.integers(1000, 4096, n), input_fmt=fmt,
-                           state_fmt=fmt, coef_fmt=QFormat(0, 12, signed=False))
+    top = 1 << coef_bits
+    return LIReadoutParams(alpha_q=rng.integers(top // 4, top, n), gain_q=rng.integers(top // 4, top, n),
+                           input_fmt=fmt, state_fmt=fmt, coef_fmt=QFormat(0, coef_bits, signed=False))
 
 
-@pytest.mark.parametrize("n,backpressure", [(10, 0.0), (3, 0.4), (1, 0.0)])
-def test_readout_core_matches_golden(n, backpressure):
-    params = _readout_params(n, seed=n)
+@pytest.mark.parametrize("n,backpressure,wide", [(10, 0.0, False), (3, 0.4, False), (1, 0.0, False), (10, 0.3, True)])
+def test_readout_core_matches_golden(n, backpressure, wide):
+    """``wide``: 24-bit membrane and current, 18-bit coefficients (the multiplies are split in slices)."""
+    params = _readout_params(n, seed=n, fmt=QFormat(10, 14), coef_bits=18) if wide else _readout_params(n, seed=n)
     rng = np.random.default_rng(7)
     steps = 9
     fmt = params.input_fmt
