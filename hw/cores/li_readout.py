@@ -44,7 +44,7 @@ class LIReadoutCore(wiring.Component):
     :attr:`golden.layers.LIReadoutTrace.prediction`), offers ``{argmax, scores}`` on
     :attr:`o_scores` when ``emit`` is set, then clears every membrane and score to zero for the
     next sample. ``i_current`` is not ready from the moment the finish beat is accepted until
-    the clear is done (``3 + 2 * n_neurons`` cycles plus any wait on :attr:`o_scores`).
+    the clear is done (about ``5 + 2 * n_neurons`` cycles plus any wait on :attr:`o_scores`).
 
     Parameters
     ----------
@@ -314,6 +314,9 @@ class LIReadoutCore(wiring.Component):
         emit = Signal()
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())
+        candidate = Signal(self._score_fmt.shape())
+        candidate_index = Signal(index_shape)
+        candidate_valid = Signal()
         out_scores = Signal(self._scores_layout)
         scores_valid = Signal()
         m.d.comb += [
@@ -328,18 +331,24 @@ class LIReadoutCore(wiring.Component):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(~in_flight):
-                    m.d.sync += [index.eq(1), best_index.eq(0), best_score.eq(scores[0])]
+                    m.d.sync += [index.eq(0), candidate_valid.eq(0), best_index.eq(0),
+                                 best_score.eq(self._score_fmt.min_int)]
                     m.next = "SCAN"
             with m.State("SCAN"):
-                with m.If(index == n):
+                # One class per cycle: the candidate score is registered, then compared (strict,
+                # so the first index wins ties; starting from the smallest score keeps index 0
+                # when every score is that smallest value).
+                with m.If(index < n):
+                    m.d.sync += [candidate.eq(_select(index, scores)), candidate_index.eq(index),
+                                 candidate_valid.eq(1), index.eq(index + 1)]
+                with m.Else():
+                    m.d.sync += candidate_valid.eq(0)
+                with m.If(candidate_valid & (candidate > best_score)):
+                    m.d.sync += [best_index.eq(candidate_index), best_score.eq(candidate)]
+                with m.If((index == n) & ~candidate_valid):
                     m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores)),
                                  scores_valid.eq(emit)]
                     m.next = "EMIT"
-                with m.Else():
-                    candidate = _select(index, scores)
-                    with m.If(candidate > best_score):
-                        m.d.sync += [best_index.eq(index), best_score.eq(candidate)]
-                    m.d.sync += index.eq(index + 1)
             with m.State("EMIT"):
                 with m.If(~scores_valid | self.o_scores.ready):
                     m.d.sync += [index.eq(0), scores_valid.eq(0), clearing.eq(1)]
