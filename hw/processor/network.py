@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden.csilif import CSiLIFParams
@@ -31,6 +32,8 @@ __all__ = ["CORE_CLASSES", "lane_params", "SpikingLayer", "ReadoutLayer", "Netwo
            "readout_tap_layout"]
 
 _COUNTER_WIDTH = 32
+#: Entries of the buffered FIFO in front of the time-bin controller.
+_EVENT_FIFO_DEPTH = 4
 
 #: Neuron parameter class -> hardware core class of the spiking layers.
 CORE_CLASSES = {
@@ -396,9 +399,21 @@ class NetworkProcessor(wiring.Component):
         if self._camera:
             m.submodules.input_map = mapper = self.mapper
             wiring.connect(m, wiring.flipped(self.i), mapper.i)
-            wiring.connect(m, mapper.o, time_bins.i)
+            events = mapper.o
         else:
-            wiring.connect(m, wiring.flipped(self.i), time_bins.i)
+            events = self.i
+        # A small buffered FIFO before the time bins: its write side's ready is a register, so
+        # the time bins' payload-dependent ready does not reach back to the input (timing).
+        layout = time_bins.i.payload.shape()
+        m.submodules.event_fifo = fifo = SyncFIFOBuffered(width=layout.size, depth=_EVENT_FIFO_DEPTH)
+        m.d.comb += [
+            fifo.w_data.eq(events.payload.as_value()),
+            fifo.w_en.eq(events.valid),
+            events.ready.eq(fifo.w_rdy),
+            time_bins.i.payload.eq(fifo.r_data),
+            time_bins.i.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(time_bins.i.ready),
+        ]
         m.d.comb += [
             time_bins.n_steps.eq(self.n_steps),
             self.dropped_backwards.eq(time_bins.dropped_backwards),
