@@ -34,6 +34,8 @@ __all__ = ["CORE_CLASSES", "lane_params", "SpikingLayer", "ReadoutLayer", "Netwo
 _COUNTER_WIDTH = 32
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
+#: Entries of the buffered FIFO between a synapse lane and its core.
+_LANE_FIFO_DEPTH = 2
 
 #: Neuron parameter class -> hardware core class of the spiking layers.
 CORE_CLASSES = {
@@ -67,6 +69,31 @@ def readout_tap_layout(core: LIReadoutCore) -> data.StructLayout:
     """One readout membrane update: ``{valid, neuron, u}``."""
     return data.StructLayout({"valid": unsigned(1), "neuron": unsigned(core.index_bits),
                               "u": core.params.state_fmt.shape()})
+
+
+class _Beat:
+    """``valid`` / ``ready`` / ``payload`` of a stream read out of a FIFO."""
+
+    def __init__(self, valid, ready, payload):
+        self.valid, self.ready, self.payload = valid, ready, payload
+
+
+def _buffered(m, name, source):
+    """``source`` through a 2-entry buffered FIFO, so its ``ready`` is a register (timing).
+
+    Returns the FIFO's read side as an object with ``valid``, ``ready`` (to drive) and a
+    ``payload`` view of the source's layout. Adds 2 cycles of latency, no throughput loss.
+    """
+    layout = source.payload.shape()
+    m.submodules[name] = fifo = SyncFIFOBuffered(width=layout.size, depth=_LANE_FIFO_DEPTH)
+    ready = Signal(name=f"{name}_ready")
+    m.d.comb += [
+        fifo.w_data.eq(source.payload.as_value()),
+        fifo.w_en.eq(source.valid),
+        source.ready.eq(fifo.w_rdy),
+        fifo.r_en.eq(ready),
+    ]
+    return _Beat(fifo.r_rdy, ready, data.View(layout, fifo.r_data))
 
 
 def _min(value, limit):
@@ -168,7 +195,7 @@ class SpikingLayer(wiring.Component):
         m.submodules.synapse = synapse = self.synapse
         for lane, core in enumerate(self.cores):
             m.submodules[f"core_{lane}"] = core
-            beat = synapse.o_current[lane]
+            beat = _buffered(m, f"current_fifo_{lane}", synapse.o_current[lane])
             m.d.comb += [
                 core.i_current.valid.eq(beat.valid),
                 core.i_current.payload.neuron.eq(beat.payload.neuron),  # a lane may need fewer index bits
@@ -264,7 +291,7 @@ class ReadoutLayer(wiring.Component):
         wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
 
         # Serialise the lanes into the core, lowest pending lane first (plain expressions).
-        lane_beats = list(synapse.o_current)
+        lane_beats = [_buffered(m, f"current_fifo_{lane}", beat) for lane, beat in enumerate(synapse.o_current)]
         chosen = _first_valid(lane_beats)
         m.d.comb += [
             core.i_current.valid.eq(_any(beat.valid for beat in lane_beats)),
