@@ -96,6 +96,11 @@ def _buffered(m, name, source):
     return _Beat(fifo.r_rdy, ready, data.View(layout, fifo.r_data))
 
 
+def _connect_beat(m, source, sink):
+    """Drive stream ``sink`` from ``source`` (a stream or a :func:`_buffered` read side)."""
+    m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]
+
+
 def _min(value, limit):
     return Mux(value > limit, limit, value)
 
@@ -451,7 +456,7 @@ class NetworkProcessor(wiring.Component):
         upstream = time_bins.o
         for k, layer in enumerate(self.hidden):
             m.submodules[f"layer_{k}"] = layer
-            wiring.connect(m, upstream, layer.i)
+            _connect_beat(m, upstream, layer.i)
             tap = self.layer_taps[f"layer_{k}"]
             moved = layer.o.valid & layer.o.ready
             m.d.comb += [  # fields are zero between beats, so Verilog sims never see undefined bits here
@@ -464,9 +469,11 @@ class NetworkProcessor(wiring.Component):
                 self.current_saturation[k].eq(layer.current_saturation_count),
                 self.neuron_saturation[k].eq(layer.neuron_saturation_count),
             ]
-            upstream = layer.o
+            # Each layer's output through a 2-entry buffered FIFO: the merger's ready logic and the
+            # next synapse's address arithmetic land in different cycles (timing).
+            upstream = _buffered(m, f"spike_fifo_{k}", layer.o)
         m.submodules.readout = readout = self.readout
-        wiring.connect(m, upstream, readout.i)
+        _connect_beat(m, upstream, readout.i)
         wiring.connect(m, readout.o_scores, wiring.flipped(self.o_scores))
         last = len(self.hidden)
         m.d.comb += [
