@@ -116,7 +116,7 @@ def check_against_golden(params, currents, order, states, spikes, saturation_cou
         (16, 12, 0.0, 0.0, False),  # full rate
         (16, 10, 0.3, 0.3, True),  # idle cycles, backpressure, any order
         (3, 12, 0.0, 0.2, False),  # fewer neurons than hazard stages: stalls
-        (10, 8, 0.0, 0.0, False),  # hazard_stages + 1: back to back, read meets write-back
+        (13, 8, 0.0, 0.0, False),  # hazard_stages + 1: back to back, read right after write-back
     ],
 )
 def test_core_matches_golden(n_neurons, steps, idle, backpressure, shuffle):
@@ -139,8 +139,8 @@ def test_core_saturates_both_ends_and_counts():
 
 
 def test_core_runs_one_update_per_clock_without_hazards():
-    """With ready outputs and a neuron revisited only in its write-back cycle, every cycle accepts a beat."""
-    params = random_params(SiLIFCore.latency - 1, seed=3)  # 10: neuron 0 returns in the write-back cycle
+    """With ready outputs and a neuron revisited right after its write-back, every cycle accepts a beat."""
+    params = random_params(SiLIFCore.hazard_stages + 1, seed=3)  # 13: neuron 0 returns after its write-back
     dut = SiLIFCore(params)
     accepted = []
 

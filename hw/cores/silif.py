@@ -11,7 +11,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.silif import SiLIFParams
-from hw.arith import saturate
+from hw.arith import any_of, partial_products, saturate
 
 __all__ = ["SiLIFCore"]
 
@@ -61,13 +61,14 @@ class SiLIFCore(wiring.Component):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (11) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (13) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
-      is in one of the first :attr:`hazard_stages` (9) pipeline stages. The write-back reaches a
-      same-cycle read through a transparent read port. With ``n_neurons <= hazard_stages`` the
-      core runs slower than one update per clock, never wrong.
+      is in one of the :attr:`hazard_stages` (12) pipeline stages, the write-back stage
+      included (the state read port is not transparent, so nothing but a register follows the
+      block RAM output). With ``n_neurons <= hazard_stages`` the core runs slower than one
+      update per clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register
       offering the spike (if any) and the state beat (if ``emit_state``) at once; the pipeline
       advances only in a cycle in which every pending output beat has been (or is being)
@@ -76,28 +77,32 @@ class SiLIFCore(wiring.Component):
       ``i_current.valid``); the outputs' ``valid`` are registers.
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted; every multiply has
-    registered operands and a registered product, so each maps onto MULT18X18D blocks with no
-    logic between them)::
+    registered operands and is split into 18x18 partial products (one MULT18X18D each,
+    :func:`hw.arith.partial_products`) registered straight out of the multipliers and summed a
+    stage later, so no carry chain follows a multiplier in the same cycle)::
 
         0  accept: address the state and parameter memories
         1  memory words arrive (u, w, s_prev, alpha, beta, gain, a, b)
         2  memory words registered (multiplier operands)
-        3  products beta*w, a*u (full width); u - s_prev (exact), s_prev ? b : 0
-        4  partial w sum beta*w + a*u; product alpha*(u - s) (full width)
-        5  w rounded: partial + (b_inc << C | 2**(C-1)), >> C; alpha*(u - s) + rounding constant
-        6  w saturated
-        7  x - w (exact)
-        8  product gain*(x - w)
-        9  u sum (already carrying the rounding constant), >> Cd
-        10 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
-        -  write-back, into the output register (11)
+        3  partial products of beta*w, a*u; u - s_prev (exact), s_prev ? b : 0
+        4  beta*w, a*u summed (full width); partial products of alpha*(u - s)
+        5  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
+        6  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
+        7  w saturated
+        8  x - w (exact)
+        9  partial products of gain*(x - w)
+        10 gain*(x - w) summed (full width)
+        11 u sum (already carrying the rounding constant), >> Cd
+        12 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
+        -  write-back, into the output register (13)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 11
-    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet; the last
-    #: stage (10) writes back in the cycle a new read of its neuron happens (transparent port).
-    hazard_stages = 9
+    latency = 13
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
+    #: them, the write-back stage (12) included, because the state read port is not
+    #: transparent (no bypass multiplexer behind the block RAM output).
+    hazard_stages = 12
 
     def __init__(self, params: SiLIFParams, *, emit_state: bool = True):
         if not isinstance(params, SiLIFParams):
@@ -190,7 +195,7 @@ class SiLIFCore(wiring.Component):
             ],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        state_rd = state_mem.read_port()
         param_rd = param_mem.read_port()
 
         # Every stage register moves when `advance` is high (the output register can take a beat).
@@ -210,10 +215,22 @@ class SiLIFCore(wiring.Component):
                 m.d.sync += reg.eq(value)
             return reg
 
+        def product_parts(name, a, b):
+            """``a * b`` as partial products (one MULT18X18D each), each registered straight out
+            of its multiplier: ``[(register, shift)]``, summed by :func:`parts_sum` a stage later."""
+            return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
+
+        def parts_sum(parts):
+            """The exact product from its registered partial products."""
+            total = parts[0][0] << parts[0][1]
+            for part, shift in parts[1:]:
+                total = total + (part << shift)
+            return total
+
         # Stage 0: accept, stalling on a read-after-write hazard.
         hazard = Signal()
         m.d.comb += hazard.eq(
-            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
         )
         m.d.comb += [
             self.i_current.ready.eq(advance & ~hazard),
@@ -238,72 +255,87 @@ class SiLIFCore(wiring.Component):
         b_2 = stage("b_2", coef.b)
         current_2 = stage("current_2", current_1)
 
-        # Stage 3: the two w products of the old state, full width; u - s_prev (exact, one bit
+        # Stage 3: the two w products of the old state as registered 18x18 partial products
+        # (one MULT18X18D each, see hw.arith.partial_products); u - s_prev (exact, one bit
         # wider than u) and the spike-triggered increment s_prev ? b : 0 beside them.
         threshold = Const(p.threshold_q, p.state_fmt.shape())
-        beta_w_3 = stage("beta_w_3", beta_2 * w_2)
-        a_u_3 = stage("a_u_3", a_2 * u_2)
+        beta_w_3 = product_parts("beta_w_3", beta_2, w_2)
+        a_u_3 = product_parts("a_u_3", a_2, u_2)
         u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
         b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
         alpha_3 = stage("alpha_3", alpha_2)
         gain_3 = stage("gain_3", gain_2)
         current_3 = stage("current_3", current_2)
 
-        # Stage 4: partial w sum; the product alpha*(u - s), full width.
-        partial_w_4 = stage("partial_w_4", (beta_w_3 << shift_decay) + (a_u_3 << shift_a))
-        alpha_u_4 = stage("alpha_u_4", alpha_3 * u_reset_3)
+        # Stage 4: the w products summed at full width; alpha*(u - s) as partial products.
+        beta_w_4 = stage("beta_w_4", parts_sum(beta_w_3))
+        a_u_4 = stage("a_u_4", parts_sum(a_u_3))
+        alpha_u_4 = product_parts("alpha_u_4", alpha_3, u_reset_3)
         b_increment_4 = stage("b_increment_4", b_increment_3)
         gain_4 = stage("gain_4", gain_3)
         current_4 = stage("current_4", current_3)
 
-        # Stage 5: w rounded once (D1). b << C and 2**(C-1) occupy disjoint bits: one operand.
-        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_4)
-        w_rounded_5 = stage("w_rounded_5", (partial_w_4 + rounding_w) >> coef_bits)
-        # alpha*(u - s) picks up the u equation's rounding constant while it waits for gain*(x - w).
-        alpha_u_rounding_5 = stage("alpha_u_rounding_5", alpha_u_4 + (1 << (decay_bits - 1)))
+        # Stage 5: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
+        # rounding constant while it waits for gain*(x - w).
+        partial_w_5 = stage("partial_w_5", (beta_w_4 << shift_decay) + (a_u_4 << shift_a))
+        alpha_u_rounding_5 = stage("alpha_u_rounding_5", parts_sum(alpha_u_4) + (1 << (decay_bits - 1)))
+        b_increment_5 = stage("b_increment_5", b_increment_4)
         gain_5 = stage("gain_5", gain_4)
         current_5 = stage("current_5", current_4)
 
-        # Stage 6: w saturated (D2).
-        w_next, w_clamped = saturate(w_rounded_5, p.state_fmt)
-        w_6 = stage("w_6", w_next, p.state_fmt.shape())
-        w_clamped_6 = stage("w_clamped_6", w_clamped, unsigned(1))
+        # Stage 6: w rounded once (D1). b << C and 2**(C-1) occupy disjoint bits: one operand.
+        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_5)
+        w_rounded_6 = stage("w_rounded_6", (partial_w_5 + rounding_w) >> coef_bits)
         alpha_u_rounding_6 = stage("alpha_u_rounding_6", alpha_u_rounding_5)
         gain_6 = stage("gain_6", gain_5)
         current_6 = stage("current_6", current_5)
 
-        # Stage 7: x - w, exact.
-        drive_7 = stage("drive_7", current_6 - w_6)
-        w_7 = stage("w_7", w_6)
-        w_clamped_7 = stage("w_clamped_7", w_clamped_6)
+        # Stage 7: w saturated (D2).
+        w_next, w_clamped = saturate(w_rounded_6, p.state_fmt)
+        w_7 = stage("w_7", w_next, p.state_fmt.shape())
+        w_clamped_7 = stage("w_clamped_7", w_clamped, unsigned(1))
         alpha_u_rounding_7 = stage("alpha_u_rounding_7", alpha_u_rounding_6)
         gain_7 = stage("gain_7", gain_6)
+        current_7 = stage("current_7", current_6)
 
-        # Stage 8: gain*(x - w), full width.
-        gain_drive_8 = stage("gain_drive_8", gain_7 * drive_7)
+        # Stage 8: x - w, exact.
+        drive_8 = stage("drive_8", current_7 - w_7)
         w_8 = stage("w_8", w_7)
         w_clamped_8 = stage("w_clamped_8", w_clamped_7)
         alpha_u_rounding_8 = stage("alpha_u_rounding_8", alpha_u_rounding_7)
+        gain_8 = stage("gain_8", gain_7)
 
-        # Stage 9: u sum, rounded once (the constant rode along since stage 4).
-        u_rounded_9 = stage("u_rounded_9", (alpha_u_rounding_8 + gain_drive_8) >> decay_bits)
+        # Stage 9: gain*(x - w) as partial products.
+        gain_drive_9 = product_parts("gain_drive_9", gain_8, drive_8)
         w_9 = stage("w_9", w_8)
         w_clamped_9 = stage("w_clamped_9", w_clamped_8)
+        alpha_u_rounding_9 = stage("alpha_u_rounding_9", alpha_u_rounding_8)
 
-        # Stage 10: u saturated; the strict compare on the unsaturated u gives the same spike
-        # because the threshold lies strictly inside state_fmt.
-        u_next, u_clamped = saturate(u_rounded_9, p.state_fmt)
-        u_10 = stage("u_10", u_next, p.state_fmt.shape())
-        spike_10 = stage("spike_10", u_rounded_9 > p.threshold_q, unsigned(1))
-        saturated_10 = stage("saturated_10", w_clamped_9 | u_clamped, unsigned(1))
+        # Stage 10: gain*(x - w) summed at full width.
+        gain_drive_10 = stage("gain_drive_10", parts_sum(gain_drive_9))
         w_10 = stage("w_10", w_9)
+        w_clamped_10 = stage("w_clamped_10", w_clamped_9)
+        alpha_u_rounding_10 = stage("alpha_u_rounding_10", alpha_u_rounding_9)
+
+        # Stage 11: u sum, rounded once (the constant rode along since stage 5).
+        u_rounded_11 = stage("u_rounded_11", (alpha_u_rounding_10 + gain_drive_10) >> decay_bits)
+        w_11 = stage("w_11", w_10)
+        w_clamped_11 = stage("w_clamped_11", w_clamped_10)
+
+        # Stage 12: u saturated; the strict compare on the unsaturated u gives the same spike
+        # because the threshold lies strictly inside state_fmt.
+        u_next, u_clamped = saturate(u_rounded_11, p.state_fmt)
+        u_12 = stage("u_12", u_next, p.state_fmt.shape())
+        spike_12 = stage("spike_12", u_rounded_11 > p.threshold_q, unsigned(1))
+        saturated_12 = stage("saturated_12", w_clamped_11 | u_clamped, unsigned(1))
+        w_12 = stage("w_12", w_11)
 
         # Write-back and output register.
         m.d.comb += [
             state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u.eq(u_10),
-            state_wr.data.w.eq(w_10),
-            state_wr.data.spike.eq(spike_10),
+            state_wr.data.u.eq(u_12),
+            state_wr.data.w.eq(w_12),
+            state_wr.data.spike.eq(spike_12),
             state_wr.en.eq(valid[stages] & advance),
         ]
 
@@ -322,14 +354,14 @@ class SiLIFCore(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 out_state.neuron.eq(neuron[stages]),
-                out_state.u.eq(u_10),
-                out_state.w.eq(w_10),
-                out_state.spike.eq(spike_10),
-                out_state.saturated.eq(saturated_10),
-                spike_pending.eq(valid[stages] & spike_10),
+                out_state.u.eq(u_12),
+                out_state.w.eq(w_12),
+                out_state.spike.eq(spike_12),
+                out_state.saturated.eq(saturated_12),
+                spike_pending.eq(valid[stages] & spike_12),
                 state_pending.eq(valid[stages] if self._emit_state else 0),
             ]
-            with m.If(valid[stages] & saturated_10 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[stages] & saturated_12 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):
@@ -339,10 +371,3 @@ class SiLIFCore(wiring.Component):
                     m.d.sync += state_pending.eq(0)
         return m
 
-
-def _any(terms):
-    """OR of Amaranth 1-bit values."""
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result
