@@ -1,7 +1,12 @@
-"""``python -m hw.build``: build (and optionally load) a ULX3S bitstream with a neuron core inside.
+"""``python -m hw.build``: build (and optionally load) a ULX3S bitstream.
+
+Without ``--model`` the design is one refractory LIF core fed by on-chip stimulus (the
+toolchain smoke test of issue #2); with ``--model FILE`` (or ``--model default``, the embedded
+default network) it is the streaming event processor behind the UART link (issue #5), after
+a fit check that refuses, with numbers, a network the device cannot hold.
 
 The command line only picks the design and the board; :mod:`hw.bitstream` runs the toolchain
-and writes the reports. See ``docs/build.md`` for the board top, the reports and the exit
+and writes the reports. See ``docs/build.md`` for the board tops, the reports and the exit
 statuses.
 """
 
@@ -14,9 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.fit import FitError, check_fit
+from golden.model_file import load_model
+from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
 from hw.bitstream import SYNTHESIS_TOOLS, BuildError, program_board, run_build
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
+from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.pll_ecp5 import PLLConfig, solve_pll
 from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
@@ -26,15 +35,21 @@ EXIT_FAILED = 1  # a toolchain stage failed, or timing was missed without --allo
 EXIT_USAGE = 2  # bad arguments or a missing tool (argparse also exits 2)
 
 DEFAULT_CLOCK_MHZ = 100.0
+#: The processor top's clock: its UART link decoder closes at about 95 MHz on the 85F
+#: (docs/processor.md), and 75 MHz is an exact multiple of the default 1 Mbaud.
+DEFAULT_PROCESSOR_CLOCK_MHZ = 75.0
 DEFAULT_NEURONS = 256
+DEFAULT_STEPS = 32
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hw.build",
         description=(
-            "Build a bitstream for an FPGA board with a refractory LIF neuron core inside, fed by "
-            "on-chip pseudo-random currents, its spike and saturation counts shown on the LEDs. "
+            "Build a bitstream for an FPGA board: by default a refractory LIF neuron core fed by "
+            "on-chip pseudo-random currents, its spike and saturation counts shown on the LEDs; "
+            "with --model, the streaming event processor for a trained network behind the UART "
+            "host link (after a fit check). "
             "Runs Yosys, nextpnr-ecp5 and ecppack (the YoWASP builds from the virtual environment "
             "unless YOSYS, NEXTPNR_ECP5 or ECPPACK name other programs) and writes report.json and "
             "report.md (utilisation, Fmax, timing verdict) beside the bitstream."
@@ -54,22 +69,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--clock-mhz",
         type=float,
-        default=DEFAULT_CLOCK_MHZ,
         metavar="F",
-        help="core clock made by the PLL from the 25 MHz oscillator, in MHz (default: %(default)g)",
+        help=(
+            "core clock made by the PLL from the 25 MHz oscillator, in MHz (default: "
+            f"{DEFAULT_CLOCK_MHZ:g}, or {DEFAULT_PROCESSOR_CLOCK_MHZ:g} with --model)"
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        metavar="FILE",
+        help=(
+            "build the streaming event processor for this model file (golden.model_file format; "
+            "'default' for the small embedded default network) behind the UART host link, "
+            "instead of the single-core stimulus top"
+        ),
+    )
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --model: synapse accumulators and neuron cores working in parallel per layer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        metavar="T",
+        help=(
+            "with --model: time steps per sample (default: the model file's provenance n_steps, "
+            f"else {DEFAULT_STEPS})"
+        ),
     )
     parser.add_argument(
         "--neurons",
         type=int,
         default=DEFAULT_NEURONS,
         metavar="N",
-        help="neurons in the core, time-multiplexed on one datapath (default: %(default)s)",
+        help="without --model: neurons in the core, time-multiplexed on one datapath (default: %(default)s)",
     )
     parser.add_argument(
         "--out",
         type=Path,
         metavar="DIR",
-        help="build directory for generated files, logs, bitstream and reports (default: build/<board>-<variant>/)",
+        help=(
+            "build directory for generated files, logs, bitstream and reports (default: "
+            "build/<board>-<variant>/, or build/<board>-<variant>-<model name>/ with --model)"
+        ),
     )
     parser.add_argument(
         "--dry-run",
@@ -98,6 +143,25 @@ def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3
     return f"refractory_lif n_neurons={n_neurons}", top
 
 
+def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int, n_steps: int | None):
+    """The ULX3S processor top for a model file (or ``"default"``), after the fit check.
+
+    Raises :class:`golden.model_file.ModelFileError` for a bad file and
+    :class:`golden.fit.FitError` (with the numbers) for a network the device cannot hold.
+    """
+    if model == "default":
+        params = default_network()
+    else:
+        params = load_model(model)
+    if n_steps is None:
+        n_steps = int((params.provenance or {}).get("n_steps", DEFAULT_STEPS))
+    report = check_fit(params, variant, lanes=lanes)
+    print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
+    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes)
+    kinds = "-".join(str(layer.n_out) for layer in params.layers)
+    return f"processor {Path(model).name} ({params.n_inputs}-{kinds}, lanes={lanes}, steps={n_steps})", top
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -105,18 +169,30 @@ def main(argv=None) -> int:
         parser.error(f"--neurons must be at least 1, not {args.neurons}")
     if args.dry_run and args.program:
         parser.error("--program needs a bitstream: drop --dry-run")
-    out_dir = args.out or Path("build") / f"{args.board}-{args.variant}"
-    clock_hz = args.clock_mhz * 1e6
+    if args.lanes < 1:
+        parser.error(f"--lanes must be at least 1, not {args.lanes}")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be at least 1, not {args.steps}")
+    default_mhz = DEFAULT_CLOCK_MHZ if args.model is None else DEFAULT_PROCESSOR_CLOCK_MHZ
+    clock_hz = (args.clock_mhz if args.clock_mhz is not None else default_mhz) * 1e6
+    name = f"{args.board}-{args.variant}" + ("" if args.model is None else f"-{Path(args.model).stem}")
+    out_dir = args.out or Path("build") / name
 
     try:
         if not args.dry_run:  # every missing tool is reported before anything is elaborated
             configure_environment([*SYNTHESIS_TOOLS, *([PROGRAMMER] if args.program else [])])
         pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
-        design, top = refractory_lif_top(args.neurons, pll_config)
+        if args.model is None:
+            design, top = refractory_lif_top(args.neurons, pll_config)
+        else:
+            design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps)
     except ToolNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except ValueError as error:
+    except FitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as error:  # ModelFileError included: it names the field and the problem
         parser.error(str(error))
 
     platform = ulx3s_platform(args.variant, program=args.program)

@@ -47,7 +47,8 @@ def test_help_explains_every_option():
     )
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
-    for option in ("--board", "--variant", "--dry-run", "--program", "--clock-mhz", "--out", "--allow-timing-fail", "--neurons"):
+    for option in ("--board", "--variant", "--dry-run", "--program", "--clock-mhz", "--out", "--allow-timing-fail",
+                   "--neurons", "--model", "--lanes", "--steps"):
         assert option in text
     for explained in ("openFPGALoader", "25 MHz", "report.json", "default: 85F", "exit status"):
         assert explained in text
@@ -88,6 +89,9 @@ def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monk
         (["--dry-run", "--program"], "drop --dry-run"),
         (["--clock-mhz", "500"], "outside 3.125..400 MHz"),
         (["--variant", "100F"], "invalid choice"),
+        (["--model", "default", "--lanes", "0"], "--lanes must be at least 1"),
+        (["--model", "default", "--steps", "0"], "--steps must be at least 1"),
+        (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors"),
     ],
 )
 def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
@@ -95,6 +99,26 @@ def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
         build.main([*argv, "--out", str(tmp_path)])
     assert exit_info.value.code == build.EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_tools, capsys):
+    """--model default: the embedded network behind the UART link, fit-checked, at 75 MHz."""
+    out = tmp_path / "processor"
+    assert build.main(["--model", "default", "--dry-run", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "fit check for LFE5U-85F: LUT4" in printed and "processor default (162-32-10" in printed
+    lpf = (out / "top.lpf").read_text()
+    assert 'LOCATE COMP "uart_0__rx__io"' in lpf and 'LOCATE COMP "uart_0__tx__io"' in lpf
+    assert re.search(r"parameter \\CLKFB_DIV 3\b", (out / "top.il").read_text())  # 75 MHz = 25 MHz * 3
+
+
+def test_model_that_does_not_fit_is_refused_with_numbers(tmp_path, no_tools, capsys):
+    assert build.main(["--model", "default", "--variant", "12F", "--lanes", "32", "--dry-run",
+                       "--out", str(tmp_path)]) == build.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "network does not fit LFE5U-12F" in error and "MULT18X18D" in error and "needed >" in error
+    assert not (tmp_path / "top.il").exists()
 
 
 # --- PLL --------------------------------------------------------------------------------------

@@ -398,11 +398,11 @@ def test_board_top_elaborates_from_a_model_file(tmp_path):
     from golden.model_file import save_model
     from golden.network import default_network
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
-    from hw.boards.ulx3s_processor import processor_board_top
+    from hw.build import processor_top
     from hw.pll_ecp5 import solve_pll
 
     path = save_model(tmp_path / "default", default_network())
-    design, top = processor_board_top(path, solve_pll(BOARD_CLOCK_HZ, 100e6), n_steps=32, lanes=2)
+    design, top = processor_top(str(path), "85F", solve_pll(BOARD_CLOCK_HZ, 100e6), n_steps=32, lanes=2)
     assert "162-32-10" in design and "lanes=2" in design
     ulx3s_platform("85F").prepare(top)
 

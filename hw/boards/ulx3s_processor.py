@@ -20,8 +20,6 @@ that range is sent saturated (D2) and counted in :attr:`ProcessorLink.clipped_sc
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -36,7 +34,7 @@ from hw.link.uart import UARTRx, UARTTx
 from hw.pll_ecp5 import PLLConfig
 from hw.processor.network import NetworkProcessor
 
-__all__ = ["link_geometry", "ProcessorLink", "ULX3SProcessorTop", "processor_board_top"]
+__all__ = ["link_geometry", "ProcessorLink", "ULX3SProcessorTop"]
 
 _COUNTER_WIDTH = 32
 _SCORE_MIN, _SCORE_MAX = -(1 << 31), (1 << 31) - 1
@@ -217,17 +215,3 @@ class ULX3SProcessorTop(Elaboratable):
         m.d.comb += [leds[k].o.eq(link.samples_done[k]) for k in range(6)]
         m.d.comb += [leds[6].o.eq(link.dropped_events != 0), leds[7].o.eq(link.any_saturation)]
         return m
-
-
-def processor_board_top(model_path, pll_config: PLLConfig, *, n_steps: int, lanes: int = 1,
-                        baud: float = 1_000_000) -> tuple[str, ULX3SProcessorTop]:
-    """The ULX3S processor top for a model file (:func:`golden.model_file.load_model`).
-
-    Returns ``(design name for the build report, top)``, the shape ``hw.build`` expects.
-    """
-    from golden.model_file import load_model
-
-    params = load_model(model_path)
-    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, baud=baud, lanes=lanes)
-    kinds = "-".join(str(layer.n_out) for layer in params.layers)
-    return f"processor {Path(model_path).name} ({params.n_inputs}-{kinds}, lanes={lanes})", top
