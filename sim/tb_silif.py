@@ -30,15 +30,12 @@ from pathlib import Path
 import cocotb
 import numpy as np
 import torch
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.fixed import QFormat
 from golden.silif import SiLIFParams, SiLIFTrace, run_int
 from hw.cores.silif import SiLIFCore
-from sim.checker import MismatchError, Scoreboard, check_value, finish_all
 from sim.runner import load_config
-from sim.stream import CocotbStreamDriver, CocotbStreamMonitor
+from sim.neuron_tb import NeuronCoreTestbench, case_config, check_flipped_bit
 
 __all__ = [
     "SiLIFCase",
@@ -355,108 +352,22 @@ def load_corner_cases(path: Path = CORNER_VECTORS) -> list[SiLIFCase]:
     return [SiLIFCase.from_json(record) for record in json.loads(path.read_text())["cases"]]
 
 
-def case_config(case: SiLIFCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, emit_state=True, **extra):
-    """The JSON-able configuration the cocotb testbench reads (:func:`sim.runner.load_config`)."""
-    return {
-        "case": case.to_json(with_expected=False),
-        "seed": seed,
-        "idle_prob": idle_prob,
-        "backpressure_prob": backpressure_prob,
-        "emit_state": emit_state,
-        **extra,
-    }
-
-
-# --- cocotb testbench ------------------------------------------------------------------------------
-class SiLIFTestbench:
-    """Driver, monitors, model and checker wired around one DUT for one configuration."""
-
-    def __init__(self, dut, config: dict):
-        self.dut = dut
-        self.case = SiLIFCase.from_json(config["case"])
-        seed = int(config.get("seed", 0))
-        self.emit_state = bool(config.get("emit_state", True))
-        self.core = SiLIFCore(self.case.params, emit_state=self.emit_state)  # layouts and latency
-        self.expected_states, self.expected_spikes, self.saturation_count = self.case.expected_beats()
-        self.states = Scoreboard("o_state")
-        self.spikes = Scoreboard("o_spike")
-        idle_prob = float(config.get("idle_prob", 0.0))
-        backpressure_prob = float(config.get("backpressure_prob", 0.0))
-        self.driver = CocotbStreamDriver(
-            dut, "i_current", self.core.current_layout, dut.clk, idle_prob=idle_prob, seed=seed
-        )
-        self.monitors = [
-            CocotbStreamMonitor(
-                dut, "o_spike", self.core.spike_layout, dut.clk,
-                backpressure_prob=backpressure_prob, seed=seed + 1, on_beat=self.spikes.observe,
-            )
-        ]
-        if self.emit_state:
-            self.monitors.append(
-                CocotbStreamMonitor(
-                    dut, "o_state", self.core.state_layout, dut.clk,
-                    backpressure_prob=backpressure_prob, seed=seed + 2, on_beat=self.states.observe,
-                )
-            )
-
-    async def run(self) -> None:
-        """Reset, stream the whole stimulus, drain the outputs; raises ``MismatchError``."""
-        if self.emit_state:
-            self.states.expect_all(self.expected_states)
-        self.spikes.expect_all(self.expected_spikes)
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        for monitor in self.monitors:
-            cocotb.start_soon(monitor.run())
-        await RisingEdge(dut.clk)
-
-        beats = self.case.input_beats()
-        await self.driver.send(beats)
-        budget = 20 * len(beats) + 200
-        while (self.spikes.outstanding or self.states.outstanding) and budget:
-            await RisingEdge(dut.clk)
-            budget -= 1
-        await ClockCycles(dut.clk, 4 * self.core.latency)  # room for any extra beat to show up
-        dut._log.info(
-            "%s: %d beats in, %d state and %d spike beats out, saturation_count %d",
-            self.case.name, self.driver.sent, self.states.observed, self.spikes.observed,
-            int(dut.saturation_count.value),
-        )
-        finish_all(
-            [self.states, self.spikes],
-            check_value("saturation_count", self.saturation_count, int(dut.saturation_count.value)),
-        )
+# --- cocotb testbench (shared: sim.neuron_tb) --------------------------------------------------
+def _testbench(dut, config: dict) -> NeuronCoreTestbench:
+    return NeuronCoreTestbench(dut, config, SiLIFCase.from_json(config["case"]), SiLIFCore)
 
 
 @cocotb.test()
 async def matches_golden(dut):
     """Every state word, every spike and the final saturation count equal the golden model."""
-    await SiLIFTestbench(dut, load_config()).run()
+    await _testbench(dut, load_config()).run()
 
 
 @cocotb.test()
 async def checker_reports_flipped_bit(dut):
     """The same run with one golden state bit flipped must fail, naming step, neuron and field."""
     config = load_config()
-    flip = config["flip"]
-    tb = SiLIFTestbench(dut, config)
-    record, _ = next(
-        item for item in tb.expected_states if item[1] == {"step": flip["step"], "neuron": flip["neuron"]}
-    )
-    record[flip["field"]] ^= 1 << flip["bit"]
-    try:
-        await tb.run()
-    except MismatchError as error:
-        message = str(error)
-        where = f"step={flip['step']}, neuron={flip['neuron']}"
-        assert where in message and f"field {flip['field']!r}" in message, message
-        assert len(error.mismatches) == 1, message
-        dut._log.info("checker reported, as it must:\n%s", message)
-    else:
-        raise AssertionError("the checker accepted a golden trace with a flipped bit")
+    await check_flipped_bit(dut, _testbench(dut, config), config["flip"])
 
 
 if __name__ == "__main__":
