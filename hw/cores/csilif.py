@@ -7,20 +7,16 @@ the specification, this module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from golden.csilif import CSiLIFParams
 from hw.arith import any_of, operand_parts, saturate
+from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
 
 __all__ = ["CSiLIFCore"]
 
-_COUNTER_WIDTH = 32
-#: Signed operand width of one ECP5 MULT18X18D port; the low part of a split operand is one bit
-#: narrower because it is unsigned.
 
-
-class CSiLIFCore(wiring.Component):
+class CSiLIFCore(NeuronCore):
     """``params.n_neurons`` C-SiLIF neurons (one complex mode each) sharing one pipelined datapath.
 
     Each beat on :attr:`i_current` updates one neuron with its input current ``x`` for the
@@ -103,65 +99,11 @@ class CSiLIFCore(wiring.Component):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = 5
 
-    def __init__(self, params: CSiLIFParams, *, emit_state: bool = True):
-        if not isinstance(params, CSiLIFParams):
-            raise TypeError(f"params must be a CSiLIFParams, not {type(params).__name__}")
-        self._params = params
-        self._emit_state = bool(emit_state)
-        index_shape = unsigned(self.index_bits)
-        state_shape = params.state_fmt.shape()
-        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
-        self._spike_layout = data.StructLayout({"neuron": index_shape})
-        self._state_layout = data.StructLayout(
-            {
-                "neuron": index_shape,
-                "re": state_shape,
-                "im": state_shape,
-                "spike": unsigned(1),
-                "saturated": unsigned(1),
-            }
-        )
-        members = {
-            "i_current": In(stream.Signature(self._current_layout)),
-            "o_spike": Out(stream.Signature(self._spike_layout)),
-        }
-        if self._emit_state:
-            members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(_COUNTER_WIDTH)
-        super().__init__(members)
+    params_class = CSiLIFParams
 
-    # --- derived facts --------------------------------------------------------------------
-    @property
-    def params(self) -> CSiLIFParams:
-        return self._params
-
-    @property
-    def emit_state(self) -> bool:
-        return self._emit_state
-
-    @property
-    def n_neurons(self) -> int:
-        return self._params.n_neurons
-
-    @property
-    def index_bits(self) -> int:
-        """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
-
-    @property
-    def current_layout(self) -> data.StructLayout:
-        """Payload of :attr:`i_current`: ``{neuron, current}``."""
-        return self._current_layout
-
-    @property
-    def spike_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_spike`: ``{neuron}``."""
-        return self._spike_layout
-
-    @property
-    def state_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_state`: ``{neuron, re, im, spike, saturated}``."""
-        return self._state_layout
+    def state_fields(self, params: CSiLIFParams) -> dict:
+        """``o_state`` words, in this order."""
+        return {"re": params.state_fmt.shape(), "im": params.state_fmt.shape()}
 
     @property
     def state_row_layout(self) -> data.StructLayout:
@@ -344,7 +286,7 @@ class CSiLIFCore(wiring.Component):
                 spike_pending.eq(valid[6] & spike_6),
                 state_pending.eq(valid[6] if self._emit_state else 0),
             ]
-            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):

@@ -7,23 +7,22 @@ model's docstring is the specification, this module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from golden.fixed import round_shift
 from golden.refractory_lif import RefractoryLIFParams
 from hw.arith import any_of, saturate
+from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
 
 __all__ = ["RefractoryLIFCore"]
 
-_COUNTER_WIDTH = 32
 #: Last computing stage: it writes back and feeds the output register.
 _LAST_STAGE = 9
 #: Operand width of one ECP5 MULT18X18D.
 _DSP_WIDTH = 18
 
 
-class RefractoryLIFCore(wiring.Component):
+class RefractoryLIFCore(NeuronCore):
     """``params.n_neurons`` refractory LIF neurons sharing one pipelined datapath.
 
     Each beat on :attr:`i_current` updates one neuron with its input current for the current
@@ -111,65 +110,11 @@ class RefractoryLIFCore(wiring.Component):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = _LAST_STAGE
 
-    def __init__(self, params: RefractoryLIFParams, *, emit_state: bool = True):
-        if not isinstance(params, RefractoryLIFParams):
-            raise TypeError(f"params must be a RefractoryLIFParams, not {type(params).__name__}")
-        self._params = params
-        self._emit_state = bool(emit_state)
-        index_shape = unsigned(self.index_bits)
-        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
-        self._spike_layout = data.StructLayout({"neuron": index_shape})
-        self._state_layout = data.StructLayout(
-            {
-                "neuron": index_shape,
-                "v": params.state_fmt.shape(),
-                "refr": params.refr_fmt.shape(),
-                "u": params.state_fmt.shape(),
-                "spike": unsigned(1),
-                "saturated": unsigned(1),
-            }
-        )
-        members = {
-            "i_current": In(stream.Signature(self._current_layout)),
-            "o_spike": Out(stream.Signature(self._spike_layout)),
-        }
-        if self._emit_state:
-            members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(_COUNTER_WIDTH)
-        super().__init__(members)
+    params_class = RefractoryLIFParams
 
-    # --- derived facts --------------------------------------------------------------------
-    @property
-    def params(self) -> RefractoryLIFParams:
-        return self._params
-
-    @property
-    def emit_state(self) -> bool:
-        return self._emit_state
-
-    @property
-    def n_neurons(self) -> int:
-        return self._params.n_neurons
-
-    @property
-    def index_bits(self) -> int:
-        """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
-
-    @property
-    def current_layout(self) -> data.StructLayout:
-        """Payload of :attr:`i_current`: ``{neuron, current}``."""
-        return self._current_layout
-
-    @property
-    def spike_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_spike`: ``{neuron}``."""
-        return self._spike_layout
-
-    @property
-    def state_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_state`: ``{neuron, v, refr, u, spike, saturated}``."""
-        return self._state_layout
+    def state_fields(self, params: RefractoryLIFParams) -> dict:
+        """``o_state`` words, in this order."""
+        return {"v": params.state_fmt.shape(), "refr": params.refr_fmt.shape(), "u": params.state_fmt.shape()}
 
     @property
     def state_row_layout(self) -> data.StructLayout:
@@ -390,7 +335,7 @@ class RefractoryLIFCore(wiring.Component):
                 spike_pending.eq(valid[9] & spike_9),
                 state_pending.eq(valid[9] if self._emit_state else 0),
             ]
-            with m.If(valid[9] & saturated_9 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[9] & saturated_9 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):

@@ -7,18 +7,17 @@ the specification, this module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from golden.silif import SiLIFParams
 from hw.arith import any_of, partial_products, saturate
+from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
 
 __all__ = ["SiLIFCore"]
 
-_COUNTER_WIDTH = 32
 
 
-class SiLIFCore(wiring.Component):
+class SiLIFCore(NeuronCore):
     """``params.n_neurons`` SiLIF neurons sharing one pipelined datapath.
 
     Each beat on :attr:`i_current` updates one neuron with its input current ``x`` (the
@@ -104,59 +103,11 @@ class SiLIFCore(wiring.Component):
     #: transparent (no bypass multiplexer behind the block RAM output).
     hazard_stages = 12
 
-    def __init__(self, params: SiLIFParams, *, emit_state: bool = True):
-        if not isinstance(params, SiLIFParams):
-            raise TypeError(f"params must be a SiLIFParams, not {type(params).__name__}")
-        self._params = params
-        self._emit_state = bool(emit_state)
-        index_shape = unsigned(self.index_bits)
-        state_shape = params.state_fmt.shape()
-        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
-        self._spike_layout = data.StructLayout({"neuron": index_shape})
-        self._state_layout = data.StructLayout(
-            {"neuron": index_shape, "u": state_shape, "w": state_shape, "spike": unsigned(1), "saturated": unsigned(1)}
-        )
-        members = {
-            "i_current": In(stream.Signature(self._current_layout)),
-            "o_spike": Out(stream.Signature(self._spike_layout)),
-        }
-        if self._emit_state:
-            members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(_COUNTER_WIDTH)
-        super().__init__(members)
+    params_class = SiLIFParams
 
-    # --- derived facts --------------------------------------------------------------------
-    @property
-    def params(self) -> SiLIFParams:
-        return self._params
-
-    @property
-    def emit_state(self) -> bool:
-        return self._emit_state
-
-    @property
-    def n_neurons(self) -> int:
-        return self._params.n_neurons
-
-    @property
-    def index_bits(self) -> int:
-        """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
-
-    @property
-    def current_layout(self) -> data.StructLayout:
-        """Payload of :attr:`i_current`: ``{neuron, current}``."""
-        return self._current_layout
-
-    @property
-    def spike_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_spike`: ``{neuron}``."""
-        return self._spike_layout
-
-    @property
-    def state_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_state`: ``{neuron, u, w, spike, saturated}``."""
-        return self._state_layout
+    def state_fields(self, params: SiLIFParams) -> dict:
+        """``o_state`` words, in this order."""
+        return {"u": params.state_fmt.shape(), "w": params.state_fmt.shape()}
 
     @property
     def state_row_layout(self) -> data.StructLayout:
@@ -361,7 +312,7 @@ class SiLIFCore(wiring.Component):
                 spike_pending.eq(valid[stages] & spike_12),
                 state_pending.eq(valid[stages] if self._emit_state else 0),
             ]
-            with m.If(valid[stages] & saturated_12 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[stages] & saturated_12 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):
