@@ -13,13 +13,17 @@ default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 re
 
 ``--fit`` adds full Yosys -> nextpnr builds of the ULX3S board top (UART link, decoder, encoder,
 processor) on the 85F: LUT4, FF, MULT18X18D, DP16KD, Fmax (minutes each; ``--fit-lanes``
-chooses which). Results go to ``build/bench/processor.json``.
+chooses which), and for each build the synaptic throughput at its Fmax from the simulated cycles
+per event. ``--jobs N`` runs simulations and builds side by side (each build is single-threaded:
+on a 16-core machine the whole lanes sweep takes about as long as its largest build). Results go
+to ``build/bench/processor.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +40,8 @@ BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
 LANES = (1, 2, 4, 8, 16)
 COLUMNS = ["network", "lanes", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
            "event_layer0_us", "gsop_per_s_peak"]
-FIT_COLUMNS = ["network", "lanes", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "build_s"]
+FIT_COLUMNS = ["network", "lanes", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
+               "build_s"]
 
 
 def large_network(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
@@ -141,6 +146,49 @@ def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, varian
     }
 
 
+def _sim_row(name: str, lanes: int, clock_mhz: float) -> dict:
+    params = NETWORKS[name]()
+    row = {"network": name, "lanes": lanes, **measure(params, lanes)}
+    row["latency_us"] = round(row["latency_cycles"] / clock_mhz, 2)
+    row["event_layer0_us"] = round(row["cycles_per_event"] / clock_mhz, 3)
+    row["gsop_per_s_peak"] = round(min(lanes, params.layers[0].n_out) * clock_mhz / 1e3, 3)
+    return row
+
+
+def _fit_row(name: str, lanes: int, clock_mhz: float, variant: str, seed: int) -> dict:
+    return fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed)
+
+
+def _run_all(jobs: int, tasks: list) -> list:
+    """Run ``(function, *args)`` tasks, ``jobs`` at a time in worker processes; results in task order."""
+    if jobs <= 1:
+        results = []
+        for function, *args in tasks:
+            results.append(function(*args))
+            print(results[-1], flush=True)
+        return results
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(function, *args) for function, *args in tasks]
+        for future in as_completed(futures):
+            print(future.result(), flush=True)
+        return [future.result() for future in futures]
+
+
+def at_fmax(sim_rows: list[dict], fit_rows: list[dict]) -> None:
+    """Add the synaptic throughput at each built configuration's Fmax to its fit row.
+
+    ``gsop_per_s_at_fmax``: layer 0's fan-out per input event over the measured cycles per event
+    (the simulated row with the same network and lanes), at Fmax.
+    """
+    cycles = {(r["network"], r["lanes"]): r["cycles_per_event"] for r in sim_rows}
+    for row in fit_rows:
+        key = (row["network"], row["lanes"])
+        if key in cycles and row["fmax_mhz"]:
+            fan_out = NETWORKS[row["network"]]().layers[0].n_out
+            row["cycles_per_event"] = cycles[key]
+            row["gsop_per_s_at_fmax"] = round(fan_out / cycles[key] * row["fmax_mhz"] / 1e3, 3)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.processor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
@@ -148,34 +196,33 @@ def main(argv=None) -> int:
     parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the us / GSOP columns and --fit")
     parser.add_argument("--fit", action="store_true", help="also build the board top on the 85F (minutes each)")
     parser.add_argument("--fit-lanes", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--no-sim", action="store_true", help="skip the simulated cycle counts (fit rows only)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="simulations and builds run side by side (one core each; default 1)")
     parser.add_argument("--variant", default="85F")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     clock_mhz = args.clock_mhz
-
-    rows = []
-    for name in args.networks:
-        params = NETWORKS[name]()
-        for lanes in args.lanes:
-            row = {"network": name, "lanes": lanes, **measure(params, lanes)}
-            row["latency_us"] = round(row["latency_cycles"] / clock_mhz, 2)
-            row["event_layer0_us"] = round(row["cycles_per_event"] / clock_mhz, 3)
-            row["gsop_per_s_peak"] = round(min(lanes, params.layers[0].n_out) * clock_mhz / 1e3, 3)
-            rows.append(row)
-            print(row, flush=True)
-    fit_rows = []
+    tasks = [] if args.no_sim else [(_sim_row, name, lanes, clock_mhz)
+                                    for name in args.networks for lanes in args.lanes]
+    n_sim = len(tasks)
     if args.fit:
-        for name in args.networks:
-            for lanes in args.fit_lanes:
-                fit_rows.append(fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=args.variant,
-                                    seed=args.seed))
-                print(fit_rows[-1], flush=True)
+        # Longest builds first, so the pool's last minutes are not one big build alone.
+        tasks += [(_fit_row, name, lanes, clock_mhz, args.variant, args.seed)
+                  for name in reversed(args.networks) for lanes in sorted(args.fit_lanes, reverse=True)]
+    results = _run_all(args.jobs, tasks)
+    rows, fit_rows = results[:n_sim], results[n_sim:]
+    at_fmax(rows, fit_rows)
+    columns = COLUMNS if not fit_rows else COLUMNS + [c for c in FIT_COLUMNS if c not in COLUMNS]
     write_results("processor", rows + fit_rows, meta={
         "clock_mhz": clock_mhz,
         "what": "cycles from amaranth.sim of NetworkProcessor (channel input, no stalls); fit rows: ULX3S top "
                 "(UART link + processor) built with Yosys + nextpnr-ecp5",
         "gsop_per_s_peak": "lanes accumulator adds per cycle while events stream, at clock_mhz",
-    }, columns=COLUMNS if not fit_rows else COLUMNS + [c for c in FIT_COLUMNS if c not in COLUMNS])
+        "gsop_per_s_at_fmax": "layer 0 fan-out / measured cycles per event, at the build's Fmax",
+    }, columns=columns)
     return 0
 
 
