@@ -1,0 +1,460 @@
+"""The FLAMES-style SA-HiPPO stack on the spoken digits (issue #6): ``python -m bench.flames_fsdd``.
+
+Trains :class:`golden.flames.FlamesFSDD` (or reuses ``build/train/flames/checkpoint.pt`` when its
+configuration matches; ``--retrain`` forces training), exports it to the bit-exact integer
+network (:func:`golden.flames.export_flames`), measures float and integer test accuracy on the
+official FSDD test split, then runs ``--rtl`` test recordings through the DH-LIF and SA-HiPPO
+cores in ``amaranth.sim`` (:func:`rtl_recording`: every DH-LIF state beat, every SA-HiPPO mode
+of every event and every output beat compared bit for bit with the golden model; the RTL's own
+spikes drive the SA-HiPPO core; the decision is recomputed from the RTL's state words) and
+counts the clock cycles each core takes. Hardware resources and Fmax come from one nextpnr
+build of the SA-HiPPO core at the network's size (:func:`bench.sahippo_core.fit_row`,
+``--fit``; cached in ``build/bench/flames_fsdd_fit.json``).
+
+Writes ``build/bench/flames_fsdd.json``, ``docs/fsdd_flames.md`` and
+``docs/img/fsdd_flames_curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from amaranth.sim import Simulator
+
+from bench.common import BENCH_DIR, write_results
+from golden.data import REPO_ROOT
+from golden.flames import (
+    FlamesConfig,
+    FlamesInt,
+    export_flames,
+    load_flames,
+    parameter_count,
+    run_flames_int,
+    spike_events,
+    train_flames,
+)
+from golden.train import load_speech_data
+from hw.cores.dhlif import DHLIFCore
+from sim.checker import Scoreboard, check_value, finish_all
+from sim.stream import SimStreamSink, SimStreamSource
+from sim.tb_dhlif import DHLIFCase
+from sim.tb_sahippo import SAHiPPOCase
+
+TRAIN_DIR = REPO_ROOT / "build" / "train" / "flames"
+FIT_JSON = BENCH_DIR / "flames_fsdd_fit.json"
+DOC = REPO_ROOT / "docs" / "fsdd_flames.md"
+PLOT = REPO_ROOT / "docs" / "img" / "fsdd_flames_curves.png"
+COLUMNS = [
+    "neuron", "epochs", "parameters", "float_acc", "int_acc", "int_eq_float", "rtl", "state_words", "state_bits",
+    "spikes_per_neuron_step", "synaptic_ops", "dense_macs", "LUT4", "fmax_mhz", "cycles_per_sample",
+]
+NOT_MEASURED = "not yet measured"
+
+
+# --- RTL ------------------------------------------------------------------------------------
+def _run(dut, source: SimStreamSource, sinks: list, boards: list, budget: int) -> int:
+    """Simulate until every scoreboard has seen its beats; returns the cycle of the last beat."""
+    done_at = []
+
+    async def finish(ctx):
+        cycle = 0
+        while any(board.outstanding for board in boards) and cycle < budget:
+            await ctx.tick()
+            cycle += 1
+        done_at.append(cycle)
+        await ctx.tick().repeat(20)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source.run)
+    sim.add_testbench(finish)
+    for sink in sinks:
+        sim.add_testbench(sink.run, background=True)
+    sim.run()
+    return done_at[0]
+
+
+def simulate_dhlif(case: DHLIFCase) -> dict:
+    """The DH-LIF core on one case; every state and spike beat checked (raises ``MismatchError``).
+
+    Returns ``{"cycles", "spike" (T, H) bool from the RTL's state beats, "saturation_count"}``.
+    """
+    dut = DHLIFCore(case.params)
+    states, spikes, saturation_count = case.expected_beats()
+    state_board, spike_board = Scoreboard("dhlif o_state"), Scoreboard("dhlif o_spike")
+    state_board.expect_all(states)
+    spike_board.expect_all(spikes)
+    seen = []
+
+    def on_state(record):
+        seen.append(record)
+        state_board.observe(record)
+
+    source = SimStreamSource(dut.i_drive, case.input_beats())
+    sinks = [SimStreamSink(dut.o_state, on_beat=on_state), SimStreamSink(dut.o_spike, on_beat=spike_board.observe)]
+    cycles = _run(dut, source, sinks, [state_board, spike_board], 20 * len(states) + 100)
+    finish_all([state_board, spike_board])
+    steps, h = case.counts.shape[0], case.params.n_neurons
+    raster = np.zeros((steps, h), dtype=bool)
+    for (t, n), record in zip(case.feed(), seen):
+        raster[t, n] = bool(record["spike"])
+    return {"cycles": cycles, "spike": raster, "saturation_count": saturation_count}
+
+
+def simulate_sahippo(case: SAHiPPOCase) -> dict:
+    """The SA-HiPPO core on one event stream; every mode and output beat checked.
+
+    Returns ``{"cycles", "z" (K, N/2, 2) from the RTL's state beats}``.
+    """
+    dut = case.core()
+    states, outputs, saturation_count = case.expected_beats()
+    state_board, output_board = Scoreboard("sahippo o_state"), Scoreboard("sahippo o_output")
+    state_board.expect_all(states)
+    output_board.expect_all(outputs)
+    seen = []
+
+    def on_state(record):
+        seen.append(record)
+        state_board.observe(record)
+
+    records = case.input_beats()
+    source = SimStreamSource(dut.i_event, records)
+    sinks = [SimStreamSink(dut.o_state, on_beat=on_state), SimStreamSink(dut.o_output, on_beat=output_board.observe)]
+    budget = 20 * len(states) + (40 + dut.cycles_per_event) * len(records) + 200
+    cycles = _run(dut, source, sinks, [state_board, output_board], budget)
+    finish_all([state_board, output_board])
+    m = case.params.n_modes
+    z = np.array([[r["re"], r["im"]] for r in seen], dtype=np.int64).reshape(len(records), m, 2)
+    del saturation_count
+    return {"cycles": cycles, "z": z}
+
+
+def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
+    """One recording through both cores, each checked bit for bit against the golden model.
+
+    The SA-HiPPO events come from the DH-LIF core's own spikes, and the decision from the
+    SA-HiPPO core's own state words through the integer readout. Raises
+    :class:`sim.checker.MismatchError` on the first layer that differs. Returns cycles per core,
+    event count and the RTL and golden decisions.
+    """
+    golden = run_flames_int(net, counts)
+    dh = simulate_dhlif(DHLIFCase(f"{name}-dhlif", net.dhlif, np.asarray(counts, dtype=np.int64)))
+    mismatch = check_value("DH-LIF spike raster", golden.dhlif.spike.tolist(), dh["spike"].tolist())
+    finish_all([], mismatch)
+    ticks, channels = spike_events(dh["spike"])
+    weights = np.full(ticks.shape, net.weight_one_q, dtype=np.int64)
+    sa = simulate_sahippo(SAHiPPOCase(f"{name}-sahippo", net.sahippo, ticks, channels, weights))
+    features = np.zeros((net.sahippo.n_channels, net.sahippo.n_modes, 2), dtype=np.int64)
+    np.add.at(features, channels, sa["z"])
+    scores = net.readout_weight_q @ features.reshape(-1) + net.readout_bias_q
+    decision = int(np.argmax(scores))
+    finish_all([], check_value("scores", golden.scores.tolist(), scores.tolist()))
+    return {
+        "name": name,
+        "events": int(ticks.size),
+        "dhlif_cycles": dh["cycles"],
+        "sahippo_cycles": sa["cycles"],
+        "decision_rtl": decision,
+        "decision_golden": golden.decision,
+    }
+
+
+# --- figures --------------------------------------------------------------------------------
+def state_figures(net: FlamesInt, tick_bits: int = 32) -> dict:
+    """State words and bits the hardware keeps: DH-LIF (D currents, u, previous spike per neuron),
+    SA-HiPPO (N/2 complex modes and ``t_last`` per channel), readout (H*N feature sums)."""
+    dh, sa = net.dhlif, net.sahippo
+    h, d = dh.n_neurons, dh.n_branches
+    acc_bits = sa.state_fmt.width + int(np.ceil(np.log2(net.n_steps)))
+    words = {"dhlif": h * (d + 2), "sahippo": h * (sa.n_state + 1), "readout": h * sa.n_state}
+    bits = {
+        "dhlif": h * (d * dh.current_fmt.width + dh.membrane_fmt.width + 1),
+        "sahippo": h * (sa.n_state * sa.state_fmt.width + tick_bits),
+        "readout": h * sa.n_state * acc_bits,
+    }
+    return {"words": words, "bits": bits}
+
+
+def _plot(history: list, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    ax_loss.plot(epochs, [r["test_loss"] for r in history], "s-", label="test")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross entropy")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [100 * r["train_acc"] for r in history], "o-", label="train")
+    ax_acc.plot(epochs, [100 * r["test_acc"] for r in history], "s-", label="test")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.legend()
+    fig.suptitle("FSDD, FLAMES-style stack: DH-LIF -> SA-HiPPO (zoh) -> readout")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool):
+    checkpoint = TRAIN_DIR / "checkpoint.pt"
+    if checkpoint.is_file() and not retrain:
+        model, history = load_flames(checkpoint)
+        if asdict(model.config) == asdict(config) and len(history) == config.epochs:
+            print(f"reusing {checkpoint} (same configuration; --retrain to train again)")
+            return model, history
+    return train_flames(config, train_data, test_data, out_dir=TRAIN_DIR, log=lambda *a: print(*a, flush=True))
+
+
+def _cell(value, fmt="{}"):
+    return NOT_MEASURED if value is None else fmt.format(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.flames_fsdd", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--n-state", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
+    parser.add_argument("--rtl", type=int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
+    parser.add_argument("--fit", action="store_true", help="run the nextpnr build of the SA-HiPPO core (minutes)")
+    parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/fsdd_flames.md and its plot")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = FlamesConfig(hidden=args.hidden, n_state=args.n_state, epochs=args.epochs, threads=args.threads)
+    train_data = load_speech_data("train", config.bin_ms, config.window_ms)
+    test_data = load_speech_data("test", config.bin_ms, config.window_ms)
+    model, history = _load_or_train(config, train_data, test_data, args.retrain)
+    net = export_flames(model)
+
+    # Float and integer accuracy on the whole test split.
+    start = time.perf_counter()
+    with torch.no_grad():
+        float_logits = torch.cat([model(test_data.counts[i:i + 125].to(torch.float64))
+                                  for i in range(0, len(test_data), 125)])
+    float_dec = float_logits.argmax(-1).numpy()
+    labels = test_data.labels.numpy()
+    results = [run_flames_int(net, test_data.counts[i].numpy()) for i in range(len(test_data))]
+    int_dec = np.array([r.decision for r in results])
+    n_test = len(labels)
+    steps, h = config.n_steps, config.hidden
+    events = np.array([r.ticks.size for r in results])
+    input_events = test_data.counts.sum(dim=(1, 2)).numpy()
+    spike_rate = float(events.sum() / (n_test * steps * h))
+    saturations = {"dhlif": int(sum(r.dhlif.saturation_count for r in results)),
+                   "sahippo": int(sum(r.sahippo.saturation_count for r in results))}
+    print(f"float {100 * (float_dec == labels).mean():.1f} %, integer {100 * (int_dec == labels).mean():.1f} %, "
+          f"equal decisions {100 * (int_dec == float_dec).mean():.1f} % ({time.perf_counter() - start:.1f} s)")
+
+    # RTL on a subset of the test split.
+    rtl_rows = []
+    for i in np.linspace(0, n_test - 1, args.rtl).round().astype(int) if args.rtl else []:
+        t0 = time.perf_counter()
+        row = rtl_recording(net, test_data.counts[int(i)].numpy(), test_data.names[int(i)])
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        print(f"RTL {row['name']}: {row['events']} events, DH-LIF {row['dhlif_cycles']} + SA-HiPPO "
+              f"{row['sahippo_cycles']} cycles, decision {row['decision_rtl']} (golden {row['decision_golden']}), "
+              f"{row['seconds']} s", flush=True)
+        rtl_rows.append(row)
+
+    # Hardware fit (SA-HiPPO core at this size).
+    if args.fit:
+        from bench.sahippo_core import fit_row
+
+        fit = fit_row(config.n_state, n_channels=h, dt_max=net.sahippo.dt_max, clock_hz=100e6, variant="85F", seed=1)
+        FIT_JSON.write_text(json.dumps(fit, indent=2, default=str))
+    fit = json.loads(FIT_JSON.read_text()) if FIT_JSON.is_file() else None
+    if fit is not None and (fit.get("n_state"), fit.get("n_channels"), fit.get("dt_max")) != (
+            config.n_state, h, net.sahippo.dt_max):
+        print(f"ignoring {FIT_JSON}: built for another size")
+        fit = None
+
+    state = state_figures(net)
+    n_state = config.n_state
+    ops = {
+        "dhlif_synapses": float(input_events.mean() * h),
+        "sahippo_mode_updates": float(events.mean() * n_state // 2),
+        "readout_macs": 10 * h * n_state,
+    }
+    dense = {"dhlif": steps * 32 * h, "sahippo": steps * h * n_state // 2, "readout": 10 * h * n_state}
+    cycles = None
+    if rtl_rows:
+        cycles = float(np.mean([r["dhlif_cycles"] + r["sahippo_cycles"] for r in rtl_rows]))
+    row = {
+        "neuron": "flames (DH-LIF + SA-HiPPO zoh)",
+        "epochs": len(history),
+        "parameters": parameter_count(model),
+        "float_acc": round(100 * float((float_dec == labels).mean()), 1),
+        "int_acc": round(100 * float((int_dec == labels).mean()), 1),
+        "int_eq_float": round(100 * float((int_dec == float_dec).mean()), 1),
+        "rtl": (f"{sum(r['decision_rtl'] == r['decision_golden'] for r in rtl_rows)} of {len(rtl_rows)} identical"
+                if rtl_rows else NOT_MEASURED),
+        "state_words": sum(state["words"].values()),
+        "state_bits": sum(state["bits"].values()),
+        "spikes_per_neuron_step": round(spike_rate, 3),
+        "synaptic_ops": int(round(sum(ops.values()))),
+        "dense_macs": sum(dense.values()),
+        "LUT4": fit["LUT4"] if fit else None,
+        "fmax_mhz": fit["fmax_mhz"] if fit else None,
+        "cycles_per_sample": round(cycles) if cycles is not None else None,
+    }
+    meta = {
+        "config": asdict(config),
+        "formats": {"readout": str(net.readout_fmt), "sahippo_state": str(net.sahippo.state_fmt),
+                    "dhlif_membrane": str(net.dhlif.membrane_fmt)},
+        "state": state,
+        "synaptic_ops": ops,
+        "dense_macs": dense,
+        "saturations_over_test_split": saturations,
+        "events_per_recording": {"mean": float(events.mean()), "max": int(events.max())},
+        "rtl": rtl_rows,
+        "sahippo_fit": fit,
+        "history": history,
+    }
+    write_results("flames_fsdd", [row], meta=meta, columns=COLUMNS)
+    if not args.no_doc:
+        _plot(history, PLOT)
+        write_doc(row, meta)
+    return 0
+
+
+def write_doc(row: dict, meta: dict) -> None:
+    """``docs/fsdd_flames.md``: the table row, then the architecture and its deviations."""
+    cfg = meta["config"]
+    fit = meta["sahippo_fit"]
+    rtl = meta["rtl"]
+    table = (
+        "| neuron | epochs | parameters | float acc (%) | integer acc (%) | int == float (%) | RTL == golden (subset) "
+        "| state words | state bits | spikes / neuron / step | synaptic ops / sample | dense MACs / sample | LUTs "
+        "| Fmax (MHz) | cycles / sample |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"| {row['neuron']} | {row['epochs']} | {row['parameters']:,} | {row['float_acc']} | {row['int_acc']} "
+        f"| {row['int_eq_float']} | {row['rtl']} | {row['state_words']:,} | {row['state_bits']:,} "
+        f"| {row['spikes_per_neuron_step']} | {row['synaptic_ops']:,} | {row['dense_macs']:,} "
+        f"| {_cell(row['LUT4'], '{:,}')}{' (SA-HiPPO core)' if fit else ''} "
+        f"| {_cell(row['fmax_mhz'])}{' (SA-HiPPO core)' if fit else ''} | {_cell(row['cycles_per_sample'], '{:,}')} |"
+    )
+    if fit:
+        hw = (f"One Yosys/nextpnr build of the SA-HiPPO core alone at this size (`bench.sahippo_core.fit_row`: "
+              f"N = {fit['n_state']}, H = {fit['n_channels']}, dt_max = {fit['dt_max']}, ULX3S 85F, 100 MHz target, "
+              f"seed 1, `emit_state` off): LUT4 {fit['LUT4']:,}, FF {fit['FF']:,}, MULT18X18D {fit['MULT18X18D']}, "
+              f"DP16KD {fit['DP16KD']}, Fmax {fit['fmax_mhz']} MHz ({'met' if fit['met'] else 'not met'}); "
+              f"limit: {fit['limit']}. The DH-LIF core and the readout accumulators have not been built: "
+              "their resources are **not yet measured**.")
+    else:
+        hw = "No build of this configuration yet: LUTs and Fmax are **not yet measured** (`--fit` runs one)."
+    if rtl:
+        cyc = ", ".join(f"{r['name']}: {r['events']} events, {r['dhlif_cycles']:,} + {r['sahippo_cycles']:,}" for r in rtl)
+        rtl_text = (f"{len(rtl)} test recordings (spread over the split) ran through both cores in `amaranth.sim`; "
+                    f"every DH-LIF state beat (4 currents, membrane, spike, saturation flag per neuron and step), "
+                    f"every SA-HiPPO mode of every event and every output beat equal the golden integer model, "
+                    f"the SA-HiPPO core is driven by the DH-LIF core's own spikes, and the scores computed from the "
+                    f"core's state words equal the golden scores. Cycles (DH-LIF + SA-HiPPO, one core after the "
+                    f"other): {cyc}.")
+    else:
+        rtl_text = "No RTL run yet (`--rtl K`)."
+    ops = meta["synaptic_ops"]
+    dense = meta["dense_macs"]
+    state = meta["state"]
+    text = f"""# FSDD spoken digits: the FLAMES-style SA-HiPPO stack
+
+Written by `python -m bench.flames_fsdd` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; JSON in
+`build/bench/flames_fsdd.json`. Same data, split and columns as [fsdd_results.md](fsdd_results.md)
+(official split: 2,250 train, 250 test recordings; cochlea of [data.md](data.md), 32 channels).
+
+{table}
+
+![learning curves](img/fsdd_flames_curves.png)
+
+## Network
+
+    cochlea counts, {cfg['window_ms'] // cfg['bin_ms']} steps of {cfg['bin_ms']} ms, 32 channels
+      -> DH-LIF, {cfg['hidden']} neurons x {cfg['n_branches']} dendritic branches (golden.dhlif, D15)
+      -> {cfg['hidden']} SA-HiPPO memories, one per neuron, zoh, order N = {cfg['n_state']} (golden.sahippo, D12-D14)
+         event = a spike of that neuron (weight 1), decay over the inter-spike interval
+      -> event pooling: each memory's state summed over its own events ({cfg['hidden']} x {cfg['n_state'] // 2} complex)
+      -> batch normalisation (folded on export) -> linear readout -> argmax of 10 scores
+
+Module `golden/flames.py`. Each DH-LIF branch sees its own contiguous eighth of the cochlea
+channels. A spike of neuron `h` at step `t` is the SA-HiPPO event `(tick t + 1, channel h, weight
+1)`; the memory of channel `h` is updated only then, with the spike-aware warped step
+`g(dt) = tau exp(-alpha tau)`, `tau = dt * dt_scale` over the interval `dt` since its previous
+event (`alpha`, `dt_scale` trained per channel; `dt_max` = {cfg['window_ms'] // cfg['bin_ms']} steps, so no interval is
+clipped). Training runs this event recurrence itself on the step grid for a whole batch
+(`golden.flames.event_memory`, checked against `SAHiPPOLayer.forward_events` in
+`tests/test_flames.py`): the FFT path of `forward_grid` puts an event on every channel at every
+step and so cannot see inter-spike intervals. Adam (lr {cfg['lr']}, cosine), batch {cfg['batch_size']},
+{cfg['epochs']} epochs, float64, seed {cfg['seed']}, {cfg['threads']} threads; DH-LIF spikes with the boxcar surrogate.
+The readout takes the memories' state: `features = sum over events of z` (real and imaginary
+parts of every mode of every channel), normalised, `Linear({cfg['hidden'] * cfg['n_state']}, 10)`.
+
+**Integer model** (`export_flames`, `run_flames_int`): the DH-LIF layer is
+`golden.dhlif.DHLIFParams` (weights {meta['formats']['dhlif_membrane']} membrane, default
+formats), the memories `golden.sahippo.SAHiPPOParams` (zoh tables indexed by channel and
+interval, state {meta['formats']['sahippo_state']}), both run by their bit-exact `run_int`. The
+readout folds the normalisation into the weights (`W / sd`, `b - W mu / sd`), quantises them to
+{meta['formats']['readout']} and adds the bias at the product's fractional bits to the exact dot
+product with the summed state words: no rounding at all after the cores. Saturations over the
+whole test split: DH-LIF {meta['saturations_over_test_split']['dhlif']}, SA-HiPPO
+{meta['saturations_over_test_split']['sahippo']} events.
+
+**RTL.** {rtl_text}
+
+**Hardware.** {hw}
+
+## Columns
+
+* *parameters*: trainable float parameters (DH-LIF weights and time constants, the memories'
+  `alpha` and `dt_scale`, readout weights and biases; the unused SA-HiPPO soma `C`, `D` and the
+  normalisation statistics are not counted). About half the ~40k budget of the other rows: the
+  readout grows as `10 H N` and a 40k budget would need H = 96 memories, whose zoh decay table
+  (`H x (dt_max + 1) x N/2` words of 36 bits) nearly fills the 85F's block RAM.
+* *state words / bits*: DH-LIF {state['words']['dhlif']:,} words / {state['bits']['dhlif']:,} bits (4 currents, membrane,
+  previous spike per neuron); SA-HiPPO {state['words']['sahippo']:,} / {state['bits']['sahippo']:,} (N/2 complex modes and a
+  32-bit `t_last` per channel); readout accumulators {state['words']['readout']:,} / {state['bits']['readout']:,} (one sum per
+  feature, state width + 6 bits).
+* *synaptic ops / sample* (test-split mean): DH-LIF weight additions (input events x {cfg['hidden']} neurons)
+  {ops['dhlif_synapses']:,.0f}; SA-HiPPO complex mode updates (events x N/2) {ops['sahippo_mode_updates']:,.0f};
+  readout MACs {ops['readout_macs']:,}. *Dense MACs*: DH-LIF {dense['dhlif']:,} (every input every step),
+  SA-HiPPO {dense['sahippo']:,} (every mode every step), readout {dense['readout']:,}.
+* *spikes / neuron / step*: DH-LIF spikes of the integer model over the test split (each is one
+  SA-HiPPO event); {meta['events_per_recording']['mean']:.0f} events per recording on average, at most
+  {meta['events_per_recording']['max']}.
+* *cycles / sample*: mean over the RTL recordings of the DH-LIF core's cycles (one neuron update
+  per clock, {cfg['hidden']} x {cfg['window_ms'] // cfg['bin_ms']} updates) plus the SA-HiPPO core's (N/2 = {cfg['n_state'] // 2} clocks per event), the
+  cores run one after the other; the readout (accumulation beside the state stream, then
+  {dense['readout']:,} MACs) is not built and not counted.
+
+## Deviations from FLAMES
+
+* **No convolutional front end, no spatial pooling, no LayerNorm.** The input is the 32-channel
+  cochlea, so the DH-LIF layer is fully connected per branch; each neuron feeds its own memory.
+  The readout's batch normalisation folds into integer weights; a LayerNorm does not.
+* **Readout from the memory state, not from the SA-HiPPO soma.** The cores compute `y` and a
+  soma spike per event; here `C = D = 0` (so `y = 0`, never a spike) and the state words of the
+  core's `o_state` stream are summed per feature. A deployed design would add the accumulators
+  beside that stream; they exist only in the golden model so far.
+* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped, D13):
+  N/2 clocks per event instead of four passes per sub-step.
+* **Coarse time base.** {cfg['bin_ms']} ms steps (the cochlea's 1 ms ticks binned), as the other FSDD rows; the
+  SA-HiPPO ticks are these steps.
+* **Small.** One DH-LIF layer of {cfg['hidden']} neurons and {cfg['epochs']} epochs, trained on 2 CPU cores in about ten
+  minutes.
+"""
+    DOC.write_text(text)
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

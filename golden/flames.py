@@ -1,0 +1,419 @@
+"""A FLAMES-style network for the spoken digits: DH-LIF dendrites feeding SA-HiPPO memories (issue #6).
+
+The stack (``docs/fsdd_flames.md`` documents the choices and the deviations from FLAMES)::
+
+    cochlea counts (T steps, 32 channels)
+      -> DH-LIF layer, H neurons, D dendritic branches     (golden.dhlif.DHLIF / DHLIFParams)
+      -> one SA-HiPPO memory per neuron (zoh, order N),     (golden.sahippo.SAHiPPOLayer / SAHiPPOParams)
+         updated only when its neuron spikes, decayed over the inter-spike interval
+      -> event pooling: each memory's state summed over its own events (H x N/2 complex)
+      -> linear readout (batch normalisation folded in)  -> 10 class scores
+
+**Events.** A spike of neuron ``h`` at step ``t`` (0-based) is the SA-HiPPO event
+``(tick t + 1, channel h, weight 1)``: ticks count steps from 1, as in
+:meth:`golden.sahippo.SAHiPPOLayer.forward_grid`, so the first event of a channel at step ``t``
+sees the interval ``t + 1`` from the zero start (D3). The interval ``dt`` is clipped to
+``dt_max`` in both the float and the integer model (``dt_max`` defaults to the number of
+steps, so no interval is ever clipped).
+
+**Float memory (training path).** :func:`event_memory` runs the event-driven ``zoh`` recurrence
+of :meth:`golden.sahippo.SAHiPPOLayer.forward_events` on the step grid, gated by the spikes
+(``z <- exp(Lambda g(dt)) z + B_t w`` where a spike arrives, ``z`` held elsewhere) for a whole
+batch at once, and sums the post-event state per channel. It is the event path itself (the
+FFT path of ``forward_grid`` would put an event on every step and so lose the inter-spike
+interval); ``tests/test_flames.py`` checks it against ``forward_events``. The gradient reaches
+the spikes through the input jump ``B_t w`` (the surrogate of :class:`golden.dhlif.DHLIF`) and
+the memories' ``alpha`` and ``dt_scale`` through ``g``.
+
+**Readout.** ``features = view_as_real(sum over events of z)`` (``H * N`` reals) ->
+``BatchNorm1d`` (no affine part) -> ``Linear(H * N, 10)``; the decision is the argmax. On export
+the normalisation folds into the linear layer and the integer decision is
+``argmax(W_q f_q + b_q)`` with ``f_q`` the exact integer sum of the core's state words
+(``state_fmt``), ``W_q`` in :attr:`FlamesInt.readout_fmt` and ``b_q`` at the product's
+fractional bits: a plain integer dot product, no rounding.
+
+The SA-HiPPO soma (``C``, ``D``, threshold) is not used: the readout takes the state stream.
+The integer layer gets ``C = 0``, ``D = 0``, threshold 0, so ``y = 0`` and no soma spike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dhlif import DHLIF, DHLIFParams
+from .dhlif import run_int as dhlif_run_int
+from .fixed import QFormat
+from .sahippo import SAHiPPOLayer, SAHiPPOParams, SAHiPPOTrace, warped_step
+from .sahippo import run_int as sahippo_run_int
+
+__all__ = [
+    "FlamesConfig",
+    "FlamesFSDD",
+    "event_memory",
+    "spike_events",
+    "FlamesInt",
+    "FlamesIntResult",
+    "export_flames",
+    "run_flames_int",
+    "train_flames",
+    "parameter_count",
+    "load_flames",
+]
+
+N_CLASSES = 10
+N_INPUTS = 32
+
+
+@dataclass
+class FlamesConfig:
+    """Network size and training settings (defaults: the issue #6 row, about 10 minutes on 2 cores).
+
+    ``dt_scale_range``: the memories' initial ``dt_scale`` (time units per step), log-spaced over
+    the ``H`` channels so the memories start with different time scales; ``alpha`` the initial
+    spike-aware decay rate (both trained, log form).
+    """
+
+    hidden: int = 64
+    n_branches: int = 4
+    n_state: int = 32
+    bin_ms: int = 20
+    window_ms: int = 800
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.005
+    seed: int = 0
+    threads: int = 2
+    alpha: float = 1.0
+    dt_scale_range: tuple = (0.005, 0.1)
+    train_limit: int | None = None
+    test_limit: int | None = None
+
+    def __post_init__(self):
+        if self.hidden < 1 or self.n_branches < 1 or self.n_branches > N_INPUTS:
+            raise ValueError(f"need hidden >= 1 and 1 <= n_branches <= {N_INPUTS}; got {self.hidden}, {self.n_branches}")
+        if self.n_state < 2 or self.n_state % 2:
+            raise ValueError(f"n_state must be an even order >= 2, not {self.n_state}")
+        if self.bin_ms < 1 or self.window_ms < self.bin_ms:
+            raise ValueError(f"need 1 <= bin_ms <= window_ms, got {self.bin_ms}, {self.window_ms}")
+        if self.epochs < 1 or self.batch_size < 1 or self.threads < 1:
+            raise ValueError("epochs, batch_size and threads must be >= 1")
+
+    @property
+    def n_steps(self) -> int:
+        return self.window_ms // self.bin_ms
+
+
+def event_memory(spikes: torch.Tensor, memory: SAHiPPOLayer, dt_max: int) -> torch.Tensor:
+    """Per channel, the sum over its events of the ``zoh`` state right after each event.
+
+    ``spikes`` (B, T, H), values 0 or 1 (surrogate gradients pass through). A spike of channel
+    ``h`` at step ``t`` is the event ``(tick t + 1, h, weight spikes[b, t, h])`` of
+    :meth:`golden.sahippo.SAHiPPOLayer.forward_events`, with ``dt`` clipped to ``dt_max``.
+    Returns complex (B, H, N/2).
+    """
+    if memory.method != "zoh":
+        raise ValueError("event_memory runs the zoh discretisation only (the Taylor-2 core is not used here)")
+    if spikes.ndim != 3 or spikes.shape[2] != memory.n_channels:
+        raise ValueError(f"spikes must be (batch, steps, {memory.n_channels}), got {tuple(spikes.shape)}")
+    batch, steps, channels = spikes.shape
+    fired = spikes.detach() > 0
+    # Intervals first (integers, no gradient): ticks since each channel's previous event.
+    dts = torch.zeros(batch, steps, channels, dtype=torch.float64)
+    last = torch.zeros(batch, channels, dtype=torch.float64)
+    for t in range(steps):
+        dts[:, t] = (t + 1.0 - last).clamp(max=float(dt_max))
+        last = torch.where(fired[:, t], torch.full_like(last, t + 1.0), last)
+    g = warped_step(dts, memory.alpha, memory.dt_scale)[..., None]  # (B, T, H, 1)
+    # Real arithmetic (faster under autograd than complex): decay = exp(lam g) = a (cos, sin).
+    lam_re, lam_im = memory.lam.real, memory.lam.imag
+    mag = torch.exp(lam_re * g)
+    d_re, d_im = mag * torch.cos(lam_im * g), mag * torch.sin(lam_im * g)
+    s = spikes.to(torch.float64)[..., None]
+    j_re, j_im = memory.b_t.real * s, memory.b_t.imag * s
+    gate = fired[..., None].to(torch.float64)
+    z_re = torch.zeros(batch, channels, memory.system.n_modes, dtype=torch.float64)
+    z_im = torch.zeros_like(z_re)
+    total_re, total_im = torch.zeros_like(z_re), torch.zeros_like(z_re)
+    # unbind, not [:, t]: a slice's backward would allocate the whole (B, T, ...) tensor per step.
+    steps_of = [x.unbind(1) for x in (gate, d_re, d_im, j_re, j_im)]
+    for k, dr, di, jr, ji in zip(*steps_of):
+        new_re = dr * z_re - di * z_im + jr
+        new_im = dr * z_im + di * z_re + ji
+        z_re = z_re + k * (new_re - z_re)
+        z_im = z_im + k * (new_im - z_im)
+        total_re = total_re + k * new_re
+        total_im = total_im + k * new_im
+    total = torch.complex(total_re, total_im)
+    return total
+
+
+class FlamesFSDD(nn.Module):
+    """Float network: DH-LIF -> SA-HiPPO memories (event pooling) -> normalised linear readout.
+
+    ``forward(counts (B, T, 32))`` -> logits (B, 10). :meth:`features` also returns the
+    DH-LIF spikes. Float64 throughout (the DH-LIF and SA-HiPPO layers are float64).
+    """
+
+    def __init__(self, config: FlamesConfig):
+        super().__init__()
+        self.config = config
+        self.dendrites = DHLIF(N_INPUTS, config.hidden, config.n_branches, seed=config.seed)
+        scales = np.geomspace(config.dt_scale_range[0], config.dt_scale_range[1], config.hidden)
+        self.memory = SAHiPPOLayer(config.hidden, config.n_state, "zoh", alpha=config.alpha, dt_scale=scales,
+                                   seed=config.seed)
+        # The soma (C, D) of the SA-HiPPO layer is not used: the readout takes the state.
+        self.memory.c.requires_grad_(False)
+        self.memory.d.requires_grad_(False)
+        n_features = config.hidden * config.n_state
+        self.norm = nn.BatchNorm1d(n_features, affine=False, dtype=torch.float64)
+        self.readout = nn.Linear(n_features, N_CLASSES, dtype=torch.float64)
+
+    @property
+    def dt_max(self) -> int:
+        return self.config.n_steps
+
+    def features(self, counts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features (B, H*N), spikes (B, T, H))``; features ordered ``[h, mode, re/im]``."""
+        spikes = self.dendrites(counts)
+        total = event_memory(spikes, self.memory, self.dt_max)
+        return torch.view_as_real(total).reshape(counts.shape[0], -1), spikes
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        features, _ = self.features(counts)
+        return self.readout(self.norm(features))
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Trainable parameters (the unused SA-HiPPO soma and batch-norm statistics excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# --- integer model ------------------------------------------------------------------------
+def spike_events(spikes) -> tuple[np.ndarray, np.ndarray]:
+    """``(ticks, channels)`` int64 of a (T, H) spike raster, ordered by tick then channel; tick = step + 1."""
+    steps, channels = np.nonzero(np.asarray(spikes))
+    return (steps + 1).astype(np.int64), channels.astype(np.int64)
+
+
+@dataclass
+class FlamesIntResult:
+    """One recording through :func:`run_flames_int`: every intermediate the hardware produces.
+
+    ``counts`` (T, 32) input; ``dhlif`` the DH-LIF trace; ``ticks``, ``channels``, ``weights_q``
+    the SA-HiPPO events; ``sahippo`` its trace; ``features_q`` (H * N,) the summed state words;
+    ``scores`` (10,) exact integers; ``decision``.
+    """
+
+    counts: np.ndarray
+    dhlif: object
+    ticks: np.ndarray
+    channels: np.ndarray
+    weights_q: np.ndarray
+    sahippo: SAHiPPOTrace
+    features_q: np.ndarray
+    scores: np.ndarray
+    decision: int
+
+
+@dataclass
+class FlamesInt:
+    """The integer network: the bit-exact DH-LIF and SA-HiPPO layers and an integer readout.
+
+    ``readout_weight_q`` (10, H*N) in ``readout_fmt``; ``readout_bias_q`` (10,) at
+    ``readout_fmt.frac_bits + sahippo.state_fmt.frac_bits`` fractional bits (exact integers,
+    not a QFormat: they are added to the full-width dot product).
+    """
+
+    dhlif: DHLIFParams
+    sahippo: SAHiPPOParams
+    readout_weight_q: np.ndarray
+    readout_bias_q: np.ndarray
+    readout_fmt: QFormat
+    n_steps: int
+
+    def __post_init__(self):
+        h, m = self.dhlif.n_neurons, self.sahippo.n_modes
+        if self.sahippo.n_channels != h:
+            raise ValueError(f"one SA-HiPPO channel per DH-LIF neuron: {self.sahippo.n_channels} channels, {h} neurons")
+        self.readout_weight_q = np.asarray(self.readout_weight_q, dtype=np.int64)
+        self.readout_bias_q = np.asarray(self.readout_bias_q, dtype=np.int64)
+        if self.readout_weight_q.shape != (N_CLASSES, h * m * 2) or self.readout_bias_q.shape != (N_CLASSES,):
+            raise ValueError(f"readout must be ({N_CLASSES}, {h * m * 2}) weights and ({N_CLASSES},) biases")
+        if not self.readout_fmt.contains(self.readout_weight_q):
+            raise ValueError(f"readout weights outside {self.readout_fmt}")
+
+    @property
+    def weight_one_q(self) -> int:
+        """The event weight of one spike in the SA-HiPPO ``input_fmt``."""
+        return 1 << self.sahippo.input_fmt.frac_bits
+
+    def to_json(self) -> dict:
+        """Everything needed to rebuild the network (ints and format strings)."""
+        s = self.sahippo
+        return {
+            "dhlif": {
+                "weight_q": self.dhlif.weight_q.tolist(),
+                "branch_decay_q": self.dhlif.branch_decay_q.tolist(),
+                "soma_decay_q": self.dhlif.soma_decay_q.tolist(),
+                "threshold_q": self.dhlif.threshold_q,
+                **{k: str(getattr(self.dhlif, k)) for k in ("weight_fmt", "current_fmt", "membrane_fmt", "decay_fmt")},
+            },
+            "sahippo": {
+                "method": s.method,
+                **{k: getattr(s, k).tolist() for k in ("lam_q", "p_q", "b_q", "c_q", "d_q", "threshold_q", "g_q",
+                                                       "substeps", "g_sub_q", "decay_q")},
+                **{k: str(getattr(s, k)) for k in ("input_fmt", "state_fmt", "work_fmt", "coef_fmt", "g_fmt",
+                                                   "g_sub_fmt", "decay_fmt", "out_coef_fmt", "out_fmt")},
+            },
+            "readout_weight_q": self.readout_weight_q.tolist(),
+            "readout_bias_q": self.readout_bias_q.tolist(),
+            "readout_fmt": str(self.readout_fmt),
+            "n_steps": self.n_steps,
+        }
+
+
+def export_flames(model: FlamesFSDD, readout_width: int = 18) -> FlamesInt:
+    """Quantise a trained (eval-mode) :class:`FlamesFSDD`.
+
+    DH-LIF: :meth:`golden.dhlif.DHLIFParams.from_layer` (default formats). SA-HiPPO:
+    :meth:`golden.sahippo.SAHiPPOParams.from_float` with the trained ``alpha``, ``dt_scale``,
+    ``dt_max = n_steps`` and ``C = D = threshold = 0``. Readout: batch normalisation folded,
+    ``W_eff = W / sd``, ``b_eff = b - W_eff mu``; ``W_eff`` in the signed ``readout_width``-bit
+    format with just enough integer bits for its largest magnitude.
+    """
+    if readout_width < 2:
+        raise ValueError(f"readout_width must be >= 2 bits, not {readout_width}")
+    with torch.no_grad():
+        dh = DHLIFParams.from_layer(model.dendrites)
+        h, n = model.config.hidden, model.config.n_state
+        sa = SAHiPPOParams.from_float(
+            n,
+            model.memory.alpha.numpy(),
+            model.memory.dt_scale.numpy(),
+            c=np.zeros((h, n)),
+            d=np.zeros(h),
+            threshold=np.zeros(h),
+            dt_max=model.dt_max,
+            method="zoh",
+        )
+        sd = torch.sqrt(model.norm.running_var + model.norm.eps)
+        w_eff = (model.readout.weight / sd).numpy()
+        b_eff = (model.readout.bias - (model.readout.weight / sd) @ model.norm.running_mean).numpy()
+    peak = float(np.abs(w_eff).max())
+    int_bits = max(1, math.ceil(math.log2(peak)) + 1 if peak > 0 else 1)
+    while peak >= 2.0 ** (int_bits - 1):
+        int_bits += 1
+    fmt = QFormat(int_bits, readout_width - int_bits, True)
+    frac = fmt.frac_bits + sa.state_fmt.frac_bits
+    bias_q = np.floor(b_eff * 2.0**frac + 0.5).astype(np.int64)
+    return FlamesInt(dh, sa, fmt.quantize(w_eff), bias_q, fmt, model.config.n_steps)
+
+
+def run_flames_int(net: FlamesInt, counts) -> FlamesIntResult:
+    """Bit-exact integer network over one recording's counts (T, 32)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 2 or counts.shape[1] != net.dhlif.in_features:
+        raise ValueError(f"counts must be (steps, {net.dhlif.in_features}), got {counts.shape}")
+    dh = dhlif_run_int(net.dhlif, counts)
+    ticks, channels = spike_events(dh.spike)
+    weights_q = np.full(ticks.shape, net.weight_one_q, dtype=np.int64)
+    sa = sahippo_run_int(net.sahippo, ticks, channels, weights_q)
+    features = np.zeros((net.sahippo.n_channels, net.sahippo.n_modes, 2), dtype=np.int64)
+    np.add.at(features, channels, sa.z)
+    features_q = features.reshape(-1)
+    scores = net.readout_weight_q @ features_q + net.readout_bias_q
+    return FlamesIntResult(counts, dh, ticks, channels, weights_q, sa, features_q, scores, int(np.argmax(scores)))
+
+
+# --- training -------------------------------------------------------------------------------
+def _evaluate(model: FlamesFSDD, counts: torch.Tensor, labels: torch.Tensor, batch: int = 125) -> dict:
+    model.eval()
+    loss, hits, spikes = 0.0, 0, 0.0
+    with torch.no_grad():
+        for first in range(0, len(labels), batch):
+            x, y = counts[first:first + batch].to(torch.float64), labels[first:first + batch]
+            features, s = model.features(x)
+            logits = model.readout(model.norm(features))
+            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            hits += int((logits.argmax(-1) == y).sum())
+            spikes += float(s.sum())
+    n = len(labels)
+    return {"loss": loss / n, "acc": hits / n, "spike_rate": spikes / (n * counts.shape[1] * model.config.hidden)}
+
+
+def train_flames(config: FlamesConfig, train_data, test_data, out_dir=None, log=print) -> tuple[FlamesFSDD, list]:
+    """Train on ``train_data`` (a :class:`golden.train.SpeechData`), evaluating ``test_data`` each epoch.
+
+    Adam with a cosine schedule, cross entropy, seeded (model, batch order) and
+    ``torch.set_num_threads(config.threads)``. Writes ``checkpoint.pt`` and ``history.json``
+    to ``out_dir`` after every epoch when given. Returns the eval-mode model and the history.
+    """
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    model = FlamesFSDD(config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(trainable, lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
+    order = torch.Generator().manual_seed(config.seed)
+    n_params = parameter_count(model)
+    log(f"flames: 32 -> DH-LIF {config.hidden} x {config.n_branches} branches -> SA-HiPPO {config.hidden} x N={config.n_state} "
+        f"-> 10, {n_params} parameters; {len(train_data)} train / {len(test_data)} test, {config.n_steps} steps of "
+        f"{config.bin_ms} ms")
+    history = []
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        lr = optimiser.param_groups[0]["lr"]
+        perm = torch.randperm(len(train_data), generator=order)
+        total, hits = 0.0, 0
+        for first in range(0, len(perm), config.batch_size):
+            idx = perm[first:first + config.batch_size]
+            x, y = train_data.counts[idx].to(torch.float64), train_data.labels[idx]
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(idx)
+            hits += int((logits.argmax(-1) == y).sum())
+        schedule.step()
+        test = _evaluate(model, test_data.counts, test_data.labels)
+        row = {"epoch": epoch, "lr": lr, "train_loss": total / len(train_data), "train_acc": hits / len(train_data),
+               "test_loss": test["loss"], "test_acc": test["acc"], "spike_rate": test["spike_rate"],
+               "seconds": time.perf_counter() - start}
+        history.append(row)
+        log(f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
+            f"test {100 * row['test_acc']:5.1f} %  spikes/neuron/step {row['spike_rate']:.3f}  {row['seconds']:.1f} s")
+        if out is not None:
+            cfg = asdict(config)
+            torch.save({"config": cfg, "state_dict": model.state_dict(), "history": history}, out / "checkpoint.pt")
+            (out / "history.json").write_text(json.dumps({"config": cfg, "parameters": n_params, "history": history},
+                                                         indent=2))
+    model.eval()
+    return model, history
+
+
+def load_flames(path) -> tuple[FlamesFSDD, list]:
+    """Rebuild a trained model (eval mode) and its history from ``checkpoint.pt``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no FLAMES checkpoint at {path}: train one with python -m bench.flames_fsdd")
+    saved = torch.load(path, weights_only=False)
+    cfg = dict(saved["config"])
+    cfg["dt_scale_range"] = tuple(cfg["dt_scale_range"])
+    model = FlamesFSDD(FlamesConfig(**cfg))
+    model.load_state_dict(saved["state_dict"])
+    model.eval()
+    return model, saved["history"]
+
