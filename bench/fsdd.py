@@ -12,8 +12,15 @@ with :func:`golden.export.export_network` and measures on the 250 test recording
 * spike sparsity: spikes per neuron per step of each hidden layer (integer model);
 * synaptic operations per sample: one weight-column addition per input event or spike and
   target neuron (the event-driven cost), beside the dense ``T * sum(n_in * n_out)``;
-* the hardware columns (RTL accuracy on a subset, resources, Fmax, cycles per sample), filled
-  only from measurements; "not yet measured" otherwise.
+* the processor RTL (``--rtl N``): N test recordings through the generated Verilog on Icarus,
+  compared bit for bit with the integer network, and the clock cycles each takes from its first
+  event to its SCORES beat (kept in ``build/bench/fsdd_rtl_<neuron>_lanes<L>.json`` and reused
+  while the network is unchanged);
+* the bitstream figures (LUT4, FF, MULT18X18D, DP16KD, Fmax, timing, lanes, clock) from the
+  ``report.json`` of ``python -m hw.build --board ulx3s --model .../fsdd_<neuron>.safetensors``
+  (``build/ulx3s-<variant>-fsdd_<neuron>/``, or ``--builds DIR...``).
+
+Hardware figures are measurements only; "not yet measured" / "not built yet" otherwise.
 
 Writes ``docs/fsdd_results.md`` (the table and the settings) and ``build/bench/fsdd.json``.
 ``--quick`` trains small networks for two epochs on a subset (a smoke run of the whole
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -122,11 +130,15 @@ def synaptic_ops(params, trace) -> dict:
 
 def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, log=print) -> dict:
     """Run ``n_recordings`` test recordings (spread over the split) through the processor's
-    generated Verilog on Icarus (``sim/tb_processor.py``) and compare every spike, readout
-    membrane, score and the decision with :func:`golden.network.run_network`.
+    generated Verilog on Icarus (``sim/tb_processor.py``, timed by :mod:`bench.tb_fsdd_timed`)
+    and compare every spike, readout membrane, score and the decision with
+    :func:`golden.network.run_network`.
 
     Each recording's cochlea events inside the window go in as channel events with their own
-    ticks, then END. Returns ``{"identical": k, "runs": n, "first_mismatch": text or None}``.
+    ticks, back to back (no idle cycles, no backpressure on the scores), then END. Returns
+    ``{"identical": k, "runs": n, "first_mismatch": text or None, "lanes": lanes,
+    "cycles": [...]}``; ``cycles`` holds, per recording whose scores came out, the clock cycles
+    from the first accepted input event to the SCORES beat.
     """
     import pickle
     from golden.data.cochlea import encode_fsdd
@@ -135,6 +147,8 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     from sim.processor_model import expected_from_trace
     from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
 
+    from bench.tb_fsdd_timed import CYCLES_FILE
+
     encoded = encode_fsdd("test")
     build_name = f"fsdd/{neuron}"
     build = SIM_BUILD / build_name
@@ -142,8 +156,9 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     params_path = build / "params.pkl"
     params_path.write_bytes(pickle.dumps(params))
     dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
-    identical, first = 0, None
-    for i in spread_indices(len(encoded), n_recordings):
+    indices = spread_indices(len(encoded), n_recordings)
+    identical, first, cycles = 0, None, []
+    for i in indices:
         events = encoded.events_of(int(i))
         events = events[events["t"] < n_steps * params.bin_ticks]
         expected = expected_from_trace(run_network(params, events, n_steps))
@@ -154,25 +169,140 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
             "expected": dataclasses.asdict(expected) | {"readout_u": np.asarray(expected.readout_u).tolist()},
             "idle_prob": 0.0, "backpressure_prob": 0.0, "seed": 11, "max_cycles": 4_000_000, "expected_drops": {},
         }
+        (build / CYCLES_FILE).unlink(missing_ok=True)
         start = time.perf_counter()
         try:
-            run_cocotb(dut, test_module="sim.tb_processor", build_name=build_name, config=config,
-                       testcase="processor_matches_golden")
+            run_cocotb(dut, test_module="bench.tb_fsdd_timed", build_name=build_name, config=config,
+                       testcase="processor_matches_golden_timed")
             failures = []
         except CocotbFailure as exc:
             failures = [str(exc)]
+        timing = json.loads((build / CYCLES_FILE).read_text()) if (build / CYCLES_FILE).is_file() else {}
+        if timing.get("cycles") is not None:
+            cycles.append(int(timing["cycles"]))
         name = encoded.names[int(i)]
+        took = f"{len(events)} events, {timing.get('cycles')} cycles; {time.perf_counter() - start:.0f} s"
         if failures:
             first = first or f"{name}: {failures[0]}"
-            log(f"{neuron} RTL {name}: MISMATCH ({time.perf_counter() - start:.0f} s)\n{failures[0][:600]}")
+            log(f"{neuron} RTL {name}: MISMATCH ({took})\n{failures[0][:600]}")
         else:
             identical += 1
-            log(f"{neuron} RTL {name}: identical to the golden network ({time.perf_counter() - start:.0f} s)")
-    return {"identical": identical, "runs": len(spread_indices(len(encoded), n_recordings)), "first_mismatch": first}
+            log(f"{neuron} RTL {name}: identical to the golden network ({took})")
+    return {"identical": identical, "runs": len(indices), "first_mismatch": first, "lanes": lanes, "cycles": cycles}
+
+
+def model_digest(params) -> str:
+    """SHA-256 of the network's model file (:func:`golden.model_file.save_model` is deterministic)."""
+    import hashlib
+    import tempfile
+
+    from golden.model_file import save_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return hashlib.sha256(save_model(Path(tmp) / "model.safetensors", params).read_bytes()).hexdigest()
+
+
+def hardware_source() -> str:
+    """The commit the processor RTL came from, ``+ uncommitted hw/ changes`` when ``hw/`` differs."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + (" + uncommitted hw/ changes" if git("status", "--porcelain", "--", "hw") else "")
+
+
+def rtl_record_path(neuron: str, lanes: int) -> Path:
+    return BENCH_DIR / f"fsdd_rtl_{neuron}_lanes{lanes}.json"
+
+
+def stored_rtl(neuron: str, digest: str, n_steps: int) -> list[dict]:
+    """The :func:`rtl_subset` outcomes stored for this exact network (model digest and steps),
+    one per number of lanes, fewest lanes first."""
+    records = []
+    for path in sorted(BENCH_DIR.glob(f"fsdd_rtl_{neuron}_lanes*.json")):
+        record = json.loads(path.read_text())
+        if record.get("model_sha256") == digest and record.get("n_steps") == n_steps:
+            records.append(record)
+    return sorted(records, key=lambda r: r["lanes"])
+
+
+def store_rtl(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, log=print) -> dict:
+    """:func:`rtl_subset`, its outcome kept in ``build/bench/fsdd_rtl_<neuron>_lanes<L>.json`` with
+    the model digest, the hardware commit and the date (later runs reuse it for that network)."""
+    hw = hardware_source()
+    outcome = rtl_subset(neuron, params, n_steps, n_recordings, lanes, log)
+    outcome.update(neuron=neuron, model_sha256=model_digest(params), n_steps=n_steps, hardware=hw,
+                   date=time.strftime("%Y-%m-%d %H:%M %Z"))
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    rtl_record_path(neuron, lanes).write_text(json.dumps(outcome, indent=1) + "\n")
+    return outcome
+
+
+#: Build folders of ``python -m hw.build --board ulx3s --model .../fsdd_<neuron>.safetensors``:
+#: ``build/ulx3s-<variant>-fsdd_<neuron>/`` holding ``report.json`` (:class:`hw.bitstream.report.BuildReport`).
+BUILD_GLOB = "ulx3s-*-fsdd_{neuron}"
+_DESIGN_LANES_STEPS = re.compile(r"lanes=(\d+), steps=(\d+)")
+
+
+def find_build(neuron: str, dirs: list[Path] | None = None) -> Path | None:
+    """The newest ``report.json`` of a processor build of ``fsdd_<neuron>``, or ``None``.
+
+    ``dirs`` are build folders to look in (``--builds``); by default every
+    ``build/ulx3s-*-fsdd_<neuron>/``. A folder counts for ``neuron`` when its report's design
+    names the model file ``fsdd_<neuron>.safetensors``.
+    """
+    folders = list(dirs) if dirs else sorted((REPO_ROOT / "build").glob(BUILD_GLOB.format(neuron=neuron)))
+    reports = []
+    for folder in folders:
+        path = Path(folder) / "report.json"
+        if path.is_file() and f"fsdd_{neuron}.safetensors" in json.loads(path.read_text()).get("design", ""):
+            reports.append(path)
+    return max(reports, key=lambda p: p.stat().st_mtime, default=None)
+
+
+def build_figures(report_path: Path) -> dict:
+    """Resources, clock and timing of one build, from its ``report.json``.
+
+    Raises ``ValueError`` when the report is not a processor build (no ``lanes=``/``steps=`` in
+    its design) or has no clock.
+    """
+    report = json.loads(Path(report_path).read_text())
+    match = _DESIGN_LANES_STEPS.search(report.get("design", ""))
+    if not match or not report.get("clocks"):
+        raise ValueError(f"{report_path}: not a processor build report with a clock (design {report.get('design')!r})")
+    worst = min(report["clocks"], key=lambda clock: clock["fmax_mhz"])
+    used = {name: entry["used"] for name, entry in report["utilisation"].items()}
+    available = {name: entry["available"] for name, entry in report["utilisation"].items()}
+    try:
+        folder = str(Path(report_path).parent.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        folder = str(Path(report_path).parent)
+    return {
+        "folder": folder,
+        "design": report["design"],
+        "device": report["device"],
+        "lanes": int(match.group(1)),
+        "n_steps": int(match.group(2)),
+        "clock_mhz": float(report["pll"].get("output_mhz", report["requested_clock_mhz"])),
+        "used": used,
+        "available": available,
+        "fmax_mhz": float(worst["fmax_mhz"]),
+        "timing_met": bool(report["timing_met"]),
+        "critical_path": report.get("critical_path"),
+        "total_seconds": report.get("total_seconds"),
+    }
 
 
 def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=print, rtl: int = 0,
-            lanes: int = 8) -> dict:
+            lanes: int = 8, builds: list[Path] | str | None = "default") -> dict:
+    """One row of the table for ``neuron`` (see the module docstring).
+
+    ``rtl`` test recordings go through the processor RTL at ``lanes`` lanes (0: reuse a stored
+    outcome for this network, if any); ``builds`` are hw.build folders to read the bitstream
+    report from, ``"default"`` for ``build/ulx3s-*-fsdd_<neuron>/``, ``None`` for none.
+    """
     start = time.perf_counter()
     model, config, history, train_data, test_data, reused = obtain_model(config, out_dir, retrain, log)
     float_eval = evaluate(model, test_data)
@@ -195,10 +325,13 @@ def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=
         "synops_per_sample": None,
         "dense_macs_per_sample": None,
         "rtl_acc_subset": NOT_MEASURED,
-        "luts": NOT_MEASURED,
-        "fmax_mhz": NOT_MEASURED,
-        "cycles_per_sample": NOT_MEASURED,
+        "rtl": [],
+        "build": None,
     }
+    report = find_build(neuron, None if builds == "default" else builds) if builds else None
+    if report is not None:
+        row["build"] = build_figures(report)
+        log(f"{neuron}: build report {report}")
     try:
         exported = export_trained(model, config, train_data, test_data, out_dir / f"fsdd_{neuron}.safetensors", log=log)
     except ValueError as exc:
@@ -217,35 +350,132 @@ def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=
             **state_buffers(params),
             **synaptic_ops(params, trace),
         )
+        digest = model_digest(params)
+        checked_in = REPO_ROOT / "models" / f"fsdd_{neuron}.safetensors"
+        if checked_in.is_file() and checked_in.read_bytes() == Path(exported["model_file"]).read_bytes():
+            row["checked_in_model"] = str(checked_in.relative_to(REPO_ROOT))
         if rtl:
-            outcome = rtl_subset(neuron, params, config.n_steps, rtl, lanes, log)
-            row["rtl_acc_subset"] = f"{outcome['identical']} of {outcome['runs']} identical"
-            row["rtl_first_mismatch"] = outcome["first_mismatch"]
+            store_rtl(neuron, params, config.n_steps, rtl, lanes, log)
+        row["rtl"] = stored_rtl(neuron, digest, config.n_steps)
+        for record in row["rtl"]:
+            log(f"{neuron}: RTL at {record['lanes']} lanes: {record['identical']} of {record['runs']} identical, "
+                f"{record['date']} ({record['hardware']})")
+        if row["rtl"]:
+            main_record = next((r for r in row["rtl"] if r["lanes"] == lanes), row["rtl"][-1])
+            row["rtl_acc_subset"] = f"{main_record['identical']} of {main_record['runs']} identical"
+            row["rtl_first_mismatch"] = main_record["first_mismatch"]
     row["bench_seconds"] = time.perf_counter() - start
     return row
 
 
 COLUMNS = ["neuron", "epochs", "parameters", "float_acc", "int_acc", "agreement", "rtl_acc_subset", "state_words",
-           "state_bits", "spike_rate", "synops_per_sample", "dense_macs_per_sample", "luts", "fmax_mhz",
-           "cycles_per_sample"]
+           "state_bits", "spike_rate", "synops_per_sample", "dense_macs_per_sample"]
+#: The processor top's default clock (``hw.build``), at which RTL cycle counts are also given as time.
+PROCESSOR_CLOCK_MHZ = 75.0
+NOT_BUILT = "not built yet"
 
 
 def _cell(value) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, list):
         return " / ".join(f"{v:.3f}" for v in value)
     return str(value)
 
 
+def cycle_summary(record: dict | None) -> dict | None:
+    """``{"mean", "max", "n"}`` of a stored RTL outcome's cycles per sample, or ``None``."""
+    if not record or not record.get("cycles"):
+        return None
+    cycles = record["cycles"]
+    return {"mean": float(np.mean(cycles)), "max": int(max(cycles)), "n": len(cycles)}
+
+
+def _cycles_cell(summary) -> str:
+    return f"{summary['mean']:,.0f} / {summary['max']:,}" if summary else NOT_MEASURED
+
+
+def _time_cell(summary, clock_mhz: float) -> str:
+    return f"{summary['mean'] / clock_mhz:,.0f} / {summary['max'] / clock_mhz:,.0f}" if summary else NOT_MEASURED
+
+
+def rtl_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| neuron | lanes | RTL == golden (test recordings) | cycles / sample (mean / max) "
+        f"| us / sample at {PROCESSOR_CLOCK_MHZ:g} MHz (mean / max) | RTL source | run |",
+        "|---|---:|---|---:|---:|---|---|",
+    ]
+    for row in rows:
+        if not row.get("rtl"):
+            lines.append(f"| {row['neuron']} | - | {NOT_MEASURED} | {NOT_MEASURED} | {NOT_MEASURED} | - | - |")
+        for record in row.get("rtl", []):
+            summary = cycle_summary(record)
+            lines.append(
+                f"| {row['neuron']} | {record['lanes']} | {record['identical']} of {record['runs']} identical "
+                f"| {_cycles_cell(summary)} | {_time_cell(summary, PROCESSOR_CLOCK_MHZ)} "
+                f"| {record['hardware']} | {record['date']} |"
+            )
+    return lines
+
+
+def build_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "| neuron | build folder | lanes | clock (MHz) | LUT4 | FF | MULT18X18D | DP16KD | Fmax (MHz) | timing met "
+        "| cycles / sample at these lanes (RTL, mean / max) | us / sample at this clock (mean / max) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for row in rows:
+        build = row.get("build")
+        if not build:
+            lines.append(f"| {row['neuron']} | " + " | ".join([NOT_BUILT] + ["-"] * 10) + " |")
+            continue
+        record = next((r for r in row.get("rtl", []) if r["lanes"] == build["lanes"]), None)
+        summary = cycle_summary(record)
+        resources = " | ".join(f"{build['used'][name]:,} / {build['available'][name]:,}"
+                               for name in ("LUT4", "FF", "MULT18X18D", "DP16KD"))
+        lines.append(
+            f"| {row['neuron']} | `{build['folder']}/` | {build['lanes']} | {build['clock_mhz']:g} | {resources} "
+            f"| {build['fmax_mhz']:.1f} | {_cell(build['timing_met'])} | {_cycles_cell(summary)} "
+            f"| {_time_cell(summary, build['clock_mhz'])} |"
+        )
+    return lines
+
+
+def build_paragraph(row: dict) -> str:
+    """What one bitstream build reported, in words (resources, timing, critical path)."""
+    build = row["build"]
+    used, available = build["used"], build["available"]
+    verdict = "**timing met**" if build["timing_met"] else "**timing NOT met**"
+    text = (
+        f"**{row['neuron']}**: `python -m hw.build --board ulx3s --model build/train/{row['neuron']}/fsdd_{row['neuron']}.safetensors` "
+        f"wrote `{build['folder']}/report.json`: {build['design']} on the {build['device']} at "
+        f"{build['clock_mhz']:g} MHz, {verdict} (Fmax {build['fmax_mhz']:.1f} MHz); "
+        + ", ".join(f"{name} {used[name]:,} / {available[name]:,}" for name in ("LUT4", "FF", "MULT18X18D", "DP16KD"))
+        + (f"; the toolchain took {build['total_seconds']:.0f} s." if build.get("total_seconds") else ".")
+    )
+    if row.get("checked_in_model"):
+        text += f" `{row['checked_in_model']}` is the same network."
+    path = build.get("critical_path")
+    if path:
+        text += (
+            f" Critical path {path['delay_ns']:.1f} ns on `{path['clock']}`: from `{path['start']}` "
+            f"({path['clock_to_out_ns']:.1f} ns clock-to-out) through {len(path['cells']) - 2} logic cells to "
+            f"`{path['end']}`; {path['logic_ns']:.1f} ns in cells, {path['routing_ns']:.1f} ns routing over "
+            f"{path['hops']} nets."
+        )
+    return text
+
+
 def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
     head = ["neuron", "epochs", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL == golden (subset)",
             "state words", "state bits", "spikes / neuron / step (L1 / L2)", "synaptic ops / sample",
-            "dense MACs / sample", "LUTs", "Fmax (MHz)", "cycles / sample"]
+            "dense MACs / sample"]
     lines = [
         "# FSDD spoken digits: float, integer and hardware results" + (" (quick run)" if quick else ""),
         "",
@@ -268,14 +498,40 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
         "statistics, no dropout), decision argmax of the summed readout membrane (D16); *integer acc* "
         "the exported integer network (`golden.network.run_network`, bit-exact model of the hardware); "
         "*int == float* how many test decisions of the integer network equal those of the folded float64 "
-        "network; *parameters* trainable float parameters; *state words/bits* neuron state the hardware "
+        "network; *RTL == golden* test recordings, spread over the split, whose every hidden spike, readout "
+        "membrane, score and decision in the processor's Verilog equal the integer network's (table below); "
+        "*parameters* trainable float parameters; *state words/bits* neuron state the hardware "
         "keeps for all layers (C-SiLIF: re, im; SiLIF: u, w; refractory LIF: u, R and the previous "
         "spike; readout: u); *synaptic ops* weight-column additions per test recording (one per "
         "input event or spike and target neuron), beside the dense count `T * sum(n_in * n_out)`; "
-        "*spikes / neuron / step* of the two hidden layers, integer model where exported. "
-        f"Hardware columns say \"{NOT_MEASURED}\" until an RTL simulation and a build of that "
-        "network have been run; no number here is estimated.",
+        "*spikes / neuron / step* of the two hidden layers, integer model where exported.",
+        "",
+        *([] if quick else [f"![learning curves, {r['neuron']}](img/fsdd_curves_{r['neuron']}.png)" for r in rows] + [""]),
+        "## Processor RTL",
+        "",
+        "`python -m bench.fsdd --rtl N --rtl-neurons ... --lanes L` runs N test recordings through the "
+        "processor's generated Verilog on Icarus (`sim/tb_processor.py`, timed by `bench/tb_fsdd_timed.py`): "
+        "each recording's cochlea events inside the window, back to back, then END; no idle cycles, no "
+        "backpressure on the scores. *cycles / sample* counts clock cycles from the first accepted input event "
+        "to the SCORES beat, so it includes the input phase (the events arrive as fast as the processor takes "
+        "them); *us / sample* is that count at the processor top's default clock. The outcome is kept in "
+        "`build/bench/fsdd_rtl_<neuron>_lanes<L>.json` with the model file's digest and reused while the network "
+        "is the same; *RTL source* is the commit the Verilog was generated from.",
+        "",
+        *rtl_table(rows),
+        "",
+        "## Bitstreams",
+        "",
+        "Read from the `report.json` of `python -m hw.build --board ulx3s --model "
+        "build/train/<neuron>/fsdd_<neuron>.safetensors` (folder `build/ulx3s-<variant>-fsdd_<neuron>/`, "
+        "or the folders given with `--builds`); resources as used / available on the device, Fmax of the "
+        f"slowest clock. \"{NOT_BUILT}\" where no such build has been run; no number here is estimated.",
+        "",
+        *build_table(rows),
     ]
+    built = [row for row in rows if row.get("build")]
+    if built:
+        lines += [""] + [line for row in built for line in (build_paragraph(row), "")][:-1]
     mismatches = [r for r in rows if r.get("rtl_first_mismatch")]
     if mismatches:
         lines += ["", "## RTL mismatches", ""]
@@ -292,15 +548,20 @@ def main(argv=None) -> int:
                         help="run N test recordings through the processor's Verilog (Icarus) for --rtl-neurons")
     parser.add_argument("--rtl-neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=["csilif"])
     parser.add_argument("--lanes", type=int, default=8, help="neuron lanes per layer of the simulated processor")
+    parser.add_argument("--builds", nargs="+", type=Path, metavar="DIR",
+                        help="hw.build output folders to read report.json from (default: build/ulx3s-*-fsdd_<neuron>/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
+    if args.lanes < 1 or args.rtl < 0:
+        parser.error(f"--lanes must be at least 1 and --rtl at least 0 (got {args.lanes}, {args.rtl})")
     rows = []
     for neuron in args.neurons:
         config = quick_config(neuron) if args.quick else TrainConfig(neuron=neuron)
         out_dir = TRAIN_DIR / ("quick" if args.quick else "") / neuron
         rtl = args.rtl if neuron in args.rtl_neurons else 0
-        rows.append(measure(neuron, config, out_dir, args.retrain, log, rtl=rtl, lanes=args.lanes))
+        rows.append(measure(neuron, config, out_dir, args.retrain, log, rtl=rtl, lanes=args.lanes,
+                            builds=None if args.quick else (args.builds or "default")))
         if not args.quick:
             (DOCS / "img").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out_dir / "curves.png", DOCS / "img" / f"fsdd_curves_{neuron}.png")
@@ -315,8 +576,6 @@ def main(argv=None) -> int:
     name = "fsdd_quick" if args.quick else "fsdd"
     write_results(name, rows, meta={"config": config_text}, columns=COLUMNS)
     text = markdown(rows, config_text, args.quick)
-    if not args.quick:
-        text += "\n" + "\n".join(f"![learning curves, {r['neuron']}](img/fsdd_curves_{r['neuron']}.png)" for r in rows) + "\n"
     target = (BENCH_DIR / f"{name}.md") if args.quick else (DOCS / "fsdd_results.md")
     target.write_text(text)
     print(f"wrote {target}")

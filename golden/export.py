@@ -20,7 +20,8 @@ integer network's.
    bits (sign included) and ``F = input_width - that`` fractional bits, where ``input_width``
    is the multiplier-friendly width of the core's input (18 bits for C-SiLIF, 24 otherwise).
    Weight and bias formats get just enough integer bits for their largest value, states
-   ``int_bits(headroom * max|state|)`` (at least what the threshold needs).
+   ``int_bits(headroom * max|state|)`` (at least what the threshold needs; the refractory
+   LIF's ``v``/``u``, ``R`` and threshold formats at least 2 integer bits).
 4. **Precompute decays** (D11) from the trained parametrisation and quantise them with the
    cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
    below it and reported).
@@ -336,9 +337,9 @@ def _quantize_neuron(neuron, kind: str, input_fmt: QFormat, max_abs: dict, headr
         threshold = float(max(neuron.v_th.detach().abs().max(), neuron.u_th.detach().abs().max()))
         formats = dict(
             input_fmt=input_fmt,
-            state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom), frac),
-            refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom), frac),
-            threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac), frac),
+            state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), frac),
+            refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom, minimum=2), frac),
+            threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac, minimum=2), frac),
             coef_fmt=QFormat(0, 18, signed=False),
         )
         params = neuron.to_params(**formats)

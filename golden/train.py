@@ -76,7 +76,6 @@ __all__ = [
     "evaluate",
     "train",
     "export_trained",
-    "export_refractory_lif",
     "folded_float_run",
     "load_checkpoint",
     "main",
@@ -230,8 +229,8 @@ class SpeechNetwork(nn.Module):
     """Two spiking :class:`~golden.layers.SNNLayer` blocks and the leaky-integrator readout block.
 
     ``forward(counts)`` maps float counts ``(B, T, n_inputs)`` to the readout membrane
-    ``(B, T, 10)``. For SiLIF, cAdLIF and C-SiLIF neurons :meth:`float_network` gives the same
-    modules as a :class:`golden.export.FloatNetwork` for export.
+    ``(B, T, 10)``. :meth:`float_network` gives the same modules as a
+    :class:`golden.export.FloatNetwork` for export.
     """
 
     def __init__(self, layers):
@@ -461,66 +460,12 @@ def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     return out
 
 
-#: Input width of the refractory LIF core's current (its default ``sQ8.16``).
-RLIF_INPUT_WIDTH = 24
-
-
-def export_refractory_lif(model: SpeechNetwork, calibration_counts: torch.Tensor, *, bin_ticks: int,
-                          max_events_per_step: int, headroom: float = 2.0, provenance: dict | None = None):
-    """Export a network with :class:`RefractoryLIFNeuron` hidden layers (stopgap).
-
-    :func:`golden.export.export_network` does not take refractory LIF layers yet; this applies
-    its rules to them: batch norm folded (D5), all of a layer's formats sharing the fractional
-    bits left by a 24-bit current with ``int_bits_for(headroom * max|current|)`` integer bits,
-    states ``v``/``u`` and ``R`` with ``headroom`` over their calibrated maxima, thresholds
-    exactly representable, decays ``tau``/``tau_r`` in ``uQ0.18`` rounded half up
-    (:meth:`RefractoryLIF.to_params`); the readout exactly as ``export_network`` quantises it.
-    """
-    from .export import MIN_FRAC_BITS, _quantize_neuron, int_bits_for
-    from .fixed import QFormat
-    from .network import LayerParams, NetworkParams
-
-    trace = folded_float_run(model, calibration_counts)
-    layers, formats = [], []
-    for i, (block, calib) in enumerate(zip(model.layers, trace)):
-        weight, bias = (t.numpy() for t in block.folded())
-        current_int = int_bits_for(float(calib["currents"].abs().max()), headroom)
-        frac = RLIF_INPUT_WIDTH - current_int
-        if frac < MIN_FRAC_BITS:
-            raise ValueError(f"layers[{i}]: currents need {current_int} integer bits, leaving {frac} fractional bits")
-        weight_fmt = QFormat(int_bits_for(float(np.abs(weight).max()) + 2.0**-frac), frac)
-        bias_fmt = QFormat(int_bits_for(float(np.abs(bias).max()) + 2.0**-frac), frac)
-        input_fmt = QFormat(current_int, frac)
-        if isinstance(block.neuron, RefractoryLIF):
-            state = max(float(calib["v"].abs().max()), float(calib["u"].abs().max()))
-            thresholds = max(float(block.neuron.v_th.detach().abs().max()), float(block.neuron.u_th.detach().abs().max()))
-            fmts = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(state, headroom, minimum=2), frac),
-                        refr_fmt=QFormat(int_bits_for(float(calib["refr"].abs().max()), headroom, minimum=2), frac),
-                        threshold_fmt=QFormat(int_bits_for(thresholds + 2.0**-frac, minimum=2), frac),
-                        coef_fmt=QFormat(0, 18, signed=False))
-            neuron = block.neuron.to_params(**fmts)
-            fmts = {k: str(v) for k, v in fmts.items()}
-        else:
-            neuron, fmts, _ = _quantize_neuron(block.neuron, "li_readout", input_fmt,
-                                               {"u": float(calib["u"].abs().max())}, headroom)
-        layers.append(LayerParams(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt, neuron))
-        formats.append({"weight_fmt": str(weight_fmt), "bias_fmt": str(bias_fmt), **fmts})
-    params = NetworkParams(
-        n_inputs=model.layers[0].linear.in_features, bin_ticks=bin_ticks, layers=layers,
-        max_events_per_step=max_events_per_step,
-        provenance={"source": "golden.train.export_refractory_lif", "headroom": float(headroom),
-                    "calibration_samples": int(calibration_counts.shape[0]), **(provenance or {})},
-    )
-    return params, formats
-
-
 def export_trained(model: SpeechNetwork, config: TrainConfig, train_data: SpeechData, test_data: SpeechData,
                    path=None, calibration: int = 256, headroom: float = 2.0, log=print) -> dict:
     """Quantise the trained network, run the integer model on the test split, optionally save.
 
-    Calibration uses ``calibration`` training recordings spread over the split; SiLIF, cAdLIF
-    and C-SiLIF networks go through :func:`golden.export.export_network`, refractory LIF
-    networks through :func:`export_refractory_lif`. Returns a dict with float and integer test
+    Calibration uses ``calibration`` training recordings spread over the split; every neuron
+    type goes through :func:`golden.export.export_network`. Returns a dict with float and integer test
     accuracies, how often the integer decision equals the folded float64 one, per-layer
     saturations on the test split, the formats, the :class:`~golden.network.NetworkParams`
     (``"params"``) and the integer trace on the test split (``"trace"``).
@@ -532,16 +477,10 @@ def export_trained(model: SpeechNetwork, config: TrainConfig, train_data: Speech
     calib = train_data.counts[torch.as_tensor(spread_indices(len(train_data), calibration))]
     provenance = {"trained_by": "golden.train", "dataset": "FSDD (cochlea encoding)",
                   "config": asdict(config), "n_steps": config.n_steps}
-    if config.neuron == "rlif":
-        params, formats = export_refractory_lif(
-            model, calib, bin_ticks=config.bin_ticks, max_events_per_step=config.max_events_per_step,
-            headroom=headroom, provenance=provenance)
-        report_text = "\n".join(f"layers[{i}] {fmts}" for i, fmts in enumerate(formats))
-    else:
-        params, report = export_network(
-            model.float_network(), calib, bin_ticks=config.bin_ticks,
-            max_events_per_step=config.max_events_per_step, headroom=headroom, provenance=provenance)
-        formats, report_text = [layer["formats"] for layer in report.layers], str(report)
+    params, report = export_network(
+        model.float_network(), calib, bin_ticks=config.bin_ticks,
+        max_events_per_step=config.max_events_per_step, headroom=headroom, provenance=provenance)
+    formats, report_text = [layer["formats"] for layer in report.layers], str(report)
     trace = run_network(params, test_data.counts)
     int_pred = trace.prediction
     float_pred = folded_float_run(model, test_data.counts)[-1]["u"].sum(dim=1).argmax(-1)
