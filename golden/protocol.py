@@ -26,11 +26,25 @@ Board to host (results, :class:`Result`):
 ========================  =====  ======  ==============================================
 result                    CMD    LEN     payload
 ========================  =====  ======  ==============================================
-SPIKE                     0x81   7       layer u8, neuron u16, time u32 (ticks)
+SPIKE                     0x81   7       layer u8, neuron u16, time u32 (step index)
 SCORES                    0x82   1+4*N   argmax u8, N class scores s32
-STATUS                    0x83   37      version u8, the 9 counters of
-                                         :data:`COUNTER_NAMES`, each u32
+STATUS                    0x83   41      version u8 (2), the 10 counters of
+                                         :data:`STATUS_COUNTER_NAMES`, each u32
 ========================  =====  ======  ==============================================
+
+SPIKE: ``layer`` is the hidden layer's index in ``NetworkParams.layers`` (0 is the first
+spiking layer; the readout does not spike), ``neuron`` the neuron's index in that layer, ``time``
+the **step index** of the sample (0-based) in which it spiked: the step that integrated the
+events with ticks ``[time * bin_ticks, (time + 1) * bin_ticks)``. A board sends the spikes of
+the hidden layers chosen when it was built (none by default). Per layer, spikes come in the order
+the layer emits them: step by step, and within a step in ascending neuron order with one lane
+(with ``lanes > 1``, in the order the lane cores finish). Spikes of different layers interleave
+in no specified order. Every SPIKE frame of a sample precedes that sample's SCORES frame, and
+no SPIKE frame of the next sample precedes it. Spikes the UART cannot keep up with are dropped
+on the board and counted (``spikes_dropped`` in STATUS).
+
+STATUS versions: version 1 carried the 9 link counters of :data:`COUNTER_NAMES` (``LEN`` 37);
+version 2 appends ``spikes_dropped`` (``LEN`` 41), the old fields keep their offsets.
 
 Decoding rules (host-to-board direction; :class:`FrameDecoderModel` is their reference):
 
@@ -62,6 +76,9 @@ Decoding rules (host-to-board direction; :class:`FrameDecoderModel` is their ref
 
 Counters are unsigned 32-bit and saturate at ``2**32 - 1`` (DECISIONS D2: never wrap). They are
 cleared only by a hardware reset.
+
+Host side, ``spikes_dropped`` is the only STATUS counter the decoder rules do not produce: it
+counts SPIKE frames the board could not queue because its spike FIFO was full.
 """
 
 from __future__ import annotations
@@ -75,7 +92,8 @@ from amaranth.lib.crc import catalog
 
 __all__ = [
     "SYNC", "CRC", "PROTOCOL_VERSION", "MAX_UNKNOWN_PAYLOAD", "MAX_SCORES", "TIMESTAMP_MAX",
-    "COUNTER_WIDTH", "COUNTER_MAX", "COUNTER_NAMES", "Command", "Result", "COMMAND_PAYLOAD_LENGTHS",
+    "COUNTER_WIDTH", "COUNTER_MAX", "COUNTER_NAMES", "STATUS_EXTRA_COUNTERS",
+    "STATUS_COUNTER_NAMES", "Command", "Result", "COMMAND_PAYLOAD_LENGTHS",
     "RESULT_PAYLOAD_LENGTHS", "SensorGeometry", "Event", "EndOfSample", "Reset", "ReadStatus",
     "Spike", "Scores", "Status", "crc16", "encode_frame", "decode_frame", "encode_event",
     "encode_end_of_sample", "encode_reset", "encode_read_status", "encode_command",
@@ -86,13 +104,14 @@ __all__ = [
 SYNC = 0xA5
 #: CRC-16/IBM-3740 over bytes; ``CRC.compute`` is the reference, ``CRC.create()`` the gateware.
 CRC = catalog.CRC16_IBM_3740(data_width=8)
-PROTOCOL_VERSION = 1
+#: Version byte of STATUS: 2 since STATUS carries ``spikes_dropped``.
+PROTOCOL_VERSION = 2
 #: Longest payload an unknown host-to-board command may carry before it counts as ``bad_length``.
 MAX_UNKNOWN_PAYLOAD = 32
 TIMESTAMP_MAX = 2**32 - 1
 COUNTER_WIDTH = 32
 COUNTER_MAX = 2**COUNTER_WIDTH - 1
-#: Link counters in STATUS order (each u32, saturating).
+#: The frame decoder's link counters, in STATUS order (each u32, saturating).
 COUNTER_NAMES = (
     "frames_ok",
     "bytes_skipped",
@@ -104,6 +123,11 @@ COUNTER_NAMES = (
     "timestamp_backwards",
     "fifo_overflow",
 )
+#: Counters STATUS appends after :data:`COUNTER_NAMES` (since version 2); 0 where not given.
+STATUS_EXTRA_COUNTERS = ("spikes_dropped",)
+#: Every counter of a STATUS frame, in wire order: the link counters, then ``spikes_dropped``
+#: (SPIKE frames dropped because the board's spike FIFO was full).
+STATUS_COUNTER_NAMES = COUNTER_NAMES + STATUS_EXTRA_COUNTERS
 
 
 class Command(enum.IntEnum):
@@ -125,7 +149,7 @@ class Result(enum.IntEnum):
 
 EVENT_PAYLOAD = struct.Struct(">HHBI")  # x, y, polarity, timestamp
 SPIKE_PAYLOAD = struct.Struct(">BHI")  # layer, neuron, time
-STATUS_PAYLOAD = struct.Struct(">B" + "I" * len(COUNTER_NAMES))  # version, counters
+STATUS_PAYLOAD = struct.Struct(">B" + "I" * len(STATUS_COUNTER_NAMES))  # version, counters
 
 #: Payload length of each command; the decoder rejects any other ``LEN``.
 COMMAND_PAYLOAD_LENGTHS: dict[int, int | None] = {
@@ -200,7 +224,7 @@ class ReadStatus:
 
 @dataclass(frozen=True)
 class Spike:
-    """An output spike of ``neuron`` in ``layer`` at ``time`` ticks."""
+    """An output spike of ``neuron`` in hidden ``layer`` at step ``time`` (0-based step index)."""
 
     layer: int
     neuron: int
@@ -217,10 +241,21 @@ class Scores:
 
 @dataclass(frozen=True)
 class Status:
-    """The link counters (:data:`COUNTER_NAMES`) and the protocol version of the board."""
+    """The STATUS counters (:data:`STATUS_COUNTER_NAMES`) and the protocol version of the board.
+
+    ``counters`` always holds every name of :data:`STATUS_COUNTER_NAMES`: the counters of
+    :data:`STATUS_EXTRA_COUNTERS` missing from the given mapping are 0 (so the decoder's link
+    counters alone make a valid STATUS).
+    """
 
     counters: dict
     version: int = PROTOCOL_VERSION
+
+    def __post_init__(self):
+        filled = dict(self.counters)
+        for name in STATUS_EXTRA_COUNTERS:
+            filled.setdefault(name, 0)
+        object.__setattr__(self, "counters", filled)
 
 
 # --- Frames -----------------------------------------------------------------------------------
@@ -308,7 +343,7 @@ def decode_command(cmd: int, payload: bytes):
 
 
 def encode_spike(layer: int, neuron: int, time: int) -> bytes:
-    """SPIKE frame (layer u8, neuron u16, time u32)."""
+    """SPIKE frame (layer u8, neuron u16, time u32: the step index)."""
     _check_u("spike layer", layer, 8)
     _check_u("spike neuron", neuron, 16)
     _check_u("spike time", time, 32)
@@ -328,11 +363,18 @@ def encode_scores(scores: Iterable[int], argmax: int) -> bytes:
 
 
 def encode_status(counters: Mapping[str, int], version: int = PROTOCOL_VERSION) -> bytes:
-    """STATUS frame: ``version`` then the counters of :data:`COUNTER_NAMES` (u32 each)."""
+    """STATUS frame: ``version`` then the counters of :data:`STATUS_COUNTER_NAMES` (u32 each).
+
+    Every link counter of :data:`COUNTER_NAMES` must be given; ``spikes_dropped`` defaults to 0.
+    """
     missing = set(COUNTER_NAMES) - set(counters)
     if missing:
         raise ValueError(f"STATUS needs every counter of COUNTER_NAMES; missing {sorted(missing)}")
-    values = [_check_u(f"counter {name}", counters[name], COUNTER_WIDTH) for name in COUNTER_NAMES]
+    unknown = set(counters) - set(STATUS_COUNTER_NAMES)
+    if unknown:
+        raise ValueError(f"STATUS carries only STATUS_COUNTER_NAMES; unknown {sorted(unknown)}")
+    counters = Status(counters).counters
+    values = [_check_u(f"counter {name}", counters[name], COUNTER_WIDTH) for name in STATUS_COUNTER_NAMES]
     return encode_frame(Result.STATUS, STATUS_PAYLOAD.pack(_check_u("version", version, 8), *values))
 
 
@@ -346,7 +388,7 @@ def decode_result(cmd: int, payload: bytes):
         return Scores(tuple(scores), argmax)
     if cmd == Result.STATUS and len(payload) == STATUS_PAYLOAD.size:
         version, *values = STATUS_PAYLOAD.unpack(payload)
-        return Status(dict(zip(COUNTER_NAMES, values)), version)
+        return Status(dict(zip(STATUS_COUNTER_NAMES, values)), version)
     raise ValueError(f"not a valid result frame: cmd 0x{cmd:02X} with {len(payload)} payload bytes")
 
 

@@ -2,15 +2,31 @@
 
 :class:`ProcessorLink` is the board-independent part (tested in cocotb through the UART lines)::
 
-    rx -> UARTRx -> FrameDecoder -> commands -> NetworkProcessor -> scores -+-> FrameEncoder -> UARTTx -> tx
-                                  \\-> READ_STATUS ------------------------/
+    rx -> UARTRx -> FrameDecoder -> commands -> NetworkProcessor -> scores ----+-> FrameEncoder -> UARTTx -> tx
+                                  \\-> READ_STATUS ---------------------------/|
+                                  hidden layer taps -> spike FIFOs (drop) ----/
 
 * EVENT frames become processor events (``x``, ``y``, ``polarity``, ``timestamp`` ticks; for a
   network without an input map, ``x`` is the channel and ``y``, ``polarity`` are 0).
 * END_OF_SAMPLE closes the sample's remaining steps; its SCORES frame follows.
 * RESET finishes the sample the same way (so every neuron state returns to zero, D3) but its
   scores are not sent.
-* READ_STATUS answers with a STATUS frame of the link counters.
+* READ_STATUS answers with a STATUS frame: the decoder's link counters and ``spikes_dropped``.
+* With ``spike_layers``, every spike of those hidden layers leaves as a SPIKE frame (``layer``
+  the hidden layer index, ``neuron``, ``time`` the 0-based step index in the sample). Each chosen
+  layer's tap writes into its own FIFO (``spike_fifo_depth`` entries); a spike that finds it
+  full is dropped and counted in ``spikes_dropped`` (u32, saturating, D2), so spike output never
+  applies backpressure to the processor.
+
+Result priority, per frame the encoder takes: (1) SCORES, unless a FIFO head still holds a
+spike of the sample these scores close; (2) a pending STATUS; (3) a spike of the sample whose
+scores come next (lowest layer first). Spikes are tagged with their sample (an 8-bit count of
+finished samples), so a spike of the next sample waits in its FIFO until the current sample's
+SCORES has gone: per sample, the host sees its spikes, then its SCORES. A sample's scores (also
+the discarded ones of a RESET-ended sample) wait while its queued spikes drain, at most
+``spike_fifo_depth`` SPIKE frames per chosen layer; during that time the processor's score
+output is held (like a busy UART holds it), which can delay the next sample's readout, but a
+busy spike path never blocks the hidden layers' taps.
 
 Scores leave as signed 32-bit words (the wire format of :mod:`golden.protocol`); a score outside
 that range is sent saturated (D2) and counted in :attr:`ProcessorLink.clipped_scores`.
@@ -20,24 +36,28 @@ that range is sent saturated (D2) and counted in :attr:`ProcessorLink.clipped_sc
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal
-from amaranth.lib import io, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.lib import data, io, wiring
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden.network import NetworkParams
-from golden.protocol import MAX_SCORES, SensorGeometry
+from golden.protocol import COUNTER_NAMES, MAX_SCORES, SensorGeometry
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain
 from hw.link.frame_decoder import CommandKind, FrameDecoder
-from hw.link.frame_encoder import FrameEncoder, ResultKind, scores_layout
+from hw.link.frame_encoder import SPIKE_LAYOUT, STATUS_LAYOUT, FrameEncoder, ResultKind, scores_layout
 from hw.link.uart import UARTRx, UARTTx
 from hw.pll_ecp5 import PLLConfig
 from hw.processor.network import NetworkProcessor
+from hw.processor.time_bins import STEP_BITS
 
-__all__ = ["link_geometry", "ProcessorLink", "ULX3SProcessorTop"]
+__all__ = ["link_geometry", "spike_layer_indices", "ProcessorLink", "ULX3SProcessorTop"]
 
 _COUNTER_WIDTH = 32
 _SCORE_MIN, _SCORE_MAX = -(1 << 31), (1 << 31) - 1
+#: Bits of the sample tag of a queued spike: finished samples modulo 256. The processor's
+#: buffers hold far fewer than 256 samples' closes, so a tag never aliases.
+_SAMPLE_TAG_BITS = 8
 
 
 def link_geometry(params: NetworkParams) -> SensorGeometry:
@@ -46,6 +66,30 @@ def link_geometry(params: NetworkParams) -> SensorGeometry:
         width, height = params.input_map.sensor_size
         return SensorGeometry(width, height, 2)
     return SensorGeometry(params.n_inputs, 1, 1)
+
+
+def spike_layer_indices(params: NetworkParams, spike_layers) -> tuple[int, ...]:
+    """The hidden layer indices chosen by ``spike_layers``: ``"all"``, or an iterable of indices.
+
+    ``None`` or an empty iterable chooses none. Raises ``ValueError`` for an index that is not a
+    hidden layer of ``params`` (the readout, index ``len(params.layers) - 1``, does not spike)
+    or for a repeated index.
+    """
+    n_hidden = len(params.layers) - 1
+    if spike_layers is None:
+        return ()
+    if isinstance(spike_layers, str):
+        if spike_layers != "all":
+            raise ValueError(f'spike_layers must be "all" or hidden layer indices, got {spike_layers!r}')
+        return tuple(range(n_hidden))
+    chosen = tuple(spike_layers)
+    for index in chosen:
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n_hidden:
+            raise ValueError(f"spike_layers: {index!r} is not a hidden layer index of this network "
+                             f"(0..{n_hidden - 1}; the readout does not spike)")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"spike_layers lists a layer twice: {chosen}")
+    return tuple(sorted(chosen))
 
 
 class ProcessorLink(wiring.Component):
@@ -64,6 +108,13 @@ class ProcessorLink(wiring.Component):
         Processor lanes.
     timeout_cycles : int, optional
         Frame decoder timeout; default 10 ms of clock cycles.
+    spike_layers : ``"all"`` or iterable of int, optional
+        Hidden layers whose spikes are sent as SPIKE frames (default: none; see
+        :func:`spike_layer_indices`).
+    spike_fifo_depth : int
+        Entries of each chosen layer's spike FIFO (at least 2; default 64). A SPIKE frame takes
+        120 bit times on the line (12 bytes), so the FIFO absorbs bursts, not a sustained rate
+        above ``baud / 120`` spikes per second.
 
     Members
     -------
@@ -78,13 +129,19 @@ class ProcessorLink(wiring.Component):
     dropped_events : ``Out(32)``
         Events dropped by the processor's time-bin controller (backwards, out of range, late, over the
         per-step bound), saturating.
+    spikes_dropped : ``Out(32)``
+        Spikes of the chosen layers dropped because their FIFO was full, saturating (also in STATUS).
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, clk_freq: float, baud: float = 1_000_000,
-                 lanes: int = 1, timeout_cycles: int | None = None):
+                 lanes: int = 1, timeout_cycles: int | None = None, spike_layers=None, spike_fifo_depth: int = 64):
         if params.n_classes > MAX_SCORES:
             raise ValueError(f"the SCORES frame carries at most {MAX_SCORES} classes; the network has {params.n_classes}")
+        if not isinstance(spike_fifo_depth, int) or spike_fifo_depth < 2:
+            raise ValueError(f"spike_fifo_depth must be an int of at least 2, got {spike_fifo_depth!r}")
         self.params = params
+        self.spike_layers = spike_layer_indices(params, spike_layers)
+        self.spike_fifo_depth = spike_fifo_depth
         self.geometry = link_geometry(params)
         self.processor = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
         self.uart_rx = UARTRx(clk_freq, baud)
@@ -98,6 +155,7 @@ class ProcessorLink(wiring.Component):
             "clipped_scores": Out(_COUNTER_WIDTH),
             "any_saturation": Out(1),
             "dropped_events": Out(_COUNTER_WIDTH),
+            "spikes_dropped": Out(_COUNTER_WIDTH),
         })
 
     def elaborate(self, platform):
@@ -140,10 +198,71 @@ class ProcessorLink(wiring.Component):
         else:
             m.d.comb += proc.i.payload.channel.eq(cmd.payload.x)
 
-        # Results: scores first, then a pending status.
+        # Spikes of the chosen layers: per layer a step counter, a sample tag and a FIFO.
+        limit = (1 << _COUNTER_WIDTH) - 1
+        scored_tag = Signal(_SAMPLE_TAG_BITS)  # samples whose scores left the processor
+        heads = []  # (layer index, FIFO, entry view, head is of the sample scored next)
+        dropped_now = []
+        for k in self.spike_layers:
+            tap = proc.layer_taps[f"layer_{k}"]
+            entry_layout = data.StructLayout({
+                "neuron": unsigned(max(1, (self.params.layers[k].n_out - 1).bit_length())),
+                "step": unsigned(STEP_BITS),
+                "tag": unsigned(_SAMPLE_TAG_BITS),
+            })
+            step = Signal(STEP_BITS, name=f"spike_step_{k}")
+            tag = Signal(_SAMPLE_TAG_BITS, name=f"spike_tag_{k}")
+            fifo = SyncFIFOBuffered(width=entry_layout.size, depth=self.spike_fifo_depth)
+            m.submodules[f"spike_fifo_{k}"] = fifo
+            entry = data.View(entry_layout, fifo.w_data)
+            is_spike = tap.valid & ~tap.close
+            m.d.comb += [
+                entry.neuron.eq(tap.index),
+                entry.step.eq(step),
+                entry.tag.eq(tag),
+                fifo.w_en.eq(is_spike),
+            ]
+            dropped_now.append(is_spike & ~fifo.w_rdy)
+            with m.If(tap.valid & tap.close):
+                with m.If(tap.last):
+                    m.d.sync += [step.eq(0), tag.eq(tag + 1)]
+                with m.Else():
+                    m.d.sync += step.eq(step + 1)
+            head = data.View(entry_layout, fifo.r_data)
+            current = Signal(name=f"spike_current_{k}")
+            m.d.comb += current.eq(fifo.r_rdy & (head.tag == scored_tag))
+            heads.append((k, fifo, head, current))
+        any_current = Const(0, 1)
+        for *_, current in heads:
+            any_current = any_current | current
+        n_dropped = sum((d.as_unsigned() for d in dropped_now), Const(0, range(len(dropped_now) + 1)))
+        total_dropped = self.spikes_dropped + n_dropped
+        m.d.sync += self.spikes_dropped.eq(Mux(total_dropped > limit, limit, total_dropped))
+
+        # Results: scores (once its sample's spikes have left), then a pending status, then spikes.
         scores = proc.o_scores
-        send_scores = scores.valid & flags.r_data
-        send_status = ~scores.valid & status_pending
+        scores_go = Signal()
+        m.d.comb += scores_go.eq(scores.valid & ~any_current)
+        send_scores = scores_go & flags.r_data
+        send_status = ~send_scores & status_pending
+        send_spike = ~send_scores & ~status_pending & any_current
+        # The lowest chosen layer with a current spike goes first (Mux chains, no comb processes:
+        # Verilog simulators know them from time 0).
+        spike_body = Signal(SPIKE_LAYOUT)
+        earlier_current = Const(0, 1)
+        for k, fifo, head, current in heads:
+            m.d.comb += fifo.r_en.eq(current & ~earlier_current & send_spike & encoder.i.ready)
+            earlier_current = earlier_current | current
+        layer_sel, neuron_sel, step_sel = Const(0, 8), Const(0, 16), Const(0, STEP_BITS)
+        for k, fifo, head, current in reversed(heads):
+            layer_sel = Mux(current, k, layer_sel)
+            neuron_sel = Mux(current, head.neuron, neuron_sel)
+            step_sel = Mux(current, head.step, step_sel)
+        m.d.comb += [spike_body.layer.eq(layer_sel), spike_body.neuron.eq(neuron_sel),
+                     spike_body.time.eq(step_sel)]
+        status_body = Signal(STATUS_LAYOUT)
+        m.d.comb += [status_body[name].eq(decoder.counters[name]) for name in COUNTER_NAMES]
+        m.d.comb += status_body.spikes_dropped.eq(self.spikes_dropped)
         n = self.params.n_classes
         scores_body = Signal(scores_layout(n))
         clipped = []
@@ -154,11 +273,14 @@ class ProcessorLink(wiring.Component):
             clipped.append(too_low | too_high)
             m.d.comb += scores_body.scores[k].eq(Mux(too_low, _SCORE_MIN, Mux(too_high, _SCORE_MAX, value)))
         m.d.comb += [
-            encoder.i.valid.eq(send_scores | send_status),
-            encoder.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES, ResultKind.STATUS)),
+            encoder.i.valid.eq(send_scores | send_status | send_spike),
+            encoder.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES,
+                                          Mux(send_status, ResultKind.STATUS, ResultKind.SPIKE))),
             encoder.i.payload.body.as_value().eq(Mux(send_scores, scores_body.as_value(),
-                                                     decoder.counters.as_value())),
-            scores.ready.eq(Mux(flags.r_data, encoder.i.ready, 1)),
+                                                     Mux(send_status, status_body.as_value(),
+                                                         spike_body.as_value()))),
+            # A sample's scores (sent or, after RESET, discarded) wait for its queued spikes.
+            scores.ready.eq(~any_current & Mux(flags.r_data, encoder.i.ready, 1)),
             flags.r_en.eq(scores.valid & scores.ready),
         ]
         with m.If(cmd.valid & cmd.ready & is_status):
@@ -166,9 +288,10 @@ class ProcessorLink(wiring.Component):
         with m.If(send_status & encoder.i.ready):
             m.d.sync += status_pending.eq(0)
 
-        limit = (1 << _COUNTER_WIDTH) - 1
-        with m.If(scores.valid & scores.ready & (self.samples_done != limit)):
-            m.d.sync += self.samples_done.eq(self.samples_done + 1)
+        with m.If(scores.valid & scores.ready):
+            m.d.sync += scored_tag.eq(scored_tag + 1)
+            with m.If(self.samples_done != limit):
+                m.d.sync += self.samples_done.eq(self.samples_done + 1)
         n_clipped = sum((c.as_unsigned() for c in clipped), Const(0, range(n + 1)))
         with m.If(send_scores & encoder.i.ready):
             total = self.clipped_scores + n_clipped
@@ -192,14 +315,18 @@ class ULX3SProcessorTop(Elaboratable):
     LEDs: 0-5 the low bits of ``samples_done``; 6 lit once any event was dropped; 7 lit once any
     layer counted a saturation. The F1 button resets (the state memories are not reset by it; the
     next END_OF_SAMPLE or RESET command clears them).
+
+    ``spike_layers`` and ``spike_fifo_depth`` go to :class:`ProcessorLink` (default: no SPIKE
+    frames, the build of before spike output).
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, pll_config: PLLConfig, baud: float = 1_000_000,
-                 lanes: int = 1):
+                 lanes: int = 1, spike_layers=None, spike_fifo_depth: int = 64):
         if pll_config.input_hz != BOARD_CLOCK_HZ:
             raise ValueError(f"the ULX3S PLL input is the {BOARD_CLOCK_HZ / 1e6:g} MHz oscillator")
         self.pll_config = pll_config
-        self.link = ProcessorLink(params, n_steps=n_steps, clk_freq=pll_config.output_hz, baud=baud, lanes=lanes)
+        self.link = ProcessorLink(params, n_steps=n_steps, clk_freq=pll_config.output_hz, baud=baud, lanes=lanes,
+                                  spike_layers=spike_layers, spike_fifo_depth=spike_fifo_depth)
 
     def elaborate(self, platform):
         m = Module()

@@ -9,12 +9,10 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.protocol import (
-    COUNTER_NAMES, CRC, MAX_SCORES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, SYNC, Result,
+    COUNTER_WIDTH, CRC, MAX_SCORES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, STATUS_COUNTER_NAMES, SYNC, Result,
 )
 
-from .frame_decoder import COUNTERS_LAYOUT
-
-__all__ = ["ResultKind", "SPIKE_LAYOUT", "scores_layout", "result_layout", "FrameEncoder"]
+__all__ = ["ResultKind", "SPIKE_LAYOUT", "STATUS_LAYOUT", "scores_layout", "result_layout", "FrameEncoder"]
 
 
 class ResultKind(enum.Enum, shape=2):
@@ -25,8 +23,13 @@ class ResultKind(enum.Enum, shape=2):
     STATUS = 2
 
 
-#: SPIKE body: ``layer`` u8, ``neuron`` u16, ``time`` u32 ticks (the wire widths).
+#: SPIKE body: ``layer`` u8, ``neuron`` u16, ``time`` u32 step index (the wire widths).
 SPIKE_LAYOUT = data.StructLayout({"layer": unsigned(8), "neuron": unsigned(16), "time": unsigned(32)})
+
+#: STATUS body: the counters of :data:`golden.protocol.STATUS_COUNTER_NAMES`, u32 each, in wire
+#: order. Its first members are the decoder's :data:`~hw.link.frame_decoder.COUNTERS_LAYOUT`
+#: (same names, same order), then ``spikes_dropped``.
+STATUS_LAYOUT = data.StructLayout({name: unsigned(COUNTER_WIDTH) for name in STATUS_COUNTER_NAMES})
 
 
 def scores_layout(n_classes: int) -> data.StructLayout:
@@ -37,15 +40,14 @@ def scores_layout(n_classes: int) -> data.StructLayout:
 def result_layout(n_classes: int) -> data.StructLayout:
     """Payload of the encoder's input: ``kind`` and a ``body`` union of spike / scores / status.
 
-    ``status`` is :data:`~hw.link.frame_decoder.COUNTERS_LAYOUT`, so the decoder's ``counters``
-    can be sent as they are.
+    ``status`` is :data:`STATUS_LAYOUT`: the decoder's ``counters``, then ``spikes_dropped``.
     """
     return data.StructLayout({
         "kind": ResultKind,
         "body": data.UnionLayout({
             "spike": SPIKE_LAYOUT,
             "scores": scores_layout(n_classes),
-            "status": COUNTERS_LAYOUT,
+            "status": STATUS_LAYOUT,
         }),
     })
 
@@ -94,7 +96,7 @@ class FrameEncoder(wiring.Component):
         for index in range(self.n_classes):
             score_bytes += _be_bytes(scores.scores[index], 4)
         status_bytes = [Const(PROTOCOL_VERSION, 8)]
-        for name in COUNTER_NAMES:
+        for name in STATUS_COUNTER_NAMES:
             status_bytes += _be_bytes(status[name], 4)
         assert len(spike_bytes) == RESULT_PAYLOAD_LENGTHS[Result.SPIKE]
         assert len(status_bytes) == RESULT_PAYLOAD_LENGTHS[Result.STATUS]
