@@ -192,14 +192,16 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
 
 
 def model_digest(params) -> str:
-    """SHA-256 of the network's model file (:func:`golden.model_file.save_model` is deterministic)."""
+    """SHA-256 of the integer network: its model file without the provenance
+    (:func:`golden.model_file.save_model` is deterministic)."""
     import hashlib
     import tempfile
 
     from golden.model_file import save_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        return hashlib.sha256(save_model(Path(tmp) / "model.safetensors", params).read_bytes()).hexdigest()
+        path = save_model(Path(tmp) / "model.safetensors", dataclasses.replace(params, provenance={}))
+        return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def hardware_source() -> str:
