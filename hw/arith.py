@@ -9,7 +9,8 @@ from amaranth.hdl import Cat, Const, Mux
 
 from golden.fixed import QFormat, round_shift
 
-__all__ = ["MULTIPLIER_PORT_BITS", "any_of", "operand_parts", "partial_products", "round_shift", "saturate"]
+__all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand_parts", "partial_products",
+           "round_shift", "saturate", "select"]
 
 
 def saturate(value, fmt: QFormat):
@@ -34,6 +35,24 @@ _LOW_BITS = MULTIPLIER_PORT_BITS - 1
 def any_of(terms):
     """OR of 1-bit Amaranth values (0 for none)."""
     return Cat(*terms).any()
+
+
+def all_of(terms):
+    """AND of 1-bit Amaranth values (1 for none)."""
+    return Cat(*terms).all()
+
+
+def select(index, values):
+    """``values[index]`` as a Mux chain: a plain expression (no comb process), so Verilog
+    simulators know it from time 0; the last value for any larger index."""
+    result = values[-1]
+    for k in reversed(range(len(values) - 1)):
+        result = Mux(index == k, values[k], result)
+    return result
+
+
+#: Width of the hardware's event and saturation counters (they stick at ``2**32 - 1``).
+COUNTER_WIDTH = 32
 
 
 def operand_parts(operand):

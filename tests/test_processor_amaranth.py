@@ -14,7 +14,7 @@ from golden.network import LayerParams, NetworkParams
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import InputMapper
 from hw.processor.network import NetworkProcessor, lane_params
-from hw.processor.synapse import SynapseStage
+from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
     Observed, compare, counts_to_beats, expected_from_counts, random_counts, random_network,
@@ -130,12 +130,15 @@ def _layer(n_in, n_out, seed, acc_bits=None):
     return net.layers[0], fmt
 
 
-@pytest.mark.parametrize("n_out,lanes,backpressure", [(7, 1, 0.0), (7, 3, 0.5), (8, 8, 0.3), (1, 1, 0.0)])
-def test_synapse_sums_columns_and_clears(n_out, lanes, backpressure):
-    layer, fmt = _layer(5, n_out, seed=n_out + lanes)
+@pytest.mark.parametrize("n_in,n_out,lanes,backpressure", [
+    (5, 7, 1, 0.0), (5, 7, 3, 0.5), (5, 8, 8, 0.3), (5, 1, 1, 0.0), (5, 2, 1, 0.2),
+    (200, 12, 1, 0.3), (200, 12, 4, 0.0),  # 3 and 2 weight banks
+])
+def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure):
+    layer, fmt = _layer(n_in, n_out, seed=n_out + lanes)
     syn = SynapseStage(layer, lanes=lanes)
     rng = np.random.default_rng(3)
-    steps = [rng.integers(0, 5, int(rng.integers(0, 12))) for _ in range(4)]
+    steps = [rng.integers(0, n_in, int(rng.integers(0, 12))) for _ in range(4)]
     commands = []
     for events in steps:
         commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
@@ -154,7 +157,7 @@ def test_synapse_sums_columns_and_clears(n_out, lanes, backpressure):
     _run(syn, [source.run, allow], background=[s.run for s in sinks])
     n_rows = syn.rows
     for t, events in enumerate(steps):
-        counts = np.bincount(events, minlength=5)
+        counts = np.bincount(events, minlength=n_in)
         want, _ = fmt.saturate(layer.bias_q + layer.weight_q @ counts)
         for lane in range(lanes):
             rows = [b for b in got[lane] if True]
@@ -168,6 +171,14 @@ def test_synapse_sums_columns_and_clears(n_out, lanes, backpressure):
 async def source_done(ctx, source):
     while not source.done:
         await ctx.tick()
+
+
+def test_weight_banks_are_one_block_ram_deep():
+    assert weight_bank_depth(176 * 176, 16) == 1024  # 31 DP16KD 1024x18, not 32 of 2048x9
+    assert weight_bank_depth(32 * 176, 14) == 1024  # a tie (6 blocks): the shallower bank
+    assert weight_bank_depth(176 * 10, 22) == 2048  # 3 blocks of 2048x9
+    assert weight_bank_depth(200 * 12, 14) == 1024
+    assert weight_bank_depth(600, 56) == 512
 
 
 def test_synapse_rejects_bad_lanes():

@@ -7,17 +7,16 @@ module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import LIReadoutParams
-from hw.arith import saturate
+from hw.arith import COUNTER_WIDTH, any_of, saturate, select
 
 __all__ = ["LIReadoutCore"]
 
-_COUNTER_WIDTH = 32
 #: Operand slice that, with an 18-bit coefficient, fits one ECP5 MULT18X18D.
 _SLICE_BITS = 17
 #: Extra integer bits of a class score over the membrane: sums of up to 2**16 steps are exact.
@@ -127,7 +126,7 @@ class LIReadoutCore(wiring.Component):
             "o_state": Out(stream.Signature(self._state_layout)),
             "i_finish": In(stream.Signature(self._finish_layout)),
             "o_scores": Out(stream.Signature(self._scores_layout)),
-            "saturation_count": Out(_COUNTER_WIDTH),
+            "saturation_count": Out(COUNTER_WIDTH),
         })
 
     # --- derived facts --------------------------------------------------------------------
@@ -200,7 +199,7 @@ class LIReadoutCore(wiring.Component):
 
         hazard = Signal()
         m.d.comb += hazard.eq(
-            _any(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
+            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
         )
         m.d.comb += [
             self.i_current.ready.eq(advance & ~hazard & running),
@@ -280,7 +279,7 @@ class LIReadoutCore(wiring.Component):
             score_u_a.eq(u_6),
             score_valid_b.eq(score_valid_a),
             score_neuron_b.eq(score_neuron_a),
-            score_sum_b.eq(_select(score_neuron_a, scores) + score_u_a),
+            score_sum_b.eq(select(score_neuron_a, scores) + score_u_a),
         ]
         score_next, score_clamped = saturate(score_sum_b, self._score_fmt)
         for k, score in enumerate(scores):
@@ -304,13 +303,13 @@ class LIReadoutCore(wiring.Component):
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
         m.d.sync += clamps.eq(Cat(write_back & u_clamped_6, score_valid_b & score_clamped))
-        counter_max = (1 << _COUNTER_WIDTH) - 1
+        counter_max = (1 << COUNTER_WIDTH) - 1
         with m.If(clamps.any()):
             total = self.saturation_count + clamps[0] + clamps[1]
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
 
         # Finish: drain, scan, emit, clear.
-        in_flight = _any([*(valid[k] for k in range(1, 7)), score_valid_a, score_valid_b])
+        in_flight = any_of([*(valid[k] for k in range(1, 7)), score_valid_a, score_valid_b])
         emit = Signal()
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())
@@ -339,7 +338,7 @@ class LIReadoutCore(wiring.Component):
                 # so the first index wins ties; starting from the smallest score keeps index 0
                 # when every score is that smallest value).
                 with m.If(index < n):
-                    m.d.sync += [candidate.eq(_select(index, scores)), candidate_index.eq(index),
+                    m.d.sync += [candidate.eq(select(index, scores)), candidate_index.eq(index),
                                  candidate_valid.eq(1), index.eq(index + 1)]
                 with m.Else():
                     m.d.sync += candidate_valid.eq(0)
@@ -361,19 +360,3 @@ class LIReadoutCore(wiring.Component):
                     m.d.sync += [running.eq(1), clearing.eq(0)]
                     m.next = "RUN"
         return m
-
-
-def _select(index, values):
-    """``values[index]`` as a Mux chain: a plain expression (no comb process), known from time 0."""
-    result = values[-1]
-    for k in reversed(range(len(values) - 1)):
-        result = Mux(index == k, values[k], result)
-    return result
-
-
-def _any(terms):
-    """OR of Amaranth 1-bit values."""
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result

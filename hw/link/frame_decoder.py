@@ -71,9 +71,9 @@ class FrameDecoder(wiring.Component):
         Bytes from the line, at most one per cycle. ``ready`` is always high: the decoder never
         applies backpressure, so it can sit directly behind :class:`~hw.link.uart.UARTRx`.
     o : Out(stream.Signature(command_layout(geometry)))
-        Decoded commands, in order, from the FIFO. A command is written into the FIFO in the
-        cycle after its frame's last byte and is ``valid`` on ``o`` 2 cycles later when the FIFO
-        was empty. Backpressure on ``o`` only fills the FIFO.
+        Decoded commands, in order, from the FIFO. A frame is checked in the cycle after its last
+        byte; its command is written into the FIFO (and its counters move) one cycle later and is
+        ``valid`` on ``o`` 2 cycles after that when the FIFO was empty. Backpressure on ``o`` only fills the FIFO.
     counters : Out(COUNTERS_LAYOUT)
         The link counters (u32, saturating, cleared by reset only), registered.
     """
@@ -170,6 +170,12 @@ class FrameDecoder(wiring.Component):
             with m.Else():
                 count("fifo_overflow")
 
+        # Fate of the frame checked in the previous cycle, one flag each (all zero otherwise).
+        verdict = Signal(data.StructLayout({name: unsigned(1) for name in (
+            "bad_crc", "unknown_command", "address_out_of_range", "timestamp_backwards", "accept_event",
+            "accept_other")}))
+        m.d.sync += verdict.eq(0)  # overridden in the CHECK state
+
         with m.FSM():
             with m.State("HUNT"):
                 hunt()
@@ -205,22 +211,35 @@ class FrameDecoder(wiring.Component):
                     m.next = "CHECK"
             with m.State("CHECK"):
                 # The frame is complete; this cycle's byte (if any) already belongs to the hunt.
+                # The verdict is registered here and acted on in the next cycle (below), so the
+                # CRC check and the counter updates sit in different cycles (timing).
                 m.next = "HUNT"
-                with m.If(~crc.match_detected):
-                    count("bad_crc")
-                with m.Elif(~known):
-                    count("unknown_command")
-                with m.Elif(cmd == Command.EVENT):
-                    with m.If(~in_range):
-                        count("address_out_of_range")
-                    with m.Elif(event_timestamp < last_timestamp):
-                        count("timestamp_backwards")
-                    with m.Else():
-                        m.d.sync += last_timestamp.eq(event_timestamp)
-                        deliver()
-                with m.Else():
-                    with m.If((cmd == Command.END_OF_SAMPLE) | (cmd == Command.RESET)):
-                        m.d.sync += last_timestamp.eq(0)
-                    deliver()
+                is_event = cmd == Command.EVENT
+                m.d.sync += [
+                    verdict.bad_crc.eq(~crc.match_detected),
+                    verdict.unknown_command.eq(crc.match_detected & ~known),
+                    verdict.address_out_of_range.eq(crc.match_detected & known & is_event & ~in_range),
+                    verdict.timestamp_backwards.eq(
+                        crc.match_detected & is_event & in_range & (event_timestamp < last_timestamp)),
+                    verdict.accept_event.eq(
+                        crc.match_detected & is_event & in_range & ~(event_timestamp < last_timestamp)),
+                    verdict.accept_other.eq(crc.match_detected & known & ~is_event),
+                ]
                 hunt()
+        # The frame checked in the previous cycle: count its fate, deliver it. Nothing in the
+        # FSM counts the same counters in this cycle (the next frame is at least 5 bytes away).
+        with m.If(verdict.bad_crc):
+            count("bad_crc")
+        with m.If(verdict.unknown_command):
+            count("unknown_command")
+        with m.If(verdict.address_out_of_range):
+            count("address_out_of_range")
+        with m.If(verdict.timestamp_backwards):
+            count("timestamp_backwards")
+        with m.If(verdict.accept_event):
+            m.d.sync += last_timestamp.eq(event_timestamp)
+        with m.If(verdict.accept_other & ((cmd == Command.END_OF_SAMPLE) | (cmd == Command.RESET))):
+            m.d.sync += last_timestamp.eq(0)
+        with m.If(verdict.accept_event | verdict.accept_other):
+            deliver()
         return m

@@ -20,6 +20,7 @@ from golden.fixed import QFormat
 from golden.network import LayerParams, NetworkParams
 from golden.refractory_lif import RefractoryLIFParams
 from golden.silif import SiLIFParams
+from hw.arith import COUNTER_WIDTH, any_of, select
 from hw.cores.csilif import CSiLIFCore
 from hw.cores.li_readout import LIReadoutCore
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -31,7 +32,6 @@ from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_lay
 __all__ = ["CORE_CLASSES", "lane_params", "SpikingLayer", "ReadoutLayer", "NetworkProcessor", "layer_tap_layout",
            "readout_tap_layout"]
 
-_COUNTER_WIDTH = 32
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
 #: Entries of the buffered FIFO between a synapse lane and its core.
@@ -105,26 +105,11 @@ def _min(value, limit):
     return Mux(value > limit, limit, value)
 
 
-def _any(terms):
-    result = Const(0, 1)
-    for term in terms:
-        result = result | term
-    return result
-
-
 def _first_valid(streams):
     """Index of the lowest stream whose ``valid`` is high (0 when none), as a Mux chain."""
     result = Const(0, range(max(2, len(streams))))
     for k in reversed(range(len(streams))):
         result = Mux(streams[k].valid, k, result)
-    return result
-
-
-def _select(index, values):
-    """``values[index]`` as a Mux chain (a plain expression)."""
-    result = values[-1]
-    for k in reversed(range(len(values) - 1)):
-        result = Mux(index == k, values[k], result)
     return result
 
 
@@ -186,8 +171,8 @@ class SpikingLayer(wiring.Component):
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
             "o": Out(stream.Signature(synapse_command_layout(layer.n_out))),
-            "current_saturation_count": Out(_COUNTER_WIDTH),
-            "neuron_saturation_count": Out(_COUNTER_WIDTH),
+            "current_saturation_count": Out(COUNTER_WIDTH),
+            "neuron_saturation_count": Out(COUNTER_WIDTH),
         })
 
     @property
@@ -228,9 +213,9 @@ class SpikingLayer(wiring.Component):
         close_now = Signal()
         m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
         selected = _first_valid(beats)
-        any_valid = _any(beat.valid for beat in beats)
-        spike = _select(selected, [beat.payload.spike for beat in beats])
-        row = _select(selected, [beat.payload.neuron for beat in beats])
+        any_valid = any_of(beat.valid for beat in beats)
+        spike = select(selected, [beat.payload.spike for beat in beats])
+        row = select(selected, [beat.payload.neuron for beat in beats])
         index = row * lanes + selected if lanes > 1 else row
         taken = ~close_now & any_valid & (~spike | self.o.ready)
         m.d.comb += [
@@ -251,8 +236,8 @@ class SpikingLayer(wiring.Component):
             m.d.sync += step_pending.eq(1)
 
         m.d.comb += self.current_saturation_count.eq(synapse.saturation_count)
-        total = sum((core.saturation_count for core in self.cores), Const(0, _COUNTER_WIDTH + 5))
-        m.d.comb += self.neuron_saturation_count.eq(_min(total, (1 << _COUNTER_WIDTH) - 1))
+        total = sum((core.saturation_count for core in self.cores), Const(0, COUNTER_WIDTH + 5))
+        m.d.comb += self.neuron_saturation_count.eq(_min(total, (1 << COUNTER_WIDTH) - 1))
         return m
 
 
@@ -283,8 +268,8 @@ class ReadoutLayer(wiring.Component):
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
             "o_scores": Out(stream.Signature(self.core.scores_layout)),
             "tap": Out(readout_tap_layout(self.core)),
-            "current_saturation_count": Out(_COUNTER_WIDTH),
-            "neuron_saturation_count": Out(_COUNTER_WIDTH),
+            "current_saturation_count": Out(COUNTER_WIDTH),
+            "neuron_saturation_count": Out(COUNTER_WIDTH),
         })
 
     def elaborate(self, platform):
@@ -299,11 +284,11 @@ class ReadoutLayer(wiring.Component):
         lane_beats = [_buffered(m, f"current_fifo_{lane}", beat) for lane, beat in enumerate(synapse.o_current)]
         chosen = _first_valid(lane_beats)
         m.d.comb += [
-            core.i_current.valid.eq(_any(beat.valid for beat in lane_beats)),
+            core.i_current.valid.eq(any_of(beat.valid for beat in lane_beats)),
             core.i_current.payload.neuron.eq(
-                _select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
+                select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
                 else lane_beats[0].payload.neuron),
-            core.i_current.payload.current.eq(_select(chosen, [beat.payload.current for beat in lane_beats])),
+            core.i_current.payload.current.eq(select(chosen, [beat.payload.current for beat in lane_beats])),
         ]
         for lane in range(lanes):
             m.d.comb += lane_beats[lane].ready.eq((chosen == lane) & core.i_current.ready)
@@ -400,12 +385,12 @@ class NetworkProcessor(wiring.Component):
                 {f"layer_{k}": layer_tap_layout(layer.n_out) for k, layer in enumerate(params.layers[:-1])}))
         members.update({
             "readout_tap": Out(readout_tap_layout(self.readout.core)),
-            "dropped_backwards": Out(_COUNTER_WIDTH),
-            "dropped_out_of_range": Out(_COUNTER_WIDTH),
-            "dropped_late": Out(_COUNTER_WIDTH),
-            "dropped_over_bound": Out(_COUNTER_WIDTH),
-            "current_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
-            "neuron_saturation": Out(data.ArrayLayout(_COUNTER_WIDTH, n_layers)),
+            "dropped_backwards": Out(COUNTER_WIDTH),
+            "dropped_out_of_range": Out(COUNTER_WIDTH),
+            "dropped_late": Out(COUNTER_WIDTH),
+            "dropped_over_bound": Out(COUNTER_WIDTH),
+            "current_saturation": Out(data.ArrayLayout(COUNTER_WIDTH, n_layers)),
+            "neuron_saturation": Out(data.ArrayLayout(COUNTER_WIDTH, n_layers)),
         })
         super().__init__(members)
 

@@ -13,12 +13,19 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.fit import DP16KD_SHAPES
 from golden.network import LayerParams
-from hw.arith import saturate
+from hw.arith import COUNTER_WIDTH, all_of, saturate, select
 
-__all__ = ["synapse_command_layout", "SynapseStage"]
+__all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
 
-_COUNTER_WIDTH = 32
+
+def weight_bank_depth(depth: int, width: int) -> int:
+    """Words per weight-memory bank: the depth of the DP16KD shape that stores ``depth`` x
+    ``width`` in the fewest block RAMs (the shallowest on a tie, so that a bank is one block
+    RAM deep in every mapping and its read data needs no multiplexer in front of its register).
+    """
+    return min(DP16KD_SHAPES, key=lambda shape: (-(-depth // shape[0]) * -(-width // shape[1]), shape[0]))[0]
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -42,12 +49,17 @@ class SynapseStage(wiring.Component):
 
     * **Event** (``close = 0``): ``rows`` cycles, one read-modify-write of a row per cycle
       (the next event is accepted in the cycle the last row issues, so back-to-back events
-      cost exactly ``rows`` cycles each). A row's sum is formed from registered memory words
-      and written two cycles after its read; the read port is transparent to the write port,
-      and a read one cycle too early for the previous sum of its row takes that sum forwarded.
+      cost exactly ``rows`` cycles each). The weight memory is split into banks of one block
+      RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered next to
+      its block RAM, the bank is selected a cycle later into a second register, and the
+      accumulator row is read one cycle after the weights so both words meet in the adder.
+      A row's sum is formed from registered memory words and written two cycles after its
+      accumulator read; the read port is transparent to the write port, and a read one cycle
+      too early for the previous sum of its row takes that sum forwarded.
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
-      row is in flight, up to 2 cycles after the last row issued): every row is read, ``sat(input_fmt, acc + bias)`` (D2, counted) is offered
-      on the lane outputs, and the row is cleared to zero. One row per cycle while the lane
+      row is in flight, up to 3 cycles after the last row issued): every row is read,
+      ``sat(input_fmt, acc + bias)`` (D2, counted) is offered on the lane outputs, and the row
+      is cleared to zero. One row per cycle while the lane
       outputs are ready. :attr:`closed` pulses for one cycle when the close is accepted and
       :attr:`last` holds the accepted command's ``last`` flag.
 
@@ -78,7 +90,8 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles. Close: ``rows + 3`` cycles from acceptance to the last row's beats
+    Event: ``rows`` cycles per event; a row's sum is written 4 cycles after its weight read is
+    issued. Close: ``rows + 3`` cycles from acceptance to the last row's beats
     being valid when every lane output is ready; a lane output that stalls stops every lane (the
     rows move together).
     """
@@ -103,7 +116,7 @@ class SynapseStage(wiring.Component):
             "closed": Out(1),
             "last": Out(1),
             "draining": Out(1),
-            "saturation_count": Out(_COUNTER_WIDTH),
+            "saturation_count": Out(COUNTER_WIDTH),
         })
 
     # --- derived facts --------------------------------------------------------------------
@@ -161,25 +174,39 @@ class SynapseStage(wiring.Component):
         weight_layout = data.ArrayLayout(layer.weight_fmt.shape(), lanes)
         acc_layout = data.ArrayLayout(acc_shape, lanes)
         bias_layout = data.ArrayLayout(layer.bias_fmt.shape(), lanes)
-        m.submodules.weight_mem = weight_mem = memory.Memory(
-            shape=weight_layout, depth=layer.n_in * rows, init=self.weight_words()
-        )
+        weight_words = self.weight_words()
+        bank_depth = weight_bank_depth(len(weight_words), weight_layout.size)
+        weight_banks = []
+        for bank, start in enumerate(range(0, len(weight_words), bank_depth)):
+            m.submodules[f"weight_bank_{bank}"] = bank_mem = memory.Memory(
+                shape=weight_layout, depth=len(weight_words[start:start + bank_depth]),
+                init=weight_words[start:start + bank_depth],
+            )
+            weight_banks.append(bank_mem.read_port())
         m.submodules.acc_mem = acc_mem = memory.Memory(shape=acc_layout, depth=rows, init=[])
         m.submodules.bias_mem = bias_mem = memory.Memory(shape=bias_layout, depth=rows, init=self.bias_words())
-        weight_rd = weight_mem.read_port()
         acc_wr = acc_mem.write_port()
         acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
         bias_rd = bias_mem.read_port()
 
         last_row = rows - 1
-        # Accumulate: `busy` while rows of the latched event are being issued.
+        # Accumulate: `busy` while rows of the latched event are being issued; the weight read
+        # of a row is issued with it (stage 0), the accumulator read one cycle later (stage 1),
+        # the sum is formed in stage 3 and written back there.
         busy = Signal()
         row = Signal(range(rows))
-        weight_addr = Signal(range(max(2, layer.n_in * rows)))
+        weight_addr = Signal(range(max(2, len(weight_words))))
+        bank_bits = (bank_depth - 1).bit_length()
+        n_banks = len(weight_banks)
         add_valid = Signal()
         add_row = Signal(range(rows))
+        add_bank = Signal(range(max(2, n_banks)))
         add2_valid = Signal()
         add2_row = Signal(range(rows))
+        add2_bank = Signal(range(max(2, n_banks)))
+        bank_words = [Signal(weight_layout, name=f"bank_word_{bank}") for bank in range(n_banks)]
+        add3_valid = Signal()
+        add3_row = Signal(range(rows))
         acc_in = Signal(acc_layout)
         weight_in = Signal(weight_layout)
         add_sum = Signal(acc_layout)
@@ -202,8 +229,9 @@ class SynapseStage(wiring.Component):
 
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
+        event_in_flight = busy | add_valid | add2_valid | add3_valid
         m.d.comb += self.i.ready.eq(
-            ~self.draining & Mux(command.close, ~busy & ~add_valid & ~add2_valid & self.close_allowed, idle_for_event)
+            ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
         accept = self.i.valid & self.i.ready
         m.d.comb += self.closed.eq(accept & command.close)
@@ -216,21 +244,29 @@ class SynapseStage(wiring.Component):
                 m.d.sync += busy.eq(0)
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
-        m.d.sync += [add_valid.eq(busy), add_row.eq(row)]
-        # Stage 2 adds from registered memory words (block RAM outputs are slow on the ECP5). The
-        # write of a row lands two cycles after its read, so a read issued in the cycle after a
-        # read of the same row misses one write: that sum is forwarded from `last_sum`.
+        # Stage 1: every bank's read data is registered as it leaves its block RAM (an
+        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path); stage 2
+        # selects the bank. Block RAM outputs are slow on the ECP5: every operand of the adder is
+        # a register. The write of a row lands two cycles after its accumulator read, so a read
+        # issued in the cycle after a read of the same row misses one write: that sum is
+        # forwarded from `last_sum`.
         m.d.sync += [
-            add2_valid.eq(add_valid), add2_row.eq(add_row),
-            acc_in.eq(acc_rd.data), weight_in.eq(weight_rd.data),
-            last_valid.eq(add2_valid), written_row.eq(add2_row), last_sum.eq(add_sum),
+            add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
+            add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
+            add3_valid.eq(add2_valid), add3_row.eq(add2_row),
+            acc_in.eq(acc_rd.data),
+            weight_in.eq(select(add2_bank, bank_words)),
+            last_valid.eq(add3_valid), written_row.eq(add3_row), last_sum.eq(add_sum),
         ]
-        forward = last_valid & (written_row == add2_row)
+        for bank_word, port in zip(bank_words, weight_banks):
+            m.d.sync += bank_word.eq(port.data)
+            m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
+        forward = last_valid & (written_row == add3_row)
         for lane in range(lanes):
             m.d.comb += add_sum[lane].eq(Mux(forward, last_sum[lane], acc_in[lane]) + weight_in[lane])
 
         # Drain path, moving as a whole when every pending lane beat is taken.
-        m.d.comb += advance.eq(_all(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
+        m.d.comb += advance.eq(all_of(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
         with m.If(self.closed):
             m.d.sync += [self.draining.eq(1), issuing.eq(1), drain_row.eq(0), self.last.eq(command.last)]
         with m.Elif(self.draining & advance):
@@ -251,14 +287,12 @@ class SynapseStage(wiring.Component):
         # processes, so Verilog simulators know them from time 0).
         draining = self.draining
         m.d.comb += [
-            acc_rd.addr.eq(Mux(draining, drain_row, row)),
+            acc_rd.addr.eq(Mux(draining, drain_row, add_row)),
             acc_rd.en.eq(~draining | advance),
             bias_rd.addr.eq(drain_row),
             bias_rd.en.eq(draining & advance),
-            weight_rd.addr.eq(weight_addr),
-            weight_rd.en.eq(~draining),
-            acc_wr.addr.eq(Mux(draining, read_row, add2_row)),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, add2_valid)),
+            acc_wr.addr.eq(Mux(draining, read_row, add3_row)),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, add3_valid)),
             acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
 
@@ -285,15 +319,8 @@ class SynapseStage(wiring.Component):
         clamped_row = Signal(lanes)
         m.d.sync += clamped_row.eq(Mux(self.draining & advance & sum_valid, Cat(*clamped), 0))
         n_clamped = sum((clamped_row[lane] for lane in range(lanes)), Const(0, range(lanes + 1)))
-        counter_max = (1 << _COUNTER_WIDTH) - 1
+        counter_max = (1 << COUNTER_WIDTH) - 1
         with m.If(clamped_row.any()):
             total = self.saturation_count + n_clamped
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
         return m
-
-
-def _all(terms):
-    result = Const(1, 1)
-    for term in terms:
-        result = result & term
-    return result

@@ -12,6 +12,7 @@ from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.arith import COUNTER_WIDTH
 from hw.processor.synapse import synapse_command_layout
 
 __all__ = ["InputKind", "TICK_BITS", "STEP_BITS", "channel_bits", "input_event_layout", "TimeBinController"]
@@ -20,7 +21,6 @@ __all__ = ["InputKind", "TICK_BITS", "STEP_BITS", "channel_bits", "input_event_l
 TICK_BITS = 32
 #: Width of a step counter: samples of up to 65535 steps.
 STEP_BITS = 16
-_COUNTER_WIDTH = 32
 
 
 class InputKind(enum.Enum, shape=1):
@@ -112,10 +112,10 @@ class TimeBinController(wiring.Component):
             "o": Out(stream.Signature(synapse_command_layout(n_inputs))),
             "n_steps": In(STEP_BITS, init=n_steps),
             "step": Out(STEP_BITS),
-            "dropped_backwards": Out(_COUNTER_WIDTH),
-            "dropped_out_of_range": Out(_COUNTER_WIDTH),
-            "dropped_late": Out(_COUNTER_WIDTH),
-            "dropped_over_bound": Out(_COUNTER_WIDTH),
+            "dropped_backwards": Out(COUNTER_WIDTH),
+            "dropped_out_of_range": Out(COUNTER_WIDTH),
+            "dropped_late": Out(COUNTER_WIDTH),
+            "dropped_over_bound": Out(COUNTER_WIDTH),
         })
 
     @property
@@ -179,6 +179,6 @@ class TimeBinController(wiring.Component):
 
         for counter, flag in ((self.dropped_backwards, backwards), (self.dropped_out_of_range, out_of_range),
                               (self.dropped_late, late), (self.dropped_over_bound, over_bound)):
-            with m.If(go & flag & (counter != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(go & flag & (counter != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += counter.eq(counter + 1)
         return m
