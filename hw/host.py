@@ -7,8 +7,11 @@ Usage (see ``--help`` and ``docs/host_link.md``)::
     python -m hw.host --loopback --events sample.bin
 
 Per event file (one sample): optionally RESET, every event as an EVENT frame, END_OF_SAMPLE,
-READ_STATUS; then wait until a SCORES and a STATUS frame have arrived (SPIKE frames in between
-are collected), and print them. The frame format is :mod:`golden.protocol`.
+READ_STATUS; then wait until a SCORES and a STATUS frame have arrived (SPIKE frames before them
+are collected: the board sends a sample's spikes before its SCORES, and its STATUS after), and
+print them: scores, spikes per layer, the STATUS counters and the spikes the board dropped during
+the sample. ``--spikes`` prints every spike, ``--spikes-csv FILE`` writes them as
+``file,sample,layer,neuron,time`` rows. The frame format is :mod:`golden.protocol`.
 
 The transport is pluggable: :class:`SerialTransport` (a tty in raw mode through ``termios``, no
 pyserial), :class:`FileTransport` (``--dry-run``: the byte stream goes to a file) and
@@ -19,6 +22,7 @@ and for trying the driver without hardware).
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import select
 import sys
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from golden.protocol import (
-    COUNTER_NAMES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, TIMESTAMP_MAX, EndOfSample, Event,
+    PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, STATUS_COUNTER_NAMES, TIMESTAMP_MAX, EndOfSample, Event,
     FrameDecoderModel, FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status,
     decode_result, encode_end_of_sample, encode_event, encode_read_status, encode_reset,
     encode_scores, encode_spike, encode_status,
@@ -309,8 +313,24 @@ def run_sample(transport, frames: bytes, *, timeout: float, expect_reply: bool =
     return result
 
 
-def format_result(path: Path, n_events: int, result: SampleResult, *, show_spikes: bool) -> str:
-    lines = [f"{path}: {n_events} events sent, {len(result.spikes)} spikes received"]
+def spikes_per_layer(spikes) -> dict[int, int]:
+    """Number of :class:`~golden.protocol.Spike` per layer, in layer order."""
+    counts: dict[int, int] = {}
+    for spike in spikes:
+        counts[spike.layer] = counts.get(spike.layer, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def format_result(path: Path, n_events: int, result: SampleResult, *, show_spikes: bool,
+                  dropped_before: int | None = None) -> str:
+    """The printed report of one sample.
+
+    ``dropped_before``: ``spikes_dropped`` of the previous sample's STATUS (0 for the first
+    sample after power-up); with it, the spikes dropped during this sample are printed too.
+    """
+    per_layer = spikes_per_layer(result.spikes)
+    layers = f" ({', '.join(f'layer {k}: {n}' for k, n in per_layer.items())})" if per_layer else ""
+    lines = [f"{path}: {n_events} events sent, {len(result.spikes)} spikes received{layers}"]
     if show_spikes:
         lines += [f"  spike layer {s.layer} neuron {s.neuron} t {s.time}" for s in result.spikes]
     if result.scores is not None:
@@ -319,7 +339,10 @@ def format_result(path: Path, n_events: int, result: SampleResult, *, show_spike
         if result.status.version != PROTOCOL_VERSION:
             lines.append(f"  warning: board speaks protocol version {result.status.version}, "
                          f"this driver {PROTOCOL_VERSION}")
-        lines.append("  status " + "  ".join(f"{name}={result.status.counters[name]}" for name in COUNTER_NAMES))
+        lines.append("  status " + "  ".join(f"{name}={result.status.counters[name]}" for name in STATUS_COUNTER_NAMES))
+        dropped = result.status.counters["spikes_dropped"] - (dropped_before or 0)
+        if dropped_before is not None and dropped:
+            lines.append(f"  {dropped} spikes dropped on the board during this sample (the UART could not keep up)")
     if result.link_errors:
         lines.append(f"  reply stream errors {result.link_errors}")
     return "\n".join(lines)
@@ -359,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, help="sensor height for --loopback (default: from the file)")
     parser.add_argument("--classes", type=int, default=10, help="classes of the --loopback stand-in (default 10)")
     parser.add_argument("--spikes", action="store_true", help="print every received spike")
+    parser.add_argument("--spikes-csv", metavar="FILE", type=Path,
+                        help="write every received spike to FILE: file,sample,layer,neuron,time "
+                             "(time: the step index within the sample)")
     return parser
 
 
@@ -380,8 +406,10 @@ def main(argv=None) -> int:
             parser.error("--loopback with .npy/.csv events needs --width and --height")
         transport = LoopbackTransport(SensorGeometry(width, height), args.classes)
     total_bytes = 0
+    dropped_before = None  # spikes_dropped of the previous STATUS: the board's count since power-up
+    spike_rows = []
     try:
-        for sample in samples:
+        for index, sample in enumerate(samples):
             frames = sample_frames(sample, reset=args.reset)
             total_bytes += len(frames)
             if args.dry_run:
@@ -393,9 +421,17 @@ def main(argv=None) -> int:
             except TimeoutError as error:
                 print(f"{sample.path}: {error}", file=sys.stderr)
                 return 1
-            print(format_result(sample.path, len(sample), result, show_spikes=args.spikes))
+            print(format_result(sample.path, len(sample), result, show_spikes=args.spikes,
+                                dropped_before=dropped_before))
+            dropped_before = result.status.counters["spikes_dropped"]
+            spike_rows += [(str(sample.path), index, s.layer, s.neuron, s.time) for s in result.spikes]
     finally:
         transport.close()
+        if args.spikes_csv and not args.dry_run:
+            with open(args.spikes_csv, "w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(("file", "sample", "layer", "neuron", "time"))
+                writer.writerows(spike_rows)
     if args.dry_run:
         seconds = total_bytes * 10 / args.baud
         print(f"wrote {total_bytes} bytes to {args.dry_run} ({seconds:.3f} s on the line at {args.baud} baud)")

@@ -10,8 +10,11 @@ import threading
 import numpy as np
 import pytest
 
+import struct
+
 from golden.protocol import (
-    COUNTER_MAX, COUNTER_NAMES, CRC, MAX_SCORES, RESULT_PAYLOAD_LENGTHS, SYNC, TIMEOUT, Command,
+    COUNTER_MAX, COUNTER_NAMES, CRC, MAX_SCORES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS,
+    STATUS_COUNTER_NAMES, SYNC, TIMEOUT, Command,
     EndOfSample, Event, FrameDecoderModel, FrameParser, ReadStatus, Reset, Result, Scores,
     SensorGeometry, Spike, Status, crc16, decode_command, decode_frame, decode_result,
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
@@ -33,6 +36,38 @@ def run_model(items, fifo_depth=None):
 def test_crc_is_crc16_ibm_3740():
     assert crc16(b"123456789") == 0x29B1  # the catalogue's check value
     assert CRC.residue() == 0
+
+
+def test_result_frame_vectors():
+    """SPIKE (layer 1, neuron 0x0203, step 5) and STATUS version 2 written out by hand."""
+    spike = encode_spike(1, 0x0203, 5)
+    assert spike.hex() == "a5 81 07 01 0203 00000005 06ad".replace(" ", "")
+    assert int.from_bytes(spike[-2:], "big") == binascii.crc_hqx(spike[1:-2], 0xFFFF)
+    counters = {name: i + 1 for i, name in enumerate(STATUS_COUNTER_NAMES)}
+    body = bytes([Result.STATUS, 41, 2]) + b"".join((i + 1).to_bytes(4, "big") for i in range(10))
+    assert encode_status(counters) == bytes([SYNC]) + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+
+def test_status_version_2_layout():
+    """STATUS v2 keeps every v1 field at its offset and appends spikes_dropped (LEN 37 -> 41)."""
+    assert PROTOCOL_VERSION == 2
+    assert STATUS_COUNTER_NAMES == COUNTER_NAMES + ("spikes_dropped",)
+    assert RESULT_PAYLOAD_LENGTHS[Result.STATUS] == 41
+    counters = {name: 0x01000000 * (i + 1) + i for i, name in enumerate(STATUS_COUNTER_NAMES)}
+    _, payload = decode_frame(encode_status(counters))
+    v1 = struct.unpack(">B9I", payload[:37])  # a version 1 reader's view of the prefix
+    assert v1 == (2, *(counters[name] for name in COUNTER_NAMES))
+    assert int.from_bytes(payload[37:], "big") == counters["spikes_dropped"]
+    status = decode_result(Result.STATUS, payload)
+    assert status.counters == counters and status.version == 2
+    # The link counters alone make a STATUS with spikes_dropped = 0 (the decoder model's counters).
+    assert decode_result(*decode_frame(encode_status(dict.fromkeys(COUNTER_NAMES, 7)))).counters == {
+        **dict.fromkeys(COUNTER_NAMES, 7), "spikes_dropped": 0}
+    assert Status(dict.fromkeys(COUNTER_NAMES, 1)) == Status({**dict.fromkeys(COUNTER_NAMES, 1), "spikes_dropped": 0})
+    assert Status(dict.fromkeys(COUNTER_NAMES, 1)) != Status({**dict.fromkeys(COUNTER_NAMES, 1), "spikes_dropped": 1})
+    # A version 1 frame (37 bytes) is not a valid result any more.
+    with pytest.raises(ValueError, match="not a valid result"):
+        decode_result(Result.STATUS, payload[:37])
 
 
 @pytest.mark.parametrize("frame, expected_hex", [
@@ -78,6 +113,8 @@ def test_result_round_trip(result, frame):
     (lambda: encode_scores([], 0), "1..63"),
     (lambda: encode_scores([2**31], 0), "signed 32-bit"),
     (lambda: encode_status({}), "missing"),
+    (lambda: encode_status({**dict.fromkeys(COUNTER_NAMES, 0), "spikes_lost": 1}), "unknown"),
+    (lambda: encode_status({**dict.fromkeys(COUNTER_NAMES, 0), "spikes_dropped": 2**32}), "spikes_dropped"),
     (lambda: encode_frame(256), "byte"),
     (lambda: encode_frame(1, bytes(256)), "255"),
     (lambda: decode_frame(b"\xa5\x01"), "at least 5"),
@@ -303,6 +340,47 @@ def test_loopback_prints_scores_and_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "class 0  scores [2, 1]" in out and "spike layer 0 neuron 3 t 5" in out
     assert "frames_ok=5" in out and "address_out_of_range=1" in out
+
+
+def test_loopback_spikes_csv_and_per_layer_counts(tmp_path, capsys):
+    """SPIKE frames on the host side: counted per layer, written to --spikes-csv, per sample."""
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    (tmp_path / "b.csv").write_text("x,y,p,t\n5,5,0,0\n7,7,1,3\n")
+    out = tmp_path / "spikes.csv"
+    assert host.main(["--loopback", "--width", "34", "--height", "34", "--classes", "2", "--spikes-csv", str(out),
+                      "--events", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "1 spikes received (layer 0: 1)" in printed and "2 spikes received (layer 0: 2)" in printed
+    assert "spikes_dropped=0" in printed and "dropped on the board" not in printed
+    assert out.read_text().splitlines() == [
+        "file,sample,layer,neuron,time", f"{tmp_path / 'a.csv'},0,0,3,5",
+        f"{tmp_path / 'b.csv'},1,0,5,0", f"{tmp_path / 'b.csv'},1,0,7,3"]
+
+
+def test_spike_results_collected_and_drops_reported():
+    """run_sample keeps every SPIKE before SCORES; format_result shows per-layer counts and the drop delta."""
+
+    class Board:
+        def __init__(self, reply):
+            self.reply = reply
+
+        def write(self, data):
+            pass
+
+        def read(self, timeout):
+            reply, self.reply = self.reply, b""
+            return reply
+
+    counters = {**dict.fromkeys(COUNTER_NAMES, 0), "frames_ok": 3, "spikes_dropped": 9}
+    reply = (encode_spike(0, 4, 0) + encode_spike(1, 2, 0) + encode_spike(0, 1, 3) + encode_scores([5, 6], 1)
+             + encode_status(counters))
+    result = host.run_sample(Board(reply), b"", timeout=1.0)
+    assert result.spikes == [Spike(0, 4, 0), Spike(1, 2, 0), Spike(0, 1, 3)]
+    assert host.spikes_per_layer(result.spikes) == {0: 2, 1: 1}
+    text = host.format_result("s.bin", 7, result, show_spikes=True, dropped_before=4)
+    assert "3 spikes received (layer 0: 2, layer 1: 1)" in text and "spike layer 1 neuron 2 t 0" in text
+    assert "spikes_dropped=9" in text and "5 spikes dropped on the board during this sample" in text
+    assert "dropped on the board" not in host.format_result("s.bin", 7, result, show_spikes=False)
 
 
 def test_silent_board_times_out(tmp_path):

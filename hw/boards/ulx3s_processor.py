@@ -12,6 +12,8 @@
 * RESET finishes the sample the same way (so every neuron state returns to zero, D3) but its
   scores are not sent.
 * READ_STATUS answers with a STATUS frame: the decoder's link counters and ``spikes_dropped``.
+  It is sent once the samples finished before it (END_OF_SAMPLE or RESET) have left the
+  processor, after their SCORES frames, so it counts every spike they dropped.
 * With ``spike_layers``, every spike of those hidden layers leaves as a SPIKE frame (``layer``
   the hidden layer index, ``neuron``, ``time`` the 0-based step index in the sample). Each chosen
   layer's tap writes into its own FIFO (``spike_fifo_depth`` entries); a spike that finds it
@@ -19,7 +21,8 @@
   applies backpressure to the processor.
 
 Result priority, per frame the encoder takes: (1) SCORES, unless a FIFO head still holds a
-spike of the sample these scores close; (2) a pending STATUS; (3) a spike of the sample whose
+spike of the sample these scores close; (2) a pending STATUS (once no finished sample awaits
+its scores); (3) a spike of the sample whose
 scores come next (lowest layer first). Spikes are tagged with their sample (an 8-bit count of
 finished samples), so a spike of the next sample waits in its FIFO until the current sample's
 SCORES has gone: per sample, the host sees its spikes, then its SCORES. A sample's scores (also
@@ -244,7 +247,9 @@ class ProcessorLink(wiring.Component):
         scores_go = Signal()
         m.d.comb += scores_go.eq(scores.valid & ~any_current)
         send_scores = scores_go & flags.r_data
-        send_status = ~send_scores & status_pending
+        # STATUS waits for the SCORES of every sample finished before its READ_STATUS (no entry
+        # left in ``flags``), so its counters include all of their spikes_dropped.
+        send_status = ~send_scores & status_pending & ~flags.r_rdy
         send_spike = ~send_scores & ~status_pending & any_current
         # The lowest chosen layer with a current spike goes first (Mux chains, no comb processes:
         # Verilog simulators know them from time 0).
