@@ -20,7 +20,7 @@ import pytest
 
 from golden.network import run_network
 from golden.protocol import (
-    COUNTER_NAMES, PROTOCOL_VERSION, encode_end_of_sample, encode_event, encode_reset,
+    COUNTER_NAMES, PROTOCOL_VERSION, encode_end_of_sample, encode_event, encode_read_status, encode_reset,
 )
 from hw.boards.ulx3s_processor import ProcessorLink, spike_layer_indices
 from sim.processor_model import counts_to_beats, random_counts, random_network
@@ -59,20 +59,25 @@ def make_samples(params, seeds, resets=()):
     return samples
 
 
-def host_frames(samples) -> bytes:
+def host_frames(samples, *, early_status=False) -> bytes:
+    """Every sample's frames; ``early_status``: a READ_STATUS right after the last END_OF_SAMPLE.
+
+    The testbench sends a (further) READ_STATUS once every SCORES frame has arrived.
+    """
     frames = b""
     for sample in samples:
         frames += b"".join(encode_event(x, y, p, t) for x, y, p, t in sample["events"])
         frames += encode_reset() if sample["reset"] else encode_end_of_sample()
-    return frames  # the testbench sends READ_STATUS once every SCORES frame has arrived
+    return frames + (encode_read_status() if early_status else b"")
 
 
-def run_link(name, params, samples, *, spike_layers, spike_fifo_depth, max_cycles=3_000_000) -> dict:
+def run_link(name, params, samples, *, spike_layers, spike_fifo_depth, early_status=False,
+             max_cycles=500_000) -> dict:
     build = SIM_BUILD / "spike_frames" / name
     build.mkdir(parents=True, exist_ok=True)
     out_path = build / "results.json"
     out_path.unlink(missing_ok=True)
-    config = {"divisor": DIVISOR, "frames": host_frames(samples).hex(),
+    config = {"divisor": DIVISOR, "frames": host_frames(samples, early_status=early_status).hex(),
               "n_scores": sum(not s["reset"] for s in samples), "max_cycles": max_cycles,
               "out_path": str(out_path)}
     dut = ProcessorLink(params, n_steps=N_STEPS, clk_freq=4e6, baud=1e6, spike_layers=spike_layers,
@@ -81,13 +86,14 @@ def run_link(name, params, samples, *, spike_layers, spike_fifo_depth, max_cycle
     return json.loads(out_path.read_text())
 
 
-def check_spike_frames(samples, run, layers, *, exact: bool) -> list[str]:
+def check_spike_frames(samples, run, layers, *, exact: bool, early_status: bool = False) -> list[str]:
     """Every mismatch between the received frames and the golden network, as messages.
 
     Received results are split into groups, each ending at a SCORES frame; a RESET-ended sample
     has no SCORES frame, so its spikes belong to the group of the next sample. ``exact``: each
     group's SPIKE frames of each layer equal the golden spikes; otherwise they are an in-order
-    subsequence and ``spikes_dropped`` accounts for the rest.
+    subsequence and ``spikes_dropped`` accounts for the rest. ``early_status``: two STATUS
+    frames are expected, both after the last SCORES frame and with the same ``spikes_dropped``.
     """
     errors = []
     results = run["results"]
@@ -132,10 +138,16 @@ def check_spike_frames(samples, run, layers, *, exact: bool) -> list[str]:
             elif not exact and not _is_subsequence(got, want[k]):
                 errors.append(f"sample {index} layer {k}: received spikes {got} are not an in-order subsequence "
                               f"of the golden {want[k]}")
-    if len(statuses) != 1:
-        errors.append(f"STATUS frames: expected 1, got {len(statuses)}")
+    n_reads = 2 if early_status else 1
+    last_scores = max((i for i, r in enumerate(results) if r["kind"] == "scores"), default=-1)
+    if any(i < last_scores for i, r in enumerate(results) if r["kind"] == "status"):
+        errors.append("a STATUS frame came before the SCORES of a sample finished before its READ_STATUS")
+    if len(statuses) != n_reads:
+        errors.append(f"STATUS frames: expected {n_reads}, got {len(statuses)}")
+    elif early_status and statuses[0]["counters"]["spikes_dropped"] != statuses[1]["counters"]["spikes_dropped"]:
+        errors.append(f"spikes_dropped changed between the STATUS frames: {statuses}")
     else:
-        status = statuses[0]
+        status = statuses[-1]
         dropped = golden_total - received_total
         if status["version"] != PROTOCOL_VERSION:
             errors.append(f"STATUS version {status['version']}, expected {PROTOCOL_VERSION}")
@@ -144,7 +156,7 @@ def check_spike_frames(samples, run, layers, *, exact: bool) -> list[str]:
                           f"({golden_total} golden spikes, {received_total} SPIKE frames)")
         if run["spikes_dropped"] != dropped:
             errors.append(f"spikes_dropped port {run['spikes_dropped']}, expected {dropped}")
-        n_frames = sum(len(s["events"]) + 1 for s in samples) + 1
+        n_frames = sum(len(s["events"]) + 1 for s in samples) + n_reads
         if status["counters"]["frames_ok"] != n_frames or any(status["counters"][n] for n in COUNTER_NAMES[1:]):
             errors.append(f"link counters {status['counters']}, expected frames_ok={n_frames} and no errors")
     if run["samples_done"] != len(samples):
@@ -198,10 +210,14 @@ def test_spike_frames_exact_and_checker_fails_on_one_bit():
 
 @needs_iverilog
 def test_spike_frames_drop_and_count():
-    """A 2-entry FIFO for layer 0 only: spikes drop and are counted exactly; scores stay exact."""
+    """A 2-entry FIFO for layer 1 only: spikes drop and are counted exactly; scores stay exact.
+
+    A READ_STATUS follows the last END_OF_SAMPLE at once: its STATUS waits for that sample's
+    SCORES and already counts every dropped spike.
+    """
     params = spiking_network()
     samples = make_samples(params, (1, 3))
-    run = run_link("drops", params, samples, spike_layers=(0,), spike_fifo_depth=2)
-    assert check_spike_frames(samples, run, (0,), exact=False) == []
+    run = run_link("drops", params, samples, spike_layers=(1,), spike_fifo_depth=2, early_status=True)
+    assert check_spike_frames(samples, run, (1,), exact=False, early_status=True) == []
     received = sum(r["kind"] == "spike" for r in run["results"])
     assert run["spikes_dropped"] > 0 and received > 0, (run["spikes_dropped"], received)

@@ -250,7 +250,7 @@ class ProcessorLink(wiring.Component):
         # STATUS waits for the SCORES of every sample finished before its READ_STATUS (no entry
         # left in ``flags``), so its counters include all of their spikes_dropped.
         send_status = ~send_scores & status_pending & ~flags.r_rdy
-        send_spike = ~send_scores & ~status_pending & any_current
+        send_spike = ~send_scores & ~send_status & any_current
         # The lowest chosen layer with a current spike goes first (Mux chains, no comb processes:
         # Verilog simulators know them from time 0).
         spike_body = Signal(SPIKE_LAYOUT)
