@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
+        "--spike-layers",
+        type=_spike_layers_arg,
+        metavar="all|K[,K...]",
+        help=(
+            "with --model: hidden layers whose spikes the board sends as SPIKE frames, 'all' or "
+            "indices such as 0,1 (default: none; docs/host_link.md)"
+        ),
+    )
+    parser.add_argument(
         "--neurons",
         type=int,
         default=DEFAULT_NEURONS,
@@ -135,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _spike_layers_arg(text: str):
+    """``--spike-layers``: ``"all"`` or comma-separated hidden layer indices."""
+    if text == "all":
+        return text
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or hidden layer indices such as 0,1, not {text!r}") from None
+
+
 def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3SNeuronTop]:
     """The ULX3S top around a refractory LIF core with the default parameters (D7)."""
     params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
@@ -143,7 +162,8 @@ def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3
     return f"refractory_lif n_neurons={n_neurons}", top
 
 
-def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int, n_steps: int | None):
+def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int, n_steps: int | None,
+                  spike_layers=None):
     """The ULX3S processor top for a model file (or ``"default"``), after the fit check.
 
     Raises :class:`golden.model_file.ModelFileError` for a bad file and
@@ -157,7 +177,7 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
         n_steps = int((params.provenance or {}).get("n_steps", DEFAULT_STEPS))
     report = check_fit(params, variant, lanes=lanes)
     print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
-    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes)
+    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, spike_layers=spike_layers)
     kinds = "-".join(str(layer.n_out) for layer in params.layers)
     return f"processor {Path(model).name} ({params.n_inputs}-{kinds}, lanes={lanes}, steps={n_steps})", top
 
@@ -173,6 +193,8 @@ def main(argv=None) -> int:
         parser.error(f"--lanes must be at least 1, not {args.lanes}")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, not {args.steps}")
+    if args.spike_layers is not None and args.model is None:
+        parser.error("--spike-layers needs --model (the processor build)")
     default_mhz = DEFAULT_CLOCK_MHZ if args.model is None else DEFAULT_PROCESSOR_CLOCK_MHZ
     clock_hz = (args.clock_mhz if args.clock_mhz is not None else default_mhz) * 1e6
     name = f"{args.board}-{args.variant}" + ("" if args.model is None else f"-{Path(args.model).stem}")
@@ -185,7 +207,8 @@ def main(argv=None) -> int:
         if args.model is None:
             design, top = refractory_lif_top(args.neurons, pll_config)
         else:
-            design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps)
+            design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps,
+                                        spike_layers=args.spike_layers)
     except ToolNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
