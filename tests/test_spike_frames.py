@@ -221,3 +221,23 @@ def test_spike_frames_drop_and_count():
     assert check_spike_frames(samples, run, (1,), exact=False, early_status=True) == []
     received = sum(r["kind"] == "spike" for r in run["results"])
     assert run["spikes_dropped"] > 0 and received > 0, (run["spikes_dropped"], received)
+
+
+# A constructor that refuses its arguments leaves an unelaborated object behind: Amaranth warns.
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_build_cli_spike_layers(tmp_path, capsys):
+    """``python -m hw.build --spike-layers``: the spike FIFOs appear only when asked for; bad input exits 2."""
+    from hw import build
+
+    def design(*options):
+        out = tmp_path / "-".join(options or ("none",))
+        assert build.main(["--model", "default", "--dry-run", "--out", str(out), *options]) == 0
+        return (out / "top.il").read_text()
+
+    assert "spike_out_fifo_0" in design("--spike-layers", "all")
+    assert "spike_out_fifo" not in design()
+    for bad in (["--spike-layers", "1"], ["--spike-layers", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            build.main(["--model", "default", "--dry-run", "--out", str(tmp_path / "bad"), *bad])
+        assert exit_info.value.code == 2
+    assert "not a hidden layer index" in capsys.readouterr().err

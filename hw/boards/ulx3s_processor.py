@@ -216,7 +216,7 @@ class ProcessorLink(wiring.Component):
             step = Signal(STEP_BITS, name=f"spike_step_{k}")
             tag = Signal(_SAMPLE_TAG_BITS, name=f"spike_tag_{k}")
             fifo = SyncFIFOBuffered(width=entry_layout.size, depth=self.spike_fifo_depth)
-            m.submodules[f"spike_fifo_{k}"] = fifo
+            m.submodules[f"spike_out_fifo_{k}"] = fifo
             entry = data.View(entry_layout, fifo.w_data)
             is_spike = tap.valid & ~tap.close
             m.d.comb += [
