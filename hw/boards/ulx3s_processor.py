@@ -4,7 +4,7 @@
 
     rx -> UARTRx -> FrameDecoder -> commands -> NetworkProcessor -> scores ----+-> FrameEncoder -> UARTTx -> tx
                                   \\-> READ_STATUS ---------------------------/|
-                                  hidden layer taps -> spike FIFOs (drop) ----/
+                   NetworkProcessor.layer_taps -> spike FIFOs (drop) ---------/
 
 * EVENT frames become processor events (``x``, ``y``, ``polarity``, ``timestamp`` ticks; for a
   network without an input map, ``x`` is the channel and ``y``, ``polarity`` are 0).
@@ -22,8 +22,7 @@
 
 Result priority, per frame the encoder takes: (1) SCORES, unless a FIFO head still holds a
 spike of the sample these scores close; (2) a pending STATUS (once no finished sample awaits
-its scores); (3) a spike of the sample whose
-scores come next (lowest layer first). Spikes are tagged with their sample (an 8-bit count of
+its scores); (3) a spike of the sample whose scores come next (lowest layer first). Spikes are tagged with their sample (an 8-bit count of
 finished samples), so a spike of the next sample waits in its FIFO until the current sample's
 SCORES has gone: per sample, the host sees its spikes, then its SCORES. A sample's scores (also
 the discarded ones of a RESET-ended sample) wait while its queued spikes drain, at most
@@ -89,9 +88,13 @@ def spike_layer_indices(params: NetworkParams, spike_layers) -> tuple[int, ...]:
     for index in chosen:
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < n_hidden:
             raise ValueError(f"spike_layers: {index!r} is not a hidden layer index of this network "
-                             f"(0..{n_hidden - 1}; the readout does not spike)")
+                             f"(hidden layers: {list(range(n_hidden))}; the readout does not spike)")
     if len(set(chosen)) != len(chosen):
         raise ValueError(f"spike_layers lists a layer twice: {chosen}")
+    for index in chosen:
+        if params.layers[index].n_out > 1 << 16:
+            raise ValueError(f"spike_layers: layer {index} has {params.layers[index].n_out} neurons; a SPIKE "
+                             f"frame's neuron field is u16 (at most {1 << 16})")
     return tuple(sorted(chosen))
 
 
