@@ -155,6 +155,58 @@ def test_cli_help_and_bad_arguments(capsys):
     assert "window_ms=810 must be a multiple of bin_ms=20" in capsys.readouterr().err
 
 
+def _build_report(folder: Path, design: str, fmax_mhz: float = 76.8) -> Path:
+    from hw.bitstream.report import BuildReport
+
+    nextpnr = {
+        "utilization": {"TRELLIS_COMB": {"used": 7259, "available": 83640}, "TRELLIS_FF": {"used": 5063, "available": 83640},
+                        "MULT18X18D": {"used": 25, "available": 156}, "DP16KD": {"used": 45, "available": 208}},
+        "fmax": {"$glbnet$link.clk": {"achieved": fmax_mhz, "constraint": 75.0}},
+        "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+            {"type": "clk-to-q", "delay": 5.6, "from": {"cell": "ram"}, "to": {"cell": "ram"}},
+            {"type": "routing", "delay": 2.0, "from": {"cell": "ram"}, "to": {"cell": "lut"}},
+            {"type": "logic", "delay": 0.4, "from": {"cell": "lut"}, "to": {"cell": "lut"}},
+            {"type": "routing", "delay": 1.0, "from": {"cell": "lut"}, "to": {"cell": "ff"}},
+            {"type": "setup", "delay": 0.1, "from": {"cell": "ff"}, "to": {"cell": "ff"}}]}],
+    }
+    folder.mkdir(parents=True)
+    BuildReport.from_nextpnr(nextpnr, design=design, board="ulx3s", device="LFE5U-85F", package="CABGA381",
+                             speed_grade="6", requested_clock_mhz=75.0, pll={"output_mhz": 75.0}).write(folder)
+    return folder / "report.json"
+
+
+def test_bench_reads_bitstream_reports_of_the_trained_networks(tmp_path):
+    """bench.fsdd fills the bitstream columns from hw.build's report.json, for the right network only."""
+    from bench.fsdd import NOT_BUILT, build_figures, build_paragraph, build_table, find_build
+
+    good = _build_report(tmp_path / "ulx3s-85F-fsdd_silif", "processor fsdd_silif.safetensors (32-176-176-10, lanes=2, steps=40)")
+    slow = _build_report(tmp_path / "other", "processor fsdd_rlif.safetensors (32-176-176-10, lanes=1, steps=40)", 60.0)
+    assert find_build("silif", [good.parent, slow.parent]) == good
+    assert find_build("csilif", [good.parent, slow.parent]) is None
+    figures = build_figures(good)
+    assert (figures["lanes"], figures["n_steps"], figures["clock_mhz"]) == (2, 40, 75.0)
+    assert figures["used"] == {"LUT4": 7259, "FF": 5063, "MULT18X18D": 25, "DP16KD": 45}
+    assert figures["available"]["DP16KD"] == 208 and figures["timing_met"] and figures["fmax_mhz"] == pytest.approx(76.8)
+    assert figures["critical_path"]["delay_ns"] == pytest.approx(9.1)
+    rlif = build_figures(slow)
+    assert not rlif["timing_met"]
+    rtl = [{"lanes": 2, "identical": 2, "runs": 2, "cycles": [1500, 3000], "hardware": "abc", "date": "today"}]
+    rows = [{"neuron": "silif", "build": figures, "rtl": rtl}, {"neuron": "rlif", "build": rlif, "rtl": []},
+            {"neuron": "csilif", "build": None, "rtl": []}]
+    table = build_table(rows)
+    assert "| 2,250 / 3,000 | 30 / 40 |" in table[2]  # cycles at the build's lanes, microseconds at 75 MHz
+    assert "| 60.0 | **no** | not yet measured |" in table[3]
+    assert table[4].startswith(f"| csilif | {NOT_BUILT} |")
+    text = build_paragraph(rows[0])
+    assert "**timing met** (Fmax 76.8 MHz)" in text and "LUT4 7,259 / 83,640" in text
+    assert "Critical path 9.1 ns" in text and "from `ram` (5.6 ns clock-to-out)" in text and "to `ff`" in text
+    assert "**timing NOT met**" in build_paragraph(rows[1])
+    (tmp_path / "smoke").mkdir()
+    (tmp_path / "smoke" / "report.json").write_text(json.dumps({"design": "refractory_lif n_neurons=256", "clocks": []}))
+    with pytest.raises(ValueError, match="not a processor build report"):
+        build_figures(tmp_path / "smoke" / "report.json")
+
+
 #: The trained, quantised FSDD networks of docs/fsdd_results.md (python -m golden.train --neuron
 #: <neuron> --export ...), checked in so that CI runs the deployment check on them.
 TRAINED = {neuron: REPO / "models" / f"fsdd_{neuron}.safetensors" for neuron in ("csilif", "silif", "rlif")}
