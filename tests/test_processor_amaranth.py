@@ -174,11 +174,13 @@ async def source_done(ctx, source):
 
 
 def test_weight_banks_are_one_block_ram_deep():
-    assert weight_bank_depth(176 * 176, 16) == 1024  # 31 DP16KD 1024x18, not 32 of 2048x9
-    assert weight_bank_depth(32 * 176, 14) == 1024  # a tie (6 blocks): the shallower bank
-    assert weight_bank_depth(176 * 10, 22) == 2048  # 3 blocks of 2048x9
+    assert weight_bank_depth(176 * 176, 15) == 1024  # 31 DP16KD 1024x18, not 15-wide 16384x1 banks
+    assert weight_bank_depth(32 * 176, 13) == 1024  # a tie (6 blocks): the shallower bank
+    assert weight_bank_depth(176 * 10, 21) == 2048  # 3 blocks of 2048x9
     assert weight_bank_depth(200 * 12, 14) == 1024
     assert weight_bank_depth(600, 56) == 512
+    assert weight_bank_depth(10000, 4) == 4096
+    assert weight_bank_depth(10000, 1) == 16384
 
 
 def test_synapse_rejects_bad_lanes():

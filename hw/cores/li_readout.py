@@ -21,6 +21,8 @@ __all__ = ["LIReadoutCore"]
 _SLICE_BITS = 17
 #: Extra integer bits of a class score over the membrane: sums of up to 2**16 steps are exact.
 DEFAULT_SCORE_EXTRA_BITS = 16
+#: Pipeline stages after the accepting cycle; the last one writes back (see the class docstring).
+_STAGES = 7
 
 
 class LIReadoutCore(wiring.Component):
@@ -70,7 +72,7 @@ class LIReadoutCore(wiring.Component):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (7) cycles from accepting a beat to its :attr:`o_state` beat.
+    * **Latency**: :attr:`latency` (8) cycles from accepting a beat to its :attr:`o_state` beat.
     * **Throughput**: one update per clock while :attr:`o_state` is ready and consecutive beats
       name neurons that are not in flight; a neuron offered again within :attr:`hazard_stages`
       beats stalls ``i_current.ready`` (no forwarding; the write-back reaches a same-cycle read
@@ -84,19 +86,20 @@ class LIReadoutCore(wiring.Component):
         0  accept: address the state and parameter memories
         1  memory words arrive (u, alpha, gain)
         2  multiplier operands registered
-        3  partial products of 17-bit operand slices registered
-        4  products alpha*u and gain*x registered (full width)
-        5  sum rounded to F fractional bits
-        6  saturated; write-back; into the output register (7)
+        3  partial products of 17-bit operand slices registered straight out of the multipliers
+        4  partial products registered again (so the multipliers' registers can sit beside them)
+        5  products alpha*u and gain*x registered (full width)
+        6  sum rounded to F fractional bits
+        7  saturated; write-back; into the output register (8)
         A  (score pipeline, beside the output register) neuron and u registered
         B  score + u registered
         C  score saturated and stored; clamp flags registered for the counter
     """
 
     #: Cycles from accepting an input beat to its output beat being valid.
-    latency = 7
+    latency = 8
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 5
+    hazard_stages = 6
 
     def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
         if not isinstance(params, LIReadoutParams):
@@ -189,12 +192,12 @@ class LIReadoutCore(wiring.Component):
         clearing = Signal()
         index = Signal(range(n + 1))
         advance = Signal()
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, 7)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, 7)]
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, _STAGES + 1)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, _STAGES + 1)]
         with m.If(advance):
             m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
             m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
-            for k in range(2, 7):
+            for k in range(2, _STAGES + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
 
         hazard = Signal()
@@ -224,42 +227,43 @@ class LIReadoutCore(wiring.Component):
                 current_2.eq(current_1),
             ]
         # Stage 3: partial products of 17-bit slices (each fits one MULT18X18D with the 18-bit
-        # coefficient), registered; stage 4: the full products; stage 5: one rounding of their
-        # exact sum (D1); stage 6: saturated (D2).
+        # coefficient), registered straight out of the multiplier; stage 4: registered again;
+        # stage 5: the full products; stage 6: one rounding of their exact sum (D1); stage 7:
+        # saturated (D2).
+        def delayed(value, name):
+            stage_3 = Signal.like(value, name=f"{name}_3")
+            stage_4 = Signal.like(value, name=f"{name}_4")
+            with m.If(advance):
+                m.d.sync += [stage_3.eq(value), stage_4.eq(stage_3)]
+            return stage_4
+
         products = []
-        for operand, coef in ((u_2, alpha_2), (current_2, gain_2)):
+        for operand, coef, name in ((u_2, alpha_2, "decay"), (current_2, gain_2, "drive")):
             if len(operand) > _SLICE_BITS:
                 low, high = operand[:_SLICE_BITS], operand[_SLICE_BITS:].as_signed()
-                low_3 = Signal.like(low * coef)
-                high_3 = Signal.like(high * coef)
-                with m.If(advance):
-                    m.d.sync += [low_3.eq(low * coef), high_3.eq(high * coef)]
-                full = (high_3 << _SLICE_BITS) + low_3
+                full = (delayed(high * coef, f"{name}_high") << _SLICE_BITS) + delayed(low * coef, f"{name}_low")
             else:
-                product_3 = Signal.like(operand * coef)
-                with m.If(advance):
-                    m.d.sync += product_3.eq(operand * coef)
-                full = product_3
-            full_4 = Signal.like(full)
+                full = delayed(operand * coef, name)
+            full_5 = Signal.like(full, name=f"{name}_5")
             with m.If(advance):
-                m.d.sync += full_4.eq(full)
-            products.append(full_4)
-        decay_4, drive_4 = products
-        rounded_5 = Signal.like(round_shift(decay_4 + drive_4, coef_bits))
+                m.d.sync += full_5.eq(full)
+            products.append(full_5)
+        decay_5, drive_5 = products
+        rounded_6 = Signal.like(round_shift(decay_5 + drive_5, coef_bits))
         with m.If(advance):
-            m.d.sync += rounded_5.eq(round_shift(decay_4 + drive_4, coef_bits))
-        u_next, u_clamped = saturate(rounded_5, p.state_fmt)
-        u_6 = Signal(p.state_fmt.shape())
-        u_clamped_6 = Signal()
+            m.d.sync += rounded_6.eq(round_shift(decay_5 + drive_5, coef_bits))
+        u_next, u_clamped = saturate(rounded_6, p.state_fmt)
+        u_7 = Signal(p.state_fmt.shape())
+        u_clamped_7 = Signal()
         with m.If(advance):
-            m.d.sync += [u_6.eq(u_next), u_clamped_6.eq(u_clamped)]
+            m.d.sync += [u_7.eq(u_next), u_clamped_7.eq(u_clamped)]
 
         # Write-back and output register.
         write_back = Signal()
-        m.d.comb += write_back.eq(valid[6] & advance)
+        m.d.comb += write_back.eq(valid[_STAGES] & advance)
         m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
-            state_wr.addr.eq(Mux(clearing, index, neuron[6])),
-            state_wr.data.eq(Mux(clearing, 0, u_6)),
+            state_wr.addr.eq(Mux(clearing, index, neuron[_STAGES])),
+            state_wr.data.eq(Mux(clearing, 0, u_7)),
             state_wr.en.eq(clearing | write_back),
         ]
 
@@ -275,8 +279,8 @@ class LIReadoutCore(wiring.Component):
         score_sum_b = Signal(signed(score_shape.width + 1))
         m.d.sync += [
             score_valid_a.eq(write_back),
-            score_neuron_a.eq(neuron[6]),
-            score_u_a.eq(u_6),
+            score_neuron_a.eq(neuron[_STAGES]),
+            score_u_a.eq(u_7),
             score_valid_b.eq(score_valid_a),
             score_neuron_b.eq(score_neuron_a),
             score_sum_b.eq(select(score_neuron_a, scores) + score_u_a),
@@ -295,21 +299,21 @@ class LIReadoutCore(wiring.Component):
         ]
         with m.If(advance):
             m.d.sync += [
-                out_state.neuron.eq(neuron[6]),
-                out_state.u.eq(u_6),
-                out_state.saturated.eq(u_clamped_6),
-                state_pending.eq(valid[6]),
+                out_state.neuron.eq(neuron[_STAGES]),
+                out_state.u.eq(u_7),
+                out_state.saturated.eq(u_clamped_7),
+                state_pending.eq(valid[_STAGES]),
             ]
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
-        m.d.sync += clamps.eq(Cat(write_back & u_clamped_6, score_valid_b & score_clamped))
+        m.d.sync += clamps.eq(Cat(write_back & u_clamped_7, score_valid_b & score_clamped))
         counter_max = (1 << COUNTER_WIDTH) - 1
         with m.If(clamps.any()):
             total = self.saturation_count + clamps[0] + clamps[1]
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
 
         # Finish: drain, scan, emit, clear.
-        in_flight = any_of([*(valid[k] for k in range(1, 7)), score_valid_a, score_valid_b])
+        in_flight = any_of([*(valid[k] for k in range(1, _STAGES + 1)), score_valid_a, score_valid_b])
         emit = Signal()
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())
