@@ -86,7 +86,7 @@ class FlamesConfig:
     n_state: int = 32
     bin_ms: int = 20
     window_ms: int = 800
-    epochs: int = 10
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 0.005
     seed: int = 0
