@@ -57,7 +57,7 @@ class TimeBinController(wiring.Component):
     * EVENT with ``tick >= bin_end``: if ``k`` is the sample's last step (``k + 1 >= n_steps``)
       the event lies beyond the sample and is dropped (``dropped_late`` counts, as
       :func:`golden.network.counts_from_events` leaves it out); otherwise a close of step ``k``
-      is emitted, ``k`` advances and the same event is examined again next cycle.
+      is emitted, ``k`` advances and the same event is examined again.
     * EVENT that would be the ``max_events_per_step + 1``-th of its step: dropped,
       ``dropped_over_bound`` counts (layer 0's accumulators are sized for the declared bound,
       :attr:`golden.network.NetworkParams.max_events_per_step`, so they never wrap).
@@ -90,10 +90,11 @@ class TimeBinController(wiring.Component):
 
     Timing
     ------
-    One input beat (or one close) per cycle while ``o`` is ready; an event ``d`` steps ahead
-    waits ``d`` cycles for its closes. ``i.ready`` depends combinationally on ``o.ready`` and
-    ``i.payload`` (never on ``i.valid``). Never hangs: every beat is consumed after at most
-    ``n_steps`` closes.
+    Each input beat is examined for one cycle (its comparisons with the state registered), then
+    acted on: one input beat (or one close) per 2 cycles while ``o`` is ready; an event ``d``
+    steps ahead waits ``2 * d`` cycles for its closes. ``i.ready`` depends combinationally on
+    ``o.ready`` and registers. Never hangs: every beat is consumed after at most ``n_steps``
+    closes.
     """
 
     def __init__(self, n_inputs: int, bin_ticks: int, n_steps: int, max_events_per_step: int | None = None):
@@ -136,24 +137,46 @@ class TimeBinController(wiring.Component):
         can_load = ~out_valid | self.o.ready
 
         beat = self.i.payload
-        is_end = beat.kind == InputKind.END
-        final_step = (self.step + 1) >= self.n_steps
-        backwards = ~is_end & (beat.tick < last_tick)
-        out_of_range = ~is_end & ~backwards & (beat.channel >= self._n_inputs)
-        beyond = ~is_end & ~backwards & ~out_of_range & (beat.tick >= bin_end)
+        # The head beat is examined in one cycle (its comparisons with the state registered) and
+        # acted on in the next, so the 32- and 49-bit comparisons and the decision below sit in
+        # different cycles (timing). Every action changes the state, so it is examined again.
+        examined = Signal()
+        head_end = Signal()
+        head_before_last = Signal()
+        head_out_of_range = Signal()
+        head_beyond_bin = Signal()
+        head_final_step = Signal()
+        head_at_bound = Signal()
+        if self._max_events is not None:
+            step_events = Signal(range(self._max_events + 1))
+        with m.If(self.i.valid & ~examined):
+            m.d.sync += [
+                examined.eq(1),
+                head_end.eq(beat.kind == InputKind.END),
+                head_before_last.eq(beat.tick < last_tick),
+                head_out_of_range.eq(beat.channel >= self._n_inputs),
+                head_beyond_bin.eq(beat.tick >= bin_end),
+                head_final_step.eq((self.step + 1) >= self.n_steps),
+            ]
+            if self._max_events is not None:
+                m.d.sync += head_at_bound.eq(step_events == self._max_events)
+
+        is_end = head_end
+        final_step = head_final_step
+        backwards = ~is_end & head_before_last
+        out_of_range = ~is_end & ~backwards & head_out_of_range
+        beyond = ~is_end & ~backwards & ~out_of_range & head_beyond_bin
         late = beyond & final_step
         close = is_end | (beyond & ~final_step)
         in_step = ~is_end & ~backwards & ~out_of_range & ~beyond
-        if self._max_events is None:
-            over_bound = Const(0)
-        else:
-            step_events = Signal(range(self._max_events + 1))
-            over_bound = in_step & (step_events == self._max_events)
+        over_bound = in_step & head_at_bound
         emit_event = in_step & ~over_bound
         consume = (is_end & final_step) | backwards | out_of_range | late | over_bound | emit_event
-        m.d.comb += self.i.ready.eq(can_load & consume)
+        m.d.comb += self.i.ready.eq(examined & can_load & consume)
         go = Signal()
-        m.d.comb += go.eq(self.i.valid & can_load)
+        m.d.comb += go.eq(examined & self.i.valid & can_load)
+        with m.If(go):
+            m.d.sync += examined.eq(0)
 
         with m.If(can_load):
             m.d.sync += out_valid.eq(0)
