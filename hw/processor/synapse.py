@@ -216,8 +216,6 @@ class SynapseStage(wiring.Component):
         acc_in = Signal(acc_layout)
         weight_in = Signal(weight_layout)
         add_sum = Signal(acc_layout)
-        last_valid = Signal()
-        written_row = Signal(range(rows))
         last_sum = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
@@ -262,12 +260,14 @@ class SynapseStage(wiring.Component):
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             acc_in.eq(acc_rd.data),
             weight_in.eq(_tree_select(add2_bank, bank_words)),
-            last_valid.eq(add3_valid), written_row.eq(add3_row), last_sum.eq(add_sum),
+            last_sum.eq(add_sum),
         ]
         for bank_word, port in zip(bank_words, weight_banks):
             m.d.sync += bank_word.eq(port.data)
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
-        forward = last_valid & (written_row == add3_row)
+        # `forward` is decided a stage early (the row compare stays off the adder's path).
+        forward = Signal()
+        m.d.sync += forward.eq(add3_valid & (add3_row == add2_row))
         for lane in range(lanes):
             m.d.comb += add_sum[lane].eq(Mux(forward, last_sum[lane], acc_in[lane]) + weight_in[lane])
 
