@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Mux
 from golden.fixed import QFormat, round_shift
 
 __all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand_parts", "partial_products",
-           "round_shift", "saturate", "select"]
+           "round_shift", "saturate", "select", "tree_select"]
 
 
 def saturate(value, fmt: QFormat):
@@ -49,6 +49,20 @@ def select(index, values):
     for k in reversed(range(len(values) - 1)):
         result = Mux(index == k, values[k], result)
     return result
+
+
+def tree_select(index, values):
+    """``values[index]`` as a balanced tree of 2:1 multiplexers, one level per bit of ``index``
+    (a plain expression: ``ceil(log2(len(values)))`` levels where :func:`select` has one per
+    value). An index beyond the last value selects the last value or one of its copies."""
+    values = list(values)
+    level = 0
+    while len(values) > 1:
+        if len(values) % 2:
+            values.append(values[-1])
+        values = [Mux(index[level], values[k + 1], values[k]) for k in range(0, len(values), 2)]
+        level += 1
+    return values[0]
 
 
 #: Width of the hardware's event and saturation counters (they stick at ``2**32 - 1``).

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import LIReadoutParams
-from hw.arith import COUNTER_WIDTH, any_of, saturate, select
+from hw.arith import COUNTER_WIDTH, any_of, saturate, tree_select
 
 __all__ = ["LIReadoutCore"]
 
@@ -91,7 +91,7 @@ class LIReadoutCore(wiring.Component):
         5  products alpha*u and gain*x registered (full width)
         6  sum rounded to F fractional bits
         7  saturated; write-back; into the output register (8)
-        A  (score pipeline, beside the output register) neuron and u registered
+        A  (score pipeline, beside the output register) neuron, u and the neuron's score registered
         B  score + u registered
         C  score saturated and stored; clamp flags registered for the counter
     """
@@ -267,13 +267,15 @@ class LIReadoutCore(wiring.Component):
             state_wr.en.eq(clearing | write_back),
         ]
 
-        # Score update, two stages behind the write-back: A registers (neuron, u), B adds the
-        # score, C saturates and stores it. A neuron's updates are at least hazard_stages + 1
-        # cycles apart, so B always reads the score that C stored for the previous update.
+        # Score update, beside the write-back: A registers (neuron, u) and the neuron's score
+        # (a multiplexer tree), B adds them, C saturates and stores the sum. A neuron's updates
+        # are at least hazard_stages + 1 cycles apart, so A always reads the score that C stored
+        # for the previous update.
         score_shape = self._score_fmt.shape()
         score_valid_a = Signal()
         score_neuron_a = Signal(index_shape)
         score_u_a = Signal(p.state_fmt.shape())
+        score_a = Signal(score_shape)
         score_valid_b = Signal()
         score_neuron_b = Signal(index_shape)
         score_sum_b = Signal(signed(score_shape.width + 1))
@@ -281,9 +283,10 @@ class LIReadoutCore(wiring.Component):
             score_valid_a.eq(write_back),
             score_neuron_a.eq(neuron[_STAGES]),
             score_u_a.eq(u_7),
+            score_a.eq(tree_select(neuron[_STAGES], scores)),
             score_valid_b.eq(score_valid_a),
             score_neuron_b.eq(score_neuron_a),
-            score_sum_b.eq(select(score_neuron_a, scores) + score_u_a),
+            score_sum_b.eq(score_a + score_u_a),
         ]
         score_next, score_clamped = saturate(score_sum_b, self._score_fmt)
         for k, score in enumerate(scores):
@@ -342,7 +345,7 @@ class LIReadoutCore(wiring.Component):
                 # so the first index wins ties; starting from the smallest score keeps index 0
                 # when every score is that smallest value).
                 with m.If(index < n):
-                    m.d.sync += [candidate.eq(select(index, scores)), candidate_index.eq(index),
+                    m.d.sync += [candidate.eq(tree_select(index, scores)), candidate_index.eq(index),
                                  candidate_valid.eq(1), index.eq(index + 1)]
                 with m.Else():
                     m.d.sync += candidate_valid.eq(0)

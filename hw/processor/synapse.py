@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fit import DP16KD_SHAPES
 from golden.network import LayerParams
-from hw.arith import COUNTER_WIDTH, all_of, saturate
+from hw.arith import COUNTER_WIDTH, all_of, saturate, tree_select
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
 
@@ -259,7 +259,7 @@ class SynapseStage(wiring.Component):
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             acc_in.eq(acc_rd.data),
-            weight_in.eq(_tree_select(add2_bank, bank_words)),
+            weight_in.eq(tree_select(add2_bank, bank_words)),
             last_sum.eq(add_sum),
         ]
         for bank_word, port in zip(bank_words, weight_banks):
@@ -330,17 +330,3 @@ class SynapseStage(wiring.Component):
             total = self.saturation_count + n_clamped
             m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
         return m
-
-
-def _tree_select(index, values):
-    """``values[index]`` as a balanced tree of 2:1 multiplexers, one level per bit of ``index``
-    (a plain expression: ``ceil(log2(len(values)))`` levels where a Mux chain has one per value).
-    An index beyond the last value selects the last value or one of its copies."""
-    values = list(values)
-    level = 0
-    while len(values) > 1:
-        if len(values) % 2:
-            values.append(values[-1])
-        values = [Mux(index[level], values[k + 1], values[k]) for k in range(0, len(values), 2)]
-        level += 1
-    return values[0]
