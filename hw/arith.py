@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Mux
 from golden.fixed import QFormat, round_shift
 
 __all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand_parts", "partial_products",
-           "round_shift", "saturate", "select", "tree_select"]
+           "round_shift", "saturate", "tree_select"]
 
 
 def saturate(value, fmt: QFormat):
@@ -42,19 +42,11 @@ def all_of(terms):
     return Cat(*terms).all()
 
 
-def select(index, values):
-    """``values[index]`` as a Mux chain: a plain expression (no comb process), so Verilog
-    simulators know it from time 0; the last value for any larger index."""
-    result = values[-1]
-    for k in reversed(range(len(values) - 1)):
-        result = Mux(index == k, values[k], result)
-    return result
-
-
 def tree_select(index, values):
     """``values[index]`` as a balanced tree of 2:1 multiplexers, one level per bit of ``index``
-    (a plain expression: ``ceil(log2(len(values)))`` levels where :func:`select` has one per
-    value). An index beyond the last value selects the last value or one of its copies."""
+    (a plain expression, so Verilog simulators know it from time 0; ``ceil(log2(len(values)))``
+    levels where a Mux chain has one per value). An index beyond the last value selects the
+    last value or one of its copies."""
     values = list(values)
     level = 0
     while len(values) > 1:

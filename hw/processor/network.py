@@ -20,7 +20,7 @@ from golden.fixed import QFormat
 from golden.network import LayerParams, NetworkParams
 from golden.refractory_lif import RefractoryLIFParams
 from golden.silif import SiLIFParams
-from hw.arith import COUNTER_WIDTH, any_of, select
+from hw.arith import COUNTER_WIDTH, any_of, tree_select
 from hw.cores.csilif import CSiLIFCore
 from hw.cores.li_readout import LIReadoutCore
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -214,8 +214,8 @@ class SpikingLayer(wiring.Component):
         m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
         selected = _first_valid(beats)
         any_valid = any_of(beat.valid for beat in beats)
-        spike = select(selected, [beat.payload.spike for beat in beats])
-        row = select(selected, [beat.payload.neuron for beat in beats])
+        spike = tree_select(selected, [beat.payload.spike for beat in beats])
+        row = tree_select(selected, [beat.payload.neuron for beat in beats])
         index = row * lanes + selected if lanes > 1 else row
         taken = ~close_now & any_valid & (~spike | self.o.ready)
         m.d.comb += [
@@ -286,9 +286,9 @@ class ReadoutLayer(wiring.Component):
         m.d.comb += [
             core.i_current.valid.eq(any_of(beat.valid for beat in lane_beats)),
             core.i_current.payload.neuron.eq(
-                select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
+                tree_select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
                 else lane_beats[0].payload.neuron),
-            core.i_current.payload.current.eq(select(chosen, [beat.payload.current for beat in lane_beats])),
+            core.i_current.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in lane_beats])),
         ]
         for lane in range(lanes):
             m.d.comb += lane_beats[lane].ready.eq((chosen == lane) & core.i_current.ready)
