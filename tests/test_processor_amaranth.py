@@ -5,12 +5,14 @@ against :func:`golden.network.run_network`."""
 import numpy as np
 import pytest
 import torch
+from amaranth.hdl import Const, Module, Signal
 from amaranth.sim import Simulator
 
 from golden.data.events import InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams
+from hw.arith import times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import InputMapper
 from hw.processor.network import NetworkProcessor, lane_params
@@ -181,6 +183,33 @@ def test_weight_banks_are_one_block_ram_deep():
     assert weight_bank_depth(600, 56) == 512
     assert weight_bank_depth(10000, 4) == 4096
     assert weight_bank_depth(10000, 1) == 16384
+
+
+def test_times_constant_and_tree_select_are_exact():
+    """The address and selection helpers of the synapse and merger, for every value of a 7-bit operand."""
+    factors = [0, 1, 2, 3, 7, 11, 176, 255, 1000]
+    x = Signal(7)
+    products = [Signal(18, name=f"product_{k}") for k in factors]
+    selected = [Signal(8, name=f"selected_{n}") for n in (1, 3, 10, 31)]
+    m = Module()
+    m.d.comb += [p.eq(times_constant(x, k)) for p, k in zip(products, factors)]
+    m.d.comb += [s.eq(tree_select(x[:max(1, (n - 1).bit_length())], [Const(3 * v + 1, 8) for v in range(n)]))
+                 for s, n in zip(selected, (1, 3, 10, 31))]
+    bad = []
+
+    async def tb(ctx):
+        for v in range(128):
+            ctx.set(x, v)
+            bad.extend((k, v) for p, k in zip(products, factors) if ctx.get(p) != v * k)
+            bad.extend((n, v) for s, n in zip(selected, (1, 3, 10, 31))
+                       if v < n and ctx.get(s) != 3 * v + 1)
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert bad == []
+    with pytest.raises(ValueError, match="factor"):
+        times_constant(x, -1)
 
 
 def test_synapse_rejects_bad_lanes():

@@ -20,7 +20,7 @@ from golden.fixed import QFormat
 from golden.network import LayerParams, NetworkParams
 from golden.refractory_lif import RefractoryLIFParams
 from golden.silif import SiLIFParams
-from hw.arith import COUNTER_WIDTH, any_of, tree_select
+from hw.arith import COUNTER_WIDTH, any_of, times_constant, tree_select
 from hw.cores.csilif import CSiLIFCore
 from hw.cores.li_readout import LIReadoutCore
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -216,7 +216,7 @@ class SpikingLayer(wiring.Component):
         any_valid = any_of(beat.valid for beat in beats)
         spike = tree_select(selected, [beat.payload.spike for beat in beats])
         row = tree_select(selected, [beat.payload.neuron for beat in beats])
-        index = row * lanes + selected if lanes > 1 else row
+        index = times_constant(row, lanes) + selected if lanes > 1 else row
         taken = ~close_now & any_valid & (~spike | self.o.ready)
         m.d.comb += [
             self.o.valid.eq(close_now | (any_valid & spike)),
@@ -283,11 +283,10 @@ class ReadoutLayer(wiring.Component):
         # Serialise the lanes into the core, lowest pending lane first (plain expressions).
         lane_beats = [_buffered(m, f"current_fifo_{lane}", beat) for lane, beat in enumerate(synapse.o_current)]
         chosen = _first_valid(lane_beats)
+        chosen_row = tree_select(chosen, [beat.payload.neuron for beat in lane_beats])
         m.d.comb += [
             core.i_current.valid.eq(any_of(beat.valid for beat in lane_beats)),
-            core.i_current.payload.neuron.eq(
-                tree_select(chosen, [beat.payload.neuron for beat in lane_beats]) * lanes + chosen if lanes > 1
-                else lane_beats[0].payload.neuron),
+            core.i_current.payload.neuron.eq(times_constant(chosen_row, lanes) + chosen if lanes > 1 else chosen_row),
             core.i_current.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in lane_beats])),
         ]
         for lane in range(lanes):

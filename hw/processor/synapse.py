@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fit import DP16KD_SHAPES
 from golden.network import LayerParams
-from hw.arith import COUNTER_WIDTH, all_of, saturate, tree_select
+from hw.arith import COUNTER_WIDTH, all_of, saturate, times_constant, tree_select
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
 
@@ -242,7 +242,7 @@ class SynapseStage(wiring.Component):
 
         # Event path: issue one row per cycle from registers.
         with m.If(accept & ~command.close):
-            m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(command.index * rows)]
+            m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
         with m.Elif(busy):
             with m.If(row == last_row):
                 m.d.sync += busy.eq(0)
