@@ -217,6 +217,12 @@ def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool):
     return train_flames(config, train_data, test_data, out_dir=TRAIN_DIR, log=lambda *a: print(*a, flush=True))
 
 
+def _fit_label(fit) -> str:
+    if not fit:
+        return ""
+    return " (SA-HiPPO core)" if fit.get("routed", True) else " (SA-HiPPO core, placed, not routed)"
+
+
 def _cell(value, fmt="{}"):
     return NOT_MEASURED if value is None else fmt.format(value)
 
@@ -320,7 +326,7 @@ def main(argv=None) -> int:
         "synaptic_ops": int(round(sum(ops.values()))),
         "dense_macs": sum(dense.values()),
         "LUT4": fit["LUT4"] if fit else None,
-        "fmax_mhz": fit["fmax_mhz"] if fit else None,
+        "fmax_mhz": fit.get("fmax_mhz") if fit else None,
         "cycles_per_sample": round(cycles) if cycles is not None else None,
     }
     meta = {
@@ -360,10 +366,20 @@ def write_doc(row: dict, meta: dict) -> None:
         f"| {row['neuron']} | {row['epochs']} | {row['parameters']:,} | {row['float_acc']} | {row['int_acc']} "
         f"| {row['int_eq_float']} | {row['rtl']} | {row['state_words']:,} | {row['state_bits']:,} "
         f"| {row['spikes_per_neuron_step']} | {row['synaptic_ops']:,} | {row['dense_macs']:,} "
-        f"| {_cell(row['LUT4'], '{:,}')}{' (SA-HiPPO core)' if fit else ''} "
-        f"| {_cell(row['fmax_mhz'])}{' (SA-HiPPO core)' if fit else ''} | {_cell(row['cycles_per_sample'], '{:,}')} |"
+        f"| {_cell(row['LUT4'], '{:,}')}{_fit_label(fit)} "
+        f"| {_cell(row['fmax_mhz'])}{' (SA-HiPPO core)' if row['fmax_mhz'] is not None else ''} | {_cell(row['cycles_per_sample'], '{:,}')} |"
     )
-    if fit:
+    if fit and not fit.get("routed", True):
+        hw = (f"One Yosys/nextpnr build of the SA-HiPPO core alone at this size (`bench.sahippo_core.fit_row`: "
+              f"N = {fit['n_state']}, H = {fit['n_channels']}, dt_max = {fit['dt_max']}, ULX3S 85F, 100 MHz target, "
+              f"seed 1, `emit_state` off) was **placed but not routed**: {fit['note']} After packing and placement: "
+              f"LUT4 (TRELLIS_COMB) {fit['LUT4']:,}, FF {fit['FF']:,}, MULT18X18D {fit['MULT18X18D']}, DP16KD "
+              f"{fit['DP16KD']} of 208; nextpnr's post-placement estimate {fit['placement_estimate_mhz']} MHz is not a "
+              "routed Fmax, so the Fmax column stays **not yet measured**. The decay table "
+              f"(H x (dt_max + 1) x N/2 words) is what grows with H: {fit['DP16KD']} block RAMs here against 35 at H = 16 "
+              "(`build/bench/sahippo_core.json`); routing it at H = 64 is the open hardware question. "
+              "The DH-LIF core and the readout accumulators have not been built.")
+    elif fit:
         hw = (f"One Yosys/nextpnr build of the SA-HiPPO core alone at this size (`bench.sahippo_core.fit_row`: "
               f"N = {fit['n_state']}, H = {fit['n_channels']}, dt_max = {fit['dt_max']}, ULX3S 85F, 100 MHz target, "
               f"seed 1, `emit_state` off): LUT4 {fit['LUT4']:,}, FF {fit['FF']:,}, MULT18X18D {fit['MULT18X18D']}, "
@@ -428,8 +444,8 @@ interval, state {meta['formats']['sahippo_state']}), both run by their bit-exact
 readout folds the normalisation into the weights (`W / sd`, `b - W mu / sd`), quantises them to
 {meta['formats']['readout']} and adds the bias at the product's fractional bits to the exact dot
 product with the summed state words: no rounding at all after the cores. Saturations over the
-whole test split: DH-LIF {meta['saturations_over_test_split']['dhlif']}, SA-HiPPO
-{meta['saturations_over_test_split']['sahippo']} events. *int == float*: the float and the integer
+whole test split (updates in which a clamp acted, D2): DH-LIF {meta['saturations_over_test_split']['dhlif']} neuron
+updates, SA-HiPPO {meta['saturations_over_test_split']['sahippo']} events. *int == float*: the float and the integer
 DH-LIF give the same spike raster on {meta['raster_equal']} of the {meta['n_test']} test recordings; where
 they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisions part.
 
