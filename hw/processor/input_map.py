@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.data.events import InputMap
+from hw.arith import times_constant
 from hw.processor.time_bins import TICK_BITS, channel_bits, input_event_layout
 
 __all__ = ["camera_event_layout", "InputMapper"]
@@ -89,12 +90,12 @@ class InputMapper(wiring.Component):
                 valid_1.eq(self.i.valid),
                 kind_1.eq(beat.kind),
                 tick_1.eq(beat.tick),
-                row_1.eq(plane * pooled_h + beat.y // pool_y),
+                row_1.eq(times_constant(plane, pooled_h) + beat.y // pool_y),
                 column_1.eq(beat.x // pool_x),
                 outside_1.eq((beat.x >= width) | (beat.y >= height)),
                 self.o.valid.eq(valid_1),
                 self.o.payload.kind.eq(kind_1),
-                self.o.payload.channel.eq(Mux(outside_1, mark, row_1 * pooled_w + column_1)),
+                self.o.payload.channel.eq(Mux(outside_1, mark, times_constant(row_1, pooled_w) + column_1)),
                 self.o.payload.tick.eq(tick_1),
             ]
         return m
