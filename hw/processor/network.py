@@ -78,17 +78,22 @@ class _Beat:
         self.valid, self.ready, self.payload = valid, ready, payload
 
 
-def _buffered(m, name, source):
+def _buffered(m, name, source, fields=None):
     """``source`` through a 2-entry buffered FIFO, so its ``ready`` is a register (timing).
 
     Returns the FIFO's read side as an object with ``valid``, ``ready`` (to drive) and a
-    ``payload`` view of the source's layout. Adds 2 cycles of latency, no throughput loss.
+    ``payload`` view of the source's layout (or only of the payload fields named in ``fields``).
+    Adds 2 cycles of latency, no throughput loss.
     """
     layout = source.payload.shape()
+    if fields is not None:
+        layout = data.StructLayout({field: layout.members[field] for field in fields})
+    payload = Signal(layout, name=f"{name}_w_data")
+    m.d.comb += [getattr(payload, field).eq(getattr(source.payload, field)) for field in layout.members]
     m.submodules[name] = fifo = SyncFIFOBuffered(width=layout.size, depth=_LANE_FIFO_DEPTH)
     ready = Signal(name=f"{name}_ready")
     m.d.comb += [
-        fifo.w_data.eq(source.payload.as_value()),
+        fifo.w_data.eq(payload.as_value()),
         fifo.w_en.eq(source.valid),
         source.ready.eq(fifo.w_rdy),
         fifo.r_en.eq(ready),
@@ -208,8 +213,11 @@ class SpikingLayer(wiring.Component):
             with m.If(clear_addr == synapse.rows - 1):
                 m.d.sync += clearing.eq(0)
 
-        # Plain expressions, no comb processes: Verilog simulators know them from time 0.
-        beats = [core.o_state for core in self.cores]
+        # Plain expressions, no comb processes: Verilog simulators know them from time 0. Each
+        # core's updates reach the merger through a 2-entry FIFO, so the merger's step logic
+        # does not drive the cores' pipeline enables (timing).
+        beats = [_buffered(m, f"update_fifo_{lane}", core.o_state, fields=("neuron", "spike"))
+                 for lane, core in enumerate(self.cores)]
         close_now = Signal()
         m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
         selected = _first_valid(beats)
