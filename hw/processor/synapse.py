@@ -60,8 +60,9 @@ class SynapseStage(wiring.Component):
       its block RAM, the bank is selected a cycle later into a second register, and the
       accumulator row is read one cycle after the weights so both words meet in the adder.
       A row's sum is formed from registered memory words and written two cycles after its
-      accumulator read; the read port is transparent to the write port, and a read one cycle
-      too early for the previous sum of its row takes that sum forwarded.
+      accumulator read; a read one or two cycles too early for the previous sum of its row
+      takes that sum forwarded (the read port is not transparent: its data goes straight from
+      the block RAM into a register).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
       row is in flight, up to 3 cycles after the last row issued): every row is read,
       ``sat(input_fmt, acc + bias)`` (D2, counted) is offered on the lane outputs, and the row
@@ -192,7 +193,7 @@ class SynapseStage(wiring.Component):
         m.submodules.acc_mem = acc_mem = memory.Memory(shape=acc_layout, depth=rows, init=[])
         m.submodules.bias_mem = bias_mem = memory.Memory(shape=bias_layout, depth=rows, init=self.bias_words())
         acc_wr = acc_mem.write_port()
-        acc_rd = acc_mem.read_port(transparent_for=(acc_wr,))
+        acc_rd = acc_mem.read_port()
         bias_rd = bias_mem.read_port()
 
         last_row = rows - 1
@@ -217,6 +218,8 @@ class SynapseStage(wiring.Component):
         weight_in = Signal(weight_layout)
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
+        add4_valid = Signal()
+        add4_row = Signal(range(rows))
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
         drain_row = Signal(range(rows))
@@ -252,12 +255,13 @@ class SynapseStage(wiring.Component):
         # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path); stage 2
         # selects the bank. Block RAM outputs are slow on the ECP5: every operand of the adder is
         # a register. The write of a row lands two cycles after its accumulator read, so a read
-        # issued in the cycle after a read of the same row misses one write: that sum is
-        # forwarded from `last_sum`.
+        # issued one or two cycles after a read of the same row misses that write: the newer
+        # such sum is forwarded.
         m.d.sync += [
             add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
+            add4_valid.eq(add3_valid), add4_row.eq(add3_row),
             acc_in.eq(acc_rd.data),
             weight_in.eq(tree_select(add2_bank, bank_words)),
             last_sum.eq(add_sum),
@@ -265,11 +269,16 @@ class SynapseStage(wiring.Component):
         for bank_word, port in zip(bank_words, weight_banks):
             m.d.sync += bank_word.eq(port.data)
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
-        # `forward` is decided a stage early (the row compare stays off the adder's path).
+        # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
+        # adder's path): the sum being written now (one row ahead) or the one written in the
+        # previous cycle (two rows ahead, `last_sum`), the newer first.
         forward = Signal()
-        m.d.sync += forward.eq(add3_valid & (add3_row == add2_row))
+        forward_sum = Signal(acc_layout)
+        one_ahead = add3_valid & (add3_row == add2_row)
+        two_ahead = add4_valid & (add4_row == add2_row)
+        m.d.sync += [forward.eq(one_ahead | two_ahead), forward_sum.eq(Mux(one_ahead, add_sum, last_sum))]
         for lane in range(lanes):
-            m.d.comb += add_sum[lane].eq(Mux(forward, last_sum[lane], acc_in[lane]) + weight_in[lane])
+            m.d.comb += add_sum[lane].eq(Mux(forward, forward_sum[lane], acc_in[lane]) + weight_in[lane])
 
         # Drain path, moving as a whole when every pending lane beat is taken.
         m.d.comb += advance.eq(all_of(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
