@@ -102,7 +102,7 @@ def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
 
 
 def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_tools, capsys):
-    """--model default: the embedded network behind the UART link, fit-checked, at 100 MHz."""
+    """--model default: the embedded network behind the UART link, fit-checked, at 75 MHz."""
     out = tmp_path / "processor"
     assert build.main(["--model", "default", "--dry-run", "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -110,7 +110,7 @@ def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_
     assert "fit check for LFE5U-85F: LUT4" in printed and "processor default (162-32-10" in printed
     lpf = (out / "top.lpf").read_text()
     assert 'LOCATE COMP "uart_0__rx__io"' in lpf and 'LOCATE COMP "uart_0__tx__io"' in lpf
-    assert re.search(r"parameter \\CLKFB_DIV 4\b", (out / "top.il").read_text())  # 100 MHz = 25 MHz * 4
+    assert re.search(r"parameter \\CLKFB_DIV 3\b", (out / "top.il").read_text())  # 75 MHz = 25 MHz * 3
 
 
 def test_model_that_does_not_fit_is_refused_with_numbers(tmp_path, no_tools, capsys):
