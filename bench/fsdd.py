@@ -485,7 +485,8 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
         "JSON in `build/bench/fsdd" + ("_quick" if quick else "") + ".json`. How the networks are trained and "
         "exported: [training.md](training.md). Data: Free Spoken Digit Dataset (Jakobovski, CC BY-SA 4.0), "
         "official split (index 0-4 test: 250 recordings; 5-49 train: 2,250), encoded by the cochlea of "
-        "[data.md](data.md).",
+        "[data.md](data.md). The FLAMES-style SA-HiPPO stack (DH-LIF -> SA-HiPPO memories -> readout, "
+        "event-driven rather than stepped) has its own table: [fsdd_flames.md](fsdd_flames.md).",
         "",
         config_text,
         "",
