@@ -31,6 +31,7 @@ from hw.processor.network import NetworkProcessor
 from sim.processor_model import Expected, Observed, compare
 from sim.runner import load_config
 from sim.stream import CocotbStreamDriver, CocotbStreamMonitor, unpack
+from sim.uart import start_link, uart_send
 
 
 def expected_from_json(record: dict) -> Expected:
@@ -117,29 +118,6 @@ async def processor_matches_golden(dut):
 
 
 # --- through the UART framing ----------------------------------------------------------------
-async def _uart_send(dut, data: bytes, divisor: int):
-    """Drive 8N1 bytes on ``rx``, ``divisor`` clock cycles per bit, one idle bit between bytes."""
-    for byte in data:
-        bits = [0] + [(byte >> k) & 1 for k in range(8)] + [1, 1]
-        for bit in bits:
-            dut.rx.value = bit
-            await ClockCycles(dut.clk, divisor)
-
-
-async def _uart_receive(dut, divisor: int, out: list):
-    """Sample 8N1 bytes from ``tx`` in the middle of each bit into ``out``."""
-    while True:
-        await RisingEdge(dut.clk)
-        if int(dut.tx.value) == 0:
-            await ClockCycles(dut.clk, divisor // 2)
-            byte = 0
-            for k in range(8):
-                await ClockCycles(dut.clk, divisor)
-                byte |= int(dut.tx.value) << k
-            await ClockCycles(dut.clk, divisor)  # stop bit
-            out.append(byte)
-
-
 @cocotb.test()
 async def link_matches_golden(dut):
     """Samples sent as EVENT / END_OF_SAMPLE / RESET / READ_STATUS frames; SCORES frames checked."""
@@ -153,13 +131,7 @@ async def link_matches_golden(dut):
         return
     link = config["link"]
     divisor = link["divisor"]
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rx.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    received: list = []
-    cocotb.start_soon(_uart_receive(dut, divisor, received))
+    received = await start_link(dut, divisor)
 
     frames = b""
     for sample in link["samples"]:
@@ -167,7 +139,7 @@ async def link_matches_golden(dut):
             frames += encode_event(x, y, p, t)
         frames += encode_reset() if sample["reset"] else encode_end_of_sample()
     frames += encode_read_status()
-    await _uart_send(dut, frames, divisor)
+    await uart_send(dut, frames, divisor)
     results = []
     parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
     wanted = sum(1 for s in link["samples"] if not s["reset"]) + 1

@@ -20,35 +20,13 @@ from __future__ import annotations
 import json
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
 from golden.protocol import (
     RESULT_PAYLOAD_LENGTHS, FrameParser, Scores, Spike, Status, decode_result, encode_read_status,
 )
 from sim.runner import load_config
-
-
-async def uart_send(dut, data: bytes, divisor: int):
-    """Drive 8N1 bytes on ``rx``, ``divisor`` clock cycles per bit, one idle bit between bytes."""
-    for byte in data:
-        for bit in [0] + [(byte >> k) & 1 for k in range(8)] + [1, 1]:
-            dut.rx.value = bit
-            await ClockCycles(dut.clk, divisor)
-
-
-async def uart_receive(dut, divisor: int, out: list):
-    """Sample 8N1 bytes from ``tx`` in the middle of each bit into ``out``."""
-    while True:
-        await RisingEdge(dut.clk)
-        if int(dut.tx.value) == 0:
-            await ClockCycles(dut.clk, divisor // 2)
-            byte = 0
-            for k in range(8):
-                await ClockCycles(dut.clk, divisor)
-                byte |= int(dut.tx.value) << k
-            await ClockCycles(dut.clk, divisor)  # stop bit
-            out.append(byte)
+from sim.uart import start_link, uart_send
 
 
 def result_record(result) -> dict:
@@ -65,13 +43,7 @@ def result_record(result) -> dict:
 async def spike_frames(dut):
     config = load_config()
     divisor = config["divisor"]
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rx.value = 1
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 3)
-    dut.rst.value = 0
-    received: list = []
-    cocotb.start_soon(uart_receive(dut, divisor, received))
+    received = await start_link(dut, divisor)
     await uart_send(dut, bytes.fromhex(config["frames"]), divisor)
 
     parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
