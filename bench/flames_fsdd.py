@@ -82,6 +82,29 @@ def _run(dut, source: SimStreamSource, sinks: list, boards: list, budget: int) -
     return done_at[0]
 
 
+def _run_checked(dut, name: str, in_port, beats: list, states: list, other_port: str, others: list,
+                 budget: int) -> tuple[int, list]:
+    """Feed ``beats`` into ``in_port``; check every ``o_state`` beat against ``states`` and every
+    ``other_port`` beat against ``others`` (raises ``MismatchError``).
+
+    Returns the cycle of the last beat and the state records in arrival order.
+    """
+    state_board, other_board = Scoreboard(f"{name} o_state"), Scoreboard(f"{name} {other_port}")
+    state_board.expect_all(states)
+    other_board.expect_all(others)
+    seen = []
+
+    def on_state(record):
+        seen.append(record)
+        state_board.observe(record)
+
+    sinks = [SimStreamSink(dut.o_state, on_beat=on_state),
+             SimStreamSink(getattr(dut, other_port), on_beat=other_board.observe)]
+    cycles = _run(dut, SimStreamSource(in_port, beats), sinks, [state_board, other_board], budget)
+    finish_all([state_board, other_board])
+    return cycles, seen
+
+
 def simulate_dhlif(case: DHLIFCase) -> dict:
     """The DH-LIF core on one case; every state and spike beat checked (raises ``MismatchError``).
 
@@ -89,19 +112,8 @@ def simulate_dhlif(case: DHLIFCase) -> dict:
     """
     dut = DHLIFCore(case.params)
     states, spikes, _ = case.expected_beats()
-    state_board, spike_board = Scoreboard("dhlif o_state"), Scoreboard("dhlif o_spike")
-    state_board.expect_all(states)
-    spike_board.expect_all(spikes)
-    seen = []
-
-    def on_state(record):
-        seen.append(record)
-        state_board.observe(record)
-
-    source = SimStreamSource(dut.i_drive, case.input_beats())
-    sinks = [SimStreamSink(dut.o_state, on_beat=on_state), SimStreamSink(dut.o_spike, on_beat=spike_board.observe)]
-    cycles = _run(dut, source, sinks, [state_board, spike_board], 20 * len(states) + 100)
-    finish_all([state_board, spike_board])
+    cycles, seen = _run_checked(dut, "dhlif", dut.i_drive, case.input_beats(), states, "o_spike", spikes,
+                                20 * len(states) + 100)
     steps, h = case.counts.shape[0], case.params.n_neurons
     raster = np.zeros((steps, h), dtype=bool)
     for (t, n), record in zip(case.feed(), seen):
@@ -116,21 +128,9 @@ def simulate_sahippo(case: SAHiPPOCase) -> dict:
     """
     dut = case.core()
     states, outputs, _ = case.expected_beats()
-    state_board, output_board = Scoreboard("sahippo o_state"), Scoreboard("sahippo o_output")
-    state_board.expect_all(states)
-    output_board.expect_all(outputs)
-    seen = []
-
-    def on_state(record):
-        seen.append(record)
-        state_board.observe(record)
-
     records = case.input_beats()
-    source = SimStreamSource(dut.i_event, records)
-    sinks = [SimStreamSink(dut.o_state, on_beat=on_state), SimStreamSink(dut.o_output, on_beat=output_board.observe)]
     budget = 20 * len(states) + (40 + dut.cycles_per_event) * len(records) + 200
-    cycles = _run(dut, source, sinks, [state_board, output_board], budget)
-    finish_all([state_board, output_board])
+    cycles, seen = _run_checked(dut, "sahippo", dut.i_event, records, states, "o_output", outputs, budget)
     m = case.params.n_modes
     z = np.array([[r["re"], r["im"]] for r in seen], dtype=np.int64).reshape(len(records), m, 2)
     return {"cycles": cycles, "z": z}
