@@ -45,6 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.network import NetworkParams
 from golden.protocol import COUNTER_NAMES, MAX_SCORES, SensorGeometry
+from hw.arith import COUNTER_WIDTH
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain
 from hw.link.frame_decoder import CommandKind, FrameDecoder
 from hw.link.frame_encoder import SPIKE_LAYOUT, STATUS_LAYOUT, FrameEncoder, ResultKind, scores_layout
@@ -55,7 +56,6 @@ from hw.processor.time_bins import STEP_BITS
 
 __all__ = ["link_geometry", "spike_layer_indices", "ProcessorLink", "ULX3SProcessorTop"]
 
-_COUNTER_WIDTH = 32
 _SCORE_MIN, _SCORE_MAX = -(1 << 31), (1 << 31) - 1
 #: Bits of the sample tag of a queued spike: finished samples modulo 256. The processor's
 #: buffers hold far fewer than 256 samples' closes, so a tag never aliases.
@@ -157,11 +157,11 @@ class ProcessorLink(wiring.Component):
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
-            "samples_done": Out(_COUNTER_WIDTH),
-            "clipped_scores": Out(_COUNTER_WIDTH),
+            "samples_done": Out(COUNTER_WIDTH),
+            "clipped_scores": Out(COUNTER_WIDTH),
             "any_saturation": Out(1),
-            "dropped_events": Out(_COUNTER_WIDTH),
-            "spikes_dropped": Out(_COUNTER_WIDTH),
+            "dropped_events": Out(COUNTER_WIDTH),
+            "spikes_dropped": Out(COUNTER_WIDTH),
         })
 
     def elaborate(self, platform):
@@ -205,7 +205,7 @@ class ProcessorLink(wiring.Component):
             m.d.comb += proc.i.payload.channel.eq(cmd.payload.x)
 
         # Spikes of the chosen layers: per layer a step counter, a sample tag and a FIFO.
-        limit = (1 << _COUNTER_WIDTH) - 1
+        limit = (1 << COUNTER_WIDTH) - 1
         scored_tag = Signal(_SAMPLE_TAG_BITS)  # samples whose scores left the processor
         heads = []  # (layer index, FIFO, entry view, head is of the sample scored next)
         dropped_now = []

@@ -15,11 +15,9 @@ from amaranth.lib.wiring import In, Out
 
 from golden.dhlif import DHLIFParams
 from golden.fixed import QFormat
-from hw.arith import any_of, saturate
+from hw.arith import COUNTER_WIDTH, any_of, saturate
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
-
-_COUNTER_WIDTH = 32
 
 
 def drive_format(params: DHLIFParams) -> QFormat:
@@ -145,7 +143,7 @@ class DHLIFCore(wiring.Component):
         }
         if self._emit_state:
             members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(_COUNTER_WIDTH)
+        members["saturation_count"] = Out(COUNTER_WIDTH)
         super().__init__(members)
 
     # --- derived facts --------------------------------------------------------------------
@@ -335,7 +333,7 @@ class DHLIFCore(wiring.Component):
                 state_pending.eq(valid[stages] if self._emit_state else 0),
             ]
             m.d.sync += [out_state[f"current_{d}"].eq(current_7[d]) for d in branches]
-            with m.If(valid[stages] & saturated_7 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(valid[stages] & saturated_7 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_spike.ready):

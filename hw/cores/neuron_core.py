@@ -13,10 +13,9 @@ from amaranth.hdl import unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["COUNTER_WIDTH", "NeuronCore"]
+from hw.arith import COUNTER_WIDTH
 
-#: Width of every core's saturating ``saturation_count``.
-COUNTER_WIDTH = 32
+__all__ = ["COUNTER_WIDTH", "NeuronCore"]
 
 
 class NeuronCore(wiring.Component):

@@ -20,11 +20,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
-from hw.arith import partial_products, saturate
+from hw.arith import COUNTER_WIDTH, partial_products, saturate
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
-_COUNTER_WIDTH = 32
 #: Words of one decay-table bank: one DP16KD at 36 bits.
 _DECAY_BANK_WORDS = 512
 
@@ -172,8 +171,8 @@ class SAHiPPOCore(wiring.Component):
         }
         if self._emit_state:
             members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(_COUNTER_WIDTH)
-        members["backwards_count"] = Out(_COUNTER_WIDTH)
+        members["saturation_count"] = Out(COUNTER_WIDTH)
+        members["backwards_count"] = Out(COUNTER_WIDTH)
         super().__init__(members)
 
     # --- derived facts --------------------------------------------------------------------
@@ -305,7 +304,7 @@ class SAHiPPOCore(wiring.Component):
                     fe_row_base.eq(fe_channel * (p.dt_max + 1)),
                 ]
                 with m.If(fe_tick < t_last):
-                    with m.If(self.backwards_count != (1 << _COUNTER_WIDTH) - 1):
+                    with m.If(self.backwards_count != (1 << COUNTER_WIDTH) - 1):
                         m.d.sync += self.backwards_count.eq(self.backwards_count + 1)
                     m.next = "ACCEPT"
                 with m.Else():
@@ -663,7 +662,7 @@ class SAHiPPOCore(wiring.Component):
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            with m.If(event_done & saturated_14 & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+            with m.If(event_done & saturated_14 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                 m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():
             with m.If(self.o_output.ready):
@@ -951,7 +950,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                             out_output.saturated.eq(clamped | y_clamp),
                             busy.eq(0),
                         ]
-                        with m.If((clamped | y_clamp) & (self.saturation_count != (1 << _COUNTER_WIDTH) - 1)):
+                        with m.If((clamped | y_clamp) & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
                             m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
