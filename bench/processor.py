@@ -34,13 +34,14 @@ from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
 from golden.refractory_lif import RefractoryLIFParams
+from hw.bitstream.flow import DEFAULT_ROUTER, ROUTERS
 from hw.processor.network import NetworkProcessor
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
 LANES = (1, 2, 4, 8, 16)
 COLUMNS = ["network", "lanes", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
            "event_layer0_us", "gsop_per_s_peak"]
-FIT_COLUMNS = ["network", "lanes", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
+FIT_COLUMNS = ["network", "lanes", "router", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
                "build_s"]
 
 
@@ -122,7 +123,8 @@ def measure(params: NetworkParams, lanes: int, *, n_events: int = 120, n_steps: 
     return {"cycles_per_event": round(per_event, 2), "cycles_per_step": round(per_step, 1), "latency_cycles": latency}
 
 
-def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, variant: str, seed: int) -> dict:
+def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, variant: str, seed: int,
+        router: str = DEFAULT_ROUTER) -> dict:
     """One full build of the ULX3S processor top; returns its table row."""
     from hw.bitstream import run_build
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
@@ -134,11 +136,11 @@ def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, varian
     start = time.monotonic()
     result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}",
                        design=f"processor {name} lanes={lanes}", requested_clock_hz=clock_hz, pll=pll_config,
-                       seed=seed)
+                       seed=seed, router=router)
     report = result.report
     clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
     return {
-        "network": name, "lanes": lanes,
+        "network": name, "lanes": lanes, "router": router,
         **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
         "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
         "met": report.timing_met, "build_s": round(time.monotonic() - start, 1),
@@ -155,8 +157,8 @@ def _sim_row(name: str, lanes: int, clock_mhz: float) -> dict:
     return row
 
 
-def _fit_row(name: str, lanes: int, clock_mhz: float, variant: str, seed: int) -> dict:
-    return fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed)
+def _fit_row(name: str, lanes: int, clock_mhz: float, variant: str, seed: int, router: str) -> dict:
+    return fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed, router=router)
 
 
 def _run_all(jobs: int, tasks: list) -> list:
@@ -201,6 +203,8 @@ def main(argv=None) -> int:
                         help="simulations and builds run side by side (one core each; default 1)")
     parser.add_argument("--variant", default="85F")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER,
+                        help="nextpnr router for --fit (default: %(default)s; router2 for 8 or more lanes)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
@@ -210,7 +214,7 @@ def main(argv=None) -> int:
     n_sim = len(tasks)
     if args.fit:
         # Longest builds first, so the pool's last minutes are not one big build alone.
-        tasks += [(_fit_row, name, lanes, clock_mhz, args.variant, args.seed)
+        tasks += [(_fit_row, name, lanes, clock_mhz, args.variant, args.seed, args.router)
                   for name in reversed(args.networks) for lanes in sorted(args.fit_lanes, reverse=True)]
     results = _run_all(args.jobs, tasks)
     rows, fit_rows = results[:n_sim], results[n_sim:]

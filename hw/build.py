@@ -23,7 +23,7 @@ from golden.fit import FitError, check_fit
 from golden.model_file import load_model
 from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream import SYNTHESIS_TOOLS, BuildError, program_board, run_build
+from hw.bitstream import DEFAULT_ROUTER, ROUTERS, SYNTHESIS_TOOLS, BuildError, program_board, run_build
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"load the bitstream into the board's SRAM afterwards (needs {PROGRAMMER})",
     )
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument(
+        "--router",
+        choices=ROUTERS,
+        default=DEFAULT_ROUTER,
+        help=(
+            "nextpnr router (default: %(default)s); router2 converges where router1 crawls for hours, "
+            "on builds that fill most multipliers or block RAMs (many lanes, large networks)"
+        ),
+    )
     return parser
 
 
@@ -231,6 +240,7 @@ def main(argv=None) -> int:
             pll=pll_config,
             dry_run=args.dry_run,
             seed=args.seed,
+            router=args.router,
         )
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -271,6 +271,23 @@ def test_stages_name_the_device_package_and_report():
     assert "--25k" in nextpnr and "CABGA381" in nextpnr and "--timing-allow-fail" in nextpnr
     assert nextpnr[nextpnr.index("--seed") + 1] == "7"
     assert nextpnr[nextpnr.index("--report") + 1] == "top.nextpnr.json"
+    assert nextpnr[nextpnr.index("--router") + 1] == "router1"  # nextpnr's own default
+    router2 = toolchain_stages(ulx3s_platform("25F"), router="router2")[1].args
+    assert router2[router2.index("--router") + 1] == "router2"
+    with pytest.raises(ValueError, match="router must be one of router1, router2"):
+        toolchain_stages(ulx3s_platform("25F"), router="router3")
+
+
+def test_router_option_reaches_nextpnr_and_the_report(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert build.main(["--dry-run", "--neurons", "8", "--router", "router2", "--out", str(out)]) == build.EXIT_OK
+    assert "--router router2" in (out / "build_top.sh").read_text()
+    with pytest.raises(SystemExit):
+        build.main(["--dry-run", "--router", "router9"])
+    assert "invalid choice: 'router9'" in capsys.readouterr().err
+    report = _report(101.0, stages=[{"name": "place and route", "seconds": 9.0, "log": "top.tim",
+                                     "command": ["nextpnr-ecp5", "--seed", "3", "--router", "router2"]}])
+    assert "- Place and route: seed 3, router2" in report.markdown()
 
 
 # --- report and timing verdict ------------------------------------------------------------------
@@ -305,7 +322,7 @@ def _nextpnr_report(achieved_mhz: float, constraint_mhz: float = 100.0) -> dict:
     }
 
 
-def _report(achieved_mhz: float, nextpnr: dict | None = None) -> BuildReport:
+def _report(achieved_mhz: float, nextpnr: dict | None = None, stages: list | None = None) -> BuildReport:
     return BuildReport.from_nextpnr(
         nextpnr or _nextpnr_report(achieved_mhz),
         design="test",
@@ -317,7 +334,7 @@ def _report(achieved_mhz: float, nextpnr: dict | None = None) -> BuildReport:
         pll=solve_pll(25e6, 100e6).as_dict(),
         bitstream="top.bit",
         tools={"yosys": {"path": "/bin/yosys", "version": "Yosys 0.70"}},
-        stages=[{"name": "synthesis", "seconds": 1.0, "command": ["yosys"], "log": "top.rpt"}],
+        stages=stages or [{"name": "synthesis", "seconds": 1.0, "command": ["yosys"], "log": "top.rpt"}],
     )
 
 

@@ -29,6 +29,8 @@ from .report import BuildReport
 
 __all__ = [
     "CONSTRAINTS_DIR",
+    "DEFAULT_ROUTER",
+    "ROUTERS",
     "SYNTHESIS_TOOLS",
     "BuildError",
     "BuildResult",
@@ -41,6 +43,11 @@ __all__ = [
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
 HEARTBEAT_S = 30.0
+#: nextpnr-ecp5's routers. router1 (nextpnr's default) rips up and reroutes one arc at a time; it
+#: is fast on small designs but can crawl for hours on designs dense in multipliers or block-RAM
+#: tables. router2 negotiates all nets at once (PathFinder) and converges on those.
+ROUTERS = ("router1", "router2")
+DEFAULT_ROUTER = "router1"
 
 # nextpnr-ecp5 names for the devices and packages of the boards this project targets.
 _NEXTPNR_DEVICE = {"LFE5U-12F": "--12k", "LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
@@ -75,8 +82,13 @@ class BuildResult:
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
 
-def toolchain_stages(platform, name: str = "top", *, seed: int = 1) -> list[Stage]:
-    """The synthesis, place-and-route and bitstream stages for ``platform`` (ECP5, Trellis flow)."""
+def toolchain_stages(platform, name: str = "top", *, seed: int = 1, router: str = DEFAULT_ROUTER) -> list[Stage]:
+    """The synthesis, place-and-route and bitstream stages for ``platform`` (ECP5, Trellis flow).
+
+    ``seed`` is nextpnr's placement seed, ``router`` one of :data:`ROUTERS`.
+    """
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
     try:
         device = _NEXTPNR_DEVICE[platform.device]
         package = _NEXTPNR_PACKAGE[platform.package]
@@ -99,6 +111,7 @@ def toolchain_stages(platform, name: str = "top", *, seed: int = 1) -> list[Stag
                 "--report", f"{name}.nextpnr.json",
                 "--timing-allow-fail",
                 "--seed", str(seed),
+                "--router", router,
             ),
             f"{name}.tim",
             f"{name}.nextpnr.log",
@@ -156,6 +169,7 @@ def run_build(
     name: str = "top",
     dry_run: bool = False,
     seed: int = 1,
+    router: str = DEFAULT_ROUTER,
 ) -> BuildResult:
     """Elaborate ``top`` for ``platform`` into ``out_dir`` and, unless ``dry_run``, build a bitstream.
 
@@ -176,6 +190,11 @@ def run_build(
         Board name for the report; ``constraints/<board>.lpf`` is appended to the generated LPF.
     dry_run : bool
         Stop after writing the design files and scripts (no toolchain needed).
+    seed : int
+        nextpnr placement seed.
+    router : str
+        nextpnr router, one of :data:`ROUTERS` (router2 for designs dense in multipliers or
+        block RAMs, where router1 can take hours).
 
     Raises
     ------
@@ -185,7 +204,7 @@ def run_build(
         When a toolchain stage fails.
     """
     tool_paths = {} if dry_run else configure_environment(SYNTHESIS_TOOLS)
-    stages = toolchain_stages(platform, name, seed=seed)
+    stages = toolchain_stages(platform, name, seed=seed, router=router)
     out_dir = Path(out_dir)
 
     _say(f"elaborating {design} for {platform.device} ...")
@@ -197,7 +216,7 @@ def run_build(
         debug_verilog=True,
         add_preferences=preferences,
         # So that Amaranth's build_top.sh reproduces the stages run here.
-        nextpnr_opts=f"--report {name}.nextpnr.json --timing-allow-fail --seed {seed}",
+        nextpnr_opts=f"--report {name}.nextpnr.json --timing-allow-fail --seed {seed} --router {router}",
     )
     out_dir = Path(plan.extract(str(out_dir)))
     elaboration_s = time.monotonic() - start

@@ -173,6 +173,7 @@ class BuildReport:
             f"(CLKI_DIV={self.pll.get('clki_div')}, CLKFB_DIV={self.pll.get('clkfb_div')}, "
             f"CLKOP_DIV={self.pll.get('clkop_div')}, VCO {self.pll.get('vco_mhz', 0):.4g} MHz)",
             f"- Timing: {verdict}",
+            *self._placement_line(),
             f"- Bitstream: `{self.bitstream}`",
             "",
             "## Utilisation",
@@ -206,6 +207,15 @@ class BuildReport:
         lines += ["", f"Total: {self.total_seconds:.1f} s", "", "## Tools", ""]
         lines += [f"- {name}: `{tool['path']}` ({tool['version']})" for name, tool in self.tools.items()]
         return "\n".join(lines) + "\n"
+
+    def _placement_line(self) -> list[str]:
+        """``- Place and route: seed S, router R`` from the nextpnr command, when it was recorded."""
+        for stage in self.stages:
+            command = stage.get("command") or []
+            if command and command[0] == "nextpnr-ecp5":
+                options = dict(zip(command[1:], command[2:]))
+                return [f"- Place and route: seed {options.get('--seed', '?')}, {options.get('--router', 'router1')}"]
+        return []
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """Write ``report.json`` and ``report.md`` into ``out_dir``; returns both paths."""
