@@ -109,6 +109,8 @@ PROTOCOL_VERSION = 2
 #: Longest payload an unknown host-to-board command may carry before it counts as ``bad_length``.
 MAX_UNKNOWN_PAYLOAD = 32
 TIMESTAMP_MAX = 2**32 - 1
+#: Width of every hardware event, drop and saturation counter (they stick at ``COUNTER_MAX``), as
+#: sent in STATUS; ``hw.arith.COUNTER_WIDTH`` is this one.
 COUNTER_WIDTH = 32
 COUNTER_MAX = 2**COUNTER_WIDTH - 1
 #: The frame decoder's link counters, in STATUS order (each u32, saturating).

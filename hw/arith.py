@@ -8,6 +8,7 @@ a multiplexer, built here.
 from amaranth.hdl import Cat, Const, Mux
 
 from golden.fixed import QFormat, round_shift
+from golden.protocol import COUNTER_WIDTH
 
 __all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand_parts", "partial_products",
            "round_shift", "saturate", "times_constant",
@@ -78,10 +79,6 @@ def times_constant(value, factor: int):
     while len(terms) > 1:
         terms = [terms[k] + terms[k + 1] if k + 1 < len(terms) else terms[k] for k in range(0, len(terms), 2)]
     return terms[0]
-
-
-#: Width of the hardware's event and saturation counters (they stick at ``2**32 - 1``).
-COUNTER_WIDTH = 32
 
 
 def operand_parts(operand):
