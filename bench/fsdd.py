@@ -130,7 +130,7 @@ def synaptic_ops(params, trace) -> dict:
 
 def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, log=print) -> dict:
     """Run ``n_recordings`` test recordings (spread over the split) through the processor's
-    generated Verilog on Icarus (``sim/tb_processor.py``, timed by :mod:`bench.tb_fsdd_timed`)
+    generated Verilog on Icarus (``sim/tb_processor.py``, timed by :mod:`sim.tb_processor_timed`)
     and compare every spike, readout membrane, score and the decision with
     :func:`golden.network.run_network`.
 
@@ -147,7 +147,7 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     from sim.processor_model import expected_from_trace
     from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
 
-    from bench.tb_fsdd_timed import CYCLES_FILE
+    from sim.tb_processor_timed import CYCLES_FILE
 
     encoded = encode_fsdd("test")
     build_name = f"fsdd/{neuron}"
@@ -172,7 +172,7 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
         (build / CYCLES_FILE).unlink(missing_ok=True)
         start = time.perf_counter()
         try:
-            run_cocotb(dut, test_module="bench.tb_fsdd_timed", build_name=build_name, config=config,
+            run_cocotb(dut, test_module="sim.tb_processor_timed", build_name=build_name, config=config,
                        testcase="processor_matches_golden_timed")
             failures = []
         except CocotbFailure as exc:
@@ -513,7 +513,7 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
         "## Processor RTL",
         "",
         "`python -m bench.fsdd --rtl N --rtl-neurons ... --lanes L` runs N test recordings through the "
-        "processor's generated Verilog on Icarus (`sim/tb_processor.py`, timed by `bench/tb_fsdd_timed.py`): "
+        "processor's generated Verilog on Icarus (`sim/tb_processor.py`, timed by `sim/tb_processor_timed.py`): "
         "each recording's cochlea events inside the window, back to back, then END; no idle cycles, no "
         "backpressure on the scores. *cycles / sample* counts clock cycles from the first accepted input event "
         "to the SCORES beat, so it includes the input phase (the events arrive as fast as the processor takes "
