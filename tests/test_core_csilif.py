@@ -15,13 +15,17 @@ from sim.stream import SimStreamSink, SimStreamSource
 from sim.tb_csilif import CSiLIFCase, load_corner_cases, random_case
 
 
-def run_core(case: CSiLIFCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, emit_state=True, corrupt=None):
+def run_core(
+    case: CSiLIFCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, emit_state=True, corrupt=None,
+    core_class=CSiLIFCore,
+):
     """Simulate ``case`` and raise ``MismatchError`` on any difference from the golden model.
 
     ``corrupt`` (optional) edits the expected state records before checking, to prove that the
-    check can fail. Returns the number of cycles the run took.
+    check can fail; ``core_class`` replaces the core (a deliberately broken one, for the same
+    reason). Returns the number of cycles the run took.
     """
-    dut = CSiLIFCore(case.params, emit_state=emit_state)
+    dut = core_class(case.params, emit_state=emit_state)
     states, spikes, saturation_count = case.expected_beats(case.expected)
     if corrupt is not None:
         corrupt(states)
@@ -66,10 +70,60 @@ def test_random_layer(idle_prob, backpressure_prob):
     run_core(random_case(1, 16, 20), idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=3)
 
 
-@pytest.mark.parametrize("n_neurons", [1, 3])
+@pytest.mark.parametrize("n_neurons", [1, 2, 3])
 def test_read_after_write_stall(n_neurons):
-    """Fewer neurons than the hazard window: every beat waits for its own previous update."""
+    """Fewer neurons than the hazard window: every beat waits for its own previous update (one
+    neuron: the same neuron offered on consecutive cycles; two: one cycle apart)."""
     run_core(random_case(2, n_neurons, 10, shuffle=False), backpressure_prob=0.2, seed=5)
+
+
+def accept_cycles(n_neurons, beats):
+    """Offer ``beats`` updates of neurons ``0, 1, .., n_neurons - 1, 0, ..`` back to back with
+    the outputs always ready; return the cycle in which each was accepted."""
+    dut = CSiLIFCore(random_case(8, n_neurons, 1).params)
+    accepted = []
+
+    async def bench(ctx):
+        ctx.set(dut.o_state.ready, 1)
+        ctx.set(dut.o_spike.ready, 1)
+        cycle = 0
+        while len(accepted) < beats:
+            ctx.set(dut.i_current.payload, {"neuron": len(accepted) % n_neurons, "current": 1 << 12})
+            ctx.set(dut.i_current.valid, 1)
+            _, _, ready = await ctx.tick().sample(dut.i_current.ready)
+            if ready:
+                accepted.append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return accepted
+
+
+@pytest.mark.parametrize("n_neurons", [1, 2, CSiLIFCore.hazard_stages, CSiLIFCore.hazard_stages + 1])
+def test_hazard_stall_timing(n_neurons):
+    """A neuron is accepted again exactly ``hazard_stages + 1`` cycles after its previous update
+    (its write-back is then one cycle old: the read port is not transparent), never sooner; with
+    more neurons than the window, one update per clock."""
+    accepted = accept_cycles(n_neurons, 4 * n_neurons)
+    revisit = [accepted[k] - accepted[k - n_neurons] for k in range(n_neurons, len(accepted))]
+    assert revisit == [max(n_neurons, CSiLIFCore.hazard_stages + 1)] * len(revisit)
+    if n_neurons > CSiLIFCore.hazard_stages:
+        assert accepted == list(range(len(accepted)))
+
+
+def test_hazard_window_is_tight():
+    """One stall stage fewer and a neuron reads its state in the cycle of its write-back, which
+    the non-transparent read port misses: the check must report it."""
+
+    class ShortStall(CSiLIFCore):
+        hazard_stages = CSiLIFCore.hazard_stages - 1
+
+    for n_neurons in (1, 2):
+        with pytest.raises(MismatchError):
+            run_core(random_case(2, n_neurons, 10, shuffle=False), core_class=ShortStall)
 
 
 def test_other_formats_and_spikes_only():

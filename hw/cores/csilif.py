@@ -10,8 +10,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
 from golden.csilif import CSiLIFParams
-from hw.arith import any_of, operand_parts, saturate
-from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
+from hw.arith import operand_parts, saturate
+from hw.cores.neuron_core import NeuronCore
 
 __all__ = ["CSiLIFCore"]
 
@@ -62,15 +62,17 @@ class CSiLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (7) cycles: a beat accepted on clock edge ``k`` makes its
+    * **Latency**: :attr:`latency` (8) cycles: a beat accepted on clock edge ``k`` makes its
       output beats valid from edge ``k + latency`` on.
-    * **Throughput**: one update per clock while the outputs are ready and consecutive beats
-      name neurons that are not in flight.
-    * **Read-after-write hazards** are resolved by stalling, not forwarding: ``i_current.ready``
-      is low while the offered neuron is still in one of the first :attr:`hazard_stages`
-      pipeline stages. The write-back stage's write reaches a same-cycle read through a
-      transparent read port. So with ``n_neurons <= hazard_stages`` (or a neuron repeated within
-      that many beats) the core runs slower than one update per clock, never wrong.
+    * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
+      again within :attr:`hazard_stages` (7) beats of its previous update.
+    * **Read-after-write hazards** are resolved by stalling: ``i_current.ready`` is low while
+      the offered neuron is in one of the :attr:`hazard_stages` pipeline stages, the write-back
+      stage (7) included: the state read port is not transparent, so the block RAM output goes
+      straight into a register (no bypass multiplexer behind it). A neuron's next update is
+      accepted ``hazard_stages + 1`` (8) cycles after its previous one at the earliest. With
+      ``n_neurons <= hazard_stages`` (or a neuron repeated within that many beats) the core
+      runs slower than one update per clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
       offers the spike (if any) and the state beat (if ``emit_state``) at the same time; the
       pipeline advances only in the cycle in which every pending output beat of that register
@@ -83,21 +85,24 @@ class CSiLIFCore(NeuronCore):
 
         0  accept: address the state and parameter memories
         1  memory words arrive (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
-        2  multiplier operands registered
-        3  partial products registered, each at most 18x18 (one MULT18X18D): the 25-bit u' and
-           24-bit Im u are split into 17 low (unsigned) and the upper (signed) bits
-        4  per component, partial products of equal weight summed; b*x aligned to P fractional
+        2  memory words registered unchanged (the multiplier operands)
+        3  partial products registered straight out of the multipliers, each at most 18x18
+           (one MULT18X18D): the 25-bit u' and 24-bit Im u are split into 17 low (unsigned)
+           and the upper (signed) bits
+        4  partial products registered again
+        5  per component, partial products of equal weight summed; b*x aligned to P fractional
            bits and the rounding constant join the low group
-        5  the groups added at full width and shifted down to F fractional bits (one rounding
+        6  the groups added at full width and shifted down to F fractional bits (one rounding
            per component)
-        6  saturate both components; spike compare (exact, in parallel)
-        -  write-back of (Re u - s/2, Im u), into the output register (7)
+        7  saturate both components; spike compare (exact, in parallel)
+        -  write-back of (Re u - s/2, Im u), into the output register (8)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 7
-    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 5
+    latency = 8
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
+    #: them, the write-back stage (7) included.
+    hazard_stages = 7
 
     params_class = CSiLIFParams
 
@@ -125,7 +130,7 @@ class CSiLIFCore(NeuronCore):
     def elaborate(self, platform):
         p = self._params
         m = Module()
-        n_stages = 6
+        stages = self.latency - 1  # last pipeline stage index (write-back)
 
         m.submodules.state_mem = state_mem = memory.Memory(
             shape=self.state_row_layout, depth=p.n_neurons, init=[]
@@ -139,58 +144,40 @@ class CSiLIFCore(NeuronCore):
             ],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
+        state_rd = state_mem.read_port()  # not transparent: the write-back stage stalls instead
         param_rd = param_mem.read_port()
 
-        # Every stage register moves when `advance` is high (the output register can take a beat).
-        advance = Signal()
-        index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, n_stages + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, n_stages + 1)]
-        with m.If(advance):
-            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
-            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
-            for k in range(2, n_stages + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+        # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
+        # when `advance` is high (the output register can take a beat).
+        advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
 
-        # Stage 0: accept, stalling on a read-after-write hazard.
-        hazard = Signal()
-        m.d.comb += hazard.eq(
-            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
-        )
-        m.d.comb += [
-            self.i_current.ready.eq(advance & ~hazard),
-            state_rd.addr.eq(self.i_current.payload.neuron),
-            state_rd.en.eq(advance),
-            param_rd.addr.eq(self.i_current.payload.neuron),
-            param_rd.en.eq(advance),
-        ]
+        def stage(name, value, shape=None):
+            """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
+            reg = Signal(shape if shape is not None else value.shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
 
         # Stage 1: memory words arrive with the beat's current.
-        current_1 = Signal(p.input_fmt.shape())
-        with m.If(advance):
-            m.d.sync += current_1.eq(self.i_current.payload.current)
+        current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: multiplier operands registered (u' = Re u - s_prev/2 comes from the memory).
-        u_reset_2 = Signal(self.state_row_layout["u_reset"].shape)
-        im_2 = Signal(p.state_fmt.shape())
-        decay_re_2 = Signal(p.coef_fmt.shape())
-        decay_im_2 = Signal(p.coef_fmt.shape())
-        gain_2 = Signal(p.gain_fmt.shape())
-        current_2 = Signal(p.input_fmt.shape())
-        with m.If(advance):
-            m.d.sync += [
-                u_reset_2.eq(state_rd.data.u_reset),
-                im_2.eq(state_rd.data.im),
-                decay_re_2.eq(param_rd.data.decay_re),
-                decay_im_2.eq(param_rd.data.decay_im),
-                gain_2.eq(param_rd.data.gain),
-                current_2.eq(current_1),
-            ]
+        # Stage 2: the memory words registered as they are (the multiplier operands; u' = Re u -
+        # s_prev/2 comes from the memory, so nothing but a register follows the block RAMs).
+        u_reset_2 = stage("u_reset_2", state_rd.data.u_reset)
+        im_2 = stage("im_2", state_rd.data.im)
+        decay_re_2 = stage("decay_re_2", param_rd.data.decay_re)
+        decay_im_2 = stage("decay_im_2", param_rd.data.decay_im)
+        gain_2 = stage("gain_2", param_rd.data.gain)
+        current_2 = stage("current_2", current_1)
 
-        # Stage 3: the five real products (D4), each decay product as registered partial products
-        # of at most 18x18 bits (one MULT18X18D each): an operand wider than a multiplier port is
-        # split into its low 17 bits (unsigned) and the signed rest.
+        # Stages 3 and 4: the five real products (D4), each decay product as partial products of
+        # at most 18x18 bits (one MULT18X18D each; an operand wider than a multiplier port is
+        # split into its low 17 bits (unsigned) and the signed rest), registered straight out of
+        # the multipliers and registered again, so the first register can sit beside its
+        # multiplier whatever the placement of the adders behind it.
+        def product(name, a, b):
+            return stage(f"{name}_4", stage(f"{name}_3", a * b))
+
         products = {}
         for name, coef, operand in (
             ("rr", decay_re_2, u_reset_2),
@@ -198,19 +185,12 @@ class CSiLIFCore(NeuronCore):
             ("ir", decay_im_2, u_reset_2),
             ("ri", decay_re_2, im_2),
         ):
-            products[name] = []
-            for part, shift in operand_parts(operand):
-                partial = Signal.like(coef * part, name=f"{name}_{shift}_3")
-                with m.If(advance):
-                    m.d.sync += partial.eq(coef * part)
-                products[name].append((partial, shift))
-        bx_3 = Signal.like(gain_2 * current_2)
-        with m.If(advance):
-            m.d.sync += bx_3.eq(gain_2 * current_2)
+            products[name] = [(product(f"{name}_{shift}", coef, part), shift) for part, shift in operand_parts(operand)]
+        bx_4 = product("bx", gain_2, current_2)
 
-        # Stage 4: the partial products of each component summed per weight 2**shift. The
+        # Stage 5: the partial products of each component summed per weight 2**shift. The
         # unshifted group also takes b*x, aligned to P fractional bits, and the rounding
-        # constant 2**(P-F-1) (D1); the other groups wait for stage 5. All exact.
+        # constant 2**(P-F-1) (D1); the other groups wait for stage 6. All exact.
         round_const = (1 << (p.round_bits - 1)) if p.round_bits > 0 else 0
         groups = {}
         for component, terms in (("re", (("rr", 1), ("ii", -1))), ("im", (("ir", 1), ("ri", 1)))):
@@ -219,79 +199,36 @@ class CSiLIFCore(NeuronCore):
                 for partial, shift in products[name]:
                     term = partial if sign > 0 else -partial
                     by_shift[shift] = term if shift not in by_shift else by_shift[shift] + term
-            extra = (bx_3 << p.input_shift) + round_const if component == "re" else Const(round_const)
+            extra = (bx_4 << p.input_shift) + round_const if component == "re" else Const(round_const)
             by_shift[0] = (by_shift.get(0, Const(0)) << p.decay_shift) + extra
-            groups[component] = []
-            for shift, total in sorted(by_shift.items()):
-                group = Signal.like(total, name=f"{component}_{shift}_4")
-                with m.If(advance):
-                    m.d.sync += group.eq(total)
-                groups[component].append((group, shift))
+            groups[component] = [(stage(f"{component}_{shift}_5", total), shift) for shift, total in sorted(by_shift.items())]
 
-        # Stage 5: the groups at full width, one floor shift each: round half up to F bits.
+        # Stage 6: the groups at full width, one floor shift each: round half up to F bits.
         rounded = {}
         for component, parts in groups.items():
             total = parts[0][0]  # shift 0, already aligned to P fractional bits
             for group, shift in parts[1:]:
                 total = total + (group << (shift + p.decay_shift))
-            rounded[component] = total >> p.round_bits
-        re_5 = Signal.like(rounded["re"])
-        im_5 = Signal.like(rounded["im"])
-        with m.If(advance):
-            m.d.sync += [re_5.eq(rounded["re"]), im_5.eq(rounded["im"])]
+            rounded[component] = stage(f"{component}_6", total >> p.round_bits)
 
-        # Stage 6: saturate (D2); the strict spike compare runs on the unclamped value, which
+        # Stage 7: saturate (D2); the strict spike compare runs on the unclamped value, which
         # gives the same answer because clamping is monotonic and 1/2 lies inside state_fmt.
-        re_sat, re_clamped = saturate(re_5, p.state_fmt)
-        im_sat, im_clamped = saturate(im_5, p.state_fmt)
-        re_6 = Signal(p.state_fmt.shape())
-        im_6 = Signal(p.state_fmt.shape())
-        spike_6 = Signal()
-        saturated_6 = Signal()
-        with m.If(advance):
-            m.d.sync += [
-                re_6.eq(re_sat),
-                im_6.eq(im_sat),
-                spike_6.eq(re_5 > p.half_q),
-                saturated_6.eq(re_clamped | im_clamped),
-            ]
+        re_sat, re_clamped = saturate(rounded["re"], p.state_fmt)
+        im_sat, im_clamped = saturate(rounded["im"], p.state_fmt)
+        re_7 = stage("re_7", re_sat, p.state_fmt.shape())
+        im_7 = stage("im_7", im_sat, p.state_fmt.shape())
+        spike_7 = stage("spike_7", rounded["re"] > p.half_q, unsigned(1))
+        saturated_7 = stage("saturated_7", re_clamped | im_clamped, unsigned(1))
 
         # Write-back of the half-reset state for the next step (exact), and output register.
         m.d.comb += [
-            state_wr.addr.eq(neuron[6]),
-            state_wr.data.u_reset.eq(re_6 - Mux(spike_6, p.half_q, 0)),
-            state_wr.data.im.eq(im_6),
-            state_wr.en.eq(valid[6] & advance),
+            state_wr.addr.eq(neuron[stages]),
+            state_wr.data.u_reset.eq(re_7 - Mux(spike_7, p.half_q, 0)),
+            state_wr.data.im.eq(im_7),
+            state_wr.en.eq(valid[stages] & advance),
         ]
-
-        out_state = Signal(self._state_layout)
-        spike_pending = Signal()
-        state_pending = Signal()
-        spike_done = ~spike_pending | self.o_spike.ready
-        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
-        m.d.comb += [
-            advance.eq(spike_done & state_done),
-            self.o_spike.valid.eq(spike_pending),
-            self.o_spike.payload.neuron.eq(out_state.neuron),
-        ]
-        if self._emit_state:
-            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
-        with m.If(advance):
-            m.d.sync += [
-                out_state.neuron.eq(neuron[6]),
-                out_state.re.eq(re_6),
-                out_state.im.eq(im_6),
-                out_state.spike.eq(spike_6),
-                out_state.saturated.eq(saturated_6),
-                spike_pending.eq(valid[6] & spike_6),
-                state_pending.eq(valid[6] if self._emit_state else 0),
-            ]
-            with m.If(valid[6] & saturated_6 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
-        with m.Else():
-            with m.If(self.o_spike.ready):
-                m.d.sync += spike_pending.eq(0)
-            if self._emit_state:
-                with m.If(self.o_state.ready):
-                    m.d.sync += state_pending.eq(0)
+        self.output_register(
+            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"re": re_7, "im": im_7},
+            spike=spike_7, saturated=saturated_7,
+        )
         return m

@@ -4,16 +4,18 @@ Every such core takes one ``(neuron, current)`` beat per neuron update on ``i_cu
 ``{neuron}`` on ``o_spike`` for each update that fired, optionally every update on ``o_state``
 (``{neuron, <state fields>, spike, saturated}``), and counts saturated updates in
 ``saturation_count``. A core subclasses :class:`NeuronCore`, names its parameter class and its
-state fields, and writes the datapath in ``elaborate``.
+state fields, and writes the datapath in ``elaborate``; :meth:`NeuronCore.pipeline_control`
+and :meth:`NeuronCore.output_register` give it the control every such core shares (stage
+registers, accept with the read-after-write stall, output register with backpressure).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import unsigned
+from amaranth.hdl import Const, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import COUNTER_WIDTH
+from hw.arith import COUNTER_WIDTH, any_of
 
 __all__ = ["COUNTER_WIDTH", "NeuronCore"]
 
@@ -21,10 +23,15 @@ __all__ = ["COUNTER_WIDTH", "NeuronCore"]
 class NeuronCore(wiring.Component):
     """Base of the refractory LIF, SiLIF and C-SiLIF cores.
 
-    Subclasses set :attr:`params_class` and implement :meth:`state_fields`.
+    Subclasses set :attr:`params_class` and :attr:`hazard_stages` and implement
+    :meth:`state_fields`.
     """
 
     params_class: type = object
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet. Every core
+    #: sets it to its last stage (the write-back stage): the state memory's read port is not
+    #: transparent, so a read in the cycle of the write-back would miss it.
+    hazard_stages: int = 0
 
     def __init__(self, params, *, emit_state: bool = True):
         if not isinstance(params, self.params_class):
@@ -81,3 +88,86 @@ class NeuronCore(wiring.Component):
     def state_layout(self) -> data.StructLayout:
         """Payload of ``o_state``: ``{neuron, <state fields>, spike, saturated}``."""
         return self._state_layout
+
+    # --- shared control -------------------------------------------------------------------
+    def pipeline_control(self, m, stages: int, read_ports):
+        """Stage registers, stage 0's accept with its read-after-write stall, and the read ports.
+
+        Creates ``advance`` (driven by :meth:`output_register`: high when the output register
+        can take a beat, and then every stage register moves) and, per stage ``k = 1..stages``,
+        ``valid[k]`` and ``neuron[k]`` (index 0 is ``None``). Stage 0 accepts the offered beat
+        when ``advance`` is high and its neuron is in none of the stages ``1..hazard_stages``
+        with ``valid`` set: that neuron's previous update has not been written back yet. The
+        core's state read port is not transparent (so the block RAM output goes straight into a
+        register, with no bypass multiplexer behind it), which is why the window includes the
+        write-back stage itself; a read one cycle later sees the write. ``read_ports`` (the
+        state and parameter memories' read ports) are addressed with the offered neuron and
+        enabled with ``advance``, so their data belong to the beat in stage 1.
+
+        Returns ``(advance, valid, neuron)``. ``i_current.ready`` depends combinationally on
+        ``advance`` and ``i_current.payload.neuron``, never on ``i_current.valid``.
+        """
+        if not 1 <= self.hazard_stages <= stages:
+            raise ValueError(f"hazard_stages must be in 1..{stages}, not {self.hazard_stages}")
+        offered = self.i_current.payload.neuron
+        advance = Signal()
+        index_shape = unsigned(self.index_bits)
+        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
+        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
+        with m.If(advance):
+            m.d.sync += [valid[1].eq(self.i_current.valid & self.i_current.ready), neuron[1].eq(offered)]
+            for k in range(2, stages + 1):
+                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+        hazard = Signal()
+        m.d.comb += [
+            hazard.eq(any_of(valid[k] & (neuron[k] == offered) for k in range(1, self.hazard_stages + 1))),
+            self.i_current.ready.eq(advance & ~hazard),
+        ]
+        for port in read_ports:
+            m.d.comb += [port.addr.eq(offered), port.en.eq(advance)]
+        return advance, valid, neuron
+
+    def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
+        """The output register behind the last stage, its backpressure, and the saturation counter.
+
+        ``valid``, ``neuron`` and the ``fields`` (the :meth:`state_fields` words, by name),
+        ``spike`` and ``saturated`` are the last stage's values. The register offers the spike
+        (if any) on ``o_spike`` and the update on ``o_state`` (with ``emit_state``) at once;
+        ``advance`` is driven high in a cycle in which every pending output beat has been (or is
+        being) accepted, so each output may take its beat in a different cycle and nothing is
+        lost or repeated. The outputs' ``valid`` are registers. ``saturation_count`` counts
+        the updates with ``saturated`` set and sticks at ``2**COUNTER_WIDTH - 1``.
+        """
+        expected = set(self.state_fields(self._params))
+        if set(fields) != expected:
+            raise ValueError(f"fields must name the state fields {sorted(expected)}, not {sorted(fields)}")
+        out_state = Signal(self._state_layout)
+        spike_pending = Signal()
+        state_pending = Signal()
+        spike_done = ~spike_pending | self.o_spike.ready
+        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
+        m.d.comb += [
+            advance.eq(spike_done & state_done),
+            self.o_spike.valid.eq(spike_pending),
+            self.o_spike.payload.neuron.eq(out_state.neuron),
+        ]
+        if self._emit_state:
+            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
+        with m.If(advance):
+            m.d.sync += [
+                out_state.neuron.eq(neuron),
+                *(getattr(out_state, name).eq(value) for name, value in fields.items()),
+                out_state.spike.eq(spike),
+                out_state.saturated.eq(saturated),
+                spike_pending.eq(valid & spike),
+                state_pending.eq(valid if self._emit_state else 0),
+            ]
+            with m.If(valid & saturated & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
+                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+        with m.Else():
+            with m.If(self.o_spike.ready):
+                m.d.sync += spike_pending.eq(0)
+            if self._emit_state:
+                with m.If(self.o_state.ready):
+                    m.d.sync += state_pending.eq(0)

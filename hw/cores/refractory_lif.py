@@ -11,8 +11,8 @@ from amaranth.lib import data, memory
 
 from golden.fixed import round_shift
 from golden.refractory_lif import RefractoryLIFParams
-from hw.arith import any_of, saturate
-from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
+from hw.arith import saturate
+from hw.cores.neuron_core import NeuronCore
 
 __all__ = ["RefractoryLIFCore"]
 
@@ -145,29 +145,9 @@ class RefractoryLIFCore(NeuronCore):
         state_rd = state_mem.read_port()
         param_rd = param_mem.read_port()
 
-        # Every stage register moves when `advance` is high (the output register can take a beat).
-        advance = Signal()
-        index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, _LAST_STAGE + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, _LAST_STAGE + 1)]
-        with m.If(advance):
-            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
-            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
-            for k in range(2, _LAST_STAGE + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
-
-        # Stage 0: accept, stalling on a read-after-write hazard.
-        hazard = Signal()
-        m.d.comb += hazard.eq(
-            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
-        )
-        m.d.comb += [
-            self.i_current.ready.eq(advance & ~hazard),
-            state_rd.addr.eq(self.i_current.payload.neuron),
-            state_rd.en.eq(advance),
-            param_rd.addr.eq(self.i_current.payload.neuron),
-            param_rd.en.eq(advance),
-        ]
+        # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
+        # when `advance` is high (the output register can take a beat).
+        advance, valid, neuron = self.pipeline_control(m, _LAST_STAGE, (state_rd, param_rd))
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = Signal(p.input_fmt.shape())
@@ -312,37 +292,10 @@ class RefractoryLIFCore(NeuronCore):
             state_wr.en.eq(valid[9] & advance),
         ]
 
-        out_state = Signal(self._state_layout)
-        spike_pending = Signal()
-        state_pending = Signal()
-        spike_done = ~spike_pending | self.o_spike.ready
-        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
-        m.d.comb += [
-            advance.eq(spike_done & state_done),
-            self.o_spike.valid.eq(spike_pending),
-            self.o_spike.payload.neuron.eq(out_state.neuron),
-        ]
-        if self._emit_state:
-            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
-        with m.If(advance):
-            m.d.sync += [
-                out_state.neuron.eq(neuron[9]),
-                out_state.v.eq(v_9),
-                out_state.refr.eq(refr_9),
-                out_state.u.eq(u_9),
-                out_state.spike.eq(spike_9),
-                out_state.saturated.eq(saturated_9),
-                spike_pending.eq(valid[9] & spike_9),
-                state_pending.eq(valid[9] if self._emit_state else 0),
-            ]
-            with m.If(valid[9] & saturated_9 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
-        with m.Else():
-            with m.If(self.o_spike.ready):
-                m.d.sync += spike_pending.eq(0)
-            if self._emit_state:
-                with m.If(self.o_state.ready):
-                    m.d.sync += state_pending.eq(0)
+        self.output_register(
+            m, advance, valid=valid[9], neuron=neuron[9], fields={"v": v_9, "refr": refr_9, "u": u_9},
+            spike=spike_9, saturated=saturated_9,
+        )
         return m
 
 

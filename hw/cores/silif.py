@@ -10,8 +10,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from golden.silif import SiLIFParams
-from hw.arith import any_of, partial_products, saturate
-from hw.cores.neuron_core import COUNTER_WIDTH, NeuronCore
+from hw.arith import partial_products, saturate
+from hw.cores.neuron_core import NeuronCore
 
 __all__ = ["SiLIFCore"]
 
@@ -149,15 +149,9 @@ class SiLIFCore(NeuronCore):
         state_rd = state_mem.read_port()
         param_rd = param_mem.read_port()
 
-        # Every stage register moves when `advance` is high (the output register can take a beat).
-        advance = Signal()
-        index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
-        with m.If(advance):
-            m.d.sync += [valid[1].eq(self.i_current.valid & self.i_current.ready), neuron[1].eq(self.i_current.payload.neuron)]
-            for k in range(2, stages + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+        # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
+        # when `advance` is high (the output register can take a beat).
+        advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
 
         def stage(name, value, shape=None):
             """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
@@ -177,19 +171,6 @@ class SiLIFCore(NeuronCore):
             for part, shift in parts[1:]:
                 total = total + (part << shift)
             return total
-
-        # Stage 0: accept, stalling on a read-after-write hazard.
-        hazard = Signal()
-        m.d.comb += hazard.eq(
-            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
-        )
-        m.d.comb += [
-            self.i_current.ready.eq(advance & ~hazard),
-            state_rd.addr.eq(self.i_current.payload.neuron),
-            state_rd.en.eq(advance),
-            param_rd.addr.eq(self.i_current.payload.neuron),
-            param_rd.en.eq(advance),
-        ]
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
@@ -290,35 +271,8 @@ class SiLIFCore(NeuronCore):
             state_wr.en.eq(valid[stages] & advance),
         ]
 
-        out_state = Signal(self._state_layout)
-        spike_pending = Signal()
-        state_pending = Signal()
-        spike_done = ~spike_pending | self.o_spike.ready
-        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
-        m.d.comb += [
-            advance.eq(spike_done & state_done),
-            self.o_spike.valid.eq(spike_pending),
-            self.o_spike.payload.neuron.eq(out_state.neuron),
-        ]
-        if self._emit_state:
-            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
-        with m.If(advance):
-            m.d.sync += [
-                out_state.neuron.eq(neuron[stages]),
-                out_state.u.eq(u_12),
-                out_state.w.eq(w_12),
-                out_state.spike.eq(spike_12),
-                out_state.saturated.eq(saturated_12),
-                spike_pending.eq(valid[stages] & spike_12),
-                state_pending.eq(valid[stages] if self._emit_state else 0),
-            ]
-            with m.If(valid[stages] & saturated_12 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
-        with m.Else():
-            with m.If(self.o_spike.ready):
-                m.d.sync += spike_pending.eq(0)
-            if self._emit_state:
-                with m.If(self.o_state.ready):
-                    m.d.sync += state_pending.eq(0)
+        self.output_register(
+            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_12, "w": w_12},
+            spike=spike_12, saturated=saturated_12,
+        )
         return m
-
