@@ -299,10 +299,10 @@ def test_input_map_matches_golden():
 
 
 # --- whole processor ------------------------------------------------------------------------
-def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpressure=0.0, seed=0,
+def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob=0.0, backpressure=0.0, seed=0,
                        max_cycles=200_000, n_samples=1, all_scores=None):
     """Drive ``beats`` into a NetworkProcessor; return ``(observed, counters, cycles)``."""
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores)
     n_hidden = len(params.layers) - 1
     observed = Observed(n_hidden=n_hidden, n_classes=params.n_classes)
     scores = []
@@ -342,10 +342,10 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, idle_prob=0.0, backpr
     return observed, counters, cycles["total"]
 
 
-def check_processor(params, counts, *, lanes=1, idle_prob=0.0, backpressure=0.0, seed=0):
+def check_processor(params, counts, *, lanes=1, cores=None, idle_prob=0.0, backpressure=0.0, seed=0):
     expected = expected_from_counts(params, counts)
     beats = counts_to_beats(counts, params.bin_ticks, seed=seed)
-    observed, counters, _ = simulate_processor(params, beats, n_steps=counts.shape[0], lanes=lanes,
+    observed, counters, _ = simulate_processor(params, beats, n_steps=counts.shape[0], lanes=lanes, cores=cores,
                                                idle_prob=idle_prob, backpressure=backpressure, seed=seed)
     errors = compare(expected, observed, counters=counters)
     assert not errors, "\n".join(errors)
@@ -375,14 +375,40 @@ def test_processor_lanes(lanes):
     check_processor(params, counts, lanes=lanes, idle_prob=0.1, backpressure=0.2, seed=10)
 
 
-@pytest.mark.parametrize("lanes", [1, 3])
-def test_processor_two_samples_start_from_zero_state(lanes):
+@pytest.mark.parametrize("lanes,cores,hidden", [
+    (4, 1, (("silif", 10), ("refractory_lif", 7))),  # 4 lanes into one core; layer 1: 3 rows, the last partial
+    (4, 2, (("csilif", 9), ("refractory_lif", 12))),
+    (8, 2, (("refractory_lif", 19), ("silif", 8))),  # 3 rows of 8; cores of 10 and 9 neurons
+    (16, 4, (("refractory_lif", 37), ("csilif", 8))),  # layer 0: cores of 10, 9, 9, 9; layer 1 caps lanes at 8
+])
+def test_processor_lanes_and_cores(lanes, cores, hidden):
+    """Fewer neuron cores than synapse lanes: every spike, membrane, score and counter exact."""
+    params = random_network(20 + lanes + cores, hidden=hidden)
+    counts = random_counts(params, 5, seed=lanes + cores)
+    expected = check_processor(params, counts, lanes=lanes, cores=cores, idle_prob=0.1, backpressure=0.3, seed=11)
+    assert 0 < sum(len(row) for row in expected.spikes[0]), "layer 0 should spike"
+
+
+def test_spiking_layer_places_neurons_in_cores():
+    """Neuron i in core i % cores at local index i // cores: the cores' parameter slices say so."""
+    from hw.processor.network import SpikingLayer
+
+    params = random_network(6, hidden=(("silif", 19),))
+    layer = SpikingLayer(params.layers[0], lanes=8, cores=2)
+    assert (layer.lanes, layer.n_cores, layer.synapse.rows) == (8, 2, 3)
+    assert [core.n_neurons for core in layer.cores] == [10, 9]
+    np.testing.assert_array_equal(layer.cores[1].params.alpha_q, params.layers[0].neuron.alpha_q[1::2])
+
+
+@pytest.mark.parametrize("lanes,cores", [(1, 1), (3, 3), (4, 2)])
+def test_processor_two_samples_start_from_zero_state(lanes, cores):
     params = random_network(12, hidden=(("refractory_lif", 8), ("csilif", 5)))
     samples = [random_counts(params, 5, seed=s) for s in (13, 14)]
     expected = [expected_from_counts(params, c) for c in samples]
     beats = counts_to_beats(samples[0], params.bin_ticks, seed=1) + counts_to_beats(samples[1], params.bin_ticks, seed=2)
     scores = []
-    observed, _, _ = simulate_processor(params, beats, n_steps=5, lanes=lanes, n_samples=2, all_scores=scores)
+    observed, _, _ = simulate_processor(params, beats, n_steps=5, lanes=lanes, cores=cores, n_samples=2,
+                                        all_scores=scores, backpressure=0.2, seed=3)
     assert scores == [(e.scores, e.argmax) for e in expected]
     for k in range(2):
         got = [sorted(row) for row in observed.spikes[k][:-1]]
@@ -453,6 +479,12 @@ def test_processor_rejects_bad_arguments():
     params = random_network(1)
     with pytest.raises(ValueError, match="lanes"):
         NetworkProcessor(params, n_steps=4, lanes=0)
+    with pytest.raises(ValueError, match="cores"):
+        NetworkProcessor(params, n_steps=4, lanes=4, cores=0)
+    with pytest.raises(ValueError, match=r"cores \(3\) must divide lanes \(4\)"):
+        NetworkProcessor(params, n_steps=4, lanes=4, cores=3)
+    with pytest.raises(ValueError, match="cores"):
+        NetworkProcessor(params, n_steps=4, lanes=4, cores=2.0)
     with pytest.raises(ValueError, match="input_map"):
         NetworkProcessor(params, n_steps=4, camera_input=True)
     with pytest.raises(ValueError, match="n_steps"):

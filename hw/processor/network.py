@@ -29,7 +29,7 @@ from hw.processor.input_map import InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 
-__all__ = ["CORE_CLASSES", "lane_params", "SpikingLayer", "ReadoutLayer", "NetworkProcessor", "layer_tap_layout",
+__all__ = ["CORE_CLASSES", "lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor", "layer_tap_layout",
            "readout_tap_layout"]
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
@@ -46,7 +46,8 @@ CORE_CLASSES = {
 
 
 def lane_params(neuron, lane: int, lanes: int):
-    """The parameters of neurons ``lane, lane + lanes, ...`` of ``neuron`` (a lane's core).
+    """The parameters of neurons ``lane, lane + lanes, ...`` of ``neuron`` (core ``lane`` of
+    ``lanes`` neuron cores).
 
     Every per-neuron array field (first dimension ``n_neurons``) is sliced; scalars and formats
     are kept.
@@ -145,15 +146,41 @@ def clearable_core(core_class):
     return ClearableCore
 
 
-class SpikingLayer(wiring.Component):
-    """Synapse stage, ``lanes`` neuron cores and the spike merger of one hidden layer.
+def layer_cores(n_out: int, lanes: int, cores: int | None) -> tuple[int, int]:
+    """``(lanes, cores)`` of a spiking layer of ``n_out`` neurons: both capped at ``n_out``.
 
-    Neuron ``i`` lives in lane core ``i % lanes`` at local index ``i // lanes``. At a step close
-    the synapse streams one current per neuron into the lane cores; each core update comes back
-    on the core's ``o_state`` (every update, spike or not); the merger forwards the spiking ones
-    as events ``{close: 0, index: i}`` to the next layer and, once all ``n_out`` updates of the
-    step have been seen, a close carrying the step's ``last`` flag. The synapse does not start
-    the next step's drain before that close has left (so closes never overtake spikes).
+    ``cores`` defaults to ``lanes``; it must divide ``lanes`` (each core then takes the beats of
+    ``lanes // cores`` synapse lanes).
+    """
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
+        raise ValueError(f"lanes must be a positive int, not {lanes!r}")
+    if cores is None:
+        cores = lanes
+    if not isinstance(cores, int) or isinstance(cores, bool) or cores < 1:
+        raise ValueError(f"cores must be a positive int (neuron cores per hidden layer) or None, not {cores!r}")
+    lanes, cores = min(lanes, n_out), min(cores, n_out)
+    if lanes % cores:
+        raise ValueError(f"cores ({cores}) must divide lanes ({lanes}) (both capped at the layer's {n_out} neurons): "
+                         "each core serves lanes // cores synapse lanes")
+    return lanes, cores
+
+
+class SpikingLayer(wiring.Component):
+    """Synapse stage, ``cores`` neuron cores and the spike merger of one hidden layer.
+
+    Neuron ``i`` lives in core ``i % cores`` at local index ``i // cores``. The synapse has
+    ``lanes`` accumulator lanes (``cores`` divides ``lanes``); lane ``l`` (neurons
+    ``row * lanes + l``) feeds core ``l % cores``, and the ``lanes // cores`` lanes of one core are
+    serialised into it, lowest pending lane first, at local index
+    ``row * (lanes // cores) + l // cores``. At a step close the synapse streams one current per
+    neuron into the cores; each core update comes back on the core's ``o_state`` (every update,
+    spike or not); the merger forwards the spiking ones as events ``{close: 0, index: local *
+    cores + core}`` to the next layer and, once all ``n_out`` updates of the step have been seen,
+    a close carrying the step's ``last`` flag. The synapse does not start the next step's drain
+    before that close has left (so closes never overtake spikes).
+
+    Throughput: an event costs ``ceil(n_out / lanes)`` cycles (the synapse); a close drains
+    ``ceil(n_out / cores)`` currents through each core, one per cycle.
 
     Members
     -------
@@ -161,18 +188,18 @@ class SpikingLayer(wiring.Component):
     o : ``Out(stream.Signature(synapse_command_layout(n_out)))``
         Spikes of each step in core output order, then the step's close.
     current_saturation_count, neuron_saturation_count : ``Out(32)``
-        Clamped currents (synapse) and clamped neuron updates (sum over the lane cores).
+        Clamped currents (synapse) and clamped neuron updates (sum over the cores).
     """
 
-    def __init__(self, layer: LayerParams, *, lanes: int = 1):
+    def __init__(self, layer: LayerParams, *, lanes: int = 1, cores: int | None = None):
         if layer.is_readout:
             raise ValueError("SpikingLayer needs a spiking neuron kind; the readout is ReadoutLayer")
         self._layer = layer
-        self._lanes = min(lanes, layer.n_out)
+        self._lanes, self._cores = layer_cores(layer.n_out, lanes, cores)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
         core_class = clearable_core(CORE_CLASSES[type(layer.neuron)])
-        self.cores = [core_class(lane_params(layer.neuron, lane, self._lanes), emit_state=True)
-                      for lane in range(self._lanes)]
+        self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True)
+                      for core in range(self._cores)]
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
             "o": Out(stream.Signature(synapse_command_layout(layer.n_out))),
@@ -184,47 +211,60 @@ class SpikingLayer(wiring.Component):
     def lanes(self) -> int:
         return self._lanes
 
+    @property
+    def n_cores(self) -> int:
+        """Neuron cores of the layer (``len(self.cores)``)."""
+        return self._cores
+
     def elaborate(self, platform):
         m = Module()
-        layer, lanes = self._layer, self._lanes
+        layer, lanes, n_cores = self._layer, self._lanes, self._cores
+        per_core = lanes // n_cores
         m.submodules.synapse = synapse = self.synapse
-        for lane, core in enumerate(self.cores):
-            m.submodules[f"core_{lane}"] = core
-            beat = _buffered(m, f"current_fifo_{lane}", synapse.o_current[lane])
+        lane_beats = [_buffered(m, f"current_fifo_{lane}", synapse.o_current[lane]) for lane in range(lanes)]
+        for c, core in enumerate(self.cores):
+            m.submodules[f"core_{c}"] = core
+            # The lanes c, c + cores, ... of this core, lowest pending first (plain expressions).
+            beats = lane_beats[c::n_cores]
+            chosen = _first_valid(beats)
+            row = tree_select(chosen, [beat.payload.neuron for beat in beats])
+            local = times_constant(row, per_core) + chosen if per_core > 1 else row
             m.d.comb += [
-                core.i_current.valid.eq(beat.valid),
-                core.i_current.payload.neuron.eq(beat.payload.neuron),  # a lane may need fewer index bits
-                core.i_current.payload.current.eq(beat.payload.current),
-                beat.ready.eq(core.i_current.ready),
+                core.i_current.valid.eq(any_of(beat.valid for beat in beats)),
+                core.i_current.payload.neuron.eq(local),  # a core may need fewer index bits
+                core.i_current.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
             ]
+            for q, beat in enumerate(beats):
+                m.d.comb += beat.ready.eq((chosen == q) & core.i_current.ready)
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
         step_pending = Signal()
         seen = Signal(range(layer.n_out + 1))
         clearing = Signal()
-        clear_addr = Signal(range(max(2, synapse.rows)))
+        core_neurons = max(core.n_neurons for core in self.cores)
+        clear_addr = Signal(range(max(2, core_neurons)))
         m.d.comb += synapse.close_allowed.eq(~step_pending & ~clearing)
         for core in self.cores:
             m.d.comb += [core.clear_active.eq(clearing & (clear_addr < core.n_neurons)),
                          core.clear_addr.eq(clear_addr)]
         with m.If(clearing):
             m.d.sync += clear_addr.eq(clear_addr + 1)
-            with m.If(clear_addr == synapse.rows - 1):
+            with m.If(clear_addr == core_neurons - 1):
                 m.d.sync += clearing.eq(0)
 
         # Plain expressions, no comb processes: Verilog simulators know them from time 0. Each
         # core's updates reach the merger through a 2-entry FIFO, so the merger's step logic
         # does not drive the cores' pipeline enables (timing).
-        beats = [_buffered(m, f"update_fifo_{lane}", core.o_state, fields=("neuron", "spike"))
-                 for lane, core in enumerate(self.cores)]
+        beats = [_buffered(m, f"update_fifo_{c}", core.o_state, fields=("neuron", "spike"))
+                 for c, core in enumerate(self.cores)]
         close_now = Signal()
         m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
         selected = _first_valid(beats)
         any_valid = any_of(beat.valid for beat in beats)
         spike = tree_select(selected, [beat.payload.spike for beat in beats])
-        row = tree_select(selected, [beat.payload.neuron for beat in beats])
-        index = times_constant(row, lanes) + selected if lanes > 1 else row
+        local = tree_select(selected, [beat.payload.neuron for beat in beats])
+        index = times_constant(local, n_cores) + selected if n_cores > 1 else local
         taken = ~close_now & any_valid & (~spike | self.o.ready)
         m.d.comb += [
             self.o.valid.eq(close_now | (any_valid & spike)),
@@ -232,8 +272,8 @@ class SpikingLayer(wiring.Component):
             self.o.payload.last.eq(close_now & synapse.last),
             self.o.payload.index.eq(Mux(close_now, 0, index)),
         ]
-        for lane in range(lanes):
-            m.d.comb += beats[lane].ready.eq(taken & (selected == lane))
+        for c in range(n_cores):
+            m.d.comb += beats[c].ready.eq(taken & (selected == c))
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
             with m.If(synapse.last):  # the sample ended: zero every neuron state (D3)
@@ -337,8 +377,12 @@ class NetworkProcessor(wiring.Component):
     n_steps : int
         Steps per sample (initial value of the :attr:`n_steps` port).
     lanes : int
-        Synapse accumulators and neuron cores working in parallel per layer (capped at the
-        layer's width; the readout always has one core, fed by ``lanes`` accumulators).
+        Synapse accumulator lanes per layer: accumulator adds per cycle (capped at the layer's
+        width).
+    cores : int, optional
+        Neuron cores per hidden layer (default ``lanes``; capped at the layer's width; must
+        divide the layer's lanes). The readout always has one core, fed by its ``lanes``
+        accumulators.
     camera_input : bool
         Take camera events through the network's ``input_map`` (default: when it has one).
     score_fmt : QFormat, optional
@@ -362,23 +406,26 @@ class NetworkProcessor(wiring.Component):
         Per layer, clamped currents and clamped neuron updates.
     """
 
-    def __init__(self, params: NetworkParams, *, n_steps: int, lanes: int = 1, camera_input: bool | None = None,
-                 score_fmt: QFormat | None = None):
+    def __init__(self, params: NetworkParams, *, n_steps: int, lanes: int = 1, cores: int | None = None,
+                 camera_input: bool | None = None, score_fmt: QFormat | None = None):
         if not isinstance(params, NetworkParams):
             raise TypeError(f"params must be a golden.network.NetworkParams, not {type(params).__name__}")
-        if not isinstance(lanes, int) or lanes < 1:
+        if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
+        for layer in params.layers[:-1]:
+            layer_cores(layer.n_out, lanes, cores)  # a clear ValueError before anything is built
         if camera_input is None:
             camera_input = params.input_map is not None
         if camera_input and params.input_map is None:
             raise ValueError("camera_input=True needs a network with an input_map")
         self._params = params
         self._lanes = lanes
+        self._cores = lanes if cores is None else cores
         self._camera = bool(camera_input)
         self.time_bins = TimeBinController(params.n_inputs, params.bin_ticks, n_steps,
                                            max_events_per_step=params.max_events_per_step)
         self.mapper = InputMapper(params.input_map) if self._camera else None
-        self.hidden = [SpikingLayer(layer, lanes=lanes) for layer in params.layers[:-1]]
+        self.hidden = [SpikingLayer(layer, lanes=lanes, cores=cores) for layer in params.layers[:-1]]
         self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
         in_layout = camera_event_layout(params.input_map) if self._camera else input_event_layout(params.n_inputs)
         n_layers = len(params.layers)
@@ -408,6 +455,11 @@ class NetworkProcessor(wiring.Component):
     @property
     def lanes(self) -> int:
         return self._lanes
+
+    @property
+    def cores(self) -> int:
+        """Neuron cores per hidden layer as requested (each layer caps it at its width)."""
+        return self._cores
 
     @property
     def camera_input(self) -> bool:
@@ -445,7 +497,9 @@ class NetworkProcessor(wiring.Component):
             self.dropped_late.eq(time_bins.dropped_late),
             self.dropped_over_bound.eq(time_bins.dropped_over_bound),
         ]
-        upstream = time_bins.o
+        # The time bins' output through a 2-entry buffered FIFO: layer 0's synapse ready (its row
+        # logic) does not reach back into the time-bin controller's step logic (timing).
+        upstream = _buffered(m, "step_fifo", time_bins.o)
         for k, layer in enumerate(self.hidden):
             m.submodules[f"layer_{k}"] = layer
             _connect_beat(m, upstream, layer.i)
