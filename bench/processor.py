@@ -39,9 +39,9 @@ from hw.processor.network import NetworkProcessor
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
 LANES = (1, 2, 4, 8, 16)
-COLUMNS = ["network", "lanes", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
+COLUMNS = ["network", "lanes", "cores", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
            "event_layer0_us", "gsop_per_s_peak"]
-FIT_COLUMNS = ["network", "lanes", "router", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
+FIT_COLUMNS = ["network", "lanes", "cores", "router", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
                "build_s"]
 
 
@@ -69,9 +69,10 @@ def large_network(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
 NETWORKS = {"default": default_network, "large_2x256": large_network}
 
 
-def measure(params: NetworkParams, lanes: int, *, n_events: int = 120, n_steps: int = 6, seed: int = 0) -> dict:
+def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_events: int = 120, n_steps: int = 6,
+            seed: int = 0) -> dict:
     """Cycle costs of one processor configuration (channel-event input, no idle cycles, no stalls)."""
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, camera_input=False)
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, camera_input=False)
     rng = np.random.default_rng(seed)
     bin_ticks = params.bin_ticks
     last_step = n_steps - 1
@@ -123,8 +124,8 @@ def measure(params: NetworkParams, lanes: int, *, n_events: int = 120, n_steps: 
     return {"cycles_per_event": round(per_event, 2), "cycles_per_step": round(per_step, 1), "latency_cycles": latency}
 
 
-def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, variant: str, seed: int,
-        router: str = DEFAULT_ROUTER) -> dict:
+def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = None, clock_hz: float, variant: str,
+        seed: int, router: str = DEFAULT_ROUTER) -> dict:
     """One full build of the ULX3S processor top; returns its table row."""
     from hw.bitstream import run_build
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
@@ -132,15 +133,16 @@ def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, varian
     from hw.pll_ecp5 import solve_pll
 
     pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
-    top = ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes)
+    cores = lanes if cores is None else cores
+    top = ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes, cores=cores)
     start = time.monotonic()
-    result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}",
-                       design=f"processor {name} lanes={lanes}", requested_clock_hz=clock_hz, pll=pll_config,
+    result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}-cores{cores}",
+                       design=f"processor {name} lanes={lanes} cores={cores}", requested_clock_hz=clock_hz, pll=pll_config,
                        seed=seed, router=router)
     report = result.report
     clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
     return {
-        "network": name, "lanes": lanes, "router": router,
+        "network": name, "lanes": lanes, "cores": cores, "router": router,
         **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
         "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
         "met": report.timing_met, "build_s": round(time.monotonic() - start, 1),
@@ -148,17 +150,18 @@ def fit(name: str, params: NetworkParams, lanes: int, *, clock_hz: float, varian
     }
 
 
-def _sim_row(name: str, lanes: int, clock_mhz: float) -> dict:
+def _sim_row(name: str, lanes: int, cores: int, clock_mhz: float) -> dict:
     params = NETWORKS[name]()
-    row = {"network": name, "lanes": lanes, **measure(params, lanes)}
+    row = {"network": name, "lanes": lanes, "cores": cores, **measure(params, lanes, cores=cores)}
     row["latency_us"] = round(row["latency_cycles"] / clock_mhz, 2)
     row["event_layer0_us"] = round(row["cycles_per_event"] / clock_mhz, 3)
     row["gsop_per_s_peak"] = round(min(lanes, params.layers[0].n_out) * clock_mhz / 1e3, 3)
     return row
 
 
-def _fit_row(name: str, lanes: int, clock_mhz: float, variant: str, seed: int, router: str) -> dict:
-    return fit(name, NETWORKS[name](), lanes, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed, router=router)
+def _fit_row(name: str, lanes: int, cores: int, clock_mhz: float, variant: str, seed: int, router: str) -> dict:
+    return fit(name, NETWORKS[name](), lanes, cores=cores, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed,
+               router=router)
 
 
 def _run_all(jobs: int, tasks: list) -> list:
@@ -180,15 +183,26 @@ def at_fmax(sim_rows: list[dict], fit_rows: list[dict]) -> None:
     """Add the synaptic throughput at each built configuration's Fmax to its fit row.
 
     ``gsop_per_s_at_fmax``: layer 0's fan-out per input event over the measured cycles per event
-    (the simulated row with the same network and lanes), at Fmax.
+    (the simulated row with the same network, lanes and cores), at Fmax; without such a row,
+    ``min(lanes, n_out0)`` adds per cycle (the synapse's rate, ``ceil(n_out0 / lanes)`` cycles
+    per event) at Fmax.
     """
-    cycles = {(r["network"], r["lanes"]): r["cycles_per_event"] for r in sim_rows}
+    cycles = {(r["network"], r["lanes"], r["cores"]): r["cycles_per_event"] for r in sim_rows}
     for row in fit_rows:
-        key = (row["network"], row["lanes"])
-        if key in cycles and row["fmax_mhz"]:
-            fan_out = NETWORKS[row["network"]]().layers[0].n_out
+        if not row["fmax_mhz"]:
+            continue
+        fan_out = NETWORKS[row["network"]]().layers[0].n_out
+        key = (row["network"], row["lanes"], row["cores"])
+        if key in cycles:
             row["cycles_per_event"] = cycles[key]
             row["gsop_per_s_at_fmax"] = round(fan_out / cycles[key] * row["fmax_mhz"] / 1e3, 3)
+        else:
+            row["gsop_per_s_at_fmax"] = round(fan_out / -(-fan_out // row["lanes"]) * row["fmax_mhz"] / 1e3, 3)
+
+
+def _cores_for(lanes: int, cores: list[int] | None) -> list[int]:
+    """The core counts swept with ``lanes``: ``[lanes]`` by default, else those dividing ``lanes``."""
+    return [lanes] if cores is None else [c for c in cores if lanes % c == 0]
 
 
 def main(argv=None) -> int:
@@ -198,6 +212,9 @@ def main(argv=None) -> int:
     parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the us / GSOP columns and --fit")
     parser.add_argument("--fit", action="store_true", help="also build the board top on the 85F (minutes each)")
     parser.add_argument("--fit-lanes", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--cores", nargs="+", type=int, default=None,
+                        help="neuron cores per hidden layer, swept like the lanes (default: as many as lanes); "
+                             "a value that does not divide a configuration's lanes skips that configuration")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulated cycle counts (fit rows only)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="simulations and builds run side by side (one core each; default 1)")
@@ -208,14 +225,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
+    if args.cores is not None and min(args.cores) < 1:
+        parser.error(f"--cores must be at least 1, not {min(args.cores)}")
     clock_mhz = args.clock_mhz
-    tasks = [] if args.no_sim else [(_sim_row, name, lanes, clock_mhz)
-                                    for name in args.networks for lanes in args.lanes]
+    tasks = [] if args.no_sim else [(_sim_row, name, lanes, cores, clock_mhz)
+                                    for name in args.networks for lanes in args.lanes
+                                    for cores in _cores_for(lanes, args.cores)]
     n_sim = len(tasks)
     if args.fit:
         # Longest builds first, so the pool's last minutes are not one big build alone.
-        tasks += [(_fit_row, name, lanes, clock_mhz, args.variant, args.seed, args.router)
-                  for name in reversed(args.networks) for lanes in sorted(args.fit_lanes, reverse=True)]
+        tasks += [(_fit_row, name, lanes, cores, clock_mhz, args.variant, args.seed, args.router)
+                  for name in reversed(args.networks) for lanes in sorted(args.fit_lanes, reverse=True)
+                  for cores in _cores_for(lanes, args.cores)]
     results = _run_all(args.jobs, tasks)
     rows, fit_rows = results[:n_sim], results[n_sim:]
     at_fmax(rows, fit_rows)

@@ -5,22 +5,30 @@ and multipliers of the processor that ``hw.processor`` builds from it, and an (o
 magnitude) LUT figure; :func:`check_fit` compares the totals with the device and raises
 :class:`FitError`, with the numbers, when the network cannot fit.
 
-What is counted (``L`` lanes per layer, ``R = ceil(n_out / L)`` accumulator rows):
+What is counted (``L`` synapse lanes and ``C`` neuron cores per layer, ``R = ceil(n_out / L)``
+accumulator rows):
 
 * **Synapse stage** of every layer: the weight ROM (``n_in * R`` words of ``L`` weights,
-  column-major), the bias ROM (``R`` words of ``L`` biases) and the accumulator RAM (``R``
-  words of ``L`` ``acc_bits`` sums).
-* **Neuron cores**: ``L`` lane cores per spiking layer (``ceil(n_out / L)`` neurons each) and
-  one readout core; each has a state RAM and a parameter ROM one word per neuron, with the
-  word layouts of ``hw/cores`` (e.g. C-SiLIF: ``(state+1) + state`` bits of state, ``2*coef +
-  gain`` bits of parameters).
+  column-major, split into banks of one DP16KD depth as ``hw/processor/synapse.py`` builds
+  it: :func:`weight_bank_depth`), the bias ROM (``R`` words of ``L`` biases) and the
+  accumulator RAM (``R`` words of ``L`` ``acc_bits`` sums).
+* **Neuron cores**: ``C`` cores per spiking layer (``ceil(n_out / C)`` neurons each; ``C``
+  defaults to ``L`` and divides it) and one readout core; each has a state RAM and a parameter
+  ROM one word per neuron, with the word layouts of ``hw/cores`` (e.g. C-SiLIF: ``(state+1) +
+  state`` bits of state, ``2*coef + gain`` bits of parameters).
+* **Spike FIFOs** of the board top's SPIKE frames (``spike_layers``): one FIFO of
+  ``{neuron, step, sample tag}`` entries per chosen hidden layer (one DP16KD at the default
+  64 entries).
 * **Multipliers**: per core, each product of an ``a``-bit by a ``b``-bit operand costs
   ``ceil(a/18) * ceil(b/18)`` MULT18X18D, which reproduces the measured builds (refractory
-  LIF 4, SiLIF 8, C-SiLIF 9 at default formats). The synapse stages only add.
+  LIF 4, SiLIF 8, C-SiLIF 9 at default formats). The synapse stages only add, so the
+  multipliers follow the cores, not the lanes.
 
 How a memory maps (:func:`map_memory`) follows what Yosys ``synth_ecp5`` chose in a sweep of
 memory shapes: a block RAM needs ``min over DP16KD shapes (16384x1, 8192x2, 4096x4, 2048x9,
-1024x18, 512x36) of ceil(depth/d) * ceil(width/w)`` blocks; a written memory goes to LUT RAM
+1024x18, 512x36) no narrower than min(width, 9) of ceil(depth/d) * ceil(width/w)`` blocks
+(Yosys cascades 2048x9 blocks in depth rather than put 16384x1 blocks side by side for a wide
+word); a written memory goes to LUT RAM
 (``ceil(depth/16) * ceil(width/4)`` TRELLIS_DPR16X4) while that is at most 20 of them per block
 RAM it would take, a read-only one to logic while ``width * ceil(depth/16)`` LUTs are at most
 150 per block RAM. The LUT figure adds measured core sizes (refractory LIF ~650, SiLIF ~750,
@@ -49,6 +57,7 @@ __all__ = [
     "FitReport",
     "FitError",
     "map_memory",
+    "weight_bank_depth",
     "mult18_count",
     "estimate_fit",
     "check_fit",
@@ -89,6 +98,29 @@ _INFRASTRUCTURE_LUT4 = 1500
 _SCORE_EXTRA_BITS = 16
 # Warn (in the report) above this fraction of any resource.
 TIGHT_FRACTION = 0.8
+# A spike FIFO entry of the board top beside the neuron index: the step (hw.processor.time_bins.STEP_BITS)
+# and the sample tag (hw.boards.ulx3s_processor._SAMPLE_TAG_BITS).
+_SPIKE_ENTRY_STEP_BITS = 16
+_SPIKE_ENTRY_TAG_BITS = 8
+#: Entries of each spike FIFO of the board top (``ProcessorLink``'s default ``spike_fifo_depth``).
+DEFAULT_SPIKE_FIFO_DEPTH = 64
+
+
+def _block_shapes(width: int) -> list[tuple[int, int]]:
+    """The DP16KD shapes Yosys uses for a ``width``-bit word: none narrower than ``min(width, 9)``."""
+    return [shape for shape in DP16KD_SHAPES if shape[1] >= min(width, 9)]
+
+
+def weight_bank_depth(depth: int, width: int) -> int:
+    """Words per weight-memory bank, so that Yosys maps every bank one DP16KD deep.
+
+    A bank's read data then comes straight out of its block RAMs into a register (no
+    multiplexer between banks on that path). Of the DP16KD shapes Yosys uses for the word
+    (:func:`_block_shapes`), the one storing ``depth`` x ``width`` in the fewest blocks, the
+    shallowest on a tie (a bank as deep as a wider shape's block could again be cascaded).
+    ``hw.processor.synapse.SynapseStage`` builds its banks with it.
+    """
+    return min(_block_shapes(width), key=lambda shape: (-(-depth // shape[0]) * -(-width // shape[1]), shape[0]))[0]
 
 
 def map_memory(depth: int, width: int, *, written: bool) -> tuple[str, int, int]:
@@ -99,7 +131,7 @@ def map_memory(depth: int, width: int, *, written: bool) -> tuple[str, int, int]
     """
     if depth < 1 or width < 1:
         raise ValueError(f"memory shape must be positive, not {depth}x{width}")
-    blocks = min(math.ceil(depth / d) * math.ceil(width / w) for d, w in DP16KD_SHAPES)
+    blocks = min(math.ceil(depth / d) * math.ceil(width / w) for d, w in _block_shapes(width))
     if written:
         cells = math.ceil(depth / 16) * math.ceil(width / 4)
         if cells <= _LUTRAM_PER_BRAM * blocks:
@@ -136,6 +168,7 @@ class LayerEstimate:
     index: int
     kind: str
     lanes: int
+    cores: int
     memories: list = field(default_factory=list)
     mult18x18d: int = 0
     lut4: int = 0
@@ -194,7 +227,7 @@ class FitReport:
             if resource == "DP16KD":
                 items += [(m.dp16kd, f"layers[{layer.index}] {m.name} {m.depth}x{m.width}") for m in layer.memories]
             elif resource == "MULT18X18D":
-                items.append((layer.mult18x18d, f"layers[{layer.index}] {layer.kind} x{layer.lanes} lanes"))
+                items.append((layer.mult18x18d, f"layers[{layer.index}] {layer.kind} x{layer.cores} cores"))
             else:
                 items.append((layer.lut4, f"layers[{layer.index}] {layer.kind} x{layer.lanes} lanes"))
         items.sort(key=lambda item: -item[0])
@@ -208,7 +241,8 @@ class FitReport:
         for layer in self.layers:
             mems = ", ".join(f"{m.name} {m.depth}x{m.width}->{m.kind}" + (f" {m.dp16kd}" if m.dp16kd else "")
                              for m in layer.memories)
-            lines.append(f"  layers[{layer.index}] {layer.kind} x{layer.lanes}: MULT18X18D {layer.mult18x18d}, "
+            lines.append(f"  layers[{layer.index}] {layer.kind} x{layer.lanes} lanes x{layer.cores} cores: "
+                         f"MULT18X18D {layer.mult18x18d}, "
                          f"DP16KD {layer.dp16kd}, ~LUT4 {layer.lut4}; {mems}")
         lines.append("  (LUT4 is a rough estimate, +-30 %; block RAM and multipliers follow the synthesised shapes)")
         return "\n".join(lines)
@@ -219,7 +253,8 @@ class FitReport:
             "fits": self.fits,
             "usage": {name: {"estimated": need, "available": have} for name, (need, have) in self.usage().items()},
             "layers": [
-                {"index": layer.index, "kind": layer.kind, "lanes": layer.lanes, "mult18x18d": layer.mult18x18d,
+                {"index": layer.index, "kind": layer.kind, "lanes": layer.lanes, "cores": layer.cores,
+                 "mult18x18d": layer.mult18x18d,
                  "dp16kd": layer.dp16kd, "lut4": layer.lut4,
                  "memories": [vars(m).copy() for m in layer.memories]}
                 for layer in self.layers
@@ -261,21 +296,32 @@ def _core_words(layer: LayerParams) -> tuple[int, int, list[tuple[int, int]]]:
     return state, param, products
 
 
-def _layer_estimate(index: int, layer: LayerParams, lanes: int) -> LayerEstimate:
+def _weight_memory(depth: int, width: int) -> MemoryEstimate:
+    """The weight ROM as the synapse builds it: banks of :func:`weight_bank_depth` words, each mapped alone."""
+    bank = weight_bank_depth(depth, width)
+    banks = [map_memory(min(bank, depth - start), width, written=False) for start in range(0, depth, bank)]
+    kind = "dp16kd" if any(b[0] == "dp16kd" for b in banks) else banks[0][0]
+    return MemoryEstimate("weights", depth, width, False, kind, sum(b[1] for b in banks), sum(b[2] for b in banks))
+
+
+def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int, spike_fifo_depth: int | None) -> LayerEstimate:
     lanes = min(lanes, layer.n_out)
+    cores = 1 if layer.is_readout else min(cores, layer.n_out)
     rows = math.ceil(layer.n_out / lanes)
-    est = LayerEstimate(index=index, kind=layer.kind, lanes=lanes)
+    est = LayerEstimate(index=index, kind=layer.kind, lanes=lanes, cores=cores)
 
     def add(name, depth, width, written):
         kind, blocks, luts = map_memory(depth, width, written=written)
         est.memories.append(MemoryEstimate(name, depth, width, written, kind, blocks, luts))
 
-    add("weights", layer.n_in * rows, lanes * layer.weight_fmt.width, False)
+    est.memories.append(_weight_memory(layer.n_in * rows, lanes * layer.weight_fmt.width))
     add("bias", rows, lanes * layer.bias_fmt.width, False)
     add("accumulators", rows, lanes * layer.acc_bits, True)
+    if spike_fifo_depth is not None:  # SyncFIFOBuffered: one entry is its output register
+        add("spike FIFO", spike_fifo_depth - 1,
+            max(1, (layer.n_out - 1).bit_length()) + _SPIKE_ENTRY_STEP_BITS + _SPIKE_ENTRY_TAG_BITS, True)
     state_bits, param_bits, products = _core_words(layer)
-    cores = 1 if layer.is_readout else lanes
-    neurons_per_core = layer.n_out if layer.is_readout else rows
+    neurons_per_core = math.ceil(layer.n_out / cores)
     for core in range(cores):
         suffix = f"[{core}]" if cores > 1 else ""
         add(f"core{suffix} state", neurons_per_core, state_bits, True)
@@ -288,16 +334,28 @@ def _layer_estimate(index: int, layer: LayerParams, lanes: int) -> LayerEstimate
     return est
 
 
-def _lanes_list(params: NetworkParams, lanes) -> list[int]:
+def _per_layer(params: NetworkParams, values, name: str, default) -> list[int]:
     n = len(params.layers)
-    if lanes is None:
-        lanes = 1
-    if isinstance(lanes, int) and not isinstance(lanes, bool):
-        lanes = [lanes] * n
-    lanes = list(lanes)
-    if len(lanes) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in lanes):
-        raise ValueError(f"lanes must be a positive int or one positive int per layer ({n}), not {lanes!r}")
-    return lanes
+    if values is None:
+        values = default
+    if isinstance(values, int) and not isinstance(values, bool):
+        values = [values] * n
+    values = list(values)
+    if len(values) != n or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ValueError(f"{name} must be a positive int or one positive int per layer ({n}), not {values!r}")
+    return values
+
+
+def _spike_fifo_depths(params: NetworkParams, spike_layers, depth: int) -> list[int | None]:
+    n_hidden = len(params.layers) - 1
+    if spike_layers is None:
+        spike_layers = ()
+    elif spike_layers == "all":
+        spike_layers = range(n_hidden)
+    chosen = set(spike_layers)
+    if not chosen <= set(range(n_hidden)):
+        raise ValueError(f"spike_layers must be hidden layer indices (0..{n_hidden - 1}) or 'all', not {spike_layers!r}")
+    return [depth if k in chosen else None for k in range(len(params.layers))]
 
 
 def _device(device) -> Device:
@@ -309,26 +367,41 @@ def _device(device) -> Device:
     return DEVICES[key]
 
 
-def estimate_fit(params: NetworkParams, device="85F", *, lanes=None) -> FitReport:
+def estimate_fit(params: NetworkParams, device="85F", *, lanes=None, cores=None, spike_layers=None,
+                 spike_fifo_depth: int = DEFAULT_SPIKE_FIFO_DEPTH) -> FitReport:
     """Estimate the processor's resources for ``params`` on ``device`` (``"12F"`` ... ``"85F"``).
 
-    ``lanes``: neuron lanes per layer (an int for all layers, or one per layer; default 1).
+    ``lanes``: synapse lanes per layer (an int for all layers, or one per layer; default 1).
+    ``cores``: neuron cores per spiking layer (likewise; default: the lanes; each layer caps
+    both at its width, and its cores must divide its lanes; the readout has one core).
+    ``spike_layers``: hidden layers whose spikes the board top sends as SPIKE frames (``"all"``
+    or indices; default none), each with a FIFO of ``spike_fifo_depth`` entries.
     """
     if not isinstance(params, NetworkParams):
         raise ValueError(f"estimate_fit needs NetworkParams, not {type(params).__name__}")
-    lanes = _lanes_list(params, lanes)
-    layers = [_layer_estimate(i, layer, n) for i, (layer, n) in enumerate(zip(params.layers, lanes))]
+    lanes = _per_layer(params, lanes, "lanes", 1)
+    cores = _per_layer(params, cores, "cores", lanes)
+    for k, (layer, n_lanes, n_cores) in enumerate(zip(params.layers[:-1], lanes, cores)):
+        capped_lanes, capped_cores = min(n_lanes, layer.n_out), min(n_cores, layer.n_out)
+        if capped_lanes % capped_cores:
+            raise ValueError(f"layers[{k}]: cores ({capped_cores}) must divide lanes ({capped_lanes}) "
+                             f"(both capped at the layer's {layer.n_out} neurons)")
+    fifos = _spike_fifo_depths(params, spike_layers, spike_fifo_depth)
+    layers = [_layer_estimate(i, layer, n_lanes, n_cores, fifo)
+              for i, (layer, n_lanes, n_cores, fifo) in enumerate(zip(params.layers, lanes, cores, fifos))]
     return FitReport(device=_device(device), layers=layers)
 
 
-def check_fit(params: NetworkParams, device="85F", *, lanes=None) -> FitReport:
+def check_fit(params: NetworkParams, device="85F", *, lanes=None, cores=None, spike_layers=None,
+              spike_fifo_depth: int = DEFAULT_SPIKE_FIFO_DEPTH) -> FitReport:
     """:func:`estimate_fit`, raising :class:`FitError` when a resource is over the device's.
 
     The message gives every resource that is short with its numbers and the largest users,
     e.g. ``"network does not fit LFE5U-12F: DP16KD 40 needed > 32 available (layers[0] weights
     5184x56: 20, ...)"``.
     """
-    report = estimate_fit(params, device, lanes=lanes)
+    report = estimate_fit(params, device, lanes=lanes, cores=cores, spike_layers=spike_layers,
+                          spike_fifo_depth=spike_fifo_depth)
     if not report.fits:
         details = []
         for name, (need, have) in report.usage().items():

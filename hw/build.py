@@ -91,7 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="with --model: synapse accumulators and neuron cores working in parallel per layer (default: %(default)s)",
+        help="with --model: synapse accumulator lanes per layer, adds per cycle (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--cores",
+        type=int,
+        metavar="N",
+        help="with --model: neuron cores per hidden layer; must divide --lanes (default: as many as lanes)",
     )
     parser.add_argument(
         "--steps",
@@ -174,7 +180,7 @@ def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3
 
 
 def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int, n_steps: int | None,
-                  spike_layers=None):
+                  cores: int | None = None, spike_layers=None):
     """The ULX3S processor top for a model file (or ``"default"``), after the fit check.
 
     Raises :class:`golden.model_file.ModelFileError` for a bad file and
@@ -186,11 +192,13 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
         params = load_model(model)
     if n_steps is None:
         n_steps = int((params.provenance or {}).get("n_steps", DEFAULT_STEPS))
-    report = check_fit(params, variant, lanes=lanes)
+    report = check_fit(params, variant, lanes=lanes, cores=cores, spike_layers=spike_layers)
     print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
-    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, spike_layers=spike_layers)
+    top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, cores=cores,
+                            spike_layers=spike_layers)
     kinds = "-".join(str(layer.n_out) for layer in params.layers)
-    return f"processor {Path(model).name} ({params.n_inputs}-{kinds}, lanes={lanes}, steps={n_steps})", top
+    cores_text = "" if cores is None else f", cores={cores}"
+    return f"processor {Path(model).name} ({params.n_inputs}-{kinds}, lanes={lanes}{cores_text}, steps={n_steps})", top
 
 
 def main(argv=None) -> int:
@@ -202,6 +210,10 @@ def main(argv=None) -> int:
         parser.error("--program needs a bitstream: drop --dry-run")
     if args.lanes < 1:
         parser.error(f"--lanes must be at least 1, not {args.lanes}")
+    if args.cores is not None and args.cores < 1:
+        parser.error(f"--cores must be at least 1, not {args.cores}")
+    if args.cores is not None and args.model is None:
+        parser.error("--cores needs --model (the processor build)")
     if args.steps is not None and args.steps < 1:
         parser.error(f"--steps must be at least 1, not {args.steps}")
     if args.spike_layers is not None and args.model is None:
@@ -219,7 +231,7 @@ def main(argv=None) -> int:
             design, top = refractory_lif_top(args.neurons, pll_config)
         else:
             design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps,
-                                        spike_layers=args.spike_layers)
+                                        cores=args.cores, spike_layers=args.spike_layers)
     except ToolNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -48,7 +48,7 @@ def test_help_explains_every_option():
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     for option in ("--board", "--variant", "--dry-run", "--program", "--clock-mhz", "--out", "--allow-timing-fail",
-                   "--neurons", "--model", "--lanes", "--steps"):
+                   "--neurons", "--model", "--lanes", "--cores", "--steps"):
         assert option in text
     for explained in ("openFPGALoader", "25 MHz", "report.json", "default: 85F", "exit status"):
         assert explained in text
@@ -90,6 +90,9 @@ def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monk
         (["--clock-mhz", "500"], "outside 3.125..400 MHz"),
         (["--variant", "100F"], "invalid choice"),
         (["--model", "default", "--lanes", "0"], "--lanes must be at least 1"),
+        (["--model", "default", "--cores", "0"], "--cores must be at least 1"),
+        (["--cores", "2"], "--cores needs --model"),
+        (["--model", "default", "--lanes", "4", "--cores", "3", "--dry-run"], "cores (3) must divide lanes (4)"),
         (["--model", "default", "--steps", "0"], "--steps must be at least 1"),
         (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors"),
     ],
@@ -111,6 +114,14 @@ def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_
     lpf = (out / "top.lpf").read_text()
     assert 'LOCATE COMP "uart_0__rx__io"' in lpf and 'LOCATE COMP "uart_0__tx__io"' in lpf
     assert re.search(r"parameter \\CLKFB_DIV 3\b", (out / "top.il").read_text())  # 75 MHz = 25 MHz * 3
+
+
+def test_model_build_with_fewer_cores_than_lanes(tmp_path, no_tools, capsys):
+    """--lanes 16 --cores 2: 16 adds per cycle, two C-SiLIF cores (18 of their multipliers, not 144)."""
+    assert build.main(["--model", "default", "--lanes", "16", "--cores", "2", "--dry-run",
+                       "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "MULT18X18D 22/156" in printed
 
 
 def test_model_that_does_not_fit_is_refused_with_numbers(tmp_path, no_tools, capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from golden.csilif import CSiLIFParams
-from golden.fit import DEVICES, FitError, check_fit, estimate_fit, map_memory, mult18_count
+from golden.fit import DEVICES, FitError, check_fit, estimate_fit, map_memory, mult18_count, weight_bank_depth
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, default_network
@@ -84,7 +84,7 @@ def test_mult18_count():
 def test_default_network_fits_every_ulx3s(device):
     report = check_fit(default_network(), device)
     assert report.fits and not report.problems
-    assert report.dp16kd == 7 and report.mult18x18d == 13
+    assert report.dp16kd == 6 and report.mult18x18d == 13  # the builds in docs/processor.md: 6 and 13
     json.dumps(report.to_dict())
     assert f"fit check on {DEVICES[device].name} (fits)" in str(report)
 
@@ -112,10 +112,59 @@ def test_too_many_weights_is_refused_with_numbers():
 
 def test_too_many_lanes_is_refused_on_multipliers():
     params = default_network()
-    with pytest.raises(FitError, match=r"MULT18X18D 292 needed > 156 available \(layers\[0\] csilif x32 lanes: 288"):
+    with pytest.raises(FitError, match=r"MULT18X18D 292 needed > 156 available \(layers\[0\] csilif x32 cores: 288"):
         check_fit(params, "85F", lanes=[32, 1])
     with pytest.raises(FitError, match=r"LFE5U-12F: .*MULT18X18D 40 needed > 28 available"):
         check_fit(params, "12F", lanes=[4, 1])
+
+
+def test_multipliers_follow_cores_not_lanes():
+    params = default_network()  # 32 C-SiLIF neurons (9 MULT18X18D per core) + readout (4)
+    assert estimate_fit(params, lanes=16).mult18x18d == 16 * 9 + 4
+    report = check_fit(params, "85F", lanes=16, cores=2)
+    assert report.mult18x18d == 2 * 9 + 4
+    assert (report.layers[0].lanes, report.layers[0].cores, report.layers[1].cores) == (16, 2, 1)
+    state = [m for m in report.layers[0].memories if m.name.endswith("state")]
+    assert [m.depth for m in state] == [16, 16]  # 32 neurons over 2 cores
+    assert check_fit(params, "12F", lanes=16, cores=1).fits  # 16 lanes fit the smallest part with one core
+    with pytest.raises(ValueError, match=r"layers\[0\]: cores \(3\) must divide lanes \(4\)"):
+        estimate_fit(params, lanes=4, cores=3)
+
+
+def test_weight_memory_counts_the_synapse_banks():
+    """176 x 176 weights of 15 bits at one lane: 31 banks of 1024x18 (Yosys does not put 15 16384x1
+    blocks side by side for a wide word, which would be 30), as hw.processor.synapse builds them."""
+    from hw.processor.synapse import SynapseStage
+
+    hidden = CSiLIFParams.from_float(np.full(176, 0.9), np.zeros(176), np.ones(176))
+    layer = LayerParams(np.zeros((176, 176), dtype=np.int64), np.zeros(176, dtype=np.int64),
+                        QFormat(3, 12), QFormat(3, 12), hidden)
+    readout = LIReadoutParams.from_float(alpha=np.full(10, 0.9))
+    params = NetworkParams(n_inputs=176, bin_ticks=10, layers=[layer, _layer(readout, 176)])
+    weights = estimate_fit(params).layers[0].memories[0]
+    assert (weights.name, weights.depth, weights.width, weights.dp16kd) == ("weights", 176 * 176, 15, 31)
+    syn = SynapseStage(params.layers[0])
+    words = len(syn.weight_words())
+    assert -(-words // weight_bank_depth(words, 15)) == 31  # the synapse's banks, one block each
+
+
+def test_spike_fifos_take_one_block_each():
+    params = default_network()
+    base = estimate_fit(params).dp16kd
+    report = estimate_fit(params, spike_layers="all")
+    fifo = next(m for m in report.layers[0].memories if m.name == "spike FIFO")
+    assert (report.dp16kd - base, fifo.kind, fifo.depth) == (1, "dp16kd", 63)
+    assert estimate_fit(params, spike_layers=[0]).dp16kd == base + 1
+    with pytest.raises(ValueError, match="hidden layer indices"):
+        estimate_fit(params, spike_layers=[1])
+
+
+def test_spike_fifo_entry_matches_the_board_top():
+    from golden import fit
+    from hw.boards import ulx3s_processor
+    from hw.processor.time_bins import STEP_BITS
+
+    assert (fit._SPIKE_ENTRY_STEP_BITS, fit._SPIKE_ENTRY_TAG_BITS) == (STEP_BITS, ulx3s_processor._SAMPLE_TAG_BITS)
 
 
 def test_bad_arguments():

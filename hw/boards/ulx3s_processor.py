@@ -111,7 +111,9 @@ class ProcessorLink(wiring.Component):
     baud : float
         UART bit rate (default 1 Mbaud).
     lanes : int
-        Processor lanes.
+        Processor synapse lanes (accumulator adds per cycle per layer).
+    cores : int, optional
+        Neuron cores per hidden layer (default ``lanes``; must divide the lanes).
     timeout_cycles : int, optional
         Frame decoder timeout; default 10 ms of clock cycles.
     spike_layers : ``"all"`` or iterable of int, optional
@@ -140,7 +142,8 @@ class ProcessorLink(wiring.Component):
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, clk_freq: float, baud: float = 1_000_000,
-                 lanes: int = 1, timeout_cycles: int | None = None, spike_layers=None, spike_fifo_depth: int = 64):
+                 lanes: int = 1, cores: int | None = None, timeout_cycles: int | None = None, spike_layers=None,
+                 spike_fifo_depth: int = 64):
         if params.n_classes > MAX_SCORES:
             raise ValueError(f"the SCORES frame carries at most {MAX_SCORES} classes; the network has {params.n_classes}")
         if not isinstance(spike_fifo_depth, int) or spike_fifo_depth < 2:
@@ -149,7 +152,7 @@ class ProcessorLink(wiring.Component):
         self.spike_layers = spike_layer_indices(params, spike_layers)
         self.spike_fifo_depth = spike_fifo_depth
         self.geometry = link_geometry(params)
-        self.processor = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+        self.processor = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores)
         self.uart_rx = UARTRx(clk_freq, baud)
         self.uart_tx = UARTTx(clk_freq, baud)
         self.decoder = FrameDecoder(self.geometry, timeout_cycles=timeout_cycles or max(2, int(clk_freq // 100)))
@@ -324,17 +327,17 @@ class ULX3SProcessorTop(Elaboratable):
     layer counted a saturation. The F1 button resets (the state memories are not reset by it; the
     next END_OF_SAMPLE or RESET command clears them).
 
-    ``spike_layers`` and ``spike_fifo_depth`` go to :class:`ProcessorLink` (default: no SPIKE
-    frames, the build of before spike output).
+    ``lanes``, ``cores``, ``spike_layers`` and ``spike_fifo_depth`` go to :class:`ProcessorLink`
+    (default: one lane and one core per layer, no SPIKE frames).
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, pll_config: PLLConfig, baud: float = 1_000_000,
-                 lanes: int = 1, spike_layers=None, spike_fifo_depth: int = 64):
+                 lanes: int = 1, cores: int | None = None, spike_layers=None, spike_fifo_depth: int = 64):
         if pll_config.input_hz != BOARD_CLOCK_HZ:
             raise ValueError(f"the ULX3S PLL input is the {BOARD_CLOCK_HZ / 1e6:g} MHz oscillator")
         self.pll_config = pll_config
         self.link = ProcessorLink(params, n_steps=n_steps, clk_freq=pll_config.output_hz, baud=baud, lanes=lanes,
-                                  spike_layers=spike_layers, spike_fifo_depth=spike_fifo_depth)
+                                  cores=cores, spike_layers=spike_layers, spike_fifo_depth=spike_fifo_depth)
 
     def elaborate(self, platform):
         m = Module()

@@ -13,25 +13,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.fit import DP16KD_SHAPES
+from golden.fit import weight_bank_depth
 from golden.network import LayerParams
 from hw.arith import COUNTER_WIDTH, all_of, saturate, times_constant, tree_select
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
-
-
-def weight_bank_depth(depth: int, width: int) -> int:
-    """Words per weight-memory bank, so that Yosys maps every bank one DP16KD deep.
-
-    A bank's read data then comes straight out of its block RAMs into a register (no
-    multiplexer between banks on that path). The candidates are the DP16KD shapes no narrower
-    than ``min(width, 9)`` bits (Yosys cascades 2048x9 blocks in depth rather than use
-    16384x1 blocks side by side for a wide word); of those, the one storing ``depth`` x
-    ``width`` in the fewest blocks, the shallowest on a tie (a bank as deep as a wider
-    shape's block could again be cascaded).
-    """
-    shapes = [shape for shape in DP16KD_SHAPES if shape[1] >= min(width, 9)]
-    return min(shapes, key=lambda shape: (-(-depth // shape[0]) * -(-width // shape[1]), shape[0]))[0]
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
