@@ -8,9 +8,11 @@ cores in ``amaranth.sim`` (:func:`rtl_recording`: every DH-LIF state beat, every
 of every event and every output beat compared bit for bit with the golden model; the RTL's own
 spikes drive the SA-HiPPO core; the decision is recomputed from the RTL's state words) and
 counts the clock cycles each core takes. Hardware resources and Fmax come from one nextpnr
-build of the SA-HiPPO core at the network's size (:func:`bench.sahippo_core.fit_row`,
-``--fit``; cached in ``build/bench/flames_fsdd_fit.json``). ``--reuse-rtl`` takes the RTL rows of
-the previous run when the integer network is the same (to refresh the table without simulating).
+build of each core at the network's size on the ULX3S 85F (``--fit``: the SA-HiPPO core by
+:func:`bench.sahippo_core.fit_row`, the DH-LIF core by :func:`fit_dhlif`; each row cached in
+``build/bench/flames_fsdd_fit.json``, so the cores can be built one at a time). ``--reuse-rtl``
+takes the RTL rows of the previous run when the integer network is the same (to refresh the
+table without simulating).
 
 Writes ``build/bench/flames_fsdd.json``, ``docs/fsdd_flames.md`` and
 ``docs/img/fsdd_flames_curves.png``.
@@ -27,6 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from amaranth.hdl import Elaboratable, Module, Mux, Signal, unsigned
+from amaranth.lib import io, stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from bench.common import BENCH_DIR, write_results
@@ -41,8 +46,13 @@ from golden.flames import (
     spike_events,
     train_flames,
 )
+from golden.dhlif import DHLIF, DHLIFParams
 from golden.train import load_speech_data
-from hw.cores.dhlif import DHLIFCore
+from hw.bitstream import ROUTERS, BuildError, run_build
+from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
+from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
+from hw.cores.dhlif import DHLIFCore, drive_format
+from hw.pll_ecp5 import PLLConfig, solve_pll
 from sim.checker import Scoreboard, check_value, finish_all
 from sim.stream import SimStreamSink, SimStreamSource
 from sim.tb_dhlif import DHLIFCase
@@ -57,6 +67,15 @@ COLUMNS = [
     "spikes_per_neuron_step", "synaptic_ops", "dense_macs", "LUT4", "fmax_mhz", "cycles_per_sample",
 ]
 NOT_MEASURED = "not yet measured"
+#: Cores built by ``--fit``, in the order they run.
+FIT_CORES = ("sahippo", "dhlif")
+#: nextpnr router for the fits: router2. The SA-HiPPO decay table (H x (dt_max + 1) x N/2 words
+#: over dozens of DP16KD feeding a few multipliers) did not route with router1 in 45 minutes at
+#: H = 64 (half its arcs still overused); router2 negotiates all nets at once and converges.
+FIT_ROUTER = "router2"
+FIT_CLOCK_HZ = 100e6
+FIT_VARIANT = "85F"
+FIT_SEED = 1
 
 
 # --- RTL ------------------------------------------------------------------------------------
@@ -166,6 +185,173 @@ def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
     }
 
 
+# --- hardware fit ---------------------------------------------------------------------------
+class DriveStimulus(wiring.Component):
+    """Feeds branch drives to a :class:`DHLIFCore`, one neuron per clock, and folds its outputs into one bit.
+
+    Neurons are visited in order ``0 .. H - 1`` (one step per sweep). Drive ``d`` of each beat
+    is the 32-bit Galois LFSR (:data:`hw.boards.stimulus.LFSR_TAPS`, advanced once per accepted
+    beat) rotated left by ``8 d``, its low ``frac_bits + 2`` bits read as a signed number (drives
+    in ``[-2, 2)``, sign-extended to :func:`hw.cores.dhlif.drive_format`).
+
+    Members
+    -------
+    o_drive : ``Out(stream.Signature(core.drive_layout))``
+        Always valid; advances on each transfer (honours backpressure).
+    i_spike : ``In(stream.Signature(core.spike_layout))``
+        Always ready.
+    saturation_count : ``In(32)``
+        The core's saturation counter.
+    activity : ``Out(1)``
+        Registered XOR of every spike payload and of the saturation counter.
+    """
+
+    def __init__(self, core: DHLIFCore):
+        self._core = core
+        super().__init__(
+            {
+                "o_drive": Out(stream.Signature(core.drive_layout)),
+                "i_spike": In(stream.Signature(core.spike_layout)),
+                "saturation_count": In(32),
+                "activity": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        core = self._core
+        lfsr = Signal(32, init=LFSR_SEED)
+        neuron = Signal(unsigned(core.index_bits))
+        drive_bits = drive_format(core.params).frac_bits + 2
+        m.d.comb += [self.o_drive.valid.eq(1), self.o_drive.payload.neuron.eq(neuron)]
+        for d in range(core.n_branches):
+            m.d.comb += getattr(self.o_drive.payload, f"drive_{d}").eq(lfsr.rotate_left(8 * d)[:drive_bits].as_signed())
+        with m.If(self.o_drive.ready):
+            m.d.sync += [
+                lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)),
+                neuron.eq(Mux(neuron == core.n_neurons - 1, 0, neuron + 1)),
+            ]
+        m.d.comb += self.i_spike.ready.eq(1)
+        observed = Mux(self.i_spike.valid, self.i_spike.payload.as_value().xor() ^ 1, 0) ^ self.saturation_count.xor()
+        m.d.sync += self.activity.eq(self.activity ^ observed)
+        return m
+
+
+class DHLIFFitTop(Elaboratable):
+    """The DH-LIF core on the ULX3S with the PLL, :class:`DriveStimulus` and one LED."""
+
+    def __init__(self, core: DHLIFCore, *, pll_config: PLLConfig):
+        self.core = core
+        self.pll_config = pll_config
+
+    def elaborate(self, platform):
+        m = Module()
+        add_pll_sync_domain(m, platform, self.pll_config)
+        m.submodules.core = core = self.core
+        m.submodules.stimulus = stimulus = DriveStimulus(core)
+        wiring.connect(m, stimulus.o_drive, core.i_drive)
+        wiring.connect(m, core.o_spike, stimulus.i_spike)
+        m.d.comb += stimulus.saturation_count.eq(core.saturation_count)
+        m.submodules.activity_led = activity_led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += activity_led.o.eq(stimulus.activity)
+        return m
+
+
+def dhlif_fit_params(n_neurons: int, n_branches: int) -> DHLIFParams:
+    """Seeded DH-LIF layer (resources do not depend on the values: decays are memory contents,
+    the weights stay upstream of the core)."""
+    return DHLIFParams.from_layer(DHLIF(32, n_neurons, n_branches, seed=0))
+
+
+def _build_row(report, start: float) -> dict:
+    """Resources, Fmax and limit of one finished build (the columns shared by both cores)."""
+    from bench.core_fit import limit_of
+
+    clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
+    return {
+        **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
+        "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
+        "met": report.timing_met,
+        "build_s": round(time.monotonic() - start, 1),
+        "limit": limit_of(report),
+        "critical_path": report.critical_path,
+    }
+
+
+def fit_dhlif(n_neurons: int, n_branches: int, *, clock_hz: float = FIT_CLOCK_HZ, variant: str = FIT_VARIANT,
+              seed: int = FIT_SEED, router: str = FIT_ROUTER, build_dir=None) -> dict:
+    """One Yosys/nextpnr build of the DH-LIF core alone (``emit_state`` off); returns its row.
+
+    ``build_dir`` defaults to ``build/core_fit/dhlif-<H>x<D>/``.
+    """
+    from bench.core_fit import BUILD_ROOT
+
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    core = DHLIFCore(dhlif_fit_params(n_neurons, n_branches), emit_state=False)
+    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+    build_dir = BUILD_ROOT / f"dhlif-{n_neurons}x{n_branches}" if build_dir is None else build_dir
+    start = time.monotonic()
+    result = run_build(
+        DHLIFFitTop(core, pll_config=pll_config),
+        ulx3s_platform(variant),
+        build_dir,
+        design=f"dhlif H={n_neurons} D={n_branches} (core fit)",
+        requested_clock_hz=clock_hz,
+        pll=pll_config,
+        seed=seed,
+        router=router,
+    )
+    return {
+        "n_neurons": n_neurons,
+        "n_branches": n_branches,
+        "target_mhz": round(pll_config.output_hz / 1e6, 3),
+        "router": router,
+        "seed": seed,
+        "build_dir": str(build_dir),
+        **_build_row(result.report, start),
+    }
+
+
+def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
+    """The sizes a cached fit row must match to belong to ``config``."""
+    if core == "sahippo":
+        return {"n_state": config.n_state, "n_channels": config.hidden, "dt_max": dt_max}
+    return {"n_neurons": config.hidden, "n_branches": config.n_branches}
+
+
+def run_fits(cores, config: FlamesConfig, dt_max: int, router: str) -> dict:
+    """Build ``cores`` (names from :data:`FIT_CORES`) one after another; each row (or the
+    failure) is written to ``build/bench/flames_fsdd_fit.json`` as soon as it is known."""
+    from bench.sahippo_core import fit_row
+
+    fits = load_fits()
+    for core in cores:
+        print(f"fit: building the {core} core ({router}) ...", flush=True)
+        try:
+            if core == "sahippo":
+                row = fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ,
+                              variant=FIT_VARIANT, seed=FIT_SEED, router=router)
+            else:
+                row = fit_dhlif(config.hidden, config.n_branches, router=router)
+            row["routed"] = True
+        except BuildError as error:
+            row = {**fit_key(core, config, dt_max), "routed": False, "router": router,
+                   "note": f"build failed: {str(error).splitlines()[0]}"}
+        row["date"] = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
+        fits[core] = row
+        FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
+    return fits
+
+
+def load_fits() -> dict:
+    """Cached fit rows by core name (``{}`` when none)."""
+    if not FIT_JSON.is_file():
+        return {}
+    fits = json.loads(FIT_JSON.read_text())
+    return {core: row for core, row in fits.items() if core in FIT_CORES and isinstance(row, dict)}
+
+
 # --- figures --------------------------------------------------------------------------------
 def state_figures(net: FlamesInt, tick_bits: int = 32) -> dict:
     """State words and bits the hardware keeps: DH-LIF (D currents, u, previous spike per neuron),
@@ -217,12 +403,6 @@ def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool):
     return train_flames(config, train_data, test_data, out_dir=TRAIN_DIR, log=lambda *a: print(*a, flush=True))
 
 
-def _fit_label(fit) -> str:
-    if not fit:
-        return ""
-    return " (SA-HiPPO core)" if fit.get("routed", True) else " (SA-HiPPO core, placed, not routed)"
-
-
 def _cell(value, fmt="{}"):
     return NOT_MEASURED if value is None else fmt.format(value)
 
@@ -237,7 +417,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rtl", type=int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
     parser.add_argument("--reuse-rtl", action="store_true",
                         help="take the RTL rows of the last run when its integer network is the same (no simulation)")
-    parser.add_argument("--fit", action="store_true", help="run the nextpnr build of the SA-HiPPO core (minutes)")
+    parser.add_argument("--fit", nargs="*", choices=FIT_CORES, metavar="CORE",
+                        help=f"run the nextpnr build of these cores ({', '.join(FIT_CORES)}; none named: both), "
+                             "one after the other (tens of minutes each)")
+    parser.add_argument("--router", choices=ROUTERS, default=FIT_ROUTER,
+                        help="nextpnr router of the fits (default: %(default)s: router1 does not finish the "
+                             "SA-HiPPO decay tables)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/fsdd_flames.md and its plot")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -288,17 +473,17 @@ def main(argv=None) -> int:
               f"{row['seconds']} s", flush=True)
         rtl_rows.append(row)
 
-    # Hardware fit (SA-HiPPO core at this size).
-    if args.fit:
-        from bench.sahippo_core import fit_row
-
-        fit = fit_row(config.n_state, n_channels=h, dt_max=net.sahippo.dt_max, clock_hz=100e6, variant="85F", seed=1)
-        FIT_JSON.write_text(json.dumps(fit, indent=2, default=str))
-    fit = json.loads(FIT_JSON.read_text()) if FIT_JSON.is_file() else None
-    if fit is not None and (fit.get("n_state"), fit.get("n_channels"), fit.get("dt_max")) != (
-            config.n_state, h, net.sahippo.dt_max):
-        print(f"ignoring {FIT_JSON}: built for another size")
-        fit = None
+    # Hardware fit (each core alone at this size), or the cached rows of an earlier fit.
+    if args.fit is not None:
+        run_fits(args.fit or FIT_CORES, config, net.sahippo.dt_max, args.router)
+    fits = {}
+    for core, fit in load_fits().items():
+        if all(fit.get(k) == v for k, v in fit_key(core, config, net.sahippo.dt_max).items()):
+            fits[core] = fit
+        else:
+            print(f"ignoring the {core} row of {FIT_JSON}: built for another size")
+    routed = [fits[c] for c in FIT_CORES if c in fits and fits[c].get("routed") and fits[c].get("fmax_mhz")]
+    complete = len(routed) == len(FIT_CORES)
 
     state = state_figures(net)
     n_state = config.n_state
@@ -325,8 +510,8 @@ def main(argv=None) -> int:
         "spikes_per_neuron_step": round(spike_rate, 3),
         "synaptic_ops": int(round(sum(ops.values()))),
         "dense_macs": sum(dense.values()),
-        "LUT4": fit["LUT4"] if fit else None,
-        "fmax_mhz": fit.get("fmax_mhz") if fit else None,
+        "LUT4": sum(f["LUT4"] for f in routed) if complete else None,
+        "fmax_mhz": min(f["fmax_mhz"] for f in routed) if complete else None,
         "cycles_per_sample": round(cycles) if cycles is not None else None,
     }
     meta = {
@@ -343,7 +528,7 @@ def main(argv=None) -> int:
         "n_test": n_test,
         "events_per_recording": {"mean": float(events.mean()), "max": int(events.max())},
         "rtl": rtl_rows,
-        "sahippo_fit": fit,
+        "fits": fits,
         "history": history,
     }
     write_results("flames_fsdd", [row], meta=meta, columns=COLUMNS)
@@ -353,11 +538,72 @@ def main(argv=None) -> int:
     return 0
 
 
+CORE_NAMES = {"sahippo": "SA-HiPPO", "dhlif": "DH-LIF"}
+
+
+def _size(core: str, fit: dict) -> str:
+    if core == "sahippo":
+        return f"H = {fit['n_channels']}, N = {fit['n_state']}, dt_max = {fit['dt_max']}"
+    return f"H = {fit['n_neurons']}, D = {fit['n_branches']}"
+
+
+def hardware_text(fits: dict) -> tuple[str, str, str]:
+    """The table's LUT and Fmax cells and the hardware paragraph, from the cached fit rows.
+
+    LUTs: the cores' sum; Fmax: the slower core's (the stack runs in one clock domain). Both
+    say *not yet measured* until every core of :data:`FIT_CORES` has routed.
+    """
+    routed = {c: f for c, f in fits.items() if f.get("routed") and f.get("fmax_mhz")}
+    if len(routed) == len(FIT_CORES):
+        luts = " + ".join(f"{routed[c]['LUT4']:,} {CORE_NAMES[c]}" for c in FIT_CORES)
+        lut_cell = f"{sum(f['LUT4'] for f in routed.values()):,} ({luts})"
+        slow = min(FIT_CORES, key=lambda c: routed[c]["fmax_mhz"])
+        fmax_cell = f"{routed[slow]['fmax_mhz']} ({CORE_NAMES[slow]} core)"
+    else:
+        lut_cell = ", ".join(f"{f['LUT4']:,} ({CORE_NAMES[c]} core only)" for c, f in routed.items()) or NOT_MEASURED
+        fmax_cell = ", ".join(f"{f['fmax_mhz']} ({CORE_NAMES[c]} core only)" for c, f in routed.items()) or NOT_MEASURED
+    if not fits:
+        return lut_cell, fmax_cell, "No build of this configuration yet: LUTs and Fmax are **not yet measured** (`--fit`)."
+    rows = ["| core | size | LUT4 | FF | MULT18X18D | DP16KD (of 208) | Fmax (MHz) | 100 MHz met | build time (s) | router |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for core in FIT_CORES:
+        fit = fits.get(core)
+        if fit is None:
+            rows.append(f"| {CORE_NAMES[core]} | | not built | | | | | | | |")
+            continue
+        if fit.get("routed"):
+            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {fit['LUT4']:,} | {fit['FF']:,} "
+                        f"| {fit['MULT18X18D']} | {fit['DP16KD']} | {fit['fmax_mhz']} | {'yes' if fit['met'] else 'no'} "
+                        f"| {fit['build_s']:,.0f} | {fit['router']} |")
+            notes.append(f"{CORE_NAMES[core]} critical path: {fit['limit']}.")
+        else:
+            placed = {k: fit.get(k) for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
+            cells = " | ".join("" if v is None else f"{v:,}" for v in placed.values())
+            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {cells} | not routed | | "
+                        f"{fit.get('build_s', '')} | {fit.get('router', '')} |")
+            notes.append(f"{CORE_NAMES[core]}: **not routed**: {fit['note']}")
+    text = (f"One Yosys/nextpnr build of each core alone at this size (ULX3S 85F, {FIT_CLOCK_HZ / 1e6:.0f} MHz "
+            f"target, seed {FIT_SEED}, `emit_state` off, an LFSR stimulus and one LED; "
+            "`bench.sahippo_core.fit_row` and `bench.flames_fsdd.fit_dhlif`, rows in "
+            "`build/bench/flames_fsdd_fit.json`). LUT4 counts nextpnr's TRELLIS_COMB cells; the build "
+            "time is Yosys + nextpnr + ecppack on the shared 2-core machine while other builds ran.\n\n"
+            + "\n".join(rows) + "\n\n" + " ".join(notes)
+            + "\n\nThe table's LUTs are the two cores' sum and its Fmax the slower core's (one clock for "
+            "the stack). Not built: the DH-LIF synapse stage (the branch sums `W p`, 32 weights per "
+            "neuron, which the RTL runs take from `hw.cores.dhlif.branch_drives`) and the readout (one "
+            "accumulator per feature beside the SA-HiPPO state stream, then a 10-row dot product "
+            "over the H x N sums): both are small multiply-accumulate loops over block-RAM words, "
+            "not counted here.")
+    return lut_cell, fmax_cell, text
+
+
+
 def write_doc(row: dict, meta: dict) -> None:
     """``docs/fsdd_flames.md``: the table row, then the architecture and its deviations."""
     cfg = meta["config"]
-    fit = meta["sahippo_fit"]
     rtl = meta["rtl"]
+    lut_cell, fmax_cell, hw = hardware_text(meta["fits"])
     table = (
         "| neuron | epochs | parameters | float acc (%) | integer acc (%) | int == float (%) | RTL == golden (subset) "
         "| state words | state bits | spikes / neuron / step | synaptic ops / sample | dense MACs / sample | LUTs "
@@ -366,28 +612,8 @@ def write_doc(row: dict, meta: dict) -> None:
         f"| {row['neuron']} | {row['epochs']} | {row['parameters']:,} | {row['float_acc']} | {row['int_acc']} "
         f"| {row['int_eq_float']} | {row['rtl']} | {row['state_words']:,} | {row['state_bits']:,} "
         f"| {row['spikes_per_neuron_step']} | {row['synaptic_ops']:,} | {row['dense_macs']:,} "
-        f"| {_cell(row['LUT4'], '{:,}')}{_fit_label(fit)} "
-        f"| {_cell(row['fmax_mhz'])}{' (SA-HiPPO core)' if row['fmax_mhz'] is not None else ''} | {_cell(row['cycles_per_sample'], '{:,}')} |"
+        f"| {lut_cell} | {fmax_cell} | {_cell(row['cycles_per_sample'], '{:,}')} |"
     )
-    if fit and not fit.get("routed", True):
-        hw = (f"One Yosys/nextpnr build of the SA-HiPPO core alone at this size (`bench.sahippo_core.fit_row`: "
-              f"N = {fit['n_state']}, H = {fit['n_channels']}, dt_max = {fit['dt_max']}, ULX3S 85F, 100 MHz target, "
-              f"seed 1, `emit_state` off) was **placed but not routed**: {fit['note']} After packing and placement: "
-              f"LUT4 (TRELLIS_COMB) {fit['LUT4']:,}, FF {fit['FF']:,}, MULT18X18D {fit['MULT18X18D']}, DP16KD "
-              f"{fit['DP16KD']} of 208; nextpnr's post-placement estimate {fit['placement_estimate_mhz']} MHz is not a "
-              "routed Fmax, so the Fmax column stays **not yet measured**. The decay table "
-              f"(H x (dt_max + 1) x N/2 words) is what grows with H: {fit['DP16KD']} block RAMs here against 35 at H = 16 "
-              "(`build/bench/sahippo_core.json`); routing it at H = 64 is the open hardware question. "
-              "The DH-LIF core and the readout accumulators have not been built.")
-    elif fit:
-        hw = (f"One Yosys/nextpnr build of the SA-HiPPO core alone at this size (`bench.sahippo_core.fit_row`: "
-              f"N = {fit['n_state']}, H = {fit['n_channels']}, dt_max = {fit['dt_max']}, ULX3S 85F, 100 MHz target, "
-              f"seed 1, `emit_state` off): LUT4 {fit['LUT4']:,}, FF {fit['FF']:,}, MULT18X18D {fit['MULT18X18D']}, "
-              f"DP16KD {fit['DP16KD']}, Fmax {fit['fmax_mhz']} MHz ({'met' if fit['met'] else 'not met'}); "
-              f"limit: {fit['limit']}. The DH-LIF core and the readout accumulators have not been built: "
-              "their resources are **not yet measured**.")
-    else:
-        hw = "No build of this configuration yet: LUTs and Fmax are **not yet measured** (`--fit` runs one)."
     if rtl:
         ev = [r["events"] for r in rtl]
         sa = [r["sahippo_cycles"] for r in rtl]
@@ -451,15 +677,20 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
 
 **RTL.** {rtl_text}
 
-**Hardware.** {hw}
+## Hardware
+
+{hw}
 
 ## Columns
 
 * *parameters*: trainable float parameters (DH-LIF weights and time constants, the memories'
   `alpha` and `dt_scale`, readout weights and biases; the unused SA-HiPPO soma `C`, `D` and the
-  normalisation statistics are not counted). Below the ~40k of the other rows: H = 64 keeps the
-  training within the time the shared machine allowed; the readout grows as `10 H N`, so 40k
-  would take H of about 96 (and a zoh decay table of `H x (dt_max + 1) x N/2` words).
+  normalisation statistics are not counted): `H (32 + D + 1) + 2 H + 10 H N + 10`
+  = {row['parameters']:,} at H = {cfg['hidden']}, D = {cfg['n_branches']}, N = {cfg['n_state']}. The readout's `10 H N` is most of
+  it, so the ~40k budget of the other rows fixes `H N` near 3,600 whichever way it is split, and
+  with it the zoh decay table (`H x (dt_max + 1) x N/2` words). N stays at 32 (16 clocks per
+  event, the order the SA-HiPPO core was verified and built at before); H = 112 is the multiple
+  of 16 nearest 40k (40,218; H = 96 gives 34,474, H = 128 45,962).
 * *state words / bits*: DH-LIF {state['words']['dhlif']:,} words / {state['bits']['dhlif']:,} bits (4 currents, membrane,
   previous spike per neuron); SA-HiPPO {state['words']['sahippo']:,} / {state['bits']['sahippo']:,} (N/2 complex modes and a
   32-bit `t_last` per channel); readout accumulators {state['words']['readout']:,} / {state['bits']['readout']:,} (one sum per

@@ -8,7 +8,12 @@ into one register driving LED 0). Rows are built one after another, with the hel
 :mod:`bench.core_fit` (:func:`~bench.core_fit.limit_of`, the same PLL, platform and report).
 ``events_per_s`` is ``fmax / cycles_per_event`` (``N/2`` clocks per event, any channel mix,
 outputs always ready). Results go to ``build/bench/sahippo_core.json``; each build stays in
-``build/core_fit/sahippo-<N>/``.
+``build/core_fit/sahippo-<N>-h<H>/`` unless the caller names another directory.
+
+nextpnr routes these builds with router2 by default (``--router``): the core's zoh decay table
+is ``H x (dt_max + 1) x N/2`` words spread over dozens of DP16KD block RAMs, all feeding the
+same few multipliers, and router1 (nextpnr's default, one arc at a time) was still ripping up
+half of its arcs after 45 minutes at H = 64, N = 32, where router2 (all nets at once) converges.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 from bench.common import write_results
 from bench.core_fit import BUILD_ROOT, limit_of
 from golden.sahippo import SAHiPPOParams
-from hw.bitstream import BuildError, run_build
+from hw.bitstream import ROUTERS, BuildError, run_build
 from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
 from hw.cores.sahippo import SAHiPPOCore
@@ -33,6 +38,8 @@ from hw.pll_ecp5 import PLLConfig, solve_pll
 STATE_SIZES = (16, 32, 64)
 N_CHANNELS = 16
 DT_MAX = 63
+#: router2: see the module docstring (router1 does not finish on the larger decay tables).
+ROUTER = "router2"
 COLUMNS = [
     "n_state", "n_channels", "dt_max", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met",
     "cycles_per_event", "mevents_per_s", "build_s", "limit",
@@ -134,19 +141,30 @@ class SAHiPPOFitTop(Elaboratable):
         return m
 
 
-def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int) -> dict:
-    """Build the core for one state size; returns its table row."""
+def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int,
+            router: str = ROUTER, build_dir=None) -> dict:
+    """Build the core for one size; returns its table row.
+
+    ``build_dir`` defaults to ``build/core_fit/sahippo-<N>-h<H>/`` (one directory per size, so
+    builds of different sizes do not overwrite each other); ``router`` is nextpnr's router,
+    one of :data:`hw.bitstream.ROUTERS`.
+    """
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
     core = SAHiPPOCore(sahippo_params(n_state, n_channels, dt_max), emit_state=False)
     pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+    if build_dir is None:
+        build_dir = BUILD_ROOT / f"sahippo-{n_state}-h{n_channels}"
     start = time.monotonic()
     result = run_build(
         SAHiPPOFitTop(core, pll_config=pll_config),
         ulx3s_platform(variant),
-        BUILD_ROOT / f"sahippo-{n_state}",
+        build_dir,
         design=f"sahippo zoh N={n_state} H={n_channels} dt_max={dt_max} (core fit)",
         requested_clock_hz=clock_hz,
         pll=pll_config,
         seed=seed,
+        router=router,
     )
     report = result.report
     clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
@@ -162,6 +180,9 @@ def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, vari
         "cycles_per_event": core.cycles_per_event,
         "mevents_per_s": round(fmax / core.cycles_per_event, 3) if fmax else None,
         "build_s": round(time.monotonic() - start, 1),
+        "router": router,
+        "seed": seed,
+        "build_dir": str(build_dir),
         "limit": limit_of(report),
         "critical_path": report.critical_path,
         "available": {resource: entry["available"] for resource, entry in report.utilisation.items()},
@@ -177,12 +198,15 @@ def main(argv=None) -> int:
     parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
     parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--router", choices=ROUTERS, default=ROUTER,
+                        help="nextpnr router (default: %(default)s; router1 does not finish on large decay tables)")
     args = parser.parse_args(argv)
     rows = []
     for n_state in args.states:
         try:
             rows.append(fit_row(n_state, n_channels=args.channels, dt_max=args.dt_max,
-                                clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed))
+                                clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed,
+                                router=args.router))
         except BuildError as error:
             rows.append({"n_state": n_state, "limit": f"build failed: {str(error).splitlines()[0]}"})
     write_results(
@@ -193,6 +217,7 @@ def main(argv=None) -> int:
             "device": ulx3s_platform(args.variant).device,
             "clock_mhz": args.clock_mhz,
             "seed": args.seed,
+            "router": args.router,
             "what": "SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
             "events_per_s": "fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
         },

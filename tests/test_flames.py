@@ -166,3 +166,85 @@ def test_real_recording_through_the_cores(shared_data, tiny):
     recording = load_speech_data("test", config.bin_ms, config.window_ms, limit=1)
     row = rtl_recording(net, recording.counts[0].numpy(), recording.names[0])
     assert row["decision_rtl"] == row["decision_golden"] and row["events"] > 0
+
+
+# --- hardware fit (bench.flames_fsdd.fit_dhlif, bench.sahippo_core.fit_row) ---------------------
+def test_drive_stimulus_visits_every_neuron_with_bounded_drives():
+    """The DH-LIF fit stimulus offers neurons 0..H-1 in turn, drives in [-2, 2), not all alike."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.sim import Simulator
+
+    from bench.flames_fsdd import DriveStimulus, dhlif_fit_params
+    from hw.cores.dhlif import DHLIFCore
+
+    core = DHLIFCore(dhlif_fit_params(5, 2), emit_state=False)
+    m = Module()
+    m.submodules.core = core
+    m.submodules.stimulus = stimulus = DriveStimulus(core)
+    wiring.connect(m, stimulus.o_drive, core.i_drive)
+    wiring.connect(m, core.o_spike, stimulus.i_spike)
+    m.d.comb += stimulus.saturation_count.eq(core.saturation_count)
+    beats = []
+
+    async def tb(ctx):
+        for _ in range(60):
+            if ctx.get(stimulus.o_drive.valid) and ctx.get(stimulus.o_drive.ready):
+                payload = ctx.get(stimulus.o_drive.payload)
+                beats.append((payload.neuron, payload.drive_0, payload.drive_1))
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(beats) >= 20
+    assert [b[0] for b in beats] == [i % 5 for i in range(len(beats))]
+    two = 2 << core.params.current_fmt.frac_bits
+    drives = [d for b in beats for d in b[1:]]
+    assert all(-two <= d < two for d in drives) and len(set(drives)) > len(drives) // 2
+    assert any(b[1] != b[2] for b in beats)
+
+
+def test_dhlif_fit_top_elaborates_for_the_85f(tmp_path):
+    """The DH-LIF fit top (core, PLL, drive stimulus, LED) prepares a build."""
+    from bench.flames_fsdd import DHLIFFitTop, dhlif_fit_params
+    from hw.bitstream import run_build
+    from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
+    from hw.cores.dhlif import DHLIFCore
+    from hw.pll_ecp5 import solve_pll
+
+    pll = solve_pll(BOARD_CLOCK_HZ, 100e6)
+    core = DHLIFCore(dhlif_fit_params(8, 4), emit_state=False)
+    result = run_build(DHLIFFitTop(core, pll_config=pll), ulx3s_platform("85F"), tmp_path, design="dhlif fit",
+                       requested_clock_hz=100e6, pll=pll, dry_run=True, router="router2")
+    assert (tmp_path / "top.il").is_file() and "router2" in (tmp_path / "build_top.sh").read_text()
+
+
+def test_fits_refuse_an_unknown_router(tmp_path):
+    from bench.flames_fsdd import fit_dhlif
+    from bench.sahippo_core import fit_row
+
+    with pytest.raises(ValueError, match="router must be one of"):
+        fit_dhlif(8, 4, router="router3", build_dir=tmp_path)
+    with pytest.raises(ValueError, match="router must be one of"):
+        fit_row(16, n_channels=4, dt_max=15, clock_hz=100e6, variant="85F", seed=1, router="router3",
+                build_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_hardware_cells_sum_luts_and_take_the_slower_core():
+    from bench.flames_fsdd import NOT_MEASURED, hardware_text
+
+    common = {"FF": 10, "MULT18X18D": 2, "DP16KD": 3, "met": False, "build_s": 60.0, "router": "router2",
+              "limit": "a -> b", "routed": True}
+    sahippo = {**common, "n_state": 32, "n_channels": 112, "dt_max": 40, "LUT4": 4000, "fmax_mhz": 60.5}
+    dhlif = {**common, "n_neurons": 112, "n_branches": 4, "LUT4": 900, "fmax_mhz": 95.0}
+    assert hardware_text({})[:2] == (NOT_MEASURED, NOT_MEASURED)
+    lut, fmax, text = hardware_text({"sahippo": sahippo, "dhlif": dhlif})
+    assert lut.startswith("4,900 (") and fmax.startswith("60.5 (SA-HiPPO")
+    assert "| DH-LIF | H = 112, D = 4 | 900 |" in text
+    unrouted = {"n_state": 32, "n_channels": 112, "dt_max": 40, "routed": False, "router": "router2",
+                "note": "overused arcs"}
+    lut, fmax, text = hardware_text({"sahippo": unrouted, "dhlif": dhlif})
+    assert "DH-LIF core only" in lut and "not routed" in text and "overused arcs" in text
