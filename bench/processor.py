@@ -1,10 +1,11 @@
-"""The streaming event processor: cycle costs by lanes, and its fit on the ULX3S 85F.
+"""The streaming event processor: cycle costs by lanes and cores, and its fit on the ULX3S 85F.
 
 ``python -m bench.processor`` measures, in ``amaranth.sim`` on the real processor, for the
 default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 refractory LIF ->
-10), as the lanes go from 1 to 16:
+10), as the synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept
+with each lanes value it divides; default as many as lanes):
 
-* cycles per input event (a burst of events inside one step, first to last accepted);
+* cycles per input event (a burst of events inside one step, first to last taken by layer 0);
 * cycles per time step (empty steps: every layer drains, updates and closes);
 * latency from the last event of a sample to its decision (the scores beat), with the last
   event in the sample's last step;
@@ -41,8 +42,8 @@ BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
 LANES = (1, 2, 4, 8, 16)
 COLUMNS = ["network", "lanes", "cores", "cycles_per_event", "cycles_per_step", "latency_cycles", "latency_us",
            "event_layer0_us", "gsop_per_s_peak"]
-FIT_COLUMNS = ["network", "lanes", "cores", "router", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met", "gsop_per_s_at_fmax",
-               "build_s"]
+FIT_COLUMNS = ["network", "lanes", "cores", "router", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "met",
+               "gsop_per_s_at_fmax", "build_s"]
 
 
 def large_network(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
@@ -92,13 +93,15 @@ def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_ev
         ctx.set(dut.i.valid, 0)
 
     async def monitor(ctx):
-        # Beats are timed where the time-bin controller takes them (behind the input FIFO).
-        port = dut.time_bins.i
+        # Events are timed where layer 0's synapse takes them (behind the input FIFO, the time
+        # bins and their output FIFO); the step closes that pass there are not counted.
+        port = (dut.hidden[0] if dut.hidden else dut.readout).i
         cycle, taken = 0, 0
         while True:
-            _, _, valid, ready, scores = await ctx.tick().sample(port.valid, port.ready, dut.o_scores.valid)
+            _, _, valid, ready, close, scores = await ctx.tick().sample(port.valid, port.ready, port.payload.close,
+                                                                         dut.o_scores.valid)
             cycle += 1
-            if valid and ready:
+            if valid and ready and not close:
                 if taken == 0:
                     marks["first_event"] = cycle
                 if taken == n_events - 1:
@@ -137,8 +140,8 @@ def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = Non
     top = ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes, cores=cores)
     start = time.monotonic()
     result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}-cores{cores}",
-                       design=f"processor {name} lanes={lanes} cores={cores}", requested_clock_hz=clock_hz, pll=pll_config,
-                       seed=seed, router=router)
+                       design=f"processor {name} lanes={lanes} cores={cores}", requested_clock_hz=clock_hz,
+                       pll=pll_config, seed=seed, router=router)
     report = result.report
     clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
     return {

@@ -304,7 +304,8 @@ def _weight_memory(depth: int, width: int) -> MemoryEstimate:
     return MemoryEstimate("weights", depth, width, False, kind, sum(b[1] for b in banks), sum(b[2] for b in banks))
 
 
-def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int, spike_fifo_depth: int | None) -> LayerEstimate:
+def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int,
+                    spike_fifo_depth: int | None) -> LayerEstimate:
     lanes = min(lanes, layer.n_out)
     cores = 1 if layer.is_readout else min(cores, layer.n_out)
     rows = math.ceil(layer.n_out / lanes)
@@ -354,7 +355,8 @@ def _spike_fifo_depths(params: NetworkParams, spike_layers, depth: int) -> list[
         spike_layers = range(n_hidden)
     chosen = set(spike_layers)
     if not chosen <= set(range(n_hidden)):
-        raise ValueError(f"spike_layers must be hidden layer indices (0..{n_hidden - 1}) or 'all', not {spike_layers!r}")
+        raise ValueError(f"spike_layers must be hidden layer indices (0..{n_hidden - 1}) or 'all', "
+                         f"not {spike_layers!r}")
     return [depth if k in chosen else None for k in range(len(params.layers))]
 
 

@@ -4,7 +4,7 @@ Run through :func:`sim.runner.run_cocotb` from ``tests/test_cocotb_processor.py`
 configuration names a pickled :class:`golden.network.NetworkParams` and carries the stimulus and
 the golden expectation::
 
-    {"params_path": str, "n_steps": int, "lanes": int, "beats": [{...input beat...}, ...],
+    {"params_path": str, "n_steps": int, "lanes": int, "cores": int or null, "beats": [{...input beat...}, ...],
      "expected": <sim.processor_model.Expected as a dict>, "idle_prob": float,
      "backpressure_prob": float, "seed": int, "max_cycles": int}
 
@@ -53,7 +53,8 @@ async def processor_matches_golden(dut):
         return
     with open(config["params_path"], "rb") as f:
         params = pickle.load(f)
-    model = NetworkProcessor(params, n_steps=config["n_steps"], lanes=config["lanes"])  # layouts only
+    model = NetworkProcessor(params, n_steps=config["n_steps"], lanes=config["lanes"],
+                             cores=config.get("cores"))  # layouts only
     expected = expected_from_json(config["expected"])
     n_hidden = len(params.layers) - 1
 

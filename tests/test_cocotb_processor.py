@@ -21,19 +21,19 @@ from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
 
-def run_processor(name, params, beats, expected, *, n_steps, lanes=1, idle_prob=0.0, backpressure_prob=0.0,
+def run_processor(name, params, beats, expected, *, n_steps, lanes=1, cores=None, idle_prob=0.0, backpressure_prob=0.0,
                   max_cycles=400_000, expected_drops=None):
     build = SIM_BUILD / "processor" / name
     build.mkdir(parents=True, exist_ok=True)
     params_path = build / "params.pkl"
     params_path.write_bytes(pickle.dumps(params))
     config = {
-        "params_path": str(params_path), "n_steps": n_steps, "lanes": lanes, "beats": beats,
+        "params_path": str(params_path), "n_steps": n_steps, "lanes": lanes, "cores": cores, "beats": beats,
         "expected": dataclasses.asdict(expected) | {"readout_u": np.asarray(expected.readout_u).tolist()},
         "idle_prob": idle_prob, "backpressure_prob": backpressure_prob, "seed": 11, "max_cycles": max_cycles,
         "expected_drops": expected_drops or {},
     }
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores)
     run_cocotb(dut, test_module="sim.tb_processor", build_name=f"processor/{name}", config=config)
 
 
@@ -49,7 +49,8 @@ def test_random_network_and_checker_fails_on_one_bit():
         run_processor("random_small", params, beats, expected, n_steps=8)
 
 
-def test_two_hidden_layers_lanes_stalls_and_drops():
+@pytest.mark.parametrize("lanes,cores", [(3, None), (4, 2)])  # (4, 2): two lanes serialised into each core
+def test_two_hidden_layers_lanes_stalls_and_drops(lanes, cores):
     params = random_network(31, hidden=(("silif", 10), ("csilif", 6)), readout_int_bits=2)
     counts = random_counts(params, 7, seed=32, empty_prob=0.3)
     expected = expected_from_trace(run_network(params, counts))
@@ -61,7 +62,8 @@ def test_two_hidden_layers_lanes_stalls_and_drops():
         {"kind": 0, "channel": 0, "tick": beats[first]["tick"] - 1},
     ]
     beats += [{"kind": 0, "channel": 1, "tick": 7 * params.bin_ticks}, end]
-    run_processor("random_two_hidden", params, beats, expected, n_steps=7, lanes=3, idle_prob=0.2,
+    run_processor(f"random_two_hidden_l{lanes}_c{cores or lanes}", params, beats, expected, n_steps=7, lanes=lanes,
+                  cores=cores, idle_prob=0.2,
                   backpressure_prob=0.3,
                   expected_drops={"dropped_out_of_range": 1, "dropped_backwards": 1, "dropped_late": 1})
 

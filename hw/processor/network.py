@@ -29,8 +29,8 @@ from hw.processor.input_map import InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 
-__all__ = ["CORE_CLASSES", "lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor", "layer_tap_layout",
-           "readout_tap_layout"]
+__all__ = ["CORE_CLASSES", "lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
+           "layer_tap_layout", "readout_tap_layout"]
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
