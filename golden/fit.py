@@ -354,9 +354,10 @@ def _spike_fifo_depths(params: NetworkParams, spike_layers, depth: int) -> list[
     elif spike_layers == "all":
         spike_layers = range(n_hidden)
     chosen = set(spike_layers)
-    if not chosen <= set(range(n_hidden)):
-        raise ValueError(f"spike_layers must be hidden layer indices (0..{n_hidden - 1}) or 'all', "
-                         f"not {spike_layers!r}")
+    bad = sorted(chosen - set(range(n_hidden)), key=repr)
+    if bad:
+        raise ValueError(f"spike_layers: {bad[0]!r} is not a hidden layer index of this network "
+                         f"(0..{n_hidden - 1}, or 'all')")
     return [depth if k in chosen else None for k in range(len(params.layers))]
 
 

@@ -155,7 +155,7 @@ def test_spike_fifos_take_one_block_each():
     fifo = next(m for m in report.layers[0].memories if m.name == "spike FIFO")
     assert (report.dp16kd - base, fifo.kind, fifo.depth) == (1, "dp16kd", 63)
     assert estimate_fit(params, spike_layers=[0]).dp16kd == base + 1
-    with pytest.raises(ValueError, match="hidden layer indices"):
+    with pytest.raises(ValueError, match="1 is not a hidden layer index"):
         estimate_fit(params, spike_layers=[1])
 
 
