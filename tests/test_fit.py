@@ -176,3 +176,21 @@ def test_bad_arguments():
         estimate_fit(params, lanes=[1])
     with pytest.raises(ValueError, match="one positive int per layer"):
         estimate_fit(params, lanes=0)
+
+
+@pytest.mark.slow
+def test_block_rams_and_multipliers_match_a_real_synthesis(tmp_path):
+    """Yosys synth_ecp5 of the default network's board top at 16 lanes into 2 cores (about 2-4 min):
+    its DP16KD and MULT18X18D cells are what the fit check counts (7 and 22 when written)."""
+    import re
+    import subprocess
+
+    from hw import build
+    from hw.toolchain import find_tool
+
+    assert build.main(["--model", "default", "--lanes", "16", "--cores", "2", "--dry-run", "--out", str(tmp_path)]) == 0
+    subprocess.run([find_tool("yosys"), "-q", "-l", "top.rpt", "top.ys"], cwd=tmp_path, check=True, timeout=1800)
+    text = (tmp_path / "top.rpt").read_text()
+    cells = {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(DP16KD|MULT18X18D)\s*$", text, re.M)}
+    report = estimate_fit(default_network(), lanes=16, cores=2)
+    assert cells == {"DP16KD": report.dp16kd, "MULT18X18D": report.mult18x18d}
