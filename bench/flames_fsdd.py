@@ -320,28 +320,84 @@ def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
     return {"n_neurons": config.hidden, "n_branches": config.n_branches}
 
 
+def fit_dir(core: str, config: FlamesConfig) -> Path:
+    """Where ``--fit`` builds ``core`` for ``config``."""
+    from bench.core_fit import BUILD_ROOT
+
+    if core == "sahippo":
+        return BUILD_ROOT / f"sahippo-{config.n_state}-h{config.hidden}"
+    return BUILD_ROOT / f"dhlif-{config.hidden}x{config.n_branches}"
+
+
+def placed_figures(nextpnr_log) -> dict:
+    """What a nextpnr log (``top.tim``) of a build that did not finish routing still tells.
+
+    Resources after packing (``LUT4`` = TRELLIS_COMB, ``FF``, ``MULT18X18D``, ``DP16KD``), the
+    post-placement Fmax estimate (not a routed Fmax) and router2's last iteration
+    (``{"iteration", "wires", "overused", "overuse"}``); missing entries are left out.
+    """
+    import re
+
+    text = Path(nextpnr_log).read_text() if Path(nextpnr_log).is_file() else ""
+    figures = {}
+    for key, cell in (("LUT4", "TRELLIS_COMB"), ("FF", "TRELLIS_FF"), ("MULT18X18D", "MULT18X18D"),
+                      ("DP16KD", "DP16KD")):
+        found = re.search(rf"^Info:\s+{cell}:\s+(\d+)/", text, re.MULTILINE)
+        if found:
+            figures[key] = int(found.group(1))
+    estimate = re.search(r"Max frequency for clock '[^']*': ([\d.]+) MHz", text)
+    if estimate:
+        figures["placement_estimate_mhz"] = float(estimate.group(1))
+    iterations = re.findall(r"iter=(\d+) wires=(\d+) overused=(\d+) overuse=(\d+)", text)
+    if iterations:
+        figures["last_router_iteration"] = dict(zip(("iteration", "wires", "overused", "overuse"),
+                                                    map(int, iterations[-1])))
+    return figures
+
+
+def unrouted_row(core: str, config: FlamesConfig, dt_max: int, router: str, why: str, seconds: float) -> dict:
+    """The fit row of a build that stopped before routing finished (``why``: how it stopped)."""
+    figures = placed_figures(fit_dir(core, config) / "top.tim")
+    note = why
+    if "placement_estimate_mhz" in figures:
+        note += (f" After placement nextpnr estimated {figures['placement_estimate_mhz']} MHz (an estimate, not a "
+                 "routed Fmax).")
+    last = figures.get("last_router_iteration")
+    if last:
+        note += (f" {router} at iteration {last['iteration']}: {last['overused']:,} of {last['wires']:,} wires "
+                 f"overused (total overuse {last['overuse']:,}).")
+    return {**fit_key(core, config, dt_max), **figures, "routed": False, "router": router, "seed": FIT_SEED,
+            "build_s": round(seconds, 1), "note": note}
+
+
 def run_fits(cores, config: FlamesConfig, dt_max: int, router: str) -> dict:
     """Build ``cores`` (names from :data:`FIT_CORES`) one after another; each row (or the
-    failure) is written to ``build/bench/flames_fsdd_fit.json`` as soon as it is known."""
+    failure, with what the nextpnr log still tells) is written to
+    ``build/bench/flames_fsdd_fit.json`` as soon as it is known."""
     from bench.sahippo_core import fit_row
 
-    fits = load_fits()
     for core in cores:
         print(f"fit: building the {core} core ({router}) ...", flush=True)
+        start = time.monotonic()
         try:
             if core == "sahippo":
                 row = fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ,
-                              variant=FIT_VARIANT, seed=FIT_SEED, router=router)
+                              variant=FIT_VARIANT, seed=FIT_SEED, router=router, build_dir=fit_dir(core, config))
             else:
-                row = fit_dhlif(config.hidden, config.n_branches, router=router)
+                row = fit_dhlif(config.hidden, config.n_branches, router=router, build_dir=fit_dir(core, config))
             row["routed"] = True
         except BuildError as error:
-            row = {**fit_key(core, config, dt_max), "routed": False, "router": router,
-                   "note": f"build failed: {str(error).splitlines()[0]}"}
-        row["date"] = time.strftime("%Y-%m-%dT%H:%M", time.gmtime())
-        fits[core] = row
-        FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
-    return fits
+            row = unrouted_row(core, config, dt_max, router, f"build failed: {str(error).splitlines()[0]}.",
+                               time.monotonic() - start)
+        save_fit(core, row)
+    return load_fits()
+
+
+def save_fit(core: str, row: dict) -> None:
+    """Store one core's fit row (dated) in ``build/bench/flames_fsdd_fit.json``."""
+    fits = load_fits()
+    fits[core] = {**row, "date": time.strftime("%Y-%m-%dT%H:%M", time.gmtime())}
+    FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
 
 
 def load_fits() -> dict:

@@ -248,3 +248,21 @@ def test_hardware_cells_sum_luts_and_take_the_slower_core():
                 "note": "overused arcs"}
     lut, fmax, text = hardware_text({"sahippo": unrouted, "dhlif": dhlif})
     assert "DH-LIF core only" in lut and "not routed" in text and "overused arcs" in text
+
+
+def test_placed_figures_read_an_unfinished_nextpnr_log(tmp_path):
+    from bench.flames_fsdd import placed_figures
+
+    log = tmp_path / "top.tim"
+    log.write_text("Info: \t              DP16KD:     156/    208    75%\n"
+                   "Info: \t          MULT18X18D:      18/    156    11%\n"
+                   "Info: \t          TRELLIS_FF:    7714/  83640     9%\n"
+                   "Info: \t        TRELLIS_COMB:    7647/  83640     9%\n"
+                   "Info: Max frequency for clock '$glbnet$core.clk': 46.88 MHz (FAIL at 100.00 MHz)\n"
+                   "Info:     iter=1 wires=256401 overused=27824 overuse=44125 archfail=NA\n"
+                   "Info:     iter=2 wires=283663 overused=24450 overuse=30028 archfail=NA\n")
+    figures = placed_figures(log)
+    assert figures == {"LUT4": 7647, "FF": 7714, "MULT18X18D": 18, "DP16KD": 156, "placement_estimate_mhz": 46.88,
+                       "last_router_iteration": {"iteration": 2, "wires": 283663, "overused": 24450,
+                                                 "overuse": 30028}}
+    assert placed_figures(tmp_path / "missing.tim") == {}
