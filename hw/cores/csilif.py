@@ -132,9 +132,7 @@ class CSiLIFCore(NeuronCore):
         m = Module()
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self.state_row_layout, depth=p.n_neurons, init=[]
-        )
+        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
         m.submodules.param_mem = param_mem = memory.Memory(
             shape=self.param_row_layout,
             depth=p.n_neurons,
@@ -144,7 +142,7 @@ class CSiLIFCore(NeuronCore):
             ],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port()  # not transparent: the write-back stage stalls instead
+        state_rd = state_mem.read_port()  # not transparent, no collision logic: see state_memory
         param_rd = param_mem.read_port()
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves

@@ -12,7 +12,7 @@ registers, accept with the read-after-write stall, output register with backpres
 from __future__ import annotations
 
 from amaranth.hdl import Const, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of
@@ -89,7 +89,22 @@ class NeuronCore(wiring.Component):
         """Payload of ``o_state``: ``{neuron, <state fields>, spike, saturated}``."""
         return self._state_layout
 
-    # --- shared control -------------------------------------------------------------------
+    # --- shared hardware ------------------------------------------------------------------
+    def state_memory(self, shape) -> memory.Memory:
+        """The state memory: ``n_neurons`` words of ``shape``, zero initial contents (D3).
+
+        Give it one read port, not transparent, addressed by :meth:`pipeline_control`, and one
+        write port (the write-back). It carries Yosys's ``no_rw_check`` attribute: a read in the
+        cycle of a write to the same word may return anything. Without it Yosys keeps the
+        read port's old-data semantics on such a collision by emulation (a registered address
+        compare, the write data and a multiplexer LUT on every output bit), which puts a LUT
+        between the block RAM output and its register, the slow path of the trained network
+        tops. No core needs a defined result there: :meth:`pipeline_control` never accepts a
+        beat whose neuron is in the write-back stage, and the read it issues for a beat it
+        does not accept is discarded.
+        """
+        return memory.Memory(shape=shape, depth=self._params.n_neurons, init=[], attrs={"no_rw_check": 1})
+
     def pipeline_control(self, m, stages: int, read_ports):
         """Stage registers, stage 0's accept with its read-after-write stall, and the read ports.
 
@@ -98,9 +113,9 @@ class NeuronCore(wiring.Component):
         ``valid[k]`` and ``neuron[k]`` (index 0 is ``None``). Stage 0 accepts the offered beat
         when ``advance`` is high and its neuron is in none of the stages ``1..hazard_stages``
         with ``valid`` set: that neuron's previous update has not been written back yet. The
-        core's state read port is not transparent (so the block RAM output goes straight into a
-        register, with no bypass multiplexer behind it), which is why the window includes the
-        write-back stage itself; a read one cycle later sees the write. ``read_ports`` (the
+        core's state read port is not transparent and a read that meets a write to its word is
+        undefined (:meth:`state_memory`), which is why the window includes the write-back stage
+        itself; a read one cycle later sees the write. ``read_ports`` (the
         state and parameter memories' read ports) are addressed with the offered neuron and
         enabled with ``advance``, so their data belong to the beat in stage 1.
 

@@ -135,7 +135,7 @@ class RefractoryLIFCore(NeuronCore):
         coef_bits = p.coef_fmt.frac_bits
         n_neurons = p.n_neurons
 
-        m.submodules.state_mem = state_mem = memory.Memory(shape=self.state_row_layout, depth=n_neurons, init=[])
+        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
         m.submodules.param_mem = param_mem = memory.Memory(
             shape=self.param_row_layout,
             depth=n_neurons,

@@ -134,9 +134,7 @@ class SiLIFCore(NeuronCore):
         shift_a = coef_bits - p.a_fmt.frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self.state_row_layout, depth=p.n_neurons, init=[]
-        )
+        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
         m.submodules.param_mem = param_mem = memory.Memory(
             shape=self.param_row_layout,
             depth=p.n_neurons,
