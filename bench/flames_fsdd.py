@@ -566,7 +566,7 @@ def main(argv=None) -> int:
         "spikes_per_neuron_step": round(spike_rate, 3),
         "synaptic_ops": int(round(sum(ops.values()))),
         "dense_macs": sum(dense.values()),
-        "LUT4": sum(f["LUT4"] for f in routed) if complete else None,
+        "LUT4": sum(fits[c]["LUT4"] for c in FIT_CORES) if all(fits.get(c, {}).get("LUT4") for c in FIT_CORES) else None,
         "fmax_mhz": min(f["fmax_mhz"] for f in routed) if complete else None,
         "cycles_per_sample": round(cycles) if cycles is not None else None,
     }
@@ -610,14 +610,22 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
     say *not yet measured* until every core of :data:`FIT_CORES` has routed.
     """
     routed = {c: f for c, f in fits.items() if f.get("routed") and f.get("fmax_mhz")}
+    counted = {c: f for c, f in fits.items() if f.get("LUT4") is not None}
+    if len(counted) == len(FIT_CORES):
+        # LUT4 is counted after packing, so a build stopped while routing still gives it.
+        luts = " + ".join(f"{counted[c]['LUT4']:,} {CORE_NAMES[c]}{'' if c in routed else ' (placed, not routed)'}"
+                          for c in FIT_CORES)
+        lut_cell = f"{sum(f['LUT4'] for f in counted.values()):,} ({luts})"
+    else:
+        lut_cell = ", ".join(f"{f['LUT4']:,} ({CORE_NAMES[c]} core only)" for c, f in counted.items()) or NOT_MEASURED
     if len(routed) == len(FIT_CORES):
-        luts = " + ".join(f"{routed[c]['LUT4']:,} {CORE_NAMES[c]}" for c in FIT_CORES)
-        lut_cell = f"{sum(f['LUT4'] for f in routed.values()):,} ({luts})"
         slow = min(FIT_CORES, key=lambda c: routed[c]["fmax_mhz"])
         fmax_cell = f"{routed[slow]['fmax_mhz']} ({CORE_NAMES[slow]} core)"
+    elif routed:
+        fmax_cell = "; ".join([f"{f['fmax_mhz']} ({CORE_NAMES[c]} core)" for c, f in routed.items()]
+                              + [f"{CORE_NAMES[c]} {NOT_MEASURED} (not routed)" for c in fits if c not in routed])
     else:
-        lut_cell = ", ".join(f"{f['LUT4']:,} ({CORE_NAMES[c]} core only)" for c, f in routed.items()) or NOT_MEASURED
-        fmax_cell = ", ".join(f"{f['fmax_mhz']} ({CORE_NAMES[c]} core only)" for c, f in routed.items()) or NOT_MEASURED
+        fmax_cell = NOT_MEASURED
     if not fits:
         return lut_cell, fmax_cell, "No build of this configuration yet: LUTs and Fmax are **not yet measured** (`--fit`)."
     rows = ["| core | size | LUT4 | FF | MULT18X18D | DP16KD (of 208) | Fmax (MHz) | 100 MHz met | build time (s) | router |",
@@ -636,9 +644,15 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
         else:
             placed = {k: fit.get(k) for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
             cells = " | ".join("" if v is None else f"{v:,}" for v in placed.values())
-            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {cells} | not routed | | "
-                        f"{fit.get('build_s', '')} | {fit.get('router', '')} |")
+            seconds = f"{fit['build_s']:,.0f} (stopped)" if fit.get("build_s") is not None else ""
+            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {cells} | not routed | - "
+                        f"| {seconds} | {fit.get('router', '')} |")
             notes.append(f"{CORE_NAMES[core]}: **not routed**: {fit['note']}")
+        if core == "sahippo" and fit.get("DP16KD") is not None:
+            words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
+            notes.append(f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
+                         f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
+                         "the read multiplexer over that many block RAMs is what is hard to route and slow.")
     text = (f"One Yosys/nextpnr build of each core alone at this size (ULX3S 85F, {FIT_CLOCK_HZ / 1e6:.0f} MHz "
             f"target, seed {FIT_SEED}, `emit_state` off, an LFSR stimulus and one LED; "
             "`bench.sahippo_core.fit_row` and `bench.flames_fsdd.fit_dhlif`, rows in "

@@ -248,6 +248,11 @@ def test_hardware_cells_sum_luts_and_take_the_slower_core():
                 "note": "overused arcs"}
     lut, fmax, text = hardware_text({"sahippo": unrouted, "dhlif": dhlif})
     assert "DH-LIF core only" in lut and "not routed" in text and "overused arcs" in text
+    assert fmax == "95.0 (DH-LIF core); SA-HiPPO not yet measured (not routed)"
+    placed = {**unrouted, "LUT4": 7000, "FF": 7, "MULT18X18D": 18, "DP16KD": 156, "build_s": 2553.0}
+    lut, fmax, text = hardware_text({"sahippo": placed, "dhlif": dhlif})
+    assert lut == "7,900 (7,000 SA-HiPPO (placed, not routed) + 900 DH-LIF)"
+    assert "| 2,553 (stopped) |" in text and "156 of the 208 DP16KD" in text
 
 
 def test_placed_figures_read_an_unfinished_nextpnr_log(tmp_path):
