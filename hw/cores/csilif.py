@@ -142,12 +142,13 @@ class CSiLIFCore(NeuronCore):
             ],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port()  # not transparent, no collision logic: see state_memory
+        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
         param_rd = param_mem.read_port()
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
+        state_word_1 = self.registered_read(m, state_rd, advance)
 
         def stage(name, value, shape=None):
             """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
@@ -161,8 +162,8 @@ class CSiLIFCore(NeuronCore):
 
         # Stage 2: the memory words registered as they are (the multiplier operands; u' = Re u -
         # s_prev/2 comes from the memory, so nothing but a register follows the block RAMs).
-        u_reset_2 = stage("u_reset_2", state_rd.data.u_reset)
-        im_2 = stage("im_2", state_rd.data.im)
+        u_reset_2 = stage("u_reset_2", state_word_1.u_reset)
+        im_2 = stage("im_2", state_word_1.im)
         decay_re_2 = stage("decay_re_2", param_rd.data.decay_re)
         decay_im_2 = stage("decay_im_2", param_rd.data.decay_im)
         gain_2 = stage("gain_2", param_rd.data.gain)

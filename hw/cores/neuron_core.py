@@ -93,8 +93,9 @@ class NeuronCore(wiring.Component):
     def state_memory(self, shape) -> memory.Memory:
         """The state memory: ``n_neurons`` words of ``shape``, zero initial contents (D3).
 
-        Give it one read port, not transparent, addressed by :meth:`pipeline_control`, and one
-        write port (the write-back). It carries Yosys's ``no_rw_check`` attribute: a read in the
+        Give it one combinational read port, addressed by :meth:`pipeline_control` and registered
+        by :meth:`registered_read` (together a non-transparent synchronous read), and one write
+        port (the write-back). It carries Yosys's ``no_rw_check`` attribute: a read in the
         cycle of a write to the same word may return anything. Without it Yosys keeps the
         read port's old-data semantics on such a collision by emulation (a registered address
         compare, the write data and a multiplexer LUT on every output bit), which puts a LUT
@@ -140,8 +141,25 @@ class NeuronCore(wiring.Component):
             self.i_current.ready.eq(advance & ~hazard),
         ]
         for port in read_ports:
-            m.d.comb += [port.addr.eq(offered), port.en.eq(advance)]
+            m.d.comb += port.addr.eq(offered)
+            if port.domain != "comb":
+                m.d.comb += port.en.eq(advance)
         return advance, valid, neuron
+
+    def registered_read(self, m, port, advance):
+        """The word of a combinational read port (``read_port(domain="comb")`` of
+        :meth:`state_memory`) registered when ``advance`` is high: the behaviour of a
+        non-transparent synchronous read port, data valid in stage 1.
+
+        Written as a plain register behind an asynchronous read so that Yosys merges the two
+        into the block RAM's read port itself (``memory_dff``), which is where it applies the
+        memory's ``no_rw_check`` attribute; a synchronous Amaranth read port reaches Yosys
+        already merged, with the collision semantics fixed, and gets the emulation logic.
+        """
+        word = Signal(port.data.shape(), reset_less=True, name="state_word_1")
+        with m.If(advance):
+            m.d.sync += word.eq(port.data)
+        return word
 
     def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
         """The output register behind the last stage, its backpressure, and the saturation counter.

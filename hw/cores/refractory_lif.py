@@ -142,12 +142,13 @@ class RefractoryLIFCore(NeuronCore):
             init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port()
+        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
         param_rd = param_mem.read_port()
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, _LAST_STAGE, (state_rd, param_rd))
+        state_word_1 = self.registered_read(m, state_rd, advance)
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = Signal(p.input_fmt.shape())
@@ -164,9 +165,9 @@ class RefractoryLIFCore(NeuronCore):
         current_2 = Signal(p.input_fmt.shape())
         with m.If(advance):
             m.d.sync += [
-                u_2.eq(state_rd.data.u),
-                refr_2.eq(state_rd.data.refr),
-                spike_prev_2.eq(state_rd.data.spike),
+                u_2.eq(state_word_1.u),
+                refr_2.eq(state_word_1.refr),
+                spike_prev_2.eq(state_word_1.spike),
                 u_th_2.eq(param_rd.data.u_th),
                 v_th_2.eq(param_rd.data.v_th),
                 current_2.eq(current_1),

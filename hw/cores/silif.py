@@ -144,12 +144,13 @@ class SiLIFCore(NeuronCore):
             ],
         )
         state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port()
+        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
         param_rd = param_mem.read_port()
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
+        state_word_1 = self.registered_read(m, state_rd, advance)
 
         def stage(name, value, shape=None):
             """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
@@ -174,7 +175,7 @@ class SiLIFCore(NeuronCore):
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
         # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
-        row, coef = state_rd.data, param_rd.data
+        row, coef = state_word_1, param_rd.data
         u_2 = stage("u_2", row.u)
         w_2 = stage("w_2", row.w)
         spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
