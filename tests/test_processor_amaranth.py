@@ -212,6 +212,34 @@ def test_times_constant_and_tree_select_are_exact():
         times_constant(x, -1)
 
 
+def test_first_valid_picks_the_lowest_valid_stream():
+    """The merger's and the lane serialisers' select tree, for every valid pattern of 1, 3, 5 and 8 streams."""
+    from types import SimpleNamespace
+
+    from hw.processor.network import _first_valid
+
+    pattern = Signal(8)
+    widths = (1, 3, 5, 8)
+    chosen = [Signal(3, name=f"chosen_{n}") for n in widths]
+    m = Module()
+    m.d.comb += [c.eq(_first_valid([SimpleNamespace(valid=pattern[k]) for k in range(n)]))
+                 for c, n in zip(chosen, widths)]
+    bad = []
+
+    async def tb(ctx):
+        for v in range(256):
+            ctx.set(pattern, v)
+            for c, n in zip(chosen, widths):
+                bits = v & ((1 << n) - 1)
+                if bits and ctx.get(c) != (bits & -bits).bit_length() - 1:
+                    bad.append((n, v, ctx.get(c)))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert bad == []
+
+
 def test_synapse_rejects_bad_lanes():
     layer, _ = _layer(3, 4, seed=0)
     with pytest.raises(ValueError, match="lanes"):

@@ -112,11 +112,21 @@ def _min(value, limit):
 
 
 def _first_valid(streams):
-    """Index of the lowest stream whose ``valid`` is high (0 when none), as a Mux chain."""
-    result = Const(0, range(max(2, len(streams))))
-    for k in reversed(range(len(streams))):
-        result = Mux(streams[k].valid, k, result)
-    return result
+    """Index of the lowest stream whose ``valid`` is high (0 when none).
+
+    A balanced tree (``ceil(log2(len(streams)))`` levels of 2:1 multiplexers, each pair taking
+    its lower half's index when that half has a valid stream), not a chain of one Mux per stream.
+    """
+    bits = max(1, (len(streams) - 1).bit_length())
+    nodes = [(stream.valid, Const(0, bits)) for stream in streams]  # (any valid, index within the node)
+    level = 0
+    while len(nodes) > 1:
+        if len(nodes) % 2:
+            nodes.append((Const(0, 1), Const(0, bits)))
+        nodes = [(lo_valid | hi_valid, Mux(lo_valid, lo_index, hi_index | (1 << level)))
+                 for (lo_valid, lo_index), (hi_valid, hi_index) in zip(nodes[0::2], nodes[1::2])]
+        level += 1
+    return nodes[0][1]
 
 
 def clearable_core(core_class):
@@ -229,13 +239,19 @@ class SpikingLayer(wiring.Component):
             chosen = _first_valid(beats)
             row = tree_select(chosen, [beat.payload.neuron for beat in beats])
             local = times_constant(row, per_core) + chosen if per_core > 1 else row
+            if per_core > 1:  # the select feeds a 2-entry FIFO, so the core's ready stays off it (timing)
+                selected = stream.Signature(core.i_current.payload.shape()).create()
+            else:
+                selected = core.i_current
             m.d.comb += [
-                core.i_current.valid.eq(any_of(beat.valid for beat in beats)),
-                core.i_current.payload.neuron.eq(local),  # a core may need fewer index bits
-                core.i_current.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
+                selected.valid.eq(any_of(beat.valid for beat in beats)),
+                selected.payload.neuron.eq(local),  # a core may need fewer index bits
+                selected.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
             ]
             for q, beat in enumerate(beats):
-                m.d.comb += beat.ready.eq((chosen == q) & core.i_current.ready)
+                m.d.comb += beat.ready.eq((chosen == q) & selected.ready)
+            if per_core > 1:
+                _connect_beat(m, _buffered(m, f"core_fifo_{c}", selected), core.i_current)
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
