@@ -35,7 +35,7 @@ from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream.flow import DEFAULT_ROUTER, ROUTERS
+from hw.bitstream.flow import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS
 from hw.processor.network import NetworkProcessor
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
@@ -128,7 +128,7 @@ def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_ev
 
 
 def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = None, clock_hz: float, variant: str,
-        seed: int, router: str = DEFAULT_ROUTER) -> dict:
+        seed: int, router: str = DEFAULT_ROUTER, lut_mapper: str = DEFAULT_LUT_MAPPER) -> dict:
     """One full build of the ULX3S processor top; returns its table row."""
     from hw.bitstream import run_build
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
@@ -141,7 +141,7 @@ def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = Non
     start = time.monotonic()
     result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}-cores{cores}",
                        design=f"processor {name} lanes={lanes} cores={cores}", requested_clock_hz=clock_hz,
-                       pll=pll_config, seed=seed, router=router)
+                       pll=pll_config, seed=seed, router=router, lut_mapper=lut_mapper)
     report = result.report
     clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
     return {
@@ -162,9 +162,10 @@ def _sim_row(name: str, lanes: int, cores: int, clock_mhz: float) -> dict:
     return row
 
 
-def _fit_row(name: str, lanes: int, cores: int, clock_mhz: float, variant: str, seed: int, router: str) -> dict:
+def _fit_row(name: str, lanes: int, cores: int, clock_mhz: float, variant: str, seed: int, router: str,
+             lut_mapper: str) -> dict:
     return fit(name, NETWORKS[name](), lanes, cores=cores, clock_hz=clock_mhz * 1e6, variant=variant, seed=seed,
-               router=router)
+               router=router, lut_mapper=lut_mapper)
 
 
 def _run_all(jobs: int, tasks: list) -> list:
@@ -225,6 +226,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER,
                         help="nextpnr router for --fit (default: %(default)s; router2 for 8 or more lanes)")
+    parser.add_argument("--lut-mapper", choices=LUT_MAPPERS, default=DEFAULT_LUT_MAPPER,
+                        help="Yosys LUT mapper for --fit (default: %(default)s; abc for the large network at 16 "
+                             "lanes, where Yosys 0.70's abc9 aborts)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
@@ -237,7 +241,7 @@ def main(argv=None) -> int:
     n_sim = len(tasks)
     if args.fit:
         # Longest builds first, so the pool's last minutes are not one big build alone.
-        tasks += [(_fit_row, name, lanes, cores, clock_mhz, args.variant, args.seed, args.router)
+        tasks += [(_fit_row, name, lanes, cores, clock_mhz, args.variant, args.seed, args.router, args.lut_mapper)
                   for name in reversed(args.networks) for lanes in sorted(args.fit_lanes, reverse=True)
                   for cores in _cores_for(lanes, args.cores)]
     results = _run_all(args.jobs, tasks)

@@ -23,7 +23,8 @@ from golden.fit import FitError, check_fit
 from golden.model_file import load_model
 from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream import DEFAULT_ROUTER, ROUTERS, SYNTHESIS_TOOLS, BuildError, program_board, run_build
+from hw.bitstream import (DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS, SYNTHESIS_TOOLS, BuildError,
+                          program_board, run_build)
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -158,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
             "on builds that fill most multipliers or block RAMs (many lanes, large networks)"
         ),
     )
+    parser.add_argument(
+        "--lut-mapper",
+        choices=LUT_MAPPERS,
+        default=DEFAULT_LUT_MAPPER,
+        help=(
+            "Yosys LUT mapper (default: %(default)s); abc where Yosys 0.70's abc9 aborts with an "
+            "rtlil.cc assertion (seen on the 162-256-256-10 network at 16 lanes)"
+        ),
+    )
     return parser
 
 
@@ -253,6 +263,7 @@ def main(argv=None) -> int:
             dry_run=args.dry_run,
             seed=args.seed,
             router=args.router,
+            lut_mapper=args.lut_mapper,
         )
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)

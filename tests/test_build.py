@@ -301,6 +301,32 @@ def test_router_option_reaches_nextpnr_and_the_report(tmp_path, capsys):
     assert "- Place and route: seed 3, router2" in report.markdown()
 
 
+def test_lut_mapper_abc_splits_synth_ecp5_around_classic_abc(tmp_path):
+    default = tmp_path / "abc9"
+    assert build.main(["--dry-run", "--neurons", "8", "--out", str(default)]) == build.EXIT_OK
+    assert "abc -dress" not in (default / "top.ys").read_text()
+    out = tmp_path / "abc"
+    assert build.main(["--dry-run", "--neurons", "8", "--lut-mapper", "abc", "--out", str(out)]) == build.EXIT_OK
+    script = [line.strip() for line in (out / "top.ys").read_text().splitlines()]
+    start = script.index("synth_ecp5 -run :map_luts -top top")
+    assert script[start + 1:start + 5] == ["techmap -map +/lattice/latches_map.v", "abc -dress -lut 4:7", "clean",
+                                           "synth_ecp5 -run map_cells: -top top"]
+    assert script[start + 5] == "write_json top.json"
+
+
+@pytest.mark.slow
+def test_lut_mapper_abc_synthesises_with_yosys(tmp_path):
+    """The split script is a valid Yosys run: LUT4s and carry cells, no unmapped gates left."""
+    tool = toolchain.configure_environment(["yosys"])["yosys"]
+    assert build.main(["--dry-run", "--neurons", "8", "--lut-mapper", "abc", "--out", str(tmp_path)]) == build.EXIT_OK
+    stage = toolchain_stages(ulx3s_platform("85F"))[0]
+    subprocess.run([tool, *stage.args], cwd=tmp_path, check=True, capture_output=True)
+    cells = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]["cells"].values()
+    types = {cell["type"] for cell in cells}
+    assert "LUT4" in types and "TRELLIS_FF" in types
+    assert not [t for t in types if t.startswith("$") and t != "$scopeinfo"], types  # $scopeinfo: hierarchy names
+
+
 # --- report and timing verdict ------------------------------------------------------------------
 
 

@@ -29,7 +29,9 @@ from .report import BuildReport
 
 __all__ = [
     "CONSTRAINTS_DIR",
+    "DEFAULT_LUT_MAPPER",
     "DEFAULT_ROUTER",
+    "LUT_MAPPERS",
     "ROUTERS",
     "SYNTHESIS_TOOLS",
     "BuildError",
@@ -48,6 +50,33 @@ HEARTBEAT_S = 30.0
 #: tables. router2 negotiates all nets at once (PathFinder) and converges on those.
 ROUTERS = ("router1", "router2")
 DEFAULT_ROUTER = "router1"
+#: Yosys LUT mappers. ``abc9`` is synth_ecp5's own; Yosys 0.70's abc9 aborts on some large tops
+#: (``GetSize(conn.first) == GetSize(conn.second)`` in rtlil.cc: the 162-256-256-10 network at 16
+#: lanes), where the classic ``abc`` maps them.
+LUT_MAPPERS = ("abc9", "abc")
+DEFAULT_LUT_MAPPER = "abc9"
+
+
+def synthesis_overrides(name: str, lut_mapper: str) -> dict:
+    """Amaranth build overrides that make ``{name}.ys`` map LUTs with ``lut_mapper``.
+
+    ``abc9`` changes nothing. ``abc`` runs synth_ecp5 up to its LUT mapping, maps the LUTs with
+    the classic ``abc`` (LUT4, up to LUT7 through the PFU muxes, as synth_ecp5 does), then runs
+    synth_ecp5's remaining steps.
+    """
+    if lut_mapper not in LUT_MAPPERS:
+        raise ValueError(f"lut_mapper must be one of {', '.join(LUT_MAPPERS)}, not {lut_mapper!r}")
+    if lut_mapper == "abc9":
+        return {}
+    return {
+        "synth_opts": "-run :map_luts",
+        "script_after_synth": "\n".join([
+            "techmap -map +/lattice/latches_map.v",
+            "abc -dress -lut 4:7",
+            "clean",
+            f"synth_ecp5 -run map_cells: -top {name}",
+        ]),
+    }
 
 # nextpnr-ecp5 names for the devices and packages of the boards this project targets.
 _NEXTPNR_DEVICE = {"LFE5U-12F": "--12k", "LFE5U-25F": "--25k", "LFE5U-45F": "--45k", "LFE5U-85F": "--85k"}
@@ -170,6 +199,7 @@ def run_build(
     dry_run: bool = False,
     seed: int = 1,
     router: str = DEFAULT_ROUTER,
+    lut_mapper: str = DEFAULT_LUT_MAPPER,
 ) -> BuildResult:
     """Elaborate ``top`` for ``platform`` into ``out_dir`` and, unless ``dry_run``, build a bitstream.
 
@@ -195,6 +225,8 @@ def run_build(
     router : str
         nextpnr router, one of :data:`ROUTERS` (router2 for designs dense in multipliers or
         block RAMs, where router1 can take hours).
+    lut_mapper : str
+        Yosys LUT mapper, one of :data:`LUT_MAPPERS` (:func:`synthesis_overrides`).
 
     Raises
     ------
@@ -205,6 +237,7 @@ def run_build(
     """
     tool_paths = {} if dry_run else configure_environment(SYNTHESIS_TOOLS)
     stages = toolchain_stages(platform, name, seed=seed, router=router)
+    overrides = synthesis_overrides(name, lut_mapper)
     out_dir = Path(out_dir)
 
     _say(f"elaborating {design} for {platform.device} ...")
@@ -217,6 +250,7 @@ def run_build(
         add_preferences=preferences,
         # So that Amaranth's build_top.sh reproduces the stages run here.
         nextpnr_opts=f"--report {name}.nextpnr.json --timing-allow-fail --seed {seed} --router {router}",
+        **overrides,
     )
     out_dir = Path(plan.extract(str(out_dir)))
     elaboration_s = time.monotonic() - start
