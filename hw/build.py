@@ -37,9 +37,9 @@ EXIT_USAGE = 2  # bad arguments or a missing tool (argparse also exits 2)
 
 DEFAULT_CLOCK_MHZ = 100.0
 #: The processor top's clock: 75 MHz is an exact multiple of the default 1 Mbaud. The default
-#: network's top closes at 110 MHz, the trained C-SiLIF top at 97-100 MHz on the 85F, limited
-#: by the C-SiLIF core's state RAM read (docs/processor.md); 100 MHz (UART divisor 100, exact)
-#: once that closes.
+#: network's top closes at 110 MHz; the trained FSDD tops scatter between 84 and 103 MHz from
+#: build to build on the 85F, limited by a weight bank's block RAM output routed far from its
+#: register (docs/processor.md); 100 MHz (UART divisor 100, exact) once that closes.
 DEFAULT_PROCESSOR_CLOCK_MHZ = 75.0
 DEFAULT_NEURONS = 256
 DEFAULT_STEPS = 32
