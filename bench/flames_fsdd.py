@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, unsigned
-from amaranth.lib import io, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from bench.common import BENCH_DIR, write_results
+from bench.sahippo_core import StimulusFitTop
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
@@ -50,7 +51,7 @@ from golden.dhlif import DHLIF, DHLIFParams
 from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError, run_build
 from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
-from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
+from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
 from hw.cores.dhlif import DHLIFCore, drive_format
 from hw.pll_ecp5 import PLLConfig, solve_pll
 from sim.checker import Scoreboard, check_value, finish_all
@@ -237,24 +238,10 @@ class DriveStimulus(wiring.Component):
         return m
 
 
-class DHLIFFitTop(Elaboratable):
+def DHLIFFitTop(core: DHLIFCore, *, pll_config: PLLConfig) -> StimulusFitTop:  # noqa: N802 (a top, like a class)
     """The DH-LIF core on the ULX3S with the PLL, :class:`DriveStimulus` and one LED."""
-
-    def __init__(self, core: DHLIFCore, *, pll_config: PLLConfig):
-        self.core = core
-        self.pll_config = pll_config
-
-    def elaborate(self, platform):
-        m = Module()
-        add_pll_sync_domain(m, platform, self.pll_config)
-        m.submodules.core = core = self.core
-        m.submodules.stimulus = stimulus = DriveStimulus(core)
-        wiring.connect(m, stimulus.o_drive, core.i_drive)
-        wiring.connect(m, core.o_spike, stimulus.i_spike)
-        m.d.comb += stimulus.saturation_count.eq(core.saturation_count)
-        m.submodules.activity_led = activity_led = io.Buffer("o", platform.request("led", 0, dir="-"))
-        m.d.comb += activity_led.o.eq(stimulus.activity)
-        return m
+    return StimulusFitTop(core, DriveStimulus(core), pll_config=pll_config, into_core=("o_drive", "i_drive"),
+                          out_of_core=("o_spike", "i_spike"), counters=("saturation_count",))
 
 
 def dhlif_fit_params(n_neurons: int, n_branches: int) -> DHLIFParams:

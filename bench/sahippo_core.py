@@ -118,27 +118,38 @@ class EventStimulus(wiring.Component):
         return m
 
 
-class SAHiPPOFitTop(Elaboratable):
-    """The core on the ULX3S with the PLL, :class:`EventStimulus` and one LED."""
+class StimulusFitTop(Elaboratable):
+    """A core on the ULX3S with the PLL, an on-chip stimulus and one LED (its ``activity``).
 
-    def __init__(self, core: SAHiPPOCore, *, pll_config: PLLConfig):
-        self.core = core
+    ``into_core`` names the stimulus's source port and the core's sink port it drives,
+    ``out_of_core`` the core's output port and the stimulus port that takes it; the core
+    counters named in ``counters`` are fed to the stimulus's ports of the same names, so that
+    nothing the core computes can be optimised away.
+    """
+
+    def __init__(self, core, stimulus, *, pll_config: PLLConfig, into_core: tuple[str, str],
+                 out_of_core: tuple[str, str], counters: tuple[str, ...] = ()):
+        self.core, self.stimulus = core, stimulus
         self.pll_config = pll_config
+        self.into_core, self.out_of_core, self.counters = into_core, out_of_core, counters
 
     def elaborate(self, platform):
         m = Module()
         add_pll_sync_domain(m, platform, self.pll_config)
         m.submodules.core = core = self.core
-        m.submodules.stimulus = stimulus = EventStimulus(core)
-        wiring.connect(m, stimulus.o_event, core.i_event)
-        wiring.connect(m, core.o_output, stimulus.i_output)
-        m.d.comb += [
-            stimulus.saturation_count.eq(core.saturation_count),
-            stimulus.backwards_count.eq(core.backwards_count),
-        ]
+        m.submodules.stimulus = stimulus = self.stimulus
+        wiring.connect(m, getattr(stimulus, self.into_core[0]), getattr(core, self.into_core[1]))
+        wiring.connect(m, getattr(core, self.out_of_core[0]), getattr(stimulus, self.out_of_core[1]))
+        m.d.comb += [getattr(stimulus, name).eq(getattr(core, name)) for name in self.counters]
         m.submodules.activity_led = activity_led = io.Buffer("o", platform.request("led", 0, dir="-"))
         m.d.comb += activity_led.o.eq(stimulus.activity)
         return m
+
+
+def SAHiPPOFitTop(core: SAHiPPOCore, *, pll_config: PLLConfig) -> StimulusFitTop:  # noqa: N802 (a top, like a class)
+    """The SA-HiPPO core on the ULX3S with the PLL, :class:`EventStimulus` and one LED."""
+    return StimulusFitTop(core, EventStimulus(core), pll_config=pll_config, into_core=("o_event", "i_event"),
+                          out_of_core=("o_output", "i_output"), counters=("saturation_count", "backwards_count"))
 
 
 def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int,
