@@ -11,7 +11,7 @@ from amaranth.lib import data, memory
 
 from golden.csilif import CSiLIFParams
 from hw.arith import operand_parts, saturate
-from hw.cores.neuron_core import NeuronCore
+from hw.cores.neuron_core import NeuronCore, stage_registers
 
 __all__ = ["CSiLIFCore"]
 
@@ -150,12 +150,7 @@ class CSiLIFCore(NeuronCore):
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         state_word_1 = self.registered_read(m, state_rd, advance)
 
-        def stage(name, value, shape=None):
-            """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        stage = stage_registers(m, advance)
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())

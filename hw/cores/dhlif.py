@@ -16,6 +16,7 @@ from amaranth.lib.wiring import In, Out
 from golden.dhlif import DHLIFParams
 from golden.fixed import QFormat
 from hw.arith import COUNTER_WIDTH, any_of, saturate
+from hw.cores.neuron_core import stage_registers
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
 
@@ -233,12 +234,7 @@ class DHLIFCore(wiring.Component):
             for k in range(2, stages + 1):
                 m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
 
-        def stage(name, value, shape=None):
-            """A pipeline register loaded with ``value`` when the pipeline advances."""
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        stage = stage_registers(m, advance)
 
         # Stage 0: accept, stalling on a read-after-write hazard.
         hazard = Const(0, 1)

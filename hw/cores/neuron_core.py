@@ -17,7 +17,20 @@ from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of
 
-__all__ = ["COUNTER_WIDTH", "NeuronCore"]
+__all__ = ["COUNTER_WIDTH", "NeuronCore", "stage_registers"]
+
+
+def stage_registers(m, advance):
+    """``stage(name, value, shape=None)``: a pipeline register named ``name`` (of ``value``'s
+    shape unless ``shape`` is given) loaded with ``value`` in every cycle ``advance`` is high."""
+
+    def stage(name, value, shape=None):
+        reg = Signal(shape if shape is not None else value.shape(), name=name)
+        with m.If(advance):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    return stage
 
 
 class NeuronCore(wiring.Component):

@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
 from hw.arith import COUNTER_WIDTH, partial_products, saturate
+from hw.cores.neuron_core import stage_registers
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
@@ -454,12 +455,7 @@ class SAHiPPOCore(wiring.Component):
                     dt[k].eq(dt[k - 1]),
                 ]
 
-        def stage(name, value, shape=None):
-            """A pipeline register loaded with ``value`` when the pipeline advances."""
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        stage = stage_registers(m, advance)
 
         # Stage 1: memory words arrive.
         weight_1 = stage("weight_1", current_weight)

@@ -11,7 +11,7 @@ from amaranth.lib import data, memory
 
 from golden.silif import SiLIFParams
 from hw.arith import partial_products, saturate
-from hw.cores.neuron_core import NeuronCore
+from hw.cores.neuron_core import NeuronCore, stage_registers
 
 __all__ = ["SiLIFCore"]
 
@@ -152,12 +152,7 @@ class SiLIFCore(NeuronCore):
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         state_word_1 = self.registered_read(m, state_rd, advance)
 
-        def stage(name, value, shape=None):
-            """A pipeline register named ``<name>`` loaded with ``value`` when the pipeline advances."""
-            reg = Signal(shape if shape is not None else value.shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        stage = stage_registers(m, advance)
 
         def product_parts(name, a, b):
             """``a * b`` as partial products (one MULT18X18D each), each registered straight out
