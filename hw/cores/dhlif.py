@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from golden.dhlif import DHLIFParams
 from golden.fixed import QFormat
 from hw.arith import COUNTER_WIDTH, any_of, saturate
-from hw.cores.neuron_core import stage_registers
+from hw.cores.neuron_core import output_register, stage_registers
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
 
@@ -307,34 +307,7 @@ class DHLIFCore(wiring.Component):
         ]
         m.d.comb += [state_wr.data[f"current_{d}"].eq(current_7[d]) for d in branches]
 
-        out_state = Signal(self._state_layout)
-        spike_pending = Signal()
-        state_pending = Signal()
-        spike_done = ~spike_pending | self.o_spike.ready
-        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
-        m.d.comb += [
-            advance.eq(spike_done & state_done),
-            self.o_spike.valid.eq(spike_pending),
-            self.o_spike.payload.neuron.eq(out_state.neuron),
-        ]
-        if self._emit_state:
-            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
-        with m.If(advance):
-            m.d.sync += [
-                out_state.neuron.eq(neuron[stages]),
-                out_state.u.eq(u_7),
-                out_state.spike.eq(spike_7),
-                out_state.saturated.eq(saturated_7),
-                spike_pending.eq(valid[stages] & spike_7),
-                state_pending.eq(valid[stages] if self._emit_state else 0),
-            ]
-            m.d.sync += [out_state[f"current_{d}"].eq(current_7[d]) for d in branches]
-            with m.If(valid[stages] & saturated_7 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
-        with m.Else():
-            with m.If(self.o_spike.ready):
-                m.d.sync += spike_pending.eq(0)
-            if self._emit_state:
-                with m.If(self.o_state.ready):
-                    m.d.sync += state_pending.eq(0)
+        output_register(self, m, advance, valid=valid[stages], neuron=neuron[stages],
+                        fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
+                        saturated=saturated_7)
         return m

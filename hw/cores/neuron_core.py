@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of
 
-__all__ = ["COUNTER_WIDTH", "NeuronCore", "stage_registers"]
+__all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "stage_registers"]
 
 
 def stage_registers(m, advance):
@@ -31,6 +31,42 @@ def stage_registers(m, advance):
         return reg
 
     return stage
+
+
+def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, saturated):
+    """The output register of a spiking core (a :class:`NeuronCore`, or the DH-LIF core):
+    see :meth:`NeuronCore.output_register`. ``core`` has ``o_spike``, ``o_state`` (with
+    ``_emit_state``), ``_state_layout`` ({neuron, fields..., spike, saturated}) and
+    ``saturation_count``."""
+    out_state = Signal(core._state_layout)
+    spike_pending = Signal()
+    state_pending = Signal()
+    spike_done = ~spike_pending | core.o_spike.ready
+    state_done = ~state_pending | core.o_state.ready if core._emit_state else Const(1)
+    m.d.comb += [
+        advance.eq(spike_done & state_done),
+        core.o_spike.valid.eq(spike_pending),
+        core.o_spike.payload.neuron.eq(out_state.neuron),
+    ]
+    if core._emit_state:
+        m.d.comb += [core.o_state.valid.eq(state_pending), core.o_state.payload.eq(out_state)]
+    with m.If(advance):
+        m.d.sync += [
+            out_state.neuron.eq(neuron),
+            *(getattr(out_state, name).eq(value) for name, value in fields.items()),
+            out_state.spike.eq(spike),
+            out_state.saturated.eq(saturated),
+            spike_pending.eq(valid & spike),
+            state_pending.eq(valid if core._emit_state else 0),
+        ]
+        with m.If(valid & saturated & (core.saturation_count != (1 << COUNTER_WIDTH) - 1)):
+            m.d.sync += core.saturation_count.eq(core.saturation_count + 1)
+    with m.Else():
+        with m.If(core.o_spike.ready):
+            m.d.sync += spike_pending.eq(0)
+        if core._emit_state:
+            with m.If(core.o_state.ready):
+                m.d.sync += state_pending.eq(0)
 
 
 class NeuronCore(wiring.Component):
@@ -188,32 +224,6 @@ class NeuronCore(wiring.Component):
         expected = set(self.state_fields(self._params))
         if set(fields) != expected:
             raise ValueError(f"fields must name the state fields {sorted(expected)}, not {sorted(fields)}")
-        out_state = Signal(self._state_layout)
-        spike_pending = Signal()
-        state_pending = Signal()
-        spike_done = ~spike_pending | self.o_spike.ready
-        state_done = ~state_pending | self.o_state.ready if self._emit_state else Const(1)
-        m.d.comb += [
-            advance.eq(spike_done & state_done),
-            self.o_spike.valid.eq(spike_pending),
-            self.o_spike.payload.neuron.eq(out_state.neuron),
-        ]
-        if self._emit_state:
-            m.d.comb += [self.o_state.valid.eq(state_pending), self.o_state.payload.eq(out_state)]
-        with m.If(advance):
-            m.d.sync += [
-                out_state.neuron.eq(neuron),
-                *(getattr(out_state, name).eq(value) for name, value in fields.items()),
-                out_state.spike.eq(spike),
-                out_state.saturated.eq(saturated),
-                spike_pending.eq(valid & spike),
-                state_pending.eq(valid if self._emit_state else 0),
-            ]
-            with m.If(valid & saturated & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
-        with m.Else():
-            with m.If(self.o_spike.ready):
-                m.d.sync += spike_pending.eq(0)
-            if self._emit_state:
-                with m.If(self.o_state.ready):
-                    m.d.sync += state_pending.eq(0)
+        output_register(self, m, advance, valid=valid, neuron=neuron, fields=fields, spike=spike,
+                        saturated=saturated)
+
