@@ -5,7 +5,7 @@ against :func:`golden.network.run_network`."""
 import numpy as np
 import pytest
 import torch
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Fragment, Module, Signal
 from amaranth.sim import Simulator
 
 from golden.data.events import InputMap
@@ -426,6 +426,7 @@ def test_spiking_layer_places_neurons_in_cores():
     assert (layer.lanes, layer.n_cores, layer.synapse.rows) == (8, 2, 3)
     assert [core.n_neurons for core in layer.cores] == [10, 9]
     np.testing.assert_array_equal(layer.cores[1].params.alpha_q, params.layers[0].neuron.alpha_q[1::2])
+    Fragment.get(layer, None)  # it elaborates (and its synapse and cores are used, no UnusedElaboratable)
 
 
 @pytest.mark.parametrize("lanes,cores", [(1, 1), (3, 3), (4, 2)])
