@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 
 from golden.csilif import CSiLIFParams
 from golden.fit import DEVICES, FitError, check_fit, estimate_fit, map_memory, mult18_count, weight_bank_depth
@@ -145,6 +146,7 @@ def test_weight_memory_counts_the_synapse_banks():
     assert (weights.name, weights.depth, weights.width, weights.dp16kd) == ("weights", 176 * 176, 15, 31)
     syn = SynapseStage(params.layers[0])
     words = len(syn.weight_words())
+    Fragment.get(syn, None)  # used, so no UnusedElaboratable warning
     assert -(-words // weight_bank_depth(words, 15)) == 31  # the synapse's banks, one block each
 
 
