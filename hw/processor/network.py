@@ -129,6 +129,24 @@ def _first_valid(streams):
     return nodes[0][1]
 
 
+def _serialise_lanes(m, beats, sink):
+    """Drive stream ``sink`` (``{neuron, current}``) from the lane ``beats`` of one core, lowest
+    valid lane first, as plain expressions (Verilog simulators know them from time 0).
+
+    ``beats[q]`` carries the current of row ``row`` of lane ``q``; the sink gets neuron
+    ``row * len(beats) + q`` (in the sink's index width, which may be narrower).
+    """
+    chosen = _first_valid(beats)
+    row = tree_select(chosen, [beat.payload.neuron for beat in beats])
+    m.d.comb += [
+        sink.valid.eq(any_of(beat.valid for beat in beats)),
+        sink.payload.neuron.eq(times_constant(row, len(beats)) + chosen if len(beats) > 1 else row),
+        sink.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
+    ]
+    for q, beat in enumerate(beats):
+        m.d.comb += beat.ready.eq((chosen == q) & sink.ready)
+
+
 def clearable_core(core_class):
     """A subclass of a spiking core class whose state memory can be swept to zero (D3 per sample).
 
@@ -234,22 +252,12 @@ class SpikingLayer(wiring.Component):
         lane_beats = [_buffered(m, f"current_fifo_{lane}", synapse.o_current[lane]) for lane in range(lanes)]
         for c, core in enumerate(self.cores):
             m.submodules[f"core_{c}"] = core
-            # The lanes c, c + cores, ... of this core, lowest pending first (plain expressions).
-            beats = lane_beats[c::n_cores]
-            chosen = _first_valid(beats)
-            row = tree_select(chosen, [beat.payload.neuron for beat in beats])
-            local = times_constant(row, per_core) + chosen if per_core > 1 else row
+            # The lanes c, c + cores, ... of this core, lowest pending first.
             if per_core > 1:  # the select feeds a 2-entry FIFO, so the core's ready stays off it (timing)
                 selected = stream.Signature(core.i_current.payload.shape()).create()
             else:
                 selected = core.i_current
-            m.d.comb += [
-                selected.valid.eq(any_of(beat.valid for beat in beats)),
-                selected.payload.neuron.eq(local),  # a core may need fewer index bits
-                selected.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
-            ]
-            for q, beat in enumerate(beats):
-                m.d.comb += beat.ready.eq((chosen == q) & selected.ready)
+            _serialise_lanes(m, lane_beats[c::n_cores], selected)
             if per_core > 1:
                 _connect_beat(m, _buffered(m, f"core_fifo_{c}", selected), core.i_current)
             m.d.comb += core.o_spike.ready.eq(1)
@@ -338,23 +346,15 @@ class ReadoutLayer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        layer, lanes = self._layer, self._lanes
+        layer = self._layer
         m.submodules.synapse = synapse = self.synapse
         m.submodules.core = core = self.core
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
         wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
 
-        # Serialise the lanes into the core, lowest pending lane first (plain expressions).
+        # Serialise the lanes into the core, lowest pending lane first.
         lane_beats = [_buffered(m, f"current_fifo_{lane}", beat) for lane, beat in enumerate(synapse.o_current)]
-        chosen = _first_valid(lane_beats)
-        chosen_row = tree_select(chosen, [beat.payload.neuron for beat in lane_beats])
-        m.d.comb += [
-            core.i_current.valid.eq(any_of(beat.valid for beat in lane_beats)),
-            core.i_current.payload.neuron.eq(times_constant(chosen_row, lanes) + chosen if lanes > 1 else chosen_row),
-            core.i_current.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in lane_beats])),
-        ]
-        for lane in range(lanes):
-            m.d.comb += lane_beats[lane].ready.eq((chosen == lane) & core.i_current.ready)
+        _serialise_lanes(m, lane_beats, core.i_current)
 
         step_pending = Signal()
         finish_pending = Signal()
