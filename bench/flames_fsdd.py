@@ -50,7 +50,7 @@ from golden.flames import (
 from golden.dhlif import DHLIF, DHLIFParams
 from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError, run_build
-from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
+from hw.boards.stimulus import LFSR_SEED, fold_activity, lfsr_next
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
 from hw.cores.dhlif import DHLIFCore, drive_format
 from hw.pll_ecp5 import PLLConfig, solve_pll
@@ -229,12 +229,11 @@ class DriveStimulus(wiring.Component):
             m.d.comb += getattr(self.o_drive.payload, f"drive_{d}").eq(lfsr.rotate_left(8 * d)[:drive_bits].as_signed())
         with m.If(self.o_drive.ready):
             m.d.sync += [
-                lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)),
+                lfsr.eq(lfsr_next(lfsr)),
                 neuron.eq(Mux(neuron == core.n_neurons - 1, 0, neuron + 1)),
             ]
         m.d.comb += self.i_spike.ready.eq(1)
-        observed = Mux(self.i_spike.valid, self.i_spike.payload.as_value().xor() ^ 1, 0) ^ self.saturation_count.xor()
-        m.d.sync += self.activity.eq(self.activity ^ observed)
+        fold_activity(m, self.activity, self.i_spike, self.saturation_count)
         return m
 
 

@@ -30,7 +30,7 @@ from bench.common import write_results
 from bench.core_fit import BUILD_ROOT, limit_of
 from golden.sahippo import SAHiPPOParams
 from hw.bitstream import ROUTERS, BuildError, run_build
-from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS
+from hw.boards.stimulus import LFSR_SEED, fold_activity, lfsr_next
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
 from hw.cores.sahippo import SAHiPPOCore
 from hw.pll_ecp5 import PLLConfig, solve_pll
@@ -107,14 +107,9 @@ class EventStimulus(wiring.Component):
             self.o_event.payload.weight.eq(lfsr[16 : 16 + weight_width].as_signed()),
         ]
         with m.If(self.o_event.ready):
-            m.d.sync += [lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)), tick.eq(tick + step)]
+            m.d.sync += [lfsr.eq(lfsr_next(lfsr)), tick.eq(tick + step)]
         m.d.comb += self.i_output.ready.eq(1)
-        observed = (
-            Mux(self.i_output.valid, self.i_output.payload.as_value().xor() ^ 1, 0)
-            ^ self.saturation_count.xor()
-            ^ self.backwards_count.xor()
-        )
-        m.d.sync += self.activity.eq(self.activity ^ observed)
+        fold_activity(m, self.activity, self.i_output, self.saturation_count, self.backwards_count)
         return m
 
 

@@ -13,11 +13,25 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["NeuronStimulus", "LFSR_TAPS", "attach_stimulus"]
+__all__ = ["NeuronStimulus", "LFSR_SEED", "LFSR_TAPS", "attach_stimulus", "fold_activity", "lfsr_next"]
 
 #: Galois feedback mask of the 32-bit maximal-length LFSR x^32 + x^22 + x^2 + x + 1.
 LFSR_TAPS = 0x80200003
 LFSR_SEED = 0xACE1_2468
+
+
+def lfsr_next(lfsr):
+    """The next state of the 32-bit Galois LFSR ``lfsr`` (taps :data:`LFSR_TAPS`)."""
+    return (lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)
+
+
+def fold_activity(m, activity, observed, *counters):
+    """Fold every payload ``observed`` (a stream, always ready) emits and the ``counters`` into
+    the register ``activity``, so that nothing the design computes can be optimised away."""
+    bit = Mux(observed.valid, observed.payload.as_value().xor() ^ 1, 0)
+    for counter in counters:
+        bit = bit ^ counter.xor()
+    m.d.sync += activity.eq(activity ^ bit)
 
 
 class NeuronStimulus(wiring.Component):
@@ -99,7 +113,7 @@ class NeuronStimulus(wiring.Component):
         ]
         with m.If(self.o_current.ready):
             m.d.sync += [
-                lfsr.eq((lfsr >> 1) ^ Mux(lfsr[0], LFSR_TAPS, 0)),
+                lfsr.eq(lfsr_next(lfsr)),
                 neuron.eq(Mux(neuron == self.n_neurons - 1, 0, neuron + 1)),
             ]
 
@@ -107,9 +121,7 @@ class NeuronStimulus(wiring.Component):
             self.i_spike.ready.eq(1),
             self.spike_accepted.eq(self.i_spike.valid),
         ]
-        spike_bits = self.i_spike.payload.as_value()
-        observed = Mux(self.i_spike.valid, spike_bits.xor() ^ 1, 0) ^ self.saturation_count.xor()
-        m.d.sync += self.activity.eq(self.activity ^ observed)
+        fold_activity(m, self.activity, self.i_spike, self.saturation_count)
         return m
 
 
