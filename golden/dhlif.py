@@ -37,9 +37,11 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, mul_round
+from .kinds import NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
+    "NEURON_KIND",
     "branch_slices",
     "DHLIF",
     "DHLIFParams",
@@ -359,3 +361,18 @@ class FlamesNetwork(nn.Module):
         pooled = spatial_pool(spikes, self.grid, self.pool)
         y = self.ssm.forward_grid(pooled.transpose(1, 2)).transpose(1, 2)
         return self.readout(self.norm(y))
+
+
+# ============================================================================================
+# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# ============================================================================================
+
+NEURON_KIND = NeuronKind(
+    name="dhlif",
+    params_class=DHLIFParams,
+    run_int=run_int,
+    float_modules=(DHLIF,),
+    state_words=lambda p: {**{f"current_{d}": p.current_fmt for d in range(p.n_branches)},
+                           "u": p.membrane_fmt, "spike": 1},
+    param_words=lambda p: {**{f"alpha_{d}": p.decay_fmt for d in range(p.n_branches)}, "beta": p.decay_fmt},
+)
