@@ -372,7 +372,4 @@ NEURON_KIND = NeuronKind(
     params_class=DHLIFParams,
     run_int=run_int,
     float_modules=(DHLIF,),
-    state_words=lambda p: {**{f"current_{d}": p.current_fmt for d in range(p.n_branches)},
-                           "u": p.membrane_fmt, "spike": 1},
-    param_words=lambda p: {**{f"alpha_{d}": p.decay_fmt for d in range(p.n_branches)}, "beta": p.decay_fmt},
 )

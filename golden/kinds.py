@@ -26,7 +26,7 @@ from typing import Callable
 
 from .fixed import QFormat
 
-__all__ = ["ModelFields", "NeuronKind", "KIND_MODULES", "neuron_kinds", "network_kinds", "kind_of", "word_bits"]
+__all__ = ["ModelFields", "NeuronKind", "KIND_MODULES", "neuron_kinds", "network_kinds", "word_bits"]
 
 #: The golden modules that declare a ``NEURON_KIND`` (one line per kind).
 KIND_MODULES = ("refractory_lif", "silif", "csilif", "layers", "dhlif", "sahippo", "lif")
@@ -150,18 +150,3 @@ def neuron_kinds() -> dict[str, NeuronKind]:
 def network_kinds() -> dict[str, NeuronKind]:
     """The kinds a network layer (and a model file) may use, by name."""
     return {name: kind for name, kind in neuron_kinds().items() if kind.in_network}
-
-
-def kind_of(obj) -> NeuronKind:
-    """The kind of a parameter object or of a float module.
-
-    Raises
-    ------
-    ValueError
-        Naming the type and the known ones.
-    """
-    for kind in neuron_kinds().values():
-        if type(obj) is kind.params_class or isinstance(obj, kind.float_modules):
-            return kind
-    known = ", ".join(kind.params_class.__name__ for kind in neuron_kinds().values())
-    raise ValueError(f"unknown neuron type {type(obj).__name__}: expected one of {known} or their float modules")

@@ -160,8 +160,10 @@ class LIFParams:
             raise ValueError(f"scale_q has values outside {self.scale_fmt}")
         if not self.state_fmt.contains(self.reset_q):
             raise ValueError(f"reset_q={self.reset_q} is outside {self.state_fmt}")
-        widest = max(self.state_fmt.width + self.coef_fmt.width, self.input_fmt.width + self.scale_fmt.width)
-        if widest + self.coef_frac_bits + 1 > 62:
+        c = self.coef_frac_bits
+        widest = 1 + max(self.state_fmt.width + self.coef_fmt.width + c - self.coef_fmt.frac_bits,
+                         self.input_fmt.width + self.scale_fmt.width + c - self.scale_fmt.frac_bits)
+        if widest > 62:
             raise ValueError(f"formats too wide for int64 products ({widest} bits); narrow state_fmt or the coefficients")
 
     @classmethod
