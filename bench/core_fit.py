@@ -8,8 +8,8 @@ after another (each takes minutes on a small machine). Results go to
 ``build/bench/core_fit.json``; each build's files and ``report.md`` stay in
 ``build/core_fit/<core>-<n>/``.
 
-A new core joins the table with one line in :data:`CORES`: its name and a factory that builds
-it for ``n_neurons`` and says how wide the default stimulus current is.
+Every spiking kind of the registry (:mod:`golden.kinds`) with default-network parameters joins the
+table; its core comes from :func:`hw.cores.core_classes`.
 """
 
 from __future__ import annotations
@@ -23,15 +23,12 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
 from bench.common import write_results
-from golden.csilif import CSiLIFParams
-from golden.refractory_lif import RefractoryLIFParams
-from golden.silif import SiLIFParams
+from golden.kinds import network_kinds
+from golden.network import default_hidden_kinds
 from hw.bitstream import BuildError, run_build
 from hw.boards.stimulus import attach_stimulus
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain, ulx3s_platform
-from hw.cores.csilif import CSiLIFCore
-from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.cores.silif import SiLIFCore
+from hw.cores import core_classes
 from hw.pll_ecp5 import PLLConfig, solve_pll
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "core_fit"
@@ -40,42 +37,16 @@ QUICK_NEURON_COUNTS = (256,)
 COLUMNS = ["core", "n_neurons", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met", "build_s", "limit"]
 
 
-def refractory_lif(n_neurons: int):
-    """Refractory LIF core (spikes only), default parameters (D7); stimulus currents in [-2, 2)."""
-    params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
-    return RefractoryLIFCore(params, emit_state=False), params.frac_bits + 2
+def build_core(name: str, n_neurons: int):
+    """The kind's core (spikes only) for ``n_neurons`` neurons with its default-network parameters
+    (``default_params``, seed 0; resources depend on the formats, the parameters are memory
+    contents), and the default stimulus current width: currents in [-2, 2)."""
+    params = network_kinds()[name].default_params(np.random.default_rng(0), n_neurons)
+    return core_classes()[name](params, emit_state=False), params.input_fmt.frac_bits + 2
 
 
-def silif(n_neurons: int):
-    """SiLIF core (spikes only), seeded coefficients over the trained range (resources do not
-    depend on them: they are memory contents); stimulus currents in [-2, 2)."""
-    rng = np.random.default_rng(0)
-    params = SiLIFParams.from_float(
-        alpha=rng.uniform(0.0, 0.999, n_neurons),
-        beta=rng.uniform(0.9, 1.0, n_neurons),
-        a=rng.uniform(0.0, 1.0, n_neurons),
-        b=rng.uniform(0.0, 2.0, n_neurons),
-    )
-    return SiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
-
-
-def csilif(n_neurons: int):
-    """C-SiLIF core (spikes only), seeded decays of modulus 0.5-0.99 and gains in [-1.5, 4.8];
-    stimulus currents in [-2, 2)."""
-    rng = np.random.default_rng(0)
-    modulus, angle = rng.uniform(0.5, 0.99, n_neurons), rng.uniform(0.0, np.pi / 4, n_neurons)
-    params = CSiLIFParams.from_float(
-        decay_re=modulus * np.cos(angle), decay_im=modulus * np.sin(angle), gain=rng.uniform(-1.5, 4.8, n_neurons)
-    )
-    return CSiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
-
-
-#: Core name -> factory(n_neurons) returning ``(core, narrow_current_bits)``.
-CORES = {
-    "refractory_lif": refractory_lif,
-    "silif": silif,
-    "csilif": csilif,
-}
+#: The cores of the spiking kinds that the default network can build (:mod:`golden.kinds`).
+CORES = default_hidden_kinds()
 
 
 class CoreFitTop(Elaboratable):
@@ -124,7 +95,7 @@ def limit_of(report) -> str:
 
 def fit_row(name: str, n_neurons: int, *, clock_hz: float, variant: str, seed: int) -> dict:
     """Build one core at one size; returns its table row."""
-    core, narrow_current_bits = CORES[name](n_neurons)
+    core, narrow_current_bits = build_core(name, n_neurons)
     pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
     top = CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll_config)
     start = time.monotonic()

@@ -378,4 +378,5 @@ NEURON_KIND = NeuronKind(
     core_lut4=400,
     quantize=_quantize_readout,
     float_trace=_readout_trace,
+    default_params=lambda rng, n: LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, n)),
 )

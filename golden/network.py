@@ -46,7 +46,7 @@ import torch
 from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, InputMap, bin_events
 from .fixed import QFormat
 from .kinds import NeuronKind, network_kinds
-from .layers import LIReadoutParams
+from .layers import NEURON_KIND as LI_READOUT
 
 __all__ = [
     "NEURON_KINDS",
@@ -567,7 +567,7 @@ def default_network(seed: int = 0, hidden_kind: str = "csilif", n_hidden: int = 
     b_hidden = rng.normal(-0.05, 0.05, n_hidden)
     hidden = LayerParams(weight_fmt.quantize(w_hidden), bias_fmt.quantize(b_hidden), weight_fmt, bias_fmt, neuron)
 
-    readout_neuron = LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, DEFAULT_CLASSES))
+    readout_neuron = LI_READOUT.default_params(rng, DEFAULT_CLASSES)
     rfrac = readout_neuron.input_fmt.frac_bits
     rw_fmt, rb_fmt = QFormat(2, rfrac), QFormat(2, rfrac)
     readout = LayerParams(
