@@ -318,7 +318,7 @@ NEURON_KIND = NeuronKind(
     state_words=lambda p: {"u": p.state_fmt},
     param_words=lambda p: {"threshold": p.state_fmt, "leak": p.coef_fmt, "scale": p.scale_fmt},
     products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.input_fmt.width, p.scale_fmt.width)],
-    core_lut4=350,
+    core_lut4=400,  # Yosys synth_ecp5, N = 256: 254 LUT4 + 71 CCU2C (2 LUT4 sites each)
     quantize=_quantize,
     float_trace=_float_trace,
     default_params=lambda rng, n: LIFParams.from_float(threshold=np.ones(n), leak=rng.uniform(0.80, 0.95, n),
