@@ -35,7 +35,8 @@ COLUMNS = ["core", "n_neurons", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz"
 
 
 def refractory_lif(n_neurons: int):
-    """Refractory LIF core (spikes only), default parameters (D7); stimulus currents in [-2, 2)."""
+    """Refractory LIF core (spikes only), the default parameters of decision 'Refractory LIF equations';
+    stimulus currents in [-2, 2)."""
     params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
     return RefractoryLIFCore(params, emit_state=False), params.frac_bits + 2
 

@@ -1,4 +1,4 @@
-"""The FLAMES-style SA-HiPPO stack on the spoken digits (issue #6): ``python -m bench.flames_fsdd``.
+"""The FLAMES-style SA-HiPPO stack on the spoken digits: ``python -m bench.flames_fsdd``.
 
 Trains :class:`golden.flames.FlamesFSDD` (or reuses ``build/train/flames/checkpoint.pt`` when its
 configuration matches; ``--retrain`` forces training), exports it to the bit-exact integer
@@ -601,8 +601,8 @@ Written by `python -m bench.flames_fsdd` on {time.strftime('%Y-%m-%d %H:%M UTC',
 ## Network
 
     cochlea counts, {cfg['window_ms'] // cfg['bin_ms']} steps of {cfg['bin_ms']} ms, 32 channels
-      -> DH-LIF, {cfg['hidden']} neurons x {cfg['n_branches']} dendritic branches (golden.dhlif, D15)
-      -> {cfg['hidden']} SA-HiPPO memories, one per neuron, zoh, order N = {cfg['n_state']} (golden.sahippo, D12-D14)
+      -> DH-LIF, {cfg['hidden']} neurons x {cfg['n_branches']} dendritic branches (golden.dhlif)
+      -> {cfg['hidden']} SA-HiPPO memories, one per neuron, zoh, order N = {cfg['n_state']} (golden.sahippo)
          event = a spike of that neuron (weight 1), decay over the inter-spike interval
       -> event pooling: each memory's state summed over its own events ({cfg['hidden']} x {cfg['n_state'] // 2} complex)
       -> batch normalisation (folded on export) -> linear readout -> argmax of 10 scores
@@ -627,7 +627,7 @@ interval, state {meta['formats']['sahippo_state']}), both run by their bit-exact
 readout folds the normalisation into the weights (`W / sd`, `b - W mu / sd`), quantises them to
 {meta['formats']['readout']} and adds the bias at the product's fractional bits to the exact dot
 product with the summed state words: no rounding at all after the cores. Saturations over the
-whole test split (updates in which a clamp acted, D2): DH-LIF {meta['saturations_over_test_split']['dhlif']} neuron
+whole test split (updates in which a clamp acted): DH-LIF {meta['saturations_over_test_split']['dhlif']} neuron
 updates, SA-HiPPO {meta['saturations_over_test_split']['sahippo']} events. *int == float*: the float and the integer
 DH-LIF give the same spike raster on {meta['raster_equal']} of the {meta['n_test']} test recordings; where
 they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisions part.
@@ -673,7 +673,8 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   soma spike per event; here `C = D = 0` (so `y = 0`, never a spike) and the state words of the
   core's `o_state` stream are summed per feature. A deployed design would add the accumulators
   beside that stream; they exist only in the golden model so far.
-* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped, D13):
+* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped,
+[Eigenbasis and two discretisations](decisions.md#eigenbasis-and-two-discretisations)):
   N/2 clocks per event instead of four passes per sub-step.
 * **Coarse time base.** {cfg['bin_ms']} ms steps (the cochlea's 1 ms ticks binned), as the other FSDD rows; the
   SA-HiPPO ticks are these steps.

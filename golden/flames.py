@@ -1,4 +1,4 @@
-"""A FLAMES-style network for the spoken digits: DH-LIF dendrites feeding SA-HiPPO memories (issue #6).
+"""A FLAMES-style network for the spoken digits: DH-LIF dendrites feeding SA-HiPPO memories.
 
 The stack (``docs/fsdd_flames.md`` documents the choices and the deviations from FLAMES)::
 
@@ -12,7 +12,7 @@ The stack (``docs/fsdd_flames.md`` documents the choices and the deviations from
 **Events.** A spike of neuron ``h`` at step ``t`` (0-based) is the SA-HiPPO event
 ``(tick t + 1, channel h, weight 1)``: ticks count steps from 1, as in
 :meth:`golden.sahippo.SAHiPPOLayer.forward_grid`, so the first event of a channel at step ``t``
-sees the interval ``t + 1`` from the zero start (D3). The interval ``dt`` is clipped to
+sees the interval ``t + 1`` from the zero start. The interval ``dt`` is clipped to
 ``dt_max`` in both the float and the integer model (``dt_max`` defaults to the number of
 steps, so no interval is ever clipped).
 
@@ -72,7 +72,7 @@ N_INPUTS = 32
 
 @dataclass
 class FlamesConfig:
-    """Network size and training settings (defaults: the issue #6 row; 90 s to 6 min per epoch on
+    """Network size and training settings (defaults: the row of docs/fsdd_flames.md; 90 s to 6 min per epoch on
     2 threads of the shared 2-core machine, depending on what else runs).
 
     ``dt_scale_range``: the memories' initial ``dt_scale`` (time units per step), log-spaced over

@@ -1,4 +1,4 @@
-"""Train a spiking network on the Free Spoken Digit Dataset, on CPU (issue #6).
+"""Train a spiking network on the Free Spoken Digit Dataset, on CPU.
 
 ``python -m golden.train --neuron csilif`` trains the two-hidden-layer network
 
@@ -31,7 +31,7 @@ channel. The cochlea emits at most one spike per channel and tick, so a step car
 Training
 --------
 Adam with a cosine learning-rate schedule; the loss is the cross entropy of the readout
-membrane averaged over time (``--loss membrane_mean``: the deployed decision, D16, is the argmax
+membrane averaged over time (``--loss membrane_mean``: the deployed decision, is the argmax
 of its sum) or the reference's sum of softmaxes (``--loss softmax_sum``). Both decisions are
 reported. Runs are reproducible: ``torch.manual_seed(seed)`` before the model is built, a
 seeded generator for the batch order, a fixed number of threads (``--threads``, default 2),
@@ -455,7 +455,7 @@ def load_checkpoint(path) -> tuple[SpeechNetwork, TrainConfig, list]:
 @torch.no_grad()
 def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     """The network as the integer model computes it, in float64: per layer ``W' x + bias'``
-    (batch norm folded, D5; dropout off) and the neuron's output and states.
+    (batch norm folded; dropout off) and the neuron's output and states.
 
     Returns per layer ``{"currents", "output", <states>}`` (states: ``re``/``im`` for C-SiLIF,
     ``u``/``w`` for SiLIF and cAdLIF, ``v``/``refr``/``u`` for refractory LIF, ``u`` for the
