@@ -673,8 +673,7 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   soma spike per event; here `C = D = 0` (so `y = 0`, never a spike) and the state words of the
   core's `o_state` stream are summed per feature. A deployed design would add the accumulators
   beside that stream; they exist only in the golden model so far.
-* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped,
-[Eigenbasis and two discretisations](decisions.md#eigenbasis-and-two-discretisations)):
+* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped, [Eigenbasis and two discretisations](decisions.md#eigenbasis-and-two-discretisations)):
   N/2 clocks per event instead of four passes per sub-step.
 * **Coarse time base.** {cfg['bin_ms']} ms steps (the cochlea's 1 ms ticks binned), as the other FSDD rows; the
   SA-HiPPO ticks are these steps.
