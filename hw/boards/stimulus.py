@@ -155,6 +155,18 @@ def attach_stimulus(m: Module, core, *, narrow_current_bits: int) -> NeuronStimu
     return stimulus
 
 
+def _stimulus_members(into_core, out_of_core, counters) -> dict:
+    """The members of a stimulus: ``into_core = (name, layout)``, the stream it drives into the
+    core; ``out_of_core``, the stream it takes from the core (always ready); the core's 32-bit
+    ``counters``; and ``activity``, the bit all of them fold into."""
+    return {
+        into_core[0]: Out(stream.Signature(into_core[1])),
+        out_of_core[0]: In(stream.Signature(out_of_core[1])),
+        **{name: In(32) for name in counters},
+        "activity": Out(1),
+    }
+
+
 class EventStimulus(wiring.Component):
     """Feeds events to a :class:`hw.cores.sahippo.SAHiPPOCore` and folds everything it emits into one bit.
 
@@ -176,15 +188,8 @@ class EventStimulus(wiring.Component):
 
     def __init__(self, core):
         self._core = core
-        super().__init__(
-            {
-                "o_event": Out(stream.Signature(core.event_layout)),
-                "i_output": In(stream.Signature(core.output_layout)),
-                "saturation_count": In(32),
-                "backwards_count": In(32),
-                "activity": Out(1),
-            }
-        )
+        super().__init__(_stimulus_members(("o_event", core.event_layout), ("i_output", core.output_layout),
+                                           ("saturation_count", "backwards_count")))
 
     def elaborate(self, platform):
         m = Module()
@@ -228,14 +233,8 @@ class DriveStimulus(wiring.Component):
 
     def __init__(self, core):
         self._core = core
-        super().__init__(
-            {
-                "o_drive": Out(stream.Signature(core.drive_layout)),
-                "i_spike": In(stream.Signature(core.spike_layout)),
-                "saturation_count": In(32),
-                "activity": Out(1),
-            }
-        )
+        super().__init__(_stimulus_members(("o_drive", core.drive_layout), ("i_spike", core.spike_layout),
+                                           ("saturation_count",)))
 
     def elaborate(self, platform):
         m = Module()
