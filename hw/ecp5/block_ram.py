@@ -234,6 +234,10 @@ class BlockRAM(wiring.Component):
         return m
 
     # --- ECP5 -----------------------------------------------------------------------------
+    def _dp16kd(self, **parameters_and_ports):
+        """One DP16KD (``Instance`` keyword arguments); the tests model it here in Amaranth."""
+        return Instance("DP16KD", **parameters_and_ports)
+
     def _elaborate_dp16kd(self):
         m = Module()
         tile_depth, tile_width = self.tiles
@@ -295,8 +299,7 @@ class BlockRAM(wiring.Component):
                     ports[f"o_DOA{bit}"] = data_out[bit] if tile_width == 36 else Signal(name=f"tile_{row}_{column}_doa{bit}")
                     ports[f"i_DIB{bit}"] = data_in[_ROW_BITS + bit] if tile_width == 36 else Const(0)
                     ports[f"o_DOB{bit}"] = data_out[_ROW_BITS + bit] if tile_width == 36 else data_out[bit]
-                m.submodules[f"tile_{row}_{column}"] = Instance(
-                    "DP16KD",
+                m.submodules[f"tile_{row}_{column}"] = self._dp16kd(
                     p_DATA_WIDTH_A=tile_width,
                     p_DATA_WIDTH_B=tile_width,
                     p_REGMODE_A=regmode,
