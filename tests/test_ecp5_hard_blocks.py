@@ -321,12 +321,12 @@ def test_yosys_netlist_keeps_the_hard_registers(tmp_path):
     register levels; the same design inferred (the negative control) has neither."""
     from hw.ecp5.multiply_accumulate import MemoryMultiplyAccumulate
 
-    cells = _synthesise(MemoryMultiplyAccumulate(hard_blocks=True), tmp_path)
+    cells = _synthesise(MemoryMultiplyAccumulate(hard_memories=True, hard_multipliers=True), tmp_path)
     types = [cell["type"] for cell in cells]
     assert types.count("DP16KD") == 4 and types.count("MULT18X18D") == 2
     assert hard_block_registers_lost(cells) == []
 
-    inferred = _synthesise(MemoryMultiplyAccumulate(hard_blocks=False), tmp_path, name="inferred")
+    inferred = _synthesise(MemoryMultiplyAccumulate(hard_memories=False, hard_multipliers=False), tmp_path, name="inferred")
     assert [cell["type"] for cell in inferred].count("DP16KD") == 4
     assert len(hard_block_registers_lost(inferred)) == 4 + 2 * 4
 

@@ -23,10 +23,13 @@ class MemoryMultiplyAccumulate(wiring.Component):
 
     Parameters
     ----------
-    hard_blocks : bool
-        ``True``: :class:`~hw.ecp5.BlockRAM` (output register on) and
-        :class:`~hw.ecp5.Multiplier`; ``False``: inferred memories (latency 1) and ``*`` with
-        two fabric registers behind it, as the cores wrote products before the hard blocks.
+    hard_memories : bool
+        ``True``: :class:`~hw.ecp5.BlockRAM` with its output register (latency 2); ``False``:
+        inferred memories (latency 1).
+    hard_multipliers : bool
+        ``True``: :class:`~hw.ecp5.Multiplier` (registers in the MULT18X18D); ``False``: ``*``
+        between an operand register and two product registers in fabric, as the cores wrote
+        products before the hard blocks.
     depth : int
         Words of each memory (1024: one DP16KD each).
 
@@ -41,8 +44,9 @@ class MemoryMultiplyAccumulate(wiring.Component):
         The running sum (wraps), never reset.
     """
 
-    def __init__(self, *, hard_blocks: bool, depth: int = 1024):
-        self._hard_blocks = bool(hard_blocks)
+    def __init__(self, *, hard_memories: bool, hard_multipliers: bool, depth: int = 1024):
+        self._hard_memories = bool(hard_memories)
+        self._hard_multipliers = bool(hard_multipliers)
         self._depth = depth
         address = (depth - 1).bit_length()
         super().__init__({
@@ -57,7 +61,7 @@ class MemoryMultiplyAccumulate(wiring.Component):
         m = Module()
         words = []
         for index in range(4):
-            if self._hard_blocks:
+            if self._hard_memories:
                 m.submodules[f"mem_{index}"] = mem = BlockRAM(shape=signed(18), depth=self._depth, output_register=True)
                 write, read = mem.write, mem.read
             else:
@@ -74,7 +78,7 @@ class MemoryMultiplyAccumulate(wiring.Component):
         products = []
         for index in range(2):
             a, b = words[2 * index], words[2 * index + 1]
-            if self._hard_blocks:
+            if self._hard_multipliers:
                 m.submodules[f"mult_{index}"] = mult = Multiplier(signed(18), signed(18))
                 m.d.comb += [mult.a.eq(a), mult.b.eq(b)]
                 products.append(mult.p)
