@@ -39,9 +39,10 @@ __all__ = ["Multiplier", "WideMultiplier"]
 _PRODUCT_BITS = 2 * MULTIPLIER_PORT_BITS
 
 
-def _product_shape(a: Shape, b: Shape) -> Shape:
-    """The exact shape of ``a * b`` (Amaranth's rule: the sum of the widths, signed if either is)."""
-    return Shape(a.width + b.width, a.signed or b.signed)
+def _multiplier_members(a: Shape, b: Shape) -> dict:
+    """``a``, ``b``, ``en`` (default 1) and ``p``, the exact product: the sum of the widths,
+    signed if either operand is."""
+    return {"a": In(a), "b": In(b), "en": In(1, init=1), "p": Out(Shape(a.width + b.width, a.signed or b.signed))}
 
 
 class Multiplier(wiring.Component):
@@ -90,12 +91,7 @@ class Multiplier(wiring.Component):
                 self._MustUse__silence = True  # refused, so never elaborated: no UnusedElaboratable warning
                 raise ValueError(problem)
         self._domain = domain
-        super().__init__({
-            "a": In(a_shape),
-            "b": In(b_shape),
-            "en": In(1, init=1),
-            "p": Out(_product_shape(a_shape, b_shape)),
-        })
+        super().__init__(_multiplier_members(a_shape, b_shape))
 
     def elaborate(self, platform):
         m = Module()
@@ -170,12 +166,7 @@ class WideMultiplier(wiring.Component):
     def __init__(self, a_shape, b_shape, *, domain: str = "sync"):
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         self._domain = domain
-        super().__init__({
-            "a": In(a_shape),
-            "b": In(b_shape),
-            "en": In(1, init=1),
-            "p": Out(_product_shape(a_shape, b_shape)),
-        })
+        super().__init__(_multiplier_members(a_shape, b_shape))
 
     def _parts(self):
         a_shape, b_shape = self.a.shape(), self.b.shape()
