@@ -159,6 +159,9 @@ class BlockRAM(wiring.Component):
       output register. The contents start as ``init`` (from the bitstream); the read data are 0
       before the first reads in the model and unspecified in hardware.
     * Addresses ``>= depth`` are a caller error (undefined word, and a write may land anywhere).
+
+    Every ``BlockRAM`` takes :attr:`block_count` DP16KDs on ECP5, however small: keep a plain
+    ``memory.Memory`` for the memories :func:`golden.fit.map_memory` puts in LUT RAM or logic.
     """
 
     def __init__(self, *, shape, depth: int, init=(), output_register: bool = True, domain: str = "sync"):
