@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from golden.fit import DP16KD_SHAPES, map_memory
 from hw.boards.ulx3s import ulx3s_platform
 from hw.ecp5 import BlockRAM, Multiplier, WideMultiplier, block_ram_tiles, is_ecp5
-from hw.ecp5.block_ram import _cell_position, _initvals
+from hw.ecp5.block_ram import _SHAPE_DEPTH, _cell_position, _initvals
 from hw.toolchain import find_tool
 
 ECP5 = ulx3s_platform("85F")
@@ -396,9 +396,6 @@ def test_initial_contents_layout_matches_yosys(tmp_path):
 
 
 # --- block RAM: the ECP5 construction, with the DP16KD modelled ------------------------------
-
-_SHAPE_DEPTH = {width: depth for depth, width in DP16KD_SHAPES}
-
 
 class _DP16KDModel(Elaboratable):
     """The DP16KD as docs/hard_blocks.md describes it, for the configurations BlockRAM uses:

@@ -61,6 +61,8 @@ _ROWS_PER_INITVAL = 16
 _INITVAL_SLOT_BITS = 20
 #: Bits per byte of the 9- and 18-bit shapes (8 data bits and one more).
 _BYTE_BITS = 9
+#: Words of each DP16KD shape, by width.
+_SHAPE_DEPTH = {width: depth for depth, width in DP16KD_SHAPES}
 
 
 def block_ram_tiles(depth: int, width: int) -> tuple[int, int]:
@@ -241,16 +243,52 @@ class BlockRAM(wiring.Component):
         """One DP16KD (``Instance`` keyword arguments); the tests model it here in Amaranth."""
         return Instance("DP16KD", **parameters_and_ports)
 
+    def _tile_ports(self, tile_width: int, write_enable, data_in, data_out, *, name: str) -> dict:
+        """The ports of one DP16KD of ``tile_width``: port A writes ``data_in`` (36 bits, the
+        low ``tile_width`` used) when ``write_enable`` is high, port B reads into ``data_out``."""
+        word_address_low = _ADDRESS_BITS - (_SHAPE_DEPTH[tile_width] - 1).bit_length()
+        clock = ClockSignal(self._domain)
+        ports = {
+            "i_CLKA": clock, "i_CLKB": clock,
+            "i_RSTA": Const(0), "i_RSTB": Const(0),
+            **{f"i_CS{port}{k}": Const(0) for port in "AB" for k in range(3)},
+            "i_WEB": Const(0),
+            "i_CEB": self.read.en, "i_OCEB": self.read.en,
+        }
+        # Port A as Yosys drives it for its own inferred memories: CEA high; WEA the write
+        # enable, except in the 36-bit shape, where WEA is high and the four byte enables carry
+        # the write enable. The 36-bit shape reads its low half out of DOA, so OCEA follows the
+        # read enable there, as OCEB does.
+        if tile_width == 36:
+            ports.update({"i_WEA": Const(1), "i_CEA": Const(1), "i_OCEA": self.read.en})
+            byte_enables = 4
+        else:
+            ports.update({"i_WEA": write_enable, "i_CEA": Const(1), "i_OCEA": Const(0)})
+            byte_enables = 2 if tile_width == 18 else 0
+        for bit in range(_ADDRESS_BITS):
+            word_bit = bit - word_address_low
+            if word_bit >= 0:
+                ports[f"i_ADA{bit}"] = self.write.addr[word_bit] if word_bit < len(self.write.addr) else Const(0)
+                ports[f"i_ADB{bit}"] = self.read.addr[word_bit] if word_bit < len(self.read.addr) else Const(0)
+            else:
+                ports[f"i_ADA{bit}"] = write_enable if bit < byte_enables else Const(0)
+                ports[f"i_ADB{bit}"] = Const(0)
+        wide = tile_width == 36
+        for bit in range(_ROW_BITS):
+            ports[f"i_DIA{bit}"] = data_in[bit]
+            ports[f"i_DIB{bit}"] = data_in[_ROW_BITS + bit] if wide else Const(0)
+            ports[f"o_DOA{bit}"] = data_out[bit] if wide else Signal(name=f"{name}_unused_doa{bit}")
+            ports[f"o_DOB{bit}"] = data_out[_ROW_BITS + bit] if wide else data_out[bit]
+        return ports
+
     def _elaborate_dp16kd(self):
         m = Module()
         tile_depth, tile_width = self.tiles
         tile_addr_bits = (tile_depth - 1).bit_length()
-        low_bits = _ADDRESS_BITS - tile_addr_bits  # unused address bits / byte enables below the word address
         rows = -(-self.depth // tile_depth)
         columns = -(-self.width // tile_width)
         words = [_raw_word(self.shape, value) for value in self._data.init]
         regmode = "OUTREG" if self._output_register else "NOREG"
-        clock = ClockSignal(self._domain)
         write_data = Signal(self.width)
         read_words = [Signal(self.width, name=f"row_{row}_data") for row in range(rows)]
         m.d.comb += write_data.eq(self.write.data)
@@ -272,36 +310,7 @@ class BlockRAM(wiring.Component):
                     data_in.eq(write_data[low:low + bits]),
                     read_words[row][low:low + bits].eq(data_out[:bits]),
                 ]
-                ports = {
-                    "i_CLKA": clock, "i_CLKB": clock,
-                    "i_RSTA": Const(0), "i_RSTB": Const(0),
-                    **{f"i_CS{port}{k}": Const(0) for port in "AB" for k in range(3)},
-                    "i_WEB": Const(0),
-                    "i_CEB": self.read.en, "i_OCEB": self.read.en,
-                }
-                # Port A as Yosys drives it for its own inferred memories: CEA high; WEA the
-                # write enable, except in the 36-bit shape, where WEA is high and the four byte
-                # enables carry the write enable. The 36-bit shape reads its low half out of
-                # DOA, so OCEA follows the read enable there, as OCEB does.
-                if tile_width == 36:
-                    ports.update({"i_WEA": Const(1), "i_CEA": Const(1), "i_OCEA": self.read.en})
-                    byte_enables = 4
-                else:
-                    ports.update({"i_WEA": row_write, "i_CEA": Const(1), "i_OCEA": Const(0)})
-                    byte_enables = 2 if tile_width == 18 else 0
-                for bit in range(_ADDRESS_BITS):
-                    word_bit = bit - low_bits
-                    if word_bit >= 0:
-                        ports[f"i_ADA{bit}"] = self.write.addr[word_bit] if word_bit < len(self.write.addr) else Const(0)
-                        ports[f"i_ADB{bit}"] = self.read.addr[word_bit] if word_bit < len(self.read.addr) else Const(0)
-                    else:
-                        ports[f"i_ADA{bit}"] = row_write if bit < byte_enables else Const(0)
-                        ports[f"i_ADB{bit}"] = Const(0)
-                for bit in range(_ROW_BITS):
-                    ports[f"i_DIA{bit}"] = data_in[bit]
-                    ports[f"o_DOA{bit}"] = data_out[bit] if tile_width == 36 else Signal(name=f"tile_{row}_{column}_doa{bit}")
-                    ports[f"i_DIB{bit}"] = data_in[_ROW_BITS + bit] if tile_width == 36 else Const(0)
-                    ports[f"o_DOB{bit}"] = data_out[_ROW_BITS + bit] if tile_width == 36 else data_out[bit]
+                ports = self._tile_ports(tile_width, row_write, data_in, data_out, name=f"tile_{row}_{column}")
                 m.submodules[f"tile_{row}_{column}"] = self._dp16kd(
                     p_DATA_WIDTH_A=tile_width,
                     p_DATA_WIDTH_B=tile_width,
