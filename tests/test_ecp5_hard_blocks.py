@@ -192,9 +192,6 @@ def test_block_ram_tiles_fewest_blocks_then_fewest_rows():
 
 # --- multipliers: behavioural models ---------------------------------------------------------
 
-_CORNERS_SIGNED_18 = [-(1 << 17), (1 << 17) - 1, -1, 0, 1]
-
-
 def _check_products(dut, pairs, *, stall_rng=None):
     """Feed ``pairs`` with ``en`` high (or random with ``stall_rng``) and check each product
     appears after exactly ``dut.latency`` enabled edges."""
@@ -220,6 +217,18 @@ def _check_products(dut, pairs, *, stall_rng=None):
     _run(dut, bench)
 
 
+def _operand_corners(shape):
+    """Most negative, most positive, -1, 0, 1 of a signed shape; all ones, 0, 1 of an unsigned one."""
+    if shape.signed:
+        return [-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1, -1, 0, 1]
+    return [(1 << shape.width) - 1, 0, 1]
+
+
+def _draw(rng, shape):
+    """A uniformly random value of ``shape``."""
+    return rng.randrange(-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else rng.getrandbits(shape.width)
+
+
 def test_multiplier_latency_is_three():
     dut = Multiplier(signed(18), signed(18))
 
@@ -238,17 +247,9 @@ def test_multiplier_latency_is_three():
     (signed(18), signed(18)), (unsigned(18), unsigned(18)), (unsigned(17), signed(18)), (signed(9), unsigned(5)),
 ])
 def test_multiplier_corners_and_random(a_shape, b_shape):
-    def corners(shape):
-        if shape.signed:
-            return [-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1, -1, 0, 1]
-        return [(1 << shape.width) - 1, 0, 1]
-
-    def draw(rng, shape):
-        return rng.randrange(-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else rng.getrandbits(shape.width)
-
     rng = random.Random(a_shape.width * 31 + b_shape.width)
-    pairs = [(a, b) for a in corners(a_shape) for b in corners(b_shape)]
-    pairs += [(draw(rng, a_shape), draw(rng, b_shape)) for _ in range(200)]
+    pairs = [(a, b) for a in _operand_corners(a_shape) for b in _operand_corners(b_shape)]
+    pairs += [(_draw(rng, a_shape), _draw(rng, b_shape)) for _ in range(200)]
     dut = Multiplier(a_shape, b_shape)
     assert dut.p.shape() == (signed if (a_shape.signed or b_shape.signed) else unsigned)(a_shape.width + b_shape.width)
     _check_products(dut, pairs, stall_rng=random.Random(1))
@@ -270,14 +271,8 @@ def test_multiplier_refuses_operands_that_do_not_fit_a_port():
 def test_wide_multiplier_is_exact(a_shape, b_shape, multipliers):
     rng = random.Random(a_shape.width + 7 * b_shape.width)
 
-    def draw(shape):
-        return rng.randrange(-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else rng.getrandbits(shape.width)
-
-    def extremes(shape):
-        return [-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1] if shape.signed else [(1 << shape.width) - 1, 0]
-
-    pairs = [(a, b) for a in extremes(a_shape) for b in extremes(b_shape)]
-    pairs += [(draw(a_shape), draw(b_shape)) for _ in range(150)]
+    pairs = [(a, b) for a in _operand_corners(a_shape) for b in _operand_corners(b_shape)]
+    pairs += [(_draw(rng, a_shape), _draw(rng, b_shape)) for _ in range(150)]
     dut = WideMultiplier(a_shape, b_shape)
     assert dut.latency == 4 and dut.multiplier_count == multipliers
     _check_products(dut, pairs, stall_rng=random.Random(2))
@@ -461,3 +456,50 @@ def test_block_ram_ecp5_construction_against_reference(output_register, depth, w
     init = [rng.getrandbits(width) for _ in range(depth)]
     dut = _ModelledBlockRAM(shape=unsigned(width), depth=depth, init=init, output_register=output_register)
     _check_random_traffic(dut, init, rng, collisions=False)
+
+
+class _MULT18X18DModel(Elaboratable):
+    """The MULT18X18D as docs/hard_blocks.md describes it, with every register on CLK0/CE0: the
+    ports read as two's complement when SIGNEDA/SIGNEDB are high, P the 36-bit product."""
+
+    def __init__(self, kwargs):
+        self.kwargs = kwargs
+
+    def elaborate(self, platform):
+        kw = self.kwargs
+        assert all(kw[f"p_REG_{register}_CLK"] == "CLK0" and kw[f"p_REG_{register}_CE"] == "CE0"
+                   for register in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"))
+        m = Module()
+        operands = []
+        for port in "AB":
+            bits = Cat(*(kw[f"i_{port}{bit}"] for bit in range(18)))
+            operand = Signal(signed(19), name=f"{port.lower()}_input")
+            signed_port = kw[f"i_SIGNED{port}"].value
+            with m.If(kw["i_CE0"]):
+                m.d.sync += operand.eq(bits.as_signed() if signed_port else bits)
+            operands.append(operand)
+        pipeline, output = Signal(signed(38)), Signal(signed(38))
+        with m.If(kw["i_CE0"]):
+            m.d.sync += [pipeline.eq(operands[0] * operands[1]), output.eq(pipeline)]
+        m.d.comb += [kw[f"o_P{bit}"].eq(output[bit]) for bit in range(36)]
+        return m
+
+
+class _ModelledMultiplier(Multiplier):
+    """Multiplier's ECP5 wiring (operand extension, SIGNEDA/B, product slice) around a modelled MULT18X18D."""
+
+    def _mult18x18d(self, **kwargs):
+        return _MULT18X18DModel(kwargs)
+
+    def elaborate(self, platform):
+        return super().elaborate(ECP5)
+
+
+@pytest.mark.parametrize("a_shape, b_shape", [
+    (signed(18), signed(18)), (unsigned(18), unsigned(18)), (unsigned(17), signed(18)), (signed(9), unsigned(5)),
+])
+def test_multiplier_ecp5_wiring_against_products(a_shape, b_shape):
+    rng = random.Random(a_shape.width * 7 + b_shape.width)
+    pairs = [(a, b) for a in _operand_corners(a_shape) for b in _operand_corners(b_shape)]
+    pairs += [(_draw(rng, a_shape), _draw(rng, b_shape)) for _ in range(100)]
+    _check_products(_ModelledMultiplier(a_shape, b_shape), pairs, stall_rng=random.Random(3))

@@ -93,6 +93,10 @@ class Multiplier(wiring.Component):
         self._domain = domain
         super().__init__(_multiplier_members(a_shape, b_shape))
 
+    def _mult18x18d(self, **parameters_and_ports):
+        """The MULT18X18D (``Instance`` keyword arguments); the tests model it here in Amaranth."""
+        return Instance("MULT18X18D", **parameters_and_ports)
+
     def elaborate(self, platform):
         m = Module()
         a_shape, b_shape = self.a.shape(), self.b.shape()
@@ -116,8 +120,7 @@ class Multiplier(wiring.Component):
         for register in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"):
             registers.update({f"p_REG_{register}_CLK": "CLK0", f"p_REG_{register}_CE": "CE0",
                               f"p_REG_{register}_RST": "RST0"})
-        m.submodules.mult18x18d = Instance(
-            "MULT18X18D",
+        m.submodules.mult18x18d = self._mult18x18d(
             **registers,
             p_RESETMODE="SYNC",
             i_CLK0=ClockSignal(self._domain),
