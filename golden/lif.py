@@ -19,7 +19,7 @@ implements bit for bit):
 * ``leak`` is unsigned in ``coef_fmt`` (default ``uQ0.18``), in ``[0, 1)``; ``scale`` is
   signed in ``scale_fmt`` (default ``sQ2.16``). With ``C = max(frac(coef_fmt),
   frac(scale_fmt))`` the update is one sum of products at full width, rounded ONCE half up
-  (D1) and saturated to ``state_fmt`` (D2)::
+  (decision 'Rounding') and saturated to ``state_fmt`` (decision 'Saturation')::
 
       v_t = sat(round_C(leak_q*u << (C-Cl) + scale_q*x << (C-Cs)))
       s_t = v_t > threshold_q
@@ -27,7 +27,7 @@ implements bit for bit):
 
   The threshold is positive, so ``v_t - threshold_q`` lies in ``(0, v_t)`` and needs no clamp.
 * An update "saturates" when the ``v`` clamp acted; the hardware counts such updates.
-* Zero initial state (D3): ``u = 0``.
+* Zero initial state (decision 'Zero initial state'): ``u = 0``.
 
 :class:`LIF` is the trainable float module (boxcar surrogate gradient, the reset path kept
 in the graph). ``docs/neurons/lif.md`` has the formats, the rounding and the core's latency.
@@ -168,7 +168,8 @@ class LIFParams:
 
     @classmethod
     def from_float(cls, threshold, leak, scale=1.0, reset: float | None = None, **formats) -> "LIFParams":
-        """Quantise float parameters (round half up, D1; a leak that rounds to 1 is clamped below it).
+        """Quantise float parameters (round half up; a leak that rounds to 1 is clamped below it,
+        decision 'Declared formats').
 
         ``threshold``, ``leak`` and ``scale`` are per neuron (a scalar ``scale`` applies to every
         neuron); ``reset`` ``None`` resets by subtraction, a float resets to that value.
@@ -205,7 +206,7 @@ class LIFParams:
 
     # --- integer golden step ---------------------------------------------------------------
     def initial_state(self, batch_shape=()) -> "LIFState":
-        """Zero membrane (D3)."""
+        """Zero membrane (decision 'Zero initial state')."""
         return LIFState(u=torch.zeros((*batch_shape, self.n_neurons), dtype=torch.int64))
 
     def _tensors(self):

@@ -27,10 +27,10 @@ class LIFCore(NeuronCore):
         s = v > threshold                                               # strict
         u = s ? (reset_to_value ? reset : v - threshold) : v
 
-    ``round_C`` rounds half up (D1) once, on the exact full-width sum; ``sat`` clamps to
-    ``state_fmt`` (D2, :func:`hw.arith.saturate`). ``threshold``, ``leak`` and ``scale`` are
+    ``round_C`` rounds half up (decision 'Rounding') once, on the exact full-width sum; ``sat`` clamps to
+    ``state_fmt`` (decision 'Saturation', :func:`hw.arith.saturate`). ``threshold``, ``leak`` and ``scale`` are
     per-neuron words of a read-only parameter memory; the reset choice and value are
-    constants of the layer. The state memory (``u``) starts at zero (D3) from the bitstream /
+    constants of the layer. The state memory (``u``) starts at zero (decision 'Zero initial state') from the bitstream /
     simulation initial value; the domain reset clears the pipeline and
     :attr:`saturation_count` but not the state memory. Neuron indices ``>= n_neurons`` are a
     caller error.
@@ -157,12 +157,12 @@ class LIFCore(NeuronCore):
         scale_x_4 = stage("scale_x_4", parts_sum(scale_x_3))
         threshold_4 = stage("threshold_4", threshold_3)
 
-        # Stage 5: one sum aligned to C fractional bits, rounded once (D1).
+        # Stage 5: one sum aligned to C fractional bits, rounded once.
         total = (leak_u_4 << (coef_bits - p.coef_fmt.frac_bits)) + (scale_x_4 << (coef_bits - p.scale_fmt.frac_bits))
         v_rounded_5 = stage("v_rounded_5", (total + (1 << (coef_bits - 1))) >> coef_bits)
         threshold_5 = stage("threshold_5", threshold_4)
 
-        # Stage 6: v saturated (D2).
+        # Stage 6: v saturated.
         v_next, v_clamped = saturate(v_rounded_5, p.state_fmt)
         v_6 = stage("v_6", v_next, p.state_fmt.shape())
         saturated_6 = stage("saturated_6", v_clamped, unsigned(1))
