@@ -44,15 +44,9 @@ class LIFCore(NeuronCore):
 
     Members
     -------
-    i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
-        ``{neuron, u: state_fmt, spike: 1, saturated: 1}``: one beat per update, in input
-        order. Present only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
-        Number of updates in which the ``v`` clamp acted; sticks at ``2**32 - 1``.
+    The members of :class:`~hw.cores.neuron_core.NeuronCore` (``i_current``, ``o_spike``,
+    ``o_state`` with ``emit_state``, ``saturation_count``); ``o_state`` carries
+    ``{neuron, u: state_fmt, spike, saturated}``, ``saturated`` when the ``v`` clamp acted.
 
     Timing
     ------
