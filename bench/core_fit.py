@@ -8,8 +8,8 @@ built one after another (each takes minutes on a small machine). Results go to
 ``build/bench/core_fit.json``; each build's files and ``report.md`` stay in
 ``build/core_fit/<core>-<n>/``.
 
-A new core joins the table with one line in :data:`CORES`: its name and a factory that builds
-it for ``n_neurons`` and says how wide the default stimulus current is.
+Every spiking kind of the registry (:mod:`golden.kinds`) with default-network parameters joins the
+table; its core comes from :func:`hw.cores.core_classes`.
 """
 
 from __future__ import annotations
@@ -19,63 +19,33 @@ import argparse
 import numpy as np
 
 from bench.common import FIT_ROOT, build_fit, write_results
-from golden.csilif import CSiLIFParams
-from golden.refractory_lif import RefractoryLIFParams
-from golden.silif import SiLIFParams
+from golden.kinds import network_kinds
+from golden.network import default_hidden_kinds
 from hw.bitstream import BuildError
 from hw.boards.core_fit import CoreFitTop
 from hw.boards.ulx3s import ulx3s_platform
-from hw.cores.csilif import CSiLIFCore
-from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.cores.silif import SiLIFCore
+from hw.cores import core_classes
 
 NEURON_COUNTS = (256, 1024, 4096)
 QUICK_NEURON_COUNTS = (256,)
 COLUMNS = ["core", "n_neurons", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met", "build_s", "limit"]
 
 
-def refractory_lif(n_neurons: int):
-    """Refractory LIF core (spikes only), the default parameters of decision 'Refractory LIF equations';
-    stimulus currents in [-2, 2)."""
-    params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
-    return RefractoryLIFCore(params, emit_state=False), params.frac_bits + 2
+def build_core(name: str, n_neurons: int):
+    """The kind's core (spikes only) for ``n_neurons`` neurons with its default-network parameters
+    (``default_params``, seed 0; resources depend on the formats, the parameters are memory
+    contents), and the default stimulus current width: currents in [-2, 2)."""
+    params = network_kinds()[name].default_params(np.random.default_rng(0), n_neurons)
+    return core_classes()[name](params, emit_state=False), params.input_fmt.frac_bits + 2
 
 
-def silif(n_neurons: int):
-    """SiLIF core (spikes only), seeded coefficients over the trained range (resources do not
-    depend on them: they are memory contents); stimulus currents in [-2, 2)."""
-    rng = np.random.default_rng(0)
-    params = SiLIFParams.from_float(
-        alpha=rng.uniform(0.0, 0.999, n_neurons),
-        beta=rng.uniform(0.9, 1.0, n_neurons),
-        a=rng.uniform(0.0, 1.0, n_neurons),
-        b=rng.uniform(0.0, 2.0, n_neurons),
-    )
-    return SiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
-
-
-def csilif(n_neurons: int):
-    """C-SiLIF core (spikes only), seeded decays of modulus 0.5-0.99 and gains in [-1.5, 4.8];
-    stimulus currents in [-2, 2)."""
-    rng = np.random.default_rng(0)
-    modulus, angle = rng.uniform(0.5, 0.99, n_neurons), rng.uniform(0.0, np.pi / 4, n_neurons)
-    params = CSiLIFParams.from_float(
-        decay_re=modulus * np.cos(angle), decay_im=modulus * np.sin(angle), gain=rng.uniform(-1.5, 4.8, n_neurons)
-    )
-    return CSiLIFCore(params, emit_state=False), params.input_fmt.frac_bits + 2
-
-
-#: Core name -> factory(n_neurons) returning ``(core, narrow_current_bits)``.
-CORES = {
-    "refractory_lif": refractory_lif,
-    "silif": silif,
-    "csilif": csilif,
-}
+#: The cores of the spiking kinds that the default network can build (:mod:`golden.kinds`).
+CORES = default_hidden_kinds()
 
 
 def fit_row(name: str, n_neurons: int, *, clock_hz: float, variant: str, seed: int) -> dict:
     """Build one core at one size; returns its table row."""
-    core, narrow_current_bits = CORES[name](n_neurons)
+    core, narrow_current_bits = build_core(name, n_neurons)
     _, row = build_fit(lambda pll_config: CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll_config),
                        FIT_ROOT / f"{name}-{n_neurons}", design=f"{name} n_neurons={n_neurons} (core fit)",
                        clock_hz=clock_hz, variant=variant, seed=seed)

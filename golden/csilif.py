@@ -46,7 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import ModelFields, NeuronKind
 from .layers import spike_boxcar
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "CSiLIFTrace",
     "run_int",
     "quantize_complex_decay",
+    "NEURON_KIND",
 ]
 
 DEFAULT_THETA_R = math.log(0.5)
@@ -447,3 +449,65 @@ def run_int(params: CSiLIFParams, currents_q) -> CSiLIFTrace:
         sats.append(sat)
     stack = lambda xs: torch.stack(xs, dim=-2)  # noqa: E731
     return CSiLIFTrace(re=stack(res), im=stack(ims), s=stack(ss), saturated=stack(sats))
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize(module: CSiLIF, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: states with room for ``headroom`` times the calibrated ``|re|``, ``|im|``;
+    decays ``sQ1.17``; the gain 18 bits with the integer bits its largest value needs."""
+    frac = input_fmt.frac_bits
+    state = max(max_abs["re"], max_abs["im"])
+    state_fmt = QFormat(int_bits_for(state, headroom, minimum=2), frac)
+    gain = float(module.gain.detach().abs().max())
+    gain_int = int_bits_for(gain + 2.0**-14, minimum=2)
+    formats = dict(input_fmt=input_fmt, state_fmt=state_fmt, coef_fmt=QFormat(1, 17),
+                   gain_fmt=QFormat(gain_int, 18 - gain_int))
+    params = CSiLIFParams.from_module(module, **formats)
+    return params, formats, {"decay": int(params.decay_shrunk.sum())}
+
+
+def _float_trace(module: CSiLIF, currents: torch.Tensor) -> dict:
+    spikes, re, im = module(currents, return_states=True)
+    return {"output": spikes, "re": re, "im": im}
+
+
+def _default_params(rng, n: int) -> CSiLIFParams:
+    magnitude = rng.uniform(0.80, 0.95, n)
+    angle = rng.uniform(0.05, 0.6, n)
+    return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.25, 0.5, n))
+
+
+def _example_params(rng, n: int) -> CSiLIFParams:
+    magnitude = rng.uniform(0.6, 0.95, n)
+    angle = rng.uniform(0.05, 0.8, n)
+    return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.5, 1.0, n))
+
+
+NEURON_KIND = NeuronKind(
+    name="csilif",
+    params_class=CSiLIFParams,
+    run_int=run_int,
+    float_modules=(CSiLIF,),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "coef_fmt", "gain_fmt"),
+        arrays={"decay_re_q": "coef_fmt", "decay_im_q": "coef_fmt", "gain_q": "gain_fmt"},
+        masks=("decay_shrunk",),
+        mask_value=lambda p, mask: p.decay_shrunk,
+        mask_kwargs=lambda masks: {"decay_shrunk": masks["decay_shrunk"]} if "decay_shrunk" in masks else {},
+    ),
+    # The real part is stored half-reset (u_reset = Re u - s/2), one bit wider than state_fmt.
+    state_words=lambda p: {"u_reset": p.state_fmt.width + 1, "im": p.state_fmt},
+    param_words=lambda p: {"decay_re": p.coef_fmt, "decay_im": p.coef_fmt, "gain": p.gain_fmt},
+    products=lambda p: [(p.state_fmt.width + 1, p.coef_fmt.width)] * 4 + [(p.input_fmt.width, p.gain_fmt.width)],
+    core_lut4=800,
+    input_width=18,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=_default_params,
+    example_params=_example_params,
+    train_choices={"csilif": CSiLIF},
+)

@@ -37,9 +37,11 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, mul_round
+from .kinds import NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
+    "NEURON_KIND",
     "branch_slices",
     "DHLIF",
     "DHLIFParams",
@@ -359,3 +361,15 @@ class FlamesNetwork(nn.Module):
         pooled = spatial_pool(spikes, self.grid, self.pool)
         y = self.ssm.forward_grid(pooled.transpose(1, 2)).transpose(1, 2)
         return self.readout(self.norm(y))
+
+
+# ============================================================================================
+# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# ============================================================================================
+
+NEURON_KIND = NeuronKind(
+    name="dhlif",
+    params_class=DHLIFParams,
+    run_int=run_int,
+    float_modules=(DHLIF,),
+)

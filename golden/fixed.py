@@ -23,13 +23,14 @@ and fxpmath's default (truncation) are deliberately not used on the bit-exact pa
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["QFormat", "round_shift", "mul_round"]
+__all__ = ["QFormat", "round_shift", "mul_round", "int_bits_for"]
 
 
 def round_shift(value, n: int):
@@ -48,6 +49,15 @@ def round_shift(value, n: int):
 def mul_round(a, b, n: int):
     """Product ``a * b`` at full width, then :func:`round_shift` by ``n``."""
     return round_shift(a * b, n)
+
+
+def int_bits_for(max_abs: float, headroom: float = 1.0, minimum: int = 1) -> int:
+    """Integer bits (sign included) of a signed format holding ``headroom * max_abs`` (at least ``minimum``)."""
+    value = float(max_abs) * float(headroom)
+    if not math.isfinite(value):
+        raise ValueError(f"calibration found a non-finite magnitude ({max_abs}); check the float model")
+    bits = math.floor(math.log2(value)) + 2 if value > 0 else 1
+    return max(bits, minimum)
 
 
 _FORMAT_RE = re.compile(r"^([su])Q(\d+)\.(\d+)$")

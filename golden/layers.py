@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import NeuronKind, ModelFields
 
 __all__ = [
+    "NEURON_KIND",
     "SpikeBoxcar",
     "spike_boxcar",
     "SNNLayer",
@@ -335,3 +337,48 @@ def run_readout_int(params: LIReadoutParams, currents_q: torch.Tensor) -> LIRead
         us.append(state.u)
         sats.append(sat)
     return LIReadoutTrace(u=torch.stack(us, dim=-2), saturated=torch.stack(sats, dim=-2))
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize_readout(module: LIReadout, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: the membrane with room for ``headroom`` times the calibrated ``|u|``;
+    coefficients ``uQ0.18``."""
+    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(max_abs["u"], headroom), input_fmt.frac_bits),
+                   coef_fmt=QFormat(0, 18, signed=False))
+    decays = module.decays()
+    params = LIReadoutParams.from_float(alpha=decays["alpha"].numpy(), **formats)
+    rounded = {
+        name: int(np.count_nonzero(quantize_decay(decays[name].numpy(), formats["coef_fmt"])[1]))
+        for name in ("alpha", "gain")
+    }
+    return params, formats, rounded
+
+
+def _readout_trace(module: LIReadout, currents: torch.Tensor) -> dict:
+    u = module(currents)
+    return {"output": u, "u": u}
+
+
+NEURON_KIND = NeuronKind(
+    name="li_readout",
+    params_class=LIReadoutParams,
+    run_int=run_readout_int,
+    float_modules=(LIReadout,),
+    readout=True,
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "coef_fmt"),
+        arrays={"alpha_q": "coef_fmt", "gain_q": "coef_fmt"},
+        decays=("alpha_q", "gain_q"),
+    ),
+    state_words=lambda p: {"u": p.state_fmt},
+    param_words=lambda p: {"alpha": p.coef_fmt, "gain": p.coef_fmt},
+    products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.input_fmt.width, p.coef_fmt.width)],
+    core_lut4=400,
+    quantize=_quantize_readout,
+    float_trace=_readout_trace,
+    default_params=lambda rng, n: LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, n)),
+)

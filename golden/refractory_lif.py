@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .fixed import QFormat, mul_round
+from .fixed import QFormat, int_bits_for, mul_round
+from .kinds import ModelFields, NeuronKind
+from .layers import quantize_decay
 
 __all__ = [
     "RefractoryLIFParams",
@@ -55,6 +57,8 @@ __all__ = [
     "pmbc_spikes",
     "surrogate_spike",
     "decay_scan",
+    "RefractoryLIFNeuron",
+    "NEURON_KIND",
 ]
 
 DEFAULT_TAU = 0.1
@@ -818,3 +822,80 @@ def run_int_pmbc(params: RefractoryLIFParams, currents_q: torch.Tensor, spikes_o
         )
     return PMBCResult(spikes=spikes.reshape(shape), trace=full, pmbc_sweeps=pmbc_sweeps,
                       relax_sweeps=relax_sweeps, relax_updates=updates)
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+class RefractoryLIFNeuron(RefractoryLIF):
+    """:class:`RefractoryLIF` with the ``n_neurons`` interface of :class:`~golden.layers.SNNLayer`
+    (sequential mode: gradients through the reset path)."""
+
+    linear_init = "xavier_uniform"
+
+    @property
+    def n_neurons(self) -> int:
+        return self.n_channels
+
+    def forward(self, current: torch.Tensor, mode: str = "sequential", return_states: bool = False):
+        return super().forward(current, mode=mode, return_states=return_states)
+
+
+def _quantize(module: RefractoryLIF, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: ``v``/``u`` and ``R`` with room for ``headroom`` times their calibrated
+    magnitudes, thresholds as wide as the largest needs (each at least 2 integer bits); decays
+    ``uQ0.18``."""
+    frac = input_fmt.frac_bits
+    threshold = float(max(module.v_th.detach().abs().max(), module.u_th.detach().abs().max()))
+    formats = dict(
+        input_fmt=input_fmt,
+        state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), frac),
+        refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom, minimum=2), frac),
+        threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac, minimum=2), frac),
+        coef_fmt=QFormat(0, 18, signed=False),
+    )
+    params = module.to_params(**formats)
+    rounded = {
+        name: int(np.count_nonzero(quantize_decay(float(getattr(module, name)), formats["coef_fmt"])[1]))
+        for name in ("tau", "tau_r")
+    }
+    return params, formats, rounded
+
+
+def _float_trace(module: RefractoryLIF, currents: torch.Tensor) -> dict:
+    spikes, states = module(currents, mode="sequential", return_states=True)
+    return {"output": spikes, **states}
+
+
+def _example_params(rng, n: int) -> RefractoryLIFParams:
+    return RefractoryLIFParams.from_float(
+        v_th=rng.uniform(0.3, 1.0, n), u_th=rng.uniform(0.0, 0.5, n), tau=float(rng.uniform(0.1, 0.7)),
+        tau_r=float(rng.uniform(0.3, 0.9)),
+        input_fmt=QFormat(4, 8), state_fmt=QFormat(4, 8), refr_fmt=QFormat(4, 8), threshold_fmt=QFormat(4, 8),
+        coef_fmt=QFormat(0, 10, signed=False),
+    )
+
+
+NEURON_KIND = NeuronKind(
+    name="refractory_lif",
+    params_class=RefractoryLIFParams,
+    run_int=run_int,
+    float_modules=(RefractoryLIF,),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "refr_fmt", "threshold_fmt", "coef_fmt"),
+        arrays={"v_th_q": "threshold_fmt", "u_th_q": "threshold_fmt"},
+        scalars={"tau_q": "coef_fmt", "tau_r_q": "coef_fmt"},
+        decays=("tau_q", "tau_r_q"),
+    ),
+    state_words=lambda p: {"u": p.state_fmt, "refr": p.refr_fmt, "spike": 1},
+    param_words=lambda p: {"v_th": p.threshold_fmt, "u_th": p.threshold_fmt},
+    products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.refr_fmt.width, p.coef_fmt.width)],
+    core_lut4=650,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=lambda rng, n: RefractoryLIFParams.from_float(v_th=np.ones(n), u_th=np.full(n, 0.5), tau=0.5),
+    example_params=_example_params,
+    train_choices={"rlif": RefractoryLIFNeuron},
+)

@@ -51,9 +51,11 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, round_shift
+from .kinds import NeuronKind
 from .hippo import NPLR, legs_matrices, nplr
 
 __all__ = [
+    "NEURON_KIND",
     "DISCRETISATIONS",
     "DEFAULT_STEP_FRACTION",
     "contractive_step",
@@ -778,3 +780,10 @@ def compare_traces(expected: SAHiPPOTrace, actual: SAHiPPOTrace) -> str | None:
             if not np.array_equal(a, b):
                 return f"event {k}: {name} differs: expected {np.asarray(a).tolist()}, got {np.asarray(b).tolist()}"
     return None
+
+
+# ============================================================================================
+# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# ============================================================================================
+
+NEURON_KIND = NeuronKind(name="sahippo", params_class=SAHiPPOParams, run_int=run_int, float_modules=(SAHiPPOLayer,))

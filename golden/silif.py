@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "SiLIFState",
     "SiLIFTrace",
     "run_int",
+    "NEURON_KIND",
 ]
 
 #: Reference initialisation of SiLIF (S:278-288): log dt constant, log rates uniform, a and b uniform.
@@ -468,3 +470,63 @@ def run_int(params: SiLIFParams, currents_q: torch.Tensor) -> SiLIFTrace:
         trace.saturated[..., t, :] = sat
     return trace
 
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize(module: _SecondOrderNeuron, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: states with room for ``headroom`` times the calibrated ``|u|``, ``|w|``;
+    decays ``uQ0.18``, ``a`` ``uQ1.17``, ``b`` ``uQ2.F``."""
+    frac = input_fmt.frac_bits
+    state = max(max_abs["u"], max_abs["w"])
+    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(state, headroom, minimum=3), frac),
+                   decay_fmt=QFormat(0, 18, signed=False), a_fmt=QFormat(1, 17, signed=False),
+                   b_fmt=QFormat(2, frac, signed=False))
+    params = SiLIFParams.from_module(module, **formats)
+    rounded = {name: int(np.count_nonzero(mask)) for name, mask in params.rounded_to_one.items()}
+    return params, formats, rounded
+
+
+def _float_trace(module: _SecondOrderNeuron, currents: torch.Tensor) -> dict:
+    run = module.run(currents)
+    return {"output": run.s, "u": run.u, "w": run.w}
+
+
+def _products(p: SiLIFParams) -> list:
+    s = p.state_fmt.width
+    return [(s, p.decay_fmt.width), (s, p.a_fmt.width), (s + 1, p.decay_fmt.width),
+            (max(p.input_fmt.width, s) + 1, p.decay_fmt.width)]
+
+
+NEURON_KIND = NeuronKind(
+    name="silif",
+    params_class=SiLIFParams,
+    run_int=run_int,
+    float_modules=(SiLIF, CAdLIF),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "decay_fmt", "a_fmt", "b_fmt"),
+        arrays={"alpha_q": "decay_fmt", "beta_q": "decay_fmt", "gain_q": "decay_fmt", "a_q": "a_fmt", "b_q": "b_fmt"},
+        decays=("alpha_q", "beta_q", "gain_q"),
+        masks=("rounded_to_one.alpha", "rounded_to_one.beta", "rounded_to_one.gain"),
+        mask_value=lambda p, mask: p.rounded_to_one.get(mask.split(".")[1]),
+        mask_kwargs=lambda masks: {"rounded_to_one": {mask.split(".")[1]: v for mask, v in masks.items()}},
+    ),
+    state_words=lambda p: {"u": p.state_fmt, "w": p.state_fmt, "spike": 1},
+    param_words=lambda p: {"alpha": p.decay_fmt, "beta": p.decay_fmt, "gain": p.decay_fmt, "a": p.a_fmt, "b": p.b_fmt},
+    products=_products,
+    core_lut4=750,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=lambda rng, n: SiLIFParams.from_float(
+        alpha=rng.uniform(0.80, 0.95, n), beta=rng.uniform(0.90, 0.98, n),
+        a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
+    ),
+    example_params=lambda rng, n: SiLIFParams.from_float(
+        alpha=rng.uniform(0.6, 0.95, n), beta=rng.uniform(0.6, 0.98, n),
+        a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
+    ),
+    train_choices={"silif": SiLIF, "cadlif": CAdLIF},
+)

@@ -37,9 +37,11 @@ reported. Runs are reproducible: ``torch.manual_seed(seed)`` before the model is
 seeded generator for the batch order, a fixed number of threads (``--threads``, default 2),
 so the same command on the same machine gives bit-identical weights.
 
-Neuron types (``--neuron``): ``csilif`` (:class:`~golden.csilif.CSiLIF`), ``silif``
-(:class:`~golden.silif.SiLIF`), ``cadlif`` (:class:`~golden.silif.CAdLIF`, float baseline) and
-``rlif`` (:class:`~golden.refractory_lif.RefractoryLIF`, sequential mode).
+Neuron types (``--neuron``, the ``train_choices`` of the registered kinds, :mod:`golden.kinds`):
+``csilif`` (:class:`~golden.csilif.CSiLIF`), ``silif`` (:class:`~golden.silif.SiLIF`),
+``cadlif`` (:class:`~golden.silif.CAdLIF`, float baseline), ``rlif``
+(:class:`~golden.refractory_lif.RefractoryLIF`, sequential mode) and ``lif``
+(:class:`~golden.lif.LIF`).
 """
 
 from __future__ import annotations
@@ -56,13 +58,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .csilif import CSiLIF
 from .data import REPO_ROOT
 from .data.cochlea import encode_fsdd
 from .data.events import bin_events
+from .export import float_trace
+from .kinds import network_kinds
 from .layers import LIReadout, SNNLayer, readout_scores
-from .refractory_lif import RefractoryLIF
-from .silif import CAdLIF, SiLIF
+from .refractory_lif import RefractoryLIFNeuron
 
 __all__ = [
     "NEURON_CHOICES",
@@ -87,26 +89,12 @@ TICK_US = 1000
 N_CHANNELS = 32
 
 
-class RefractoryLIFNeuron(RefractoryLIF):
-    """:class:`~golden.refractory_lif.RefractoryLIF` with the ``n_neurons`` interface of
-    :class:`~golden.layers.SNNLayer` (sequential mode: gradients through the reset path)."""
-
-    linear_init = "xavier_uniform"
-
-    @property
-    def n_neurons(self) -> int:
-        return self.n_channels
-
-    def forward(self, current: torch.Tensor, mode: str = "sequential", return_states: bool = False):
-        return super().forward(current, mode=mode, return_states=return_states)
-
-
-#: ``--neuron`` choice -> (float neuron module class, kind name in the integer network or None).
+#: ``--neuron`` choice -> (float neuron module class, kind name in the integer network), from
+#: the kinds' ``train_choices`` (:mod:`golden.kinds`).
 NEURON_CHOICES = {
-    "csilif": (CSiLIF, "csilif"),
-    "silif": (SiLIF, "silif"),
-    "cadlif": (CAdLIF, "silif"),
-    "rlif": (RefractoryLIFNeuron, "refractory_lif"),
+    choice: (module, kind.name)
+    for kind in network_kinds().values() if not kind.readout
+    for choice, module in kind.train_choices.items()
 }
 
 
@@ -457,7 +445,7 @@ def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     """The network as the integer model computes it, in float64: per layer ``W' x + bias'``
     (batch norm folded; dropout off) and the neuron's output and states.
 
-    Returns per layer ``{"currents", "output", <states>}`` (states: ``re``/``im`` for C-SiLIF,
+    Returns per layer ``{"currents", "output", <states>}`` (each kind's ``float_trace``: ``re``/``im`` for C-SiLIF,
     ``u``/``w`` for SiLIF and cAdLIF, ``v``/``refr``/``u`` for refractory LIF, ``u`` for the
     readout). Works on a float64 copy; ``model`` is left as it is.
     """
@@ -467,19 +455,7 @@ def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     for layer in work.layers:
         weight, bias = layer.folded()
         currents = x @ weight.T + bias
-        neuron = layer.neuron
-        if isinstance(neuron, CSiLIF):
-            spikes, re, im = neuron(currents, return_states=True)
-            entry = {"output": spikes, "re": re, "im": im}
-        elif isinstance(neuron, (SiLIF, CAdLIF)):
-            run = neuron.run(currents)
-            entry = {"output": run.s, "u": run.u, "w": run.w}
-        elif isinstance(neuron, RefractoryLIF):
-            spikes, states = neuron(currents, mode="sequential", return_states=True)
-            entry = {"output": spikes, **states}
-        else:
-            membrane = neuron(currents)
-            entry = {"output": membrane, "u": membrane}
+        entry = float_trace(layer.neuron, currents)
         entry["currents"] = currents
         out.append(entry)
         x = entry["output"]

@@ -480,7 +480,7 @@ def test_stimulus_rejects_layouts_it_cannot_drive():
 
 @pytest.mark.parametrize("name", list(core_fit.CORES))
 def test_core_fit_top_elaborates_every_registered_core(name, tmp_path):
-    core, narrow_current_bits = core_fit.CORES[name](16)
+    core, narrow_current_bits = core_fit.build_core(name, 16)
     pll = solve_pll(25e6, 100e6)
     top = CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll)
     result = run_build(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
-from golden.csilif import CSiLIFParams
+from golden.csilif import NEURON_KIND, CSiLIFParams
 from hw.arith import operand_parts, saturate
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
@@ -226,3 +226,7 @@ class CSiLIFCore(NeuronCore):
             spike=spike_7, saturated=saturated_7,
         )
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, CSiLIFCore)

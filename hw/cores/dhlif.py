@@ -13,7 +13,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dhlif import DHLIFParams
+from golden.dhlif import NEURON_KIND, DHLIFParams
 from golden.fixed import QFormat
 from hw.arith import COUNTER_WIDTH, any_of, saturate
 from hw.cores.neuron_core import output_register, stage_registers
@@ -311,3 +311,7 @@ class DHLIFCore(wiring.Component):
                         fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
                         saturated=saturated_7)
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, DHLIFCore)

@@ -12,7 +12,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
-from golden.layers import LIReadoutParams
+from golden.layers import NEURON_KIND, LIReadoutParams
 from hw.arith import COUNTER_WIDTH, any_of, saturate, tree_select
 
 __all__ = ["LIReadoutCore"]
@@ -367,3 +367,7 @@ class LIReadoutCore(wiring.Component):
                     m.d.sync += [running.eq(1), clearing.eq(0)]
                     m.next = "RUN"
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, LIReadoutCore)

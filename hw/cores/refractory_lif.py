@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from golden.fixed import round_shift
-from golden.refractory_lif import RefractoryLIFParams
+from golden.refractory_lif import NEURON_KIND, RefractoryLIFParams
 from hw.arith import saturate
 from hw.cores.neuron_core import NeuronCore
 
@@ -330,3 +330,7 @@ def _sum_shifted(parts):
         term = part << shift if shift else part
         total = term if total is None else total + term
     return total
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, RefractoryLIFCore)

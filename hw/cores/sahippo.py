@@ -19,7 +19,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
-from golden.sahippo import SAHiPPOParams
+from golden.sahippo import NEURON_KIND, SAHiPPOParams
 from hw.arith import COUNTER_WIDTH, partial_products, saturate
 from hw.cores.neuron_core import stage_registers
 
@@ -959,3 +959,7 @@ def sahippo_core(params: SAHiPPOParams, **kwargs) -> SAHiPPOCore:
     if not isinstance(params, SAHiPPOParams):
         raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
     return (SAHiPPOTaylor2Core if params.method == "taylor2" else SAHiPPOCore)(params, **kwargs)
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, sahippo_core)

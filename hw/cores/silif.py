@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
-from golden.silif import SiLIFParams
+from golden.silif import NEURON_KIND, SiLIFParams
 from hw.arith import partial_products, saturate
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
@@ -270,3 +270,7 @@ class SiLIFCore(NeuronCore):
             spike=spike_12, saturated=saturated_12,
         )
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, SiLIFCore)
