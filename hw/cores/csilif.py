@@ -10,7 +10,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
 from golden.csilif import CSiLIFParams
-from hw.arith import operand_parts, saturate
+from hw.arith import operand_parts, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
 __all__ = ["CSiLIFCore"]
@@ -200,9 +200,8 @@ class CSiLIFCore(NeuronCore):
         # Stage 6: the groups at full width, one floor shift each: round half up to F bits.
         rounded = {}
         for component, parts in groups.items():
-            total = parts[0][0]  # shift 0, already aligned to P fractional bits
-            for group, shift in parts[1:]:
-                total = total + (group << (shift + p.decay_shift))
+            # the shift-0 group is already aligned to P fractional bits
+            total = sum_shifted([(group, shift + p.decay_shift if shift else 0) for group, shift in parts])
             rounded[component] = stage(f"{component}_6", total >> p.round_bits)
 
         # Stage 7: saturate (D2); the strict spike compare runs on the unclamped value, which

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.dhlif import DHLIFParams
 from golden.fixed import QFormat
-from hw.arith import COUNTER_WIDTH, any_of, saturate
+from hw.arith import COUNTER_WIDTH, any_of, index_bits, saturate
 from hw.cores.neuron_core import output_register, stage_registers
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
@@ -167,7 +167,7 @@ class DHLIFCore(wiring.Component):
     @property
     def index_bits(self) -> int:
         """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
+        return index_bits(self._params.n_neurons)
 
     @property
     def drive_layout(self) -> data.StructLayout:

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import LIReadoutParams
-from hw.arith import COUNTER_WIDTH, any_of, saturate, tree_select
+from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits, operand_parts, saturate, sum_shifted, tree_select
 
 __all__ = ["LIReadoutCore"]
 
@@ -148,7 +148,7 @@ class LIReadoutCore(wiring.Component):
     @property
     def index_bits(self) -> int:
         """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
+        return index_bits(self._params.n_neurons)
 
     @property
     def current_layout(self) -> data.StructLayout:
@@ -239,11 +239,8 @@ class LIReadoutCore(wiring.Component):
 
         products = []
         for operand, coef, name in ((u_2, alpha_2, "decay"), (current_2, gain_2, "drive")):
-            if len(operand) > _SLICE_BITS:
-                low, high = operand[:_SLICE_BITS], operand[_SLICE_BITS:].as_signed()
-                full = (delayed(high * coef, f"{name}_high") << _SLICE_BITS) + delayed(low * coef, f"{name}_low")
-            else:
-                full = delayed(operand * coef, name)
+            full = sum_shifted([(delayed(part * coef, f"{name}_{shift}"), shift)
+                                for part, shift in operand_parts(operand, max_bits=_SLICE_BITS)])
             full_5 = Signal.like(full, name=f"{name}_5")
             with m.If(advance):
                 m.d.sync += full_5.eq(full)
@@ -310,10 +307,7 @@ class LIReadoutCore(wiring.Component):
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
         m.d.sync += clamps.eq(Cat(write_back & u_clamped_7, score_valid_b & score_clamped))
-        counter_max = (1 << COUNTER_WIDTH) - 1
-        with m.If(clamps.any()):
-            total = self.saturation_count + clamps[0] + clamps[1]
-            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+        count_saturating(m, self.saturation_count, clamps[0] + clamps[1], when=clamps.any())
 
         # Finish: drain, scan, emit, clear.
         in_flight = any_of([*(valid[k] for k in range(1, _STAGES + 1)), score_valid_a, score_valid_b])

@@ -15,7 +15,7 @@ from amaranth.hdl import Const, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import COUNTER_WIDTH, any_of
+from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits
 
 __all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "stage_registers"]
 
@@ -59,8 +59,7 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
             spike_pending.eq(valid & spike),
             state_pending.eq(valid if core._emit_state else 0),
         ]
-        with m.If(valid & saturated & (core.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-            m.d.sync += core.saturation_count.eq(core.saturation_count + 1)
+        count_saturating(m, core.saturation_count, valid & saturated)
     with m.Else():
         with m.If(core.o_spike.ready):
             m.d.sync += spike_pending.eq(0)
@@ -121,7 +120,7 @@ class NeuronCore(wiring.Component):
     @property
     def index_bits(self) -> int:
         """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
+        return index_bits(self._params.n_neurons)
 
     @property
     def current_layout(self) -> data.StructLayout:

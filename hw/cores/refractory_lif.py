@@ -6,20 +6,18 @@ model's docstring is the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from golden.fixed import round_shift
 from golden.refractory_lif import RefractoryLIFParams
-from hw.arith import saturate
+from hw.arith import biased_partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore
 
 __all__ = ["RefractoryLIFCore"]
 
 #: Last computing stage: it writes back and feeds the output register.
 _LAST_STAGE = 9
-#: Operand width of one ECP5 MULT18X18D.
-_DSP_WIDTH = 18
 
 
 class RefractoryLIFCore(NeuronCore):
@@ -95,7 +93,7 @@ class RefractoryLIFCore(NeuronCore):
         1  memory words arrive (u, R, s_prev, v_th, U_th)
         2  memory words registered unchanged (the multiplier operand registers)
         3  partial products of tau*u and tau_r*R registered straight out of the multipliers
-           (18x18 slices, see _partial_products); U_th * s_prev chosen
+           (18x18 slices, see hw.arith.biased_partial_products); U_th * s_prev chosen
         4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
         5  products rounded to F fractional bits (round_shift, D1)
         6  v and R at full width (exact adds)
@@ -174,18 +172,18 @@ class RefractoryLIFCore(NeuronCore):
             ]
 
         # Stage 3: partial products straight out of the multipliers; U_th * s_prev chosen.
-        # value * coef == sum(part << shift) - (offset << C), see _partial_products.
+        # value * coef == sum(part << shift) - (offset << C), see hw.arith.biased_partial_products.
         tau = Const(p.tau_q, p.coef_fmt.shape())
         tau_r = Const(p.tau_r_q, p.coef_fmt.shape())
-        parts_u, offset_u = _partial_products(u_2, tau, coef_bits)
-        parts_r, offset_r = _partial_products(refr_2, tau_r, coef_bits)
-        parts_u_3 = [(shift, Signal.like(part, name=f"decay_u_part{i}_3")) for i, (shift, part) in enumerate(parts_u)]
-        parts_r_3 = [(shift, Signal.like(part, name=f"decay_r_part{i}_3")) for i, (shift, part) in enumerate(parts_r)]
+        parts_u, offset_u = biased_partial_products(u_2, tau, coef_bits)
+        parts_r, offset_r = biased_partial_products(refr_2, tau_r, coef_bits)
+        parts_u_3 = [(Signal.like(part, name=f"decay_u_part{i}_3"), shift) for i, (part, shift) in enumerate(parts_u)]
+        parts_r_3 = [(Signal.like(part, name=f"decay_r_part{i}_3"), shift) for i, (part, shift) in enumerate(parts_r)]
         refr_increment_3 = Signal(p.threshold_fmt.shape())
         v_th_3 = Signal.like(v_th_2)
         current_3 = Signal.like(current_2)
         with m.If(advance):
-            m.d.sync += [reg.eq(part) for (_, reg), (_, part) in zip(parts_u_3 + parts_r_3, parts_u + parts_r)]
+            m.d.sync += [reg.eq(part) for (reg, _), (part, _) in zip(parts_u_3 + parts_r_3, parts_u + parts_r)]
             m.d.sync += [
                 refr_increment_3.eq(Mux(spike_prev_2, u_th_2, 0)),
                 v_th_3.eq(v_th_2),
@@ -194,8 +192,8 @@ class RefractoryLIFCore(NeuronCore):
 
         # Stage 4: partial products summed; the offsets move onto the addends (exact: they are
         # whole multiples of 2**C, so they commute with the rounding shift).
-        decay_u_full = _sum_shifted(parts_u_3)
-        decay_r_full = _sum_shifted(parts_r_3)
+        decay_u_full = sum_shifted(parts_u_3)
+        decay_r_full = sum_shifted(parts_r_3)
         decay_u_4 = Signal.like(decay_u_full)
         decay_r_4 = Signal.like(decay_r_full)
         current_4 = Signal.like(current_3 - offset_u)
@@ -299,33 +297,3 @@ class RefractoryLIFCore(NeuronCore):
         )
         return m
 
-
-def _partial_products(value, coef: Const, frac_bits: int):
-    """Split ``value * coef`` into products that each fit one 18x18 multiplier.
-
-    ``value`` is a signed Amaranth value, ``coef`` an unsigned constant of at most 18 bits.
-    Returns ``(parts, offset)`` with ``value * coef == sum(part << shift for shift, part in
-    parts) - (offset << frac_bits)``. Yosys maps a product it has to split itself (a signed
-    operand wider than 18 bits, or an unsigned 18-bit coefficient next to a signed value) onto
-    several multipliers *plus an adder in the same cycle*; splitting here lets every multiplier
-    output go straight into a register. The value is biased to unsigned (``value +
-    2**(W-1)``, its sign bit inverted) and cut into 18-bit slices, each multiplied unsigned by
-    the coefficient; the bias times the coefficient is the offset, a whole multiple of
-    ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products that fit one multiplier as they are,
-    or cannot be split this way, stay a single product with offset 0.
-    """
-    width = len(value)
-    if (width <= _DSP_WIDTH and len(coef) < _DSP_WIDTH) or len(coef) > _DSP_WIDTH or width - 1 < frac_bits:
-        return [(0, value * coef)], 0
-    biased = Cat(value[: width - 1], ~value[width - 1])
-    parts = [(low, biased[low : low + _DSP_WIDTH] * coef) for low in range(0, width, _DSP_WIDTH)]
-    return parts, coef.value << (width - 1 - frac_bits)
-
-
-def _sum_shifted(parts):
-    """``sum(part << shift)`` of ``(shift, part)`` pairs."""
-    total = None
-    for shift, part in parts:
-        term = part << shift if shift else part
-        total = term if total is None else total + term
-    return total

@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
-from hw.arith import COUNTER_WIDTH, partial_products, saturate
+from hw.arith import COUNTER_WIDTH, count_saturating, index_bits, partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import stage_registers
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
@@ -196,12 +196,12 @@ class SAHiPPOCore(wiring.Component):
     @property
     def channel_bits(self) -> int:
         """Width of a channel index (at least 1)."""
-        return max(1, (self._params.n_channels - 1).bit_length())
+        return index_bits(self._params.n_channels)
 
     @property
     def mode_bits(self) -> int:
         """Width of a mode index (at least 1); the low address bits of every per-mode table."""
-        return max(1, (self._params.n_modes - 1).bit_length())
+        return index_bits(self._params.n_modes)
 
     @property
     def dt_bits(self) -> int:
@@ -305,8 +305,7 @@ class SAHiPPOCore(wiring.Component):
                     fe_row_base.eq(fe_channel * (p.dt_max + 1)),
                 ]
                 with m.If(fe_tick < t_last):
-                    with m.If(self.backwards_count != (1 << COUNTER_WIDTH) - 1):
-                        m.d.sync += self.backwards_count.eq(self.backwards_count + 1)
+                    count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
                     m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
@@ -505,13 +504,6 @@ class SAHiPPOCore(wiring.Component):
             groups[0] = groups.get(0, Const(0)) + constant
             return [(stage(f"{name}_{shift}", total), shift) for shift, total in sorted(groups.items())]
 
-        def combine(groups):
-            """The full-width value of weight groups (exact)."""
-            total = groups[0][0]
-            for register, shift in groups[1:]:
-                total = total + (register << shift)
-            return total
-
         # Stage 4: the four real products of decay * z and the two of B * w (D4), as registered
         # partial products.
         decay_re_4 = registered_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
@@ -541,10 +533,10 @@ class SAHiPPOCore(wiring.Component):
         def shifted(value, n):
             return value >> n if n > 0 else value << -n
 
-        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, combine(decay_re_5) >> fd))
-        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, combine(decay_im_5) >> fd))
-        jump_re_6 = stage("jump_re_6", shifted(combine(jump_re_5), jump_shift))
-        jump_im_6 = stage("jump_im_6", shifted(combine(jump_im_5), jump_shift))
+        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, sum_shifted(decay_re_5) >> fd))
+        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, sum_shifted(decay_im_5) >> fd))
+        jump_re_6 = stage("jump_re_6", shifted(sum_shifted(jump_re_5), jump_shift))
+        jump_im_6 = stage("jump_im_6", shifted(sum_shifted(jump_im_5), jump_shift))
         weight_6 = stage("weight_6", weight_5)
 
         # Stage 7: clamped (D2); C and D of this mode addressed.
@@ -606,9 +598,9 @@ class SAHiPPOCore(wiring.Component):
         y_acc_12 = Signal(signed(acc_bits))
         event_clamped_12 = Signal()
         with m.If(advance & valid[11]):
-            start = Mux(first[11], combine(d_w_11) << (fs - fin), y_acc_12)
+            start = Mux(first[11], sum_shifted(d_w_11) << (fs - fin), y_acc_12)
             m.d.sync += [
-                y_acc_12.eq(start + (combine(c_z_11) << 1)),
+                y_acc_12.eq(start + (sum_shifted(c_z_11) << 1)),
                 event_clamped_12.eq(Mux(first[11], 0, event_clamped_12) | clamped_11),
             ]
         z_re_12 = stage("z_re_12", z_re_11)
@@ -658,8 +650,7 @@ class SAHiPPOCore(wiring.Component):
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            with m.If(event_done & saturated_14 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+            count_saturating(m, self.saturation_count, event_done & saturated_14)
         with m.Else():
             with m.If(self.o_output.ready):
                 m.d.sync += output_pending.eq(0)
@@ -946,8 +937,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                             out_output.saturated.eq(clamped | y_clamp),
                             busy.eq(0),
                         ]
-                        with m.If((clamped | y_clamp) & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                            m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+                        count_saturating(m, self.saturation_count, clamped | y_clamp)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
         return m

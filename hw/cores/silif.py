@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from golden.silif import SiLIFParams
-from hw.arith import partial_products, saturate
+from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
 __all__ = ["SiLIFCore"]
@@ -156,15 +156,8 @@ class SiLIFCore(NeuronCore):
 
         def product_parts(name, a, b):
             """``a * b`` as partial products (one MULT18X18D each), each registered straight out
-            of its multiplier: ``[(register, shift)]``, summed by :func:`parts_sum` a stage later."""
+            of its multiplier: ``[(register, shift)]``, summed by :func:`hw.arith.sum_shifted` a stage later."""
             return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
-
-        def parts_sum(parts):
-            """The exact product from its registered partial products."""
-            total = parts[0][0] << parts[0][1]
-            for part, shift in parts[1:]:
-                total = total + (part << shift)
-            return total
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
@@ -194,8 +187,8 @@ class SiLIFCore(NeuronCore):
         current_3 = stage("current_3", current_2)
 
         # Stage 4: the w products summed at full width; alpha*(u - s) as partial products.
-        beta_w_4 = stage("beta_w_4", parts_sum(beta_w_3))
-        a_u_4 = stage("a_u_4", parts_sum(a_u_3))
+        beta_w_4 = stage("beta_w_4", sum_shifted(beta_w_3))
+        a_u_4 = stage("a_u_4", sum_shifted(a_u_3))
         alpha_u_4 = product_parts("alpha_u_4", alpha_3, u_reset_3)
         b_increment_4 = stage("b_increment_4", b_increment_3)
         gain_4 = stage("gain_4", gain_3)
@@ -204,7 +197,7 @@ class SiLIFCore(NeuronCore):
         # Stage 5: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
         # rounding constant while it waits for gain*(x - w).
         partial_w_5 = stage("partial_w_5", (beta_w_4 << shift_decay) + (a_u_4 << shift_a))
-        alpha_u_rounding_5 = stage("alpha_u_rounding_5", parts_sum(alpha_u_4) + (1 << (decay_bits - 1)))
+        alpha_u_rounding_5 = stage("alpha_u_rounding_5", sum_shifted(alpha_u_4) + (1 << (decay_bits - 1)))
         b_increment_5 = stage("b_increment_5", b_increment_4)
         gain_5 = stage("gain_5", gain_4)
         current_5 = stage("current_5", current_4)
@@ -238,7 +231,7 @@ class SiLIFCore(NeuronCore):
         alpha_u_rounding_9 = stage("alpha_u_rounding_9", alpha_u_rounding_8)
 
         # Stage 10: gain*(x - w) summed at full width.
-        gain_drive_10 = stage("gain_drive_10", parts_sum(gain_drive_9))
+        gain_drive_10 = stage("gain_drive_10", sum_shifted(gain_drive_9))
         w_10 = stage("w_10", w_9)
         w_clamped_10 = stage("w_clamped_10", w_clamped_9)
         alpha_u_rounding_10 = stage("alpha_u_rounding_10", alpha_u_rounding_9)

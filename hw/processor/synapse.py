@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fit import weight_bank_depth
 from golden.network import LayerParams
-from hw.arith import COUNTER_WIDTH, all_of, saturate, times_constant, tree_select
+from hw.arith import COUNTER_WIDTH, all_of, count_saturating, index_bits, saturate, times_constant, tree_select
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
 
@@ -27,7 +27,7 @@ def synapse_command_layout(n_in: int) -> data.StructLayout:
     is ignored); ``last`` marks the close of the sample's final step.
     """
     return data.StructLayout(
-        {"close": unsigned(1), "last": unsigned(1), "index": unsigned(max(1, (n_in - 1).bit_length()))}
+        {"close": unsigned(1), "last": unsigned(1), "index": unsigned(index_bits(n_in))}
     )
 
 
@@ -128,7 +128,7 @@ class SynapseStage(wiring.Component):
 
     @property
     def row_bits(self) -> int:
-        return max(1, (self.rows - 1).bit_length())
+        return index_bits(self.rows)
 
     @property
     def command_layout(self) -> data.StructLayout:
@@ -320,8 +320,5 @@ class SynapseStage(wiring.Component):
         clamped_row = Signal(lanes)
         m.d.sync += clamped_row.eq(Mux(self.draining & advance & sum_valid, Cat(*clamped), 0))
         n_clamped = sum((clamped_row[lane] for lane in range(lanes)), Const(0, range(lanes + 1)))
-        counter_max = (1 << COUNTER_WIDTH) - 1
-        with m.If(clamped_row.any()):
-            total = self.saturation_count + n_clamped
-            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+        count_saturating(m, self.saturation_count, n_clamped, when=clamped_row.any())
         return m
