@@ -7,12 +7,13 @@ model's docstring is the specification, this module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory
+from amaranth.lib import data
 
 from golden.fixed import round_shift
 from golden.refractory_lif import RefractoryLIFParams
 from hw.arith import biased_partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["RefractoryLIFCore"]
 
@@ -133,20 +134,14 @@ class RefractoryLIFCore(NeuronCore):
         coef_bits = p.coef_fmt.frac_bits
         n_neurons = p.n_neurons
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=n_neurons,
-            init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout,
+                                    init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)])
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, _LAST_STAGE, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = Signal(p.input_fmt.shape())
@@ -283,13 +278,8 @@ class RefractoryLIFCore(NeuronCore):
         # Soft-reset mux, write-back and output register.
         u_9 = Mux(spike_9, u_fired_9, v_9)
         saturated_9 = v_or_refr_clamped_9 | (spike_9 & u_fired_clamped_9)
-        m.d.comb += [
-            state_wr.addr.eq(neuron[9]),
-            state_wr.data.u.eq(u_9),
-            state_wr.data.refr.eq(refr_9),
-            state_wr.data.spike.eq(spike_9),
-            state_wr.en.eq(valid[9] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[9], enable=valid[9] & advance,
+                        fields={"u": u_9, "refr": refr_9, "spike": spike_9})
 
         self.output_register(
             m, advance, valid=valid[9], neuron=neuron[9], fields={"v": v_9, "refr": refr_9, "u": u_9},

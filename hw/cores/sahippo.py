@@ -15,13 +15,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import SAHiPPOParams
 from hw.arith import COUNTER_WIDTH, count_saturating, index_bits, partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import stage_registers
+from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
@@ -258,11 +259,9 @@ class SAHiPPOCore(wiring.Component):
         rows = self.table_rows
         dt_bits = self.dt_bits
         channel_shape, dt_shape = unsigned(self.channel_bits), unsigned(dt_bits)
-        m.submodules.t_last_mem = t_last_mem = memory.Memory(shape=unsigned(self._tick_bits), depth=p.n_channels, init=[])
-        m.submodules.row_mem = row_mem = memory.Memory(shape=row_word_shape, depth=rows, init=row_words)
-        t_last_wr = t_last_mem.write_port()
-        t_last_rd = t_last_mem.read_port()
-        row_rd = row_mem.read_port()
+        t_last_rd, t_last_wr = state_memory(m, "t_last_mem", shape=unsigned(self._tick_bits), depth=p.n_channels,
+                                            read="old")
+        row_rd = parameter_memory(m, "row_mem", shape=row_word_shape, init=row_words)
 
         # One decoded event waits in `pending_*` for the back end.
         pending_full = Signal()
@@ -345,37 +344,16 @@ class SAHiPPOCore(wiring.Component):
         # The decay table in banks of one DP16KD each (512 x 36 bits), every bank's word
         # registered before the bank multiplexer: the block RAMs' slow clock-to-out (no output
         # register in the ECP5 mapping) then meets no logic.
-        decay_words = self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows)
-        decay_banks = []
-        for bank, start in enumerate(range(0, len(decay_words), _DECAY_BANK_WORDS)):
-            words = decay_words[start : start + _DECAY_BANK_WORDS]
-            m.submodules[f"decay_bank_{bank}"] = bank_mem = memory.Memory(
-                shape=self._complex_layout(p.decay_fmt), depth=len(words), init=words
-            )
-            decay_banks.append(bank_mem.read_port())
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
-        )
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=self._complex_layout(p.out_coef_fmt),
-            depth=p.n_channels << mode_bits,
-            init=self._mode_table(p.c_q, p.n_channels),
-        )
-        m.submodules.b_mem = b_mem = memory.Memory(
-            shape=self._complex_layout(p.coef_fmt), depth=1 << mode_bits, init=self._mode_table(p.b_q[None], 1)
-        )
-        m.submodules.d_mem = d_mem = memory.Memory(
-            shape=p.out_coef_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.d_q]
-        )
-        m.submodules.threshold_mem = threshold_mem = memory.Memory(
-            shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
-        c_rd = c_mem.read_port()
-        b_rd = b_mem.read_port()
-        d_rd = d_mem.read_port()
-        threshold_rd = threshold_mem.read_port()
+        decay_banks = parameter_banks(m, "decay_bank", shape=self._complex_layout(p.decay_fmt),
+                                      init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
+                                      bank_depth=_DECAY_BANK_WORDS)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
+                                          depth=p.n_channels << mode_bits, read="transparent")
+        c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
+                                init=self._mode_table(p.c_q, p.n_channels))
+        b_rd = parameter_memory(m, "b_mem", shape=self._complex_layout(p.coef_fmt), init=self._mode_table(p.b_q[None], 1))
+        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
+        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
 
         pending = self._front_end(m, unsigned(1), [int(g == 0) for g in p.g_q.reshape(-1)])
         pending_full, pending_channel, pending_row = pending.full, pending.channel, pending.row
@@ -718,10 +696,9 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
             [{"substeps": int(k), "g_sub": int(g)} for k, g in zip(p.substeps.reshape(-1), p.g_sub_q.reshape(-1))],
         )
 
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
-        )
-        m.submodules.u1_mem = u1_mem = memory.Memory(shape=self._complex_layout(p.work_fmt), depth=1 << mode_bits, init=[])
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
+                                          depth=p.n_channels << mode_bits, read="old")
+        u1_rd, u1_wr = state_memory(m, "u1_mem", shape=self._complex_layout(p.work_fmt), depth=1 << mode_bits, read="old")
         coef_layout = data.StructLayout({"lam": self._complex_layout(p.coef_fmt), "p": self._complex_layout(p.coef_fmt),
                                          "b": self._complex_layout(p.coef_fmt)})
         stride = 1 << mode_bits
@@ -731,18 +708,11 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                 name: {"re": int(table[n, 0]), "im": int(table[n, 1])}
                 for name, table in (("lam", p.lam_q), ("p", p.p_q), ("b", p.b_q))
             }
-        m.submodules.coef_mem = coef_mem = memory.Memory(shape=coef_layout, depth=stride, init=coef_words)
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=self._complex_layout(p.out_coef_fmt), depth=p.n_channels << mode_bits,
-            init=self._mode_table(p.c_q, p.n_channels),
-        )
-        m.submodules.d_mem = d_mem = memory.Memory(shape=p.out_coef_fmt.shape(), depth=p.n_channels,
-                                                   init=[int(v) for v in p.d_q])
-        m.submodules.threshold_mem = threshold_mem = memory.Memory(shape=p.out_fmt.shape(), depth=p.n_channels,
-                                                                   init=[int(v) for v in p.threshold_q])
-        state_wr, state_rd = state_mem.write_port(), state_mem.read_port()
-        u1_wr, u1_rd = u1_mem.write_port(), u1_mem.read_port()
-        coef_rd, c_rd, d_rd, threshold_rd = coef_mem.read_port(), c_mem.read_port(), d_mem.read_port(), threshold_mem.read_port()
+        coef_rd = parameter_memory(m, "coef_mem", shape=coef_layout, init=coef_words)
+        c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
+                                init=self._mode_table(p.c_q, p.n_channels))
+        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
+        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
 
         # The event being processed.
         busy = Signal()

@@ -6,12 +6,13 @@ the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory
+from amaranth.hdl import Cat, Const, Module, Mux, unsigned
+from amaranth.lib import data
 
 from golden.silif import SiLIFParams
 from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["SiLIFCore"]
 
@@ -134,23 +135,16 @@ class SiLIFCore(NeuronCore):
         shift_a = coef_bits - p.a_fmt.frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=p.n_neurons,
-            init=[
-                {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
-                for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
-            ],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
+            {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
+            for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
+        ])
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
 
         stage = stage_registers(m, advance)
 
@@ -250,13 +244,8 @@ class SiLIFCore(NeuronCore):
         w_12 = stage("w_12", w_11)
 
         # Write-back and output register.
-        m.d.comb += [
-            state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u.eq(u_12),
-            state_wr.data.w.eq(w_12),
-            state_wr.data.spike.eq(spike_12),
-            state_wr.en.eq(valid[stages] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
+                        fields={"u": u_12, "w": w_12, "spike": spike_12})
 
         self.output_register(
             m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_12, "w": w_12},

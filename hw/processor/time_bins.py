@@ -8,7 +8,7 @@ start) belongs to step ``k = t // bin_ticks``; a sample of ``T`` steps covers ti
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
