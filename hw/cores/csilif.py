@@ -45,20 +45,16 @@ class CSiLIFCore(NeuronCore):
     ----------
     params : CSiLIFParams
         Formats and per-neuron decays and gains.
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update (for verification and
-        debugging); without it the core only emits spikes.
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
-    i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
+    o_state
         ``{neuron, re: state_fmt, im: state_fmt, spike: 1, saturated: 1}``: one beat per update,
         in input order. Present only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Number of updates in which either clamp acted; sticks at ``2**32 - 1``.
 
     Timing

@@ -72,19 +72,18 @@ class DHLIFCore(NeuronCore):
     params : DHLIFParams
         Formats, decays and threshold (the parameter memory's initial contents). The weights
         stay upstream (:func:`branch_drives`).
-    emit_state : bool
-        Add :attr:`o_state`, one beat per update (verification and debugging).
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
     i_drive : ``In(stream.Signature(input_layout))``
         ``{neuron, drive_0 .. drive_{D-1}}``, drives in :func:`drive_format`.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    o_state
         ``{neuron, current_0 .. current_{D-1}: current_fmt, u: membrane_fmt, spike, saturated}``,
         one beat per update in input order. Only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Updates in which any current clamp or the membrane clamp acted; sticks at ``2**32 - 1``.
 
     Timing
@@ -133,6 +132,11 @@ class DHLIFCore(NeuronCore):
     @property
     def n_branches(self) -> int:
         return self._params.n_branches
+
+    @property
+    def drive_layout(self) -> data.StructLayout:
+        """Payload of :attr:`i_drive` (the input layout): ``{neuron, drive_0 .. drive_{D-1}}``."""
+        return self._input_layout
 
     @property
     def state_row_layout(self) -> data.StructLayout:
