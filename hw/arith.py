@@ -3,6 +3,12 @@
 Rounding (D1) needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
 Amaranth evaluates with the same arithmetic shift. Saturation (D2) needs a comparator and
 a multiplexer, built here.
+
+Beside them, the small pieces of arithmetic every core, the synapse stage and the processor
+share: index widths (:func:`index_bits`), sticking event counters (:func:`count_saturating`),
+products split for the 18x18 multipliers (:func:`operand_parts`, :func:`partial_products`,
+:func:`biased_partial_products`) and their sums (:func:`sum_shifted`), constant multiplies
+(:func:`times_constant`) and multiplexer trees (:func:`tree_select`).
 """
 
 from amaranth.hdl import Cat, Const, Mux
