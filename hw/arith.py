@@ -37,7 +37,8 @@ def count_saturating(m, counter, amount, *, when=None):
     maximum (a compare, no adder carry out). A wider ``amount`` (a count of events in one cycle)
     is added and the sum clamped, in cycles where ``when`` (default: ``amount`` non-zero) is high."""
     if len(amount) == 1:
-        with m.If(amount & (counter != COUNTER_MAX)):
+        step = amount if when is None else amount & when
+        with m.If(step & (counter != COUNTER_MAX)):
             m.d.sync += counter.eq(counter + 1)
     else:
         with m.If(amount.any() if when is None else when):
