@@ -1,7 +1,7 @@
 """Amaranth mirrors of the fixed-point rules in :mod:`golden.fixed`.
 
-Rounding (D1) needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
-Amaranth evaluates with the same arithmetic shift. Saturation (D2) needs a comparator and
+Rounding needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
+Amaranth evaluates with the same arithmetic shift. Saturation needs a comparator and
 a multiplexer, built here.
 
 Beside them, the small pieces of arithmetic every core, the synapse stage and the processor
@@ -47,7 +47,7 @@ def count_saturating(m, counter, amount, *, when=None):
 
 
 def saturate(value, fmt: QFormat):
-    """Clamp Amaranth ``value`` (any width, exact) to ``fmt`` (D2).
+    """Clamp Amaranth ``value`` (any width, exact) to ``fmt``.
 
     Returns ``(clamped, saturated)``: ``clamped`` has ``fmt.shape()``, ``saturated`` is a
     1-bit value that is high when clamping happened. Purely combinational.

@@ -23,7 +23,7 @@ READ_MODES = ("registered", "transparent", "old")
 
 
 def state_memory(m, name: str, *, shape, depth: int, read: str = "registered"):
-    """A read-write memory of ``depth`` words of ``shape`` with zero initial contents (D3).
+    """A read-write memory of ``depth`` words of ``shape`` with zero initial contents (decision 'Zero initial state').
 
     Returns ``(read_port, write_port)``; the read port's data arrive one cycle after a read
     with ``en`` high. ``read`` says what a read in the cycle of a write to the same word returns:

@@ -237,7 +237,7 @@ class SpikingLayer(wiring.Component):
         ]
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
-            with m.If(synapse.last):  # the sample ended: zero every neuron state (D3)
+            with m.If(synapse.last):  # the sample ended: zero every neuron state (decision 'Per-sample state clear')
                 m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
         with m.Elif(taken):
             m.d.sync += seen.eq(seen + 1)
