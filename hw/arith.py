@@ -3,6 +3,12 @@
 Rounding needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
 Amaranth evaluates with the same arithmetic shift. Saturation needs a comparator and
 a multiplexer, built here.
+
+Beside them, the small pieces of arithmetic every core, the synapse stage and the processor
+share: index widths (:func:`index_bits`), sticking event counters (:func:`count_saturating`),
+products split for the 18x18 multipliers (:func:`operand_parts`, :func:`partial_products`,
+:func:`biased_partial_products`) and their sums (:func:`sum_shifted`), constant multiplies
+(:func:`times_constant`) and multiplexer trees (:func:`tree_select`).
 """
 
 from amaranth.hdl import Cat, Const, Mux
@@ -10,9 +16,34 @@ from amaranth.hdl import Cat, Const, Mux
 from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
-__all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand_parts", "partial_products",
-           "round_shift", "saturate", "times_constant",
-           "tree_select"]
+__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_products",
+           "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
+           "sum_shifted", "times_constant", "tree_select"]
+
+#: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
+COUNTER_MAX = (1 << COUNTER_WIDTH) - 1
+
+
+def index_bits(count: int) -> int:
+    """Width of an index into ``count`` items: ``ceil(log2(count))``, at least 1."""
+    return max(1, (int(count) - 1).bit_length())
+
+
+def count_saturating(m, counter, amount, *, when=None):
+    """Add ``amount`` to the ``COUNTER_WIDTH``-bit register ``counter`` (``m.d.sync``), sticking at
+    :data:`COUNTER_MAX`.
+
+    A 1-bit ``amount`` is an enable: the counter steps by one unless it is already at the
+    maximum (a compare, no adder carry out). A wider ``amount`` (a count of events in one cycle)
+    is added and the sum clamped, in cycles where ``when`` (default: ``amount`` non-zero) is high."""
+    if len(amount) == 1:
+        step = amount if when is None else amount & when
+        with m.If(step & (counter != COUNTER_MAX)):
+            m.d.sync += counter.eq(counter + 1)
+    else:
+        with m.If(amount.any() if when is None else when):
+            total = counter + amount
+            m.d.sync += counter.eq(Mux(total > COUNTER_MAX, COUNTER_MAX, total))
 
 
 def saturate(value, fmt: QFormat):
@@ -81,12 +112,13 @@ def times_constant(value, factor: int):
     return terms[0]
 
 
-def operand_parts(operand):
+def operand_parts(operand, *, max_bits: int = MULTIPLIER_PORT_BITS):
     """``[(part, shift)]`` with ``operand == sum(part << shift)``, each part fitting one 18-bit
     signed multiplier port: the operand itself, or its low 17 bits (unsigned) and the signed
-    upper bits (split again while wider)."""
+    upper bits (split again while wider than ``max_bits``; ``max_bits = 17`` leaves every part
+    room for an 18-bit signed coefficient on the other port)."""
     parts, shift = [], 0
-    while len(operand) > MULTIPLIER_PORT_BITS:
+    while len(operand) > max_bits:
         parts.append((operand[:_LOW_BITS], shift))
         operand = operand[_LOW_BITS:].as_signed()
         shift += _LOW_BITS
@@ -100,3 +132,37 @@ def partial_products(a, b):
     not pack pipeline registers into the ECP5 multiplier, so this is how a product reaches
     ~120 MHz."""
     return [(pa * pb, sa + sb) for pa, sa in operand_parts(a) for pb, sb in operand_parts(b)]
+
+
+def sum_shifted(parts):
+    """``sum(part << shift)`` of ``(part, shift)`` pairs, exact, in the given order: the full
+    product of :func:`partial_products` (or of :func:`biased_partial_products` plus its offset),
+    once its parts are registered."""
+    total = None
+    for part, shift in parts:
+        term = part << shift if shift else part
+        total = term if total is None else total + term
+    return total
+
+
+def biased_partial_products(value, coef: Const, frac_bits: int):
+    """Split ``value * coef`` (an unsigned constant ``coef`` of at most 18 bits) into products
+    that each fit one 18x18 multiplier.
+
+    Returns ``(parts, offset)``, ``parts`` as ``[(product, shift)]``, with ``value * coef ==
+    sum(product << shift) - (offset << frac_bits)``. Yosys maps a product it has to split
+    itself (a signed operand wider than 18 bits, or an unsigned 18-bit coefficient next to a
+    signed value) onto several multipliers *plus an adder in the same cycle*; splitting here
+    lets every multiplier output go straight into a register. The value is biased to unsigned
+    (``value + 2**(W-1)``, its sign bit inverted) and cut into 18-bit slices, each multiplied
+    unsigned by the coefficient; the bias times the coefficient is the offset, a whole multiple
+    of ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products that fit one multiplier as they
+    are, or cannot be split this way, stay a single product with offset 0.
+    """
+    width = len(value)
+    if (width <= MULTIPLIER_PORT_BITS and len(coef) < MULTIPLIER_PORT_BITS) or len(coef) > MULTIPLIER_PORT_BITS \
+            or width - 1 < frac_bits:
+        return [(value * coef, 0)], 0
+    biased = Cat(value[: width - 1], ~value[width - 1])
+    parts = [(biased[low : low + MULTIPLIER_PORT_BITS] * coef, low) for low in range(0, width, MULTIPLIER_PORT_BITS)]
+    return parts, coef.value << (width - 1 - frac_bits)

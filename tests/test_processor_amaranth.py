@@ -212,27 +212,37 @@ def test_times_constant_and_tree_select_are_exact():
         times_constant(x, -1)
 
 
-def test_first_valid_picks_the_lowest_valid_stream():
-    """The merger's and the lane serialisers' select tree, for every valid pattern of 1, 3, 5 and 8 streams."""
-    from types import SimpleNamespace
+def test_arbiter_picks_the_lowest_valid_stream():
+    """The merger's and the lane serialisers' arbiter, for every valid pattern of 1, 3, 5 and 8
+    streams: the chosen index, its payload and the ready routed back to it alone."""
+    from amaranth.lib import data
 
-    from hw.processor.network import _first_valid
+    from hw.streams import LowestValidArbiter
 
     pattern = Signal(8)
     widths = (1, 3, 5, 8)
-    chosen = [Signal(3, name=f"chosen_{n}") for n in widths]
+    layout = data.StructLayout({"tag": 4})
+    arbiters = [LowestValidArbiter(layout, n) for n in widths]
     m = Module()
-    m.d.comb += [c.eq(_first_valid([SimpleNamespace(valid=pattern[k]) for k in range(n)]))
-                 for c, n in zip(chosen, widths)]
+    for k, (arbiter, n) in enumerate(zip(arbiters, widths)):
+        m.submodules[f"arbiter_{k}"] = arbiter
+        m.d.comb += arbiter.o.ready.eq(1)
+        for q in range(n):
+            m.d.comb += [arbiter.i[q].valid.eq(pattern[q]), arbiter.i[q].payload.tag.eq(q + 3)]
     bad = []
 
     async def tb(ctx):
         for v in range(256):
             ctx.set(pattern, v)
-            for c, n in zip(chosen, widths):
+            for arbiter, n in zip(arbiters, widths):
                 bits = v & ((1 << n) - 1)
-                if bits and ctx.get(c) != (bits & -bits).bit_length() - 1:
-                    bad.append((n, v, ctx.get(c)))
+                want = (bits & -bits).bit_length() - 1
+                got = ctx.get(arbiter.o.payload.index)
+                readies = [ctx.get(arbiter.i[q].ready) for q in range(n)]
+                if ctx.get(arbiter.o.valid) != bool(bits) or (bits and (
+                        got != want or ctx.get(arbiter.o.payload.tag) != want + 3
+                        or readies != [int(q == want) for q in range(n)])):
+                    bad.append((n, v, got))
 
     sim = Simulator(m)
     sim.add_testbench(tb)

@@ -15,6 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
+from hw.arith import index_bits
 from hw.cores.dhlif import drive_format
 
 __all__ = [
@@ -113,7 +114,7 @@ class NeuronStimulus(wiring.Component):
         m = Module()
         current_shape = self.o_current.payload.current.shape()
         lfsr = Signal(32, init=LFSR_SEED)
-        neuron = Signal(unsigned(max(1, (self.n_neurons - 1).bit_length())))
+        neuron = Signal(unsigned(index_bits(self.n_neurons)))
 
         wide_currents = Signal()
         m.submodules.wide_currents_sync = FFSynchronizer(self.wide_currents, wide_currents)

@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.network import NetworkParams
 from golden.protocol import COUNTER_NAMES, MAX_SCORES, SensorGeometry
-from hw.arith import COUNTER_WIDTH
+from hw.arith import COUNTER_MAX, COUNTER_WIDTH, count_saturating, index_bits
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain
 from hw.link.frame_decoder import CommandKind, FrameDecoder
 from hw.link.frame_encoder import SPIKE_LAYOUT, STATUS_LAYOUT, FrameEncoder, ResultKind, scores_layout
@@ -208,14 +208,13 @@ class ProcessorLink(wiring.Component):
             m.d.comb += proc.i.payload.channel.eq(cmd.payload.x)
 
         # Spikes of the chosen layers: per layer a step counter, a sample tag and a FIFO.
-        limit = (1 << COUNTER_WIDTH) - 1
         scored_tag = Signal(_SAMPLE_TAG_BITS)  # samples whose scores left the processor
         heads = []  # (layer index, FIFO, entry view, head is of the sample scored next)
         dropped_now = []
         for k in self.spike_layers:
             tap = proc.layer_taps[f"layer_{k}"]
             entry_layout = data.StructLayout({
-                "neuron": unsigned(max(1, (self.params.layers[k].n_out - 1).bit_length())),
+                "neuron": unsigned(index_bits(self.params.layers[k].n_out)),
                 "step": unsigned(STEP_BITS),
                 "tag": unsigned(_SAMPLE_TAG_BITS),
             })
@@ -245,8 +244,7 @@ class ProcessorLink(wiring.Component):
         for *_, current in heads:
             any_current = any_current | current
         n_dropped = sum((d.as_unsigned() for d in dropped_now), Const(0, range(len(dropped_now) + 1)))
-        total_dropped = self.spikes_dropped + n_dropped
-        m.d.sync += self.spikes_dropped.eq(Mux(total_dropped > limit, limit, total_dropped))
+        count_saturating(m, self.spikes_dropped, n_dropped)
 
         # Results: scores (once its sample's spikes have left), then a pending status, then spikes.
         scores = proc.o_scores
@@ -301,12 +299,9 @@ class ProcessorLink(wiring.Component):
 
         with m.If(scores.valid & scores.ready):
             m.d.sync += scored_tag.eq(scored_tag + 1)
-            with m.If(self.samples_done != limit):
-                m.d.sync += self.samples_done.eq(self.samples_done + 1)
+        count_saturating(m, self.samples_done, scores.valid & scores.ready)
         n_clipped = sum((c.as_unsigned() for c in clipped), Const(0, range(n + 1)))
-        with m.If(send_scores & encoder.i.ready):
-            total = self.clipped_scores + n_clipped
-            m.d.sync += self.clipped_scores.eq(Mux(total > limit, limit, total))
+        count_saturating(m, self.clipped_scores, n_clipped, when=send_scores & encoder.i.ready)
         saturation = [proc.current_saturation[k] != 0 for k in range(len(self.params.layers))]
         saturation += [proc.neuron_saturation[k] != 0 for k in range(len(self.params.layers))]
         any_sat = Const(0, 1)
@@ -315,7 +310,7 @@ class ProcessorLink(wiring.Component):
         dropped = proc.dropped_backwards + proc.dropped_out_of_range + proc.dropped_late + proc.dropped_over_bound
         m.d.comb += [
             self.any_saturation.eq(any_sat),
-            self.dropped_events.eq(Mux(dropped > limit, limit, dropped)),
+            self.dropped_events.eq(Mux(dropped > COUNTER_MAX, COUNTER_MAX, dropped)),
         ]
         return m
 

@@ -6,12 +6,13 @@ the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory
+from amaranth.hdl import Const, Module, Mux, signed, unsigned
+from amaranth.lib import data
 
 from golden.csilif import NEURON_KIND, CSiLIFParams
-from hw.arith import operand_parts, saturate
+from hw.arith import operand_parts, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["CSiLIFCore"]
 
@@ -44,20 +45,16 @@ class CSiLIFCore(NeuronCore):
     ----------
     params : CSiLIFParams
         Formats and per-neuron decays and gains.
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update (for verification and
-        debugging); without it the core only emits spikes.
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
-    i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
+    o_state
         ``{neuron, re: state_fmt, im: state_fmt, spike: 1, saturated: 1}``: one beat per update,
         in input order. Present only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Number of updates in which either clamp acted; sticks at ``2**32 - 1``.
 
     Timing
@@ -132,23 +129,16 @@ class CSiLIFCore(NeuronCore):
         m = Module()
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=p.n_neurons,
-            init=[
-                {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
-                for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
-            ],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
+            {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
+            for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
+        ])
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
 
         stage = stage_registers(m, advance)
 
@@ -200,9 +190,8 @@ class CSiLIFCore(NeuronCore):
         # Stage 6: the groups at full width, one floor shift each: round half up to F bits.
         rounded = {}
         for component, parts in groups.items():
-            total = parts[0][0]  # shift 0, already aligned to P fractional bits
-            for group, shift in parts[1:]:
-                total = total + (group << (shift + p.decay_shift))
+            # the shift-0 group is already aligned to P fractional bits
+            total = sum_shifted([(group, shift + p.decay_shift if shift else 0) for group, shift in parts])
             rounded[component] = stage(f"{component}_6", total >> p.round_bits)
 
         # Stage 7: saturate; the strict spike compare runs on the unclamped value, which
@@ -215,12 +204,8 @@ class CSiLIFCore(NeuronCore):
         saturated_7 = stage("saturated_7", re_clamped | im_clamped, unsigned(1))
 
         # Write-back of the half-reset state for the next step (exact), and output register.
-        m.d.comb += [
-            state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u_reset.eq(re_7 - Mux(spike_7, p.half_q, 0)),
-            state_wr.data.im.eq(im_7),
-            state_wr.en.eq(valid[stages] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
+                        fields={"u_reset": re_7 - Mux(spike_7, p.half_q, 0), "im": im_7})
         self.output_register(
             m, advance, valid=valid[stages], neuron=neuron[stages], fields={"re": re_7, "im": im_7},
             spike=spike_7, saturated=saturated_7,

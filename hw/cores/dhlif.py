@@ -9,14 +9,14 @@ on its input.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Const, Module, Mux, unsigned
+from amaranth.lib import data
 
 from golden.dhlif import NEURON_KIND, DHLIFParams
 from golden.fixed import QFormat
-from hw.arith import COUNTER_WIDTH, any_of, saturate
-from hw.cores.neuron_core import output_register, stage_registers
+from hw.arith import any_of, saturate
+from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["DHLIFCore", "branch_drives", "drive_format"]
 
@@ -49,7 +49,7 @@ def branch_drives(params: DHLIFParams, counts) -> np.ndarray:
     return clamped.reshape(counts.shape[0], params.n_neurons, params.n_branches)
 
 
-class DHLIFCore(wiring.Component):
+class DHLIFCore(NeuronCore):
     """``params.n_neurons`` DH-LIF neurons with ``D`` dendritic branches sharing one pipelined datapath.
 
     Each beat on :attr:`i_drive` advances one neuron by one tick with its ``D`` branch
@@ -72,19 +72,18 @@ class DHLIFCore(wiring.Component):
     params : DHLIFParams
         Formats, decays and threshold (the parameter memory's initial contents). The weights
         stay upstream (:func:`branch_drives`).
-    emit_state : bool
-        Add :attr:`o_state`, one beat per update (verification and debugging).
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
-    i_drive : ``In(stream.Signature(drive_layout))``
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
+    i_drive : ``In(stream.Signature(input_layout))``
         ``{neuron, drive_0 .. drive_{D-1}}``, drives in :func:`drive_format`.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    o_state
         ``{neuron, current_0 .. current_{D-1}: current_fmt, u: membrane_fmt, spike, saturated}``,
         one beat per update in input order. Only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Updates in which any current clamp or the membrane clamp acted; sticks at ``2**32 - 1``.
 
     Timing
@@ -118,71 +117,26 @@ class DHLIFCore(wiring.Component):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = 6
 
-    def __init__(self, params: DHLIFParams, *, emit_state: bool = True):
-        if not isinstance(params, DHLIFParams):
-            raise TypeError(f"params must be a DHLIFParams, not {type(params).__name__}")
-        self._params = params
-        self._emit_state = bool(emit_state)
-        index_shape = unsigned(self.index_bits)
-        branches = range(params.n_branches)
-        self._drive_layout = data.StructLayout(
-            {"neuron": index_shape, **{f"drive_{d}": drive_format(params).shape() for d in branches}}
-        )
-        self._spike_layout = data.StructLayout({"neuron": index_shape})
-        self._state_layout = data.StructLayout(
-            {
-                "neuron": index_shape,
-                **{f"current_{d}": params.current_fmt.shape() for d in branches},
-                "u": params.membrane_fmt.shape(),
-                "spike": unsigned(1),
-                "saturated": unsigned(1),
-            }
-        )
-        members = {
-            "i_drive": In(stream.Signature(self._drive_layout)),
-            "o_spike": Out(stream.Signature(self._spike_layout)),
-        }
-        if self._emit_state:
-            members["o_state"] = Out(stream.Signature(self._state_layout))
-        members["saturation_count"] = Out(COUNTER_WIDTH)
-        super().__init__(members)
+    params_class = DHLIFParams
+    input_name = "i_drive"
 
-    # --- derived facts --------------------------------------------------------------------
-    @property
-    def params(self) -> DHLIFParams:
-        return self._params
+    def input_fields(self, params: DHLIFParams) -> dict:
+        """The input beat's words: ``{drive_0 .. drive_{D-1}}`` in :func:`drive_format`."""
+        return {f"drive_{d}": drive_format(params).shape() for d in range(params.n_branches)}
 
-    @property
-    def emit_state(self) -> bool:
-        return self._emit_state
-
-    @property
-    def n_neurons(self) -> int:
-        return self._params.n_neurons
+    def state_fields(self, params: DHLIFParams) -> dict:
+        """``o_state`` words, in this order: ``{current_0 .. current_{D-1}, u}``."""
+        return {**{f"current_{d}": params.current_fmt.shape() for d in range(params.n_branches)},
+                "u": params.membrane_fmt.shape()}
 
     @property
     def n_branches(self) -> int:
         return self._params.n_branches
 
     @property
-    def index_bits(self) -> int:
-        """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
-
-    @property
     def drive_layout(self) -> data.StructLayout:
-        """Payload of :attr:`i_drive`: ``{neuron, drive_0 .. drive_{D-1}}``."""
-        return self._drive_layout
-
-    @property
-    def spike_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_spike`: ``{neuron}``."""
-        return self._spike_layout
-
-    @property
-    def state_layout(self) -> data.StructLayout:
-        """Payload of :attr:`o_state`."""
-        return self._state_layout
+        """Payload of :attr:`i_drive` (the input layout): ``{neuron, drive_0 .. drive_{D-1}}``."""
+        return self._input_layout
 
     @property
     def state_row_layout(self) -> data.StructLayout:
@@ -212,41 +166,17 @@ class DHLIFCore(wiring.Component):
         rounding = 1 << (decay_bits - 1) if decay_bits else 0
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = memory.Memory(shape=self.state_row_layout, depth=p.n_neurons, init=[])
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=p.n_neurons,
-            init=[
-                {**{f"alpha_{d}": int(p.branch_decay_q[h, d]) for d in branches}, "beta": int(p.soma_decay_q[h])}
-                for h in range(p.n_neurons)
-            ],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
+                                          read="transparent")
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
+            {**{f"alpha_{d}": int(p.branch_decay_q[h, d]) for d in branches}, "beta": int(p.soma_decay_q[h])}
+            for h in range(p.n_neurons)
+        ])
 
-        advance = Signal()
-        index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
-        with m.If(advance):
-            m.d.sync += [valid[1].eq(self.i_drive.valid & self.i_drive.ready), neuron[1].eq(self.i_drive.payload.neuron)]
-            for k in range(2, stages + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
-
+        # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
+        # when `advance` is high (the output register can take a beat).
+        advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         stage = stage_registers(m, advance)
-
-        # Stage 0: accept, stalling on a read-after-write hazard.
-        hazard = Const(0, 1)
-        for k in range(1, self.hazard_stages + 1):
-            hazard = hazard | (valid[k] & (neuron[k] == self.i_drive.payload.neuron))
-        m.d.comb += [
-            self.i_drive.ready.eq(advance & ~hazard),
-            state_rd.addr.eq(self.i_drive.payload.neuron),
-            state_rd.en.eq(advance),
-            param_rd.addr.eq(self.i_drive.payload.neuron),
-            param_rd.en.eq(advance),
-        ]
 
         # Stage 1: memory words arrive with the beat's drives.
         drive_shape = drive_format(p).shape()
@@ -299,17 +229,11 @@ class DHLIFCore(wiring.Component):
         current_7 = [stage(f"current_{d}_7", current_6[d]) for d in branches]
 
         # Write-back and output register.
-        m.d.comb += [
-            state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u.eq(u_7),
-            state_wr.data.spike.eq(spike_7),
-            state_wr.en.eq(valid[stages] & advance),
-        ]
-        m.d.comb += [state_wr.data[f"current_{d}"].eq(current_7[d]) for d in branches]
-
-        output_register(self, m, advance, valid=valid[stages], neuron=neuron[stages],
-                        fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
-                        saturated=saturated_7)
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
+                        fields={**{f"current_{d}": current_7[d] for d in branches}, "u": u_7, "spike": spike_7})
+        self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages],
+                             fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
+                             saturated=saturated_7)
         return m
 
 

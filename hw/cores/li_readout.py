@@ -8,12 +8,14 @@ module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import NEURON_KIND, LIReadoutParams
-from hw.arith import COUNTER_WIDTH, any_of, saturate, tree_select
+from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits, operand_parts, saturate, sum_shifted, tree_select
+from hw.cores.neuron_core import pipeline_control
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["LIReadoutCore"]
 
@@ -148,7 +150,7 @@ class LIReadoutCore(wiring.Component):
     @property
     def index_bits(self) -> int:
         """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
+        return index_bits(self._params.n_neurons)
 
     @property
     def current_layout(self) -> data.StructLayout:
@@ -175,14 +177,10 @@ class LIReadoutCore(wiring.Component):
         coef_shape = p.coef_fmt.shape()
         index_shape = unsigned(self.index_bits)
 
-        m.submodules.state_mem = state_mem = memory.Memory(shape=p.state_fmt.shape(), depth=n, init=[])
+        state_rd, state_wr = state_memory(m, "state_mem", shape=p.state_fmt.shape(), depth=n, read="transparent")
         param_layout = data.StructLayout({"alpha": coef_shape, "gain": coef_shape})
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=param_layout, depth=n, init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)]
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
-        param_rd = param_mem.read_port()
+        param_rd = parameter_memory(m, "param_mem", shape=param_layout,
+                                    init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)])
 
         scores = [Signal(self._score_fmt.shape(), name=f"score_{k}") for k in range(n)]
 
@@ -191,26 +189,8 @@ class LIReadoutCore(wiring.Component):
         running = Signal(init=1)
         clearing = Signal()
         index = Signal(range(n + 1))
-        advance = Signal()
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, _STAGES + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, _STAGES + 1)]
-        with m.If(advance):
-            m.d.sync += valid[1].eq(self.i_current.valid & self.i_current.ready)
-            m.d.sync += neuron[1].eq(self.i_current.payload.neuron)
-            for k in range(2, _STAGES + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
-
-        hazard = Signal()
-        m.d.comb += hazard.eq(
-            any_of(valid[k] & (neuron[k] == self.i_current.payload.neuron) for k in range(1, self.hazard_stages + 1))
-        )
-        m.d.comb += [
-            self.i_current.ready.eq(advance & ~hazard & running),
-            state_rd.addr.eq(self.i_current.payload.neuron),
-            state_rd.en.eq(advance),
-            param_rd.addr.eq(self.i_current.payload.neuron),
-            param_rd.en.eq(advance),
-        ]
+        advance, valid, neuron = pipeline_control(m, self.i_current, stages=_STAGES, hazard_stages=self.hazard_stages,
+                                                  read_ports=(state_rd, param_rd), accepting=running)
 
         # Stage 1 -> 2: operands.
         current_1 = Signal(p.input_fmt.shape())
@@ -239,11 +219,8 @@ class LIReadoutCore(wiring.Component):
 
         products = []
         for operand, coef, name in ((u_2, alpha_2, "decay"), (current_2, gain_2, "drive")):
-            if len(operand) > _SLICE_BITS:
-                low, high = operand[:_SLICE_BITS], operand[_SLICE_BITS:].as_signed()
-                full = (delayed(high * coef, f"{name}_high") << _SLICE_BITS) + delayed(low * coef, f"{name}_low")
-            else:
-                full = delayed(operand * coef, name)
+            full = sum_shifted([(delayed(part * coef, f"{name}_{shift}"), shift)
+                                for part, shift in operand_parts(operand, max_bits=_SLICE_BITS)])
             full_5 = Signal.like(full, name=f"{name}_5")
             with m.If(advance):
                 m.d.sync += full_5.eq(full)
@@ -310,10 +287,7 @@ class LIReadoutCore(wiring.Component):
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
         m.d.sync += clamps.eq(Cat(write_back & u_clamped_7, score_valid_b & score_clamped))
-        counter_max = (1 << COUNTER_WIDTH) - 1
-        with m.If(clamps.any()):
-            total = self.saturation_count + clamps[0] + clamps[1]
-            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+        count_saturating(m, self.saturation_count, clamps[0] + clamps[1], when=clamps.any())
 
         # Finish: drain, scan, emit, clear.
         in_flight = any_of([*(valid[k] for k in range(1, _STAGES + 1)), score_valid_a, score_valid_b])

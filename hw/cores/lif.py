@@ -7,11 +7,12 @@ specification, this module only schedules it.
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, unsigned
-from amaranth.lib import data, memory
+from amaranth.lib import data
 
 from golden.lif import NEURON_KIND, LIFParams
-from hw.arith import partial_products, saturate
+from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["LIFCore"]
 
@@ -39,8 +40,8 @@ class LIFCore(NeuronCore):
     ----------
     params : LIFParams
         Formats, per-neuron coefficients (the parameter memory's initial contents), reset.
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update.
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
@@ -106,30 +107,19 @@ class LIFCore(NeuronCore):
         coef_bits = p.coef_frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=p.n_neurons,
-            init=[{"threshold": int(th), "leak": int(lk), "scale": int(sc)}
-                  for th, lk, sc in zip(p.threshold_q, p.leak_q, p.scale_q)],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
+            {"threshold": int(th), "leak": int(lk), "scale": int(sc)}
+            for th, lk, sc in zip(p.threshold_q, p.leak_q, p.scale_q)
+        ])
 
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
         stage = stage_registers(m, advance)
 
         def product_parts(name, a, b):
             """``a * b`` as registered partial products ``[(register, shift)]``."""
             return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
-
-        def parts_sum(parts):
-            total = parts[0][0] << parts[0][1]
-            for part, shift in parts[1:]:
-                total = total + (part << shift)
-            return total
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
@@ -147,8 +137,8 @@ class LIFCore(NeuronCore):
         threshold_3 = stage("threshold_3", threshold_2)
 
         # Stage 4: the products summed at full width.
-        leak_u_4 = stage("leak_u_4", parts_sum(leak_u_3))
-        scale_x_4 = stage("scale_x_4", parts_sum(scale_x_3))
+        leak_u_4 = stage("leak_u_4", sum_shifted(leak_u_3))
+        scale_x_4 = stage("scale_x_4", sum_shifted(scale_x_3))
         threshold_4 = stage("threshold_4", threshold_3)
 
         # Stage 5: one sum aligned to C fractional bits, rounded once.
@@ -176,11 +166,7 @@ class LIFCore(NeuronCore):
         saturated_8 = stage("saturated_8", saturated_7)
 
         # Write-back and output register.
-        m.d.comb += [
-            state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u.eq(u_8),
-            state_wr.en.eq(valid[stages] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance, fields={"u": u_8})
         self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_8},
                              spike=spike_8, saturated=saturated_8)
         return m

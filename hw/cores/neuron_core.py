@@ -1,23 +1,27 @@
-"""Ports and derived facts shared by the time-multiplexed, current-driven neuron cores.
+"""Ports and derived facts shared by the time-multiplexed neuron cores.
 
-Every such core takes one ``(neuron, current)`` beat per neuron update on ``i_current``, emits
-``{neuron}`` on ``o_spike`` for each update that fired, optionally every update on ``o_state``
-(``{neuron, <state fields>, spike, saturated}``), and counts saturated updates in
-``saturation_count``. A core subclasses :class:`NeuronCore`, names its parameter class and its
-state fields, and writes the datapath in ``elaborate``; :meth:`NeuronCore.pipeline_control`
-and :meth:`NeuronCore.output_register` give it the control every such core shares (stage
-registers, accept with the read-after-write stall, output register with backpressure).
+Every such core takes one ``{neuron, <input fields>}`` beat per neuron update on its input
+stream (``i_current``, or ``i_drive`` for DH-LIF), emits ``{neuron}`` on ``o_spike`` for each
+update that fired, optionally every update on ``o_state`` (``{neuron, <state fields>, spike,
+saturated}``), takes an optional ``clear`` of its state memory, and counts saturated updates in
+``saturation_count``. A core subclasses :class:`NeuronCore`, declares its parameter class,
+input stream, latency, hazard window, input and state fields, takes its memories from
+:mod:`hw.memories`, and writes the datapath in ``elaborate``; :func:`pipeline_control`,
+:meth:`NeuronCore.write_back` and :meth:`NeuronCore.output_register` give it the control every
+such core shares (stage registers, accept with the read-after-write stall, write-back with the
+clear, output register with backpressure). The leaky-integrator readout shares
+:func:`pipeline_control` and :func:`stage_registers`.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Const, Signal, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import COUNTER_WIDTH, any_of
+from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits
 
-__all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "stage_registers"]
+__all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "pipeline_control", "stage_registers"]
 
 
 def stage_registers(m, advance):
@@ -33,22 +37,59 @@ def stage_registers(m, advance):
     return stage
 
 
+def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, accepting=None):
+    """Stage registers of a time-multiplexed core, stage 0's accept with its read-after-write
+    stall, and the read ports.
+
+    ``source`` is the core's input stream (payload with a ``neuron`` field). Creates ``advance``
+    (driven by the core's output register: high when it can take a beat, and then every stage
+    register moves) and, per stage ``k = 1..stages``, ``valid[k]`` and ``neuron[k]`` (index 0 is
+    ``None``). Stage 0 accepts the offered beat when ``advance`` (and ``accepting``, if given)
+    is high and its neuron is in none of the stages ``1..hazard_stages`` with ``valid`` set:
+    that neuron's previous update has not been written back yet. ``read_ports`` (the state and
+    parameter memories' read ports, :mod:`hw.memories`) are addressed with the offered neuron
+    and enabled with ``advance``, so their data belong to the beat in stage 1.
+
+    Returns ``(advance, valid, neuron)``. ``source.ready`` depends combinationally on
+    ``advance`` and ``source.payload.neuron``, never on ``source.valid``.
+    """
+    if not 1 <= hazard_stages <= stages:
+        raise ValueError(f"hazard_stages must be in 1..{stages}, not {hazard_stages}")
+    offered = source.payload.neuron
+    advance = Signal()
+    index_shape = offered.shape()
+    valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
+    neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
+    with m.If(advance):
+        m.d.sync += [valid[1].eq(source.valid & source.ready), neuron[1].eq(offered)]
+        for k in range(2, stages + 1):
+            m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
+
+    hazard = Signal()
+    m.d.comb += [
+        hazard.eq(any_of(valid[k] & (neuron[k] == offered) for k in range(1, hazard_stages + 1))),
+        source.ready.eq(advance & ~hazard if accepting is None else advance & ~hazard & accepting),
+    ]
+    for port in read_ports:
+        m.d.comb += [port.addr.eq(offered), port.en.eq(advance)]
+    return advance, valid, neuron
+
+
 def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, saturated):
-    """The output register of a spiking core (a :class:`NeuronCore`, or the DH-LIF core):
-    see :meth:`NeuronCore.output_register`. ``core`` has ``o_spike``, ``o_state`` (with
-    ``_emit_state``), ``_state_layout`` ({neuron, fields..., spike, saturated}) and
-    ``saturation_count``."""
-    out_state = Signal(core._state_layout)
+    """The output register of a spiking core (a :class:`NeuronCore`): see
+    :meth:`NeuronCore.output_register`."""
+    emit_state = core.emit_state
+    out_state = Signal(core.state_layout)
     spike_pending = Signal()
     state_pending = Signal()
     spike_done = ~spike_pending | core.o_spike.ready
-    state_done = ~state_pending | core.o_state.ready if core._emit_state else Const(1)
+    state_done = ~state_pending | core.o_state.ready if emit_state else Const(1)
     m.d.comb += [
         advance.eq(spike_done & state_done),
         core.o_spike.valid.eq(spike_pending),
         core.o_spike.payload.neuron.eq(out_state.neuron),
     ]
-    if core._emit_state:
+    if emit_state:
         m.d.comb += [core.o_state.valid.eq(state_pending), core.o_state.payload.eq(out_state)]
     with m.If(advance):
         m.d.sync += [
@@ -57,50 +98,86 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
             out_state.spike.eq(spike),
             out_state.saturated.eq(saturated),
             spike_pending.eq(valid & spike),
-            state_pending.eq(valid if core._emit_state else 0),
+            state_pending.eq(valid if emit_state else 0),
         ]
-        with m.If(valid & saturated & (core.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-            m.d.sync += core.saturation_count.eq(core.saturation_count + 1)
+        count_saturating(m, core.saturation_count, valid & saturated)
     with m.Else():
         with m.If(core.o_spike.ready):
             m.d.sync += spike_pending.eq(0)
-        if core._emit_state:
+        if emit_state:
             with m.If(core.o_state.ready):
                 m.d.sync += state_pending.eq(0)
 
 
 class NeuronCore(wiring.Component):
-    """Base of the refractory LIF, SiLIF and C-SiLIF cores.
+    """Base of the time-multiplexed spiking cores (refractory LIF, SiLIF, C-SiLIF, DH-LIF).
 
-    Subclasses set :attr:`params_class` and :attr:`hazard_stages` and implement
-    :meth:`state_fields`.
+    A subclass declares, as class attributes, :attr:`params_class`, :attr:`input_name` (its
+    input stream member), :attr:`latency` and :attr:`hazard_stages`, and implements
+    :meth:`input_fields` and :meth:`state_fields`.
+
+    Parameters
+    ----------
+    params
+        An instance of :attr:`params_class` (``n_neurons`` and the formats).
+    emit_state : bool
+        Add the :attr:`o_state` port that reports every update.
+    clearable : bool
+        Add the :attr:`clear` port, through which a parent zeroes the state memory.
+
+    Members
+    -------
+    <input_name> : ``In(stream.Signature(input_layout))``
+        ``{neuron, <input fields>}``: one beat per neuron update.
+    o_spike : ``Out(stream.Signature(spike_layout))``
+        ``{neuron}``: one beat per update that fired, in input order.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, <state fields>, spike, saturated}``: one beat per update, in input order.
+        Only with ``emit_state=True``.
+    clear : ``In(clear_layout)``
+        ``{active, neuron}``: in a cycle with ``active`` high, the state memory's write port
+        writes zero at ``neuron`` instead of the pipeline's write-back (a write-back in that
+        cycle is lost, so raise it only while no update is in flight). Only with
+        ``clearable=True``.
+    saturation_count : ``Out(32)``
+        Updates in which a clamp acted; sticks at ``2**32 - 1``.
     """
 
     params_class: type = object
-    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet. Every core
-    #: sets it to its last stage (the write-back stage): the state memory's read port is not
-    #: transparent, so a read in the cycle of the write-back would miss it.
+    #: Name of the input stream member.
+    input_name: str = "i_current"
+    #: Clocks from an input beat's transfer to its output beats being valid.
+    latency: int = 0
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages: int = 0
 
-    def __init__(self, params, *, emit_state: bool = True):
+    def __init__(self, params, *, emit_state: bool = True, clearable: bool = False):
         if not isinstance(params, self.params_class):
             raise TypeError(f"params must be a {self.params_class.__name__}, not {type(params).__name__}")
         self._params = params
         self._emit_state = bool(emit_state)
+        self._clearable = bool(clearable)
         index_shape = unsigned(self.index_bits)
-        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
+        self._input_layout = data.StructLayout({"neuron": index_shape, **self.input_fields(params)})
         self._spike_layout = data.StructLayout({"neuron": index_shape})
         self._state_layout = data.StructLayout(
             {"neuron": index_shape, **self.state_fields(params), "spike": unsigned(1), "saturated": unsigned(1)}
         )
+        self._clear_layout = data.StructLayout({"active": unsigned(1), "neuron": index_shape})
         members = {
-            "i_current": In(stream.Signature(self._current_layout)),
+            self.input_name: In(stream.Signature(self._input_layout)),
             "o_spike": Out(stream.Signature(self._spike_layout)),
         }
         if self._emit_state:
             members["o_state"] = Out(stream.Signature(self._state_layout))
+        if self._clearable:
+            members["clear"] = In(self._clear_layout)
         members["saturation_count"] = Out(COUNTER_WIDTH)
         super().__init__(members)
+
+    def input_fields(self, params) -> dict:
+        """The input beat's words (after ``neuron``): ``{current: input_fmt}``."""
+        return {"current": params.input_fmt.shape()}
 
     def state_fields(self, params) -> dict:
         """The core's state words reported on ``o_state`` (between ``neuron`` and ``spike``)."""
@@ -115,18 +192,32 @@ class NeuronCore(wiring.Component):
         return self._emit_state
 
     @property
+    def clearable(self) -> bool:
+        return self._clearable
+
+    @property
     def n_neurons(self) -> int:
         return self._params.n_neurons
 
     @property
     def index_bits(self) -> int:
         """Width of a neuron index (at least 1)."""
-        return max(1, (self._params.n_neurons - 1).bit_length())
+        return index_bits(self._params.n_neurons)
+
+    @property
+    def input_stream(self):
+        """The input stream member (the one named :attr:`input_name`)."""
+        return getattr(self, self.input_name)
+
+    @property
+    def input_layout(self) -> data.StructLayout:
+        """Payload of the input stream: ``{neuron, <input fields>}``."""
+        return self._input_layout
 
     @property
     def current_layout(self) -> data.StructLayout:
-        """Payload of ``i_current``: ``{neuron, current}``."""
-        return self._current_layout
+        """Payload of ``i_current`` (the input layout of a current-driven core)."""
+        return self._input_layout
 
     @property
     def spike_layout(self) -> data.StructLayout:
@@ -138,77 +229,26 @@ class NeuronCore(wiring.Component):
         """Payload of ``o_state``: ``{neuron, <state fields>, spike, saturated}``."""
         return self._state_layout
 
+    @property
+    def clear_layout(self) -> data.StructLayout:
+        """Shape of ``clear``: ``{active, neuron}``."""
+        return self._clear_layout
+
     # --- shared hardware ------------------------------------------------------------------
-    def state_memory(self, shape) -> memory.Memory:
-        """The state memory: ``n_neurons`` words of ``shape``, zero initial contents.
-
-        Give it one combinational read port, addressed by :meth:`pipeline_control` and registered
-        by :meth:`registered_read` (together a non-transparent synchronous read), and one write
-        port (the write-back). It carries Yosys's ``no_rw_check`` attribute: a read in the
-        cycle of a write to the same word may return anything. Without it Yosys keeps the
-        read port's old-data semantics on such a collision by emulation (a registered address
-        compare, the write data and a multiplexer LUT on every output bit), which puts a LUT
-        between the block RAM output and its register, the slow path of the trained network
-        tops. No core needs a defined result there: :meth:`pipeline_control` never accepts a
-        beat whose neuron is in the write-back stage, and the read it issues for a beat it
-        does not accept is discarded.
-        """
-        return memory.Memory(shape=shape, depth=self._params.n_neurons, init=[], attrs={"no_rw_check": 1})
-
     def pipeline_control(self, m, stages: int, read_ports):
-        """Stage registers, stage 0's accept with its read-after-write stall, and the read ports.
+        """:func:`pipeline_control` on the input stream with :attr:`hazard_stages`."""
+        return pipeline_control(m, self.input_stream, stages=stages, hazard_stages=self.hazard_stages,
+                                read_ports=read_ports)
 
-        Creates ``advance`` (driven by :meth:`output_register`: high when the output register
-        can take a beat, and then every stage register moves) and, per stage ``k = 1..stages``,
-        ``valid[k]`` and ``neuron[k]`` (index 0 is ``None``). Stage 0 accepts the offered beat
-        when ``advance`` is high and its neuron is in none of the stages ``1..hazard_stages``
-        with ``valid`` set: that neuron's previous update has not been written back yet. The
-        core's state read port is not transparent and a read that meets a write to its word is
-        undefined (:meth:`state_memory`), which is why the window includes the write-back stage
-        itself; a read one cycle later sees the write. ``read_ports`` (the
-        state and parameter memories' read ports) are addressed with the offered neuron and
-        enabled with ``advance``, so their data belong to the beat in stage 1.
-
-        Returns ``(advance, valid, neuron)``. ``i_current.ready`` depends combinationally on
-        ``advance`` and ``i_current.payload.neuron``, never on ``i_current.valid``.
-        """
-        if not 1 <= self.hazard_stages <= stages:
-            raise ValueError(f"hazard_stages must be in 1..{stages}, not {self.hazard_stages}")
-        offered = self.i_current.payload.neuron
-        advance = Signal()
-        index_shape = unsigned(self.index_bits)
-        valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, stages + 1)]
-        neuron = [None] + [Signal(index_shape, name=f"neuron_{k}") for k in range(1, stages + 1)]
-        with m.If(advance):
-            m.d.sync += [valid[1].eq(self.i_current.valid & self.i_current.ready), neuron[1].eq(offered)]
-            for k in range(2, stages + 1):
-                m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
-
-        hazard = Signal()
-        m.d.comb += [
-            hazard.eq(any_of(valid[k] & (neuron[k] == offered) for k in range(1, self.hazard_stages + 1))),
-            self.i_current.ready.eq(advance & ~hazard),
-        ]
-        for port in read_ports:
-            m.d.comb += port.addr.eq(offered)
-            if port.domain != "comb":
-                m.d.comb += port.en.eq(advance)
-        return advance, valid, neuron
-
-    def registered_read(self, m, port, advance):
-        """The word of a combinational read port (``read_port(domain="comb")`` of
-        :meth:`state_memory`) registered when ``advance`` is high: the behaviour of a
-        non-transparent synchronous read port, data valid in stage 1.
-
-        Written as a plain register behind an asynchronous read so that Yosys merges the two
-        into the block RAM's read port itself (``memory_dff``), which is where it applies the
-        memory's ``no_rw_check`` attribute; a synchronous Amaranth read port reaches Yosys
-        already merged, with the collision semantics fixed, and gets the emulation logic.
-        """
-        word = Signal(port.data.shape(), reset_less=True, name="state_word_1")
-        with m.If(advance):
-            m.d.sync += word.eq(port.data)
-        return word
+    def write_back(self, m, port, *, neuron, enable, fields: dict):
+        """Drive the state memory's write port: the words ``fields`` (by name) at ``neuron`` when
+        ``enable`` is high, or, with ``clearable``, zero at ``clear.neuron`` while
+        ``clear.active`` is high."""
+        m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
+        m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
+        if self._clearable:
+            with m.If(self.clear.active):
+                m.d.comb += [port.addr.eq(self.clear.neuron), port.data.eq(0), port.en.eq(1)]
 
     def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
         """The output register behind the last stage, its backpressure, and the saturation counter.
@@ -226,4 +266,3 @@ class NeuronCore(wiring.Component):
             raise ValueError(f"fields must name the state fields {sorted(expected)}, not {sorted(fields)}")
         output_register(self, m, advance, valid=valid, neuron=neuron, fields=fields, spike=spike,
                         saturated=saturated)
-

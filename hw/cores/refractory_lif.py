@@ -6,20 +6,19 @@ model's docstring is the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data
 
 from golden.fixed import round_shift
 from golden.refractory_lif import NEURON_KIND, RefractoryLIFParams
-from hw.arith import saturate
+from hw.arith import biased_partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["RefractoryLIFCore"]
 
 #: Last computing stage: it writes back and feeds the output register.
 _LAST_STAGE = 9
-#: Operand width of one ECP5 MULT18X18D.
-_DSP_WIDTH = 18
 
 
 class RefractoryLIFCore(NeuronCore):
@@ -48,20 +47,16 @@ class RefractoryLIFCore(NeuronCore):
     params : RefractoryLIFParams
         Formats, decays (compile-time constants) and per-neuron ``v_th``, ``U_th`` (the
         initial contents of a read-only parameter memory).
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update (for verification and
-        debugging); without it the core only emits spikes.
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
-    i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
+    o_state
         ``{neuron, v: state_fmt, refr: refr_fmt, u: state_fmt, spike: 1, saturated: 1}``: one
         beat per update, in input order. Present only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Number of updates in which any of the three clamps acted; sticks at ``2**32 - 1``.
 
     Notes
@@ -96,7 +91,7 @@ class RefractoryLIFCore(NeuronCore):
         1  memory words arrive (u, R, s_prev, v_th, U_th)
         2  memory words registered unchanged (the multiplier operand registers)
         3  partial products of tau*u and tau_r*R registered straight out of the multipliers
-           (18x18 slices, see _partial_products); U_th * s_prev chosen
+           (18x18 slices, see hw.arith.biased_partial_products); U_th * s_prev chosen
         4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
         5  products rounded to F fractional bits (round_shift)
         6  v and R at full width (exact adds)
@@ -136,20 +131,14 @@ class RefractoryLIFCore(NeuronCore):
         coef_bits = p.coef_fmt.frac_bits
         n_neurons = p.n_neurons
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=n_neurons,
-            init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout,
+                                    init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)])
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, _LAST_STAGE, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = Signal(p.input_fmt.shape())
@@ -175,18 +164,18 @@ class RefractoryLIFCore(NeuronCore):
             ]
 
         # Stage 3: partial products straight out of the multipliers; U_th * s_prev chosen.
-        # value * coef == sum(part << shift) - (offset << C), see _partial_products.
+        # value * coef == sum(part << shift) - (offset << C), see hw.arith.biased_partial_products.
         tau = Const(p.tau_q, p.coef_fmt.shape())
         tau_r = Const(p.tau_r_q, p.coef_fmt.shape())
-        parts_u, offset_u = _partial_products(u_2, tau, coef_bits)
-        parts_r, offset_r = _partial_products(refr_2, tau_r, coef_bits)
-        parts_u_3 = [(shift, Signal.like(part, name=f"decay_u_part{i}_3")) for i, (shift, part) in enumerate(parts_u)]
-        parts_r_3 = [(shift, Signal.like(part, name=f"decay_r_part{i}_3")) for i, (shift, part) in enumerate(parts_r)]
+        parts_u, offset_u = biased_partial_products(u_2, tau, coef_bits)
+        parts_r, offset_r = biased_partial_products(refr_2, tau_r, coef_bits)
+        parts_u_3 = [(Signal.like(part, name=f"decay_u_part{i}_3"), shift) for i, (part, shift) in enumerate(parts_u)]
+        parts_r_3 = [(Signal.like(part, name=f"decay_r_part{i}_3"), shift) for i, (part, shift) in enumerate(parts_r)]
         refr_increment_3 = Signal(p.threshold_fmt.shape())
         v_th_3 = Signal.like(v_th_2)
         current_3 = Signal.like(current_2)
         with m.If(advance):
-            m.d.sync += [reg.eq(part) for (_, reg), (_, part) in zip(parts_u_3 + parts_r_3, parts_u + parts_r)]
+            m.d.sync += [reg.eq(part) for (reg, _), (part, _) in zip(parts_u_3 + parts_r_3, parts_u + parts_r)]
             m.d.sync += [
                 refr_increment_3.eq(Mux(spike_prev_2, u_th_2, 0)),
                 v_th_3.eq(v_th_2),
@@ -195,8 +184,8 @@ class RefractoryLIFCore(NeuronCore):
 
         # Stage 4: partial products summed; the offsets move onto the addends (exact: they are
         # whole multiples of 2**C, so they commute with the rounding shift).
-        decay_u_full = _sum_shifted(parts_u_3)
-        decay_r_full = _sum_shifted(parts_r_3)
+        decay_u_full = sum_shifted(parts_u_3)
+        decay_r_full = sum_shifted(parts_r_3)
         decay_u_4 = Signal.like(decay_u_full)
         decay_r_4 = Signal.like(decay_r_full)
         current_4 = Signal.like(current_3 - offset_u)
@@ -286,50 +275,14 @@ class RefractoryLIFCore(NeuronCore):
         # Soft-reset mux, write-back and output register.
         u_9 = Mux(spike_9, u_fired_9, v_9)
         saturated_9 = v_or_refr_clamped_9 | (spike_9 & u_fired_clamped_9)
-        m.d.comb += [
-            state_wr.addr.eq(neuron[9]),
-            state_wr.data.u.eq(u_9),
-            state_wr.data.refr.eq(refr_9),
-            state_wr.data.spike.eq(spike_9),
-            state_wr.en.eq(valid[9] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[9], enable=valid[9] & advance,
+                        fields={"u": u_9, "refr": refr_9, "spike": spike_9})
 
         self.output_register(
             m, advance, valid=valid[9], neuron=neuron[9], fields={"v": v_9, "refr": refr_9, "u": u_9},
             spike=spike_9, saturated=saturated_9,
         )
         return m
-
-
-def _partial_products(value, coef: Const, frac_bits: int):
-    """Split ``value * coef`` into products that each fit one 18x18 multiplier.
-
-    ``value`` is a signed Amaranth value, ``coef`` an unsigned constant of at most 18 bits.
-    Returns ``(parts, offset)`` with ``value * coef == sum(part << shift for shift, part in
-    parts) - (offset << frac_bits)``. Yosys maps a product it has to split itself (a signed
-    operand wider than 18 bits, or an unsigned 18-bit coefficient next to a signed value) onto
-    several multipliers *plus an adder in the same cycle*; splitting here lets every multiplier
-    output go straight into a register. The value is biased to unsigned (``value +
-    2**(W-1)``, its sign bit inverted) and cut into 18-bit slices, each multiplied unsigned by
-    the coefficient; the bias times the coefficient is the offset, a whole multiple of
-    ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products that fit one multiplier as they are,
-    or cannot be split this way, stay a single product with offset 0.
-    """
-    width = len(value)
-    if (width <= _DSP_WIDTH and len(coef) < _DSP_WIDTH) or len(coef) > _DSP_WIDTH or width - 1 < frac_bits:
-        return [(0, value * coef)], 0
-    biased = Cat(value[: width - 1], ~value[width - 1])
-    parts = [(low, biased[low : low + _DSP_WIDTH] * coef) for low in range(0, width, _DSP_WIDTH)]
-    return parts, coef.value << (width - 1 - frac_bits)
-
-
-def _sum_shifted(parts):
-    """``sum(part << shift)`` of ``(shift, part)`` pairs."""
-    total = None
-    for shift, part in parts:
-        term = part << shift if shift else part
-        total = term if total is None else total + term
-    return total
 
 
 #: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.

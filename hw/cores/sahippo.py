@@ -15,13 +15,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import NEURON_KIND, SAHiPPOParams
-from hw.arith import COUNTER_WIDTH, partial_products, saturate
+from hw.arith import COUNTER_WIDTH, count_saturating, index_bits, partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import stage_registers
+from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
@@ -196,12 +197,12 @@ class SAHiPPOCore(wiring.Component):
     @property
     def channel_bits(self) -> int:
         """Width of a channel index (at least 1)."""
-        return max(1, (self._params.n_channels - 1).bit_length())
+        return index_bits(self._params.n_channels)
 
     @property
     def mode_bits(self) -> int:
         """Width of a mode index (at least 1); the low address bits of every per-mode table."""
-        return max(1, (self._params.n_modes - 1).bit_length())
+        return index_bits(self._params.n_modes)
 
     @property
     def dt_bits(self) -> int:
@@ -258,11 +259,9 @@ class SAHiPPOCore(wiring.Component):
         rows = self.table_rows
         dt_bits = self.dt_bits
         channel_shape, dt_shape = unsigned(self.channel_bits), unsigned(dt_bits)
-        m.submodules.t_last_mem = t_last_mem = memory.Memory(shape=unsigned(self._tick_bits), depth=p.n_channels, init=[])
-        m.submodules.row_mem = row_mem = memory.Memory(shape=row_word_shape, depth=rows, init=row_words)
-        t_last_wr = t_last_mem.write_port()
-        t_last_rd = t_last_mem.read_port()
-        row_rd = row_mem.read_port()
+        t_last_rd, t_last_wr = state_memory(m, "t_last_mem", shape=unsigned(self._tick_bits), depth=p.n_channels,
+                                            read="old")
+        row_rd = parameter_memory(m, "row_mem", shape=row_word_shape, init=row_words)
 
         # One decoded event waits in `pending_*` for the back end.
         pending_full = Signal()
@@ -305,8 +304,7 @@ class SAHiPPOCore(wiring.Component):
                     fe_row_base.eq(fe_channel * (p.dt_max + 1)),
                 ]
                 with m.If(fe_tick < t_last):
-                    with m.If(self.backwards_count != (1 << COUNTER_WIDTH) - 1):
-                        m.d.sync += self.backwards_count.eq(self.backwards_count + 1)
+                    count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
                     m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
@@ -346,37 +344,16 @@ class SAHiPPOCore(wiring.Component):
         # The decay table in banks of one DP16KD each (512 x 36 bits), every bank's word
         # registered before the bank multiplexer: the block RAMs' slow clock-to-out (no output
         # register in the ECP5 mapping) then meets no logic.
-        decay_words = self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows)
-        decay_banks = []
-        for bank, start in enumerate(range(0, len(decay_words), _DECAY_BANK_WORDS)):
-            words = decay_words[start : start + _DECAY_BANK_WORDS]
-            m.submodules[f"decay_bank_{bank}"] = bank_mem = memory.Memory(
-                shape=self._complex_layout(p.decay_fmt), depth=len(words), init=words
-            )
-            decay_banks.append(bank_mem.read_port())
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
-        )
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=self._complex_layout(p.out_coef_fmt),
-            depth=p.n_channels << mode_bits,
-            init=self._mode_table(p.c_q, p.n_channels),
-        )
-        m.submodules.b_mem = b_mem = memory.Memory(
-            shape=self._complex_layout(p.coef_fmt), depth=1 << mode_bits, init=self._mode_table(p.b_q[None], 1)
-        )
-        m.submodules.d_mem = d_mem = memory.Memory(
-            shape=p.out_coef_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.d_q]
-        )
-        m.submodules.threshold_mem = threshold_mem = memory.Memory(
-            shape=p.out_fmt.shape(), depth=p.n_channels, init=[int(v) for v in p.threshold_q]
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(transparent_for=(state_wr,))
-        c_rd = c_mem.read_port()
-        b_rd = b_mem.read_port()
-        d_rd = d_mem.read_port()
-        threshold_rd = threshold_mem.read_port()
+        decay_banks = parameter_banks(m, "decay_bank", shape=self._complex_layout(p.decay_fmt),
+                                      init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
+                                      bank_depth=_DECAY_BANK_WORDS)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
+                                          depth=p.n_channels << mode_bits, read="transparent")
+        c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
+                                init=self._mode_table(p.c_q, p.n_channels))
+        b_rd = parameter_memory(m, "b_mem", shape=self._complex_layout(p.coef_fmt), init=self._mode_table(p.b_q[None], 1))
+        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
+        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
 
         pending = self._front_end(m, unsigned(1), [int(g == 0) for g in p.g_q.reshape(-1)])
         pending_full, pending_channel, pending_row = pending.full, pending.channel, pending.row
@@ -505,13 +482,6 @@ class SAHiPPOCore(wiring.Component):
             groups[0] = groups.get(0, Const(0)) + constant
             return [(stage(f"{name}_{shift}", total), shift) for shift, total in sorted(groups.items())]
 
-        def combine(groups):
-            """The full-width value of weight groups (exact)."""
-            total = groups[0][0]
-            for register, shift in groups[1:]:
-                total = total + (register << shift)
-            return total
-
         # Stage 4: the four real products of decay * z and the two of B * w, as registered
         # partial products.
         decay_re_4 = registered_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
@@ -541,10 +511,10 @@ class SAHiPPOCore(wiring.Component):
         def shifted(value, n):
             return value >> n if n > 0 else value << -n
 
-        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, combine(decay_re_5) >> fd))
-        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, combine(decay_im_5) >> fd))
-        jump_re_6 = stage("jump_re_6", shifted(combine(jump_re_5), jump_shift))
-        jump_im_6 = stage("jump_im_6", shifted(combine(jump_im_5), jump_shift))
+        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, sum_shifted(decay_re_5) >> fd))
+        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, sum_shifted(decay_im_5) >> fd))
+        jump_re_6 = stage("jump_re_6", shifted(sum_shifted(jump_re_5), jump_shift))
+        jump_im_6 = stage("jump_im_6", shifted(sum_shifted(jump_im_5), jump_shift))
         weight_6 = stage("weight_6", weight_5)
 
         # Stage 7: clamped; C and D of this mode addressed.
@@ -606,9 +576,9 @@ class SAHiPPOCore(wiring.Component):
         y_acc_12 = Signal(signed(acc_bits))
         event_clamped_12 = Signal()
         with m.If(advance & valid[11]):
-            start = Mux(first[11], combine(d_w_11) << (fs - fin), y_acc_12)
+            start = Mux(first[11], sum_shifted(d_w_11) << (fs - fin), y_acc_12)
             m.d.sync += [
-                y_acc_12.eq(start + (combine(c_z_11) << 1)),
+                y_acc_12.eq(start + (sum_shifted(c_z_11) << 1)),
                 event_clamped_12.eq(Mux(first[11], 0, event_clamped_12) | clamped_11),
             ]
         z_re_12 = stage("z_re_12", z_re_11)
@@ -658,8 +628,7 @@ class SAHiPPOCore(wiring.Component):
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            with m.If(event_done & saturated_14 & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+            count_saturating(m, self.saturation_count, event_done & saturated_14)
         with m.Else():
             with m.If(self.o_output.ready):
                 m.d.sync += output_pending.eq(0)
@@ -727,10 +696,9 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
             [{"substeps": int(k), "g_sub": int(g)} for k, g in zip(p.substeps.reshape(-1), p.g_sub_q.reshape(-1))],
         )
 
-        m.submodules.state_mem = state_mem = memory.Memory(
-            shape=self._complex_layout(p.state_fmt), depth=p.n_channels << mode_bits, init=[]
-        )
-        m.submodules.u1_mem = u1_mem = memory.Memory(shape=self._complex_layout(p.work_fmt), depth=1 << mode_bits, init=[])
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
+                                          depth=p.n_channels << mode_bits, read="old")
+        u1_rd, u1_wr = state_memory(m, "u1_mem", shape=self._complex_layout(p.work_fmt), depth=1 << mode_bits, read="old")
         coef_layout = data.StructLayout({"lam": self._complex_layout(p.coef_fmt), "p": self._complex_layout(p.coef_fmt),
                                          "b": self._complex_layout(p.coef_fmt)})
         stride = 1 << mode_bits
@@ -740,18 +708,11 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                 name: {"re": int(table[n, 0]), "im": int(table[n, 1])}
                 for name, table in (("lam", p.lam_q), ("p", p.p_q), ("b", p.b_q))
             }
-        m.submodules.coef_mem = coef_mem = memory.Memory(shape=coef_layout, depth=stride, init=coef_words)
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=self._complex_layout(p.out_coef_fmt), depth=p.n_channels << mode_bits,
-            init=self._mode_table(p.c_q, p.n_channels),
-        )
-        m.submodules.d_mem = d_mem = memory.Memory(shape=p.out_coef_fmt.shape(), depth=p.n_channels,
-                                                   init=[int(v) for v in p.d_q])
-        m.submodules.threshold_mem = threshold_mem = memory.Memory(shape=p.out_fmt.shape(), depth=p.n_channels,
-                                                                   init=[int(v) for v in p.threshold_q])
-        state_wr, state_rd = state_mem.write_port(), state_mem.read_port()
-        u1_wr, u1_rd = u1_mem.write_port(), u1_mem.read_port()
-        coef_rd, c_rd, d_rd, threshold_rd = coef_mem.read_port(), c_mem.read_port(), d_mem.read_port(), threshold_mem.read_port()
+        coef_rd = parameter_memory(m, "coef_mem", shape=coef_layout, init=coef_words)
+        c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
+                                init=self._mode_table(p.c_q, p.n_channels))
+        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
+        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
 
         # The event being processed.
         busy = Signal()
@@ -946,8 +907,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                             out_output.saturated.eq(clamped | y_clamp),
                             busy.eq(0),
                         ]
-                        with m.If((clamped | y_clamp) & (self.saturation_count != (1 << COUNTER_WIDTH) - 1)):
-                            m.d.sync += self.saturation_count.eq(self.saturation_count + 1)
+                        count_saturating(m, self.saturation_count, clamped | y_clamp)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
         return m

@@ -6,12 +6,13 @@ the specification, this module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory
+from amaranth.hdl import Cat, Const, Module, Mux, unsigned
+from amaranth.lib import data
 
 from golden.silif import NEURON_KIND, SiLIFParams
-from hw.arith import partial_products, saturate
+from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.memories import parameter_memory, state_memory
 
 __all__ = ["SiLIFCore"]
 
@@ -42,20 +43,16 @@ class SiLIFCore(NeuronCore):
     ----------
     params : SiLIFParams
         Formats and per-neuron coefficients (the parameter memory's initial contents).
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update (for verification and
-        debugging); without it the core only emits spikes.
+    emit_state, clearable : bool
+        As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
     Members
     -------
-    i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
+    Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
+    o_state
         ``{neuron, u: state_fmt, w: state_fmt, spike: 1, saturated: 1}``: one beat per update,
         in input order. Present only with ``emit_state=True``.
-    saturation_count : ``Out(32)``
+    saturation_count
         Number of updates in which the ``w`` or the ``u`` clamp acted; sticks at ``2**32 - 1``.
 
     Timing
@@ -134,37 +131,23 @@ class SiLIFCore(NeuronCore):
         shift_a = coef_bits - p.a_fmt.frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        m.submodules.state_mem = state_mem = self.state_memory(self.state_row_layout)
-        m.submodules.param_mem = param_mem = memory.Memory(
-            shape=self.param_row_layout,
-            depth=p.n_neurons,
-            init=[
-                {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
-                for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
-            ],
-        )
-        state_wr = state_mem.write_port()
-        state_rd = state_mem.read_port(domain="comb")  # registered below: see registered_read
-        param_rd = param_mem.read_port()
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
+            {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
+            for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
+        ])
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = self.registered_read(m, state_rd, advance)
+        state_word_1 = state_rd.data
 
         stage = stage_registers(m, advance)
 
         def product_parts(name, a, b):
             """``a * b`` as partial products (one MULT18X18D each), each registered straight out
-            of its multiplier: ``[(register, shift)]``, summed by :func:`parts_sum` a stage later."""
+            of its multiplier: ``[(register, shift)]``, summed by :func:`hw.arith.sum_shifted` a stage later."""
             return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
-
-        def parts_sum(parts):
-            """The exact product from its registered partial products."""
-            total = parts[0][0] << parts[0][1]
-            for part, shift in parts[1:]:
-                total = total + (part << shift)
-            return total
 
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
@@ -194,8 +177,8 @@ class SiLIFCore(NeuronCore):
         current_3 = stage("current_3", current_2)
 
         # Stage 4: the w products summed at full width; alpha*(u - s) as partial products.
-        beta_w_4 = stage("beta_w_4", parts_sum(beta_w_3))
-        a_u_4 = stage("a_u_4", parts_sum(a_u_3))
+        beta_w_4 = stage("beta_w_4", sum_shifted(beta_w_3))
+        a_u_4 = stage("a_u_4", sum_shifted(a_u_3))
         alpha_u_4 = product_parts("alpha_u_4", alpha_3, u_reset_3)
         b_increment_4 = stage("b_increment_4", b_increment_3)
         gain_4 = stage("gain_4", gain_3)
@@ -204,7 +187,7 @@ class SiLIFCore(NeuronCore):
         # Stage 5: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
         # rounding constant while it waits for gain*(x - w).
         partial_w_5 = stage("partial_w_5", (beta_w_4 << shift_decay) + (a_u_4 << shift_a))
-        alpha_u_rounding_5 = stage("alpha_u_rounding_5", parts_sum(alpha_u_4) + (1 << (decay_bits - 1)))
+        alpha_u_rounding_5 = stage("alpha_u_rounding_5", sum_shifted(alpha_u_4) + (1 << (decay_bits - 1)))
         b_increment_5 = stage("b_increment_5", b_increment_4)
         gain_5 = stage("gain_5", gain_4)
         current_5 = stage("current_5", current_4)
@@ -238,7 +221,7 @@ class SiLIFCore(NeuronCore):
         alpha_u_rounding_9 = stage("alpha_u_rounding_9", alpha_u_rounding_8)
 
         # Stage 10: gain*(x - w) summed at full width.
-        gain_drive_10 = stage("gain_drive_10", parts_sum(gain_drive_9))
+        gain_drive_10 = stage("gain_drive_10", sum_shifted(gain_drive_9))
         w_10 = stage("w_10", w_9)
         w_clamped_10 = stage("w_clamped_10", w_clamped_9)
         alpha_u_rounding_10 = stage("alpha_u_rounding_10", alpha_u_rounding_9)
@@ -257,13 +240,8 @@ class SiLIFCore(NeuronCore):
         w_12 = stage("w_12", w_11)
 
         # Write-back and output register.
-        m.d.comb += [
-            state_wr.addr.eq(neuron[stages]),
-            state_wr.data.u.eq(u_12),
-            state_wr.data.w.eq(w_12),
-            state_wr.data.spike.eq(spike_12),
-            state_wr.en.eq(valid[stages] & advance),
-        ]
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
+                        fields={"u": u_12, "w": w_12, "spike": spike_12})
 
         self.output_register(
             m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_12, "w": w_12},

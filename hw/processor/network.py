@@ -12,17 +12,17 @@ import dataclasses
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat
 from golden.network import LayerParams, NetworkParams
-from hw.arith import COUNTER_WIDTH, any_of, times_constant, tree_select
+from hw.arith import COUNTER_MAX, COUNTER_WIDTH, times_constant
 from hw.cores import core_classes
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
+from hw.streams import LowestValidArbiter, StreamQueue
 
 __all__ = ["lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
            "layer_tap_layout", "readout_tap_layout"]
@@ -60,106 +60,38 @@ def readout_tap_layout(core: LIReadoutCore) -> data.StructLayout:
                               "u": core.params.state_fmt.shape()})
 
 
-class _Beat:
-    """``valid`` / ``ready`` / ``payload`` of a stream read out of a FIFO."""
+def _forward(m, source, sink, **fields):
+    """Drive stream ``sink`` from stream ``source`` with the payload fields ``fields`` (by name),
+    ``source.ready`` from ``sink.ready``: a connection whose payload changes shape on the way."""
+    m.d.comb += [sink.valid.eq(source.valid), source.ready.eq(sink.ready)]
+    m.d.comb += [sink.payload[name].eq(value) for name, value in fields.items()]
 
-    def __init__(self, valid, ready, payload):
-        self.valid, self.ready, self.payload = valid, ready, payload
+
+def _global_index(local, chosen, n: int):
+    """Index ``local * n + chosen`` of the ``chosen``-th of ``n`` interleaved sources (``local``
+    itself for one source), from shifts and adds (:func:`hw.arith.times_constant`)."""
+    return times_constant(local, n) + chosen if n > 1 else local
 
 
-def _buffered(m, name, source, fields=None):
-    """``source`` through a 2-entry buffered FIFO, so its ``ready`` is a register (timing).
+def _serialise_lanes(m, name, queues, sink):
+    """Drive stream ``sink`` (``{neuron, current}``) from the lane ``queues`` of one core through a
+    :class:`~hw.streams.LowestValidArbiter` ``name``, lowest valid lane first.
 
-    Returns the FIFO's read side as an object with ``valid``, ``ready`` (to drive) and a
-    ``payload`` view of the source's layout (or only of the payload fields named in ``fields``).
-    Adds 2 cycles of latency, no throughput loss.
+    ``queues[q]`` carries the current of row ``row`` of lane ``q``; the sink gets neuron
+    ``row * len(queues) + q`` (in the sink's index width, which may be narrower).
     """
-    layout = source.payload.shape()
-    if fields is not None:
-        layout = data.StructLayout({field: layout.members[field] for field in fields})
-    payload = Signal(layout, name=f"{name}_w_data")
-    m.d.comb += [getattr(payload, field).eq(getattr(source.payload, field)) for field in layout.members]
-    m.submodules[name] = fifo = SyncFIFOBuffered(width=layout.size, depth=_LANE_FIFO_DEPTH)
-    ready = Signal(name=f"{name}_ready")
-    m.d.comb += [
-        fifo.w_data.eq(payload.as_value()),
-        fifo.w_en.eq(source.valid),
-        source.ready.eq(fifo.w_rdy),
-        fifo.r_en.eq(ready),
-    ]
-    return _Beat(fifo.r_rdy, ready, data.View(layout, fifo.r_data))
+    m.submodules[name] = arbiter = LowestValidArbiter(queues[0].o.payload.shape(), len(queues))
+    for q, queue in enumerate(queues):
+        wiring.connect(m, queue.o, arbiter.i[q])
+    chosen = arbiter.o.payload
+    _forward(m, arbiter.o, sink, neuron=_global_index(chosen.neuron, chosen.index, len(queues)),
+             current=chosen.current)
 
 
-def _connect_beat(m, source, sink):
-    """Drive stream ``sink`` from ``source`` (a stream or a :func:`_buffered` read side)."""
-    m.d.comb += [sink.valid.eq(source.valid), sink.payload.eq(source.payload), source.ready.eq(sink.ready)]
-
-
-def _min(value, limit):
-    return Mux(value > limit, limit, value)
-
-
-def _first_valid(streams):
-    """Index of the lowest stream whose ``valid`` is high (0 when none).
-
-    A balanced tree (``ceil(log2(len(streams)))`` levels of 2:1 multiplexers, each pair taking
-    its lower half's index when that half has a valid stream), not a chain of one Mux per stream.
-    """
-    bits = max(1, (len(streams) - 1).bit_length())
-    nodes = [(stream.valid, Const(0, bits)) for stream in streams]  # (any valid, index within the node)
-    level = 0
-    while len(nodes) > 1:
-        if len(nodes) % 2:
-            nodes.append((Const(0, 1), Const(0, bits)))
-        nodes = [(lo_valid | hi_valid, Mux(lo_valid, lo_index, hi_index | (1 << level)))
-                 for (lo_valid, lo_index), (hi_valid, hi_index) in zip(nodes[0::2], nodes[1::2])]
-        level += 1
-    return nodes[0][1]
-
-
-def _serialise_lanes(m, beats, sink):
-    """Drive stream ``sink`` (``{neuron, current}``) from the lane ``beats`` of one core, lowest
-    valid lane first, as plain expressions (Verilog simulators know them from time 0).
-
-    ``beats[q]`` carries the current of row ``row`` of lane ``q``; the sink gets neuron
-    ``row * len(beats) + q`` (in the sink's index width, which may be narrower).
-    """
-    chosen = _first_valid(beats)
-    row = tree_select(chosen, [beat.payload.neuron for beat in beats])
-    m.d.comb += [
-        sink.valid.eq(any_of(beat.valid for beat in beats)),
-        sink.payload.neuron.eq(times_constant(row, len(beats)) + chosen if len(beats) > 1 else row),
-        sink.payload.current.eq(tree_select(chosen, [beat.payload.current for beat in beats])),
-    ]
-    for q, beat in enumerate(beats):
-        m.d.comb += beat.ready.eq((chosen == q) & sink.ready)
-
-
-def clearable_core(core_class):
-    """A subclass of a spiking core class whose state memory can be swept to zero (decision 'Per-sample state clear').
-
-    The cores of ``hw/cores`` reset their state memories only through the bitstream's initial
-    contents. The subclass adds two plain signals, driven by the layer: while ``clear_active``
-    is high, the state memory's write port writes zero at ``clear_addr`` instead of the
-    pipeline's write-back. The layer raises it only while the core's pipeline is empty (every
-    update of the sample has come out), so no write-back is lost.
-    """
-
-    class ClearableCore(core_class):
-        def __init__(self, params, **kwargs):
-            super().__init__(params, **kwargs)
-            self.clear_active = Signal()
-            self.clear_addr = Signal(self.index_bits)
-
-        def elaborate(self, platform):
-            m = super().elaborate(platform)
-            write = m.submodules.state_mem.write_ports[0]
-            with m.If(self.clear_active):
-                m.d.comb += [write.addr.eq(self.clear_addr), write.data.eq(0), write.en.eq(1)]
-            return m
-
-    ClearableCore.__name__ = ClearableCore.__qualname__ = f"Clearable{core_class.__name__}"
-    return ClearableCore
+def _queue(m, name, shape, depth=_LANE_FIFO_DEPTH):
+    """A :class:`~hw.streams.StreamQueue` of ``depth`` beats of ``shape``, added as submodule ``name``."""
+    m.submodules[name] = queue = StreamQueue(shape, depth=depth)
+    return queue
 
 
 def layer_cores(n_out: int, lanes: int, cores: int | None) -> tuple[int, int]:
@@ -213,8 +145,8 @@ class SpikingLayer(wiring.Component):
         self._layer = layer
         self._lanes, self._cores = layer_cores(layer.n_out, lanes, cores)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
-        core_class = clearable_core(core_classes()[layer.kind])
-        self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True)
+        core_class = core_classes()[layer.kind]
+        self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True, clearable=True)
                       for core in range(self._cores)]
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
@@ -237,17 +169,21 @@ class SpikingLayer(wiring.Component):
         layer, lanes, n_cores = self._layer, self._lanes, self._cores
         per_core = lanes // n_cores
         m.submodules.synapse = synapse = self.synapse
-        lane_beats = [_buffered(m, f"current_fifo_{lane}", synapse.o_current[lane]) for lane in range(lanes)]
+        # Each lane through a 2-entry queue, so the cores' readies do not reach the synapse (timing).
+        lane_queues = []
+        for lane in range(lanes):
+            lane_queues.append(queue := _queue(m, f"current_fifo_{lane}", synapse.current_layout))
+            wiring.connect(m, synapse.o_current[lane], queue.i)
         for c, core in enumerate(self.cores):
             m.submodules[f"core_{c}"] = core
-            # The lanes c, c + cores, ... of this core, lowest pending first.
-            if per_core > 1:  # the select feeds a 2-entry FIFO, so the core's ready stays off it (timing)
-                selected = stream.Signature(core.i_current.payload.shape()).create()
-            else:
-                selected = core.i_current
-            _serialise_lanes(m, lane_beats[c::n_cores], selected)
+            # The lanes c, c + cores, ... of this core, lowest pending first; with several, the
+            # select feeds a 2-entry queue, so the core's ready stays off it (timing).
             if per_core > 1:
-                _connect_beat(m, _buffered(m, f"core_fifo_{c}", selected), core.i_current)
+                core_queue = _queue(m, f"core_fifo_{c}", core.current_layout)
+                _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_queue.i)
+                wiring.connect(m, core_queue.o, core.i_current)
+            else:
+                _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core.i_current)
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
@@ -258,34 +194,35 @@ class SpikingLayer(wiring.Component):
         clear_addr = Signal(range(max(2, core_neurons)))
         m.d.comb += synapse.close_allowed.eq(~step_pending & ~clearing)
         for core in self.cores:
-            m.d.comb += [core.clear_active.eq(clearing & (clear_addr < core.n_neurons)),
-                         core.clear_addr.eq(clear_addr)]
+            m.d.comb += [core.clear.active.eq(clearing & (clear_addr < core.n_neurons)),
+                         core.clear.neuron.eq(clear_addr)]
         with m.If(clearing):
             m.d.sync += clear_addr.eq(clear_addr + 1)
             with m.If(clear_addr == core_neurons - 1):
                 m.d.sync += clearing.eq(0)
 
         # Plain expressions, no comb processes: Verilog simulators know them from time 0. Each
-        # core's updates reach the merger through a 2-entry FIFO, so the merger's step logic
-        # does not drive the cores' pipeline enables (timing).
-        beats = [_buffered(m, f"update_fifo_{c}", core.o_state, fields=("neuron", "spike"))
-                 for c, core in enumerate(self.cores)]
+        # core's updates ({neuron, spike} of its o_state) reach the merger through a 2-entry
+        # queue, so the merger's step logic does not drive the cores' pipeline enables (timing).
+        update_layout = data.StructLayout({"neuron": unsigned(self.cores[0].index_bits), "spike": unsigned(1)})
+        m.submodules.update_arbiter = update_arbiter = LowestValidArbiter(update_layout, n_cores)
+        for c, core in enumerate(self.cores):
+            queue = _queue(m, f"update_fifo_{c}", update_layout)
+            _forward(m, core.o_state, queue.i, neuron=core.o_state.payload.neuron, spike=core.o_state.payload.spike)
+            wiring.connect(m, queue.o, update_arbiter.i[c])
+        update = update_arbiter.o
         close_now = Signal()
         m.d.comb += close_now.eq(step_pending & (seen == layer.n_out))
-        selected = _first_valid(beats)
-        any_valid = any_of(beat.valid for beat in beats)
-        spike = tree_select(selected, [beat.payload.spike for beat in beats])
-        local = tree_select(selected, [beat.payload.neuron for beat in beats])
-        index = times_constant(local, n_cores) + selected if n_cores > 1 else local
-        taken = ~close_now & any_valid & (~spike | self.o.ready)
+        spike = update.payload.spike
+        index = _global_index(update.payload.neuron, update.payload.index, n_cores)
+        taken = update.valid & update.ready
         m.d.comb += [
-            self.o.valid.eq(close_now | (any_valid & spike)),
+            self.o.valid.eq(close_now | (update.valid & spike)),
             self.o.payload.close.eq(close_now),
             self.o.payload.last.eq(close_now & synapse.last),
             self.o.payload.index.eq(Mux(close_now, 0, index)),
+            update.ready.eq(~close_now & (~spike | self.o.ready)),  # a non-spiking update leaves at once
         ]
-        for c in range(n_cores):
-            m.d.comb += beats[c].ready.eq(taken & (selected == c))
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
             with m.If(synapse.last):  # the sample ended: zero every neuron state (decision 'Per-sample state clear')
@@ -297,7 +234,7 @@ class SpikingLayer(wiring.Component):
 
         m.d.comb += self.current_saturation_count.eq(synapse.saturation_count)
         total = sum((core.saturation_count for core in self.cores), Const(0, COUNTER_WIDTH + 5))
-        m.d.comb += self.neuron_saturation_count.eq(_min(total, (1 << COUNTER_WIDTH) - 1))
+        m.d.comb += self.neuron_saturation_count.eq(Mux(total > COUNTER_MAX, COUNTER_MAX, total))
         return m
 
 
@@ -340,9 +277,12 @@ class ReadoutLayer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
         wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
 
-        # Serialise the lanes into the core, lowest pending lane first.
-        lane_beats = [_buffered(m, f"current_fifo_{lane}", beat) for lane, beat in enumerate(synapse.o_current)]
-        _serialise_lanes(m, lane_beats, core.i_current)
+        # Serialise the lanes into the core through 2-entry queues, lowest pending lane first.
+        lane_queues = []
+        for lane, beat in enumerate(synapse.o_current):
+            lane_queues.append(queue := _queue(m, f"current_fifo_{lane}", synapse.current_layout))
+            wiring.connect(m, beat, queue.i)
+        _serialise_lanes(m, "lane_arbiter", lane_queues, core.i_current)
 
         step_pending = Signal()
         finish_pending = Signal()
@@ -481,19 +421,12 @@ class NetworkProcessor(wiring.Component):
             wiring.connect(m, wiring.flipped(self.i), mapper.i)
             events = mapper.o
         else:
-            events = self.i
-        # A small buffered FIFO before the time bins: its write side's ready is a register, so
-        # the time bins' payload-dependent ready does not reach back to the input (timing).
-        layout = time_bins.i.payload.shape()
-        m.submodules.event_fifo = fifo = SyncFIFOBuffered(width=layout.size, depth=_EVENT_FIFO_DEPTH)
-        m.d.comb += [
-            fifo.w_data.eq(events.payload.as_value()),
-            fifo.w_en.eq(events.valid),
-            events.ready.eq(fifo.w_rdy),
-            time_bins.i.payload.eq(fifo.r_data),
-            time_bins.i.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(time_bins.i.ready),
-        ]
+            events = wiring.flipped(self.i)
+        # A small queue before the time bins: its input's ready is a register, so the time
+        # bins' payload-dependent ready does not reach back to the input (timing).
+        event_queue = _queue(m, "event_fifo", time_bins.i.payload.shape(), depth=_EVENT_FIFO_DEPTH)
+        wiring.connect(m, events, event_queue.i)
+        wiring.connect(m, event_queue.o, time_bins.i)
         m.d.comb += [
             time_bins.n_steps.eq(self.n_steps),
             self.dropped_backwards.eq(time_bins.dropped_backwards),
@@ -501,12 +434,13 @@ class NetworkProcessor(wiring.Component):
             self.dropped_late.eq(time_bins.dropped_late),
             self.dropped_over_bound.eq(time_bins.dropped_over_bound),
         ]
-        # The time bins' output through a 2-entry buffered FIFO: layer 0's synapse ready (its row
-        # logic) does not reach back into the time-bin controller's step logic (timing).
-        upstream = _buffered(m, "step_fifo", time_bins.o)
+        # The time bins' output through a 2-entry queue: layer 0's synapse ready (its row logic)
+        # does not reach back into the time-bin controller's step logic (timing).
+        upstream = _queue(m, "step_fifo", time_bins.o.payload.shape())
+        wiring.connect(m, time_bins.o, upstream.i)
         for k, layer in enumerate(self.hidden):
             m.submodules[f"layer_{k}"] = layer
-            _connect_beat(m, upstream, layer.i)
+            wiring.connect(m, upstream.o, layer.i)
             tap = self.layer_taps[f"layer_{k}"]
             moved = layer.o.valid & layer.o.ready
             m.d.comb += [  # fields are zero between beats, so Verilog sims never see undefined bits here
@@ -519,11 +453,12 @@ class NetworkProcessor(wiring.Component):
                 self.current_saturation[k].eq(layer.current_saturation_count),
                 self.neuron_saturation[k].eq(layer.neuron_saturation_count),
             ]
-            # Each layer's output through a 2-entry buffered FIFO: the merger's ready logic and the
-            # next synapse's address arithmetic land in different cycles (timing).
-            upstream = _buffered(m, f"spike_fifo_{k}", layer.o)
+            # Each layer's output through a 2-entry queue: the merger's ready logic and the next
+            # synapse's address arithmetic land in different cycles (timing).
+            upstream = _queue(m, f"spike_fifo_{k}", layer.o.payload.shape())
+            wiring.connect(m, layer.o, upstream.i)
         m.submodules.readout = readout = self.readout
-        _connect_beat(m, upstream, readout.i)
+        wiring.connect(m, upstream.o, readout.i)
         wiring.connect(m, readout.o_scores, wiring.flipped(self.o_scores))
         last = len(self.hidden)
         m.d.comb += [

@@ -10,12 +10,13 @@ which equals ``W_q @ x`` exactly because the accumulator cannot overflow
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fit import weight_bank_depth
 from golden.network import LayerParams
-from hw.arith import COUNTER_WIDTH, all_of, saturate, times_constant, tree_select
+from hw.arith import COUNTER_WIDTH, all_of, count_saturating, index_bits, saturate, times_constant, tree_select
+from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
 
@@ -27,7 +28,7 @@ def synapse_command_layout(n_in: int) -> data.StructLayout:
     is ignored); ``last`` marks the close of the sample's final step.
     """
     return data.StructLayout(
-        {"close": unsigned(1), "last": unsigned(1), "index": unsigned(max(1, (n_in - 1).bit_length()))}
+        {"close": unsigned(1), "last": unsigned(1), "index": unsigned(index_bits(n_in))}
     )
 
 
@@ -128,7 +129,7 @@ class SynapseStage(wiring.Component):
 
     @property
     def row_bits(self) -> int:
-        return max(1, (self.rows - 1).bit_length())
+        return index_bits(self.rows)
 
     @property
     def command_layout(self) -> data.StructLayout:
@@ -169,18 +170,9 @@ class SynapseStage(wiring.Component):
         bias_layout = data.ArrayLayout(layer.bias_fmt.shape(), lanes)
         weight_words = self.weight_words()
         bank_depth = weight_bank_depth(len(weight_words), weight_layout.size)
-        weight_banks = []
-        for bank, start in enumerate(range(0, len(weight_words), bank_depth)):
-            m.submodules[f"weight_bank_{bank}"] = bank_mem = memory.Memory(
-                shape=weight_layout, depth=len(weight_words[start:start + bank_depth]),
-                init=weight_words[start:start + bank_depth],
-            )
-            weight_banks.append(bank_mem.read_port())
-        m.submodules.acc_mem = acc_mem = memory.Memory(shape=acc_layout, depth=rows, init=[])
-        m.submodules.bias_mem = bias_mem = memory.Memory(shape=bias_layout, depth=rows, init=self.bias_words())
-        acc_wr = acc_mem.write_port()
-        acc_rd = acc_mem.read_port()
-        bias_rd = bias_mem.read_port()
+        weight_banks = parameter_banks(m, "weight_bank", shape=weight_layout, init=weight_words, bank_depth=bank_depth)
+        acc_rd, acc_wr = state_memory(m, "acc_mem", shape=acc_layout, depth=rows, read="old")
+        bias_rd = parameter_memory(m, "bias_mem", shape=bias_layout, init=self.bias_words())
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
@@ -320,8 +312,5 @@ class SynapseStage(wiring.Component):
         clamped_row = Signal(lanes)
         m.d.sync += clamped_row.eq(Mux(self.draining & advance & sum_valid, Cat(*clamped), 0))
         n_clamped = sum((clamped_row[lane] for lane in range(lanes)), Const(0, range(lanes + 1)))
-        counter_max = (1 << COUNTER_WIDTH) - 1
-        with m.If(clamped_row.any()):
-            total = self.saturation_count + n_clamped
-            m.d.sync += self.saturation_count.eq(Mux(total > counter_max, counter_max, total))
+        count_saturating(m, self.saturation_count, n_clamped, when=clamped_row.any())
         return m

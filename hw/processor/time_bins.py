@@ -8,11 +8,11 @@ start) belongs to step ``k = t // bin_ticks``; a sample of ``T`` steps covers ti
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import COUNTER_WIDTH
+from hw.arith import COUNTER_WIDTH, count_saturating
 from hw.processor.synapse import synapse_command_layout
 
 __all__ = ["InputKind", "TICK_BITS", "STEP_BITS", "channel_bits", "input_event_layout", "TimeBinController"]
@@ -202,6 +202,5 @@ class TimeBinController(wiring.Component):
 
         for counter, flag in ((self.dropped_backwards, backwards), (self.dropped_out_of_range, out_of_range),
                               (self.dropped_late, late), (self.dropped_over_bound, over_bound)):
-            with m.If(go & flag & (counter != (1 << COUNTER_WIDTH) - 1)):
-                m.d.sync += counter.eq(counter + 1)
+            count_saturating(m, counter, go & flag)
         return m

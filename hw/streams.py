@@ -1,0 +1,133 @@
+"""Library stream blocks: a queue and a lowest-valid arbiter, joined to their neighbours with
+:func:`amaranth.lib.wiring.connect`.
+
+Both follow :mod:`amaranth.lib.stream`'s transfer rules; their stream members are named ``i``
+(input) and ``o`` (output).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Shape, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from hw.arith import any_of, index_bits, tree_select
+
+__all__ = ["LowestValidArbiter", "StreamQueue"]
+
+
+class StreamQueue(wiring.Component):
+    """A first-in first-out queue of ``depth`` beats between two streams of one payload shape.
+
+    The storage is :class:`amaranth.lib.fifo.SyncFIFOBuffered` (its ``w_stream`` / ``r_stream``
+    interfaces), so both ``i.ready`` and ``o.valid`` are registers: a queue between two blocks
+    keeps the downstream block's ``ready`` logic out of the upstream block's cycle.
+
+    Parameters
+    ----------
+    shape : shape-castable
+        Payload of both streams.
+    depth : int
+        Beats the queue holds (>= 2 for one beat per cycle).
+
+    Members
+    -------
+    i : ``In(stream.Signature(shape))``
+    o : ``Out(stream.Signature(shape))``
+        The beats of ``i`` in order.
+
+    Timing
+    ------
+    A beat taken on ``i`` at clock edge ``k`` is offered on ``o`` from edge ``k + 2`` on (when
+    the queue was empty); one beat per cycle in and out.
+    """
+
+    def __init__(self, shape, *, depth: int):
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive int, not {depth!r}")
+        self._depth = depth
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        width = Shape.cast(self.i.payload.shape()).width
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=self._depth)
+        w_stream, r_stream = fifo.w_stream, fifo.r_stream
+        m.d.comb += [
+            w_stream.payload.eq(self.i.payload),
+            w_stream.valid.eq(self.i.valid),
+            self.i.ready.eq(w_stream.ready),
+            self.o.payload.eq(r_stream.payload),
+            self.o.valid.eq(r_stream.valid),
+            r_stream.ready.eq(self.o.ready),
+        ]
+        return m
+
+
+class LowestValidArbiter(wiring.Component):
+    """Forwards the beat of the lowest-numbered input stream whose ``valid`` is high, with its number.
+
+    Purely combinational, as plain expressions (Verilog simulators know them from time 0): the
+    choice is a balanced tree (``ceil(log2(n))`` levels of 2:1 multiplexers, each pair taking
+    its lower half's index when that half has a valid stream), and each payload field is
+    selected by :func:`hw.arith.tree_select`, not a chain of one multiplexer per input.
+
+    Parameters
+    ----------
+    layout : data.StructLayout
+        Payload of every input (without an ``index`` field).
+    n : int
+        Number of inputs.
+
+    Members
+    -------
+    i : ``In(stream.Signature(layout)).array(n)``
+    o : ``Out(stream.Signature(output_layout))``
+        ``{index, <layout's fields>}``: the chosen input's number and payload. ``i[k].ready`` is
+        ``o.ready`` while input ``k`` is the chosen one; ``o.valid`` is high while any input is.
+    """
+
+    def __init__(self, layout: data.StructLayout, n: int):
+        if not isinstance(layout, data.StructLayout) or "index" in layout.members:
+            raise ValueError(f"layout must be a StructLayout without an index field, not {layout!r}")
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, not {n!r}")
+        self._layout = layout
+        self._output_layout = data.StructLayout({"index": unsigned(index_bits(n)), **dict(layout.members)})
+        super().__init__({
+            "i": In(stream.Signature(layout)).array(n),
+            "o": Out(stream.Signature(self._output_layout)),
+        })
+
+    @property
+    def output_layout(self) -> data.StructLayout:
+        """Payload of :attr:`o`: ``{index, <layout's fields>}``."""
+        return self._output_layout
+
+    def elaborate(self, platform):
+        m = Module()
+        inputs = list(self.i)
+        bits = len(self.o.payload.index)
+        nodes = [(beat.valid, Const(0, bits)) for beat in inputs]  # (any valid, index within the node)
+        level = 0
+        while len(nodes) > 1:
+            if len(nodes) % 2:
+                nodes.append((Const(0, 1), Const(0, bits)))
+            nodes = [(lo_valid | hi_valid, Mux(lo_valid, lo_index, hi_index | (1 << level)))
+                     for (lo_valid, lo_index), (hi_valid, hi_index) in zip(nodes[0::2], nodes[1::2])]
+            level += 1
+        chosen = nodes[0][1]
+        m.d.comb += [
+            self.o.valid.eq(any_of(beat.valid for beat in inputs)),
+            self.o.payload.index.eq(chosen),
+        ]
+        for field in self._layout.members:
+            m.d.comb += self.o.payload[field].eq(tree_select(chosen, [beat.payload[field] for beat in inputs]))
+        for k, beat in enumerate(inputs):
+            m.d.comb += beat.ready.eq((chosen == k) & self.o.ready)
+        return m
