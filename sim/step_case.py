@@ -88,7 +88,8 @@ def feed_order(steps: int, n_neurons: int, *, shuffle: bool = False, seed: int =
     """``(steps, n_neurons)``: row ``t`` is the order the neurons are fed in at step ``t`` (a
     seeded random permutation per step when ``shuffle``, otherwise index order)."""
     rng = np.random.default_rng(seed)
-    return np.array([rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)])
+    rows = [rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)]
+    return np.array(rows, dtype=np.int64).reshape(steps, n_neurons)
 
 
 @dataclass
@@ -272,8 +273,13 @@ def side_by_side(name: str, cases: list[StepCase], description: str | None = Non
         items = [getattr(case.params, f.name) for case in cases]
         if isinstance(items[0], np.ndarray):
             values[f.name] = np.concatenate(items)
-        elif isinstance(items[0], dict):
-            values[f.name] = {key: np.concatenate([item[key] for item in items]) for key in items[0]}
+        elif isinstance(items[0], dict):  # per-neuron flags by name (a report); absent: all false
+            keys = sorted({key for item in items for key in item})
+            sizes = [case.params.n_neurons for case in cases]
+            values[f.name] = {
+                key: np.concatenate([item.get(key, np.zeros(size, dtype=bool)) for item, size in zip(items, sizes)])
+                for key in keys
+            }
         elif any(item != items[0] for item in items):
             raise ValueError(f"side_by_side case {name}: all cases must share {f.name}")
         else:
