@@ -1,6 +1,6 @@
 """C-SiLIF core verification: the kind's stream facts, case generators and checked-in corner vectors.
 
-:data:`CSILIF` tells :class:`sim.step_case.StepCase` how :func:`golden.csilif.run_int` meets
+:data:`CSILIF_KIND` tells :class:`sim.step_case.StepCase` how :func:`golden.csilif.run_int` meets
 :class:`hw.cores.csilif.CSiLIFCore` (one ``i_current`` beat ``{neuron, current}`` per neuron per
 step; ``o_state`` beats ``{neuron, re, im, spike, saturated}``); the cases run through
 :mod:`sim.harness` in ``tests/test_core_csilif.py`` (amaranth.sim) and
@@ -22,7 +22,7 @@ from golden.fixed import QFormat
 from hw.cores.csilif import CSiLIFCore
 from sim.step_case import StepCase, StepKind, current_input, read_vectors, vectors_main, write_vectors
 
-__all__ = ["CSILIF", "random_case", "corner_cases", "load_corner_cases", "write_corner_vectors", "CORNER_VECTORS"]
+__all__ = ["CSILIF_KIND", "random_case", "corner_cases", "load_corner_cases", "write_corner_vectors", "CORNER_VECTORS"]
 
 CORNER_VECTORS = Path(__file__).resolve().parent / "vectors" / "csilif_corners.json"
 
@@ -32,7 +32,7 @@ def _state_fields(trace) -> dict:
 
 
 #: The C-SiLIF layer on its core's streams.
-CSILIF = StepKind("csilif", CSiLIFParams, CSiLIFCore, run_int, "i_current", current_input, _state_fields)
+CSILIF_KIND = StepKind("csilif", CSiLIFParams, CSiLIFCore, run_int, "i_current", current_input, _state_fields)
 
 
 # --- case generators ---------------------------------------------------------------------------
@@ -61,7 +61,7 @@ def random_case(
     currents = rng.normal(0.0, drive, (steps, n_neurons))
     currents *= np.where(rng.random((steps, n_neurons)) < 0.05, 8.0, 1.0)
     order = np.stack([rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)])
-    return CSILIF.case(
+    return CSILIF_KIND.case(
         name or f"random_s{seed}_n{n_neurons}_t{steps}",
         params,
         params.input_fmt.quantize(currents),
@@ -86,7 +86,7 @@ def corner_cases() -> list[StepCase]:
     decays = [(limit, 0), (0, limit), (diag, diag), (-diag, diag)]
     currents = np.full((steps, 4), 205, dtype=np.int64)  # 0.05 in sQ6.12
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "near_unit",
             CSiLIFParams([d[0] for d in decays], [d[1] for d in decays], [one_gain] * 4),
             currents,
@@ -100,7 +100,7 @@ def corner_cases() -> list[StepCase]:
     currents[0] = [4 * x_lsb_half, 4 * x_lsb_half, 3 * x_lsb_half, 0]
     currents[:, 3] = 2 * x_lsb_half
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "near_minus_one",
             CSiLIFParams([d[0] for d in decays], [d[1] for d in decays], [one_gain] * 4),
             currents,
@@ -116,7 +116,7 @@ def corner_cases() -> list[StepCase]:
     currents = np.full((steps, 4), p.input_fmt.min_int, dtype=np.int64)
     currents[:, 3] = p.input_fmt.max_int  # negative gain times positive drive: also negative
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "large_negative_drive",
             CSiLIFParams([d[0] for d in decays], [d[1] for d in decays], gains),
             currents,
@@ -131,7 +131,7 @@ def corner_cases() -> list[StepCase]:
     currents[: steps // 2] = p.input_fmt.max_int
     currents[steps // 2 :] = p.input_fmt.min_int
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "saturation_both_ends",
             CSiLIFParams([d[0] for d in decays], [d[1] for d in decays], [4 * one_gain] * 4, **narrow),
             currents,
@@ -154,7 +154,7 @@ def corner_cases() -> list[StepCase]:
         dtype=np.int64,
     )
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "exact_ties",
             CSiLIFParams([0, 0, 0, 0], [0, 0, 0, 0], [one_gain, one_gain, 1, 1]),
             currents,
@@ -164,7 +164,7 @@ def corner_cases() -> list[StepCase]:
 
     # Zero everywhere: nothing moves, no spike, no saturation.
     cases.append(
-        CSILIF.case(
+        CSILIF_KIND.case(
             "zero",
             CSiLIFParams([limit, 0, -diag], [0, -limit, diag], [0, one_gain, p.gain_fmt.min_int]),
             np.zeros((8, 3), dtype=np.int64),
@@ -185,7 +185,7 @@ def write_corner_vectors(path: Path = CORNER_VECTORS) -> Path:
 
 def load_corner_cases(path: Path = CORNER_VECTORS) -> list[StepCase]:
     """Read the checked-in corner vectors (with their expected state fields)."""
-    return read_vectors(CSILIF, path)
+    return read_vectors(CSILIF_KIND, path)
 
 
 if __name__ == "__main__":

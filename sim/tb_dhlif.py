@@ -1,6 +1,6 @@
 """DH-LIF core verification: the kind's stream facts and the case generator.
 
-:data:`DHLIF` tells :class:`sim.step_case.StepCase` how :func:`golden.dhlif.run_int` meets
+:data:`DHLIF_KIND` tells :class:`sim.step_case.StepCase` how :func:`golden.dhlif.run_int` meets
 :class:`hw.cores.dhlif.DHLIFCore`: a case's inputs are event counts ``(T, C)``, turned into one
 ``i_drive`` beat ``{neuron, drive_0, ..}`` per neuron per tick by
 :func:`hw.cores.dhlif.branch_drives`; each update leaves an ``o_state`` beat ``{neuron,
@@ -17,7 +17,7 @@ from golden.fixed import QFormat
 from hw.cores.dhlif import DHLIFCore, branch_drives
 from sim.step_case import StepCase, StepKind
 
-__all__ = ["DHLIF", "random_case"]
+__all__ = ["DHLIF_KIND", "random_case"]
 
 
 def _input_fields(params: DHLIFParams, counts) -> dict:
@@ -31,7 +31,7 @@ def _state_fields(trace) -> dict:
 
 
 #: The DH-LIF layer on its core's streams.
-DHLIF = StepKind("dhlif", DHLIFParams, DHLIFCore, run_int, "i_drive", _input_fields, _state_fields)
+DHLIF_KIND = StepKind("dhlif", DHLIFParams, DHLIFCore, run_int, "i_drive", _input_fields, _state_fields)
 
 
 def random_case(
@@ -52,4 +52,4 @@ def random_case(
     )
     counts = rng.poisson(rate, (steps, in_features)).astype(np.int64)
     order = np.array([rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)])
-    return DHLIF.case(name or f"random{seed}", params, counts, order)
+    return DHLIF_KIND.case(name or f"random{seed}", params, counts, order)

@@ -1,6 +1,6 @@
 """Refractory LIF core verification: the kind's stream facts, stimulus generators and corner vectors.
 
-:data:`REFRACTORY_LIF` tells :class:`sim.step_case.StepCase` how
+:data:`REFRACTORY_LIF_KIND` tells :class:`sim.step_case.StepCase` how
 :func:`golden.refractory_lif.run_int` meets :class:`hw.cores.refractory_lif.RefractoryLIFCore`
 (one ``i_current`` beat ``{neuron, current}`` per neuron per step; ``o_state`` beats ``{neuron,
 v, refr, u, spike, saturated}``); the cases run through :mod:`sim.harness` in
@@ -25,7 +25,7 @@ from hw.cores.refractory_lif import RefractoryLIFCore
 from sim.step_case import StepCase, StepKind, current_input, feed_order, params_from_json
 
 __all__ = [
-    "REFRACTORY_LIF",
+    "REFRACTORY_LIF_KIND",
     "NARROW_FORMATS",
     "random_params",
     "random_currents",
@@ -42,7 +42,7 @@ def _state_fields(trace) -> dict:
 
 
 #: The refractory LIF layer on its core's streams.
-REFRACTORY_LIF = StepKind(
+REFRACTORY_LIF_KIND = StepKind(
     "refractory_lif", RefractoryLIFParams, RefractoryLIFCore, run_int, "i_current", current_input, _state_fields
 )
 
@@ -88,7 +88,7 @@ def random_case(
     params = random_params(n_neurons, seed, **formats)
     currents = random_currents(params, n_steps, seed + 1, spread=spread)
     order = feed_order(n_steps, n_neurons, shuffle=shuffle, seed=seed + 2)
-    return REFRACTORY_LIF.case(f"random{seed}_n{n_neurons}_t{n_steps}", params, currents, order)
+    return REFRACTORY_LIF_KIND.case(f"random{seed}_n{n_neurons}_t{n_steps}", params, currents, order)
 
 
 def load_corner_cases(path: Path = CORNER_VECTORS) -> list[StepCase]:
@@ -109,5 +109,5 @@ def load_corner_cases(path: Path = CORNER_VECTORS) -> list[StepCase]:
                 if not isinstance(value, int) and value not in table:
                     raise ValueError(f"unknown corner value {value!r}: use an int or one of {sorted(table)}")
                 currents[t, n] = value if isinstance(value, int) else table[value]
-        cases.append(REFRACTORY_LIF.case(record["name"], params, currents, description=record["description"]))
+        cases.append(REFRACTORY_LIF_KIND.case(record["name"], params, currents, description=record["description"]))
     return cases

@@ -1,6 +1,6 @@
 """SiLIF core verification: the kind's stream facts, case generators and checked-in corner vectors.
 
-:data:`SILIF` tells :class:`sim.step_case.StepCase` how :func:`golden.silif.run_int` meets
+:data:`SILIF_KIND` tells :class:`sim.step_case.StepCase` how :func:`golden.silif.run_int` meets
 :class:`hw.cores.silif.SiLIFCore` (one ``i_current`` beat ``{neuron, current}`` per neuron per
 step; ``o_state`` beats ``{neuron, u, w, spike, saturated}``); the cases run through
 :mod:`sim.harness` in ``tests/test_core_silif.py`` (amaranth.sim) and
@@ -22,7 +22,7 @@ from golden.silif import SiLIFParams, run_int
 from hw.cores.silif import SiLIFCore
 from sim.step_case import StepCase, StepKind, current_input, read_vectors, vectors_main, write_vectors
 
-__all__ = ["SILIF", "random_case", "corner_cases", "load_corner_cases", "write_corner_vectors", "CORNER_VECTORS"]
+__all__ = ["SILIF_KIND", "random_case", "corner_cases", "load_corner_cases", "write_corner_vectors", "CORNER_VECTORS"]
 
 CORNER_VECTORS = Path(__file__).resolve().parent / "vectors" / "silif_corners.json"
 
@@ -32,7 +32,7 @@ def _state_fields(trace) -> dict:
 
 
 #: The SiLIF layer on its core's streams.
-SILIF = StepKind("silif", SiLIFParams, SiLIFCore, run_int, "i_current", current_input, _state_fields)
+SILIF_KIND = StepKind("silif", SiLIFParams, SiLIFCore, run_int, "i_current", current_input, _state_fields)
 
 
 # --- case generators ---------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def random_case(
     currents = rng.normal(0.0, drive, (steps, n_neurons))
     currents *= np.where(rng.random((steps, n_neurons)) < 0.05, 8.0, 1.0)
     order = np.stack([rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)])
-    return SILIF.case(
+    return SILIF_KIND.case(
         name or f"random_s{seed}_n{n_neurons}_t{steps}",
         params,
         params.input_fmt.quantize(currents),
@@ -89,7 +89,7 @@ def corner_cases() -> list[StepCase]:
     currents = np.zeros((steps, 4), dtype=np.int64)
     currents[:25] = [3 * one // 2, 5 * one, 3 * one, -7 * one]
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "beta_rounds_to_one",
             params,
             currents,
@@ -104,7 +104,7 @@ def corner_cases() -> list[StepCase]:
     currents = np.full((steps, 4), p.input_fmt.min_int, dtype=np.int64)
     currents[steps // 2 :, 3] = p.input_fmt.max_int
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "large_negative_drive",
             SiLIFParams(
                 alpha_q=[half, half, one_decay - 1, 1000],
@@ -131,7 +131,7 @@ def corner_cases() -> list[StepCase]:
     currents[: steps // 2] = 400 * one
     currents[steps // 2 :] = -400 * one
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "saturation_both_ends",
             narrow,
             currents,
@@ -144,7 +144,7 @@ def corner_cases() -> list[StepCase]:
     # (gain = 1/2): gain*x lands exactly on half an LSB, +1.5 -> 2 and -1.5 -> -1 (round half up).
     currents = np.array([[one, one + 1, 3, -3], [one - 1, one, 1, -1], [0, 0, 0, 0]] * 4, dtype=np.int64)
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "exact_ties",
             SiLIFParams(
                 alpha_q=[0, 0, 0, 0], beta_q=[0, 0, 0, 0], gain_q=[one_decay - 1, one_decay - 1, half, half],
@@ -157,7 +157,7 @@ def corner_cases() -> list[StepCase]:
 
     # The hand-worked float case (alpha = beta = a = 1/2, b = 1, x = 4, 0, 0), exact in integers.
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "update_order_by_hand",
             SiLIFParams([half], [half], [half], [one_a // 2], [one]),
             np.array([[4 * one], [0], [0], [0]], dtype=np.int64),
@@ -168,7 +168,7 @@ def corner_cases() -> list[StepCase]:
 
     # Zero everywhere: nothing moves, no spike, no saturation.
     cases.append(
-        SILIF.case(
+        SILIF_KIND.case(
             "zero",
             SiLIFParams([one_decay - 1, 0, half], [one_decay - 1, half, 0], [1, one_decay - 1, half], [one_a, 0, 1], [2 * one, 0, 1]),
             np.zeros((8, 3), dtype=np.int64),
@@ -189,7 +189,7 @@ def write_corner_vectors(path: Path = CORNER_VECTORS) -> Path:
 
 def load_corner_cases(path: Path = CORNER_VECTORS) -> list[StepCase]:
     """Read the checked-in corner vectors (with their expected state fields)."""
-    return read_vectors(SILIF, path)
+    return read_vectors(SILIF_KIND, path)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from golden.fixed import QFormat
 from hw.cores.csilif import CSiLIFCore
 from sim.checker import MismatchError
 from sim.harness import STALLS, check_flip_reported, simulate_case
-from sim.tb_csilif import CSILIF, load_corner_cases, random_case
+from sim.tb_csilif import CSILIF_KIND, load_corner_cases, random_case
 
 
 @pytest.mark.parametrize("stalls", list(STALLS))
@@ -32,7 +32,7 @@ def accept_cycles(n_neurons, steps):
     """Offer ``steps`` updates of neurons ``0, 1, .., n_neurons - 1`` back to back with the
     outputs always ready; return the cycle in which each was accepted."""
     params = random_case(8, n_neurons, 1).params
-    case = CSILIF.case("back_to_back", params, np.full((steps, n_neurons), 1 << 12))
+    case = CSILIF_KIND.case("back_to_back", params, np.full((steps, n_neurons), 1 << 12))
     return simulate_case(case).accepted_at["i_current"]
 
 

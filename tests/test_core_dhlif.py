@@ -12,7 +12,7 @@ from golden.fixed import QFormat
 from hw.cores.dhlif import DHLIFCore, branch_drives, drive_format
 from sim.checker import MismatchError
 from sim.harness import STALLS, check_flip_reported, simulate_case
-from sim.tb_dhlif import DHLIF, random_case
+from sim.tb_dhlif import DHLIF_KIND, random_case
 
 
 @pytest.mark.parametrize(
@@ -51,7 +51,7 @@ def test_core_saturates_both_ends_and_counts():
 def test_core_runs_one_update_per_clock_without_hazards():
     """Ready outputs and a neuron revisited only in its write-back cycle: every cycle accepts a beat."""
     params = random_case(3, DHLIFCore.hazard_stages + 1, 8, 4, 1).params
-    case = DHLIF.case("back_to_back", params, np.zeros((4, 8), dtype=np.int64))
+    case = DHLIF_KIND.case("back_to_back", params, np.zeros((4, 8), dtype=np.int64))
     accepted = simulate_case(case).accepted_at["i_drive"]
     assert accepted == list(range(len(accepted)))
 

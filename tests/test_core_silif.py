@@ -15,7 +15,7 @@ from hw.cores.silif import SiLIFCore
 from sim.checker import MismatchError
 from sim.harness import STALLS, check_flip_reported, simulate_case
 from sim.step_case import feed_order
-from sim.tb_silif import SILIF
+from sim.tb_silif import SILIF_KIND
 
 
 def random_params(n_neurons: int, seed: int, **formats) -> SiLIFParams:
@@ -36,7 +36,7 @@ def random_currents(params: SiLIFParams, steps: int, seed: int, scale: float = 3
 
 
 def make_case(params, currents, *, shuffle=False, seed=0):
-    return SILIF.case("random", params, currents, feed_order(currents.shape[0], params.n_neurons, shuffle=shuffle, seed=seed))
+    return SILIF_KIND.case("random", params, currents, feed_order(currents.shape[0], params.n_neurons, shuffle=shuffle, seed=seed))
 
 
 @pytest.mark.parametrize(
