@@ -30,6 +30,7 @@ a checker fails, naming the beat, its context and the field.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ __all__ = [
     "case_from_config",
     "run_case_cocotb",
     "check_flip_reported",
+    "nudged",
 ]
 
 #: Stall patterns: name -> (idle probability on every input, backpressure probability on every output).
@@ -134,6 +136,18 @@ class _Bench:
         ]
         checks += [m for name, value in self.counters.items() for m in check_value(name, value, counters[name])]
         finish_all(self.boards.values(), checks)
+
+
+def nudged(case, name: str, by: int = 1, index: int | None = None):
+    """``case`` with the parameter ``name`` (element ``index`` of an array) moved by ``by``: a
+    model that disagrees with a core built from the original ``case``, to prove a run fails."""
+    value = getattr(case.params, name)
+    if index is None:
+        value = value + by
+    else:
+        value = value.copy()
+        value[index] += by
+    return dataclasses.replace(case, params=dataclasses.replace(case.params, **{name: value}))
 
 
 # --- amaranth.sim -------------------------------------------------------------------------------

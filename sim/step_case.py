@@ -32,6 +32,7 @@ __all__ = [
     "StepCase",
     "current_input",
     "feed_order",
+    "gaussian_case",
     "params_to_json",
     "params_from_json",
     "write_vectors",
@@ -90,6 +91,19 @@ def feed_order(steps: int, n_neurons: int, *, shuffle: bool = False, seed: int =
     rng = np.random.default_rng(seed)
     rows = [rng.permutation(n_neurons) if shuffle else np.arange(n_neurons) for _ in range(steps)]
     return np.array(rows, dtype=np.int64).reshape(steps, n_neurons)
+
+
+def gaussian_case(kind: "StepKind", params, rng: np.random.Generator, steps: int, *, drive: float, shuffle: bool,
+                  seed: int, name: str | None = None) -> "StepCase":
+    """A random case of a current-driven kind: Gaussian currents of standard deviation ``drive``
+    with occasional 8x outliers, quantised (saturating) to ``params.input_fmt``, drawn from
+    ``rng``; neurons in a fresh random order each step when ``shuffle``."""
+    n = params.n_neurons
+    currents = rng.normal(0.0, drive, (steps, n))
+    currents *= np.where(rng.random((steps, n)) < 0.05, 8.0, 1.0)
+    order = np.stack([rng.permutation(n) if shuffle else np.arange(n) for _ in range(steps)])
+    name = name or f"random_s{seed}_n{n}_t{steps}"
+    return kind.case(name, params, params.input_fmt.quantize(currents), order, f"seeded random layer (seed {seed})")
 
 
 @dataclass
@@ -245,11 +259,16 @@ def params_from_json(params_class: type, record: dict):
     return params_class(**values)
 
 
-def write_vectors(path: Path, about: str, cases: list[StepCase]) -> Path:
-    """Write ``cases`` with their golden state fields to ``path`` (checked-in corner vectors)."""
+def write_vectors(path: Path, cases: list[StepCase]) -> Path:
+    """Write ``cases`` (of one kind) with their golden state fields to ``path`` (checked-in
+    corner vectors; ``python -m sim.tb_<kind> --write-vectors`` calls this)."""
+    kind = cases[0].kind
+    about = (
+        f"{kind.name} corner vectors: integer parameters, inputs and golden state fields "
+        f"({kind.run_int.__module__}.run_int). Regenerate with `python -m sim.tb_{kind.name} --write-vectors`."
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"about": about, "cases": [case.to_json() for case in cases]}
-    path.write_text(json.dumps(payload, separators=(",", ":")) + "\n")
+    path.write_text(json.dumps({"about": about, "cases": [case.to_json() for case in cases]}, separators=(",", ":")) + "\n")
     return path
 
 
@@ -302,14 +321,14 @@ def side_by_side(name: str, cases: list[StepCase], description: str | None = Non
     )
 
 
-def vectors_main(doc: str, write: Callable[[], Path]) -> None:
-    """The command line of a ``sim/tb_<kind>.py`` module: ``--write-vectors`` regenerates its
-    checked-in corner vectors."""
+def vectors_main(doc: str, path: Path, make_cases: Callable[[], list[StepCase]]) -> None:
+    """The command line of a ``sim/tb_<kind>.py`` module: ``--write-vectors`` writes
+    ``make_cases()`` to ``path`` (after a deliberate change of the integer semantics)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--write-vectors", action="store_true", help="regenerate the checked-in corner vectors")
+    parser.add_argument("--write-vectors", action="store_true", help=f"regenerate {path}")
     if parser.parse_args().write_vectors:
-        print(f"wrote {write()}")
+        print(f"wrote {write_vectors(path, make_cases())}")
     else:
         parser.print_help()

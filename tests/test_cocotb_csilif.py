@@ -5,13 +5,12 @@ applies every stall pattern of :data:`sim.harness.STALLS` in turn (``sim/tb_core
 cases come from ``sim/tb_csilif.py``.
 """
 
-import dataclasses
 import shutil
 
 import pytest
 
 from golden.fixed import QFormat
-from sim.harness import STALLS, run_case_cocotb
+from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
 from sim.step_case import side_by_side
 from sim.tb_csilif import load_corner_cases, random_case
@@ -54,8 +53,6 @@ def test_spikes_only_core():
 def test_failure_reaches_pytest():
     """A model that disagrees with the hardware fails the pytest test with the checker's message."""
     case = CASES["small"]()
-    gain_q = case.params.gain_q.copy()
-    gain_q[3] += 1
-    wrong = dataclasses.replace(case, params=dataclasses.replace(case.params, gain_q=gain_q))
+    wrong = nudged(case, "gain_q", index=3)
     with pytest.raises(CocotbFailure, match=r"o_state beat \d+ \(step=\d+, neuron=3\): field 're'"):
         run_case_cocotb(wrong, core=case.core(), build_name="csilif/wrong_model")

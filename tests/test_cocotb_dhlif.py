@@ -5,13 +5,12 @@ applies every stall pattern of :data:`sim.harness.STALLS` in turn (``sim/tb_core
 cases come from ``sim/tb_dhlif.py``.
 """
 
-import dataclasses
 import shutil
 
 import pytest
 
 from golden.fixed import QFormat
-from sim.harness import STALLS, run_case_cocotb
+from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
 from sim.tb_dhlif import random_case
 
@@ -43,8 +42,6 @@ def test_generated_verilog_matches_golden(name):
 def test_failure_reaches_pytest():
     """A model that disagrees with the hardware fails the pytest test with the checker's message."""
     case = CASES["small"]()
-    soma_decay_q = case.params.soma_decay_q.copy()
-    soma_decay_q[0] += 1
-    wrong = dataclasses.replace(case, params=dataclasses.replace(case.params, soma_decay_q=soma_decay_q))
+    wrong = nudged(case, "soma_decay_q", index=0)
     with pytest.raises(CocotbFailure, match=r"o_state beat \d+ \(step=\d+, neuron=0\): field 'u'"):
         run_case_cocotb(wrong, core=case.core(), build_name="dhlif/wrong_model")

@@ -6,12 +6,11 @@ is safe). Inside a run ``sim/tb_core.py`` applies the stimulus once per stall pa
 both) as one continuing sequence. The cases come from ``sim/tb_refractory_lif.py``.
 """
 
-import dataclasses
 import shutil
 
 import pytest
 
-from sim.harness import STALLS, run_case_cocotb
+from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
 from sim.tb_refractory_lif import NARROW_FORMATS, load_corner_cases, random_case
 
@@ -39,6 +38,6 @@ def test_mismatch_fails_pytest_with_location(under_pytest, monkeypatch):
     if not under_pytest:
         monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
     case = random_case(3, 3, seed=30, shuffle=True)
-    wrong = dataclasses.replace(case, params=dataclasses.replace(case.params, tau_q=case.params.tau_q + 4096))
+    wrong = nudged(case, "tau_q", by=4096)  # the model decays 1/64 faster than the hardware
     with pytest.raises(CocotbFailure, match=r"o_state beat \d+ \(step=\d+, neuron=\d+\): field 'v'"):
         run_case_cocotb(wrong, core=case.core(), build_name=f"refractory_lif/wrong_model_{under_pytest}")

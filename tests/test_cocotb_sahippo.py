@@ -5,13 +5,12 @@ is safe: the core's channel state survives a reset, so each stall pattern needs 
 simulator process. The testbench is ``sim/tb_core.py``, the cases come from ``sim/tb_sahippo.py``.
 """
 
-import dataclasses
 import shutil
 
 import pytest
 
 from golden.fixed import QFormat
-from sim.harness import STALLS, run_case_cocotb
+from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
 from sim.tb_sahippo import corner_case, random_case
 
@@ -64,8 +63,6 @@ def test_checker_catches_one_flipped_bit():
 def test_failure_reaches_pytest():
     """A model that disagrees with the hardware fails the pytest test with the checker's message."""
     case = CASES["n8_same_channel_stalls"]()
-    d_q = case.params.d_q.copy()
-    d_q[1] += 1
-    wrong = dataclasses.replace(case, params=dataclasses.replace(case.params, d_q=d_q))
+    wrong = nudged(case, "d_q", index=1)
     with pytest.raises(CocotbFailure, match=r"o_output beat \d+ \(event=\d+\): field 'y'"):
         run_case_cocotb(wrong, core=case.core(), build_name="sahippo/wrong_model")

@@ -5,13 +5,12 @@ applies every stall pattern of :data:`sim.harness.STALLS` in turn (``sim/tb_core
 cases and corner vectors come from ``sim/tb_silif.py``.
 """
 
-import dataclasses
 import shutil
 
 import pytest
 
 from golden.fixed import QFormat
-from sim.harness import STALLS, run_case_cocotb
+from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
 from sim.step_case import side_by_side
 from sim.tb_silif import load_corner_cases, random_case
@@ -52,8 +51,6 @@ def test_generated_verilog_matches_golden(name):
 def test_failure_reaches_pytest():
     """A model that disagrees with the hardware fails the pytest test with the checker's message."""
     case = CASES["small"]()
-    gain_q = case.params.gain_q.copy()
-    gain_q[0] += 1
-    wrong = dataclasses.replace(case, params=dataclasses.replace(case.params, gain_q=gain_q))
+    wrong = nudged(case, "gain_q", index=0)
     with pytest.raises(CocotbFailure, match=r"o_state beat \d+ \(step=\d+, neuron=0\): field 'u'"):
         run_case_cocotb(wrong, core=case.core(), build_name="silif/wrong_model")
