@@ -1,4 +1,4 @@
-"""FSDD spoken digits, audio to integer network: accuracy and cost per neuron type (issue #6).
+"""FSDD spoken digits, audio to integer network: accuracy and cost per neuron type.
 
 ``python -m bench.fsdd`` takes, for each neuron type, the network trained by
 :mod:`golden.train` with its default settings (reusing ``build/train/<neuron>/checkpoint.pt``
@@ -498,7 +498,7 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
     lines += [
         "",
         "Columns: *float acc* is the trained float32 network in eval mode (batch norm with running "
-        "statistics, no dropout), decision argmax of the summed readout membrane (D16); *integer acc* "
+        "statistics, no dropout), decision argmax of the summed readout membrane; *integer acc* "
         "the exported integer network (`golden.network.run_network`, bit-exact model of the hardware); "
         "*int == float* how many test decisions of the integer network equal those of the folded float64 "
         "network; *RTL == golden* test recordings, spread over the split, whose every hidden spike, readout "

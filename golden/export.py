@@ -11,23 +11,23 @@ integer network's.
 
 :func:`export_network` does, per layer:
 
-1. **Fold batch norm** into the weights and a per-neuron bias (D5,
-   :func:`~golden.layers.fold_batchnorm`); dropout is the identity.
+1. **Fold batch norm** into the weights and a per-neuron bias
+   (:func:`~golden.layers.fold_batchnorm`); dropout is the identity.
 2. **Calibrate**: run the folded float network (float64) on sample inputs and take the
    largest ``|current|`` and ``|state|`` each layer reaches.
-3. **Choose formats** (D6). All of a layer's currents, weights, bias and states share ``F``
+3. **Choose formats** (decision 'Declared formats'). All of a layer's currents, weights, bias and states share ``F``
    fractional bits. The current format gets ``int_bits(headroom * max|current|)`` integer
    bits (sign included) and ``F = input_width - that`` fractional bits, where ``input_width``
    is the multiplier-friendly width of the core's input (18 bits for C-SiLIF, 24 otherwise).
    Weight and bias formats get just enough integer bits for their largest value, states
    ``int_bits(headroom * max|state|)`` (at least what the threshold needs; the refractory
    LIF's ``v``/``u``, ``R`` and threshold formats at least 2 integer bits).
-4. **Precompute decays** (D11) from the trained parametrisation and quantise them with the
+4. **Precompute decays** from the trained parametrisation and quantise them with the
    cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
    below it and reported).
 5. **Check**: run the integer network on the same samples and report, per layer, the
    saturation counts and how many spikes agree with the float model, and overall how many
-   predictions (argmax of the summed readout membrane, D16) agree.
+   predictions (argmax of the summed readout membrane) agree.
 
 It returns the parameters and a :class:`CalibrationReport`.
 """

@@ -1,10 +1,10 @@
 """The golden integer network: event counts in, spikes layer by layer, class scores out.
 
-This is the bit-exact specification of the streaming event processor (issue #5). A network is
+This is the bit-exact specification of the streaming event processor. A network is
 a chain of fully connected layers; every layer but the last ends in a spiking neuron core
 (:class:`~golden.refractory_lif.RefractoryLIFParams`, :class:`~golden.silif.SiLIFParams` or
 :class:`~golden.csilif.CSiLIFParams`), the last in the leaky-integrator readout
-(:class:`~golden.layers.LIReadoutParams`, D16).
+(:class:`~golden.layers.LIReadoutParams`, decision 'Readout decision').
 
 Integer semantics
 -----------------
@@ -16,7 +16,7 @@ Integer semantics
   previous layer at the *same* step. Then::
 
       acc       = bias_q + W_q @ x                  # exact (int64)
-      current_q = sat(neuron.input_fmt, acc)        # D2, counted per layer
+      current_q = sat(neuron.input_fmt, acc)        # counted per layer
       state     = neuron.step(state, current_q)     # the core's own integer step
 
   ``W_q`` is in ``weight_fmt``, ``bias_q`` in ``bias_fmt``; both share the fractional bits of
@@ -119,7 +119,7 @@ class LayerParams:
     Parameters
     ----------
     weight_q : np.ndarray of int64, shape (n_out, n_in)
-        Weights (batch norm folded in, D5) in ``weight_fmt``.
+        Weights (batch norm folded in) in ``weight_fmt``.
     bias_q : np.ndarray of int64, shape (n_out,)
         Per-neuron bias (the folded batch-norm shift) in ``bias_fmt``.
     weight_fmt, bias_fmt : QFormat
@@ -396,7 +396,7 @@ class NetworkTrace:
 
     @property
     def prediction(self) -> torch.Tensor:
-        """Argmax of :attr:`scores`, the first index winning ties (D16)."""
+        """Argmax of :attr:`scores`, the first index winning ties."""
         scores = self.scores
         best = scores.max(dim=-1, keepdim=True).values
         idx = torch.arange(scores.shape[-1]).expand_as(scores)

@@ -1,9 +1,9 @@
 """SiLIF neuron (SSM-inspired LIF, Algorithm 1 as implemented) and the cAdLIF baseline.
 
-NEURON_MATH §1.3-§1.4, DECISIONS D3, D10, D11. Float modules (trainable, boxcar surrogate)
+NEURON_MATH §1.3-§1.4, docs/decisions.md. Float modules (trainable, boxcar surrogate)
 and the bit-exact integer model the hardware core mirrors.
 
-Dynamics, per neuron and step, in this order (D10)::
+Dynamics, per neuron and step, in this order (decision 'SiLIF update order')::
 
     w_t = beta * w_{t-1} + a * u_{t-1} + b * s_{t-1}          # old u, old s
     u_t = alpha * (u_{t-1} - s_{t-1}) + (1 - alpha) * (x_t - w_t)   # the NEW w
@@ -17,7 +17,7 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
 
 * ``x`` (input current, ``input_fmt``), ``u`` and ``w`` (``state_fmt``) and ``b`` (``b_fmt``)
   share ``F`` fractional bits; the threshold is exactly ``1 << F``.
-* ``alpha``, ``beta`` and ``gain = 1 - alpha`` are precomputed off-line (D11) and stored in the
+* ``alpha``, ``beta`` and ``gain = 1 - alpha`` are precomputed off-line and stored in the
   unsigned ``decay_fmt`` (default ``uQ0.18``). Each is quantised half up from float64 and, when
   it would round to 1.0, clamped to ``1 - 2**-18`` so every decay is strictly below 1
   (NEURON_MATH §4.6); such decays are recorded in :attr:`SiLIFParams.rounded_to_one`.
@@ -25,8 +25,8 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
   (``beta_q * w`` rounds back to ``w``; 8.0 with the defaults): only the ``a*u`` feedback
   and saturation bound it.
 * ``a`` is stored in ``a_fmt`` (default ``uQ1.17``, so ``a = 1`` is exact).
-* Each update equation is one sum of products at full width, rounded ONCE half up (D1), then
-  saturated to ``state_fmt`` (D2); with ``C = max(decay frac, a frac)``::
+* Each update equation is one sum of products at full width, rounded ONCE half up, then
+  saturated to ``state_fmt``; with ``C = max(decay frac, a frac)``::
 
       w_t = sat(round_C(beta_q*w << (C-Cd) + a_q*u << (C-Ca) + (s ? b_q << C : 0)))
       u_t = sat(round_Cd(alpha_q*(u - (s ? 1<<F : 0)) + gain_q*(x - w_t)))
@@ -34,7 +34,7 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
 
   ``u - s`` and ``x - w_t`` are exact (one bit wider than the state).
 * An update "saturates" when either clamp acted; the hardware counts such updates.
-* Zero initial state: ``u = w = 0``, no previous spike (D3).
+* Zero initial state: ``u = w = 0``, no previous spike.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class SecondOrderFloatTrace:
 
 
 def second_order_run(x: torch.Tensor, alpha, beta, a, b) -> SecondOrderFloatTrace:
-    """Float SiLIF / cAdLIF recurrence over ``x`` of shape ``(B, T, H)`` from zero state (D3).
+    """Float SiLIF / cAdLIF recurrence over ``x`` of shape ``(B, T, H)`` from zero state.
 
     Coefficients broadcast against ``(B, H)``. Differentiable (boxcar surrogate, no detach).
     """
@@ -136,7 +136,7 @@ class _SecondOrderNeuron(nn.Module):
         return self.run(x).s
 
     def decays(self) -> dict[str, torch.Tensor]:
-        """The float64 coefficients the hardware receives (D11): alpha, beta, gain = 1-alpha, a, b."""
+        """The float64 coefficients the hardware receives: alpha, beta, gain = 1-alpha, a, b."""
         with torch.no_grad():
             c = {k: v.detach().to(torch.float64) for k, v in self.coefficients().items()}
         c["gain"] = 1.0 - c["alpha"]
@@ -154,7 +154,7 @@ class SiLIF(_SecondOrderNeuron):
     Trainable per neuron (reference names in brackets): ``log_dt`` [dt], ``log_rate_u``
     [alpha] = log(1/tau_u), ``log_rate_w`` [beta] = log(1/tau_w), ``a``, ``b``. Initialised as
     :data:`SILIF_INIT`; ``a`` and ``b`` clamped to [0, 1] and [0, 2] on every forward; alpha
-    and beta are not clamped (the exponentials keep them in (0, 1)). Zero initial state (D3).
+    and beta are not clamped (the exponentials keep them in (0, 1)). Zero initial state.
     """
 
     def __init__(self, n_neurons: int):
@@ -189,7 +189,7 @@ class SiLIF(_SecondOrderNeuron):
 
 class CAdLIF(_SecondOrderNeuron):
     """cAdLIF baseline, float only (NEURON_MATH §1.3): alpha, beta, a, b trained directly,
-    initialised uniformly over and clamped to :data:`CADLIF_RANGES`. Zero initial state (D3)."""
+    initialised uniformly over and clamped to :data:`CADLIF_RANGES`. Zero initial state."""
 
     def __init__(self, n_neurons: int):
         super().__init__(n_neurons)
@@ -301,7 +301,7 @@ class SiLIFParams:
 
     @classmethod
     def from_float(cls, alpha, beta, a, b, gain=None, **formats) -> "SiLIFParams":
-        """Quantise float64 coefficients (round half up, D1; decays clamped below 1, D6).
+        """Quantise float64 coefficients (round half up; decays clamped below 1, decision 'Declared formats').
 
         ``gain`` defaults to ``1 - alpha``; pass the exact value (e.g. ``-expm1(-r)``) when
         available. ``a`` and ``b`` saturate to their formats. Which decays rounded to 1.0 is
@@ -326,7 +326,8 @@ class SiLIFParams:
 
     @classmethod
     def from_module(cls, neuron: _SecondOrderNeuron, **formats) -> "SiLIFParams":
-        """Export a trained :class:`SiLIF` (or :class:`CAdLIF`) layer's coefficients (D11)."""
+        """Export a trained :class:`SiLIF` (or :class:`CAdLIF`) layer's coefficients
+        (decision 'Precomputed coefficients')."""
         c = {k: v.numpy() for k, v in neuron.decays().items()}
         return cls.from_float(c["alpha"], c["beta"], c["a"], c["b"], gain=c["gain"], **formats)
 
@@ -375,7 +376,7 @@ class SiLIFParams:
 
     # --- integer golden step ---------------------------------------------------------------
     def initial_state(self, batch_shape=()) -> "SiLIFState":
-        """Zero state (D3)."""
+        """Zero state."""
         shape = (*batch_shape, self.n_neurons)
         zeros = torch.zeros(shape, dtype=torch.int64)
         return SiLIFState(u=zeros, w=zeros.clone(), s=torch.zeros(shape, dtype=torch.bool))

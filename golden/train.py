@@ -1,4 +1,4 @@
-"""Train a spiking network on the Free Spoken Digit Dataset, on CPU (issue #6).
+"""Train a spiking network on the Free Spoken Digit Dataset, on CPU.
 
 ``python -m golden.train --neuron csilif`` trains the two-hidden-layer network
 
@@ -31,7 +31,7 @@ channel. The cochlea emits at most one spike per channel and tick, so a step car
 Training
 --------
 Adam with a cosine learning-rate schedule; the loss is the cross entropy of the readout
-membrane averaged over time (``--loss membrane_mean``: the deployed decision, D16, is the argmax
+membrane averaged over time (``--loss membrane_mean``: the deployed decision, is the argmax
 of its sum) or the reference's sum of softmaxes (``--loss softmax_sum``). Both decisions are
 reported. Runs are reproducible: ``torch.manual_seed(seed)`` before the model is built, a
 seeded generator for the batch order, a fixed number of threads (``--threads``, default 2),
@@ -350,6 +350,60 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def train_epochs(model: nn.Module, train_data: SpeechData, *, epochs: int, batch_size: int, lr: float, seed: int,
+                 dtype: torch.dtype, forward, evaluate, log=print, on_epoch=None) -> list[dict]:
+    """The training loop of every FSDD network here (:func:`train`, :func:`golden.flames.train_flames`).
+
+    Adam at ``lr`` over the trainable parameters with a cosine decay to zero over ``epochs``,
+    cross entropy, batches of ``batch_size`` in an order drawn from a generator seeded with
+    ``seed`` (the caller seeds the model's initialisation), counts cast to ``dtype``.
+    ``forward(model, x)`` returns ``(logits, scores)``: the loss takes ``logits``, the running
+    train accuracy the argmax of ``scores``. ``evaluate(model)`` returns the test figures after
+    each epoch (``loss``, ``acc``, ``spike_rate`` and any others, which the history row keeps as
+    ``test_<name>``); ``on_epoch(history)`` runs after each epoch (saving). Returns the history,
+    one row per epoch, with the model in eval mode.
+    """
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+    order = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        lr_now = optimiser.param_groups[0]["lr"]
+        perm = torch.randperm(len(train_data), generator=order)
+        total_loss, hits = 0.0, 0
+        for first in range(0, len(perm), batch_size):
+            idx = perm[first:first + batch_size]
+            x, y = train_data.counts[idx].to(dtype), train_data.labels[idx]
+            logits, scores = forward(model, x)
+            loss = nn.functional.cross_entropy(logits, y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total_loss += float(loss.detach()) * len(idx)
+            hits += int((scores.argmax(-1) == y).sum())
+        schedule.step()
+        test = evaluate(model)
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": total_loss / len(train_data), "train_acc": hits / len(train_data),
+               **{name if name == "spike_rate" else f"test_{name}": value for name, value in test.items()},
+               "seconds": time.perf_counter() - start}
+        history.append(row)
+        softmax = f" (softmax-sum {100 * row['test_acc_softmax_sum']:5.1f} %)" if "test_acc_softmax_sum" in row else ""
+        rates = ", ".join(f"{rate:.3f}" for rate in np.atleast_1d(row["spike_rate"]))
+        log(f"epoch {epoch:3d}/{epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
+            f"test {100 * row['test_acc']:5.1f} %{softmax}  spikes/neuron/step {rates}  {row['seconds']:.1f} s")
+        if on_epoch is not None:
+            on_epoch(history)
+    model.eval()
+    return history
+
+
+def _logits_and_scores(membrane: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The readout membrane's loss logits and its summed decision scores (``membrane_sum``)."""
+    return _logits(membrane, loss), membrane.sum(dim=1)
+
+
 def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
     """Train, evaluate every epoch, and save checkpoint, history and curves in ``out_dir``."""
     out_dir = Path(out_dir) if out_dir is not None else _default_out(config.neuron)
@@ -363,53 +417,25 @@ def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
     log(f"{config.neuron}: 32 -> {config.hidden} -> {config.hidden} -> 10, {n_params} parameters; "
         f"{len(train_data)} train / {len(test_data)} test recordings, {config.n_steps} steps of {config.bin_ms} ms "
         f"({train_data.events_cut + test_data.events_cut} events after the window left out)")
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-    order = torch.Generator().manual_seed(config.seed)
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        lr = optimiser.param_groups[0]["lr"]
-        perm = torch.randperm(len(train_data), generator=order)
-        total_loss, hits = 0.0, 0
-        for first in range(0, len(perm), config.batch_size):
-            idx = perm[first:first + config.batch_size]
-            x = train_data.counts[idx].to(torch.get_default_dtype())
-            y = train_data.labels[idx]
-            membrane = model(x)
-            loss = nn.functional.cross_entropy(_logits(membrane, config.loss), y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total_loss += float(loss.detach()) * len(idx)
-            hits += int((membrane.sum(dim=1).argmax(-1) == y).sum())
-        schedule.step()
-        test = evaluate(model, test_data, loss=config.loss)
-        row = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": total_loss / len(train_data),
-            "train_acc": hits / len(train_data),
-            "test_loss": test["loss"],
-            "test_acc": test["acc"],
-            "test_acc_softmax_sum": test["acc_softmax_sum"],
-            "spike_rate": test["spike_rate"],
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(row)
-        log(f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
-            f"test {100 * row['test_acc']:5.1f} % (softmax-sum {100 * row['test_acc_softmax_sum']:5.1f} %)  "
-            f"spikes/neuron/step {', '.join(f'{r:.3f}' for r in row['spike_rate'])}  {row['seconds']:.1f} s")
-        _save(model, config, history, out_dir, n_params)
-    model.eval()
+    history = train_epochs(
+        model, train_data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        dtype=torch.get_default_dtype(),
+        forward=lambda model, x: _logits_and_scores(model(x), config.loss),
+        evaluate=lambda model: evaluate(model, test_data, loss=config.loss),
+        log=log, on_epoch=lambda history: _save(model, config, history, out_dir, n_params),
+    )
     return TrainResult(model, config, history, out_dir, train_data, test_data)
 
 
-def _save(model, config, history, out_dir: Path, n_params: int) -> None:
+def save_checkpoint(model: nn.Module, config, history: list, out_dir: Path, n_params: int) -> None:
+    """Write ``checkpoint.pt`` (configuration, weights, history) and ``history.json`` into ``out_dir``."""
     torch.save({"config": asdict(config), "state_dict": model.state_dict(), "history": history}, out_dir / "checkpoint.pt")
     doc = {"config": asdict(config), "parameters": n_params, "history": history}
     (out_dir / "history.json").write_text(json.dumps(doc, indent=2))
+
+
+def _save(model, config, history, out_dir: Path, n_params: int) -> None:
+    save_checkpoint(model, config, history, out_dir, n_params)
     _plot(history, out_dir / "curves.png", f"FSDD, {config.neuron}, hidden {config.hidden}, {config.bin_ms} ms steps")
 
 
@@ -429,7 +455,7 @@ def load_checkpoint(path) -> tuple[SpeechNetwork, TrainConfig, list]:
 @torch.no_grad()
 def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     """The network as the integer model computes it, in float64: per layer ``W' x + bias'``
-    (batch norm folded, D5; dropout off) and the neuron's output and states.
+    (batch norm folded; dropout off) and the neuron's output and states.
 
     Returns per layer ``{"currents", "output", <states>}`` (states: ``re``/``im`` for C-SiLIF,
     ``u``/``w`` for SiLIF and cAdLIF, ``v``/``refr``/``u`` for refractory LIF, ``u`` for the

@@ -37,6 +37,7 @@ __all__ = [
     "BuildError",
     "BuildResult",
     "Stage",
+    "check_router",
     "toolchain_stages",
     "run_build",
     "program_board",
@@ -111,13 +112,18 @@ class BuildResult:
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
 
+def check_router(router: str) -> None:
+    """Raise ``ValueError`` unless ``router`` is one of :data:`ROUTERS`."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+
+
 def toolchain_stages(platform, name: str = "top", *, seed: int = 1, router: str = DEFAULT_ROUTER) -> list[Stage]:
     """The synthesis, place-and-route and bitstream stages for ``platform`` (ECP5, Trellis flow).
 
     ``seed`` is nextpnr's placement seed, ``router`` one of :data:`ROUTERS`.
     """
-    if router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    check_router(router)
     try:
         device = _NEXTPNR_DEVICE[platform.device]
         package = _NEXTPNR_PACKAGE[platform.package]

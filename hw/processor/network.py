@@ -148,7 +148,7 @@ def _serialise_lanes(m, beats, sink):
 
 
 def clearable_core(core_class):
-    """A subclass of a spiking core class whose state memory can be swept to zero (D3 per sample).
+    """A subclass of a spiking core class whose state memory can be swept to zero (decision 'Per-sample state clear').
 
     The cores of ``hw/cores`` reset their state memories only through the bitstream's initial
     contents. The subclass adds two plain signals, driven by the layer: while ``clear_active``
@@ -300,7 +300,7 @@ class SpikingLayer(wiring.Component):
             m.d.comb += beats[c].ready.eq(taken & (selected == c))
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
-            with m.If(synapse.last):  # the sample ended: zero every neuron state (D3)
+            with m.If(synapse.last):  # the sample ended: zero every neuron state (decision 'Per-sample state clear')
                 m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
         with m.Elif(taken):
             m.d.sync += seen.eq(seen + 1)
