@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from amaranth.sim import Simulator
 
 from bench.common import BENCH_DIR, FIT_ROOT, build_fit, write_results
 from golden.data import REPO_ROOT
@@ -48,9 +47,10 @@ from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
 from hw.cores.dhlif import DHLIFCore
-from sim.checker import Scoreboard, check_value, finish_all
-from sim.stream import SimStreamSink, SimStreamSource
-from sim.tb_dhlif import DHLIFCase
+from sim.checker import check_value, finish_all
+from sim.harness import simulate_case
+from sim.step_case import StepCase
+from sim.tb_dhlif import DHLIF_KIND
 from sim.tb_sahippo import SAHiPPOCase
 
 TRAIN_DIR = REPO_ROOT / "build" / "train" / "flames"
@@ -74,65 +74,16 @@ FIT_SEED = 1
 
 
 # --- RTL ------------------------------------------------------------------------------------
-def _run(dut, source: SimStreamSource, sinks: list, boards: list, budget: int) -> int:
-    """Simulate until every scoreboard has seen its beats; returns the cycle of the last beat."""
-    done_at = []
-
-    async def finish(ctx):
-        cycle = 0
-        while any(board.outstanding for board in boards) and cycle < budget:
-            await ctx.tick()
-            cycle += 1
-        done_at.append(cycle)
-        await ctx.tick().repeat(20)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source.run)
-    sim.add_testbench(finish)
-    for sink in sinks:
-        sim.add_testbench(sink.run, background=True)
-    sim.run()
-    return done_at[0]
-
-
-def _run_checked(dut, name: str, in_port, beats: list, states: list, other_port: str, others: list,
-                 budget: int) -> tuple[int, list]:
-    """Feed ``beats`` into ``in_port``; check every ``o_state`` beat against ``states`` and every
-    ``other_port`` beat against ``others`` (raises ``MismatchError``).
-
-    Returns the cycle of the last beat and the state records in arrival order.
-    """
-    state_board, other_board = Scoreboard(f"{name} o_state"), Scoreboard(f"{name} {other_port}")
-    state_board.expect_all(states)
-    other_board.expect_all(others)
-    seen = []
-
-    def on_state(record):
-        seen.append(record)
-        state_board.observe(record)
-
-    sinks = [SimStreamSink(dut.o_state, on_beat=on_state),
-             SimStreamSink(getattr(dut, other_port), on_beat=other_board.observe)]
-    cycles = _run(dut, SimStreamSource(in_port, beats), sinks, [state_board, other_board], budget)
-    finish_all([state_board, other_board])
-    return cycles, seen
-
-
-def simulate_dhlif(case: DHLIFCase) -> dict:
+def simulate_dhlif(case: StepCase) -> dict:
     """The DH-LIF core on one case; every state and spike beat checked (raises ``MismatchError``).
 
     Returns ``{"cycles", "spike" (T, H) bool from the RTL's state beats}``.
     """
-    dut = DHLIFCore(case.params)
-    states, spikes, _ = case.expected_beats()
-    cycles, seen = _run_checked(dut, "dhlif", dut.i_drive, case.input_beats(), states, "o_spike", spikes,
-                                20 * len(states) + 100)
-    steps, h = case.counts.shape[0], case.params.n_neurons
-    raster = np.zeros((steps, h), dtype=bool)
-    for (t, n), record in zip(case.feed(), seen):
+    run = simulate_case(case)
+    raster = np.zeros((case.steps, case.params.n_neurons), dtype=bool)
+    for (t, n), record in zip(case.feed(), run.beats["o_state"]):
         raster[t, n] = bool(record["spike"])
-    return {"cycles": cycles, "spike": raster}
+    return {"cycles": run.cycles, "spike": raster}
 
 
 def simulate_sahippo(case: SAHiPPOCase) -> dict:
@@ -140,14 +91,9 @@ def simulate_sahippo(case: SAHiPPOCase) -> dict:
 
     Returns ``{"cycles", "z" (K, N/2, 2) from the RTL's state beats}``.
     """
-    dut = case.core()
-    states, outputs, _ = case.expected_beats()
-    records = case.input_beats()
-    budget = 20 * len(states) + (40 + dut.cycles_per_event) * len(records) + 200
-    cycles, seen = _run_checked(dut, "sahippo", dut.i_event, records, states, "o_output", outputs, budget)
-    m = case.params.n_modes
-    z = np.array([[r["re"], r["im"]] for r in seen], dtype=np.int64).reshape(len(records), m, 2)
-    return {"cycles": cycles, "z": z}
+    run = simulate_case(case)
+    z = np.array([[r["re"], r["im"]] for r in run.beats["o_state"]], dtype=np.int64)
+    return {"cycles": run.cycles, "z": z.reshape(len(case.ticks), case.params.n_modes, 2)}
 
 
 def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
@@ -159,7 +105,7 @@ def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
     event count and the RTL and golden decisions.
     """
     golden = run_flames_int(net, counts)
-    dh = simulate_dhlif(DHLIFCase(f"{name}-dhlif", net.dhlif, np.asarray(counts, dtype=np.int64)))
+    dh = simulate_dhlif(DHLIF_KIND.case(f"{name}-dhlif", net.dhlif, np.asarray(counts, dtype=np.int64)))
     mismatch = check_value("DH-LIF spike raster", golden.dhlif.spike.tolist(), dh["spike"].tolist())
     finish_all([], mismatch)
     ticks, channels = spike_events(dh["spike"])

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from bench.common import FIT_ROOT, build_fit, write_results
 from golden.sahippo import SAHiPPOParams
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import SAHiPPOFitTop
 from hw.boards.ulx3s import ulx3s_platform
 from hw.cores.sahippo import SAHiPPOCore
+from sim.tb_sahippo import zoh_params
 
 STATE_SIZES = (16, 32, 64)
 N_CHANNELS = 16
@@ -42,17 +41,7 @@ COLUMNS = [
 
 def sahippo_params(n_state: int, n_channels: int = N_CHANNELS, dt_max: int = DT_MAX) -> SAHiPPOParams:
     """Seeded zoh layer (resources do not depend on the values: they are memory contents)."""
-    rng = np.random.default_rng(0)
-    return SAHiPPOParams.from_float(
-        n_state,
-        alpha=rng.uniform(0.5, 3.0, n_channels),
-        dt_scale=rng.uniform(0.02, 0.2, n_channels),
-        c=rng.standard_normal((n_channels, n_state)) / np.sqrt(n_state),
-        d=rng.standard_normal(n_channels),
-        threshold=rng.uniform(0.05, 0.3, n_channels),
-        dt_max=dt_max,
-        method="zoh",
-    )
+    return zoh_params(n_state, n_channels, dt_max, seed=0)
 
 
 def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int,
