@@ -671,26 +671,38 @@ def main(argv=None) -> int:
     import argparse
     import sys
 
+    from .cli import existing_file, non_negative_int, output_file, positive_int, upper_choice
+    from .files import check_output
     from .fit import DEVICES, FitError, check_fit
     from .network import default_network
 
     parser = argparse.ArgumentParser(prog="python -m golden.model_file", description="Check or write model files.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="load a model file, print its summary and the fit check")
-    check.add_argument("file")
-    check.add_argument("--device", default="85F", choices=sorted(DEVICES), help="ULX3S FPGA size (default 85F)")
-    check.add_argument("--lanes", type=int, default=1, help="neuron lanes per layer (default 1)")
+    check.add_argument("file", type=existing_file)
+    check.add_argument("--device", default="85F", type=upper_choice(sorted(DEVICES), "device"),
+                       help="ULX3S FPGA size: 12F, 25F, 45F or 85F (default 85F)")
+    check.add_argument("--lanes", type=positive_int, default=1, help="neuron lanes per layer (default 1)")
     write = sub.add_parser("default", help="write the embedded default network")
-    write.add_argument("out")
-    write.add_argument("--seed", type=int, default=0)
+    write.add_argument("out", type=output_file)
+    write.add_argument("--seed", type=non_negative_int, default=0)
     write.add_argument("--hidden", default="csilif", choices=("csilif", "silif", "refractory_lif"))
+    write.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
     try:
         if args.command == "default":
+            try:
+                check_output(args.out, force=args.force)
+            except SpikestreamError as exc:
+                parser.error(str(exc))
             path = save_model(args.out, default_network(seed=args.seed, hidden_kind=args.hidden))
             print(f"wrote {path}")
             return 0
-        params = load_model(args.file)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelFileWarning)
+            params = load_model(args.file)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
         print(_summary(params))
         print(check_fit(params, args.device, lanes=args.lanes))
     except (ModelFileError, FitError) as exc:
@@ -703,4 +715,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import run_main
+
+    raise SystemExit(run_main(main))
