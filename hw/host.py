@@ -72,33 +72,6 @@ class SampleEvents:
         return len(self.x)
 
 
-def _camera_events_from_table(path: Path) -> np.ndarray:
-    """``.npy`` (structured with x, y, t, p; or an N x 4 integer array x, y, p, t) or ``.csv``."""
-    from golden.data.events import camera_events
-
-    if path.suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
-        if array.dtype.names:
-            names = set(array.dtype.names)
-            if not {"x", "y", "t", "p"} <= names:
-                raise ValueError(f"{path}: a structured .npy needs fields x, y, t, p; it has {sorted(names)}")
-            return camera_events(array["x"], array["y"], array["t"], array["p"])
-        if array.ndim != 2 or array.shape[1] != 4:
-            raise ValueError(f"{path}: a plain .npy must be an N x 4 integer array (x, y, p, t); got shape {array.shape}")
-        return camera_events(array[:, 0], array[:, 1], array[:, 3], array[:, 2])
-    with open(path, newline="") as handle:
-        first = handle.readline()
-    has_header = any(c.isalpha() for c in first)
-    table = np.genfromtxt(path, delimiter=",", names=True if has_header else None, dtype=np.int64, ndmin=1)
-    if has_header:
-        names = set(table.dtype.names)
-        if not {"x", "y", "t", "p"} <= names:
-            raise ValueError(f"{path}: the CSV header must name columns x, y, t, p; it has {sorted(names)}")
-        return camera_events(table["x"], table["y"], table["t"], table["p"])
-    table = np.asarray(table, dtype=np.int64).reshape(-1, 4) if table.size else np.zeros((0, 4), np.int64)
-    return camera_events(table[:, 0], table[:, 1], table[:, 3], table[:, 2])
-
-
 def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEvents:
     """Read one event file and convert its timestamps to ticks.
 
@@ -115,14 +88,15 @@ def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEve
 
     Raises
     ------
-    ValueError
-        Unknown suffix, a malformed file, or timestamps that do not fit the wire's u32 ticks.
+    SpikestreamError
+        Unknown suffix, a malformed file (:class:`golden.data.events.EventDataError`), or
+        timestamps that do not fit the wire's u32 ticks.
     """
-    from golden.data.events import read_aedat4, read_nmnist
+    from golden.data.events import read_aedat4, read_event_table, read_nmnist
 
     path = Path(path)
     if not isinstance(tick_us, int) or tick_us < 1:
-        raise ValueError(f"tick_us must be a positive integer, got {tick_us!r}")
+        raise SpikestreamError(f"tick_us must be a positive integer, got {tick_us!r}")
     if path.suffix == ".bin":
         recording = read_nmnist(path, allow_time_reversals=True)
         events, sensor_size = recording.events, recording.sensor_size
@@ -130,15 +104,15 @@ def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEve
         recording = read_aedat4(path, allow_time_reversals=True)
         events, sensor_size = recording.events, recording.sensor_size
     elif path.suffix in (".npy", ".csv"):
-        events, sensor_size = _camera_events_from_table(path), None
+        events, sensor_size = read_event_table(path), None
     else:
-        raise ValueError(f"{path}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
+        raise SpikestreamError(f"{path}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
     t = events["t"].astype(np.int64)
     if len(t) and not keep_time:
         t = t - t[0]
     ticks = t // tick_us
     if len(ticks) and (ticks.min() < 0 or ticks.max() > TIMESTAMP_MAX):
-        raise ValueError(
+        raise SpikestreamError(
             f"{path}: timestamps span {ticks.min()}..{ticks.max()} ticks, outside the wire's 0..{TIMESTAMP_MAX}: "
             f"{'drop --keep-time or ' if keep_time else ''}raise --tick-us")
     return SampleEvents(events["x"].astype(np.int64), events["y"].astype(np.int64),
