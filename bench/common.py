@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from golden.files import write_text
+
 BENCH_DIR = Path(__file__).resolve().parent.parent / "build" / "bench"
 
 
@@ -51,6 +53,6 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
         "meta": meta or {},
         "rows": rows,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str))
+    write_text(path, json.dumps(payload, indent=2, default=str))
     print(f"\nwrote {path}")
     return path

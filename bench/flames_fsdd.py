@@ -36,6 +36,7 @@ from amaranth.sim import Simulator
 
 from bench.common import BENCH_DIR, write_results
 from bench.sahippo_core import StimulusFitTop
+from golden.cli import non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
@@ -451,12 +452,12 @@ def _cell(value, fmt="{}"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flames_fsdd", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--n-state", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--hidden", type=positive_int, default=64)
+    parser.add_argument("--n-state", type=positive_int, default=32)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
-    parser.add_argument("--rtl", type=int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
+    parser.add_argument("--rtl", type=non_negative_int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
     parser.add_argument("--reuse-rtl", action="store_true",
                         help="take the RTL rows of the last run when its integer network is the same (no simulation)")
     parser.add_argument("--fit", nargs="*", choices=FIT_CORES, metavar="CORE",
@@ -785,4 +786,4 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from bench.common import BENCH_DIR, format_table, write_results
+from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.train import (
     NEURON_CHOICES,
@@ -547,17 +548,15 @@ def main(argv=None) -> int:
     parser.add_argument("--neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=list(DEFAULT_NEURONS))
     parser.add_argument("--quick", action="store_true", help="small networks, 2 epochs, subset (smoke run)")
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
-    parser.add_argument("--rtl", type=int, default=0, metavar="N",
+    parser.add_argument("--rtl", type=non_negative_int, default=0, metavar="N",
                         help="run N test recordings through the processor's Verilog (Icarus) for --rtl-neurons")
     parser.add_argument("--rtl-neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=["csilif"])
-    parser.add_argument("--lanes", type=int, default=8, help="neuron lanes per layer of the simulated processor")
-    parser.add_argument("--builds", nargs="+", type=Path, metavar="DIR",
+    parser.add_argument("--lanes", type=positive_int, default=8, help="neuron lanes per layer of the simulated processor")
+    parser.add_argument("--builds", nargs="+", type=existing_dir, metavar="DIR",
                         help="hw.build output folders to read report.json from (default: build/ulx3s-*-fsdd_<neuron>/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
-    if args.lanes < 1 or args.rtl < 0:
-        parser.error(f"--lanes must be at least 1 and --rtl at least 0 (got {args.lanes}, {args.rtl})")
     rows = []
     for neuron in args.neurons:
         config = quick_config(neuron) if args.quick else TrainConfig(neuron=neuron)
@@ -586,4 +585,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

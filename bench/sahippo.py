@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 
 from bench.common import BENCH_DIR, write_results  # noqa: E402
+from golden.cli import run_main
 from golden.hippo import legs_matrices, nplr  # noqa: E402
 from golden.sahippo import (  # noqa: E402
     contractive_step,
@@ -279,4 +280,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

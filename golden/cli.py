@@ -28,9 +28,12 @@ __all__ = [
     "positive_float",
     "fraction",
     "existing_file",
+    "existing_dir",
     "output_file",
     "output_dir",
     "upper_choice",
+    "ulx3s_variant",
+    "bench_name",
     "run_main",
 ]
 
@@ -117,6 +120,21 @@ def existing_file(text: str) -> Path:
     return path
 
 
+def existing_dir(text: str) -> Path:
+    """A ``type=`` for an input folder that exists."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path
+
+
+def bench_name(text: str) -> str:
+    """A ``type=`` for a result name (``build/bench/<name>.json``): letters, digits, ``_``, ``-``, ``.``."""
+    if not text or len(text) > 100 or text.startswith(".") or not all(c.isalnum() or c in "_-." for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use a plain name of letters, digits, _, - and . (no folders)")
+    return text
+
+
 def output_file(text: str) -> Path:
     """A ``type=`` for a file to write: not an existing directory, not an empty name."""
     if not str(text).strip():
@@ -153,11 +171,20 @@ def upper_choice(choices, what: str = "value"):
     return parse
 
 
+def ulx3s_variant(text: str) -> str:
+    """A ``type=`` for a ULX3S FPGA size, ``12F`` ... ``85F`` (any case)."""
+    from .fit import DEVICES
+
+    return upper_choice(DEVICES, "variant")(text)
+
+
 def run_main(main, argv=None) -> int:
-    """Run a command's ``main(argv)`` and turn what escapes into one line and an exit status."""
+    """Run a command's ``main(argv)`` and turn what escapes into one line and an exit status
+    (a ``main`` that returns no int exits 0)."""
     prog = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "spikestream"
     try:
-        return main(argv)
+        status = main(argv)
+        return status if isinstance(status, int) else 0
     except SpikestreamError as error:
         print(f"error: {error}", file=sys.stderr)
     except OSError as error:
