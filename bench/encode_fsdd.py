@@ -24,6 +24,7 @@ from bench.common import BENCH_DIR, write_results
 from golden.cli import positive_int, run_main
 from golden.data.cochlea import CochleaParams, EncodedFSDD, encode_fsdd
 from golden.data.fsdd import FSDD_SAMPLE_RATE, TEST_INDEX_LIMIT, fsdd_root, read_wav
+from golden.files import save_figure
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -71,8 +72,7 @@ def plot_example(params: CochleaParams, wav: Path, out: Path) -> None:
     axes[2].set_ylabel("channel (spikes)")
     axes[2].set_xlabel("time (ms)")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=72)
+    save_figure(fig, out, dpi=72)
     plt.close(fig)
 
 

@@ -49,6 +49,7 @@ from golden.flames import (
     train_flames,
 )
 from golden.dhlif import DHLIF, DHLIFParams
+from golden.files import save_figure, write_text
 from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError, run_build
 from hw.boards.stimulus import LFSR_SEED, fold_activity, lfsr_next
@@ -384,7 +385,7 @@ def save_fit(core: str, row: dict) -> None:
     """Store one core's fit row (dated) in ``build/bench/flames_fsdd_fit.json``."""
     fits = load_fits()
     fits[core] = {**row, "date": time.strftime("%Y-%m-%dT%H:%M", time.gmtime())}
-    FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
+    write_text(FIT_JSON, json.dumps(fits, indent=2, default=str))
 
 
 def load_fits() -> dict:
@@ -431,8 +432,7 @@ def _plot(history: list, path: Path) -> None:
     ax_acc.legend()
     fig.suptitle("FSDD, FLAMES-style stack: DH-LIF -> SA-HiPPO (zoh) -> readout")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -781,7 +781,7 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   {minutes:.0f} minutes on 2 threads of the shared 2-core machine while other builds ran (epoch
   times in the JSON history).
 """
-    DOC.write_text(text)
+    write_text(DOC, text)
     print(f"wrote {DOC}")
 
 

@@ -44,6 +44,7 @@ import torch
 from bench.common import BENCH_DIR, format_table, write_results
 from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
+from golden.files import write_bytes, write_text
 from golden.train import (
     NEURON_CHOICES,
     TrainConfig,
@@ -155,7 +156,7 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     build = SIM_BUILD / build_name
     build.mkdir(parents=True, exist_ok=True)
     params_path = build / "params.pkl"
-    params_path.write_bytes(pickle.dumps(params))
+    write_bytes(params_path, pickle.dumps(params))
     dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
     indices = spread_indices(len(encoded), n_recordings)
     identical, first, cycles = 0, None, []
@@ -239,7 +240,7 @@ def store_rtl(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, 
     outcome.update(neuron=neuron, model_sha256=model_digest(params), n_steps=n_steps, hardware=hw,
                    date=time.strftime("%Y-%m-%d %H:%M %Z"))
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    rtl_record_path(neuron, lanes).write_text(json.dumps(outcome, indent=1) + "\n")
+    write_text(rtl_record_path(neuron, lanes), json.dumps(outcome, indent=1) + "\n")
     return outcome
 
 
@@ -579,7 +580,7 @@ def main(argv=None) -> int:
     write_results(name, rows, meta={"config": config_text}, columns=COLUMNS)
     text = markdown(rows, config_text, args.quick)
     target = (BENCH_DIR / f"{name}.md") if args.quick else (DOCS / "fsdd_results.md")
-    target.write_text(text)
+    write_text(target, text)
     print(f"wrote {target}")
     return 0
 

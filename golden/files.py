@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import SpikestreamError
 
-__all__ = ["OutputPathError", "atomic_write", "write_bytes", "write_text", "check_output", "same_file"]
+__all__ = ["OutputPathError", "atomic_write", "write_bytes", "write_text", "save_figure", "check_output", "same_file"]
 
 
 class OutputPathError(SpikestreamError):
@@ -57,6 +57,14 @@ def write_text(path, text: str) -> Path:
     with atomic_write(path, "w", encoding="utf-8", newline="") as handle:
         handle.write(text)
     return Path(path)
+
+
+def save_figure(fig, path, **savefig_kwargs) -> Path:
+    """``fig.savefig`` through :func:`atomic_write`, in the format the suffix names; returns the path."""
+    path = Path(path)
+    with atomic_write(path, "wb") as handle:
+        fig.savefig(handle, format=path.suffix.lstrip(".") or "png", **savefig_kwargs)
+    return path
 
 
 def same_file(a, b) -> bool:

@@ -49,6 +49,7 @@ from torch import nn
 
 from .dhlif import DHLIF, DHLIFParams
 from .dhlif import run_int as dhlif_run_int
+from .files import atomic_write, write_text
 from .fixed import QFormat
 from .sahippo import SAHiPPOLayer, SAHiPPOParams, SAHiPPOTrace, warped_step
 from .sahippo import run_int as sahippo_run_int
@@ -399,9 +400,10 @@ def train_flames(config: FlamesConfig, train_data, test_data, out_dir=None, log=
             f"test {100 * row['test_acc']:5.1f} %  spikes/neuron/step {row['spike_rate']:.3f}  {row['seconds']:.1f} s")
         if out is not None:
             cfg = asdict(config)
-            torch.save({"config": cfg, "state_dict": model.state_dict(), "history": history}, out / "checkpoint.pt")
-            (out / "history.json").write_text(json.dumps({"config": cfg, "parameters": n_params, "history": history},
-                                                         indent=2))
+            with atomic_write(out / "checkpoint.pt") as handle:
+                torch.save({"config": cfg, "state_dict": model.state_dict(), "history": history}, handle)
+            write_text(out / "history.json", json.dumps({"config": cfg, "parameters": n_params, "history": history},
+                                                        indent=2))
     model.eval()
     return model, history
 

@@ -62,7 +62,7 @@ from .data import REPO_ROOT
 from .data.cochlea import encode_fsdd
 from .data.events import bin_events
 from .errors import SpikestreamError
-from .files import atomic_write, check_output, write_text
+from .files import atomic_write, check_output, save_figure, write_text
 from .layers import LIReadout, SNNLayer, readout_scores
 from .refractory_lif import RefractoryLIF
 from .silif import CAdLIF, SiLIF
@@ -328,8 +328,7 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     ax_acc.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, dpi=110, format="png")
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
