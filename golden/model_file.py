@@ -401,6 +401,10 @@ def read_raw(path) -> tuple[dict, dict[str, np.ndarray]]:
                 f"{path}: header: no {MANIFEST_KEY!r} entry; this is not a spikestream model file "
                 "(write one with golden.model_file.save_model)"
             )
+        unknown = sorted(set(metadata) - {MANIFEST_KEY, DIGEST_KEY})
+        if unknown:
+            raise ModelFileError(f"{path}: header: unknown metadata entry {unknown[0]!r} (a model file has "
+                                 f"{MANIFEST_KEY!r} and {DIGEST_KEY!r} only)")
         manifest = _parse_json(metadata[MANIFEST_KEY], "manifest", path)
         _check_manifest_digest(manifest, metadata, path)
         _check_tensor_entries(header, header_len, file_size, path)

@@ -89,13 +89,13 @@ def test_model_file_truncated(model_bytes, tmp_path, cut):
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=12),
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
 
 
-@fuzz(150)
+@fuzz(80)
 @given(data=st.data())
 def test_model_file_edited_manifest_fields(tmp_path, data):
     """Any manifest value replaced (digests rewritten to match): the field checks refuse it by name."""
@@ -345,7 +345,7 @@ def test_command_line_parsers(command, monkeypatch, tmp_path):
     tokens = st.lists(st.sampled_from(COMMANDS[command]) | st.sampled_from(_VALUES) | st.text(max_size=6),
                       max_size=8)
 
-    @fuzz(60)
+    @fuzz(40)
     @given(argv=tokens)
     def check(argv):
         stderr, stdout = io.StringIO(), io.StringIO()
@@ -359,6 +359,6 @@ def test_command_line_parsers(command, monkeypatch, tmp_path):
                     return  # --help, or an abbreviation of it
                 assert exit_info.code == 2, (argv, exit_info.code, stderr.getvalue())
         text = stderr.getvalue()
-        assert "Traceback" not in text and "error:" in text.splitlines()[-1], (argv, text)
+        assert "Traceback" not in text and "error:" in text.rstrip("\n").split("\n")[-1], (argv, text)
 
     check()
