@@ -29,7 +29,7 @@ from hw.bitstream import (DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTE
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.pll_ecp5 import PLLConfig, solve_pll
+from hw.pll_ecp5 import OUTPUT_HZ_RANGE, PLLConfig, solve_pll
 from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--clock-mhz",
-        type=positive_float,
+        type=_clock_mhz_arg,
         metavar="F",
         help=(
             "core clock made by the PLL from the 25 MHz oscillator, in MHz (default: "
@@ -186,6 +186,15 @@ def _spike_layers_arg(text: str):
         return tuple(non_negative_int(part) for part in text.split(","))
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected 'all' or hidden layer indices such as 0,1, not {text!r}") from None
+
+
+def _clock_mhz_arg(text: str) -> float:
+    """``--clock-mhz``: a clock the ECP5 PLL can output."""
+    value = positive_float(text)
+    low, high = (hz / 1e6 for hz in OUTPUT_HZ_RANGE)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text} MHz is outside {low:g}..{high:g} MHz, the PLL's output range")
+    return value
 
 
 def _model_arg(text: str) -> str:
