@@ -135,11 +135,15 @@ def bench_name(text: str) -> str:
     return text
 
 
+def _named(text: str, what: str) -> Path:
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError(f"an empty {what} name")
+    return Path(text)
+
+
 def output_file(text: str) -> Path:
     """A ``type=`` for a file to write: not an existing directory, not an empty name."""
-    if not str(text).strip():
-        raise argparse.ArgumentTypeError("an empty file name")
-    path = Path(text)
+    path = _named(text, "file")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a directory; give a file name inside it")
     if path.parent.exists() and not path.parent.is_dir():
@@ -149,9 +153,7 @@ def output_file(text: str) -> Path:
 
 def output_dir(text: str) -> Path:
     """A ``type=`` for a folder to write into: not an existing file."""
-    if not str(text).strip():
-        raise argparse.ArgumentTypeError("an empty folder name")
-    path = Path(text)
+    path = _named(text, "folder")
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text}: is a file, not a folder")
     return path
