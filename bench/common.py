@@ -1,4 +1,5 @@
-"""What every benchmark shares: a plain-text table on stdout and a JSON file under build/bench/."""
+"""What every benchmark shares: a plain-text table on stdout, a JSON file under build/bench/, and
+the ULX3S build that measures a board top's resources and Fmax."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 import torch
 
 from golden.files import write_text
+from hw.bitstream import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, check_router, run_build
+from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
+from hw.pll_ecp5 import solve_pll
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "build" / "bench"
+#: Where the fit builds keep their files, one directory per design and size.
+FIT_ROOT = Path(__file__).resolve().parent.parent / "build" / "core_fit"
 
 
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
@@ -56,3 +62,20 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
     write_text(path, json.dumps(payload, indent=2, default=str))
     print(f"\nwrote {path}")
     return path
+
+
+def build_fit(make_top, build_dir, *, design: str, clock_hz: float, variant: str = "85F", seed: int = 1,
+              router: str = DEFAULT_ROUTER, lut_mapper: str = DEFAULT_LUT_MAPPER):
+    """One Yosys -> nextpnr -> ecppack build of a ULX3S board top; returns ``(top, row)``.
+
+    ``make_top(pll_config)`` makes the top once the PLL for ``clock_hz`` is solved and the
+    router checked (so a bad router name fails before any design is built). ``row`` is the
+    report's :meth:`hw.bitstream.BuildReport.summary`; ``router`` and ``lut_mapper`` go to
+    :func:`hw.bitstream.run_build`.
+    """
+    check_router(router)
+    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
+    top = make_top(pll_config)
+    result = run_build(top, ulx3s_platform(variant), build_dir, design=design, requested_clock_hz=clock_hz,
+                       pll=pll_config, seed=seed, router=router, lut_mapper=lut_mapper)
+    return top, result.report.summary()

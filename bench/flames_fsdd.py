@@ -1,4 +1,4 @@
-"""The FLAMES-style SA-HiPPO stack on the spoken digits (issue #6): ``python -m bench.flames_fsdd``.
+"""The FLAMES-style SA-HiPPO stack on the spoken digits: ``python -m bench.flames_fsdd``.
 
 Trains :class:`golden.flames.FlamesFSDD` (or reuses ``build/train/flames/checkpoint.pt`` when its
 configuration matches; ``--retrain`` forces training), exports it to the bit-exact integer
@@ -29,13 +29,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from bench.common import BENCH_DIR, write_results
-from bench.sahippo_core import StimulusFitTop
+from bench.common import BENCH_DIR, FIT_ROOT, build_fit, write_results
 from golden.cli import non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
@@ -51,11 +47,9 @@ from golden.flames import (
 from golden.dhlif import DHLIF, DHLIFParams
 from golden.files import save_figure, write_text
 from golden.train import load_speech_data
-from hw.bitstream import ROUTERS, BuildError, run_build
-from hw.boards.stimulus import LFSR_SEED, fold_activity, lfsr_next
-from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
-from hw.cores.dhlif import DHLIFCore, drive_format
-from hw.pll_ecp5 import PLLConfig, solve_pll
+from hw.bitstream import ROUTERS, BuildError
+from hw.boards.core_fit import DHLIFFitTop
+from hw.cores.dhlif import DHLIFCore
 from sim.checker import Scoreboard, check_value, finish_all
 from sim.stream import SimStreamSink, SimStreamSource
 from sim.tb_dhlif import DHLIFCase
@@ -189,81 +183,10 @@ def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
 
 
 # --- hardware fit ---------------------------------------------------------------------------
-class DriveStimulus(wiring.Component):
-    """Feeds branch drives to a :class:`DHLIFCore`, one neuron per clock, and folds its outputs into one bit.
-
-    Neurons are visited in order ``0 .. H - 1`` (one step per sweep). Drive ``d`` of each beat
-    is the 32-bit Galois LFSR (:data:`hw.boards.stimulus.LFSR_TAPS`, advanced once per accepted
-    beat) rotated left by ``8 d``, its low ``frac_bits + 2`` bits read as a signed number (drives
-    in ``[-2, 2)``, sign-extended to :func:`hw.cores.dhlif.drive_format`).
-
-    Members
-    -------
-    o_drive : ``Out(stream.Signature(core.drive_layout))``
-        Always valid; advances on each transfer (honours backpressure).
-    i_spike : ``In(stream.Signature(core.spike_layout))``
-        Always ready.
-    saturation_count : ``In(32)``
-        The core's saturation counter.
-    activity : ``Out(1)``
-        Registered XOR of every spike payload and of the saturation counter.
-    """
-
-    def __init__(self, core: DHLIFCore):
-        self._core = core
-        super().__init__(
-            {
-                "o_drive": Out(stream.Signature(core.drive_layout)),
-                "i_spike": In(stream.Signature(core.spike_layout)),
-                "saturation_count": In(32),
-                "activity": Out(1),
-            }
-        )
-
-    def elaborate(self, platform):
-        m = Module()
-        core = self._core
-        lfsr = Signal(32, init=LFSR_SEED)
-        neuron = Signal(unsigned(core.index_bits))
-        drive_bits = drive_format(core.params).frac_bits + 2
-        m.d.comb += [self.o_drive.valid.eq(1), self.o_drive.payload.neuron.eq(neuron)]
-        for d in range(core.n_branches):
-            m.d.comb += getattr(self.o_drive.payload, f"drive_{d}").eq(lfsr.rotate_left(8 * d)[:drive_bits].as_signed())
-        with m.If(self.o_drive.ready):
-            m.d.sync += [
-                lfsr.eq(lfsr_next(lfsr)),
-                neuron.eq(Mux(neuron == core.n_neurons - 1, 0, neuron + 1)),
-            ]
-        m.d.comb += self.i_spike.ready.eq(1)
-        fold_activity(m, self.activity, self.i_spike, self.saturation_count)
-        return m
-
-
-def DHLIFFitTop(core: DHLIFCore, *, pll_config: PLLConfig) -> StimulusFitTop:  # noqa: N802 (a top, like a class)
-    """The DH-LIF core on the ULX3S with the PLL, :class:`DriveStimulus` and one LED."""
-    return StimulusFitTop(core, DriveStimulus(core), pll_config=pll_config, into_core=("o_drive", "i_drive"),
-                          out_of_core=("o_spike", "i_spike"), counters=("saturation_count",))
-
-
 def dhlif_fit_params(n_neurons: int, n_branches: int) -> DHLIFParams:
     """Seeded DH-LIF layer (resources do not depend on the values: decays are memory contents,
     the weights stay upstream of the core)."""
     return DHLIFParams.from_layer(DHLIF(32, n_neurons, n_branches, seed=0))
-
-
-def _build_row(report, start: float) -> dict:
-    """Resources, Fmax and limit of one finished build (the columns shared by both cores)."""
-    from bench.core_fit import limit_of
-
-    clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
-    return {
-        **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
-        "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
-        "met": report.timing_met,
-        "build_s": round(time.monotonic() - start, 1),
-        "limit": limit_of(report),
-        "critical_path": report.critical_path,
-    }
 
 
 def fit_dhlif(n_neurons: int, n_branches: int, *, clock_hz: float = FIT_CLOCK_HZ, variant: str = FIT_VARIANT,
@@ -272,33 +195,13 @@ def fit_dhlif(n_neurons: int, n_branches: int, *, clock_hz: float = FIT_CLOCK_HZ
 
     ``build_dir`` defaults to ``build/core_fit/dhlif-<H>x<D>/``.
     """
-    from bench.core_fit import BUILD_ROOT
-
-    if router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
-    core = DHLIFCore(dhlif_fit_params(n_neurons, n_branches), emit_state=False)
-    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
-    build_dir = BUILD_ROOT / f"dhlif-{n_neurons}x{n_branches}" if build_dir is None else build_dir
-    start = time.monotonic()
-    result = run_build(
-        DHLIFFitTop(core, pll_config=pll_config),
-        ulx3s_platform(variant),
-        build_dir,
-        design=f"dhlif H={n_neurons} D={n_branches} (core fit)",
-        requested_clock_hz=clock_hz,
-        pll=pll_config,
-        seed=seed,
-        router=router,
-    )
-    return {
-        "n_neurons": n_neurons,
-        "n_branches": n_branches,
-        "target_mhz": round(pll_config.output_hz / 1e6, 3),
-        "router": router,
-        "seed": seed,
-        "build_dir": str(build_dir),
-        **_build_row(result.report, start),
-    }
+    params = dhlif_fit_params(n_neurons, n_branches)
+    build_dir = FIT_ROOT / f"dhlif-{n_neurons}x{n_branches}" if build_dir is None else build_dir
+    _, row = build_fit(lambda pll_config: DHLIFFitTop(DHLIFCore(params, emit_state=False), pll_config=pll_config),
+                       build_dir, design=f"dhlif H={n_neurons} D={n_branches} (core fit)", clock_hz=clock_hz,
+                       variant=variant, seed=seed, router=router)
+    return {"n_neurons": n_neurons, "n_branches": n_branches, "router": router, "seed": seed,
+            "build_dir": str(build_dir), **row}
 
 
 def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
@@ -310,11 +213,9 @@ def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
 
 def fit_dir(core: str, config: FlamesConfig) -> Path:
     """Where ``--fit`` builds ``core`` for ``config``."""
-    from bench.core_fit import BUILD_ROOT
-
     if core == "sahippo":
-        return BUILD_ROOT / f"sahippo-{config.n_state}-h{config.hidden}"
-    return BUILD_ROOT / f"dhlif-{config.hidden}x{config.n_branches}"
+        return FIT_ROOT / f"sahippo-{config.n_state}-h{config.hidden}"
+    return FIT_ROOT / f"dhlif-{config.hidden}x{config.n_branches}"
 
 
 def placed_figures(nextpnr_log) -> dict:
@@ -701,8 +602,8 @@ Written by `python -m bench.flames_fsdd` on {time.strftime('%Y-%m-%d %H:%M UTC',
 ## Network
 
     cochlea counts, {cfg['window_ms'] // cfg['bin_ms']} steps of {cfg['bin_ms']} ms, 32 channels
-      -> DH-LIF, {cfg['hidden']} neurons x {cfg['n_branches']} dendritic branches (golden.dhlif, D15)
-      -> {cfg['hidden']} SA-HiPPO memories, one per neuron, zoh, order N = {cfg['n_state']} (golden.sahippo, D12-D14)
+      -> DH-LIF, {cfg['hidden']} neurons x {cfg['n_branches']} dendritic branches (golden.dhlif)
+      -> {cfg['hidden']} SA-HiPPO memories, one per neuron, zoh, order N = {cfg['n_state']} (golden.sahippo)
          event = a spike of that neuron (weight 1), decay over the inter-spike interval
       -> event pooling: each memory's state summed over its own events ({cfg['hidden']} x {cfg['n_state'] // 2} complex)
       -> batch normalisation (folded on export) -> linear readout -> argmax of 10 scores
@@ -727,7 +628,7 @@ interval, state {meta['formats']['sahippo_state']}), both run by their bit-exact
 readout folds the normalisation into the weights (`W / sd`, `b - W mu / sd`), quantises them to
 {meta['formats']['readout']} and adds the bias at the product's fractional bits to the exact dot
 product with the summed state words: no rounding at all after the cores. Saturations over the
-whole test split (updates in which a clamp acted, D2): DH-LIF {meta['saturations_over_test_split']['dhlif']} neuron
+whole test split (updates in which a clamp acted): DH-LIF {meta['saturations_over_test_split']['dhlif']} neuron
 updates, SA-HiPPO {meta['saturations_over_test_split']['sahippo']} events. *int == float*: the float and the integer
 DH-LIF give the same spike raster on {meta['raster_equal']} of the {meta['n_test']} test recordings; where
 they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisions part.
@@ -773,7 +674,7 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   soma spike per event; here `C = D = 0` (so `y = 0`, never a spike) and the state words of the
   core's `o_state` stream are summed per feature. A deployed design would add the accumulators
   beside that stream; they exist only in the golden model so far.
-* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped, D13):
+* **zoh, not Taylor-2.** The diagonal zoh discretisation (rank-1 term of LegS dropped, [Eigenbasis and two discretisations](decisions.md#eigenbasis-and-two-discretisations)):
   N/2 clocks per event instead of four passes per sub-step.
 * **Coarse time base.** {cfg['bin_ms']} ms steps (the cochlea's 1 ms ticks binned), as the other FSDD rows; the
   SA-HiPPO ticks are these steps.

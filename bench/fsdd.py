@@ -1,4 +1,4 @@
-"""FSDD spoken digits, audio to integer network: accuracy and cost per neuron type (issue #6).
+"""FSDD spoken digits, audio to integer network: accuracy and cost per neuron type.
 
 ``python -m bench.fsdd`` takes, for each neuron type, the network trained by
 :mod:`golden.train` with its default settings (reusing ``build/train/<neuron>/checkpoint.pt``
@@ -45,6 +45,7 @@ from bench.common import BENCH_DIR, format_table, write_results
 from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.files import write_bytes, write_text
+from golden.kinds import network_kinds, word_bits
 from golden.train import (
     NEURON_CHOICES,
     TrainConfig,
@@ -61,13 +62,6 @@ NOT_MEASURED = "not yet measured"
 DOCS = REPO_ROOT / "docs"
 TRAIN_DIR = REPO_ROOT / "build" / "train"
 DEFAULT_NEURONS = ("csilif", "silif", "rlif")
-#: Neuron state words per neuron and the format fields that hold them, by integer kind.
-STATE_WORDS = {
-    "csilif": ("state_fmt", "state_fmt"),            # re, im
-    "silif": ("state_fmt", "state_fmt"),             # u, w
-    "refractory_lif": ("state_fmt", "refr_fmt"),     # u, R (and the previous spike bit)
-    "li_readout": ("state_fmt",),                    # u
-}
 
 
 def quick_config(neuron: str) -> TrainConfig:
@@ -109,12 +103,16 @@ def integer_words(params) -> int:
 
 
 def state_buffers(params) -> dict:
-    """Neuron state words and bits (plus the per-neuron accumulator bits) over all layers."""
+    """Neuron state words and bits (plus the per-neuron accumulator bits) over all layers.
+
+    The state is each core's state memory word, as its kind declares it (``state_words``):
+    bits are the whole word, words its multi-bit fields (a previous-spike flag is not a word).
+    """
     words = bits = acc = 0
     for layer in params.layers:
-        fmts = [getattr(layer.neuron, name) for name in STATE_WORDS[layer.kind]]
-        words += layer.n_out * len(fmts)
-        bits += layer.n_out * (sum(f.width for f in fmts) + (1 if layer.kind == "refractory_lif" else 0))
+        state = network_kinds()[layer.kind].state_words(layer.neuron)
+        words += layer.n_out * sum(1 for name in state if word_bits({name: state[name]}) > 1)
+        bits += layer.n_out * word_bits(state)
         acc += layer.n_out * layer.acc_bits
     return {"state_words": words, "state_bits": bits, "accumulator_bits": acc}
 
@@ -500,7 +498,7 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
     lines += [
         "",
         "Columns: *float acc* is the trained float32 network in eval mode (batch norm with running "
-        "statistics, no dropout), decision argmax of the summed readout membrane (D16); *integer acc* "
+        "statistics, no dropout), decision argmax of the summed readout membrane; *integer acc* "
         "the exported integer network (`golden.network.run_network`, bit-exact model of the hardware); "
         "*int == float* how many test decisions of the integer network equal those of the folded float64 "
         "network; *RTL == golden* test recordings, spread over the split, whose every hidden spike, readout "

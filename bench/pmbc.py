@@ -1,4 +1,4 @@
-"""PMBC against the sequential loop for the refractory LIF, float and integer (D8).
+"""PMBC against the sequential loop for the refractory LIF, float and integer (decision 'PMBC equals sequential').
 
 For each sequence length: wall time of the sequential loop and of PMBC, the speed-up
 (sequential / PMBC, below 1 is a slowdown), the PMBC tri-state sweeps, for the integer path

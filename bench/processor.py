@@ -23,20 +23,20 @@ to ``build/bench/processor.json``.
 from __future__ import annotations
 
 import argparse
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 from amaranth.sim import Simulator
 
-from bench.common import write_results
+from bench.common import build_fit, write_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
 from golden.refractory_lif import RefractoryLIFParams
-from hw.bitstream.flow import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS
+from hw.bitstream import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS
+from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.processor.network import NetworkProcessor
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
@@ -131,27 +131,13 @@ def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_ev
 def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = None, clock_hz: float, variant: str,
         seed: int, router: str = DEFAULT_ROUTER, lut_mapper: str = DEFAULT_LUT_MAPPER) -> dict:
     """One full build of the ULX3S processor top; returns its table row."""
-    from hw.bitstream import run_build
-    from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
-    from hw.boards.ulx3s_processor import ULX3SProcessorTop
-    from hw.pll_ecp5 import solve_pll
-
-    pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
     cores = lanes if cores is None else cores
-    top = ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes, cores=cores)
-    start = time.monotonic()
-    result = run_build(top, ulx3s_platform(variant), BUILD_ROOT / f"{name}-lanes{lanes}-cores{cores}",
-                       design=f"processor {name} lanes={lanes} cores={cores}", requested_clock_hz=clock_hz,
-                       pll=pll_config, seed=seed, router=router, lut_mapper=lut_mapper)
-    report = result.report
-    clock = min(report.clocks, key=lambda c: c["slack_ns"]) if report.clocks else None
-    return {
-        "network": name, "lanes": lanes, "cores": cores, "router": router,
-        **{resource: report.utilisation[resource]["used"] for resource in ("LUT4", "FF", "MULT18X18D", "DP16KD")},
-        "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
-        "met": report.timing_met, "build_s": round(time.monotonic() - start, 1),
-        "critical_path": report.critical_path,
-    }
+    _, row = build_fit(
+        lambda pll_config: ULX3SProcessorTop(params, n_steps=32, pll_config=pll_config, lanes=lanes, cores=cores),
+        BUILD_ROOT / f"{name}-lanes{lanes}-cores{cores}", design=f"processor {name} lanes={lanes} cores={cores}",
+        clock_hz=clock_hz, variant=variant, seed=seed, router=router, lut_mapper=lut_mapper,
+    )
+    return {"network": name, "lanes": lanes, "cores": cores, "router": router, **row}
 
 
 def _sim_row(name: str, lanes: int, cores: int, clock_mhz: float) -> dict:

@@ -1,8 +1,8 @@
-"""SA-HiPPO open questions 1-3 of issue #4, measured (``python -m bench.sahippo [--quick]``).
+"""SA-HiPPO's open questions 1-3 (docs/sahippo.md), measured (``python -m bench.sahippo [--quick]``).
 
 1. Drift of the structured ``taylor2`` / ``zoh`` forms from the dense ``expm`` reference as a
    function of the warped step ``g`` and the order ``N``; plus what the per-channel ``alpha``
-   (D12) loses against a general ``alpha_ij``.
+   (decision 'One decay rate per channel') loses against a general ``alpha_ij``.
 2. Where the plain Taylor-2 step diverges, and what contractive sub-stepping costs.
 3. Memory retention: the label is the sign of the first event of a stream of 16 events whose
    intervals follow several distributions; a linear readout of the final state, SA-HiPPO

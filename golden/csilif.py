@@ -1,12 +1,12 @@
-"""C-SiLIF neuron: one complex state-space mode per neuron (NEURON_MATH §1.5, DECISIONS D10-D11).
+"""C-SiLIF neuron: one complex state-space mode per neuron (NEURON_MATH §1.5, docs/decisions.md).
 
 Float model (training), as the authors' code implements Algorithm 2, per neuron::
 
     lambda = exp((-exp(theta_r) + i*omega) * exp(theta_dt))     # |lambda| < 1
     u_t    = lambda * (u_{t-1} - 1/2 * s_{t-1}) + b * x_t        # u complex; b, x real
-    s_t    = [Re u_t > 1/2]                                      # strict (D10)
+    s_t    = [Re u_t > 1/2]                                      # strict (decision 'SiLIF update order')
 
-with zero initial state (D3), the "half reset" (reset factor 1/2, because the output is
+with zero initial state, the "half reset" (reset factor 1/2, because the output is
 ``2 Re u`` and half of the spike is fed back) and the S4D-Lin initialisation
 ``A = -1/2 + i*pi`` for every neuron, ``Delta`` log-uniform in ``[dt_min, dt_max]``,
 ``b ~ U[0, 1)``.
@@ -20,16 +20,17 @@ Integer semantics (the specification the hardware mirrors bit for bit), in real 
   never saturated).
 * All products are formed at full width and aligned to ``P = max(C + F, G + F_x)`` fractional
   bits by an exact left shift. Each component sums its products at full width and is rounded
-  **once**, half up, back to ``F`` fractional bits (D1, D4)::
+  **once**, half up, back to ``F`` fractional bits (decisions 'Rounding' and 'Complex products')::
 
       Re u_t = sat(round_P->F(lambda_r*u' - lambda_i*Im u_{t-1} + b*x_t))
       Im u_t = sat(round_P->F(lambda_i*u' + lambda_r*Im u_{t-1}))
 
   The input term ``b*x`` joins the real sum before the single rounding (not rounded on its own),
   so a step with ``lambda = 0`` gives exactly ``round(b*x)``.
-* ``sat`` clamps each component to ``state_fmt`` (D2). An update "saturates" when either clamp
+* ``sat`` clamps each component to ``state_fmt``. An update "saturates" when either clamp
   acted; the hardware counts such updates.
-* Spike ``s_t = [Re u_t > 2**(F-1)]`` on the saturated state: a strict, exact comparison (D10).
+* Spike ``s_t = [Re u_t > 2**(F-1)]`` on the saturated state: a strict, exact comparison
+  (decision 'SiLIF update order').
 * Decays are quantised so that ``|lambda_q| <= 1 - 2**-C`` (strictly inside the unit circle):
   each component is rounded half up; a neuron whose rounded decay would reach the bound is
   shrunk radially (components truncated toward zero) and reported in
@@ -45,7 +46,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import ModelFields, NeuronKind
 from .layers import spike_boxcar
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "CSiLIFTrace",
     "run_int",
     "quantize_complex_decay",
+    "NEURON_KIND",
 ]
 
 DEFAULT_THETA_R = math.log(0.5)
@@ -168,7 +171,7 @@ class CSiLIF(nn.Module):
 def quantize_complex_decay(lam_r, lam_i, coef_fmt: QFormat) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quantise complex decays so that ``|lambda_q| <= 1 - 2**-C`` in ``coef_fmt``.
 
-    Each component is rounded half up (D1). Where the rounded pair reaches the bound
+    Each component is rounded half up. Where the rounded pair reaches the bound
     (``lr**2 + li**2 > (2**C - 1)**2``, e.g. every decay within half a quantum of the unit
     circle, and ``lambda = -1`` which ``sQ1.C`` holds exactly), the float decay is scaled to
     magnitude ``1 - 2**-C`` and both components are truncated toward zero.
@@ -288,7 +291,7 @@ class CSiLIFParams:
 
     @classmethod
     def from_float(cls, decay_re, decay_im, gain, **formats) -> "CSiLIFParams":
-        """Quantise float decays and gains (D1, D11).
+        """Quantise float decays and gains (decisions 'Rounding' and 'Precomputed coefficients').
 
         ``decay_re``/``decay_im`` are ``lambda_r``/``lambda_i`` per neuron, quantised with
         :func:`quantize_complex_decay`; ``gain`` is ``b``, rounded half up. A gain outside
@@ -307,7 +310,8 @@ class CSiLIFParams:
 
     @classmethod
     def from_module(cls, module: CSiLIF, **formats) -> "CSiLIFParams":
-        """Export a trained :class:`CSiLIF` (the exp/log reparametrisation stays in training, D11)."""
+        """Export a trained :class:`CSiLIF` (the exp/log reparametrisation stays in training,
+        decision 'Precomputed coefficients')."""
         with torch.no_grad():
             lam_r, lam_i = (p.detach().to(torch.float64).cpu().numpy() for p in module.decay())
             gain = module.gain.detach().to(torch.float64).cpu().numpy()
@@ -389,7 +393,7 @@ class CSiLIFParams:
         return CSiLIFState(re=re, im=im, s=re > self.half_q), sat_re | sat_im
 
     def initial_state(self, batch_shape=()) -> "CSiLIFState":
-        """Zero state (D3): ``u = 0``, no previous spike."""
+        """Zero state: ``u = 0``, no previous spike."""
         shape = (*batch_shape, self.n_neurons)
         zeros = torch.zeros(shape, dtype=torch.int64)
         return CSiLIFState(re=zeros, im=zeros.clone(), s=torch.zeros(shape, dtype=torch.bool))
@@ -445,3 +449,65 @@ def run_int(params: CSiLIFParams, currents_q) -> CSiLIFTrace:
         sats.append(sat)
     stack = lambda xs: torch.stack(xs, dim=-2)  # noqa: E731
     return CSiLIFTrace(re=stack(res), im=stack(ims), s=stack(ss), saturated=stack(sats))
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize(module: CSiLIF, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: states with room for ``headroom`` times the calibrated ``|re|``, ``|im|``;
+    decays ``sQ1.17``; the gain 18 bits with the integer bits its largest value needs."""
+    frac = input_fmt.frac_bits
+    state = max(max_abs["re"], max_abs["im"])
+    state_fmt = QFormat(int_bits_for(state, headroom, minimum=2), frac)
+    gain = float(module.gain.detach().abs().max())
+    gain_int = int_bits_for(gain + 2.0**-14, minimum=2)
+    formats = dict(input_fmt=input_fmt, state_fmt=state_fmt, coef_fmt=QFormat(1, 17),
+                   gain_fmt=QFormat(gain_int, 18 - gain_int))
+    params = CSiLIFParams.from_module(module, **formats)
+    return params, formats, {"decay": int(params.decay_shrunk.sum())}
+
+
+def _float_trace(module: CSiLIF, currents: torch.Tensor) -> dict:
+    spikes, re, im = module(currents, return_states=True)
+    return {"output": spikes, "re": re, "im": im}
+
+
+def _default_params(rng, n: int) -> CSiLIFParams:
+    magnitude = rng.uniform(0.80, 0.95, n)
+    angle = rng.uniform(0.05, 0.6, n)
+    return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.25, 0.5, n))
+
+
+def _example_params(rng, n: int) -> CSiLIFParams:
+    magnitude = rng.uniform(0.6, 0.95, n)
+    angle = rng.uniform(0.05, 0.8, n)
+    return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.5, 1.0, n))
+
+
+NEURON_KIND = NeuronKind(
+    name="csilif",
+    params_class=CSiLIFParams,
+    run_int=run_int,
+    float_modules=(CSiLIF,),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "coef_fmt", "gain_fmt"),
+        arrays={"decay_re_q": "coef_fmt", "decay_im_q": "coef_fmt", "gain_q": "gain_fmt"},
+        masks=("decay_shrunk",),
+        mask_value=lambda p, mask: p.decay_shrunk,
+        mask_kwargs=lambda masks: {"decay_shrunk": masks["decay_shrunk"]} if "decay_shrunk" in masks else {},
+    ),
+    # The real part is stored half-reset (u_reset = Re u - s/2), one bit wider than state_fmt.
+    state_words=lambda p: {"u_reset": p.state_fmt.width + 1, "im": p.state_fmt},
+    param_words=lambda p: {"decay_re": p.coef_fmt, "decay_im": p.coef_fmt, "gain": p.gain_fmt},
+    products=lambda p: [(p.state_fmt.width + 1, p.coef_fmt.width)] * 4 + [(p.input_fmt.width, p.gain_fmt.width)],
+    core_lut4=800,
+    input_width=18,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=_default_params,
+    example_params=_example_params,
+    train_choices={"csilif": CSiLIF},
+)

@@ -1,21 +1,21 @@
-"""Dendritic DH-LIF layer of FLAMES, spatial pooling and the event-pooling readout (NEURON_MATH §3.3, D15).
+"""Dendritic DH-LIF layer of FLAMES, spatial pooling and the event-pooling readout (NEURON_MATH §3.3).
 
 Per neuron ``h`` with ``D`` dendritic branches, each branch ``d`` sees only its own disjoint,
 contiguous slice of the ``C`` inputs (slice ``d`` is ``[d*C//D, (d+1)*C//D)``). Per tick, in
-this order (D15, FLAMES' seed form: no ``(1 - alpha_d)`` input factor)::
+this order (decision 'Dendrite equations', FLAMES' seed form: no ``(1 - alpha_d)`` input factor)::
 
     i_d(t+1) = alpha_d * i_d(t) + sum_{j in slice d} W[h, j] p_j(t)     # branch currents
     u(t+1)   = beta * u(t) + sum_d i_d(t+1) - theta * s(t)              # soma, soft reset
     s(t+1)   = [u(t+1) > theta]                                         # strict threshold
 
 ``alpha_d = exp(-1/tau_d)`` (heterogeneous per branch), ``beta = exp(-1/tau_s)``. Zero initial
-state (D3).
+state (decision 'Zero initial state').
 
 Integer semantics (:class:`DHLIFParams`): inputs ``p`` are non-negative integer event
 counts; weights, currents, membrane and threshold share ``F`` fractional bits, so the
 synaptic sums are exact integer sums. Each decay product is formed at full width and rounded
-once, half up (D1); ``i_d`` is saturated to ``current_fmt`` and ``u`` to ``membrane_fmt`` after
-each update (D2); ``sum_d i_d`` and the spike compare are exact. A neuron-tick "saturates"
+once, half up (decision 'Rounding'); ``i_d`` is saturated to ``current_fmt`` and ``u`` to ``membrane_fmt`` after
+each update; ``sum_d i_d`` and the spike compare are exact. A neuron-tick "saturates"
 when any clamp acted.
 
 Pipeline pieces (FLAMES: events -> DH-LIF -> spatial pooling -> SA-HiPPO -> LayerNorm ->
@@ -37,9 +37,11 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, mul_round
+from .kinds import NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
+    "NEURON_KIND",
     "branch_slices",
     "DHLIF",
     "DHLIFParams",
@@ -71,7 +73,7 @@ class DHLIF(nn.Module):
     Parameters
     ----------
     in_features, n_neurons, n_branches : int
-        ``C``, ``H`` and ``D`` (default 4, D15).
+        ``C``, ``H`` and ``D`` (default 4, decision 'Dendrite equations').
     tau_branch : tuple of float
         Branch time constants in ticks, log-spaced from the first to the second over the ``D``
         branches (the same for every neuron at init; trained per neuron and branch).
@@ -359,3 +361,15 @@ class FlamesNetwork(nn.Module):
         pooled = spatial_pool(spikes, self.grid, self.pool)
         y = self.ssm.forward_grid(pooled.transpose(1, 2)).transpose(1, 2)
         return self.readout(self.norm(y))
+
+
+# ============================================================================================
+# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# ============================================================================================
+
+NEURON_KIND = NeuronKind(
+    name="dhlif",
+    params_class=DHLIFParams,
+    run_int=run_int,
+    float_modules=(DHLIF,),
+)

@@ -2,32 +2,33 @@
 precomputed, formats chosen by calibration).
 
 The float network is a :class:`FloatNetwork`: :class:`~golden.layers.SNNLayer` blocks
-(``Linear(no bias) -> BatchNorm1d -> neuron -> Dropout``) whose neurons are
-:class:`~golden.silif.SiLIF`, :class:`~golden.silif.CAdLIF`, :class:`~golden.csilif.CSiLIF` or
-:class:`~golden.refractory_lif.RefractoryLIF` (a subclass exposing ``n_neurons``, which
-:class:`~golden.layers.SNNLayer` needs), ending in a block whose neuron is the
-:class:`~golden.layers.LIReadout`. Its input is event counts per step and channel, as the
+(``Linear(no bias) -> BatchNorm1d -> neuron -> Dropout``) whose neurons are the float modules
+of the registered spiking kinds (:mod:`golden.kinds`: :class:`~golden.silif.SiLIF`,
+:class:`~golden.silif.CAdLIF`, :class:`~golden.csilif.CSiLIF`,
+:class:`~golden.refractory_lif.RefractoryLIFNeuron`, :class:`~golden.lif.LIF`), ending in a
+block whose neuron is the :class:`~golden.layers.LIReadout`. Its input is event counts per step and channel, as the
 integer network's.
 
 :func:`export_network` does, per layer:
 
-1. **Fold batch norm** into the weights and a per-neuron bias (D5,
-   :func:`~golden.layers.fold_batchnorm`); dropout is the identity.
+1. **Fold batch norm** into the weights and a per-neuron bias
+   (:func:`~golden.layers.fold_batchnorm`); dropout is the identity.
 2. **Calibrate**: run the folded float network (float64) on sample inputs and take the
    largest ``|current|`` and ``|state|`` each layer reaches.
-3. **Choose formats** (D6). All of a layer's currents, weights, bias and states share ``F``
+3. **Choose formats** (decision 'Declared formats'). All of a layer's currents, weights, bias and states share ``F``
    fractional bits. The current format gets ``int_bits(headroom * max|current|)`` integer
    bits (sign included) and ``F = input_width - that`` fractional bits, where ``input_width``
-   is the multiplier-friendly width of the core's input (18 bits for C-SiLIF, 24 otherwise).
+   is the multiplier-friendly width of the core's input (each kind's ``input_width``: 18 bits
+   for C-SiLIF, 24 otherwise).
    Weight and bias formats get just enough integer bits for their largest value, states
    ``int_bits(headroom * max|state|)`` (at least what the threshold needs; the refractory
    LIF's ``v``/``u``, ``R`` and threshold formats at least 2 integer bits).
-4. **Precompute decays** (D11) from the trained parametrisation and quantise them with the
+4. **Precompute decays** from the trained parametrisation and quantise them with the
    cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
    below it and reported).
 5. **Check**: run the integer network on the same samples and report, per layer, the
    saturation counts and how many spikes agree with the float model, and overall how many
-   predictions (argmax of the summed readout membrane, D16) agree.
+   predictions (argmax of the summed readout membrane) agree.
 
 It returns the parameters and a :class:`CalibrationReport`.
 """
@@ -35,42 +36,40 @@ It returns the parameters and a :class:`CalibrationReport`.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from .csilif import CSiLIF, CSiLIFParams
 from .data.events import InputMap
-from .fixed import QFormat
-from .layers import LIReadout, LIReadoutParams, SNNLayer, quantize_decay, readout_scores
+from .fixed import QFormat, int_bits_for
+from .kinds import network_kinds
+from .layers import SNNLayer, readout_scores
 from .network import DEFAULT_MAX_EVENTS_PER_STEP, LayerParams, NetworkParams, run_network
-from .refractory_lif import RefractoryLIF
-from .silif import CAdLIF, SiLIF, SiLIFParams
 
-__all__ = ["FloatNetwork", "CalibrationReport", "export_network", "int_bits_for", "DEFAULT_INPUT_WIDTH"]
+__all__ = ["FloatNetwork", "CalibrationReport", "export_network", "float_trace", "int_bits_for", "DEFAULT_INPUT_WIDTH"]
 
-#: Width of each core's input current (``input_fmt``) the export aims for, by neuron kind.
-DEFAULT_INPUT_WIDTH = {"csilif": 18, "silif": 24, "refractory_lif": 24, "li_readout": 24}
 #: Fewest fractional bits export accepts (fewer would quantise currents more coarsely than 1/16).
 MIN_FRAC_BITS = 4
 
 
-def _float_kind(neuron: nn.Module) -> str:
-    if isinstance(neuron, CSiLIF):
-        return "csilif"
-    if isinstance(neuron, (SiLIF, CAdLIF)):
-        return "silif"
-    if isinstance(neuron, RefractoryLIF):
-        return "refractory_lif"
-    if isinstance(neuron, LIReadout):
-        return "li_readout"
-    raise ValueError(
-        f"cannot export neuron module {type(neuron).__name__}: supported are SiLIF, CAdLIF, CSiLIF, "
-        "RefractoryLIF and LIReadout"
-    )
+#: Width of each core's input current (``input_fmt``) the export aims for, by neuron kind.
+DEFAULT_INPUT_WIDTH = {name: kind.input_width for name, kind in network_kinds().items()}
+
+
+def _float_kind(neuron: nn.Module):
+    """The registered kind a float neuron module exports to."""
+    for kind in network_kinds().values():
+        if isinstance(neuron, kind.float_modules) and kind.quantize is not None:
+            return kind
+    names = ", ".join(cls.__name__ for kind in network_kinds().values() for cls in kind.float_modules)
+    raise ValueError(f"cannot export neuron module {type(neuron).__name__}: supported are {names}")
+
+
+def float_trace(neuron: nn.Module, currents: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A float neuron module's ``{"output", <states>}`` on currents ``(B, T, n)``, by its kind."""
+    return _float_kind(neuron).float_trace(neuron, currents)
 
 
 class FloatNetwork(nn.Module):
@@ -79,7 +78,7 @@ class FloatNetwork(nn.Module):
     Parameters
     ----------
     layers : sequence of SNNLayer
-        Spiking blocks (SiLIF, CAdLIF, CSiLIF or RefractoryLIF neurons), then one block with an
+        Spiking blocks (float modules of the registered spiking kinds), then one block with an
         :class:`~golden.layers.LIReadout` neuron. Sizes must chain.
 
     ``forward(x)`` maps counts ``(B, T, n_inputs)`` (float) to the readout membrane
@@ -95,8 +94,9 @@ class FloatNetwork(nn.Module):
             if not isinstance(layer, SNNLayer):
                 raise ValueError(f"layers[{i}] must be an SNNLayer, not {type(layer).__name__}")
             kind = _float_kind(layer.neuron)
-            if (kind == "li_readout") != (i == len(layers) - 1):
-                raise ValueError(f"layers[{i}]: the LIReadout block must be the last one and only the last one")
+            if kind.readout != (i == len(layers) - 1):
+                readout = " or ".join(k.float_modules[0].__name__ for k in network_kinds().values() if k.readout)
+                raise ValueError(f"layers[{i}]: the {readout} block must be the last one and only the last one")
             if i and layer.linear.in_features != layers[i - 1].neuron.n_neurons:
                 raise ValueError(
                     f"layers[{i}] takes {layer.linear.in_features} inputs but layers[{i - 1}] has "
@@ -123,8 +123,8 @@ class FloatNetwork(nn.Module):
 
         With ``folded`` the currents are ``W' x + bias'`` from :meth:`SNNLayer.folded` (what the
         integer network computes); otherwise the block's own ``BN(W x)`` in its current mode.
-        States: ``u``, ``w`` (SiLIF), ``re``, ``im`` (C-SiLIF), ``v``, ``refr``, ``u`` (refractory
-        LIF), ``u`` (readout).
+        States: each kind's ``float_trace`` (e.g. ``u``, ``w`` for SiLIF, ``re``, ``im`` for C-SiLIF,
+        ``u`` for the readout).
         """
         out = []
         for layer in self.layers:
@@ -133,33 +133,11 @@ class FloatNetwork(nn.Module):
                 currents = x.to(weight.dtype) @ weight.T + bias
             else:
                 currents = layer.currents(x)
-            neuron = layer.neuron
-            kind = _float_kind(neuron)
-            if kind == "csilif":
-                spikes, re, im = neuron(currents, return_states=True)
-                entry = {"output": spikes, "re": re, "im": im}
-            elif kind == "silif":
-                run = neuron.run(currents)
-                entry = {"output": run.s, "u": run.u, "w": run.w}
-            elif kind == "refractory_lif":
-                spikes, states = neuron(currents, return_states=True)
-                entry = {"output": spikes, **states}
-            else:
-                u = neuron(currents)
-                entry = {"output": u, "u": u}
+            entry = float_trace(layer.neuron, currents)
             entry["currents"] = currents
             out.append(entry)
             x = entry["output"]
         return out
-
-
-def int_bits_for(max_abs: float, headroom: float = 1.0, minimum: int = 1) -> int:
-    """Integer bits (sign included) of a signed format holding ``headroom * max_abs``."""
-    value = float(max_abs) * float(headroom)
-    if not math.isfinite(value):
-        raise ValueError(f"calibration found a non-finite magnitude ({max_abs}); check the float model")
-    bits = math.floor(math.log2(value)) + 2 if value > 0 else 1
-    return max(bits, minimum)
 
 
 @dataclass
@@ -256,32 +234,34 @@ def export_network(
     layers, report = [], CalibrationReport(n_samples=int(counts.shape[0]))
     for i, (block, calib) in enumerate(zip(work.layers, float_trace)):
         kind = _float_kind(block.neuron)
+        name = kind.name
         weight, bias = (t.numpy() for t in block.folded())
         max_abs = {
             "weight": float(np.abs(weight).max()),
             "bias": float(np.abs(bias).max()),
             "current": float(calib["currents"].abs().max()),
         }
-        for name in ("u", "w", "re", "im", "v", "refr"):
-            if name in calib:
-                max_abs[name] = float(calib[name].abs().max())
+        for state, value in calib.items():  # the kind's float states
+            if state not in ("output", "currents"):
+                max_abs[state] = float(value.abs().max())
         current_int = int_bits_for(max_abs["current"], headroom)
-        frac = widths[kind] - current_int
+        frac = widths[name] - current_int
         if frac < MIN_FRAC_BITS:
             raise ValueError(
                 f"layers[{i}]: currents reach {max_abs['current']:.4g} (x{headroom} headroom needs {current_int} integer "
-                f"bits), leaving {frac} fractional bits of a {widths[kind]}-bit input; raise input_width[{kind!r}]"
+                f"bits), leaving {frac} fractional bits of a {widths[name]}-bit input; raise input_width[{name!r}]"
             )
         # Weights and bias are known exactly: enough integer bits for their largest rounded value.
         weight_fmt = QFormat(int_bits_for(max_abs["weight"] + 2.0**-frac), frac)
         bias_fmt = QFormat(int_bits_for(max_abs["bias"] + 2.0**-frac), frac)
         input_fmt = QFormat(current_int, frac)
-        neuron, formats, rounded = _quantize_neuron(block.neuron, kind, input_fmt, max_abs, headroom)
+        neuron, formats, rounded = kind.quantize(block.neuron, input_fmt, max_abs, headroom)
         layer = LayerParams(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt, neuron)
         layers.append(layer)
         report.layers.append({
-            "kind": kind,
-            "formats": {"weight_fmt": str(weight_fmt), "bias_fmt": str(bias_fmt), **formats},
+            "kind": name,
+            "formats": {"weight_fmt": str(weight_fmt), "bias_fmt": str(bias_fmt),
+                        **{field_name: str(fmt) for field_name, fmt in formats.items()}},
             "max_abs": max_abs,
             "weight_error": float(np.abs(weight_fmt.to_float(layer.weight_q) - weight).max()),
             "decays_rounded_to_one": rounded,
@@ -309,51 +289,3 @@ def export_network(
     float_prediction = readout_scores(float_trace[-1]["u"]).argmax(dim=-1)
     report.prediction_agreement = float((float_prediction == int_trace.prediction).double().mean())
     return params, report
-
-
-def _quantize_neuron(neuron, kind: str, input_fmt: QFormat, max_abs: dict, headroom: float):
-    """Integer neuron parameters with formats sharing ``input_fmt``'s fractional bits.
-
-    Returns ``(params, formats as strings, decays rounded to one as counts)``.
-    """
-    frac = input_fmt.frac_bits
-    if kind == "csilif":
-        state = max(max_abs["re"], max_abs["im"])
-        state_fmt = QFormat(int_bits_for(state, headroom, minimum=2), frac)
-        gain = float(neuron.gain.detach().abs().max())
-        gain_int = int_bits_for(gain + 2.0**-14, minimum=2)
-        formats = dict(input_fmt=input_fmt, state_fmt=state_fmt, coef_fmt=QFormat(1, 17),
-                       gain_fmt=QFormat(gain_int, 18 - gain_int))
-        params = CSiLIFParams.from_module(neuron, **formats)
-        rounded = {"decay": int(params.decay_shrunk.sum())}
-    elif kind == "silif":
-        state = max(max_abs["u"], max_abs["w"])
-        formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(state, headroom, minimum=3), frac),
-                       decay_fmt=QFormat(0, 18, signed=False), a_fmt=QFormat(1, 17, signed=False),
-                       b_fmt=QFormat(2, frac, signed=False))
-        params = SiLIFParams.from_module(neuron, **formats)
-        rounded = {name: int(np.count_nonzero(mask)) for name, mask in params.rounded_to_one.items()}
-    elif kind == "refractory_lif":
-        threshold = float(max(neuron.v_th.detach().abs().max(), neuron.u_th.detach().abs().max()))
-        formats = dict(
-            input_fmt=input_fmt,
-            state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), frac),
-            refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom, minimum=2), frac),
-            threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac, minimum=2), frac),
-            coef_fmt=QFormat(0, 18, signed=False),
-        )
-        params = neuron.to_params(**formats)
-        rounded = {
-            name: int(np.count_nonzero(quantize_decay(float(getattr(neuron, name)), formats["coef_fmt"])[1]))
-            for name in ("tau", "tau_r")
-        }
-    else:
-        formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(max_abs["u"], headroom), frac),
-                       coef_fmt=QFormat(0, 18, signed=False))
-        decays = neuron.decays()
-        params = LIReadoutParams.from_float(alpha=decays["alpha"].numpy(), **formats)
-        rounded = {
-            name: int(np.count_nonzero(quantize_decay(decays[name].numpy(), formats["coef_fmt"])[1]))
-            for name in ("alpha", "gain")
-        }
-    return params, {name: str(fmt) for name, fmt in formats.items()}, rounded

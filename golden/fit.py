@@ -14,8 +14,9 @@ accumulator rows):
   accumulator RAM (``R`` words of ``L`` ``acc_bits`` sums).
 * **Neuron cores**: ``C`` cores per spiking layer (``ceil(n_out / C)`` neurons each; ``C``
   defaults to ``L`` and divides it) and one readout core; each has a state RAM and a parameter
-  ROM one word per neuron, with the word layouts of ``hw/cores`` (e.g. C-SiLIF: ``(state+1) +
-  state`` bits of state, ``2*coef + gain`` bits of parameters).
+  ROM one word per neuron, with the word layouts each kind declares for its core
+  (:class:`golden.kinds.NeuronKind` ``state_words`` / ``param_words``; e.g. C-SiLIF: ``(state+1)
+  + state`` bits of state, ``2*coef + gain`` bits of parameters).
 * **Spike FIFOs** of the board top's SPIKE frames (``spike_layers``): one FIFO of
   ``{neuron, step, sample tag}`` entries per chosen hidden layer (one DP16KD at the default
   64 entries).
@@ -31,8 +32,8 @@ memory shapes: a block RAM needs ``min over DP16KD shapes (16384x1, 8192x2, 4096
 word); a written memory goes to LUT RAM
 (``ceil(depth/16) * ceil(width/4)`` TRELLIS_DPR16X4) while that is at most 20 of them per block
 RAM it would take, a read-only one to logic while ``width * ceil(depth/16)`` LUTs are at most
-150 per block RAM. The LUT figure adds measured core sizes (refractory LIF ~650, SiLIF ~750,
-C-SiLIF ~800 LUT4) and rough terms for the synapse stages, the readout's score registers and
+150 per block RAM. The LUT figure adds the core sizes the kinds declare (``core_lut4``, measured:
+refractory LIF ~650, SiLIF ~750, C-SiLIF ~800 LUT4) and rough terms for the synapse stages, the readout's score registers and
 the fixed infrastructure (UART link, time bins, input map); it is a guide (+-30 %), the block
 RAM and multiplier counts are the figures to trust.
 
@@ -46,6 +47,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .kinds import network_kinds, word_bits
 from .network import LayerParams, NetworkParams
 
 __all__ = [
@@ -90,8 +92,6 @@ _LUTRAM_PER_BRAM = 20
 _ROM_LUTS_PER_BRAM = 150
 # One TRELLIS_DPR16X4 occupies about 1.5 slices: 3 LUT4 sites.
 _LUT4_PER_LUTRAM = 3
-# Measured core sizes (LUT4, build/core_fit and the C-SiLIF out-of-context build), per instance.
-_CORE_LUT4 = {"refractory_lif": 650, "silif": 750, "csilif": 800, "li_readout": 400}
 # UART link, frame decoder/encoder, time-bin controller, input map, PLL glue.
 _INFRASTRUCTURE_LUT4 = 1500
 # Readout core: extra score bits per class (hw.cores.li_readout.DEFAULT_SCORE_EXTRA_BITS).
@@ -271,29 +271,11 @@ class FitError(ValueError):
 
 
 def _core_words(layer: LayerParams) -> tuple[int, int, list[tuple[int, int]]]:
-    """``(state bits, parameter bits, products as (a_bits, b_bits))`` of one core of the layer."""
+    """``(state bits, parameter bits, products as (a_bits, b_bits))`` of one core of the layer,
+    from the word layouts and products its kind declares (:class:`golden.kinds.NeuronKind`)."""
+    kind = network_kinds()[layer.kind]
     p = layer.neuron
-    kind = layer.kind
-    if kind == "refractory_lif":
-        state = p.state_fmt.width + p.refr_fmt.width + 1
-        param = 2 * p.threshold_fmt.width
-        products = [(p.state_fmt.width, p.coef_fmt.width), (p.refr_fmt.width, p.coef_fmt.width)]
-    elif kind == "silif":
-        s = p.state_fmt.width
-        state = 2 * s + 1
-        param = 3 * p.decay_fmt.width + p.a_fmt.width + p.b_fmt.width
-        products = [(s, p.decay_fmt.width), (s, p.a_fmt.width), (s + 1, p.decay_fmt.width),
-                    (max(p.input_fmt.width, s) + 1, p.decay_fmt.width)]
-    elif kind == "csilif":
-        s = p.state_fmt.width
-        state = (s + 1) + s
-        param = 2 * p.coef_fmt.width + p.gain_fmt.width
-        products = [(s + 1, p.coef_fmt.width)] * 4 + [(p.input_fmt.width, p.gain_fmt.width)]
-    else:  # li_readout
-        state = p.state_fmt.width
-        param = 2 * p.coef_fmt.width
-        products = [(p.state_fmt.width, p.coef_fmt.width), (p.input_fmt.width, p.coef_fmt.width)]
-    return state, param, products
+    return word_bits(kind.state_words(p)), word_bits(kind.param_words(p)), list(kind.products(p))
 
 
 def _weight_memory(depth: int, width: int) -> MemoryEstimate:
@@ -328,7 +310,7 @@ def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int,
         add(f"core{suffix} state", neurons_per_core, state_bits, True)
         add(f"core{suffix} params", neurons_per_core, param_bits, False)
     est.mult18x18d = cores * sum(mult18_count(a, b) for a, b in products)
-    lut4 = cores * _CORE_LUT4[layer.kind] + 2 * lanes * layer.acc_bits + 150
+    lut4 = cores * network_kinds()[layer.kind].core_lut4 + 2 * lanes * layer.acc_bits + 150
     if layer.is_readout:
         lut4 += 2 * layer.n_out * (layer.neuron.state_fmt.width + _SCORE_EXTRA_BITS)
     est.lut4 = lut4 + sum(m.lut4 for m in est.memories)

@@ -1,4 +1,4 @@
-"""The project's one fixed-point vocabulary (DECISIONS D1, D2, D6).
+"""The project's one fixed-point vocabulary (docs/decisions.md, 'Rounding', 'Saturation', 'Declared formats').
 
 Every number that crosses the golden model / hardware boundary has a :class:`QFormat`:
 signedness, integer bits (the sign bit counts as an integer bit, so ``sQ8.16`` is 24 bits
@@ -7,12 +7,12 @@ wide) and fractional bits. A value ``x`` in format ``Qm.f`` is stored as the int
 
 Two rules, written here once and mirrored in ``hw/``:
 
-* **D1 rounding.** Dropping ``n`` fractional bits rounds half up:
+* **Rounding.** Dropping ``n`` fractional bits rounds half up:
   ``(x + 2**(n-1)) >> n`` with ``>>`` the arithmetic (floor) shift. :func:`round_shift`
   is that expression and nothing else, so the same function body works on Python ints,
   numpy and torch integer arrays, and Amaranth values (whose ``>>`` on a signed value is
   arithmetic too).
-* **D2 saturation.** A state is clamped to its format after each update, never wrapped;
+* **Saturation.** A state is clamped to its format after each update, never wrapped;
   :meth:`QFormat.saturate` returns the clamped value and a flag saying whether clamping
   happened, which the hardware counts.
 
@@ -23,17 +23,18 @@ and fxpmath's default (truncation) are deliberately not used on the bit-exact pa
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["QFormat", "round_shift", "mul_round"]
+__all__ = ["QFormat", "round_shift", "mul_round", "int_bits_for"]
 
 
 def round_shift(value, n: int):
-    """Drop ``n`` fractional bits with round-half-up (D1): ``(value + 2**(n-1)) >> n``.
+    """Drop ``n`` fractional bits with round-half-up: ``(value + 2**(n-1)) >> n``.
 
     ``n == 0`` returns ``value`` unchanged; ``n < 0`` shifts left (exact). Works on
     Python ints, numpy / torch integer arrays and Amaranth values alike.
@@ -46,8 +47,17 @@ def round_shift(value, n: int):
 
 
 def mul_round(a, b, n: int):
-    """Product ``a * b`` at full width, then :func:`round_shift` by ``n`` (D1)."""
+    """Product ``a * b`` at full width, then :func:`round_shift` by ``n``."""
     return round_shift(a * b, n)
+
+
+def int_bits_for(max_abs: float, headroom: float = 1.0, minimum: int = 1) -> int:
+    """Integer bits (sign included) of a signed format holding ``headroom * max_abs`` (at least ``minimum``)."""
+    value = float(max_abs) * float(headroom)
+    if not math.isfinite(value):
+        raise ValueError(f"calibration found a non-finite magnitude ({max_abs}); check the float model")
+    bits = math.floor(math.log2(value)) + 2 if value > 0 else 1
+    return max(bits, minimum)
 
 
 _FORMAT_RE = re.compile(r"^([su])Q(\d+)\.(\d+)$")
@@ -130,7 +140,7 @@ class QFormat:
 
     # --- integer rules -----------------------------------------------------------------
     def saturate(self, value):
-        """Clamp integer ``value`` to this format (D2). Returns ``(clamped, saturated_flag)``.
+        """Clamp integer ``value`` to this format. Returns ``(clamped, saturated_flag)``.
 
         Accepts Python ints, numpy arrays and torch tensors; the flag has the same kind.
         """
@@ -150,7 +160,7 @@ class QFormat:
         return bool(((arr >= self.min_int) & (arr <= self.max_int)).all())
 
     def quantize(self, value):
-        """Float to stored integer: ``floor(value * 2**frac_bits + 1/2)`` (D1), then saturate (D2).
+        """Float to stored integer: ``floor(value * 2**frac_bits + 1/2)`` (decision 'Rounding'), then saturate.
 
         Returns a torch int64 tensor for torch input, a numpy int64 array for array input,
         and a Python int for a scalar.

@@ -1,4 +1,4 @@
-"""A FLAMES-style network for the spoken digits: DH-LIF dendrites feeding SA-HiPPO memories (issue #6).
+"""A FLAMES-style network for the spoken digits: DH-LIF dendrites feeding SA-HiPPO memories.
 
 The stack (``docs/fsdd_flames.md`` documents the choices and the deviations from FLAMES)::
 
@@ -12,7 +12,7 @@ The stack (``docs/fsdd_flames.md`` documents the choices and the deviations from
 **Events.** A spike of neuron ``h`` at step ``t`` (0-based) is the SA-HiPPO event
 ``(tick t + 1, channel h, weight 1)``: ticks count steps from 1, as in
 :meth:`golden.sahippo.SAHiPPOLayer.forward_grid`, so the first event of a channel at step ``t``
-sees the interval ``t + 1`` from the zero start (D3). The interval ``dt`` is clipped to
+sees the interval ``t + 1`` from the zero start. The interval ``dt`` is clipped to
 ``dt_max`` in both the float and the integer model (``dt_max`` defaults to the number of
 steps, so no interval is ever clipped).
 
@@ -38,9 +38,7 @@ The integer layer gets ``C = 0``, ``D = 0``, threshold 0, so ``y = 0`` and no so
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +47,10 @@ from torch import nn
 
 from .dhlif import DHLIF, DHLIFParams
 from .dhlif import run_int as dhlif_run_int
-from .files import atomic_write, write_text
 from .fixed import QFormat
 from .sahippo import SAHiPPOLayer, SAHiPPOParams, SAHiPPOTrace, warped_step
 from .sahippo import run_int as sahippo_run_int
+from .train import parameter_count, save_checkpoint, train_epochs
 
 __all__ = [
     "FlamesConfig",
@@ -74,7 +72,7 @@ N_INPUTS = 32
 
 @dataclass
 class FlamesConfig:
-    """Network size and training settings (defaults: the issue #6 row; 90 s to 6 min per epoch on
+    """Network size and training settings (defaults: the row of docs/fsdd_flames.md; 90 s to 6 min per epoch on
     2 threads of the shared 2-core machine, depending on what else runs).
 
     ``dt_scale_range``: the memories' initial ``dt_scale`` (time units per step), log-spaced over
@@ -190,11 +188,6 @@ class FlamesFSDD(nn.Module):
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
         features, _ = self.features(counts)
         return self.readout(self.norm(features))
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Trainable parameters (the unused SA-HiPPO soma and batch-norm statistics excluded)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # --- integer model ------------------------------------------------------------------------
@@ -355,56 +348,30 @@ def _evaluate(model: FlamesFSDD, counts: torch.Tensor, labels: torch.Tensor, bat
 def train_flames(config: FlamesConfig, train_data, test_data, out_dir=None, log=print) -> tuple[FlamesFSDD, list]:
     """Train on ``train_data`` (a :class:`golden.train.SpeechData`), evaluating ``test_data`` each epoch.
 
-    Adam with a cosine schedule, cross entropy, seeded (model, batch order) and
-    ``torch.set_num_threads(config.threads)``. Writes ``checkpoint.pt`` and ``history.json``
+    The loop of :func:`golden.train.train_epochs` (Adam, cosine schedule, cross entropy), seeded
+    (model, batch order) and ``torch.set_num_threads(config.threads)``. Writes ``checkpoint.pt`` and ``history.json``
     to ``out_dir`` after every epoch when given. Returns the eval-mode model and the history.
     """
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     model = FlamesFSDD(config)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(trainable, lr=config.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-    order = torch.Generator().manual_seed(config.seed)
     n_params = parameter_count(model)
     log(f"flames: 32 -> DH-LIF {config.hidden} x {config.n_branches} branches -> SA-HiPPO {config.hidden} x N={config.n_state} "
         f"-> 10, {n_params} parameters; {len(train_data)} train / {len(test_data)} test, {config.n_steps} steps of "
         f"{config.bin_ms} ms")
-    history = []
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        lr = optimiser.param_groups[0]["lr"]
-        perm = torch.randperm(len(train_data), generator=order)
-        total, hits = 0.0, 0
-        for first in range(0, len(perm), config.batch_size):
-            idx = perm[first:first + config.batch_size]
-            x, y = train_data.counts[idx].to(torch.float64), train_data.labels[idx]
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += float(loss.detach()) * len(idx)
-            hits += int((logits.argmax(-1) == y).sum())
-        schedule.step()
-        test = _evaluate(model, test_data.counts, test_data.labels)
-        row = {"epoch": epoch, "lr": lr, "train_loss": total / len(train_data), "train_acc": hits / len(train_data),
-               "test_loss": test["loss"], "test_acc": test["acc"], "spike_rate": test["spike_rate"],
-               "seconds": time.perf_counter() - start}
-        history.append(row)
-        log(f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
-            f"test {100 * row['test_acc']:5.1f} %  spikes/neuron/step {row['spike_rate']:.3f}  {row['seconds']:.1f} s")
-        if out is not None:
-            cfg = asdict(config)
-            with atomic_write(out / "checkpoint.pt") as handle:
-                torch.save({"config": cfg, "state_dict": model.state_dict(), "history": history}, handle)
-            write_text(out / "history.json", json.dumps({"config": cfg, "parameters": n_params, "history": history},
-                                                        indent=2))
-    model.eval()
+    save = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        save = lambda history: save_checkpoint(model, config, history, Path(out_dir), n_params)  # noqa: E731
+
+    def forward(model, x):
+        logits = model(x)
+        return logits, logits
+
+    history = train_epochs(model, train_data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                           seed=config.seed, dtype=torch.float64, forward=forward,
+                           evaluate=lambda model: _evaluate(model, test_data.counts, test_data.labels),
+                           log=log, on_epoch=save)
     return model, history
 
 

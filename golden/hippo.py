@@ -9,7 +9,7 @@ LegS, for ``n, k = 0 .. N-1`` (S4 ``transition('legs')``)::
     P[n]    = sqrt(n + 1/2)            (rank 1, Q = P)
 
 ``A + P P^T = -1/2 I + S`` with ``S`` skew-symmetric, so ``A = V Lambda V^H - P P^T`` with
-``V`` unitary and ``Re Lambda = -1/2`` (DECISIONS D13).
+``V`` unitary and ``Re Lambda = -1/2`` (decision 'Eigenbasis and two discretisations').
 
 The eigenvalues of the real skew-symmetric ``S`` come in conjugate pairs ``±i w``; their
 eigenvectors are complex conjugates of each other. A real state ``x`` therefore has

@@ -5,8 +5,8 @@
 * :class:`SNNLayer` - the reference network block ``Linear(no bias) -> BatchNorm1d over
   (batch*time) -> neuron -> Dropout`` (§1.1).
 * :func:`fold_batchnorm` - the inference-time fold of batch norm into the weights plus a
-  per-neuron bias (D5, §1.1 [D]).
-* :class:`LIReadout` (float) and :class:`LIReadoutParams` (integer, bit-exact, D16) - the
+  per-neuron bias (decision 'Batch norm folding', §1.1 [D]).
+* :class:`LIReadout` (float) and :class:`LIReadoutParams` (integer, bit-exact, decision 'Readout decision') - the
   non-spiking leaky-integrator readout ``u_t = alpha*u_{t-1} + (1-alpha)*x_t``.
 
 Every neuron module here takes the layer's input currents ``x`` with shape
@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import NeuronKind, ModelFields
 
 __all__ = [
+    "NEURON_KIND",
     "SpikeBoxcar",
     "spike_boxcar",
     "SNNLayer",
@@ -80,7 +82,7 @@ class SNNLayer(nn.Module):
         "xavier_uniform"`` the linear weight is initialised with ``xavier_uniform_`` (SiLIF,
         cAdLIF); otherwise the default ``nn.Linear`` init is kept (C-SiLIF, readout).
     dropout : float
-        Dropout probability on the neuron output (training only; identity at inference, D5).
+        Dropout probability on the neuron output (training only; identity at inference).
 
     Batch norm uses ``momentum=0.05, eps=1e-5`` and normalises over batch and time together,
     exactly like the reference (the ``(B, T, H)`` tensor is viewed as ``(B*T, H)``).
@@ -119,7 +121,7 @@ class SNNLayer(nn.Module):
 
 
 def fold_batchnorm(weight: torch.Tensor, norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fold an inference-mode batch norm into the preceding bias-free linear layer (D5).
+    """Fold an inference-mode batch norm into the preceding bias-free linear layer.
 
     With ``g = gamma / sqrt(running_var + eps)`` (``gamma = 1``, ``beta = 0`` without affine):
     ``W' = diag(g) W`` and ``bias' = beta - running_mean * g`` (NEURON_MATH §1.1 [D]), so
@@ -151,7 +153,7 @@ def fold_batchnorm(weight: torch.Tensor, norm: nn.BatchNorm1d) -> tuple[torch.Te
 class LIReadout(nn.Module):
     """Non-spiking leaky-integrator readout, float (NEURON_MATH §1.6).
 
-    ``u_t = alpha * u_{t-1} + (1 - alpha) * x_t`` with ``u_0 = 0`` (D3); ``alpha`` (per output)
+    ``u_t = alpha * u_{t-1} + (1 - alpha) * x_t`` with ``u_0 = 0``; ``alpha`` (per output)
     is initialised uniformly in ``[exp(-1/5), exp(-1/25)]`` and clamped to that range on
     every forward. ``forward`` returns the membrane ``u`` of shape ``(B, T, n_neurons)``.
     """
@@ -179,7 +181,7 @@ class LIReadout(nn.Module):
         return torch.stack(out, dim=1)
 
     def decays(self) -> dict[str, torch.Tensor]:
-        """Precomputed float64 coefficients the hardware receives (D11): ``alpha``, ``gain`` = 1-alpha."""
+        """Precomputed float64 coefficients the hardware receives: ``alpha``, ``gain`` = 1-alpha."""
         alpha = self.clamped_alpha().detach().to(torch.float64)
         return {"alpha": alpha, "gain": 1.0 - alpha}
 
@@ -187,7 +189,7 @@ class LIReadout(nn.Module):
 def readout_scores(membrane: torch.Tensor, mode: str = "membrane_sum") -> torch.Tensor:
     """Class scores from the readout membrane ``(B, T, C_out)``.
 
-    ``"membrane_sum"``: ``sum_t u_t`` - the deployed decision (D16, argmax of this).
+    ``"membrane_sum"``: ``sum_t u_t`` - the deployed decision (argmax of this).
     ``"softmax_sum"``: ``sum_t softmax(u_t)`` - the reference training output (§1.1).
     """
     if mode == "membrane_sum":
@@ -200,8 +202,8 @@ def readout_scores(membrane: torch.Tensor, mode: str = "membrane_sum") -> torch.
 def quantize_decay(value, fmt: QFormat) -> tuple[np.ndarray, np.ndarray]:
     """Quantise decays in ``[0, 1]`` to unsigned ``fmt`` so that every result is < 1.
 
-    Rounds half up (D1); a value that rounds to exactly 1.0 (or above) is clamped to
-    ``1 - 2**-frac_bits`` (D6, NEURON_MATH §4.6). Returns ``(decay_q, rounded_to_one)``;
+    Rounds half up; a value that rounds to exactly 1.0 (or above) is clamped to
+    ``1 - 2**-frac_bits`` (decision 'Declared formats', NEURON_MATH §4.6). Returns ``(decay_q, rounded_to_one)``;
     the boolean mask tells which entries were clamped so callers can report them.
     """
     if fmt.signed:
@@ -217,7 +219,7 @@ def quantize_decay(value, fmt: QFormat) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class LIReadoutParams:
-    """Integer parameters of the leaky-integrator readout (bit-exact golden model, D16).
+    """Integer parameters of the leaky-integrator readout (bit-exact golden model, decision 'Readout decision').
 
     Integer semantics, per step and output neuron::
 
@@ -228,7 +230,8 @@ class LIReadoutParams:
     Parameters
     ----------
     alpha_q, gain_q : np.ndarray of int64, shape (n_neurons,)
-        ``alpha`` and ``1 - alpha`` in ``coef_fmt``, each quantised from float (D11), both < 1.
+        ``alpha`` and ``1 - alpha`` in ``coef_fmt``, each quantised from float, both < 1
+        (decision 'Precomputed coefficients').
     input_fmt : QFormat
         Input current ``x`` (default ``sQ10.14``); must share fractional bits with ``state_fmt``.
     state_fmt : QFormat
@@ -266,7 +269,8 @@ class LIReadoutParams:
 
     @classmethod
     def from_float(cls, alpha, **formats: QFormat) -> "LIReadoutParams":
-        """Quantise float ``alpha`` (per neuron) and ``1 - alpha`` (D1, D11, both clamped below 1)."""
+        """Quantise float ``alpha`` (per neuron) and ``1 - alpha`` (both clamped below 1;
+        decision 'Precomputed coefficients')."""
         probe = cls(alpha_q=np.zeros(1), gain_q=np.zeros(1), **formats)
         alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
         alpha_q, _ = quantize_decay(alpha, probe.coef_fmt)
@@ -278,7 +282,7 @@ class LIReadoutParams:
         return int(self.alpha_q.shape[0])
 
     def initial_state(self, batch_shape=()) -> "LIReadoutState":
-        """Zero membrane (D3)."""
+        """Zero membrane."""
         return LIReadoutState(u=torch.zeros((*batch_shape, self.n_neurons), dtype=torch.int64))
 
     def step(self, state: "LIReadoutState", current_q: torch.Tensor):
@@ -311,7 +315,7 @@ class LIReadoutTrace:
 
     @property
     def prediction(self) -> torch.Tensor:
-        """``argmax`` of :attr:`scores` (first index on ties), D16."""
+        """``argmax`` of :attr:`scores` (first index on ties)."""
         return self.scores.argmax(dim=-1)
 
     @property
@@ -333,3 +337,48 @@ def run_readout_int(params: LIReadoutParams, currents_q: torch.Tensor) -> LIRead
         us.append(state.u)
         sats.append(sat)
     return LIReadoutTrace(u=torch.stack(us, dim=-2), saturated=torch.stack(sats, dim=-2))
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize_readout(module: LIReadout, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: the membrane with room for ``headroom`` times the calibrated ``|u|``;
+    coefficients ``uQ0.18``."""
+    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(max_abs["u"], headroom), input_fmt.frac_bits),
+                   coef_fmt=QFormat(0, 18, signed=False))
+    decays = module.decays()
+    params = LIReadoutParams.from_float(alpha=decays["alpha"].numpy(), **formats)
+    rounded = {
+        name: int(np.count_nonzero(quantize_decay(decays[name].numpy(), formats["coef_fmt"])[1]))
+        for name in ("alpha", "gain")
+    }
+    return params, formats, rounded
+
+
+def _readout_trace(module: LIReadout, currents: torch.Tensor) -> dict:
+    u = module(currents)
+    return {"output": u, "u": u}
+
+
+NEURON_KIND = NeuronKind(
+    name="li_readout",
+    params_class=LIReadoutParams,
+    run_int=run_readout_int,
+    float_modules=(LIReadout,),
+    readout=True,
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "coef_fmt"),
+        arrays={"alpha_q": "coef_fmt", "gain_q": "coef_fmt"},
+        decays=("alpha_q", "gain_q"),
+    ),
+    state_words=lambda p: {"u": p.state_fmt},
+    param_words=lambda p: {"alpha": p.coef_fmt, "gain": p.coef_fmt},
+    products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.input_fmt.width, p.coef_fmt.width)],
+    core_lut4=400,
+    quantize=_quantize_readout,
+    float_trace=_readout_trace,
+    default_params=lambda rng, n: LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, n)),
+)

@@ -41,15 +41,12 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from .csilif import CSiLIFParams
 from .data.events import InputMap
 from .errors import SpikestreamError
 from .files import write_bytes
 from .fixed import QFormat
-from .layers import LIReadoutParams
-from .network import NEURON_KINDS, LayerParams, NetworkParams
-from .refractory_lif import RefractoryLIFParams
-from .silif import SiLIFParams
+from .kinds import network_kinds
+from .network import LayerParams, NetworkParams
 
 __all__ = [
     "FORMAT_NAME",
@@ -102,47 +99,9 @@ class _FieldError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-# --------------------------------------------------------------------------------------------
-# What each neuron kind stores
-# --------------------------------------------------------------------------------------------
-# formats: QFormat fields; arrays: per-neuron int64 arrays -> the format that holds them;
-# scalars: int fields -> their format; decays: fields that must lie in [0, 1) of their format;
-# masks: optional per-neuron bool arrays kept for the quantisation report.
-_NEURON_FIELDS = {
-    "refractory_lif": {
-        "cls": RefractoryLIFParams,
-        "formats": ("input_fmt", "state_fmt", "refr_fmt", "threshold_fmt", "coef_fmt"),
-        "arrays": {"v_th_q": "threshold_fmt", "u_th_q": "threshold_fmt"},
-        "scalars": {"tau_q": "coef_fmt", "tau_r_q": "coef_fmt"},
-        "decays": ("tau_q", "tau_r_q"),
-        "masks": (),
-    },
-    "silif": {
-        "cls": SiLIFParams,
-        "formats": ("input_fmt", "state_fmt", "decay_fmt", "a_fmt", "b_fmt"),
-        "arrays": {"alpha_q": "decay_fmt", "beta_q": "decay_fmt", "gain_q": "decay_fmt", "a_q": "a_fmt", "b_q": "b_fmt"},
-        "scalars": {},
-        "decays": ("alpha_q", "beta_q", "gain_q"),
-        "masks": ("rounded_to_one.alpha", "rounded_to_one.beta", "rounded_to_one.gain"),
-    },
-    "csilif": {
-        "cls": CSiLIFParams,
-        "formats": ("input_fmt", "state_fmt", "coef_fmt", "gain_fmt"),
-        "arrays": {"decay_re_q": "coef_fmt", "decay_im_q": "coef_fmt", "gain_q": "gain_fmt"},
-        "scalars": {},
-        "decays": (),
-        "masks": ("decay_shrunk",),
-    },
-    "li_readout": {
-        "cls": LIReadoutParams,
-        "formats": ("input_fmt", "state_fmt", "coef_fmt"),
-        "arrays": {"alpha_q": "coef_fmt", "gain_q": "coef_fmt"},
-        "scalars": {},
-        "decays": ("alpha_q", "gain_q"),
-        "masks": (),
-    },
-}
-assert set(_NEURON_FIELDS) == set(NEURON_KINDS)
+# What each neuron kind stores is its ModelFields (golden.kinds): formats, per-neuron arrays,
+# integer scalars, boolean flags (stored among the scalars as 0/1), decays that must lie in
+# [0, 1), and optional per-neuron bool masks kept for the quantisation report.
 
 _TOP_KEYS = {"format", "version", "n_inputs", "bin_ticks", "max_events_per_step", "input_map", "provenance",
              "layers", "arrays"}
@@ -161,27 +120,20 @@ def _sha256(array: np.ndarray) -> str:
 # --------------------------------------------------------------------------------------------
 # NetworkParams -> manifest + arrays
 # --------------------------------------------------------------------------------------------
-def _mask_value(neuron, mask: str):
-    if mask == "decay_shrunk":
-        return neuron.decay_shrunk
-    _, name = mask.split(".")
-    return neuron.rounded_to_one.get(name)
-
-
 def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
     """The manifest (a JSON-able dict) and the named arrays that :func:`save_model` writes."""
     arrays: dict[str, np.ndarray] = {}
     layers = []
     for i, layer in enumerate(params.layers):
         where = f"layers[{i}]"
-        spec = _NEURON_FIELDS[layer.kind]
+        spec = network_kinds()[layer.kind].model_fields
         neuron = layer.neuron
         arrays[f"{where}.weight_q"] = layer.weight_q
         arrays[f"{where}.bias_q"] = layer.bias_q
-        for name in spec["arrays"]:
+        for name in spec.arrays:
             arrays[f"{where}.neuron.{name}"] = getattr(neuron, name)
-        for mask in spec["masks"]:
-            value = _mask_value(neuron, mask)
+        for mask in spec.masks:
+            value = spec.mask_value(neuron, mask)
             if value is not None and np.size(value):
                 arrays[f"{where}.neuron.{mask}"] = np.asarray(value, dtype=bool).reshape(-1)
         layers.append({
@@ -192,8 +144,8 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
             "acc_bits": int(layer.acc_bits),
             "neuron": {
                 "kind": layer.kind,
-                "formats": {name: str(getattr(neuron, name)) for name in spec["formats"]},
-                "scalars": {name: int(getattr(neuron, name)) for name in spec["scalars"]},
+                "formats": {name: str(getattr(neuron, name)) for name in spec.formats},
+                "scalars": {name: int(getattr(neuron, name)) for name in (*spec.scalars, *spec.flags)},
             },
         })
     input_map = None
@@ -617,40 +569,43 @@ def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arra
     doc = _require(layer_doc, "neuron", where, dict, "an object")
     _no_unknown(doc, _NEURON_KEYS, nwhere)
     kind = _require(doc, "kind", nwhere, str, "a neuron kind name")
-    if kind not in _NEURON_FIELDS:
-        raise _FieldError(f"{nwhere}.kind", f"unknown neuron kind {kind!r}; known: {', '.join(_NEURON_FIELDS)}")
-    spec = _NEURON_FIELDS[kind]
+    kinds = network_kinds()
+    if kind not in kinds:
+        raise _FieldError(f"{nwhere}.kind", f"unknown neuron kind {kind!r}; known: {', '.join(kinds)}")
+    spec = kinds[kind].model_fields
     formats_doc = _require(doc, "formats", nwhere, dict, "an object of format strings")
-    _no_unknown(formats_doc, set(spec["formats"]), f"{nwhere}.formats")
+    _no_unknown(formats_doc, set(spec.formats), f"{nwhere}.formats")
     formats = {}
-    for name in spec["formats"]:
+    for name in spec.formats:
         formats[name] = _format(_require(formats_doc, name, f"{nwhere}.formats", str, "a format string"),
                                 f"{nwhere}.formats.{name}")
     scalars_doc = _require(doc, "scalars", nwhere, dict, "an object of integers")
-    _no_unknown(scalars_doc, set(spec["scalars"]), f"{nwhere}.scalars")
+    _no_unknown(scalars_doc, {*spec.scalars, *spec.flags}, f"{nwhere}.scalars")
     kwargs, names = dict(formats), set()
-    for name, fmt_field in spec["scalars"].items():
+    for name, fmt_field in spec.scalars.items():
         value = _require(scalars_doc, name, f"{nwhere}.scalars", int, "an integer")
-        _check_range(value, formats[fmt_field], f"{nwhere}.{name}", decay=name in spec["decays"])
+        _check_range(value, formats[fmt_field], f"{nwhere}.{name}", decay=name in spec.decays)
         kwargs[name] = value
-    for name, fmt_field in spec["arrays"].items():
+    for name in spec.flags:
+        value = _require(scalars_doc, name, f"{nwhere}.scalars", int, "0 or 1")
+        if value not in (0, 1):
+            raise _FieldError(f"{nwhere}.{name}", f"must be 0 or 1, not {value}")
+        kwargs[name] = bool(value)
+    for name, fmt_field in spec.arrays.items():
         full = f"{nwhere}.{name}"
         value = _array(manifest_arrays, arrays, full, (n_out,))
-        _check_range(value, formats[fmt_field], full, decay=name in spec["decays"])
+        _check_range(value, formats[fmt_field], full, decay=name in spec.decays)
         kwargs[name] = value
         names.add(full)
     masks = {}
-    for mask in spec["masks"]:
+    for mask in spec.masks:
         full = f"{nwhere}.{mask}"
         if full in manifest_arrays:
             masks[mask] = _array(manifest_arrays, arrays, full, (n_out,), dtype="bool")
             names.add(full)
-    if kind == "csilif" and "decay_shrunk" in masks:
-        kwargs["decay_shrunk"] = masks["decay_shrunk"]
-    if kind == "silif":
-        kwargs["rounded_to_one"] = {m.split(".")[1]: v for m, v in masks.items()}
+    kwargs.update(spec.mask_kwargs(masks))
     try:
-        neuron = spec["cls"](**kwargs)
+        neuron = kinds[kind].params_class(**kwargs)
     except ValueError as exc:
         raise _FieldError(nwhere, str(exc)) from None
     return neuron, names
@@ -678,7 +633,7 @@ def main(argv=None) -> int:
     from .cli import existing_file, non_negative_int, output_file, positive_int, upper_choice
     from .files import check_output
     from .fit import DEVICES, FitError, check_fit
-    from .network import default_network
+    from .network import default_hidden_kinds, default_network
 
     parser = argparse.ArgumentParser(prog="python -m golden.model_file", description="Check or write model files.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -690,7 +645,7 @@ def main(argv=None) -> int:
     write = sub.add_parser("default", help="write the embedded default network")
     write.add_argument("out", type=output_file)
     write.add_argument("--seed", type=non_negative_int, default=0)
-    write.add_argument("--hidden", default="csilif", choices=("csilif", "silif", "refractory_lif"))
+    write.add_argument("--hidden", default="csilif", choices=default_hidden_kinds())
     write.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
     try:

@@ -1,10 +1,9 @@
 """The golden integer network: event counts in, spikes layer by layer, class scores out.
 
-This is the bit-exact specification of the streaming event processor (issue #5). A network is
-a chain of fully connected layers; every layer but the last ends in a spiking neuron core
-(:class:`~golden.refractory_lif.RefractoryLIFParams`, :class:`~golden.silif.SiLIFParams` or
-:class:`~golden.csilif.CSiLIFParams`), the last in the leaky-integrator readout
-(:class:`~golden.layers.LIReadoutParams`, D16).
+This is the bit-exact specification of the streaming event processor. A network is
+a chain of fully connected layers; every layer but the last ends in a spiking neuron core (any
+spiking kind of the registry, :mod:`golden.kinds`), the last in the leaky-integrator readout
+(:class:`~golden.layers.LIReadoutParams`, decision 'Readout decision').
 
 Integer semantics
 -----------------
@@ -16,7 +15,7 @@ Integer semantics
   previous layer at the *same* step. Then::
 
       acc       = bias_q + W_q @ x                  # exact (int64)
-      current_q = sat(neuron.input_fmt, acc)        # D2, counted per layer
+      current_q = sat(neuron.input_fmt, acc)        # counted per layer
       state     = neuron.step(state, current_q)     # the core's own integer step
 
   ``W_q`` is in ``weight_fmt``, ``bias_q`` in ``bias_fmt``; both share the fractional bits of
@@ -40,21 +39,16 @@ at one layer, one step and one state word (:meth:`NetworkTrace.first_mismatch`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Union
 
 import numpy as np
 import torch
 
-from . import csilif, refractory_lif, silif
-from .csilif import CSiLIFParams
 from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, InputMap, bin_events
 from .fixed import QFormat
-from .layers import LIReadoutParams, run_readout_int
-from .refractory_lif import RefractoryLIFParams
-from .silif import SiLIFParams
+from .kinds import NeuronKind, network_kinds
+from .layers import NEURON_KIND as LI_READOUT
 
 __all__ = [
-    "NeuronParams",
     "NEURON_KINDS",
     "neuron_kind",
     "signed_bits",
@@ -65,27 +59,13 @@ __all__ = [
     "counts_from_events",
     "run_network",
     "default_network",
+    "default_hidden_kinds",
     "DEFAULT_BIN_TICKS",
     "DEFAULT_MAX_EVENTS_PER_STEP",
 ]
 
-NeuronParams = Union[RefractoryLIFParams, SiLIFParams, CSiLIFParams, LIReadoutParams]
-
-#: Neuron kind name (as written in model files) -> integer parameter class.
-NEURON_KINDS: dict[str, type] = {
-    "refractory_lif": RefractoryLIFParams,
-    "silif": SiLIFParams,
-    "csilif": CSiLIFParams,
-    "li_readout": LIReadoutParams,
-}
-
-#: The cores' sequential integer models, by kind (each returns the core's trace dataclass).
-_RUN_INT = {
-    "refractory_lif": refractory_lif.run_int,
-    "silif": silif.run_int,
-    "csilif": csilif.run_int,
-    "li_readout": run_readout_int,
-}
+#: Neuron kind name (as written in model files) -> integer parameter class, from :mod:`golden.kinds`.
+NEURON_KINDS: dict[str, type] = {name: kind.params_class for name, kind in network_kinds().items()}
 
 #: Default time-bin width of :func:`default_network`: 10 ms of microsecond ticks.
 DEFAULT_BIN_TICKS = 10_000
@@ -95,8 +75,12 @@ DEFAULT_MAX_EVENTS_PER_STEP = 2048
 
 def neuron_kind(neuron) -> str:
     """The kind name of a neuron parameter object (a key of :data:`NEURON_KINDS`)."""
-    for kind, cls in NEURON_KINDS.items():
-        if type(neuron) is cls:
+    return _layer_kind(neuron).name
+
+
+def _layer_kind(neuron) -> NeuronKind:
+    for kind in network_kinds().values():
+        if type(neuron) is kind.params_class:
             return kind
     raise ValueError(
         f"unknown neuron parameter type {type(neuron).__name__}: expected one of "
@@ -119,12 +103,12 @@ class LayerParams:
     Parameters
     ----------
     weight_q : np.ndarray of int64, shape (n_out, n_in)
-        Weights (batch norm folded in, D5) in ``weight_fmt``.
+        Weights (batch norm folded in) in ``weight_fmt``.
     bias_q : np.ndarray of int64, shape (n_out,)
         Per-neuron bias (the folded batch-norm shift) in ``bias_fmt``.
     weight_fmt, bias_fmt : QFormat
         Signed formats whose fractional bits equal ``neuron.input_fmt.frac_bits``.
-    neuron : RefractoryLIFParams, SiLIFParams, CSiLIFParams or LIReadoutParams
+    neuron : the parameters of a kind of :data:`NEURON_KINDS`
         The layer's neuron core, ``n_out`` neurons.
     acc_bits : int, optional
         Signed width of the hardware accumulator. Left out, :class:`NetworkParams` sets it to
@@ -141,7 +125,7 @@ class LayerParams:
     bias_q: np.ndarray
     weight_fmt: QFormat
     bias_fmt: QFormat
-    neuron: NeuronParams
+    neuron: object
     acc_bits: int | None = None
 
     def __post_init__(self):
@@ -204,7 +188,7 @@ class LayerParams:
 
     @property
     def is_readout(self) -> bool:
-        return isinstance(self.neuron, LIReadoutParams)
+        return _layer_kind(self.neuron).readout
 
     def accumulator_range(self, max_events: int | None) -> tuple[int, int]:
         """``(lo, hi)`` over every value of ``W_q @ x`` and ``bias_q + W_q @ x``.
@@ -284,9 +268,10 @@ class NetworkParams:
             if layer.n_in != n_prev:
                 raise ValueError(f"{where}.weight_q: has {layer.n_in} columns but {prev_name} is {n_prev}")
             if i == last and not layer.is_readout:
-                raise ValueError(f"{where}.neuron: the last layer must be the li_readout, not {layer.kind}")
+                readout = " or ".join(name for name, kind in network_kinds().items() if kind.readout)
+                raise ValueError(f"{where}.neuron: the last layer must be the {readout}, not {layer.kind}")
             if i != last and layer.is_readout:
-                raise ValueError(f"{where}.neuron: li_readout is only allowed as the last layer")
+                raise ValueError(f"{where}.neuron: {layer.kind} is only allowed as the last layer")
             lo, hi = layer.accumulator_range(self.max_events_per_step if i == 0 else None)
             need = signed_bits(lo, hi)
             if need > 62:
@@ -328,8 +313,8 @@ class LayerTrace:
     current_saturated : torch.Tensor of bool
         Where that saturation clamped.
     neuron : trace dataclass
-        The core's own ``run_int`` trace (``RefractoryLIFTrace``, ``SiLIFTrace``,
-        ``CSiLIFTrace`` or ``LIReadoutTrace``): every state word at every step.
+        The kind's own ``run_int`` trace (``SiLIFTrace``, ``LIReadoutTrace``, ...): every
+        state word at every step.
     """
 
     kind: str
@@ -339,7 +324,7 @@ class LayerTrace:
 
     @property
     def is_readout(self) -> bool:
-        return self.kind == "li_readout"
+        return network_kinds()[self.kind].readout
 
     @property
     def spikes(self) -> torch.Tensor:
@@ -396,7 +381,7 @@ class NetworkTrace:
 
     @property
     def prediction(self) -> torch.Tensor:
-        """Argmax of :attr:`scores`, the first index winning ties (D16)."""
+        """Argmax of :attr:`scores`, the first index winning ties."""
         scores = self.scores
         best = scores.max(dim=-1, keepdim=True).values
         idx = torch.arange(scores.shape[-1]).expand_as(scores)
@@ -537,7 +522,7 @@ def run_network(params: NetworkParams, counts_or_events, n_steps: int | None = N
         weight = torch.from_numpy(layer.weight_q)
         acc = torch.from_numpy(layer.bias_q) + _int_matmul(x, weight)
         current, saturated = layer.neuron.input_fmt.saturate(acc)
-        neuron_trace = _RUN_INT[layer.kind](layer.neuron, current)
+        neuron_trace = _layer_kind(layer.neuron).run_int(layer.neuron, current)
         traces.append(LayerTrace(kind=layer.kind, currents=current, current_saturated=saturated, neuron=neuron_trace))
         if not layer.is_readout:
             x = neuron_trace.s.to(torch.int64)
@@ -563,40 +548,26 @@ def default_network(seed: int = 0, hidden_kind: str = "csilif", n_hidden: int = 
     """A small embedded network that builds out of the box: 162 -> ``n_hidden`` -> 10.
 
     N-MNIST camera events, pooled 4x4 per polarity (162 channels), 10 ms steps, one hidden
-    spiking layer of ``hidden_kind`` (``"csilif"``, ``"silif"`` or ``"refractory_lif"``) and a
+    spiking layer of ``hidden_kind`` (any kind of :func:`default_hidden_kinds`) and a
     10-class leaky-integrator readout. Weights are seeded random (not trained: the predictions
     mean nothing), drawn so that the hidden layer spikes at a moderate rate on real N-MNIST
     recordings; the same ``seed`` always gives the same parameters.
     """
-    if hidden_kind not in ("csilif", "silif", "refractory_lif"):
-        raise ValueError(f"hidden_kind must be 'csilif', 'silif' or 'refractory_lif', not {hidden_kind!r}")
+    kinds = default_hidden_kinds()
+    if hidden_kind not in kinds:
+        raise ValueError(f"hidden_kind must be one of {', '.join(map(repr, kinds))}, not {hidden_kind!r}")
     if not isinstance(n_hidden, int) or n_hidden < 1:
         raise ValueError(f"n_hidden must be a positive int, not {n_hidden!r}")
     rng = np.random.default_rng(seed)
     n_in = DEFAULT_INPUT_MAP.n_channels
-
-    if hidden_kind == "csilif":
-        magnitude = rng.uniform(0.80, 0.95, n_hidden)
-        angle = rng.uniform(0.05, 0.6, n_hidden)
-        neuron = CSiLIFParams.from_float(
-            magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.25, 0.5, n_hidden)
-        )
-    elif hidden_kind == "silif":
-        neuron = SiLIFParams.from_float(
-            alpha=rng.uniform(0.80, 0.95, n_hidden),
-            beta=rng.uniform(0.90, 0.98, n_hidden),
-            a=rng.uniform(0.0, 0.5, n_hidden),
-            b=rng.uniform(0.0, 1.0, n_hidden),
-        )
-    else:
-        neuron = RefractoryLIFParams.from_float(v_th=np.ones(n_hidden), u_th=np.full(n_hidden, 0.5), tau=0.5)
+    neuron = network_kinds()[hidden_kind].default_params(rng, n_hidden)
     frac = neuron.input_fmt.frac_bits
     weight_fmt, bias_fmt = QFormat(2, frac), QFormat(3, frac)
     w_hidden = rng.normal(0.0, 0.1, (n_hidden, n_in))
     b_hidden = rng.normal(-0.05, 0.05, n_hidden)
     hidden = LayerParams(weight_fmt.quantize(w_hidden), bias_fmt.quantize(b_hidden), weight_fmt, bias_fmt, neuron)
 
-    readout_neuron = LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, DEFAULT_CLASSES))
+    readout_neuron = LI_READOUT.default_params(rng, DEFAULT_CLASSES)
     rfrac = readout_neuron.input_fmt.frac_bits
     rw_fmt, rb_fmt = QFormat(2, rfrac), QFormat(2, rfrac)
     readout = LayerParams(
@@ -615,3 +586,8 @@ def default_network(seed: int = 0, hidden_kind: str = "csilif", n_hidden: int = 
         provenance={"source": "golden.network.default_network", "seed": int(seed), "hidden_kind": hidden_kind,
                     "trained": False},
     )
+
+
+def default_hidden_kinds() -> tuple[str, ...]:
+    """The spiking kinds :func:`default_network` builds a hidden layer of (those with ``default_params``)."""
+    return tuple(name for name, kind in network_kinds().items() if not kind.readout and kind.default_params)

@@ -74,7 +74,7 @@ Decoding rules (host-to-board direction; :class:`FrameDecoderModel` is their ref
   ``bad_crc``, ``truncated``, ``unknown_command``, ``address_out_of_range``,
   ``timestamp_backwards``, ``fifo_overflow`` (or is still in progress).
 
-Counters are unsigned 32-bit and saturate at ``2**32 - 1`` (DECISIONS D2: never wrap). They are
+Counters are unsigned 32-bit and saturate at ``2**32 - 1`` (never wrap). They are
 cleared only by a hardware reset.
 
 Host side, ``spikes_dropped`` is the only STATUS counter the decoder rules do not produce: it
@@ -242,7 +242,7 @@ class Spike:
 
 @dataclass(frozen=True)
 class Scores:
-    """Class scores (signed 32-bit, the readout's summed membrane, D16) and their argmax."""
+    """Class scores (signed 32-bit, the readout's summed membrane) and their argmax."""
 
     scores: tuple[int, ...]
     argmax: int

@@ -1,6 +1,6 @@
-"""Refractory LIF neuron of SPikE-SSM (NEURON_MATH §2.2, DECISIONS D7-D8).
+"""Refractory LIF neuron of SPikE-SSM (NEURON_MATH §2.2, docs/decisions.md).
 
-Per channel, per time step, in this order (D7)::
+Per channel, per time step, in this order (decision 'Refractory LIF equations')::
 
     v_t = tau * u_{t-1} + I_t                   # charge
     R_t = tau_r * R_{t-1} + U_th * s_{t-1}      # refractory pulse
@@ -12,12 +12,12 @@ Integer semantics (the specification the hardware mirrors bit for bit):
 * ``I``, ``v``/``u``, ``R``, ``v_th`` and ``U_th`` share one number of fractional bits ``F``
   (their integer bits may differ), so additions need no alignment.
 * ``tau`` and ``tau_r`` are unsigned ``uQ0.C`` coefficients; each product ``coef * state`` is
-  formed at full width and rounded once, half up, back to ``F`` fractional bits (D1).
+  formed at full width and rounded once, half up, back to ``F`` fractional bits.
 * ``v`` is saturated to ``state_fmt`` after the charge, ``R`` to ``refr_fmt``, and ``u`` to
-  ``state_fmt`` after the reset (D2). The spike comparison ``v - R - v_th >= 0`` is exact
+  ``state_fmt`` after the reset (decision 'Saturation'). The spike comparison ``v - R - v_th >= 0`` is exact
   (full width, no saturation). An update "saturates" when any of the three clamps acted;
   the hardware counts such updates.
-* Zero initial state (D3): ``u = R = 0`` and no previous spike.
+* Zero initial state: ``u = R = 0`` and no previous spike.
 
 What lives here:
 
@@ -28,7 +28,7 @@ What lives here:
 * :func:`pmbc_spikes`, float parallel max-min boundary compression (NEURON_MATH §2.3);
 * :func:`run_int_pmbc`, the integer model without a time loop: float PMBC guess, exact sparse
   Jacobi relaxation, dense verification; spike for spike and state for state equal to
-  :func:`run_int` (D8).
+  :func:`run_int` (decision 'PMBC equals sequential').
 
 ``docs/neurons/refractory_lif.md`` derives the exactness arguments and the float/integer error bound.
 """
@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .fixed import QFormat, mul_round
+from .fixed import QFormat, int_bits_for, mul_round
+from .kinds import ModelFields, NeuronKind
+from .layers import quantize_decay
 
 __all__ = [
     "RefractoryLIFParams",
@@ -55,6 +57,8 @@ __all__ = [
     "pmbc_spikes",
     "surrogate_spike",
     "decay_scan",
+    "RefractoryLIFNeuron",
+    "NEURON_KIND",
 ]
 
 DEFAULT_TAU = 0.1
@@ -132,7 +136,7 @@ class RefractoryLIFParams:
         tau_r: float = DEFAULT_TAU_R,
         **formats: QFormat,
     ) -> "RefractoryLIFParams":
-        """Quantise float parameters (round half up, D1). ``v_th``/``u_th`` are per-channel arrays.
+        """Quantise float parameters (round half up). ``v_th``/``u_th`` are per-channel arrays.
 
         Raises ``ValueError`` instead of saturating when a threshold does not fit
         ``threshold_fmt`` or a decay lies outside ``[0, 1)``.
@@ -190,7 +194,7 @@ class RefractoryLIFParams:
         return RefractoryLIFState(u=u, refr=refr, s=s), v, saturated
 
     def initial_state(self, batch_shape=()) -> "RefractoryLIFState":
-        """Zero state (D3)."""
+        """Zero state."""
         shape = (*batch_shape, self.n_neurons)
         zeros = torch.zeros(shape, dtype=torch.int64)
         return RefractoryLIFState(u=zeros, refr=zeros.clone(), s=torch.zeros(shape, dtype=torch.bool))
@@ -538,7 +542,7 @@ def surrogate_spike(x: torch.Tensor, decided: torch.Tensor | None = None) -> tor
 
 
 class RefractoryLIF(torch.nn.Module):
-    """Float refractory LIF layer (D7) with trainable per-channel ``v_th`` and ``U_th``.
+    """Float refractory LIF layer (decision 'Refractory LIF equations'), trainable per-channel ``v_th``, ``U_th``.
 
     Equations as :class:`RefractoryLIFParams`, in float without rounding or saturation. The
     surrogate argument is ``x = v - R - v_th`` (not divided by ``v_th``).
@@ -548,7 +552,7 @@ class RefractoryLIF(torch.nn.Module):
     n_channels : int
         Channels (neurons) of the layer.
     tau, tau_r : float
-        Membrane and refractory decays in [0, 1); fixed buffers (D7), not trained.
+        Membrane and refractory decays in [0, 1); fixed buffers (decision 'Refractory LIF equations'), not trained.
     v_th_init, u_th_init : float
         Initial threshold (> 0) and refractory magnitude (>= 0).
 
@@ -660,7 +664,7 @@ class RefractoryLIF(torch.nn.Module):
         return result, states
 
     def to_params(self, **formats: QFormat) -> RefractoryLIFParams:
-        """Quantised export (round half up, D1) to the integer model / hardware parameters.
+        """Quantised export (round half up) to the integer model / hardware parameters.
 
         ``formats`` are passed to :meth:`RefractoryLIFParams.from_float`; a threshold that does
         not fit ``threshold_fmt`` raises ``ValueError`` instead of saturating silently.
@@ -706,7 +710,7 @@ def _relax_rows(params: RefractoryLIFParams, currents: torch.Tensor, v_th: torch
     """Exact integer trajectories of independent rows by sparse Jacobi relaxation.
 
     All arrays are (rows, T) except the per-row thresholds (rows,). Column 0 of the padded
-    (rows, T + 1) arrays holds the zero initial state (D3), so the predecessor of flat
+    (rows, T + 1) arrays holds the zero initial state, so the predecessor of flat
     position ``p`` is ``p - 1``. A sweep recomputes ``state_t = step(state_{t-1}, I_t)`` for
     every position of its worklist from the previous iterate (gather all, then write all);
     the next worklist is the successors of the positions whose state changed. Jacobi on a
@@ -755,7 +759,7 @@ def _relax_rows(params: RefractoryLIFParams, currents: torch.Tensor, v_th: torch
 def run_int_pmbc(params: RefractoryLIFParams, currents_q: torch.Tensor, spikes_only: bool = False) -> PMBCResult:
     """Parallel integer model: the exact spikes (and states) of :func:`run_int`, found without a time loop.
 
-    Three stages per chunk of channels (DECISIONS D8):
+    Three stages per chunk of channels (decision 'PMBC equals sequential'):
 
     1. Float PMBC (:func:`pmbc_spikes` machinery) on the linear model with the exactly
        quantised coefficients (``tau_q / 2**C``, ``v_th_q``, ``U_th_q``, input in LSB units),
@@ -818,3 +822,80 @@ def run_int_pmbc(params: RefractoryLIFParams, currents_q: torch.Tensor, spikes_o
         )
     return PMBCResult(spikes=spikes.reshape(shape), trace=full, pmbc_sweeps=pmbc_sweeps,
                       relax_sweeps=relax_sweeps, relax_updates=updates)
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+class RefractoryLIFNeuron(RefractoryLIF):
+    """:class:`RefractoryLIF` with the ``n_neurons`` interface of :class:`~golden.layers.SNNLayer`
+    (sequential mode: gradients through the reset path)."""
+
+    linear_init = "xavier_uniform"
+
+    @property
+    def n_neurons(self) -> int:
+        return self.n_channels
+
+    def forward(self, current: torch.Tensor, mode: str = "sequential", return_states: bool = False):
+        return super().forward(current, mode=mode, return_states=return_states)
+
+
+def _quantize(module: RefractoryLIF, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: ``v``/``u`` and ``R`` with room for ``headroom`` times their calibrated
+    magnitudes, thresholds as wide as the largest needs (each at least 2 integer bits); decays
+    ``uQ0.18``."""
+    frac = input_fmt.frac_bits
+    threshold = float(max(module.v_th.detach().abs().max(), module.u_th.detach().abs().max()))
+    formats = dict(
+        input_fmt=input_fmt,
+        state_fmt=QFormat(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), frac),
+        refr_fmt=QFormat(int_bits_for(max_abs["refr"], headroom, minimum=2), frac),
+        threshold_fmt=QFormat(int_bits_for(threshold + 2.0**-frac, minimum=2), frac),
+        coef_fmt=QFormat(0, 18, signed=False),
+    )
+    params = module.to_params(**formats)
+    rounded = {
+        name: int(np.count_nonzero(quantize_decay(float(getattr(module, name)), formats["coef_fmt"])[1]))
+        for name in ("tau", "tau_r")
+    }
+    return params, formats, rounded
+
+
+def _float_trace(module: RefractoryLIF, currents: torch.Tensor) -> dict:
+    spikes, states = module(currents, mode="sequential", return_states=True)
+    return {"output": spikes, **states}
+
+
+def _example_params(rng, n: int) -> RefractoryLIFParams:
+    return RefractoryLIFParams.from_float(
+        v_th=rng.uniform(0.3, 1.0, n), u_th=rng.uniform(0.0, 0.5, n), tau=float(rng.uniform(0.1, 0.7)),
+        tau_r=float(rng.uniform(0.3, 0.9)),
+        input_fmt=QFormat(4, 8), state_fmt=QFormat(4, 8), refr_fmt=QFormat(4, 8), threshold_fmt=QFormat(4, 8),
+        coef_fmt=QFormat(0, 10, signed=False),
+    )
+
+
+NEURON_KIND = NeuronKind(
+    name="refractory_lif",
+    params_class=RefractoryLIFParams,
+    run_int=run_int,
+    float_modules=(RefractoryLIF,),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "refr_fmt", "threshold_fmt", "coef_fmt"),
+        arrays={"v_th_q": "threshold_fmt", "u_th_q": "threshold_fmt"},
+        scalars={"tau_q": "coef_fmt", "tau_r_q": "coef_fmt"},
+        decays=("tau_q", "tau_r_q"),
+    ),
+    state_words=lambda p: {"u": p.state_fmt, "refr": p.refr_fmt, "spike": 1},
+    param_words=lambda p: {"v_th": p.threshold_fmt, "u_th": p.threshold_fmt},
+    products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.refr_fmt.width, p.coef_fmt.width)],
+    core_lut4=650,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=lambda rng, n: RefractoryLIFParams.from_float(v_th=np.ones(n), u_th=np.full(n, 0.5), tau=0.5),
+    example_params=_example_params,
+    train_choices={"rlif": RefractoryLIFNeuron},
+)

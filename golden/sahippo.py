@@ -1,4 +1,4 @@
-"""SA-HiPPO, the spike-aware HiPPO state of FLAMES (NEURON_MATH §3.2, DECISIONS D12-D14).
+"""SA-HiPPO, the spike-aware HiPPO state of FLAMES (NEURON_MATH §3.2, docs/decisions.md).
 
 Four layers of the same model, from the paper's general form to the integers the hardware
 computes. ``docs/sahippo.md`` explains every choice and measures what each step loses.
@@ -8,10 +8,10 @@ computes. ``docs/sahippo.md`` explains every choice and measures what each step 
    two transitions: the second-order Taylor step of its Eq. 5,
    ``I + M + M^2/2`` with ``M = A_S(dt) dt``, and the exact ``expm(M)``
    (:func:`dense_transition`, :func:`run_dense`).
-2. **Structured (float).** One ``alpha`` per channel (D12), so ``A_S(dt) dt = A g(dt)`` with
+2. **Structured (float).** One ``alpha`` per channel, so ``A_S(dt) dt = A g(dt)`` with
    ``g(dt) = tau exp(-alpha tau)``, ``tau = dt * dt_scale`` (:func:`warped_step`). The state is
    ``N/2`` complex modes in the eigenbasis of the normal part of LegS with the rank-1
-   correction ``P`` (Q = P, D13, :mod:`golden.hippo`). Two discretisations
+   correction ``P`` (Q = P, decision 'Eigenbasis and two discretisations', :mod:`golden.hippo`). Two discretisations
    (:func:`structured_step`):
 
    * ``taylor2``: ``z += h Mz + h/2 M(h Mz)`` with ``Mz = Lambda z - P_t 2Re(P_t^H z)``, two
@@ -26,7 +26,7 @@ computes. ``docs/sahippo.md`` explains every choice and measures what each step 
 
 3. **Event-driven layer (torch, differentiable)**, :class:`SAHiPPOLayer`: ``H`` independent
    channels, each updated only when it receives an event, with ``dt`` = ticks since its
-   previous update (0 before its first). At an event of weight ``w`` (D14)::
+   previous update (0 before its first). At an event of weight ``w`` (decision 'Event input')::
 
        z_h <- step(z_h, g_h(dt));  z_h <- z_h + B_t w
        y    = 2 Re(C_t[h] . z_h) + D[h] w;   spike = [y > threshold[h]]
@@ -51,9 +51,11 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, round_shift
+from .kinds import NeuronKind
 from .hippo import NPLR, legs_matrices, nplr
 
 __all__ = [
+    "NEURON_KIND",
     "DISCRETISATIONS",
     "DEFAULT_STEP_FRACTION",
     "contractive_step",
@@ -82,7 +84,7 @@ def _check_method(method: str) -> None:
 
 
 def warped_step(dt, alpha, dt_scale=1.0):
-    """``g(dt) = tau exp(-alpha tau)`` with ``tau = dt * dt_scale`` (D12).
+    """``g(dt) = tau exp(-alpha tau)`` with ``tau = dt * dt_scale`` (decision 'One decay rate per channel').
 
     ``A_S(dt) dt = A g(dt)`` when ``alpha`` is one scalar per channel. ``g`` peaks at
     ``tau = 1/alpha`` with value ``1/(e alpha)``; ``alpha = 0`` gives the plain fixed-step
@@ -262,7 +264,8 @@ class SAHiPPOLayer(nn.Module):
     n_state : int
         ``N`` (even); the state is ``N/2`` complex modes.
     method : str
-        ``'taylor2'`` (rank-1 kept, sub-stepped) or ``'zoh'`` (diagonal only), D13.
+        ``'taylor2'`` (rank-1 kept, sub-stepped) or ``'zoh'`` (diagonal only); see
+        decision 'Eigenbasis and two discretisations'.
     alpha, dt_scale : float or sequence
         Initial decay rate and time units per tick, per channel (both learnt in log form).
     step_fraction : float
@@ -334,7 +337,7 @@ class SAHiPPOLayer(nn.Module):
         """Event-driven recurrence over streams of shape (..., K), sorted by tick per stream.
 
         Returns ``(y, spikes, z)``: outputs and spikes per event (..., K) and the final modes
-        (..., H, N/2). Zero initial state and last update time 0 (D3).
+        (..., H, N/2). Zero initial state and last update time 0.
         """
         ticks = torch.as_tensor(ticks, dtype=torch.int64)
         channels = torch.as_tensor(channels, dtype=torch.int64)
@@ -402,9 +405,9 @@ def _q(text: str) -> QFormat:
 
 
 def quantize_complex_decay(decay: np.ndarray, fmt: QFormat) -> np.ndarray:
-    """Complex decays (...) to (..., 2) ints in ``fmt`` with ``|d_q| < 1`` strictly (D6).
+    """Complex decays (...) to (..., 2) ints in ``fmt`` with ``|d_q| < 1`` strictly (decision 'Declared formats').
 
-    Each component rounds half up (D1); while the quantised magnitude is >= 1, the larger
+    Each component rounds half up; while the quantised magnitude is >= 1, the larger
     component steps one LSB toward zero.
     """
     one = 1 << fmt.frac_bits
@@ -424,11 +427,11 @@ class SAHiPPOParams:
 
     Per event ``(tick t, channel h, weight w_q)``, in this order:
 
-    1. ``dt = min(t - t_last[h], dt_max)``; ``t_last[h] = t`` (both start at 0, D3).
+    1. ``dt = min(t - t_last[h], dt_max)``; ``t_last[h] = t`` (both start at 0).
     2. Decay, by table lookup at ``[h, dt]``:
 
        * ``taylor2``: ``K = substeps[h, dt]`` sub-steps of ``h_q = g_sub_q[h, dt]``
-         (``g_sub_fmt``), each (all sums at full width, one rounding per component, D1/D4)::
+         (``g_sub_fmt``), each (all sums at full width, one rounding per component, decision 'Complex products')::
 
              r0 = rnd(sum_n Pre*zre + Pim*zim, Fc - 1)          # 2 Re(P^H z), work_fmt
              m1 = rnd(Lam*z - P*r0, Fc)  per component            # M z, work_fmt
@@ -442,7 +445,7 @@ class SAHiPPOParams:
          saturated (and counted) too. ``K = 0`` (``g_q = 0``) leaves ``z`` unchanged.
        * ``zoh``: ``z = sat(rnd(decay_q[h, dt] * z, Fd))`` (complex, four products), skipped
          when ``g_q[h, dt] = 0`` (the identity is not representable with ``|d| < 1``).
-    3. Input jump: ``z = sat(z + rnd(B_t * w_q, Fc + Fin - Fs))`` (D14).
+    3. Input jump: ``z = sat(z + rnd(B_t * w_q, Fc + Fin - Fs))`` (decision 'Event input').
     4. Output: ``y = sat(rnd(2 sum_n (Cre zre - Cim zim) + (D w_q << (Fs - Fin)), Foc + Fs - Fout))``
        in ``out_fmt``; ``spike = y > threshold_q[h]`` (strict).
 
@@ -538,7 +541,7 @@ class SAHiPPOParams:
                 raise ValueError(f"{name} has values outside its format {fmt}")
         one = 1 << self.decay_fmt.frac_bits
         if np.any((self.decay_q[..., 0] ** 2 + self.decay_q[..., 1] ** 2) >= one * one):
-            raise ValueError("every quantised decay must have |d| < 1 (D6)")
+            raise ValueError("every quantised decay must have |d| < 1 (decision 'Declared formats')")
         if np.any(self.substeps < 0) or np.any((self.substeps == 0) != (self.g_q == 0)):
             raise ValueError("substeps must be >= 1 exactly where g_q > 0")
         # int64 headroom of the widest full-width sum (the rank-1 reductions over N/2 modes).
@@ -777,3 +780,10 @@ def compare_traces(expected: SAHiPPOTrace, actual: SAHiPPOTrace) -> str | None:
             if not np.array_equal(a, b):
                 return f"event {k}: {name} differs: expected {np.asarray(a).tolist()}, got {np.asarray(b).tolist()}"
     return None
+
+
+# ============================================================================================
+# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# ============================================================================================
+
+NEURON_KIND = NeuronKind(name="sahippo", params_class=SAHiPPOParams, run_int=run_int, float_modules=(SAHiPPOLayer,))

@@ -1,9 +1,9 @@
 """SiLIF neuron (SSM-inspired LIF, Algorithm 1 as implemented) and the cAdLIF baseline.
 
-NEURON_MATH §1.3-§1.4, DECISIONS D3, D10, D11. Float modules (trainable, boxcar surrogate)
+NEURON_MATH §1.3-§1.4, docs/decisions.md. Float modules (trainable, boxcar surrogate)
 and the bit-exact integer model the hardware core mirrors.
 
-Dynamics, per neuron and step, in this order (D10)::
+Dynamics, per neuron and step, in this order (decision 'SiLIF update order')::
 
     w_t = beta * w_{t-1} + a * u_{t-1} + b * s_{t-1}          # old u, old s
     u_t = alpha * (u_{t-1} - s_{t-1}) + (1 - alpha) * (x_t - w_t)   # the NEW w
@@ -17,7 +17,7 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
 
 * ``x`` (input current, ``input_fmt``), ``u`` and ``w`` (``state_fmt``) and ``b`` (``b_fmt``)
   share ``F`` fractional bits; the threshold is exactly ``1 << F``.
-* ``alpha``, ``beta`` and ``gain = 1 - alpha`` are precomputed off-line (D11) and stored in the
+* ``alpha``, ``beta`` and ``gain = 1 - alpha`` are precomputed off-line and stored in the
   unsigned ``decay_fmt`` (default ``uQ0.18``). Each is quantised half up from float64 and, when
   it would round to 1.0, clamped to ``1 - 2**-18`` so every decay is strictly below 1
   (NEURON_MATH §4.6); such decays are recorded in :attr:`SiLIFParams.rounded_to_one`.
@@ -25,8 +25,8 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
   (``beta_q * w`` rounds back to ``w``; 8.0 with the defaults): only the ``a*u`` feedback
   and saturation bound it.
 * ``a`` is stored in ``a_fmt`` (default ``uQ1.17``, so ``a = 1`` is exact).
-* Each update equation is one sum of products at full width, rounded ONCE half up (D1), then
-  saturated to ``state_fmt`` (D2); with ``C = max(decay frac, a frac)``::
+* Each update equation is one sum of products at full width, rounded ONCE half up, then
+  saturated to ``state_fmt``; with ``C = max(decay frac, a frac)``::
 
       w_t = sat(round_C(beta_q*w << (C-Cd) + a_q*u << (C-Ca) + (s ? b_q << C : 0)))
       u_t = sat(round_Cd(alpha_q*(u - (s ? 1<<F : 0)) + gain_q*(x - w_t)))
@@ -34,7 +34,7 @@ Integer semantics of :class:`SiLIFParams` (the specification the core implements
 
   ``u - s`` and ``x - w_t`` are exact (one bit wider than the state).
 * An update "saturates" when either clamp acted; the hardware counts such updates.
-* Zero initial state: ``u = w = 0``, no previous spike (D3).
+* Zero initial state: ``u = w = 0``, no previous spike.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, round_shift
+from .fixed import QFormat, int_bits_for, round_shift
+from .kinds import ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "SiLIFState",
     "SiLIFTrace",
     "run_int",
+    "NEURON_KIND",
 ]
 
 #: Reference initialisation of SiLIF (S:278-288): log dt constant, log rates uniform, a and b uniform.
@@ -90,7 +92,7 @@ class SecondOrderFloatTrace:
 
 
 def second_order_run(x: torch.Tensor, alpha, beta, a, b) -> SecondOrderFloatTrace:
-    """Float SiLIF / cAdLIF recurrence over ``x`` of shape ``(B, T, H)`` from zero state (D3).
+    """Float SiLIF / cAdLIF recurrence over ``x`` of shape ``(B, T, H)`` from zero state.
 
     Coefficients broadcast against ``(B, H)``. Differentiable (boxcar surrogate, no detach).
     """
@@ -136,7 +138,7 @@ class _SecondOrderNeuron(nn.Module):
         return self.run(x).s
 
     def decays(self) -> dict[str, torch.Tensor]:
-        """The float64 coefficients the hardware receives (D11): alpha, beta, gain = 1-alpha, a, b."""
+        """The float64 coefficients the hardware receives: alpha, beta, gain = 1-alpha, a, b."""
         with torch.no_grad():
             c = {k: v.detach().to(torch.float64) for k, v in self.coefficients().items()}
         c["gain"] = 1.0 - c["alpha"]
@@ -154,7 +156,7 @@ class SiLIF(_SecondOrderNeuron):
     Trainable per neuron (reference names in brackets): ``log_dt`` [dt], ``log_rate_u``
     [alpha] = log(1/tau_u), ``log_rate_w`` [beta] = log(1/tau_w), ``a``, ``b``. Initialised as
     :data:`SILIF_INIT`; ``a`` and ``b`` clamped to [0, 1] and [0, 2] on every forward; alpha
-    and beta are not clamped (the exponentials keep them in (0, 1)). Zero initial state (D3).
+    and beta are not clamped (the exponentials keep them in (0, 1)). Zero initial state.
     """
 
     def __init__(self, n_neurons: int):
@@ -189,7 +191,7 @@ class SiLIF(_SecondOrderNeuron):
 
 class CAdLIF(_SecondOrderNeuron):
     """cAdLIF baseline, float only (NEURON_MATH §1.3): alpha, beta, a, b trained directly,
-    initialised uniformly over and clamped to :data:`CADLIF_RANGES`. Zero initial state (D3)."""
+    initialised uniformly over and clamped to :data:`CADLIF_RANGES`. Zero initial state."""
 
     def __init__(self, n_neurons: int):
         super().__init__(n_neurons)
@@ -301,7 +303,7 @@ class SiLIFParams:
 
     @classmethod
     def from_float(cls, alpha, beta, a, b, gain=None, **formats) -> "SiLIFParams":
-        """Quantise float64 coefficients (round half up, D1; decays clamped below 1, D6).
+        """Quantise float64 coefficients (round half up; decays clamped below 1, decision 'Declared formats').
 
         ``gain`` defaults to ``1 - alpha``; pass the exact value (e.g. ``-expm1(-r)``) when
         available. ``a`` and ``b`` saturate to their formats. Which decays rounded to 1.0 is
@@ -326,7 +328,8 @@ class SiLIFParams:
 
     @classmethod
     def from_module(cls, neuron: _SecondOrderNeuron, **formats) -> "SiLIFParams":
-        """Export a trained :class:`SiLIF` (or :class:`CAdLIF`) layer's coefficients (D11)."""
+        """Export a trained :class:`SiLIF` (or :class:`CAdLIF`) layer's coefficients
+        (decision 'Precomputed coefficients')."""
         c = {k: v.numpy() for k, v in neuron.decays().items()}
         return cls.from_float(c["alpha"], c["beta"], c["a"], c["b"], gain=c["gain"], **formats)
 
@@ -375,7 +378,7 @@ class SiLIFParams:
 
     # --- integer golden step ---------------------------------------------------------------
     def initial_state(self, batch_shape=()) -> "SiLIFState":
-        """Zero state (D3)."""
+        """Zero state."""
         shape = (*batch_shape, self.n_neurons)
         zeros = torch.zeros(shape, dtype=torch.int64)
         return SiLIFState(u=zeros, w=zeros.clone(), s=torch.zeros(shape, dtype=torch.bool))
@@ -467,3 +470,63 @@ def run_int(params: SiLIFParams, currents_q: torch.Tensor) -> SiLIFTrace:
         trace.saturated[..., t, :] = sat
     return trace
 
+
+
+# ============================================================================================
+# Registration (golden.kinds)
+# ============================================================================================
+
+
+def _quantize(module: _SecondOrderNeuron, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats: states with room for ``headroom`` times the calibrated ``|u|``, ``|w|``;
+    decays ``uQ0.18``, ``a`` ``uQ1.17``, ``b`` ``uQ2.F``."""
+    frac = input_fmt.frac_bits
+    state = max(max_abs["u"], max_abs["w"])
+    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(int_bits_for(state, headroom, minimum=3), frac),
+                   decay_fmt=QFormat(0, 18, signed=False), a_fmt=QFormat(1, 17, signed=False),
+                   b_fmt=QFormat(2, frac, signed=False))
+    params = SiLIFParams.from_module(module, **formats)
+    rounded = {name: int(np.count_nonzero(mask)) for name, mask in params.rounded_to_one.items()}
+    return params, formats, rounded
+
+
+def _float_trace(module: _SecondOrderNeuron, currents: torch.Tensor) -> dict:
+    run = module.run(currents)
+    return {"output": run.s, "u": run.u, "w": run.w}
+
+
+def _products(p: SiLIFParams) -> list:
+    s = p.state_fmt.width
+    return [(s, p.decay_fmt.width), (s, p.a_fmt.width), (s + 1, p.decay_fmt.width),
+            (max(p.input_fmt.width, s) + 1, p.decay_fmt.width)]
+
+
+NEURON_KIND = NeuronKind(
+    name="silif",
+    params_class=SiLIFParams,
+    run_int=run_int,
+    float_modules=(SiLIF, CAdLIF),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "decay_fmt", "a_fmt", "b_fmt"),
+        arrays={"alpha_q": "decay_fmt", "beta_q": "decay_fmt", "gain_q": "decay_fmt", "a_q": "a_fmt", "b_q": "b_fmt"},
+        decays=("alpha_q", "beta_q", "gain_q"),
+        masks=("rounded_to_one.alpha", "rounded_to_one.beta", "rounded_to_one.gain"),
+        mask_value=lambda p, mask: p.rounded_to_one.get(mask.split(".")[1]),
+        mask_kwargs=lambda masks: {"rounded_to_one": {mask.split(".")[1]: v for mask, v in masks.items()}},
+    ),
+    state_words=lambda p: {"u": p.state_fmt, "w": p.state_fmt, "spike": 1},
+    param_words=lambda p: {"alpha": p.decay_fmt, "beta": p.decay_fmt, "gain": p.decay_fmt, "a": p.a_fmt, "b": p.b_fmt},
+    products=_products,
+    core_lut4=750,
+    quantize=_quantize,
+    float_trace=_float_trace,
+    default_params=lambda rng, n: SiLIFParams.from_float(
+        alpha=rng.uniform(0.80, 0.95, n), beta=rng.uniform(0.90, 0.98, n),
+        a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
+    ),
+    example_params=lambda rng, n: SiLIFParams.from_float(
+        alpha=rng.uniform(0.6, 0.95, n), beta=rng.uniform(0.6, 0.98, n),
+        a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
+    ),
+    train_choices={"silif": SiLIF, "cadlif": CAdLIF},
+)

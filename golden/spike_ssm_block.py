@@ -1,16 +1,16 @@
-"""SPikE-SSM block: S4D -> refractory LIF -> 1x1 convolution + GLU (NEURON_MATH §2.1, D7, D9), float.
+"""SPikE-SSM block: S4D -> refractory LIF -> 1x1 convolution + GLU (NEURON_MATH §2.1, docs/decisions.md), float.
 
 Per channel ``h`` and mode ``n < N/2`` (S4D-Lin init, SDN ``ss4d.py``)::
 
     A_hn   = -exp(logA_re) + i A_im          init -1/2 + i pi n
     lam_hn = exp(Delta_h A_hn),  Delta_h = exp(log_dt_h)   init log-uniform [1e-3, 1e-1]
-    Bbar   = (lam - 1) / A                   on the input side (D9): states stay ~ |u|
+    Bbar   = (lam - 1) / A                   on the input side (decision 'S4D input scale'): states stay ~ |u|
     h_t    = lam h_{t-1} + Bbar u_t,   y_t = 2 Re(sum_n C_hn h_t,n) + D_h u_t
 
 run as an FFT convolution with ``K_l = 2 Re(sum_n C Bbar lam^l)`` (:meth:`S4D.forward`) or as
 the recurrence above (:meth:`S4D.recurrence`, what the event-driven SA-HiPPO core computes in
 ``zoh`` mode with a fixed ``dt`` and the rank-1 term dropped). Then the refractory LIF of
-:mod:`golden.refractory_lif` (D7) turns ``y`` into spikes, a 1x1 convolution maps ``H`` spike
+:mod:`golden.refractory_lif` turns ``y`` into spikes, a 1x1 convolution maps ``H`` spike
 channels to ``2H`` and a GLU gates them: ``out = (W1 s + c1) * sigmoid(W2 s + c2)``; the block
 adds the residual and, as in SDN, applies a LayerNorm over channels (``layer_norm=False``
 leaves it out for hardware that has none).
@@ -89,7 +89,7 @@ class SpikeSSMBlock(nn.Module):
         S4D order ``N`` (``N/2`` complex modes per channel).
     neuron : nn.Module, optional
         Maps ``(B, L, H)`` currents to spikes; defaults to
-        :class:`golden.refractory_lif.RefractoryLIF` with ``H`` neurons (D7).
+        :class:`golden.refractory_lif.RefractoryLIF` with ``H`` neurons (decision 'Refractory LIF equations').
     layer_norm : bool
         Apply SDN's post-norm ``LayerNorm(H)``.
     """

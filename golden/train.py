@@ -1,4 +1,4 @@
-"""Train a spiking network on the Free Spoken Digit Dataset, on CPU (issue #6).
+"""Train a spiking network on the Free Spoken Digit Dataset, on CPU.
 
 ``python -m golden.train --neuron csilif`` trains the two-hidden-layer network
 
@@ -31,15 +31,17 @@ channel. The cochlea emits at most one spike per channel and tick, so a step car
 Training
 --------
 Adam with a cosine learning-rate schedule; the loss is the cross entropy of the readout
-membrane averaged over time (``--loss membrane_mean``: the deployed decision, D16, is the argmax
+membrane averaged over time (``--loss membrane_mean``: the deployed decision, is the argmax
 of its sum) or the reference's sum of softmaxes (``--loss softmax_sum``). Both decisions are
 reported. Runs are reproducible: ``torch.manual_seed(seed)`` before the model is built, a
 seeded generator for the batch order, a fixed number of threads (``--threads``, default 2),
 so the same command on the same machine gives bit-identical weights.
 
-Neuron types (``--neuron``): ``csilif`` (:class:`~golden.csilif.CSiLIF`), ``silif``
-(:class:`~golden.silif.SiLIF`), ``cadlif`` (:class:`~golden.silif.CAdLIF`, float baseline) and
-``rlif`` (:class:`~golden.refractory_lif.RefractoryLIF`, sequential mode).
+Neuron types (``--neuron``, the ``train_choices`` of the registered kinds, :mod:`golden.kinds`):
+``csilif`` (:class:`~golden.csilif.CSiLIF`), ``silif`` (:class:`~golden.silif.SiLIF`),
+``cadlif`` (:class:`~golden.silif.CAdLIF`, float baseline), ``rlif``
+(:class:`~golden.refractory_lif.RefractoryLIF`, sequential mode) and ``lif``
+(:class:`~golden.lif.LIF`).
 """
 
 from __future__ import annotations
@@ -57,15 +59,15 @@ import torch
 from torch import nn
 
 from .cli import fraction, non_negative_int, output_dir, output_file, positive_float, positive_int, run_main
-from .csilif import CSiLIF
 from .data import REPO_ROOT
 from .data.cochlea import encode_fsdd
 from .data.events import bin_events
 from .errors import SpikestreamError
+from .export import float_trace
 from .files import atomic_write, check_output, save_figure, write_text
+from .kinds import network_kinds
 from .layers import LIReadout, SNNLayer, readout_scores
-from .refractory_lif import RefractoryLIF
-from .silif import CAdLIF, SiLIF
+from .refractory_lif import RefractoryLIFNeuron
 
 __all__ = [
     "NEURON_CHOICES",
@@ -90,26 +92,12 @@ TICK_US = 1000
 N_CHANNELS = 32
 
 
-class RefractoryLIFNeuron(RefractoryLIF):
-    """:class:`~golden.refractory_lif.RefractoryLIF` with the ``n_neurons`` interface of
-    :class:`~golden.layers.SNNLayer` (sequential mode: gradients through the reset path)."""
-
-    linear_init = "xavier_uniform"
-
-    @property
-    def n_neurons(self) -> int:
-        return self.n_channels
-
-    def forward(self, current: torch.Tensor, mode: str = "sequential", return_states: bool = False):
-        return super().forward(current, mode=mode, return_states=return_states)
-
-
-#: ``--neuron`` choice -> (float neuron module class, kind name in the integer network or None).
+#: ``--neuron`` choice -> (float neuron module class, kind name in the integer network), from
+#: the kinds' ``train_choices`` (:mod:`golden.kinds`).
 NEURON_CHOICES = {
-    "csilif": (CSiLIF, "csilif"),
-    "silif": (SiLIF, "silif"),
-    "cadlif": (CAdLIF, "silif"),
-    "rlif": (RefractoryLIFNeuron, "refractory_lif"),
+    choice: (module, kind.name)
+    for kind in network_kinds().values() if not kind.readout
+    for choice, module in kind.train_choices.items()
 }
 
 
@@ -353,6 +341,60 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def train_epochs(model: nn.Module, train_data: SpeechData, *, epochs: int, batch_size: int, lr: float, seed: int,
+                 dtype: torch.dtype, forward, evaluate, log=print, on_epoch=None) -> list[dict]:
+    """The training loop of every FSDD network here (:func:`train`, :func:`golden.flames.train_flames`).
+
+    Adam at ``lr`` over the trainable parameters with a cosine decay to zero over ``epochs``,
+    cross entropy, batches of ``batch_size`` in an order drawn from a generator seeded with
+    ``seed`` (the caller seeds the model's initialisation), counts cast to ``dtype``.
+    ``forward(model, x)`` returns ``(logits, scores)``: the loss takes ``logits``, the running
+    train accuracy the argmax of ``scores``. ``evaluate(model)`` returns the test figures after
+    each epoch (``loss``, ``acc``, ``spike_rate`` and any others, which the history row keeps as
+    ``test_<name>``); ``on_epoch(history)`` runs after each epoch (saving). Returns the history,
+    one row per epoch, with the model in eval mode.
+    """
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs)
+    order = torch.Generator().manual_seed(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        lr_now = optimiser.param_groups[0]["lr"]
+        perm = torch.randperm(len(train_data), generator=order)
+        total_loss, hits = 0.0, 0
+        for first in range(0, len(perm), batch_size):
+            idx = perm[first:first + batch_size]
+            x, y = train_data.counts[idx].to(dtype), train_data.labels[idx]
+            logits, scores = forward(model, x)
+            loss = nn.functional.cross_entropy(logits, y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total_loss += float(loss.detach()) * len(idx)
+            hits += int((scores.argmax(-1) == y).sum())
+        schedule.step()
+        test = evaluate(model)
+        row = {"epoch": epoch, "lr": lr_now, "train_loss": total_loss / len(train_data), "train_acc": hits / len(train_data),
+               **{name if name == "spike_rate" else f"test_{name}": value for name, value in test.items()},
+               "seconds": time.perf_counter() - start}
+        history.append(row)
+        softmax = f" (softmax-sum {100 * row['test_acc_softmax_sum']:5.1f} %)" if "test_acc_softmax_sum" in row else ""
+        rates = ", ".join(f"{rate:.3f}" for rate in np.atleast_1d(row["spike_rate"]))
+        log(f"epoch {epoch:3d}/{epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
+            f"test {100 * row['test_acc']:5.1f} %{softmax}  spikes/neuron/step {rates}  {row['seconds']:.1f} s")
+        if on_epoch is not None:
+            on_epoch(history)
+    model.eval()
+    return history
+
+
+def _logits_and_scores(membrane: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The readout membrane's loss logits and its summed decision scores (``membrane_sum``)."""
+    return _logits(membrane, loss), membrane.sum(dim=1)
+
+
 def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
     """Train, evaluate every epoch, and save checkpoint, history and curves in ``out_dir``."""
     out_dir = Path(out_dir) if out_dir is not None else _default_out(config.neuron)
@@ -366,54 +408,26 @@ def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
     log(f"{config.neuron}: 32 -> {config.hidden} -> {config.hidden} -> 10, {n_params} parameters; "
         f"{len(train_data)} train / {len(test_data)} test recordings, {config.n_steps} steps of {config.bin_ms} ms "
         f"({train_data.events_cut + test_data.events_cut} events after the window left out)")
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs)
-    order = torch.Generator().manual_seed(config.seed)
-    history = []
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        lr = optimiser.param_groups[0]["lr"]
-        perm = torch.randperm(len(train_data), generator=order)
-        total_loss, hits = 0.0, 0
-        for first in range(0, len(perm), config.batch_size):
-            idx = perm[first:first + config.batch_size]
-            x = train_data.counts[idx].to(torch.get_default_dtype())
-            y = train_data.labels[idx]
-            membrane = model(x)
-            loss = nn.functional.cross_entropy(_logits(membrane, config.loss), y)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total_loss += float(loss.detach()) * len(idx)
-            hits += int((membrane.sum(dim=1).argmax(-1) == y).sum())
-        schedule.step()
-        test = evaluate(model, test_data, loss=config.loss)
-        row = {
-            "epoch": epoch,
-            "lr": lr,
-            "train_loss": total_loss / len(train_data),
-            "train_acc": hits / len(train_data),
-            "test_loss": test["loss"],
-            "test_acc": test["acc"],
-            "test_acc_softmax_sum": test["acc_softmax_sum"],
-            "spike_rate": test["spike_rate"],
-            "seconds": time.perf_counter() - start,
-        }
-        history.append(row)
-        log(f"epoch {epoch:3d}/{config.epochs}  loss {row['train_loss']:.4f}  train {100 * row['train_acc']:5.1f} %  "
-            f"test {100 * row['test_acc']:5.1f} % (softmax-sum {100 * row['test_acc_softmax_sum']:5.1f} %)  "
-            f"spikes/neuron/step {', '.join(f'{r:.3f}' for r in row['spike_rate'])}  {row['seconds']:.1f} s")
-        _save(model, config, history, out_dir, n_params)
-    model.eval()
+    history = train_epochs(
+        model, train_data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
+        dtype=torch.get_default_dtype(),
+        forward=lambda model, x: _logits_and_scores(model(x), config.loss),
+        evaluate=lambda model: evaluate(model, test_data, loss=config.loss),
+        log=log, on_epoch=lambda history: _save(model, config, history, out_dir, n_params),
+    )
     return TrainResult(model, config, history, out_dir, train_data, test_data)
 
 
-def _save(model, config, history, out_dir: Path, n_params: int) -> None:
+def save_checkpoint(model: nn.Module, config, history: list, out_dir: Path, n_params: int) -> None:
+    """Write ``checkpoint.pt`` (configuration, weights, history) and ``history.json`` into ``out_dir``."""
     with atomic_write(out_dir / "checkpoint.pt") as handle:
         torch.save({"config": asdict(config), "state_dict": model.state_dict(), "history": history}, handle)
     doc = {"config": asdict(config), "parameters": n_params, "history": history}
     write_text(out_dir / "history.json", json.dumps(doc, indent=2))
+
+
+def _save(model, config, history, out_dir: Path, n_params: int) -> None:
+    save_checkpoint(model, config, history, out_dir, n_params)
     _plot(history, out_dir / "curves.png", f"FSDD, {config.neuron}, hidden {config.hidden}, {config.bin_ms} ms steps")
 
 
@@ -433,9 +447,9 @@ def load_checkpoint(path) -> tuple[SpeechNetwork, TrainConfig, list]:
 @torch.no_grad()
 def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     """The network as the integer model computes it, in float64: per layer ``W' x + bias'``
-    (batch norm folded, D5; dropout off) and the neuron's output and states.
+    (batch norm folded; dropout off) and the neuron's output and states.
 
-    Returns per layer ``{"currents", "output", <states>}`` (states: ``re``/``im`` for C-SiLIF,
+    Returns per layer ``{"currents", "output", <states>}`` (each kind's ``float_trace``: ``re``/``im`` for C-SiLIF,
     ``u``/``w`` for SiLIF and cAdLIF, ``v``/``refr``/``u`` for refractory LIF, ``u`` for the
     readout). Works on a float64 copy; ``model`` is left as it is.
     """
@@ -445,19 +459,7 @@ def folded_float_run(model: SpeechNetwork, counts: torch.Tensor) -> list[dict]:
     for layer in work.layers:
         weight, bias = layer.folded()
         currents = x @ weight.T + bias
-        neuron = layer.neuron
-        if isinstance(neuron, CSiLIF):
-            spikes, re, im = neuron(currents, return_states=True)
-            entry = {"output": spikes, "re": re, "im": im}
-        elif isinstance(neuron, (SiLIF, CAdLIF)):
-            run = neuron.run(currents)
-            entry = {"output": run.s, "u": run.u, "w": run.w}
-        elif isinstance(neuron, RefractoryLIF):
-            spikes, states = neuron(currents, mode="sequential", return_states=True)
-            entry = {"output": spikes, **states}
-        else:
-            membrane = neuron(currents)
-            entry = {"output": membrane, "u": membrane}
+        entry = float_trace(layer.neuron, currents)
         entry["currents"] = currents
         out.append(entry)
         x = entry["output"]

@@ -1,7 +1,7 @@
 """Amaranth mirrors of the fixed-point rules in :mod:`golden.fixed`.
 
-Rounding (D1) needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
-Amaranth evaluates with the same arithmetic shift. Saturation (D2) needs a comparator and
+Rounding needs no mirror: :func:`golden.fixed.round_shift` is a plain expression that
+Amaranth evaluates with the same arithmetic shift. Saturation needs a comparator and
 a multiplexer, built here.
 """
 
@@ -16,7 +16,7 @@ __all__ = ["COUNTER_WIDTH", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "operand
 
 
 def saturate(value, fmt: QFormat):
-    """Clamp Amaranth ``value`` (any width, exact) to ``fmt`` (D2).
+    """Clamp Amaranth ``value`` (any width, exact) to ``fmt``.
 
     Returns ``(clamped, saturated)``: ``clamped`` has ``fmt.shape()``, ``saturated`` is a
     1-bit value that is high when clamping happened. Purely combinational.

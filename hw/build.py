@@ -1,8 +1,8 @@
 """``python -m hw.build``: build (and optionally load) a ULX3S bitstream.
 
 Without ``--model`` the design is one refractory LIF core fed by on-chip stimulus (the
-toolchain smoke test of issue #2); with ``--model FILE`` (or ``--model default``, the embedded
-default network) it is the streaming event processor behind the UART link (issue #5), after
+toolchain smoke test); with ``--model FILE`` (or ``--model default``, the embedded
+default network) it is the streaming event processor behind the UART link, after
 a fit check that refuses, with numbers, a network the device cannot hold.
 
 The command line only picks the design and the board; :mod:`hw.bitstream` runs the toolchain
@@ -203,7 +203,7 @@ def _model_arg(text: str) -> str:
 
 
 def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3SNeuronTop]:
-    """The ULX3S top around a refractory LIF core with the default parameters (D7)."""
+    """The ULX3S top around a refractory LIF core with default parameters."""
     params = RefractoryLIFParams.from_float(v_th=np.ones(n_neurons), u_th=np.full(n_neurons, 0.5))
     core = RefractoryLIFCore(params, emit_state=False)
     top = ULX3SNeuronTop(core, narrow_current_bits=params.frac_bits + 2, pll_config=pll_config)

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.csilif import CSiLIFParams
 from golden.fixed import QFormat
+from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
-from golden.refractory_lif import RefractoryLIFParams
-from golden.silif import SiLIFParams
 
 __all__ = ["random_network", "counts_to_beats", "Expected", "expected_from_counts", "Observed", "compare"]
 
@@ -26,23 +24,11 @@ EVENT = 0
 
 
 def _neuron(kind: str, n: int, rng: np.random.Generator):
-    if kind == "refractory_lif":
-        return RefractoryLIFParams.from_float(
-            v_th=rng.uniform(0.3, 1.0, n), u_th=rng.uniform(0.0, 0.5, n), tau=float(rng.uniform(0.1, 0.7)),
-            tau_r=float(rng.uniform(0.3, 0.9)),
-            input_fmt=QFormat(4, 8), state_fmt=QFormat(4, 8), refr_fmt=QFormat(4, 8), threshold_fmt=QFormat(4, 8),
-            coef_fmt=QFormat(0, 10, signed=False),
-        )
-    if kind == "silif":
-        return SiLIFParams.from_float(
-            alpha=rng.uniform(0.6, 0.95, n), beta=rng.uniform(0.6, 0.98, n),
-            a=rng.uniform(0.0, 0.5, n), b=rng.uniform(0.0, 1.0, n),
-        )
-    if kind == "csilif":
-        magnitude = rng.uniform(0.6, 0.95, n)
-        angle = rng.uniform(0.05, 0.8, n)
-        return CSiLIFParams.from_float(magnitude * np.cos(angle), magnitude * np.sin(angle), rng.uniform(0.5, 1.0, n))
-    raise ValueError(f"unknown hidden kind {kind!r}")
+    kinds = network_kinds()
+    if kind not in kinds or kinds[kind].example_params is None:
+        spiking = [name for name, k in kinds.items() if k.example_params is not None]
+        raise ValueError(f"unknown hidden kind {kind!r}: one of {', '.join(spiking)}")
+    return kinds[kind].example_params(rng, n)
 
 
 def random_network(seed: int, *, n_inputs: int = 12, hidden=(("refractory_lif", 9),), n_classes: int = 5,

@@ -20,6 +20,7 @@ from amaranth.sim import Simulator
 from bench import core_fit
 from hw import build, toolchain
 from hw.bitstream import BUILD_MARKER, BuildReport, critical_path, run_build, toolchain_stages
+from hw.boards.core_fit import CoreFitTop
 from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS, NeuronStimulus
 from hw.boards.ulx3s import VARIANTS, ulx3s_platform
 from hw.pll_ecp5 import CLKFB_DIVS, CLKI_DIVS, CLKOP_DIVS, PLLConfig, solve_pll
@@ -482,9 +483,9 @@ def test_stimulus_rejects_layouts_it_cannot_drive():
 
 @pytest.mark.parametrize("name", list(core_fit.CORES))
 def test_core_fit_top_elaborates_every_registered_core(name, tmp_path):
-    core, narrow_current_bits = core_fit.CORES[name](16)
+    core, narrow_current_bits = core_fit.build_core(name, 16)
     pll = solve_pll(25e6, 100e6)
-    top = core_fit.CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll)
+    top = CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll)
     result = run_build(
         top, ulx3s_platform("85F"), tmp_path, design=name, requested_clock_hz=100e6, pll=pll, dry_run=True
     )
@@ -493,9 +494,12 @@ def test_core_fit_top_elaborates_every_registered_core(name, tmp_path):
     assert "EHXPLLL" in (result.out_dir / "top.debug.v").read_text()
 
 
-def test_core_fit_limit_names_the_critical_path():
-    limit = core_fit.limit_of(_report(90.0))
-    assert limit == "a -> b: 8.5 ns = 0.5 ns clock-to-out + 4.5 ns logic/setup + 3.5 ns routing over 2 nets"
+def test_report_summary_is_one_table_row_that_names_the_critical_path():
+    row = _report(90.0).summary()
+    assert {key: row[key] for key in ("LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met")} == {
+        "LUT4": 711, "FF": 584, "MULT18X18D": 4, "DP16KD": 2, "fmax_mhz": 90.0, "target_mhz": 100.0, "met": False}
+    assert row["limit"] == "a -> b: 8.5 ns = 0.5 ns clock-to-out + 4.5 ns logic/setup + 3.5 ns routing over 2 nets"
+    assert row["critical_path"]["delay_ns"] == 8.5 and row["available"]["DP16KD"] == 208
 
 
 # --- the real thing -----------------------------------------------------------------------------

@@ -165,7 +165,8 @@ def test_core_refuses_what_it_cannot_build():
 
 def test_fit_top_elaborates_for_the_85f(tmp_path):
     """The resource benchmark's board top (core, PLL, event stimulus, LED) prepares a build."""
-    from bench.sahippo_core import SAHiPPOFitTop, sahippo_params
+    from bench.sahippo_core import sahippo_params
+    from hw.boards.core_fit import SAHiPPOFitTop
     from hw.bitstream import run_build
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
     from hw.pll_ecp5 import solve_pll

@@ -175,7 +175,8 @@ def test_drive_stimulus_visits_every_neuron_with_bounded_drives():
     from amaranth.lib import wiring
     from amaranth.sim import Simulator
 
-    from bench.flames_fsdd import DriveStimulus, dhlif_fit_params
+    from bench.flames_fsdd import dhlif_fit_params
+    from hw.boards.stimulus import DriveStimulus
     from hw.cores.dhlif import DHLIFCore
 
     core = DHLIFCore(dhlif_fit_params(5, 2), emit_state=False)
@@ -208,7 +209,8 @@ def test_drive_stimulus_visits_every_neuron_with_bounded_drives():
 
 def test_dhlif_fit_top_elaborates_for_the_85f(tmp_path):
     """The DH-LIF fit top (core, PLL, drive stimulus, LED) prepares a build."""
-    from bench.flames_fsdd import DHLIFFitTop, dhlif_fit_params
+    from bench.flames_fsdd import dhlif_fit_params
+    from hw.boards.core_fit import DHLIFFitTop
     from hw.bitstream import run_build
     from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
     from hw.cores.dhlif import DHLIFCore

@@ -42,6 +42,7 @@ __all__ = [
     "BuildResult",
     "claim_build_dir",
     "Stage",
+    "check_router",
     "toolchain_stages",
     "run_build",
     "program_board",
@@ -120,13 +121,18 @@ class BuildResult:
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
 
+def check_router(router: str) -> None:
+    """Raise ``ValueError`` unless ``router`` is one of :data:`ROUTERS`."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+
+
 def toolchain_stages(platform, name: str = "top", *, seed: int = 1, router: str = DEFAULT_ROUTER) -> list[Stage]:
     """The synthesis, place-and-route and bitstream stages for ``platform`` (ECP5, Trellis flow).
 
     ``seed`` is nextpnr's placement seed, ``router`` one of :data:`ROUTERS`.
     """
-    if router not in ROUTERS:
-        raise ValueError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    check_router(router)
     try:
         device = _NEXTPNR_DEVICE[platform.device]
         package = _NEXTPNR_PACKAGE[platform.package]

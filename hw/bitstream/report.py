@@ -19,6 +19,7 @@ __all__ = [
     "utilisation",
     "clock_timings",
     "critical_path",
+    "describe_path",
     "timing_met",
 ]
 
@@ -116,6 +117,20 @@ def critical_path(nextpnr_report: dict, clock: str | None = None) -> dict | None
     return best
 
 
+def describe_path(path: dict | None) -> str:
+    """What bounds Fmax, in words, from a :func:`critical_path` summary: end points, the hard
+    blocks it passes, and its split into clock-to-out, logic and setup, and routing."""
+    if path is None:
+        return "no critical path reported"
+    hard_blocks = [kind for kind in ("MULT18X18D", "DP16KD") if any(kind in cell for cell in path["cells"])]
+    through = f" through {' and '.join(hard_blocks)}" if hard_blocks else ""
+    return (
+        f"{path['start']} -> {path['end']}{through}: {path['delay_ns']} ns = {path['clock_to_out_ns']} ns "
+        f"clock-to-out + {round(path['logic_ns'] - path['clock_to_out_ns'], 3)} ns logic/setup + "
+        f"{path['routing_ns']} ns routing over {path['hops']} nets"
+    )
+
+
 @dataclass
 class BuildReport:
     """Everything ``report.json`` holds; :meth:`markdown` renders ``report.md``.
@@ -164,6 +179,27 @@ class BuildReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def summary(self) -> dict:
+        """The build as one table row.
+
+        ``LUT4``, ``FF``, ``MULT18X18D``, ``DP16KD`` used; ``fmax_mhz`` of the clock with the
+        least slack (``None`` without a constrained clock) and ``target_mhz``, what the PLL makes
+        (MHz, rounded to 2 and 3 decimals); ``met``; ``build_s``, the elaboration and toolchain
+        seconds; ``limit``, what bounds Fmax in words (:func:`describe_path`); the
+        ``critical_path`` itself; the device's ``available`` count of each resource.
+        """
+        clock = min(self.clocks, key=lambda c: c["slack_ns"]) if self.clocks else None
+        return {
+            **{resource: entry["used"] for resource, entry in self.utilisation.items()},
+            "fmax_mhz": round(clock["fmax_mhz"], 2) if clock else None,
+            "target_mhz": round(self.pll["output_mhz"], 3),
+            "met": self.timing_met,
+            "build_s": round(self.total_seconds, 1),
+            "limit": describe_path(self.critical_path),
+            "critical_path": self.critical_path,
+            "available": {resource: entry["available"] for resource, entry in self.utilisation.items()},
+        }
 
     def markdown(self) -> str:
         verdict = "met" if self.timing_met else "**NOT MET**"

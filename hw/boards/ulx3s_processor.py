@@ -9,15 +9,15 @@
 * EVENT frames become processor events (``x``, ``y``, ``polarity``, ``timestamp`` ticks; for a
   network without an input map, ``x`` is the channel and ``y``, ``polarity`` are 0).
 * END_OF_SAMPLE closes the sample's remaining steps; its SCORES frame follows.
-* RESET finishes the sample the same way (so every neuron state returns to zero, D3) but its
-  scores are not sent.
+* RESET finishes the sample the same way (so every neuron state returns to zero: decision 'Per-sample
+  state clear') but its scores are not sent.
 * READ_STATUS answers with a STATUS frame: the decoder's link counters and ``spikes_dropped``.
   It is sent once the samples finished before it (END_OF_SAMPLE or RESET) have left the
   processor, after their SCORES frames, so it counts every spike they dropped.
 * With ``spike_layers``, every spike of those hidden layers leaves as a SPIKE frame (``layer``
   the hidden layer index, ``neuron``, ``time`` the 0-based step index in the sample). Each chosen
   layer's tap writes into its own FIFO (``spike_fifo_depth`` entries); a spike that finds it
-  full is dropped and counted in ``spikes_dropped`` (u32, saturating, D2), so spike output never
+  full is dropped and counted in ``spikes_dropped`` (u32, saturating), so spike output never
   applies backpressure to the processor.
 
 Result priority, per frame the encoder takes: (1) SCORES, unless a FIFO head still holds a
@@ -31,7 +31,7 @@ output is held (like a busy UART holds it), which can delay the next sample's re
 busy spike path never blocks the hidden layers' taps.
 
 Scores leave as signed 32-bit words (the wire format of :mod:`golden.protocol`); a score outside
-that range is sent saturated (D2) and counted in :attr:`ProcessorLink.clipped_scores`.
+that range is sent saturated and counted in :attr:`ProcessorLink.clipped_scores`.
 
 :class:`ULX3SProcessorTop` adds the PLL clock, the FTDI UART pins and status LEDs.
 """

@@ -1,4 +1,4 @@
-"""Time-multiplexed C-SiLIF core (SSM-inspired LIF, NEURON_MATH §1.5, DECISIONS D4, D10-D11).
+"""Time-multiplexed C-SiLIF core (SSM-inspired LIF, NEURON_MATH §1.5, docs/decisions.md).
 
 The hardware mirror of :meth:`golden.csilif.CSiLIFParams.step`; the golden model's docstring is
 the specification, this module only schedules it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
-from golden.csilif import CSiLIFParams
+from golden.csilif import NEURON_KIND, CSiLIFParams
 from hw.arith import operand_parts, saturate
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
@@ -25,19 +25,19 @@ class CSiLIFCore(NeuronCore):
     ``gain_fmt``; ``P`` = :attr:`CSiLIFParams.product_frac_bits`)::
 
         u'     = Re u - (s_prev ? 1/2 : 0)                                 # exact half reset
-        Re u   = sat(round_{P->F}(lambda_r*u' - lambda_i*Im u + b*x))      # D4: one rounding
+        Re u   = sat(round_{P->F}(lambda_r*u' - lambda_i*Im u + b*x))      # decision 'Complex products': one rounding
         Im u   = sat(round_{P->F}(lambda_i*u' + lambda_r*Im u))
-        s      = (Re u > 1/2)                                              # strict, exact (D10)
+        s      = (Re u > 1/2)                                              # strict, exact
 
     Five real products per update, each at full width: the four of the complex decay (no
-    three-multiply trick, D4) and ``b*x``; each component sums its products at full width and
-    rounds once, half up (D1); ``sat`` is :func:`hw.arith.saturate` (D2). A time step is one beat
+    three-multiply trick) and ``b*x``; each component sums its products at full width and
+    rounds once, half up; ``sat`` is :func:`hw.arith.saturate`. A time step is one beat
     per neuron, in any order; a neuron's state advances exactly when a beat for it is accepted.
     The state memory holds ``u' = Re u - s/2`` (the half reset is applied at write-back, one
-    integer bit wider than ``state_fmt``) and ``Im u``, and starts at zero (D3) from the bitstream /
+    integer bit wider than ``state_fmt``) and ``Im u``, and starts at zero from the bitstream /
     simulation initial value; the domain reset clears the pipeline and :attr:`saturation_count`
     but not the state memory. The per-neuron ``lambda_r``, ``lambda_i`` and ``b`` are the initial
-    contents of a read-only parameter memory (precomputed off-line, D11). Neuron indices
+    contents of a read-only parameter memory (precomputed off-line). Neuron indices
     ``>= n_neurons`` are a caller error (the update then reads and writes an undefined word).
 
     Parameters
@@ -164,7 +164,7 @@ class CSiLIFCore(NeuronCore):
         gain_2 = stage("gain_2", param_rd.data.gain)
         current_2 = stage("current_2", current_1)
 
-        # Stages 3 and 4: the five real products (D4), each decay product as partial products of
+        # Stages 3 and 4: the five real products, each decay product as partial products of
         # at most 18x18 bits (one MULT18X18D each; an operand wider than a multiplier port is
         # split into its low 17 bits (unsigned) and the signed rest), registered straight out of
         # the multipliers and registered again, so the first register can sit beside its
@@ -184,7 +184,7 @@ class CSiLIFCore(NeuronCore):
 
         # Stage 5: the partial products of each component summed per weight 2**shift. The
         # unshifted group also takes b*x, aligned to P fractional bits, and the rounding
-        # constant 2**(P-F-1) (D1); the other groups wait for stage 6. All exact.
+        # constant 2**(P-F-1) (decision 'Rounding'); the other groups wait for stage 6. All exact.
         round_const = (1 << (p.round_bits - 1)) if p.round_bits > 0 else 0
         groups = {}
         for component, terms in (("re", (("rr", 1), ("ii", -1))), ("im", (("ir", 1), ("ri", 1)))):
@@ -205,7 +205,7 @@ class CSiLIFCore(NeuronCore):
                 total = total + (group << (shift + p.decay_shift))
             rounded[component] = stage(f"{component}_6", total >> p.round_bits)
 
-        # Stage 7: saturate (D2); the strict spike compare runs on the unclamped value, which
+        # Stage 7: saturate; the strict spike compare runs on the unclamped value, which
         # gives the same answer because clamping is monotonic and 1/2 lies inside state_fmt.
         re_sat, re_clamped = saturate(rounded["re"], p.state_fmt)
         im_sat, im_clamped = saturate(rounded["im"], p.state_fmt)
@@ -226,3 +226,7 @@ class CSiLIFCore(NeuronCore):
             spike=spike_7, saturated=saturated_7,
         )
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, CSiLIFCore)

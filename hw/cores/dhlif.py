@@ -1,4 +1,4 @@
-"""Time-multiplexed DH-LIF core: dendritic branches and a soma (FLAMES, NEURON_MATH §3.3, D15).
+"""Time-multiplexed DH-LIF core: dendritic branches and a soma (FLAMES, NEURON_MATH §3.3, docs/decisions.md).
 
 The hardware mirror of :func:`golden.dhlif.run_int`; the golden model's docstring is the
 specification, this module only schedules it. The synaptic sums (``W p`` over each branch's
@@ -13,7 +13,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.dhlif import DHLIFParams
+from golden.dhlif import NEURON_KIND, DHLIFParams
 from golden.fixed import QFormat
 from hw.arith import COUNTER_WIDTH, any_of, saturate
 from hw.cores.neuron_core import output_register, stage_registers
@@ -53,17 +53,17 @@ class DHLIFCore(wiring.Component):
     """``params.n_neurons`` DH-LIF neurons with ``D`` dendritic branches sharing one pipelined datapath.
 
     Each beat on :attr:`i_drive` advances one neuron by one tick with its ``D`` branch
-    drives, in the order of D15. With ``C`` the fractional bits of the decays and ``F`` those
-    shared by drives, currents and membrane::
+    drives, in the order of decision 'Dendrite equations'. With ``C`` the fractional bits of the
+    decays and ``F`` those shared by drives, currents and membrane::
 
         i_d = sat_I(round_C(alpha_d * i_d) + drive_d)                 # every branch
         u   = sat_U(round_C(beta * u) + sum_d i_d - (s_prev ? theta : 0))
         s   = u > theta                                                # strict, on the clamped u
 
-    ``round_C`` rounds the full-width product half up (D1); ``sat_I`` / ``sat_U`` clamp to
-    ``current_fmt`` / ``membrane_fmt`` (D2). ``alpha_d`` and ``beta`` are per-neuron words of a
+    ``round_C`` rounds the full-width product half up; ``sat_I`` / ``sat_U`` clamp to
+    ``current_fmt`` / ``membrane_fmt`` (decision 'Saturation'). ``alpha_d`` and ``beta`` are per-neuron words of a
     read-only parameter memory. A tick is one beat per neuron, in any order. The state memory
-    (``i_d``, ``u``, previous spike) starts at zero (D3); the domain reset clears the pipeline
+    (``i_d``, ``u``, previous spike) starts at zero; the domain reset clears the pipeline
     and :attr:`saturation_count`, not the state memory. Neuron indices ``>= n_neurons`` are a
     caller error.
 
@@ -268,13 +268,13 @@ class DHLIFCore(wiring.Component):
         reset_3 = stage("reset_3", Mux(spike_prev_2, threshold, 0), p.membrane_fmt.shape())
         drive_3 = [stage(f"drive_{d}_3", drive_2[d]) for d in branches]
 
-        # Stage 4: each product rounded once (D1), then the exact additions.
+        # Stage 4: each product rounded once, then the exact additions.
         current_sum_4 = [
             stage(f"current_sum_{d}_4", ((alpha_i_3[d] + rounding) >> decay_bits) + drive_3[d]) for d in branches
         ]
         u_partial_4 = stage("u_partial_4", ((beta_u_3 + rounding) >> decay_bits) - reset_3)
 
-        # Stage 5: branch currents clamped (D2).
+        # Stage 5: branch currents clamped.
         current_5, current_clamped_5 = [], []
         for d in branches:
             value, clamped = saturate(current_sum_4[d], p.current_fmt)
@@ -311,3 +311,7 @@ class DHLIFCore(wiring.Component):
                         fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
                         saturated=saturated_7)
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, DHLIFCore)

@@ -1,4 +1,4 @@
-"""Leaky-integrator readout core with class scores and argmax (DECISIONS D16).
+"""Leaky-integrator readout core with class scores and argmax (decision 'Readout decision').
 
 The hardware mirror of :meth:`golden.layers.LIReadoutParams.step` plus the decision of
 :class:`golden.layers.LIReadoutTrace`; the golden model's docstring is the specification, this
@@ -12,7 +12,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
-from golden.layers import LIReadoutParams
+from golden.layers import NEURON_KIND, LIReadoutParams
 from hw.arith import COUNTER_WIDTH, any_of, saturate, tree_select
 
 __all__ = ["LIReadoutCore"]
@@ -35,10 +35,10 @@ class LIReadoutCore(wiring.Component):
         u     = sat_state(round_C(alpha * u + gain * x))    # both products exact, one rounding
         score = sat_score(score + u)                         # exact while no clamp acts
 
-    ``round_C`` is :func:`golden.fixed.round_shift` (round half up, D1) of the exact sum of the
-    two full-width products; ``sat`` is :func:`hw.arith.saturate` (D2). ``alpha`` and
+    ``round_C`` is :func:`golden.fixed.round_shift` (round half up) of the exact sum of the
+    two full-width products; ``sat`` is :func:`hw.arith.saturate`. ``alpha`` and
     ``gain = 1 - alpha`` are per-neuron words of a read-only parameter memory. Membranes and
-    scores start at zero (D3).
+    scores start at zero.
 
     A beat on :attr:`i_finish` ends the sample: once every accepted update has been written
     back, the core scans the scores (one class per cycle; the first index wins ties, as
@@ -228,8 +228,8 @@ class LIReadoutCore(wiring.Component):
             ]
         # Stage 3: partial products of 17-bit slices (each fits one MULT18X18D with the 18-bit
         # coefficient), registered straight out of the multiplier; stage 4: registered again;
-        # stage 5: the full products; stage 6: one rounding of their exact sum (D1); stage 7:
-        # saturated (D2).
+        # stage 5: the full products; stage 6: one rounding of their exact sum; stage 7:
+        # saturated.
         def delayed(value, name):
             stage_3 = Signal.like(value, name=f"{name}_3")
             stage_4 = Signal.like(value, name=f"{name}_4")
@@ -367,3 +367,7 @@ class LIReadoutCore(wiring.Component):
                     m.d.sync += [running.eq(1), clearing.eq(0)]
                     m.next = "RUN"
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, LIReadoutCore)

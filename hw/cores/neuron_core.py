@@ -140,7 +140,7 @@ class NeuronCore(wiring.Component):
 
     # --- shared hardware ------------------------------------------------------------------
     def state_memory(self, shape) -> memory.Memory:
-        """The state memory: ``n_neurons`` words of ``shape``, zero initial contents (D3).
+        """The state memory: ``n_neurons`` words of ``shape``, zero initial contents.
 
         Give it one combinational read port, addressed by :meth:`pipeline_control` and registered
         by :meth:`registered_read` (together a non-transparent synchronous read), and one write

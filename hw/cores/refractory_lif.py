@@ -1,4 +1,4 @@
-"""Time-multiplexed refractory LIF core (SPikE-SSM, NEURON_MATH §2.2, DECISIONS D7).
+"""Time-multiplexed refractory LIF core (SPikE-SSM, NEURON_MATH §2.2, docs/decisions.md).
 
 The hardware mirror of :class:`golden.refractory_lif.RefractoryLIFParams.step`; the golden
 model's docstring is the specification, this module only schedules it.
@@ -10,7 +10,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
 from golden.fixed import round_shift
-from golden.refractory_lif import RefractoryLIFParams
+from golden.refractory_lif import NEURON_KIND, RefractoryLIFParams
 from hw.arith import saturate
 from hw.cores.neuron_core import NeuronCore
 
@@ -26,18 +26,19 @@ class RefractoryLIFCore(NeuronCore):
     """``params.n_neurons`` refractory LIF neurons sharing one pipelined datapath.
 
     Each beat on :attr:`i_current` updates one neuron with its input current for the current
-    time step, in the order of D7 (all formats from ``params``; ``F`` fractional bits shared by
-    ``I``, ``v``, ``u``, ``R``, ``v_th``, ``U_th``; ``C`` fractional bits of ``coef_fmt``)::
+    time step, in the order of decision 'Refractory LIF equations' (all formats from ``params``;
+    ``F`` fractional bits shared by ``I``, ``v``, ``u``, ``R``, ``v_th``, ``U_th``; ``C`` fractional
+    bits of ``coef_fmt``)::
 
         v = sat_state(round_C(tau * u) + I)                  # charge
         R = sat_refr(round_C(tau_r * R) + (s_prev ? U_th : 0))   # refractory pulse
         s = (v - R - v_th >= 0)                              # exact, fires at equality
         u = sat_state(v - (s ? v_th : 0))                    # soft reset
 
-    ``round_C`` is :func:`golden.fixed.round_shift` (round half up, D1) applied to the full-width
-    product, ``sat_*`` is :func:`hw.arith.saturate` (D2). A time step is one beat per neuron, in
+    ``round_C`` is :func:`golden.fixed.round_shift` (round half up) applied to the full-width
+    product, ``sat_*`` is :func:`hw.arith.saturate`. A time step is one beat per neuron, in
     any order; a neuron's state advances exactly when a beat for it is accepted. State memories
-    (``u``, ``R``, previous spike) start at zero (D3) from the bitstream / simulation initial
+    (``u``, ``R``, previous spike) start at zero from the bitstream / simulation initial
     value; the domain reset clears the pipeline and :attr:`saturation_count` but not the state
     memories. Neuron indices ``>= n_neurons`` are a caller error (the update then reads and
     writes an undefined word).
@@ -97,9 +98,9 @@ class RefractoryLIFCore(NeuronCore):
         3  partial products of tau*u and tau_r*R registered straight out of the multipliers
            (18x18 slices, see _partial_products); U_th * s_prev chosen
         4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
-        5  products rounded to F fractional bits (round_shift, D1)
+        5  products rounded to F fractional bits (round_shift)
         6  v and R at full width (exact adds)
-        7  v and R saturated (D2)
+        7  v and R saturated
         8  v - v_th (exact)
         9  spike test (v - v_th) - R >= 0 (exact) beside saturated v - v_th
         -  soft-reset mux, write-back, into the output register (10)
@@ -210,7 +211,7 @@ class RefractoryLIFCore(NeuronCore):
                 v_th_4.eq(v_th_3),
             ]
 
-        # Stage 5: products rounded back to F fractional bits (D1).
+        # Stage 5: products rounded back to F fractional bits.
         decay_u_5 = Signal.like(round_shift(decay_u_4, coef_bits))
         decay_r_5 = Signal.like(round_shift(decay_r_4, coef_bits))
         current_5 = Signal.like(current_4)
@@ -236,7 +237,7 @@ class RefractoryLIFCore(NeuronCore):
                 v_th_6.eq(v_th_5),
             ]
 
-        # Stage 7: v and R saturated (D2).
+        # Stage 7: v and R saturated.
         v_next, v_clamped = saturate(v_full_6, p.state_fmt)
         refr_next, refr_clamped = saturate(refr_full_6, p.refr_fmt)
         v_7 = Signal(p.state_fmt.shape())
@@ -329,3 +330,7 @@ def _sum_shifted(parts):
         term = part << shift if shift else part
         total = term if total is None else total + term
     return total
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, RefractoryLIFCore)

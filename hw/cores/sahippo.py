@@ -1,4 +1,4 @@
-"""Event-driven SA-HiPPO cores (FLAMES, NEURON_MATH §3.2, D12-D14).
+"""Event-driven SA-HiPPO cores (FLAMES, NEURON_MATH §3.2, docs/decisions.md).
 
 The hardware mirror of :meth:`golden.sahippo.SAHiPPOParams.event`; the golden model's
 docstring is the specification, this module only schedules it. Each event looks up its
@@ -19,7 +19,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
-from golden.sahippo import SAHiPPOParams
+from golden.sahippo import NEURON_KIND, SAHiPPOParams
 from hw.arith import COUNTER_WIDTH, partial_products, saturate
 from hw.cores.neuron_core import stage_registers
 
@@ -36,18 +36,18 @@ class SAHiPPOCore(wiring.Component):
     ``Foc``, ``Fout`` the fractional bits of ``decay_fmt``, ``coef_fmt``, ``input_fmt``,
     ``state_fmt``, ``out_coef_fmt`` and ``out_fmt`` (exactly :class:`golden.sahippo.SAHiPPOParams`)::
 
-        dt   = min(t - t_last[h], dt_max);  t_last[h] = t                 # both start at 0 (D3)
-        z_n  = sat(rnd(decay_q[h, dt, n] * z_n, Fd))   unless g_q[h, dt] = 0  # four products (D4)
-        z_n  = sat(z_n + rnd(B_n * w, Fc + Fin - Fs))                        # input jump (D14)
+        dt   = min(t - t_last[h], dt_max);  t_last[h] = t                 # both start at 0
+        z_n  = sat(rnd(decay_q[h, dt, n] * z_n, Fd))   unless g_q[h, dt] = 0  # four products
+        z_n  = sat(z_n + rnd(B_n * w, Fc + Fin - Fs))                        # input jump (decision 'Event input')
         y    = sat(rnd(2 sum_n (Cre_hn zre_n - Cim_hn zim_n) + (D_h w << (Fs - Fin)), Foc + Fs - Fout))
         spike = y > threshold_h                                               # strict
 
-    ``rnd`` rounds half up once on the full-width sum (D1); ``sat`` clamps to ``state_fmt`` /
-    ``out_fmt`` (D2). The tables live in block RAM: ``t_last`` (H words), the decay table
+    ``rnd`` rounds half up once on the full-width sum; ``sat`` clamps to ``state_fmt`` /
+    ``out_fmt`` (decision 'Saturation'). The tables live in block RAM: ``t_last`` (H words), the decay table
     ``decay_q`` addressed ``(h * (dt_max + 1) + dt, n)``, a 1-bit ``g_q == 0`` table beside it,
     the modes ``z`` addressed ``(h, n)``, ``C`` per ``(h, n)``, ``B`` per ``n``, ``D`` and the
     threshold per ``h``. The mode index takes ``ceil(log2(N/2))`` address bits, so for ``N/2``
-    not a power of two the tables keep unused words. State memories start at zero (D3); the
+    not a power of two the tables keep unused words. State memories start at zero; the
     domain reset clears the pipeline and the counters, not the memories.
 
     Ticks must not decrease (per core, as in :func:`golden.sahippo.run_int`) and must fit
@@ -512,7 +512,7 @@ class SAHiPPOCore(wiring.Component):
                 total = total + (register << shift)
             return total
 
-        # Stage 4: the four real products of decay * z and the two of B * w (D4), as registered
+        # Stage 4: the four real products of decay * z and the two of B * w, as registered
         # partial products.
         decay_re_4 = registered_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
         decay_im_4 = registered_products("decay_im_4", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
@@ -523,7 +523,7 @@ class SAHiPPOCore(wiring.Component):
         weight_4 = stage("weight_4", weight_3)
         skip_4 = stage("skip_4", skip_3)
 
-        # Stage 5: partial products of equal weight summed, with the rounding constants (D1).
+        # Stage 5: partial products of equal weight summed, with the rounding constants.
         rounding_d = 1 << (fd - 1) if fd else 0
         jump_shift = fc + fin - fs
         rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
@@ -547,7 +547,7 @@ class SAHiPPOCore(wiring.Component):
         jump_im_6 = stage("jump_im_6", shifted(combine(jump_im_5), jump_shift))
         weight_6 = stage("weight_6", weight_5)
 
-        # Stage 7: clamped (D2); C and D of this mode addressed.
+        # Stage 7: clamped; C and D of this mode addressed.
         decayed_re, clamped_re = saturate(decayed_re_6, p.state_fmt)
         decayed_im, clamped_im = saturate(decayed_im_6, p.state_fmt)
         decayed_re_7 = stage("decayed_re_7", decayed_re, state_shape)
@@ -615,7 +615,7 @@ class SAHiPPOCore(wiring.Component):
         z_im_12 = stage("z_im_12", z_im_11)
         m.d.comb += [threshold_rd.addr.eq(channel[12]), threshold_rd.en.eq(advance)]
 
-        # Stage 13: y rounded once (D1); threshold arrives.
+        # Stage 13: y rounded once; threshold arrives.
         y_rounded_13 = stage("y_rounded_13", round_shift(y_acc_12, foc + fs - fout))
         event_clamped_13 = stage("event_clamped_13", event_clamped_12)
         z_re_13 = stage("z_re_13", z_re_12)
@@ -844,7 +844,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                 ]
                 start_pass(Mux(word.substeps == 0, PASS_D, PASS_A))
         with m.Elif(phase == 1):
-            # Products at full width, one sum per component (D4).
+            # Products at full width, one sum per component.
             with m.Switch(pass_):
                 with m.Case(PASS_A, PASS_A1):
                     m.d.sync += term_re.eq(coef.p.re * source_re + coef.p.im * source_im)
@@ -959,3 +959,7 @@ def sahippo_core(params: SAHiPPOParams, **kwargs) -> SAHiPPOCore:
     if not isinstance(params, SAHiPPOParams):
         raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
     return (SAHiPPOTaylor2Core if params.method == "taylor2" else SAHiPPOCore)(params, **kwargs)
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, sahippo_core)

@@ -1,4 +1,4 @@
-"""Time-multiplexed SiLIF core (SSM-inspired LIF, NEURON_MATH §1.4, DECISIONS D10-D11).
+"""Time-multiplexed SiLIF core (SSM-inspired LIF, NEURON_MATH §1.4, docs/decisions.md).
 
 The hardware mirror of :meth:`golden.silif.SiLIFParams.step`; the golden model's docstring is
 the specification, this module only schedules it.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 
-from golden.silif import SiLIFParams
+from golden.silif import NEURON_KIND, SiLIFParams
 from hw.arith import partial_products, saturate
 from hw.cores.neuron_core import NeuronCore, stage_registers
 
@@ -21,20 +21,20 @@ class SiLIFCore(NeuronCore):
     """``params.n_neurons`` SiLIF neurons sharing one pipelined datapath.
 
     Each beat on :attr:`i_current` updates one neuron with its input current ``x`` (the
-    BN-folded linear output, bias included) for the current time step, in the order of D10.
-    With ``F`` the fractional bits of ``x``, ``u``, ``w``, ``b``; ``Cd`` those of the decays,
-    ``Ca`` those of ``a`` and ``C = max(Cd, Ca)``::
+    BN-folded linear output, bias included) for the current time step, in the order of
+    decision 'SiLIF update order'. With ``F`` the fractional bits of ``x``, ``u``, ``w``, ``b``;
+    ``Cd`` those of the decays, ``Ca`` those of ``a`` and ``C = max(Cd, Ca)``::
 
         w = sat(round_C(beta*w << (C-Cd) + a*u << (C-Ca) + (s_prev ? b << C : 0)))
         u = sat(round_Cd(alpha*(u - (s_prev ? 1.0 : 0)) + gain*(x - w)))      # the new w
         s = u > 1.0                                                             # strict
 
-    ``round_n`` rounds half up (D1) once per equation, on the exact full-width sum;
-    ``sat`` clamps to ``state_fmt`` (D2, :func:`hw.arith.saturate`). ``alpha``, ``beta``,
+    ``round_n`` rounds half up once per equation, on the exact full-width sum;
+    ``sat`` clamps to ``state_fmt`` (:func:`hw.arith.saturate`). ``alpha``, ``beta``,
     ``gain = 1 - alpha``, ``a`` and ``b`` are per-neuron words of a read-only parameter memory
-    (the precomputed coefficients of D11). A time step is one beat per neuron, in any order; a
+    (the precomputed coefficients of). A time step is one beat per neuron, in any order; a
     neuron's state advances exactly when a beat for it is accepted. The state memory (``u``,
-    ``w``, previous spike) starts at zero (D3) from the bitstream / simulation initial value; the
+    ``w``, previous spike) starts at zero from the bitstream / simulation initial value; the
     domain reset clears the pipeline and :attr:`saturation_count` but not the state memory.
     Neuron indices ``>= n_neurons`` are a caller error.
 
@@ -209,14 +209,14 @@ class SiLIFCore(NeuronCore):
         gain_5 = stage("gain_5", gain_4)
         current_5 = stage("current_5", current_4)
 
-        # Stage 6: w rounded once (D1). b << C and 2**(C-1) occupy disjoint bits: one operand.
+        # Stage 6: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
         rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_5)
         w_rounded_6 = stage("w_rounded_6", (partial_w_5 + rounding_w) >> coef_bits)
         alpha_u_rounding_6 = stage("alpha_u_rounding_6", alpha_u_rounding_5)
         gain_6 = stage("gain_6", gain_5)
         current_6 = stage("current_6", current_5)
 
-        # Stage 7: w saturated (D2).
+        # Stage 7: w saturated.
         w_next, w_clamped = saturate(w_rounded_6, p.state_fmt)
         w_7 = stage("w_7", w_next, p.state_fmt.shape())
         w_clamped_7 = stage("w_clamped_7", w_clamped, unsigned(1))
@@ -270,3 +270,7 @@ class SiLIFCore(NeuronCore):
             spike=spike_12, saturated=saturated_12,
         )
         return m
+
+
+#: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.
+NEURON_CORE = (NEURON_KIND, SiLIFCore)

@@ -1,1 +1,1 @@
-"""The streaming event processor (issue #5): input map, time bins, synapse stages, layers, network."""
+"""The streaming event processor: input map, time bins, synapse stages, layers, network."""

@@ -15,34 +15,22 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from golden.csilif import CSiLIFParams
 from golden.fixed import QFormat
 from golden.network import LayerParams, NetworkParams
-from golden.refractory_lif import RefractoryLIFParams
-from golden.silif import SiLIFParams
 from hw.arith import COUNTER_WIDTH, any_of, times_constant, tree_select
-from hw.cores.csilif import CSiLIFCore
+from hw.cores import core_classes
 from hw.cores.li_readout import LIReadoutCore
-from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.cores.silif import SiLIFCore
 from hw.processor.input_map import InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 
-__all__ = ["CORE_CLASSES", "lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
+__all__ = ["lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
            "layer_tap_layout", "readout_tap_layout"]
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
 #: Entries of the buffered FIFO between a synapse lane and its core.
 _LANE_FIFO_DEPTH = 2
-
-#: Neuron parameter class -> hardware core class of the spiking layers.
-CORE_CLASSES = {
-    RefractoryLIFParams: RefractoryLIFCore,
-    SiLIFParams: SiLIFCore,
-    CSiLIFParams: CSiLIFCore,
-}
 
 
 def lane_params(neuron, lane: int, lanes: int):
@@ -148,7 +136,7 @@ def _serialise_lanes(m, beats, sink):
 
 
 def clearable_core(core_class):
-    """A subclass of a spiking core class whose state memory can be swept to zero (D3 per sample).
+    """A subclass of a spiking core class whose state memory can be swept to zero (decision 'Per-sample state clear').
 
     The cores of ``hw/cores`` reset their state memories only through the bitstream's initial
     contents. The subclass adds two plain signals, driven by the layer: while ``clear_active``
@@ -225,7 +213,7 @@ class SpikingLayer(wiring.Component):
         self._layer = layer
         self._lanes, self._cores = layer_cores(layer.n_out, lanes, cores)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
-        core_class = clearable_core(CORE_CLASSES[type(layer.neuron)])
+        core_class = clearable_core(core_classes()[layer.kind])
         self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True)
                       for core in range(self._cores)]
         super().__init__({
@@ -300,7 +288,7 @@ class SpikingLayer(wiring.Component):
             m.d.comb += beats[c].ready.eq(taken & (selected == c))
         with m.If(close_now & self.o.ready):
             m.d.sync += [step_pending.eq(0), seen.eq(0)]
-            with m.If(synapse.last):  # the sample ended: zero every neuron state (D3)
+            with m.If(synapse.last):  # the sample ended: zero every neuron state (decision 'Per-sample state clear')
                 m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
         with m.Elif(taken):
             m.d.sync += seen.eq(seen + 1)
@@ -335,7 +323,7 @@ class ReadoutLayer(wiring.Component):
         self._layer = layer
         self._lanes = min(lanes, layer.n_out)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
-        self.core = LIReadoutCore(layer.neuron, score_fmt=score_fmt)
+        self.core = core_classes()[layer.kind](layer.neuron, score_fmt=score_fmt)
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
             "o_scores": Out(stream.Signature(self.core.scores_layout)),

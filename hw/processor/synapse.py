@@ -51,7 +51,7 @@ class SynapseStage(wiring.Component):
       the block RAM into a register).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
       row is in flight, up to 3 cycles after the last row issued): every row is read,
-      ``sat(input_fmt, acc + bias)`` (D2, counted) is offered on the lane outputs, and the row
+      ``sat(input_fmt, acc + bias)`` (counted) is offered on the lane outputs, and the row
       is cleared to zero. One row per cycle while the lane
       outputs are ready. :attr:`closed` pulses for one cycle when the close is accepted and
       :attr:`last` holds the accepted command's ``last`` flag.
@@ -297,7 +297,7 @@ class SynapseStage(wiring.Component):
             acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
 
-        # Drain output register: sat(acc + bias) per lane (D2), from the registered memory words.
+        # Drain output register: sat(acc + bias) per lane, from the registered memory words.
         clamped = []
         for lane in range(lanes):
             current, clamp = saturate(acc_word[lane] + bias_word[lane], in_fmt)
