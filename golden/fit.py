@@ -406,15 +406,17 @@ def check_core_fit(kind: str, neuron, n_neurons: int, device="85F") -> FitReport
     if not isinstance(n_neurons, int) or n_neurons < 1:
         raise ValueError(f"n_neurons must be a positive integer, not {n_neurons!r}")
     device = _device(device)
+    spec = network_kinds()[kind]
+    state_bits, param_bits = word_bits(spec.state_words(neuron)), word_bits(spec.param_words(neuron))
+    products = list(spec.products(neuron))
 
     def report_for(n: int) -> FitReport:
         est = LayerEstimate(index=0, kind=kind, lanes=1, cores=1)
-        state_bits, param_bits, products = _core_words(_CoreOnly(kind, neuron))
         for name, width, written in (("core state", state_bits, True), ("core params", param_bits, False)):
             mapped, blocks, luts = map_memory(n, width, written=written)
             est.memories.append(MemoryEstimate(name, n, width, written, mapped, blocks, luts))
         est.mult18x18d = sum(mult18_count(a, b) for a, b in products)
-        est.lut4 = _CORE_LUT4[kind] + sum(m.lut4 for m in est.memories)
+        est.lut4 = spec.core_lut4 + sum(m.lut4 for m in est.memories)
         return FitReport(device=device, layers=[est])
 
     report = report_for(n_neurons)
@@ -429,11 +431,3 @@ def check_core_fit(kind: str, neuron, n_neurons: int, device="85F") -> FitReport
         raise FitError(f"a {kind} core of {n_neurons} neurons does not fit {device.name}: {', '.join(short)}; "
                        f"{hint} (--neurons)", report)
     return report
-
-
-@dataclass
-class _CoreOnly:
-    """The two members of a layer that :func:`_core_words` reads."""
-
-    kind: str
-    neuron: object
