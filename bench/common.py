@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from golden.files import write_text
 from hw.bitstream import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, check_router, run_build
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
 from hw.pll_ecp5 import solve_pll
@@ -58,7 +59,7 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
         "meta": meta or {},
         "rows": rows,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str))
+    write_text(path, json.dumps(payload, indent=2, default=str))
     print(f"\nwrote {path}")
     return path
 

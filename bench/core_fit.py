@@ -19,6 +19,7 @@ import argparse
 import numpy as np
 
 from bench.common import FIT_ROOT, build_fit, write_results
+from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.kinds import network_kinds
 from golden.network import default_hidden_kinds
 from hw.bitstream import BuildError
@@ -59,11 +60,11 @@ def main(argv=None) -> int:
         "--cores", nargs="+", choices=list(CORES), default=list(CORES), help="cores to fit (default: all)"
     )
     parser.add_argument(
-        "--neurons", nargs="+", type=int, metavar="N", help=f"neuron counts (default: {' '.join(map(str, NEURON_COUNTS))})"
+        "--neurons", nargs="+", type=positive_int, metavar="N", help=f"neuron counts (default: {' '.join(map(str, NEURON_COUNTS))})"
     )
-    parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
-    parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=positive_float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
+    parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     args = parser.parse_args(argv)
     counts = args.neurons or (QUICK_NEURON_COUNTS if args.quick else NEURON_COUNTS)
 
@@ -91,4 +92,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

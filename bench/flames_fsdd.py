@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from bench.common import BENCH_DIR, FIT_ROOT, build_fit, write_results
+from golden.cli import non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
@@ -43,6 +44,7 @@ from golden.flames import (
     train_flames,
 )
 from golden.dhlif import DHLIF, DHLIFParams
+from golden.files import save_figure, write_text
 from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
@@ -230,7 +232,7 @@ def save_fit(core: str, row: dict) -> None:
     """Store one core's fit row (dated) in ``build/bench/flames_fsdd_fit.json``."""
     fits = load_fits()
     fits[core] = {**row, "date": time.strftime("%Y-%m-%dT%H:%M", time.gmtime())}
-    FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
+    write_text(FIT_JSON, json.dumps(fits, indent=2, default=str))
 
 
 def load_fits() -> dict:
@@ -277,8 +279,7 @@ def _plot(history: list, path: Path) -> None:
     ax_acc.legend()
     fig.suptitle("FSDD, FLAMES-style stack: DH-LIF -> SA-HiPPO (zoh) -> readout")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -298,12 +299,12 @@ def _cell(value, fmt="{}"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flames_fsdd", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--n-state", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--hidden", type=positive_int, default=64)
+    parser.add_argument("--n-state", type=positive_int, default=32)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
-    parser.add_argument("--rtl", type=int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
+    parser.add_argument("--rtl", type=non_negative_int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
     parser.add_argument("--reuse-rtl", action="store_true",
                         help="take the RTL rows of the last run when its integer network is the same (no simulation)")
     parser.add_argument("--fit", nargs="*", choices=FIT_CORES, metavar="CORE",
@@ -627,9 +628,9 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   {minutes:.0f} minutes on 2 threads of the shared 2-core machine while other builds ran (epoch
   times in the JSON history).
 """
-    DOC.write_text(text)
+    write_text(DOC, text)
     print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

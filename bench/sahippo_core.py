@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 from bench.common import FIT_ROOT, build_fit, write_results
+from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.sahippo import SAHiPPOParams
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import SAHiPPOFitTop
@@ -74,13 +75,13 @@ def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, vari
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sahippo_core", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--states", nargs="+", type=int, default=list(STATE_SIZES), metavar="N",
+    parser.add_argument("--states", nargs="+", type=positive_int, default=list(STATE_SIZES), metavar="N",
                         help="state sizes N (default: %(default)s)")
-    parser.add_argument("--channels", type=int, default=N_CHANNELS, help="channels H (default: %(default)s)")
-    parser.add_argument("--dt-max", type=int, default=DT_MAX, help="table clip dt_max (default: %(default)s)")
-    parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
-    parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--channels", type=positive_int, default=N_CHANNELS, help="channels H (default: %(default)s)")
+    parser.add_argument("--dt-max", type=positive_int, default=DT_MAX, help="table clip dt_max (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=positive_float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
+    parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     parser.add_argument("--router", choices=ROUTERS, default=ROUTER,
                         help="nextpnr router (default: %(default)s; router1 does not finish on large decay tables)")
     args = parser.parse_args(argv)
@@ -110,4 +111,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))
