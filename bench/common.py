@@ -64,6 +64,21 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
     return path
 
 
+def write_fit_results(name: str, rows: list[dict], *, variant: str, clock_mhz: float, seed: int, columns: list[str],
+                      **meta) -> int:
+    """:func:`write_results` for a table of ULX3S fit builds (the board, device, requested clock
+    and seed go into its meta beside ``meta``); returns the command's exit status: 0 when every
+    row met timing, 1 otherwise."""
+    meta = {"board": "ulx3s", "device": ulx3s_platform(variant).device, "clock_mhz": clock_mhz, "seed": seed, **meta}
+    write_results(name, rows, meta=meta, columns=columns)
+    return 0 if all(row.get("met") for row in rows) else 1
+
+
+def build_failure(error: Exception) -> str:
+    """The ``limit`` cell of a build that failed: its error's first line."""
+    return f"build failed: {str(error).splitlines()[0]}"
+
+
 def build_fit(make_top, build_dir, *, design: str, clock_hz: float, variant: str = "85F", seed: int = 1,
               router: str = DEFAULT_ROUTER, lut_mapper: str = DEFAULT_LUT_MAPPER):
     """One Yosys -> nextpnr -> ecppack build of a ULX3S board top; returns ``(top, row)``.

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import BENCH_DIR, FIT_ROOT, build_fit, write_results
+from bench.common import BENCH_DIR, FIT_ROOT, build_failure, build_fit, write_results
 from golden.cli import non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
@@ -222,7 +222,7 @@ def run_fits(cores, config: FlamesConfig, dt_max: int, router: str) -> dict:
                 row = fit_dhlif(config.hidden, config.n_branches, router=router, build_dir=fit_dir(core, config))
             row["routed"] = True
         except BuildError as error:
-            row = unrouted_row(core, config, dt_max, router, f"build failed: {str(error).splitlines()[0]}.",
+            row = unrouted_row(core, config, dt_max, router, build_failure(error) + ".",
                                time.monotonic() - start)
         save_fit(core, row)
     return load_fits()

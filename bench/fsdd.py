@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import BENCH_DIR, format_table, write_results
+from bench.common import BENCH_DIR, write_results
 from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.files import write_bytes, write_text

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench.common import FIT_ROOT, build_fit, write_results
+from bench.common import FIT_ROOT, build_failure, build_fit, write_fit_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.sahippo import SAHiPPOParams
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import SAHiPPOFitTop
-from hw.boards.ulx3s import ulx3s_platform
 from hw.cores.sahippo import SAHiPPOCore
 from sim.tb_sahippo import zoh_params
 
@@ -92,23 +91,13 @@ def main(argv=None) -> int:
                                 clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed,
                                 router=args.router))
         except BuildError as error:
-            rows.append({"n_state": n_state, "limit": f"build failed: {str(error).splitlines()[0]}"})
-    write_results(
-        "sahippo_core",
-        rows,
-        meta={
-            "board": "ulx3s",
-            "device": ulx3s_platform(args.variant).device,
-            "clock_mhz": args.clock_mhz,
-            "seed": args.seed,
-            "router": args.router,
-            "what": "SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
-            "events_per_s": "fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
-        },
-        columns=COLUMNS,
+            rows.append({"n_state": n_state, "limit": build_failure(error)})
+    return write_fit_results(
+        "sahippo_core", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seed, columns=COLUMNS,
+        router=args.router,
+        what="SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
+        events_per_s="fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
     )
-    return 0 if all(row.get("met") for row in rows) else 1
-
 
 if __name__ == "__main__":
     raise SystemExit(run_main(main))

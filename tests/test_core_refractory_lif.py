@@ -1,7 +1,6 @@
 # amaranth: UnusedElaboratable=no
 """amaranth.sim unit tests of the refractory LIF core against the golden integer model, bit for bit."""
 
-import numpy as np
 import pytest
 from amaranth.sim import Simulator
 

@@ -215,7 +215,7 @@ def test_dhlif_fit_top_elaborates_for_the_85f(tmp_path):
 
     pll = solve_pll(BOARD_CLOCK_HZ, 100e6)
     core = DHLIFCore(dhlif_fit_params(8, 4), emit_state=False)
-    result = run_build(DHLIFFitTop(core, pll_config=pll), ulx3s_platform("85F"), tmp_path, design="dhlif fit",
+    run_build(DHLIFFitTop(core, pll_config=pll), ulx3s_platform("85F"), tmp_path, design="dhlif fit",
                        requested_clock_hz=100e6, pll=pll, dry_run=True, router="router2")
     assert (tmp_path / "top.il").is_file() and "router2" in (tmp_path / "build_top.sh").read_text()
 
