@@ -45,7 +45,7 @@ from .fixed import QFormat, int_bits_for, round_shift
 from .kinds import ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
-__all__ = ["LIF", "LIFParams", "LIFState", "LIFTrace", "run_int", "NEURON_KIND"]
+__all__ = ["LIF", "lif_float_run", "LIFParams", "LIFState", "LIFTrace", "run_int", "NEURON_KIND"]
 
 #: Float module initial ranges: leak uniform in this range, threshold 1, scale 1.
 LIF_LEAK_INIT = (0.8, 0.95)
@@ -79,21 +79,27 @@ class LIF(nn.Module):
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"s", "v", "u"}``, each ``(B, T, n)``, for currents ``x`` ``(B, T, n)``."""
-        if x.shape[-1] != self.n_neurons:
-            raise ValueError(f"currents have {x.shape[-1]} channels, the neuron layer has {self.n_neurons}")
-        c = self.coefficients()
-        u = x.new_zeros(x.shape[0], self.n_neurons)
-        out = {"s": [], "v": [], "u": []}
-        for t in range(x.shape[1]):
-            v = c["leak"] * u + c["scale"] * x[:, t]
-            s = spike_boxcar(v - c["threshold"])
-            u = v - c["threshold"] * s if self.reset is None else v * (1 - s) + self.reset * s
-            for name, value in (("s", s), ("v", v), ("u", u)):
-                out[name].append(value)
-        return {name: torch.stack(values, dim=1) for name, values in out.items()}
+        return lif_float_run(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)["s"]
+
+
+def lif_float_run(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The float LIF equations of ``module`` (its ``coefficients()``, ``reset``, ``n_neurons``)
+    on currents ``x`` ``(B, T, n)``: ``{"s", "v", "u"}``, each ``(B, T, n)``."""
+    if x.shape[-1] != module.n_neurons:
+        raise ValueError(f"currents have {x.shape[-1]} channels, the neuron layer has {module.n_neurons}")
+    c = module.coefficients()
+    u = x.new_zeros(x.shape[0], module.n_neurons)
+    out = {"s": [], "v": [], "u": []}
+    for t in range(x.shape[1]):
+        v = c["leak"] * u + c["scale"] * x[:, t]
+        s = spike_boxcar(v - c["threshold"])
+        u = v - c["threshold"] * s if module.reset is None else v * (1 - s) + module.reset * s
+        for name, value in (("s", s), ("v", v), ("u", u)):
+            out[name].append(value)
+    return {name: torch.stack(values, dim=1) for name, values in out.items()}
 
 
 @dataclass
@@ -152,8 +158,7 @@ class LIFParams:
             raise ValueError(f"coef_fmt must be unsigned with fractional bits (the leak lies in [0, 1)); got {self.coef_fmt}")
         if not self.scale_fmt.signed:
             raise ValueError(f"scale_fmt must be signed, not {self.scale_fmt}")
-        if np.any(self.leak_q < 0) or np.any(self.leak_q >= 1 << self.coef_fmt.frac_bits):
-            raise ValueError(f"leak_q must lie in [0, 1) of {self.coef_fmt}")
+        self._check_leak()
         if np.any(self.threshold_q <= 0) or not self.state_fmt.contains(self.threshold_q):
             raise ValueError(f"threshold_q must be positive and inside {self.state_fmt}")
         if not self.scale_fmt.contains(self.scale_q):
@@ -161,10 +166,20 @@ class LIFParams:
         if not self.state_fmt.contains(self.reset_q):
             raise ValueError(f"reset_q={self.reset_q} is outside {self.state_fmt}")
         c = self.coef_frac_bits
+        driven = max(self.input_fmt.width, self.driven_width)
         widest = 1 + max(self.state_fmt.width + self.coef_fmt.width + c - self.coef_fmt.frac_bits,
-                         self.input_fmt.width + self.scale_fmt.width + c - self.scale_fmt.frac_bits)
+                         driven + self.scale_fmt.width + c - self.scale_fmt.frac_bits)
         if widest > 62:
             raise ValueError(f"formats too wide for int64 products ({widest} bits); narrow state_fmt or the coefficients")
+
+    #: Width of the value the scale multiplies besides ``x`` (a subclass that feeds the
+    #: membrane from a state, as :class:`golden.cuba_lif.CubaLIFParams`, sets its own).
+    driven_width = 0
+
+    def _check_leak(self):
+        """The leak is a decay: ``[0, 1)`` of ``coef_fmt`` (decision 'Declared formats')."""
+        if np.any(self.leak_q < 0) or np.any(self.leak_q >= 1 << self.coef_fmt.frac_bits):
+            raise ValueError(f"leak_q must lie in [0, 1) of {self.coef_fmt}")
 
     @classmethod
     def from_float(cls, threshold, leak, scale=1.0, reset: float | None = None, **formats) -> "LIFParams":

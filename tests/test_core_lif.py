@@ -25,10 +25,10 @@ def random_currents(params: LIFParams, steps: int, seed: int, scale: float = 2.0
     return raw.round().to(torch.int64).clamp(params.input_fmt.min_int, params.input_fmt.max_int)
 
 
-def simulate(params, currents, *, idle=0.0, backpressure=0.0, seed=0):
+def simulate(params, currents, *, idle=0.0, backpressure=0.0, seed=0, core_class=LIFCore):
     """Every neuron once per step, in order, with idle input cycles and backpressure on both
     outputs; returns ``(state beats, spike beats, saturation_count)``."""
-    dut = LIFCore(params)
+    dut = core_class(params)
     steps, n = currents.shape
     beats = [{"neuron": i, "current": int(currents[t, i])} for t in range(steps) for i in range(n)]
     source = SimStreamSource(dut.i_current, beats, idle_prob=idle, seed=seed)
