@@ -35,7 +35,7 @@ from .export import FloatNetwork, export_network
 from .fixed import QFormat
 from .integrate_fire import IF, IFParams
 from .layers import LIReadout, LIReadoutParams, SNNLayer
-from .lif import LIF, LIFParams
+from .lif import LIF, LIF_MIN_THRESHOLD, LIFParams
 from .network import DEFAULT_MAX_EVENTS_PER_STEP, NetworkParams
 
 __all__ = ["NIRImportError", "ImportSummary", "SOURCES", "float_network_from_nir", "import_nir",
@@ -207,6 +207,12 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
             params = {"alpha": alpha}
         if "threshold" in params and np.any(params["threshold"] <= 0):
             raise NIRImportError(f"{name}: v_threshold must be positive")
+        for pname, limit in (("leak", 0.999), ("syn", 0.999)):
+            if pname in params and np.any(params[pname] > limit):
+                summary.notes.append(f"{name}: {int(np.sum(params[pname] > limit))} {pname} decays above {limit} "
+                                     f"are clamped to {limit} (the float module's training clamp)")
+        if "threshold" in params and np.any(params["threshold"] < LIF_MIN_THRESHOLD):
+            summary.notes.append(f"{name}: thresholds below {LIF_MIN_THRESHOLD} are raised to it (the float module's clamp)")
         weight, bias = weight * gain.reshape(-1, 1), bias * gain
         with torch.no_grad():
             for pname, value in params.items():

@@ -126,31 +126,30 @@ def test_norse_network_through_nir():
 
 
 def _spikestream_lif_network():
-    from sim.processor_model import random_network
+    """12 inputs -> 9 LIF (reset to zero, one threshold: snnTorch's reader needs both) -> 3 readout."""
+    from golden.fixed import QFormat
+    from golden.layers import LIReadoutParams
+    from golden.network import LayerParams, NetworkParams
 
     rng = np.random.default_rng(5)
-    params = random_network(7, hidden=(("lif", 9),))
-    layer = params.layers[0]
-    n = layer.n_out
-    layer.neuron = LIFParams.from_float(threshold=np.full(n, 0.75), leak=rng.uniform(0.5, 0.95, n),
-                                        scale=rng.uniform(0.5, 1.5, n), reset=0.0, input_fmt=layer.neuron.input_fmt,
-                                        state_fmt=layer.neuron.state_fmt, coef_fmt=QFormat_coef(),
-                                        scale_fmt=layer.neuron.scale_fmt)
-    return params
-
-
-def QFormat_coef():
-    from golden.fixed import QFormat
-
-    return QFormat(0, 10, signed=False)
+    fmt, weight_fmt = QFormat(8, 16), QFormat(2, 16)
+    lif = LIFParams.from_float(threshold=np.full(9, 0.75), leak=rng.uniform(0.5, 0.95, 9), scale=rng.uniform(0.5, 1.5, 9),
+                               reset=0.0, input_fmt=fmt, state_fmt=fmt)
+    readout = LIReadoutParams.from_float(alpha=rng.uniform(0.8, 0.95, 3), input_fmt=fmt, state_fmt=fmt)
+    layers = [LayerParams(weight_fmt.quantize(rng.normal(0.2, 0.5, (9, 12))), weight_fmt.quantize(rng.normal(0, 0.1, 9)),
+                          weight_fmt, weight_fmt, lif),
+              LayerParams(weight_fmt.quantize(rng.normal(0, 0.5, (3, 9))), np.zeros(3, dtype=np.int64), weight_fmt,
+                          weight_fmt, readout)]
+    return NetworkParams(n_inputs=12, bin_ticks=1000, layers=layers, max_events_per_step=12)
 
 
 @pytest.mark.parametrize("framework", ["snntorch", "norse"])
 def test_spikestream_network_runs_in_the_framework(framework):
     params = _spikestream_lif_network()
-    counts = np.random.default_rng(2).integers(0, 3, (BATCH, STEPS, params.n_inputs))
+    counts = _input_spikes(12, seed=2)
     ours = run_network(params, counts).layers[0]
-    graph = network_to_nir(params, dt=1e-3, include_readout=False, target=framework)
+    dt = 1e-4 if framework == "snntorch" else 1e-3  # snnTorch's reader assumes 1e-4
+    graph = network_to_nir(params, dt=dt, include_readout=False, target=framework)
     x = torch.as_tensor(counts, dtype=torch.float32)
     if framework == "snntorch":
         from snntorch.import_nir import import_from_nir
@@ -160,15 +159,13 @@ def test_spikestream_network_runs_in_the_framework(framework):
         with torch.no_grad():
             theirs = torch.stack([net(x[:, t])[0] for t in range(STEPS)], dim=1)
     else:
-        net = norse.from_nir(graph, dt=1e-3)
+        net = norse.from_nir(graph, dt=dt)
         state, steps = None, []
         with torch.no_grad():
             for t in range(STEPS):
                 z, state = net(x[:, t], state)
                 steps.append(z)
         theirs = torch.stack(steps, dim=1)
-    p = params.layers[0].neuron
-    membrane = p.state_fmt.to_float(ours.neuron.u)
     agreement = float((theirs.bool() == ours.spikes).double().mean())
     print(f"spikestream lif -> NIR -> {framework}: {agreement:.4%} of spikes equal")
     assert agreement >= MIN_FRAMEWORK_AGREEMENT, agreement
