@@ -30,12 +30,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, int_bits_for, round_shift
+from .fixed import QFormat, round_shift
 from .kinds import ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
-from .lif import LIF_LEAK_INIT, LIF_MIN_THRESHOLD, LIFParams, LIFState
+from .lif import LIF_LEAK_INIT, LIF_MIN_THRESHOLD, LIFParams, LIFState, export_formats, run_int
 
-__all__ = ["CubaLIF", "CubaLIFParams", "CubaLIFState", "CubaLIFTrace", "run_int", "NEURON_KIND"]
+__all__ = ["CubaLIF", "CubaLIFParams", "CubaLIFState", "CubaLIFTrace", "run_int", "NEURON_KIND"]  # run_int: golden.lif's
 
 #: Float module initial range of the current decay.
 CUBA_SYN_INIT = (0.5, 0.9)
@@ -137,6 +137,10 @@ class CubaLIFParams(LIFParams):
     def _tensors(self):
         return (torch.as_tensor(self.syn_q), *super()._tensors())
 
+    @staticmethod
+    def trace_class():
+        return CubaLIFTrace
+
 
 @dataclass
 class CubaLIFState:
@@ -160,41 +164,19 @@ class CubaLIFTrace:
         return int(self.saturated.sum())
 
 
-def run_int(params: CubaLIFParams, currents_q) -> CubaLIFTrace:
-    """Sequential bit-exact CubaLIF over time; ``currents_q`` int64 ``(..., T, n_neurons)`` in ``input_fmt``."""
-    currents_q = torch.as_tensor(currents_q, dtype=torch.int64)
-    if currents_q.dim() < 2 or currents_q.shape[-1] != params.n_neurons:
-        raise ValueError(f"currents must have shape (..., T, {params.n_neurons}); got {tuple(currents_q.shape)}")
-    if not params.input_fmt.contains(currents_q):
-        raise ValueError(f"input currents outside {params.input_fmt}")
-    state = params.initial_state(currents_q.shape[:-2])
-    tensors = params._tensors()
-    out = {"i": [], "u": [], "s": [], "saturated": []}
-    for t in range(currents_q.shape[-2]):
-        state, s, saturated = params._step(state, currents_q[..., t, :], tensors)
-        for name, value in (("i", state.i), ("u", state.u), ("s", s), ("saturated", saturated)):
-            out[name].append(value)
-    return CubaLIFTrace(**{name: torch.stack(values, dim=-2) for name, values in out.items()})
-
-
 # ============================================================================================
 # Registration (golden.kinds)
 # ============================================================================================
 
 
 def _quantize(module: CubaLIF, input_fmt: QFormat, max_abs: dict, headroom: float):
-    """Export formats as the LIF's (``golden.lif``), the state also holding the calibrated ``|i|``."""
-    frac = input_fmt.frac_bits
-    c = {name: value.detach().to(torch.float64) for name, value in module.coefficients().items()}
-    fixed = max(float(c["threshold"].max()), abs(module.reset or 0.0)) + 2.0**-frac
-    largest = max(max_abs["v"], max_abs["u"], max_abs["i"])
-    state_int = max(int_bits_for(largest, headroom, minimum=2), int_bits_for(fixed, minimum=2))
-    scale_int = int_bits_for(float(c["scale"].abs().max()) + 2.0**-14, minimum=2)
-    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(state_int, frac), coef_fmt=QFormat(0, 18, signed=False),
-                   scale_fmt=QFormat(scale_int, 18 - scale_int))
+    """Export formats as the LIF's (:func:`golden.lif.export_formats`), the state also holding
+    the calibrated ``|i|``."""
+    formats = export_formats(module, input_fmt, max_abs, headroom, QFormat(0, 18, signed=False), states=("v", "u", "i"))
     params = CubaLIFParams.from_module(module, **formats)
-    rounded = {name: int(np.count_nonzero(quantize_decay(c[name].numpy(), formats["coef_fmt"])[1]))
-               for name in ("syn", "leak")}
+    c = module.coefficients()
+    rounded = {name: int(np.count_nonzero(quantize_decay(c[name].detach().to(torch.float64).numpy(),
+                                                         formats["coef_fmt"])[1])) for name in ("syn", "leak")}
     return params, formats, rounded
 
 

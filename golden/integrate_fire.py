@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fixed import QFormat, int_bits_for
+from .fixed import QFormat
 from .kinds import ModelFields, NeuronKind
-from .lif import LIF_MIN_THRESHOLD, LIFParams, lif_float_run, run_int
+from .lif import LIF_MIN_THRESHOLD, LIFParams, export_formats, lif_float_run, run_int
 
 __all__ = ["IF", "IFParams", "NEURON_KIND"]
 
@@ -94,14 +94,8 @@ class IFParams(LIFParams):
 
 
 def _quantize(module: IF, input_fmt: QFormat, max_abs: dict, headroom: float):
-    """Export formats as the LIF's (``golden.lif``), the leak format ``uQ1.17``."""
-    frac = input_fmt.frac_bits
-    c = {name: value.detach().to(torch.float64) for name, value in module.coefficients().items()}
-    fixed = max(float(c["threshold"].max()), abs(module.reset or 0.0)) + 2.0**-frac
-    state_int = max(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), int_bits_for(fixed, minimum=2))
-    scale_int = int_bits_for(float(c["scale"].abs().max()) + 2.0**-14, minimum=2)
-    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(state_int, frac), coef_fmt=IF_COEF_FMT,
-                   scale_fmt=QFormat(scale_int, 18 - scale_int))
+    """Export formats as the LIF's (:func:`golden.lif.export_formats`), the leak format ``uQ1.17``."""
+    formats = export_formats(module, input_fmt, max_abs, headroom, IF_COEF_FMT)
     return IFParams.from_module(module, **formats), formats, {}
 
 
