@@ -24,16 +24,17 @@ An update "saturates" when either clamp acted. Zero initial state: ``i = u = 0``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from .fixed import QFormat, round_shift
-from .kinds import ModelFields, NeuronKind
+from .kinds import NeuronKind
 from .layers import quantize_decay, spike_boxcar
 from .lif import LIF_LEAK_INIT, LIF_MIN_THRESHOLD, LIFParams, LIFState, export_formats, run_int
+from .lif import NEURON_KIND as LIF_KIND
 
 __all__ = ["CubaLIF", "CubaLIFParams", "CubaLIFState", "CubaLIFTrace", "run_int", "NEURON_KIND"]  # run_int: golden.lif's
 
@@ -199,13 +200,8 @@ NEURON_KIND = NeuronKind(
     params_class=CubaLIFParams,
     run_int=run_int,
     float_modules=(CubaLIF,),
-    model_fields=ModelFields(
-        formats=("input_fmt", "state_fmt", "coef_fmt", "scale_fmt"),
-        arrays={"threshold_q": "state_fmt", "leak_q": "coef_fmt", "syn_q": "coef_fmt", "scale_q": "scale_fmt"},
-        scalars={"reset_q": "state_fmt"},
-        flags=("reset_to_value",),
-        decays=("leak_q", "syn_q"),
-    ),
+    model_fields=replace(LIF_KIND.model_fields, arrays={**LIF_KIND.model_fields.arrays, "syn_q": "coef_fmt"},
+                         decays=("leak_q", "syn_q")),
     state_words=lambda p: {"i": p.state_fmt, "u": p.state_fmt},
     param_words=lambda p: {"threshold": p.state_fmt, "leak": p.coef_fmt, "syn": p.coef_fmt, "scale": p.scale_fmt},
     products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.state_fmt.width, p.coef_fmt.width),

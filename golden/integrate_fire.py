@@ -16,15 +16,15 @@ describes both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from .fixed import QFormat
-from .kinds import ModelFields, NeuronKind
-from .lif import LIF_MIN_THRESHOLD, LIFParams, export_formats, lif_float_run, run_int
+from .lif import LIF_MIN_THRESHOLD, LIFParams, export_formats, lif_float_run
+from .lif import NEURON_KIND as LIF_KIND
 
 __all__ = ["IF", "IFParams", "NEURON_KIND"]
 
@@ -112,21 +112,14 @@ def _example_params(rng, n: int) -> IFParams:
                                scale_fmt=QFormat(2, 8))
 
 
-NEURON_KIND = NeuronKind(
+#: The LIF registration (golden.lif) with the IF's parameter class, float module and hooks; the
+#: leak is one, not a decay, so the model file checks no decays.
+NEURON_KIND = replace(
+    LIF_KIND,
     name="if",
     params_class=IFParams,
-    run_int=run_int,
     float_modules=(IF,),
-    model_fields=ModelFields(
-        formats=("input_fmt", "state_fmt", "coef_fmt", "scale_fmt"),
-        arrays={"threshold_q": "state_fmt", "leak_q": "coef_fmt", "scale_q": "scale_fmt"},
-        scalars={"reset_q": "state_fmt"},
-        flags=("reset_to_value",),
-    ),
-    state_words=lambda p: {"u": p.state_fmt},
-    param_words=lambda p: {"threshold": p.state_fmt, "leak": p.coef_fmt, "scale": p.scale_fmt},
-    products=lambda p: [(p.state_fmt.width, p.coef_fmt.width), (p.input_fmt.width, p.scale_fmt.width)],
-    core_lut4=400,  # the LIF core (hw/cores/lif.py)
+    model_fields=replace(LIF_KIND.model_fields, decays=()),
     quantize=_quantize,
     float_trace=_float_trace,
     default_params=lambda rng, n: IFParams.from_float(threshold=np.ones(n), scale=rng.uniform(0.05, 0.15, n)),
