@@ -32,7 +32,6 @@ import torch
 
 from .cuba_lif import CubaLIF, CubaLIFParams
 from .export import FloatNetwork, export_network
-from .fixed import QFormat
 from .integrate_fire import IF, IFParams
 from .layers import LIReadout, LIReadoutParams, SNNLayer
 from .lif import LIF, LIF_MIN_THRESHOLD, LIFParams
