@@ -172,6 +172,19 @@ def test_spikestream_network_runs_in_the_framework(framework):
     assert 0 < int(ours.spikes.sum()) < ours.spikes.numel()
 
 
+def test_command_line_round_trip(tmp_path, capsys):
+    """import writes a model file and prints the summary and the fit; export writes it back as NIR."""
+    graph_path, model_path, back_path = tmp_path / "net.nir", tmp_path / "net.safetensors", tmp_path / "back.nir"
+    nir.write(str(graph_path), export_to_nir(_snntorch_network(), torch.zeros(12)))
+    assert main(["import", str(graph_path), "--out", str(model_path), "--device", "12F"]) == 0
+    out = capsys.readouterr().out
+    assert "1: LIF -> lif, 12 -> 10" in out and "3: CubaLIF -> cuba_lif, 10 -> 6" in out and "readout" in out
+    assert "fit on 12F: fits" in out
+    assert main(["export", str(model_path), "--out", str(back_path)]) == 0
+    kinds = [type(node).__name__ for node in nir.read(str(back_path)).nodes.values()]
+    assert sorted(kinds) == sorted(["Input", "Affine", "LIF", "Affine", "CubaLIF", "Affine", "LI", "Output"])
+
+
 def test_import_errors_name_the_node(tmp_path):
     w = np.ones((3, 4))
     lif = nir.LIF(tau=np.full(3, 1e-3), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3))
