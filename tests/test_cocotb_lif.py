@@ -1,4 +1,5 @@
-"""cocotb on Icarus: the generated Verilog of the LIF core against the golden model.
+"""cocotb on Icarus: the generated Verilog of the LIF core (LIF and IF) and the CubaLIF core against
+their golden models.
 
 One build directory per case under ``build/sim/lif/``, so ``pytest -n 2`` is safe. Each run
 applies every stall pattern of :data:`sim.harness.STALLS` in turn (``sim/tb_core.py``); the
@@ -10,13 +11,15 @@ import shutil
 import pytest
 
 from sim.harness import STALLS, run_case_cocotb
-from sim.tb_lif import random_case
+from sim.tb_lif import CUBA_LIF_KIND, IF_KIND, random_case
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
 CASES = {
     "subtract": lambda: random_case(40, 12, 10, drive=3.0),
     "reset_to_value": lambda: random_case(41, 12, 10, drive=3.0, reset=-0.25),
+    "if": lambda: random_case(42, 12, 10, kind=IF_KIND, drive=0.5, reset=0.0),
+    "cuba_lif": lambda: random_case(43, 14, 10, kind=CUBA_LIF_KIND, drive=3.0),
 }
 
 
