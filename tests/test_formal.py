@@ -16,10 +16,12 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from golden.protocol import SensorGeometry, crc16
+from golden.refractory_lif import RefractoryLIFParams
 from hw.formal.checks import (
     BlockCheck, FIFOQueue, FrameDecoderCRCCheck, QueueCheck, TimeBinOrderCheck, crc_of_bytes,
     frame_decoder_counters, time_bin_counters,
 )
+from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.formal.sby import prove
 from hw.link.frame_decoder import FrameDecoder
 from hw.processor.time_bins import TimeBinController
@@ -40,6 +42,12 @@ PROOFS = {
     "frame_decoder_contract": Proof(
         lambda: BlockCheck(FrameDecoder(SensorGeometry(width=4, height=4, n_polarities=2), timeout_cycles=2,
                                         fifo_depth=2), counters=frame_decoder_counters), "prove", 3),
+    # A neuron core's output register (shared by every core through NeuronCore): stream rules
+    # on o_spike and o_state given i_current's, saturation_count sticks. Unbounded at k = 4.
+    "neuron_core_contract": Proof(
+        lambda: BlockCheck(RefractoryLIFCore(RefractoryLIFParams.from_float([0.5, 1.5], [0.25, 0.75], tau=0.5,
+                                                                             tau_r=0.9)),
+                           counters=lambda core: {"saturation_count": core.saturation_count}), "prove", 4),
     # The processor's queues: 2 entries (lanes, cores, steps, spikes) and 4 (events).
     "queue_depth_2": Proof(lambda: QueueCheck(FIFOQueue, width=2, depth=2), "bmc", 20),
     "queue_depth_4": Proof(lambda: QueueCheck(FIFOQueue, width=2, depth=4), "bmc", 14),
