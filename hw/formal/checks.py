@@ -8,7 +8,7 @@ its ``sync`` reset is held low (:func:`~hw.formal.properties.hold_reset_low`). R
 from __future__ import annotations
 
 from amaranth.hdl import Assert, Assume, Cat, Const, Module, Mux, Signal, Value, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
