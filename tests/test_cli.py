@@ -1,4 +1,4 @@
-"""The commands' shared argument checks, their one error exit, and atomic writes (issue 16)."""
+"""The commands' shared argument checks, their one error exit, and atomic writes."""
 
 import argparse
 import subprocess

@@ -225,7 +225,7 @@ def test_data_env_override(shared_data, monkeypatch):
     assert read_nmnist(data_path("events", "nmnist_sample.bin")).events.size == NMNIST_EVENTS
 
 
-# --- Event tables: strict reading (issue 16) -------------------------------------------------------
+# --- Event tables: strict reading -----------------------------------------------------------
 @pytest.mark.parametrize("text, message", [
     ("1,2,1,5\n3,4,0\n", "line 2 has 3 fields, expected 4"),
     ("1,2,1,5,9\n", "line 1 has 5 fields, expected 4"),

@@ -1,4 +1,4 @@
-"""Property-based fuzzing (hypothesis) of everything that reads outside input (issue 16).
+"""Property-based fuzzing (hypothesis) of everything that reads outside input.
 
 The property everywhere: a correct result or one clear project error (:class:`SpikestreamError`,
 one line); never another exception, never a hang (every example has a deadline). Covered: the

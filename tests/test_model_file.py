@@ -309,7 +309,7 @@ def test_ill_typed_array_entry_and_metadata(tmp_path, base):
     _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.bias_q\.sha256: missing")
 
 
-# --- Manifest digests, bounded reading, the command's refusals (issue 16) ------------------------
+# --- Manifest digests, bounded reading, the command's refusals ----------------------------
 def _edit_header(path, old: bytes, new: bytes):
     """Replace bytes of the file's header in place (same length: the header length stays right)."""
     assert len(old) == len(new)

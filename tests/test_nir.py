@@ -18,7 +18,7 @@ from golden.lif import LIFParams  # noqa: E402
 from golden.network import run_network  # noqa: E402
 from golden.nir import NIRImportError, import_nir, main, network_to_nir  # noqa: E402
 
-#: Float spikes of the imported network vs the framework's own simulation (issue 15).
+#: Float spikes of the imported network vs the framework's own simulation.
 MIN_FRAMEWORK_AGREEMENT = 0.999
 #: Integer spikes vs float spikes of the imported network (docs/byo_network.md).
 MIN_INTEGER_AGREEMENT = 0.99

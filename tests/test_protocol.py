@@ -427,7 +427,7 @@ def test_real_nmnist_sample_over_loopback(shared_data):
     assert not result.link_errors
 
 
-# --- Serial port errors and output refusals (issue 16) -----------------------------------------------
+# --- Serial port errors and output refusals ---------------------------------------------------
 def test_serial_port_errors_are_one_line_with_what_to_try(tmp_path, capsys):
     import errno
 

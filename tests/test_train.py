@@ -240,7 +240,7 @@ RTL_SUBSET = 5
 @pytest.mark.slow
 @pytest.mark.parametrize("neuron", sorted(TRAINED))
 def test_trained_network_in_rtl_equals_golden_on_test_recordings(shared_data, neuron):
-    """Deployment check of issue #6: FSDD test recordings, spread over the test split, through the
+    """Deployment check: FSDD test recordings, spread over the test split, through the
     processor's Verilog (Icarus, 8 lanes) give every spike, readout membrane, score and decision
     of the golden integer network, and each takes a measured number of clock cycles. CI runs a
     subset of 5 per network (about a minute each); ``python -m bench.fsdd --rtl 20 --rtl-neurons
