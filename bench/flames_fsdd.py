@@ -24,7 +24,8 @@ import argparse
 import hashlib
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,8 +65,6 @@ COLUMNS = [
     "spikes_per_neuron_step", "synaptic_ops", "dense_macs", "LUT4", "fmax_mhz", "cycles_per_sample",
 ]
 NOT_MEASURED = "not yet measured"
-#: Cores built by ``--fit``, in the order they run.
-FIT_CORES = ("sahippo", "dhlif")
 #: nextpnr router for the fits: router2. The SA-HiPPO decay table (H x (dt_max + 1) x N/2 words
 #: over dozens of DP16KD feeding a few multipliers) did not route with router1 in 45 minutes at
 #: H = 64 (half its arcs still overused); router2 negotiates all nets at once and converges.
@@ -150,18 +149,58 @@ def fit_dhlif(n_neurons: int, n_branches: int, *, clock_hz: float = FIT_CLOCK_HZ
             "build_dir": str(build_dir), **row}
 
 
-def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
-    """The sizes a cached fit row must match to belong to ``config``."""
-    if core == "sahippo":
-        return {"n_state": config.n_state, "n_channels": config.hidden, "dt_max": dt_max}
-    return {"n_neurons": config.hidden, "n_branches": config.n_branches}
+@dataclass(frozen=True)
+class FitCore:
+    """What ``--fit`` needs of one core of the stack.
+
+    ``key(config, dt_max)``: the sizes a cached fit row must match to belong to ``config``;
+    ``build_dir(config)``: where it is built; ``build(config, dt_max, router)``: the build, returning
+    its row; ``size(row)``: the row's sizes in words."""
+
+    title: str
+    key: Callable[[FlamesConfig, int], dict]
+    build_dir: Callable[[FlamesConfig], Path]
+    build: Callable[[FlamesConfig, int, str], dict]
+    size: Callable[[dict], str]
+    memory_note: Callable[[dict], str | None] = lambda fit: None
 
 
-def fit_dir(core: str, config: FlamesConfig) -> Path:
-    """Where ``--fit`` builds ``core`` for ``config``."""
-    if core == "sahippo":
-        return FIT_ROOT / f"sahippo-{config.n_state}-h{config.hidden}"
-    return FIT_ROOT / f"dhlif-{config.hidden}x{config.n_branches}"
+def _sahippo_memory_note(fit: dict) -> str | None:
+    """What the decay table costs, once a build has counted its block RAMs."""
+    if fit.get("DP16KD") is None:
+        return None
+    words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
+    return (f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
+            f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
+            "the read multiplexer over that many block RAMs is what is hard to route and slow.")
+
+
+def _build_sahippo(config: FlamesConfig, dt_max: int, router: str) -> dict:
+    from bench.sahippo_core import fit_row
+
+    return fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ, variant=FIT_VARIANT,
+                   seed=FIT_SEED, router=router, build_dir=FIT_CORES["sahippo"].build_dir(config))
+
+
+#: Cores built by ``--fit``, in the order they run.
+FIT_CORES = {
+    "sahippo": FitCore(
+        "SA-HiPPO",
+        key=lambda config, dt_max: {"n_state": config.n_state, "n_channels": config.hidden, "dt_max": dt_max},
+        build_dir=lambda config: FIT_ROOT / f"sahippo-{config.n_state}-h{config.hidden}",
+        build=_build_sahippo,
+        size=lambda fit: f"H = {fit['n_channels']}, N = {fit['n_state']}, dt_max = {fit['dt_max']}",
+        memory_note=_sahippo_memory_note,
+    ),
+    "dhlif": FitCore(
+        "DH-LIF",
+        key=lambda config, dt_max: {"n_neurons": config.hidden, "n_branches": config.n_branches},
+        build_dir=lambda config: FIT_ROOT / f"dhlif-{config.hidden}x{config.n_branches}",
+        build=lambda config, dt_max, router: fit_dhlif(config.hidden, config.n_branches, router=router,
+                                                       build_dir=FIT_CORES["dhlif"].build_dir(config)),
+        size=lambda fit: f"H = {fit['n_neurons']}, D = {fit['n_branches']}",
+    ),
+}
 
 
 def placed_figures(nextpnr_log) -> dict:
@@ -192,7 +231,7 @@ def placed_figures(nextpnr_log) -> dict:
 
 def unrouted_row(core: str, config: FlamesConfig, dt_max: int, router: str, why: str, seconds: float) -> dict:
     """The fit row of a build that stopped before routing finished (``why``: how it stopped)."""
-    figures = placed_figures(fit_dir(core, config) / "top.tim")
+    figures = placed_figures(FIT_CORES[core].build_dir(config) / "top.tim")
     note = why
     if "placement_estimate_mhz" in figures:
         note += (f" After placement nextpnr estimated {figures['placement_estimate_mhz']} MHz (an estimate, not a "
@@ -201,7 +240,7 @@ def unrouted_row(core: str, config: FlamesConfig, dt_max: int, router: str, why:
     if last:
         note += (f" {router} at iteration {last['iteration']}: {last['overused']:,} of {last['wires']:,} wires "
                  f"overused (total overuse {last['overuse']:,}).")
-    return {**fit_key(core, config, dt_max), **figures, "routed": False, "router": router, "seed": FIT_SEED,
+    return {**FIT_CORES[core].key(config, dt_max), **figures, "routed": False, "router": router, "seed": FIT_SEED,
             "build_s": round(seconds, 1), "note": note}
 
 
@@ -209,17 +248,11 @@ def run_fits(cores, config: FlamesConfig, dt_max: int, router: str) -> dict:
     """Build ``cores`` (names from :data:`FIT_CORES`) one after another; each row (or the
     failure, with what the nextpnr log still tells) is written to
     ``build/bench/flames_fsdd_fit.json`` as soon as it is known."""
-    from bench.sahippo_core import fit_row
-
     for core in cores:
         print(f"fit: building the {core} core ({router}) ...", flush=True)
         start = time.monotonic()
         try:
-            if core == "sahippo":
-                row = fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ,
-                              variant=FIT_VARIANT, seed=FIT_SEED, router=router, build_dir=fit_dir(core, config))
-            else:
-                row = fit_dhlif(config.hidden, config.n_branches, router=router, build_dir=fit_dir(core, config))
+            row = FIT_CORES[core].build(config, dt_max, router)
             row["routed"] = True
         except BuildError as error:
             row = unrouted_row(core, config, dt_max, router, build_failure(error) + ".",
@@ -368,7 +401,7 @@ def main(argv=None) -> int:
         run_fits(args.fit or FIT_CORES, config, net.sahippo.dt_max, args.router)
     fits = {}
     for core, fit in load_fits().items():
-        if all(fit.get(k) == v for k, v in fit_key(core, config, net.sahippo.dt_max).items()):
+        if all(fit.get(k) == v for k, v in FIT_CORES[core].key(config, net.sahippo.dt_max).items()):
             fits[core] = fit
         else:
             print(f"ignoring the {core} row of {FIT_JSON}: built for another size")
@@ -428,15 +461,6 @@ def main(argv=None) -> int:
     return 0
 
 
-CORE_NAMES = {"sahippo": "SA-HiPPO", "dhlif": "DH-LIF"}
-
-
-def _size(core: str, fit: dict) -> str:
-    if core == "sahippo":
-        return f"H = {fit['n_channels']}, N = {fit['n_state']}, dt_max = {fit['dt_max']}"
-    return f"H = {fit['n_neurons']}, D = {fit['n_branches']}"
-
-
 def hardware_text(fits: dict) -> tuple[str, str, str]:
     """The table's LUT and Fmax cells and the hardware paragraph, from the cached fit rows.
 
@@ -447,17 +471,17 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
     counted = {c: f for c, f in fits.items() if f.get("LUT4") is not None}
     if len(counted) == len(FIT_CORES):
         # LUT4 is counted after packing, so a build stopped while routing still gives it.
-        luts = " + ".join(f"{counted[c]['LUT4']:,} {CORE_NAMES[c]}{'' if c in routed else ' (placed, not routed)'}"
+        luts = " + ".join(f"{counted[c]['LUT4']:,} {FIT_CORES[c].title}{'' if c in routed else ' (placed, not routed)'}"
                           for c in FIT_CORES)
         lut_cell = f"{sum(f['LUT4'] for f in counted.values()):,} ({luts})"
     else:
-        lut_cell = ", ".join(f"{f['LUT4']:,} ({CORE_NAMES[c]} core only)" for c, f in counted.items()) or NOT_MEASURED
+        lut_cell = ", ".join(f"{f['LUT4']:,} ({FIT_CORES[c].title} core only)" for c, f in counted.items()) or NOT_MEASURED
     if len(routed) == len(FIT_CORES):
         slow = min(FIT_CORES, key=lambda c: routed[c]["fmax_mhz"])
-        fmax_cell = f"{routed[slow]['fmax_mhz']} ({CORE_NAMES[slow]} core)"
+        fmax_cell = f"{routed[slow]['fmax_mhz']} ({FIT_CORES[slow].title} core)"
     elif routed:
-        fmax_cell = "; ".join([f"{f['fmax_mhz']} ({CORE_NAMES[c]} core)" for c, f in routed.items()]
-                              + [f"{CORE_NAMES[c]} {NOT_MEASURED} (not routed)" for c in fits if c not in routed])
+        fmax_cell = "; ".join([f"{f['fmax_mhz']} ({FIT_CORES[c].title} core)" for c, f in routed.items()]
+                              + [f"{FIT_CORES[c].title} {NOT_MEASURED} (not routed)" for c in fits if c not in routed])
     else:
         fmax_cell = NOT_MEASURED
     if not fits:
@@ -468,25 +492,23 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
     for core in FIT_CORES:
         fit = fits.get(core)
         if fit is None:
-            rows.append(f"| {CORE_NAMES[core]} | | not built | | | | | | | |")
+            rows.append(f"| {FIT_CORES[core].title} | | not built | | | | | | | |")
             continue
         if fit.get("routed"):
-            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {fit['LUT4']:,} | {fit['FF']:,} "
+            rows.append(f"| {FIT_CORES[core].title} | {FIT_CORES[core].size(fit)} | {fit['LUT4']:,} | {fit['FF']:,} "
                         f"| {fit['MULT18X18D']} | {fit['DP16KD']} | {fit['fmax_mhz']} | {'yes' if fit['met'] else 'no'} "
                         f"| {fit['build_s']:,.0f} | {fit['router']} |")
-            notes.append(f"{CORE_NAMES[core]} critical path: {fit['limit']}.")
+            notes.append(f"{FIT_CORES[core].title} critical path: {fit['limit']}.")
         else:
             placed = {k: fit.get(k) for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
             cells = " | ".join("" if v is None else f"{v:,}" for v in placed.values())
             seconds = f"{fit['build_s']:,.0f} (stopped)" if fit.get("build_s") is not None else ""
-            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {cells} | not routed | - "
+            rows.append(f"| {FIT_CORES[core].title} | {FIT_CORES[core].size(fit)} | {cells} | not routed | - "
                         f"| {seconds} | {fit.get('router', '')} |")
-            notes.append(f"{CORE_NAMES[core]}: **not routed**: {fit['note']}")
-        if core == "sahippo" and fit.get("DP16KD") is not None:
-            words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
-            notes.append(f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
-                         f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
-                         "the read multiplexer over that many block RAMs is what is hard to route and slow.")
+            notes.append(f"{FIT_CORES[core].title}: **not routed**: {fit['note']}")
+        note = FIT_CORES[core].memory_note(fit)
+        if note:
+            notes.append(note)
     text = (f"One Yosys/nextpnr build of each core alone at this size (ULX3S 85F, {FIT_CLOCK_HZ / 1e6:.0f} MHz "
             f"target, seed {FIT_SEED}, `emit_state` off, an LFSR stimulus and one LED; "
             "`bench.sahippo_core.fit_row` and `bench.flames_fsdd.fit_dhlif`, rows in "
