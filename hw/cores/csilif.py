@@ -81,8 +81,8 @@ class CSiLIFCore(NeuronCore):
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
-        2  memory words registered unchanged (the multiplier operands)
+        1  memory words read (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
+        2  memory words in the block RAMs' output registers (the multiplier operands)
         3  partial products registered straight out of the multipliers, each at most 18x18
            (one MULT18X18D): the 25-bit u' and 24-bit Im u are split into 17 low (unsigned)
            and the upper (signed) bits
@@ -129,29 +129,26 @@ class CSiLIFCore(NeuronCore):
         m = Module()
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
+                                          output_register=True)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
             for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
-        ])
+        ], output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = state_rd.data
-
         stage = stage_registers(m, advance)
 
-        # Stage 1: memory words arrive with the beat's current.
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words registered as they are (the multiplier operands; u' = Re u -
-        # s_prev/2 comes from the memory, so nothing but a register follows the block RAMs).
-        u_reset_2 = stage("u_reset_2", state_word_1.u_reset)
-        im_2 = stage("im_2", state_word_1.im)
-        decay_re_2 = stage("decay_re_2", param_rd.data.decay_re)
-        decay_im_2 = stage("decay_im_2", param_rd.data.decay_im)
-        gain_2 = stage("gain_2", param_rd.data.gain)
+        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
+        # output_register=True), the multiplier operands; u' = Re u - s_prev/2 comes from the
+        # memory, so no logic follows the block RAMs.
+        u_reset_2, im_2 = state_rd.data.u_reset, state_rd.data.im
+        decay_re_2, decay_im_2, gain_2 = param_rd.data.decay_re, param_rd.data.decay_im, param_rd.data.gain
         current_2 = stage("current_2", current_1)
 
         # Stages 3 and 4: the five real products, each decay product as partial products of

@@ -65,8 +65,8 @@ class LIFCore(NeuronCore):
     registered straight out of the multipliers and summed a stage later)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (u, threshold, leak, scale)
-        2  memory words registered (multiplier operands)
+        1  memory words read (u, threshold, leak, scale)
+        2  memory words in the block RAMs' output registers (multiplier operands)
         3  partial products of leak*u and scale*x
         4  both products summed (full width)
         5  aligned sum plus the rounding constant, >> C
@@ -107,28 +107,29 @@ class LIFCore(NeuronCore):
         coef_bits = p.coef_frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
+                                          output_register=True)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"threshold": int(th), "leak": int(lk), "scale": int(sc)}
             for th, lk, sc in zip(p.threshold_q, p.leak_q, p.scale_q)
-        ])
+        ], output_register=True)
 
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = state_rd.data
         stage = stage_registers(m, advance)
 
         def product_parts(name, a, b):
             """``a * b`` as registered partial products ``[(register, shift)]``."""
             return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
 
-        # Stage 1: memory words arrive with the beat's current.
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
-        u_2 = stage("u_2", state_word_1.u)
-        threshold_2 = stage("threshold_2", param_rd.data.threshold)
-        leak_2 = stage("leak_2", param_rd.data.leak)
-        scale_2 = stage("scale_2", param_rd.data.scale)
+        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
+        # output_register=True): no logic behind the block RAMs, and registered operands.
+        u_2 = state_rd.data.u
+        threshold_2 = param_rd.data.threshold
+        leak_2 = param_rd.data.leak
+        scale_2 = param_rd.data.scale
         current_2 = stage("current_2", current_1)
 
         # Stage 3: both products as registered partial products.

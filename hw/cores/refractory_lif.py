@@ -88,8 +88,8 @@ class RefractoryLIFCore(NeuronCore):
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (u, R, s_prev, v_th, U_th)
-        2  memory words registered unchanged (the multiplier operand registers)
+        1  memory words read (u, R, s_prev, v_th, U_th)
+        2  memory words in the block RAMs' output registers (the multiplier operand registers)
         3  partial products of tau*u and tau_r*R registered straight out of the multipliers
            (18x18 slices, see hw.arith.biased_partial_products); U_th * s_prev chosen
         4  partial products summed (exact); constant slice offsets moved onto I and U_th*s_prev
@@ -131,37 +131,29 @@ class RefractoryLIFCore(NeuronCore):
         coef_bits = p.coef_fmt.frac_bits
         n_neurons = p.n_neurons
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=n_neurons)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=n_neurons,
+                                          output_register=True)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout,
-                                    init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)])
+                                    init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
+                                    output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, _LAST_STAGE, (state_rd, param_rd))
-        state_word_1 = state_rd.data
 
-        # Stage 1: memory words arrive with the beat's current.
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = Signal(p.input_fmt.shape())
         with m.If(advance):
             m.d.sync += current_1.eq(self.i_current.payload.current)
 
-        # Stage 2: memory words registered as they are (no logic after the block RAM outputs);
-        # these are also the multiplier operand registers.
-        u_2 = Signal(p.state_fmt.shape())
-        refr_2 = Signal(p.refr_fmt.shape())
-        spike_prev_2 = Signal()
-        u_th_2 = Signal(p.threshold_fmt.shape())
-        v_th_2 = Signal(p.threshold_fmt.shape())
+        # Stage 2: memory words out of the block RAMs' output registers (hw.memories,
+        # output_register=True): no logic after the block RAMs; these are also the multiplier
+        # operand registers.
+        u_2, refr_2, spike_prev_2 = state_rd.data.u, state_rd.data.refr, state_rd.data.spike
+        u_th_2, v_th_2 = param_rd.data.u_th, param_rd.data.v_th
         current_2 = Signal(p.input_fmt.shape())
         with m.If(advance):
-            m.d.sync += [
-                u_2.eq(state_word_1.u),
-                refr_2.eq(state_word_1.refr),
-                spike_prev_2.eq(state_word_1.spike),
-                u_th_2.eq(param_rd.data.u_th),
-                v_th_2.eq(param_rd.data.v_th),
-                current_2.eq(current_1),
-            ]
+            m.d.sync += current_2.eq(current_1)
 
         # Stage 3: partial products straight out of the multipliers; U_th * s_prev chosen.
         # value * coef == sum(part << shift) - (offset << C), see hw.arith.biased_partial_products.
