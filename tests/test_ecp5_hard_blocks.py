@@ -327,8 +327,20 @@ def _multiply_accumulate(hard: bool):
 
 #: Designs whose Yosys netlist must keep every hard register: name -> (factory, DP16KD count,
 #: MULT18X18D count). A design built on hw.ecp5 (a core, the synapse stage) joins with one line.
+def _synapse(n_hidden: int, lanes: int):
+    """The synapse stage of the default network's hidden layer (162 inputs)."""
+    from golden.network import default_network
+    from hw.processor.synapse import SynapseStage
+
+    return SynapseStage(default_network(n_hidden=n_hidden).layers[0], lanes=lanes)
+
+
 HARD_REGISTER_DESIGNS = {
     "multiply_accumulate": (lambda: _multiply_accumulate(True), 4, 2),
+    # 1296x56 weights in 6 banks of one DP16KD (bias ROM in logic, accumulators in LUT RAM).
+    "synapse_32_neurons_4_lanes": (lambda: _synapse(32, 4), 6, 0),
+    # 10368x14 weights in 10 banks, the 64x23 accumulators in one DP16KD.
+    "synapse_64_neurons_1_lane": (lambda: _synapse(64, 1), 11, 0),
 }
 
 
