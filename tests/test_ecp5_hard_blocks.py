@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 
+import numpy as np
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Cat, Elaboratable, Fragment, Instance, Module, Signal, signed, unsigned
@@ -335,12 +336,23 @@ def _synapse(n_hidden: int, lanes: int):
     return SynapseStage(default_network(n_hidden=n_hidden).layers[0], lanes=lanes)
 
 
+def _core(kind: str, n_neurons: int):
+    """The core of neuron kind ``kind`` (its default parameters) for ``n_neurons`` neurons."""
+    from golden.kinds import network_kinds
+    from hw.cores import core_classes
+
+    params = network_kinds()[kind].default_params(np.random.default_rng(0), n_neurons)
+    return core_classes()[kind](params)
+
+
 HARD_REGISTER_DESIGNS = {
     "multiply_accumulate": (lambda: _multiply_accumulate(True), 4, 2),
     # 1296x56 weights in 6 banks of one DP16KD (bias ROM in logic, accumulators in LUT RAM).
     "synapse_32_neurons_4_lanes": (lambda: _synapse(32, 4), 6, 0),
     # 10368x14 weights in 10 banks, the 64x23 accumulators in one DP16KD.
     "synapse_64_neurons_1_lane": (lambda: _synapse(64, 1), 11, 0),
+    # 1024 neurons: state and parameters in 3 DP16KD each; 8 partial decay products and b*x.
+    "csilif_core_1024": (lambda: _core("csilif", 1024), 6, 9),
 }
 
 

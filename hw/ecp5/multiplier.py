@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from hw.arith import MULTIPLIER_PORT_BITS, operand_parts
 from hw.ecp5.platform import is_ecp5
 
-__all__ = ["Multiplier", "WideMultiplier"]
+__all__ = ["Multiplier", "WideMultiplier", "registered_product"]
 
 #: Bits of a MULT18X18D product.
 _PRODUCT_BITS = 2 * MULTIPLIER_PORT_BITS
@@ -136,6 +136,17 @@ class Multiplier(wiring.Component):
             **{f"o_P{bit}": product[bit] for bit in range(_PRODUCT_BITS)},
         )
         return m
+
+
+def registered_product(m, name: str, a, b, *, en):
+    """``a * b`` through a :class:`Multiplier` (operands of at most 18 bits, as it takes them),
+    added to ``m.submodules`` as ``name`` with its registers enabled by ``en`` (a pipeline's
+    advance); returns its product ``p``, which shows the operands of an enabled edge
+    :attr:`Multiplier.latency` (3) enabled edges later: a core's products of stage ``k``
+    operands belong to stage ``k + 3``."""
+    m.submodules[name] = multiplier = Multiplier(a.shape(), b.shape())
+    m.d.comb += [multiplier.a.eq(a), multiplier.b.eq(b), multiplier.en.eq(en)]
+    return multiplier.p
 
 
 def _as_signed(shape: Shape, value):
