@@ -353,6 +353,8 @@ HARD_REGISTER_DESIGNS = {
     "synapse_64_neurons_1_lane": (lambda: _synapse(64, 1), 11, 0),
     # 1024 neurons: state and parameters in 3 DP16KD each; 8 partial decay products and b*x.
     "csilif_core_1024": (lambda: _core("csilif", 1024), 6, 9),
+    # 1024 neurons: state and thresholds in 3 DP16KD each; two 18-bit slices of each decay product.
+    "refractory_lif_core_1024": (lambda: _core("refractory_lif", 1024), 6, 4),
 }
 
 
