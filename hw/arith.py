@@ -17,7 +17,7 @@ from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
 __all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_operands",
-           "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
+           "biased_slices", "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
            "sum_shifted", "times_constant", "tree_select"]
 
 #: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
@@ -145,6 +145,17 @@ def sum_shifted(parts):
     return total
 
 
+def biased_slices(value) -> list:
+    """``[(slice, shift)]``: the ``W``-bit signed ``value`` biased to unsigned (``value +
+    2**(W-1)``, its sign bit inverted) and cut into unsigned slices of at most 18 bits, so
+    ``value == sum(slice << shift) - 2**(W-1)``. Each slice fits an unsigned multiplier port
+    beside an unsigned coefficient of up to 18 bits: ``value * coef == sum((slice * coef) <<
+    shift) - (coef << (W-1))``."""
+    width = len(value)
+    biased = Cat(value[: width - 1], ~value[width - 1])
+    return [(biased[low : low + MULTIPLIER_PORT_BITS], low) for low in range(0, width, MULTIPLIER_PORT_BITS)]
+
+
 def biased_partial_operands(value, coef: Const, frac_bits: int):
     """Split ``value * coef`` (an unsigned constant ``coef`` of at most 18 bits) into products
     that each fit one 18x18 multiplier.
@@ -169,6 +180,4 @@ def biased_partial_operands(value, coef: Const, frac_bits: int):
         def signed_parts(operand):
             return operand_parts(operand if operand.shape().signed else Cat(operand, Const(0, 1)).as_signed())
         return [(pv, pc, sv + sc) for pv, sv in signed_parts(value) for pc, sc in signed_parts(coef)], 0
-    biased = Cat(value[: width - 1], ~value[width - 1])
-    operands = [(biased[low : low + MULTIPLIER_PORT_BITS], coef, low) for low in range(0, width, MULTIPLIER_PORT_BITS)]
-    return operands, coef.value << (width - 1 - frac_bits)
+    return [(part, coef, low) for part, low in biased_slices(value)], coef.value << (width - 1 - frac_bits)
