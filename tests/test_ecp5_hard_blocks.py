@@ -351,8 +351,9 @@ HARD_REGISTER_DESIGNS = {
     "synapse_32_neurons_4_lanes": (lambda: _synapse(32, 4), 6, 0),
     # 10368x14 weights in 10 banks, the 64x23 accumulators in one DP16KD.
     "synapse_64_neurons_1_lane": (lambda: _synapse(64, 1), 11, 0),
-    # 1024 neurons: state and parameters in 3 DP16KD each; 8 partial decay products and b*x.
-    "csilif_core_1024": (lambda: _core("csilif", 1024), 6, 9),
+    # 16 neurons (memories in LUT RAM and logic: its state memory is not on a BlockRAM, see
+    # hw/cores/csilif.py); 8 partial decay products and b*x.
+    "csilif_core_16": (lambda: _core("csilif", 16), 0, 9),
     # 1024 neurons: state and thresholds in 3 DP16KD each; two 18-bit slices of each decay product.
     "refractory_lif_core_1024": (lambda: _core("refractory_lif", 1024), 6, 4),
     # 1024 neurons: state in 2 and parameters in 4 DP16KD; two slices each of leak*u and scale*x.

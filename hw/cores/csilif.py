@@ -83,7 +83,8 @@ class CSiLIFCore(NeuronCore):
 
         0  accept: address the state and parameter memories
         1  memory words read (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
-        2  memory words in the block RAMs' output registers (the multiplier operands)
+        2  parameters in the block RAM's output register, state words registered (the
+           multiplier operands)
         3  operands in the multipliers' input registers (hw.ecp5.Multiplier: one MULT18X18D per
            partial product, each at most 18x18: the 25-bit u' and 24-bit Im u are split into 17
            low (unsigned) and the upper (signed) bits)
@@ -131,8 +132,7 @@ class CSiLIFCore(NeuronCore):
         m = Module()
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
-                                          output_register=True)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
             for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
@@ -146,10 +146,13 @@ class CSiLIFCore(NeuronCore):
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
-        # output_register=True), the multiplier operands; u' = Re u - s_prev/2 comes from the
-        # memory, so no logic follows the block RAMs.
-        u_reset_2, im_2 = state_rd.data.u_reset, state_rd.data.im
+        # Stage 2: the multiplier operands; u' = Re u - s_prev/2 comes from the memory, so no
+        # logic follows the block RAMs. The parameters leave the block RAM's output register
+        # (hw.memories, output_register=True); the state word is registered in fabric: with the
+        # state memory's output register too, Yosys 0.70 fails an assertion in ABC9
+        # (abc_ops reintegration) on the default network's board top, where the state memory
+        # is LUT RAM.
+        u_reset_2, im_2 = stage("u_reset_2", state_rd.data.u_reset), stage("im_2", state_rd.data.im)
         decay_re_2, decay_im_2, gain_2 = param_rd.data.decay_re, param_rd.data.decay_im, param_rd.data.gain
         current_2 = stage("current_2", current_1)
 
