@@ -57,7 +57,7 @@ def simulate(params, currents, *, idle=0.0, backpressure=0.0, seed=0):
     (16, 10, 0.0, 0.0, None),    # full rate, reset by subtraction
     (16, 8, 0.3, 0.3, 0.25),     # idle cycles and backpressure, reset to a value
     (3, 10, 0.0, 0.2, None),     # fewer neurons than hazard stages: stalls
-    (11, 8, 0.0, 0.0, -0.5),     # hazard_stages + 1: read right after write-back
+    (9, 8, 0.0, 0.0, -0.5),      # hazard_stages + 1: read right after write-back
 ])
 def test_core_matches_golden(n, steps, idle, backpressure, reset):
     params = random_params(n, seed=n + steps, reset=reset)

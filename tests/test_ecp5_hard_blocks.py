@@ -356,8 +356,6 @@ HARD_REGISTER_DESIGNS = {
     "csilif_core_16": (lambda: _core("csilif", 16), 0, 9),
     # 1024 neurons: state and thresholds in 3 DP16KD each; two 18-bit slices of each decay product.
     "refractory_lif_core_1024": (lambda: _core("refractory_lif", 1024), 6, 4),
-    # 1024 neurons: state in 2 and parameters in 4 DP16KD; two slices each of leak*u and scale*x.
-    "lif_core_1024": (lambda: _core("lif", 1024), 6, 4),
     # 10 classes (memories in LUT RAM and logic): two biased 18-bit slices of u and of x.
     "li_readout_core_10": (lambda: _core("li_readout", 10), 0, 4),
 }

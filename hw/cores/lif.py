@@ -10,9 +10,8 @@ from amaranth.hdl import Const, Module, Mux, unsigned
 from amaranth.lib import data
 
 from golden.lif import NEURON_KIND, LIFParams
-from hw.arith import saturate, sum_shifted
+from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
-from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
 
 __all__ = ["LIFCore"]
@@ -52,39 +51,36 @@ class LIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (11) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (9) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
-      is in one of the :attr:`hazard_stages` (10) pipeline stages, the write-back stage
+      is in one of the :attr:`hazard_stages` (8) pipeline stages, the write-back stage
       included (the state read port is not transparent).
     * **Backpressure**: as every :class:`~hw.cores.neuron_core.NeuronCore`: the pipeline
       advances only when every pending output beat has been (or is being) accepted.
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted; both multiplies have
-    registered operands and go through MULT18X18Ds with their three registers,
-    :func:`hw.ecp5.registered_partial_products`)::
+    registered operands and are split into 18x18 partial products, :func:`hw.arith.partial_products`,
+    registered straight out of the multipliers and summed a stage later)::
 
         0  accept: address the state and parameter memories
-        1  memory words read (u, threshold, leak, scale)
-        2  memory words in the block RAMs' output registers (multiplier operands)
-        3  operands in the multipliers' input registers (leak with biased 18-bit slices of u,
-           scale with 17-bit slices of x)
-        4  partial products in the multipliers' pipeline registers
-        5  partial products in the multipliers' output registers
-        6  both products summed (full width, the slice bias removed)
-        7  aligned sum plus the rounding constant, >> C
-        8  v saturated
-        9  v > threshold; v - threshold (exact)
-        10 u after the reset
-        -  write-back, into the output register (11)
+        1  memory words arrive (u, threshold, leak, scale)
+        2  memory words registered (multiplier operands)
+        3  partial products of leak*u and scale*x
+        4  both products summed (full width)
+        5  aligned sum plus the rounding constant, >> C
+        6  v saturated
+        7  v > threshold; v - threshold (exact)
+        8  u after the reset
+        -  write-back, into the output register (9)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 11
+    latency = 9
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
-    #: them, the write-back stage (10) included.
-    hazard_stages = 10
+    #: them, the write-back stage (8) included.
+    hazard_stages = 8
 
     params_class = LIFParams
 
@@ -111,69 +107,68 @@ class LIFCore(NeuronCore):
         coef_bits = p.coef_frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
-                                          output_register=True)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"threshold": int(th), "leak": int(lk), "scale": int(sc)}
             for th, lk, sc in zip(p.threshold_q, p.leak_q, p.scale_q)
-        ], output_register=True)
+        ])
 
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
+        state_word_1 = state_rd.data
         stage = stage_registers(m, advance)
 
-        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
+        def product_parts(name, a, b):
+            """``a * b`` as registered partial products ``[(register, shift)]``."""
+            return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
+
+        # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
-        # output_register=True): no logic behind the block RAMs, and registered operands.
-        u_2 = state_rd.data.u
-        threshold_2 = param_rd.data.threshold
-        leak_2 = param_rd.data.leak
-        scale_2 = param_rd.data.scale
+        # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
+        u_2 = stage("u_2", state_word_1.u)
+        threshold_2 = stage("threshold_2", param_rd.data.threshold)
+        leak_2 = stage("leak_2", param_rd.data.leak)
+        scale_2 = stage("scale_2", param_rd.data.scale)
         current_2 = stage("current_2", current_1)
 
-        # Stages 3 to 5: both products as partial products through the input (3), pipeline (4)
-        # and output (5) registers of their multipliers (hw.ecp5.registered_partial_products:
-        # the unsigned leak meets biased 18-bit slices of u, whose bias term rides along).
-        leak_u_5 = registered_partial_products(m, "leak_u", leak_2, u_2, en=advance)
-        scale_x_5 = registered_partial_products(m, "scale_x", scale_2, current_2, en=advance)
-        threshold_5 = threshold_2
-        for k in (3, 4, 5):
-            threshold_5 = stage(f"threshold_{k}", threshold_5)
+        # Stage 3: both products as registered partial products.
+        leak_u_3 = product_parts("leak_u_3", leak_2, u_2)
+        scale_x_3 = product_parts("scale_x_3", scale_2, current_2)
+        threshold_3 = stage("threshold_3", threshold_2)
 
-        # Stage 6: the products summed at full width.
-        leak_u_6 = stage("leak_u_6", sum_shifted(leak_u_5))
-        scale_x_6 = stage("scale_x_6", sum_shifted(scale_x_5))
+        # Stage 4: the products summed at full width.
+        leak_u_4 = stage("leak_u_4", sum_shifted(leak_u_3))
+        scale_x_4 = stage("scale_x_4", sum_shifted(scale_x_3))
+        threshold_4 = stage("threshold_4", threshold_3)
+
+        # Stage 5: one sum aligned to C fractional bits, rounded once.
+        total = (leak_u_4 << (coef_bits - p.coef_fmt.frac_bits)) + (scale_x_4 << (coef_bits - p.scale_fmt.frac_bits))
+        v_rounded_5 = stage("v_rounded_5", (total + (1 << (coef_bits - 1))) >> coef_bits)
+        threshold_5 = stage("threshold_5", threshold_4)
+
+        # Stage 6: v saturated.
+        v_next, v_clamped = saturate(v_rounded_5, p.state_fmt)
+        v_6 = stage("v_6", v_next, p.state_fmt.shape())
+        saturated_6 = stage("saturated_6", v_clamped, unsigned(1))
         threshold_6 = stage("threshold_6", threshold_5)
 
-        # Stage 7: one sum aligned to C fractional bits, rounded once.
-        total = (leak_u_6 << (coef_bits - p.coef_fmt.frac_bits)) + (scale_x_6 << (coef_bits - p.scale_fmt.frac_bits))
-        v_rounded_7 = stage("v_rounded_7", (total + (1 << (coef_bits - 1))) >> coef_bits)
-        threshold_7 = stage("threshold_7", threshold_6)
-
-        # Stage 8: v saturated.
-        v_next, v_clamped = saturate(v_rounded_7, p.state_fmt)
-        v_8 = stage("v_8", v_next, p.state_fmt.shape())
-        saturated_8 = stage("saturated_8", v_clamped, unsigned(1))
-        threshold_8 = stage("threshold_8", threshold_7)
-
-        # Stage 9: the strict compare and the subtraction (exact; used only when v > threshold > 0,
+        # Stage 7: the strict compare and the subtraction (exact; used only when v > threshold > 0,
         # where it lies in (0, v) and fits state_fmt).
-        spike_9 = stage("spike_9", v_8 > threshold_8, unsigned(1))
-        v_minus_threshold_9 = stage("v_minus_threshold_9", (v_8 - threshold_8)[:p.state_fmt.width].as_signed())
-        v_9 = stage("v_9", v_8)
-        saturated_9 = stage("saturated_9", saturated_8)
+        spike_7 = stage("spike_7", v_6 > threshold_6, unsigned(1))
+        v_minus_threshold_7 = stage("v_minus_threshold_7", (v_6 - threshold_6)[:p.state_fmt.width].as_signed())
+        v_7 = stage("v_7", v_6)
+        saturated_7 = stage("saturated_7", saturated_6)
 
-        # Stage 10: the reset.
-        after = Const(p.reset_q, p.state_fmt.shape()) if p.reset_to_value else v_minus_threshold_9
-        u_10 = stage("u_10", Mux(spike_9, after, v_9), p.state_fmt.shape())
-        spike_10 = stage("spike_10", spike_9)
-        saturated_10 = stage("saturated_10", saturated_9)
+        # Stage 8: the reset.
+        after = Const(p.reset_q, p.state_fmt.shape()) if p.reset_to_value else v_minus_threshold_7
+        u_8 = stage("u_8", Mux(spike_7, after, v_7), p.state_fmt.shape())
+        spike_8 = stage("spike_8", spike_7)
+        saturated_8 = stage("saturated_8", saturated_7)
 
         # Write-back and output register.
-        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance, fields={"u": u_10})
-        self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_10},
-                             spike=spike_10, saturated=saturated_10)
+        self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance, fields={"u": u_8})
+        self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_8},
+                             spike=spike_8, saturated=saturated_8)
         return m
 
 
