@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from golden.files import write_text
 from hw.bitstream import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, check_router, run_build
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, ulx3s_platform
 from hw.pll_ecp5 import solve_pll
@@ -58,9 +59,24 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
         "meta": meta or {},
         "rows": rows,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str))
+    write_text(path, json.dumps(payload, indent=2, default=str))
     print(f"\nwrote {path}")
     return path
+
+
+def write_fit_results(name: str, rows: list[dict], *, variant: str, clock_mhz: float, seed: int, columns: list[str],
+                      **meta) -> int:
+    """:func:`write_results` for a table of ULX3S fit builds (the board, device, requested clock
+    and seed go into its meta beside ``meta``); returns the command's exit status: 0 when every
+    row met timing, 1 otherwise."""
+    meta = {"board": "ulx3s", "device": ulx3s_platform(variant).device, "clock_mhz": clock_mhz, "seed": seed, **meta}
+    write_results(name, rows, meta=meta, columns=columns)
+    return 0 if all(row.get("met") for row in rows) else 1
+
+
+def build_failure(error: Exception) -> str:
+    """The ``limit`` cell of a build that failed: its error's first line."""
+    return f"build failed: {str(error).splitlines()[0]}"
 
 
 def build_fit(make_top, build_dir, *, design: str, clock_hz: float, variant: str = "85F", seed: int = 1,

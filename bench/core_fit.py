@@ -18,12 +18,12 @@ import argparse
 
 import numpy as np
 
-from bench.common import FIT_ROOT, build_fit, write_results
+from bench.common import FIT_ROOT, build_failure, build_fit, write_fit_results
+from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.kinds import network_kinds
 from golden.network import default_hidden_kinds
 from hw.bitstream import BuildError
 from hw.boards.core_fit import CoreFitTop
-from hw.boards.ulx3s import ulx3s_platform
 from hw.cores import core_classes
 
 NEURON_COUNTS = (256, 1024, 4096)
@@ -59,11 +59,11 @@ def main(argv=None) -> int:
         "--cores", nargs="+", choices=list(CORES), default=list(CORES), help="cores to fit (default: all)"
     )
     parser.add_argument(
-        "--neurons", nargs="+", type=int, metavar="N", help=f"neuron counts (default: {' '.join(map(str, NEURON_COUNTS))})"
+        "--neurons", nargs="+", type=positive_int, metavar="N", help=f"neuron counts (default: {' '.join(map(str, NEURON_COUNTS))})"
     )
-    parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
-    parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=positive_float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
+    parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     args = parser.parse_args(argv)
     counts = args.neurons or (QUICK_NEURON_COUNTS if args.quick else NEURON_COUNTS)
 
@@ -73,22 +73,12 @@ def main(argv=None) -> int:
             try:
                 rows.append(fit_row(name, n_neurons, clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed))
             except BuildError as error:
-                rows.append({"core": name, "n_neurons": n_neurons, "limit": f"build failed: {str(error).splitlines()[0]}"})
-    write_results(
-        "core_fit",
-        rows,
-        meta={
-            "board": "ulx3s",
-            "device": ulx3s_platform(args.variant).device,
-            "clock_mhz": args.clock_mhz,
-            "seed": args.seed,
-            "what": "core + EHXPLLL + NeuronStimulus (32-bit LFSR, neuron counter, output XOR to one LED)",
-            "lut4": "nextpnr TRELLIS_COMB cells (a CCU2C carry cell counts as two)",
-        },
-        columns=COLUMNS,
+                rows.append({"core": name, "n_neurons": n_neurons, "limit": build_failure(error)})
+    return write_fit_results(
+        "core_fit", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seed, columns=COLUMNS,
+        what="core + EHXPLLL + NeuronStimulus (32-bit LFSR, neuron counter, output XOR to one LED)",
+        lut4="nextpnr TRELLIS_COMB cells (a CCU2C carry cell counts as two)",
     )
-    return 0 if all(row.get("met") for row in rows) else 1
-
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import BENCH_DIR, write_results
+from golden.cli import positive_int, run_main
 from golden.data.cochlea import CochleaParams, EncodedFSDD, encode_fsdd
 from golden.data.fsdd import FSDD_SAMPLE_RATE, TEST_INDEX_LIMIT, fsdd_root, read_wav
+from golden.files import save_figure
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -70,17 +72,16 @@ def plot_example(params: CochleaParams, wav: Path, out: Path) -> None:
     axes[2].set_ylabel("channel (spikes)")
     axes[2].set_xlabel("time (ms)")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=72)
+    save_figure(fig, out, dpi=72)
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=positive_int, nargs="+", default=[1, 2])
     parser.add_argument("--example", default="3_theo_0.wav")
     parser.add_argument("--docs", action="store_true", help="copy the figure to docs/img/")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     params = CochleaParams()
     rows = []
@@ -123,4 +124,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

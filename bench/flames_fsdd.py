@@ -24,14 +24,15 @@ import argparse
 import hashlib
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from amaranth.sim import Simulator
 
-from bench.common import BENCH_DIR, FIT_ROOT, build_fit, write_results
+from bench.common import BENCH_DIR, FIT_ROOT, build_failure, build_fit, write_results
+from golden.cli import non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
@@ -44,13 +45,15 @@ from golden.flames import (
     train_flames,
 )
 from golden.dhlif import DHLIF, DHLIFParams
+from golden.files import save_figure, write_text
 from golden.train import load_speech_data
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
 from hw.cores.dhlif import DHLIFCore
-from sim.checker import Scoreboard, check_value, finish_all
-from sim.stream import SimStreamSink, SimStreamSource
-from sim.tb_dhlif import DHLIFCase
+from sim.checker import check_value, finish_all
+from sim.harness import simulate_case
+from sim.step_case import StepCase
+from sim.tb_dhlif import DHLIF_KIND
 from sim.tb_sahippo import SAHiPPOCase
 
 TRAIN_DIR = REPO_ROOT / "build" / "train" / "flames"
@@ -62,8 +65,6 @@ COLUMNS = [
     "spikes_per_neuron_step", "synaptic_ops", "dense_macs", "LUT4", "fmax_mhz", "cycles_per_sample",
 ]
 NOT_MEASURED = "not yet measured"
-#: Cores built by ``--fit``, in the order they run.
-FIT_CORES = ("sahippo", "dhlif")
 #: nextpnr router for the fits: router2. The SA-HiPPO decay table (H x (dt_max + 1) x N/2 words
 #: over dozens of DP16KD feeding a few multipliers) did not route with router1 in 45 minutes at
 #: H = 64 (half its arcs still overused); router2 negotiates all nets at once and converges.
@@ -74,65 +75,16 @@ FIT_SEED = 1
 
 
 # --- RTL ------------------------------------------------------------------------------------
-def _run(dut, source: SimStreamSource, sinks: list, boards: list, budget: int) -> int:
-    """Simulate until every scoreboard has seen its beats; returns the cycle of the last beat."""
-    done_at = []
-
-    async def finish(ctx):
-        cycle = 0
-        while any(board.outstanding for board in boards) and cycle < budget:
-            await ctx.tick()
-            cycle += 1
-        done_at.append(cycle)
-        await ctx.tick().repeat(20)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source.run)
-    sim.add_testbench(finish)
-    for sink in sinks:
-        sim.add_testbench(sink.run, background=True)
-    sim.run()
-    return done_at[0]
-
-
-def _run_checked(dut, name: str, in_port, beats: list, states: list, other_port: str, others: list,
-                 budget: int) -> tuple[int, list]:
-    """Feed ``beats`` into ``in_port``; check every ``o_state`` beat against ``states`` and every
-    ``other_port`` beat against ``others`` (raises ``MismatchError``).
-
-    Returns the cycle of the last beat and the state records in arrival order.
-    """
-    state_board, other_board = Scoreboard(f"{name} o_state"), Scoreboard(f"{name} {other_port}")
-    state_board.expect_all(states)
-    other_board.expect_all(others)
-    seen = []
-
-    def on_state(record):
-        seen.append(record)
-        state_board.observe(record)
-
-    sinks = [SimStreamSink(dut.o_state, on_beat=on_state),
-             SimStreamSink(getattr(dut, other_port), on_beat=other_board.observe)]
-    cycles = _run(dut, SimStreamSource(in_port, beats), sinks, [state_board, other_board], budget)
-    finish_all([state_board, other_board])
-    return cycles, seen
-
-
-def simulate_dhlif(case: DHLIFCase) -> dict:
+def simulate_dhlif(case: StepCase) -> dict:
     """The DH-LIF core on one case; every state and spike beat checked (raises ``MismatchError``).
 
     Returns ``{"cycles", "spike" (T, H) bool from the RTL's state beats}``.
     """
-    dut = DHLIFCore(case.params)
-    states, spikes, _ = case.expected_beats()
-    cycles, seen = _run_checked(dut, "dhlif", dut.i_drive, case.input_beats(), states, "o_spike", spikes,
-                                20 * len(states) + 100)
-    steps, h = case.counts.shape[0], case.params.n_neurons
-    raster = np.zeros((steps, h), dtype=bool)
-    for (t, n), record in zip(case.feed(), seen):
+    run = simulate_case(case)
+    raster = np.zeros((case.steps, case.params.n_neurons), dtype=bool)
+    for (t, n), record in zip(case.feed(), run.beats["o_state"]):
         raster[t, n] = bool(record["spike"])
-    return {"cycles": cycles, "spike": raster}
+    return {"cycles": run.cycles, "spike": raster}
 
 
 def simulate_sahippo(case: SAHiPPOCase) -> dict:
@@ -140,14 +92,9 @@ def simulate_sahippo(case: SAHiPPOCase) -> dict:
 
     Returns ``{"cycles", "z" (K, N/2, 2) from the RTL's state beats}``.
     """
-    dut = case.core()
-    states, outputs, _ = case.expected_beats()
-    records = case.input_beats()
-    budget = 20 * len(states) + (40 + dut.cycles_per_event) * len(records) + 200
-    cycles, seen = _run_checked(dut, "sahippo", dut.i_event, records, states, "o_output", outputs, budget)
-    m = case.params.n_modes
-    z = np.array([[r["re"], r["im"]] for r in seen], dtype=np.int64).reshape(len(records), m, 2)
-    return {"cycles": cycles, "z": z}
+    run = simulate_case(case)
+    z = np.array([[r["re"], r["im"]] for r in run.beats["o_state"]], dtype=np.int64)
+    return {"cycles": run.cycles, "z": z.reshape(len(case.ticks), case.params.n_modes, 2)}
 
 
 def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
@@ -159,7 +106,7 @@ def rtl_recording(net: FlamesInt, counts, name: str = "recording") -> dict:
     event count and the RTL and golden decisions.
     """
     golden = run_flames_int(net, counts)
-    dh = simulate_dhlif(DHLIFCase(f"{name}-dhlif", net.dhlif, np.asarray(counts, dtype=np.int64)))
+    dh = simulate_dhlif(DHLIF_KIND.case(f"{name}-dhlif", net.dhlif, np.asarray(counts, dtype=np.int64)))
     mismatch = check_value("DH-LIF spike raster", golden.dhlif.spike.tolist(), dh["spike"].tolist())
     finish_all([], mismatch)
     ticks, channels = spike_events(dh["spike"])
@@ -202,18 +149,58 @@ def fit_dhlif(n_neurons: int, n_branches: int, *, clock_hz: float = FIT_CLOCK_HZ
             "build_dir": str(build_dir), **row}
 
 
-def fit_key(core: str, config: FlamesConfig, dt_max: int) -> dict:
-    """The sizes a cached fit row must match to belong to ``config``."""
-    if core == "sahippo":
-        return {"n_state": config.n_state, "n_channels": config.hidden, "dt_max": dt_max}
-    return {"n_neurons": config.hidden, "n_branches": config.n_branches}
+@dataclass(frozen=True)
+class FitCore:
+    """What ``--fit`` needs of one core of the stack.
+
+    ``key(config, dt_max)``: the sizes a cached fit row must match to belong to ``config``;
+    ``build_dir(config)``: where it is built; ``build(config, dt_max, router)``: the build, returning
+    its row; ``size(row)``: the row's sizes in words."""
+
+    title: str
+    key: Callable[[FlamesConfig, int], dict]
+    build_dir: Callable[[FlamesConfig], Path]
+    build: Callable[[FlamesConfig, int, str], dict]
+    size: Callable[[dict], str]
+    memory_note: Callable[[dict], str | None] = lambda fit: None
 
 
-def fit_dir(core: str, config: FlamesConfig) -> Path:
-    """Where ``--fit`` builds ``core`` for ``config``."""
-    if core == "sahippo":
-        return FIT_ROOT / f"sahippo-{config.n_state}-h{config.hidden}"
-    return FIT_ROOT / f"dhlif-{config.hidden}x{config.n_branches}"
+def _sahippo_memory_note(fit: dict) -> str | None:
+    """What the decay table costs, once a build has counted its block RAMs."""
+    if fit.get("DP16KD") is None:
+        return None
+    words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
+    return (f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
+            f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
+            "the read multiplexer over that many block RAMs is what is hard to route and slow.")
+
+
+def _build_sahippo(config: FlamesConfig, dt_max: int, router: str) -> dict:
+    from bench.sahippo_core import fit_row
+
+    return fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ, variant=FIT_VARIANT,
+                   seed=FIT_SEED, router=router, build_dir=FIT_CORES["sahippo"].build_dir(config))
+
+
+#: Cores built by ``--fit``, in the order they run.
+FIT_CORES = {
+    "sahippo": FitCore(
+        "SA-HiPPO",
+        key=lambda config, dt_max: {"n_state": config.n_state, "n_channels": config.hidden, "dt_max": dt_max},
+        build_dir=lambda config: FIT_ROOT / f"sahippo-{config.n_state}-h{config.hidden}",
+        build=_build_sahippo,
+        size=lambda fit: f"H = {fit['n_channels']}, N = {fit['n_state']}, dt_max = {fit['dt_max']}",
+        memory_note=_sahippo_memory_note,
+    ),
+    "dhlif": FitCore(
+        "DH-LIF",
+        key=lambda config, dt_max: {"n_neurons": config.hidden, "n_branches": config.n_branches},
+        build_dir=lambda config: FIT_ROOT / f"dhlif-{config.hidden}x{config.n_branches}",
+        build=lambda config, dt_max, router: fit_dhlif(config.hidden, config.n_branches, router=router,
+                                                       build_dir=FIT_CORES["dhlif"].build_dir(config)),
+        size=lambda fit: f"H = {fit['n_neurons']}, D = {fit['n_branches']}",
+    ),
+}
 
 
 def placed_figures(nextpnr_log) -> dict:
@@ -244,7 +231,7 @@ def placed_figures(nextpnr_log) -> dict:
 
 def unrouted_row(core: str, config: FlamesConfig, dt_max: int, router: str, why: str, seconds: float) -> dict:
     """The fit row of a build that stopped before routing finished (``why``: how it stopped)."""
-    figures = placed_figures(fit_dir(core, config) / "top.tim")
+    figures = placed_figures(FIT_CORES[core].build_dir(config) / "top.tim")
     note = why
     if "placement_estimate_mhz" in figures:
         note += (f" After placement nextpnr estimated {figures['placement_estimate_mhz']} MHz (an estimate, not a "
@@ -253,7 +240,7 @@ def unrouted_row(core: str, config: FlamesConfig, dt_max: int, router: str, why:
     if last:
         note += (f" {router} at iteration {last['iteration']}: {last['overused']:,} of {last['wires']:,} wires "
                  f"overused (total overuse {last['overuse']:,}).")
-    return {**fit_key(core, config, dt_max), **figures, "routed": False, "router": router, "seed": FIT_SEED,
+    return {**FIT_CORES[core].key(config, dt_max), **figures, "routed": False, "router": router, "seed": FIT_SEED,
             "build_s": round(seconds, 1), "note": note}
 
 
@@ -261,20 +248,14 @@ def run_fits(cores, config: FlamesConfig, dt_max: int, router: str) -> dict:
     """Build ``cores`` (names from :data:`FIT_CORES`) one after another; each row (or the
     failure, with what the nextpnr log still tells) is written to
     ``build/bench/flames_fsdd_fit.json`` as soon as it is known."""
-    from bench.sahippo_core import fit_row
-
     for core in cores:
         print(f"fit: building the {core} core ({router}) ...", flush=True)
         start = time.monotonic()
         try:
-            if core == "sahippo":
-                row = fit_row(config.n_state, n_channels=config.hidden, dt_max=dt_max, clock_hz=FIT_CLOCK_HZ,
-                              variant=FIT_VARIANT, seed=FIT_SEED, router=router, build_dir=fit_dir(core, config))
-            else:
-                row = fit_dhlif(config.hidden, config.n_branches, router=router, build_dir=fit_dir(core, config))
+            row = FIT_CORES[core].build(config, dt_max, router)
             row["routed"] = True
         except BuildError as error:
-            row = unrouted_row(core, config, dt_max, router, f"build failed: {str(error).splitlines()[0]}.",
+            row = unrouted_row(core, config, dt_max, router, build_failure(error) + ".",
                                time.monotonic() - start)
         save_fit(core, row)
     return load_fits()
@@ -284,7 +265,7 @@ def save_fit(core: str, row: dict) -> None:
     """Store one core's fit row (dated) in ``build/bench/flames_fsdd_fit.json``."""
     fits = load_fits()
     fits[core] = {**row, "date": time.strftime("%Y-%m-%dT%H:%M", time.gmtime())}
-    FIT_JSON.write_text(json.dumps(fits, indent=2, default=str))
+    write_text(FIT_JSON, json.dumps(fits, indent=2, default=str))
 
 
 def load_fits() -> dict:
@@ -331,8 +312,7 @@ def _plot(history: list, path: Path) -> None:
     ax_acc.legend()
     fig.suptitle("FSDD, FLAMES-style stack: DH-LIF -> SA-HiPPO (zoh) -> readout")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -352,12 +332,12 @@ def _cell(value, fmt="{}"):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.flames_fsdd", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--n-state", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--epochs", type=positive_int, default=6)
+    parser.add_argument("--hidden", type=positive_int, default=64)
+    parser.add_argument("--n-state", type=positive_int, default=32)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
-    parser.add_argument("--rtl", type=int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
+    parser.add_argument("--rtl", type=non_negative_int, default=5, metavar="K", help="test recordings run through the cores (0: none)")
     parser.add_argument("--reuse-rtl", action="store_true",
                         help="take the RTL rows of the last run when its integer network is the same (no simulation)")
     parser.add_argument("--fit", nargs="*", choices=FIT_CORES, metavar="CORE",
@@ -421,7 +401,7 @@ def main(argv=None) -> int:
         run_fits(args.fit or FIT_CORES, config, net.sahippo.dt_max, args.router)
     fits = {}
     for core, fit in load_fits().items():
-        if all(fit.get(k) == v for k, v in fit_key(core, config, net.sahippo.dt_max).items()):
+        if all(fit.get(k) == v for k, v in FIT_CORES[core].key(config, net.sahippo.dt_max).items()):
             fits[core] = fit
         else:
             print(f"ignoring the {core} row of {FIT_JSON}: built for another size")
@@ -481,15 +461,6 @@ def main(argv=None) -> int:
     return 0
 
 
-CORE_NAMES = {"sahippo": "SA-HiPPO", "dhlif": "DH-LIF"}
-
-
-def _size(core: str, fit: dict) -> str:
-    if core == "sahippo":
-        return f"H = {fit['n_channels']}, N = {fit['n_state']}, dt_max = {fit['dt_max']}"
-    return f"H = {fit['n_neurons']}, D = {fit['n_branches']}"
-
-
 def hardware_text(fits: dict) -> tuple[str, str, str]:
     """The table's LUT and Fmax cells and the hardware paragraph, from the cached fit rows.
 
@@ -500,17 +471,17 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
     counted = {c: f for c, f in fits.items() if f.get("LUT4") is not None}
     if len(counted) == len(FIT_CORES):
         # LUT4 is counted after packing, so a build stopped while routing still gives it.
-        luts = " + ".join(f"{counted[c]['LUT4']:,} {CORE_NAMES[c]}{'' if c in routed else ' (placed, not routed)'}"
+        luts = " + ".join(f"{counted[c]['LUT4']:,} {FIT_CORES[c].title}{'' if c in routed else ' (placed, not routed)'}"
                           for c in FIT_CORES)
         lut_cell = f"{sum(f['LUT4'] for f in counted.values()):,} ({luts})"
     else:
-        lut_cell = ", ".join(f"{f['LUT4']:,} ({CORE_NAMES[c]} core only)" for c, f in counted.items()) or NOT_MEASURED
+        lut_cell = ", ".join(f"{f['LUT4']:,} ({FIT_CORES[c].title} core only)" for c, f in counted.items()) or NOT_MEASURED
     if len(routed) == len(FIT_CORES):
         slow = min(FIT_CORES, key=lambda c: routed[c]["fmax_mhz"])
-        fmax_cell = f"{routed[slow]['fmax_mhz']} ({CORE_NAMES[slow]} core)"
+        fmax_cell = f"{routed[slow]['fmax_mhz']} ({FIT_CORES[slow].title} core)"
     elif routed:
-        fmax_cell = "; ".join([f"{f['fmax_mhz']} ({CORE_NAMES[c]} core)" for c, f in routed.items()]
-                              + [f"{CORE_NAMES[c]} {NOT_MEASURED} (not routed)" for c in fits if c not in routed])
+        fmax_cell = "; ".join([f"{f['fmax_mhz']} ({FIT_CORES[c].title} core)" for c, f in routed.items()]
+                              + [f"{FIT_CORES[c].title} {NOT_MEASURED} (not routed)" for c in fits if c not in routed])
     else:
         fmax_cell = NOT_MEASURED
     if not fits:
@@ -521,25 +492,23 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
     for core in FIT_CORES:
         fit = fits.get(core)
         if fit is None:
-            rows.append(f"| {CORE_NAMES[core]} | | not built | | | | | | | |")
+            rows.append(f"| {FIT_CORES[core].title} | | not built | | | | | | | |")
             continue
         if fit.get("routed"):
-            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {fit['LUT4']:,} | {fit['FF']:,} "
+            rows.append(f"| {FIT_CORES[core].title} | {FIT_CORES[core].size(fit)} | {fit['LUT4']:,} | {fit['FF']:,} "
                         f"| {fit['MULT18X18D']} | {fit['DP16KD']} | {fit['fmax_mhz']} | {'yes' if fit['met'] else 'no'} "
                         f"| {fit['build_s']:,.0f} | {fit['router']} |")
-            notes.append(f"{CORE_NAMES[core]} critical path: {fit['limit']}.")
+            notes.append(f"{FIT_CORES[core].title} critical path: {fit['limit']}.")
         else:
             placed = {k: fit.get(k) for k in ("LUT4", "FF", "MULT18X18D", "DP16KD")}
             cells = " | ".join("" if v is None else f"{v:,}" for v in placed.values())
             seconds = f"{fit['build_s']:,.0f} (stopped)" if fit.get("build_s") is not None else ""
-            rows.append(f"| {CORE_NAMES[core]} | {_size(core, fit)} | {cells} | not routed | - "
+            rows.append(f"| {FIT_CORES[core].title} | {FIT_CORES[core].size(fit)} | {cells} | not routed | - "
                         f"| {seconds} | {fit.get('router', '')} |")
-            notes.append(f"{CORE_NAMES[core]}: **not routed**: {fit['note']}")
-        if core == "sahippo" and fit.get("DP16KD") is not None:
-            words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
-            notes.append(f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
-                         f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
-                         "the read multiplexer over that many block RAMs is what is hard to route and slow.")
+            notes.append(f"{FIT_CORES[core].title}: **not routed**: {fit['note']}")
+        note = FIT_CORES[core].memory_note(fit)
+        if note:
+            notes.append(note)
     text = (f"One Yosys/nextpnr build of each core alone at this size (ULX3S 85F, {FIT_CLOCK_HZ / 1e6:.0f} MHz "
             f"target, seed {FIT_SEED}, `emit_state` off, an LFSR stimulus and one LED; "
             "`bench.sahippo_core.fit_row` and `bench.flames_fsdd.fit_dhlif`, rows in "
@@ -681,9 +650,9 @@ they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisi
   {minutes:.0f} minutes on 2 threads of the shared 2-core machine while other builds ran (epoch
   times in the JSON history).
 """
-    DOC.write_text(text)
+    write_text(DOC, text)
     print(f"wrote {DOC}")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

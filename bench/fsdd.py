@@ -41,8 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import BENCH_DIR, format_table, write_results
+from bench.common import BENCH_DIR, write_results
+from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
+from golden.files import write_bytes, write_text
 from golden.kinds import network_kinds, word_bits
 from golden.train import (
     NEURON_CHOICES,
@@ -152,7 +154,7 @@ def rtl_subset(neuron: str, params, n_steps: int, n_recordings: int, lanes: int,
     build = SIM_BUILD / build_name
     build.mkdir(parents=True, exist_ok=True)
     params_path = build / "params.pkl"
-    params_path.write_bytes(pickle.dumps(params))
+    write_bytes(params_path, pickle.dumps(params))
     dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes)
     indices = spread_indices(len(encoded), n_recordings)
     identical, first, cycles = 0, None, []
@@ -236,7 +238,7 @@ def store_rtl(neuron: str, params, n_steps: int, n_recordings: int, lanes: int, 
     outcome.update(neuron=neuron, model_sha256=model_digest(params), n_steps=n_steps, hardware=hw,
                    date=time.strftime("%Y-%m-%d %H:%M %Z"))
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    rtl_record_path(neuron, lanes).write_text(json.dumps(outcome, indent=1) + "\n")
+    write_text(rtl_record_path(neuron, lanes), json.dumps(outcome, indent=1) + "\n")
     return outcome
 
 
@@ -545,17 +547,15 @@ def main(argv=None) -> int:
     parser.add_argument("--neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=list(DEFAULT_NEURONS))
     parser.add_argument("--quick", action="store_true", help="small networks, 2 epochs, subset (smoke run)")
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
-    parser.add_argument("--rtl", type=int, default=0, metavar="N",
+    parser.add_argument("--rtl", type=non_negative_int, default=0, metavar="N",
                         help="run N test recordings through the processor's Verilog (Icarus) for --rtl-neurons")
     parser.add_argument("--rtl-neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=["csilif"])
-    parser.add_argument("--lanes", type=int, default=8, help="neuron lanes per layer of the simulated processor")
-    parser.add_argument("--builds", nargs="+", type=Path, metavar="DIR",
+    parser.add_argument("--lanes", type=positive_int, default=8, help="neuron lanes per layer of the simulated processor")
+    parser.add_argument("--builds", nargs="+", type=existing_dir, metavar="DIR",
                         help="hw.build output folders to read report.json from (default: build/ulx3s-*-fsdd_<neuron>/)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
-    if args.lanes < 1 or args.rtl < 0:
-        parser.error(f"--lanes must be at least 1 and --rtl at least 0 (got {args.lanes}, {args.rtl})")
     rows = []
     for neuron in args.neurons:
         config = quick_config(neuron) if args.quick else TrainConfig(neuron=neuron)
@@ -578,10 +578,10 @@ def main(argv=None) -> int:
     write_results(name, rows, meta={"config": config_text}, columns=COLUMNS)
     text = markdown(rows, config_text, args.quick)
     target = (BENCH_DIR / f"{name}.md") if args.quick else (DOCS / "fsdd_results.md")
-    target.write_text(text)
+    write_text(target, text)
     print(f"wrote {target}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

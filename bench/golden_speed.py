@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from bench.common import write_results
+from golden.cli import positive_int, run_main
 from golden.kinds import network_kinds
 
 TARGET = 10e6
@@ -56,15 +57,12 @@ def measure(name: str, *, n_neurons: int, steps: int, batch: int, repeat: int, s
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--neurons", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=2, help="runs per type; the best is reported")
+    parser.add_argument("--neurons", type=positive_int, default=512)
+    parser.add_argument("--steps", type=positive_int, default=1000)
+    parser.add_argument("--batch", type=positive_int, default=32)
+    parser.add_argument("--repeat", type=positive_int, default=2, help="runs per type; the best is reported")
     parser.add_argument("--types", nargs="+", choices=list(NEURON_TYPES), default=list(NEURON_TYPES))
     args = parser.parse_args(argv)
-    for name in ("neurons", "steps", "batch", "repeat"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1")
     rows = [
         measure(name, n_neurons=args.neurons, steps=args.steps, batch=args.batch, repeat=args.repeat)
         for name in args.types
@@ -75,4 +73,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

@@ -25,6 +25,8 @@ from pathlib import Path
 from amaranth.back import rtlil
 
 from bench.common import write_results
+from golden.cli import non_negative_int, positive_float, run_main
+from golden.files import write_text
 from hw.boards.ulx3s import ulx3s_platform
 from hw.ecp5.multiply_accumulate import MemoryMultiplyAccumulate
 from hw.toolchain import find_tool
@@ -52,9 +54,8 @@ def _critical_path(report: dict) -> str:
 def build_row(variant: str, *, seed: int, clock_mhz: float) -> dict:
     """Synthesise and place one variant out of context; returns its table row."""
     out = BUILD_ROOT / variant
-    out.mkdir(parents=True, exist_ok=True)
     top = MemoryMultiplyAccumulate(**VARIANTS[variant])
-    (out / "top.il").write_text(rtlil.convert(top, name="top", platform=ulx3s_platform("85F")))
+    write_text(out / "top.il", rtlil.convert(top, name="top", platform=ulx3s_platform("85F")))
     start = time.monotonic()
     subprocess.run([find_tool("yosys"), "-q", "-l", "top.rpt", "-p", "read_rtlil top.il; synth_ecp5 -top top -json top.json"],
                    cwd=out, check=True)
@@ -87,8 +88,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hard_blocks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="variants to build (default: all)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
-    parser.add_argument("--clock-mhz", type=float, default=200.0, metavar="F",
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=positive_float, default=200.0, metavar="F",
                         help="nextpnr's target clock (default: %(default)g)")
     args = parser.parse_args(argv)
     rows = [build_row(variant, seed=args.seed, clock_mhz=args.clock_mhz) for variant in args.variants]
@@ -99,4 +100,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

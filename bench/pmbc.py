@@ -22,6 +22,7 @@ import time
 import torch
 
 from bench.common import write_results
+from golden.cli import bench_name, non_negative_int, positive_int, run_main
 from golden.refractory_lif import RefractoryLIF, run_int_pmbc, run_int_spikes
 
 COLUMNS = ["path", "L", "batch", "channels", "spike_rate", "seq_s", "pmbc_s", "speedup", "pmbc_sweeps",
@@ -72,19 +73,17 @@ def bench_length(length: int, batch: int, channels: int, seed: int, paths: tuple
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(prog="python -m bench.pmbc", description=__doc__.split("\n")[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 8192, 65536], help="sequence lengths")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--channels", type=int, default=256)
+    parser.add_argument("--lengths", type=positive_int, nargs="+", default=[1024, 8192, 65536], help="sequence lengths")
+    parser.add_argument("--batch", type=positive_int, default=16)
+    parser.add_argument("--channels", type=positive_int, default=256)
     parser.add_argument("--paths", nargs="+", choices=["float", "int"], default=["float", "int"])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="lengths 256 and 1024, batch 2, 16 channels")
-    parser.add_argument("--output", default="pmbc", help="results go to build/bench/<output>.json")
+    parser.add_argument("--output", type=bench_name, default="pmbc", help="results go to build/bench/<output>.json")
     args = parser.parse_args(argv)
     if args.quick:
         args.lengths, args.batch, args.channels = [256, 1024], 2, 16
-    if min(args.lengths) < 1 or args.batch < 1 or args.channels < 1:
-        parser.error("--lengths, --batch and --channels must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
@@ -99,4 +98,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

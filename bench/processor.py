@@ -30,6 +30,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from bench.common import build_fit, write_results
+from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
@@ -198,28 +199,24 @@ def _cores_for(lanes: int, cores: list[int] | None) -> list[int]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.processor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=list(NETWORKS))
-    parser.add_argument("--lanes", nargs="+", type=int, default=list(LANES))
-    parser.add_argument("--clock-mhz", type=float, default=100.0, help="clock for the us / GSOP columns and --fit")
+    parser.add_argument("--lanes", nargs="+", type=positive_int, default=list(LANES))
+    parser.add_argument("--clock-mhz", type=positive_float, default=100.0, help="clock for the us / GSOP columns and --fit")
     parser.add_argument("--fit", action="store_true", help="also build the board top on the 85F (minutes each)")
-    parser.add_argument("--fit-lanes", nargs="+", type=int, default=[1, 4])
-    parser.add_argument("--cores", nargs="+", type=int, default=None,
+    parser.add_argument("--fit-lanes", nargs="+", type=positive_int, default=[1, 4])
+    parser.add_argument("--cores", nargs="+", type=positive_int, default=None,
                         help="neuron cores per hidden layer, swept like the lanes (default: as many as lanes); "
                              "a value that does not divide a configuration's lanes skips that configuration")
     parser.add_argument("--no-sim", action="store_true", help="skip the simulated cycle counts (fit rows only)")
-    parser.add_argument("--jobs", type=int, default=1,
+    parser.add_argument("--jobs", type=positive_int, default=1,
                         help="simulations and builds run side by side (one core each; default 1)")
-    parser.add_argument("--variant", default="85F")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--variant", type=ulx3s_variant, default="85F")
+    parser.add_argument("--seed", type=non_negative_int, default=1)
     parser.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER,
                         help="nextpnr router for --fit (default: %(default)s; router2 for 8 or more lanes)")
     parser.add_argument("--lut-mapper", choices=LUT_MAPPERS, default=DEFAULT_LUT_MAPPER,
                         help="Yosys LUT mapper for --fit (default: %(default)s; abc for the large network at 16 "
                              "lanes, where Yosys 0.70's abc9 aborts)")
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be at least 1, not {args.jobs}")
-    if args.cores is not None and min(args.cores) < 1:
-        parser.error(f"--cores must be at least 1, not {min(args.cores)}")
     clock_mhz = args.clock_mhz
     tasks = [] if args.no_sim else [(_sim_row, name, lanes, cores, clock_mhz)
                                     for name in args.networks for lanes in args.lanes
@@ -245,4 +242,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

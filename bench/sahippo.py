@@ -28,6 +28,8 @@ import numpy as np  # noqa: E402
 import scipy.linalg  # noqa: E402
 
 from bench.common import BENCH_DIR, write_results  # noqa: E402
+from golden.cli import run_main  # noqa: E402
+from golden.files import save_figure  # noqa: E402
 from golden.hippo import legs_matrices, nplr  # noqa: E402
 from golden.sahippo import (  # noqa: E402
     contractive_step,
@@ -51,7 +53,7 @@ def _save(fig, name: str, quick: bool) -> Path:
     """Write the plot under build/bench/; a full run also copies it to docs/img/ when small."""
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     path = BENCH_DIR / name
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    save_figure(fig, path, dpi=90, bbox_inches="tight")
     plt.close(fig)
     if not quick and path.stat().st_size < 200_000:
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
@@ -279,4 +281,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_main(main))

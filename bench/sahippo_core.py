@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from bench.common import FIT_ROOT, build_fit, write_results
+from bench.common import FIT_ROOT, build_failure, build_fit, write_fit_results
+from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.sahippo import SAHiPPOParams
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import SAHiPPOFitTop
-from hw.boards.ulx3s import ulx3s_platform
 from hw.cores.sahippo import SAHiPPOCore
+from sim.tb_sahippo import zoh_params
 
 STATE_SIZES = (16, 32, 64)
 N_CHANNELS = 16
@@ -42,17 +41,7 @@ COLUMNS = [
 
 def sahippo_params(n_state: int, n_channels: int = N_CHANNELS, dt_max: int = DT_MAX) -> SAHiPPOParams:
     """Seeded zoh layer (resources do not depend on the values: they are memory contents)."""
-    rng = np.random.default_rng(0)
-    return SAHiPPOParams.from_float(
-        n_state,
-        alpha=rng.uniform(0.5, 3.0, n_channels),
-        dt_scale=rng.uniform(0.02, 0.2, n_channels),
-        c=rng.standard_normal((n_channels, n_state)) / np.sqrt(n_state),
-        d=rng.standard_normal(n_channels),
-        threshold=rng.uniform(0.05, 0.3, n_channels),
-        dt_max=dt_max,
-        method="zoh",
-    )
+    return zoh_params(n_state, n_channels, dt_max, seed=0)
 
 
 def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, variant: str, seed: int,
@@ -85,13 +74,13 @@ def fit_row(n_state: int, *, n_channels: int, dt_max: int, clock_hz: float, vari
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sahippo_core", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--states", nargs="+", type=int, default=list(STATE_SIZES), metavar="N",
+    parser.add_argument("--states", nargs="+", type=positive_int, default=list(STATE_SIZES), metavar="N",
                         help="state sizes N (default: %(default)s)")
-    parser.add_argument("--channels", type=int, default=N_CHANNELS, help="channels H (default: %(default)s)")
-    parser.add_argument("--dt-max", type=int, default=DT_MAX, help="table clip dt_max (default: %(default)s)")
-    parser.add_argument("--clock-mhz", type=float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
-    parser.add_argument("--variant", default="85F", help="ULX3S variant (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--channels", type=positive_int, default=N_CHANNELS, help="channels H (default: %(default)s)")
+    parser.add_argument("--dt-max", type=positive_int, default=DT_MAX, help="table clip dt_max (default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=positive_float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
+    parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     parser.add_argument("--router", choices=ROUTERS, default=ROUTER,
                         help="nextpnr router (default: %(default)s; router1 does not finish on large decay tables)")
     args = parser.parse_args(argv)
@@ -102,23 +91,13 @@ def main(argv=None) -> int:
                                 clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed,
                                 router=args.router))
         except BuildError as error:
-            rows.append({"n_state": n_state, "limit": f"build failed: {str(error).splitlines()[0]}"})
-    write_results(
-        "sahippo_core",
-        rows,
-        meta={
-            "board": "ulx3s",
-            "device": ulx3s_platform(args.variant).device,
-            "clock_mhz": args.clock_mhz,
-            "seed": args.seed,
-            "router": args.router,
-            "what": "SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
-            "events_per_s": "fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
-        },
-        columns=COLUMNS,
+            rows.append({"n_state": n_state, "limit": build_failure(error)})
+    return write_fit_results(
+        "sahippo_core", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seed, columns=COLUMNS,
+        router=args.router,
+        what="SA-HiPPO zoh core (no o_state) + EHXPLLL + EventStimulus (LFSR events, outputs XOR to one LED)",
+        events_per_s="fmax / cycles_per_event (N/2 clocks per event, outputs always ready)",
     )
-    return 0 if all(row.get("met") for row in rows) else 1
-
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main(main))

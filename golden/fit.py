@@ -395,3 +395,39 @@ def check_fit(params: NetworkParams, device="85F", *, lanes=None, cores=None, sp
                 details.append(f"{name} {need} needed > {have} available ({users})")
         raise FitError(f"network does not fit {report.device.name}: " + ", ".join(details), report)
     return report
+
+
+def check_core_fit(kind: str, neuron, n_neurons: int, device="85F") -> FitReport:
+    """The fit check of one stand-alone neuron core of ``n_neurons`` (``hw.build`` without a model).
+
+    ``neuron`` is a parameter object of the kind (only its formats are read, so one neuron is
+    enough). Raises :class:`FitError` with the numbers and the largest ``n_neurons`` that fits.
+    """
+    if not isinstance(n_neurons, int) or n_neurons < 1:
+        raise ValueError(f"n_neurons must be a positive integer, not {n_neurons!r}")
+    device = _device(device)
+    spec = network_kinds()[kind]
+    state_bits, param_bits = word_bits(spec.state_words(neuron)), word_bits(spec.param_words(neuron))
+    products = list(spec.products(neuron))
+
+    def report_for(n: int) -> FitReport:
+        est = LayerEstimate(index=0, kind=kind, lanes=1, cores=1)
+        for name, width, written in (("core state", state_bits, True), ("core params", param_bits, False)):
+            mapped, blocks, luts = map_memory(n, width, written=written)
+            est.memories.append(MemoryEstimate(name, n, width, written, mapped, blocks, luts))
+        est.mult18x18d = sum(mult18_count(a, b) for a, b in products)
+        est.lut4 = spec.core_lut4 + sum(m.lut4 for m in est.memories)
+        return FitReport(device=device, layers=[est])
+
+    report = report_for(n_neurons)
+    if not report.fits:
+        lo, hi = 0, n_neurons  # largest n with report_for(n).fits lies in [lo, hi)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if report_for(mid).fits else (lo, mid)
+        short = [f"{name} {need} needed > {have} available"
+                 for name, (need, have) in report.usage().items() if need > have]
+        hint = f"at most {lo} neurons fit" if lo else "no core of this kind fits"
+        raise FitError(f"a {kind} core of {n_neurons} neurons does not fit {device.name}: {', '.join(short)}; "
+                       f"{hint} (--neurons)", report)
+    return report

@@ -29,7 +29,8 @@ from .fixed import QFormat
 __all__ = ["ModelFields", "NeuronKind", "KIND_MODULES", "neuron_kinds", "network_kinds", "word_bits"]
 
 #: The golden modules that declare a ``NEURON_KIND`` (one line per kind).
-KIND_MODULES = ("refractory_lif", "silif", "csilif", "layers", "dhlif", "sahippo", "lif")
+KIND_MODULES = ("refractory_lif", "silif", "csilif", "layers", "dhlif", "sahippo", "lif", "integrate_fire",
+                "cuba_lif")
 
 
 @dataclass(frozen=True)

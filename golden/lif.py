@@ -35,7 +35,7 @@ in the graph). ``docs/neurons/lif.md`` has the formats, the rounding and the cor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from .fixed import QFormat, int_bits_for, round_shift
 from .kinds import ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
-__all__ = ["LIF", "LIFParams", "LIFState", "LIFTrace", "run_int", "NEURON_KIND"]
+__all__ = ["LIF", "lif_float_run", "export_formats", "LIFParams", "LIFState", "LIFTrace", "run_int", "NEURON_KIND"]
 
 #: Float module initial ranges: leak uniform in this range, threshold 1, scale 1.
 LIF_LEAK_INIT = (0.8, 0.95)
@@ -79,21 +79,27 @@ class LIF(nn.Module):
 
     def run(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"s", "v", "u"}``, each ``(B, T, n)``, for currents ``x`` ``(B, T, n)``."""
-        if x.shape[-1] != self.n_neurons:
-            raise ValueError(f"currents have {x.shape[-1]} channels, the neuron layer has {self.n_neurons}")
-        c = self.coefficients()
-        u = x.new_zeros(x.shape[0], self.n_neurons)
-        out = {"s": [], "v": [], "u": []}
-        for t in range(x.shape[1]):
-            v = c["leak"] * u + c["scale"] * x[:, t]
-            s = spike_boxcar(v - c["threshold"])
-            u = v - c["threshold"] * s if self.reset is None else v * (1 - s) + self.reset * s
-            for name, value in (("s", s), ("v", v), ("u", u)):
-                out[name].append(value)
-        return {name: torch.stack(values, dim=1) for name, values in out.items()}
+        return lif_float_run(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)["s"]
+
+
+def lif_float_run(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The float LIF equations of ``module`` (its ``coefficients()``, ``reset``, ``n_neurons``)
+    on currents ``x`` ``(B, T, n)``: ``{"s", "v", "u"}``, each ``(B, T, n)``."""
+    if x.shape[-1] != module.n_neurons:
+        raise ValueError(f"currents have {x.shape[-1]} channels, the neuron layer has {module.n_neurons}")
+    c = module.coefficients()
+    u = x.new_zeros(x.shape[0], module.n_neurons)
+    out = {"s": [], "v": [], "u": []}
+    for t in range(x.shape[1]):
+        v = c["leak"] * u + c["scale"] * x[:, t]
+        s = spike_boxcar(v - c["threshold"])
+        u = v - c["threshold"] * s if module.reset is None else v * (1 - s) + module.reset * s
+        for name, value in (("s", s), ("v", v), ("u", u)):
+            out[name].append(value)
+    return {name: torch.stack(values, dim=1) for name, values in out.items()}
 
 
 @dataclass
@@ -152,8 +158,7 @@ class LIFParams:
             raise ValueError(f"coef_fmt must be unsigned with fractional bits (the leak lies in [0, 1)); got {self.coef_fmt}")
         if not self.scale_fmt.signed:
             raise ValueError(f"scale_fmt must be signed, not {self.scale_fmt}")
-        if np.any(self.leak_q < 0) or np.any(self.leak_q >= 1 << self.coef_fmt.frac_bits):
-            raise ValueError(f"leak_q must lie in [0, 1) of {self.coef_fmt}")
+        self._check_leak()
         if np.any(self.threshold_q <= 0) or not self.state_fmt.contains(self.threshold_q):
             raise ValueError(f"threshold_q must be positive and inside {self.state_fmt}")
         if not self.scale_fmt.contains(self.scale_q):
@@ -161,10 +166,20 @@ class LIFParams:
         if not self.state_fmt.contains(self.reset_q):
             raise ValueError(f"reset_q={self.reset_q} is outside {self.state_fmt}")
         c = self.coef_frac_bits
+        driven = max(self.input_fmt.width, self.driven_width)
         widest = 1 + max(self.state_fmt.width + self.coef_fmt.width + c - self.coef_fmt.frac_bits,
-                         self.input_fmt.width + self.scale_fmt.width + c - self.scale_fmt.frac_bits)
+                         driven + self.scale_fmt.width + c - self.scale_fmt.frac_bits)
         if widest > 62:
             raise ValueError(f"formats too wide for int64 products ({widest} bits); narrow state_fmt or the coefficients")
+
+    #: Width of the value the scale multiplies besides ``x`` (a subclass that feeds the
+    #: membrane from a state, as :class:`golden.cuba_lif.CubaLIFParams`, sets its own).
+    driven_width = 0
+
+    def _check_leak(self):
+        """The leak is a decay: ``[0, 1)`` of ``coef_fmt`` (decision 'Declared formats')."""
+        if np.any(self.leak_q < 0) or np.any(self.leak_q >= 1 << self.coef_fmt.frac_bits):
+            raise ValueError(f"leak_q must lie in [0, 1) of {self.coef_fmt}")
 
     @classmethod
     def from_float(cls, threshold, leak, scale=1.0, reset: float | None = None, **formats) -> "LIFParams":
@@ -205,6 +220,11 @@ class LIFParams:
         return max(self.coef_fmt.frac_bits, self.scale_fmt.frac_bits)
 
     # --- integer golden step ---------------------------------------------------------------
+    @staticmethod
+    def trace_class():
+        """The trace :func:`run_int` returns."""
+        return LIFTrace
+
     def initial_state(self, batch_shape=()) -> "LIFState":
         """Zero membrane (decision 'Zero initial state')."""
         return LIFState(u=torch.zeros((*batch_shape, self.n_neurons), dtype=torch.int64))
@@ -251,8 +271,11 @@ class LIFTrace:
         return int(self.saturated.sum())
 
 
-def run_int(params: LIFParams, currents_q) -> LIFTrace:
-    """Sequential bit-exact LIF over time; ``currents_q`` int64 ``(..., T, n_neurons)`` in ``input_fmt``."""
+def run_int(params: LIFParams, currents_q):
+    """Sequential bit-exact LIF over time; ``currents_q`` int64 ``(..., T, n_neurons)`` in ``input_fmt``.
+
+    Returns a :class:`LIFTrace` (a subclass's ``trace_class``: every field of its state, ``s``
+    and ``saturated``, e.g. :class:`golden.cuba_lif.CubaLIFTrace`)."""
     currents_q = torch.as_tensor(currents_q, dtype=torch.int64)
     if currents_q.dim() < 2 or currents_q.shape[-1] != params.n_neurons:
         raise ValueError(f"currents must have shape (..., T, {params.n_neurons}); got {tuple(currents_q.shape)}")
@@ -260,13 +283,14 @@ def run_int(params: LIFParams, currents_q) -> LIFTrace:
         raise ValueError(f"input currents outside {params.input_fmt}")
     state = params.initial_state(currents_q.shape[:-2])
     tensors = params._tensors()
-    us, ss, sats = [], [], []
+    trace_class = params.trace_class()
+    out = {f.name: [] for f in fields(trace_class)}
     for t in range(currents_q.shape[-2]):
         state, s, saturated = params._step(state, currents_q[..., t, :], tensors)
-        us.append(state.u)
-        ss.append(s)
-        sats.append(saturated)
-    return LIFTrace(u=torch.stack(us, dim=-2), s=torch.stack(ss, dim=-2), saturated=torch.stack(sats, dim=-2))
+        values = {**vars(state), "s": s, "saturated": saturated}
+        for name, steps in out.items():
+            steps.append(values[name])
+    return trace_class(**{name: torch.stack(steps, dim=-2) for name, steps in out.items()})
 
 
 # ============================================================================================
@@ -274,19 +298,27 @@ def run_int(params: LIFParams, currents_q) -> LIFTrace:
 # ============================================================================================
 
 
-def _quantize(module: LIF, input_fmt: QFormat, max_abs: dict, headroom: float):
-    """Export formats: ``v``/``u`` with room for ``headroom`` times their calibrated magnitude
-    and for the threshold and reset value; leak ``uQ0.18``; scale 18 bits with the integer
-    bits its largest value needs."""
+def export_formats(module, input_fmt: QFormat, max_abs: dict, headroom: float, coef_fmt: QFormat,
+                   states=("v", "u")) -> dict:
+    """Export formats of a LIF-type float module (LIF, IF, CubaLIF): the state with room for
+    ``headroom`` times the calibrated magnitude of ``states`` and for the threshold and reset
+    value; ``coef_fmt`` for the decays; scale 18 bits with the integer bits its largest value needs."""
     frac = input_fmt.frac_bits
     c = {name: value.detach().to(torch.float64) for name, value in module.coefficients().items()}
     fixed = max(float(c["threshold"].max()), abs(module.reset or 0.0)) + 2.0**-frac
-    state_int = max(int_bits_for(max(max_abs["v"], max_abs["u"]), headroom, minimum=2), int_bits_for(fixed, minimum=2))
+    largest = max(max_abs[name] for name in states)
+    state_int = max(int_bits_for(largest, headroom, minimum=2), int_bits_for(fixed, minimum=2))
     scale_int = int_bits_for(float(c["scale"].abs().max()) + 2.0**-14, minimum=2)
-    formats = dict(input_fmt=input_fmt, state_fmt=QFormat(state_int, frac), coef_fmt=QFormat(0, 18, signed=False),
-                   scale_fmt=QFormat(scale_int, 18 - scale_int))
+    return dict(input_fmt=input_fmt, state_fmt=QFormat(state_int, frac), coef_fmt=coef_fmt,
+                scale_fmt=QFormat(scale_int, 18 - scale_int))
+
+
+def _quantize(module: LIF, input_fmt: QFormat, max_abs: dict, headroom: float):
+    """Export formats (:func:`export_formats`, leak ``uQ0.18``) and parameters."""
+    formats = export_formats(module, input_fmt, max_abs, headroom, QFormat(0, 18, signed=False))
     params = LIFParams.from_module(module, **formats)
-    rounded = {"leak": int(np.count_nonzero(quantize_decay(c["leak"].numpy(), formats["coef_fmt"])[1]))}
+    leak = module.coefficients()["leak"].detach().to(torch.float64).numpy()
+    rounded = {"leak": int(np.count_nonzero(quantize_decay(leak, formats["coef_fmt"])[1]))}
     return params, formats, rounded
 
 

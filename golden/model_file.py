@@ -5,11 +5,19 @@ A model file is a standard `safetensors <https://huggingface.co/docs/safetensors
 * its tensors are the network's integer arrays, each named by its field path
   (``layers[0].weight_q``, ``layers[0].neuron.decay_re_q``, ...), ``int64`` (``bool`` for the
   quantisation-report masks);
-* its header metadata holds one entry, ``spikestream.manifest``: a JSON document with the
+* its header metadata holds ``spikestream.manifest``: a JSON document with the
   format name and version, the input side (``n_inputs``, ``bin_ticks``,
   ``max_events_per_step``, ``input_map``), per layer the sizes, formats (strings such as
   ``"sQ8.16"``), accumulator width and neuron kind with every scalar parameter, the
-  provenance, and for every array its shape, dtype and SHA-256.
+  provenance, and for every array its shape, dtype and SHA-256;
+* and ``spikestream.manifest_sha256``: the SHA-256 of every manifest value by its field path
+  (``bin_ticks``, ``layers[0].neuron.scalars.tau_q``, ...), so that an edited manifest is
+  refused naming the field, as an edited array is. A file without it (written before
+  digests) loads with a :class:`ModelFileWarning`.
+
+The container is checked from its header before the arrays are read: sizes (at most
+:data:`MAX_FILE_BYTES`), the number of arrays, the JSON's nesting depth and integer sizes are
+bounded, so a huge or hostile file is refused without being read whole.
 
 ``docs/model_file.md`` documents every field. :func:`save_model` writes a file from
 :class:`~golden.network.NetworkParams`; :func:`load_model` reads one back. Every problem with
@@ -23,7 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +42,8 @@ from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
 from .data.events import InputMap
+from .errors import SpikestreamError
+from .files import write_bytes
 from .fixed import QFormat
 from .kinds import network_kinds
 from .network import LayerParams, NetworkParams
@@ -40,7 +52,11 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "MANIFEST_KEY",
+    "DIGEST_KEY",
+    "MAX_FILE_BYTES",
     "ModelFileError",
+    "ModelFileWarning",
+    "manifest_digests",
     "save_model",
     "load_model",
     "read_manifest",
@@ -54,12 +70,26 @@ FORMAT_NAME = "spikestream-model"
 FORMAT_VERSION = 1
 #: safetensors header metadata key holding the JSON manifest.
 MANIFEST_KEY = "spikestream.manifest"
+#: safetensors header metadata key holding the manifest's digests (:func:`manifest_digests`).
+DIGEST_KEY = "spikestream.manifest_sha256"
+#: Largest model file read: a network an ECP5 holds is a few MB of int64 arrays.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 # safetensors: 8-byte little-endian header length; a header larger than this is not ours.
-_MAX_HEADER_BYTES = 100 * 1024 * 1024
+_MAX_HEADER_BYTES = 16 * 1024 * 1024
+# Bounds of the header's JSON: arrays in a file, nesting depth, digits of an integer.
+_MAX_ARRAYS = 4096
+_MAX_DEPTH = 32
+_MAX_INT_DIGITS = 30
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4,
+                "F32": 4, "U64": 8, "I64": 8, "F64": 8}
 
 
-class ModelFileError(ValueError):
+class ModelFileError(SpikestreamError):
     """A model file that cannot be read; the message names the file and the field path."""
+
+
+class ModelFileWarning(UserWarning):
+    """A model file that loads but is not fully checked (no manifest digest: written before digests)."""
 
 
 class _FieldError(ValueError):
@@ -143,17 +173,41 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
     return manifest, arrays
 
 
-def write_raw(path, manifest: dict, arrays: dict[str, np.ndarray]) -> Path:
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def manifest_digests(manifest) -> dict[str, str]:
+    """SHA-256 of every leaf value of the manifest by its field path.
+
+    Paths name fields as the errors do: ``bin_ticks``, ``layers[0].neuron.scalars.tau_q``,
+    ``arrays.layers[0].weight_q.sha256``; an empty object or list is a leaf of its own.
+    """
+    digests: dict[str, str] = {}
+    stack = [("", manifest)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict) and value:
+            stack += [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
+        elif isinstance(value, list) and value:
+            stack += [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+        else:
+            digests[where or "manifest"] = hashlib.sha256(_canonical(value).encode()).hexdigest()
+    return dict(sorted(digests.items()))
+
+
+def write_raw(path, manifest: dict, arrays: dict[str, np.ndarray], *, digest: bool = True) -> Path:
     """Write a manifest and arrays as a model file without any checking (tests use it to
-    write deliberately broken files). Returns the path."""
+    write deliberately broken files); with its digests unless ``digest=False``. The file is
+    written under a temporary name and renamed. Returns the path."""
     path = Path(path)
     try:
-        text = json.dumps(manifest, sort_keys=True)
+        metadata = {MANIFEST_KEY: json.dumps(manifest, sort_keys=True, allow_nan=False)}
+        if digest:
+            metadata[DIGEST_KEY] = json.dumps(manifest_digests(manifest), sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: manifest is not JSON-serialisable ({exc}); check provenance") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_st_save(dict(arrays), metadata={MANIFEST_KEY: text}))
-    return path
+    return write_bytes(path, _st_save(dict(arrays), metadata=metadata))
 
 
 def save_model(path, params: NetworkParams) -> Path:
@@ -178,41 +232,135 @@ def save_model(path, params: NetworkParams) -> Path:
 # --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
-def read_raw(path) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read the manifest (parsed JSON, unchecked) and the arrays of a model file.
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits (at most {_MAX_INT_DIGITS})")
+    return int(text)
 
-    Checks the container only: the file exists, is not truncated, its header parses, it has a
-    manifest, and the tensor data are complete.
+
+def _reject_constant(text: str):
+    raise ValueError(f"{text} is not a number JSON allows")
+
+
+def _parse_json(text, what: str, path: Path):
+    """JSON with bounded integers, no NaN/Infinity, bounded nesting; a ModelFileError otherwise."""
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ModelFileError(f"{path}: {what}: nested too deeply (at most {_MAX_DEPTH} levels)") from None
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: {what}: corrupted, not JSON ({exc})") from None
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise ModelFileError(f"{path}: {what}: nested too deeply (at most {_MAX_DEPTH} levels)")
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ModelFileError(f"{path}: {what}: a number out of range ({item})")
+    return value
+
+
+def _check_tensor_entries(header: dict, header_len: int, file_size: int, path: Path) -> None:
+    """Every array's dtype, shape and byte range from the header agree with the file's size."""
+    tensors = {name: entry for name, entry in header.items() if name != "__metadata__"}
+    if len(tensors) > _MAX_ARRAYS:
+        raise ModelFileError(f"{path}: header: {len(tensors)} arrays, a model file has at most {_MAX_ARRAYS}")
+    end = 0
+    for name, entry in tensors.items():
+        where = f"{path}: {name}"
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= set(entry):
+            raise ModelFileError(f"{where}: header entry must have dtype, shape and data_offsets")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in _DTYPE_BYTES:
+            raise ModelFileError(f"{where}: header dtype {dtype!r} is not a safetensors dtype")
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                  for n in shape):
+            raise ModelFileError(f"{where}: header shape must be a list of sizes, not {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in offsets) and 0 <= offsets[0] <= offsets[1]):
+            raise ModelFileError(f"{where}: header data_offsets must be [begin, end], not {offsets!r}")
+        if (offsets[1] - offsets[0]) != math.prod(shape) * _DTYPE_BYTES[dtype]:
+            raise ModelFileError(f"{where}: header byte range {offsets} does not hold shape {shape} of {dtype}")
+        end = max(end, offsets[1])
+    if 8 + header_len + end > file_size:
+        raise ModelFileError(f"{path}: array data: truncated: the header announces {end} bytes of arrays, "
+                             f"the file holds {file_size - 8 - header_len}")
+
+
+def _check_manifest_digest(manifest, metadata: dict, path: Path) -> None:
+    """Compare the manifest with its digests; warn for a file that has none."""
+    if DIGEST_KEY not in metadata:
+        warnings.warn(f"{path}: the manifest has no digest ({DIGEST_KEY}); the file was written before "
+                      "manifest digests and an edit of it would go unnoticed: write it again with "
+                      "golden.model_file.save_model", ModelFileWarning, stacklevel=4)
+        return
+    text = metadata[DIGEST_KEY]
+    expected = _parse_json(text, DIGEST_KEY, path) if isinstance(text, str) else None
+    if not isinstance(expected, dict) or not all(isinstance(v, str) for v in expected.values()):
+        raise ModelFileError(f"{path}: {DIGEST_KEY}: corrupted, must be an object of SHA-256 digests")
+    actual = manifest_digests(manifest)
+    for where in sorted(set(actual) | set(expected)):
+        if where not in expected:
+            raise ModelFileError(f"{path}: {where}: not covered by the manifest digest (a field added to the manifest)")
+        if where not in actual:
+            raise ModelFileError(f"{path}: {where}: missing from the manifest but covered by its digest "
+                                 "(a field removed from the manifest)")
+        if actual[where] != expected[where]:
+            raise ModelFileError(f"{path}: {where}: corrupted: SHA-256 of the manifest value does not match "
+                                 f"{DIGEST_KEY}.{where}")
+
+
+def read_raw(path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read the manifest (parsed JSON, digests checked, fields not) and the arrays of a model file.
+
+    Checks the container: the file exists, is not too large, is not truncated, its header
+    parses within bounds (depth, integer size, array count) and agrees with the file's size, it
+    has a manifest that matches its digests, and the tensor data are complete. The arrays are
+    read only after the header has been checked.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
-    raw = path.read_bytes()
-    if len(raw) < 8:
-        raise ModelFileError(f"{path}: truncated: {len(raw)} bytes, a model file starts with an 8-byte header length")
-    (header_len,) = struct.unpack_from("<Q", raw, 0)
-    if header_len > _MAX_HEADER_BYTES:
-        raise ModelFileError(f"{path}: not a model file (header length field says {header_len} bytes)")
-    if 8 + header_len > len(raw):
-        raise ModelFileError(
-            f"{path}: truncated: the header announces {header_len} bytes but the file ends after {len(raw) - 8}"
-        )
-    try:
-        header = json.loads(raw[8:8 + header_len].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: header: corrupted, not JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{path}: header: corrupted, not a JSON object")
-    metadata = header.get("__metadata__") or {}
-    if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
-        raise ModelFileError(
-            f"{path}: header: no {MANIFEST_KEY!r} entry; this is not a spikestream model file "
-            "(write one with golden.model_file.save_model)"
-        )
-    try:
-        manifest = json.loads(metadata[MANIFEST_KEY])
-    except (TypeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path}: manifest: corrupted, not JSON ({exc})") from None
+    file_size = path.stat().st_size
+    if file_size > MAX_FILE_BYTES:
+        raise ModelFileError(f"{path}: {file_size} bytes, larger than any model file ({MAX_FILE_BYTES} bytes at most)")
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise ModelFileError(f"{path}: truncated: {len(head)} bytes, a model file starts with an 8-byte header length")
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len > _MAX_HEADER_BYTES:
+            raise ModelFileError(f"{path}: not a model file (header length field says {header_len} bytes)")
+        if 8 + header_len > file_size:
+            raise ModelFileError(
+                f"{path}: truncated: the header announces {header_len} bytes but the file ends after {file_size - 8}"
+            )
+        header_bytes = handle.read(header_len)
+        try:
+            header_text = header_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ModelFileError(f"{path}: header: corrupted, not JSON ({exc})") from None
+        header = _parse_json(header_text, "header", path)
+        if not isinstance(header, dict):
+            raise ModelFileError(f"{path}: header: corrupted, not a JSON object")
+        metadata = header.get("__metadata__") or {}
+        if not isinstance(metadata, dict) or not isinstance(metadata.get(MANIFEST_KEY), str):
+            raise ModelFileError(
+                f"{path}: header: no {MANIFEST_KEY!r} entry; this is not a spikestream model file "
+                "(write one with golden.model_file.save_model)"
+            )
+        unknown = sorted(set(metadata) - {MANIFEST_KEY, DIGEST_KEY})
+        if unknown:
+            raise ModelFileError(f"{path}: header: unknown metadata entry {unknown[0]!r} (a model file has "
+                                 f"{MANIFEST_KEY!r} and {DIGEST_KEY!r} only)")
+        manifest = _parse_json(metadata[MANIFEST_KEY], "manifest", path)
+        _check_manifest_digest(manifest, metadata, path)
+        _check_tensor_entries(header, header_len, file_size, path)
+        raw = head + header_bytes + handle.read()
     try:
         arrays = _st_load(raw)
     except SafetensorError as exc:
@@ -482,26 +630,38 @@ def main(argv=None) -> int:
     import argparse
     import sys
 
+    from .cli import existing_file, non_negative_int, output_file, positive_int, upper_choice
+    from .files import check_output
     from .fit import DEVICES, FitError, check_fit
     from .network import default_hidden_kinds, default_network
 
     parser = argparse.ArgumentParser(prog="python -m golden.model_file", description="Check or write model files.")
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="load a model file, print its summary and the fit check")
-    check.add_argument("file")
-    check.add_argument("--device", default="85F", choices=sorted(DEVICES), help="ULX3S FPGA size (default 85F)")
-    check.add_argument("--lanes", type=int, default=1, help="neuron lanes per layer (default 1)")
+    check.add_argument("file", type=existing_file)
+    check.add_argument("--device", default="85F", type=upper_choice(sorted(DEVICES), "device"),
+                       help="ULX3S FPGA size: 12F, 25F, 45F or 85F (default 85F)")
+    check.add_argument("--lanes", type=positive_int, default=1, help="neuron lanes per layer (default 1)")
     write = sub.add_parser("default", help="write the embedded default network")
-    write.add_argument("out")
-    write.add_argument("--seed", type=int, default=0)
+    write.add_argument("out", type=output_file)
+    write.add_argument("--seed", type=non_negative_int, default=0)
     write.add_argument("--hidden", default="csilif", choices=default_hidden_kinds())
+    write.add_argument("--force", action="store_true", help="overwrite an existing file")
     args = parser.parse_args(argv)
     try:
         if args.command == "default":
+            try:
+                check_output(args.out, force=args.force)
+            except SpikestreamError as exc:
+                parser.error(str(exc))
             path = save_model(args.out, default_network(seed=args.seed, hidden_kind=args.hidden))
             print(f"wrote {path}")
             return 0
-        params = load_model(args.file)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ModelFileWarning)
+            params = load_model(args.file)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
         print(_summary(params))
         print(check_fit(params, args.device, lanes=args.lanes))
     except (ModelFileError, FitError) as exc:
@@ -514,4 +674,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import run_main
+
+    raise SystemExit(run_main(main))

@@ -90,6 +90,8 @@ from dataclasses import dataclass
 
 from amaranth.lib.crc import catalog
 
+from .errors import SpikestreamError
+
 __all__ = [
     "SYNC", "CRC", "PROTOCOL_VERSION", "MAX_UNKNOWN_PAYLOAD", "MAX_SCORES", "TIMESTAMP_MAX",
     "COUNTER_WIDTH", "COUNTER_MAX", "COUNTER_NAMES", "STATUS_EXTRA_COUNTERS",
@@ -98,8 +100,13 @@ __all__ = [
     "Spike", "Scores", "Status", "crc16", "encode_frame", "decode_frame", "encode_event",
     "encode_end_of_sample", "encode_reset", "encode_read_status", "encode_command",
     "decode_command", "encode_spike", "encode_scores", "encode_status", "decode_result",
-    "FrameParser", "FrameDecoderModel", "TIMEOUT",
+    "FrameParser", "FrameDecoderModel", "TIMEOUT", "ProtocolError",
 ]
+
+
+class ProtocolError(SpikestreamError):
+    """A frame, command or value that the protocol does not carry; the message says which."""
+
 
 SYNC = 0xA5
 #: CRC-16/IBM-3740 over bytes; ``CRC.compute`` is the reference, ``CRC.create()`` the gateware.
@@ -190,7 +197,7 @@ class SensorGeometry:
         for name, value, top in (("width", self.width, 1 << 16), ("height", self.height, 1 << 16),
                                  ("n_polarities", self.n_polarities, 1 << 8)):
             if not isinstance(value, int) or not 1 <= value <= top:
-                raise ValueError(f"SensorGeometry.{name} must be an int in 1..{top}, got {value!r}")
+                raise ProtocolError(f"SensorGeometry.{name} must be an int in 1..{top}, got {value!r}")
 
     def contains(self, x: int, y: int, polarity: int) -> bool:
         """Whether an event address lies inside the sensor."""
@@ -270,9 +277,9 @@ def crc16(data: bytes) -> int:
 def encode_frame(cmd: int, payload: bytes = b"") -> bytes:
     """One frame: ``SYNC, cmd, len(payload), payload, CRC`` (CRC big-endian)."""
     if not 0 <= cmd <= 255:
-        raise ValueError(f"frame command code must fit in a byte, got {cmd}")
+        raise ProtocolError(f"frame command code must fit in a byte, got {cmd}")
     if len(payload) > 255:
-        raise ValueError(f"frame payload is at most 255 bytes, got {len(payload)}")
+        raise ProtocolError(f"frame payload is at most 255 bytes, got {len(payload)}")
     body = bytes([cmd, len(payload)]) + bytes(payload)
     return bytes([SYNC]) + body + crc16(body).to_bytes(2, "big")
 
@@ -281,17 +288,17 @@ def decode_frame(frame: bytes) -> tuple[int, bytes]:
     """Strictly decode one complete frame into ``(cmd, payload)``; ``ValueError`` if malformed."""
     frame = bytes(frame)
     if len(frame) < 5 or frame[0] != SYNC:
-        raise ValueError(f"a frame starts with SYNC 0x{SYNC:02X} and has at least 5 bytes, got {frame.hex()}")
+        raise ProtocolError(f"a frame starts with SYNC 0x{SYNC:02X} and has at least 5 bytes, got {frame.hex()}")
     if len(frame) != 5 + frame[2]:
-        raise ValueError(f"frame length {len(frame)} does not match LEN {frame[2]} + 5")
+        raise ProtocolError(f"frame length {len(frame)} does not match LEN {frame[2]} + 5")
     if crc16(frame[1:]) != 0:
-        raise ValueError(f"frame CRC mismatch: {frame.hex()}")
+        raise ProtocolError(f"frame CRC mismatch: {frame.hex()}")
     return frame[1], frame[3:-2]
 
 
 def _check_u(name: str, value: int, bits: int) -> int:
     if not isinstance(value, int) or not 0 <= value < (1 << bits):
-        raise ValueError(f"{name} must be an unsigned {bits}-bit integer, got {value!r}")
+        raise ProtocolError(f"{name} must be an unsigned {bits}-bit integer, got {value!r}")
     return value
 
 
@@ -329,16 +336,16 @@ def encode_command(command) -> bytes:
         return encode_reset()
     if isinstance(command, ReadStatus):
         return encode_read_status()
-    raise ValueError(f"not a host-to-board command: {command!r}")
+    raise ProtocolError(f"not a host-to-board command: {command!r}")
 
 
 def decode_command(cmd: int, payload: bytes):
     """Typed command from a frame's ``(cmd, payload)``; ``ValueError`` for unknown or mis-sized."""
     expected = COMMAND_PAYLOAD_LENGTHS.get(cmd)
     if cmd not in COMMAND_PAYLOAD_LENGTHS:
-        raise ValueError(f"unknown command 0x{cmd:02X}")
+        raise ProtocolError(f"unknown command 0x{cmd:02X}")
     if len(payload) != expected:
-        raise ValueError(f"command 0x{cmd:02X} carries {expected} payload bytes, got {len(payload)}")
+        raise ProtocolError(f"command 0x{cmd:02X} carries {expected} payload bytes, got {len(payload)}")
     if cmd == Command.EVENT:
         return Event(*EVENT_PAYLOAD.unpack(payload))
     return {Command.END_OF_SAMPLE: EndOfSample, Command.RESET: Reset, Command.READ_STATUS: ReadStatus}[cmd]()
@@ -356,10 +363,10 @@ def encode_scores(scores: Iterable[int], argmax: int) -> bytes:
     """SCORES frame: ``argmax`` u8 then each score as s32."""
     scores = list(scores)
     if not 1 <= len(scores) <= MAX_SCORES:
-        raise ValueError(f"a SCORES frame carries 1..{MAX_SCORES} class scores, got {len(scores)}")
+        raise ProtocolError(f"a SCORES frame carries 1..{MAX_SCORES} class scores, got {len(scores)}")
     for score in scores:
         if not -(1 << 31) <= score < (1 << 31):
-            raise ValueError(f"class scores are signed 32-bit, got {score}")
+            raise ProtocolError(f"class scores are signed 32-bit, got {score}")
     _check_u("scores argmax", argmax, 8)
     return encode_frame(Result.SCORES, struct.pack(f">B{len(scores)}i", argmax, *scores))
 
@@ -371,10 +378,10 @@ def encode_status(counters: Mapping[str, int], version: int = PROTOCOL_VERSION) 
     """
     missing = set(COUNTER_NAMES) - set(counters)
     if missing:
-        raise ValueError(f"STATUS needs every counter of COUNTER_NAMES; missing {sorted(missing)}")
+        raise ProtocolError(f"STATUS needs every counter of COUNTER_NAMES; missing {sorted(missing)}")
     unknown = set(counters) - set(STATUS_COUNTER_NAMES)
     if unknown:
-        raise ValueError(f"STATUS carries only STATUS_COUNTER_NAMES; unknown {sorted(unknown)}")
+        raise ProtocolError(f"STATUS carries only STATUS_COUNTER_NAMES; unknown {sorted(unknown)}")
     counters = Status(counters).counters
     values = [_check_u(f"counter {name}", counters[name], COUNTER_WIDTH) for name in STATUS_COUNTER_NAMES]
     return encode_frame(Result.STATUS, STATUS_PAYLOAD.pack(_check_u("version", version, 8), *values))
@@ -391,7 +398,7 @@ def decode_result(cmd: int, payload: bytes):
     if cmd == Result.STATUS and len(payload) == STATUS_PAYLOAD.size:
         version, *values = STATUS_PAYLOAD.unpack(payload)
         return Status(dict(zip(STATUS_COUNTER_NAMES, values)), version)
-    raise ValueError(f"not a valid result frame: cmd 0x{cmd:02X} with {len(payload)} payload bytes")
+    raise ProtocolError(f"not a valid result frame: cmd 0x{cmd:02X} with {len(payload)} payload bytes")
 
 
 # --- Streaming parser and the decoder reference model -----------------------------------------
@@ -451,7 +458,7 @@ class FrameParser:
     def feed(self, byte: int) -> tuple[int, bytes] | None:
         """Consume one byte; return ``(cmd, payload)`` when it completes a good frame."""
         if not 0 <= byte <= 255:
-            raise ValueError(f"bytes are 0..255, got {byte}")
+            raise ProtocolError(f"bytes are 0..255, got {byte}")
         state = self._state
         if state is _State.HUNT:
             if byte == SYNC:
@@ -514,9 +521,9 @@ class FrameDecoderModel:
 
     def __init__(self, geometry: SensorGeometry, fifo_depth: int | None = None):
         if not isinstance(geometry, SensorGeometry):
-            raise ValueError(f"geometry must be a SensorGeometry, got {geometry!r}")
+            raise ProtocolError(f"geometry must be a SensorGeometry, got {geometry!r}")
         if fifo_depth is not None and fifo_depth < 1:
-            raise ValueError(f"fifo_depth must be at least 1 (or None), got {fifo_depth}")
+            raise ProtocolError(f"fifo_depth must be at least 1 (or None), got {fifo_depth}")
         self.geometry = geometry
         self.fifo_depth = fifo_depth
         self.parser = FrameParser(COMMAND_PAYLOAD_LENGTHS, MAX_UNKNOWN_PAYLOAD)

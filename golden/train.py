@@ -58,10 +58,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cli import fraction, non_negative_int, output_dir, output_file, positive_float, positive_int, run_main
 from .data import REPO_ROOT
 from .data.cochlea import encode_fsdd
 from .data.events import bin_events
+from .errors import SpikestreamError
 from .export import float_trace
+from .files import atomic_write, check_output, save_figure, write_text
 from .kinds import network_kinds
 from .layers import LIReadout, SNNLayer, readout_scores
 from .refractory_lif import RefractoryLIFNeuron
@@ -313,7 +316,7 @@ def _plot(history: list[dict], path: Path, title: str) -> None:
     ax_acc.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -417,9 +420,10 @@ def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
 
 def save_checkpoint(model: nn.Module, config, history: list, out_dir: Path, n_params: int) -> None:
     """Write ``checkpoint.pt`` (configuration, weights, history) and ``history.json`` into ``out_dir``."""
-    torch.save({"config": asdict(config), "state_dict": model.state_dict(), "history": history}, out_dir / "checkpoint.pt")
+    with atomic_write(out_dir / "checkpoint.pt") as handle:
+        torch.save({"config": asdict(config), "state_dict": model.state_dict(), "history": history}, handle)
     doc = {"config": asdict(config), "parameters": n_params, "history": history}
-    (out_dir / "history.json").write_text(json.dumps(doc, indent=2))
+    write_text(out_dir / "history.json", json.dumps(doc, indent=2))
 
 
 def _save(model, config, history, out_dir: Path, n_params: int) -> None:
@@ -521,27 +525,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--neuron", choices=sorted(NEURON_CHOICES), default=defaults.neuron,
                    help="neuron type of both hidden layers")
-    p.add_argument("--hidden", type=int, default=defaults.hidden, help="neurons per hidden layer")
-    p.add_argument("--bin-ms", type=int, default=defaults.bin_ms, help="network step in ms (cochlea ticks)")
-    p.add_argument("--window-ms", type=int, default=defaults.window_ms,
+    p.add_argument("--hidden", type=positive_int, default=defaults.hidden, help="neurons per hidden layer")
+    p.add_argument("--bin-ms", type=positive_int, default=defaults.bin_ms, help="network step in ms (cochlea ticks)")
+    p.add_argument("--window-ms", type=positive_int, default=defaults.window_ms,
                    help="fixed sample window in ms (later events are left out)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate (cosine decay to 0)")
-    p.add_argument("--dropout", type=float, default=defaults.dropout)
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="Adam learning rate (cosine decay to 0)")
+    p.add_argument("--dropout", type=fraction, default=defaults.dropout)
     p.add_argument("--loss", choices=("membrane_mean", "softmax_sum"), default=defaults.loss)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads")
-    p.add_argument("--train-limit", type=int, default=None, help="use only N training recordings (quick check)")
-    p.add_argument("--test-limit", type=int, default=None, help="use only N test recordings (quick check)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default build/train/<neuron>)")
-    p.add_argument("--export", type=Path, default=None, metavar="FILE",
+    p.add_argument("--seed", type=non_negative_int, default=defaults.seed)
+    p.add_argument("--threads", type=positive_int, default=defaults.threads, help="torch CPU threads")
+    p.add_argument("--train-limit", type=positive_int, default=None, help="use only N training recordings (quick check)")
+    p.add_argument("--test-limit", type=positive_int, default=None, help="use only N test recordings (quick check)")
+    p.add_argument("--out", type=output_dir, default=None, help="output folder (default build/train/<neuron>)")
+    p.add_argument("--export", type=output_file, default=None, metavar="FILE",
                    help="also write the quantised integer network to this model file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --export file")
     return p
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.export is not None:
+        try:
+            check_output(args.export, force=args.force, what="--export")
+        except SpikestreamError as exc:
+            parser.error(str(exc))
     try:
         config = TrainConfig(
             neuron=args.neuron, hidden=args.hidden, bin_ms=args.bin_ms, window_ms=args.window_ms,
@@ -557,7 +568,7 @@ def main(argv=None) -> int:
     if args.export is not None:
         exported = export_trained(result.model, config, result.train_data, result.test_data, args.export, log=log)
         doc = {k: v for k, v in exported.items() if k not in ("params", "trace")}
-        (result.out_dir / "export.json").write_text(json.dumps(doc, indent=2))
+        write_text(result.out_dir / "export.json", json.dumps(doc, indent=2))
     return 0
 
 
@@ -566,4 +577,4 @@ def _flush_print(*args, **kwargs):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -19,16 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.fit import FitError, check_fit
+from golden.cli import existing_file, non_negative_int, output_dir, positive_float, positive_int, run_main, upper_choice
+from golden.fit import FitError, check_core_fit, check_fit
 from golden.model_file import load_model
 from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
 from hw.bitstream import (DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS, SYNTHESIS_TOOLS, BuildError,
-                          program_board, run_build)
+                          BuildDirError, program_board, run_build)
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
-from hw.pll_ecp5 import PLLConfig, solve_pll
+from hw.pll_ecp5 import OUTPUT_HZ_RANGE, PLLConfig, solve_pll
 from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
@@ -65,13 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--board", choices=["ulx3s"], default="ulx3s", help="target board (default: %(default)s)")
     parser.add_argument(
         "--variant",
-        choices=list(VARIANTS),
+        type=upper_choice(VARIANTS, "variant"),
         default="85F",
         help="ULX3S FPGA size: LFE5U-12F, -25F, -45F or -85F (default: %(default)s)",
     )
     parser.add_argument(
         "--clock-mhz",
-        type=float,
+        type=_clock_mhz_arg,
         metavar="F",
         help=(
             "core clock made by the PLL from the 25 MHz oscillator, in MHz (default: "
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model",
+        type=_model_arg,
         metavar="FILE",
         help=(
             "build the streaming event processor for this model file (golden.model_file format; "
@@ -89,20 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--lanes",
-        type=int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="with --model: synapse accumulator lanes per layer, adds per cycle (default: %(default)s)",
     )
     parser.add_argument(
         "--cores",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="with --model: neuron cores per hidden layer; must divide --lanes (default: as many as lanes)",
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         metavar="T",
         help=(
             "with --model: time steps per sample (default: the model file's provenance n_steps, "
@@ -120,14 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--neurons",
-        type=int,
+        type=positive_int,
         default=DEFAULT_NEURONS,
         metavar="N",
         help="without --model: neurons in the core, time-multiplexed on one datapath (default: %(default)s)",
     )
     parser.add_argument(
         "--out",
-        type=Path,
+        type=output_dir,
         metavar="DIR",
         help=(
             "build directory for generated files, logs, bitstream and reports (default: "
@@ -140,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="only elaborate and write the Verilog, LPF and scripts; run no toolchain",
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="build into an --out folder that is not empty and was not made by hw.build (its files may be overwritten)",
+    )
+    parser.add_argument(
         "--allow-timing-fail",
         action="store_true",
         help="exit 0 even when the design misses the requested clock (the report still says so)",
@@ -149,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"load the bitstream into the board's SRAM afterwards (needs {PROGRAMMER})",
     )
-    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     parser.add_argument(
         "--router",
         choices=ROUTERS,
@@ -176,9 +183,23 @@ def _spike_layers_arg(text: str):
     if text == "all":
         return text
     try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
+        return tuple(non_negative_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected 'all' or hidden layer indices such as 0,1, not {text!r}") from None
+
+
+def _clock_mhz_arg(text: str) -> float:
+    """``--clock-mhz``: a clock the ECP5 PLL can output."""
+    value = positive_float(text)
+    low, high = (hz / 1e6 for hz in OUTPUT_HZ_RANGE)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text} MHz is outside {low:g}..{high:g} MHz, the PLL's output range")
+    return value
+
+
+def _model_arg(text: str) -> str:
+    """``--model``: ``"default"`` or an existing model file."""
+    return text if text == "default" else str(existing_file(text))
 
 
 def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3SNeuronTop]:
@@ -214,18 +235,14 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.neurons < 1:
-        parser.error(f"--neurons must be at least 1, not {args.neurons}")
     if args.dry_run and args.program:
         parser.error("--program needs a bitstream: drop --dry-run")
-    if args.lanes < 1:
-        parser.error(f"--lanes must be at least 1, not {args.lanes}")
-    if args.cores is not None and args.cores < 1:
-        parser.error(f"--cores must be at least 1, not {args.cores}")
     if args.cores is not None and args.model is None:
         parser.error("--cores needs --model (the processor build)")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be at least 1, not {args.steps}")
+    if args.cores is not None and args.lanes % args.cores:
+        divisors = [d for d in range(1, args.lanes + 1) if args.lanes % d == 0]
+        parser.error(f"--cores {args.cores} must divide --lanes {args.lanes}: cores ({args.cores}) must divide lanes "
+                     f"({args.lanes}); try one of {', '.join(map(str, divisors[-6:]))}")
     if args.spike_layers is not None and args.model is None:
         parser.error("--spike-layers needs --model (the processor build)")
     default_mhz = DEFAULT_CLOCK_MHZ if args.model is None else DEFAULT_PROCESSOR_CLOCK_MHZ
@@ -238,6 +255,8 @@ def main(argv=None) -> int:
             configure_environment([*SYNTHESIS_TOOLS, *([PROGRAMMER] if args.program else [])])
         pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
         if args.model is None:
+            core_params = RefractoryLIFParams.from_float(v_th=np.ones(1), u_th=np.full(1, 0.5))
+            check_core_fit("refractory_lif", core_params, args.neurons, args.variant)
             design, top = refractory_lif_top(args.neurons, pll_config)
         else:
             design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps,
@@ -264,7 +283,11 @@ def main(argv=None) -> int:
             seed=args.seed,
             router=args.router,
             lut_mapper=args.lut_mapper,
+            force=args.force,
         )
+    except BuildDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -311,4 +334,4 @@ def report_verdict(report, *, allow_timing_fail: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -13,8 +13,8 @@ print them: scores, spikes per layer, the STATUS counters and the spikes the boa
 the sample. ``--spikes`` prints every spike, ``--spikes-csv FILE`` writes them as
 ``file,sample,layer,neuron,time`` rows. The frame format is :mod:`golden.protocol`.
 
-The transport is pluggable: :class:`SerialTransport` (a tty in raw mode through ``termios``, no
-pyserial), :class:`FileTransport` (``--dry-run``: the byte stream goes to a file) and
+The transport is pluggable: :class:`SerialTransport` (a serial port through ``pyserial``: Linux,
+macOS, Windows), :class:`FileTransport` (``--dry-run``: the byte stream goes to a file) and
 :class:`LoopbackTransport` (an in-process stand-in board built on the golden decoder, for tests
 and for trying the driver without hardware).
 """
@@ -22,9 +22,10 @@ and for trying the driver without hardware).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
-import os
-import select
+import errno
+import io
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,21 +33,26 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.cli import existing_file, int_range, output_file, positive_float, positive_int, run_main
+from golden.errors import SpikestreamError
+from golden.files import atomic_write, check_output, write_text
 from golden.protocol import (
-    PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, STATUS_COUNTER_NAMES, TIMESTAMP_MAX, EndOfSample, Event,
+    MAX_SCORES, PROTOCOL_VERSION, RESULT_PAYLOAD_LENGTHS, STATUS_COUNTER_NAMES, TIMESTAMP_MAX, EndOfSample, Event,
     FrameDecoderModel, FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status,
     decode_result, encode_end_of_sample, encode_event, encode_read_status, encode_reset,
     encode_scores, encode_spike, encode_status,
 )
 
 __all__ = [
-    "SampleEvents", "load_events", "sample_frames", "SerialTransport", "FileTransport",
+    "SampleEvents", "load_events", "sample_frames", "SerialPortError", "SerialTransport", "FileTransport",
     "LoopbackTransport", "SampleResult", "run_sample", "main",
 ]
 
 EVENT_SUFFIXES = (".bin", ".aedat4", ".npy", ".csv")
 #: Bytes written per ``write`` call, so that results are read while a long sample streams.
 WRITE_CHUNK = 4096
+#: Baud rates ``--baud`` takes: what USB-serial bridges (the ULX3S's FT231X: up to 3 Mbaud) reach.
+BAUD_MIN, BAUD_MAX = 300, 12_000_000
 
 
 # --- Event files ---------------------------------------------------------------------------------
@@ -66,33 +72,6 @@ class SampleEvents:
         return len(self.x)
 
 
-def _camera_events_from_table(path: Path) -> np.ndarray:
-    """``.npy`` (structured with x, y, t, p; or an N x 4 integer array x, y, p, t) or ``.csv``."""
-    from golden.data.events import camera_events
-
-    if path.suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
-        if array.dtype.names:
-            names = set(array.dtype.names)
-            if not {"x", "y", "t", "p"} <= names:
-                raise ValueError(f"{path}: a structured .npy needs fields x, y, t, p; it has {sorted(names)}")
-            return camera_events(array["x"], array["y"], array["t"], array["p"])
-        if array.ndim != 2 or array.shape[1] != 4:
-            raise ValueError(f"{path}: a plain .npy must be an N x 4 integer array (x, y, p, t); got shape {array.shape}")
-        return camera_events(array[:, 0], array[:, 1], array[:, 3], array[:, 2])
-    with open(path, newline="") as handle:
-        first = handle.readline()
-    has_header = any(c.isalpha() for c in first)
-    table = np.genfromtxt(path, delimiter=",", names=True if has_header else None, dtype=np.int64, ndmin=1)
-    if has_header:
-        names = set(table.dtype.names)
-        if not {"x", "y", "t", "p"} <= names:
-            raise ValueError(f"{path}: the CSV header must name columns x, y, t, p; it has {sorted(names)}")
-        return camera_events(table["x"], table["y"], table["t"], table["p"])
-    table = np.asarray(table, dtype=np.int64).reshape(-1, 4) if table.size else np.zeros((0, 4), np.int64)
-    return camera_events(table[:, 0], table[:, 1], table[:, 3], table[:, 2])
-
-
 def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEvents:
     """Read one event file and convert its timestamps to ticks.
 
@@ -109,14 +88,15 @@ def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEve
 
     Raises
     ------
-    ValueError
-        Unknown suffix, a malformed file, or timestamps that do not fit the wire's u32 ticks.
+    SpikestreamError
+        Unknown suffix, a malformed file (:class:`golden.data.events.EventDataError`), or
+        timestamps that do not fit the wire's u32 ticks.
     """
-    from golden.data.events import read_aedat4, read_nmnist
+    from golden.data.events import read_aedat4, read_event_table, read_nmnist
 
     path = Path(path)
     if not isinstance(tick_us, int) or tick_us < 1:
-        raise ValueError(f"tick_us must be a positive integer, got {tick_us!r}")
+        raise SpikestreamError(f"tick_us must be a positive integer, got {tick_us!r}")
     if path.suffix == ".bin":
         recording = read_nmnist(path, allow_time_reversals=True)
         events, sensor_size = recording.events, recording.sensor_size
@@ -124,15 +104,15 @@ def load_events(path, *, tick_us: int = 1, keep_time: bool = False) -> SampleEve
         recording = read_aedat4(path, allow_time_reversals=True)
         events, sensor_size = recording.events, recording.sensor_size
     elif path.suffix in (".npy", ".csv"):
-        events, sensor_size = _camera_events_from_table(path), None
+        events, sensor_size = read_event_table(path), None
     else:
-        raise ValueError(f"{path}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
+        raise SpikestreamError(f"{path}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
     t = events["t"].astype(np.int64)
     if len(t) and not keep_time:
         t = t - t[0]
     ticks = t // tick_us
     if len(ticks) and (ticks.min() < 0 or ticks.max() > TIMESTAMP_MAX):
-        raise ValueError(
+        raise SpikestreamError(
             f"{path}: timestamps span {ticks.min()}..{ticks.max()} ticks, outside the wire's 0..{TIMESTAMP_MAX}: "
             f"{'drop --keep-time or ' if keep_time else ''}raise --tick-us")
     return SampleEvents(events["x"].astype(np.int64), events["y"].astype(np.int64),
@@ -150,59 +130,109 @@ def sample_frames(events: SampleEvents, *, reset: bool = False) -> bytes:
 
 # --- Transports ----------------------------------------------------------------------------------
 
+class SerialPortError(SpikestreamError):
+    """A serial port that cannot be opened or used; the message says why and what to try."""
+
+
+def _serial_error(port: str, baud: int, error: Exception) -> SerialPortError:
+    """One :class:`SerialPortError` for what ``pyserial`` raises on each platform."""
+    code = getattr(error, "errno", None)
+    text = str(error)
+    lowered = text.lower()
+    if isinstance(error, ValueError) or code == errno.EINVAL or "invalid argument" in lowered or "baud" in lowered:
+        return SerialPortError(f"{port}: baud {baud} is not supported by this port or driver ({text}); "
+                               "try 1000000 or 3000000 and a gateware built for it")
+    if code in (errno.ENOENT, errno.ENODEV, errno.ENXIO) or "filenotfounderror" in lowered \
+            or "cannot find the file" in lowered:
+        return SerialPortError(f"{port}: no such serial port; is the board plugged in? ports present: {_port_list()}")
+    if code in (errno.EACCES, errno.EPERM) or "permission" in lowered or "access is denied" in lowered:
+        if "access is denied" in lowered:  # Windows says this for a port another program holds
+            return SerialPortError(f"{port}: access denied: another program (a serial terminal, "
+                                   "openFPGALoader) may hold the port; close it")
+        return SerialPortError(f"{port}: permission denied: on Linux add yourself to the dialout group "
+                               "(sudo usermod -aG dialout $USER, then log in again)")
+    if code in (errno.EBUSY, errno.EAGAIN) or "lock" in lowered or "busy" in lowered:
+        return SerialPortError(f"{port}: busy: another program (a serial terminal, openFPGALoader) holds the port; "
+                               "close it")
+    if code == errno.ENOTTY or "inappropriate ioctl" in lowered:
+        return SerialPortError(f"{port}: not a serial port")
+    return SerialPortError(f"{port}: serial port error: {text}")
+
+
+def _port_list() -> str:
+    from serial.tools import list_ports
+
+    names = sorted(info.device for info in list_ports.comports())
+    return ", ".join(names) if names else "none"
+
+
 class SerialTransport:
-    """A serial port in raw 8N1 mode, no flow control, opened with ``os.open`` and ``termios``.
+    """A serial port in raw 8N1 mode, no flow control, through ``pyserial`` (Linux, macOS, Windows).
+
+    The port is opened exclusively (another program holding it is reported as busy).
 
     Parameters
     ----------
     port : str
-        Device path, e.g. ``/dev/ttyUSB0``.
+        Device, e.g. ``/dev/ttyUSB0``, ``/dev/cu.usbserial-...``, ``COM3``.
     baud : int
-        A rate ``termios`` names (``termios.B1000000``, ``termios.B3000000``, ...).
+        Line rate; must match the gateware's.
+
+    Raises
+    ------
+    SerialPortError
+        For a missing port, a busy port, no permission, an unsupported baud or a device that is
+        not a serial port, with what to try.
     """
 
     def __init__(self, port: str, baud: int):
-        import termios
-        import tty
+        import serial
 
-        speed = getattr(termios, f"B{baud}", None)
-        if speed is None:
-            raise ValueError(f"baud {baud} has no termios constant on this system; try 1000000 or 3000000")
-        self.fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
+        self.port_name = port
+        self.baud = baud
         try:
-            tty.setraw(self.fd)
-            attrs = termios.tcgetattr(self.fd)
-            attrs[2] = (attrs[2] & ~(termios.PARENB | termios.CSTOPB | termios.CSIZE | termios.CRTSCTS)) \
-                | termios.CS8 | termios.CLOCAL | termios.CREAD
-            attrs[4] = attrs[5] = speed
-            attrs[6][termios.VMIN] = 0
-            attrs[6][termios.VTIME] = 0
-            termios.tcsetattr(self.fd, termios.TCSANOW, attrs)
-            termios.tcflush(self.fd, termios.TCIOFLUSH)
-        except BaseException:
-            os.close(self.fd)
-            raise
+            self.serial = serial.Serial(baudrate=baud, bytesize=serial.EIGHTBITS, parity=serial.PARITY_NONE,
+                                        stopbits=serial.STOPBITS_ONE, timeout=0, write_timeout=10,
+                                        xonxoff=False, rtscts=False, dsrdtr=False, exclusive=True)
+            self.serial.port = port
+            self.serial.open()
+            self.serial.reset_input_buffer()
+        except (serial.SerialException, OSError, ValueError) as error:
+            raise _serial_error(port, baud, error) from None
 
     def write(self, data: bytes):
-        view = memoryview(data)
-        while view:
-            _, writable, _ = select.select([], [self.fd], [], 1.0)
-            if writable:
-                view = view[os.write(self.fd, view):]
+        import serial
+
+        try:
+            self.serial.write(data)
+        except (serial.SerialException, OSError) as error:
+            raise SerialPortError(f"{self.port_name}: write failed (board unplugged?): {error}") from None
 
     def read(self, timeout: float) -> bytes:
-        readable, _, _ = select.select([self.fd], [], [], timeout)
-        return os.read(self.fd, 65536) if readable else b""
+        import serial
 
-    def close(self):
-        os.close(self.fd)
+        try:
+            self.serial.timeout = timeout
+            first = self.serial.read(1)
+            return first + self.serial.read(self.serial.in_waiting) if first else b""
+        except (serial.SerialException, OSError) as error:
+            raise SerialPortError(f"{self.port_name}: read failed (board unplugged?): {error}") from None
+
+    def close(self, complete: bool = True):
+        with contextlib.suppress(Exception):
+            self.serial.close()
 
 
 class FileTransport:
-    """``--dry-run``: the bytes that would go to the board are written to a file; nothing comes back."""
+    """``--dry-run``: the bytes that would go to the board are written to a file; nothing comes back.
+
+    The file is written under a temporary name and renamed by :meth:`close` (``complete=False``:
+    discarded), so an interrupted run leaves no half stream.
+    """
 
     def __init__(self, path):
-        self.handle = open(path, "wb")
+        self._stack = contextlib.ExitStack()
+        self.handle = self._stack.enter_context(atomic_write(path, "wb"))
 
     def write(self, data: bytes):
         self.handle.write(data)
@@ -210,8 +240,11 @@ class FileTransport:
     def read(self, timeout: float) -> bytes:
         return b""
 
-    def close(self):
-        self.handle.close()
+    def close(self, complete: bool = True):
+        if complete:
+            self._stack.close()
+        else:
+            self._stack.__exit__(RuntimeError, RuntimeError("interrupted"), None)
 
 
 class LoopbackTransport:
@@ -251,7 +284,7 @@ class LoopbackTransport:
         data, self.outgoing = bytes(self.outgoing), bytearray()
         return data
 
-    def close(self):
+    def close(self, complete: bool = True):
         pass
 
 
@@ -364,39 +397,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="serial device of the board, e.g. /dev/ttyUSB0 (ULX3S: the FTDI port)")
-    where.add_argument("--dry-run", metavar="FILE", type=Path,
+    where.add_argument("--dry-run", metavar="FILE", type=output_file,
                        help="write the byte stream to FILE instead of a board; nothing is read back")
     where.add_argument("--loopback", action="store_true",
                        help="talk to an in-process stand-in board (golden decoder, placeholder network)")
-    parser.add_argument("--events", nargs="+", required=True, type=Path, metavar="FILE",
+    parser.add_argument("--events", nargs="+", required=True, type=_event_file, metavar="FILE",
                         help=f"event files, one sample each ({', '.join(EVENT_SUFFIXES)}; .npy/.csv columns x, y, p, t)")
-    parser.add_argument("--baud", type=int, default=1_000_000,
+    parser.add_argument("--baud", type=int_range(BAUD_MIN, BAUD_MAX, "a baud rate"), default=1_000_000,
                         help="serial rate; must match the gateware (default 1000000; 3000000 needs a 48 or 75 MHz clock)")
-    parser.add_argument("--tick-us", type=int, default=1, help="microseconds per timestamp tick (default 1)")
+    parser.add_argument("--tick-us", type=positive_int, default=1, help="microseconds per timestamp tick (default 1)")
     parser.add_argument("--keep-time", action="store_true",
                         help="send file timestamps as they are instead of counting from each sample's first event")
     parser.add_argument("--reset", action="store_true", help="send RESET before each sample")
-    parser.add_argument("--timeout", type=float, default=5.0,
+    parser.add_argument("--timeout", type=positive_float, default=5.0,
                         help="seconds to wait for SCORES and STATUS after a sample (default 5)")
-    parser.add_argument("--width", type=int, help="sensor width for --loopback (default: from the file)")
-    parser.add_argument("--height", type=int, help="sensor height for --loopback (default: from the file)")
-    parser.add_argument("--classes", type=int, default=10, help="classes of the --loopback stand-in (default 10)")
+    parser.add_argument("--width", type=int_range(1, 1 << 16, "a sensor width"), help="sensor width for --loopback (default: from the file)")
+    parser.add_argument("--height", type=int_range(1, 1 << 16, "a sensor height"), help="sensor height for --loopback (default: from the file)")
+    parser.add_argument("--classes", type=int_range(1, MAX_SCORES, "a class count"), default=10, help="classes of the --loopback stand-in (default 10)")
     parser.add_argument("--spikes", action="store_true", help="print every received spike")
-    parser.add_argument("--spikes-csv", metavar="FILE", type=Path,
+    parser.add_argument("--spikes-csv", metavar="FILE", type=output_file,
                         help="write every received spike to FILE: file,sample,layer,neuron,time "
                              "(time: the step index within the sample)")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite an existing --dry-run or --spikes-csv file (never an --events file)")
     return parser
+
+
+def _event_file(text: str) -> Path:
+    """``--events``: an existing file with a known suffix."""
+    path = existing_file(text)
+    if path.suffix not in EVENT_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"{text}: unknown event file type; use one of {', '.join(EVENT_SUFFIXES)}")
+    return path
+
+
+def _check_outputs(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse an output that is an input, the other output, or (without --force) an existing file."""
+    outputs = [(name, path) for name, path in (("--dry-run", args.dry_run), ("--spikes-csv", args.spikes_csv))
+               if path is not None]
+    try:
+        for index, (name, path) in enumerate(outputs):
+            earlier = [other for _, other in outputs[:index]]
+            check_output(path, inputs=[*args.events, *earlier], force=args.force, what=name)
+    except SpikestreamError as error:
+        parser.error(str(error))
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_outputs(parser, args)
     try:
         samples = [load_events(path, tick_us=args.tick_us, keep_time=args.keep_time) for path in args.events]
     except (OSError, ValueError) as error:
         parser.error(str(error))
     if args.port:
-        transport = SerialTransport(args.port, args.baud)
+        try:
+            transport = SerialTransport(args.port, args.baud)
+        except SerialPortError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     elif args.dry_run:
         transport = FileTransport(args.dry_run)
     else:
@@ -408,6 +468,7 @@ def main(argv=None) -> int:
     total_bytes = 0
     dropped_before = None  # spikes_dropped of the previous STATUS: the board's count since power-up
     spike_rows = []
+    complete = False
     try:
         for index, sample in enumerate(samples):
             frames = sample_frames(sample, reset=args.reset)
@@ -425,13 +486,15 @@ def main(argv=None) -> int:
                                 dropped_before=dropped_before))
             dropped_before = result.status.counters["spikes_dropped"]
             spike_rows += [(str(sample.path), index, s.layer, s.neuron, s.time) for s in result.spikes]
+        complete = True
     finally:
-        transport.close()
-        if args.spikes_csv and not args.dry_run:
-            with open(args.spikes_csv, "w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(("file", "sample", "layer", "neuron", "time"))
-                writer.writerows(spike_rows)
+        transport.close(complete=complete)
+        if args.spikes_csv and not args.dry_run:  # also after a timeout: the spikes received so far
+            text = io.StringIO(newline="")
+            writer = csv.writer(text)
+            writer.writerow(("file", "sample", "layer", "neuron", "time"))
+            writer.writerows(spike_rows)
+            write_text(args.spikes_csv, text.getvalue())
     if args.dry_run:
         seconds = total_bytes * 10 / args.baud
         print(f"wrote {total_bytes} bytes to {args.dry_run} ({seconds:.3f} s on the line at {args.baud} baud)")
@@ -439,4 +502,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -29,7 +29,9 @@ class StreamQueue(wiring.Component):
     shape : shape-castable
         Payload of both streams.
     depth : int
-        Beats the queue holds (>= 2 for one beat per cycle).
+        Beats the queue holds. One beat per cycle needs ``depth >= 3``: at depth 2 the inner
+        FIFO has one entry, and its ``w_rdy`` is low while that entry moves into the output
+        register, so the queue passes one beat every two cycles.
 
     Members
     -------
@@ -40,7 +42,7 @@ class StreamQueue(wiring.Component):
     Timing
     ------
     A beat taken on ``i`` at clock edge ``k`` is offered on ``o`` from edge ``k + 2`` on (when
-    the queue was empty); one beat per cycle in and out.
+    the queue was empty); one beat per cycle in and out from ``depth = 3``.
     """
 
     def __init__(self, shape, *, depth: int):

@@ -50,6 +50,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # torch first and alone, pinned, so that no other requirement can pull a CUDA build.
     .venv/bin/python -m pip install -q torch==2.13.0
     .venv/bin/python -m pip install -q -e '.[dev]'
+    # Norse for the NIR round-trip tests, without its torchvision requirement (no torchvision
+    # build matches torch 2.13.0; norse.torch does not import it). Its other requirements are
+    # the dev extras above.
+    .venv/bin/python -m pip install -q --no-deps norse==1.1.0
     touch "$stamp"
 fi
 echo "bootstrap: environment ready (.venv)"

@@ -11,6 +11,8 @@ Three things, shared by every core's tests:
 * :class:`CocotbStreamDriver` / :class:`CocotbStreamMonitor`: the same endpoints for cocotb on
   generated Verilog, where a stream port ``name`` appears as ``name__payload``,
   ``name__valid`` and ``name__ready`` (Amaranth's flattening of a component's ports).
+* :func:`stream_ports`: the ``In(stream.Signature)`` and ``Out(stream.Signature)`` members of a
+  component's signature, which :mod:`sim.harness` gives a driver and a monitor each.
 
 All endpoints follow the ``amaranth.lib.stream`` transfer rule: a beat moves on a clock edge at
 which both ``valid`` and ``ready`` are high. A source never waits for ``ready`` before raising
@@ -24,9 +26,10 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 
 from amaranth.hdl import Shape
-from amaranth.lib import data
+from amaranth.lib import data, stream, wiring
 
 __all__ = [
+    "stream_ports",
     "pack",
     "unpack",
     "SimStreamSource",
@@ -34,6 +37,24 @@ __all__ = [
     "CocotbStreamDriver",
     "CocotbStreamMonitor",
 ]
+
+
+# --- the stream ports of a component ---------------------------------------------------------
+def stream_ports(component: wiring.Component) -> tuple[dict, dict]:
+    """``(inputs, outputs)``: the component's stream ports by member name, in signature order.
+
+    ``inputs`` holds every ``In(stream.Signature(...))`` member, ``outputs`` every
+    ``Out(stream.Signature(...))`` member, each as the port object (``port.payload.shape()`` is
+    the layout that defined it). Other members (counters, plain signals) are left out.
+    """
+    inputs, outputs = {}, {}
+    for name, member in component.signature.members.items():
+        if not member.is_signature:
+            continue
+        unflipped = member.signature.flip() if member.flow == wiring.In else member.signature
+        if isinstance(unflipped, stream.Signature):
+            (inputs if member.flow == wiring.In else outputs)[name] = getattr(component, name)
+    return inputs, outputs
 
 
 # --- payload records ------------------------------------------------------------------------
@@ -106,7 +127,8 @@ class SimStreamSource:
 
     Use as ``sim.add_testbench(source.run)``; :attr:`sent` counts beats transferred,
     :attr:`cycles` the clock cycles spent (idle, waiting and transferring: equal to ``sent``
-    when the design took one beat per cycle), :attr:`done` turns true after the last beat.
+    when the design took one beat per cycle), :attr:`accepted_at` lists the cycle (counted
+    from 0) in which each beat moved, :attr:`done` turns true after the last beat.
     """
 
     def __init__(self, port, records: Iterable[Mapping], *, idle_prob: float = 0.0, seed: int = 0):
@@ -117,6 +139,7 @@ class SimStreamSource:
         self.rng = random.Random(seed)
         self.sent = 0
         self.cycles = 0
+        self.accepted_at: list[int] = []
         self.done = False
 
     async def run(self, ctx):
@@ -134,6 +157,7 @@ class SimStreamSource:
                 if ready:
                     break
             self.sent += 1
+            self.accepted_at.append(self.cycles - 1)
         ctx.set(self.port.valid, 0)
         self.done = True
 
@@ -177,7 +201,20 @@ class SimStreamSink:
 
 
 # --- cocotb endpoints ----------------------------------------------------------------------------
-class CocotbStreamDriver:
+class _CocotbStream:
+    """The ``<name>__{payload,valid,ready}`` handles of one stream port of a cocotb DUT."""
+
+    def __init__(self, dut, name: str, layout: data.StructLayout, clock, seed: int):
+        self.name = name
+        self.payload = getattr(dut, f"{name}__payload")
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.layout = layout
+        self.clock = clock
+        self.rng = random.Random(seed)
+
+
+class CocotbStreamDriver(_CocotbStream):
     """Drives the stream port ``<name>__{payload,valid,ready}`` of a cocotb DUT.
 
     Parameters
@@ -200,13 +237,8 @@ class CocotbStreamDriver:
 
     def __init__(self, dut, name: str, layout: data.StructLayout, clock, *, idle_prob: float = 0.0, seed: int = 0):
         _check_prob("idle_prob", idle_prob)
-        self.payload = getattr(dut, f"{name}__payload")
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.layout = layout
-        self.clock = clock
+        super().__init__(dut, name, layout, clock, seed)
         self.idle_prob = idle_prob
-        self.rng = random.Random(seed)
         self.sent = 0
         self.valid.value = 0
 
@@ -226,7 +258,7 @@ class CocotbStreamDriver:
         self.valid.value = 0
 
 
-class CocotbStreamMonitor:
+class CocotbStreamMonitor(_CocotbStream):
     """Receives beats on ``<name>__{payload,valid,ready}`` of a cocotb DUT, with backpressure.
 
     Parameters as for :class:`CocotbStreamDriver`, plus ``backpressure_prob`` (seeded
@@ -246,13 +278,8 @@ class CocotbStreamMonitor:
         on_beat: Callable | None = None,
     ):
         _check_prob("backpressure_prob", backpressure_prob)
-        self.payload = getattr(dut, f"{name}__payload")
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.layout = layout
-        self.clock = clock
+        super().__init__(dut, name, layout, clock, seed)
         self.backpressure_prob = backpressure_prob
-        self.rng = random.Random(seed)
         self.on_beat = on_beat
         self.beats: list[dict] = []
         self.ready.value = 0

@@ -1,22 +1,12 @@
-"""SA-HiPPO core verification: event-stream cases and the cocotb testbench.
+"""SA-HiPPO core verification: event-stream cases for :mod:`sim.harness`.
 
-The cocotb tests (:func:`matches_golden`, :func:`checker_reports_flipped_bit`) run on the
-Verilog of :class:`hw.cores.sahippo.SAHiPPOCore` under Icarus, driven from
-``tests/test_cocotb_sahippo.py`` through :func:`sim.runner.run_cocotb`; the amaranth.sim tests
-in ``tests/test_core_sahippo.py`` use the same cases. The configuration arrives as JSON
-(:func:`case_config`)::
-
-    {"case": SAHiPPOCase.to_json(), "seed": int, "idle_prob": float, "backpressure_prob": float,
-     "flip": {"event", "mode", "field", "bit"} (checker test only)}
-
-and the testbench rebuilds the same :class:`golden.sahippo.SAHiPPOParams`, so port layouts and
-expected beats come from the objects that generated the Verilog. The pieces: **driver**
-:class:`sim.stream.CocotbStreamDriver` on ``i_event`` (seeded idle cycles); **monitors**
-:class:`sim.stream.CocotbStreamMonitor` on ``o_state`` (every mode of every event) and
-``o_output`` (``dt``, ``y``, spike, saturated per event), with seeded backpressure; **model**
-:func:`golden.sahippo.run_int` through :meth:`SAHiPPOCase.expected_beats`; **checker**
-:class:`sim.checker.Scoreboard` per output stream, then ``saturation_count`` and
-``backwards_count``.
+A :class:`SAHiPPOCase` holds a layer and an event stream, and derives from
+:func:`golden.sahippo.run_int` what the core (:func:`hw.cores.sahippo.sahippo_core`: zoh or
+taylor2) must emit: an ``o_state`` beat per mode of every event (labelled ``event``, ``mode``),
+an ``o_output`` beat per event (``dt``, ``y``, spike, saturated; labelled ``event``), and the
+final ``saturation_count`` and ``backwards_count``. The cases run in
+``tests/test_core_sahippo.py`` (amaranth.sim) and ``tests/test_cocotb_sahippo.py`` (cocotb on
+Icarus).
 
 Streams (:func:`irregular_stream`) mix same-tick bursts (``dt = 0``), runs one tick apart,
 gaps beyond the table's ``dt_max`` and random intervals, on repeated and on random channels.
@@ -27,19 +17,14 @@ backwards ticks that the core must drop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.fixed import QFormat
 from golden.sahippo import SAHiPPOParams, SAHiPPOTrace, run_int
 from hw.cores.sahippo import SAHiPPOCore, sahippo_core
-from sim.checker import MismatchError, Scoreboard, check_value, finish_all
-from sim.runner import load_config
-from sim.stream import CocotbStreamDriver, CocotbStreamMonitor
+from sim.harness import Expectation
 
 __all__ = [
     "SAHiPPOCase",
@@ -47,9 +32,6 @@ __all__ = [
     "irregular_stream",
     "random_case",
     "corner_case",
-    "case_config",
-    "matches_golden",
-    "checker_reports_flipped_bit",
 ]
 
 
@@ -151,8 +133,13 @@ class SAHiPPOCase:
             beats.append({"channel": c, "tick": t, "weight": w})
         return beats
 
-    def expected_beats(self):
-        """``(state_beats, output_beats, saturation_count)`` as ``(record, context)`` pairs."""
+    def stimulus(self) -> dict:
+        """``{"i_event": records}``: the events in order, the backwards ones included."""
+        return {"i_event": self.input_beats()}
+
+    def expectation(self) -> Expectation:
+        """Every ``o_state`` beat (``event``, ``mode``), every ``o_output`` beat (``event``) and
+        both counters."""
         trace = self.golden()
         states, outputs = [], []
         for k, ch in enumerate(self.channels.tolist()):
@@ -167,37 +154,8 @@ class SAHiPPOCase:
                 "saturated": int(trace.saturated[k]),
             }
             outputs.append((record, {"event": k}))
-        return states, outputs, trace.saturation_count
-
-    def to_json(self) -> dict:
-        p = self.params
-        record = {"name": self.name, "tick_bits": self.tick_bits}
-        for f in fields(p):
-            value = getattr(p, f.name)
-            record[f.name] = str(value) if isinstance(value, QFormat) else value if isinstance(value, str) else value.tolist()
-        record.update(
-            ticks=self.ticks.tolist(),
-            channels=self.channels.tolist(),
-            weights_q=self.weights_q.tolist(),
-            backwards={str(k): v for k, v in self.backwards.items()},
-        )
-        return record
-
-    @classmethod
-    def from_json(cls, record: dict) -> "SAHiPPOCase":
-        values = {}
-        for f in fields(SAHiPPOParams):
-            value = record[f.name]
-            values[f.name] = QFormat.parse(value) if f.name.endswith("_fmt") else value
-        return cls(
-            name=record["name"],
-            params=SAHiPPOParams(**values),
-            ticks=record["ticks"],
-            channels=record["channels"],
-            weights_q=record["weights_q"],
-            backwards={int(k): v for k, v in record["backwards"].items()},
-            tick_bits=int(record["tick_bits"]),
-        )
+        counters = {"saturation_count": trace.saturation_count, "backwards_count": len(self.backwards)}
+        return Expectation({"o_state": states, "o_output": outputs}, counters)
 
 
 def random_case(seed: int, n_state: int, n_channels: int, dt_max: int, n_events: int, *, scale: float = 1.5,
@@ -229,92 +187,3 @@ def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11, method: str =
         12: {"channel": 1, "tick": 2 * dt_max + 2, "weight": hi},
     }
     return SAHiPPOCase(f"corners_{method}", params, ticks, channels, weights, backwards)
-
-
-def case_config(case: SAHiPPOCase, *, idle_prob=0.0, backpressure_prob=0.0, seed=0, **extra) -> dict:
-    """The JSON-able configuration the cocotb testbench reads (:func:`sim.runner.load_config`)."""
-    return {"case": case.to_json(), "seed": seed, "idle_prob": idle_prob, "backpressure_prob": backpressure_prob, **extra}
-
-
-# --- cocotb testbench --------------------------------------------------------------------------
-class SAHiPPOTestbench:
-    """Driver, monitors, model and checker wired around one DUT for one configuration."""
-
-    def __init__(self, dut, config: dict):
-        self.dut = dut
-        self.case = SAHiPPOCase.from_json(config["case"])
-        seed = int(config.get("seed", 0))
-        self.core = self.case.core()  # layouts and latency
-        self.expected_states, self.expected_outputs, self.saturation_count = self.case.expected_beats()
-        self.states = Scoreboard("o_state")
-        self.outputs = Scoreboard("o_output")
-        backpressure_prob = float(config.get("backpressure_prob", 0.0))
-        self.driver = CocotbStreamDriver(
-            dut, "i_event", self.core.event_layout, dut.clk, idle_prob=float(config.get("idle_prob", 0.0)), seed=seed
-        )
-        self.monitors = [
-            CocotbStreamMonitor(
-                dut, "o_output", self.core.output_layout, dut.clk,
-                backpressure_prob=backpressure_prob, seed=seed + 1, on_beat=self.outputs.observe,
-            ),
-            CocotbStreamMonitor(
-                dut, "o_state", self.core.state_layout, dut.clk,
-                backpressure_prob=backpressure_prob, seed=seed + 2, on_beat=self.states.observe,
-            ),
-        ]
-
-    async def run(self) -> None:
-        """Reset, stream every event, drain the outputs; raises ``MismatchError``."""
-        self.states.expect_all(self.expected_states)
-        self.outputs.expect_all(self.expected_outputs)
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.rst.value = 1
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        for monitor in self.monitors:
-            cocotb.start_soon(monitor.run())
-        await RisingEdge(dut.clk)
-        beats = self.case.input_beats()
-        await self.driver.send(beats)
-        budget = 20 * len(self.expected_states) + (40 + self.core.cycles_per_event) * len(beats) + 200
-        while (self.states.outstanding or self.outputs.outstanding) and budget:
-            await RisingEdge(dut.clk)
-            budget -= 1
-        await ClockCycles(dut.clk, 4 * self.core.mode_latency)  # room for any extra beat to show up
-        dut._log.info(
-            "%s: %d events in, %d state and %d output beats out, saturation_count %d, backwards_count %d",
-            self.case.name, self.driver.sent, self.states.observed, self.outputs.observed,
-            int(dut.saturation_count.value), int(dut.backwards_count.value),
-        )
-        finish_all(
-            [self.states, self.outputs],
-            check_value("saturation_count", self.saturation_count, int(dut.saturation_count.value))
-            + check_value("backwards_count", len(self.case.backwards), int(dut.backwards_count.value)),
-        )
-
-
-@cocotb.test()
-async def matches_golden(dut):
-    """Every mode of every event, every y, spike and interval, and both counters equal the model."""
-    await SAHiPPOTestbench(dut, load_config()).run()
-
-
-@cocotb.test()
-async def checker_reports_flipped_bit(dut):
-    """The same run with one golden mode bit flipped must fail, naming event, mode and field."""
-    config = load_config()
-    flip = config["flip"]
-    tb = SAHiPPOTestbench(dut, config)
-    record, _ = next(item for item in tb.expected_states if item[1] == {"event": flip["event"], "mode": flip["mode"]})
-    record[flip["field"]] ^= 1 << flip["bit"]
-    try:
-        await tb.run()
-    except MismatchError as error:
-        message = str(error)
-        where = f"event={flip['event']}, mode={flip['mode']}"
-        assert where in message and f"field {flip['field']!r}" in message, message
-        assert len(error.mismatches) == 1, message
-        dut._log.info("checker reported, as it must:\n%s", message)
-    else:
-        raise AssertionError("the checker accepted a golden trace with a flipped bit")

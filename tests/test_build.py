@@ -19,7 +19,7 @@ from amaranth.sim import Simulator
 
 from bench import core_fit
 from hw import build, toolchain
-from hw.bitstream import BuildReport, critical_path, run_build, toolchain_stages
+from hw.bitstream import BUILD_MARKER, BuildReport, critical_path, run_build, toolchain_stages
 from hw.boards.core_fit import CoreFitTop
 from hw.boards.stimulus import LFSR_SEED, LFSR_TAPS, NeuronStimulus
 from hw.boards.ulx3s import VARIANTS, ulx3s_platform
@@ -86,16 +86,19 @@ def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monk
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--neurons", "0"], "--neurons must be at least 1"),
+        (["--neurons", "0"], "argument --neurons: must be at least 1, not 0"),
+        (["--neurons", "x"], "expected an integer"),
+        (["--clock-mhz", "inf"], "expected a finite number"),
+        (["--clock-mhz", "-5"], "must be a number above 0"),
         (["--dry-run", "--program"], "drop --dry-run"),
         (["--clock-mhz", "500"], "outside 3.125..400 MHz"),
-        (["--variant", "100F"], "invalid choice"),
-        (["--model", "default", "--lanes", "0"], "--lanes must be at least 1"),
-        (["--model", "default", "--cores", "0"], "--cores must be at least 1"),
+        (["--variant", "100F"], "unknown variant '100F'; choose from 12F, 25F, 45F, 85F"),
+        (["--model", "default", "--lanes", "0"], "argument --lanes: must be at least 1"),
+        (["--model", "default", "--cores", "0"], "argument --cores: must be at least 1"),
         (["--cores", "2"], "--cores needs --model"),
         (["--model", "default", "--lanes", "4", "--cores", "3", "--dry-run"], "cores (3) must divide lanes (4)"),
-        (["--model", "default", "--steps", "0"], "--steps must be at least 1"),
-        (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors"),
+        (["--model", "default", "--steps", "0"], "argument --steps: must be at least 1"),
+        (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors: no such file"),
     ],
 )
 def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
@@ -527,3 +530,29 @@ def test_full_build_produces_bitstream_and_reports(tmp_path, monkeypatch):
     assert "LFE5U-12F" in markdown and "Timing: met" in markdown and "| MULT18X18D |" in markdown
     for log in ("top.rpt", "top.tim", "top.ecppack.log"):
         assert (out / log).is_file()
+
+
+def test_build_refuses_a_foreign_folder_and_keeps_its_files(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "report.md").write_text("my notes")
+    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out)]) == build.EXIT_USAGE
+    assert "not a build folder of this project" in capsys.readouterr().err
+    assert (out / "report.md").read_text() == "my notes" and not (out / BUILD_MARKER).exists()
+    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out), "--force"]) == build.EXIT_OK
+    assert (out / BUILD_MARKER).is_file()
+    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK  # now marked
+
+
+def test_build_refuses_an_out_that_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(SystemExit) as exit_info:
+        build.main(["--dry-run", "--neurons", "8", "--out", str(target)])
+    assert exit_info.value.code == build.EXIT_USAGE and "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_a_core_too_large_is_refused_before_elaboration(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert build.main(["--neurons", "1000000", "--dry-run", "--out", str(out)]) == build.EXIT_USAGE
+    assert "at most 34816 neurons fit" in capsys.readouterr().err and not out.exists()

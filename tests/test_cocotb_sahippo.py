@@ -1,7 +1,8 @@
 """cocotb on Icarus: the generated Verilog of the SA-HiPPO cores (zoh, taylor2) against the golden model.
 
-One build directory per configuration and stall pattern under ``build/sim/sahippo/``, so
-``pytest -n 2`` is safe. The testbench and cases live in ``sim/tb_sahippo.py``.
+One build directory per case and stall pattern under ``build/sim/sahippo/``, so ``pytest -n 2``
+is safe: the core's channel state survives a reset, so each stall pattern needs its own
+simulator process. The testbench is ``sim/tb_core.py``, the cases come from ``sim/tb_sahippo.py``.
 """
 
 import shutil
@@ -9,12 +10,12 @@ import shutil
 import pytest
 
 from golden.fixed import QFormat
-from sim.runner import CocotbFailure, run_cocotb
-from sim.tb_sahippo import case_config, corner_case, random_case
+from sim.harness import STALLS, nudged, run_case_cocotb
+from sim.runner import CocotbFailure
+from sim.tb_sahippo import corner_case, random_case
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
-STALLS = {"full_rate": (0.0, 0.0), "idle_backpressure": (0.3, 0.4)}
 NARROW = {"state_fmt": QFormat.parse("sQ2.14"), "out_fmt": QFormat.parse("sQ2.14")}
 
 CASES = {
@@ -36,17 +37,6 @@ DEFAULT_RUNS = {
 }
 
 
-def run(name, case, *, stalls, testcase="matches_golden", seed=0, **extra):
-    idle_prob, backpressure_prob = STALLS[stalls]
-    return run_cocotb(
-        case.core(),
-        test_module="sim.tb_sahippo",
-        build_name=f"sahippo/{name}-{stalls}-{testcase}",
-        config=case_config(case, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=seed, **extra),
-        test_filter=rf"\.{testcase}$",
-    )
-
-
 @pytest.mark.parametrize(
     "name, stalls",
     [
@@ -61,25 +51,18 @@ def test_generated_verilog_matches_golden(name, stalls):
     assert {0, 1, case.params.dt_max} <= set(trace.dt.tolist())
     if name == "narrow":
         assert trace.saturation_count > 0
-    run(name, case, stalls=stalls, seed=7)
+    run_case_cocotb(case, build_name=f"sahippo/{name}-{stalls}", stalls=(stalls,), seed=7)
 
 
 def test_checker_catches_one_flipped_bit():
-    flip = {"event": 9, "mode": 3, "field": "re", "bit": 0}
-    run("checker", CASES["n8_same_channel_stalls"](), stalls="idle_backpressure",
-        testcase="checker_reports_flipped_bit", flip=flip)
+    flip = {"port": "o_state", "field": "re", "bit": 0, "event": 9, "mode": 3}
+    run_case_cocotb(CASES["n8_same_channel_stalls"](), build_name="sahippo/checker",
+                    testcase="checker_reports_flipped_bit", stalls=("idle_backpressure",), flip=flip)
 
 
 def test_failure_reaches_pytest():
     """A model that disagrees with the hardware fails the pytest test with the checker's message."""
     case = CASES["n8_same_channel_stalls"]()
-    config = case_config(case)
-    config["case"]["d_q"][1] += 1
+    wrong = nudged(case, "d_q", index=1)
     with pytest.raises(CocotbFailure, match=r"o_output beat \d+ \(event=\d+\): field 'y'"):
-        run_cocotb(
-            case.core(),
-            test_module="sim.tb_sahippo",
-            build_name="sahippo/wrong_model",
-            config=config,
-            test_filter=r"\.matches_golden$",
-        )
+        run_case_cocotb(wrong, core=case.core(), build_name="sahippo/wrong_model")

@@ -7,69 +7,29 @@ import numpy as np
 import pytest
 from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
-from amaranth.sim import Simulator
 
 from golden.fixed import QFormat
 from hw.cores.dhlif import DHLIFCore, branch_drives, drive_format
-from sim.checker import MismatchError, Scoreboard, check_value, finish_all
-from sim.stream import SimStreamSink, SimStreamSource
-from sim.tb_dhlif import DHLIFCase, random_case
-
-
-def simulate(case: DHLIFCase, *, seed=0, idle=0.0, backpressure=0.0, corrupt=None):
-    """Run the core on ``case`` and check every beat against the golden model; returns the trace.
-
-    ``corrupt(states)`` may alter the expected state records before checking (to show the
-    checker can fail).
-    """
-    dut = DHLIFCore(case.params)
-    states, spikes, saturation_count = case.expected_beats()
-    if corrupt is not None:
-        corrupt(states)
-    state_board, spike_board = Scoreboard("o_state"), Scoreboard("o_spike")
-    state_board.expect_all(states)
-    spike_board.expect_all(spikes)
-    records = case.input_beats()
-    source = SimStreamSource(dut.i_drive, records, idle_prob=idle, seed=seed)
-    sinks = [
-        SimStreamSink(dut.o_state, backpressure_prob=backpressure, seed=seed + 1, on_beat=state_board.observe),
-        SimStreamSink(dut.o_spike, backpressure_prob=backpressure, seed=seed + 2, on_beat=spike_board.observe),
-    ]
-    counter = []
-
-    async def finish(ctx):
-        budget = 20 * len(records) + 100
-        while state_board.outstanding and budget:
-            await ctx.tick()
-            budget -= 1
-        await ctx.tick().repeat(2 * dut.latency)
-        counter.append(ctx.get(dut.saturation_count))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source.run)
-    sim.add_testbench(finish)
-    for sink in sinks:
-        sim.add_testbench(sink.run, background=True)
-    sim.run()
-    finish_all([state_board, spike_board], check_value("saturation_count", saturation_count, counter[0]))
-    return case.golden()
+from sim.checker import MismatchError
+from sim.harness import STALLS, check_flip_reported, simulate_case
+from sim.tb_dhlif import DHLIF_KIND, random_case
 
 
 @pytest.mark.parametrize(
-    "n_neurons, in_features, n_branches, steps, idle, backpressure, shuffle",
+    "n_neurons, in_features, n_branches, steps, stalls, shuffle",
     [
-        (12, 16, 4, 12, 0.0, 0.0, False),  # full rate, default 4 branches
-        (12, 16, 4, 10, 0.3, 0.3, True),  # idle cycles, backpressure, any order
-        (3, 6, 2, 14, 0.0, 0.2, False),  # fewer neurons than hazard stages: stalls
-        (7, 7, 1, 10, 0.0, 0.0, False),  # hazard_stages + 1: read meets write-back; one branch
-        (5, 9, 3, 10, 0.2, 0.0, True),  # uneven slices
+        (12, 16, 4, 12, "full_rate", False),  # default 4 branches
+        (12, 16, 4, 10, "idle_backpressure", True),  # any order
+        (3, 6, 2, 14, "backpressure", False),  # fewer neurons than hazard stages: stalls
+        (7, 7, 1, 10, "full_rate", False),  # hazard_stages + 1: read meets write-back; one branch
+        (5, 9, 3, 10, "idle", True),  # uneven slices
     ],
 )
-def test_core_matches_golden(n_neurons, in_features, n_branches, steps, idle, backpressure, shuffle):
+def test_core_matches_golden(n_neurons, in_features, n_branches, steps, stalls, shuffle):
     case = random_case(n_neurons + in_features, n_neurons, in_features, n_branches, steps, shuffle=shuffle)
-    trace = simulate(case, seed=1, idle=idle, backpressure=backpressure)
-    assert trace.spike.any(), "test drive should make some neurons spike"
+    idle_prob, backpressure_prob = STALLS[stalls]
+    simulate_case(case, seed=1, idle_prob=idle_prob, backpressure_prob=backpressure_prob)
+    assert case.golden().spike.any(), "test drive should make some neurons spike"
 
 
 def test_core_saturates_both_ends_and_counts():
@@ -79,10 +39,11 @@ def test_core_saturates_both_ends_and_counts():
         4, 6, 8, 4, 12, rate=6.0, weight_fmt=QFormat(3, 8), current_fmt=fmt, membrane_fmt=QFormat(4, 8),
         decay_fmt=QFormat(0, 12, signed=False),
     )
-    params, counts = case.params, case.counts
+    params, counts = case.params, case.inputs_q
     assert np.any(np.abs(np.stack([counts[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1))
                   > drive_format(params).max_int), "some drive should exceed the port format"
-    trace = simulate(case, seed=3, backpressure=0.2)
+    simulate_case(case, seed=3, backpressure_prob=0.2)
+    trace = case.golden()
     assert trace.saturation_count > 0
     assert (trace.current == fmt.max_int).any() and (trace.current == fmt.min_int).any()
 
@@ -90,33 +51,17 @@ def test_core_saturates_both_ends_and_counts():
 def test_core_runs_one_update_per_clock_without_hazards():
     """Ready outputs and a neuron revisited only in its write-back cycle: every cycle accepts a beat."""
     params = random_case(3, DHLIFCore.hazard_stages + 1, 8, 4, 1).params
-    dut = DHLIFCore(params)
-    accepted = []
-
-    async def bench(ctx):
-        ctx.set(dut.o_state.ready, 1)
-        ctx.set(dut.o_spike.ready, 1)
-        for beat in range(4 * params.n_neurons):
-            ctx.set(dut.i_drive.payload.neuron, beat % params.n_neurons)
-            ctx.set(dut.i_drive.valid, 1)
-            _, _, ready = await ctx.tick().sample(dut.i_drive.ready)
-            accepted.append(ready)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert all(accepted)
+    case = DHLIF_KIND.case("back_to_back", params, np.zeros((4, 8), dtype=np.int64))
+    accepted = simulate_case(case).accepted_at["i_drive"]
+    assert accepted == list(range(len(accepted)))
 
 
 def test_checker_sees_a_single_bit_error():
     case = random_case(1, 4, 8, 4, 5, shuffle=False)
-
-    def flip(states):
-        states[9][0]["current_2"] ^= 1
-
-    with pytest.raises(MismatchError, match=r"beat 9 \(step=2, neuron=1\): field 'current_2'"):
-        simulate(case, corrupt=flip)
+    flip = {"port": "o_state", "field": "current_2", "bit": 0, "step": 2, "neuron": 1}
+    with pytest.raises(MismatchError, match=r"beat 9 \(step=2, neuron=1\): field 'current_2'") as error:
+        simulate_case(case, corrupt=lambda expectation: expectation.flip_bit(**flip))
+    check_flip_reported(error.value, flip)
 
 
 def test_branch_drives_refuses_bad_counts():

@@ -2,85 +2,43 @@
 """LIF core in amaranth.sim against the bit-exact golden model (every state word and spike), and
 the golden model's own properties."""
 
-import numpy as np
 import pytest
 import torch
-from amaranth.sim import Simulator
 
 from golden.fixed import QFormat
 from golden.lif import LIF, LIFParams, run_int
-from hw.cores.lif import LIFCore
-from sim.stream import SimStreamSink, SimStreamSource
+from sim.checker import MismatchError
+from sim.harness import STALLS, check_flip_reported, simulate_case
+from sim.tb_lif import random_case
 
 
-def random_params(n: int, seed: int, reset=None, **formats) -> LIFParams:
-    rng = np.random.default_rng(seed)
-    return LIFParams.from_float(threshold=rng.uniform(0.2, 1.5, n), leak=rng.uniform(0.0, 0.999, n),
-                                scale=rng.uniform(-1.0, 1.9, n), reset=reset, **formats)
-
-
-def random_currents(params: LIFParams, steps: int, seed: int, scale: float = 2.0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    raw = torch.randn(steps, params.n_neurons, generator=gen, dtype=torch.float64) * scale / params.input_fmt.lsb
-    return raw.round().to(torch.int64).clamp(params.input_fmt.min_int, params.input_fmt.max_int)
-
-
-def simulate(params, currents, *, idle=0.0, backpressure=0.0, seed=0):
-    """Every neuron once per step, in order, with idle input cycles and backpressure on both
-    outputs; returns ``(state beats, spike beats, saturation_count)``."""
-    dut = LIFCore(params)
-    steps, n = currents.shape
-    beats = [{"neuron": i, "current": int(currents[t, i])} for t in range(steps) for i in range(n)]
-    source = SimStreamSource(dut.i_current, beats, idle_prob=idle, seed=seed)
-    states = SimStreamSink(dut.o_state, backpressure_prob=backpressure, seed=seed + 1)
-    spikes = SimStreamSink(dut.o_spike, backpressure_prob=backpressure, seed=seed + 2)
-    final = {}
-
-    async def finish(ctx):
-        while len(states.beats) < len(beats):
-            await ctx.tick()
-        for _ in range(2 * dut.latency):  # spike beats may still wait on backpressure
-            await ctx.tick()
-        final["saturation"] = ctx.get(dut.saturation_count)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source.run)
-    sim.add_testbench(finish)
-    sim.add_testbench(states.run, background=True)
-    sim.add_testbench(spikes.run, background=True)
-    sim.run()
-    return states.beats, spikes.beats, final["saturation"]
-
-
-@pytest.mark.parametrize("n, steps, idle, backpressure, reset", [
-    (16, 10, 0.0, 0.0, None),    # full rate, reset by subtraction
-    (16, 8, 0.3, 0.3, 0.25),     # idle cycles and backpressure, reset to a value
-    (3, 10, 0.0, 0.2, None),     # fewer neurons than hazard stages: stalls
-    (9, 8, 0.0, 0.0, -0.5),      # hazard_stages + 1: read right after write-back
+@pytest.mark.parametrize("n, steps, stalls, reset, shuffle", [
+    (16, 10, "full_rate", None, False),           # reset by subtraction
+    (16, 8, "idle_backpressure", 0.25, True),     # reset to a value, any order
+    (3, 10, "backpressure", None, False),         # fewer neurons than hazard stages: stalls
+    (9, 8, "full_rate", -0.5, False),             # hazard_stages + 1: read right after write-back
 ])
-def test_core_matches_golden(n, steps, idle, backpressure, reset):
-    params = random_params(n, seed=n + steps, reset=reset)
-    currents = random_currents(params, steps, seed=n)
-    currents[2] = params.input_fmt.max_int  # drive v into the clamp
-    trace = run_int(params, currents)
-    states, spikes, saturation = simulate(params, currents, idle=idle, backpressure=backpressure, seed=n)
-    got = [(b["neuron"], b["u"], b["spike"], b["saturated"]) for b in states]
-    want = [(i, int(trace.u[t, i]), int(trace.s[t, i]), int(trace.saturated[t, i]))
-            for t in range(steps) for i in range(n)]
-    assert got == want
-    assert [b["neuron"] for b in spikes] == [i for t in range(steps) for i in range(n) if trace.s[t, i]]
-    assert saturation == trace.saturation_count > 0
+def test_core_matches_golden(n, steps, stalls, reset, shuffle):
+    case = random_case(n + steps, n, steps, shuffle=shuffle, reset=reset, drive=3.0)
+    case.inputs_q[2] = case.params.input_fmt.max_int  # drive v into the clamp
+    idle_prob, backpressure_prob = STALLS[stalls]
+    simulate_case(case, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=n)
+    trace = case.golden()
+    assert trace.saturation_count > 0
     assert 0 < int(trace.s.sum()) < trace.s.numel()
+
+
+def test_checker_catches_a_flipped_bit():
+    flip = {"port": "o_state", "field": "u", "bit": 0, "step": 3, "neuron": 5}
+    with pytest.raises(MismatchError) as error:
+        simulate_case(random_case(4, 8, 6), corrupt=lambda e: e.flip_bit(**flip))
+    check_flip_reported(error.value, flip)
 
 
 def test_core_wide_formats():
     """24-bit state and current, 18-bit coefficients: every multiply is split into partial products."""
-    params = random_params(6, seed=1, state_fmt=QFormat(6, 18), input_fmt=QFormat(6, 18), scale_fmt=QFormat(3, 15))
-    currents = random_currents(params, 8, seed=3)
-    trace = run_int(params, currents)
-    states, _, _ = simulate(params, currents, backpressure=0.1)
-    assert [b["u"] for b in states] == [int(trace.u[t, i]) for t in range(8) for i in range(6)]
+    case = random_case(1, 6, 8, state_fmt=QFormat(6, 18), input_fmt=QFormat(6, 18), scale_fmt=QFormat(3, 15))
+    simulate_case(case, backpressure_prob=0.1)
 
 
 def test_golden_reset_rules():

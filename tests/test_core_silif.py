@@ -1,20 +1,21 @@
 """SiLIF core in amaranth.sim against the bit-exact golden model (every state word and spike)."""
 
 import gc
-import random
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from amaranth.back import verilog
 from amaranth.hdl import UnusedElaboratable
-from amaranth.sim import Simulator
 
 from golden.fixed import QFormat
-from golden.silif import SiLIFParams, run_int
+from golden.silif import SiLIFParams
 from hw.cores.silif import SiLIFCore
+from sim.checker import MismatchError
+from sim.harness import STALLS, check_flip_reported, simulate_case
+from sim.step_case import feed_order
+from sim.tb_silif import SILIF_KIND
 
 
 def random_params(n_neurons: int, seed: int, **formats) -> SiLIFParams:
@@ -34,106 +35,35 @@ def random_currents(params: SiLIFParams, steps: int, seed: int, scale: float = 3
     return raw.round().to(torch.int64).clamp(params.input_fmt.min_int, params.input_fmt.max_int)
 
 
-def simulate(params, currents, *, seed=0, idle=0.0, backpressure=0.0, shuffle=False, emit_state=True):
-    """Drive ``currents`` (T, N) through the core; returns (state beats, spike beats, saturation_count).
-
-    Each step presents every neuron once (in a random order when ``shuffle``), with random idle
-    cycles on the input and random backpressure on both outputs.
-    """
-    dut = SiLIFCore(params, emit_state=emit_state)
-    rng = random.Random(seed)
-    steps, n_neurons = currents.shape
-    order = []
-    for t in range(steps):
-        neurons = list(range(n_neurons))
-        if shuffle:
-            rng.shuffle(neurons)
-        order += [(t, n) for n in neurons]
-    states, spikes = [], []
-    expected_beats = len(order)
-
-    async def producer(ctx):
-        for t, n in order:
-            while rng.random() < idle:
-                await ctx.tick()
-            ctx.set(dut.i_current.payload, {"neuron": n, "current": int(currents[t, n])})
-            ctx.set(dut.i_current.valid, 1)
-            await ctx.tick().until(dut.i_current.ready)
-            ctx.set(dut.i_current.valid, 0)
-
-    def consumer(port, sink):
-        async def run(ctx):
-            while True:
-                ready = rng.random() >= backpressure
-                ctx.set(port.ready, ready)
-                _, _, valid, payload = await ctx.tick().sample(port.valid, port.payload)
-                if ready and valid:
-                    sink.append(payload)
-
-        return run
-
-    saturation = []
-
-    async def finish(ctx):
-        # The counter is updated when a beat enters the output register, before it is offered.
-        if emit_state:
-            while len(states) < expected_beats:
-                await ctx.tick()
-        else:
-            await ctx.tick().repeat(expected_beats * 4 + 10 * dut.latency)
-        saturation.append(ctx.get(dut.saturation_count))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(finish)
-    if emit_state:
-        sim.add_testbench(consumer(dut.o_state, states), background=True)
-    sim.add_testbench(consumer(dut.o_spike, spikes), background=True)
-    sim.run()
-    return order, states, spikes, saturation[0]
-
-
-def check_against_golden(params, currents, order, states, spikes, saturation_count):
-    trace = run_int(params, currents)
-    assert len(states) == len(order)
-    mismatches = []
-    for (t, n), beat in zip(order, states):
-        got = (beat.neuron, beat.u, beat.w, beat.spike, beat.saturated)
-        want = (n, int(trace.u[t, n]), int(trace.w[t, n]), int(trace.s[t, n]), int(trace.saturated[t, n]))
-        if got != want:
-            mismatches.append((t, n, got, want))
-    assert not mismatches, f"{len(mismatches)} mismatching updates, first {mismatches[:3]}"
-    expected_spikes = [n for t, n in order if trace.s[t, n]]
-    assert [beat.neuron for beat in spikes] == expected_spikes
-    assert saturation_count == trace.saturation_count
-    return trace
+def make_case(params, currents, *, shuffle=False, seed=0):
+    return SILIF_KIND.case("random", params, currents, feed_order(currents.shape[0], params.n_neurons, shuffle=shuffle, seed=seed))
 
 
 @pytest.mark.parametrize(
-    "n_neurons, steps, idle, backpressure, shuffle",
+    "n_neurons, steps, stalls, shuffle",
     [
-        (16, 12, 0.0, 0.0, False),  # full rate
-        (16, 10, 0.3, 0.3, True),  # idle cycles, backpressure, any order
-        (3, 12, 0.0, 0.2, False),  # fewer neurons than hazard stages: stalls
-        (13, 8, 0.0, 0.0, False),  # hazard_stages + 1: back to back, read right after write-back
+        (16, 12, "full_rate", False),
+        (16, 10, "idle_backpressure", True),  # idle cycles, backpressure, any order
+        (3, 12, "backpressure", False),  # fewer neurons than hazard stages: stalls
+        (13, 8, "full_rate", False),  # hazard_stages + 1: back to back, read right after write-back
+        (16, 10, "idle", True),
     ],
 )
-def test_core_matches_golden(n_neurons, steps, idle, backpressure, shuffle):
+def test_core_matches_golden(n_neurons, steps, stalls, shuffle):
     params = random_params(n_neurons, seed=n_neurons)
-    currents = random_currents(params, steps, seed=steps)
-    order, states, spikes, sat = simulate(params, currents, seed=1, idle=idle, backpressure=backpressure, shuffle=shuffle)
-    trace = check_against_golden(params, currents, order, states, spikes, sat)
-    assert trace.s.any(), "test drive should make some neurons spike"
+    case = make_case(params, random_currents(params, steps, seed=steps), shuffle=shuffle, seed=1)
+    idle_prob, backpressure_prob = STALLS[stalls]
+    simulate_case(case, idle_prob=idle_prob, backpressure_prob=backpressure_prob, seed=1)
+    assert case.golden().s.any(), "test drive should make some neurons spike"
 
 
 def test_core_saturates_both_ends_and_counts():
     """Narrow state format: w and u hit both rails; the counter matches the golden count."""
     fmt = QFormat(4, 10)
     params = random_params(8, seed=5, input_fmt=fmt, state_fmt=fmt, b_fmt=QFormat(2, 10, signed=False))
-    currents = random_currents(params, 12, seed=3, scale=12.0)
-    order, states, spikes, sat = simulate(params, currents, seed=2, backpressure=0.2)
-    trace = check_against_golden(params, currents, order, states, spikes, sat)
+    case = make_case(params, random_currents(params, 12, seed=3, scale=12.0))
+    simulate_case(case, seed=2, backpressure_prob=0.2)
+    trace = case.golden()
     assert trace.saturation_count > 0
     assert (trace.u == fmt.max_int).any() and (trace.u == fmt.min_int).any()
 
@@ -141,42 +71,24 @@ def test_core_saturates_both_ends_and_counts():
 def test_core_runs_one_update_per_clock_without_hazards():
     """With ready outputs and a neuron revisited right after its write-back, every cycle accepts a beat."""
     params = random_params(SiLIFCore.hazard_stages + 1, seed=3)  # 13: neuron 0 returns after its write-back
-    dut = SiLIFCore(params)
-    accepted = []
-
-    async def bench(ctx):
-        ctx.set(dut.o_state.ready, 1)
-        ctx.set(dut.o_spike.ready, 1)
-        for beat in range(4 * params.n_neurons):
-            ctx.set(dut.i_current.payload, {"neuron": beat % params.n_neurons, "current": 1 << 14})
-            ctx.set(dut.i_current.valid, 1)
-            _, _, ready = await ctx.tick().sample(dut.i_current.ready)
-            accepted.append(ready)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert all(accepted)
+    case = make_case(params, np.full((4, params.n_neurons), 1 << 14))
+    accepted = simulate_case(case).accepted_at["i_current"]
+    assert accepted == list(range(len(accepted)))
 
 
 def test_core_without_state_port_emits_spikes():
     params = random_params(12, seed=9)
-    currents = random_currents(params, 8, seed=4)
-    order, _, spikes, _ = simulate(params, currents, seed=3, emit_state=False, backpressure=0.3)
-    trace = run_int(params, currents)
-    assert [beat.neuron for beat in spikes] == [n for t, n in order if trace.s[t, n]]
+    case = make_case(params, random_currents(params, 8, seed=4))
+    simulate_case(case, core=case.core(emit_state=False), seed=3, backpressure_prob=0.3)
 
 
 def test_checker_sees_a_single_bit_error():
     """The comparison can fail: flip one LSB of one state word and it is reported."""
     params = random_params(4, seed=1)
-    currents = random_currents(params, 4, seed=1)
-    order, states, spikes, sat = simulate(params, currents)
-    beat = states[5]
-    states[5] = SimpleNamespace(neuron=beat.neuron, u=beat.u ^ 1, w=beat.w, spike=beat.spike, saturated=beat.saturated)
-    with pytest.raises(AssertionError, match="1 mismatching"):
-        check_against_golden(params, currents, order, states, spikes, sat)
+    flip = {"port": "o_state", "field": "u", "bit": 0, "step": 1, "neuron": 1}
+    with pytest.raises(MismatchError) as error:
+        simulate_case(make_case(params, random_currents(params, 4, seed=1)), corrupt=lambda e: e.flip_bit(**flip))
+    check_flip_reported(error.value, flip)
 
 
 def test_core_converts_to_verilog():

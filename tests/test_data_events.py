@@ -223,3 +223,67 @@ def test_missing_data_names_the_path(tmp_path, monkeypatch):
 def test_data_env_override(shared_data, monkeypatch):
     monkeypatch.setenv(DATA_ENV, str(shared_data))
     assert read_nmnist(data_path("events", "nmnist_sample.bin")).events.size == NMNIST_EVENTS
+
+
+# --- Event tables: strict reading -----------------------------------------------------------
+@pytest.mark.parametrize("text, message", [
+    ("1,2,1,5\n3,4,0\n", "line 2 has 3 fields, expected 4"),
+    ("1,2,1,5,9\n", "line 1 has 5 fields, expected 4"),
+    ("1,2,1,5.5\n", r"line 1, column t: '5.5' is not an integer"),
+    ("1,2,1,nan\n", "header must name columns x, y, t, p"),
+    ("x,y,p,t\n1,2,1,nan\n", r"line 2, column t: 'nan' is not an integer"),
+    ("x,y,p,t\n1,,1,5\n", "line 2, column y: an empty field is not an integer"),
+    ("x,y,p,t\n1,2,3,5\n", "polarity must be 0"),
+    ("x,y,p,t\n-1,2,1,5\n", "x coordinates must lie in 0..65535"),
+    ("x,y,p,t\n1,2,1," + "9" * 30 + "\n", "is not an integer"),
+])
+def test_csv_tables_are_read_strictly(tmp_path, text, message):
+    from golden.data.events import EventDataError, read_event_table
+
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    with pytest.raises(EventDataError, match=message):
+        read_event_table(path)
+
+
+def test_empty_tables_are_empty_samples(tmp_path):
+    from golden.data.events import read_event_table
+
+    (tmp_path / "a.csv").write_text("")
+    (tmp_path / "b.csv").write_text("x,y,p,t\n")
+    np.save(tmp_path / "c.npy", np.zeros((0, 4), np.int64))
+    for name in ("a.csv", "b.csv", "c.npy"):
+        assert len(read_event_table(tmp_path / name)) == 0
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.array([[1.0, 2.0, 1.0, 5.0]]), "must hold integers, not float64"),
+    (np.array([[1, 2, 1, 5]], dtype=complex), "must hold integers, not complex128"),
+    (np.zeros((3,), np.int64), r"N x 4 integer array \(x, y, p, t\); got shape \(3,\)"),
+    (np.zeros((2, 5), np.int64), "got shape"),
+    (np.zeros(2, dtype=[("x", "i8"), ("y", "i8"), ("t", "f8"), ("p", "i8")]), "field t must hold integers"),
+    (np.zeros(2, dtype=[("x", "i8"), ("y", "i8"), ("t", "i8")]), "needs fields x, y, t, p"),
+    (np.array([[1, 2, 1, 2**64 - 1]], dtype=np.uint64), "does not fit int64"),
+])
+def test_npy_tables_are_read_strictly(tmp_path, array, message):
+    from golden.data.events import EventDataError, read_event_table
+
+    np.save(tmp_path / "e.npy", array)
+    with pytest.raises(EventDataError, match=message):
+        read_event_table(tmp_path / "e.npy")
+
+
+def test_npy_sizes_are_checked_from_the_header(tmp_path, monkeypatch):
+    import golden.data.events as events
+
+    np.save(tmp_path / "e.npy", np.zeros((10, 4), np.int64))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "e.npy").read_bytes()[:-8])
+    monkeypatch.setattr(events, "MAX_EVENTS", 5)
+    with pytest.raises(events.EventDataError, match="10 events, more than 5"):
+        events.read_event_table(tmp_path / "e.npy")
+    with pytest.raises(events.EventDataError, match="not a .npy file"):
+        events.read_event_table(tmp_path / "empty.npy")
+    monkeypatch.setattr(events, "MAX_EVENTS", 50)
+    with pytest.raises(events.EventDataError, match="truncated or corrupted"):
+        events.read_event_table(tmp_path / "cut.npy")

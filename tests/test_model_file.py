@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from golden.model_file import (
     write_raw,
 )
 from golden.network import default_network, run_network
+
+REPO = Path(__file__).resolve().parents[1]
 
 KINDS = ("csilif", "silif", "refractory_lif")
 
@@ -304,3 +307,91 @@ def test_ill_typed_array_entry_and_metadata(tmp_path, base):
     m = copy.deepcopy(manifest)
     del m["arrays"]["layers[0].bias_q"]["sha256"]
     _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.bias_q\.sha256: missing")
+
+
+# --- Manifest digests, bounded reading, the command's refusals ----------------------------
+def _edit_header(path, old: bytes, new: bytes):
+    """Replace bytes of the file's header in place (same length: the header length stays right)."""
+    assert len(old) == len(new)
+    raw = path.read_bytes()
+    assert old in raw, old
+    path.write_bytes(raw.replace(old, new, 1))
+
+
+def test_an_edited_manifest_value_is_refused_naming_the_field(tmp_path):
+    from golden.model_file import save_model
+
+    path = save_model(tmp_path / "net.safetensors", default_network())
+    ticks = str(read_manifest(path)["bin_ticks"])
+    edited = ticks[:-1] + str((int(ticks[-1]) + 1) % 10)
+    _edit_header(path, f'\\"bin_ticks\\": {ticks},'.encode(), f'\\"bin_ticks\\": {edited},'.encode())
+    with pytest.raises(ModelFileError, match=r"bin_ticks: corrupted: SHA-256 of the manifest value does not match"):
+        load_model(path)
+
+
+def test_an_edited_format_is_refused_naming_the_field(tmp_path):
+    from golden.model_file import save_model
+
+    path = save_model(tmp_path / "net.safetensors", default_network())
+    _edit_header(path, b'\\"weight_fmt\\": \\"sQ', b'\\"weight_fmt\\": \\"uQ')
+    with pytest.raises(ModelFileError, match=r"layers\[0\]\.weight_fmt: corrupted"):
+        load_model(path)
+
+
+def test_a_file_without_manifest_digest_loads_with_a_warning(tmp_path):
+    from golden.model_file import ModelFileWarning, to_manifest, write_raw
+
+    manifest, arrays = to_manifest(default_network())
+    path = write_raw(tmp_path / "old.safetensors", manifest, arrays, digest=False)
+    with pytest.warns(ModelFileWarning, match="no digest"):
+        load_model(path)
+
+
+def test_shipped_models_carry_digests():
+    import warnings
+
+    for path in sorted((REPO / "models").glob("*.safetensors")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_model(path)
+
+
+@pytest.mark.parametrize("header, message", [
+    (b'{"a": ' * 200 + b'1' + b'}' * 200, "nested too deeply"),
+    (b'{"__metadata__": {"x": "1"}, "n": ' + b'9' * 5000 + b'}', "integer of 5000 digits"),
+    (b'{"x": NaN}', "not a number JSON allows"),
+])
+def test_hostile_headers_are_refused(tmp_path, header, message):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def test_sizes_are_checked_from_the_header_before_reading(tmp_path, monkeypatch):
+    import golden.model_file as model_file
+
+    header = b'{"w": {"dtype": "I64", "shape": [1000000000], "data_offsets": [0, 8000000000]}}'
+    path = tmp_path / "huge.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 64)
+    with pytest.raises(ModelFileError, match="no 'spikestream.manifest' entry"):
+        load_model(path)
+    path.write_bytes(b"\0" * 64)
+    monkeypatch.setattr(model_file, "MAX_FILE_BYTES", 32)
+    with pytest.raises(ModelFileError, match="larger than any model file"):
+        load_model(path)
+
+
+def test_command_default_refuses_an_existing_file(tmp_path, capsys):
+    from golden.model_file import main
+
+    path = tmp_path / "mine.safetensors"
+    path.write_bytes(b"precious")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["default", str(path)])
+    assert exit_info.value.code == 2 and "exists; pass --force" in capsys.readouterr().err
+    assert path.read_bytes() == b"precious"
+    assert main(["default", str(path), "--force"]) == 0 and load_model(path).n_inputs > 0
+    with pytest.raises(SystemExit):
+        main(["default", str(tmp_path)])
+    assert "is a directory" in capsys.readouterr().err

@@ -425,3 +425,58 @@ def test_real_nmnist_sample_over_loopback(shared_data):
     assert result.status.counters["frames_ok"] == len(events) + 2
     assert sum(result.scores.scores) == len(events)
     assert not result.link_errors
+
+
+# --- Serial port errors and output refusals ---------------------------------------------------
+def test_serial_port_errors_are_one_line_with_what_to_try(tmp_path, capsys):
+    import errno
+
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    assert host.main(["--port", str(tmp_path / "ttyNONE"), "--events", str(tmp_path / "a.csv")]) == 2
+    assert "no such serial port; is the board plugged in?" in capsys.readouterr().err
+    with pytest.raises(host.SerialPortError, match="not a serial port"):
+        host.SerialTransport("/dev/null", 1_000_000)
+    master, slave = os.openpty()
+    try:
+        first = host.SerialTransport(os.ttyname(slave), 1_000_000)
+        with pytest.raises(host.SerialPortError, match="busy: another program"):
+            host.SerialTransport(os.ttyname(slave), 1_000_000)
+        first.close()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert "dialout" in str(host._serial_error("/dev/ttyUSB0", 1, OSError(errno.EACCES, "Permission denied")))
+    assert "baud 7 is not supported" in str(host._serial_error("/dev/ttyUSB0", 7, ValueError("Not a valid baudrate")))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--baud", "0"], "argument --baud: must be a baud rate in 300..12000000, not 0"),
+    (["--width", "70000"], "argument --width: must be a sensor width in 1..65536, not 70000"),
+    (["--classes", "0"], "argument --classes: must be a class count in 1..63, not 0"),
+    (["--tick-us", "-1"], "argument --tick-us: must be at least 1, not -1"),
+    (["--timeout", "nan"], "argument --timeout: expected a finite number"),
+])
+def test_host_arguments_are_checked_when_parsed(tmp_path, capsys, argv, message):
+    (tmp_path / "a.csv").write_text(CSV_EVENTS)
+    with pytest.raises(SystemExit) as exit_info:
+        host.main(["--loopback", "--events", str(tmp_path / "a.csv"), *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_host_never_overwrites_an_input_or_an_existing_file(tmp_path, capsys):
+    events = tmp_path / "a.csv"
+    events.write_text(CSV_EVENTS)
+    for argv in (["--dry-run", str(events)], ["--loopback", "--spikes-csv", str(events)],
+                 ["--dry-run", str(tmp_path / "f.bin"), "--spikes-csv", str(tmp_path / "f.bin")]):
+        with pytest.raises(SystemExit) as exit_info:
+            host.main([*argv, "--force", "--events", str(events)])
+        assert exit_info.value.code == 2 and "writing it would destroy the input" in capsys.readouterr().err
+    assert events.read_text() == CSV_EVENTS
+    out = tmp_path / "frames.bin"
+    out.write_bytes(b"mine")
+    with pytest.raises(SystemExit):
+        host.main(["--dry-run", str(out), "--events", str(events)])
+    assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert host.main(["--dry-run", str(out), "--force", "--events", str(events)]) == 0
+    assert out.read_bytes() == host.sample_frames(host.load_events(events))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

@@ -1,11 +1,18 @@
-"""The shared testbench pieces: payload packing (sim.stream) and the scoreboard (sim.checker)."""
+"""The shared testbench pieces: payload packing and stream ports (sim.stream), the scoreboard
+(sim.checker), the harness's expectations (sim.harness) and step cases (sim.step_case)."""
 
+import gc
+import warnings
+
+import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
+from amaranth.hdl import UnusedElaboratable, signed, unsigned
 from amaranth.lib import data
 
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
-from sim.stream import pack, unpack
+from sim.harness import Expectation, check_flip_reported, simulate
+from sim.step_case import params_from_json, params_to_json
+from sim.stream import pack, stream_ports, unpack
 
 INNER = data.StructLayout({"re": signed(5), "im": signed(5)})
 LAYOUT = data.StructLayout({"neuron": unsigned(3), "value": signed(6), "pair": INNER, "flag": unsigned(1)})
@@ -66,3 +73,55 @@ def test_finish_all_includes_scalar_checks():
     finish_all([board], check_value("count", 3, 3))
     with pytest.raises(MismatchError, match="^count: expected 3, got 2$"):
         finish_all([board], check_value("count", 3, 2))
+
+
+def test_stream_ports_come_from_the_signature():
+    from sim.tb_csilif import random_case
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)  # never elaborated: only its signature is read
+        core = random_case(0, 3, 1).core(emit_state=False)
+        inputs, outputs = stream_ports(core)
+        del core
+        gc.collect()
+    assert list(inputs) == ["i_current"] and list(outputs) == ["o_spike"]
+    assert set(dict(inputs["i_current"].payload.shape())) == {"neuron", "current"}
+
+
+def test_flip_bit_is_reported_with_its_beat_context_and_field():
+    expectation = Expectation({"o_test": [({"a": 1}, {"step": 0}), ({"a": 2}, {"step": 1})]})
+    flip = {"port": "o_test", "field": "a", "bit": 0, "step": 1}
+    expectation.flip_bit(**flip)
+    board = Scoreboard("o_test")
+    board.expect_all(expectation.beats["o_test"])
+    board.observe({"a": 1})
+    board.observe({"a": 2})
+    with pytest.raises(MismatchError) as info:
+        board.finish()
+    assert "o_test beat 1 (step=1): field 'a'" in check_flip_reported(info.value, flip)
+    with pytest.raises(ValueError, match="no expected o_test beat"):
+        expectation.flip_bit("o_test", "a", 0, step=7)
+
+
+def test_step_case_params_round_trip_and_continuation():
+    from sim.tb_silif import load_corner_cases
+
+    case = load_corner_cases()[0]
+    again = params_from_json(type(case.params), params_to_json(case.params))
+    assert params_to_json(again) == params_to_json(case.params)
+    whole = case.kind.case("whole", case.params, np.concatenate([case.inputs_q, case.inputs_q]))
+    second = case.continued([case])
+    assert [record for record, _ in second.expectation().beats["o_state"]] == [
+        record for record, _ in whole.expectation().beats["o_state"][len(case.feed()) :]
+    ]
+
+
+def test_harness_refuses_a_stimulus_for_missing_ports():
+    from sim.tb_csilif import random_case
+
+    case = random_case(0, 2, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)  # refused before elaboration
+        with pytest.raises(ValueError, match="input streams are \\['i_current'\\]"):
+            simulate(case.core(), {"i_other": []}, case.expectation())
+        gc.collect()

@@ -155,6 +155,30 @@ def test_cli_help_and_bad_arguments(capsys):
     assert "window_ms=810 must be a multiple of bin_ms=20" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "inf"], "argument --lr: expected a finite number"),
+    (["--lr", "0"], "argument --lr: 0 must be a number above 0"),
+    (["--dropout", "1.5"], "argument --dropout: 1.5 must lie in [0, 1)"),
+    (["--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
+    (["--hidden", "1e9"], "argument --hidden: expected an integer"),
+])
+def test_cli_refuses_bad_values_at_parse_time(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_refuses_an_export_that_is_a_folder_or_exists(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--export", str(tmp_path)])
+    assert exit_info.value.code == 2 and "is a directory" in capsys.readouterr().err
+    existing = tmp_path / "net.safetensors"
+    existing.write_bytes(b"precious")
+    with pytest.raises(SystemExit):
+        main(["--export", str(existing)])
+    assert "exists; pass --force" in capsys.readouterr().err and existing.read_bytes() == b"precious"
+
+
 def _build_report(folder: Path, design: str, fmax_mhz: float = 76.8) -> Path:
     from hw.bitstream.report import BuildReport
 
@@ -216,7 +240,7 @@ RTL_SUBSET = 5
 @pytest.mark.slow
 @pytest.mark.parametrize("neuron", sorted(TRAINED))
 def test_trained_network_in_rtl_equals_golden_on_test_recordings(shared_data, neuron):
-    """Deployment check of issue #6: FSDD test recordings, spread over the test split, through the
+    """Deployment check: FSDD test recordings, spread over the test split, through the
     processor's Verilog (Icarus, 8 lanes) give every spike, readout membrane, score and decision
     of the golden integer network, and each takes a measured number of clock cycles. CI runs a
     subset of 5 per network (about a minute each); ``python -m bench.fsdd --rtl 20 --rtl-neurons

@@ -16,14 +16,22 @@ non-negative integer counts: bin ``k`` holds the events with
 ``t_start + k * bin_ticks <= t < t_start + (k + 1) * bin_ticks`` and several events of one
 channel in one bin add up (the reference pipeline's ``ToFrame`` semantics, ``np.add.at``).
 
-Readers validate what they read: a truncated file raises :class:`ValueError` naming the byte
-offset of the incomplete record; coordinates outside the sensor raise; timestamps that go
-backwards raise unless ``allow_time_reversals=True``, in which case their number is reported
-in :attr:`CameraRecording.n_time_reversals`.
+Readers validate what they read and raise :class:`EventDataError` (a
+:class:`~golden.errors.SpikestreamError`, so a ``ValueError``) with one line naming the file
+and, where there is one, the byte offset, line or event: a truncated file names the offset of
+the incomplete record; coordinates outside the sensor raise; timestamps that go backwards raise
+unless ``allow_time_reversals=True``, in which case their number is reported in
+:attr:`CameraRecording.n_time_reversals`. Tables (:func:`read_event_table`, ``.npy`` and
+``.csv``) must hold integers: floats, NaN, complex values, missing fields and wrong column
+counts are refused, not converted. Sizes are bounded (:data:`MAX_EVENT_FILE_BYTES`,
+:data:`MAX_EVENTS`) and checked before a file is read. An AEDAT4 file whose compressed packets
+the ``aedat`` decoder cannot decode (it raises or panics) is refused; AEDAT4 carries no
+checksum over its packets, so a bit flip inside one can still decode to different events.
 """
 
 from __future__ import annotations
 
+import csv
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +39,16 @@ from pathlib import Path
 import aedat
 import numpy as np
 
+from ..errors import SpikestreamError
+
 __all__ = [
     "CAMERA_EVENT_DTYPE",
     "CHANNEL_EVENT_DTYPE",
     "NMNIST_SENSOR_SIZE",
+    "MAX_EVENTS",
+    "MAX_EVENT_FILE_BYTES",
     "CameraRecording",
+    "EventDataError",
     "InputMap",
     "bin_events",
     "camera_events",
@@ -43,6 +56,7 @@ __all__ = [
     "check_camera_events",
     "read_aedat4",
     "read_nmnist",
+    "read_event_table",
 ]
 
 CAMERA_EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.int8)])
@@ -57,8 +71,27 @@ NMNIST_OVERFLOW_Y = 240
 #: Microseconds added to every later timestamp per overflow marker (reference reader).
 NMNIST_OVERFLOW_TICKS = 2**13
 
+#: Largest event file read (bytes) and most events in one file: checked before reading.
+MAX_EVENT_FILE_BYTES = 1 << 30
+MAX_EVENTS = 50_000_000
+
 AEDAT4_MAGIC = b"#!AER-DAT4.0\r\n"
 _LZ4_FRAME_MAGIC = 0x184D2204
+
+
+class EventDataError(SpikestreamError):
+    """Events that cannot be read or used: the message names the file (or array) and the problem."""
+
+
+def _checked_size(path: Path) -> int:
+    """The file's size, refused above :data:`MAX_EVENT_FILE_BYTES` or when it is not a file."""
+    if not path.is_file():
+        raise EventDataError(f"{path}: no such event file")
+    size = path.stat().st_size
+    if size > MAX_EVENT_FILE_BYTES:
+        raise EventDataError(f"{path}: {size} bytes, more than the {MAX_EVENT_FILE_BYTES} an event file may have; "
+                             "split the recording")
+    return size
 
 
 @dataclass(frozen=True)
@@ -104,13 +137,18 @@ def camera_events(x, y, t, p) -> np.ndarray:
     """
     arrays = [np.asarray(a).reshape(-1) for a in (x, y, t, p)]
     if len({len(a) for a in arrays}) != 1:
-        raise ValueError(f"x, y, t, p need equal lengths; got {[len(a) for a in arrays]}")
+        raise EventDataError(f"x, y, t, p need equal lengths; got {[len(a) for a in arrays]}")
     x, y, t, p = arrays
+    for name, values in (("x", x), ("y", y), ("t", t), ("p", p)):
+        if values.dtype.kind not in "iub":
+            raise EventDataError(f"{name} must be integers, not {values.dtype} values")
+    if t.size and t.dtype.kind == "u" and t.max() > np.iinfo(np.int64).max:
+        raise EventDataError(f"timestamp {t.max()} does not fit int64 microseconds")
     for name, coord in (("x", x), ("y", y)):
         if coord.size and (coord.min() < 0 or coord.max() > np.iinfo(np.uint16).max):
-            raise ValueError(f"{name} coordinates must lie in 0..65535; got {coord.min()}..{coord.max()}")
+            raise EventDataError(f"{name} coordinates must lie in 0..65535; got {coord.min()}..{coord.max()}")
     if p.size and not np.isin(p, (0, 1)).all():
-        raise ValueError(f"polarity must be 0 (OFF) or 1 (ON); got values {np.unique(p)[:8]}")
+        raise EventDataError(f"polarity must be 0 (OFF) or 1 (ON); got values {np.unique(p)[:8]}")
     events = np.empty(len(x), dtype=CAMERA_EVENT_DTYPE)
     events["x"], events["y"], events["t"], events["p"] = x, y, t, p
     return events
@@ -127,9 +165,9 @@ def channel_events(channel, t) -> np.ndarray:
     channel = np.asarray(channel).reshape(-1)
     t = np.asarray(t).reshape(-1)
     if len(channel) != len(t):
-        raise ValueError(f"channel and t need equal lengths; got {len(channel)} and {len(t)}")
+        raise EventDataError(f"channel and t need equal lengths; got {len(channel)} and {len(t)}")
     if channel.size and (channel.min() < 0 or channel.max() > np.iinfo(np.uint32).max):
-        raise ValueError(f"channel indices must lie in 0..2**32-1; got {channel.min()}..{channel.max()}")
+        raise EventDataError(f"channel indices must lie in 0..2**32-1; got {channel.min()}..{channel.max()}")
     events = np.empty(len(t), dtype=CHANNEL_EVENT_DTYPE)
     events["channel"], events["t"] = channel, t
     return events
@@ -161,23 +199,23 @@ def check_camera_events(events: np.ndarray, sensor_size: tuple[int, int], *,
         event index.
     """
     if events.dtype != CAMERA_EVENT_DTYPE:
-        raise ValueError(f"{source}: expected CAMERA_EVENT_DTYPE {CAMERA_EVENT_DTYPE}, got {events.dtype}")
+        raise EventDataError(f"{source}: expected CAMERA_EVENT_DTYPE {CAMERA_EVENT_DTYPE}, got {events.dtype}")
     width, height = sensor_size
     for name, limit in (("x", width), ("y", height)):
         outside = np.flatnonzero(events[name] >= limit)
         if outside.size:
             i = outside[0]
-            raise ValueError(
+            raise EventDataError(
                 f"{source}: event {i} has {name} = {events[name][i]}, outside the {width}x{height} sensor "
                 f"({outside.size} such events)"
             )
     bad_p = np.flatnonzero((events["p"] != 0) & (events["p"] != 1))
     if bad_p.size:
-        raise ValueError(f"{source}: event {bad_p[0]} has polarity {events['p'][bad_p[0]]}; expected 0 or 1")
+        raise EventDataError(f"{source}: event {bad_p[0]} has polarity {events['p'][bad_p[0]]}; expected 0 or 1")
     reversals = _time_reversals(events["t"])
     if reversals.size and not allow_time_reversals:
         i = reversals[0]
-        raise ValueError(
+        raise EventDataError(
             f"{source}: timestamps go backwards at event {i} ({events['t'][i - 1]} -> {events['t'][i]} us; "
             f"{reversals.size} reversals in all); pass allow_time_reversals=True to read it anyway"
         )
@@ -200,10 +238,11 @@ def read_nmnist(path, *, sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE,
         incomplete record), or the events fail :func:`check_camera_events`.
     """
     path = Path(path)
+    _checked_size(path)
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size % NMNIST_EVENT_BYTES:
         complete = raw.size - raw.size % NMNIST_EVENT_BYTES
-        raise ValueError(
+        raise EventDataError(
             f"{path}: truncated N-MNIST file: incomplete {NMNIST_EVENT_BYTES}-byte event at byte offset {complete} "
             f"({raw.size % NMNIST_EVENT_BYTES} trailing bytes, file is {raw.size} bytes)"
         )
@@ -238,7 +277,7 @@ def _aedat4_data_table_position(header: bytes, path: Path) -> int:
             return -1
         (position,) = struct.unpack_from("<q", header, root + field_offset)
     except struct.error as exc:
-        raise ValueError(f"{path}: malformed AEDAT4 header ({exc})") from None
+        raise EventDataError(f"{path}: malformed AEDAT4 header ({exc})") from None
     return position
 
 
@@ -248,7 +287,7 @@ def _lz4_frame_end(raw: bytes, offset: int, path: Path) -> int:
 
     def need(pos: int, what: str):
         if pos > size:
-            raise ValueError(
+            raise EventDataError(
                 f"{path}: truncated AEDAT4 file: the data table (LZ4 frame at byte offset {offset}) "
                 f"ends inside its {what}; file is {size} bytes"
             )
@@ -256,7 +295,7 @@ def _lz4_frame_end(raw: bytes, offset: int, path: Path) -> int:
     need(offset + 7, "frame header")
     (magic,) = struct.unpack_from("<I", raw, offset)
     if magic != _LZ4_FRAME_MAGIC:
-        raise ValueError(f"{path}: no LZ4 frame at byte offset {offset} where the header puts the data table")
+        raise EventDataError(f"{path}: no LZ4 frame at byte offset {offset} where the header puts the data table")
     flags = raw[offset + 4]
     pos = offset + 6 + (8 if flags & 0x08 else 0) + (4 if flags & 0x01 else 0) + 1
     block_checksum = 4 if flags & 0x10 else 0
@@ -283,17 +322,17 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
     size = len(raw)
     if not raw.startswith(AEDAT4_MAGIC):
         if size < len(AEDAT4_MAGIC) and AEDAT4_MAGIC.startswith(raw):
-            raise ValueError(f"{path}: truncated AEDAT4 file: ends at byte offset {size} inside the magic")
-        raise ValueError(f"{path}: not an AEDAT4 file (no {AEDAT4_MAGIC!r} magic at byte offset 0)")
+            raise EventDataError(f"{path}: truncated AEDAT4 file: ends at byte offset {size} inside the magic")
+        raise EventDataError(f"{path}: not an AEDAT4 file (no {AEDAT4_MAGIC!r} magic at byte offset 0)")
     header_start = len(AEDAT4_MAGIC) + 4
     if size < header_start:
-        raise ValueError(
+        raise EventDataError(
             f"{path}: truncated AEDAT4 file: header length field at byte offset {len(AEDAT4_MAGIC)} incomplete"
         )
     (header_len,) = struct.unpack_from("<I", raw, len(AEDAT4_MAGIC))
     header_end = header_start + header_len
     if header_end > size:
-        raise ValueError(
+        raise EventDataError(
             f"{path}: truncated AEDAT4 file: header at byte offset {header_start} announces {header_len} bytes, "
             f"file ends at byte offset {size}"
         )
@@ -302,23 +341,23 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
     offset = header_end
     while offset < packets_end:
         if offset + 8 > packets_end:
-            raise ValueError(f"{path}: truncated AEDAT4 file: incomplete packet header at byte offset {offset}")
+            raise EventDataError(f"{path}: truncated AEDAT4 file: incomplete packet header at byte offset {offset}")
         _, payload = struct.unpack_from("<iI", raw, offset)
         if offset + 8 + payload > packets_end:
-            raise ValueError(
+            raise EventDataError(
                 f"{path}: truncated AEDAT4 file: packet at byte offset {offset} announces {payload} bytes, "
                 f"only {packets_end - offset - 8} follow"
             )
         offset += 8 + payload
     if table_pos > size:
-        raise ValueError(
+        raise EventDataError(
             f"{path}: truncated AEDAT4 file: header puts the data table at byte offset {table_pos}, "
             f"file ends at byte offset {size}"
         )
     if table_pos >= 0:
         end = _lz4_frame_end(raw, table_pos, path)
         if end != size:
-            raise ValueError(f"{path}: {size - end} unexpected bytes after the data table at byte offset {end}")
+            raise EventDataError(f"{path}: {size - end} unexpected bytes after the data table at byte offset {end}")
 
 
 def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: bool = False) -> CameraRecording:
@@ -341,22 +380,44 @@ def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: boo
         event stream, or events that fail :func:`check_camera_events`.
     """
     path = Path(path)
+    _checked_size(path)
     _check_aedat4_framing(path.read_bytes(), path)
+    try:
+        return _decode_aedat4(path, stream_id, allow_time_reversals)
+    except EventDataError:
+        raise
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - aedat raises RuntimeError, or panics (a BaseException)
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise EventDataError(f"{path}: corrupted AEDAT4 data: the decoder failed ({type(exc).__name__}: {reason})") from None
+
+
+def _decode_aedat4(path: Path, stream_id, allow_time_reversals: bool) -> CameraRecording:
+    """The ``aedat`` decoding part of :func:`read_aedat4` (its exceptions are turned into ours)."""
     decoder = aedat.Decoder(str(path))
     streams = decoder.id_to_stream()
     event_streams = sorted(sid for sid, info in streams.items() if info.get("type") == "events")
     if stream_id is None:
         if len(event_streams) != 1:
-            raise ValueError(f"{path}: {len(event_streams)} event streams {event_streams}; pass stream_id= to pick one")
+            raise EventDataError(f"{path}: {len(event_streams)} event streams {event_streams}; pass stream_id= to pick one")
         stream_id = event_streams[0]
     elif stream_id not in event_streams:
-        raise ValueError(f"{path}: stream {stream_id} is not an event stream; event streams are {event_streams}")
+        raise EventDataError(f"{path}: stream {stream_id} is not an event stream; event streams are {event_streams}")
     sensor_size = (int(streams[stream_id]["width"]), int(streams[stream_id]["height"]))
-    chunks = [packet["events"] for packet in decoder if packet["stream_id"] == stream_id and "events" in packet]
+    if min(sensor_size) < 1:
+        raise EventDataError(f"{path}: stream {stream_id} declares a {sensor_size[0]}x{sensor_size[1]} sensor")
+    chunks, count = [], 0
+    for packet in decoder:
+        if packet["stream_id"] == stream_id and "events" in packet:
+            chunks.append(packet["events"])
+            count += len(packet["events"])
+            if count > MAX_EVENTS:
+                raise EventDataError(f"{path}: more than {MAX_EVENTS} events; split the recording")
     if chunks:
         raw = np.concatenate(chunks)
         if raw["t"].max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{path}: timestamp {raw['t'].max()} does not fit int64 microseconds")
+            raise EventDataError(f"{path}: timestamp {raw['t'].max()} does not fit int64 microseconds")
         events = camera_events(raw["x"], raw["y"], raw["t"].astype(np.int64), raw["on"].astype(np.int8))
     else:
         events = np.empty(0, dtype=CAMERA_EVENT_DTYPE)
@@ -364,10 +425,138 @@ def read_aedat4(path, *, stream_id: int | None = None, allow_time_reversals: boo
     return CameraRecording(events, sensor_size, path, n_rev)
 
 
+_TABLE_FIELDS = ("x", "y", "t", "p")
+#: Column order of a table without names: a plain ``N x 4`` ``.npy`` or a CSV without a header.
+TABLE_COLUMNS = ("x", "y", "p", "t")
+_MAX_FIELD_CHARS = 20  # an int64 timestamp has at most 19 digits and a sign
+
+
+def read_event_table(path) -> np.ndarray:
+    """Camera events from a table: ``.npy`` or ``.csv``.
+
+    ``.npy``: a structured array with integer fields ``x``, ``y``, ``t``, ``p`` (others ignored),
+    or a plain ``N x 4`` integer array with columns ``x, y, p, t``. ``.csv``: four integer
+    columns ``x, y, p, t`` without a header, or a header naming ``x``, ``y``, ``t``, ``p`` in any
+    order (other columns allowed); every row has as many fields as the first.
+
+    Raises
+    ------
+    EventDataError
+        For a non-integer value (float, NaN, complex, text), a missing field or column, a wrong
+        column count, an array of another shape, more than :data:`MAX_EVENTS` events, a file that
+        is not ``.npy`` / ``.csv`` or is not what its suffix says; naming the line, column or field.
+    """
+    path = Path(path)
+    _checked_size(path)
+    if path.suffix == ".npy":
+        return _read_npy_table(path)
+    if path.suffix == ".csv":
+        return _read_csv_table(path)
+    raise EventDataError(f"{path}: not an event table; use .npy or .csv")
+
+
+def _read_npy_table(path: Path) -> np.ndarray:
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+            else:
+                raise EventDataError(f"{path}: .npy format version {version[0]}.{version[1]} is not read; "
+                                     "write it with numpy.save")
+    except EventDataError:
+        raise
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+        raise EventDataError(f"{path}: not a .npy file ({exc})") from None
+    n = int(np.prod(shape)) if shape else 1
+    if dtype.names:
+        missing = [name for name in _TABLE_FIELDS if name not in dtype.names]
+        if missing:
+            raise EventDataError(f"{path}: a structured .npy needs fields x, y, t, p; it has {sorted(dtype.names)}")
+        for name in _TABLE_FIELDS:
+            field = dtype.fields[name][0]
+            if field.shape or field.kind not in "iub":
+                raise EventDataError(f"{path}: field {name} must hold integers, not {field}")
+    else:
+        if len(shape) != 2 or shape[1] != 4:
+            raise EventDataError(f"{path}: a plain .npy must be an N x 4 integer array (x, y, p, t); got shape {shape}")
+        if dtype.kind not in "iub":
+            raise EventDataError(f"{path}: a plain .npy must hold integers, not {dtype} values")
+        n = shape[0]
+    if n > MAX_EVENTS:
+        raise EventDataError(f"{path}: {n} events, more than {MAX_EVENTS}; split the recording")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise EventDataError(f"{path}: truncated or corrupted .npy data ({exc})") from None
+    if dtype.names:
+        array = array.reshape(-1)
+        return _table_events(path, {name: array[name] for name in _TABLE_FIELDS})
+    return _table_events(path, {name: array[:, TABLE_COLUMNS.index(name)] for name in _TABLE_FIELDS})
+
+
+def _read_csv_table(path: Path) -> np.ndarray:
+    columns: list[list[int]] = []
+    names = None
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for line, row in enumerate(csv.reader(handle), start=1):
+                if not row or all(not field.strip() for field in row):
+                    continue
+                if names is None:
+                    if any(c.isalpha() for field in row for c in field):
+                        names = [field.strip() for field in row]
+                        missing = [name for name in _TABLE_FIELDS if name not in names]
+                        if missing:
+                            raise EventDataError(
+                                f"{path}: the CSV header must name columns x, y, t, p; it has {sorted(names)}")
+                        if len(set(names)) != len(names):
+                            raise EventDataError(f"{path}: the CSV header names a column twice: {names}")
+                        columns = [[] for _ in names]
+                        continue
+                    names = list(TABLE_COLUMNS)
+                    columns = [[] for _ in names]
+                if len(row) != len(names):
+                    raise EventDataError(f"{path}: line {line} has {len(row)} fields, expected {len(names)} "
+                                         f"({', '.join(names)})")
+                if len(columns[0]) >= MAX_EVENTS:
+                    raise EventDataError(f"{path}: more than {MAX_EVENTS} events; split the recording")
+                for index, field in enumerate(row):
+                    columns[index].append(_csv_int(path, line, names[index], field))
+    except UnicodeDecodeError as exc:
+        raise EventDataError(f"{path}: not a text CSV file ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise EventDataError(f"{path}: malformed CSV ({exc})") from None
+    if names is None:
+        return np.empty(0, dtype=CAMERA_EVENT_DTYPE)
+    return _table_events(path, {name: np.array(columns[names.index(name)], dtype=np.int64) for name in _TABLE_FIELDS})
+
+
+def _csv_int(path: Path, line: int, column: str, field: str) -> int:
+    text = field.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isdigit() or not digits.isascii() or len(text) > _MAX_FIELD_CHARS:
+        what = "an empty field" if not text else repr(text if len(text) <= 24 else text[:24] + "...")
+        raise EventDataError(f"{path}: line {line}, column {column}: {what} is not an integer")
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise EventDataError(f"{path}: line {line}, column {column}: {value} does not fit 64 bits")
+    return value
+
+
+def _table_events(path: Path, fields: dict) -> np.ndarray:
+    try:
+        return camera_events(fields["x"], fields["y"], fields["t"], fields["p"])
+    except EventDataError as exc:
+        raise EventDataError(f"{path}: {exc}") from None
+
+
 def _positive_pair(name: str, value) -> tuple[int, int]:
     pair = tuple(int(v) for v in value)
     if len(pair) != 2 or min(pair) < 1 or any(int(v) != v for v in value):
-        raise ValueError(f"{name} must be two positive integers (along x, along y); got {value!r}")
+        raise EventDataError(f"{name} must be two positive integers (along x, along y); got {value!r}")
     return pair
 
 
@@ -460,19 +649,19 @@ def bin_events(events: np.ndarray, n_channels: int, bin_ticks: int, *,
         or an event before ``t_start``.
     """
     if events.dtype.names is None or not {"channel", "t"} <= set(events.dtype.names):
-        raise ValueError(f"bin_events needs channel events (fields channel, t); got dtype {events.dtype}")
+        raise EventDataError(f"bin_events needs channel events (fields channel, t); got dtype {events.dtype}")
     if int(n_channels) < 1 or int(bin_ticks) < 1:
-        raise ValueError(f"n_channels and bin_ticks must be positive; got {n_channels} and {bin_ticks}")
+        raise EventDataError(f"n_channels and bin_ticks must be positive; got {n_channels} and {bin_ticks}")
     if n_bins is not None and int(n_bins) < 0:
-        raise ValueError(f"n_bins must be non-negative; got {n_bins}")
+        raise EventDataError(f"n_bins must be non-negative; got {n_bins}")
     channel = events["channel"].astype(np.int64)
     t = events["t"].astype(np.int64)
     if channel.size and channel.max() >= n_channels:
-        raise ValueError(f"channel index {channel.max()} out of range for n_channels={n_channels}")
+        raise EventDataError(f"channel index {channel.max()} out of range for n_channels={n_channels}")
     if t_start is None:
         t_start = int(t.min()) if t.size else 0
     if t.size and t.min() < t_start:
-        raise ValueError(f"event at t={t.min()} lies before t_start={t_start}")
+        raise EventDataError(f"event at t={t.min()} lies before t_start={t_start}")
     bins = (t - t_start) // bin_ticks
     if n_bins is None:
         n_bins = int(bins.max()) + 1 if bins.size else 0

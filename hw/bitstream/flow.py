@@ -22,6 +22,8 @@ from pathlib import Path
 
 from amaranth.build.run import LocalBuildProducts
 
+from golden.errors import SpikestreamError
+from golden.files import write_text
 from hw.pll_ecp5 import PLLConfig
 from hw.toolchain import PROGRAMMER, configure_environment, tool_version
 
@@ -34,8 +36,11 @@ __all__ = [
     "LUT_MAPPERS",
     "ROUTERS",
     "SYNTHESIS_TOOLS",
+    "BUILD_MARKER",
+    "BuildDirError",
     "BuildError",
     "BuildResult",
+    "claim_build_dir",
     "Stage",
     "check_router",
     "toolchain_stages",
@@ -46,6 +51,10 @@ __all__ = [
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 SYNTHESIS_TOOLS = ("yosys", "nextpnr-ecp5", "ecppack")
 HEARTBEAT_S = 30.0
+#: The file that marks a folder as a build folder of this project: :func:`run_build` writes into
+#: (and deletes earlier build products from) a folder only when it is empty, carries this marker,
+#: or ``force`` is given.
+BUILD_MARKER = ".spikestream-build"
 #: nextpnr-ecp5's routers. router1 (nextpnr's default) rips up and reroutes one arc at a time; it
 #: is fast on small designs but can crawl for hours on designs dense in multipliers or block-RAM
 #: tables. router2 negotiates all nets at once (PathFinder) and converges on those.
@@ -192,6 +201,35 @@ def _run_stage(stage: Stage, index: int, count: int, tool_path: str, out_dir: Pa
     return elapsed
 
 
+class BuildDirError(SpikestreamError):
+    """The build folder holds files this project did not make (no :data:`BUILD_MARKER`)."""
+
+
+def claim_build_dir(out_dir, *, force: bool = False) -> Path:
+    """Make ``out_dir`` a build folder: create it (or take an empty one) and write the marker.
+
+    A folder that exists, is not empty and has no :data:`BUILD_MARKER` is refused unless
+    ``force``: the build overwrites and deletes files by name there. Returns the path.
+
+    Raises
+    ------
+    BuildDirError
+        For a file in the way, or a foreign non-empty folder without ``force``.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BuildDirError(f"{out_dir}: is a file, not a build folder; pick another --out")
+    marker = out_dir / BUILD_MARKER
+    if out_dir.is_dir() and not marker.is_file() and any(out_dir.iterdir()) and not force:
+        raise BuildDirError(
+            f"{out_dir}: not empty and not a build folder of this project (no {BUILD_MARKER} file); "
+            "its files would be overwritten: pick another --out, empty it, or pass --force")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        write_text(marker, "made by spikestream's hw.build: its files may be overwritten by the next build\n")
+    return out_dir
+
+
 def run_build(
     top,
     platform,
@@ -206,6 +244,7 @@ def run_build(
     seed: int = 1,
     router: str = DEFAULT_ROUTER,
     lut_mapper: str = DEFAULT_LUT_MAPPER,
+    force: bool = False,
 ) -> BuildResult:
     """Elaborate ``top`` for ``platform`` into ``out_dir`` and, unless ``dry_run``, build a bitstream.
 
@@ -233,18 +272,23 @@ def run_build(
         block RAMs, where router1 can take hours).
     lut_mapper : str
         Yosys LUT mapper, one of :data:`LUT_MAPPERS` (:func:`synthesis_overrides`).
+    force : bool
+        Build into ``out_dir`` even when it is not empty and carries no build marker
+        (:func:`claim_build_dir`).
 
     Raises
     ------
     hw.toolchain.ToolNotFoundError
         Before elaboration, when a toolchain program is missing (not in a dry run).
+    BuildDirError
+        When ``out_dir`` holds files and no build marker, and ``force`` is not given.
     BuildError
         When a toolchain stage fails.
     """
     tool_paths = {} if dry_run else configure_environment(SYNTHESIS_TOOLS)
     stages = toolchain_stages(platform, name, seed=seed, router=router)
     overrides = synthesis_overrides(name, lut_mapper)
-    out_dir = Path(out_dir)
+    out_dir = claim_build_dir(out_dir, force=force)
 
     _say(f"elaborating {design} for {platform.device} ...")
     start = time.monotonic()

@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from golden.files import write_text
+
 __all__ = [
     "UTILISATION_BELS",
     "ClockTiming",
@@ -258,6 +260,6 @@ class BuildReport:
         out_dir = Path(out_dir)
         json_path = out_dir / "report.json"
         md_path = out_dir / "report.md"
-        json_path.write_text(json.dumps(self.as_dict(), indent=2) + "\n")
-        md_path.write_text(self.markdown())
+        write_text(json_path, json.dumps(self.as_dict(), indent=2) + "\n")
+        write_text(md_path, self.markdown())
         return json_path, md_path

@@ -14,7 +14,8 @@ import importlib
 __all__ = ["CORE_MODULES", "core_classes"]
 
 #: The core modules that declare a ``NEURON_CORE`` (one line per kind).
-CORE_MODULES = ("refractory_lif", "silif", "csilif", "li_readout", "dhlif", "sahippo", "lif")
+CORE_MODULES = ("refractory_lif", "silif", "csilif", "li_readout", "dhlif", "sahippo", "lif", "integrate_fire",
+                "cuba_lif")
 
 
 @functools.cache

@@ -14,7 +14,7 @@ from hw.arith import partial_products, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
 from hw.memories import parameter_memory, state_memory
 
-__all__ = ["LIFCore"]
+__all__ = ["LIFCore", "membrane_stages", "product_parts"]
 
 
 class LIFCore(NeuronCore):
@@ -78,6 +78,7 @@ class LIFCore(NeuronCore):
 
     #: Cycles from accepting an input beat to its output beats being valid.
     latency = 9
+    # The IF kind (golden/integrate_fire.py) is this core with every leak word one.
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
     #: them, the write-back stage (8) included.
     hazard_stages = 8
@@ -104,7 +105,6 @@ class LIFCore(NeuronCore):
     def elaborate(self, platform):
         p = self._params
         m = Module()
-        coef_bits = p.coef_frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
@@ -117,59 +117,74 @@ class LIFCore(NeuronCore):
         state_word_1 = state_rd.data
         stage = stage_registers(m, advance)
 
-        def product_parts(name, a, b):
-            """``a * b`` as registered partial products ``[(register, shift)]``."""
-            return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
-
         # Stage 1: memory words arrive with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
         # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
-        u_2 = stage("u_2", state_word_1.u)
-        threshold_2 = stage("threshold_2", param_rd.data.threshold)
-        leak_2 = stage("leak_2", param_rd.data.leak)
-        scale_2 = stage("scale_2", param_rd.data.scale)
-        current_2 = stage("current_2", current_1)
-
-        # Stage 3: both products as registered partial products.
-        leak_u_3 = product_parts("leak_u_3", leak_2, u_2)
-        scale_x_3 = product_parts("scale_x_3", scale_2, current_2)
-        threshold_3 = stage("threshold_3", threshold_2)
-
-        # Stage 4: the products summed at full width.
-        leak_u_4 = stage("leak_u_4", sum_shifted(leak_u_3))
-        scale_x_4 = stage("scale_x_4", sum_shifted(scale_x_3))
-        threshold_4 = stage("threshold_4", threshold_3)
-
-        # Stage 5: one sum aligned to C fractional bits, rounded once.
-        total = (leak_u_4 << (coef_bits - p.coef_fmt.frac_bits)) + (scale_x_4 << (coef_bits - p.scale_fmt.frac_bits))
-        v_rounded_5 = stage("v_rounded_5", (total + (1 << (coef_bits - 1))) >> coef_bits)
-        threshold_5 = stage("threshold_5", threshold_4)
-
-        # Stage 6: v saturated.
-        v_next, v_clamped = saturate(v_rounded_5, p.state_fmt)
-        v_6 = stage("v_6", v_next, p.state_fmt.shape())
-        saturated_6 = stage("saturated_6", v_clamped, unsigned(1))
-        threshold_6 = stage("threshold_6", threshold_5)
-
-        # Stage 7: the strict compare and the subtraction (exact; used only when v > threshold > 0,
-        # where it lies in (0, v) and fits state_fmt).
-        spike_7 = stage("spike_7", v_6 > threshold_6, unsigned(1))
-        v_minus_threshold_7 = stage("v_minus_threshold_7", (v_6 - threshold_6)[:p.state_fmt.width].as_signed())
-        v_7 = stage("v_7", v_6)
-        saturated_7 = stage("saturated_7", saturated_6)
-
-        # Stage 8: the reset.
-        after = Const(p.reset_q, p.state_fmt.shape()) if p.reset_to_value else v_minus_threshold_7
-        u_8 = stage("u_8", Mux(spike_7, after, v_7), p.state_fmt.shape())
-        spike_8 = stage("spike_8", spike_7)
-        saturated_8 = stage("saturated_8", saturated_7)
+        u_8, spike_8, saturated_8 = membrane_stages(
+            stage, p, 2, u=stage("u_2", state_word_1.u), threshold=stage("threshold_2", param_rd.data.threshold),
+            leak=stage("leak_2", param_rd.data.leak), scale=stage("scale_2", param_rd.data.scale),
+            drive=stage("current_2", current_1))
 
         # Write-back and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance, fields={"u": u_8})
         self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_8},
                              spike=spike_8, saturated=saturated_8)
         return m
+
+
+def product_parts(stage, name, a, b):
+    """``a * b`` as registered partial products ``[(register, shift)]`` (:func:`hw.arith.partial_products`)."""
+    return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
+
+
+def membrane_stages(stage, p: LIFParams, first: int, *, u, threshold, leak, scale, drive):
+    """The LIF membrane update of :meth:`golden.lif.LIFParams.step` as six pipeline stages
+    after stage ``first``, which holds the registered operands: ``u``, ``threshold``, ``leak``,
+    ``scale`` (memory words) and ``drive`` (the value the scale multiplies: the input current
+    of the LIF and IF cores, the synaptic current of the CubaLIF core). Stage by stage
+    (``k = first``)::
+
+        k+1  partial products of leak*u and scale*drive
+        k+2  both products summed (full width)
+        k+3  aligned sum plus the rounding constant, >> C
+        k+4  v saturated
+        k+5  v > threshold; v - threshold (exact)
+        k+6  u after the reset
+
+    ``stage`` is the core's :func:`~hw.cores.neuron_core.stage_registers`. Returns the stage
+    ``k+6`` registers ``(u, spike, saturated)``.
+    """
+    coef_bits = p.coef_frac_bits
+    k = first
+    leak_u = product_parts(stage, f"leak_u_{k + 1}", leak, u)
+    scale_x = product_parts(stage, f"scale_x_{k + 1}", scale, drive)
+    threshold = stage(f"threshold_{k + 1}", threshold)
+
+    leak_u = stage(f"leak_u_{k + 2}", sum_shifted(leak_u))
+    scale_x = stage(f"scale_x_{k + 2}", sum_shifted(scale_x))
+    threshold = stage(f"threshold_{k + 2}", threshold)
+
+    # One sum aligned to C fractional bits, rounded once.
+    total = (leak_u << (coef_bits - p.coef_fmt.frac_bits)) + (scale_x << (coef_bits - p.scale_fmt.frac_bits))
+    v_rounded = stage(f"v_rounded_{k + 3}", (total + (1 << (coef_bits - 1))) >> coef_bits)
+    threshold = stage(f"threshold_{k + 3}", threshold)
+
+    v_next, v_clamped = saturate(v_rounded, p.state_fmt)
+    v = stage(f"v_{k + 4}", v_next, p.state_fmt.shape())
+    saturated = stage(f"saturated_{k + 4}", v_clamped, unsigned(1))
+    threshold = stage(f"threshold_{k + 4}", threshold)
+
+    # The strict compare and the subtraction (exact; used only when v > threshold > 0, where it
+    # lies in (0, v) and fits state_fmt).
+    spike = stage(f"spike_{k + 5}", v > threshold, unsigned(1))
+    v_minus_threshold = stage(f"v_minus_threshold_{k + 5}", (v - threshold)[:p.state_fmt.width].as_signed())
+    v = stage(f"v_{k + 5}", v)
+    saturated = stage(f"saturated_{k + 5}", saturated)
+
+    after = Const(p.reset_q, p.state_fmt.shape()) if p.reset_to_value else v_minus_threshold
+    return (stage(f"u_{k + 6}", Mux(spike, after, v), p.state_fmt.shape()), stage(f"spike_{k + 6}", spike),
+            stage(f"saturated_{k + 6}", saturated))
 
 
 #: This module's entry in the core registry (:func:`hw.cores.core_classes`): the kind and its core.

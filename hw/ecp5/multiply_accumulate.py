@@ -1,4 +1,4 @@
-"""The measurement design of issue 12: four block RAMs feeding two multipliers and an accumulator.
+"""The hard-block measurement design: four block RAMs feeding two multipliers and an accumulator.
 
 Built with the hard blocks of :mod:`hw.ecp5` or with what Yosys infers from plain Amaranth
 (``memory.Memory`` and ``*`` with registers in fabric), so the two can be synthesised, placed

@@ -30,7 +30,7 @@ __all__ = ["lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "Networ
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
 #: Entries of the buffered FIFO between a synapse lane and its core.
-_LANE_FIFO_DEPTH = 2
+_LANE_FIFO_DEPTH = 3
 
 
 def lane_params(neuron, lane: int, lanes: int):
@@ -169,7 +169,7 @@ class SpikingLayer(wiring.Component):
         layer, lanes, n_cores = self._layer, self._lanes, self._cores
         per_core = lanes // n_cores
         m.submodules.synapse = synapse = self.synapse
-        # Each lane through a 2-entry queue, so the cores' readies do not reach the synapse (timing).
+        # Each lane through a 3-entry queue, so the cores' readies do not reach the synapse (timing).
         lane_queues = []
         for lane in range(lanes):
             lane_queues.append(queue := _queue(m, f"current_fifo_{lane}", synapse.current_layout))
@@ -177,7 +177,7 @@ class SpikingLayer(wiring.Component):
         for c, core in enumerate(self.cores):
             m.submodules[f"core_{c}"] = core
             # The lanes c, c + cores, ... of this core, lowest pending first; with several, the
-            # select feeds a 2-entry queue, so the core's ready stays off it (timing).
+            # select feeds a 3-entry queue, so the core's ready stays off it (timing).
             if per_core > 1:
                 core_queue = _queue(m, f"core_fifo_{c}", core.current_layout)
                 _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_queue.i)
@@ -202,7 +202,7 @@ class SpikingLayer(wiring.Component):
                 m.d.sync += clearing.eq(0)
 
         # Plain expressions, no comb processes: Verilog simulators know them from time 0. Each
-        # core's updates ({neuron, spike} of its o_state) reach the merger through a 2-entry
+        # core's updates ({neuron, spike} of its o_state) reach the merger through a 3-entry
         # queue, so the merger's step logic does not drive the cores' pipeline enables (timing).
         update_layout = data.StructLayout({"neuron": unsigned(self.cores[0].index_bits), "spike": unsigned(1)})
         m.submodules.update_arbiter = update_arbiter = LowestValidArbiter(update_layout, n_cores)
@@ -277,7 +277,7 @@ class ReadoutLayer(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
         wiring.connect(m, core.o_scores, wiring.flipped(self.o_scores))
 
-        # Serialise the lanes into the core through 2-entry queues, lowest pending lane first.
+        # Serialise the lanes into the core through 3-entry queues, lowest pending lane first.
         lane_queues = []
         for lane, beat in enumerate(synapse.o_current):
             lane_queues.append(queue := _queue(m, f"current_fifo_{lane}", synapse.current_layout))
@@ -434,7 +434,7 @@ class NetworkProcessor(wiring.Component):
             self.dropped_late.eq(time_bins.dropped_late),
             self.dropped_over_bound.eq(time_bins.dropped_over_bound),
         ]
-        # The time bins' output through a 2-entry queue: layer 0's synapse ready (its row logic)
+        # The time bins' output through a 3-entry queue: layer 0's synapse ready (its row logic)
         # does not reach back into the time-bin controller's step logic (timing).
         upstream = _queue(m, "step_fifo", time_bins.o.payload.shape())
         wiring.connect(m, time_bins.o, upstream.i)
@@ -453,7 +453,7 @@ class NetworkProcessor(wiring.Component):
                 self.current_saturation[k].eq(layer.current_saturation_count),
                 self.neuron_saturation[k].eq(layer.neuron_saturation_count),
             ]
-            # Each layer's output through a 2-entry queue: the merger's ready logic and the next
+            # Each layer's output through a 3-entry queue: the merger's ready logic and the next
             # synapse's address arithmetic land in different cycles (timing).
             upstream = _queue(m, f"spike_fifo_{k}", layer.o.payload.shape())
             wiring.connect(m, layer.o, upstream.i)

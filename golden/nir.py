@@ -1,0 +1,395 @@
+"""NIR (Neuromorphic Intermediate Representation) in and out.
+
+``python -m golden.nir import GRAPH.nir --out MODEL.safetensors [--dt SECONDS] [--source S]
+[--device 85F]`` reads a NIR graph, turns it into the project's float network
+(:class:`golden.export.FloatNetwork`), quantises it with :func:`golden.export.export_network`
+and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
+export MODEL.safetensors --out GRAPH.nir`` writes a model file's network as NIR.
+
+Discretisation (``docs/byo_network.md`` has the table). NIR's neurons are continuous-time;
+each framework writes and reads them with its own rule, chosen with ``source``:
+
+* ``snntorch`` and ``nir`` (forward Euler, step ``dt``; snnTorch writes with ``dt = 1e-4``):
+  ``leak = 1 - dt/tau``, input gain ``r*dt/tau``; a CubaLIF's current ``syn = 1 - dt/tau_syn``
+  with input gain ``w_in*dt/tau_syn``; an IF's gain ``r*dt``.
+* ``norse`` (Norse writes ``tau = dt/tau_inv``, ``dt = 1e-3``, and steps ``v += dt*tau_inv*(...)``):
+  ``leak = 1 - dt**2/tau``, gain ``r*dt**2/tau``; an IF's gain ``r``. Norse's ``LIFCell``
+  (NIR ``CubaLIF``) integrates the previous step's current, which the ``cuba_lif`` kind does
+  not: refused.
+
+Every gain is folded into the preceding affine layer (exact per neuron in float), ``v_leak``
+of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .cuba_lif import CubaLIF, CubaLIFParams
+from .export import FloatNetwork, export_network
+from .integrate_fire import IF, IFParams
+from .layers import LIReadout, LIReadoutParams, SNNLayer
+from .lif import LIF, LIF_MIN_THRESHOLD, LIFParams
+from .network import DEFAULT_MAX_EVENTS_PER_STEP, NetworkParams
+
+__all__ = ["NIRImportError", "ImportSummary", "SOURCES", "float_network_from_nir", "import_nir",
+           "network_to_nir", "main"]
+
+#: Discretisation rules by source framework, and the ``dt`` each writes with by default.
+SOURCES = {"snntorch": 1e-4, "nir": 1e-4, "norse": 1e-3}
+#: The readout decay of a readout appended to a graph that ends in a spiking layer.
+APPENDED_READOUT_ALPHA = 0.9
+
+
+class NIRImportError(ValueError):
+    """A graph the import cannot take: the message names the node and the reason."""
+
+
+class LIReadoutUnclamped(LIReadout):
+    """:class:`~golden.layers.LIReadout` with the imported ``alpha`` as it is (no training clamp)."""
+
+    def clamped_alpha(self) -> torch.Tensor:
+        return self.alpha
+
+
+@dataclass
+class ImportSummary:
+    """What the import did: one line per layer, and everything approximated."""
+
+    layers: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(["layers:", *(f"  {line}" for line in self.layers), "approximations and notes:",
+                          *(f"  {line}" for line in self.notes or ["none"])])
+
+
+def _arr(node, name, n=None):
+    value = np.asarray(getattr(node, name), dtype=np.float64).reshape(-1)
+    return np.broadcast_to(value, (n,)).copy() if n is not None and value.size == 1 else value
+
+
+def _one_value(name, where, values):
+    if not np.all(values == values.flat[0]):
+        raise NIRImportError(f"{where}: {name} differs between neurons; a layer has one reset value")
+    return float(values.flat[0])
+
+
+def _decay(name, where, ratio):
+    """``1 - ratio``, checked to be a decay."""
+    if np.any(ratio <= 0) or np.any(ratio > 1):
+        raise NIRImportError(f"{where}: {name} = 1 - dt/tau outside [0, 1) (tau shorter than dt, or not positive)")
+    return 1.0 - ratio
+
+
+def _chain(graph):
+    """The graph's nodes in order from its Input to its Output; refuses branches and cycles."""
+    import nir
+
+    nodes = graph.nodes
+    succ, pred = {}, {}
+    for a, b in graph.edges:
+        succ.setdefault(a, []).append(b)
+        pred.setdefault(b, []).append(a)
+    inputs = [name for name, node in nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        raise NIRImportError(f"graph: needs exactly one Input node, has {len(inputs)}")
+    order, seen, name = [], set(), inputs[0]
+    while True:
+        if name in seen:
+            raise NIRImportError(f"{name}: recurrent edge (a cycle back to {name}); only feed-forward chains are supported")
+        seen.add(name)
+        order.append(name)
+        if len(pred.get(name, [])) > 1:
+            raise NIRImportError(f"{name}: {len(pred[name])} incoming edges (a recurrent edge or a merge)")
+        nxt = succ.get(name, [])
+        if not nxt:
+            break
+        if len(nxt) > 1:
+            raise NIRImportError(f"{name}: {len(nxt)} outgoing edges; only a chain is supported")
+        name = nxt[0]
+    if not isinstance(nodes[order[-1]], nir.Output):
+        raise NIRImportError(f"{order[-1]}: the chain from the Input ends here, not in an Output node")
+    if len(order) != len(nodes):
+        rest = sorted(set(nodes) - set(order))
+        raise NIRImportError(f"{rest[0]}: not on the chain from the Input to the Output")
+    return [(name, nodes[name]) for name in order]
+
+
+def float_network_from_nir(graph, dt: float | None = None, source: str = "snntorch"):
+    """The float network a NIR graph describes: ``(FloatNetwork, ImportSummary)``.
+
+    Raises :class:`NIRImportError` naming the node on anything it cannot take.
+    """
+    import nir
+
+    if source not in SOURCES:
+        raise NIRImportError(f"source: one of {', '.join(SOURCES)}, not {source!r}")
+    dt = SOURCES[source] if dt is None else float(dt)
+    if not dt > 0:
+        raise NIRImportError(f"dt: must be positive, not {dt}")
+    norse = source == "norse"
+    step = dt * dt if norse else dt  # what multiplies 1/tau
+    summary = ImportSummary()
+    summary.notes.append(f"discretised by the {source} rule with dt = {dt:g} s")
+    blocks = []
+    weight = bias = None
+    col_scale = None  # a Scale between a spiking layer (or the input) and the next affine
+
+    for name, node in _chain(graph):
+        kind = type(node).__name__
+        if isinstance(node, (nir.Input, nir.Output, nir.Flatten)):
+            continue
+        if isinstance(node, nir.Scale):
+            s = _arr(node, "scale")
+            if weight is None:
+                col_scale = s if col_scale is None else col_scale * s
+            else:
+                weight, bias = weight * s.reshape(-1, 1), bias * s
+            continue
+        if isinstance(node, (nir.Affine, nir.Linear)):
+            if weight is not None:
+                raise NIRImportError(f"{name}: two affine layers in a row (no neuron between them)")
+            weight = np.asarray(node.weight, dtype=np.float64)
+            if weight.ndim != 2:
+                raise NIRImportError(f"{name}: weight of shape {weight.shape}; only dense 2-D weights are supported")
+            bias = (np.asarray(node.bias, dtype=np.float64).reshape(-1).copy() if isinstance(node, nir.Affine)
+                    else np.zeros(weight.shape[0]))
+            if col_scale is not None:
+                weight, col_scale = weight * col_scale.reshape(1, -1), None
+            continue
+        if not isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.Threshold)):
+            raise NIRImportError(f"{name}: {kind} nodes are not supported (supported: Input, Output, Affine, Linear, "
+                                 "LIF, CubaLIF, IF, LI, Flatten, Scale, Threshold)")
+        if weight is None:
+            raise NIRImportError(f"{name}: a {kind} needs an Affine or Linear node before it")
+        n = weight.shape[0]
+        if isinstance(node, nir.LIF):
+            tau = _arr(node, "tau", n)
+            leak = _decay("leak", name, step / tau)
+            gain = _arr(node, "r", n) * step / tau
+            v_leak = _arr(node, "v_leak", n)
+            bias = bias + v_leak / np.where(gain == 0, 1, _arr(node, "r", n))  # (dt/tau) v_leak == gain * v_leak / r
+            module, line = LIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "lif"
+            params = {"leak": leak, "threshold": _arr(node, "v_threshold", n), "scale": np.ones(n)}
+        elif isinstance(node, nir.CubaLIF):
+            if norse:
+                raise NIRImportError(f"{name}: Norse's LIFCell (CubaLIF) integrates the previous step's current; "
+                                     "the cuba_lif kind integrates the current step's")
+            if np.any(_arr(node, "v_leak", n) != 0):
+                raise NIRImportError(f"{name}: v_leak != 0 in a CubaLIF cannot be folded into a bias exactly")
+            tau_syn, tau_mem = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
+            gain = _arr(node, "w_in", n) * step / tau_syn  # folded into the affine layer
+            module, line = CubaLIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "cuba_lif"
+            params = {"syn": _decay("syn", name, step / tau_syn), "leak": _decay("leak", name, step / tau_mem),
+                      "threshold": _arr(node, "v_threshold", n), "scale": _arr(node, "r", n) * step / tau_mem}
+        elif isinstance(node, nir.IF):
+            gain = _arr(node, "r", n) * (1.0 if norse else dt)
+            module, line = IF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "if"
+            params = {"threshold": _arr(node, "v_threshold", n), "scale": np.ones(n)}
+        elif isinstance(node, nir.Threshold):
+            gain = np.ones(n)
+            module, line = LIF(n, reset=0.0), "lif (Threshold: leak 0, reset 0)"
+            params = {"leak": np.zeros(n), "threshold": _arr(node, "threshold", n), "scale": np.ones(n)}
+            summary.notes.append(f"{name}: Threshold fires on x > threshold (strict), NIR's Heaviside at equality may differ")
+        else:  # LI: the readout u = alpha*u + (1-alpha)*x; r and v_leak folded into the affine layer
+            tau = _arr(node, "tau", n)
+            alpha = _decay("alpha", name, step / tau)
+            gain = _arr(node, "r", n)
+            bias = bias + _arr(node, "v_leak", n) / np.where(gain == 0, 1, gain)
+            module, line = LIReadoutUnclamped(n), "li_readout"
+            params = {"alpha": alpha}
+        if "threshold" in params and np.any(params["threshold"] <= 0):
+            raise NIRImportError(f"{name}: v_threshold must be positive")
+        for pname, limit in (("leak", 0.999), ("syn", 0.999)):
+            if pname in params and np.any(params[pname] > limit):
+                summary.notes.append(f"{name}: {int(np.sum(params[pname] > limit))} {pname} decays above {limit} "
+                                     f"are clamped to {limit} (the float module's training clamp)")
+        if "threshold" in params and np.any(params["threshold"] < LIF_MIN_THRESHOLD):
+            summary.notes.append(f"{name}: thresholds below {LIF_MIN_THRESHOLD} are raised to it (the float module's clamp)")
+        weight, bias = weight * gain.reshape(-1, 1), bias * gain
+        with torch.no_grad():
+            for pname, value in params.items():
+                getattr(module, pname).copy_(torch.as_tensor(value))
+        blocks.append(_block(weight, bias, module))
+        summary.layers.append(f"{name}: {kind} -> {line}, {weight.shape[1]} -> {n}")
+        weight = bias = None
+    if weight is not None:
+        raise NIRImportError("graph: ends in an affine layer without a neuron after it")
+    if not blocks:
+        raise NIRImportError("graph: no neuron layer")
+    if not isinstance(blocks[-1].neuron, LIReadout):
+        n = blocks[-1].neuron.n_neurons
+        readout = LIReadoutUnclamped(n)
+        with torch.no_grad():
+            readout.alpha.fill_(APPENDED_READOUT_ALPHA)
+        blocks.append(_block(np.eye(n), np.zeros(n), readout))
+        summary.notes.append(f"the graph ends in a spiking layer: a readout (alpha {APPENDED_READOUT_ALPHA}, identity "
+                             "weights) was appended; the imported layers' spikes are unchanged")
+    for i, block in enumerate(blocks[:-1]):
+        if isinstance(block.neuron, LIReadout):
+            raise NIRImportError(f"layer {i}: an LI node is only supported as the last neuron layer (the readout)")
+    return FloatNetwork(blocks).double().eval(), summary
+
+
+def _block(weight, bias, neuron) -> SNNLayer:
+    """An :class:`SNNLayer` computing ``weight @ x + bias`` exactly (batch norm the identity)."""
+    block = SNNLayer(weight.shape[1], neuron)
+    with torch.no_grad():
+        block.linear.weight.copy_(torch.as_tensor(weight))
+        block.norm.weight.fill_(1.0)
+        block.norm.bias.copy_(torch.as_tensor(bias))
+        block.norm.running_mean.zero_()
+        block.norm.running_var.fill_(1.0)
+    block.norm.eps = 0.0
+    return block
+
+
+def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", calibration_counts=None,
+               bin_ticks: int = 1000, max_events_per_step: int | None = None, seed: int = 0):
+    """A NIR graph (or a path) -> ``(NetworkParams, FloatNetwork, ImportSummary)``.
+
+    ``calibration_counts`` (int ``(B, T, n_inputs)``) sizes the formats; left out, 16 samples of
+    50 steps of random spikes (each input spiking with probability 0.2) are used and the
+    summary says so.
+    """
+    import nir
+
+    if not hasattr(graph, "nodes"):
+        try:
+            graph = nir.read(str(graph))
+        except Exception as error:  # the file's own reader: any failure is "not a NIR file"
+            raise NIRImportError(f"{graph}: cannot read as a NIR graph ({type(error).__name__}: {error})") from None
+    model, summary = float_network_from_nir(graph, dt, source)
+    if calibration_counts is None:
+        rng = np.random.default_rng(seed)
+        calibration_counts = (rng.random((16, 50, model.n_inputs)) < 0.2).astype(np.int64)
+        summary.notes.append("formats calibrated on random input spikes (p = 0.2); pass calibration counts for real data")
+    counts = np.asarray(calibration_counts)
+    max_events = max_events_per_step or max(int(counts.sum(axis=-1).max()), model.n_inputs, 1)
+    max_events = min(max_events, DEFAULT_MAX_EVENTS_PER_STEP) if max_events_per_step is None else max_events
+    try:
+        params, report = export_network(model, counts, bin_ticks=bin_ticks, max_events_per_step=max_events,
+                                        provenance={"source": "golden.nir", "nir_source": source, "dt": float(dt or SOURCES[source])})
+    except ValueError as error:
+        raise NIRImportError(f"quantisation: {error}") from None
+    for i, entry in enumerate(report.layers):
+        rounded = {k: v for k, v in entry["decays_rounded_to_one"].items() if v}
+        if rounded:
+            summary.notes.append(f"layers[{i}]: decays rounded to one and clamped below it: {rounded}")
+        summary.notes.append(f"layers[{i}] {entry['kind']}: weights rounded by up to {entry['weight_error']:.3g}; "
+                             + ", ".join(f"{k} {v}" for k, v in entry["formats"].items()))
+        if "spike_agreement" in entry:
+            summary.notes.append(f"layers[{i}]: integer spikes agree with float on {100 * entry['spike_agreement']:.2f} % "
+                                 "of the calibration steps")
+    return params, model, summary
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+def network_to_nir(params: NetworkParams, dt: float = 1e-4, include_readout: bool = True, target: str = "snntorch"):
+    """A spikestream network as a NIR graph (forward Euler with ``dt``; per-neuron scales folded
+    into the affine layers).
+
+    ``target`` picks how the input gain ``r*dt/tau`` is written: ``"snntorch"`` writes
+    ``r = tau/dt`` (gain one, what snnTorch's reader requires); ``"norse"`` writes ``r = 1``
+    (Norse's reader ignores ``r``) and multiplies the affine layer by ``tau/dt`` instead.
+
+    Kinds NIR can express: ``lif``, ``cuba_lif`` and ``if`` resetting to a value, and the
+    ``li_readout`` (as LI). Anything else raises ``ValueError`` naming the layer and the kind.
+    """
+    import nir
+
+    if target not in ("snntorch", "norse"):
+        raise ValueError(f"target: 'snntorch' or 'norse', not {target!r}")
+    nodes, chain = {"input": nir.Input(input_type=np.array([params.n_inputs]))}, ["input"]
+    layers = params.layers if include_readout else params.layers[:-1]
+    for i, layer in enumerate(layers):
+        p = layer.neuron
+        weight = layer.weight_fmt.to_float(layer.weight_q).astype(np.float64)
+        bias = layer.bias_fmt.to_float(layer.bias_q).astype(np.float64)
+        if type(p) in (LIFParams, CubaLIFParams, IFParams) and not p.reset_to_value:
+            raise ValueError(f"layers[{i}]: the {layer.kind} layer resets by subtraction; NIR's neurons reset to a value")
+        if type(p) is LIFParams or type(p) is IFParams:
+            scale = p.scale_fmt.to_float(p.scale_q)
+            weight, bias = weight * scale[:, None], bias * scale
+            threshold = p.state_fmt.to_float(p.threshold_q)
+            reset = np.full(p.n_neurons, p.state_fmt.to_float(p.reset_q))
+            if type(p) is IFParams:
+                neuron = nir.IF(r=np.full(p.n_neurons, 1.0 / dt), v_threshold=threshold, v_reset=reset)
+            else:
+                leak = p.coef_fmt.to_float(p.leak_q)
+                tau = dt / (1.0 - leak)
+                r = tau / dt
+                if target == "norse":
+                    weight, bias, r = weight * r[:, None], bias * r, np.ones(p.n_neurons)
+                neuron = nir.LIF(tau=tau, r=r, v_leak=np.zeros(p.n_neurons), v_threshold=threshold, v_reset=reset)
+        elif type(p) is CubaLIFParams:
+            leak, syn = p.coef_fmt.to_float(p.leak_q), p.coef_fmt.to_float(p.syn_q)
+            tau_mem, tau_syn = dt / (1.0 - leak), dt / (1.0 - syn)
+            neuron = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=p.scale_fmt.to_float(p.scale_q) * tau_mem / dt,
+                                 v_leak=np.zeros(p.n_neurons), v_threshold=p.state_fmt.to_float(p.threshold_q),
+                                 v_reset=np.full(p.n_neurons, p.state_fmt.to_float(p.reset_q)), w_in=tau_syn / dt)
+        elif type(p) is LIReadoutParams:
+            alpha, gain = p.coef_fmt.to_float(p.alpha_q), p.coef_fmt.to_float(p.gain_q)
+            tau = dt / (1.0 - alpha)
+            neuron = nir.LI(tau=tau, r=gain * tau / dt, v_leak=np.zeros(p.n_neurons))
+        else:
+            raise ValueError(f"layers[{i}]: NIR cannot express the {layer.kind} kind (no NIR node with its dynamics)")
+        nodes[f"affine{i}"], nodes[f"neuron{i}"] = nir.Affine(weight=weight, bias=bias), neuron
+        chain += [f"affine{i}", f"neuron{i}"]
+    nodes["output"] = nir.Output(output_type=np.array([layers[-1].n_out]))
+    chain.append("output")
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])))
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m golden.nir", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    imp = sub.add_parser("import", help="NIR graph -> model file")
+    imp.add_argument("graph")
+    imp.add_argument("--out", required=True)
+    imp.add_argument("--dt", type=float, default=None, help="seconds per step (default: the source's own)")
+    imp.add_argument("--source", choices=sorted(SOURCES), default="snntorch", help="the framework that wrote the graph")
+    imp.add_argument("--device", default=None, help="run the fit check for this ECP5 size (12F, 25F, 45F, 85F)")
+    exp = sub.add_parser("export", help="model file -> NIR graph")
+    exp.add_argument("model")
+    exp.add_argument("--out", required=True)
+    exp.add_argument("--dt", type=float, default=1e-4)
+    args = parser.parse_args(argv)
+
+    from .model_file import load_model, save_model
+
+    try:
+        if args.command == "import":
+            params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source)
+            save_model(args.out, params)
+            print(summary.text())
+            if args.device:
+                from .fit import estimate_fit
+
+                report = estimate_fit(params, args.device)
+                print(f"fit on {args.device}: {'fits' if report.fits else 'does NOT fit'}")
+            print(f"wrote {args.out}")
+        else:
+            import nir
+
+            nir.write(args.out, network_to_nir(load_model(args.model), dt=args.dt))
+            print(f"wrote {args.out}")
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+# amaranth: UnusedElaboratable=no
+"""NIR round trips against the frameworks themselves: snnTorch and Norse networks exported to NIR
+and imported here (float and integer), spikestream networks exported to NIR and run by snnTorch
+and Norse, the command line's errors, and one imported network through the processor."""
+
+import numpy as np
+import pytest
+import torch
+
+nir = pytest.importorskip("nir")
+snn = pytest.importorskip("snntorch")
+norse = pytest.importorskip("norse.torch")
+
+from snntorch import utils as snn_utils  # noqa: E402
+from snntorch.export_nir import export_to_nir  # noqa: E402
+
+from golden.lif import LIFParams  # noqa: E402
+from golden.network import run_network  # noqa: E402
+from golden.nir import NIRImportError, import_nir, main, network_to_nir  # noqa: E402
+
+#: Float spikes of the imported network vs the framework's own simulation.
+MIN_FRAMEWORK_AGREEMENT = 0.999
+#: Integer spikes vs float spikes of the imported network (docs/byo_network.md).
+MIN_INTEGER_AGREEMENT = 0.99
+#: A float spike that differs must sit at the threshold up to float rounding of the parameters.
+TIE = 1e-4
+
+STEPS, BATCH = 40, 8
+
+
+def _input_spikes(n_in, seed=0, p=0.25):
+    rng = np.random.default_rng(seed)
+    return (rng.random((BATCH, STEPS, n_in)) < p).astype(np.int64)
+
+
+def _check_agreement(name, theirs, ours, membrane, threshold):
+    """>= 99.9 % equal spikes; every neuron's first difference is a tie at the threshold."""
+    theirs, ours = theirs.bool(), ours.bool()
+    agreement = float((theirs == ours).double().mean())
+    diff = (theirs != ours)
+    for b, i in {(int(b), int(i)) for b, _, i in diff.nonzero()}:
+        t = int(diff[b, :, i].nonzero()[0])
+        margin = abs(float(membrane[b, t, i]) - float(threshold[i]))
+        assert margin < TIE, f"{name}: sample {b} neuron {i} step {t} differs {margin:.3g} away from the threshold"
+    assert agreement >= MIN_FRAMEWORK_AGREEMENT, f"{name}: {agreement:.4%}"
+    return agreement
+
+
+def _snntorch_network():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(12, 10),
+        snn.Leaky(beta=torch.rand(10) * 0.3 + 0.6, threshold=torch.ones(10), init_hidden=True, reset_mechanism="zero",
+                  reset_delay=False),
+        torch.nn.Linear(10, 6),
+        snn.Synaptic(alpha=torch.rand(6) * 0.4 + 0.4, beta=torch.rand(6) * 0.2 + 0.75, threshold=torch.ones(6),
+                     init_hidden=True, reset_mechanism="zero", reset_delay=False, output=True),
+    )
+
+
+def _run_snntorch(net, spikes):
+    """Per spiking layer ``(B, T, n)`` spikes of an snnTorch Sequential, in its own float32."""
+    layers = [m for m in net if isinstance(m, snn.SpikingNeuron)]
+    out = {id(m): [] for m in layers}
+    for m in layers:
+        m.register_forward_hook(lambda mod, _, result: out[id(mod)].append(result[0] if isinstance(result, tuple)
+                                                                           else result))
+    snn_utils.reset(net)
+    with torch.no_grad():
+        for t in range(spikes.shape[1]):
+            net(torch.as_tensor(spikes[:, t], dtype=torch.float32))
+    return [torch.stack(out[id(m)], dim=1) for m in layers]
+
+
+def test_snntorch_network_through_nir():
+    net = _snntorch_network()
+    graph = export_to_nir(net, torch.zeros(12))
+    spikes = _input_spikes(12)
+    params, model, summary = import_nir(graph, source="snntorch", calibration_counts=spikes)
+    theirs = _run_snntorch(net, spikes)
+    float_trace = model.trace(torch.as_tensor(spikes, dtype=torch.float64))
+    int_trace = run_network(params, spikes)
+    for i, (layer_theirs, layer_float, layer_int) in enumerate(zip(theirs, float_trace, int_trace.layers)):
+        threshold = model.layers[i].neuron.coefficients()["threshold"].detach()
+        agreement = _check_agreement(f"snntorch layer {i}", layer_theirs, layer_float["output"], layer_float["v"],
+                                     threshold)
+        integer = float((layer_int.spikes == layer_float["output"].bool()).double().mean())
+        print(f"snntorch layer {i}: float vs snnTorch {agreement:.4%}, integer vs float {integer:.4%}")
+        assert integer >= MIN_INTEGER_AGREEMENT
+        assert 0 < int(layer_theirs.sum()) < layer_theirs.numel()
+
+
+def test_norse_network_through_nir():
+    torch.manual_seed(1)
+    p1 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(10) * 100 + 50, v_th=torch.full((10,), 0.3),
+                                v_leak=torch.zeros(10))
+    p2 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(6) * 100 + 50, v_th=torch.full((6,), 0.3),
+                                v_leak=torch.zeros(6))
+    model = norse.SequentialState(torch.nn.Linear(12, 10), norse.LIFBoxCell(p1), torch.nn.Linear(10, 6),
+                                  norse.LIFBoxCell(p2))
+    with torch.no_grad():  # currents that make both layers spike at a moderate rate
+        model[0].weight.mul_(6.0)
+        model[2].weight.mul_(10.0)
+    graph = norse.to_nir(model, torch.zeros(1, 12))
+    spikes = _input_spikes(12, seed=1, p=0.4)
+    params, float_model, _ = import_nir(graph, source="norse", calibration_counts=spikes)
+    layers = [m for m in model if isinstance(m, norse.LIFBoxCell)]
+    out = {id(m): [] for m in layers}
+    for m in layers:
+        m.register_forward_hook(lambda mod, _, result: out[id(mod)].append(result[0]))
+    state = None
+    with torch.no_grad():
+        for t in range(STEPS):
+            _, state = model(torch.as_tensor(spikes[:, t], dtype=torch.float32), state)
+    float_trace = float_model.trace(torch.as_tensor(spikes, dtype=torch.float64))
+    int_trace = run_network(params, spikes)
+    for i, m in enumerate(layers):
+        theirs = torch.stack(out[id(m)], dim=1)
+        threshold = float_model.layers[i].neuron.coefficients()["threshold"].detach()
+        agreement = _check_agreement(f"norse layer {i}", theirs, float_trace[i]["output"], float_trace[i]["v"],
+                                     threshold)
+        integer = float((int_trace.layers[i].spikes == float_trace[i]["output"].bool()).double().mean())
+        print(f"norse layer {i}: float vs Norse {agreement:.4%}, integer vs float {integer:.4%}")
+        assert integer >= MIN_INTEGER_AGREEMENT
+        assert 0 < int(theirs.sum()) < theirs.numel()
+
+
+def _spikestream_lif_network():
+    """12 inputs -> 9 LIF (reset to zero, one threshold: snnTorch's reader needs both) -> 3 readout."""
+    from golden.fixed import QFormat
+    from golden.layers import LIReadoutParams
+    from golden.network import LayerParams, NetworkParams
+
+    rng = np.random.default_rng(5)
+    fmt, weight_fmt = QFormat(8, 16), QFormat(2, 16)
+    lif = LIFParams.from_float(threshold=np.full(9, 0.75), leak=rng.uniform(0.5, 0.95, 9), scale=rng.uniform(0.5, 1.5, 9),
+                               reset=0.0, input_fmt=fmt, state_fmt=fmt)
+    readout = LIReadoutParams.from_float(alpha=rng.uniform(0.8, 0.95, 3), input_fmt=fmt, state_fmt=fmt)
+    layers = [LayerParams(weight_fmt.quantize(rng.normal(0.2, 0.5, (9, 12))), weight_fmt.quantize(rng.normal(0, 0.1, 9)),
+                          weight_fmt, weight_fmt, lif),
+              LayerParams(weight_fmt.quantize(rng.normal(0, 0.5, (3, 9))), np.zeros(3, dtype=np.int64), weight_fmt,
+                          weight_fmt, readout)]
+    return NetworkParams(n_inputs=12, bin_ticks=1000, layers=layers, max_events_per_step=12)
+
+
+@pytest.mark.parametrize("framework", ["snntorch", "norse"])
+def test_spikestream_network_runs_in_the_framework(framework):
+    params = _spikestream_lif_network()
+    counts = _input_spikes(12, seed=2)
+    ours = run_network(params, counts).layers[0]
+    dt = 1e-4 if framework == "snntorch" else 1e-3  # snnTorch's reader assumes 1e-4
+    graph = network_to_nir(params, dt=dt, include_readout=False, target=framework)
+    x = torch.as_tensor(counts, dtype=torch.float32)
+    if framework == "snntorch":
+        from snntorch.import_nir import import_from_nir
+
+        net = import_from_nir(graph)
+        snn_utils.reset(net)
+        with torch.no_grad():
+            theirs = torch.stack([net(x[:, t])[0] for t in range(STEPS)], dim=1)
+    else:
+        net = norse.from_nir(graph, dt=dt)
+        state, steps = None, []
+        with torch.no_grad():
+            for t in range(STEPS):
+                z, state = net(x[:, t], state)
+                steps.append(z)
+        theirs = torch.stack(steps, dim=1)
+    agreement = float((theirs.bool() == ours.spikes).double().mean())
+    print(f"spikestream lif -> NIR -> {framework}: {agreement:.4%} of spikes equal")
+    assert agreement >= MIN_FRAMEWORK_AGREEMENT, agreement
+    assert 0 < int(ours.spikes.sum()) < ours.spikes.numel()
+
+
+def test_command_line_round_trip(tmp_path, capsys):
+    """import writes a model file and prints the summary and the fit; export writes it back as NIR."""
+    graph_path, model_path, back_path = tmp_path / "net.nir", tmp_path / "net.safetensors", tmp_path / "back.nir"
+    nir.write(str(graph_path), export_to_nir(_snntorch_network(), torch.zeros(12)))
+    assert main(["import", str(graph_path), "--out", str(model_path), "--device", "12F"]) == 0
+    out = capsys.readouterr().out
+    assert "1: LIF -> lif, 12 -> 10" in out and "3: CubaLIF -> cuba_lif, 10 -> 6" in out and "readout" in out
+    assert "fit on 12F: fits" in out
+    assert main(["export", str(model_path), "--out", str(back_path)]) == 0
+    kinds = [type(node).__name__ for node in nir.read(str(back_path)).nodes.values()]
+    assert sorted(kinds) == sorted(["Input", "Affine", "LIF", "Affine", "CubaLIF", "Affine", "LI", "Output"])
+
+
+def test_import_errors_name_the_node(tmp_path):
+    w = np.ones((3, 4))
+    lif = nir.LIF(tau=np.full(3, 1e-3), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3))
+    recurrent = nir.NIRGraph(nodes={"input": nir.Input(np.array([4])), "w": nir.Affine(w, np.zeros(3)), "lif": lif,
+                                    "back": nir.Linear(np.eye(3)), "output": nir.Output(np.array([3]))},
+                             edges=[("input", "w"), ("w", "lif"), ("lif", "back"), ("back", "lif"), ("lif", "output")],
+                             type_check=False)
+    with pytest.raises(NIRImportError, match="lif: 2 incoming|back"):
+        import_nir(recurrent)
+    conv = nir.NIRGraph(nodes={"input": nir.Input(np.array([4])), "c": nir.Delay(np.ones(4)),
+                               "output": nir.Output(np.array([4]))},
+                        edges=[("input", "c"), ("c", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match="c: Delay nodes are not supported"):
+        import_nir(conv)
+    path = tmp_path / "recurrent.nir"
+    nir.write(str(path), recurrent)
+    assert main(["import", str(path), "--out", str(tmp_path / "m.safetensors")]) == 2
+
+
+def test_export_refuses_kinds_nir_cannot_express():
+    from sim.processor_model import random_network
+
+    with pytest.raises(ValueError, match="silif"):
+        network_to_nir(random_network(1, hidden=(("silif", 4),)))
+
+
+def test_imported_network_through_the_processor():
+    from test_processor_amaranth import check_processor
+
+    net = _snntorch_network()
+    graph = export_to_nir(net, torch.zeros(12))
+    params, _, _ = import_nir(graph, calibration_counts=_input_spikes(12))
+    check_processor(params, _input_spikes(12, seed=3)[0, :6], idle_prob=0.2, backpressure=0.3, seed=6)
