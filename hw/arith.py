@@ -7,7 +7,7 @@ a multiplexer, built here.
 Beside them, the small pieces of arithmetic every core, the synapse stage and the processor
 share: index widths (:func:`index_bits`), sticking event counters (:func:`count_saturating`),
 products split for the 18x18 multipliers (:func:`operand_parts`, :func:`partial_products`,
-:func:`biased_partial_products`) and their sums (:func:`sum_shifted`), constant multiplies
+:func:`biased_partial_operands`) and their sums (:func:`sum_shifted`), constant multiplies
 (:func:`times_constant`) and multiplexer trees (:func:`tree_select`).
 """
 
@@ -16,8 +16,8 @@ from amaranth.hdl import Cat, Const, Mux
 from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
-__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_products",
-           "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
+__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_operands",
+           "biased_slices", "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
            "sum_shifted", "times_constant", "tree_select"]
 
 #: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
@@ -136,7 +136,7 @@ def partial_products(a, b):
 
 def sum_shifted(parts):
     """``sum(part << shift)`` of ``(part, shift)`` pairs, exact, in the given order: the full
-    product of :func:`partial_products` (or of :func:`biased_partial_products` plus its offset),
+    product of :func:`partial_products` (or of the pairs of :func:`biased_partial_operands`, plus its offset),
     once its parts are registered."""
     total = None
     for part, shift in parts:
@@ -145,24 +145,39 @@ def sum_shifted(parts):
     return total
 
 
-def biased_partial_products(value, coef: Const, frac_bits: int):
+def biased_slices(value) -> list:
+    """``[(slice, shift)]``: the ``W``-bit signed ``value`` biased to unsigned (``value +
+    2**(W-1)``, its sign bit inverted) and cut into unsigned slices of at most 18 bits, so
+    ``value == sum(slice << shift) - 2**(W-1)``. Each slice fits an unsigned multiplier port
+    beside an unsigned coefficient of up to 18 bits: ``value * coef == sum((slice * coef) <<
+    shift) - (coef << (W-1))``."""
+    width = len(value)
+    biased = Cat(value[: width - 1], ~value[width - 1])
+    return [(biased[low : low + MULTIPLIER_PORT_BITS], low) for low in range(0, width, MULTIPLIER_PORT_BITS)]
+
+
+def biased_partial_operands(value, coef: Const, frac_bits: int):
     """Split ``value * coef`` (an unsigned constant ``coef`` of at most 18 bits) into products
     that each fit one 18x18 multiplier.
 
-    Returns ``(parts, offset)``, ``parts`` as ``[(product, shift)]``, with ``value * coef ==
-    sum(product << shift) - (offset << frac_bits)``. Yosys maps a product it has to split
-    itself (a signed operand wider than 18 bits, or an unsigned 18-bit coefficient next to a
-    signed value) onto several multipliers *plus an adder in the same cycle*; splitting here
-    lets every multiplier output go straight into a register. The value is biased to unsigned
-    (``value + 2**(W-1)``, its sign bit inverted) and cut into 18-bit slices, each multiplied
-    unsigned by the coefficient; the bias times the coefficient is the offset, a whole multiple
-    of ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products that fit one multiplier as they
-    are, or cannot be split this way, stay a single product with offset 0.
+    Returns ``(operands, offset)``, ``operands`` as ``[(slice, coef, shift)]``, with ``value *
+    coef == sum((slice * coef) << shift) - (offset << frac_bits)``: give each pair a multiplier
+    (:func:`hw.ecp5.registered_product`) and sum the products with :func:`sum_shifted`. Yosys
+    maps a product it has to split itself (a signed operand wider than 18 bits, or an unsigned
+    18-bit coefficient next to a signed value) onto several multipliers *plus an adder in the
+    same cycle*; splitting here lets every multiplier output go straight into a register. The
+    value is biased to unsigned (``value + 2**(W-1)``, its sign bit inverted) and cut into
+    18-bit slices, each multiplied unsigned by the coefficient; the bias times the coefficient
+    is the offset, a whole multiple of ``2**frac_bits`` when ``W - 1 >= frac_bits``. Products
+    that fit one multiplier as they are stay a single pair ``(value, coef, 0)``; those that
+    cannot be split this way are split by :func:`operand_parts` (both operands as signed),
+    offset 0.
     """
     width = len(value)
-    if (width <= MULTIPLIER_PORT_BITS and len(coef) < MULTIPLIER_PORT_BITS) or len(coef) > MULTIPLIER_PORT_BITS \
-            or width - 1 < frac_bits:
-        return [(value * coef, 0)], 0
-    biased = Cat(value[: width - 1], ~value[width - 1])
-    parts = [(biased[low : low + MULTIPLIER_PORT_BITS] * coef, low) for low in range(0, width, MULTIPLIER_PORT_BITS)]
-    return parts, coef.value << (width - 1 - frac_bits)
+    if width <= MULTIPLIER_PORT_BITS and len(coef) < MULTIPLIER_PORT_BITS:
+        return [(value, coef, 0)], 0
+    if len(coef) > MULTIPLIER_PORT_BITS or width - 1 < frac_bits:
+        def signed_parts(operand):
+            return operand_parts(operand if operand.shape().signed else Cat(operand, Const(0, 1)).as_signed())
+        return [(pv, pc, sv + sc) for pv, sv in signed_parts(value) for pc, sc in signed_parts(coef)], 0
+    return [(part, coef, low) for part, low in biased_slices(value)], coef.value << (width - 1 - frac_bits)

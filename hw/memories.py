@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Shape, Signal
 from amaranth.lib import memory
+
+from golden.fit import map_memory
+from hw.ecp5 import BlockRAM
 
 __all__ = ["READ_MODES", "parameter_banks", "parameter_memory", "state_memory"]
 
@@ -22,7 +25,27 @@ __all__ = ["READ_MODES", "parameter_banks", "parameter_memory", "state_memory"]
 READ_MODES = ("registered", "transparent", "old")
 
 
-def state_memory(m, name: str, *, shape, depth: int, read: str = "registered"):
+def _in_block_ram(shape, depth: int, *, written: bool) -> bool:
+    """Whether :func:`golden.fit.map_memory` (and so Yosys) puts the memory in block RAM."""
+    return map_memory(depth, Shape.cast(shape).width, written=written)[0] == "dp16kd"
+
+
+def _registered(m, name: str, port):
+    """``port`` (a read port with ``addr``, ``en``, ``data``) with its data registered once more
+    while ``en`` is high."""
+    word = Signal(port.data.shape(), reset_less=True, name=f"{name}_output")
+    with m.If(port.en):
+        m.d.sync += word.eq(port.data)
+    return SimpleNamespace(addr=port.addr, en=port.en, data=word)
+
+
+def _block_ram(m, name: str, *, shape, depth: int, init):
+    """A :class:`hw.ecp5.BlockRAM` with its output register; returns its read and write ports."""
+    m.submodules[name] = ram = BlockRAM(shape=shape, depth=depth, init=init, output_register=True)
+    return ram.read, ram.write
+
+
+def state_memory(m, name: str, *, shape, depth: int, read: str = "registered", output_register: bool = False):
     """A read-write memory of ``depth`` words of ``shape`` with zero initial contents (decision 'Zero initial state').
 
     Returns ``(read_port, write_port)``; the read port's data arrive one cycle after a read
@@ -39,9 +62,20 @@ def state_memory(m, name: str, *, shape, depth: int, read: str = "registered"):
       that never read a word in the cycle it is written, or discard such a read.
     * ``"transparent"``: the word being written (a read port transparent for the write port).
     * ``"old"``: the word before the write (a plain synchronous read port).
+
+    ``output_register=True`` (latency 2, see the module docstring) needs ``read="registered"``:
+    a block RAM's read of the word written at the same edge is undefined in hardware (the
+    behavioural model returns the old word), so the caller must forward or discard such reads.
     """
     if read not in READ_MODES:
         raise ValueError(f"read must be one of {READ_MODES}, not {read!r}")
+    if output_register:
+        if read != "registered":
+            raise ValueError(f"output_register needs read='registered', not {read!r}")
+        if _in_block_ram(shape, depth, written=True):
+            return _block_ram(m, name, shape=shape, depth=depth, init=[])
+        read_port, write = state_memory(m, name, shape=shape, depth=depth)
+        return _registered(m, name, read_port), write
     attrs = {"no_rw_check": 1} if read == "registered" else None
     m.submodules[name] = mem = memory.Memory(shape=shape, depth=depth, init=[], attrs=attrs)
     write = mem.write_port()
@@ -57,17 +91,22 @@ def state_memory(m, name: str, *, shape, depth: int, read: str = "registered"):
     return SimpleNamespace(addr=port.addr, en=enable, data=word), write
 
 
-def parameter_memory(m, name: str, *, shape, init: list):
+def parameter_memory(m, name: str, *, shape, init: list, output_register: bool = False):
     """A read-only memory holding the words ``init`` (one per address); returns its synchronous
-    read port."""
+    read port (latency 1, or 2 with ``output_register``: see the module docstring)."""
+    if output_register and _in_block_ram(shape, len(init), written=False):
+        return _block_ram(m, name, shape=shape, depth=len(init), init=init)[0]
     m.submodules[name] = mem = memory.Memory(shape=shape, depth=len(init), init=init)
-    return mem.read_port()
+    port = mem.read_port()
+    return _registered(m, name, port) if output_register else port
 
 
-def parameter_banks(m, name: str, *, shape, init: list, bank_depth: int) -> list:
+def parameter_banks(m, name: str, *, shape, init: list, bank_depth: int, output_register: bool = False) -> list:
     """The words ``init`` as read-only banks of ``bank_depth`` words (the last one may be
     shorter), submodules ``{name}_0, {name}_1, ...``: bank ``k`` holds addresses
-    ``k * bank_depth ..``. Returns one synchronous read port per bank; address each with the
-    low ``log2(bank_depth)`` bits and pick the bank by the rest."""
-    return [parameter_memory(m, f"{name}_{bank}", shape=shape, init=init[start : start + bank_depth])
+    ``k * bank_depth ..``. Returns one synchronous read port per bank (latency 1, or 2 with
+    ``output_register``); address each with the low ``log2(bank_depth)`` bits and pick the bank
+    by the rest."""
+    return [parameter_memory(m, f"{name}_{bank}", shape=shape, init=init[start : start + bank_depth],
+                             output_register=output_register)
             for bank, start in enumerate(range(0, len(init), bank_depth))]

@@ -78,7 +78,7 @@ def test_corner_vectors(case):
 
 def test_full_throughput():
     """With the outputs always ready and enough neurons, one update per clock after the latency."""
-    case = random_case(5, 8, 6, shuffle=False)
+    case = random_case(5, CSiLIFCore.hazard_stages + 1, 6, shuffle=False)
     cycles = simulate_case(case).cycles
     assert cycles <= case.steps * case.params.n_neurons + CSiLIFCore.latency + 2
 

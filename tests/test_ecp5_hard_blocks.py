@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 
+import numpy as np
 import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Cat, Elaboratable, Fragment, Instance, Module, Signal, signed, unsigned
@@ -327,8 +328,36 @@ def _multiply_accumulate(hard: bool):
 
 #: Designs whose Yosys netlist must keep every hard register: name -> (factory, DP16KD count,
 #: MULT18X18D count). A design built on hw.ecp5 (a core, the synapse stage) joins with one line.
+def _synapse(n_hidden: int, lanes: int):
+    """The synapse stage of the default network's hidden layer (162 inputs)."""
+    from golden.network import default_network
+    from hw.processor.synapse import SynapseStage
+
+    return SynapseStage(default_network(n_hidden=n_hidden).layers[0], lanes=lanes)
+
+
+def _core(kind: str, n_neurons: int):
+    """The core of neuron kind ``kind`` (its default parameters) for ``n_neurons`` neurons."""
+    from golden.kinds import network_kinds
+    from hw.cores import core_classes
+
+    params = network_kinds()[kind].default_params(np.random.default_rng(0), n_neurons)
+    return core_classes()[kind](params)
+
+
 HARD_REGISTER_DESIGNS = {
     "multiply_accumulate": (lambda: _multiply_accumulate(True), 4, 2),
+    # 1296x56 weights in 6 banks of one DP16KD (bias ROM in logic, accumulators in LUT RAM).
+    "synapse_32_neurons_4_lanes": (lambda: _synapse(32, 4), 6, 0),
+    # 10368x14 weights in 10 banks, the 64x23 accumulators in one DP16KD.
+    "synapse_64_neurons_1_lane": (lambda: _synapse(64, 1), 11, 0),
+    # 16 neurons (memories in LUT RAM and logic: its state memory is not on a BlockRAM, see
+    # hw/cores/csilif.py); 8 partial decay products and b*x.
+    "csilif_core_16": (lambda: _core("csilif", 16), 0, 9),
+    # 1024 neurons: state and thresholds in 3 DP16KD each; two 18-bit slices of each decay product.
+    "refractory_lif_core_1024": (lambda: _core("refractory_lif", 1024), 6, 4),
+    # 10 classes (memories in LUT RAM and logic): two biased 18-bit slices of u and of x.
+    "li_readout_core_10": (lambda: _core("li_readout", 10), 0, 4),
 }
 
 

@@ -12,6 +12,7 @@ from amaranth.lib import data
 from golden.csilif import NEURON_KIND, CSiLIFParams
 from hw.arith import operand_parts, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.ecp5 import registered_product
 from hw.memories import parameter_memory, state_memory
 
 __all__ = ["CSiLIFCore"]
@@ -59,15 +60,15 @@ class CSiLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (8) cycles: a beat accepted on clock edge ``k`` makes its
+    * **Latency**: :attr:`latency` (9) cycles: a beat accepted on clock edge ``k`` makes its
       output beats valid from edge ``k + latency`` on.
     * **Throughput**: one update per clock while the outputs are ready and no neuron is offered
-      again within :attr:`hazard_stages` (7) beats of its previous update.
+      again within :attr:`hazard_stages` (8) beats of its previous update.
     * **Read-after-write hazards** are resolved by stalling: ``i_current.ready`` is low while
       the offered neuron is in one of the :attr:`hazard_stages` pipeline stages, the write-back
-      stage (7) included: the state read port is not transparent, so the block RAM output goes
+      stage (8) included: the state read port is not transparent, so the block RAM output goes
       straight into a register (no bypass multiplexer behind it). A neuron's next update is
-      accepted ``hazard_stages + 1`` (8) cycles after its previous one at the earliest. With
+      accepted ``hazard_stages + 1`` (9) cycles after its previous one at the earliest. With
       ``n_neurons <= hazard_stages`` (or a neuron repeated within that many beats) the core
       runs slower than one update per clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
@@ -81,25 +82,27 @@ class CSiLIFCore(NeuronCore):
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
-        2  memory words registered unchanged (the multiplier operands)
-        3  partial products registered straight out of the multipliers, each at most 18x18
-           (one MULT18X18D): the 25-bit u' and 24-bit Im u are split into 17 low (unsigned)
-           and the upper (signed) bits
-        4  partial products registered again
-        5  per component, partial products of equal weight summed; b*x aligned to P fractional
+        1  memory words read (u' = Re u - s_prev/2, Im u, lambda_r, lambda_i, b)
+        2  parameters in the block RAM's output register, state words registered (the
+           multiplier operands)
+        3  operands in the multipliers' input registers (hw.ecp5.Multiplier: one MULT18X18D per
+           partial product, each at most 18x18: the 25-bit u' and 24-bit Im u are split into 17
+           low (unsigned) and the upper (signed) bits)
+        4  partial products in the multipliers' pipeline registers
+        5  partial products in the multipliers' output registers
+        6  per component, partial products of equal weight summed; b*x aligned to P fractional
            bits and the rounding constant join the low group
-        6  the groups added at full width and shifted down to F fractional bits (one rounding
+        7  the groups added at full width and shifted down to F fractional bits (one rounding
            per component)
-        7  saturate both components; spike compare (exact, in parallel)
-        -  write-back of (Re u - s/2, Im u), into the output register (8)
+        8  saturate both components; spike compare (exact, in parallel)
+        -  write-back of (Re u - s/2, Im u), into the output register (9)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 8
+    latency = 9
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
-    #: them, the write-back stage (7) included.
-    hazard_stages = 7
+    #: them, the write-back stage (8) included.
+    hazard_stages = 8
 
     params_class = CSiLIFParams
 
@@ -133,34 +136,32 @@ class CSiLIFCore(NeuronCore):
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
             for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
-        ])
+        ], output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = state_rd.data
-
         stage = stage_registers(m, advance)
 
-        # Stage 1: memory words arrive with the beat's current.
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words registered as they are (the multiplier operands; u' = Re u -
-        # s_prev/2 comes from the memory, so nothing but a register follows the block RAMs).
-        u_reset_2 = stage("u_reset_2", state_word_1.u_reset)
-        im_2 = stage("im_2", state_word_1.im)
-        decay_re_2 = stage("decay_re_2", param_rd.data.decay_re)
-        decay_im_2 = stage("decay_im_2", param_rd.data.decay_im)
-        gain_2 = stage("gain_2", param_rd.data.gain)
+        # Stage 2: the multiplier operands; u' = Re u - s_prev/2 comes from the memory, so no
+        # logic follows the block RAMs. The parameters leave the block RAM's output register
+        # (hw.memories, output_register=True); the state word is registered in fabric: with the
+        # state memory's output register too, Yosys 0.70 fails an assertion in ABC9
+        # (abc_ops reintegration) on the default network's board top, where the state memory
+        # is LUT RAM.
+        u_reset_2, im_2 = stage("u_reset_2", state_rd.data.u_reset), stage("im_2", state_rd.data.im)
+        decay_re_2, decay_im_2, gain_2 = param_rd.data.decay_re, param_rd.data.decay_im, param_rd.data.gain
         current_2 = stage("current_2", current_1)
 
-        # Stages 3 and 4: the five real products, each decay product as partial products of
-        # at most 18x18 bits (one MULT18X18D each; an operand wider than a multiplier port is
-        # split into its low 17 bits (unsigned) and the signed rest), registered straight out of
-        # the multipliers and registered again, so the first register can sit beside its
-        # multiplier whatever the placement of the adders behind it.
+        # Stages 3 to 5: the five real products, each decay product as partial products of
+        # at most 18x18 bits (one MULT18X18D each, hw.ecp5.Multiplier; an operand wider than a
+        # multiplier port is split into its low 17 bits (unsigned) and the signed rest), through
+        # the multipliers' own input (3), pipeline (4) and output (5) registers.
         def product(name, a, b):
-            return stage(f"{name}_4", stage(f"{name}_3", a * b))
+            return registered_product(m, f"{name}_product", a, b, en=advance)
 
         products = {}
         for name, coef, operand in (
@@ -170,11 +171,11 @@ class CSiLIFCore(NeuronCore):
             ("ri", decay_re_2, im_2),
         ):
             products[name] = [(product(f"{name}_{shift}", coef, part), shift) for part, shift in operand_parts(operand)]
-        bx_4 = product("bx", gain_2, current_2)
+        bx_5 = product("bx", gain_2, current_2)
 
-        # Stage 5: the partial products of each component summed per weight 2**shift. The
+        # Stage 6: the partial products of each component summed per weight 2**shift. The
         # unshifted group also takes b*x, aligned to P fractional bits, and the rounding
-        # constant 2**(P-F-1) (decision 'Rounding'); the other groups wait for stage 6. All exact.
+        # constant 2**(P-F-1) (decision 'Rounding'); the other groups wait for stage 7. All exact.
         round_const = (1 << (p.round_bits - 1)) if p.round_bits > 0 else 0
         groups = {}
         for component, terms in (("re", (("rr", 1), ("ii", -1))), ("im", (("ir", 1), ("ri", 1)))):
@@ -183,32 +184,32 @@ class CSiLIFCore(NeuronCore):
                 for partial, shift in products[name]:
                     term = partial if sign > 0 else -partial
                     by_shift[shift] = term if shift not in by_shift else by_shift[shift] + term
-            extra = (bx_4 << p.input_shift) + round_const if component == "re" else Const(round_const)
+            extra = (bx_5 << p.input_shift) + round_const if component == "re" else Const(round_const)
             by_shift[0] = (by_shift.get(0, Const(0)) << p.decay_shift) + extra
-            groups[component] = [(stage(f"{component}_{shift}_5", total), shift) for shift, total in sorted(by_shift.items())]
+            groups[component] = [(stage(f"{component}_{shift}_6", total), shift) for shift, total in sorted(by_shift.items())]
 
-        # Stage 6: the groups at full width, one floor shift each: round half up to F bits.
+        # Stage 7: the groups at full width, one floor shift each: round half up to F bits.
         rounded = {}
         for component, parts in groups.items():
             # the shift-0 group is already aligned to P fractional bits
             total = sum_shifted([(group, shift + p.decay_shift if shift else 0) for group, shift in parts])
-            rounded[component] = stage(f"{component}_6", total >> p.round_bits)
+            rounded[component] = stage(f"{component}_7", total >> p.round_bits)
 
-        # Stage 7: saturate; the strict spike compare runs on the unclamped value, which
+        # Stage 8: saturate; the strict spike compare runs on the unclamped value, which
         # gives the same answer because clamping is monotonic and 1/2 lies inside state_fmt.
         re_sat, re_clamped = saturate(rounded["re"], p.state_fmt)
         im_sat, im_clamped = saturate(rounded["im"], p.state_fmt)
-        re_7 = stage("re_7", re_sat, p.state_fmt.shape())
-        im_7 = stage("im_7", im_sat, p.state_fmt.shape())
-        spike_7 = stage("spike_7", rounded["re"] > p.half_q, unsigned(1))
-        saturated_7 = stage("saturated_7", re_clamped | im_clamped, unsigned(1))
+        re_8 = stage("re_8", re_sat, p.state_fmt.shape())
+        im_8 = stage("im_8", im_sat, p.state_fmt.shape())
+        spike_8 = stage("spike_8", rounded["re"] > p.half_q, unsigned(1))
+        saturated_8 = stage("saturated_8", re_clamped | im_clamped, unsigned(1))
 
         # Write-back of the half-reset state for the next step (exact), and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
-                        fields={"u_reset": re_7 - Mux(spike_7, p.half_q, 0), "im": im_7})
+                        fields={"u_reset": re_8 - Mux(spike_8, p.half_q, 0), "im": im_8})
         self.output_register(
-            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"re": re_7, "im": im_7},
-            spike=spike_7, saturated=saturated_7,
+            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"re": re_8, "im": im_8},
+            spike=spike_8, saturated=saturated_8,
         )
         return m
 

@@ -171,7 +171,7 @@ class DHLIFCore(NeuronCore):
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {**{f"alpha_{d}": int(p.branch_decay_q[h, d]) for d in branches}, "beta": int(p.soma_decay_q[h])}
             for h in range(p.n_neurons)
-        ])
+        ], output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
@@ -182,12 +182,14 @@ class DHLIFCore(NeuronCore):
         drive_shape = drive_format(p).shape()
         drive_1 = [stage(f"drive_{d}_1", self.i_drive.payload[f"drive_{d}"], drive_shape) for d in branches]
 
-        # Stage 2: memory words registered as they are (multiplier operands).
+        # Stage 2: memory words registered as they are (multiplier operands): the state words in
+        # fabric registers behind the transparent read, the parameters in the block RAM's output
+        # register (hw.memories, output_register=True).
         row, coef = state_rd.data, param_rd.data
         current_2 = [stage(f"current_{d}_2", row[f"current_{d}"]) for d in branches]
-        alpha_2 = [stage(f"alpha_{d}_2", coef[f"alpha_{d}"]) for d in branches]
+        alpha_2 = [coef[f"alpha_{d}"] for d in branches]
         u_2 = stage("u_2", row.u)
-        beta_2 = stage("beta_2", coef.beta)
+        beta_2 = coef.beta
         spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
         drive_2 = [stage(f"drive_{d}_2", drive_1[d]) for d in branches]
 

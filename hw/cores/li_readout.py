@@ -13,18 +13,19 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import NEURON_KIND, LIReadoutParams
-from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits, operand_parts, saturate, sum_shifted, tree_select
+from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits, saturate, sum_shifted, tree_select
 from hw.cores.neuron_core import pipeline_control
+from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
 
 __all__ = ["LIReadoutCore"]
 
-#: Operand slice that, with an 18-bit coefficient, fits one ECP5 MULT18X18D.
+#: Operand slice that, with an 18-bit signed coefficient, fits one ECP5 MULT18X18D.
 _SLICE_BITS = 17
 #: Extra integer bits of a class score over the membrane: sums of up to 2**16 steps are exact.
 DEFAULT_SCORE_EXTRA_BITS = 16
 #: Pipeline stages after the accepting cycle; the last one writes back (see the class docstring).
-_STAGES = 7
+_STAGES = 8
 
 
 class LIReadoutCore(wiring.Component):
@@ -74,7 +75,7 @@ class LIReadoutCore(wiring.Component):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (8) cycles from accepting a beat to its :attr:`o_state` beat.
+    * **Latency**: :attr:`latency` (9) cycles from accepting a beat to its :attr:`o_state` beat.
     * **Throughput**: one update per clock while :attr:`o_state` is ready and consecutive beats
       name neurons that are not in flight; a neuron offered again within :attr:`hazard_stages`
       beats stalls ``i_current.ready`` (no forwarding; the write-back reaches a same-cycle read
@@ -87,21 +88,23 @@ class LIReadoutCore(wiring.Component):
 
         0  accept: address the state and parameter memories
         1  memory words arrive (u, alpha, gain)
-        2  multiplier operands registered
-        3  partial products of 17-bit operand slices registered straight out of the multipliers
-        4  partial products registered again (so the multipliers' registers can sit beside them)
-        5  products alpha*u and gain*x registered (full width)
-        6  sum rounded to F fractional bits
-        7  saturated; write-back; into the output register (8)
+        2  multiplier operands registered (alpha and gain in the block RAM's output register)
+        3  operand slices in the multipliers' input registers (hw.ecp5.Multiplier: biased 18-bit
+           slices beside an unsigned coefficient, 17-bit slices beside a signed one)
+        4  partial products in the multipliers' pipeline registers
+        5  partial products in the multipliers' output registers
+        6  products alpha*u and gain*x registered (full width, the slice bias subtracted)
+        7  sum rounded to F fractional bits
+        8  saturated; write-back; into the output register (9)
         A  (score pipeline, beside the output register) neuron, u and the neuron's score registered
         B  score + u registered
         C  score saturated and stored; clamp flags registered for the counter
     """
 
     #: Cycles from accepting an input beat to its output beat being valid.
-    latency = 8
+    latency = 9
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 6
+    hazard_stages = 7
 
     def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
         if not isinstance(params, LIReadoutParams):
@@ -180,7 +183,8 @@ class LIReadoutCore(wiring.Component):
         state_rd, state_wr = state_memory(m, "state_mem", shape=p.state_fmt.shape(), depth=n, read="transparent")
         param_layout = data.StructLayout({"alpha": coef_shape, "gain": coef_shape})
         param_rd = parameter_memory(m, "param_mem", shape=param_layout,
-                                    init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)])
+                                    init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)],
+                                    output_register=True)
 
         scores = [Signal(self._score_fmt.shape(), name=f"score_{k}") for k in range(n)]
 
@@ -192,55 +196,47 @@ class LIReadoutCore(wiring.Component):
         advance, valid, neuron = pipeline_control(m, self.i_current, stages=_STAGES, hazard_stages=self.hazard_stages,
                                                   read_ports=(state_rd, param_rd), accepting=running)
 
-        # Stage 1 -> 2: operands.
+        # Stage 1 -> 2: operands; the parameters in the block RAM's output register (hw.memories,
+        # output_register=True), the membrane in a fabric register behind the transparent read.
         current_1 = Signal(p.input_fmt.shape())
         u_2 = Signal(p.state_fmt.shape())
-        alpha_2 = Signal(coef_shape)
-        gain_2 = Signal(coef_shape)
+        alpha_2, gain_2 = param_rd.data.alpha, param_rd.data.gain
         current_2 = Signal(p.input_fmt.shape())
         with m.If(advance):
             m.d.sync += [
                 current_1.eq(self.i_current.payload.current),
                 u_2.eq(state_rd.data),
-                alpha_2.eq(param_rd.data.alpha),
-                gain_2.eq(param_rd.data.gain),
                 current_2.eq(current_1),
             ]
-        # Stage 3: partial products of 17-bit slices (each fits one MULT18X18D with the 18-bit
-        # coefficient), registered straight out of the multiplier; stage 4: registered again;
-        # stage 5: the full products; stage 6: one rounding of their exact sum; stage 7:
-        # saturated.
-        def delayed(value, name):
-            stage_3 = Signal.like(value, name=f"{name}_3")
-            stage_4 = Signal.like(value, name=f"{name}_4")
-            with m.If(advance):
-                m.d.sync += [stage_3.eq(value), stage_4.eq(stage_3)]
-            return stage_4
-
+        # Stages 3 to 5: partial products through the input (3), pipeline (4) and output (5)
+        # registers of their multipliers (hw.ecp5.Multiplier, one MULT18X18D each): an unsigned
+        # coefficient meets the operand's biased 18-bit slices (hw.arith.biased_slices; the
+        # bias times the coefficient rides along to be subtracted), a signed one its 17-bit
+        # slices. Stage 6: the full products; stage 7: one rounding of their exact sum; stage
+        # 8: saturated.
         products = []
         for operand, coef, name in ((u_2, alpha_2, "decay"), (current_2, gain_2, "drive")):
-            full = sum_shifted([(delayed(part * coef, f"{name}_{shift}"), shift)
-                                for part, shift in operand_parts(operand, max_bits=_SLICE_BITS)])
-            full_5 = Signal.like(full, name=f"{name}_5")
+            full = sum_shifted(registered_partial_products(m, name, coef, operand, en=advance, slice_bits=_SLICE_BITS))
+            full_6 = Signal.like(full, name=f"{name}_6")
             with m.If(advance):
-                m.d.sync += full_5.eq(full)
-            products.append(full_5)
-        decay_5, drive_5 = products
-        rounded_6 = Signal.like(round_shift(decay_5 + drive_5, coef_bits))
+                m.d.sync += full_6.eq(full)
+            products.append(full_6)
+        decay_6, drive_6 = products
+        rounded_7 = Signal.like(round_shift(decay_6 + drive_6, coef_bits))
         with m.If(advance):
-            m.d.sync += rounded_6.eq(round_shift(decay_5 + drive_5, coef_bits))
-        u_next, u_clamped = saturate(rounded_6, p.state_fmt)
-        u_7 = Signal(p.state_fmt.shape())
-        u_clamped_7 = Signal()
+            m.d.sync += rounded_7.eq(round_shift(decay_6 + drive_6, coef_bits))
+        u_next, u_clamped = saturate(rounded_7, p.state_fmt)
+        u_8 = Signal(p.state_fmt.shape())
+        u_clamped_8 = Signal()
         with m.If(advance):
-            m.d.sync += [u_7.eq(u_next), u_clamped_7.eq(u_clamped)]
+            m.d.sync += [u_8.eq(u_next), u_clamped_8.eq(u_clamped)]
 
         # Write-back and output register.
         write_back = Signal()
         m.d.comb += write_back.eq(valid[_STAGES] & advance)
         m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
             state_wr.addr.eq(Mux(clearing, index, neuron[_STAGES])),
-            state_wr.data.eq(Mux(clearing, 0, u_7)),
+            state_wr.data.eq(Mux(clearing, 0, u_8)),
             state_wr.en.eq(clearing | write_back),
         ]
 
@@ -259,7 +255,7 @@ class LIReadoutCore(wiring.Component):
         m.d.sync += [
             score_valid_a.eq(write_back),
             score_neuron_a.eq(neuron[_STAGES]),
-            score_u_a.eq(u_7),
+            score_u_a.eq(u_8),
             score_a.eq(tree_select(neuron[_STAGES], scores)),
             score_valid_b.eq(score_valid_a),
             score_neuron_b.eq(score_neuron_a),
@@ -280,13 +276,13 @@ class LIReadoutCore(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 out_state.neuron.eq(neuron[_STAGES]),
-                out_state.u.eq(u_7),
-                out_state.saturated.eq(u_clamped_7),
+                out_state.u.eq(u_8),
+                out_state.saturated.eq(u_clamped_8),
                 state_pending.eq(valid[_STAGES]),
             ]
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
-        m.d.sync += clamps.eq(Cat(write_back & u_clamped_7, score_valid_b & score_clamped))
+        m.d.sync += clamps.eq(Cat(write_back & u_clamped_8, score_valid_b & score_clamped))
         count_saturating(m, self.saturation_count, clamps[0] + clamps[1], when=clamps.any())
 
         # Finish: drain, scan, emit, clear.

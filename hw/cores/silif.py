@@ -78,8 +78,8 @@ class SiLIFCore(NeuronCore):
     stage later, so no carry chain follows a multiplier in the same cycle)::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive (u, w, s_prev, alpha, beta, gain, a, b)
-        2  memory words registered (multiplier operands)
+        1  memory words read (u, w, s_prev, alpha, beta, gain, a, b)
+        2  memory words in the block RAMs' output registers (multiplier operands)
         3  partial products of beta*w, a*u; u - s_prev (exact), s_prev ? b : 0
         4  beta*w, a*u summed (full width); partial products of alpha*(u - s)
         5  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
@@ -131,17 +131,16 @@ class SiLIFCore(NeuronCore):
         shift_a = coef_bits - p.a_fmt.frac_bits
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
+        state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
+                                          output_register=True)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
             for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
-        ])
+        ], output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
-        state_word_1 = state_rd.data
-
         stage = stage_registers(m, advance)
 
         def product_parts(name, a, b):
@@ -149,19 +148,14 @@ class SiLIFCore(NeuronCore):
             of its multiplier: ``[(register, shift)]``, summed by :func:`hw.arith.sum_shifted` a stage later."""
             return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
 
-        # Stage 1: memory words arrive with the beat's current.
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
-        # Stage 2: the memory words registered as they are (no logic behind the block RAMs).
-        row, coef = state_word_1, param_rd.data
-        u_2 = stage("u_2", row.u)
-        w_2 = stage("w_2", row.w)
-        spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
-        alpha_2 = stage("alpha_2", coef.alpha)
-        beta_2 = stage("beta_2", coef.beta)
-        gain_2 = stage("gain_2", coef.gain)
-        a_2 = stage("a_2", coef.a)
-        b_2 = stage("b_2", coef.b)
+        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
+        # output_register=True): no logic behind the block RAMs, and registered operands.
+        row, coef = state_rd.data, param_rd.data
+        u_2, w_2, spike_prev_2 = row.u, row.w, row.spike
+        alpha_2, beta_2, gain_2, a_2, b_2 = coef.alpha, coef.beta, coef.gain, coef.a, coef.b
         current_2 = stage("current_2", current_1)
 
         # Stage 3: the two w products of the old state as registered 18x18 partial products

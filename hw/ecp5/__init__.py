@@ -8,7 +8,8 @@ module and in ``docs/hard_blocks.md``.
 """
 
 from hw.ecp5.block_ram import BlockRAM, block_ram_tiles
-from hw.ecp5.multiplier import Multiplier, WideMultiplier
+from hw.ecp5.multiplier import Multiplier, WideMultiplier, registered_partial_products, registered_product
 from hw.ecp5.platform import is_ecp5
 
-__all__ = ["is_ecp5", "BlockRAM", "block_ram_tiles", "Multiplier", "WideMultiplier"]
+__all__ = ["is_ecp5", "BlockRAM", "block_ram_tiles", "Multiplier", "WideMultiplier", "registered_partial_products",
+           "registered_product"]

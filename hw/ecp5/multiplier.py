@@ -30,10 +30,10 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Shape, Signa
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.arith import MULTIPLIER_PORT_BITS, operand_parts
+from hw.arith import MULTIPLIER_PORT_BITS, biased_slices, operand_parts
 from hw.ecp5.platform import is_ecp5
 
-__all__ = ["Multiplier", "WideMultiplier"]
+__all__ = ["Multiplier", "WideMultiplier", "registered_partial_products", "registered_product"]
 
 #: Bits of a MULT18X18D product.
 _PRODUCT_BITS = 2 * MULTIPLIER_PORT_BITS
@@ -136,6 +136,41 @@ class Multiplier(wiring.Component):
             **{f"o_P{bit}": product[bit] for bit in range(_PRODUCT_BITS)},
         )
         return m
+
+
+def registered_product(m, name: str, a, b, *, en):
+    """``a * b`` through a :class:`Multiplier` (operands of at most 18 bits, as it takes them),
+    added to ``m.submodules`` as ``name`` with its registers enabled by ``en`` (a pipeline's
+    advance); returns its product ``p``, which shows the operands of an enabled edge
+    :attr:`Multiplier.latency` (3) enabled edges later: a core's products of stage ``k``
+    operands belong to stage ``k + 3``."""
+    m.submodules[name] = multiplier = Multiplier(a.shape(), b.shape())
+    m.d.comb += [multiplier.a.eq(a), multiplier.b.eq(b), multiplier.en.eq(en)]
+    return multiplier.p
+
+
+def registered_partial_products(m, name: str, coef, operand, *, en, slice_bits: int = MULTIPLIER_PORT_BITS - 1):
+    """``coef * operand`` (``coef`` at most 18 bits) as partial products through
+    :func:`registered_product` (submodules ``{name}_{shift}``), :attr:`Multiplier.latency`
+    enabled edges after the operands. Returns ``[(term, shift)]`` with ``coef * operand ==
+    sum(term << shift)`` (:func:`hw.arith.sum_shifted`) for the operands of that edge.
+
+    An unsigned coefficient beside a signed operand meets the operand's biased 18-bit slices
+    (:func:`hw.arith.biased_slices`: both ports unsigned), and one more term, ``-(coef <<
+    (W-1))``, removes the bias, registered along with the products; otherwise the operand is
+    cut into ``slice_bits``-bit parts (:func:`hw.arith.operand_parts`)."""
+    biased = operand.shape().signed and not coef.shape().signed
+    slices = biased_slices(operand) if biased else operand_parts(operand, max_bits=slice_bits)
+    parts = [(registered_product(m, f"{name}_{shift}", part, coef, en=en), shift) for part, shift in slices]
+    if not biased:
+        return parts
+    offset = coef << (len(operand) - 1)
+    for k in range(Multiplier.latency):
+        delayed = Signal.like(offset, name=f"{name}_offset_{k + 1}")
+        with m.If(en):
+            m.d.sync += delayed.eq(offset)
+        offset = delayed
+    return parts + [(-offset, 0)]
 
 
 def _as_signed(shape: Shape, value):

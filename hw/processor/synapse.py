@@ -43,13 +43,15 @@ class SynapseStage(wiring.Component):
     * **Event** (``close = 0``): ``rows`` cycles, one read-modify-write of a row per cycle
       (the next event is accepted in the cycle the last row issues, so back-to-back events
       cost exactly ``rows`` cycles each). The weight memory is split into banks of one block
-      RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered next to
-      its block RAM, the bank is selected a cycle later into a second register, and the
-      accumulator row is read one cycle after the weights so both words meet in the adder.
+      RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered in its
+      block RAM's output register (``hw.memories``, ``output_register=True``), the bank is
+      selected a cycle later into a fabric register, and the accumulator row is read one cycle
+      after the weights, through its own output register, so both words meet in the adder.
       A row's sum is formed from registered memory words and written two cycles after its
       accumulator read; a read one or two cycles too early for the previous sum of its row
       takes that sum forwarded (the read port is not transparent: its data goes straight from
-      the block RAM into a register).
+      the block RAM into its output register; a read at the edge of the write is undefined
+      and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
       row is in flight, up to 3 cycles after the last row issued): every row is read,
       ``sat(input_fmt, acc + bias)`` (counted) is offered on the lane outputs, and the row
@@ -170,9 +172,13 @@ class SynapseStage(wiring.Component):
         bias_layout = data.ArrayLayout(layer.bias_fmt.shape(), lanes)
         weight_words = self.weight_words()
         bank_depth = weight_bank_depth(len(weight_words), weight_layout.size)
-        weight_banks = parameter_banks(m, "weight_bank", shape=weight_layout, init=weight_words, bank_depth=bank_depth)
-        acc_rd, acc_wr = state_memory(m, "acc_mem", shape=acc_layout, depth=rows, read="old")
-        bias_rd = parameter_memory(m, "bias_mem", shape=bias_layout, init=self.bias_words())
+        # Every memory's read data are registered twice, the second time in the block RAM's own
+        # output register (hw.memories, output_register=True): nothing sits on the slow block
+        # RAM output path, and nothing but a register sits on the path into the adder.
+        weight_banks = parameter_banks(m, "weight_bank", shape=weight_layout, init=weight_words,
+                                       bank_depth=bank_depth, output_register=True)
+        acc_rd, acc_wr = state_memory(m, "acc_mem", shape=acc_layout, depth=rows, output_register=True)
+        bias_rd = parameter_memory(m, "bias_mem", shape=bias_layout, init=self.bias_words(), output_register=True)
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
@@ -189,10 +195,8 @@ class SynapseStage(wiring.Component):
         add2_valid = Signal()
         add2_row = Signal(range(rows))
         add2_bank = Signal(range(max(2, n_banks)))
-        bank_words = [Signal(weight_layout, name=f"bank_word_{bank}") for bank in range(n_banks)]
         add3_valid = Signal()
         add3_row = Signal(range(rows))
-        acc_in = Signal(acc_layout)
         weight_in = Signal(weight_layout)
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
@@ -205,8 +209,6 @@ class SynapseStage(wiring.Component):
         read_row = Signal(range(rows))
         sum_valid = Signal()
         sum_row = Signal(range(rows))
-        acc_word = Signal(acc_layout)
-        bias_word = Signal(bias_layout)
         pending = Signal(lanes)
         out_row = Signal(range(rows))
         out_current = Signal(data.ArrayLayout(in_fmt.shape(), lanes))
@@ -229,23 +231,22 @@ class SynapseStage(wiring.Component):
                 m.d.sync += busy.eq(0)
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
-        # Stage 1: every bank's read data is registered as it leaves its block RAM (an
-        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path); stage 2
-        # selects the bank. Block RAM outputs are slow on the ECP5: every operand of the adder is
-        # a register. The write of a row lands two cycles after its accumulator read, so a read
-        # issued one or two cycles after a read of the same row misses that write: the newer
-        # such sum is forwarded.
+        # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
+        # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and the bank is
+        # selected into a register. The accumulator word, read a stage later, leaves its output
+        # register in stage 3: every operand of the adder is a register. The write of a row
+        # lands two cycles after its accumulator read, so a read issued one or two cycles after
+        # a read of the same row misses that write (or, issued at the edge of the write, reads
+        # an undefined word): the newer such sum is forwarded.
         m.d.sync += [
             add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            acc_in.eq(acc_rd.data),
-            weight_in.eq(tree_select(add2_bank, bank_words)),
+            weight_in.eq(tree_select(add2_bank, [port.data for port in weight_banks])),
             last_sum.eq(add_sum),
         ]
-        for bank_word, port in zip(bank_words, weight_banks):
-            m.d.sync += bank_word.eq(port.data)
+        for port in weight_banks:
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
         # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
         # adder's path): the sum being written now (one row ahead) or the one written in the
@@ -255,6 +256,7 @@ class SynapseStage(wiring.Component):
         one_ahead = add3_valid & (add3_row == add2_row)
         two_ahead = add4_valid & (add4_row == add2_row)
         m.d.sync += [forward.eq(one_ahead | two_ahead), forward_sum.eq(Mux(one_ahead, add_sum, last_sum))]
+        acc_in = acc_rd.data
         for lane in range(lanes):
             m.d.comb += add_sum[lane].eq(Mux(forward, forward_sum[lane], acc_in[lane]) + weight_in[lane])
 
@@ -266,7 +268,6 @@ class SynapseStage(wiring.Component):
             m.d.sync += [
                 read_valid.eq(issuing), read_row.eq(drain_row),
                 sum_valid.eq(read_valid), sum_row.eq(read_row),
-                acc_word.eq(acc_rd.data), bias_word.eq(bias_rd.data),  # memory outputs registered
             ]
             with m.If(issuing):
                 with m.If(drain_row == last_row):
@@ -289,7 +290,9 @@ class SynapseStage(wiring.Component):
             acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
 
-        # Drain output register: sat(acc + bias) per lane, from the registered memory words.
+        # Drain output register: sat(acc + bias) per lane, from the memories' output registers
+        # (loaded with the drain's advance, like every drain register).
+        acc_word, bias_word = acc_rd.data, bias_rd.data
         clamped = []
         for lane in range(lanes):
             current, clamp = saturate(acc_word[lane] + bias_word[lane], in_fmt)
