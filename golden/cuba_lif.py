@@ -33,7 +33,7 @@ from torch import nn
 from .fixed import QFormat, round_shift
 from .kinds import NeuronKind
 from .layers import quantize_decay, spike_boxcar
-from .lif import LIF_LEAK_INIT, LIF_MIN_THRESHOLD, LIFParams, LIFState, export_formats, run_int
+from .lif import LIF_LEAK_INIT, LIF_MIN_THRESHOLD, LIFParams, LIFState, ThresholdLayer, export_formats, run_int
 from .lif import NEURON_KIND as LIF_KIND
 
 __all__ = ["CubaLIF", "CubaLIFParams", "CubaLIFState", "CubaLIFTrace", "run_int", "NEURON_KIND"]  # run_int: golden.lif's
@@ -42,7 +42,7 @@ __all__ = ["CubaLIF", "CubaLIFParams", "CubaLIFState", "CubaLIFTrace", "run_int"
 CUBA_SYN_INIT = (0.5, 0.9)
 
 
-class CubaLIF(nn.Module):
+class CubaLIF(ThresholdLayer):
     """Float CubaLIF layer for training, ``n_neurons`` neurons.
 
     Trainable per neuron: ``syn`` and ``leak`` (clamped to ``[0, 0.999]``), ``threshold``
@@ -51,15 +51,9 @@ class CubaLIF(nn.Module):
     """
 
     def __init__(self, n_neurons: int, reset: float | None = None):
-        super().__init__()
-        if not isinstance(n_neurons, int) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive int, not {n_neurons!r}")
-        self.n_neurons = n_neurons
-        self.reset = None if reset is None else float(reset)
+        super().__init__(n_neurons, reset)
         self.syn = nn.Parameter(torch.empty(n_neurons).uniform_(*CUBA_SYN_INIT))
         self.leak = nn.Parameter(torch.empty(n_neurons).uniform_(*LIF_LEAK_INIT))
-        self.threshold = nn.Parameter(torch.ones(n_neurons))
-        self.scale = nn.Parameter(torch.ones(n_neurons))
 
     def coefficients(self) -> dict[str, torch.Tensor]:
         """The clamped ``syn``, ``leak``, ``threshold`` and ``scale`` the forward pass applies."""

@@ -20,10 +20,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-from torch import nn
 
 from .fixed import QFormat
-from .lif import LIF_MIN_THRESHOLD, LIFParams, export_formats, lif_float_run
+from .lif import LIF_MIN_THRESHOLD, LIFParams, ThresholdLayer, export_formats, lif_float_run
 from .lif import NEURON_KIND as LIF_KIND
 
 __all__ = ["IF", "IFParams", "NEURON_KIND"]
@@ -32,18 +31,9 @@ __all__ = ["IF", "IFParams", "NEURON_KIND"]
 IF_COEF_FMT = QFormat(1, 17, signed=False)
 
 
-class IF(nn.Module):
+class IF(ThresholdLayer):
     """Float IF layer for training: trainable per-neuron ``threshold`` (at least
     :data:`golden.lif.LIF_MIN_THRESHOLD`) and ``scale``; ``reset`` as :class:`golden.lif.LIF`."""
-
-    def __init__(self, n_neurons: int, reset: float | None = None):
-        super().__init__()
-        if not isinstance(n_neurons, int) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive int, not {n_neurons!r}")
-        self.n_neurons = n_neurons
-        self.reset = None if reset is None else float(reset)
-        self.threshold = nn.Parameter(torch.ones(n_neurons))
-        self.scale = nn.Parameter(torch.ones(n_neurons))
 
     def coefficients(self) -> dict[str, torch.Tensor]:
         """``leak`` (ones), the clamped ``threshold`` and ``scale`` the forward pass applies."""

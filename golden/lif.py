@@ -53,7 +53,22 @@ LIF_LEAK_INIT = (0.8, 0.95)
 LIF_MIN_THRESHOLD = 0.05
 
 
-class LIF(nn.Module):
+class ThresholdLayer(nn.Module):
+    """What the float LIF, IF and CubaLIF layers share: ``n_neurons``, the ``reset`` choice
+    (``None``: by subtraction; a float: to that value) and the trainable per-neuron ``threshold``
+    and input ``scale`` (both initialised to one)."""
+
+    def __init__(self, n_neurons: int, reset: float | None = None):
+        super().__init__()
+        if not isinstance(n_neurons, int) or n_neurons < 1:
+            raise ValueError(f"n_neurons must be a positive int, not {n_neurons!r}")
+        self.n_neurons = n_neurons
+        self.reset = None if reset is None else float(reset)
+        self.threshold = nn.Parameter(torch.ones(n_neurons))
+        self.scale = nn.Parameter(torch.ones(n_neurons))
+
+
+class LIF(ThresholdLayer):
     """Float LIF layer for training, ``n_neurons`` neurons.
 
     Trainable per neuron: ``leak`` (clamped to ``[0, 0.999]``), ``threshold`` (clamped to at
@@ -63,14 +78,8 @@ class LIF(nn.Module):
     """
 
     def __init__(self, n_neurons: int, reset: float | None = None):
-        super().__init__()
-        if not isinstance(n_neurons, int) or n_neurons < 1:
-            raise ValueError(f"n_neurons must be a positive int, not {n_neurons!r}")
-        self.n_neurons = n_neurons
-        self.reset = None if reset is None else float(reset)
+        super().__init__(n_neurons, reset)
         self.leak = nn.Parameter(torch.empty(n_neurons).uniform_(*LIF_LEAK_INIT))
-        self.threshold = nn.Parameter(torch.ones(n_neurons))
-        self.scale = nn.Parameter(torch.ones(n_neurons))
 
     def coefficients(self) -> dict[str, torch.Tensor]:
         """The clamped ``leak``, ``threshold`` and ``scale`` the forward pass applies."""
