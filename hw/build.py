@@ -25,7 +25,7 @@ from golden.model_file import load_model
 from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
 from hw.bitstream import (DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS, SYNTHESIS_TOOLS, BuildError,
-                          BuildDirError, program_board, run_build)
+                          BuildDirError, check_build_dir, program_board, run_build)
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -253,6 +253,7 @@ def main(argv=None) -> int:
     try:
         if not args.dry_run:  # every missing tool is reported before anything is elaborated
             configure_environment([*SYNTHESIS_TOOLS, *([PROGRAMMER] if args.program else [])])
+        check_build_dir(out_dir, force=args.force)  # refused before anything is elaborated
         pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
         if args.model is None:
             core_params = RefractoryLIFParams.from_float(v_th=np.ones(1), u_th=np.full(1, 0.5))
@@ -261,7 +262,7 @@ def main(argv=None) -> int:
         else:
             design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps,
                                         cores=args.cores, spike_layers=args.spike_layers)
-    except ToolNotFoundError as error:
+    except (ToolNotFoundError, BuildDirError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except FitError as error:

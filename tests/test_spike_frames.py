@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """SPIKE output frames of :class:`hw.boards.ulx3s_processor.ProcessorLink` through the UART lines.
 
 The generated Verilog runs on Icarus through cocotb (``sim/tb_spike_frames.py``): samples go in

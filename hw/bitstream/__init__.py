@@ -6,13 +6,14 @@ exist today (see ``docs/build.md``).
 """
 
 from .flow import (BUILD_MARKER, DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS, SYNTHESIS_TOOLS, BuildDirError,
-                   BuildError, BuildResult, Stage, check_router, claim_build_dir, program_board, run_build,
+                   BuildError, BuildResult, Stage, check_build_dir, check_router, claim_build_dir, program_board, run_build,
                    toolchain_stages)
 from .report import BuildReport, ClockTiming, clock_timings, critical_path, describe_path, timing_met, utilisation
 
 __all__ = [
     "BUILD_MARKER",
     "BuildDirError",
+    "check_build_dir",
     "claim_build_dir",
     "DEFAULT_LUT_MAPPER",
     "DEFAULT_ROUTER",

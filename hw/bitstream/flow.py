@@ -40,6 +40,7 @@ __all__ = [
     "BuildDirError",
     "BuildError",
     "BuildResult",
+    "check_build_dir",
     "claim_build_dir",
     "Stage",
     "check_router",
@@ -205,11 +206,10 @@ class BuildDirError(SpikestreamError):
     """The build folder holds files this project did not make (no :data:`BUILD_MARKER`)."""
 
 
-def claim_build_dir(out_dir, *, force: bool = False) -> Path:
-    """Make ``out_dir`` a build folder: create it (or take an empty one) and write the marker.
-
-    A folder that exists, is not empty and has no :data:`BUILD_MARKER` is refused unless
-    ``force``: the build overwrites and deletes files by name there. Returns the path.
+def check_build_dir(out_dir, *, force: bool = False) -> Path:
+    """Refuse ``out_dir`` as a build folder before anything is built or written: a file in the
+    way, or a folder that exists, is not empty and has no :data:`BUILD_MARKER` (unless
+    ``force``: the build overwrites and deletes files by name there). Returns the path.
 
     Raises
     ------
@@ -219,11 +219,18 @@ def claim_build_dir(out_dir, *, force: bool = False) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BuildDirError(f"{out_dir}: is a file, not a build folder; pick another --out")
-    marker = out_dir / BUILD_MARKER
-    if out_dir.is_dir() and not marker.is_file() and any(out_dir.iterdir()) and not force:
+    if out_dir.is_dir() and not (out_dir / BUILD_MARKER).is_file() and any(out_dir.iterdir()) and not force:
         raise BuildDirError(
             f"{out_dir}: not empty and not a build folder of this project (no {BUILD_MARKER} file); "
             "its files would be overwritten: pick another --out, empty it, or pass --force")
+    return out_dir
+
+
+def claim_build_dir(out_dir, *, force: bool = False) -> Path:
+    """Make ``out_dir`` a build folder (:func:`check_build_dir` first): create it (or take an
+    empty one) and write the marker. Returns the path."""
+    out_dir = check_build_dir(out_dir, force=force)
+    marker = out_dir / BUILD_MARKER
     out_dir.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         write_text(marker, "made by spikestream's hw.build: its files may be overwritten by the next build\n")
