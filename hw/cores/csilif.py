@@ -133,10 +133,8 @@ class CSiLIFCore(NeuronCore):
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
-        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
-            {"decay_re": int(lr), "decay_im": int(li), "gain": int(b)}
-            for lr, li, b in zip(p.decay_re_q, p.decay_im_q, p.gain_q)
-        ], output_register=True)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=self.parameter_words(),
+                                    output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).

@@ -88,10 +88,7 @@ class CubaLIFCore(NeuronCore):
         cl = p.coef_fmt.frac_bits
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons)
-        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
-            {"threshold": int(th), "leak": int(lk), "syn": int(sy), "scale": int(sc)}
-            for th, lk, sy, sc in zip(p.threshold_q, p.leak_q, p.syn_q, p.scale_q)
-        ])
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=self.parameter_words())
 
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         state_word_1 = state_rd.data

@@ -235,6 +235,12 @@ class NeuronCore(wiring.Component):
         return self._clear_layout
 
     # --- shared hardware ------------------------------------------------------------------
+    def parameter_words(self) -> list[dict]:
+        """The parameter memory's contents: per neuron, each field of the subclass's
+        ``param_row_layout`` from the parameter object's per-neuron array of that name plus ``_q``."""
+        columns = {name: getattr(self._params, f"{name}_q") for name, _ in self.param_row_layout}
+        return [{name: int(column[i]) for name, column in columns.items()} for i in range(self.n_neurons)]
+
     def pipeline_control(self, m, stages: int, read_ports):
         """:func:`pipeline_control` on the input stream with :attr:`hazard_stages`."""
         return pipeline_control(m, self.input_stream, stages=stages, hazard_stages=self.hazard_stages,

@@ -137,8 +137,7 @@ class RefractoryLIFCore(NeuronCore):
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=n_neurons,
                                           output_register=True)
-        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout,
-                                    init=[{"v_th": int(v), "u_th": int(u)} for v, u in zip(p.v_th_q, p.u_th_q)],
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=self.parameter_words(),
                                     output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves

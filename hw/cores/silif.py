@@ -133,10 +133,8 @@ class SiLIFCore(NeuronCore):
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
                                           output_register=True)
-        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
-            {"alpha": int(al), "beta": int(be), "gain": int(g), "a": int(a), "b": int(b)}
-            for al, be, g, a, b in zip(p.alpha_q, p.beta_q, p.gain_q, p.a_q, p.b_q)
-        ], output_register=True)
+        param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=self.parameter_words(),
+                                    output_register=True)
 
         # Stage 0: accept, stalling on a read-after-write hazard; every stage register moves
         # when `advance` is high (the output register can take a beat).
