@@ -49,9 +49,7 @@ PROOFS = {
         lambda: BlockCheck(RefractoryLIFCore(RefractoryLIFParams.from_float([0.5, 1.5], [0.25, 0.75], tau=0.5,
                                                                              tau_r=0.9)),
                            counters=lambda core: {"saturation_count": core.saturation_count}), "prove", 4),
-    # The processor's queues: 3 entries (lanes, cores, steps, spikes) and 4 (events); 2, the
-    # smallest a StreamQueue can be.
-    "queue_depth_2": Proof(lambda: QueueCheck(width=2, depth=2), "bmc", 20),
+    # The processor's queues: 3 entries (lanes, cores, steps, spikes) and 4 (events).
     "queue_depth_3": Proof(lambda: QueueCheck(width=2, depth=3), "bmc", 16),
     "queue_depth_4": Proof(lambda: QueueCheck(width=2, depth=4), "bmc", 14),
     # Order of events through the time bins (3 inputs, 3 ticks a bin, <= 2 events a step).
