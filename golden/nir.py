@@ -1,10 +1,12 @@
 """NIR (Neuromorphic Intermediate Representation) in and out.
 
 ``python -m golden.nir import GRAPH.nir --out MODEL.safetensors [--dt SECONDS] [--source S]
-[--device 85F]`` reads a NIR graph, turns it into the project's float network
+[--device 85F] [--force]`` reads a NIR graph, turns it into the project's float network
 (:class:`golden.export.FloatNetwork`), quantises it with :func:`golden.export.export_network`
 and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
-export MODEL.safetensors --out GRAPH.nir`` writes a model file's network as NIR.
+export MODEL.safetensors --out GRAPH.nir [--dt SECONDS] [--force]`` writes a model file's network as
+NIR. Neither overwrites an existing ``--out`` without ``--force``, and each writes under a
+temporary name first.
 
 Discretisation (``docs/byo_network.md`` has the table). NIR's neurons are continuous-time;
 each framework writes and reads them with its own rule, chosen with ``source``:
@@ -353,23 +355,31 @@ def network_to_nir(params: NetworkParams, dt: float = 1e-4, include_readout: boo
 
 
 def main(argv=None) -> int:
+    from .cli import existing_file, output_file, positive_float, upper_choice
+    from .files import atomic_write, check_output
+    from .fit import DEVICES
+
     parser = argparse.ArgumentParser(prog="python -m golden.nir", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="NIR graph -> model file")
-    imp.add_argument("graph")
-    imp.add_argument("--out", required=True)
-    imp.add_argument("--dt", type=float, default=None, help="seconds per step (default: the source's own)")
+    imp.add_argument("graph", type=existing_file)
+    imp.add_argument("--out", required=True, type=output_file)
+    imp.add_argument("--dt", type=positive_float, default=None, help="seconds per step (default: the source's own)")
     imp.add_argument("--source", choices=sorted(SOURCES), default="snntorch", help="the framework that wrote the graph")
-    imp.add_argument("--device", default=None, help="run the fit check for this ECP5 size (12F, 25F, 45F, 85F)")
+    imp.add_argument("--device", default=None, type=upper_choice(sorted(DEVICES), "device"),
+                     help="run the fit check for this ECP5 size (12F, 25F, 45F, 85F)")
     exp = sub.add_parser("export", help="model file -> NIR graph")
-    exp.add_argument("model")
-    exp.add_argument("--out", required=True)
-    exp.add_argument("--dt", type=float, default=1e-4)
+    exp.add_argument("model", type=existing_file)
+    exp.add_argument("--out", required=True, type=output_file)
+    exp.add_argument("--dt", type=positive_float, default=1e-4, help="seconds per step (default: %(default)s)")
+    for command in (imp, exp):
+        command.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     args = parser.parse_args(argv)
 
     from .model_file import load_model, save_model
 
     try:
+        check_output(args.out, inputs=[args.graph if args.command == "import" else args.model], force=args.force)
         if args.command == "import":
             params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source)
             save_model(args.out, params)
@@ -383,7 +393,9 @@ def main(argv=None) -> int:
         else:
             import nir
 
-            nir.write(args.out, network_to_nir(load_model(args.model), dt=args.dt))
+            graph = network_to_nir(load_model(args.model), dt=args.dt)
+            with atomic_write(args.out, "w+b") as handle:
+                nir.write(handle, graph)
             print(f"wrote {args.out}")
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -392,4 +404,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import run_main
+
+    sys.exit(run_main(main))

@@ -183,6 +183,13 @@ def test_command_line_round_trip(tmp_path, capsys):
     assert main(["export", str(model_path), "--out", str(back_path)]) == 0
     kinds = [type(node).__name__ for node in nir.read(str(back_path)).nodes.values()]
     assert sorted(kinds) == sorted(["Input", "Affine", "LIF", "Affine", "CubaLIF", "Affine", "LI", "Output"])
+    # An existing output is kept unless --force; an output equal to the input is refused.
+    written = back_path.read_bytes()
+    assert main(["export", str(model_path), "--out", str(back_path)]) == 2
+    assert "pass --force" in capsys.readouterr().err and back_path.read_bytes() == written
+    assert main(["export", str(model_path), "--out", str(back_path), "--force"]) == 0
+    assert main(["import", str(graph_path), "--out", str(graph_path), "--force"]) == 2
+    assert "is also an input file" in capsys.readouterr().err
 
 
 def test_import_errors_name_the_node(tmp_path):
