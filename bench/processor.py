@@ -2,8 +2,9 @@
 
 ``python -m bench.processor`` measures, in ``amaranth.sim`` on the real processor, for the
 default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 refractory LIF ->
-10; ``large_2x256_scaled``: the same with 8-bit hidden weights and a per-row scale), as the synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept
-with each lanes value it divides; default as many as lanes):
+10; ``large_2x256_scaled``: the same with 8-bit hidden weights and a per-row scale), as the
+synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept with each lanes
+value it divides; default as many as lanes):
 
 * cycles per input event (a burst of events inside one step, first to last taken by layer 0);
 * cycles per time step (empty steps: every layer drains, updates and closes);
