@@ -634,6 +634,14 @@ updates, SA-HiPPO {meta['saturations_over_test_split']['sahippo']} events. *int 
 DH-LIF give the same spike raster on {meta['raster_equal']} of the {meta['n_test']} test recordings; where
 they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisions part.
 
+**Model file** (`models/fsdd_flames.safetensors`, [model_file.md](model_file.md)):
+`python -m bench.flames_fsdd --hidden 112 --rtl 0 --no-doc --export models/fsdd_flames.safetensors`
+trains (or reuses the checkpoint) and writes the integer network with
+`golden.flames.flames_network`: a `dhlif` layer, a `sahippo` memory layer (events from the
+DH-LIF spikes, intervals from the step counter) and an `event_pool` readout. The command reads
+the file back and checks that `golden.network.run_network` decides every test recording as
+`run_flames_int` does. The processor does not run these layers yet.
+
 **RTL.** {rtl_text}
 
 ## Hardware
