@@ -108,6 +108,9 @@ class LayerRules:
         ``previous`` the layer before it or ``None``).
     scores : callable ``(trace) -> tensor (..., n_classes)`` or None
         A readout's class scores (exact integers).
+    output_fmt : callable ``(neuron) -> QFormat`` or None
+        The format of the words the layer passes on; ``None`` for spikes (0/1). The next layer
+        must then be a kind with rules whose ``neuron.input_fmt`` is that format.
     counters : callable ``(trace) -> dict of str to int``
         The layer's bad-input counters (clipped intervals, saturated events, ...), as the
         hardware counts them.
@@ -124,6 +127,7 @@ class LayerRules:
     counters: Callable
     fit: Callable
     scores: Callable | None = None
+    output_fmt: Callable | None = None
 
 
 @dataclass(frozen=True)

@@ -277,12 +277,17 @@ class NetworkParams:
                     f"input_map: maps to {self.input_map.n_channels} channels but n_inputs is {self.n_inputs}"
                 )
         n_prev, prev_name = self.n_inputs, "n_inputs"
+        words_fmt = None  # the format of the previous layer's words, None for spikes or counts
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}]"
             if not isinstance(layer, LayerParams):
                 raise ValueError(f"{where}: must be a LayerParams, not {type(layer).__name__}")
             layer.check(where)
+            rules = _layer_kind(layer.neuron).layer
+            if words_fmt is not None and (rules is None or getattr(layer.neuron, "input_fmt", None) != words_fmt):
+                raise ValueError(f"{where}.neuron: takes the {words_fmt} words of layers[{i - 1}]; it must be a kind "
+                                 f"that reads words (event_pool) with input_fmt {words_fmt}")
             if layer.n_in != n_prev:
                 raise ValueError(f"{where}.weight_q: has {layer.n_in} columns but {prev_name} is {n_prev}")
             if i == last and not layer.is_readout:
@@ -302,6 +307,7 @@ class NetworkParams:
                     f"{where}.acc_bits: {layer.acc_bits} bits cannot hold the accumulator range {lo}..{hi} "
                     f"reachable with {bound}; it needs {need}"
                 )
+            words_fmt = rules.output_fmt(layer.neuron) if rules is not None and rules.output_fmt else None
             n_prev = layer.n_outputs
             prev_name = f"layers[{i}] n_out" if n_prev == layer.n_out else f"layers[{i}]'s output width ({layer.kind})"
 

@@ -922,5 +922,6 @@ NEURON_KIND = NeuronKind(
         accumulator_range=_accumulator_range,
         counters=lambda trace: {"clipped_interval": int(trace.clipped.sum()), "saturated": int(trace.saturated.sum())},
         fit=_fit,
+        output_fmt=lambda params: params.state_fmt,
     ),
 )

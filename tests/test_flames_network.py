@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from golden.event_pool import EventPoolParams
 from golden.fit import estimate_fit
 from golden.fixed import QFormat
 from golden.flames import FlamesConfig, FlamesFSDD, FlamesInt, export_flames, flames_network, run_flames_int
@@ -13,6 +14,7 @@ from golden.model_file import ModelFileError, _sha256, load_model, save_model, t
 from golden.network import LayerParams, NetworkParams, run_network
 from golden.sahippo import SAHiPPOParams
 from golden.sahippo import run_int as sahippo_run_int
+from sim.processor_model import random_network
 
 CONFIG = dict(hidden=6, n_branches=4, n_state=8, bin_ms=20, window_ms=240)
 
@@ -95,6 +97,25 @@ def test_model_file_refuses_a_broken_flames_layer(net, tmp_path, edit, field):
         load_model(path)
 
 
+def _readout(flames, words_fmt):
+    """The flames readout reading words of ``words_fmt``."""
+    layer = flames_network(flames, bin_ticks=10, max_events_per_step=640).layers[2]
+    frac = layer.weight_fmt.frac_bits + words_fmt.frac_bits
+    return LayerParams(layer.weight_q, np.zeros(10, dtype=np.int64), layer.weight_fmt, QFormat(2, frac),
+                       EventPoolParams(10, words_fmt))
+
+
+def test_the_memory_words_go_to_a_readout_of_their_format(net):
+    flames, params = net
+    dh, memory, _ = params.layers
+    with pytest.raises(ValueError, match=r"layers\[2\]\.neuron: takes the sQ10\.14 words of layers\[1\]"):
+        NetworkParams(n_inputs=32, bin_ticks=10, layers=[dh, memory, _readout(flames, QFormat(8, 14))],
+                      max_events_per_step=640)
+    spiking = random_network(0, n_inputs=memory.n_outputs, hidden=(("lif", 4),)).layers
+    with pytest.raises(ValueError, match=r"layers\[2\]\.neuron: takes the sQ10\.14 words"):
+        NetworkParams(n_inputs=32, bin_ticks=10, layers=[dh, memory, *spiking], max_events_per_step=640)
+
+
 def test_intervals_beyond_dt_max_are_clipped_and_counted(net):
     """dt_max = 3 steps: an interval of 10 steps is clipped to 3 and counted, as the golden core clips it."""
     flames, _ = net
@@ -128,7 +149,7 @@ def test_a_saturating_memory_is_counted(net):
                                   state_fmt=QFormat(4, 14), work_fmt=QFormat(14, 14))
     big = np.diag(np.full(sa.n_channels, sa.input_fmt.max_int))
     memory = LayerParams(big, np.zeros(sa.n_channels, dtype=np.int64), sa.input_fmt, sa.input_fmt, sa)
-    readout = flames_network(flames, bin_ticks=10, max_events_per_step=640).layers[2]
+    readout = _readout(flames, sa.state_fmt)
     params = NetworkParams(n_inputs=sa.n_channels, bin_ticks=10, layers=[memory, readout], max_events_per_step=64)
     counts = np.full((flames.n_steps, sa.n_channels), 3, dtype=np.int64)
     trace = run_network(params, counts)
