@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from golden.errors import SpikestreamError
 from golden.event_pool import EventPoolParams
 from golden.fit import estimate_fit
 from golden.fixed import QFormat
@@ -186,3 +187,22 @@ def test_model_file_check_prints_it_and_the_build_refuses_it(net, tmp_path, caps
         build.main(["--model", str(path), "--dry-run", "--out", str(tmp_path / "build")])
     assert exit_info.value.code == 2
     assert "layers[0]: the processor does not run dhlif layers" in capsys.readouterr().err
+
+
+def test_bench_export_writes_a_checked_model_file(net, tmp_path):
+    """``bench.flames_fsdd --export``: the file holds the network, its decisions checked against run_flames_int."""
+    from bench.flames_fsdd import export_model
+
+    flames, _ = net
+    counts = torch.from_numpy(_counts(3, flames.n_steps, seed=7))
+    int_dec = np.array([run_flames_int(flames, c.numpy()).decision for c in counts])
+    data = type("Split", (), {"counts": counts, "labels": torch.tensor([0, 1, 2]), "__len__": lambda self: 3})()
+    config = FlamesConfig(**CONFIG)
+    path = tmp_path / "flames.safetensors"
+    export_model(path, flames, config, {"float_acc": 1.0, "int_acc": 2.0}, int_dec, data)
+    loaded = load_model(path)
+    assert loaded.provenance["n_steps"] == flames.n_steps and loaded.bin_ticks == 20_000
+    assert loaded.max_events_per_step == 640
+    with pytest.raises(SpikestreamError, match="differ from run_flames_int on 1 test"):
+        export_model(tmp_path / "again.safetensors", flames, config, {"float_acc": 1.0, "int_acc": 2.0},
+                     np.where(np.arange(3) == 0, (int_dec + 1) % 10, int_dec), data)
