@@ -32,12 +32,13 @@ import numpy as np
 import torch
 
 from bench.common import BENCH_DIR, FIT_ROOT, build_failure, build_fit, write_results
-from golden.cli import non_negative_int, positive_int, run_main
+from golden.cli import non_negative_int, output_file, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
     FlamesInt,
     export_flames,
+    flames_network,
     load_flames,
     parameter_count,
     run_flames_int,
@@ -45,8 +46,11 @@ from golden.flames import (
     train_flames,
 )
 from golden.dhlif import DHLIF, DHLIFParams
-from golden.files import save_figure, write_text
-from golden.train import load_speech_data
+from golden.errors import SpikestreamError
+from golden.files import check_output, save_figure, write_text
+from golden.model_file import load_model, save_model
+from golden.network import run_network
+from golden.train import N_CHANNELS, TICK_US, load_speech_data
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
 from hw.cores.dhlif import DHLIFCore
@@ -326,6 +330,24 @@ def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool):
     return train_flames(config, train_data, test_data, out_dir=TRAIN_DIR, log=lambda *a: print(*a, flush=True))
 
 
+def export_model(path, net: FlamesInt, config: FlamesConfig, row: dict, int_dec, test_data) -> None:
+    """Write the model file and check it: read back, every test recording through
+    :func:`golden.network.run_network` gives the decision of :func:`golden.flames.run_flames_int`."""
+    provenance = {"source": "golden.flames.flames_network", "trained_by": "python -m bench.flames_fsdd",
+                  "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+                  "dataset": "FSDD (cochlea encoding)", "n_steps": config.n_steps,
+                  "float_acc": row["float_acc"], "int_acc": row["int_acc"]}
+    params = flames_network(net, bin_ticks=config.bin_ms * TICK_US, max_events_per_step=N_CHANNELS * config.bin_ms,
+                            provenance=provenance)
+    loaded = load_model(save_model(path, params))
+    decisions = np.array([int(run_network(loaded, test_data.counts[i]).prediction) for i in range(len(test_data))])
+    if not np.array_equal(decisions, int_dec):
+        raise SpikestreamError(f"{path}: the model file's decisions differ from run_flames_int on "
+                               f"{int((decisions != int_dec).sum())} test recordings")
+    print(f"wrote {path}: run_network decides all {len(decisions)} test recordings as run_flames_int "
+          f"({100 * float((decisions == test_data.labels.numpy()).mean()):.1f} %)")
+
+
 def _cell(value, fmt="{}"):
     return NOT_MEASURED if value is None else fmt.format(value)
 
@@ -347,7 +369,16 @@ def main(argv=None) -> int:
                         help="nextpnr router of the fits (default: %(default)s: router1 does not finish the "
                              "SA-HiPPO decay tables)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite docs/fsdd_flames.md and its plot")
+    parser.add_argument("--export", type=output_file, metavar="FILE",
+                        help="write the integer network as a model file (golden.flames.flames_network), checked "
+                             "by golden.network.run_network on the whole test split")
+    parser.add_argument("--force", action="store_true", help="overwrite the --export file when it exists")
     args = parser.parse_args(argv)
+    if args.export is not None:
+        try:
+            check_output(args.export, force=args.force)
+        except SpikestreamError as exc:
+            parser.error(str(exc))
     torch.set_num_threads(args.threads)
     config = FlamesConfig(hidden=args.hidden, n_state=args.n_state, epochs=args.epochs, threads=args.threads)
     train_data = load_speech_data("train", config.bin_ms, config.window_ms)
@@ -454,6 +485,8 @@ def main(argv=None) -> int:
         "fits": fits,
         "history": history,
     }
+    if args.export is not None:
+        export_model(args.export, net, config, row, int_dec, test_data)
     write_results("flames_fsdd", [row], meta=meta, columns=COLUMNS)
     if not args.no_doc:
         _plot(history, PLOT)
@@ -600,6 +633,14 @@ whole test split (updates in which a clamp acted): DH-LIF {meta['saturations_ove
 updates, SA-HiPPO {meta['saturations_over_test_split']['sahippo']} events. *int == float*: the float and the integer
 DH-LIF give the same spike raster on {meta['raster_equal']} of the {meta['n_test']} test recordings; where
 they differ, a flipped spike moves a whole SA-HiPPO event, which is where decisions part.
+
+**Model file** (`models/fsdd_flames.safetensors`, [model_file.md](model_file.md)):
+`python -m bench.flames_fsdd --hidden 112 --rtl 0 --no-doc --export models/fsdd_flames.safetensors`
+trains (or reuses the checkpoint) and writes the integer network with
+`golden.flames.flames_network`: a `dhlif` layer, a `sahippo` memory layer (events from the
+DH-LIF spikes, intervals from the step counter) and an `event_pool` readout. The command reads
+the file back and checks that `golden.network.run_network` decides every test recording as
+`run_flames_int` does. The processor does not run these layers yet.
 
 **RTL.** {rtl_text}
 

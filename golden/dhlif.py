@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, mul_round
-from .kinds import NeuronKind
+from .kinds import LayerRules, ModelFields, NeuronKind
 from .layers import quantize_decay, spike_boxcar
 
 __all__ = [
@@ -51,6 +51,8 @@ __all__ = [
     "EventPoolReadout",
     "event_pool_scores_int",
     "FlamesNetwork",
+    "DHLIFLayerTrace",
+    "drive_bound_format",
 ]
 
 
@@ -364,12 +366,105 @@ class FlamesNetwork(nn.Module):
 
 
 # ============================================================================================
-# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# The DH-LIF network layer and its registration (golden.kinds)
 # ============================================================================================
+
+@dataclass
+class DHLIFLayerTrace:
+    """A DH-LIF network layer over one sample, torch tensors with the step axis first:
+    ``current`` (T, H, D), ``membrane`` (T, H), ``s`` (T, H) spikes, ``saturated`` (T, H)."""
+
+    current: torch.Tensor
+    membrane: torch.Tensor
+    s: torch.Tensor
+    saturated: torch.Tensor
+
+
+def drive_bound_format(params: DHLIFParams) -> QFormat:
+    """The branch drive's clamp: ``current_fmt`` with two more integer bits (``hw.cores.dhlif.drive_format``).
+
+    A drive beyond it pushes the branch current beyond ``current_fmt`` whatever the decayed
+    current is, so the clamped and the exact drive give the same current and the same flag.
+    """
+    fmt = params.current_fmt
+    return QFormat(fmt.int_bits + 2, fmt.frac_bits, fmt.signed)
+
+
+def _run_layer(layer, x):
+    """The network layer: ``x`` (T, C) counts or spikes -> branch drives, their clamp flags, the trace.
+
+    The layer's ``weight_q`` is the core's (``layer.neuron.weight_q``); the drives are what the
+    synapse stage hands the core (clamped to :func:`drive_bound_format`, which changes no state).
+    """
+    params = layer.neuron
+    x = np.asarray(x, dtype=np.int64)
+    drive = np.stack([x[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1)
+    clamped, flags = drive_bound_format(params).saturate(drive)
+    trace = run_int(params, x)
+    out = DHLIFLayerTrace(*(torch.from_numpy(np.ascontiguousarray(v)) for v in
+                            (trace.current, trace.membrane, trace.spike, trace.saturated)))
+    return torch.from_numpy(clamped), torch.from_numpy(np.asarray(flags).any(-1)), out
+
+
+def _check_layer(layer, where: str) -> None:
+    params = layer.neuron
+    if layer.weight_q is not params.weight_q and not np.array_equal(layer.weight_q, params.weight_q):
+        raise ValueError(f"{where}.weight_q: a DH-LIF layer's weights are its core's (neuron.weight_q)")
+    if np.any(layer.bias_q != 0):
+        raise ValueError(f"{where}.bias_q: a DH-LIF layer has no bias; all entries must be 0")
+    if layer.weight_fmt != params.weight_fmt:
+        raise ValueError(f"{where}.weight_fmt: {layer.weight_fmt} must be the core's weight_fmt {params.weight_fmt}")
+    if layer.bias_fmt.frac_bits != params.weight_fmt.frac_bits:
+        raise ValueError(f"{where}.bias_fmt: {layer.bias_fmt} must have the weights' {params.weight_fmt.frac_bits} "
+                         "fractional bits")
+
+
+def _accumulator_range(layer, max_events):
+    """One branch sum per neuron and branch: bounded by the whole row's sum (``LayerParams.accumulator_range``)."""
+    w = layer.weight_q
+    if max_events is None:
+        hi, lo = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
+    else:
+        hi = int(max_events) * np.clip(w.max(axis=1), 0, None)
+        lo = int(max_events) * np.clip(w.min(axis=1), None, 0)
+    return min(0, int(lo.min())), max(0, int(hi.max()))
+
+
+def _fit(layer):
+    """Weights one per add (one lane), D branch accumulators per neuron, the core's state and parameter words."""
+    p = layer.neuron
+    state = (p.n_branches * p.current_fmt.width + p.membrane_fmt.width + 1)
+    param = (p.n_branches + 1) * p.decay_fmt.width
+    memories = [("weights", layer.n_in * layer.n_out, layer.weight_fmt.width, False),
+                ("branch accumulators", layer.n_out, p.n_branches * layer.acc_bits, True),
+                ("core state", layer.n_out, state, True),
+                ("core params", layer.n_out, param, False)]
+    products = [(p.current_fmt.width, p.decay_fmt.width)] * p.n_branches + [(p.membrane_fmt.width, p.decay_fmt.width)]
+    return memories, products, 1150
+
+
+LAYER_RULES = LayerRules(
+    run=_run_layer,
+    check=_check_layer,
+    output_width=lambda params: params.n_neurons,
+    output=lambda trace: trace.s,
+    accumulator_range=_accumulator_range,
+    counters=lambda trace: {"saturated": int(trace.saturated.sum())},
+    fit=_fit,
+)
 
 NEURON_KIND = NeuronKind(
     name="dhlif",
     params_class=DHLIFParams,
     run_int=run_int,
     float_modules=(DHLIF,),
+    model_fields=ModelFields(
+        formats=("weight_fmt", "current_fmt", "membrane_fmt", "decay_fmt"),
+        arrays={"branch_decay_q": "decay_fmt", "soma_decay_q": "decay_fmt"},
+        scalars={"threshold_q": "membrane_fmt"},
+        decays=("branch_decay_q", "soma_decay_q"),
+        layer_weight="weight_q",
+        array_shapes=lambda n_out: {"branch_decay_q": None},
+    ),
+    layer=LAYER_RULES,
 )

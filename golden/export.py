@@ -63,7 +63,8 @@ def _float_kind(neuron: nn.Module):
     for kind in network_kinds().values():
         if isinstance(neuron, kind.float_modules) and kind.quantize is not None:
             return kind
-    names = ", ".join(cls.__name__ for kind in network_kinds().values() for cls in kind.float_modules)
+    names = ", ".join(cls.__name__ for kind in network_kinds().values() if kind.quantize is not None
+                      for cls in kind.float_modules)
     raise ValueError(f"cannot export neuron module {type(neuron).__name__}: supported are {names}")
 
 
@@ -95,7 +96,8 @@ class FloatNetwork(nn.Module):
                 raise ValueError(f"layers[{i}] must be an SNNLayer, not {type(layer).__name__}")
             kind = _float_kind(layer.neuron)
             if kind.readout != (i == len(layers) - 1):
-                readout = " or ".join(k.float_modules[0].__name__ for k in network_kinds().values() if k.readout)
+                readout = " or ".join(k.float_modules[0].__name__ for k in network_kinds().values()
+                                      if k.readout and k.quantize is not None)
                 raise ValueError(f"layers[{i}]: the {readout} block must be the last one and only the last one")
             if i and layer.linear.in_features != layers[i - 1].neuron.n_neurons:
                 raise ValueError(

@@ -291,8 +291,24 @@ def _weight_memory(depth: int, width: int) -> MemoryEstimate:
     return MemoryEstimate("weights", depth, width, False, kind, sum(b[1] for b in banks), sum(b[2] for b in banks))
 
 
+def _rules_estimate(index: int, layer: LayerParams, rules) -> LayerEstimate:
+    """A layer whose kind has its own rule (DH-LIF, SA-HiPPO memory, event pooling): one core,
+    the memories, multiplies and LUT4 the kind declares (:attr:`golden.kinds.LayerRules.fit`)."""
+    est = LayerEstimate(index=index, kind=layer.kind, lanes=1, cores=1)
+    memories, products, lut4 = rules.fit(layer)
+    for name, depth, width, written in memories:
+        kind, blocks, luts = map_memory(depth, width, written=written)
+        est.memories.append(MemoryEstimate(name, depth, width, written, kind, blocks, luts))
+    est.mult18x18d = sum(mult18_count(a, b) for a, b in products)
+    est.lut4 = lut4 + sum(m.lut4 for m in est.memories)
+    return est
+
+
 def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int,
                     spike_fifo_depth: int | None) -> LayerEstimate:
+    rules = network_kinds()[layer.kind].layer
+    if rules is not None:
+        return _rules_estimate(index, layer, rules)
     lanes = min(lanes, layer.n_out)
     cores = 1 if layer.is_readout else min(cores, layer.n_out)
     rows = math.ceil(layer.n_out / lanes)

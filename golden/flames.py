@@ -32,6 +32,11 @@ the normalisation folds into the linear layer and the integer decision is
 (``state_fmt``), ``W_q`` in :attr:`FlamesInt.readout_fmt` and ``b_q`` at the product's
 fractional bits: a plain integer dot product, no rounding.
 
+**As a network.** :func:`flames_network` writes the integer network as a
+:class:`golden.network.NetworkParams` of three layer kinds (``dhlif``, ``sahippo``,
+``event_pool``), which a model file stores and :func:`golden.network.run_network` runs bit for
+bit as :func:`run_flames_int`.
+
 The SA-HiPPO soma (``C``, ``D``, threshold) is not used: the readout takes the state stream.
 The integer layer gets ``C = 0``, ``D = 0``, threshold 0, so ``y = 0`` and no soma spike.
 """
@@ -47,7 +52,9 @@ from torch import nn
 
 from .dhlif import DHLIF, DHLIFParams
 from .dhlif import run_int as dhlif_run_int
+from .event_pool import EventPoolParams
 from .fixed import QFormat
+from .network import LayerParams, NetworkParams, signed_bits
 from .sahippo import SAHiPPOLayer, SAHiPPOParams, SAHiPPOTrace, warped_step
 from .sahippo import run_int as sahippo_run_int
 from .train import parameter_count, save_checkpoint, train_epochs
@@ -61,6 +68,7 @@ __all__ = [
     "FlamesIntResult",
     "export_flames",
     "run_flames_int",
+    "flames_network",
     "train_flames",
     "parameter_count",
     "load_flames",
@@ -327,6 +335,34 @@ def run_flames_int(net: FlamesInt, counts) -> FlamesIntResult:
     features_q = features.reshape(-1)
     scores = net.readout_weight_q @ features_q + net.readout_bias_q
     return FlamesIntResult(counts, dh, ticks, channels, weights_q, sa, features_q, scores, int(np.argmax(scores)))
+
+
+def flames_network(net: FlamesInt, *, bin_ticks: int, max_events_per_step: int,
+                   provenance: dict | None = None) -> NetworkParams:
+    """The integer network as a :class:`golden.network.NetworkParams` (what a model file stores).
+
+    Three layers, each a registered kind with its own layer rule (:mod:`golden.kinds`):
+    ``dhlif`` (the DH-LIF weights are the layer's, no bias), ``sahippo`` (one channel per
+    DH-LIF neuron: a diagonal weight matrix of one spike's event weight, no bias; its time base
+    is the step counter) and ``event_pool`` (the readout weights, the bias at the product's
+    fractional bits). :func:`golden.network.run_network` on it equals :func:`run_flames_int`
+    bit for bit (``tests/test_flames_network.py``). ``bin_ticks`` and ``max_events_per_step``
+    describe the input events (the cochlea's: 20,000 microsecond ticks and 640 events per step).
+    """
+    dh, sa = net.dhlif, net.sahippo
+    h = dh.n_neurons
+    zeros = np.zeros(h, dtype=np.int64)
+    memory_weight = np.diag(np.full(h, net.weight_one_q, dtype=np.int64))
+    frac = net.readout_fmt.frac_bits + sa.state_fmt.frac_bits
+    bias = net.readout_bias_q
+    bias_fmt = QFormat(max(1, signed_bits(int(bias.min()), int(bias.max())) - frac), frac)
+    layers = [
+        LayerParams(dh.weight_q, zeros, dh.weight_fmt, dh.weight_fmt, dh),
+        LayerParams(memory_weight, zeros, sa.input_fmt, sa.input_fmt, sa),
+        LayerParams(net.readout_weight_q, bias, net.readout_fmt, bias_fmt, EventPoolParams(N_CLASSES, sa.state_fmt)),
+    ]
+    return NetworkParams(n_inputs=dh.in_features, bin_ticks=bin_ticks, layers=layers,
+                         max_events_per_step=max_events_per_step, provenance=dict(provenance or {}))
 
 
 # --- training -------------------------------------------------------------------------------

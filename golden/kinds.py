@@ -26,11 +26,11 @@ from typing import Callable
 
 from .fixed import QFormat
 
-__all__ = ["ModelFields", "NeuronKind", "KIND_MODULES", "neuron_kinds", "network_kinds", "word_bits"]
+__all__ = ["ModelFields", "LayerRules", "NeuronKind", "KIND_MODULES", "neuron_kinds", "network_kinds", "step_kinds", "word_bits"]
 
 #: The golden modules that declare a ``NEURON_KIND`` (one line per kind).
 KIND_MODULES = ("refractory_lif", "silif", "csilif", "layers", "dhlif", "sahippo", "lif", "integrate_fire",
-                "cuba_lif")
+                "cuba_lif", "event_pool")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,16 @@ class ModelFields:
         Reads a mask off the parameters.
     mask_kwargs : callable ``(masks: dict) -> dict``
         The parameter class's keyword arguments holding the masks read from a file.
+    layer_weight : str or None
+        The parameter class's keyword that takes the layer's ``weight_q`` (a kind whose core
+        holds the synaptic weights itself, such as DH-LIF); the weights are stored once, as the
+        layer's.
+    array_shapes : callable ``(n_out) -> dict``
+        Arrays whose shape is not ``(n_out,)``: name -> shape, or ``None`` for a shape taken from
+        the manifest and checked by the parameter class. A format field of ``None`` in
+        ``arrays`` leaves the range check to the parameter class too.
+    enums : dict of str to tuple of str
+        String fields with a fixed set of values, stored among the scalars as strings.
     """
 
     formats: tuple
@@ -65,6 +75,59 @@ class ModelFields:
     masks: tuple = ()
     mask_value: Callable = lambda params, mask: None
     mask_kwargs: Callable = lambda masks: {}
+    layer_weight: str | None = None
+    array_shapes: Callable = lambda n_out: {}
+    enums: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LayerRules:
+    """How a layer of a kind runs when it is not a fully connected layer feeding a per-step core.
+
+    The kinds without rules (LIF, SiLIF, C-SiLIF, ..., the leaky-integrator readout) run the
+    network's default step: ``current = sat(input_fmt, bias_q + W_q @ x)``, then ``run_int``.
+    A kind with rules (DH-LIF, the SA-HiPPO memory, the event-pooling readout) runs its own
+    rule over the whole sample, and says what it passes on.
+
+    Attributes
+    ----------
+    run : callable ``(layer, x) -> (currents, current_saturated, trace)``
+        ``x`` int64 ``(T, n_in)`` (one sample: the network loops over a batch); the layer's
+        inputs, its input-side saturation flags ``(T, n_out)`` and the trace of its core, whose
+        fields are torch tensors with the step axis first.
+    check : callable ``(layer, where)``
+        Extra validation of a layer of the kind (raises ``ValueError`` naming ``where``); it
+        replaces the default rule that weights, bias and ``neuron.input_fmt`` share their
+        fractional bits.
+    output_width : callable ``(neuron) -> int``
+        Values per step the layer passes on (the next layer's ``n_in``).
+    output : callable ``(trace) -> tensor (..., T, output_width)``
+        What the layer passes on per step (spikes 0/1, or words for the readout).
+    accumulator_range : callable ``(layer, max_events, previous) -> (lo, hi)``
+        The range of the layer's accumulator (``max_events`` for layer 0, else ``None``;
+        ``previous`` the layer before it or ``None``).
+    scores : callable ``(trace) -> tensor (..., n_classes)`` or None
+        A readout's class scores (exact integers).
+    output_fmt : callable ``(neuron) -> QFormat`` or None
+        The format of the words the layer passes on; ``None`` for spikes (0/1). The next layer
+        must then be a kind with rules whose ``neuron.input_fmt`` is that format.
+    counters : callable ``(trace) -> dict of str to int``
+        The layer's bad-input counters (clipped intervals, saturated events, ...), as the
+        hardware counts them.
+    fit : callable ``(layer) -> (memories, products, lut4)``
+        The fit check's estimate of the layer: memories as ``(name, depth, width, written)``,
+        the multiplies as ``(a_bits, b_bits)``, and LUT4 besides the memories.
+    """
+
+    run: Callable
+    check: Callable
+    output_width: Callable
+    output: Callable
+    accumulator_range: Callable
+    counters: Callable
+    fit: Callable
+    scores: Callable | None = None
+    output_fmt: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +169,9 @@ class NeuronKind:
         A small random layer whose neurons spike often (:func:`sim.processor_model.random_network`).
     train_choices : dict of str to type
         ``python -m golden.train --neuron`` choices -> float module class.
+    layer : LayerRules or None
+        The kind's own layer rule (DH-LIF, SA-HiPPO memory, event-pooling readout); ``None``
+        for the default fully connected, per-step layer.
     """
 
     name: str
@@ -124,6 +190,7 @@ class NeuronKind:
     default_params: Callable | None = None
     example_params: Callable | None = None
     train_choices: dict = field(default_factory=dict)
+    layer: LayerRules | None = None
 
     @property
     def in_network(self) -> bool:
@@ -151,3 +218,8 @@ def neuron_kinds() -> dict[str, NeuronKind]:
 def network_kinds() -> dict[str, NeuronKind]:
     """The kinds a network layer (and a model file) may use, by name."""
     return {name: kind for name, kind in neuron_kinds().items() if kind.in_network}
+
+
+def step_kinds() -> dict[str, NeuronKind]:
+    """The network kinds that run the default fully connected, per-step layer (no :class:`LayerRules`)."""
+    return {name: kind for name, kind in network_kinds().items() if kind.layer is None}

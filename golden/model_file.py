@@ -133,7 +133,7 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
         if layer.scaled:
             arrays[f"{where}.row_scale_q"] = layer.row_scale_q
         for name in spec.arrays:
-            arrays[f"{where}.neuron.{name}"] = getattr(neuron, name)
+            arrays[f"{where}.neuron.{name}"] = np.asarray(getattr(neuron, name))
         for mask in spec.masks:
             value = spec.mask_value(neuron, mask)
             if value is not None and np.size(value):
@@ -147,7 +147,8 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
             "neuron": {
                 "kind": layer.kind,
                 "formats": {name: str(getattr(neuron, name)) for name in spec.formats},
-                "scalars": {name: int(getattr(neuron, name)) for name in (*spec.scalars, *spec.flags)},
+                "scalars": {**{name: int(getattr(neuron, name)) for name in (*spec.scalars, *spec.flags)},
+                            **{name: str(getattr(neuron, name)) for name in spec.enums}},
             },
         }
         if layer.scaled:
@@ -462,6 +463,8 @@ def _array(manifest_arrays: dict, arrays: dict, name: str, shape: tuple, dtype: 
         raise _FieldError(f"arrays.{name}.shape", f"must be a list of integers, not {entry['shape']!r}")
     if entry["dtype"] != dtype:
         raise _FieldError(f"arrays.{name}.dtype", f"must be {dtype!r}, not {entry['dtype']!r}")
+    if shape is None:  # a shape the parameter class checks (golden.kinds.ModelFields.array_shapes)
+        shape = tuple(entry["shape"])
     if list(entry["shape"]) != list(shape):
         raise _FieldError(name, f"shape must be {list(shape)} (from the layer sizes), the manifest says {entry['shape']}")
     if name not in arrays:
@@ -528,7 +531,7 @@ def _build(manifest, arrays) -> NetworkParams:
                                     f"{where}.row_scale_fmt")
             row_scale = _array(manifest_arrays, arrays, f"{where}.row_scale_q", (n_out,))  # LayerParams checks it
             expected.add(f"{where}.row_scale_q")
-        neuron, names = _neuron(doc, where, n_out, manifest_arrays, arrays)
+        neuron, names = _neuron(doc, where, n_out, manifest_arrays, arrays, weight)
         expected |= names
         try:
             layers.append(LayerParams(weight, bias, weight_fmt, bias_fmt, neuron, acc_bits=acc_bits,
@@ -538,7 +541,8 @@ def _build(manifest, arrays) -> NetworkParams:
             if text.startswith("layer"):
                 text = where + text[len("layer"):]
             raise _FieldError(*text.split(": ", 1)) from None
-        n_prev, prev_name = n_out, f"{where}.n_out"
+        n_prev = layers[-1].n_outputs
+        prev_name = f"{where}.n_out" if n_prev == n_out else f"{where}'s output width ({layers[-1].kind})"
 
     extra = sorted(set(manifest_arrays) - expected)
     if extra:
@@ -576,7 +580,7 @@ def _input_map(manifest: dict):
     return InputMap(sensor_size=pairs["sensor_size"], pool=pairs["pool"], split_polarity=split)
 
 
-def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arrays: dict):
+def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arrays: dict, weight: np.ndarray):
     nwhere = f"{where}.neuron"
     doc = _require(layer_doc, "neuron", where, dict, "an object")
     _no_unknown(doc, _NEURON_KEYS, nwhere)
@@ -592,21 +596,31 @@ def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arra
         formats[name] = _format(_require(formats_doc, name, f"{nwhere}.formats", str, "a format string"),
                                 f"{nwhere}.formats.{name}")
     scalars_doc = _require(doc, "scalars", nwhere, dict, "an object of integers")
-    _no_unknown(scalars_doc, {*spec.scalars, *spec.flags}, f"{nwhere}.scalars")
+    _no_unknown(scalars_doc, {*spec.scalars, *spec.flags, *spec.enums}, f"{nwhere}.scalars")
     kwargs, names = dict(formats), set()
+    if spec.layer_weight is not None:
+        kwargs[spec.layer_weight] = weight
     for name, fmt_field in spec.scalars.items():
         value = _require(scalars_doc, name, f"{nwhere}.scalars", int, "an integer")
-        _check_range(value, formats[fmt_field], f"{nwhere}.{name}", decay=name in spec.decays)
+        if fmt_field is not None:
+            _check_range(value, formats[fmt_field], f"{nwhere}.{name}", decay=name in spec.decays)
+        kwargs[name] = value
+    for name, choices in spec.enums.items():
+        value = _require(scalars_doc, name, f"{nwhere}.scalars", str, f"one of {', '.join(map(repr, choices))}")
+        if value not in choices:
+            raise _FieldError(f"{nwhere}.{name}", f"must be one of {', '.join(map(repr, choices))}, not {value!r}")
         kwargs[name] = value
     for name in spec.flags:
         value = _require(scalars_doc, name, f"{nwhere}.scalars", int, "0 or 1")
         if value not in (0, 1):
             raise _FieldError(f"{nwhere}.{name}", f"must be 0 or 1, not {value}")
         kwargs[name] = bool(value)
+    shapes = spec.array_shapes(n_out)
     for name, fmt_field in spec.arrays.items():
         full = f"{nwhere}.{name}"
-        value = _array(manifest_arrays, arrays, full, (n_out,))
-        _check_range(value, formats[fmt_field], full, decay=name in spec.decays)
+        value = _array(manifest_arrays, arrays, full, shapes.get(name, (n_out,)))
+        if fmt_field is not None:
+            _check_range(value, formats[fmt_field], full, decay=name in spec.decays)
         kwargs[name] = value
         names.add(full)
     masks = {}
@@ -630,10 +644,12 @@ def _summary(params: NetworkParams) -> str:
     lines = [f"inputs {params.n_inputs}, step {params.bin_ticks} ticks, at most {params.max_events_per_step} "
              f"events per step" + (f", input map {params.input_map}" if params.input_map else "")]
     for i, layer in enumerate(params.layers):
+        core_input = getattr(layer.neuron, "input_fmt", None)  # a DH-LIF core takes its branch sums
         scale = f", row scale {layer.row_scale_fmt}" if layer.scaled else ""
+        shift = f", shift {layer.current_shift}" if network_kinds()[layer.kind].layer is None else ""
         lines.append(f"layers[{i}] {layer.kind}: {layer.n_in} -> {layer.n_out}, weights {layer.weight_fmt}, "
-                     f"bias {layer.bias_fmt}{scale}, accumulator {layer.acc_bits} bits, shift {layer.current_shift}, "
-                     f"input {layer.neuron.input_fmt}")
+                     f"bias {layer.bias_fmt}{scale}, accumulator {layer.acc_bits} bits{shift}"
+                     + (f", input {core_input}" if core_input is not None else ""))
     if params.provenance:
         lines.append(f"provenance: {json.dumps(params.provenance, sort_keys=True)}")
     return "\n".join(lines)

@@ -37,6 +37,11 @@ Integer semantics
   the hardware accumulator cannot overflow; :func:`run_network` refuses a step with more
   events than declared.
 
+* **Kinds with their own layer rule.** A kind that declares :class:`golden.kinds.LayerRules`
+  (DH-LIF, the SA-HiPPO memory, the event-pooling readout of a FLAMES network) runs its rule
+  over the whole sample instead of the step above, and says what it passes on and how wide its
+  accumulator is; ``docs/model_file.md`` states each rule.
+
 :func:`run_network` returns a :class:`NetworkTrace` holding, per layer, the currents, their
 saturation flags and the core's full ``run_int`` trace, so a mismatch with the hardware points
 at one layer, one step and one state word (:meth:`NetworkTrace.first_mismatch`).
@@ -175,7 +180,10 @@ class LayerParams:
             fmt = getattr(self, name)
             if not isinstance(fmt, QFormat) or not fmt.signed:
                 raise ValueError(f"{where}.{name}: must be a signed QFormat, not {fmt}")
-        if self.weight_fmt.frac_bits != self.bias_fmt.frac_bits:
+        rules = _layer_kind(self.neuron).layer
+        if rules is not None:
+            rules.check(self, where)
+        elif self.weight_fmt.frac_bits != self.bias_fmt.frac_bits:
             raise ValueError(
                 f"{where}.bias_fmt: {self.bias_fmt} must have the fractional bits of weight_fmt {self.weight_fmt} "
                 f"({self.weight_fmt.frac_bits})"
@@ -262,12 +270,23 @@ class LayerParams:
             acc = acc * torch.from_numpy(self.row_scale_q)
         return self.neuron.input_fmt.saturate(round_shift(acc, self.current_shift))
 
+    @property
+    def n_outputs(self) -> int:
+        """Values the layer passes on per step (the next layer's ``n_in``): ``n_out``, or what
+        the kind's :class:`~golden.kinds.LayerRules` say (an SA-HiPPO memory passes its modes)."""
+        rules = _layer_kind(self.neuron).layer
+        return self.n_out if rules is None else int(rules.output_width(self.neuron))
+
     def accumulator_range(self, max_events: int | None) -> tuple[int, int]:
         """``(lo, hi)`` over every value of ``W_q @ x`` and ``bias_q + W_q @ x``.
 
         ``max_events`` given: ``x`` is any non-negative count vector summing to at most that
-        (layer 0). ``None``: ``x`` is any 0/1 vector (a spike vector).
+        (layer 0). ``None``: ``x`` is any 0/1 vector (a spike vector). A kind with its own
+        layer rule bounds its own accumulator (:attr:`golden.kinds.LayerRules.accumulator_range`).
         """
+        rules = _layer_kind(self.neuron).layer
+        if rules is not None:
+            return rules.accumulator_range(self, max_events)
         w = self.weight_q
         if max_events is None:
             hi = np.clip(w, 0, None).sum(axis=1)
@@ -331,12 +350,17 @@ class NetworkParams:
                     f"input_map: maps to {self.input_map.n_channels} channels but n_inputs is {self.n_inputs}"
                 )
         n_prev, prev_name = self.n_inputs, "n_inputs"
+        words_fmt = None  # the format of the previous layer's words, None for spikes or counts
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
             where = f"layers[{i}]"
             if not isinstance(layer, LayerParams):
                 raise ValueError(f"{where}: must be a LayerParams, not {type(layer).__name__}")
             layer.check(where)
+            rules = _layer_kind(layer.neuron).layer
+            if words_fmt is not None and (rules is None or getattr(layer.neuron, "input_fmt", None) != words_fmt):
+                raise ValueError(f"{where}.neuron: takes the {words_fmt} words of layers[{i - 1}]; it must be a kind "
+                                 f"that reads words (event_pool) with input_fmt {words_fmt}")
             if layer.n_in != n_prev:
                 raise ValueError(f"{where}.weight_q: has {layer.n_in} columns but {prev_name} is {n_prev}")
             if i == last and not layer.is_readout:
@@ -356,13 +380,15 @@ class NetworkParams:
                     f"{where}.acc_bits: {layer.acc_bits} bits cannot hold the accumulator range {lo}..{hi} "
                     f"reachable with {bound}; it needs {need}"
                 )
-            aligned = layer.scaled_bits + max(0, -layer.current_shift)
+            aligned = 0 if rules is not None else layer.scaled_bits + max(0, -layer.current_shift)
             if aligned > 62:
                 raise ValueError(
                     f"{where}: the scaled and shifted sum needs {aligned} bits, more than int64 arithmetic allows; "
                     f"narrow row_scale_fmt or the weights' fractional bits"
                 )
-            n_prev, prev_name = layer.n_out, f"layers[{i}] n_out"
+            words_fmt = rules.output_fmt(layer.neuron) if rules is not None and rules.output_fmt else None
+            n_prev = layer.n_outputs
+            prev_name = f"layers[{i}] n_out" if n_prev == layer.n_out else f"layers[{i}]'s output width ({layer.kind})"
 
     @property
     def n_classes(self) -> int:
@@ -407,15 +433,29 @@ class LayerTrace:
 
     @property
     def spikes(self) -> torch.Tensor:
-        """Spikes (bool) of a spiking layer."""
+        """Spikes (bool) of a spiking layer (an SA-HiPPO memory: its soma spikes)."""
         if self.is_readout:
             raise ValueError("the readout layer does not spike; use .output (its membrane)")
-        return self.neuron.s
+        return self.neuron.s if hasattr(self.neuron, "s") else self.neuron.spike
 
     @property
     def output(self) -> torch.Tensor:
-        """What the layer passes on: spikes (bool), or the readout membrane (int64)."""
+        """What the layer passes on: spikes (bool), the readout membrane (int64), or what the
+        kind's layer rule says (the SA-HiPPO memory's posted modes)."""
+        rules = network_kinds()[self.kind].layer
+        if rules is not None:
+            return rules.output(self.neuron)
         return self.neuron.u if self.is_readout else self.neuron.s
+
+    def counters(self) -> dict[str, int]:
+        """The layer's saturation and bad-input counters: ``current`` (input clamps), ``neuron``
+        (core updates in which a clamp acted), and the kind's own (``clipped_interval`` of an
+        SA-HiPPO memory)."""
+        out = {"current": self.current_saturation_count, "neuron": self.neuron_saturation_count}
+        rules = network_kinds()[self.kind].layer
+        if rules is not None:
+            out.update({name: value for name, value in rules.counters(self.neuron).items() if name != "saturated"})
+        return out
 
     @property
     def current_saturation_count(self) -> int:
@@ -455,7 +495,11 @@ class NetworkTrace:
 
     @property
     def scores(self) -> torch.Tensor:
-        """``sum_k u_k`` of the readout membrane, int64 ``(..., n_classes)`` (exact)."""
+        """``sum_k u_k`` of the readout membrane, int64 ``(..., n_classes)`` (exact); the
+        event-pooling readout's own scores (:mod:`golden.event_pool`)."""
+        rules = network_kinds()[self.readout.kind].layer
+        if rules is not None:
+            return rules.scores(self.readout.neuron)
         return self.readout.neuron.u.sum(dim=-2)
 
     @property
@@ -476,6 +520,10 @@ class NetworkTrace:
             {"current": layer.current_saturation_count, "neuron": layer.neuron_saturation_count}
             for layer in self.layers
         ]
+
+    def counters(self) -> list[dict[str, int]]:
+        """Per layer: :meth:`LayerTrace.counters` (the saturation counts and the kind's own counters)."""
+        return [layer.counters() for layer in self.layers]
 
     def first_mismatch(self, other: "NetworkTrace", fields=None) -> str | None:
         """Where ``other`` first differs from this trace, or ``None`` when they are identical.
@@ -598,6 +646,12 @@ def run_network(params: NetworkParams, counts_or_events, n_steps: int | None = N
     x = counts
     traces = []
     for layer in params.layers:
+        rules = _layer_kind(layer.neuron).layer
+        if rules is not None:
+            trace = _run_rules(layer, rules, x)
+            traces.append(trace)
+            x = rules.output(trace.neuron).to(torch.int64)
+            continue
         weight = torch.from_numpy(layer.weight_q)
         acc = torch.from_numpy(layer.bias_q) + _int_matmul(x, weight)
         current, saturated = layer.current(acc)
@@ -606,6 +660,20 @@ def run_network(params: NetworkParams, counts_or_events, n_steps: int | None = N
         if not layer.is_readout:
             x = neuron_trace.s.to(torch.int64)
     return NetworkTrace(counts=counts, layers=traces)
+
+
+def _run_rules(layer: LayerParams, rules, x: torch.Tensor) -> LayerTrace:
+    """A layer of a kind with its own rule, sample by sample over the batch dims of ``x``."""
+    lead = tuple(x.shape[:-2])
+    flat = x.reshape(-1, *x.shape[-2:])
+    runs = [rules.run(layer, sample.numpy()) for sample in flat]
+
+    def stack(values):
+        return torch.stack(list(values)).reshape(*lead, *values[0].shape)
+
+    neuron = type(runs[0][2])(**{f.name: stack([getattr(r[2], f.name) for r in runs]) for f in fields(runs[0][2])})
+    return LayerTrace(kind=layer.kind, currents=stack([r[0] for r in runs]),
+                      current_saturated=stack([r[1] for r in runs]), neuron=neuron)
 
 
 def _int_matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from .fixed import QFormat, round_shift
-from .kinds import NeuronKind
+from .kinds import LayerRules, ModelFields, NeuronKind
 from .hippo import NPLR, legs_matrices, nplr
 
 __all__ = [
@@ -72,6 +72,7 @@ __all__ = [
     "run_int",
     "compare_traces",
     "quantize_complex_decay",
+    "SAHiPPOLayerTrace",
 ]
 
 DISCRETISATIONS = ("taylor2", "zoh")
@@ -562,6 +563,11 @@ class SAHiPPOParams:
         return int(self.d_q.shape[0])
 
     @property
+    def n_neurons(self) -> int:
+        """``n_channels`` (the name the network's layers use)."""
+        return self.n_channels
+
+    @property
     def n_modes(self) -> int:
         return int(self.lam_q.shape[0])
 
@@ -783,7 +789,139 @@ def compare_traces(expected: SAHiPPOTrace, actual: SAHiPPOTrace) -> str | None:
 
 
 # ============================================================================================
-# Registration (golden.kinds): a golden model and a core, not a network layer kind
+# The SA-HiPPO memory as a network layer, and its registration (golden.kinds)
 # ============================================================================================
 
-NEURON_KIND = NeuronKind(name="sahippo", params_class=SAHiPPOParams, run_int=run_int, float_modules=(SAHiPPOLayer,))
+#: Bits of a channel's ``t_last`` in the processor: a step counter.
+T_LAST_BITS = 16
+
+
+@dataclass
+class SAHiPPOLayerTrace:
+    """An SA-HiPPO memory layer over one sample, torch tensors with the step axis first.
+
+    ``event`` (T, H) where a channel had an event; ``dt`` (T, H) its clipped interval (0 where
+    none); ``clipped`` (T, H) where the interval exceeded ``dt_max``; ``z`` (T, H, N/2, 2) every
+    channel's modes after the step (held between events); ``y``, ``spike``, ``saturated``
+    (T, H) the event's soma output, spike and clamp flag (0 where none).
+    """
+
+    event: torch.Tensor
+    dt: torch.Tensor
+    clipped: torch.Tensor
+    z: torch.Tensor
+    y: torch.Tensor
+    spike: torch.Tensor
+    saturated: torch.Tensor
+
+
+def _run_layer(layer, x):
+    """Events from the previous layer's output ``x`` (T, H): one per nonzero ``x[k, h]``.
+
+    Time base: the processor's step counter. An event at step ``k`` has tick ``k + 1`` (ticks
+    count steps from 1, the zero start is tick 0), events of one step ordered by channel; its
+    weight is ``sat(input_fmt, W[h, h] * x[k, h])`` (one spike: ``W[h, h]``), the saturation
+    flagged in the layer's input flags. The interval is clipped at ``dt_max`` and counted.
+    """
+    params = layer.neuron
+    x = np.asarray(x, dtype=np.int64)
+    steps, h = x.shape
+    weights, flags = params.input_fmt.saturate(np.diagonal(layer.weight_q)[None, :] * x)
+    weights = np.asarray(weights, dtype=np.int64)
+    ks, chs = np.nonzero(x)
+    ticks = ks + 1
+    trace = run_int(params, ticks, chs, weights[ks, chs])
+    event = np.zeros((steps, h), dtype=bool)
+    event[ks, chs] = True
+    t_last = np.zeros(h, dtype=np.int64)
+    raw = np.zeros(ks.size, dtype=np.int64)
+    for j, (tick, ch) in enumerate(zip(ticks, chs)):
+        raw[j], t_last[ch] = tick - t_last[ch], tick
+    dense = {name: np.zeros((steps, h), dtype=dtype) for name, dtype in
+             (("dt", np.int64), ("clipped", bool), ("y", np.int64), ("spike", bool), ("saturated", bool))}
+    for name, value in (("dt", trace.dt), ("clipped", raw > params.dt_max), ("y", trace.y), ("spike", trace.spike),
+                        ("saturated", trace.saturated)):
+        dense[name][ks, chs] = value
+    z = np.zeros((steps, h, params.n_modes, 2), dtype=np.int64)
+    state = np.zeros((h, params.n_modes, 2), dtype=np.int64)
+    j = 0
+    for k in range(steps):
+        while j < ks.size and ks[j] == k:
+            state[chs[j]] = trace.z[j]
+            j += 1
+        z[k] = state
+    out = SAHiPPOLayerTrace(torch.from_numpy(event), *(torch.from_numpy(dense[n]) for n in ("dt", "clipped")),
+                            torch.from_numpy(z), *(torch.from_numpy(dense[n]) for n in ("y", "spike", "saturated")))
+    return torch.from_numpy(weights), torch.from_numpy(np.asarray(flags)), out
+
+
+def _layer_output(trace):
+    """Per step, the modes of the channels that had an event (0 elsewhere): ``(..., T, H * N/2 * 2)``."""
+    posted = torch.where(trace.event[..., None, None], trace.z, torch.zeros_like(trace.z))
+    return posted.reshape(*posted.shape[:-3], -1)
+
+
+def _check_layer(layer, where: str) -> None:
+    params = layer.neuron
+    w = layer.weight_q
+    if w.shape[0] != w.shape[1]:
+        raise ValueError(f"{where}.weight_q: an SA-HiPPO layer has one channel per input, so a square "
+                         f"weight matrix; got {w.shape}")
+    if np.any(w - np.diag(np.diagonal(w))):
+        raise ValueError(f"{where}.weight_q: an SA-HiPPO layer connects input h to channel h only; "
+                         "off-diagonal weights must be 0")
+    if np.any(layer.bias_q != 0):
+        raise ValueError(f"{where}.bias_q: an SA-HiPPO layer has no bias; all entries must be 0")
+    frac = params.input_fmt.frac_bits
+    if not layer.weight_fmt.frac_bits == layer.bias_fmt.frac_bits == frac:
+        raise ValueError(f"{where}: weight_fmt {layer.weight_fmt}, bias_fmt {layer.bias_fmt} and neuron.input_fmt "
+                         f"{params.input_fmt} must share one number of fractional bits")
+
+
+def _accumulator_range(layer, max_events):
+    diag = np.diagonal(layer.weight_q) * (1 if max_events is None else int(max_events))
+    return min(0, int(diag.min())), max(0, int(diag.max()))
+
+
+def _fit(layer):
+    """The modes, ``t_last`` and the lookup tables (:attr:`SAHiPPOParams.table_bits`) of one core."""
+    p = layer.neuron
+    rows = p.n_channels * (p.dt_max + 1)
+    memories = [("core state", p.n_channels * p.n_modes, 2 * p.state_fmt.width, True),
+                ("t_last", p.n_channels, T_LAST_BITS, True),
+                ("core params", p.n_channels, p.n_modes * 2 * p.out_coef_fmt.width + p.out_coef_fmt.width
+                 + p.out_fmt.width, False)]
+    for name, bits in p.table_bits.items():
+        depth = rows * (p.n_modes if name == "decay" else 1)
+        memories.append((f"{name} table", depth, bits // depth, False))
+    products = [(p.decay_fmt.width, p.state_fmt.width)] * 4 + [(p.coef_fmt.width, p.input_fmt.width)] * 2 \
+        + [(p.out_coef_fmt.width, p.state_fmt.width)] * 2
+    return memories, products, 7647
+
+
+NEURON_KIND = NeuronKind(
+    name="sahippo",
+    params_class=SAHiPPOParams,
+    run_int=run_int,
+    float_modules=(SAHiPPOLayer,),
+    model_fields=ModelFields(
+        formats=("input_fmt", "state_fmt", "work_fmt", "coef_fmt", "g_fmt", "g_sub_fmt", "decay_fmt",
+                 "out_coef_fmt", "out_fmt"),
+        arrays={"lam_q": "coef_fmt", "p_q": "coef_fmt", "b_q": "coef_fmt", "c_q": "out_coef_fmt",
+                "d_q": "out_coef_fmt", "threshold_q": "out_fmt", "g_q": "g_fmt", "substeps": None,
+                "g_sub_q": "g_sub_fmt", "decay_q": "decay_fmt"},
+        array_shapes=lambda n_out: {name: None for name in ("lam_q", "p_q", "b_q", "c_q", "g_q", "substeps",
+                                                             "g_sub_q", "decay_q")},
+        enums={"method": DISCRETISATIONS},
+    ),
+    layer=LayerRules(
+        run=_run_layer,
+        check=_check_layer,
+        output_width=lambda params: params.n_channels * params.n_modes * 2,
+        output=_layer_output,
+        accumulator_range=_accumulator_range,
+        counters=lambda trace: {"clipped_interval": int(trace.clipped.sum()), "saturated": int(trace.saturated.sum())},
+        fit=_fit,
+        output_fmt=lambda params: params.state_fmt,
+    ),
+)

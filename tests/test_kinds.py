@@ -10,17 +10,19 @@ from amaranth.hdl import Shape
 from golden.export import FloatNetwork, export_network
 from golden.fit import estimate_fit
 from golden.fixed import QFormat
-from golden.kinds import network_kinds, neuron_kinds, word_bits
+from golden.kinds import network_kinds, neuron_kinds, step_kinds, word_bits
 from golden.layers import LIReadout, SNNLayer
 from golden.model_file import load_model, save_model, to_manifest
 from golden.network import default_hidden_kinds, default_network, run_network
 from golden.train import NEURON_CHOICES
-from hw.cores import core_classes
+from hw.cores import KINDS_WITHOUT_CORE, core_classes
 from sim.processor_model import random_counts, random_network
 from test_processor_amaranth import check_processor
 
-NETWORK_KINDS = sorted(network_kinds())
-SPIKING_KINDS = sorted(name for name, kind in network_kinds().items() if not kind.readout)
+# The kinds of the default per-step layer; the FLAMES kinds with their own layer rules (DH-LIF,
+# SA-HiPPO memory, event pooling) are tested in test_flames_network.py.
+NETWORK_KINDS = sorted(step_kinds())
+SPIKING_KINDS = sorted(name for name, kind in step_kinds().items() if not kind.readout)
 
 
 def _network(kind_name: str, seed: int = 3):
@@ -36,9 +38,9 @@ def _layer_of(params, kind_name):
 
 
 def test_every_kind_has_a_core_and_every_core_a_kind():
-    assert sorted(core_classes()) == sorted(neuron_kinds())
+    assert sorted([*core_classes(), *KINDS_WITHOUT_CORE]) == sorted(neuron_kinds())
     for name, kind in neuron_kinds().items():
-        assert kind.name == name and kind.float_modules, f"{name}: needs a float module"
+        assert kind.name == name and (kind.float_modules or kind.layer), f"{name}: needs a float module"
 
 
 @pytest.mark.parametrize("kind_name", NETWORK_KINDS)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import functools
 import importlib
 
-__all__ = ["CORE_MODULES", "core_classes"]
+__all__ = ["CORE_MODULES", "KINDS_WITHOUT_CORE", "core_classes"]
+
+#: Kinds of the golden registry with no core: the event-pooling readout of a FLAMES network,
+#: which the processor does not run (``docs/processor.md``).
+KINDS_WITHOUT_CORE = ("event_pool",)
 
 #: The core modules that declare a ``NEURON_CORE`` (one line per kind).
 CORE_MODULES = ("refractory_lif", "silif", "csilif", "li_readout", "dhlif", "sahippo", "lif", "integrate_fire",

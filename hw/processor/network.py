@@ -15,6 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat
+from golden.kinds import network_kinds
 from golden.network import LayerParams, NetworkParams
 from hw.arith import COUNTER_MAX, COUNTER_WIDTH, times_constant
 from hw.cores import core_classes
@@ -356,6 +357,10 @@ class NetworkProcessor(wiring.Component):
             raise TypeError(f"params must be a golden.network.NetworkParams, not {type(params).__name__}")
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
+        for i, layer in enumerate(params.layers):
+            if network_kinds()[layer.kind].layer is not None:
+                raise ValueError(f"layers[{i}]: the processor does not run {layer.kind} layers (a FLAMES network "
+                                 "runs in golden.network.run_network; docs/processor.md)")
         for layer in params.layers[:-1]:
             layer_cores(layer.n_out, lanes, cores)  # a clear ValueError before anything is built
         if camera_input is None:
