@@ -654,7 +654,7 @@ def _load_samples(parser, args, params) -> list[SampleEvents]:
                 sample = load_events(path, tick_us=args.tick_us, keep_time=args.keep_time)
             sample.host_s = time.perf_counter() - start
             samples.append(sample)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, SpikestreamError) as error:
         parser.error(str(error))
     return samples
 

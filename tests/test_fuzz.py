@@ -308,8 +308,9 @@ class _Parsed(Exception):
 COMMANDS = {
     "hw.build": ["--board", "--variant", "--clock-mhz", "--model", "--lanes", "--cores", "--steps",
                  "--spike-layers", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
-    "hw.host": ["--port", "--dry-run", "--loopback", "--events", "--baud", "--tick-us", "--keep-time", "--timeout",
-                "--width", "--height", "--classes", "--spikes", "--spikes-csv", "--force"],
+    "hw.host": ["--port", "--dry-run", "--loopback", "--golden", "--events", "--audio", "--model", "--check", "--steps",
+                "--spike-layers", "--lanes", "--cores", "--clock-mhz", "--baud", "--tick-us", "--keep-time",
+                "--timeout", "--spikes", "--spikes-csv", "--json", "--force"],
     "golden.train": ["--neuron", "--hidden", "--bin-ms", "--window-ms", "--epochs", "--batch-size", "--lr",
                      "--dropout", "--loss", "--seed", "--threads", "--train-limit", "--test-limit", "--out",
                      "--export", "--force"],
