@@ -1,22 +1,29 @@
-"""Host driver of the board's UART link: stream event files as frames, print what comes back.
+"""Host driver of the board's UART link: stream event files or audio as frames, print what comes back.
 
 Usage (see ``--help`` and ``docs/host_link.md``)::
 
+    python -m hw.host --port /dev/ttyUSB0 --model models/fsdd_silif.safetensors --audio digit.wav
+    python -m hw.host --port /dev/ttyUSB0 --check --model models/fsdd_silif.safetensors --audio digit.wav
+    python -m hw.host --golden --model models/fsdd_silif.safetensors --audio digit.wav
     python -m hw.host --port /dev/ttyUSB0 --events sample.bin
     python -m hw.host --dry-run frames.bin --events sample.bin
-    python -m hw.host --loopback --events sample.bin
 
-Per event file (one sample): optionally RESET, every event as an EVENT frame, END_OF_SAMPLE,
-READ_STATUS; then wait until a SCORES and a STATUS frame have arrived (SPIKE frames before them
-are collected: the board sends a sample's spikes before its SCORES, and its STATUS after), and
-print them: scores, spikes per layer, the STATUS counters and the spikes the board dropped during
-the sample. ``--spikes`` prints every spike, ``--spikes-csv FILE`` writes them as
-``file,sample,layer,neuron,time`` rows. The frame format is :mod:`golden.protocol`.
+Per sample (an event file, or a WAV recording encoded with the model's cochlea): optionally
+RESET, every event as an EVENT frame, END_OF_SAMPLE, READ_STATUS; then wait until a SCORES and a
+STATUS frame have arrived (SPIKE frames before them are collected: the board sends a sample's
+spikes before its SCORES, and its STATUS after), and print them: the decision and scores, spikes
+per layer, the STATUS counters, the spikes the board dropped during the sample, and the times
+on the host (measured), the line (estimated from the byte count and baud rate, measured with a
+board) and the board (estimated by :func:`hw.board_model.estimate_cycles`). ``--spikes`` prints
+every spike, ``--spikes-csv FILE`` writes them as ``file,sample,layer,neuron,time`` rows,
+``--json`` prints one JSON document. With ``--model``, what the board will drop of each sample
+is printed as warnings before anything is sent. The frame format is :mod:`golden.protocol`.
 
 The transport is pluggable: :class:`SerialTransport` (a serial port through ``pyserial``: Linux,
 macOS, Windows), :class:`FileTransport` (``--dry-run``: the byte stream goes to a file) and
-:class:`LoopbackTransport` (an in-process stand-in board built on the golden decoder, for tests
-and for trying the driver without hardware).
+:class:`LoopbackTransport` (``--loopback``: an in-process stand-in board,
+:class:`hw.board_model.BoardModel`, the model's golden network behind the link's rules).
+``--golden`` asks the same board model without the link; ``--check`` asks both a board and it.
 """
 
 from __future__ import annotations
@@ -50,8 +57,9 @@ from hw.boards.ulx3s_processor import link_geometry
 from hw.build import DEFAULT_PROCESSOR_CLOCK_MHZ, spike_layers_arg
 
 __all__ = [
-    "SampleEvents", "load_events", "sample_frames", "SerialPortError", "SerialTransport", "FileTransport",
-    "LoopbackTransport", "SampleResult", "run_sample", "main",
+    "SampleEvents", "load_events", "sample_frames", "cochlea_for", "read_audio", "load_audio", "fsdd_label",
+    "SerialPortError", "SerialTransport", "FileTransport", "LoopbackTransport", "SampleResult", "run_sample",
+    "input_warnings", "golden_result", "disagreements", "main",
 ]
 
 EVENT_SUFFIXES = (".bin", ".aedat4", ".npy", ".csv")

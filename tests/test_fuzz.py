@@ -325,6 +325,7 @@ COMMANDS = {
     "bench.flames_fsdd": ["--epochs", "--hidden", "--n-state", "--threads", "--rtl", "--fit", "--router"],
     "bench.sahippo": ["--quick", "--only"],
     "bench.encode_fsdd": ["--workers", "--example", "--docs"],
+    "bench.fsdd_figures": ["--models", "--split", "--speaker", "--recording", "--docs"],
     "bench.hard_blocks": ["--variants", "--seed", "--clock-mhz"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",
