@@ -326,6 +326,7 @@ COMMANDS = {
     "bench.sahippo": ["--quick", "--only"],
     "bench.encode_fsdd": ["--workers", "--example", "--docs"],
     "bench.fsdd_figures": ["--models", "--split", "--speaker", "--recording", "--docs"],
+    "bench.cycle_model": ["--models", "--recordings", "--lanes"],
     "bench.hard_blocks": ["--variants", "--seed", "--clock-mhz"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",

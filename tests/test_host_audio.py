@@ -194,10 +194,19 @@ def test_check_reports_whether_the_board_equals_the_golden_model(tmp_path, capsy
         assert status == 1 and "check: " in out and "scores differ" in out
 
 
-def test_estimate_cycles_counts_fan_out_and_steps():
-    params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)))
-    trace = run_network(params, channel_events([0, 1, 2, 3], [0, 0, 60, 61]), 6)
-    spikes = [int(trace.layers[i].spikes.sum()) for i in (0, 1)]
-    # 4 events x 9 rows, layer-0 spikes x 7 rows, layer-1 spikes x 5 readout rows, 6 steps x (9 + 26)
-    assert estimate_cycles(params, trace) == 4 * 9 + spikes[0] * 7 + spikes[1] * 5 + 6 * (9 + 26)
-    assert estimate_cycles(params, trace, lanes=4) == 4 * 3 + spikes[0] * 2 + spikes[1] * 2 + 6 * (3 + 26)
+def test_board_time_estimate_follows_the_simulated_processor():
+    """estimate_cycles against NetworkProcessor in amaranth.sim, first input beat to SCORES.
+
+    On a network this small the layers' overlap, which the model ignores, is a large share:
+    the estimate is about 30 % high (on the FSDD networks within a few %, bench.cycle_model).
+    """
+    from bench.cycle_model import simulated_cycles
+
+    params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)), max_events_per_step=40)
+    rng = np.random.default_rng(0)
+    events = channel_events(rng.integers(0, 12, 80), np.sort(rng.integers(0, 300, 80)))
+    trace = run_network(params, events, 6)
+    assert trace.layers[0].spikes.sum() > 10
+    simulated = simulated_cycles(params, events, 6, lanes=1)
+    estimate = estimate_cycles(params, trace, lanes=1)
+    assert simulated * 0.9 < estimate < simulated * 1.4, (estimate, simulated)
