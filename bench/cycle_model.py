@@ -10,7 +10,8 @@ inside the model's window go into :class:`hw.processor.network.NetworkProcessor`
 ``amaranth.sim`` back to back (channel input, no idle cycles, no stall on the scores), then END;
 the clock cycles from the first accepted input beat to the SCORES beat are compared with
 :func:`hw.board_model.estimate_cycles` on the golden trace of the same events (what
-``hw.host`` prints as the board time). Writes ``build/bench/cycle_model.json``.
+``hw.host`` prints as the board time). Writes ``build/bench/cycle_model.json``. Each
+recording is 2 to 5 CPU minutes of simulation at 8 lanes (more at 1 lane).
 """
 
 from __future__ import annotations

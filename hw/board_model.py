@@ -190,8 +190,10 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     accumulator adds per cycle, at most one event per 2 cycles through the time bins); each spike
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
     layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES`. The layers overlap
-    in hardware, which this sum ignores: against the processor's RTL on 33 FSDD test recordings
-    (``docs/fsdd_results.md``, 1 and 8 lanes, three kinds) the mean is 3 % low to 7 % high.
+    in hardware, which this sum ignores. Against the processor in amaranth.sim
+    (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD networks at 8
+    lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of neurons, where the
+    overlap is a larger share, about 30 % high.
     """
     cores = lanes if cores is None else cores
     inputs = [int(trace.counts.sum())] + [int(layer.spikes.sum()) for layer in trace.layers[:-1]]
