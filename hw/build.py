@@ -26,6 +26,7 @@ from golden.network import default_network
 from golden.refractory_lif import RefractoryLIFParams
 from hw.bitstream import (DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS, SYNTHESIS_TOOLS, BuildError,
                           BuildDirError, check_build_dir, program_board, run_build)
+from hw.board_model import DEFAULT_STEPS, model_steps
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_platform
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
@@ -43,7 +44,6 @@ DEFAULT_CLOCK_MHZ = 100.0
 #: register (docs/processor.md); 100 MHz (UART divisor 100, exact) once that closes.
 DEFAULT_PROCESSOR_CLOCK_MHZ = 75.0
 DEFAULT_NEURONS = 256
-DEFAULT_STEPS = 32
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--spike-layers",
-        type=_spike_layers_arg,
+        type=spike_layers_arg,
         metavar="all|K[,K...]",
         help=(
             "with --model: hidden layers whose spikes the board sends as SPIKE frames, 'all' or "
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _spike_layers_arg(text: str):
+def spike_layers_arg(text: str):
     """``--spike-layers``: ``"all"`` or comma-separated hidden layer indices."""
     if text == "all":
         return text
@@ -222,7 +222,7 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
     else:
         params = load_model(model)
     if n_steps is None:
-        n_steps = int((params.provenance or {}).get("n_steps", DEFAULT_STEPS))
+        n_steps = model_steps(params)
     report = check_fit(params, variant, lanes=lanes, cores=cores, spike_layers=spike_layers)
     print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
     top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, cores=cores,

@@ -308,8 +308,9 @@ class _Parsed(Exception):
 COMMANDS = {
     "hw.build": ["--board", "--variant", "--clock-mhz", "--model", "--lanes", "--cores", "--steps",
                  "--spike-layers", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
-    "hw.host": ["--port", "--dry-run", "--loopback", "--events", "--baud", "--tick-us", "--keep-time", "--timeout",
-                "--width", "--height", "--classes", "--spikes", "--spikes-csv", "--force"],
+    "hw.host": ["--port", "--dry-run", "--loopback", "--golden", "--events", "--audio", "--model", "--check", "--steps",
+                "--spike-layers", "--lanes", "--cores", "--clock-mhz", "--baud", "--tick-us", "--keep-time",
+                "--timeout", "--spikes", "--spikes-csv", "--json", "--force"],
     "golden.train": ["--neuron", "--hidden", "--bin-ms", "--window-ms", "--epochs", "--batch-size", "--lr",
                      "--dropout", "--loss", "--seed", "--threads", "--train-limit", "--test-limit", "--out",
                      "--export", "--force"],
@@ -324,6 +325,8 @@ COMMANDS = {
     "bench.flames_fsdd": ["--epochs", "--hidden", "--n-state", "--threads", "--rtl", "--fit", "--router"],
     "bench.sahippo": ["--quick", "--only"],
     "bench.encode_fsdd": ["--workers", "--example", "--docs"],
+    "bench.fsdd_figures": ["--models", "--split", "--speaker", "--recording", "--docs"],
+    "bench.cycle_model": ["--models", "--recordings", "--lanes"],
     "bench.hard_blocks": ["--variants", "--seed", "--clock-mhz"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",

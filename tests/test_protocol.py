@@ -20,7 +20,12 @@ from golden.protocol import (
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
     encode_reset, encode_scores, encode_spike, encode_status,
 )
+from golden.data.events import camera_events, channel_events
+from golden.model_file import load_model, save_model
+from golden.network import default_network, run_network
 from hw import host
+from hw.board_model import BoardModel
+from sim.processor_model import random_network
 
 GEOMETRY = SensorGeometry(34, 34, 2)
 
@@ -333,28 +338,57 @@ def test_dry_run_writes_the_byte_stream(tmp_path, capsys):
     assert "3 events" in capsys.readouterr().out
 
 
-def test_loopback_prints_scores_and_status(tmp_path, capsys):
+def default_model(tmp_path):
+    """The embedded default network (34 x 34 camera input, 32 steps of 10 ms) as a model file."""
+    path = tmp_path / "default.safetensors"
+    if not path.exists():
+        save_model(path, default_network())
+    return path
+
+
+def spiking_model(tmp_path):
+    """A small channel-input network that spikes often (12 inputs, two hidden layers, 6 steps of 50 ticks)."""
+    path = tmp_path / "spiking.safetensors"
+    params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)))
+    params.provenance["n_steps"] = 6
+    save_model(path, params)
+    return path
+
+
+def test_loopback_answers_with_the_models_golden_network(tmp_path, capsys):
     (tmp_path / "a.csv").write_text(CSV_EVENTS + "40,0,0,1020\n")  # x = 40 is outside 34 x 34
-    assert host.main(["--loopback", "--width", "34", "--height", "34", "--classes", "2", "--spikes",
-                      "--events", str(tmp_path / "a.csv")]) == 0
-    out = capsys.readouterr().out
-    assert "class 0  scores [2, 1]" in out and "spike layer 0 neuron 3 t 5" in out
-    assert "frames_ok=5" in out and "address_out_of_range=1" in out
+    params = default_network()
+    assert host.main(["--loopback", "--model", str(default_model(tmp_path)), "--events", str(tmp_path / "a.csv")]) == 0
+    captured = capsys.readouterr()
+    events = camera_events([1, 3, 33], [2, 3, 0], [0, 5, 5], [1, 0, 1])
+    scores = run_network(params, events, 32).scores.tolist()
+    assert f"scores {scores}" in captured.out
+    assert "frames_ok=5" in captured.out and "address_out_of_range=1" in captured.out
+    assert "1 of 4 events lie outside the model's input (34 x 34 x 2) and will be dropped" in captured.err
 
 
 def test_loopback_spikes_csv_and_per_layer_counts(tmp_path, capsys):
-    """SPIKE frames on the host side: counted per layer, written to --spikes-csv, per sample."""
-    (tmp_path / "a.csv").write_text(CSV_EVENTS)
-    (tmp_path / "b.csv").write_text("x,y,p,t\n5,5,0,0\n7,7,1,3\n")
+    """SPIKE frames of the chosen layers: the golden network's spikes, counted per layer, written per sample."""
+    rng = np.random.default_rng(0)
+    rows = sorted(zip(rng.integers(0, 300, 60).tolist(), rng.integers(0, 12, 60).tolist()))
+    (tmp_path / "a.csv").write_text("x,y,p,t\n" + "".join(f"{c},0,0,{t}\n" for t, c in rows))
+    (tmp_path / "b.csv").write_text("x,y,p,t\n5,0,0,0\n7,0,0,3\n")
     out = tmp_path / "spikes.csv"
-    assert host.main(["--loopback", "--width", "34", "--height", "34", "--classes", "2", "--spikes-csv", str(out),
+    model = spiking_model(tmp_path)
+    assert host.main(["--loopback", "--model", str(model), "--spike-layers", "all", "--spikes-csv", str(out),
                       "--events", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")]) == 0
     printed = capsys.readouterr().out
-    assert "1 spikes received (layer 0: 1)" in printed and "2 spikes received (layer 0: 2)" in printed
+    params = load_model(model)
+    trace = run_network(params, channel_events([c for _, c in rows], [t - rows[0][0] for t, _ in rows]), 6)
+    want = [f"{tmp_path / 'a.csv'},0,{layer},{n},{k}" for layer in (0, 1)
+            for k, n in zip(*np.nonzero(trace.layers[layer].spikes.numpy()))]
+    assert len(want) > 20
+    n0, n1 = (int(trace.layers[i].spikes.sum()) for i in (0, 1))
+    assert f"{n0 + n1} spikes received (layer 0: {n0}, layer 1: {n1})" in printed
     assert "spikes_dropped=0" in printed and "dropped on the board" not in printed
-    assert out.read_text().splitlines() == [
-        "file,sample,layer,neuron,time", f"{tmp_path / 'a.csv'},0,0,3,5",
-        f"{tmp_path / 'b.csv'},1,0,5,0", f"{tmp_path / 'b.csv'},1,0,7,3"]
+    lines = out.read_text().splitlines()
+    assert lines[0] == "file,sample,layer,neuron,time" and lines[1:len(want) + 1] == want
+    assert all(line.startswith(f"{tmp_path / 'b.csv'},1,") for line in lines[len(want) + 1:])
 
 
 def test_spike_results_collected_and_drops_reported():
@@ -394,7 +428,7 @@ def test_serial_transport_over_a_pty(tmp_path, capsys):
     """The termios path end to end: the driver on a pty, a stand-in board on its master side."""
     (tmp_path / "a.csv").write_text(CSV_EVENTS)
     master, slave = os.openpty()
-    board = host.LoopbackTransport(GEOMETRY, n_classes=2)
+    board = host.LoopbackTransport(BoardModel(default_network(), 32))
     done = threading.Event()
 
     def serve():
@@ -419,11 +453,15 @@ def test_serial_transport_over_a_pty(tmp_path, capsys):
 
 def test_real_nmnist_sample_over_loopback(shared_data):
     events = host.load_events(shared_data / "events" / "nmnist_sample.bin")
-    board = host.LoopbackTransport(GEOMETRY)
+    params = default_network()
+    board = host.LoopbackTransport(BoardModel(params, 32))
     result = host.run_sample(board, host.sample_frames(events), timeout=1.0)
     assert len(events) == 4325
     assert result.status.counters["frames_ok"] == len(events) + 2
-    assert sum(result.scores.scores) == len(events)
+    inside = events.timestamp < 32 * params.bin_ticks
+    trace = run_network(params, camera_events(events.x[inside], events.y[inside], events.timestamp[inside],
+                                              events.polarity[inside]), 32)
+    assert list(result.scores.scores) == trace.scores.tolist() and result.scores.argmax == int(trace.prediction)
     assert not result.link_errors
 
 
@@ -451,22 +489,25 @@ def test_serial_port_errors_are_one_line_with_what_to_try(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--baud", "0"], "argument --baud: must be a baud rate in 300..12000000, not 0"),
-    (["--width", "70000"], "argument --width: must be a sensor width in 1..65536, not 70000"),
-    (["--classes", "0"], "argument --classes: must be a class count in 1..63, not 0"),
+    (["--steps", "70000"], "argument --steps: must be a step count in 1..65535, not 70000"),
+    (["--lanes", "0"], "argument --lanes: must be a lane count in 1..256, not 0"),
+    (["--clock-mhz", "inf"], "argument --clock-mhz: expected a finite number"),
     (["--tick-us", "-1"], "argument --tick-us: must be at least 1, not -1"),
     (["--timeout", "nan"], "argument --timeout: expected a finite number"),
 ])
 def test_host_arguments_are_checked_when_parsed(tmp_path, capsys, argv, message):
     (tmp_path / "a.csv").write_text(CSV_EVENTS)
     with pytest.raises(SystemExit) as exit_info:
-        host.main(["--loopback", "--events", str(tmp_path / "a.csv"), *argv])
+        host.main(["--loopback", "--model", str(default_model(tmp_path)), "--events", str(tmp_path / "a.csv"), *argv])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_host_never_overwrites_an_input_or_an_existing_file(tmp_path, capsys):
     events = tmp_path / "a.csv"
     events.write_text(CSV_EVENTS)
-    for argv in (["--dry-run", str(events)], ["--loopback", "--spikes-csv", str(events)],
+    model = default_model(tmp_path)
+    for argv in (["--dry-run", str(events)], ["--loopback", "--model", str(model), "--spikes-csv", str(events)],
+                 ["--golden", "--model", str(model), "--spikes-csv", str(model)],
                  ["--dry-run", str(tmp_path / "f.bin"), "--spikes-csv", str(tmp_path / "f.bin")]):
         with pytest.raises(SystemExit) as exit_info:
             host.main([*argv, "--force", "--events", str(events)])
