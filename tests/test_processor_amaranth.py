@@ -8,13 +8,13 @@ import torch
 from amaranth.hdl import Const, Fragment, Module, Signal
 from amaranth.sim import Simulator
 
-from golden.data.events import InputMap
+from golden.data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams
 from hw.arith import times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
-from hw.processor.input_map import InputMapper
+from hw.processor.input_map import ChannelPooler, InputMapper
 from hw.processor.network import NetworkProcessor, lane_params
 from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
@@ -334,6 +334,37 @@ def test_input_map_matches_golden():
     assert [b["channel"] for b in out[:40]] == [int(v) for v in want]
     assert [b["tick"] for b in out] == [b["tick"] for b in beats]
     assert out[40]["channel"] >= imap.n_channels
+
+
+@pytest.mark.parametrize("n_sources,pool", [(700, 5), (13, 4), (9, 1)])
+def test_channel_pooler_matches_golden(n_sources, pool):
+    """Every source channel (ascending, then random), one beyond the sources, and an END beat,
+    with idle cycles and backpressure; channels and ticks as ChannelPool gives them."""
+    channel_pool = ChannelPool(n_sources=n_sources, pool=pool)
+    dut = ChannelPooler(channel_pool)
+    rng = np.random.default_rng(n_sources)
+    sources = np.concatenate([np.arange(n_sources), rng.integers(0, n_sources, 30)])
+    beats = [{"kind": 0, "channel": int(c), "tick": 3 * i} for i, c in enumerate(sources)]
+    beats.append({"kind": 0, "channel": n_sources, "tick": 5000})  # outside the sources
+    beats.append({"kind": 1, "channel": 0, "tick": 0})
+    out = []
+    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
+    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(10):
+            await ctx.tick()
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    events = np.zeros(len(sources), dtype=CHANNEL_EVENT_DTYPE)
+    events["channel"], events["t"] = sources, 3 * np.arange(len(sources))
+    want = channel_pool(events)
+    n = len(sources)
+    assert [b["channel"] for b in out[:n]] == [int(v) for v in want["channel"]]
+    assert [b["tick"] for b in out] == [b["tick"] for b in beats]
+    assert [b["kind"] for b in out] == [b["kind"] for b in beats]
+    assert out[n]["channel"] >= channel_pool.n_channels
 
 
 # --- whole processor ------------------------------------------------------------------------
