@@ -105,7 +105,7 @@ class _FieldError(ValueError):
 
 _TOP_KEYS = {"format", "version", "n_inputs", "bin_ticks", "max_events_per_step", "input_map", "channel_pool",
              "provenance", "layers", "arrays"}
-_LAYER_KEYS = {"n_in", "n_out", "weight_fmt", "bias_fmt", "acc_bits", "neuron"}
+_LAYER_KEYS = {"n_in", "n_out", "weight_fmt", "bias_fmt", "acc_bits", "neuron", "row_scale_fmt"}
 _NEURON_KEYS = {"kind", "formats", "scalars"}
 _INPUT_MAP_KEYS = {"sensor_size", "pool", "split_polarity"}
 _CHANNEL_POOL_KEYS = {"n_sources", "pool"}
@@ -131,13 +131,15 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
         neuron = layer.neuron
         arrays[f"{where}.weight_q"] = layer.weight_q
         arrays[f"{where}.bias_q"] = layer.bias_q
+        if layer.scaled:
+            arrays[f"{where}.row_scale_q"] = layer.row_scale_q
         for name in spec.arrays:
             arrays[f"{where}.neuron.{name}"] = getattr(neuron, name)
         for mask in spec.masks:
             value = spec.mask_value(neuron, mask)
             if value is not None and np.size(value):
                 arrays[f"{where}.neuron.{mask}"] = np.asarray(value, dtype=bool).reshape(-1)
-        layers.append({
+        doc = {
             "n_in": layer.n_in,
             "n_out": layer.n_out,
             "weight_fmt": str(layer.weight_fmt),
@@ -148,7 +150,10 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
                 "formats": {name: str(getattr(neuron, name)) for name in spec.formats},
                 "scalars": {name: int(getattr(neuron, name)) for name in (*spec.scalars, *spec.flags)},
             },
-        })
+        }
+        if layer.scaled:
+            doc["row_scale_fmt"] = str(layer.row_scale_fmt)
+        layers.append(doc)
     input_map = None
     if params.input_map is not None:
         input_map = {
@@ -521,10 +526,17 @@ def _build(manifest, arrays) -> NetworkParams:
         _check_range(weight, weight_fmt, f"{where}.weight_q")
         _check_range(bias, bias_fmt, f"{where}.bias_q")
         expected |= {f"{where}.weight_q", f"{where}.bias_q"}
+        row_scale, row_scale_fmt = None, None
+        if "row_scale_fmt" in doc:
+            row_scale_fmt = _format(_require(doc, "row_scale_fmt", where, str, "a format string"),
+                                    f"{where}.row_scale_fmt")
+            row_scale = _array(manifest_arrays, arrays, f"{where}.row_scale_q", (n_out,))  # LayerParams checks it
+            expected.add(f"{where}.row_scale_q")
         neuron, names = _neuron(doc, where, n_out, manifest_arrays, arrays)
         expected |= names
         try:
-            layers.append(LayerParams(weight, bias, weight_fmt, bias_fmt, neuron, acc_bits=acc_bits))
+            layers.append(LayerParams(weight, bias, weight_fmt, bias_fmt, neuron, acc_bits=acc_bits,
+                                      row_scale_q=row_scale, row_scale_fmt=row_scale_fmt))
         except ValueError as exc:
             text = str(exc)
             if text.startswith("layer"):
@@ -634,8 +646,10 @@ def _summary(params: NetworkParams) -> str:
              f"events per step" + (f", input map {params.input_map}" if params.input_map else "")
              + (f", channel pool {params.channel_pool}" if params.channel_pool else "")]
     for i, layer in enumerate(params.layers):
+        scale = f", row scale {layer.row_scale_fmt}" if layer.scaled else ""
         lines.append(f"layers[{i}] {layer.kind}: {layer.n_in} -> {layer.n_out}, weights {layer.weight_fmt}, "
-                     f"bias {layer.bias_fmt}, accumulator {layer.acc_bits} bits, input {layer.neuron.input_fmt}")
+                     f"bias {layer.bias_fmt}{scale}, accumulator {layer.acc_bits} bits, shift {layer.current_shift}, "
+                     f"input {layer.neuron.input_fmt}")
     if params.provenance:
         lines.append(f"provenance: {json.dumps(params.provenance, sort_keys=True)}")
     return "\n".join(lines)

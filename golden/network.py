@@ -14,12 +14,18 @@ Integer semantics
   ``k`` for layer 0 (non-negative ints, duplicates summed) or the spike vector (0/1) of the
   previous layer at the *same* step. Then::
 
-      acc       = bias_q + W_q @ x                  # exact (int64)
-      current_q = sat(neuron.input_fmt, acc)        # counted per layer
-      state     = neuron.step(state, current_q)     # the core's own integer step
+      acc       = bias_q + W_q @ x                            # exact (int64)
+      acc       = acc * row_scale_q      (scaled layers only)  # exact, one product per neuron
+      current_q = sat(neuron.input_fmt, round_shift(acc, shift))  # counted per layer
+      state     = neuron.step(state, current_q)               # the core's own integer step
 
-  ``W_q`` is in ``weight_fmt``, ``bias_q`` in ``bias_fmt``; both share the fractional bits of
-  ``neuron.input_fmt``, so the sum needs no alignment and no rounding.
+  ``W_q`` is in ``weight_fmt``, ``bias_q`` in ``bias_fmt``; the two share ``f_w`` fractional
+  bits, chosen per layer, independent of the core's ``f_in = neuron.input_fmt.frac_bits``.
+  The optional per-row scale ``row_scale_q`` (unsigned ``row_scale_fmt``, ``f_s`` fractional
+  bits) multiplies each neuron's sum once per step. :attr:`LayerParams.current_shift` is
+  ``shift = f_w + f_s - f_in`` (``f_s = 0`` unscaled) and :func:`golden.fixed.round_shift`
+  aligns the sum to ``f_in``: round half up for ``shift > 0``, exact otherwise. With ``f_w ==
+  f_in`` and no scale the shift is 0 and ``current_q = sat(input_fmt, acc)``.
 * **Decision.** Scores are ``sum_k u_k`` of the readout membrane (exact, wide); the prediction
   is their argmax, the first index winning ties.
 * **Accumulator width.** The hardware adds one weight column per input event (a count of
@@ -44,7 +50,7 @@ import numpy as np
 import torch
 
 from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, ChannelPool, InputMap, bin_events
-from .fixed import QFormat
+from .fixed import QFormat, round_shift
 from .kinds import NeuronKind, network_kinds
 from .layers import NEURON_KIND as LI_READOUT
 
@@ -62,6 +68,7 @@ __all__ = [
     "default_hidden_kinds",
     "DEFAULT_BIN_TICKS",
     "DEFAULT_MAX_EVENTS_PER_STEP",
+    "ROW_SCALE_MAX_BITS",
 ]
 
 #: Neuron kind name (as written in model files) -> integer parameter class, from :mod:`golden.kinds`.
@@ -69,6 +76,8 @@ NEURON_KINDS: dict[str, type] = {name: kind.params_class for name, kind in netwo
 
 #: Default time-bin width of :func:`default_network`: 10 ms of microsecond ticks.
 DEFAULT_BIN_TICKS = 10_000
+#: Widest per-row scale: one MULT18X18D operand.
+ROW_SCALE_MAX_BITS = 18
 #: Default bound on input events per step (the real N-MNIST sample peaks at 318 per 10 ms).
 DEFAULT_MAX_EVENTS_PER_STEP = 2048
 
@@ -107,18 +116,26 @@ class LayerParams:
     bias_q : np.ndarray of int64, shape (n_out,)
         Per-neuron bias (the folded batch-norm shift) in ``bias_fmt``.
     weight_fmt, bias_fmt : QFormat
-        Signed formats whose fractional bits equal ``neuron.input_fmt.frac_bits``.
+        Signed formats sharing one number of fractional bits ``f_w`` (any, independent of
+        ``neuron.input_fmt``).
     neuron : the parameters of a kind of :data:`NEURON_KINDS`
         The layer's neuron core, ``n_out`` neurons.
     acc_bits : int, optional
-        Signed width of the hardware accumulator. Left out, :class:`NetworkParams` sets it to
-        the width the layer needs; given, it is checked to be enough.
+        Signed width of the hardware accumulator (``bias_q + W_q @ x``, before the row
+        scale). Left out, :class:`NetworkParams` sets it to the width the layer needs; given,
+        it is checked to be enough.
+    row_scale_q : np.ndarray of int64, shape (n_out,), optional
+        Per-neuron scale of the accumulated sum, non-negative, in ``row_scale_fmt``.
+    row_scale_fmt : QFormat, optional
+        Unsigned format of the scales, at most :data:`ROW_SCALE_MAX_BITS` bits (one
+        MULT18X18D operand). Both row-scale fields are given, or neither.
 
     Raises
     ------
     ValueError
-        On wrong shapes, values outside their formats, or fractional bits that differ; the
-        message names the field (prefixed ``layers[i].`` when checked by :class:`NetworkParams`).
+        On wrong shapes, values outside their formats, fractional bits of weights and biases
+        that differ, or a row scale without its format; the message names the field (prefixed
+        ``layers[i].`` when checked by :class:`NetworkParams`).
     """
 
     weight_q: np.ndarray
@@ -127,10 +144,14 @@ class LayerParams:
     bias_fmt: QFormat
     neuron: object
     acc_bits: int | None = None
+    row_scale_q: np.ndarray | None = None
+    row_scale_fmt: QFormat | None = None
 
     def __post_init__(self):
         self.weight_q = np.asarray(self.weight_q)
         self.bias_q = np.asarray(self.bias_q)
+        if self.row_scale_q is not None:
+            self.row_scale_q = np.asarray(self.row_scale_q)
         self.check("layer")
 
     def check(self, where: str) -> None:
@@ -154,12 +175,12 @@ class LayerParams:
             fmt = getattr(self, name)
             if not isinstance(fmt, QFormat) or not fmt.signed:
                 raise ValueError(f"{where}.{name}: must be a signed QFormat, not {fmt}")
-        frac = self.neuron.input_fmt.frac_bits
-        if not self.weight_fmt.frac_bits == self.bias_fmt.frac_bits == frac:
+        if self.weight_fmt.frac_bits != self.bias_fmt.frac_bits:
             raise ValueError(
-                f"{where}: weight_fmt {self.weight_fmt}, bias_fmt {self.bias_fmt} and neuron.input_fmt "
-                f"{self.neuron.input_fmt} must share one number of fractional bits"
+                f"{where}.bias_fmt: {self.bias_fmt} must have the fractional bits of weight_fmt {self.weight_fmt} "
+                f"({self.weight_fmt.frac_bits})"
             )
+        self._check_row_scale(where, n_out)
         for name, fmt in (("weight_q", self.weight_fmt), ("bias_q", self.bias_fmt)):
             value = getattr(self, name)
             if not fmt.contains(value):
@@ -171,6 +192,30 @@ class LayerParams:
             if not isinstance(self.acc_bits, (int, np.integer)) or not 2 <= int(self.acc_bits) <= 62:
                 raise ValueError(f"{where}.acc_bits: must be an int in 2..62, not {self.acc_bits!r}")
             self.acc_bits = int(self.acc_bits)
+
+    def _check_row_scale(self, where: str, n_out: int) -> None:
+        scale, fmt = self.row_scale_q, self.row_scale_fmt
+        if scale is None and fmt is None:
+            return
+        if scale is None or fmt is None:
+            given, missing = ("row_scale_q", "row_scale_fmt") if fmt is None else ("row_scale_fmt", "row_scale_q")
+            raise ValueError(f"{where}.{missing}: missing; {given} is given, and the two come together")
+        if not isinstance(fmt, QFormat) or fmt.signed or fmt.width > ROW_SCALE_MAX_BITS:
+            raise ValueError(
+                f"{where}.row_scale_fmt: must be an unsigned QFormat of at most {ROW_SCALE_MAX_BITS} bits "
+                f"(one multiplier operand), not {fmt}"
+            )
+        scale = np.asarray(scale)
+        if scale.dtype.kind not in "iu":
+            raise ValueError(f"{where}.row_scale_q: must hold integers, not {scale.dtype}")
+        if scale.shape != (n_out,):
+            raise ValueError(f"{where}.row_scale_q: needs shape ({n_out},) (one per output neuron), got {scale.shape}")
+        if not fmt.contains(scale):
+            raise ValueError(
+                f"{where}.row_scale_q: values {int(scale.min())}..{int(scale.max())} outside {fmt} "
+                f"({fmt.min_int}..{fmt.max_int})"
+            )
+        self.row_scale_q = scale.astype(np.int64)
 
     # --- derived facts ---------------------------------------------------------------------
     @property
@@ -189,6 +234,33 @@ class LayerParams:
     @property
     def is_readout(self) -> bool:
         return _layer_kind(self.neuron).readout
+
+    @property
+    def scaled(self) -> bool:
+        """Whether the layer has a per-row scale."""
+        return self.row_scale_q is not None
+
+    @property
+    def current_shift(self) -> int:
+        """Fractional bits dropped from the (scaled) sum to reach the core's input format:
+        ``f_w + f_s - f_in`` (``f_s = 0`` unscaled); negative means a left shift."""
+        scale_frac = self.row_scale_fmt.frac_bits if self.scaled else 0
+        return self.weight_fmt.frac_bits + scale_frac - self.neuron.input_fmt.frac_bits
+
+    @property
+    def scaled_bits(self) -> int:
+        """Signed width of the sum after the row scale and before the shift: ``acc_bits``, plus
+        the scale's width when scaled (a signed by unsigned product)."""
+        if self.acc_bits is None:
+            raise ValueError("acc_bits is unset: build the layer inside a NetworkParams")
+        return self.acc_bits + (self.row_scale_fmt.width if self.scaled else 0)
+
+    def current(self, acc):
+        """``sat(input_fmt, round_shift(acc * row_scale_q, current_shift))`` of an int64 torch
+        tensor of sums ``(..., n_out)``: the currents and their saturation flags."""
+        if self.scaled:
+            acc = acc * torch.from_numpy(self.row_scale_q)
+        return self.neuron.input_fmt.saturate(round_shift(acc, self.current_shift))
 
     def accumulator_range(self, max_events: int | None) -> tuple[int, int]:
         """``(lo, hi)`` over every value of ``W_q @ x`` and ``bias_q + W_q @ x``.
@@ -300,6 +372,12 @@ class NetworkParams:
                     f"{where}.acc_bits: {layer.acc_bits} bits cannot hold the accumulator range {lo}..{hi} "
                     f"reachable with {bound}; it needs {need}"
                 )
+            aligned = layer.scaled_bits + max(0, -layer.current_shift)
+            if aligned > 62:
+                raise ValueError(
+                    f"{where}: the scaled and shifted sum needs {aligned} bits, more than int64 arithmetic allows; "
+                    f"narrow row_scale_fmt or the weights' fractional bits"
+                )
             n_prev, prev_name = layer.n_out, f"layers[{i}] n_out"
 
     @property
@@ -325,7 +403,8 @@ class LayerTrace:
     kind : str
         Neuron kind of the layer.
     currents : torch.Tensor of int64
-        ``sat(input_fmt, bias_q + W_q @ x)`` fed to the core at each step.
+        ``sat(input_fmt, round_shift((bias_q + W_q @ x) * row_scale_q, shift))`` fed to the
+        core at each step (:meth:`LayerParams.current`).
     current_saturated : torch.Tensor of bool
         Where that saturation clamped.
     neuron : trace dataclass
@@ -540,7 +619,7 @@ def run_network(params: NetworkParams, counts_or_events, n_steps: int | None = N
     for layer in params.layers:
         weight = torch.from_numpy(layer.weight_q)
         acc = torch.from_numpy(layer.bias_q) + _int_matmul(x, weight)
-        current, saturated = layer.neuron.input_fmt.saturate(acc)
+        current, saturated = layer.current(acc)
         neuron_trace = _layer_kind(layer.neuron).run_int(layer.neuron, current)
         traces.append(LayerTrace(kind=layer.kind, currents=current, current_saturated=saturated, neuron=neuron_trace))
         if not layer.is_readout:

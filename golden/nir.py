@@ -316,6 +316,9 @@ def network_to_nir(params: NetworkParams, dt: float = 1e-4, include_readout: boo
         p = layer.neuron
         weight = layer.weight_fmt.to_float(layer.weight_q).astype(np.float64)
         bias = layer.bias_fmt.to_float(layer.bias_q).astype(np.float64)
+        if layer.scaled:  # the per-row scale multiplies the whole sum, bias included
+            row_scale = layer.row_scale_fmt.to_float(layer.row_scale_q)
+            weight, bias = weight * row_scale[:, None], bias * row_scale
         if type(p) in (LIFParams, CubaLIFParams, IFParams) and not p.reset_to_value:
             raise ValueError(f"layers[{i}]: the {layer.kind} layer resets by subtraction; NIR's neurons reset to a value")
         if type(p) is LIFParams or type(p) is IFParams:

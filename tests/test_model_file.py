@@ -19,7 +19,8 @@ from golden.model_file import (
     write_raw,
 )
 from golden.data.events import ChannelPool, channel_events
-from golden.network import counts_from_events, default_network, run_network
+from golden.fixed import QFormat
+from golden.network import LayerParams, NetworkParams, counts_from_events, default_network, run_network
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -283,7 +284,7 @@ def test_inconsistent_formats_and_widths(tmp_path, base):
     _, manifest, arrays = base
     m = copy.deepcopy(manifest)
     m["layers"][0]["bias_fmt"] = "sQ3.15"
-    _fails(tmp_path, m, arrays, r"layers\[0\]: weight_fmt sQ2\.16, bias_fmt sQ3\.15 and neuron\.input_fmt sQ8\.16 must share")
+    _fails(tmp_path, m, arrays, r"layers\[0\]\.bias_fmt: sQ3\.15 must have the fractional bits of weight_fmt sQ2\.16")
     m = copy.deepcopy(manifest)
     m["layers"][0]["acc_bits"] = 10
     _fails(tmp_path, m, arrays, r"layers\[0\]\.acc_bits: 10 bits cannot hold the accumulator range")
@@ -374,13 +375,64 @@ def test_a_file_without_manifest_digest_loads_with_a_warning(tmp_path):
         load_model(path)
 
 
+def _scaled(params):
+    """``params`` with 4-bit weights and a per-row scale on its hidden layer."""
+    hidden = params.layers[0]
+    fmt = QFormat(1, 3)
+    scale = np.arange(hidden.n_out, dtype=np.int64) * 37 % 200 + 1
+    params.layers[0] = LayerParams(np.clip(hidden.weight_q >> 13, -8, 7), hidden.bias_q >> 13, fmt, fmt,
+                                   hidden.neuron, row_scale_q=scale, row_scale_fmt=QFormat(2, 6, signed=False))
+    return NetworkParams(params.n_inputs, params.bin_ticks, params.layers, input_map=params.input_map,
+                         max_events_per_step=params.max_events_per_step, provenance=params.provenance)
+
+
+def test_per_layer_weight_format_and_row_scale_round_trip(tmp_path):
+    params = _scaled(default_network(seed=3, hidden_kind="silif", n_hidden=5))
+    path = save_model(tmp_path / "scaled.safetensors", params)
+    manifest = read_manifest(path)
+    assert manifest["layers"][0]["row_scale_fmt"] == "uQ2.6" and "row_scale_fmt" not in manifest["layers"][1]
+    loaded = load_model(path)
+    hidden = loaded.layers[0]
+    assert hidden.row_scale_fmt == QFormat(2, 6, signed=False) and hidden.weight_fmt == QFormat(1, 3)
+    assert np.array_equal(hidden.row_scale_q, params.layers[0].row_scale_q)
+    assert hidden.current_shift == 3 + 6 - hidden.neuron.input_fmt.frac_bits
+    assert loaded.layers[1].row_scale_q is None
+    counts = np.random.default_rng(1).poisson(0.3, size=(6, params.n_inputs))
+    assert run_network(params, counts).first_mismatch(run_network(loaded, counts)) is None
+
+
+def test_row_scale_fields_are_checked(tmp_path):
+    manifest, arrays = to_manifest(_scaled(default_network(seed=3, hidden_kind="silif", n_hidden=5)))
+    m = copy.deepcopy(manifest)
+    m["layers"][0]["row_scale_fmt"] = "sQ2.6"
+    _fails(tmp_path, m, arrays, r"layers\[0\]\.row_scale_fmt: must be an unsigned QFormat of at most 18 bits")
+    m = copy.deepcopy(manifest)
+    m["layers"][0]["row_scale_fmt"] = 8
+    _fails(tmp_path, m, arrays, r"layers\[0\]\.row_scale_fmt: must be a format string")
+    m = copy.deepcopy(manifest)
+    del m["layers"][0]["row_scale_fmt"]
+    _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.row_scale_q: not a field of this network")
+    m = copy.deepcopy(manifest)
+    del m["arrays"]["layers[0].row_scale_q"]
+    _fails(tmp_path, m, arrays, r"arrays\.layers\[0\]\.row_scale_q: missing from the manifest")
+    a = dict(arrays)
+    a["layers[0].row_scale_q"] = arrays["layers[0].row_scale_q"].copy()
+    a["layers[0].row_scale_q"][2] = 256
+    m = copy.deepcopy(manifest)
+    _reseal(m, a, "layers[0].row_scale_q")
+    _fails(tmp_path, m, a, r"layers\[0\]\.row_scale_q: values 1\.\.256 outside uQ2\.6 \(0\.\.255\)")
+
+
 def test_shipped_models_carry_digests():
     import warnings
 
     for path in sorted((REPO / "models").glob("*.safetensors")):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            load_model(path)
+            params = load_model(path)
+        # Written before per-row scales: no scale, weights aligned to the cores' input formats.
+        assert all(not layer.scaled and layer.current_shift == 0 for layer in params.layers), path
+        assert all("row_scale_fmt" not in layer for layer in read_manifest(path)["layers"]), path
 
 
 @pytest.mark.parametrize("header, message", [

@@ -201,6 +201,79 @@ def test_current_saturation_is_counted():
     assert trace.layers[0].current_saturated[:, :2].tolist() == [[True, True], [False, False], [True, True], [False, False]]
 
 
+# --- per-layer weight formats and row scales ---------------------------------------------------
+
+W4 = QFormat(1, 3)  # 4-bit weights, f_w = 3
+W4_WEIGHTS = [[3, -5], [7, 1], [-8, -8]]
+W4_BIAS = [1, 0, -1]
+W4_COUNTS = np.array([[1, 1], [2, 0]])  # sums [-1, 8, -17] then [7, 14, -17]
+
+
+def _one_layer(weight_fmt, input_frac, row_scale_q=None, row_scale_fmt=None):
+    """A 2 -> 3 C-SiLIF layer of 4-bit weights whose core reads currents with ``input_frac``
+    fractional bits, and a zero readout."""
+    neuron = CSiLIFParams.from_float(np.full(3, 0.9), np.full(3, 0.1), np.ones(3), input_fmt=QFormat(8, input_frac))
+    readout = LIReadoutParams.from_float(alpha=np.full(2, 0.9))
+    rfmt = QFormat(6, 14)
+    hidden = LayerParams(W4_WEIGHTS, W4_BIAS, weight_fmt, weight_fmt, neuron,
+                         row_scale_q=row_scale_q, row_scale_fmt=row_scale_fmt)
+    zeros = np.zeros((2, 3), dtype=np.int64)
+    return NetworkParams(n_inputs=2, bin_ticks=100, max_events_per_step=4,
+                         layers=[hidden, LayerParams(zeros, [0, 0], rfmt, rfmt, readout)])
+
+
+def test_narrow_weights_shift_right_rounding_half_up():
+    params = _one_layer(W4, input_frac=2)  # shift 3 - 2 = 1
+    assert params.layers[0].current_shift == 1
+    trace = run_network(params, W4_COUNTS)
+    # -1/2 -> 0, 8/2 -> 4, -17/2 -> -8 (half up); 7/2 -> 4, 14/2 -> 7.
+    assert trace.layers[0].currents.tolist() == [[0, 4, -8], [4, 7, -8]]
+
+
+def test_narrow_weights_shift_left_exactly():
+    params = _one_layer(W4, input_frac=12)  # shift 3 - 12 = -9
+    assert params.layers[0].current_shift == -9
+    trace = run_network(params, W4_COUNTS)
+    assert trace.layers[0].currents.tolist() == [[-512, 4096, -17 * 512], [7 * 512, 14 * 512, -17 * 512]]
+
+
+def test_row_scale_multiplies_the_sum_then_rounds():
+    # Scales 1.0, 1.5 and 1/16 in uQ2.4: shift 3 + 4 - 2 = 5.
+    params = _one_layer(W4, input_frac=2, row_scale_q=[16, 24, 1], row_scale_fmt=QFormat(2, 4, signed=False))
+    assert params.layers[0].current_shift == 5
+    assert params.layers[0].scaled_bits == params.layers[0].acc_bits + 6
+    trace = run_network(params, W4_COUNTS)
+    # [-16, 192, -17] / 32 -> [0, 6, -1];  [112, 336, -17] / 32 -> [4 (3.5 up), 11 (10.5 up), -1].
+    assert trace.layers[0].currents.tolist() == [[0, 6, -1], [4, 11, -1]]
+
+
+def test_scaled_current_saturates_and_counts():
+    params = _one_layer(W4, input_frac=2, row_scale_q=[1023, 0, 1023], row_scale_fmt=QFormat(10, 0, signed=False))
+    trace = run_network(params, W4_COUNTS)  # shift 3 - 2 = 1; sQ8.2 holds -512..511
+    assert trace.layers[0].currents.tolist() == [[-511, 0, -512], [511, 0, -512]]
+    assert trace.layers[0].current_saturation_count == 3
+
+
+def test_row_scale_validation():
+    neuron = CSiLIFParams.from_float(np.full(3, 0.9), np.full(3, 0.1), np.ones(3))
+    uq = QFormat(2, 4, signed=False)
+    with pytest.raises(ValueError, match=r"layer\.row_scale_fmt: missing; row_scale_q is given"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[1, 1, 1])
+    with pytest.raises(ValueError, match=r"layer\.row_scale_q: missing; row_scale_fmt is given"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_fmt=uq)
+    with pytest.raises(ValueError, match=r"layer\.row_scale_fmt: must be an unsigned QFormat of at most 18 bits"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[1, 1, 1], row_scale_fmt=QFormat(2, 4))
+    with pytest.raises(ValueError, match=r"layer\.row_scale_fmt: must be an unsigned QFormat of at most 18 bits"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[1, 1, 1],
+                    row_scale_fmt=QFormat(3, 16, signed=False))
+    with pytest.raises(ValueError, match=r"layer\.row_scale_q: needs shape \(3,\)"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[1, 1], row_scale_fmt=uq)
+    with pytest.raises(ValueError, match=r"layer\.row_scale_q: values -1\.\.64 outside uQ2\.4 \(0\.\.63\)"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[-1, 64, 1], row_scale_fmt=uq)
+    with pytest.raises(ValueError, match=r"layer\.row_scale_q: must hold integers"):
+        LayerParams(W4_WEIGHTS, W4_BIAS, W4, W4, neuron, row_scale_q=[1.0, 1.0, 1.0], row_scale_fmt=uq)
+
+
 def test_prediction_first_index_wins_ties():
     zeros = np.zeros((3, 2), dtype=np.int64)
     params = _tiny(zeros, [0, 0, 0], np.zeros((4, 3), dtype=np.int64), [0, 500, 0, 500])
@@ -223,7 +296,7 @@ def test_validation_names_the_field():
         NetworkParams(162, 10, [hidden, readout, readout])
     with pytest.raises(ValueError, match=r"layers\[0\]\.neuron: the last layer must be the li_readout"):
         NetworkParams(162, 10, [hidden])
-    with pytest.raises(ValueError, match="must share one number of fractional bits"):
+    with pytest.raises(ValueError, match=r"layer\.bias_fmt: sQ3\.12 must have the fractional bits of weight_fmt sQ2\.13"):
         LayerParams(hidden.weight_q, hidden.bias_q, QFormat(2, 13), hidden.bias_fmt, hidden.neuron)
     with pytest.raises(ValueError, match=r"layer\.weight_q: values .* outside sQ2\.12"):
         LayerParams(hidden.weight_q * 16, hidden.bias_q, hidden.weight_fmt, hidden.bias_fmt, hidden.neuron)
