@@ -15,14 +15,21 @@ integer network's.
    (:func:`~golden.layers.fold_batchnorm`); dropout is the identity.
 2. **Calibrate**: run the folded float network (float64) on sample inputs and take the
    largest ``|current|`` and ``|state|`` each layer reaches.
-3. **Choose formats** (decision 'Declared formats'). All of a layer's currents, weights, bias and states share ``F``
+3. **Choose formats** (decision 'Declared formats'). A layer's currents and states share ``F``
    fractional bits. The current format gets ``int_bits(headroom * max|current|)`` integer
    bits (sign included) and ``F = input_width - that`` fractional bits, where ``input_width``
    is the multiplier-friendly width of the core's input (each kind's ``input_width``: 18 bits
-   for C-SiLIF, 24 otherwise).
-   Weight and bias formats get just enough integer bits for their largest value, states
-   ``int_bits(headroom * max|state|)`` (at least what the threshold needs; the refractory
-   LIF's ``v``/``u``, ``R`` and threshold formats at least 2 integer bits).
+   for C-SiLIF, 24 otherwise). States get ``int_bits(headroom * max|state|)`` (at least what
+   the threshold needs; the refractory LIF's ``v``/``u``, ``R`` and threshold formats at least
+   2 integer bits).
+   Weights and bias (decision 'Per-layer weight formats'), by default, share ``F`` with just
+   enough integer bits for their largest value. With ``weight_bits=B`` the weights get ``B``
+   bits and the fractional bits ``f_w`` that just hold the layer's largest ``|weight|``,
+   independent of ``F`` (:func:`weight_formats`); with ``row_scale=True`` each row is divided by
+   its own scale (its largest ``|weight|``, rounded up to the unsigned 18-bit ``row_scale_fmt``)
+   and the weights fill ``sQ1.(B-1)``. With ``device=`` the widest ``B`` (16 down to 2) whose
+   network passes the fit check on that device is taken (:attr:`CalibrationReport.fit_choice`
+   says which and why).
 4. **Precompute decays** from the trained parametrisation and quantise them with the
    cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
    below it and reported).
@@ -36,22 +43,27 @@ It returns the parameters and a :class:`CalibrationReport`.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data.events import InputMap
+from .data.events import ChannelPool, InputMap
+from .fit import FitError, estimate_fit
 from .fixed import QFormat, int_bits_for
 from .kinds import network_kinds
 from .layers import SNNLayer, readout_scores
-from .network import DEFAULT_MAX_EVENTS_PER_STEP, LayerParams, NetworkParams, run_network
+from .network import DEFAULT_MAX_EVENTS_PER_STEP, ROW_SCALE_MAX_BITS, LayerParams, NetworkParams, run_network
 
-__all__ = ["FloatNetwork", "CalibrationReport", "export_network", "float_trace", "int_bits_for", "DEFAULT_INPUT_WIDTH"]
+__all__ = ["FloatNetwork", "CalibrationReport", "WeightFormats", "export_network", "float_trace", "int_bits_for",
+           "weight_formats", "DEFAULT_INPUT_WIDTH", "WEIGHT_BITS_RANGE"]
 
 #: Fewest fractional bits export accepts (fewer would quantise currents more coarsely than 1/16).
 MIN_FRAC_BITS = 4
+#: Weight widths ``weight_bits`` may take, narrowest and widest.
+WEIGHT_BITS_RANGE = (2, 16)
 
 
 #: Width of each core's input current (``input_fmt``) the export aims for, by neuron kind.
@@ -70,6 +82,97 @@ def _float_kind(neuron: nn.Module):
 def float_trace(neuron: nn.Module, currents: torch.Tensor) -> dict[str, torch.Tensor]:
     """A float neuron module's ``{"output", <states>}`` on currents ``(B, T, n)``, by its kind."""
     return _float_kind(neuron).float_trace(neuron, currents)
+
+
+@dataclass
+class WeightFormats:
+    """One layer's quantised weights and bias, with their formats and optional per-row scale
+    (the weight fields of :class:`~golden.network.LayerParams`)."""
+
+    weight_q: np.ndarray
+    bias_q: np.ndarray
+    weight_fmt: QFormat
+    bias_fmt: QFormat
+    row_scale_q: np.ndarray | None = None
+    row_scale_fmt: QFormat | None = None
+
+    def layer_fields(self) -> dict:
+        """Keyword arguments of :class:`~golden.network.LayerParams`."""
+        return {"weight_q": self.weight_q, "bias_q": self.bias_q, "weight_fmt": self.weight_fmt,
+                "bias_fmt": self.bias_fmt, "row_scale_q": self.row_scale_q, "row_scale_fmt": self.row_scale_fmt}
+
+    def real_weights(self) -> np.ndarray:
+        """The weights the integer layer applies, in real units (row scale included)."""
+        weight = self.weight_fmt.to_float(self.weight_q)
+        if self.row_scale_q is not None:
+            weight = weight * self.row_scale_fmt.to_float(self.row_scale_q)[:, None]
+        return weight
+
+
+def _unsigned_int_bits(value: float) -> int:
+    """Integer bits of an unsigned format holding ``value`` (0 for values below 1)."""
+    return max(0, math.floor(math.log2(value)) + 1) if value > 0 else 0
+
+
+def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, frac_bits: int,
+                   row_scale: bool = False) -> WeightFormats:
+    """Quantise one layer's float weights ``(n_out, n_in)`` and bias ``(n_out,)``.
+
+    ``bits=None``: weights and bias in ``frac_bits`` fractional bits (the core's input format's),
+    with just enough integer bits. ``bits=B``: ``B``-bit weights whose fractional bits ``f_w``
+    are the most that still hold the largest rounded ``|weight|``; bias in ``f_w`` with the
+    integer bits it needs. ``row_scale``: row ``i`` is scaled by ``S_i = max_j |W_ij| /
+    (1 - 2**-(B-1))``, rounded up to the unsigned :data:`~golden.network.ROW_SCALE_MAX_BITS`-bit
+    ``row_scale_fmt`` whose integer bits hold the largest ``S_i``; weights ``W_ij / S_i`` and bias
+    ``b_i / S_i`` are then quantised (round half up) in ``sQ1.(B-1)`` and ``f_w = B - 1``
+    fractional bits. A row of zeros gets scale 1.
+
+    Raises
+    ------
+    ValueError
+        When ``B`` is outside :data:`WEIGHT_BITS_RANGE`, or ``B`` bits cannot hold the largest
+        weight even without fractional bits (naming both).
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    bias = np.asarray(bias, dtype=np.float64)
+    if bits is None:
+        if row_scale:
+            raise ValueError("row scales need a weight width (weight_bits)")
+        frac = int(frac_bits)
+        weight_fmt = QFormat(int_bits_for(np.abs(weight).max() + 2.0**-frac), frac)
+    else:
+        lo, hi = WEIGHT_BITS_RANGE
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not lo <= bits <= hi:
+            raise ValueError(f"weight_bits must be an integer in {lo}..{hi}, not {bits!r}")
+        bits = int(bits)
+        if row_scale:
+            frac = bits - 1
+            weight_fmt = QFormat(1, frac)
+            row_max = np.abs(weight).max(axis=1)
+            scale = np.where(row_max > 0, row_max / (1.0 - 2.0**-frac), 1.0)
+            scale_fmt = QFormat(0, ROW_SCALE_MAX_BITS, signed=False)
+            int_bits = _unsigned_int_bits(scale.max())
+            while True:
+                scale_fmt = QFormat(int_bits, ROW_SCALE_MAX_BITS - int_bits, signed=False)
+                scale_q = np.ceil(scale * 2.0**scale_fmt.frac_bits).astype(np.int64)
+                if scale_q.max() <= scale_fmt.max_int:
+                    break
+                int_bits += 1
+            real_scale = scale_fmt.to_float(scale_q)
+            scaled_bias = bias / real_scale
+            bias_fmt = QFormat(int_bits_for(np.abs(scaled_bias).max() + 2.0**-frac), frac)
+            return WeightFormats(weight_fmt.quantize(weight / real_scale[:, None]), bias_fmt.quantize(scaled_bias),
+                                 weight_fmt, bias_fmt, scale_q, scale_fmt)
+        max_w = float(np.abs(weight).max())
+        frac = bits - int_bits_for(max_w)
+        while frac >= 0 and int_bits_for(max_w + 2.0**-frac) + frac > bits:
+            frac -= 1
+        if frac < 0:
+            raise ValueError(f"weights reach {max_w:.4g}: {bits} bits cannot hold them even as integers; "
+                             f"use more weight bits or row scales")
+        weight_fmt = QFormat(bits - frac, frac)
+    bias_fmt = QFormat(int_bits_for(np.abs(bias).max() + 2.0**-frac), frac)
+    return WeightFormats(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt)
 
 
 class FloatNetwork(nn.Module):
@@ -155,15 +258,23 @@ class CalibrationReport:
     n_samples : int
     prediction_agreement : float
         Fraction of calibration samples whose integer prediction equals the float one.
+    fit_choice : str
+        With ``device``: the weight width chosen and why (empty otherwise).
+    fit : FitReport or None
+        With ``device``: the fit check of the chosen network.
     """
 
     layers: list = field(default_factory=list)
     n_samples: int = 0
     prediction_agreement: float = float("nan")
+    fit_choice: str = ""
+    fit: object = None
 
     def __str__(self) -> str:
         lines = [f"calibration on {self.n_samples} samples: integer vs float predictions agree on "
                  f"{self.prediction_agreement:.1%}"]
+        if self.fit_choice:
+            lines.append(self.fit_choice)
         for i, layer in enumerate(self.layers):
             fmts = ", ".join(f"{k} {v}" for k, v in layer["formats"].items())
             lines.append(f"layers[{i}] {layer['kind']}: {fmts}")
@@ -190,6 +301,12 @@ def export_network(
     headroom: float = 2.0,
     input_width: dict | None = None,
     provenance: dict | None = None,
+    weight_bits: int | None = None,
+    row_scale: bool = False,
+    device: str | None = None,
+    lanes: int = 1,
+    cores: int | None = None,
+    channel_pool: ChannelPool | None = None,
 ) -> tuple[NetworkParams, CalibrationReport]:
     """Export a trained float network to integer parameters, calibrated on sample inputs.
 
@@ -208,12 +325,25 @@ def export_network(
         Overrides of :data:`DEFAULT_INPUT_WIDTH` by kind.
     provenance : dict, optional
         Extra JSON-able facts to keep with the parameters.
+    weight_bits : int, optional
+        Weight width of every layer, 2..16, its fractional bits chosen per layer from the data
+        (:func:`weight_formats`); default: the weights share the core input's fractional bits.
+    row_scale : bool
+        Per-row scales (needs ``weight_bits`` or ``device``).
+    device : str, optional
+        ``"12F"`` ... ``"85F"``: take the widest ``weight_bits`` (16 down to 2, or at most the
+        one given) whose network fits the device with ``lanes`` and ``cores``
+        (:func:`golden.fit.estimate_fit`).
+    channel_pool : ChannelPool, optional
+        The input side of the resulting :class:`NetworkParams` (channel events pooled).
 
     Raises
     ------
     ValueError
-        On an unsupported neuron, non-integer or mis-shaped calibration data, or currents too
-        large for the input width (the message names the layer and the numbers).
+        On an unsupported neuron, non-integer or mis-shaped calibration data, currents too
+        large for the input width, weights that ``weight_bits`` cannot hold (the message names
+        the layer and the numbers); :class:`~golden.fit.FitError` when no weight width fits
+        ``device``.
     """
     if not isinstance(model, FloatNetwork):
         raise ValueError(f"export_network needs a FloatNetwork, not {type(model).__name__}")
@@ -231,7 +361,8 @@ def export_network(
     work = copy.deepcopy(model).double().eval()
     float_trace = work.trace(counts.to(torch.float64))
 
-    layers, report = [], CalibrationReport(n_samples=int(counts.shape[0]))
+    report = CalibrationReport(n_samples=int(counts.shape[0]))
+    folded, neurons = [], []
     for i, (block, calib) in enumerate(zip(work.layers, float_trace)):
         kind = _float_kind(block.neuron)
         name = kind.name
@@ -251,35 +382,53 @@ def export_network(
                 f"layers[{i}]: currents reach {max_abs['current']:.4g} (x{headroom} headroom needs {current_int} integer "
                 f"bits), leaving {frac} fractional bits of a {widths[name]}-bit input; raise input_width[{name!r}]"
             )
-        # Weights and bias are known exactly: enough integer bits for their largest rounded value.
-        weight_fmt = QFormat(int_bits_for(max_abs["weight"] + 2.0**-frac), frac)
-        bias_fmt = QFormat(int_bits_for(max_abs["bias"] + 2.0**-frac), frac)
         input_fmt = QFormat(current_int, frac)
         neuron, formats, rounded = kind.quantize(block.neuron, input_fmt, max_abs, headroom)
-        layer = LayerParams(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt, neuron)
-        layers.append(layer)
+        folded.append((weight, bias))
+        neurons.append(neuron)
         report.layers.append({
             "kind": name,
-            "formats": {"weight_fmt": str(weight_fmt), "bias_fmt": str(bias_fmt),
-                        **{field_name: str(fmt) for field_name, fmt in formats.items()}},
+            "formats": {field_name: str(fmt) for field_name, fmt in formats.items()},
             "max_abs": max_abs,
-            "weight_error": float(np.abs(weight_fmt.to_float(layer.weight_q) - weight).max()),
             "decays_rounded_to_one": rounded,
         })
 
-    params = NetworkParams(
-        n_inputs=model.n_inputs,
-        bin_ticks=bin_ticks,
-        layers=layers,
-        input_map=input_map,
-        max_events_per_step=max_events_per_step,
-        provenance={
-            "source": "golden.export.export_network",
-            "calibration_samples": int(counts.shape[0]),
-            "headroom": float(headroom),
-            **(provenance or {}),
-        },
-    )
+    def network(bits):
+        layers = []
+        for (weight, bias), neuron in zip(folded, neurons):
+            quantised = weight_formats(weight, bias, bits=bits, frac_bits=neuron.input_fmt.frac_bits,
+                                       row_scale=row_scale)
+            layers.append(LayerParams(neuron=neuron, **quantised.layer_fields()))
+        return NetworkParams(
+            n_inputs=model.n_inputs,
+            bin_ticks=bin_ticks,
+            layers=layers,
+            input_map=input_map,
+            channel_pool=channel_pool,
+            max_events_per_step=max_events_per_step,
+            provenance={
+                "source": "golden.export.export_network",
+                "calibration_samples": int(counts.shape[0]),
+                "headroom": float(headroom),
+                "weight_bits": bits,
+                "row_scale": bool(row_scale),
+                **(provenance or {}),
+            },
+        )
+
+    if row_scale and weight_bits is None and device is None:
+        raise ValueError("row_scale needs weight_bits or device")
+    if device is None:
+        params = network(weight_bits)
+    else:
+        params = _fit_weight_bits(network, report, weight_bits, device, lanes, cores)
+    for entry, layer, (weight, _) in zip(report.layers, params.layers, folded):
+        entry["formats"] = {"weight_fmt": str(layer.weight_fmt), "bias_fmt": str(layer.bias_fmt),
+                            **({"row_scale_fmt": str(layer.row_scale_fmt)} if layer.scaled else {}),
+                            **entry["formats"]}
+        applied = WeightFormats(layer.weight_q, layer.bias_q, layer.weight_fmt, layer.bias_fmt,
+                                layer.row_scale_q, layer.row_scale_fmt).real_weights()
+        entry["weight_error"] = float(np.abs(applied - weight).max())
     int_trace = run_network(params, counts)
     for i, (entry, layer_trace, calib) in enumerate(zip(report.layers, int_trace.layers, float_trace)):
         entry["current_saturations"] = layer_trace.current_saturation_count
@@ -289,3 +438,28 @@ def export_network(
     float_prediction = readout_scores(float_trace[-1]["u"]).argmax(dim=-1)
     report.prediction_agreement = float((float_prediction == int_trace.prediction).double().mean())
     return params, report
+
+
+def _fit_weight_bits(network, report: CalibrationReport, widest: int | None, device, lanes, cores) -> NetworkParams:
+    """The network of the widest weight width (``widest`` or 16 down to 2) that fits ``device``;
+    records the choice in ``report``."""
+    top = WEIGHT_BITS_RANGE[1] if widest is None else int(widest)
+    tried = None
+    for bits in range(top, WEIGHT_BITS_RANGE[0] - 1, -1):
+        try:
+            params = network(bits)
+        except ValueError as exc:  # too few bits for the largest weight: narrower cannot hold it either
+            raise ValueError(f"no weight width fits {device}: {tried or ''}{exc}") from None
+        fit = estimate_fit(params, device, lanes=lanes, cores=cores)
+        if fit.fits:
+            why = (f"fit check: {top}-bit weights fit" if tried is None else
+                   f"{bits + 1} bits do not fit ({tried})")
+            report.fit_choice = (f"weights of {bits} bits chosen for {fit.device.name} with {lanes} lanes: "
+                                 f"the widest that fits; {why}; at {bits} bits DP16KD {fit.dp16kd}/"
+                                 f"{fit.device.dp16kd}, MULT18X18D {fit.mult18x18d}/{fit.device.mult18x18d}, "
+                                 f"~LUT4 {fit.lut4}/{fit.device.lut4}")
+            report.fit = fit
+            return params
+        tried = "; ".join(fit.problems)
+    raise FitError(f"no weight width {WEIGHT_BITS_RANGE[0]}..{top} fits {fit.device.name} with {lanes} lanes: at "
+                   f"{WEIGHT_BITS_RANGE[0]} bits {tried}", fit)
