@@ -10,8 +10,12 @@ accumulator rows):
 
 * **Synapse stage** of every layer: the weight ROM (``n_in * R`` words of ``L`` weights,
   column-major, split into banks of one DP16KD depth as ``hw/processor/synapse.py`` builds
-  it: :func:`weight_bank_depth`), the bias ROM (``R`` words of ``L`` biases) and the
-  accumulator RAM (``R`` words of ``L`` ``acc_bits`` sums).
+  it: :func:`weight_bank_depth`), the bias ROM (``R`` words of ``L`` biases), the
+  accumulator RAM (``R`` words of ``L`` ``acc_bits`` sums) and, in a layer with a per-row
+  scale, the scale ROM (``R`` words of ``L`` scales). A weight word of ``L`` weights of ``w``
+  bits lands in the DP16KD shape that holds it in the fewest blocks (:func:`map_memory`), so
+  narrow weights share a block's 36-bit rows: 8 x 4, 4 x 9 or 2 x 18 bits (the 4096x4,
+  2048x9 and 1024x18 shapes hold 4, 2 and 1 words per 18-bit half-row).
 * **Neuron cores**: ``C`` cores per spiking layer (``ceil(n_out / C)`` neurons each; ``C``
   defaults to ``L`` and divides it) and one readout core; each has a state RAM and a parameter
   ROM one word per neuron, with the word layouts each kind declares for its core
@@ -22,8 +26,9 @@ accumulator rows):
   64 entries).
 * **Multipliers**: per core, each product of an ``a``-bit by a ``b``-bit operand costs
   ``ceil(a/18) * ceil(b/18)`` MULT18X18D, which reproduces the measured builds (refractory
-  LIF 4, SiLIF 8, C-SiLIF 9 at default formats). The synapse stages only add, so the
-  multipliers follow the cores, not the lanes.
+  LIF 4, SiLIF 8, C-SiLIF 9 at default formats). The synapse stages only add, except in a
+  layer with a per-row scale: ``ceil(acc_bits / 18)`` MULT18X18D per lane (the sum cut into
+  18-bit slices beside the unsigned scale, ``hw.processor.synapse``).
 
 How a memory maps (:func:`map_memory`) follows what Yosys ``synth_ecp5`` chose in a sweep of
 memory shapes: a block RAM needs ``min over DP16KD shapes (16384x1, 8192x2, 4096x4, 2048x9,
@@ -300,6 +305,8 @@ def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int,
     est.memories.append(_weight_memory(layer.n_in * rows, lanes * layer.weight_fmt.width))
     add("bias", rows, lanes * layer.bias_fmt.width, False)
     add("accumulators", rows, lanes * layer.acc_bits, True)
+    if layer.scaled:
+        add("row scale", rows, lanes * layer.row_scale_fmt.width, False)
     if spike_fifo_depth is not None:  # SyncFIFOBuffered: one entry is its output register
         add("spike FIFO", spike_fifo_depth - 1,
             max(1, (layer.n_out - 1).bit_length()) + _SPIKE_ENTRY_STEP_BITS + _SPIKE_ENTRY_TAG_BITS, True)
@@ -310,6 +317,8 @@ def _layer_estimate(index: int, layer: LayerParams, lanes: int, cores: int,
         add(f"core{suffix} state", neurons_per_core, state_bits, True)
         add(f"core{suffix} params", neurons_per_core, param_bits, False)
     est.mult18x18d = cores * sum(mult18_count(a, b) for a, b in products)
+    if layer.scaled:
+        est.mult18x18d += lanes * math.ceil(layer.acc_bits / 18)
     lut4 = cores * network_kinds()[layer.kind].core_lut4 + 2 * lanes * layer.acc_bits + 150
     if layer.is_readout:
         lut4 += 2 * layer.n_out * (layer.neuron.state_fmt.width + _SCORE_EXTRA_BITS)

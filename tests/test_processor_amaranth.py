@@ -122,22 +122,40 @@ def test_readout_argmax_first_index_wins_ties_and_clears():
 
 
 # --- synapse stage --------------------------------------------------------------------------
-def _layer(n_in, n_out, seed, acc_bits=None):
+#: Layer formats of the synapse tests: (weight_fmt, bias_fmt, weight range, core input_fmt, row
+#: scale format or None, max_events_per_step). ``tied``: the weights carry the core's fractional
+#: bits; ``narrow``: 4-bit weights, shift 2; ``left``: 4-bit weights, shift -7; ``scaled``:
+#: 9-bit weights, an 18-bit row scale and a 22-bit accumulator (two multiplier slices), shift 12.
+SYNAPSE_FORMATS = {
+    "tied": (QFormat(3, 10), QFormat(3, 10), 4000, QFormat(4, 10), None, 12),
+    "narrow": (QFormat(1, 3), QFormat(5, 3), 8, QFormat(8, 1), None, 12),
+    "left": (QFormat(1, 3), QFormat(5, 3), 8, QFormat(8, 10), None, 12),
+    "scaled": (QFormat(3, 6), QFormat(5, 6), 256, QFormat(4, 10), QFormat(2, 16, signed=False), 4000),
+}
+
+
+def _layer(n_in, n_out, seed, formats="tied"):
     rng = np.random.default_rng(seed)
-    fmt = QFormat(4, 10)
-    neuron = _readout_params(n_out, seed)
-    net = NetworkParams(n_inputs=n_in, bin_ticks=10, max_events_per_step=12, layers=[
-        LayerParams(rng.integers(-4000, 4000, (n_out, n_in)), rng.integers(-3000, 3000, n_out), QFormat(3, 10),
-                    QFormat(3, 10), neuron)])
-    return net.layers[0], fmt
+    weight_fmt, bias_fmt, w_max, fmt, scale_fmt, max_events = SYNAPSE_FORMATS[formats]
+    neuron = _readout_params(n_out, seed, fmt=fmt)
+    scale = None
+    if scale_fmt is not None:  # mostly below 1/4 (the currents do not all clamp), one 0, one the largest
+        scale = rng.integers(0, 1 << 14, n_out)
+        scale[::5] = scale_fmt.max_int
+        scale[1::7] = 0
+    net = NetworkParams(n_inputs=n_in, bin_ticks=10, max_events_per_step=max_events, layers=[
+        LayerParams(rng.integers(-w_max, w_max, (n_out, n_in)), rng.integers(-(w_max * 3) // 4, (w_max * 3) // 4, n_out),
+                    weight_fmt, bias_fmt, neuron, row_scale_q=scale, row_scale_fmt=scale_fmt)])
+    return net.layers[0]
 
 
-@pytest.mark.parametrize("n_in,n_out,lanes,backpressure", [
-    (5, 7, 1, 0.0), (5, 7, 3, 0.5), (5, 8, 8, 0.3), (5, 1, 1, 0.0), (5, 2, 1, 0.2),
-    (200, 12, 1, 0.3), (200, 12, 4, 0.0),  # 3 and 2 weight banks
+@pytest.mark.parametrize("n_in,n_out,lanes,backpressure,formats", [
+    (5, 7, 1, 0.0, "tied"), (5, 7, 3, 0.5, "tied"), (5, 8, 8, 0.3, "tied"), (5, 1, 1, 0.0, "tied"),
+    (5, 2, 1, 0.2, "tied"), (200, 12, 1, 0.3, "tied"), (200, 12, 4, 0.0, "tied"),  # 3 and 2 weight banks
+    (5, 7, 1, 0.3, "narrow"), (5, 7, 3, 0.0, "left"), (5, 7, 1, 0.0, "scaled"), (5, 11, 4, 0.4, "scaled"),
 ])
-def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure):
-    layer, fmt = _layer(n_in, n_out, seed=n_out + lanes)
+def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, formats):
+    layer = _layer(n_in, n_out, seed=n_out + lanes, formats=formats)
     syn = SynapseStage(layer, lanes=lanes)
     rng = np.random.default_rng(3)
     steps = [rng.integers(0, n_in, int(rng.integers(0, 12))) for _ in range(4)]
@@ -149,25 +167,31 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure):
     sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=backpressure, seed=10 + lane,
                            on_beat=got[lane].append) for lane in range(lanes)]
     source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=4)
+    final = {}
 
     async def allow(ctx):
         ctx.set(syn.close_allowed, 1)
         await source_done(ctx, source)
         for _ in range(100):
             await ctx.tick()
+        final["saturation"] = ctx.get(syn.saturation_count)
 
     _run(syn, [source.run, allow], background=[s.run for s in sinks])
     n_rows = syn.rows
+    saturated = 0
     for t, events in enumerate(steps):
         counts = np.bincount(events, minlength=n_in)
-        want, _ = fmt.saturate(layer.bias_q + layer.weight_q @ counts)
+        want, clamped = layer.current(torch.from_numpy(layer.bias_q + layer.weight_q @ counts))
+        saturated += int(clamped.sum())
         for lane in range(lanes):
-            rows = [b for b in got[lane] if True]
             lane_n = syn.lane_neurons(lane)
-            chunk = rows[t * lane_n:(t + 1) * lane_n]
+            chunk = got[lane][t * lane_n:(t + 1) * lane_n]
             assert [b["neuron"] for b in chunk] == list(range(lane_n))
             assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)]
     assert n_rows == -(-n_out // lanes)
+    assert final["saturation"] == saturated
+    if formats == "scaled":
+        assert layer.acc_bits > 18 and saturated and syn.drain_extra_stages == 5
 
 
 async def source_done(ctx, source):
@@ -251,7 +275,7 @@ def test_arbiter_picks_the_lowest_valid_stream():
 
 
 def test_synapse_rejects_bad_lanes():
-    layer, _ = _layer(3, 4, seed=0)
+    layer = _layer(3, 4, seed=0)
     with pytest.raises(ValueError, match="lanes"):
         SynapseStage(layer, lanes=0)
 

@@ -1,10 +1,13 @@
 """Synapse stage of one layer: weight columns in block RAM, per-neuron accumulators, lanes.
 
-Mirrors ``acc = bias_q + W_q @ x; current_q = sat(input_fmt, acc)`` of
-:func:`golden.network.run_network` with additions only: every input event (or spike) ``j``
-adds the weight column ``W_q[:, j]`` to the accumulators, so a count of ``c`` is ``c`` adds,
-which equals ``W_q @ x`` exactly because the accumulator cannot overflow
-(:attr:`golden.network.LayerParams.acc_bits` is sized for the declared event bound).
+Mirrors ``acc = bias_q + W_q @ x; current_q = sat(input_fmt, round_shift(acc * row_scale_q,
+shift))`` of :func:`golden.network.run_network` (:meth:`golden.network.LayerParams.current`):
+every input event (or spike) ``j`` adds the weight column ``W_q[:, j]`` to the accumulators, so a
+count of ``c`` is ``c`` adds, which equals ``W_q @ x`` exactly because the accumulator cannot
+overflow (:attr:`golden.network.LayerParams.acc_bits` is sized for the declared event bound).
+The per-row scale (one multiply per neuron per step) and the shift
+(:attr:`~golden.network.LayerParams.current_shift`, through :func:`golden.fixed.round_shift`
+itself) are applied when a step's sums drain.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fit import weight_bank_depth
+from golden.fixed import round_shift
 from golden.network import LayerParams
-from hw.arith import COUNTER_WIDTH, all_of, count_saturating, index_bits, saturate, times_constant, tree_select
+from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bits, saturate, sum_shifted, times_constant,
+                      tree_select)
+from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
@@ -54,10 +60,17 @@ class SynapseStage(wiring.Component):
       and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
       row is in flight, up to 3 cycles after the last row issued): every row is read,
-      ``sat(input_fmt, acc + bias)`` (counted) is offered on the lane outputs, and the row
-      is cleared to zero. One row per cycle while the lane
-      outputs are ready. :attr:`closed` pulses for one cycle when the close is accepted and
-      :attr:`last` holds the accepted command's ``last`` flag.
+      ``sat(input_fmt, round_shift((acc + bias) * scale, shift))`` (counted) is offered on the
+      lane outputs, and the row is cleared to zero. One row per cycle while the lane outputs are
+      ready. :attr:`closed` pulses for one cycle when the close is accepted and :attr:`last`
+      holds the accepted command's ``last`` flag. The drain's extra stages
+      (:attr:`drain_extra_stages`): none for an unscaled layer whose shift is at most 0 (a left
+      shift is wiring); one register of ``acc + bias`` before the rounding adder for an
+      unscaled layer with a right shift; for a scaled layer that register, the
+      :class:`~hw.ecp5.Multiplier` pipeline (3; per lane ``ceil(acc_bits / 18)`` MULT18X18D,
+      the sum cut into 18-bit slices beside the unsigned scale) and a register of the summed
+      partial products (5 in all). The scale ROM holds one word of ``lanes`` scales per row,
+      read with the bias.
 
     Parameters
     ----------
@@ -87,9 +100,9 @@ class SynapseStage(wiring.Component):
     Timing
     ------
     Event: ``rows`` cycles per event; a row's sum is written 4 cycles after its weight read is
-    issued. Close: ``rows + 3`` cycles from acceptance to the last row's beats
-    being valid when every lane output is ready; a lane output that stalls stops every lane (the
-    rows move together).
+    issued. Close: ``rows + 3 + drain_extra_stages`` cycles from acceptance to the last row's
+    beats being valid when every lane output is ready; a lane output that stalls stops every
+    lane (the rows move together).
     """
 
     def __init__(self, layer: LayerParams, *, lanes: int = 1):
@@ -130,6 +143,13 @@ class SynapseStage(wiring.Component):
         return -(-self._layer.n_out // self._lanes)
 
     @property
+    def drain_extra_stages(self) -> int:
+        """Drain stages beyond an unscaled, unshifted layer's (see the class docstring)."""
+        if self._layer.scaled:
+            return 1 + Multiplier.latency + 1
+        return 1 if self._layer.current_shift > 0 else 0
+
+    @property
     def row_bits(self) -> int:
         return index_bits(self.rows)
 
@@ -156,8 +176,14 @@ class SynapseStage(wiring.Component):
         return words
 
     def bias_words(self) -> list[list[int]]:
-        b = self._layer.bias_q
-        return [[int(b[i]) if (i := row * self._lanes + lane) < self._layer.n_out else 0
+        return self._row_words(self._layer.bias_q)
+
+    def row_scale_words(self) -> list[list[int]]:
+        """Initial scale memory of a scaled layer: word ``row`` holds ``row_scale_q[row*lanes + lane]``."""
+        return self._row_words(self._layer.row_scale_q)
+
+    def _row_words(self, values) -> list[list[int]]:
+        return [[int(values[i]) if (i := row * self._lanes + lane) < self._layer.n_out else 0
                  for lane in range(self._lanes)] for row in range(self.rows)]
 
     # --- hardware -------------------------------------------------------------------------
@@ -274,8 +300,6 @@ class SynapseStage(wiring.Component):
                     m.d.sync += issuing.eq(0)
                 with m.Else():
                     m.d.sync += drain_row.eq(drain_row + 1)
-            with m.If(~issuing & ~read_valid & ~sum_valid):
-                m.d.sync += self.draining.eq(0)
 
         # Memory ports: the accumulate path owns them outside a drain (plain expressions, no comb
         # processes, so Verilog simulators know them from time 0).
@@ -290,17 +314,54 @@ class SynapseStage(wiring.Component):
             acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
 
-        # Drain output register: sat(acc + bias) per lane, from the memories' output registers
-        # (loaded with the drain's advance, like every drain register).
+        # Drain: from the memories' output registers, (acc + bias) per lane, then the extra stages
+        # (drain_extra_stages), every register loaded with the drain's advance.
+        step = self.draining & advance
         acc_word, bias_word = acc_rd.data, bias_rd.data
+        values = [acc_word[lane] + bias_word[lane] for lane in range(lanes)]
+        stage_valid, stage_row, stage_valids = sum_valid, sum_row, [read_valid, sum_valid]
+
+        def next_stage(name):
+            valid, at_row = Signal(name=f"{name}_valid"), Signal(range(rows), name=f"{name}_row")
+            with m.If(step):
+                m.d.sync += [valid.eq(stage_valid), at_row.eq(stage_row)]
+            stage_valids.append(valid)
+            return valid, at_row
+
+        def registered(name, shape, words):
+            regs = [Signal(shape, name=f"{name}_{lane}") for lane in range(lanes)]
+            with m.If(step):
+                m.d.sync += [reg.eq(word) for reg, word in zip(regs, words)]
+            return regs
+
+        shift = layer.current_shift
+        if layer.scaled or shift > 0:
+            # acc + bias fits acc_bits (NetworkParams sizes it for the biased sum).
+            values = registered("biased_sum", acc_shape, values)
+            if layer.scaled:
+                scale_rd = parameter_memory(m, "row_scale_mem", shape=data.ArrayLayout(layer.row_scale_fmt.shape(), lanes),
+                                            init=self.row_scale_words(), output_register=True)
+                m.d.comb += [scale_rd.addr.eq(drain_row), scale_rd.en.eq(step)]
+                scales = registered("row_scale", layer.row_scale_fmt.shape(), [scale_rd.data[lane] for lane in range(lanes)])
+            stage_valid, stage_row = next_stage("biased")
+        if layer.scaled:
+            parts = [registered_partial_products(m, f"row_scale_mult_{lane}", scales[lane], values[lane], en=step)
+                     for lane in range(lanes)]
+            for k in range(Multiplier.latency):
+                stage_valid, stage_row = next_stage(f"scale_{k}")
+            values = registered("scaled_sum", signed(layer.scaled_bits), [sum_shifted(p) for p in parts])
+            stage_valid, stage_row = next_stage("scaled")
+        with m.If(step & ~issuing & ~any_of(stage_valids)):
+            m.d.sync += self.draining.eq(0)
+
         clamped = []
         for lane in range(lanes):
-            current, clamp = saturate(acc_word[lane] + bias_word[lane], in_fmt)
+            current, clamp = saturate(round_shift(values[lane], shift), in_fmt)
             present = Signal(name=f"present_{lane}")
-            m.d.comb += present.eq((sum_row * lanes + lane) < layer.n_out)
+            m.d.comb += present.eq((stage_row * lanes + lane) < layer.n_out)
             clamped.append(clamp & present)
             with m.If(self.draining & advance):
-                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(sum_valid & present)]
+                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(stage_valid & present)]
             with m.Elif(self.o_current[lane].ready):
                 m.d.sync += pending[lane].eq(0)
             m.d.comb += [
@@ -309,11 +370,11 @@ class SynapseStage(wiring.Component):
                 self.o_current[lane].payload.current.eq(out_current[lane]),
             ]
         with m.If(self.draining & advance):
-            m.d.sync += out_row.eq(sum_row)
+            m.d.sync += out_row.eq(stage_row)
 
         # Saturation counter from registered clamp flags (off the drain's timing path).
         clamped_row = Signal(lanes)
-        m.d.sync += clamped_row.eq(Mux(self.draining & advance & sum_valid, Cat(*clamped), 0))
+        m.d.sync += clamped_row.eq(Mux(self.draining & advance & stage_valid, Cat(*clamped), 0))
         n_clamped = sum((clamped_row[lane] for lane in range(lanes)), Const(0, range(lanes + 1)))
         count_saturating(m, self.saturation_count, n_clamped, when=clamped_row.any())
         return m
