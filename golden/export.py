@@ -27,9 +27,11 @@ integer network's.
    bits and the fractional bits ``f_w`` that just hold the layer's largest ``|weight|``,
    independent of ``F`` (:func:`weight_formats`); with ``row_scale=True`` each row is divided by
    its own scale (its largest ``|weight|``, rounded up to the unsigned 18-bit ``row_scale_fmt``)
-   and the weights fill ``sQ1.(B-1)``. With ``device=`` the widest ``B`` (16 down to 2) whose
-   network passes the fit check on that device is taken (:attr:`CalibrationReport.fit_choice`
-   says which and why).
+   and the weights fill ``sQ1.(B-1)``. ``B`` may differ per layer. With ``device=`` the widths
+   are chosen so that the network passes the fit check on that device: the widest width common
+   to all layers (at most 16, or the widths given) that fits, then each layer, the one with the
+   least weight block RAM first, widened while the network still fits
+   (:attr:`CalibrationReport.fit_choice` says what was chosen and why).
 4. **Precompute decays** from the trained parametrisation and quantise them with the
    cores' own ``from_module`` / ``from_float`` (round half up, decays that round to 1 clamped
    below it and reported).
@@ -301,7 +303,7 @@ def export_network(
     headroom: float = 2.0,
     input_width: dict | None = None,
     provenance: dict | None = None,
-    weight_bits: int | None = None,
+    weight_bits=None,
     row_scale: bool = False,
     device: str | None = None,
     lanes: int = 1,
@@ -325,15 +327,16 @@ def export_network(
         Overrides of :data:`DEFAULT_INPUT_WIDTH` by kind.
     provenance : dict, optional
         Extra JSON-able facts to keep with the parameters.
-    weight_bits : int, optional
-        Weight width of every layer, 2..16, its fractional bits chosen per layer from the data
-        (:func:`weight_formats`); default: the weights share the core input's fractional bits.
+    weight_bits : int or sequence of int, optional
+        Weight width, 2..16, of every layer or of each layer, its fractional bits chosen per
+        layer from the data (:func:`weight_formats`); default: the weights share the core
+        input's fractional bits.
     row_scale : bool
         Per-row scales (needs ``weight_bits`` or ``device``).
     device : str, optional
-        ``"12F"`` ... ``"85F"``: take the widest ``weight_bits`` (16 down to 2, or at most the
-        one given) whose network fits the device with ``lanes`` and ``cores``
-        (:func:`golden.fit.estimate_fit`).
+        ``"12F"`` ... ``"85F"``: choose per-layer widths (at most ``weight_bits``, default 16)
+        so that the network fits the device with ``lanes`` and ``cores``
+        (:func:`golden.fit.estimate_fit`), as the module docstring says.
     channel_pool : ChannelPool, optional
         The input side of the resulting :class:`NetworkParams` (channel events pooled).
 
@@ -393,12 +396,15 @@ def export_network(
             "decays_rounded_to_one": rounded,
         })
 
+    cache = {}
+
     def network(bits):
         layers = []
-        for (weight, bias), neuron in zip(folded, neurons):
-            quantised = weight_formats(weight, bias, bits=bits, frac_bits=neuron.input_fmt.frac_bits,
-                                       row_scale=row_scale)
-            layers.append(LayerParams(neuron=neuron, **quantised.layer_fields()))
+        for i, ((weight, bias), neuron, layer_bits) in enumerate(zip(folded, neurons, bits)):
+            if (i, layer_bits) not in cache:
+                cache[i, layer_bits] = weight_formats(weight, bias, bits=layer_bits,
+                                                      frac_bits=neuron.input_fmt.frac_bits, row_scale=row_scale)
+            layers.append(LayerParams(neuron=neuron, **cache[i, layer_bits].layer_fields()))
         return NetworkParams(
             n_inputs=model.n_inputs,
             bin_ticks=bin_ticks,
@@ -410,7 +416,7 @@ def export_network(
                 "source": "golden.export.export_network",
                 "calibration_samples": int(counts.shape[0]),
                 "headroom": float(headroom),
-                "weight_bits": bits,
+                "weight_bits": list(bits),
                 "row_scale": bool(row_scale),
                 **(provenance or {}),
             },
@@ -418,6 +424,14 @@ def export_network(
 
     if row_scale and weight_bits is None and device is None:
         raise ValueError("row_scale needs weight_bits or device")
+    n_layers = len(folded)
+    if device is not None and weight_bits is None:
+        weight_bits = WEIGHT_BITS_RANGE[1]
+    if weight_bits is None or isinstance(weight_bits, (int, np.integer)):
+        weight_bits = [weight_bits] * n_layers
+    weight_bits = list(weight_bits)
+    if len(weight_bits) != n_layers:
+        raise ValueError(f"weight_bits: give one width or one per layer ({n_layers}), not {len(weight_bits)}")
     if device is None:
         params = network(weight_bits)
     else:
@@ -440,26 +454,45 @@ def export_network(
     return params, report
 
 
-def _fit_weight_bits(network, report: CalibrationReport, widest: int | None, device, lanes, cores) -> NetworkParams:
-    """The network of the widest weight width (``widest`` or 16 down to 2) that fits ``device``;
-    records the choice in ``report``."""
-    top = WEIGHT_BITS_RANGE[1] if widest is None else int(widest)
-    tried = None
-    for bits in range(top, WEIGHT_BITS_RANGE[0] - 1, -1):
+def _weight_blocks(fit, i: int) -> int:
+    return sum(m.dp16kd for m in fit.layers[i].memories if m.name == "weights")
+
+
+def _fit_weight_bits(network, report: CalibrationReport, widest: list, device, lanes, cores) -> NetworkParams:
+    """The network of per-layer weight widths (at most ``widest``) that fits ``device``: the
+    widest common width that fits, then each layer, the one with the least weight block RAM
+    first, widened while the network still fits. Records the choice in ``report``."""
+    widest = [int(b) for b in widest]
+    first_problems, fit, bits = None, None, None
+    for common in range(max(widest), WEIGHT_BITS_RANGE[0] - 1, -1):
+        bits = [min(common, b) for b in widest]
         try:
-            params = network(bits)
+            fit = estimate_fit(network(bits), device, lanes=lanes, cores=cores)
         except ValueError as exc:  # too few bits for the largest weight: narrower cannot hold it either
-            raise ValueError(f"no weight width fits {device}: {tried or ''}{exc}") from None
-        fit = estimate_fit(params, device, lanes=lanes, cores=cores)
+            raise FitError(f"no weight widths fit {device} with {lanes} lanes: "
+                           f"{'; '.join(fit.problems) if fit else ''} at {common + 1} bits, and {exc}", fit) from None
+        if first_problems is None:
+            first_problems = "; ".join(fit.problems)
         if fit.fits:
-            why = (f"fit check: {top}-bit weights fit" if tried is None else
-                   f"{bits + 1} bits do not fit ({tried})")
-            report.fit_choice = (f"weights of {bits} bits chosen for {fit.device.name} with {lanes} lanes: "
-                                 f"the widest that fits; {why}; at {bits} bits DP16KD {fit.dp16kd}/"
-                                 f"{fit.device.dp16kd}, MULT18X18D {fit.mult18x18d}/{fit.device.mult18x18d}, "
-                                 f"~LUT4 {fit.lut4}/{fit.device.lut4}")
-            report.fit = fit
-            return params
-        tried = "; ".join(fit.problems)
-    raise FitError(f"no weight width {WEIGHT_BITS_RANGE[0]}..{top} fits {fit.device.name} with {lanes} lanes: at "
-                   f"{WEIGHT_BITS_RANGE[0]} bits {tried}", fit)
+            break
+    if not fit.fits:
+        raise FitError(f"no weight widths fit {fit.device.name} with {lanes} lanes: at {WEIGHT_BITS_RANGE[0]} bits "
+                       + "; ".join(fit.problems), fit)
+    limits = []
+    for i in sorted(range(len(bits)), key=lambda k: _weight_blocks(fit, k)):
+        while bits[i] < widest[i]:
+            wider = list(bits)
+            wider[i] += 1
+            trial = estimate_fit(network(wider), device, lanes=lanes, cores=cores)
+            if not trial.fits:
+                limits.append(f"layers[{i}] at {wider[i]} bits: " + "; ".join(trial.problems))
+                break
+            bits, fit = wider, trial
+    widths = " / ".join(str(b) for b in bits)
+    why = (f"the widest asked for ({' / '.join(map(str, widest))}) fit" if bits == widest else
+           f"at {' / '.join(map(str, widest))} bits {first_problems}; one bit more does not fit: " + ", ".join(limits))
+    report.fit_choice = (f"weights of {widths} bits (layers 0..{len(bits) - 1}) chosen for {fit.device.name} with "
+                         f"{lanes} lanes: {why}; chosen: DP16KD {fit.dp16kd}/{fit.device.dp16kd}, MULT18X18D "
+                         f"{fit.mult18x18d}/{fit.device.mult18x18d}, ~LUT4 {fit.lut4}/{fit.device.lut4}")
+    report.fit = fit
+    return network(bits)

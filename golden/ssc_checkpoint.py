@@ -1,7 +1,7 @@
 """Import the SSM-inspired-LIF authors' Spiking Speech Commands checkpoints as model files.
 
 ``python -m golden.ssc_checkpoint CHECKPOINT --kind silif|csilif --out MODEL.safetensors
-[--device 85F] [--weight-bits B] [--row-scale] [--lanes L] [--force]`` reads the checkpoint's
+[--device 85F] [--weight-bits B [B ...]] [--row-scale] [--lanes L] [--force]`` reads the checkpoint's
 ``state_dict`` (the format and mapping of ``../shared/data/ssm_lif_ssc/SOURCE.md``), builds the
 project's float network from it (:func:`float_network`), exports it with
 :func:`golden.export.export_network` (batch norm folded, formats calibrated on synthetic
@@ -148,7 +148,7 @@ def float_network(state: dict, kind: str, *, source: str = "checkpoint") -> Floa
     return FloatNetwork(layers).eval()
 
 
-def import_checkpoint(path, kind: str, *, weight_bits: int | None = None, row_scale: bool = False,
+def import_checkpoint(path, kind: str, *, weight_bits=None, row_scale: bool = False,
                       device: str | None = None, lanes: int = 1, n_steps: int = DEFAULT_STEPS,
                       bin_ticks: int = DEFAULT_BIN_TICKS, calibration_samples: int = 16, seed: int = 0,
                       max_events_per_step: int = DEFAULT_MAX_EVENTS_PER_STEP):
@@ -180,9 +180,10 @@ def main(argv=None) -> int:
     parser.add_argument("--device", type=upper_choice(sorted(DEVICES), "device"), default=None,
                         help="pick the widest weights that fit this ULX3S FPGA size (12F, 25F, 45F, 85F); the fit "
                              "check is also run against it (default: check against 85F, weights as --weight-bits)")
-    parser.add_argument("--weight-bits", type=int_range(*WEIGHT_BITS_RANGE, what="a weight width"), default=None,
-                        help="weight width of every layer, 2..16 (with --device: the widest tried); default: the "
-                             "weights share the core input's fractional bits")
+    parser.add_argument("--weight-bits", nargs="+", type=int_range(*WEIGHT_BITS_RANGE, what="a weight width"),
+                        default=None, metavar="B",
+                        help="weight width, 2..16, of every layer (one value) or of each layer (with --device: the "
+                             "widest tried); default: the weights share the core input's fractional bits")
     parser.add_argument("--row-scale", action="store_true", help="per-row (per-neuron) weight scales")
     parser.add_argument("--lanes", type=positive_int, default=1, help="synapse lanes per layer for the fit check")
     parser.add_argument("--steps", type=int_range(2, 65535, "a step count"), default=DEFAULT_STEPS,
@@ -204,9 +205,10 @@ def main(argv=None) -> int:
     except SpikestreamError as exc:
         parser.error(str(exc))
     bin_ticks = digitize_bin_ticks(args.steps, SSC_DURATION_TICKS) if args.authors_binning else args.bin_ticks
+    weight_bits = args.weight_bits[0] if args.weight_bits and len(args.weight_bits) == 1 else args.weight_bits
     try:
         params, report = import_checkpoint(
-            args.checkpoint, args.kind, weight_bits=args.weight_bits, row_scale=args.row_scale, device=args.device,
+            args.checkpoint, args.kind, weight_bits=weight_bits, row_scale=args.row_scale, device=args.device,
             lanes=args.lanes, n_steps=args.steps, bin_ticks=bin_ticks, calibration_samples=args.calibration_samples,
             seed=args.seed, max_events_per_step=args.max_events_per_step)
     except FitError as exc:

@@ -7,6 +7,7 @@ import torch
 
 from golden.csilif import CSiLIF
 from golden.export import weight_formats
+from golden.fit import estimate_fit
 from golden.layers import LIReadout, fold_batchnorm
 from golden.model_file import load_model
 from golden.silif import SiLIF
@@ -80,10 +81,18 @@ def test_import_quantises_every_layer_from_the_state_dict(checkpoints, tmp_path,
 def test_fit_aware_import_picks_the_widest_weights_that_fit(checkpoints, capsys):
     params, report = import_checkpoint(checkpoints / FILES["csilif"], "csilif", device="85F", row_scale=True,
                                        n_steps=20, calibration_samples=2)
-    bits = params.layers[0].weight_fmt.width
-    assert report.fit.fits and f"weights of {bits} bits chosen for LFE5U-85F" in report.fit_choice
-    if bits < 16:
-        assert f"{bits + 1} bits do not fit (DP16KD" in report.fit_choice
+    bits = [layer.weight_fmt.width for layer in params.layers]
+    assert report.fit.fits and estimate_fit(params, "85F").fits
+    assert f"weights of {' / '.join(map(str, bits))} bits (layers 0..2) chosen for LFE5U-85F" in report.fit_choice
+    assert "at 16 / 16 / 16 bits DP16KD" in report.fit_choice
+    for i in range(3):  # one bit more on any layer does not fit
+        if bits[i] < 16:
+            assert f"layers[{i}] at {bits[i] + 1} bits: DP16KD" in report.fit_choice
+            wider = list(bits)
+            wider[i] += 1
+            again, _ = import_checkpoint(checkpoints / FILES["csilif"], "csilif", weight_bits=wider, row_scale=True,
+                                         n_steps=20, calibration_samples=2)
+            assert not estimate_fit(again, "85F").fits
 
 
 def test_errors_name_the_key(checkpoints, tmp_path, capsys):
