@@ -51,7 +51,7 @@ NETWORKS = {"silif": "ssc_silif.pth", "csilif": "ssc_csilif.pth"}
 STEP_OVERHEAD_CYCLES = 25
 #: A 1.2 s SSC sample.
 SAMPLE_SECONDS = 1.2
-COLUMNS = ["network", "weights", "row_scale", "weight_fmt", "isolated_pct", "chained_pct", "first_diff_isolated",
+COLUMNS = ["network", "weights", "row_scale", "rounding", "weight_fmt", "isolated_pct", "chained_pct", "first_diff_isolated",
            "first_diff_chained", "saturations", "DP16KD", "fits", "predictions_equal_pct", "ms_per_sample"]
 
 
@@ -88,12 +88,13 @@ def cycles_per_sample(params, counts: np.ndarray, spikes: list[torch.Tensor], la
     return float(cycles.mean())
 
 
-def evaluate(name: str, path, *, bits, row_scale: bool, counts: np.ndarray, reference: list[dict], args) -> dict:
+def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: np.ndarray, reference: list[dict], args) -> dict:
     fit_aware = bits == "fit"
     params, report = import_checkpoint(path, name, weight_bits=None if fit_aware else bits, row_scale=row_scale,
                                        device=args.device if fit_aware else None, lanes=args.lanes,
                                        n_steps=counts.shape[-2], bin_ticks=DEFAULT_BIN_TICKS,
-                                       calibration_samples=args.calibration, seed=args.seed + 1000)
+                                       calibration_samples=args.calibration, seed=args.seed + 1000,
+                                       error_feedback=feedback)
     chained = run_network(params, counts)
     fit = estimate_fit(params, args.device, lanes=args.lanes, cores=args.cores)
     layers, x = [], torch.from_numpy(counts)
@@ -131,6 +132,7 @@ def evaluate(name: str, path, *, bits, row_scale: bool, counts: np.ndarray, refe
         "weights": ("tied" if bits is None else
                     "fit " + "/".join(str(layer.weight_fmt.width) for layer in params.layers) if fit_aware else bits),
         "row_scale": row_scale,
+        "rounding": "GPTQ" if feedback else "nearest",
         "weight_fmt": " / ".join(layer["weight_fmt"] for layer in layers),
         "isolated_pct": pct("isolated"),
         "chained_pct": pct("chained"),
@@ -150,15 +152,18 @@ def evaluate(name: str, path, *, bits, row_scale: bool, counts: np.ndarray, refe
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ssc_checkpoints", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", choices=sorted(NETWORKS), default=sorted(NETWORKS))
-    parser.add_argument("--weight-bits", nargs="+", type=int_range(*WEIGHT_BITS_RANGE, what="a weight width"),
-                        default=[9, 8, 6, 4], help="weight widths to try (default %(default)s)")
+    parser.add_argument("--weight-bits", nargs="*", type=int_range(*WEIGHT_BITS_RANGE, what="a weight width"),
+                        default=[], help="common weight widths to try besides the fit-aware ones (default: "
+                                         "none)")
     parser.add_argument("--row-scale", choices=("both", "on", "off"), default="both",
                         help="with and/or without per-row scales (default %(default)s)")
     parser.add_argument("--no-tied", action="store_true", help="leave out the formats tied to the core input")
     parser.add_argument("--no-fit", action="store_true", help="leave out the fit-aware widths for --device")
+    parser.add_argument("--rounding", choices=("both", "nearest", "gptq"), default="both",
+                        help="weights rounded each to nearest and/or with error feedback (GPTQ; not for tied formats)")
     parser.add_argument("--batch", type=positive_int, default=16, help="samples (default %(default)s)")
     parser.add_argument("--steps", type=int_range(2, 65535, "a step count"), default=DEFAULT_STEPS)
-    parser.add_argument("--calibration", type=positive_int, default=16, help="calibration samples")
+    parser.add_argument("--calibration", type=positive_int, default=8, help="calibration samples (default %(default)s)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--device", type=ulx3s_variant, default="85F")
     parser.add_argument("--lanes", type=positive_int, default=1)
@@ -173,17 +178,20 @@ def main(argv=None) -> int:
         raise SpikestreamError(f"the SSC checkpoints are not at {folder} (see ../shared/data/ssm_lif_ssc/SOURCE.md)")
     counts = ssc_like_counts(args.batch, args.steps, DEFAULT_BIN_TICKS, seed=args.seed)
     scales = {"both": (False, True), "on": (True,), "off": (False,)}[args.row_scale]
-    settings = (([] if args.no_tied else [(None, False)]) + ([] if args.no_fit else [("fit", s) for s in scales])
-                + [(b, s) for b in args.weight_bits for s in scales])
+    roundings = {"both": (False, True), "nearest": (False,), "gptq": (True,)}[args.rounding]
+    # Error feedback is tried with row scales (and without them only when they are off).
+    combos = [(s, f) for s in scales for f in roundings if s or not f or args.row_scale == "off"]
+    settings = (([] if args.no_tied else [(None, False, False)])
+                + [(b, s, f) for b in ([] if args.no_fit else ["fit"]) + args.weight_bits for s, f in combos])
     rows = []
     for name in args.networks:
         from golden.ssc_checkpoint import float_network, load_state_dict
 
         path = folder / NETWORKS[name]
         reference = float_reference(float_network(load_state_dict(path), name, source=str(path)), counts)
-        for bits, row_scale in settings:
-            rows.append(evaluate(name, path, bits=bits, row_scale=row_scale, counts=counts, reference=reference,
-                                 args=args))
+        for bits, row_scale, feedback in settings:
+            rows.append(evaluate(name, path, bits=bits, row_scale=row_scale, feedback=feedback, counts=counts,
+                                 reference=reference, args=args))
             print(format_table([rows[-1]], COLUMNS), flush=True)
     print()
     write_results("ssc_checkpoints", rows, meta={

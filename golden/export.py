@@ -116,8 +116,36 @@ def _unsigned_int_bits(value: float) -> int:
     return max(0, math.floor(math.log2(value)) + 1) if value > 0 else 0
 
 
+def _error_feedback_quantize(weight: np.ndarray, bias: np.ndarray, weight_fmt: QFormat, bias_fmt: QFormat,
+                             inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quantise ``weight`` ``(n_out, n_in)`` in ``weight_fmt`` and ``bias`` in ``bias_fmt`` (same
+    fractional bits) one column at a time, each column's rounding error spread over the columns
+    not yet quantised (GPTQ, Frantar et al. 2023), so that ``(W - W_q) @ x + (b - b_q)`` stays
+    small for inputs like ``inputs`` ``(..., n_in)``. The bias is a column whose input is always 1,
+    quantised first; the weight columns follow, the most active input first. The inputs' second
+    moment ``H = X^T X / N`` gets 1 % of its mean diagonal added."""
+    x = np.asarray(inputs, dtype=np.float64).reshape(-1, weight.shape[1])
+    x = np.concatenate([np.ones((len(x), 1)), x], axis=1)
+    hessian = x.T @ x / max(len(x), 1)
+    order = np.concatenate([[0], 1 + np.argsort(-np.diag(hessian)[1:], kind="stable")])
+    hessian = hessian[np.ix_(order, order)]
+    hessian[np.diag_indices_from(hessian)] += 0.01 * float(np.mean(np.diag(hessian)))
+    upper = np.linalg.cholesky(np.linalg.inv(hessian)).T
+    work = np.concatenate([np.asarray(bias, dtype=np.float64)[:, None], np.asarray(weight, dtype=np.float64)],
+                          axis=1)[:, order]
+    out = np.empty(work.shape, dtype=np.int64)
+    for j in range(work.shape[1]):
+        fmt = bias_fmt if j == 0 else weight_fmt
+        out[:, j] = fmt.quantize(work[:, j])
+        error = (work[:, j] - fmt.to_float(out[:, j])) / upper[j, j]
+        work[:, j + 1:] -= np.outer(error, upper[j, j + 1:])
+    restored = np.empty_like(out)
+    restored[:, order] = out
+    return restored[:, 1:], restored[:, 0]
+
+
 def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, frac_bits: int,
-                   row_scale: bool = False) -> WeightFormats:
+                   row_scale: bool = False, inputs: np.ndarray | None = None) -> WeightFormats:
     """Quantise one layer's float weights ``(n_out, n_in)`` and bias ``(n_out,)``.
 
     ``bits=None``: weights and bias in ``frac_bits`` fractional bits (the core's input format's),
@@ -127,7 +155,9 @@ def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, fr
     (1 - 2**-(B-1))``, rounded up to the unsigned :data:`~golden.network.ROW_SCALE_MAX_BITS`-bit
     ``row_scale_fmt`` whose integer bits hold the largest ``S_i``; weights ``W_ij / S_i`` and bias
     ``b_i / S_i`` are then quantised (round half up) in ``sQ1.(B-1)`` and ``f_w = B - 1``
-    fractional bits. A row of zeros gets scale 1.
+    fractional bits. A row of zeros gets scale 1. With ``inputs`` (the layer's calibration
+    inputs ``(..., n_in)``) the weights and bias are rounded with error feedback
+    (:func:`_error_feedback_quantize`) instead of each to its nearest value.
 
     Raises
     ------
@@ -163,8 +193,8 @@ def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, fr
             real_scale = scale_fmt.to_float(scale_q)
             scaled_bias = bias / real_scale
             bias_fmt = QFormat(int_bits_for(np.abs(scaled_bias).max() + 2.0**-frac), frac)
-            return WeightFormats(weight_fmt.quantize(weight / real_scale[:, None]), bias_fmt.quantize(scaled_bias),
-                                 weight_fmt, bias_fmt, scale_q, scale_fmt)
+            weight_q, bias_q = _quantize(weight / real_scale[:, None], scaled_bias, weight_fmt, bias_fmt, inputs)
+            return WeightFormats(weight_q, bias_q, weight_fmt, bias_fmt, scale_q, scale_fmt)
         max_w = float(np.abs(weight).max())
         frac = bits - int_bits_for(max_w)
         while frac >= 0 and int_bits_for(max_w + 2.0**-frac) + frac > bits:
@@ -174,7 +204,14 @@ def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, fr
                              f"use more weight bits or row scales")
         weight_fmt = QFormat(bits - frac, frac)
     bias_fmt = QFormat(int_bits_for(np.abs(bias).max() + 2.0**-frac), frac)
-    return WeightFormats(weight_fmt.quantize(weight), bias_fmt.quantize(bias), weight_fmt, bias_fmt)
+    return WeightFormats(*_quantize(weight, bias, weight_fmt, bias_fmt, inputs), weight_fmt, bias_fmt)
+
+
+def _quantize(weight, bias, weight_fmt: QFormat, bias_fmt: QFormat, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """``(weight_q, bias_q)``: each to its nearest value, or with error feedback on ``inputs``."""
+    if inputs is None:
+        return weight_fmt.quantize(weight), bias_fmt.quantize(bias)
+    return _error_feedback_quantize(weight, bias, weight_fmt, bias_fmt, inputs)
 
 
 class FloatNetwork(nn.Module):
@@ -309,6 +346,7 @@ def export_network(
     lanes: int = 1,
     cores: int | None = None,
     channel_pool: ChannelPool | None = None,
+    error_feedback: bool = False,
 ) -> tuple[NetworkParams, CalibrationReport]:
     """Export a trained float network to integer parameters, calibrated on sample inputs.
 
@@ -339,6 +377,10 @@ def export_network(
         (:func:`golden.fit.estimate_fit`), as the module docstring says.
     channel_pool : ChannelPool, optional
         The input side of the resulting :class:`NetworkParams` (channel events pooled).
+    error_feedback : bool
+        Round each layer's weights with error feedback on its calibration inputs (GPTQ,
+        :func:`weight_formats`) rather than each to its nearest value (needs ``weight_bits`` or
+        ``device``).
 
     Raises
     ------
@@ -365,8 +407,11 @@ def export_network(
     float_trace = work.trace(counts.to(torch.float64))
 
     report = CalibrationReport(n_samples=int(counts.shape[0]))
-    folded, neurons = [], []
+    folded, neurons, layer_inputs = [], [], []
+    x = counts.to(torch.float64)
     for i, (block, calib) in enumerate(zip(work.layers, float_trace)):
+        layer_inputs.append(x.numpy())
+        x = calib["output"]
         kind = _float_kind(block.neuron)
         name = kind.name
         weight, bias = (t.numpy() for t in block.folded())
@@ -398,13 +443,17 @@ def export_network(
 
     cache = {}
 
-    def network(bits):
+    def network(bits, feedback=error_feedback):
+        """The network at per-layer widths ``bits``; ``feedback=False`` rounds to nearest (the
+        fit search: formats, and so resources, do not depend on the rounding)."""
         layers = []
         for i, ((weight, bias), neuron, layer_bits) in enumerate(zip(folded, neurons, bits)):
-            if (i, layer_bits) not in cache:
-                cache[i, layer_bits] = weight_formats(weight, bias, bits=layer_bits,
-                                                      frac_bits=neuron.input_fmt.frac_bits, row_scale=row_scale)
-            layers.append(LayerParams(neuron=neuron, **cache[i, layer_bits].layer_fields()))
+            key = (i, layer_bits, feedback)
+            if key not in cache:
+                inputs = layer_inputs[i] if feedback and layer_bits is not None else None
+                cache[key] = weight_formats(weight, bias, bits=layer_bits, inputs=inputs,
+                                            frac_bits=neuron.input_fmt.frac_bits, row_scale=row_scale)
+            layers.append(LayerParams(neuron=neuron, **cache[key].layer_fields()))
         return NetworkParams(
             n_inputs=model.n_inputs,
             bin_ticks=bin_ticks,
@@ -418,12 +467,13 @@ def export_network(
                 "headroom": float(headroom),
                 "weight_bits": list(bits),
                 "row_scale": bool(row_scale),
+                "error_feedback": bool(error_feedback),
                 **(provenance or {}),
             },
         )
 
-    if row_scale and weight_bits is None and device is None:
-        raise ValueError("row_scale needs weight_bits or device")
+    if (row_scale or error_feedback) and weight_bits is None and device is None:
+        raise ValueError("row_scale and error_feedback need weight_bits or device")
     n_layers = len(folded)
     if device is not None and weight_bits is None:
         weight_bits = WEIGHT_BITS_RANGE[1]
@@ -467,7 +517,7 @@ def _fit_weight_bits(network, report: CalibrationReport, widest: list, device, l
     for common in range(max(widest), WEIGHT_BITS_RANGE[0] - 1, -1):
         bits = [min(common, b) for b in widest]
         try:
-            fit = estimate_fit(network(bits), device, lanes=lanes, cores=cores)
+            fit = estimate_fit(network(bits, False), device, lanes=lanes, cores=cores)
         except ValueError as exc:  # too few bits for the largest weight: narrower cannot hold it either
             raise FitError(f"no weight widths fit {device} with {lanes} lanes: "
                            f"{'; '.join(fit.problems) if fit else ''} at {common + 1} bits, and {exc}", fit) from None
@@ -483,7 +533,7 @@ def _fit_weight_bits(network, report: CalibrationReport, widest: list, device, l
         while bits[i] < widest[i]:
             wider = list(bits)
             wider[i] += 1
-            trial = estimate_fit(network(wider), device, lanes=lanes, cores=cores)
+            trial = estimate_fit(network(wider, False), device, lanes=lanes, cores=cores)
             if not trial.fits:
                 limits.append(f"layers[{i}] at {wider[i]} bits: " + "; ".join(trial.problems))
                 break

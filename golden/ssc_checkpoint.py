@@ -1,7 +1,7 @@
 """Import the SSM-inspired-LIF authors' Spiking Speech Commands checkpoints as model files.
 
 ``python -m golden.ssc_checkpoint CHECKPOINT --kind silif|csilif --out MODEL.safetensors
-[--device 85F] [--weight-bits B [B ...]] [--row-scale] [--lanes L] [--force]`` reads the checkpoint's
+[--device 85F] [--weight-bits B [B ...]] [--row-scale] [--error-feedback] [--lanes L] [--force]`` reads the checkpoint's
 ``state_dict`` (the format and mapping of ``../shared/data/ssm_lif_ssc/SOURCE.md``), builds the
 project's float network from it (:func:`float_network`), exports it with
 :func:`golden.export.export_network` (batch norm folded, formats calibrated on synthetic
@@ -151,7 +151,7 @@ def float_network(state: dict, kind: str, *, source: str = "checkpoint") -> Floa
 def import_checkpoint(path, kind: str, *, weight_bits=None, row_scale: bool = False,
                       device: str | None = None, lanes: int = 1, n_steps: int = DEFAULT_STEPS,
                       bin_ticks: int = DEFAULT_BIN_TICKS, calibration_samples: int = 16, seed: int = 0,
-                      max_events_per_step: int = DEFAULT_MAX_EVENTS_PER_STEP):
+                      max_events_per_step: int = DEFAULT_MAX_EVENTS_PER_STEP, error_feedback: bool = False):
     """Checkpoint -> ``(NetworkParams, CalibrationReport)``: :func:`float_network`, then
     :func:`golden.export.export_network` calibrated on ``calibration_samples`` synthetic
     SSC-shaped samples of ``n_steps`` steps (``seed``), with the authors' channel pooling."""
@@ -165,7 +165,7 @@ def import_checkpoint(path, kind: str, *, weight_bits=None, row_scale: bool = Fa
                   "n_steps": int(n_steps)}
     return export_network(model, counts, bin_ticks=bin_ticks, channel_pool=SSC_POOL,
                           max_events_per_step=max_events_per_step, weight_bits=weight_bits, row_scale=row_scale,
-                          device=device, lanes=lanes, provenance=provenance)
+                          device=device, lanes=lanes, provenance=provenance, error_feedback=error_feedback)
 
 
 def main(argv=None) -> int:
@@ -185,6 +185,9 @@ def main(argv=None) -> int:
                         help="weight width, 2..16, of every layer (one value) or of each layer (with --device: the "
                              "widest tried); default: the weights share the core input's fractional bits")
     parser.add_argument("--row-scale", action="store_true", help="per-row (per-neuron) weight scales")
+    parser.add_argument("--error-feedback", action="store_true",
+                        help="round the weights with error feedback on the calibration inputs (GPTQ) instead of "
+                             "each to its nearest value")
     parser.add_argument("--lanes", type=positive_int, default=1, help="synapse lanes per layer for the fit check")
     parser.add_argument("--steps", type=int_range(2, 65535, "a step count"), default=DEFAULT_STEPS,
                         help="steps per calibration sample (default %(default)s)")
@@ -198,8 +201,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-events-per-step", type=positive_int, default=DEFAULT_MAX_EVENTS_PER_STEP)
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = parser.parse_args(argv)
-    if args.row_scale and args.weight_bits is None and args.device is None:
-        parser.error("--row-scale needs --weight-bits or --device")
+    if (args.row_scale or args.error_feedback) and args.weight_bits is None and args.device is None:
+        parser.error("--row-scale and --error-feedback need --weight-bits or --device")
     try:
         check_output(args.out, inputs=[args.checkpoint], force=args.force)
     except SpikestreamError as exc:
@@ -210,7 +213,7 @@ def main(argv=None) -> int:
         params, report = import_checkpoint(
             args.checkpoint, args.kind, weight_bits=weight_bits, row_scale=args.row_scale, device=args.device,
             lanes=args.lanes, n_steps=args.steps, bin_ticks=bin_ticks, calibration_samples=args.calibration_samples,
-            seed=args.seed, max_events_per_step=args.max_events_per_step)
+            seed=args.seed, max_events_per_step=args.max_events_per_step, error_feedback=args.error_feedback)
     except FitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
