@@ -2,8 +2,9 @@
 
 ``python -m bench.processor`` measures, in ``amaranth.sim`` on the real processor, for the
 default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 refractory LIF ->
-10), as the synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept
-with each lanes value it divides; default as many as lanes):
+10; ``large_2x256_scaled``: the same with 8-bit hidden weights and a per-row scale), as the
+synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept with each lanes
+value it divides; default as many as lanes):
 
 * cycles per input event (a burst of events inside one step, first to last taken by layer 0);
 * cycles per time step (empty steps: every layer drains, updates and closes);
@@ -68,7 +69,23 @@ def large_network(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
                          layers=layers, input_map=DEFAULT_INPUT_MAP)
 
 
-NETWORKS = {"default": default_network, "large_2x256": large_network}
+def large_network_scaled(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
+    """:func:`large_network` with 8-bit hidden weights ``sQ1.7`` and a per-row scale ``uQ0.18``
+    (each row's largest ``|w|``): the same shape and event costs, plus the drain's multiply."""
+    base = large_network(seed, n_hidden)
+    w_fmt, b_fmt, s_fmt = QFormat(1, 7), QFormat(5, 7), QFormat(0, 18, signed=False)
+    layers = []
+    for layer in base.layers[:-1]:
+        weight, bias = layer.weight_fmt.to_float(layer.weight_q), layer.bias_fmt.to_float(layer.bias_q)
+        scale = s_fmt.quantize(np.abs(weight).max(axis=1))
+        real = s_fmt.to_float(scale)
+        layers.append(LayerParams(w_fmt.quantize(weight / real[:, None]), b_fmt.quantize(bias / real), w_fmt, b_fmt,
+                                  layer.neuron, row_scale_q=scale, row_scale_fmt=s_fmt))
+    return NetworkParams(n_inputs=base.n_inputs, bin_ticks=base.bin_ticks, layers=layers + base.layers[-1:],
+                         input_map=base.input_map)
+
+
+NETWORKS = {"default": default_network, "large_2x256": large_network, "large_2x256_scaled": large_network_scaled}
 
 
 def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_events: int = 120, n_steps: int = 6,

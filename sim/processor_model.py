@@ -8,7 +8,7 @@ counts into input beats.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
 
-__all__ = ["random_network", "counts_to_beats", "Expected", "expected_from_counts", "Observed", "compare"]
+__all__ = ["random_network", "mixed_format_network", "counts_to_beats", "Expected", "expected_from_counts", "Observed", "compare"]
 
 END = 1
 EVENT = 0
@@ -59,6 +59,32 @@ def random_network(seed: int, *, n_inputs: int = 12, hidden=(("refractory_lif", 
     return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=layers,
                          max_events_per_step=max_events_per_step, provenance={"source": "sim.processor_model",
                                                                               "seed": seed})
+
+
+def mixed_format_network(seed: int, *, n_inputs: int = 12, n_classes: int = 5, bin_ticks: int = 50,
+                         max_events_per_step: int = 16) -> NetworkParams:
+    """A seeded random network whose layers use three weight formats (``LayerParams``):
+
+    * layer 0, refractory LIF (9 neurons, input ``sQ4.8``): 9-bit weights ``sQ3.6`` with an
+      18-bit per-row scale ``uQ2.16`` in [1/4, 2), shift ``6 + 16 - 8 = 14``;
+    * layer 1, C-SiLIF (6 neurons, input ``sQ8.2``): 4-bit weights ``sQ1.3``, shift ``3 - 2 = 1``;
+    * the readout: weights that carry its input format's fractional bits (shift 0).
+    """
+    rng = np.random.default_rng(seed)
+    params = random_network(seed, n_inputs=n_inputs, hidden=(("refractory_lif", 9), ("csilif", 6)),
+                            n_classes=n_classes, bin_ticks=bin_ticks, max_events_per_step=max_events_per_step)
+    first, second, readout = params.layers
+    w9, b9, scale_fmt = QFormat(3, 6), QFormat(4, 6), QFormat(2, 16, signed=False)
+    scaled = LayerParams(w9.quantize(rng.normal(0.1, 0.6, (first.n_out, n_inputs))),
+                         b9.quantize(rng.normal(0.0, 0.2, first.n_out)), w9, b9, first.neuron,
+                         row_scale_q=scale_fmt.quantize(rng.uniform(0.25, 2.0, first.n_out)), row_scale_fmt=scale_fmt)
+    w4 = QFormat(1, 3)
+    narrow = LayerParams(w4.quantize(rng.normal(0.1, 0.6, (second.n_out, first.n_out))),
+                         w4.quantize(rng.normal(0.0, 0.2, second.n_out)), w4, w4,
+                         replace(second.neuron, input_fmt=QFormat(8, 2)))
+    return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=[scaled, narrow, readout],
+                         max_events_per_step=max_events_per_step,
+                         provenance={"source": "sim.processor_model.mixed_format_network", "seed": seed})
 
 
 def random_counts(params: NetworkParams, n_steps: int, seed: int, *, empty_prob: float = 0.2) -> np.ndarray:

@@ -15,7 +15,9 @@ import pytest
 from golden.data.events import read_nmnist
 from golden.network import default_network, run_network
 from hw.processor.network import NetworkProcessor
-from sim.processor_model import counts_to_beats, expected_from_trace, random_counts, random_network
+from sim.processor_model import (
+    counts_to_beats, expected_from_trace, mixed_format_network, random_counts, random_network,
+)
 from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
@@ -66,6 +68,17 @@ def test_two_hidden_layers_lanes_stalls_and_drops(lanes, cores):
                   cores=cores, idle_prob=0.2,
                   backpressure_prob=0.3,
                   expected_drops={"dropped_out_of_range": 1, "dropped_backwards": 1, "dropped_late": 1})
+
+
+def test_per_layer_weight_formats_in_verilog():
+    """A scaled 9-bit layer (MULT18X18D slices in the drain), a 4-bit layer with a right shift
+    and a tied readout, through Icarus at 2 lanes with stalls."""
+    params = mixed_format_network(51)
+    counts = random_counts(params, 8, seed=52)
+    expected = expected_from_trace(run_network(params, counts))
+    beats = counts_to_beats(counts, params.bin_ticks, seed=53)
+    run_processor("per_layer_weight_formats", params, beats, expected, n_steps=8, lanes=2, idle_prob=0.1,
+                  backpressure_prob=0.2)
 
 
 #: Steps of the real recording simulated (10 ms each): all of its 311 ms, 4325 events.

@@ -196,3 +196,60 @@ def test_block_rams_and_multipliers_match_a_real_synthesis(tmp_path):
     cells = {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(DP16KD|MULT18X18D)\s*$", text, re.M)}
     report = estimate_fit(default_network(), lanes=16, cores=2)
     assert cells == {"DP16KD": report.dp16kd, "MULT18X18D": report.mult18x18d}
+
+
+
+def _narrow_network(seed=0):
+    """64 -> 100 refractory LIF (4-bit weights: 4096x4 blocks) -> 50 C-SiLIF (9-bit weights with an
+    18-bit row scale: 2048x9 blocks, multipliers in the drain) -> 10 readout, random weights (a
+    constant ROM would be optimised away)."""
+    from golden.kinds import network_kinds
+
+    rng = np.random.default_rng(seed)
+    kinds = network_kinds()
+    w4, w9, scale_fmt = QFormat(1, 3), QFormat(3, 6), QFormat(2, 16, signed=False)
+    readout = LIReadoutParams.from_float(alpha=np.full(10, 0.9))
+    w13 = QFormat(3, readout.input_fmt.frac_bits)
+    layers = [
+        LayerParams(rng.integers(-8, 8, (100, 64)), rng.integers(-8, 8, 100), w4, w4,
+                    kinds["refractory_lif"].example_params(rng, 100)),
+        LayerParams(rng.integers(-256, 256, (50, 100)), rng.integers(-256, 256, 50), w9, w9,
+                    kinds["csilif"].example_params(rng, 50),
+                    row_scale_q=rng.integers(0, 1 << 18, 50), row_scale_fmt=scale_fmt),
+        LayerParams(rng.integers(-4000, 4000, (10, 50)), rng.integers(-4000, 4000, 10), w13, w13, readout),
+    ]
+    return NetworkParams(n_inputs=64, bin_ticks=50, layers=layers, max_events_per_step=16)
+
+
+def test_narrow_weights_pack_into_block_ram_rows():
+    """4-bit weights 4096 and 9-bit weights 2048 to a DP16KD: 8 x 4 and 4 x 9 bits per 36-bit row."""
+    report = estimate_fit(_narrow_network())
+    weights = [next(m for m in layer.memories if m.name == "weights") for layer in report.layers[:2]]
+    assert [(m.depth, m.width, m.dp16kd) for m in weights] == [(6400, 4, 2), (5000, 9, 3)]
+    scale = next(m for m in report.layers[1].memories if m.name == "row scale")
+    assert (scale.depth, scale.width) == (50, 18)
+    hidden = _narrow_network().layers[1]
+    assert hidden.acc_bits <= 18 and report.layers[1].mult18x18d == 9 + 1  # the C-SiLIF core's 9, one slice
+
+
+@pytest.mark.slow
+def test_narrow_and_scaled_layers_match_a_real_synthesis(tmp_path):
+    """Yosys synth_ecp5 of the board top of :func:`_narrow_network` (about 2-4 min): DP16KD and
+    MULT18X18D as the fit check counts them, with 4-bit and 9-bit weight banks and the row-scale
+    multiplier."""
+    import re
+    import subprocess
+
+    from golden.model_file import save_model
+    from hw import build
+    from hw.toolchain import find_tool
+
+    params = _narrow_network()
+    model = save_model(tmp_path / "narrow.safetensors", params)
+    out = tmp_path / "build"
+    assert build.main(["--model", str(model), "--dry-run", "--out", str(out)]) == 0
+    subprocess.run([find_tool("yosys"), "-q", "-l", "top.rpt", "top.ys"], cwd=out, check=True, timeout=1800)
+    text = (out / "top.rpt").read_text()
+    cells = {name: int(count) for count, name in re.findall(r"^\s+(\d+)\s+(DP16KD|MULT18X18D)\s*$", text, re.M)}
+    report = estimate_fit(params)
+    assert cells == {"DP16KD": report.dp16kd, "MULT18X18D": report.mult18x18d}

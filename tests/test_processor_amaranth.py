@@ -19,7 +19,8 @@ from hw.processor.network import NetworkProcessor, lane_params
 from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
-    Observed, compare, counts_to_beats, expected_from_counts, expected_from_trace, random_counts, random_network,
+    Observed, compare, counts_to_beats, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
+    random_network,
 )
 from sim.stream import SimStreamSink, SimStreamSource
 
@@ -443,6 +444,19 @@ def check_processor(params, counts, *, lanes=1, cores=None, idle_prob=0.0, backp
     errors = compare(expected, observed, counters=counters)
     assert not errors, "\n".join(errors)
     return expected
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_processor_per_layer_weight_formats(lanes):
+    """A scaled 9-bit layer (shift 14), a 4-bit layer (shift 1) and a tied readout, bit for bit."""
+    params = mixed_format_network(31)
+    assert [layer.current_shift for layer in params.layers] == [14, 1, 0]
+    assert [layer.weight_fmt.width for layer in params.layers] == [9, 4, 13] and params.layers[0].scaled
+    counts = random_counts(params, 10, seed=32)
+    expected = check_processor(params, counts, lanes=lanes, backpressure=0.2, seed=lanes)
+    trace = run_network(params, counts)
+    assert all(trace.layers[k].spikes.any() for k in (0, 1))  # both hidden layers take part
+    assert expected.scores == [int(v) for v in trace.scores]
 
 
 @pytest.mark.parametrize("kind", ["refractory_lif", "silif", "csilif"])
