@@ -43,7 +43,7 @@ from golden.fit import estimate_fit
 from golden.kinds import network_kinds
 from golden.layers import readout_scores
 from golden.network import run_network
-from golden.ssc_checkpoint import DEFAULT_BIN_TICKS, DEFAULT_STEPS, import_checkpoint
+from golden.ssc_checkpoint import DEFAULT_BIN_TICKS, DEFAULT_STEPS, float_network, import_checkpoint, load_state_dict
 
 NETWORKS = {"silif": "ssc_silif.pth", "csilif": "ssc_csilif.pth"}
 #: Cycles a layer's step close costs beyond its merger's ``n_out``: drain start, core latency
@@ -51,8 +51,9 @@ NETWORKS = {"silif": "ssc_silif.pth", "csilif": "ssc_csilif.pth"}
 STEP_OVERHEAD_CYCLES = 25
 #: A 1.2 s SSC sample.
 SAMPLE_SECONDS = 1.2
-COLUMNS = ["network", "weights", "row_scale", "rounding", "weight_fmt", "isolated_pct", "chained_pct", "first_diff_isolated",
-           "first_diff_chained", "saturations", "DP16KD", "fits", "predictions_equal_pct", "ms_per_sample"]
+COLUMNS = ["network", "weights", "row_scale", "rounding", "weight_fmt", "isolated_pct", "chained_pct",
+           "first_diff_isolated", "first_diff_chained", "saturations", "DP16KD", "fits", "predictions_equal_pct",
+           "ms_per_sample"]
 
 
 def float_reference(model: FloatNetwork, counts: np.ndarray) -> list[dict]:
@@ -88,7 +89,8 @@ def cycles_per_sample(params, counts: np.ndarray, spikes: list[torch.Tensor], la
     return float(cycles.mean())
 
 
-def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: np.ndarray, reference: list[dict], args) -> dict:
+def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: np.ndarray, reference: list[dict],
+             args) -> dict:
     fit_aware = bits == "fit"
     params, report = import_checkpoint(path, name, weight_bits=None if fit_aware else bits, row_scale=row_scale,
                                        device=args.device if fit_aware else None, lanes=args.lanes,
@@ -185,8 +187,6 @@ def main(argv=None) -> int:
                 + [(b, s, f) for b in ([] if args.no_fit else ["fit"]) + args.weight_bits for s, f in combos])
     rows = []
     for name in args.networks:
-        from golden.ssc_checkpoint import float_network, load_state_dict
-
         path = folder / NETWORKS[name]
         reference = float_reference(float_network(load_state_dict(path), name, source=str(path)), counts)
         for bits, row_scale, feedback in settings:

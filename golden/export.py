@@ -182,7 +182,6 @@ def weight_formats(weight: np.ndarray, bias: np.ndarray, *, bits: int | None, fr
             weight_fmt = QFormat(1, frac)
             row_max = np.abs(weight).max(axis=1)
             scale = np.where(row_max > 0, row_max / (1.0 - 2.0**-frac), 1.0)
-            scale_fmt = QFormat(0, ROW_SCALE_MAX_BITS, signed=False)
             int_bits = _unsigned_int_bits(scale.max())
             while True:
                 scale_fmt = QFormat(int_bits, ROW_SCALE_MAX_BITS - int_bits, signed=False)

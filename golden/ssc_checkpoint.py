@@ -74,8 +74,10 @@ def load_state_dict(path) -> dict[str, torch.Tensor]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a file that is not a checkpoint
-        raise CheckpointError(f"{path}: not a PyTorch state_dict ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise CheckpointError(f"{path}: not a PyTorch state_dict ({type(exc).__name__}: {first_line})") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
         raise CheckpointError(f"{path}: not a state_dict (a mapping of names to tensors), but {type(state).__name__}")
     return state
 

@@ -127,7 +127,8 @@ class ChannelPooler(wiring.Component):
 
     def __init__(self, channel_pool: ChannelPool):
         if not isinstance(channel_pool, ChannelPool):
-            raise ValueError(f"channel_pool must be a golden.data.events.ChannelPool, not {type(channel_pool).__name__}")
+            raise ValueError(
+                f"channel_pool must be a golden.data.events.ChannelPool, not {type(channel_pool).__name__}")
         self._pool = channel_pool
         super().__init__({
             "i": In(stream.Signature(input_event_layout(channel_pool.n_sources))),
