@@ -41,7 +41,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as _st_load
 from safetensors.numpy import save as _st_save
 
-from .data.events import InputMap
+from .data.events import ChannelPool, InputMap
 from .errors import SpikestreamError
 from .files import write_bytes
 from .fixed import QFormat
@@ -103,11 +103,12 @@ class _FieldError(ValueError):
 # integer scalars, boolean flags (stored among the scalars as 0/1), decays that must lie in
 # [0, 1), and optional per-neuron bool masks kept for the quantisation report.
 
-_TOP_KEYS = {"format", "version", "n_inputs", "bin_ticks", "max_events_per_step", "input_map", "provenance",
-             "layers", "arrays"}
+_TOP_KEYS = {"format", "version", "n_inputs", "bin_ticks", "max_events_per_step", "input_map", "channel_pool",
+             "provenance", "layers", "arrays"}
 _LAYER_KEYS = {"n_in", "n_out", "weight_fmt", "bias_fmt", "acc_bits", "neuron", "row_scale_fmt"}
 _NEURON_KEYS = {"kind", "formats", "scalars"}
 _INPUT_MAP_KEYS = {"sensor_size", "pool", "split_polarity"}
+_CHANNEL_POOL_KEYS = {"n_sources", "pool"}
 _ARRAY_KEYS = {"shape", "dtype", "sha256"}
 
 
@@ -176,6 +177,8 @@ def to_manifest(params: NetworkParams) -> tuple[dict, dict[str, np.ndarray]]:
             for name, a in arrays.items()
         },
     }
+    if params.channel_pool is not None:  # written only when there is one: older files load unchanged
+        manifest["channel_pool"] = {"n_sources": params.channel_pool.n_sources, "pool": params.channel_pool.pool}
     return manifest, arrays
 
 
@@ -501,6 +504,7 @@ def _build(manifest, arrays) -> NetworkParams:
     if not isinstance(provenance, dict):
         raise _FieldError("provenance", f"must be a JSON object, not {provenance!r}")
     input_map = _input_map(manifest)
+    channel_pool = _channel_pool(manifest)
     manifest_arrays = _require(manifest, "arrays", "", dict, "an object mapping array names to shape/dtype/sha256")
     layer_docs = _require(manifest, "layers", "", list, "a list of layers")
     if not layer_docs:
@@ -553,7 +557,7 @@ def _build(manifest, arrays) -> NetworkParams:
     try:
         return NetworkParams(
             n_inputs=n_inputs, bin_ticks=bin_ticks, layers=layers, input_map=input_map,
-            max_events_per_step=max_events, provenance=provenance,
+            max_events_per_step=max_events, provenance=provenance, channel_pool=channel_pool,
         )
     except ValueError as exc:
         text = str(exc)
@@ -578,6 +582,17 @@ def _input_map(manifest: dict):
         pairs[key] = tuple(value)
     split = _require(doc, "split_polarity", "input_map", bool, "true or false")
     return InputMap(sensor_size=pairs["sensor_size"], pool=pairs["pool"], split_polarity=split)
+
+
+def _channel_pool(manifest: dict):
+    doc = manifest.get("channel_pool")  # optional: absent means no channel pooling
+    if doc is None:
+        return None
+    if not isinstance(doc, dict):
+        raise _FieldError("channel_pool", "must be an object with n_sources, pool (or absent)")
+    _no_unknown(doc, _CHANNEL_POOL_KEYS, "channel_pool")
+    values = {key: _positive_int(doc, key, "channel_pool") for key in ("n_sources", "pool")}
+    return ChannelPool(**values)
 
 
 def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arrays: dict, weight: np.ndarray):
@@ -642,7 +657,8 @@ def _neuron(layer_doc: dict, where: str, n_out: int, manifest_arrays: dict, arra
 # --------------------------------------------------------------------------------------------
 def _summary(params: NetworkParams) -> str:
     lines = [f"inputs {params.n_inputs}, step {params.bin_ticks} ticks, at most {params.max_events_per_step} "
-             f"events per step" + (f", input map {params.input_map}" if params.input_map else "")]
+             f"events per step" + (f", input map {params.input_map}" if params.input_map else "")
+             + (f", channel pool {params.channel_pool}" if params.channel_pool else "")]
     for i, layer in enumerate(params.layers):
         core_input = getattr(layer.neuron, "input_fmt", None)  # a DH-LIF core takes its branch sums
         scale = f", row scale {layer.row_scale_fmt}" if layer.scaled else ""

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, InputMap, bin_events
+from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, ChannelPool, InputMap, bin_events
 from .fixed import QFormat, round_shift
 from .kinds import NeuronKind, network_kinds
 from .layers import NEURON_KIND as LI_READOUT
@@ -318,6 +318,10 @@ class NetworkParams:
         Most input events one step may carry (sizes layer 0's accumulator).
     provenance : dict
         Free-form JSON-able description of where the parameters came from (kept by model files).
+    channel_pool : ChannelPool, optional
+        Source channel events -> input channels (``pool`` adjacent sources summed); its
+        ``n_channels`` must equal ``n_inputs``. A network has an ``input_map`` or a
+        ``channel_pool``, not both.
 
     Raises
     ------
@@ -332,6 +336,7 @@ class NetworkParams:
     input_map: InputMap | None = None
     max_events_per_step: int = DEFAULT_MAX_EVENTS_PER_STEP
     provenance: dict = field(default_factory=dict)
+    channel_pool: ChannelPool | None = None
 
     def __post_init__(self):
         for name in ("n_inputs", "bin_ticks", "max_events_per_step"):
@@ -348,6 +353,17 @@ class NetworkParams:
             if self.input_map.n_channels != self.n_inputs:
                 raise ValueError(
                     f"input_map: maps to {self.input_map.n_channels} channels but n_inputs is {self.n_inputs}"
+                )
+        if self.channel_pool is not None:
+            if not isinstance(self.channel_pool, ChannelPool):
+                raise ValueError(f"channel_pool: must be a ChannelPool or None, not {type(self.channel_pool).__name__}")
+            if self.input_map is not None:
+                raise ValueError("channel_pool: a network takes camera events (input_map) or pooled channel "
+                                 "events (channel_pool), not both")
+            if self.channel_pool.n_channels != self.n_inputs:
+                raise ValueError(
+                    f"channel_pool: pools {self.channel_pool.n_sources} sources into {self.channel_pool.n_channels} "
+                    f"channels but n_inputs is {self.n_inputs}"
                 )
         n_prev, prev_name = self.n_inputs, "n_inputs"
         words_fmt = None  # the format of the previous layer's words, None for spikes or counts
@@ -566,8 +582,9 @@ class NetworkTrace:
 def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, *, t_start: int = 0) -> np.ndarray:
     """Per-step event counts ``(n_steps, n_inputs)`` int64 from one sample's events.
 
-    ``events`` are channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`) or, when the
-    network has an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE`).
+    ``events`` are channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`: source
+    channels pooled by the network's ``channel_pool`` when it has one) or, when the network has
+    an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE`).
     Event ``t`` belongs to step ``(t - t_start) // bin_ticks``; events at or after
     ``t_start + n_steps * bin_ticks`` lie outside the sample and are left out.
 
@@ -585,6 +602,8 @@ def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, 
         events = params.input_map(events)
     elif events.dtype != CHANNEL_EVENT_DTYPE:
         raise ValueError(f"events must be CAMERA_EVENT_DTYPE or CHANNEL_EVENT_DTYPE arrays, not {events.dtype}")
+    elif params.channel_pool is not None:
+        events = params.channel_pool(events)
     return bin_events(events, params.n_inputs, params.bin_ticks, t_start=int(t_start), n_bins=int(n_steps))
 
 

@@ -9,8 +9,12 @@ from golden.data import DATA_ENV, data_path
 from golden.data.events import (
     CAMERA_EVENT_DTYPE,
     CHANNEL_EVENT_DTYPE,
+    ChannelPool,
+    EventDataError,
     InputMap,
     bin_events,
+    digitize_bin_ticks,
+    digitize_counts,
     camera_events,
     channel_events,
     check_camera_events,
@@ -287,3 +291,31 @@ def test_npy_sizes_are_checked_from_the_header(tmp_path, monkeypatch):
     monkeypatch.setattr(events, "MAX_EVENTS", 50)
     with pytest.raises(events.EventDataError, match="truncated or corrupted"):
         events.read_event_table(tmp_path / "cut.npy")
+
+
+def test_channel_pool_sums_adjacent_channels():
+    pool = ChannelPool(n_sources=12, pool=5)
+    assert pool.n_channels == 3
+    events = channel_events([0, 4, 5, 9, 10, 11], [0, 1, 2, 3, 4, 5])
+    pooled = pool(events)
+    assert pooled["channel"].tolist() == [0, 0, 1, 1, 2, 2] and pooled["t"].tolist() == list(range(6))
+    with pytest.raises(EventDataError, match="event 1 has channel 12, outside the 12 source channels"):
+        pool(channel_events([3, 12], [0, 1]))
+    with pytest.raises(EventDataError, match="pool must be a positive integer"):
+        ChannelPool(n_sources=12, pool=0)
+
+
+def test_digitize_binning_reproduced_on_whole_ticks():
+    """The authors' np.digitize bins equal bin_events shifted by one bin when the width is whole
+    ticks (301 steps over 1.2 s: 4000 us), events on bin edges included; 300 steps cannot be."""
+    rng = np.random.default_rng(0)
+    t = np.concatenate([rng.integers(0, 1_200_000, 2000), np.arange(0, 1_200_001, 4000)])
+    events = channel_events(rng.integers(0, 7, t.size), np.sort(t))
+    width = digitize_bin_ticks(301, 1_200_000)
+    assert width == 4000
+    want = digitize_counts(events, 7, 301, 1_200_000)
+    assert want[0].sum() == 0  # bin 0 always empty
+    got = bin_events(events, 7, width, t_start=-width, n_bins=301)
+    assert np.array_equal(got, want)
+    with pytest.raises(EventDataError, match=r"1200000/299 = 4013.38 ticks wide, not a whole number of ticks"):
+        digitize_bin_ticks(300, 1_200_000)

@@ -18,8 +18,9 @@ from golden.model_file import (
     to_manifest,
     write_raw,
 )
+from golden.data.events import ChannelPool, channel_events
 from golden.fixed import QFormat
-from golden.network import LayerParams, NetworkParams, default_network, run_network
+from golden.network import LayerParams, NetworkParams, counts_from_events, default_network, run_network
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -81,6 +82,32 @@ def test_channel_input_without_input_map_round_trips(tmp_path):
     params = default_network(n_hidden=3)
     params.input_map = None
     assert load_model(save_model(tmp_path / "m.safetensors", params)).input_map is None
+
+
+def test_channel_pool_round_trips_and_pools_events(tmp_path):
+    params = default_network(n_hidden=3)
+    params.input_map = None
+    params.channel_pool = ChannelPool(n_sources=5 * params.n_inputs - 2, pool=5)
+    loaded = load_model(save_model(tmp_path / "m.safetensors", params))
+    assert loaded.channel_pool == params.channel_pool
+    sources = np.array([0, 4, 5, params.channel_pool.n_sources - 1])
+    events = channel_events(sources, [0, 1, 2, 3])
+    counts = counts_from_events(loaded, events, n_steps=1)
+    assert counts[0, 0] == 2 and counts[0, 1] == 1 and counts[0, params.n_inputs - 1] == 1
+    assert "channel_pool" not in to_manifest(default_network(n_hidden=3))[0]  # older files: no field
+
+
+@pytest.mark.parametrize("doc, pattern", [
+    ({"n_sources": 700, "pool": 0}, r"channel_pool\.pool: must be a positive integer, not 0"),
+    ({"n_sources": 700}, r"channel_pool\.pool: missing"),
+    ({"n_sources": 700, "pool": 5, "stride": 5}, r"channel_pool\.stride: unknown field"),
+    ({"n_sources": 700, "pool": 5}, r"channel_pool: pools 700 sources into 140 channels but n_inputs is 162"),
+])
+def test_wrong_channel_pool(tmp_path, base, doc, pattern):
+    _, manifest, arrays = base
+    manifest["input_map"] = None
+    manifest["channel_pool"] = doc
+    _fails(tmp_path, manifest, arrays, pattern)
 
 
 def test_missing_file(tmp_path):

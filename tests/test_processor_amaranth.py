@@ -8,18 +8,19 @@ import torch
 from amaranth.hdl import Const, Fragment, Module, Signal
 from amaranth.sim import Simulator
 
-from golden.data.events import InputMap
+from golden.data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams, run_network
 from hw.arith import times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
-from hw.processor.input_map import InputMapper
+from hw.processor.input_map import ChannelPooler, InputMapper
 from hw.processor.network import NetworkProcessor, lane_params
 from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
-    Observed, compare, counts_to_beats, expected_from_counts, mixed_format_network, random_counts, random_network,
+    Observed, compare, counts_to_beats, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
+    random_network,
 )
 from sim.stream import SimStreamSink, SimStreamSource
 
@@ -360,6 +361,37 @@ def test_input_map_matches_golden():
     assert out[40]["channel"] >= imap.n_channels
 
 
+@pytest.mark.parametrize("n_sources,pool", [(700, 5), (13, 4), (9, 1)])
+def test_channel_pooler_matches_golden(n_sources, pool):
+    """Every source channel (ascending, then random), one beyond the sources, and an END beat,
+    with idle cycles and backpressure; channels and ticks as ChannelPool gives them."""
+    channel_pool = ChannelPool(n_sources=n_sources, pool=pool)
+    dut = ChannelPooler(channel_pool)
+    rng = np.random.default_rng(n_sources)
+    sources = np.concatenate([np.arange(n_sources), rng.integers(0, n_sources, 30)])
+    beats = [{"kind": 0, "channel": int(c), "tick": 3 * i} for i, c in enumerate(sources)]
+    beats.append({"kind": 0, "channel": n_sources, "tick": 5000})  # outside the sources
+    beats.append({"kind": 1, "channel": 0, "tick": 0})
+    out = []
+    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
+    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(10):
+            await ctx.tick()
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    events = np.zeros(len(sources), dtype=CHANNEL_EVENT_DTYPE)
+    events["channel"], events["t"] = sources, 3 * np.arange(len(sources))
+    want = channel_pool(events)
+    n = len(sources)
+    assert [b["channel"] for b in out[:n]] == [int(v) for v in want["channel"]]
+    assert [b["tick"] for b in out] == [b["tick"] for b in beats]
+    assert [b["kind"] for b in out] == [b["kind"] for b in beats]
+    assert out[n]["channel"] >= channel_pool.n_channels
+
+
 # --- whole processor ------------------------------------------------------------------------
 def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob=0.0, backpressure=0.0, seed=0,
                        max_cycles=200_000, n_samples=1, all_scores=None):
@@ -441,6 +473,30 @@ def test_processor_two_hidden_layers_with_saturation():
     counts = random_counts(params, 7, seed=6)
     expected = check_processor(params, counts, seed=7)
     assert sum(expected.current_saturation) + sum(expected.neuron_saturation) > 0
+
+
+def test_processor_pools_source_channels():
+    """A network with a channel pool takes source channel events (and drops one beyond the
+    sources): spikes, membranes, scores and counters as run_network on the pooled events."""
+    import dataclasses
+
+    params = random_network(3, n_inputs=5, hidden=(("silif", 7),))
+    params = dataclasses.replace(params, channel_pool=ChannelPool(n_sources=14, pool=3))
+    rng = np.random.default_rng(4)
+    n_steps = 6
+    ticks = np.sort(rng.integers(0, n_steps * params.bin_ticks, 40))
+    sources = rng.integers(0, 14, 40)
+    events = np.zeros(40, dtype=CHANNEL_EVENT_DTYPE)
+    events["channel"], events["t"] = sources, ticks
+    expected = expected_from_trace(run_network(params, events, n_steps=n_steps))
+    beats = [{"kind": 0, "channel": int(c), "tick": int(t)} for c, t in zip(sources, ticks)]
+    beats.insert(10, {"kind": 0, "channel": 14, "tick": int(ticks[9])})  # beyond the sources: dropped
+    beats.append({"kind": 1, "channel": 0, "tick": 0})
+    observed, counters, _ = simulate_processor(params, beats, n_steps=n_steps, idle_prob=0.2, backpressure=0.2,
+                                               seed=5)
+    errors = compare(expected, observed)
+    assert not errors, "\n".join(errors)
+    assert counters["dropped_out_of_range"] == 1
 
 
 @pytest.mark.parametrize("lanes", [2, 4, 16])

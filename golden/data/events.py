@@ -50,7 +50,10 @@ __all__ = [
     "CameraRecording",
     "EventDataError",
     "InputMap",
+    "ChannelPool",
     "bin_events",
+    "digitize_bin_ticks",
+    "digitize_counts",
     "camera_events",
     "channel_events",
     "check_camera_events",
@@ -620,6 +623,105 @@ class InputMap:
         row = events["y"].astype(np.int64) // pool_y
         plane = events["p"].astype(np.int64) if self.split_polarity else 0
         return channel_events((plane * pooled_h + row) * pooled_w + column, events["t"])
+
+
+@dataclass(frozen=True)
+class ChannelPool:
+    """Sum ``pool`` adjacent source channels into one input channel: ``channel = source // pool``.
+
+    The audio counterpart of :class:`InputMap`'s spatial pooling (the SSC networks' authors sum 5
+    adjacent cochlea channels: 700 -> 140). The last input channel covers fewer sources when
+    ``n_sources`` is not a multiple of ``pool``.
+
+    Parameters
+    ----------
+    n_sources : int
+        Source channels (``0 <= channel < n_sources``).
+    pool : int
+        Source channels per input channel; 1 keeps every channel.
+    """
+
+    n_sources: int
+    pool: int = 1
+
+    def __post_init__(self):
+        for name in ("n_sources", "pool"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise EventDataError(f"ChannelPool {name} must be a positive integer, not {value!r}")
+            object.__setattr__(self, name, int(value))
+
+    @property
+    def n_channels(self) -> int:
+        """Input channels: ``ceil(n_sources / pool)``."""
+        return -(-self.n_sources // self.pool)
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        """Source channel events -> :data:`CHANNEL_EVENT_DTYPE` input events, same order and ticks.
+
+        Raises
+        ------
+        ValueError
+            On another dtype or a source channel ``>= n_sources`` (naming the first such event).
+        """
+        if events.dtype != CHANNEL_EVENT_DTYPE:
+            raise EventDataError(f"ChannelPool: expected CHANNEL_EVENT_DTYPE {CHANNEL_EVENT_DTYPE}, got {events.dtype}")
+        outside = np.flatnonzero(events["channel"] >= self.n_sources)
+        if outside.size:
+            i = int(outside[0])
+            raise EventDataError(f"ChannelPool: event {i} has channel {int(events['channel'][i])}, outside the "
+                                 f"{self.n_sources} source channels ({outside.size} such events)")
+        return channel_events(events["channel"].astype(np.int64) // self.pool, events["t"])
+
+
+def digitize_bin_ticks(n_steps: int, duration_ticks: int) -> int:
+    """The whole-tick bin width that reproduces :func:`digitize_counts` exactly with :func:`bin_events`.
+
+    ``np.digitize(t, linspace(0, duration, n_steps))`` puts ``t`` in bin ``k >= 1`` for
+    ``(k-1) * w <= t < k * w`` with ``w = duration / (n_steps - 1)``, and nothing in bin 0.
+    When ``w`` is a whole number of ticks this is :func:`bin_events` with ``bin_ticks = w`` and
+    ``t_start = -w`` (the events shifted one bin later); this function returns that ``w``.
+
+    Raises
+    ------
+    EventDataError
+        When ``n_steps < 2`` or ``w`` is not a whole number of ticks (the message gives ``w``:
+        such a binning can only be approximated on an integer time base).
+    """
+    n_steps, duration_ticks = int(n_steps), int(duration_ticks)
+    if n_steps < 2 or duration_ticks < 1:
+        raise EventDataError(f"the authors' binning needs n_steps >= 2 and a positive duration; got {n_steps} "
+                             f"and {duration_ticks}")
+    width, rest = divmod(duration_ticks, n_steps - 1)
+    if rest:
+        raise EventDataError(
+            f"the authors' bins are {duration_ticks}/{n_steps - 1} = {duration_ticks / (n_steps - 1):.6g} ticks wide, "
+            f"not a whole number of ticks: an integer time base cannot reproduce them exactly "
+            f"(n_steps = {n_steps} of {duration_ticks} ticks; whole widths need n_steps - 1 to divide {duration_ticks})"
+        )
+    return width
+
+
+def digitize_counts(events: np.ndarray, n_channels: int, n_steps: int, duration_ticks: int) -> np.ndarray:
+    """The SSM-inspired-LIF authors' binning, ``(n_steps, n_channels)`` int64 counts.
+
+    Bin of an event: ``np.digitize(t, np.linspace(0, duration, n_steps))`` as their data
+    loader computes it (in float, here in ticks; events at or after the duration land in bin ``n_steps`` and
+    are dropped here), so bin 0 is always empty. Use it to compare with the integer time base;
+    :func:`digitize_bin_ticks` says when :func:`bin_events` reproduces it exactly.
+    """
+    if events.dtype != CHANNEL_EVENT_DTYPE:
+        raise EventDataError(f"digitize_counts needs CHANNEL_EVENT_DTYPE events, not {events.dtype}")
+    if int(n_steps) < 2 or int(n_channels) < 1 or int(duration_ticks) < 1:
+        raise EventDataError(f"digitize_counts needs n_steps >= 2, n_channels >= 1 and a positive duration; got "
+                             f"{n_steps}, {n_channels}, {duration_ticks}")
+    channel = events["channel"].astype(np.int64)
+    if channel.size and channel.max() >= n_channels:
+        raise EventDataError(f"channel index {channel.max()} out of range for n_channels={n_channels}")
+    bins = np.digitize(events["t"].astype(np.float64), np.linspace(0, int(duration_ticks), int(n_steps)))
+    inside = bins < n_steps
+    flat = bins[inside] * n_channels + channel[inside]
+    return np.bincount(flat, minlength=n_steps * n_channels).astype(np.int64).reshape(n_steps, n_channels)
 
 
 def bin_events(events: np.ndarray, n_channels: int, bin_ticks: int, *,

@@ -63,10 +63,13 @@ _SAMPLE_TAG_BITS = 8
 
 
 def link_geometry(params: NetworkParams) -> SensorGeometry:
-    """Event address range the link accepts: the camera of the input map, or ``n_inputs x 1 x 1``."""
+    """Event address range the link accepts: the camera of the input map, or ``n x 1 x 1`` channels
+    (``n`` the channel pool's source channels, or ``n_inputs``)."""
     if params.input_map is not None:
         width, height = params.input_map.sensor_size
         return SensorGeometry(width, height, 2)
+    if params.channel_pool is not None:
+        return SensorGeometry(params.channel_pool.n_sources, 1, 1)
     return SensorGeometry(params.n_inputs, 1, 1)
 
 

@@ -1,4 +1,6 @@
-"""Camera events to input channels with spatial pooling, mirroring :class:`golden.data.events.InputMap`."""
+"""Events to input channels: camera events with spatial pooling (:class:`InputMapper`, mirroring
+:class:`golden.data.events.InputMap`) and channel events with channel pooling
+(:class:`ChannelPooler`, mirroring :class:`golden.data.events.ChannelPool`)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.data.events import InputMap
+from golden.data.events import ChannelPool, InputMap
 from hw.arith import times_constant
 from hw.processor.time_bins import TICK_BITS, channel_bits, input_event_layout
 
-__all__ = ["camera_event_layout", "InputMapper"]
+__all__ = ["camera_event_layout", "InputMapper", "ChannelPooler"]
 
 
 def camera_event_layout(input_map: InputMap) -> data.StructLayout:
@@ -97,5 +99,58 @@ class InputMapper(wiring.Component):
                 self.o.payload.kind.eq(kind_1),
                 self.o.payload.channel.eq(Mux(outside_1, mark, times_constant(row_1, pooled_w) + column_1)),
                 self.o.payload.tick.eq(tick_1),
+            ]
+        return m
+
+
+class ChannelPooler(wiring.Component):
+    """``channel = source // pool``: ``pool`` adjacent source channels become one input channel.
+
+    A source channel ``>= n_sources`` gets channel ``2**b - 1`` (``b`` =
+    :func:`~hw.processor.time_bins.channel_bits` of the pooled count), which is ``>= n_channels``,
+    so the time-bin controller counts and drops it. END beats pass through unchanged.
+
+    Parameters
+    ----------
+    channel_pool : ChannelPool
+
+    Members
+    -------
+    i : ``In(stream.Signature(input_event_layout(channel_pool.n_sources)))``
+    o : ``Out(stream.Signature(input_event_layout(channel_pool.n_channels)))``
+
+    Timing
+    ------
+    Latency 1 cycle (one registered stage), one beat per cycle; ``i.ready = ~o.valid | o.ready``.
+    The division is by a constant (a shift when ``pool`` is a power of two).
+    """
+
+    def __init__(self, channel_pool: ChannelPool):
+        if not isinstance(channel_pool, ChannelPool):
+            raise ValueError(
+                f"channel_pool must be a golden.data.events.ChannelPool, not {type(channel_pool).__name__}")
+        self._pool = channel_pool
+        super().__init__({
+            "i": In(stream.Signature(input_event_layout(channel_pool.n_sources))),
+            "o": Out(stream.Signature(input_event_layout(channel_pool.n_channels))),
+        })
+
+    @property
+    def channel_pool(self) -> ChannelPool:
+        return self._pool
+
+    def elaborate(self, platform):
+        m = Module()
+        pool = self._pool
+        mark = (1 << channel_bits(pool.n_channels)) - 1
+        beat = self.i.payload
+        advance = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(advance)
+        with m.If(advance):
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid),
+                self.o.payload.kind.eq(beat.kind),
+                self.o.payload.channel.eq(Mux(beat.channel >= pool.n_sources, mark, beat.channel // pool.pool)),
+                self.o.payload.tick.eq(beat.tick),
             ]
         return m

@@ -20,7 +20,7 @@ from golden.network import LayerParams, NetworkParams
 from hw.arith import COUNTER_MAX, COUNTER_WIDTH, times_constant
 from hw.cores import core_classes
 from hw.cores.li_readout import LIReadoutCore
-from hw.processor.input_map import InputMapper, camera_event_layout
+from hw.processor.input_map import ChannelPooler, InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 from hw.streams import LowestValidArbiter, StreamQueue
@@ -335,8 +335,9 @@ class NetworkProcessor(wiring.Component):
 
     Members
     -------
-    i : ``In(stream.Signature(camera_event_layout(input_map)))`` or
-        ``In(stream.Signature(input_event_layout(n_inputs)))``
+    i : ``In(stream.Signature(camera_event_layout(input_map)))``, or
+        ``In(stream.Signature(input_event_layout(n)))`` with ``n`` the ``channel_pool``'s
+        ``n_sources`` (source channels, pooled by a :class:`ChannelPooler`, one cycle) or ``n_inputs``
         Events of one sample in time order, then an END beat; the next sample may follow.
     o_scores : ``Out(stream.Signature({argmax, scores}))``
         One beat per sample.
@@ -374,9 +375,14 @@ class NetworkProcessor(wiring.Component):
         self.time_bins = TimeBinController(params.n_inputs, params.bin_ticks, n_steps,
                                            max_events_per_step=params.max_events_per_step)
         self.mapper = InputMapper(params.input_map) if self._camera else None
+        pool = None if self._camera else params.channel_pool
+        self.pooler = ChannelPooler(pool) if pool is not None else None
         self.hidden = [SpikingLayer(layer, lanes=lanes, cores=cores) for layer in params.layers[:-1]]
         self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
-        in_layout = camera_event_layout(params.input_map) if self._camera else input_event_layout(params.n_inputs)
+        if self._camera:
+            in_layout = camera_event_layout(params.input_map)
+        else:
+            in_layout = input_event_layout(pool.n_sources if pool is not None else params.n_inputs)
         n_layers = len(params.layers)
         members = {
             "i": In(stream.Signature(in_layout)),
@@ -425,6 +431,10 @@ class NetworkProcessor(wiring.Component):
             m.submodules.input_map = mapper = self.mapper
             wiring.connect(m, wiring.flipped(self.i), mapper.i)
             events = mapper.o
+        elif self.pooler is not None:
+            m.submodules.channel_pool = pooler = self.pooler
+            wiring.connect(m, wiring.flipped(self.i), pooler.i)
+            events = pooler.o
         else:
             events = wiring.flipped(self.i)
         # A small queue before the time bins: its input's ready is a register, so the time
