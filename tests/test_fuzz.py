@@ -307,7 +307,7 @@ class _Parsed(Exception):
 
 COMMANDS = {
     "hw.build": ["--board", "--variant", "--clock-mhz", "--model", "--lanes", "--cores", "--steps",
-                 "--spike-layers", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
+                 "--spike-layers", "--stimulus", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
     "hw.host": ["--port", "--dry-run", "--loopback", "--events", "--baud", "--tick-us", "--keep-time", "--timeout",
                 "--width", "--height", "--classes", "--spikes", "--spikes-csv", "--force"],
     "golden.train": ["--neuron", "--hidden", "--bin-ms", "--window-ms", "--epochs", "--batch-size", "--lr",
