@@ -593,3 +593,17 @@ def test_a_core_too_large_is_refused_before_elaboration(tmp_path, capsys):
     out = tmp_path / "out"
     assert build.main(["--stimulus", "--neurons", "1000000", "--dry-run", "--out", str(out)]) == build.EXIT_USAGE
     assert "at most 34816 neurons fit" in capsys.readouterr().err and not out.exists()
+
+
+def test_fmax_bench_summarises_each_network_over_its_seeds():
+    """bench.fmax: median, lowest, highest, spread and met count per network; a failed build
+    (no Fmax) counts as not met and stays out of the statistics."""
+    from bench.fmax import summarise
+
+    rows = [{"network": "default", "seed": seed, "fmax_mhz": fmax, "target_mhz": 100.0, "met": met}
+            for seed, fmax, met in ((1, 104.5, True), (2, 97.25, False), (3, 101.0, True))]
+    rows.append({"network": "rlif", "seed": 1, "fmax_mhz": None, "target_mhz": 100.0, "met": False})
+    default, rlif = summarise(rows)
+    assert default == {"network": "default", "seeds": "1,2,3", "target_mhz": 100.0, "fmax_median_mhz": 101.0,
+                       "fmax_min_mhz": 97.25, "fmax_max_mhz": 104.5, "spread_mhz": 7.25, "met": "2/3"}
+    assert rlif["fmax_median_mhz"] is None and rlif["met"] == "0/1"
