@@ -57,6 +57,7 @@ from golden.train import (
     spread_indices,
     train,
 )
+from hw.build import DEFAULT_PROCESSOR_CLOCK_MHZ
 
 NOT_MEASURED = "not yet measured"
 DOCS = REPO_ROOT / "docs"
@@ -372,8 +373,8 @@ def measure(neuron: str, config: TrainConfig, out_dir: Path, retrain: bool, log=
 
 COLUMNS = ["neuron", "epochs", "parameters", "float_acc", "int_acc", "agreement", "rtl_acc_subset", "state_words",
            "state_bits", "spike_rate", "synops_per_sample", "dense_macs_per_sample"]
-#: The processor top's default clock (``hw.build``), at which RTL cycle counts are also given as time.
-PROCESSOR_CLOCK_MHZ = 75.0
+#: The processor top's default clock, at which RTL cycle counts are also given as time.
+PROCESSOR_CLOCK_MHZ = DEFAULT_PROCESSOR_CLOCK_MHZ
 NOT_BUILT = "not built yet"
 
 

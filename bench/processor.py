@@ -28,8 +28,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
-from amaranth.sim import Simulator
-
 from bench.common import build_fit, write_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.fixed import QFormat
@@ -38,7 +36,7 @@ from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, defaul
 from golden.refractory_lif import RefractoryLIFParams
 from hw.bitstream import DEFAULT_LUT_MAPPER, DEFAULT_ROUTER, LUT_MAPPERS, ROUTERS
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
-from hw.processor.network import NetworkProcessor
+from hw.processor.cycles import measure_cycles
 
 BUILD_ROOT = Path(__file__).resolve().parent.parent / "build" / "processor_fit"
 LANES = (1, 2, 4, 8, 16)
@@ -88,63 +86,6 @@ def large_network_scaled(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
 NETWORKS = {"default": default_network, "large_2x256": large_network, "large_2x256_scaled": large_network_scaled}
 
 
-def measure(params: NetworkParams, lanes: int, *, cores: int | None = None, n_events: int = 120, n_steps: int = 6,
-            seed: int = 0) -> dict:
-    """Cycle costs of one processor configuration (channel-event input, no idle cycles, no stalls)."""
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, camera_input=False)
-    rng = np.random.default_rng(seed)
-    bin_ticks = params.bin_ticks
-    last_step = n_steps - 1
-    # Step 0: a burst of events; steps 1..T-2 empty; one event in the last step, then END.
-    beats = [{"kind": 0, "channel": int(c), "tick": k} for k, c in enumerate(rng.integers(0, params.n_inputs, n_events))]
-    beats.append({"kind": 0, "channel": 0, "tick": last_step * bin_ticks})
-    beats.append({"kind": 1, "channel": 0, "tick": 0})
-    marks = {}
-
-    async def testbench(ctx):
-        ctx.set(dut.o_scores.ready, 1)
-        for beat in beats:
-            for name, value in beat.items():
-                ctx.set(getattr(dut.i.payload, name), value)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def monitor(ctx):
-        # Events are timed where layer 0's synapse takes them (behind the input FIFO, the time
-        # bins and their output FIFO); the step closes that pass there are not counted.
-        port = (dut.hidden[0] if dut.hidden else dut.readout).i
-        cycle, taken = 0, 0
-        while True:
-            _, _, valid, ready, close, scores = await ctx.tick().sample(port.valid, port.ready, port.payload.close,
-                                                                         dut.o_scores.valid)
-            cycle += 1
-            if valid and ready and not close:
-                if taken == 0:
-                    marks["first_event"] = cycle
-                if taken == n_events - 1:
-                    marks["burst_end"] = cycle
-                if taken == n_events:
-                    marks["last_event"] = cycle
-                taken += 1
-            if scores:
-                marks["scores"] = cycle
-                return
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench, background=True)
-    sim.add_testbench(monitor)
-    sim.run()
-    per_event = (marks["burst_end"] - marks["first_event"]) / (n_events - 1)
-    latency = marks["scores"] - marks["last_event"]
-    # Empty steps between the burst and the last event: from the burst's end to the last event's
-    # acceptance the processor closes step 0 (with the burst's spikes) and steps 1..T-2.
-    empty_steps = max(1, last_step - 1)
-    per_step = (marks["last_event"] - marks["burst_end"]) / (empty_steps + 1)
-    return {"cycles_per_event": round(per_event, 2), "cycles_per_step": round(per_step, 1), "latency_cycles": latency}
-
-
 def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = None, clock_hz: float, variant: str,
         seed: int, router: str = DEFAULT_ROUTER, lut_mapper: str = DEFAULT_LUT_MAPPER) -> dict:
     """One full build of the ULX3S processor top; returns its table row."""
@@ -159,7 +100,7 @@ def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = Non
 
 def _sim_row(name: str, lanes: int, cores: int, clock_mhz: float) -> dict:
     params = NETWORKS[name]()
-    row = {"network": name, "lanes": lanes, "cores": cores, **measure(params, lanes, cores=cores)}
+    row = {"network": name, "lanes": lanes, "cores": cores, **measure_cycles(params, lanes, cores=cores)}
     row["latency_us"] = round(row["latency_cycles"] / clock_mhz, 2)
     row["event_layer0_us"] = round(row["cycles_per_event"] / clock_mhz, 3)
     row["gsop_per_s_peak"] = round(min(lanes, params.layers[0].n_out) * clock_mhz / 1e3, 3)

@@ -1,13 +1,15 @@
 """``python -m hw.build``: build (and optionally load) a ULX3S bitstream.
 
-Without ``--model`` the design is one refractory LIF core fed by on-chip stimulus (the
-toolchain smoke test); with ``--model FILE`` (or ``--model default``, the embedded
-default network) it is the streaming event processor behind the UART link, after
-a fit check that refuses, with numbers, a network the device cannot hold.
+By default the design is the streaming event processor behind the UART link for the best
+shipped trained model (:data:`DEFAULT_MODEL`); ``--model FILE`` (or ``--model default``, the
+small embedded default network) picks another network. A fit check refuses, with numbers, a
+network the device cannot hold. ``--stimulus`` builds one refractory LIF core fed by on-chip
+stimulus instead (the small design of the toolchain smoke test).
 
 The command line only picks the design and the board; :mod:`hw.bitstream` runs the toolchain
-and writes the reports. See ``docs/build.md`` for the board tops, the reports and the exit
-statuses.
+and writes the reports, to which a processor build adds its throughput from the processor's
+cycle costs (:mod:`hw.processor.cycles`). See ``docs/build.md`` for the board tops, the reports
+and the exit statuses.
 """
 
 from __future__ import annotations
@@ -31,32 +33,41 @@ from hw.boards.ulx3s import BOARD_CLOCK_HZ, VARIANTS, ULX3SNeuronTop, ulx3s_plat
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.pll_ecp5 import OUTPUT_HZ_RANGE, PLLConfig, solve_pll
+from hw.processor.cycles import measure_cycles, throughput
 from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a toolchain stage failed, or timing was missed without --allow-timing-fail
 EXIT_USAGE = 2  # bad arguments or a missing tool (argparse also exits 2)
 
+#: The model of the default build: of the shipped models (models/README.md), the most accurate
+#: on the FSDD test split (99.6 %) and the one with the fewest synaptic operations per sample
+#: (docs/fsdd_results.md).
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "fsdd_silif.safetensors"
+#: The stimulus top's clock.
 DEFAULT_CLOCK_MHZ = 100.0
-#: The processor top's clock: 75 MHz is an exact multiple of the default 1 Mbaud. The default
-#: network's top closes at 110 MHz; the trained FSDD tops scatter between 84 and 103 MHz from
-#: build to build on the 85F, limited by a weight bank's block RAM output routed far from its
-#: register (docs/processor.md); 100 MHz (UART divisor 100, exact) once that closes.
+#: The processor top's clock: a whole number of cycles per bit at the default 1 Mbaud, met by
+#: every shipped model's top over three placement seeds (docs/build.md, bench.fmax).
 DEFAULT_PROCESSOR_CLOCK_MHZ = 75.0
 DEFAULT_NEURONS = 256
+#: Events and steps of the simulation that measures a processor build's cycle costs for its
+#: report (hw.processor.cycles.measure_cycles: the per-event cost is exact after two events).
+REPORT_EVENTS = 8
+REPORT_STEPS = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m hw.build",
         description=(
-            "Build a bitstream for an FPGA board: by default a refractory LIF neuron core fed by "
-            "on-chip pseudo-random currents, its spike and saturation counts shown on the LEDs; "
-            "with --model, the streaming event processor for a trained network behind the UART "
-            "host link (after a fit check). "
+            "Build a bitstream for an FPGA board: by default the streaming event processor for the "
+            "best shipped trained model behind the UART host link (after a fit check); with --model, "
+            "for another network; with --stimulus, a refractory LIF neuron core fed by on-chip "
+            "pseudo-random currents, its spike and saturation counts shown on the LEDs. "
             "Runs Yosys, nextpnr-ecp5 and ecppack (the YoWASP builds from the virtual environment "
             "unless YOSYS, NEXTPNR_ECP5 or ECPPACK name other programs) and writes report.json and "
-            "report.md (utilisation, Fmax, timing verdict) beside the bitstream."
+            "report.md (utilisation, Fmax, timing verdict, stage times and, for the processor, cycles and "
+            "microseconds per sample and per event and synaptic operations per second) beside the bitstream."
         ),
         epilog=(
             "exit status: 0 built (and timing met, or --allow-timing-fail); 1 a toolchain stage "
@@ -76,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help=(
             "core clock made by the PLL from the 25 MHz oscillator, in MHz (default: "
-            f"{DEFAULT_CLOCK_MHZ:g}, or {DEFAULT_PROCESSOR_CLOCK_MHZ:g} with --model)"
+            f"{DEFAULT_PROCESSOR_CLOCK_MHZ:g}, or {DEFAULT_CLOCK_MHZ:g} with --stimulus)"
         ),
     )
     parser.add_argument(
@@ -84,30 +95,34 @@ def build_parser() -> argparse.ArgumentParser:
         type=_model_arg,
         metavar="FILE",
         help=(
-            "build the streaming event processor for this model file (golden.model_file format; "
-            "'default' for the small embedded default network) behind the UART host link, "
-            "instead of the single-core stimulus top"
+            "the network of the streaming event processor: a model file (golden.model_file format) "
+            "or 'default' for the small embedded default network (default: "
+            f"models/{DEFAULT_MODEL.name})"
         ),
+    )
+    parser.add_argument(
+        "--stimulus",
+        action="store_true",
+        help="build one refractory LIF core fed by on-chip stimulus instead of the processor (a small design)",
     )
     parser.add_argument(
         "--lanes",
         type=positive_int,
-        default=1,
         metavar="N",
-        help="with --model: synapse accumulator lanes per layer, adds per cycle (default: %(default)s)",
+        help="synapse accumulator lanes per layer, adds per cycle (default: 1)",
     )
     parser.add_argument(
         "--cores",
         type=positive_int,
         metavar="N",
-        help="with --model: neuron cores per hidden layer; must divide --lanes (default: as many as lanes)",
+        help="neuron cores per hidden layer; must divide --lanes (default: as many as lanes)",
     )
     parser.add_argument(
         "--steps",
         type=positive_int,
         metavar="T",
         help=(
-            "with --model: time steps per sample (default: the model file's provenance n_steps, "
+            "time steps per sample (default: the model file's provenance n_steps, "
             f"else {DEFAULT_STEPS})"
         ),
     )
@@ -116,16 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=spike_layers_arg,
         metavar="all|K[,K...]",
         help=(
-            "with --model: hidden layers whose spikes the board sends as SPIKE frames, 'all' or "
+            "hidden layers whose spikes the board sends as SPIKE frames, 'all' or "
             "indices such as 0,1 (default: none; docs/host_link.md)"
         ),
     )
     parser.add_argument(
         "--neurons",
         type=positive_int,
-        default=DEFAULT_NEURONS,
         metavar="N",
-        help="without --model: neurons in the core, time-multiplexed on one datapath (default: %(default)s)",
+        help=f"with --stimulus: neurons in the core, time-multiplexed on one datapath (default: {DEFAULT_NEURONS})",
     )
     parser.add_argument(
         "--out",
@@ -133,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=(
             "build directory for generated files, logs, bitstream and reports (default: "
-            "build/<board>-<variant>/, or build/<board>-<variant>-<model name>/ with --model)"
+            "build/<board>-<variant>-<model name>/, or build/<board>-<variant>/ with --stimulus)"
         ),
     )
     parser.add_argument(
@@ -210,6 +224,33 @@ def refractory_lif_top(n_neurons: int, pll_config: PLLConfig) -> tuple[str, ULX3
     return f"refractory_lif n_neurons={n_neurons}", top
 
 
+def load_network(model: str):
+    """The network of a model file, or of ``"default"`` (the embedded default network)."""
+    return default_network() if model == "default" else load_model(model)
+
+
+def steps_of(params, n_steps: int | None) -> int:
+    """``n_steps`` if given, else :func:`hw.board_model.model_steps` (the model file's provenance ``n_steps``,
+    else :data:`~hw.board_model.DEFAULT_STEPS`)."""
+    return n_steps if n_steps is not None else model_steps(params)
+
+
+def processor_throughput(model: str, report, *, lanes: int, cores: int | None, n_steps: int | None) -> list[dict]:
+    """The processor's throughput at the built clock and at the build's Fmax (if it has one):
+    :func:`hw.processor.cycles.throughput` of the cycles measured in simulation."""
+    params = load_network(model)
+    n_steps = steps_of(params, n_steps)
+    print(f"measuring the processor's cycle costs in simulation ({REPORT_EVENTS} events, {REPORT_STEPS} steps) ...",
+          file=sys.stderr, flush=True)
+    costs = measure_cycles(params, lanes, cores=cores, n_events=REPORT_EVENTS, n_steps=REPORT_STEPS)
+    clocks = [("built clock", report.pll["output_mhz"])]
+    fmax = min((clock["fmax_mhz"] for clock in report.clocks), default=None)
+    if fmax:
+        clocks.append(("Fmax", fmax))
+    return [{"label": label, **throughput(costs, params, lanes=lanes, n_steps=n_steps, clock_mhz=mhz)}
+            for label, mhz in clocks]
+
+
 def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int, n_steps: int | None,
                   cores: int | None = None, spike_layers=None):
     """The ULX3S processor top for a model file (or ``"default"``), after the fit check.
@@ -217,12 +258,8 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
     Raises :class:`golden.model_file.ModelFileError` for a bad file and
     :class:`golden.fit.FitError` (with the numbers) for a network the device cannot hold.
     """
-    if model == "default":
-        params = default_network()
-    else:
-        params = load_model(model)
-    if n_steps is None:
-        n_steps = model_steps(params)
+    params = load_network(model)
+    n_steps = steps_of(params, n_steps)
     report = check_fit(params, variant, lanes=lanes, cores=cores, spike_layers=spike_layers)
     print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
     top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, cores=cores,
@@ -237,17 +274,22 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.dry_run and args.program:
         parser.error("--program needs a bitstream: drop --dry-run")
-    if args.cores is not None and args.model is None:
-        parser.error("--cores needs --model (the processor build)")
-    if args.cores is not None and args.lanes % args.cores:
-        divisors = [d for d in range(1, args.lanes + 1) if args.lanes % d == 0]
-        parser.error(f"--cores {args.cores} must divide --lanes {args.lanes}: cores ({args.cores}) must divide lanes "
-                     f"({args.lanes}); try one of {', '.join(map(str, divisors[-6:]))}")
-    if args.spike_layers is not None and args.model is None:
-        parser.error("--spike-layers needs --model (the processor build)")
-    default_mhz = DEFAULT_CLOCK_MHZ if args.model is None else DEFAULT_PROCESSOR_CLOCK_MHZ
+    if args.stimulus:
+        for option, value in (("--model", args.model), ("--cores", args.cores), ("--steps", args.steps),
+                              ("--spike-layers", args.spike_layers), ("--lanes", args.lanes)):
+            if value is not None:
+                parser.error(f"{option} is for the processor build: drop --stimulus")
+    elif args.neurons is not None:
+        parser.error("--neurons needs --stimulus (the single-core build)")
+    model = str(DEFAULT_MODEL) if args.model is None else args.model
+    lanes = 1 if args.lanes is None else args.lanes
+    if args.cores is not None and lanes % args.cores:
+        divisors = [d for d in range(1, lanes + 1) if lanes % d == 0]
+        parser.error(f"--cores {args.cores} must divide --lanes {lanes}: cores ({args.cores}) must divide lanes "
+                     f"({lanes}); try one of {', '.join(map(str, divisors[-6:]))}")
+    default_mhz = DEFAULT_CLOCK_MHZ if args.stimulus else DEFAULT_PROCESSOR_CLOCK_MHZ
     clock_hz = (args.clock_mhz if args.clock_mhz is not None else default_mhz) * 1e6
-    name = f"{args.board}-{args.variant}" + ("" if args.model is None else f"-{Path(args.model).stem}")
+    name = f"{args.board}-{args.variant}" + ("" if args.stimulus else f"-{Path(model).stem}")
     out_dir = args.out or Path("build") / name
 
     try:
@@ -255,12 +297,13 @@ def main(argv=None) -> int:
             configure_environment([*SYNTHESIS_TOOLS, *([PROGRAMMER] if args.program else [])])
         check_build_dir(out_dir, force=args.force)  # refused before anything is elaborated
         pll_config = solve_pll(BOARD_CLOCK_HZ, clock_hz)
-        if args.model is None:
+        if args.stimulus:
+            neurons = DEFAULT_NEURONS if args.neurons is None else args.neurons
             core_params = RefractoryLIFParams.from_float(v_th=np.ones(1), u_th=np.full(1, 0.5))
-            check_core_fit("refractory_lif", core_params, args.neurons, args.variant)
-            design, top = refractory_lif_top(args.neurons, pll_config)
+            check_core_fit("refractory_lif", core_params, neurons, args.variant)
+            design, top = refractory_lif_top(neurons, pll_config)
         else:
-            design, top = processor_top(args.model, args.variant, pll_config, lanes=args.lanes, n_steps=args.steps,
+            design, top = processor_top(model, args.variant, pll_config, lanes=lanes, n_steps=args.steps,
                                         cores=args.cores, spike_layers=args.spike_layers)
     except (ToolNotFoundError, BuildDirError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -296,6 +339,10 @@ def main(argv=None) -> int:
     if result.report is None:
         print(f"dry run: design files in {result.out_dir}")
         return EXIT_OK
+    if not args.stimulus:
+        result.report.throughput = processor_throughput(model, result.report, lanes=lanes, cores=args.cores,
+                                                        n_steps=args.steps)
+        result.report.write(result.out_dir)
     status = report_verdict(result.report, allow_timing_fail=args.allow_timing_fail)
     if status == EXIT_OK and args.program:
         try:

@@ -1,20 +1,20 @@
-"""Library stream blocks: a queue and a lowest-valid arbiter, joined to their neighbours with
-:func:`amaranth.lib.wiring.connect`.
+"""Library stream blocks: a queue, a register stage and a lowest-valid arbiter, joined to their
+neighbours with :func:`amaranth.lib.wiring.connect`.
 
-Both follow :mod:`amaranth.lib.stream`'s transfer rules; their stream members are named ``i``
+All follow :mod:`amaranth.lib.stream`'s transfer rules; their stream members are named ``i``
 (input) and ``o`` (output).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import any_of, index_bits, tree_select
 
-__all__ = ["LowestValidArbiter", "StreamQueue"]
+__all__ = ["LowestValidArbiter", "StreamQueue", "StreamRegister"]
 
 
 class StreamQueue(wiring.Component):
@@ -68,6 +68,55 @@ class StreamQueue(wiring.Component):
             self.o.valid.eq(r_stream.valid),
             r_stream.ready.eq(self.o.ready),
         ]
+        return m
+
+
+class StreamRegister(wiring.Component):
+    """A register stage of two beats between two streams: ``o.valid``, ``o.payload`` and
+    ``i.ready`` are registers, and ``o.ready`` reaches only the output register's load.
+
+    Where a consumer's ``ready`` is a long function of the payload it is offered (a neuron
+    core's read-after-write compare), this keeps that ``ready`` out of a queue's internals: it
+    only chooses whether the output register loads. The second beat (the skid register) holds
+    the beat taken while the output register could not load, so ``i.ready`` need not wait for
+    ``o.ready``.
+
+    Parameters
+    ----------
+    shape : shape-castable
+        Payload of both streams.
+
+    Members
+    -------
+    i : ``In(stream.Signature(shape))``
+    o : ``Out(stream.Signature(shape))``
+        The beats of ``i`` in order.
+
+    Timing
+    ------
+    A beat taken on ``i`` at clock edge ``k`` is offered on ``o`` from edge ``k + 1`` on (when
+    the stage was empty); one beat per cycle while ``o.ready`` stays high. After a cycle of
+    ``o`` not ready with a beat waiting on ``i``, ``i`` pauses for one cycle while the skid
+    register empties.
+    """
+
+    def __init__(self, shape):
+        self._shape = shape
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal(self._shape, name="skid")
+        load = ~self.o.valid | self.o.ready  # the output register's beat leaves (or it has none)
+        m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(load):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & ~skid_valid):
+            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
         return m
 
 

@@ -57,7 +57,7 @@ def test_help_explains_every_option():
 
 def test_dry_run_writes_design_files_without_any_tool(tmp_path, no_tools, capsys):
     out = tmp_path / "ulx3s"
-    assert build.main(["--dry-run", "--variant", "12F", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)]) == 0
+    assert build.main(["--dry-run", "--variant", "12F", "--stimulus", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)]) == 0
     for name in ("top.il", "top.debug.v", "top.ys", "top.lpf", "build_top.sh"):
         assert (out / name).is_file(), name
     assert not (out / "top.bit").exists() and not (out / "report.json").exists()
@@ -79,15 +79,15 @@ def test_dry_run_writes_design_files_without_any_tool(tmp_path, no_tools, capsys
 
 def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert build.main(["--dry-run", "--variant", "25F", "--neurons", "8"]) == 0
+    assert build.main(["--dry-run", "--variant", "25F", "--stimulus", "--neurons", "8"]) == 0
     assert "--25k" in (tmp_path / "build" / "ulx3s-25F" / "build_top.sh").read_text()
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--neurons", "0"], "argument --neurons: must be at least 1, not 0"),
-        (["--neurons", "x"], "expected an integer"),
+        (["--stimulus", "--neurons", "0"], "argument --neurons: must be at least 1, not 0"),
+        (["--stimulus", "--neurons", "x"], "expected an integer"),
         (["--clock-mhz", "inf"], "expected a finite number"),
         (["--clock-mhz", "-5"], "must be a number above 0"),
         (["--dry-run", "--program"], "drop --dry-run"),
@@ -95,7 +95,8 @@ def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monk
         (["--variant", "100F"], "unknown variant '100F'; choose from 12F, 25F, 45F, 85F"),
         (["--model", "default", "--lanes", "0"], "argument --lanes: must be at least 1"),
         (["--model", "default", "--cores", "0"], "argument --cores: must be at least 1"),
-        (["--cores", "2"], "--cores needs --model"),
+        (["--stimulus", "--cores", "2"], "--cores is for the processor build: drop --stimulus"),
+        (["--neurons", "8"], "--neurons needs --stimulus"),
         (["--model", "default", "--lanes", "4", "--cores", "3", "--dry-run"], "cores (3) must divide lanes (4)"),
         (["--model", "default", "--steps", "0"], "argument --steps: must be at least 1"),
         (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors: no such file"),
@@ -118,6 +119,42 @@ def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_
     lpf = (out / "top.lpf").read_text()
     assert 'LOCATE COMP "uart_0__rx__io"' in lpf and 'LOCATE COMP "uart_0__tx__io"' in lpf
     assert re.search(r"parameter \\CLKFB_DIV 3\b", (out / "top.il").read_text())  # 75 MHz = 25 MHz * 3
+
+
+def test_default_build_is_the_processor_for_the_best_shipped_model(tmp_path, no_tools, capsys):
+    """No options: the SiLIF FSDD network of models/ behind the UART link, at the processor's clock."""
+    out = tmp_path / "default"
+    assert build.main(["--dry-run", "--out", str(out)]) == 0
+    assert build.DEFAULT_MODEL.name == "fsdd_silif.safetensors" and build.DEFAULT_MODEL.is_file()
+    assert "processor fsdd_silif.safetensors (32-176-176-10, lanes=1, steps=40)" in capsys.readouterr().err
+    assert 'LOCATE COMP "uart_0__tx__io"' in (out / "top.lpf").read_text()
+    pll = solve_pll(25e6, build.DEFAULT_PROCESSOR_CLOCK_MHZ * 1e6)
+    assert re.search(rf"parameter \\CLKFB_DIV {pll.clkfb_div}\b", (out / "top.il").read_text())
+
+
+def test_processor_build_reports_its_throughput(tmp_path, monkeypatch):
+    """A processor build's report gives cycles and microseconds per event, step and sample and
+    GSOP/s, from the processor's simulated cycles, at the built clock and at Fmax."""
+    real_run_build = build.run_build
+
+    def run_build_without_toolchain(top, platform, out_dir, **kwargs):
+        result = real_run_build(top, platform, out_dir, **{**kwargs, "dry_run": True})
+        result.report = _report(120.0)
+        return result
+
+    monkeypatch.setattr(build, "run_build", run_build_without_toolchain)
+    out = tmp_path / "out"
+    assert build.main(["--model", "default", "--lanes", "2", "--out", str(out)]) == build.EXIT_OK
+    report = json.loads((out / "report.json").read_text())
+    at_clock, at_fmax = report["throughput"]
+    assert (at_clock["label"], at_clock["clock_mhz"], at_fmax["label"], at_fmax["clock_mhz"]) == (
+        "built clock", 100.0, "Fmax", 120.0)
+    assert at_clock["cycles_per_event"] == 16  # 32 neurons, 2 lanes: one row of 2 adds per cycle
+    assert at_fmax["us_per_event"] == pytest.approx(16 / 120.0, abs=1e-4)
+    assert at_clock["gsop_per_s"] == pytest.approx(32 / 16 * 100 / 1e3)
+    markdown = (out / "report.md").read_text()
+    assert "## Throughput" in markdown and "at 120 MHz (Fmax)" in markdown
+    assert f"| us / input event | {at_clock['us_per_event']:.4g} | {at_fmax['us_per_event']:.4g} |" in markdown
 
 
 def test_model_build_with_fewer_cores_than_lanes(tmp_path, no_tools, capsys):
@@ -236,7 +273,7 @@ def test_uninstalled_tool_names_the_package_to_install(tool, package, no_tools):
 
 def test_build_with_missing_tool_exits_before_elaboration(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEXTPNR_ECP5", str(tmp_path / "no-such-nextpnr"))
-    assert build.main(["--variant", "12F", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
+    assert build.main(["--variant", "12F", "--stimulus", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
     assert "NEXTPNR_ECP5=" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -252,7 +289,7 @@ def test_programmer_is_required_only_for_programming():
 
 def test_program_without_programmer_fails_before_building(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPENFPGALOADER", str(tmp_path / "no-such-loader"))
-    assert build.main(["--program", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
+    assert build.main(["--program", "--stimulus", "--neurons", "8", "--out", str(tmp_path / "out")]) == build.EXIT_USAGE
     assert "OPENFPGALOADER=" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
@@ -274,7 +311,7 @@ def test_program_loads_the_bitstream_with_openfpgaloader(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(build, "run_build", run_build_without_toolchain)
-    assert build.main(["--program", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK
+    assert build.main(["--program", "--stimulus", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK
     arguments = loader_args.read_text().split()
     assert arguments[:3] == ["-b", "ulx3s", "-m"] and loaded.read_bytes() == b"bitstream"
 
@@ -295,7 +332,7 @@ def test_stages_name_the_device_package_and_report():
 
 def test_router_option_reaches_nextpnr_and_the_report(tmp_path, capsys):
     out = tmp_path / "out"
-    assert build.main(["--dry-run", "--neurons", "8", "--router", "router2", "--out", str(out)]) == build.EXIT_OK
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--router", "router2", "--out", str(out)]) == build.EXIT_OK
     assert "--router router2" in (out / "build_top.sh").read_text()
     with pytest.raises(SystemExit):
         build.main(["--dry-run", "--router", "router9"])
@@ -307,10 +344,10 @@ def test_router_option_reaches_nextpnr_and_the_report(tmp_path, capsys):
 
 def test_lut_mapper_abc_splits_synth_ecp5_around_classic_abc(tmp_path):
     default = tmp_path / "abc9"
-    assert build.main(["--dry-run", "--neurons", "8", "--out", str(default)]) == build.EXIT_OK
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(default)]) == build.EXIT_OK
     assert "abc -dress" not in (default / "top.ys").read_text()
     out = tmp_path / "abc"
-    assert build.main(["--dry-run", "--neurons", "8", "--lut-mapper", "abc", "--out", str(out)]) == build.EXIT_OK
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--lut-mapper", "abc", "--out", str(out)]) == build.EXIT_OK
     script = [line.strip() for line in (out / "top.ys").read_text().splitlines()]
     start = script.index("synth_ecp5 -run :map_luts -top top")
     assert script[start + 1:start + 5] == ["techmap -map +/lattice/latches_map.v", "abc -dress -lut 4:7", "clean",
@@ -322,7 +359,7 @@ def test_lut_mapper_abc_splits_synth_ecp5_around_classic_abc(tmp_path):
 def test_lut_mapper_abc_synthesises_with_yosys(tmp_path):
     """The split script is a valid Yosys run: LUT4s and carry cells, no unmapped gates left."""
     tool = toolchain.configure_environment(["yosys"])["yosys"]
-    assert build.main(["--dry-run", "--neurons", "8", "--lut-mapper", "abc", "--out", str(tmp_path)]) == build.EXIT_OK
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--lut-mapper", "abc", "--out", str(tmp_path)]) == build.EXIT_OK
     stage = toolchain_stages(ulx3s_platform("85F"))[0]
     subprocess.run([tool, *stage.args], cwd=tmp_path, check=True, capture_output=True)
     cells = json.loads((tmp_path / "top.json").read_text())["modules"]["top"]["cells"].values()
@@ -511,7 +548,7 @@ def test_full_build_produces_bitstream_and_reports(tmp_path, monkeypatch):
     if shutil.which("openFPGALoader") is None:
         monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # and surely no programmer on PATH
     out = tmp_path / "ulx3s-12F"
-    status = build.main(["--variant", "12F", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)])
+    status = build.main(["--variant", "12F", "--stimulus", "--neurons", "16", "--clock-mhz", "50", "--out", str(out)])
     assert status == build.EXIT_OK
     bitstream = out / "top.bit"
     assert bitstream.is_file() and bitstream.stat().st_size > 10_000
@@ -536,23 +573,37 @@ def test_build_refuses_a_foreign_folder_and_keeps_its_files(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "report.md").write_text("my notes")
-    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out)]) == build.EXIT_USAGE
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(out)]) == build.EXIT_USAGE
     assert "not a build folder of this project" in capsys.readouterr().err
     assert (out / "report.md").read_text() == "my notes" and not (out / BUILD_MARKER).exists()
-    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out), "--force"]) == build.EXIT_OK
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(out), "--force"]) == build.EXIT_OK
     assert (out / BUILD_MARKER).is_file()
-    assert build.main(["--dry-run", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK  # now marked
+    assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK  # now marked
 
 
 def test_build_refuses_an_out_that_is_a_file(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(SystemExit) as exit_info:
-        build.main(["--dry-run", "--neurons", "8", "--out", str(target)])
+        build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(target)])
     assert exit_info.value.code == build.EXIT_USAGE and "is a file, not a folder" in capsys.readouterr().err
 
 
 def test_a_core_too_large_is_refused_before_elaboration(tmp_path, capsys):
     out = tmp_path / "out"
-    assert build.main(["--neurons", "1000000", "--dry-run", "--out", str(out)]) == build.EXIT_USAGE
+    assert build.main(["--stimulus", "--neurons", "1000000", "--dry-run", "--out", str(out)]) == build.EXIT_USAGE
     assert "at most 34816 neurons fit" in capsys.readouterr().err and not out.exists()
+
+
+def test_fmax_bench_summarises_each_network_over_its_seeds():
+    """bench.fmax: median, lowest, highest, spread and met count per network; a failed build
+    (no Fmax) counts as not met and stays out of the statistics."""
+    from bench.fmax import summarise
+
+    rows = [{"network": "default", "seed": seed, "fmax_mhz": fmax, "target_mhz": 100.0, "met": met}
+            for seed, fmax, met in ((1, 104.5, True), (2, 97.25, False), (3, 101.0, True))]
+    rows.append({"network": "rlif", "seed": 1, "fmax_mhz": None, "target_mhz": 100.0, "met": False})
+    default, rlif = summarise(rows)
+    assert default == {"network": "default", "seeds": "1,2,3", "target_mhz": 100.0, "fmax_median_mhz": 101.0,
+                       "fmax_min_mhz": 97.25, "fmax_max_mhz": 104.5, "spread_mhz": 7.25, "met": "2/3"}
+    assert rlif["fmax_median_mhz"] is None and rlif["met"] == "0/1"

@@ -356,6 +356,9 @@ HARD_REGISTER_DESIGNS = {
     "csilif_core_16": (lambda: _core("csilif", 16), 0, 9),
     # 1024 neurons: state and thresholds in 3 DP16KD each; two 18-bit slices of each decay product.
     "refractory_lif_core_1024": (lambda: _core("refractory_lif", 1024), 6, 4),
+    # 1024 neurons: the 49-bit state word in 3 DP16KD, the 5 coefficients in 5; two biased
+    # 18-bit slices of each of the four products.
+    "silif_core_1024": (lambda: _core("silif", 1024), 8, 8),
     # 10 classes (memories in LUT RAM and logic): two biased 18-bit slices of u and of x.
     "li_readout_core_10": (lambda: _core("li_readout", 10), 0, 4),
 }

@@ -307,7 +307,7 @@ class _Parsed(Exception):
 
 COMMANDS = {
     "hw.build": ["--board", "--variant", "--clock-mhz", "--model", "--lanes", "--cores", "--steps",
-                 "--spike-layers", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
+                 "--spike-layers", "--stimulus", "--neurons", "--out", "--dry-run", "--force", "--seed", "--router", "--lut-mapper"],
     "hw.host": ["--port", "--dry-run", "--loopback", "--golden", "--events", "--audio", "--model", "--check", "--steps",
                 "--spike-layers", "--lanes", "--cores", "--clock-mhz", "--baud", "--tick-us", "--keep-time",
                 "--timeout", "--spikes", "--spikes-csv", "--json", "--force"],
@@ -334,6 +334,7 @@ COMMANDS = {
     "bench.ssc_checkpoints": ["--networks", "--weight-bits", "--row-scale", "--rounding", "--no-tied", "--no-fit",
                               "--batch", "--steps", "--calibration", "--seed", "--device", "--lanes", "--cores",
                               "--clock-mhz", "--quick"],
+    "bench.fmax": ["--networks", "--seeds", "--clock-mhz", "--variant", "--router", "--jobs"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",
            "all", "0,1", "x", "", " ", "default", "csilif", "router2", "abc", "9" * 60, "/", "/dev/null",

@@ -147,6 +147,10 @@ class BuildReport:
         ``{tool name: {"path": .., "version": ..}}``.
     stages : list of dict
         ``{"name", "seconds", "command", "log"}`` per toolchain stage, in order.
+    throughput : list of dict
+        For a processor build: :func:`hw.processor.cycles.throughput` at the built clock and at
+        the achieved Fmax (cycles and microseconds per input event, step and sample, synaptic
+        operations per second); empty for other designs.
     """
 
     design: str
@@ -164,6 +168,7 @@ class BuildReport:
     tools: dict = field(default_factory=dict)
     stages: list = field(default_factory=list)
     total_seconds: float = 0.0
+    throughput: list = field(default_factory=list)
 
     @classmethod
     def from_nextpnr(cls, nextpnr_report: dict, **fields) -> "BuildReport":
@@ -238,6 +243,7 @@ class BuildReport:
                 f"{path['clock_to_out_ns']} ns clock-to-out; {path['routing_ns']} ns routing over {path['hops']} nets) "
                 f"from `{path['start']}` to `{path['end']}`.",
             ]
+        lines += self._throughput_lines()
         lines += ["", "## Stages", "", "| stage | seconds | log |", "|---|---:|---|"]
         for stage in self.stages:
             log = f"`{stage['log']}`" if stage["log"] else "-"
@@ -245,6 +251,39 @@ class BuildReport:
         lines += ["", f"Total: {self.total_seconds:.1f} s", "", "## Tools", ""]
         lines += [f"- {name}: `{tool['path']}` ({tool['version']})" for name, tool in self.tools.items()]
         return "\n".join(lines) + "\n"
+
+    def _throughput_lines(self) -> list[str]:
+        """The ``## Throughput`` table, one column per clock of :attr:`throughput`."""
+        if not self.throughput:
+            return []
+        first = self.throughput[0]
+        rows = [
+            ("cycles / input event (layer 0 fan-out)", lambda t: f"{t['cycles_per_event']:g}"),
+            ("us / input event", lambda t: f"{t['us_per_event']:.4g}"),
+            ("cycles / time step", lambda t: f"{t['cycles_per_step']:g}"),
+            ("us / time step", lambda t: f"{t['us_per_step']:.4g}"),
+            ("latency, last event -> decision (cycles / us)", lambda t: f"{t['latency_cycles']} / {t['latency_us']:.4g}"),
+            (f"sample without events, {first['n_steps']} steps (cycles / us)",
+             lambda t: f"{t['empty_sample_cycles']:,} / {t['empty_sample_us']:,.1f}"),
+            (f"sample at the event bound, {first['bound_sample_events']:,} events (cycles / us)",
+             lambda t: f"{t['bound_sample_cycles']:,} / {t['bound_sample_us']:,.1f}"),
+            ("synaptic operations while events stream (GSOP/s)", lambda t: f"{t['gsop_per_s']:.4g}"),
+            ("peak, lanes adds per cycle (GSOP/s)", lambda t: f"{t['gsop_per_s_peak']:.4g}"),
+        ]
+        header = " | ".join(f"at {t['clock_mhz']:.4g} MHz ({t['label']})" for t in self.throughput)
+        lines = [
+            "",
+            "## Throughput",
+            "",
+            "From the processor's cycles in amaranth.sim (`hw.processor.cycles`, docs/processor.md); a "
+            "sample costs its events' fan-out, every step's close and the latency (cycles / sample = "
+            "events x cycles / event + steps x cycles / step + latency).",
+            "",
+            f"| | {header} |",
+            "|---|" + "---:|" * len(self.throughput),
+        ]
+        lines += [f"| {name} | " + " | ".join(cell(t) for t in self.throughput) + " |" for name, cell in rows]
+        return lines
 
     def _placement_line(self) -> list[str]:
         """``- Place and route: seed S, router R`` from the nextpnr command, when it was recorded."""

@@ -10,8 +10,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, unsigned
 from amaranth.lib import data
 
 from golden.silif import NEURON_KIND, SiLIFParams
-from hw.arith import partial_products, saturate, sum_shifted
+from hw.arith import saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
 
 __all__ = ["SiLIFCore"]
@@ -57,11 +58,11 @@ class SiLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (13) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (17) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
-      is in one of the :attr:`hazard_stages` (12) pipeline stages, the write-back stage
+      is in one of the :attr:`hazard_stages` (16) pipeline stages, the write-back stage
       included (the state read port is not transparent, so nothing but a register follows the
       block RAM output). With ``n_neurons <= hazard_stages`` the core runs slower than one
       update per clock, never wrong.
@@ -72,33 +73,36 @@ class SiLIFCore(NeuronCore):
       combinationally on the output readies and ``i_current.payload.neuron`` (never on
       ``i_current.valid``); the outputs' ``valid`` are registers.
 
-    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted; every multiply has
-    registered operands and is split into 18x18 partial products (one MULT18X18D each,
-    :func:`hw.arith.partial_products`) registered straight out of the multipliers and summed a
-    stage later, so no carry chain follows a multiplier in the same cycle)::
+    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted). Every multiply is
+    split into 18-bit partial products, each a ``MULT18X18D`` with its input, pipeline and output
+    registers (:func:`hw.ecp5.registered_partial_products`: the unsigned coefficient meets the
+    biased 18-bit slices of the signed operand), so the products of stage ``k`` operands are in
+    stage ``k + 3`` and are summed a stage later; no carry chain follows a multiplier in the
+    same cycle::
 
         0  accept: address the state and parameter memories
         1  memory words read (u, w, s_prev, alpha, beta, gain, a, b)
-        2  memory words in the block RAMs' output registers (multiplier operands)
-        3  partial products of beta*w, a*u; u - s_prev (exact), s_prev ? b : 0
-        4  beta*w, a*u summed (full width); partial products of alpha*(u - s)
-        5  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
-        6  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
-        7  w saturated
-        8  x - w (exact)
-        9  partial products of gain*(x - w)
-        10 gain*(x - w) summed (full width)
-        11 u sum (already carrying the rounding constant), >> Cd
-        12 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
-        -  write-back, into the output register (13)
+        2  memory words in the block RAMs' output registers (operands of beta*w, a*u)
+        3  u - s_prev (exact; operand of alpha*(u - s)), s_prev ? b : 0
+        5  partial products of beta*w, a*u out of the multipliers
+        6  beta*w, a*u summed (full width); partial products of alpha*(u - s) out
+        7  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
+        8  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
+        9  w saturated
+        10 x - w (exact; operand of gain*(x - w))
+        13 partial products of gain*(x - w) out
+        14 gain*(x - w) summed (full width)
+        15 u sum (already carrying the rounding constant), >> Cd
+        16 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
+        -  write-back, into the output register (17)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 13
+    latency = 17
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
-    #: them, the write-back stage (12) included, because the state read port is not
+    #: them, the write-back stage (16) included, because the state read port is not
     #: transparent (no bypass multiplexer behind the block RAM output).
-    hazard_stages = 12
+    hazard_stages = 16
 
     params_class = SiLIFParams
 
@@ -141,103 +145,89 @@ class SiLIFCore(NeuronCore):
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         stage = stage_registers(m, advance)
 
-        def product_parts(name, a, b):
-            """``a * b`` as partial products (one MULT18X18D each), each registered straight out
-            of its multiplier: ``[(register, shift)]``, summed by :func:`hw.arith.sum_shifted` a stage later."""
-            return [(stage(f"{name}_{shift}_{i}", part), shift) for i, (part, shift) in enumerate(partial_products(a, b))]
+        def products(name, coef, operand):
+            """``coef * operand`` as registered partial products (hw.ecp5): ``[(term, shift)]``
+            three stages after the operands, summed by :func:`hw.arith.sum_shifted`."""
+            return registered_partial_products(m, name, coef, operand, en=advance)
+
+        def delay(name, value, stages_from, stages_to, shape=None):
+            """``value`` of stage ``stages_from`` carried along to stage ``stages_to``."""
+            for k in range(stages_from + 1, stages_to + 1):
+                value = stage(f"{name}_{k}", value, shape)
+            return value
 
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
         # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
-        # output_register=True): no logic behind the block RAMs, and registered operands.
+        # output_register=True): no logic behind the block RAMs. They are the operands of the
+        # two w products (in stage 5).
         row, coef = state_rd.data, param_rd.data
         u_2, w_2, spike_prev_2 = row.u, row.w, row.spike
         alpha_2, beta_2, gain_2, a_2, b_2 = coef.alpha, coef.beta, coef.gain, coef.a, coef.b
-        current_2 = stage("current_2", current_1)
+        beta_w_5 = products("beta_w", beta_2, w_2)
+        a_u_5 = products("a_u", a_2, u_2)
 
-        # Stage 3: the two w products of the old state as registered 18x18 partial products
-        # (one MULT18X18D each, see hw.arith.partial_products); u - s_prev (exact, one bit
-        # wider than u) and the spike-triggered increment s_prev ? b : 0 beside them.
+        # Stage 3: u - s_prev (exact, one bit wider than u), the operand of alpha*(u - s) (in
+        # stage 6); the spike-triggered increment s_prev ? b : 0 beside it.
         threshold = Const(p.threshold_q, p.state_fmt.shape())
-        beta_w_3 = product_parts("beta_w_3", beta_2, w_2)
-        a_u_3 = product_parts("a_u_3", a_2, u_2)
         u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
         b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
         alpha_3 = stage("alpha_3", alpha_2)
-        gain_3 = stage("gain_3", gain_2)
-        current_3 = stage("current_3", current_2)
+        alpha_u_6 = products("alpha_u", alpha_3, u_reset_3)
 
-        # Stage 4: the w products summed at full width; alpha*(u - s) as partial products.
-        beta_w_4 = stage("beta_w_4", sum_shifted(beta_w_3))
-        a_u_4 = stage("a_u_4", sum_shifted(a_u_3))
-        alpha_u_4 = product_parts("alpha_u_4", alpha_3, u_reset_3)
-        b_increment_4 = stage("b_increment_4", b_increment_3)
-        gain_4 = stage("gain_4", gain_3)
-        current_4 = stage("current_4", current_3)
+        # Stage 6: the w products summed at full width.
+        beta_w_6 = stage("beta_w_6", sum_shifted(beta_w_5))
+        a_u_6 = stage("a_u_6", sum_shifted(a_u_5))
 
-        # Stage 5: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
+        # Stage 7: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
         # rounding constant while it waits for gain*(x - w).
-        partial_w_5 = stage("partial_w_5", (beta_w_4 << shift_decay) + (a_u_4 << shift_a))
-        alpha_u_rounding_5 = stage("alpha_u_rounding_5", sum_shifted(alpha_u_4) + (1 << (decay_bits - 1)))
-        b_increment_5 = stage("b_increment_5", b_increment_4)
-        gain_5 = stage("gain_5", gain_4)
-        current_5 = stage("current_5", current_4)
+        partial_w_7 = stage("partial_w_7", (beta_w_6 << shift_decay) + (a_u_6 << shift_a))
+        alpha_u_rounding_7 = stage("alpha_u_rounding_7", sum_shifted(alpha_u_6) + (1 << (decay_bits - 1)))
+        b_increment_6 = delay("b_increment", b_increment_3, 3, 6)
 
-        # Stage 6: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
-        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_5)
-        w_rounded_6 = stage("w_rounded_6", (partial_w_5 + rounding_w) >> coef_bits)
-        alpha_u_rounding_6 = stage("alpha_u_rounding_6", alpha_u_rounding_5)
-        gain_6 = stage("gain_6", gain_5)
-        current_6 = stage("current_6", current_5)
+        # Stage 8: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
+        b_increment_7 = stage("b_increment_7", b_increment_6)
+        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_7)
+        w_rounded_8 = stage("w_rounded_8", (partial_w_7 + rounding_w) >> coef_bits)
 
-        # Stage 7: w saturated.
-        w_next, w_clamped = saturate(w_rounded_6, p.state_fmt)
-        w_7 = stage("w_7", w_next, p.state_fmt.shape())
-        w_clamped_7 = stage("w_clamped_7", w_clamped, unsigned(1))
-        alpha_u_rounding_7 = stage("alpha_u_rounding_7", alpha_u_rounding_6)
-        gain_7 = stage("gain_7", gain_6)
-        current_7 = stage("current_7", current_6)
+        # Stage 9: w saturated.
+        w_next, w_clamped = saturate(w_rounded_8, p.state_fmt)
+        w_9 = stage("w_9", w_next, p.state_fmt.shape())
+        w_clamped_9 = stage("w_clamped_9", w_clamped, unsigned(1))
 
-        # Stage 8: x - w, exact.
-        drive_8 = stage("drive_8", current_7 - w_7)
-        w_8 = stage("w_8", w_7)
-        w_clamped_8 = stage("w_clamped_8", w_clamped_7)
-        alpha_u_rounding_8 = stage("alpha_u_rounding_8", alpha_u_rounding_7)
-        gain_8 = stage("gain_8", gain_7)
+        # Stage 10: x - w, exact: the operand of gain*(x - w) (in stage 13).
+        current_9 = delay("current", current_1, 1, 9)
+        drive_10 = stage("drive_10", current_9 - w_9)
+        gain_10 = delay("gain", gain_2, 2, 10)
+        gain_drive_13 = products("gain_drive", gain_10, drive_10)
 
-        # Stage 9: gain*(x - w) as partial products.
-        gain_drive_9 = product_parts("gain_drive_9", gain_8, drive_8)
-        w_9 = stage("w_9", w_8)
-        w_clamped_9 = stage("w_clamped_9", w_clamped_8)
-        alpha_u_rounding_9 = stage("alpha_u_rounding_9", alpha_u_rounding_8)
+        # Stage 14: gain*(x - w) summed at full width.
+        gain_drive_14 = stage("gain_drive_14", sum_shifted(gain_drive_13))
+        alpha_u_rounding_14 = delay("alpha_u_rounding", alpha_u_rounding_7, 7, 14)
+        w_14 = delay("w", w_9, 9, 14)
+        w_clamped_14 = delay("w_clamped", w_clamped_9, 9, 14)
 
-        # Stage 10: gain*(x - w) summed at full width.
-        gain_drive_10 = stage("gain_drive_10", sum_shifted(gain_drive_9))
-        w_10 = stage("w_10", w_9)
-        w_clamped_10 = stage("w_clamped_10", w_clamped_9)
-        alpha_u_rounding_10 = stage("alpha_u_rounding_10", alpha_u_rounding_9)
+        # Stage 15: u sum, rounded once (the constant rode along since stage 7).
+        u_rounded_15 = stage("u_rounded_15", (alpha_u_rounding_14 + gain_drive_14) >> decay_bits)
+        w_15 = stage("w_15", w_14)
+        w_clamped_15 = stage("w_clamped_15", w_clamped_14)
 
-        # Stage 11: u sum, rounded once (the constant rode along since stage 5).
-        u_rounded_11 = stage("u_rounded_11", (alpha_u_rounding_10 + gain_drive_10) >> decay_bits)
-        w_11 = stage("w_11", w_10)
-        w_clamped_11 = stage("w_clamped_11", w_clamped_10)
-
-        # Stage 12: u saturated; the strict compare on the unsaturated u gives the same spike
+        # Stage 16: u saturated; the strict compare on the unsaturated u gives the same spike
         # because the threshold lies strictly inside state_fmt.
-        u_next, u_clamped = saturate(u_rounded_11, p.state_fmt)
-        u_12 = stage("u_12", u_next, p.state_fmt.shape())
-        spike_12 = stage("spike_12", u_rounded_11 > p.threshold_q, unsigned(1))
-        saturated_12 = stage("saturated_12", w_clamped_11 | u_clamped, unsigned(1))
-        w_12 = stage("w_12", w_11)
+        u_next, u_clamped = saturate(u_rounded_15, p.state_fmt)
+        u_16 = stage("u_16", u_next, p.state_fmt.shape())
+        spike_16 = stage("spike_16", u_rounded_15 > p.threshold_q, unsigned(1))
+        saturated_16 = stage("saturated_16", w_clamped_15 | u_clamped, unsigned(1))
+        w_16 = stage("w_16", w_15)
 
         # Write-back and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
-                        fields={"u": u_12, "w": w_12, "spike": spike_12})
+                        fields={"u": u_16, "w": w_16, "spike": spike_16})
 
         self.output_register(
-            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_12, "w": w_12},
-            spike=spike_12, saturated=saturated_12,
+            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_16, "w": w_16},
+            spike=spike_16, saturated=saturated_16,
         )
         return m
 

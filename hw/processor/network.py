@@ -23,7 +23,7 @@ from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import ChannelPooler, InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
-from hw.streams import LowestValidArbiter, StreamQueue
+from hw.streams import LowestValidArbiter, StreamQueue, StreamRegister
 
 __all__ = ["lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
            "layer_tap_layout", "readout_tap_layout"]
@@ -178,13 +178,17 @@ class SpikingLayer(wiring.Component):
         for c, core in enumerate(self.cores):
             m.submodules[f"core_{c}"] = core
             # The lanes c, c + cores, ... of this core, lowest pending first; with several, the
-            # select feeds a 3-entry queue, so the core's ready stays off it (timing).
+            # select feeds a 3-entry queue, so the core's ready stays off it (timing). The core
+            # takes its beats from a register stage: its ready (the read-after-write compare
+            # of the offered neuron) only loads that register (timing).
+            m.submodules[f"core_input_{c}"] = core_input = StreamRegister(core.current_layout)
             if per_core > 1:
                 core_queue = _queue(m, f"core_fifo_{c}", core.current_layout)
                 _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_queue.i)
-                wiring.connect(m, core_queue.o, core.i_current)
+                wiring.connect(m, core_queue.o, core_input.i)
             else:
-                _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core.i_current)
+                _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_input.i)
+            wiring.connect(m, core_input.o, core.i_current)
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
@@ -283,7 +287,10 @@ class ReadoutLayer(wiring.Component):
         for lane, beat in enumerate(synapse.o_current):
             lane_queues.append(queue := _queue(m, f"current_fifo_{lane}", synapse.current_layout))
             wiring.connect(m, beat, queue.i)
-        _serialise_lanes(m, "lane_arbiter", lane_queues, core.i_current)
+        # The core takes its beats from a register stage (its ready only loads that register).
+        m.submodules.core_input = core_input = StreamRegister(core.i_current.payload.shape())
+        _serialise_lanes(m, "lane_arbiter", lane_queues, core_input.i)
+        wiring.connect(m, core_input.o, core.i_current)
 
         step_pending = Signal()
         finish_pending = Signal()
