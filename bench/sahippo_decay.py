@@ -15,18 +15,24 @@ per entry (``dense table``, the baseline, computed here with the same
   which the modal ``exp(Lambda g)`` equals) over event streams of 2,000 unit events at random
   ticks ``1 .. 40`` on random channels: the FLAMES FSDD event rate (2,015 events per
   recording of 40 steps on average);
-* the decay tables' words and the DP16KD they take (:func:`golden.fit.map_memory`).
+* the decay tables' words and the DP16KD they take (:func:`golden.fit.map_memory`);
+* with ``--flames CHECKPOINT`` (a :func:`golden.flames.train_flames` checkpoint, e.g.
+  ``build/train/flames/checkpoint.pt`` of ``python -m bench.flames_fsdd``): the FSDD test
+  accuracy of that network in float and in integer with each design (``b = 8`` and the
+  dense table), and how many decisions the two integer designs share.
 
-Writes ``build/bench/sahippo_decay.json``. Seeded; about a minute.
+Writes ``build/bench/sahippo_decay.json``. Seeded; about a minute (``--flames``: a few more).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+
 import numpy as np
 
 from bench.common import write_results
-from golden.cli import positive_int, run_main
+from golden.cli import existing_file, positive_int, run_main
 from golden.fit import map_memory
 from golden.hippo import nplr
 from golden.sahippo import DEFAULT_DECAY_DIGIT_BITS, SAHiPPOParams, quantize_complex_decay, run_int
@@ -98,11 +104,42 @@ def table_memory(params: SAHiPPOParams, rows: list[int]) -> dict:
             "decay_dp16kd": sum(map_memory(w, width, written=False)[1] for w in words)}
 
 
+def flames_accuracy(checkpoint, limit: int | None) -> dict:
+    """Float and integer FSDD test accuracy of a trained FLAMES network, the integer network
+    with the composed decays (``b = 8``) and with the dense table."""
+    import torch
+
+    from golden.flames import export_flames, load_flames, run_flames_int
+    from golden.train import load_speech_data
+
+    model, history = load_flames(checkpoint)
+    config = model.config
+    test = load_speech_data("test", config.bin_ms, config.window_ms)
+    n = len(test) if limit is None else min(limit, len(test))
+    labels = test.labels.numpy()[:n]
+    with torch.no_grad():
+        float_dec = torch.cat([model(test.counts[i:min(i + 125, n)].to(torch.float64))
+                               for i in range(0, n, 125)]).argmax(-1).numpy()
+    net = export_flames(model)
+    sa = net.sahippo
+    dense_net = replace(net, sahippo=DenseTable(**{f: getattr(sa, f) for f in sa.__dataclass_fields__}))
+    decisions = {name: np.array([run_flames_int(network, test.counts[i].numpy()).decision for i in range(n)])
+                 for name, network in (("digits", net), ("dense", dense_net))}
+    return {"checkpoint": str(checkpoint), "hidden": config.hidden, "n_state": config.n_state,
+            "epochs_trained": len(history), "recordings": n, "float_acc": float((float_dec == labels).mean()),
+            "int_acc_dense_table": float((decisions["dense"] == labels).mean()),
+            "int_acc_digits_b8": float((decisions["digits"] == labels).mean()),
+            "int_decisions_equal": float((decisions["dense"] == decisions["digits"]).mean())}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sahippo_decay", description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=positive_int, default=3, help="event streams per design (default: %(default)s)")
     parser.add_argument("--events", type=positive_int, default=2000, help="events per stream (default: %(default)s)")
     parser.add_argument("--ticks", type=positive_int, default=40, help="ticks per stream (default: %(default)s)")
+    parser.add_argument("--flames", type=existing_file, metavar="CHECKPOINT",
+                        help="also measure FSDD accuracy of this trained FLAMES checkpoint with both designs")
+    parser.add_argument("--flames-limit", type=positive_int, metavar="K", help="only the first K test recordings")
     args = parser.parse_args(argv)
     rows = []
     base = flames_layer(DEFAULT_DECAY_DIGIT_BITS)
@@ -117,7 +154,11 @@ def main(argv=None) -> int:
         rows.append({"design": name, "digit_tables": 1 if name == "dense table" else params.decay_digits,
                      "products_per_mode": products, **memory, "decay_err_max_lsb": worst, "decay_err_mean_lsb": mean,
                      "state_rel_err_median": median, "state_rel_err_max": peak})
+    flames = flames_accuracy(args.flames, args.flames_limit) if args.flames else None
+    if flames:
+        print(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in flames.items()))
     write_results("sahippo_decay", rows, {
+        "flames": flames,
         "H": H, "N": N, "dt_max": DT_MAX, "alpha": 1.0, "dt_scale": "geomspace(0.005, 0.1, H)",
         "streams": args.streams, "events": args.events, "ticks": args.ticks,
         "reference": "float64 zoh recurrence on the same quantised g (exp(Lambda g) z + B_t per unit event)",

@@ -323,7 +323,7 @@ COMMANDS = {
     "bench.fsdd": ["--neurons", "--quick", "--rtl", "--rtl-neurons", "--lanes", "--builds"],
     "bench.flames_fsdd": ["--epochs", "--hidden", "--n-state", "--threads", "--rtl", "--fit", "--router"],
     "bench.sahippo": ["--quick", "--only"],
-    "bench.sahippo_decay": ["--streams", "--events", "--ticks"],
+    "bench.sahippo_decay": ["--streams", "--events", "--ticks", "--flames", "--flames-limit"],
     "bench.encode_fsdd": ["--workers", "--example", "--docs"],
     "bench.hard_blocks": ["--variants", "--seed", "--clock-mhz"],
 }
