@@ -69,9 +69,8 @@ COLUMNS = [
     "spikes_per_neuron_step", "synaptic_ops", "dense_macs", "LUT4", "fmax_mhz", "cycles_per_sample",
 ]
 NOT_MEASURED = "not yet measured"
-#: nextpnr router for the fits: router2. The SA-HiPPO decay table (H x (dt_max + 1) x N/2 words
-#: over dozens of DP16KD feeding a few multipliers) did not route with router1 in 45 minutes at
-#: H = 64 (half its arcs still overused); router2 negotiates all nets at once and converges.
+#: nextpnr router for the fits: router2, which negotiates all nets at once (router1 did not
+#: route SA-HiPPO cores whose block RAMs all feed a few multipliers).
 FIT_ROUTER = "router2"
 FIT_CLOCK_HZ = 100e6
 FIT_VARIANT = "85F"
@@ -173,10 +172,9 @@ def _sahippo_memory_note(fit: dict) -> str | None:
     """What the decay table costs, once a build has counted its block RAMs."""
     if fit.get("DP16KD") is None:
         return None
-    words = fit["n_channels"] * (fit["dt_max"] + 1) * fit["n_state"] // 2
-    return (f"The SA-HiPPO zoh decay table holds H x (dt_max + 1) x N/2 = {words:,} complex words in "
-            f"{fit['DP16KD']} of the 208 DP16KD, every one read into the same complex multiplier: "
-            "the read multiplexer over that many block RAMs is what is hard to route and slow.")
+    return (f"The SA-HiPPO core takes {fit['DP16KD']} of the 208 DP16KD: its zoh decays are composed from three "
+            "digit tables of g shared by every channel (decision 'Composed decay tables'), beside the g table "
+            "(H x (dt_max + 1) words), the state and C (H x N/2 complex words each).")
 
 
 def _build_sahippo(config: FlamesConfig, dt_max: int, router: str) -> dict:
@@ -624,8 +622,8 @@ parts of every mode of every channel), normalised, `Linear({cfg['hidden'] * cfg[
 
 **Integer model** (`export_flames`, `run_flames_int`): the DH-LIF layer is
 `golden.dhlif.DHLIFParams` (weights {meta['formats']['dhlif_weight']}, currents and membrane
-{meta['formats']['dhlif_membrane']}, decays {meta['formats']['dhlif_decay']}), the memories `golden.sahippo.SAHiPPOParams` (zoh tables indexed by channel and
-interval, state {meta['formats']['sahippo_state']}), both run by their bit-exact `run_int`. The
+{meta['formats']['dhlif_membrane']}, decays {meta['formats']['dhlif_decay']}), the memories `golden.sahippo.SAHiPPOParams` (zoh, `g` indexed by channel and
+interval, decays composed from three digit tables of `g`, state {meta['formats']['sahippo_state']}), both run by their bit-exact `run_int`. The
 readout folds the normalisation into the weights (`W / sd`, `b - W mu / sd`), quantises them to
 {meta['formats']['readout']} and adds the bias at the product's fractional bits to the exact dot
 product with the summed state words: no rounding at all after the cores. Saturations over the
@@ -655,7 +653,7 @@ the file back and checks that `golden.network.run_network` decides every test re
   normalisation statistics are not counted): `H (32 + D + 1) + 2 H + 10 H N + 10`
   = {row['parameters']:,} at H = {cfg['hidden']}, D = {cfg['n_branches']}, N = {cfg['n_state']}. The readout's `10 H N` is most of
   it, so the ~40k budget of the other rows fixes `H N` near 3,600 whichever way it is split, and
-  with it the zoh decay table (`H x (dt_max + 1) x N/2` words). N stays at 32 (16 clocks per
+  with it the SA-HiPPO state (`H x N/2` complex words). N stays at 32 (16 clocks per
   event, the order the SA-HiPPO core was verified and built at before); H = 112 is the multiple
   of 16 nearest 40k (40,218; H = 96 gives 34,474, H = 128 45,962).
 * *state words / bits*: DH-LIF {state['words']['dhlif']:,} words / {state['bits']['dhlif']:,} bits (4 currents, membrane,

@@ -10,10 +10,10 @@ LED 0). Rows are built one after another by :func:`bench.common.build_fit`.
 outputs always ready). Results go to ``build/bench/sahippo_core.json``; each build stays in
 ``build/core_fit/sahippo-<N>-h<H>/`` unless the caller names another directory.
 
-nextpnr routes these builds with router2 by default (``--router``): the core's zoh decay table
-is ``H x (dt_max + 1) x N/2`` words spread over dozens of DP16KD block RAMs, all feeding the
-same few multipliers, and router1 (nextpnr's default, one arc at a time) was still ripping up
-half of its arcs after 45 minutes at H = 64, N = 32, where router2 (all nets at once) converges.
+nextpnr routes these builds with router2 by default (``--router``): the core's block RAMs
+(digit tables of decays, ``g``, state, ``C``) all feed the same few multipliers, where
+router1 (nextpnr's default, one arc at a time) converges slowly and router2 (all nets at once)
+does better.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sim.tb_sahippo import zoh_params
 STATE_SIZES = (16, 32, 64)
 N_CHANNELS = 16
 DT_MAX = 63
-#: router2: see the module docstring (router1 does not finish on the larger decay tables).
+#: router2: see the module docstring.
 ROUTER = "router2"
 COLUMNS = [
     "n_state", "n_channels", "dt_max", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met",
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
     parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
     parser.add_argument("--router", choices=ROUTERS, default=ROUTER,
-                        help="nextpnr router (default: %(default)s; router1 does not finish on large decay tables)")
+                        help="nextpnr router (default: %(default)s; see the module docstring)")
     args = parser.parse_args(argv)
     rows = []
     for n_state in args.states:

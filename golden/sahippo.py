@@ -57,6 +57,7 @@ from .hippo import NPLR, legs_matrices, nplr
 __all__ = [
     "NEURON_KIND",
     "DISCRETISATIONS",
+    "DEFAULT_DECAY_DIGIT_BITS",
     "DEFAULT_STEP_FRACTION",
     "contractive_step",
     "warped_step",
@@ -77,6 +78,8 @@ __all__ = [
 
 DISCRETISATIONS = ("taylor2", "zoh")
 DEFAULT_STEP_FRACTION = 1.0
+#: Bits of one digit of ``g_q`` in the zoh decay composition (decision 'Composed decay tables').
+DEFAULT_DECAY_DIGIT_BITS = 8
 
 
 def _check_method(method: str) -> None:
@@ -444,8 +447,18 @@ class SAHiPPOParams:
 
          ``rnd(x, n)`` is :func:`golden.fixed.round_shift`; every ``work_fmt`` value is
          saturated (and counted) too. ``K = 0`` (``g_q = 0``) leaves ``z`` unchanged.
-       * ``zoh``: ``z = sat(rnd(decay_q[h, dt] * z, Fd))`` (complex, four products), skipped
-         when ``g_q[h, dt] = 0`` (the identity is not representable with ``|d| < 1``).
+       * ``zoh``: ``z = sat(rnd(d * z, Fd))`` (complex, four products), skipped when
+         ``g_q[h, dt] = 0`` (the identity is not representable with ``|d| < 1``). The decay
+         ``d = exp(Lambda g_q)`` is composed from digit tables shared by every channel
+         (decision 'Composed decay tables'): with ``b = decay_digit_bits``, the digits
+         ``g_k = (g_q >> k b) mod 2^b`` of the table's ``g_q``, and ``D_k[v] =
+         decay_q[k, v] = exp(Lambda v 2^(k b) 2^-Fg)``::
+
+             d = D_k0[g_k0]                                   # k0 the lowest non-zero digit
+             d = rnd(d * D_k[g_k], Fd)  for each later k with g_k != 0, in increasing k
+
+         (complex, four products, one rounding per component); a zero digit contributes no
+         product (its factor, the identity, has no entry).
     3. Input jump: ``z = sat(z + rnd(B_t * w_q, Fc + Fin - Fs))`` (decision 'Event input').
     4. Output: ``y = sat(rnd(2 sum_n (Cre zre - Cim zim) + (D w_q << (Fs - Fin)), Foc + Fs - Fout))``
        in ``out_fmt``; ``spike = y > threshold_q[h]`` (strict).
@@ -468,8 +481,10 @@ class SAHiPPOParams:
         ``g(dt)`` per channel in ``g_fmt``; column ``dt_max`` serves every longer interval.
     substeps, g_sub_q : np.ndarray (H, dt_max + 1)
         Taylor-2 sub-step count and sub-step (``g_sub_fmt``).
-    decay_q : np.ndarray (H, dt_max + 1, N/2, 2)
-        ``exp(Lambda g_q)`` per channel, interval and mode, in ``decay_fmt`` with ``|d| < 1``.
+    decay_q : np.ndarray (n_digits, 2^b, N/2, 2)
+        ``exp(Lambda v 2^(k b) 2^-Fg)`` per digit position ``k``, digit value ``v`` and mode, in
+        ``decay_fmt`` with ``|d| < 1``; row ``v = 0`` is never read (zeros). ``b`` is
+        :attr:`decay_digit_bits`, ``n_digits b >= g_fmt.width``.
     input_fmt, state_fmt, work_fmt, coef_fmt, g_fmt, g_sub_fmt, decay_fmt, out_coef_fmt, out_fmt : QFormat
         Defaults ``sQ4.12``, ``sQ10.14``, ``sQ20.14``, ``sQ12.12``, ``uQ4.20``, ``uQ0.24``,
         ``sQ1.17``, ``sQ4.14``, ``sQ10.14``.
@@ -513,8 +528,9 @@ class SAHiPPOParams:
             "g_q": (h, self.dt_max + 1),
             "substeps": (h, self.dt_max + 1),
             "g_sub_q": (h, self.dt_max + 1),
-            "decay_q": (h, self.dt_max + 1, m, 2),
         }
+        if self.decay_q.ndim != 4 or self.decay_q.shape[2:] != (m, 2):
+            raise ValueError(f"decay_q must have shape (digits, 2^bits, {m}, 2), got {self.decay_q.shape}")
         for name, shape in expected.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} must have shape {shape} (H={h}, N/2={m}), got {getattr(self, name).shape}")
@@ -543,6 +559,20 @@ class SAHiPPOParams:
         one = 1 << self.decay_fmt.frac_bits
         if np.any((self.decay_q[..., 0] ** 2 + self.decay_q[..., 1] ** 2) >= one * one):
             raise ValueError("every quantised decay must have |d| < 1 (decision 'Declared formats')")
+        b = self.decay_digit_bits
+        if self.decay_q.shape[1] != 1 << b or b < 1 or self.decay_digits * b < self.g_fmt.width:
+            raise ValueError(
+                f"decay_q must hold 2^b rows per digit and enough digits for g_fmt {self.g_fmt} "
+                f"({self.g_fmt.width} bits); got shape {self.decay_q.shape}"
+            )
+        # A product of the running decay (|d| < 1) and a later digit's factor, rounded, must
+        # stay inside the unit circle: every factor after the lowest digit keeps 4 LSB of margin.
+        later = self.decay_q[1:, 1:]
+        if np.any(later[..., 0] ** 2 + later[..., 1] ** 2 > (one - 4) ** 2):
+            raise ValueError(
+                f"decay_digit_bits {b} with g_fmt {self.g_fmt} and decay_fmt {self.decay_fmt}: a digit above the "
+                "lowest decays by less than 4 LSB, so a composed decay could reach |d| >= 1; use fewer, wider digits"
+            )
         if np.any(self.substeps < 0) or np.any((self.substeps == 0) != (self.g_q == 0)):
             raise ValueError("substeps must be >= 1 exactly where g_q > 0")
         # int64 headroom of the widest full-width sum (the rank-1 reductions over N/2 modes).
@@ -557,6 +587,28 @@ class SAHiPPOParams:
     def dt_max(self) -> int:
         """Largest tick interval with its own table column; longer intervals are clipped to it."""
         return int(self.g_q.shape[1] - 1) if self.g_q.ndim == 2 else 0
+
+    @property
+    def decay_digit_bits(self) -> int:
+        """Bits ``b`` of one digit of ``g_q``: each digit table has ``2^b`` rows."""
+        return int(self.decay_q.shape[1]).bit_length() - 1
+
+    @property
+    def decay_digits(self) -> int:
+        """Digit tables composed per decay: ``ceil(g_fmt.width / b)``."""
+        return int(self.decay_q.shape[0])
+
+    def g_digits(self, g_q) -> np.ndarray:
+        """The digits ``(..., decay_digits)`` of ``g_q`` (``(g_q >> k b) mod 2^b``)."""
+        b = self.decay_digit_bits
+        shifts = b * np.arange(self.decay_digits)
+        return (np.asarray(g_q, dtype=np.int64)[..., None] >> shifts) & ((1 << b) - 1)
+
+    @property
+    def decay_rows(self) -> list[int]:
+        """Rows of each digit table the layer's ``g_q`` reaches: one more than its largest digit
+        (the rows a core stores; at least 1)."""
+        return [int(v) + 1 for v in self.g_digits(self.g_q).reshape(-1, self.decay_digits).max(0)]
 
     @property
     def n_channels(self) -> int:
@@ -584,13 +636,14 @@ class SAHiPPOParams:
     def table_bits(self) -> dict[str, int]:
         """Bits of each lookup table the core holds for its method, ``H x (dt_max + 1)`` rows each.
 
-        ``zoh``: ``g`` and the complex decays. ``taylor2``: ``g``, the sub-step and the count.
-        Channels that share ``alpha`` and ``dt_scale`` can share rows; this counts them all.
+        ``zoh``: ``g`` (``H x (dt_max + 1)`` rows) and the digit tables of complex decays
+        (:attr:`decay_rows` rows of ``N/2`` each, shared by every channel). ``taylor2``: ``g``,
+        the sub-step and the count (``H x (dt_max + 1)`` rows each).
         """
         rows = self.n_channels * (self.dt_max + 1)
         bits = {"g": rows * self.g_fmt.width}
         if self.method == "zoh":
-            bits["decay"] = rows * self.n_modes * 2 * self.decay_fmt.width
+            bits["decay"] = sum(self.decay_rows) * self.n_modes * 2 * self.decay_fmt.width
         else:
             bits["g_sub"] = rows * self.g_sub_fmt.width
             bits["substeps"] = rows * max(1, self.max_substeps.bit_length())
@@ -608,16 +661,21 @@ class SAHiPPOParams:
         dt_max: int,
         method: str = "taylor2",
         step_fraction: float = DEFAULT_STEP_FRACTION,
+        decay_digit_bits: int = DEFAULT_DECAY_DIGIT_BITS,
         **formats: QFormat,
     ) -> "SAHiPPOParams":
         """Quantise a float layer. ``alpha``, ``dt_scale``, ``d``, ``threshold``: (H,); ``c``: (H, N) dense real.
 
-        ``g`` is quantised first; the sub-steps and decays are computed from the quantised
-        ``g`` so both discretisations see the same warped step.
+        ``g`` is quantised first; the sub-steps and the digit tables of decays are computed
+        from the quantised ``g`` so both discretisations see the same warped step.
+        ``decay_digit_bits`` is ``b`` of the zoh decay composition (default 8: three digit
+        tables of 256 rows for the 24-bit ``g_fmt``).
         """
         _check_method(method)
         if int(dt_max) < 1:
             raise ValueError(f"dt_max must be >= 1 tick, not {dt_max}")
+        if not isinstance(decay_digit_bits, (int, np.integer)) or not 1 <= decay_digit_bits <= 12:
+            raise ValueError(f"decay_digit_bits must be an int in 1..12, not {decay_digit_bits!r}")
         system = nplr(n_state)
         d = np.atleast_1d(np.asarray(d, dtype=np.float64))
         h = d.shape[0]
@@ -644,8 +702,11 @@ class SAHiPPOParams:
         g_real = fmt["g_fmt"].to_float(g_q)
         substeps = taylor2_substeps(g_real, n_state, step_fraction)
         g_sub_q = fmt["g_sub_fmt"].quantize(g_real / np.maximum(substeps, 1))
-        decay = np.exp(system.lam[None, None, :] * g_real[:, :, None])
-        decay_q = quantize_complex_decay(decay, fmt["decay_fmt"])
+        digits = -(-fmt["g_fmt"].width // decay_digit_bits)
+        steps = np.arange(1 << decay_digit_bits)[None, :] * 2.0 ** (
+            decay_digit_bits * np.arange(digits)[:, None] - fmt["g_fmt"].frac_bits)
+        decay_q = quantize_complex_decay(np.exp(system.lam[None, None, :] * steps[:, :, None]), fmt["decay_fmt"])
+        decay_q[:, 0] = 0
         return cls(
             method=method,
             lam_q=cq(system.lam, fmt["coef_fmt"]),
@@ -662,7 +723,8 @@ class SAHiPPOParams:
         )
 
     @classmethod
-    def from_layer(cls, layer: SAHiPPOLayer, dt_max: int, **formats: QFormat) -> "SAHiPPOParams":
+    def from_layer(cls, layer: SAHiPPOLayer, dt_max: int, decay_digit_bits: int = DEFAULT_DECAY_DIGIT_BITS,
+                   **formats: QFormat) -> "SAHiPPOParams":
         """Quantise a trained :class:`SAHiPPOLayer` (its method and Taylor-2 step fraction)."""
         with torch.no_grad():
             return cls.from_float(
@@ -675,6 +737,7 @@ class SAHiPPOParams:
                 dt_max,
                 method=layer.method,
                 step_fraction=layer.step_fraction,
+                decay_digit_bits=decay_digit_bits,
                 **formats,
             )
 
@@ -690,13 +753,32 @@ class SAHiPPOParams:
         sat.append(s0 or bool(s1.any()))
         return r, m
 
+    def composed_decay(self, g_q: int) -> np.ndarray:
+        """``exp(Lambda g_q)`` (N/2, 2) in ``decay_fmt``, composed from the digit tables (zoh,
+        step 2 of the class docstring); ``g_q > 0``."""
+        fd = self.decay_fmt.frac_bits
+        d = None
+        for k, v in enumerate(self.g_digits(g_q)):
+            if v == 0:
+                continue
+            f = self.decay_q[k, v]
+            if d is None:
+                d = f
+                continue
+            re = d[:, 0] * f[:, 0] - d[:, 1] * f[:, 1]
+            im = d[:, 0] * f[:, 1] + d[:, 1] * f[:, 0]
+            d = round_shift(np.stack([re, im], -1), fd)
+        if d is None:
+            raise ValueError("composed_decay needs g_q > 0 (g_q = 0 skips the decay)")
+        return d
+
     def decay(self, z: np.ndarray, channel: int, dt: int) -> tuple[np.ndarray, bool]:
         """Step 2 of the event for one channel's modes ``z`` (N/2, 2); returns ``(z, saturated)``."""
         sat: list = []
         if self.g_q[channel, dt] == 0:
             return z, False
         if self.method == "zoh":
-            d = self.decay_q[channel, dt]
+            d = self.composed_decay(int(self.g_q[channel, dt]))
             re = d[:, 0] * z[:, 0] - d[:, 1] * z[:, 1]
             im = d[:, 0] * z[:, 1] + d[:, 1] * z[:, 0]
             z, s = self.state_fmt.saturate(round_shift(np.stack([re, im], -1), self.decay_fmt.frac_bits))
@@ -892,11 +974,13 @@ def _fit(layer):
                 ("core params", p.n_channels, p.n_modes * 2 * p.out_coef_fmt.width + p.out_coef_fmt.width
                  + p.out_fmt.width, False)]
     for name, bits in p.table_bits.items():
-        depth = rows * (p.n_modes if name == "decay" else 1)
+        depth = sum(p.decay_rows) * p.n_modes if name == "decay" else rows
         memories.append((f"{name} table", depth, bits // depth, False))
     products = [(p.decay_fmt.width, p.state_fmt.width)] * 4 + [(p.coef_fmt.width, p.input_fmt.width)] * 2 \
         + [(p.out_coef_fmt.width, p.state_fmt.width)] * 2
-    return memories, products, 7647
+    if p.method == "zoh":  # the composition of the digit tables' factors
+        products += [(p.decay_fmt.width, p.decay_fmt.width)] * 4
+    return memories, products, 3218
 
 
 NEURON_KIND = NeuronKind(

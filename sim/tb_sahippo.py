@@ -17,7 +17,7 @@ backwards ticks that the core must drop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "irregular_stream",
     "random_case",
     "corner_case",
+    "digit_case",
 ]
 
 
@@ -187,3 +188,27 @@ def corner_case(n_state: int = 8, dt_max: int = 6, seed: int = 11, method: str =
         12: {"channel": 1, "tick": 2 * dt_max + 2, "weight": hi},
     }
     return SAHiPPOCase(f"corners_{method}", params, ticks, channels, weights, backwards)
+
+
+#: Written-down ``g_q`` table (``uQ4.20``, three 8-bit digits; channel x interval) of
+#: :func:`digit_case`: every pattern of zero and non-zero digits, the smallest and largest
+#: digits, the largest ``g_q``; ``g_q = 0`` at ``dt = 0``.
+DIGIT_PATTERNS = (
+    (0x000000, 0x000001, 0x0000FF, 0x000100, 0x00FF00, 0x010000, 0x0F0000, 0x000101),
+    (0x000000, 0x010001, 0x010100, 0x010101, 0x0180FF, 0xFF0000, 0xFFFFFF, 0x00FFFF),
+)
+
+
+def digit_case(n_state: int = 8, seed: int = 12, n_events: int = 60) -> SAHiPPOCase:
+    """The zoh decay composition's edges: a two-channel layer (``dt_max = 7``) whose ``g_q``
+    table holds :data:`DIGIT_PATTERNS` instead of the warped steps, and a stream that reaches
+    every interval ``0 .. dt_max`` of channel 0 and ``1 .. dt_max`` of channel 1."""
+    base = zoh_params(n_state, 2, 7, seed)
+    g_q = np.array(DIGIT_PATTERNS, dtype=np.int64)
+    params = replace(base, g_q=g_q, substeps=(g_q > 0).astype(np.int64), g_sub_q=np.zeros_like(g_q))
+    rng = np.random.default_rng(seed)
+    gaps = [k % 9 for k in range(n_events)]
+    ticks = np.cumsum(gaps)
+    channels = (np.arange(n_events) // 9) % 2
+    weights_q = params.input_fmt.quantize(rng.standard_normal(n_events))
+    return SAHiPPOCase("digits", params, ticks, channels, weights_q)

@@ -12,7 +12,7 @@ import pytest
 from golden.fixed import QFormat
 from sim.harness import STALLS, nudged, run_case_cocotb
 from sim.runner import CocotbFailure
-from sim.tb_sahippo import corner_case, random_case
+from sim.tb_sahippo import corner_case, digit_case, random_case
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
@@ -23,6 +23,7 @@ CASES = {
     "n8_same_channel_stalls": lambda: random_case(51, 8, 2, 5, 40),
     "narrow": lambda: random_case(52, 8, 2, 6, 30, scale=6.0, **NARROW),
     "corners": corner_case,
+    "digits": digit_case,
     "n64": lambda: random_case(53, 64, 4, 31, 24),
     "taylor2_n8": lambda: random_case(54, 8, 2, 6, 24, method="taylor2"),
     "taylor2_corners": lambda: corner_case(method="taylor2"),
@@ -33,6 +34,7 @@ DEFAULT_RUNS = {
     ("n8_same_channel_stalls", "full_rate"),
     ("narrow", "idle_backpressure"),
     ("corners", "idle_backpressure"),
+    ("digits", "backpressure"),
     ("taylor2_n8", "idle_backpressure"),
 }
 

@@ -19,7 +19,7 @@ from golden.sahippo import SAHiPPOParams
 from hw.cores.sahippo import SAHiPPOCore, SAHiPPOTaylor2Core
 from sim.checker import MismatchError
 from sim.harness import STALLS, check_flip_reported, simulate_case
-from sim.tb_sahippo import SAHiPPOCase, corner_case, random_case, zoh_params
+from sim.tb_sahippo import SAHiPPOCase, corner_case, digit_case, random_case, zoh_params
 
 
 def simulate(case: SAHiPPOCase, *, stalls="full_rate", **kwargs):
@@ -66,6 +66,16 @@ def test_core_written_down_corners():
     assert len(case.input_beats()) == len(case.ticks) + 3
 
 
+def test_core_composes_every_digit_pattern():
+    """The decay composition: a zero digit at each position and between non-zero ones, the
+    largest digits, the largest g_q, and g_q = 0 (decay skipped)."""
+    case = digit_case()
+    core = case.core()
+    assert core.read_stage == 8 and core.mode_latency == 23
+    trace = simulate(case, core=core, seed=3, stalls="idle_backpressure")
+    assert set(trace.dt.tolist()) == set(range(8))
+
+
 def test_core_runs_one_event_per_mode_count():
     """Ready outputs: back-to-back events on two channels in turn take exactly N/2 clocks each."""
     params = zoh_params(16, 2, 8, seed=0)
@@ -101,6 +111,8 @@ def test_core_refuses_what_it_cannot_build():
             SAHiPPOCore(taylor)
         with pytest.raises(ValueError, match="tick_bits 2 cannot hold dt_max"):
             SAHiPPOCore(zoh_params(8, 1, 9, seed=0), tick_bits=2)
+        with pytest.raises(ValueError, match="wider than one 18-bit multiplier port"):
+            SAHiPPOCore(zoh_params(8, 1, 4, seed=0, decay_fmt=QFormat.parse("sQ1.19")))
         gc.collect()
 
 

@@ -327,6 +327,7 @@ COMMANDS = {
     "bench.fsdd": ["--neurons", "--quick", "--rtl", "--rtl-neurons", "--lanes", "--builds"],
     "bench.flames_fsdd": ["--epochs", "--hidden", "--n-state", "--threads", "--rtl", "--fit", "--router"],
     "bench.sahippo": ["--quick", "--only"],
+    "bench.sahippo_decay": ["--streams", "--events", "--ticks", "--flames", "--flames-limit"],
     "bench.encode_fsdd": ["--workers", "--example", "--docs"],
     "bench.fsdd_figures": ["--models", "--split", "--speaker", "--recording", "--docs"],
     "bench.cycle_model": ["--models", "--recordings", "--lanes"],

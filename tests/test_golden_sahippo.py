@@ -204,10 +204,18 @@ def _reference_event(p: SAHiPPOParams, z, ch, dt, w):
 
     if p.g_q[ch, dt] != 0:
         if p.method == "zoh":
-            fd = p.decay_fmt.frac_bits
+            fd, b, g = p.decay_fmt.frac_bits, p.decay_digit_bits, int(p.g_q[ch, dt])
             new = []
             for n in range(m):
-                dr, di = (int(v) for v in p.decay_q[ch, dt, n])
+                dr = di = None
+                for k in range(p.decay_digits):
+                    v = (g >> (k * b)) & ((1 << b) - 1)
+                    if v:
+                        fr, fi = (int(x) for x in p.decay_q[k, v, n])
+                        if dr is None:
+                            dr, di = fr, fi
+                        else:
+                            dr, di = _rnd(dr * fr - di * fi, fd), _rnd(dr * fi + di * fr, fd)
                 new.append((_sat(_rnd(dr * z[n][0] - di * z[n][1], fd), p.state_fmt), _sat(_rnd(dr * z[n][1] + di * z[n][0], fd), p.state_fmt)))
             z = new
         else:
@@ -335,7 +343,10 @@ def test_spike_ssm_block_runs_both_paths():
 
 def test_table_sizes_are_reported():
     _, zoh, _, _, _ = _layer_and_stream("zoh", n=16, h=2, dt_max=31)
-    assert zoh.table_bits == {"g": 2 * 32 * 24, "decay": 2 * 32 * 8 * 2 * 18}
+    assert zoh.decay_digits == 3 and zoh.decay_digit_bits == 8
+    rows = zoh.decay_rows
+    assert rows == [max((int(g) >> shift) & 255 for g in zoh.g_q.reshape(-1)) + 1 for shift in (0, 8, 16)]
+    assert zoh.table_bits == {"g": 2 * 32 * 24, "decay": sum(rows) * 8 * 2 * 18}
     _, tay, _, _, _ = _layer_and_stream("taylor2", n=16, h=2, dt_max=31)
     assert tay.max_substeps == int(tay.substeps.max()) >= 1
     assert tay.table_bits["g_sub"] == 2 * 32 * 24
@@ -379,3 +390,29 @@ def test_integer_corners_zero_input_and_same_tick(method):
         params.coef_fmt.frac_bits + params.input_fmt.frac_bits - params.state_fmt.frac_bits
     )
     assert np.array_equal(both.z[1], first.z[0] + jump)
+
+
+def test_composed_decays_stay_within_a_few_lsb_of_the_exact_decay():
+    _, params, _, _, _ = _layer_and_stream("zoh", n=32, h=2, dt_max=40)
+    lam = nplr(32).lam
+    fd = params.decay_fmt.frac_bits
+    worst = 0.0
+    for g_q in params.g_q.reshape(-1):
+        if g_q == 0:
+            continue
+        exact = np.exp(lam * params.g_fmt.to_float(int(g_q)))
+        d = params.composed_decay(int(g_q))
+        err = np.abs((d[:, 0] + 1j * d[:, 1]) / (1 << fd) - exact) * (1 << fd)
+        worst = max(worst, float(err.max()))
+        assert np.all(d[:, 0] ** 2 + d[:, 1] ** 2 < (1 << 2 * fd))
+    # three digits: one table rounding (<= 0.71 LSB) per factor, one per product
+    assert 0 < worst < 4.0
+
+
+def test_decay_digit_bits_are_checked():
+    args = (8, 1.0, 0.05, np.zeros((1, 8)), [0.0], [1.0], 8)
+    assert SAHiPPOParams.from_float(*args, method="zoh", decay_digit_bits=12).decay_digits == 2
+    with pytest.raises(ValueError, match="decay_digit_bits must be"):
+        SAHiPPOParams.from_float(*args, method="zoh", decay_digit_bits=0)
+    with pytest.raises(ValueError, match="fewer, wider digits"):
+        SAHiPPOParams.from_float(*args, method="zoh", decay_digit_bits=4)

@@ -14,20 +14,33 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import round_shift
 from golden.sahippo import NEURON_KIND, SAHiPPOParams
-from hw.arith import COUNTER_WIDTH, count_saturating, index_bits, partial_products, saturate, sum_shifted
+from hw.arith import (
+    COUNTER_WIDTH,
+    MULTIPLIER_PORT_BITS,
+    count_saturating,
+    index_bits,
+    partial_products,
+    saturate,
+    sum_shifted,
+    tree_select,
+)
 from hw.cores.neuron_core import stage_registers
+from hw.ecp5.multiplier import Multiplier, registered_product
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 #: Words of one decay-table bank: one DP16KD at 36 bits.
 _DECAY_BANK_WORDS = 512
+#: Pipeline stages of one decay composition step: the products (:attr:`Multiplier.latency`),
+#: then their sum rounded.
+_COMPOSE_STAGES = Multiplier.latency + 1
 
 
 class SAHiPPOCore(wiring.Component):
@@ -38,16 +51,20 @@ class SAHiPPOCore(wiring.Component):
     ``state_fmt``, ``out_coef_fmt`` and ``out_fmt`` (exactly :class:`golden.sahippo.SAHiPPOParams`)::
 
         dt   = min(t - t_last[h], dt_max);  t_last[h] = t                 # both start at 0
-        z_n  = sat(rnd(decay_q[h, dt, n] * z_n, Fd))   unless g_q[h, dt] = 0  # four products
+        d_n  = D_k0[g_k0, n];  d_n = rnd(d_n * D_k[g_k, n], Fd) for each later non-zero digit
+        z_n  = sat(rnd(d_n * z_n, Fd))   unless g_q[h, dt] = 0             # four products each
         z_n  = sat(z_n + rnd(B_n * w, Fc + Fin - Fs))                        # input jump (decision 'Event input')
         y    = sat(rnd(2 sum_n (Cre_hn zre_n - Cim_hn zim_n) + (D_h w << (Fs - Fin)), Foc + Fs - Fout))
         spike = y > threshold_h                                               # strict
 
     ``rnd`` rounds half up once on the full-width sum; ``sat`` clamps to ``state_fmt`` /
-    ``out_fmt`` (decision 'Saturation'). The tables live in block RAM: ``t_last`` (H words), the decay table
-    ``decay_q`` addressed ``(h * (dt_max + 1) + dt, n)``, a 1-bit ``g_q == 0`` table beside it,
-    the modes ``z`` addressed ``(h, n)``, ``C`` per ``(h, n)``, ``B`` per ``n``, ``D`` and the
-    threshold per ``h``. The mode index takes ``ceil(log2(N/2))`` address bits, so for ``N/2``
+    ``out_fmt`` (decision 'Saturation'); ``g_k`` are the ``decay_digit_bits``-bit digits of
+    ``g_q[h, dt]`` and ``D_k`` the digit tables ``decay_q[k]`` (decision 'Composed decay tables').
+    The tables live in block RAM: ``t_last`` (H words), ``g_q`` addressed
+    ``h * (dt_max + 1) + dt``, one decay table per digit addressed ``(g_k, n)`` and holding
+    :attr:`golden.sahippo.SAHiPPOParams.decay_rows` rows (shared by every channel), the modes
+    ``z`` addressed ``(h, n)``, ``C`` per ``(h, n)``, ``B`` per ``n``, ``D`` and the threshold
+    per ``h``. The mode index takes ``ceil(log2(N/2))`` address bits, so for ``N/2``
     not a power of two the tables keep unused words. State memories start at zero; the
     domain reset clears the pipeline and the counters, not the memories.
 
@@ -58,7 +75,8 @@ class SAHiPPOCore(wiring.Component):
     Parameters
     ----------
     params : SAHiPPOParams
-        A ``zoh`` layer (a ``taylor2`` layer raises ``ValueError``: see :class:`SAHiPPOTaylor2Core`).
+        A ``zoh`` layer (a ``taylor2`` layer raises ``ValueError``: see :class:`SAHiPPOTaylor2Core`)
+        with a ``decay_fmt`` of at most 18 bits (one multiplier port).
     tick_bits : int
         Width of the event tick (default 32).
     emit_state : bool
@@ -88,9 +106,11 @@ class SAHiPPOCore(wiring.Component):
       modes, so events with ``N/2 < 5`` run at one per 5 clocks (:attr:`cycles_per_event`).
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
-      clocks after that (:attr:`mode_latency` = 15).
+      clocks after that (:attr:`mode_latency` = ``15 + 4 (decay_digits - 1)``: 23 with the
+      three digit tables of the default formats).
     * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
-      pipeline stages 1 .. :attr:`hazard_stages` (8); the write-back (stage 9) reaches a
+      pipeline stages 1 .. :attr:`hazard_stages` (8) after its read; the write-back (9 stages
+      after the read) reaches a
       same-cycle read through a transparent port. Consecutive events on one channel therefore
       stall only when ``N/2 <= hazard_stages``.
     * **Backpressure**: the mode pipeline moves as a whole and advances only in a cycle in
@@ -98,12 +118,20 @@ class SAHiPPOCore(wiring.Component):
       holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` depends only on
       front-end registers (never on ``i_event.valid``); outputs' ``valid`` are registers.
 
-    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued)::
+    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued; ``R = 4 (K - 1)``
+    for ``K`` = ``decay_digits``, the stages ``0 .. 14`` below run ``R`` stages later from
+    stage ``R``, where ``z`` and ``B`` are read)::
 
-        0  issue mode n of the current event: address z, every decay bank, B
-        1  memory words arrive
-        2  memory words registered as they are (each decay bank's word)
-        3  decay bank selected; multiplier operands registered
+        0  issue mode n of the current event: address every bank of every digit table
+        2  each bank's word out of its block RAM output register
+        3  each digit's bank selected (registered); the first factor d = D_0[g_0, n]
+        3 + 4j .. 6 + 4j  (j = 0 .. K - 2) d * D_(j+1): four products on MULT18X18Ds with their
+           registers (3 stages), then both sums rounded once, or d / D_(j+1) as is where a digit
+           is 0 (1 stage)
+        R  address z and B (the mode's read: :attr:`hazard_stages` are counted from here)
+        R+1  memory words arrive
+        R+2  memory words registered
+        R+3  the composed decay d meets them; multiplier operands registered
         4  decay*z (four products), B*w: registered 18x18 partial products
         5  partials of equal weight summed, rounding constants added
         6  full-width sums, one floor shift each (or z as is when g = 0)
@@ -124,9 +152,8 @@ class SAHiPPOCore(wiring.Component):
 
     #: The discretisation this core computes.
     method = "zoh"
-    #: Clocks from issuing a mode into the pipeline to its beat in the output register.
-    mode_latency = 15
-    #: Pipeline stages (1..hazard_stages) whose (channel, mode) may not be read again yet.
+    #: Pipeline stages after a mode's state read (1..hazard_stages) whose (channel, mode) may
+    #: not be read again yet.
     hazard_stages = 8
     #: Clocks the front end needs per event (accept, interval, table row, decay-skip flag).
     front_end_cycles = 4
@@ -143,6 +170,8 @@ class SAHiPPOCore(wiring.Component):
             raise ValueError(f"tick_bits must be an int in 1..62, not {tick_bits!r}")
         if tick_bits < params.dt_max.bit_length():
             raise ValueError(f"tick_bits {tick_bits} cannot hold dt_max = {params.dt_max}")
+        if self.method == "zoh" and params.decay_fmt.width > MULTIPLIER_PORT_BITS:
+            raise ValueError(f"decay_fmt {params.decay_fmt} is wider than one {MULTIPLIER_PORT_BITS}-bit multiplier port")
         self._params = params
         self._tick_bits = tick_bits
         self._emit_state = bool(emit_state)
@@ -210,6 +239,16 @@ class SAHiPPOCore(wiring.Component):
         return self._params.dt_max.bit_length()
 
     @property
+    def read_stage(self) -> int:
+        """Pipeline stage at which a mode reads its state: after the decay composition."""
+        return _COMPOSE_STAGES * (self._params.decay_digits - 1)
+
+    @property
+    def mode_latency(self) -> int:
+        """Clocks from issuing a mode into the pipeline to its beat in the output register."""
+        return 15 + self.read_stage
+
+    @property
     def table_rows(self) -> int:
         """Rows of the decay table: one per channel and clipped interval."""
         return self._params.n_channels * (self._params.dt_max + 1)
@@ -252,7 +291,7 @@ class SAHiPPOCore(wiring.Component):
 
         Builds the ``t_last`` memory and a per-row memory of ``row_word_shape`` holding
         ``row_words`` (row ``h * (dt_max + 1) + dt``). Returns the holding register as a
-        namespace ``full, channel, row, dt, word, weight``; the back end clears ``full`` when
+        namespace ``full, channel, dt, word, weight``; the back end clears ``full`` when
         it takes the event (the front end only sets it, and only while it is clear).
         """
         p = self._params
@@ -266,7 +305,6 @@ class SAHiPPOCore(wiring.Component):
         # One decoded event waits in `pending_*` for the back end.
         pending_full = Signal()
         pending_channel = Signal(channel_shape)
-        pending_row = Signal(range(rows))
         pending_dt = Signal(dt_shape)
         pending_word = Signal(row_word_shape)
         pending_weight = Signal(p.input_fmt.shape())
@@ -276,7 +314,6 @@ class SAHiPPOCore(wiring.Component):
         fe_weight = Signal(p.input_fmt.shape())
         fe_dt = Signal(dt_shape)
         fe_row_base = Signal(range(rows))
-        fe_row = Signal(range(rows))
 
         # `ready` and the t_last read are driven outside the state cases: a plain continuous
         # assignment in the Verilog, so Icarus evaluates it at time 0 (an `always @*` process
@@ -311,13 +348,11 @@ class SAHiPPOCore(wiring.Component):
                     m.next = "ROW"
             with m.State("ROW"):
                 m.d.comb += [row_rd.addr.eq(fe_row_base + fe_dt), row_rd.en.eq(1)]
-                m.d.sync += fe_row.eq(fe_row_base + fe_dt)
                 m.next = "WORD"
             with m.State("WORD"):
                 m.d.sync += [
                     pending_full.eq(1),
                     pending_channel.eq(fe_channel),
-                    pending_row.eq(fe_row),
                     pending_dt.eq(fe_dt),
                     pending_word.eq(row_rd.data),
                     pending_weight.eq(fe_weight),
@@ -325,7 +360,7 @@ class SAHiPPOCore(wiring.Component):
                 m.next = "ACCEPT"
         m.d.comb += accepting.eq(front_end.ongoing("ACCEPT"))
         return SimpleNamespace(
-            full=pending_full, channel=pending_channel, row=pending_row, dt=pending_dt, word=pending_word,
+            full=pending_full, channel=pending_channel, dt=pending_dt, word=pending_word,
             weight=pending_weight,
         )
 
@@ -337,16 +372,19 @@ class SAHiPPOCore(wiring.Component):
         fd, fc, fin, fs = p.decay_fmt.frac_bits, p.coef_fmt.frac_bits, p.input_fmt.frac_bits, p.state_fmt.frac_bits
         foc, fout = p.out_coef_fmt.frac_bits, p.out_fmt.frac_bits
         state_shape = p.state_fmt.shape()
-        last = self.mode_latency - 1  # last pipeline stage index
 
         # --- memories ---------------------------------------------------------------------
-        rows = self.table_rows
-        # The decay table in banks of one DP16KD each (512 x 36 bits), every bank's word
-        # registered before the bank multiplexer: the block RAMs' slow clock-to-out (no output
-        # register in the ECP5 mapping) then meets no logic.
-        decay_banks = parameter_banks(m, "decay_bank", shape=self._complex_layout(p.decay_fmt),
-                                      init=self._mode_table(p.decay_q.reshape(rows, n_modes, 2), rows),
-                                      bank_depth=_DECAY_BANK_WORDS)
+        read = self.read_stage  # the stage that reads z and B; old stage s is s + read
+        last = self.mode_latency - 1
+        # One decay table per digit of g_q, each in banks of one DP16KD (512 x 36 bits) with
+        # its output register; the bank multiplexer is registered after it.
+        decay_layout = self._complex_layout(p.decay_fmt)
+        digit_banks = [
+            parameter_banks(m, f"decay_{k}_bank", shape=decay_layout,
+                            init=self._mode_table(p.decay_q[k, :used], used),
+                            bank_depth=_DECAY_BANK_WORDS, output_register=True)
+            for k, used in enumerate(p.decay_rows)
+        ]
         state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
                                           depth=p.n_channels << mode_bits, read="transparent")
         c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
@@ -355,17 +393,17 @@ class SAHiPPOCore(wiring.Component):
         d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
         threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
 
-        pending = self._front_end(m, unsigned(1), [int(g == 0) for g in p.g_q.reshape(-1)])
-        pending_full, pending_channel, pending_row = pending.full, pending.channel, pending.row
-        pending_dt, pending_skip, pending_weight = pending.dt, pending.word, pending.weight
+        g_shape = unsigned(p.g_fmt.width)
+        pending = self._front_end(m, g_shape, [int(g) for g in p.g_q.reshape(-1)])
+        pending_full, pending_channel = pending.full, pending.channel
+        pending_dt, pending_g, pending_weight = pending.dt, pending.word, pending.weight
 
         # --- mode sequencer ----------------------------------------------------------------
         advance = Signal()
         current_valid = Signal()
         current_channel = Signal(channel_shape)
-        current_row = Signal(range(rows))
         current_dt = Signal(dt_shape)
-        current_skip = Signal()
+        current_g = Signal(g_shape)
         current_weight = Signal(p.input_fmt.shape())
         current_mode = Signal(mode_shape)
 
@@ -375,6 +413,7 @@ class SAHiPPOCore(wiring.Component):
         first = [None] + [Signal(name=f"first_{k}") for k in range(1, last + 1)]
         final = [None] + [Signal(name=f"final_{k}") for k in range(1, last + 1)]
         dt = [None] + [Signal(dt_shape, name=f"dt_{k}") for k in range(1, last + 1)]
+        weight = [None] + [Signal(p.input_fmt.shape(), name=f"weight_{k}") for k in range(1, read + 2)]
 
         hazard = Const(0, 1)
         for k in range(1, self.hazard_stages + 1):
@@ -390,9 +429,8 @@ class SAHiPPOCore(wiring.Component):
                 pending_full.eq(0),
                 current_valid.eq(1),
                 current_channel.eq(pending_channel),
-                current_row.eq(pending_row),
                 current_dt.eq(pending_dt),
-                current_skip.eq(pending_skip),
+                current_g.eq(pending_g),
                 current_weight.eq(pending_weight),
                 current_mode.eq(0),
             ]
@@ -402,17 +440,14 @@ class SAHiPPOCore(wiring.Component):
             with m.Else():
                 m.d.sync += current_mode.eq(current_mode + 1)
 
-        # Stage 0: issue, addressing every per-mode table.
-        decay_address = Cat(current_mode, current_row)
+        # Stage 0: issue, addressing every bank of every digit table.
         bank_bits = (_DECAY_BANK_WORDS - 1).bit_length()
-        for bank_rd in decay_banks:
-            m.d.comb += [bank_rd.addr.eq(decay_address[:bank_bits]), bank_rd.en.eq(advance)]
-        m.d.comb += [
-            state_rd.addr.eq(Cat(current_mode, current_channel)),
-            state_rd.en.eq(advance),
-            b_rd.addr.eq(current_mode),
-            b_rd.en.eq(advance),
-        ]
+        b = p.decay_digit_bits
+        digits = [current_g[k * b:(k + 1) * b] for k in range(p.decay_digits)]
+        digit_addresses = [Cat(current_mode, digit) for digit in digits]
+        for banks, address in zip(digit_banks, digit_addresses):
+            for bank_rd in banks:
+                m.d.comb += [bank_rd.addr.eq(address[:bank_bits]), bank_rd.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [
                 valid[1].eq(issue),
@@ -421,6 +456,7 @@ class SAHiPPOCore(wiring.Component):
                 first[1].eq(current_mode == 0),
                 final[1].eq(issue_final),
                 dt[1].eq(current_dt),
+                weight[1].eq(current_weight),
             ]
             for k in range(2, last + 1):
                 m.d.sync += [
@@ -431,36 +467,79 @@ class SAHiPPOCore(wiring.Component):
                     final[k].eq(final[k - 1]),
                     dt[k].eq(dt[k - 1]),
                 ]
+            for k in range(2, read + 2):
+                m.d.sync += weight[k].eq(weight[k - 1])
 
         stage = stage_registers(m, advance)
 
-        # Stage 1: memory words arrive.
-        weight_1 = stage("weight_1", current_weight)
-        skip_1 = stage("skip_1", current_skip)
-        bank_select_1 = stage("bank_select_1", decay_address[bank_bits:])
+        def delayed(name, value, stages):
+            for k in range(stages):
+                value = stage(f"{name}_d{k}", value)
+            return value
 
-        # Stage 2: memory words registered as they are (every decay bank's word).
+        # Stages 1-3: each digit's bank words out of their output registers (stage 2), the
+        # bank selected and registered (stage 3), with the digit's "is zero" flag.
+        factors, zero = [], []
+        for k, (banks, address, digit) in enumerate(zip(digit_banks, digit_addresses, digits)):
+            select_2 = delayed(f"bank_select_{k}", address[bank_bits:], 2)
+            word = tree_select(select_2, [bank_rd.data.as_value() for bank_rd in banks])
+            factors.append(stage(f"factor_{k}_3", word, decay_layout))
+            zero.append(delayed(f"digit_zero_{k}", digit == 0, 3))
+
+        # Stages 3 .. read + 3: d = D_0, then d = rnd(d * D_k, Fd) per later digit, each step
+        # four products on MULT18X18Ds (Multiplier.latency stages) and one rounded sum stage;
+        # a zero digit (or a d that is still the identity) passes the other factor through.
+        rounding_d = 1 << (fd - 1) if fd else 0
+        decay_c, identity = factors[0], zero[0]
+        for k in range(1, p.decay_digits):
+            factor = delayed(f"factor_{k}", factors[k], _COMPOSE_STAGES * (k - 1))
+            factor_zero = delayed(f"digit_zero_{k}_wait", zero[k], _COMPOSE_STAGES * (k - 1))
+            products = {
+                name: registered_product(m, f"compose_{k}_{name}", x, y, en=advance)
+                for name, x, y in (("rr", decay_c.re, factor.re), ("ii", decay_c.im, factor.im),
+                                   ("ri", decay_c.re, factor.im), ("ir", decay_c.im, factor.re))
+            }
+            lag = Multiplier.latency
+            decay_lag = delayed(f"compose_{k}_decay", decay_c.as_value(), lag)
+            factor_lag = delayed(f"compose_{k}_factor", factor.as_value(), lag)
+            identity_lag = delayed(f"compose_{k}_identity", identity, lag)
+            factor_zero_lag = delayed(f"compose_{k}_zero", factor_zero, lag)
+            composed = Signal(decay_layout, name=f"composed_{k}")
+            m.d.comb += [
+                composed.re.eq((products["rr"] - products["ii"] + rounding_d) >> fd),
+                composed.im.eq((products["ri"] + products["ir"] + rounding_d) >> fd),
+            ]
+            decay_c = stage(f"decay_{k}_composed",
+                            Mux(identity_lag, factor_lag, Mux(factor_zero_lag, decay_lag, composed.as_value())),
+                            decay_layout)
+            identity = stage(f"identity_{k}", identity_lag & factor_zero_lag)
+
+        # Stage read: z and B addressed for the mode now in this stage.
+        read_channel = channel[read] if read else current_channel
+        read_mode = mode[read] if read else current_mode
+        m.d.comb += [
+            state_rd.addr.eq(Cat(read_mode, read_channel)),
+            state_rd.en.eq(advance),
+            b_rd.addr.eq(read_mode),
+            b_rd.en.eq(advance),
+        ]
+        weight_1 = weight[read + 1]
+
+        # Stage read + 2: memory words registered.
         z_re_2 = stage("z_re_2", state_rd.data.re)
         z_im_2 = stage("z_im_2", state_rd.data.im)
-        bank_words_2 = [stage(f"decay_bank_{k}_2", bank_rd.data) for k, bank_rd in enumerate(decay_banks)]
-        bank_select_2 = stage("bank_select_2", bank_select_1)
         b_re_2 = stage("b_re_2", b_rd.data.re)
         b_im_2 = stage("b_im_2", b_rd.data.im)
         weight_2 = stage("weight_2", weight_1)
-        skip_2 = stage("skip_2", skip_1)
 
-        # Stage 3: the decay bank selected; multiplier operands registered.
-        bank_values = [word.as_value() for word in bank_words_2]
-        decay_word = Array(bank_values)[bank_select_2] if len(bank_values) > 1 else bank_values[0]
-        decay_layout = self._complex_layout(p.decay_fmt)
-        decay_3 = stage("decay_3", decay_word, decay_layout)
-        decay_re_3, decay_im_3 = decay_3.re, decay_3.im
+        # Stage read + 3: the composed decay meets them; multiplier operands registered.
+        decay_re_3, decay_im_3 = decay_c.re, decay_c.im
+        skip_3 = identity
         z_re_3 = stage("z_re_3", z_re_2)
         z_im_3 = stage("z_im_3", z_im_2)
         b_re_3 = stage("b_re_3", b_re_2)
         b_im_3 = stage("b_im_3", b_im_2)
         weight_3 = stage("weight_3", weight_2)
-        skip_3 = stage("skip_3", skip_2)
 
         def registered_products(name, terms):
             """Stage 3 / 9 registers for ``sum(sign * a * b)``: each product as registered partial
@@ -527,9 +606,9 @@ class SAHiPPOCore(wiring.Component):
         jump_im_7 = stage("jump_im_7", jump_im_6)
         weight_7 = stage("weight_7", weight_6)
         m.d.comb += [
-            c_rd.addr.eq(Cat(mode[7], channel[7])),
+            c_rd.addr.eq(Cat(mode[read + 7], channel[read + 7])),
             c_rd.en.eq(advance),
-            d_rd.addr.eq(channel[7]),
+            d_rd.addr.eq(channel[read + 7]),
             d_rd.en.eq(advance),
         ]
 
@@ -550,10 +629,10 @@ class SAHiPPOCore(wiring.Component):
         d_9 = stage("d_9", d_rd.data)
         weight_9 = stage("weight_9", weight_8)
         m.d.comb += [
-            state_wr.addr.eq(Cat(mode[9], channel[9])),
+            state_wr.addr.eq(Cat(mode[read + 9], channel[read + 9])),
             state_wr.data.re.eq(z_re_9),
             state_wr.data.im.eq(z_im_9),
-            state_wr.en.eq(valid[9] & advance),
+            state_wr.en.eq(valid[read + 9] & advance),
         ]
 
         # Stage 10: output products Cre zre - Cim zim and D w as registered partial products.
@@ -575,15 +654,15 @@ class SAHiPPOCore(wiring.Component):
         acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
         y_acc_12 = Signal(signed(acc_bits))
         event_clamped_12 = Signal()
-        with m.If(advance & valid[11]):
-            start = Mux(first[11], sum_shifted(d_w_11) << (fs - fin), y_acc_12)
+        with m.If(advance & valid[read + 11]):
+            start = Mux(first[read + 11], sum_shifted(d_w_11) << (fs - fin), y_acc_12)
             m.d.sync += [
                 y_acc_12.eq(start + (sum_shifted(c_z_11) << 1)),
-                event_clamped_12.eq(Mux(first[11], 0, event_clamped_12) | clamped_11),
+                event_clamped_12.eq(Mux(first[read + 11], 0, event_clamped_12) | clamped_11),
             ]
         z_re_12 = stage("z_re_12", z_re_11)
         z_im_12 = stage("z_im_12", z_im_11)
-        m.d.comb += [threshold_rd.addr.eq(channel[12]), threshold_rd.en.eq(advance)]
+        m.d.comb += [threshold_rd.addr.eq(channel[read + 12]), threshold_rd.en.eq(advance)]
 
         # Stage 13: y rounded once; threshold arrives.
         y_rounded_13 = stage("y_rounded_13", round_shift(y_acc_12, foc + fs - fout))
