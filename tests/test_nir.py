@@ -218,10 +218,36 @@ def test_export_refuses_kinds_nir_cannot_express():
         network_to_nir(random_network(1, hidden=(("silif", 4),)))
 
 
-def test_imported_network_through_the_processor():
-    from test_processor_amaranth import check_processor
+def test_imported_network_through_the_verilog_and_the_build(tmp_path, capsys):
+    """snnTorch -> NIR file -> ``golden.nir import`` -> model file -> the processor's generated
+    Verilog under cocotb/Icarus equals :func:`run_network` (every spike, readout membrane, score
+    and the decision); ``hw.build --model`` of that file elaborates (dry run)."""
+    import shutil
 
+    from test_cocotb_processor import run_processor
+
+    from golden.model_file import load_model
+    from hw import build
+    from sim.processor_model import counts_to_beats, expected_from_trace
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog (iverilog) not installed")
+    graph_path, model_path = tmp_path / "snntorch.nir", tmp_path / "imported.safetensors"
     net = _snntorch_network()
-    graph = export_to_nir(net, torch.zeros(12))
-    params, _, _ = import_nir(graph, calibration_counts=_input_spikes(12))
-    check_processor(params, _input_spikes(12, seed=3)[0, :6], idle_prob=0.2, backpressure=0.3, seed=6)
+    with torch.no_grad():  # stronger weights: both layers spike within the few steps simulated
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(1.5)
+    nir.write(str(graph_path), export_to_nir(net, torch.zeros(12)))
+    assert main(["import", str(graph_path), "--out", str(model_path)]) == 0
+    params = load_model(model_path)
+    counts = _input_spikes(12, seed=3)[3, :6]
+    trace = run_network(params, counts)
+    assert all(layer.spikes.any() for layer in trace.layers[:-1]), "both imported spiking layers should spike"
+    beats = counts_to_beats(counts, params.bin_ticks, seed=6)
+    run_processor("nir_imported_snntorch", params, beats, expected_from_trace(trace), n_steps=counts.shape[0],
+                  lanes=2, idle_prob=0.2, backpressure_prob=0.3)
+    capsys.readouterr()
+    out = tmp_path / "build"
+    assert build.main(["--model", str(model_path), "--dry-run", "--steps", str(counts.shape[0]),
+                       "--out", str(out)]) == 0
+    assert "fit check" in capsys.readouterr().out and (out / "top.il").exists()
