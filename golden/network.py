@@ -49,7 +49,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, InputMap, bin_events
+from .data.events import CHANNEL_EVENT_DTYPE, InputMap, bin_events
 from .fixed import QFormat, round_shift
 from .kinds import NeuronKind, network_kinds
 from .layers import NEURON_KIND as LI_READOUT
@@ -519,7 +519,8 @@ def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, 
     """Per-step event counts ``(n_steps, n_inputs)`` int64 from one sample's events.
 
     ``events`` are channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`) or, when the
-    network has an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE`).
+    network has an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE`
+    or tonic's dtypes, :func:`~golden.data.events.as_camera_events`).
     Event ``t`` belongs to step ``(t - t_start) // bin_ticks``; events at or after
     ``t_start + n_steps * bin_ticks`` lie outside the sample and are left out.
 
@@ -531,12 +532,13 @@ def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, 
     """
     if int(n_steps) < 1:
         raise ValueError(f"n_steps must be positive, not {n_steps}")
-    if events.dtype == CAMERA_EVENT_DTYPE:
+    if events.dtype != CHANNEL_EVENT_DTYPE:
+        if events.dtype.fields is None or not {"x", "y", "t", "p"} <= set(events.dtype.fields):
+            raise ValueError(f"events must be camera events (fields x, y, t, p) or CHANNEL_EVENT_DTYPE arrays, "
+                             f"not {events.dtype}")
         if params.input_map is None:
             raise ValueError("camera events need a network with an input_map; pass channel events instead")
         events = params.input_map(events)
-    elif events.dtype != CHANNEL_EVENT_DTYPE:
-        raise ValueError(f"events must be CAMERA_EVENT_DTYPE or CHANNEL_EVENT_DTYPE arrays, not {events.dtype}")
     return bin_events(events, params.n_inputs, params.bin_ticks, t_start=int(t_start), n_bins=int(n_steps))
 
 
