@@ -19,6 +19,12 @@ each framework writes and reads them with its own rule, chosen with ``source``:
   (NIR ``CubaLIF``) integrates the previous step's current, which the ``cuba_lif`` kind does
   not: refused.
 
+Camera input: an ``Input`` of shape ``(C, H, W)`` (a leading batch dimension of 1 dropped; C = 2 polarity planes, OFF then ON, or C = 1
+for both together) becomes the network's :class:`~golden.data.events.InputMap`, and a
+``SumPool2d`` directly after it becomes the map's pooling (kernel = stride, no padding, a sensor
+that is a multiple of the kernel: the map keeps partial edge cells, SumPool2d drops them). The
+map's channel order is the flattening of the pooled ``(C, H', W')`` frame, NIR's ``Flatten``.
+
 Every gain is folded into the preceding affine layer (exact per neuron in float), ``v_leak``
 of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportError`).
 """
@@ -26,13 +32,14 @@ of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportEr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from .cuba_lif import CubaLIF, CubaLIFParams
+from .data.events import InputMap
 from .export import FloatNetwork, export_network
 from .integrate_fire import IF, IFParams
 from .layers import LIReadout, LIReadoutParams, SNNLayer
@@ -59,12 +66,14 @@ class LIReadoutUnclamped(LIReadout):
         return self.alpha
 
 
-@dataclass
+@dataclasses.dataclass
 class ImportSummary:
     """What the import did: one line per layer, and everything approximated."""
 
-    layers: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
+    layers: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    #: The camera input's map (pooling, polarity planes) where the graph's Input is ``(C, H, W)``.
+    input_map: InputMap | None = None
 
     def text(self) -> str:
         return "\n".join(["layers:", *(f"  {line}" for line in self.layers), "approximations and notes:",
@@ -123,6 +132,38 @@ def _chain(graph):
     return [(name, nodes[name]) for name in order]
 
 
+def _camera_input(name, node):
+    """``(channels, height, width)`` of a camera Input node (``(C, H, W)``, C = 1 or 2), or None
+    for a flat Input of channel events. A leading batch dimension of 1 (Norse writes one) is
+    dropped."""
+    shape = np.asarray(node.input_type["input"]).reshape(-1)
+    if shape.size in (2, 4) and shape[0] == 1:
+        shape = shape[1:]
+    if shape.size == 1:
+        return None
+    if shape.size != 3 or shape[0] not in (1, 2) or np.any(shape < 1):
+        raise NIRImportError(f"{name}: input of shape {tuple(int(v) for v in shape)}; the processor takes channel "
+                             "events (one dimension) or camera events (C, H, W) with C = 1 or 2 polarity planes")
+    return tuple(int(v) for v in shape)
+
+
+def _pooled_input(name, node, camera):
+    """The :class:`InputMap` doing a SumPool2d on the camera input ``(C, H, W)``."""
+    channels, height, width = camera
+    kernel, stride, padding = (np.broadcast_to(np.asarray(getattr(node, k), dtype=np.int64).reshape(-1), (2,))
+                               for k in ("kernel_size", "stride", "padding"))
+    if np.any(padding != 0):
+        raise NIRImportError(f"{name}: SumPool2d padding {tuple(padding)}; the input map pools without padding")
+    if np.any(stride != kernel):
+        raise NIRImportError(f"{name}: SumPool2d stride {tuple(stride)} differs from its kernel {tuple(kernel)}; the "
+                             "input map pools non-overlapping cells")
+    if height % kernel[0] or width % kernel[1]:
+        raise NIRImportError(f"{name}: a {width}x{height} sensor is not a multiple of the SumPool2d kernel "
+                             f"{tuple(kernel)} (height, width); SumPool2d drops the partial edge cells, the input map "
+                             "keeps them")
+    return InputMap((width, height), pool=(int(kernel[1]), int(kernel[0])), split_polarity=channels == 2)
+
+
 def float_network_from_nir(graph, dt: float | None = None, source: str = "snntorch"):
     """The float network a NIR graph describes: ``(FloatNetwork, ImportSummary)``.
 
@@ -143,9 +184,24 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
     weight = bias = None
     col_scale = None  # a Scale between a spiking layer (or the input) and the next affine
 
+    camera = None  # (C, H, W) of a camera Input, until a Flatten, a pooling or an affine layer
+    first_affine = None
     for name, node in _chain(graph):
         kind = type(node).__name__
-        if isinstance(node, (nir.Input, nir.Output, nir.Flatten)):
+        if isinstance(node, nir.Input):
+            camera = _camera_input(name, node)
+            if camera is not None:
+                summary.input_map = InputMap((camera[2], camera[1]), split_polarity=camera[0] == 2)
+            continue
+        if isinstance(node, nir.SumPool2d):
+            if camera is None:
+                raise NIRImportError(f"{name}: SumPool2d is supported only on the camera input (C, H, W), directly "
+                                     "after the Input, where the input map does it")
+            summary.input_map = _pooled_input(name, node, camera)
+            camera = None
+            continue
+        camera = None
+        if isinstance(node, (nir.Output, nir.Flatten)):
             continue
         if isinstance(node, nir.Scale):
             s = _arr(node, "scale")
@@ -157,6 +213,7 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
         if isinstance(node, (nir.Affine, nir.Linear)):
             if weight is not None:
                 raise NIRImportError(f"{name}: two affine layers in a row (no neuron between them)")
+            first_affine = first_affine or name
             weight = np.asarray(node.weight, dtype=np.float64)
             if weight.ndim != 2:
                 raise NIRImportError(f"{name}: weight of shape {weight.shape}; only dense 2-D weights are supported")
@@ -167,7 +224,7 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
             continue
         if not isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.Threshold)):
             raise NIRImportError(f"{name}: {kind} nodes are not supported (supported: Input, Output, Affine, Linear, "
-                                 "LIF, CubaLIF, IF, LI, Flatten, Scale, Threshold)")
+                                 "LIF, CubaLIF, IF, LI, Flatten, Scale, Threshold, and SumPool2d on the camera input)")
         if weight is None:
             raise NIRImportError(f"{name}: a {kind} needs an Affine or Linear node before it")
         n = weight.shape[0]
@@ -225,6 +282,17 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
         raise NIRImportError("graph: ends in an affine layer without a neuron after it")
     if not blocks:
         raise NIRImportError("graph: no neuron layer")
+    input_map = summary.input_map
+    if input_map is not None:
+        n_in = blocks[0].linear.in_features
+        if n_in != input_map.n_channels:
+            raise NIRImportError(f"{first_affine}: takes {n_in} inputs, the camera input gives "
+                                 f"{input_map.n_channels} ({input_map.n_polarities} x {input_map.pooled_size[1]} x "
+                                 f"{input_map.pooled_size[0]})")
+        (width, height), (pool_x, pool_y) = input_map.sensor_size, input_map.pool
+        summary.notes.append(f"camera input {width}x{height}, {input_map.n_polarities} polarity plane(s), pooled "
+                             f"{pool_x}x{pool_y} by the input map: {input_map.n_channels} channels"
+                             + ("" if input_map.split_polarity else "; ON and OFF events share a channel"))
     if not isinstance(blocks[-1].neuron, LIReadout):
         n = blocks[-1].neuron.n_neurons
         readout = LIReadoutUnclamped(n)
@@ -280,6 +348,8 @@ def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", cali
                                         provenance={"source": "golden.nir", "nir_source": source, "dt": float(dt or SOURCES[source])})
     except ValueError as error:
         raise NIRImportError(f"quantisation: {error}") from None
+    if summary.input_map is not None:
+        params = dataclasses.replace(params, input_map=summary.input_map)
     for i, entry in enumerate(report.layers):
         rounded = {k: v for k, v in entry["decays_rounded_to_one"].items() if v}
         if rounded:

@@ -251,3 +251,68 @@ def test_imported_network_through_the_verilog_and_the_build(tmp_path, capsys):
     assert build.main(["--model", str(model_path), "--dry-run", "--steps", str(counts.shape[0]),
                        "--out", str(out)]) == 0
     assert "fit check" in capsys.readouterr().out and (out / "top.il").exists()
+
+
+def _camera_graph(kernel=(2, 2), stride=(2, 2), padding=(0, 0), shape=(2, 34, 34), n_in=None, seed=7):
+    """Input (C, H, W) -> SumPool2d -> Flatten -> Affine -> LIF -> Affine -> LI -> Output."""
+    rng = np.random.default_rng(seed)
+    c, h, w = shape
+    n_in = n_in or c * (h // kernel[0]) * (w // kernel[1])
+    nodes = {
+        "input": nir.Input(input_type=np.array(shape)),
+        "pool": nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding)),
+        "flat": nir.Flatten(input_type={"input": np.array([c, h // kernel[0], w // kernel[1]])}, start_dim=0),
+        "fc1": nir.Affine(weight=rng.normal(0.05, 0.3, (8, n_in)), bias=np.zeros(8)),
+        "lif": nir.LIF(tau=np.full(8, 1e-3), r=np.full(8, 10.0), v_leak=np.zeros(8), v_threshold=np.ones(8),
+                       v_reset=np.zeros(8)),
+        "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 8)), bias=np.zeros(4)),
+        "li": nir.LI(tau=np.full(4, 1e-3), r=np.ones(4), v_leak=np.zeros(4)),
+        "output": nir.Output(output_type=np.array([4])),
+    }
+    order = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), type_check=False)
+
+
+def test_sumpool_on_camera_input_becomes_the_input_map(shared_data, tmp_path):
+    """A leading SumPool2d (2x2) on N-MNIST's (2, 34, 34) input: the model file carries the
+    pooling input map, and the counts the network sees from the real recording equal NIR's
+    SumPool2d (torch sum pooling of per-step event frames) flattened as (C, H', W')."""
+    from golden.data.events import read_nmnist
+    from golden.model_file import load_model
+
+    graph_path, model_path = tmp_path / "camera.nir", tmp_path / "camera.safetensors"
+    nir.write(str(graph_path), _camera_graph())
+    assert main(["import", str(graph_path), "--out", str(model_path)]) == 0
+    params = load_model(model_path)
+    assert params.input_map is not None and params.input_map.pool == (2, 2) and params.n_inputs == 578
+    events = read_nmnist(shared_data / "events" / "nmnist_sample.bin").events
+    steps = 12
+    trace = run_network(params, events, steps)
+    frames = np.zeros((steps, 2, 34, 34), dtype=np.int64)  # (T, C, H, W), C = polarity
+    step = events["t"] // params.bin_ticks
+    keep = step < steps
+    np.add.at(frames, (step[keep], events["p"][keep], events["y"][keep], events["x"][keep]), 1)
+    pooled = torch.nn.functional.avg_pool2d(torch.as_tensor(frames, dtype=torch.float64), 2) * 4
+    np.testing.assert_array_equal(trace.counts.numpy(), pooled.reshape(steps, -1).round().long().numpy())
+    assert int(trace.counts.sum()) > 0 and trace.layers[0].spikes.any()
+
+
+@pytest.mark.parametrize("graph,message", [
+    (lambda: _camera_graph(stride=(1, 1), n_in=2 * 33 * 33), "pool: SumPool2d stride .* differs from its kernel"),
+    (lambda: _camera_graph(padding=(1, 1)), "pool: SumPool2d padding"),
+    (lambda: _camera_graph(kernel=(4, 4), stride=(4, 4)), "pool: a 34x34 sensor is not a multiple"),
+    (lambda: _camera_graph(shape=(3, 34, 34)), "input: input of shape \\(3, 34, 34\\)"),
+    (lambda: _camera_graph(n_in=100), "fc1: takes 100 inputs, the camera input gives 578"),
+])
+def test_camera_input_refusals(graph, message):
+    with pytest.raises(NIRImportError, match=message):
+        import_nir(graph())
+
+
+def test_sumpool_elsewhere_is_refused():
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([578])), "flat": nir.Flatten({"input": np.array([578])}, 0),
+                                "pool": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+                                "output": nir.Output(np.array([578]))},
+                         edges=[("input", "flat"), ("flat", "pool"), ("pool", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match="pool: SumPool2d is supported only on the camera input"):
+        import_nir(graph)
