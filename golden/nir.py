@@ -16,8 +16,9 @@ each framework writes and reads them with its own rule, chosen with ``source``:
   with input gain ``w_in*dt/tau_syn``; an IF's gain ``r*dt``.
 * ``norse`` (Norse writes ``tau = dt/tau_inv``, ``dt = 1e-3``, and steps ``v += dt*tau_inv*(...)``):
   ``leak = 1 - dt**2/tau``, gain ``r*dt**2/tau``; an IF's gain ``r``. Norse's ``LIFCell``
-  (NIR ``CubaLIF``) integrates the previous step's current, which the ``cuba_lif`` kind does
-  not: refused.
+  (NIR ``CubaLIF``) steps ``i += x``, ``v += dt*tau_mem_inv*((v_leak - v) + i)``, then
+  ``i -= dt*tau_syn_inv*i``: the ``cuba_lif`` kind with ``syn = 1 - dt**2/tau_syn``, input
+  gain ``w_in`` and ``scale = r*dt**2/tau_mem``.
 
 Camera input: an ``Input`` of shape ``(C, H, W)`` (a leading batch dimension of 1 dropped; C = 2 polarity planes, OFF then ON, or C = 1
 for both together) becomes the network's :class:`~golden.data.events.InputMap`, and a
@@ -237,13 +238,11 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
             module, line = LIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "lif"
             params = {"leak": leak, "threshold": _arr(node, "v_threshold", n), "scale": np.ones(n)}
         elif isinstance(node, nir.CubaLIF):
-            if norse:
-                raise NIRImportError(f"{name}: Norse's LIFCell (CubaLIF) integrates the previous step's current; "
-                                     "the cuba_lif kind integrates the current step's")
             if np.any(_arr(node, "v_leak", n) != 0):
                 raise NIRImportError(f"{name}: v_leak != 0 in a CubaLIF cannot be folded into a bias exactly")
             tau_syn, tau_mem = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
-            gain = _arr(node, "w_in", n) * step / tau_syn  # folded into the affine layer
+            # folded into the affine layer; Norse adds the input to the current unscaled (i += x)
+            gain = _arr(node, "w_in", n) * (1.0 if norse else step / tau_syn)
             module, line = CubaLIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "cuba_lif"
             params = {"syn": _decay("syn", name, step / tau_syn), "leak": _decay("leak", name, step / tau_mem),
                       "threshold": _arr(node, "v_threshold", n), "scale": _arr(node, "r", n) * step / tau_mem}

@@ -90,21 +90,28 @@ def test_snntorch_network_through_nir():
         assert 0 < int(layer_theirs.sum()) < layer_theirs.numel()
 
 
-def test_norse_network_through_nir():
+def _norse_cell(cell, n):
+    if cell == "LIFBoxCell":
+        return norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.rand(n) * 100 + 50, v_th=torch.full((n,), 0.3),
+                                                       v_leak=torch.zeros(n)))
+    return norse.LIFCell(norse.LIFParameters(tau_syn_inv=torch.rand(n) * 100 + 100, tau_mem_inv=torch.rand(n) * 100 + 50,
+                                             v_th=torch.full((n,), 0.3), v_leak=torch.zeros(n), v_reset=torch.zeros(n)))
+
+
+@pytest.mark.parametrize("cell,gains", [("LIFBoxCell", (6.0, 10.0)), ("LIFCell", (3.0, 4.0))])
+def test_norse_network_through_nir(cell, gains):
+    """Norse LIFBoxCell (NIR LIF) and LIFCell (NIR CubaLIF, imported as cuba_lif) networks."""
     torch.manual_seed(1)
-    p1 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(10) * 100 + 50, v_th=torch.full((10,), 0.3),
-                                v_leak=torch.zeros(10))
-    p2 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(6) * 100 + 50, v_th=torch.full((6,), 0.3),
-                                v_leak=torch.zeros(6))
-    model = norse.SequentialState(torch.nn.Linear(12, 10), norse.LIFBoxCell(p1), torch.nn.Linear(10, 6),
-                                  norse.LIFBoxCell(p2))
+    model = norse.SequentialState(torch.nn.Linear(12, 10), _norse_cell(cell, 10), torch.nn.Linear(10, 6),
+                                  _norse_cell(cell, 6))
     with torch.no_grad():  # currents that make both layers spike at a moderate rate
-        model[0].weight.mul_(6.0)
-        model[2].weight.mul_(10.0)
+        model[0].weight.mul_(gains[0])
+        model[2].weight.mul_(gains[1])
     graph = norse.to_nir(model, torch.zeros(1, 12))
     spikes = _input_spikes(12, seed=1, p=0.4)
     params, float_model, _ = import_nir(graph, source="norse", calibration_counts=spikes)
-    layers = [m for m in model if isinstance(m, norse.LIFBoxCell)]
+    assert [layer.kind for layer in params.layers[:-1]] == ["lif" if cell == "LIFBoxCell" else "cuba_lif"] * 2
+    layers = [m for m in model if type(m).__name__ == cell]
     out = {id(m): [] for m in layers}
     for m in layers:
         m.register_forward_hook(lambda mod, _, result: out[id(mod)].append(result[0]))
@@ -117,10 +124,10 @@ def test_norse_network_through_nir():
     for i, m in enumerate(layers):
         theirs = torch.stack(out[id(m)], dim=1)
         threshold = float_model.layers[i].neuron.coefficients()["threshold"].detach()
-        agreement = _check_agreement(f"norse layer {i}", theirs, float_trace[i]["output"], float_trace[i]["v"],
+        agreement = _check_agreement(f"norse {cell} layer {i}", theirs, float_trace[i]["output"], float_trace[i]["v"],
                                      threshold)
         integer = float((int_trace.layers[i].spikes == float_trace[i]["output"].bool()).double().mean())
-        print(f"norse layer {i}: float vs Norse {agreement:.4%}, integer vs float {integer:.4%}")
+        print(f"norse {cell} layer {i}: float vs Norse {agreement:.4%}, integer vs float {integer:.4%}")
         assert integer >= MIN_INTEGER_AGREEMENT
         assert 0 < int(theirs.sum()) < theirs.numel()
 
