@@ -1,9 +1,10 @@
 """NIR (Neuromorphic Intermediate Representation) in and out.
 
 ``python -m golden.nir import GRAPH.nir --out MODEL.safetensors [--dt SECONDS] [--source S]
-[--device 85F] [--force]`` reads a NIR graph, turns it into the project's float network
-(:class:`golden.export.FloatNetwork`), quantises it with :func:`golden.export.export_network`
-and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
+[--calibrate FILE ...] [--bin-ticks N] [--device 85F] [--force]`` reads a NIR graph, turns it
+into the project's float network (:class:`golden.export.FloatNetwork`), quantises it with
+:func:`golden.export.export_network` (formats sized on the ``--calibrate`` data, else on random
+spikes) and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
 export MODEL.safetensors --out GRAPH.nir [--dt SECONDS] [--force]`` writes a model file's network as
 NIR. Neither overwrites an existing ``--out`` without ``--force``, and each writes under a
 temporary name first.
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -319,13 +321,65 @@ def _block(weight, bias, neuron) -> SNNLayer:
     return block
 
 
+def _checked_counts(counts: np.ndarray, n_inputs: int, where: str) -> np.ndarray:
+    """Calibration counts as ``(B, T, n_inputs)`` int64: non-negative integers, ``(T, n)`` taken as one sample."""
+    if counts.dtype.kind not in "iu" or counts.ndim not in (2, 3) or counts.shape[-1] != n_inputs or 0 in counts.shape:
+        raise NIRImportError(f"{where}: needs non-negative integer counts of shape (T, {n_inputs}) or "
+                             f"(B, T, {n_inputs}); got {counts.dtype} {counts.shape}")
+    if np.any(counts < 0):
+        raise NIRImportError(f"{where}: counts must be non-negative")
+    return counts.reshape(-1, *counts.shape[-2:]).astype(np.int64)
+
+
+def calibration_from_files(paths, n_inputs: int, input_map: InputMap | None, bin_ticks: int) -> np.ndarray:
+    """``(B, T, n_inputs)`` calibration counts from files, one sample per file (the shorter
+    zero-padded at the end).
+
+    A graph with channel input takes ``.npy`` integer counts ``(T, n_inputs)`` or
+    ``(B, T, n_inputs)``; a graph with camera input (an input map) takes event files
+    (``.bin`` N-MNIST, ``.aedat4``, ``.npy`` / ``.csv`` event tables), mapped and binned in
+    steps of ``bin_ticks`` from each file's first event.
+    """
+    from .data.events import bin_events, read_aedat4, read_event_table, read_nmnist
+
+    samples = []
+    for path in paths:
+        path = Path(path)
+        if input_map is None:
+            if path.suffix != ".npy":
+                raise NIRImportError(f"{path}: a graph with channel input calibrates on .npy counts (T, {n_inputs}) "
+                                     f"or (B, T, {n_inputs})")
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise NIRImportError(f"{path}: not a .npy array ({error})") from None
+            samples.extend(_checked_counts(array, n_inputs, str(path)))
+            continue
+        readers = {".bin": lambda p: read_nmnist(p).events, ".aedat4": lambda p: read_aedat4(p).events,
+                   ".npy": read_event_table, ".csv": read_event_table}
+        if path.suffix not in readers:
+            raise NIRImportError(f"{path}: a graph with camera input calibrates on event files "
+                                 f"({', '.join(readers)})")
+        events = readers[path.suffix](path)
+        if not len(events):
+            raise NIRImportError(f"{path}: no events")
+        try:
+            channels = input_map(events)
+        except ValueError as error:
+            raise NIRImportError(f"{path}: {error}") from None
+        samples.append(bin_events(channels, input_map.n_channels, bin_ticks))
+    steps = max(sample.shape[0] for sample in samples)
+    return np.stack([np.pad(sample, ((0, steps - sample.shape[0]), (0, 0))) for sample in samples])
+
+
 def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", calibration_counts=None,
-               bin_ticks: int = 1000, max_events_per_step: int | None = None, seed: int = 0):
+               calibration_files=None, bin_ticks: int = 1000, max_events_per_step: int | None = None, seed: int = 0):
     """A NIR graph (or a path) -> ``(NetworkParams, FloatNetwork, ImportSummary)``.
 
-    ``calibration_counts`` (int ``(B, T, n_inputs)``) sizes the formats; left out, 16 samples of
-    50 steps of random spikes (each input spiking with probability 0.2) are used and the
-    summary says so.
+    ``calibration_counts`` (int ``(B, T, n_inputs)``) or ``calibration_files``
+    (:func:`calibration_from_files`) size the formats; left out, 16 samples of 50 steps of
+    random spikes (each input spiking with probability 0.2) are used and the summary says so.
+    ``bin_ticks`` is the step length in event ticks (microseconds).
     """
     import nir
 
@@ -335,11 +389,18 @@ def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", cali
         except Exception as error:  # the file's own reader: any failure is "not a NIR file"
             raise NIRImportError(f"{graph}: cannot read as a NIR graph ({type(error).__name__}: {error})") from None
     model, summary = float_network_from_nir(graph, dt, source)
+    if calibration_files:
+        if calibration_counts is not None:
+            raise NIRImportError("calibration: pass counts or files, not both")
+        calibration_counts = calibration_from_files(calibration_files, model.n_inputs, summary.input_map, bin_ticks)
+        summary.notes.append(f"formats calibrated on {len(calibration_counts)} sample(s) of {calibration_counts.shape[1]} "
+                             "steps from the calibration files")
     if calibration_counts is None:
         rng = np.random.default_rng(seed)
         calibration_counts = (rng.random((16, 50, model.n_inputs)) < 0.2).astype(np.int64)
-        summary.notes.append("formats calibrated on random input spikes (p = 0.2); pass calibration counts for real data")
-    counts = np.asarray(calibration_counts)
+        summary.notes.append("formats calibrated on random input spikes (p = 0.2); pass calibration data (--calibrate) "
+                             "for real data")
+    counts = _checked_counts(np.asarray(calibration_counts), model.n_inputs, "calibration counts")
     max_events = max_events_per_step or max(int(counts.sum(axis=-1).max()), model.n_inputs, 1)
     max_events = min(max_events, DEFAULT_MAX_EVENTS_PER_STEP) if max_events_per_step is None else max_events
     try:
@@ -427,7 +488,7 @@ def network_to_nir(params: NetworkParams, dt: float = 1e-4, include_readout: boo
 
 
 def main(argv=None) -> int:
-    from .cli import existing_file, output_file, positive_float, upper_choice
+    from .cli import existing_file, output_file, positive_float, positive_int, upper_choice
     from .files import atomic_write, check_output
     from .fit import DEVICES
 
@@ -440,6 +501,12 @@ def main(argv=None) -> int:
     imp.add_argument("--source", choices=sorted(SOURCES), default="snntorch", help="the framework that wrote the graph")
     imp.add_argument("--device", default=None, type=upper_choice(sorted(DEVICES), "device"),
                      help="run the fit check for this ECP5 size (12F, 25F, 45F, 85F)")
+    imp.add_argument("--calibrate", nargs="+", type=existing_file, default=None, metavar="FILE",
+                     help="size the integer formats on real data, one sample per file: .npy counts (T, n_inputs) or "
+                          "(B, T, n_inputs) for channel input; event files (.bin, .aedat4, .npy, .csv) for camera "
+                          "input (default: random spikes)")
+    imp.add_argument("--bin-ticks", type=positive_int, default=1000,
+                     help="event ticks (microseconds) per time step (default: %(default)s)")
     exp = sub.add_parser("export", help="model file -> NIR graph")
     exp.add_argument("model", type=existing_file)
     exp.add_argument("--out", required=True, type=output_file)
@@ -451,9 +518,11 @@ def main(argv=None) -> int:
     from .model_file import load_model, save_model
 
     try:
-        check_output(args.out, inputs=[args.graph if args.command == "import" else args.model], force=args.force)
+        inputs = [args.graph, *(args.calibrate or [])] if args.command == "import" else [args.model]
+        check_output(args.out, inputs=inputs, force=args.force)
         if args.command == "import":
-            params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source)
+            params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source,
+                                            calibration_files=args.calibrate, bin_ticks=args.bin_ticks)
             save_model(args.out, params)
             print(summary.text())
             if args.device:

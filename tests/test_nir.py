@@ -3,6 +3,8 @@
 and imported here (float and integer), spikestream networks exported to NIR and run by snnTorch
 and Norse, the command line's errors, and one imported network through the processor."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -280,7 +282,7 @@ def _camera_graph(kernel=(2, 2), stride=(2, 2), padding=(0, 0), shape=(2, 34, 34
     return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), type_check=False)
 
 
-def test_sumpool_on_camera_input_becomes_the_input_map(shared_data, tmp_path):
+def test_sumpool_on_camera_input_becomes_the_input_map(shared_data, tmp_path, capsys):
     """A leading SumPool2d (2x2) on N-MNIST's (2, 34, 34) input: the model file carries the
     pooling input map, and the counts the network sees from the real recording equal NIR's
     SumPool2d (torch sum pooling of per-step event frames) flattened as (C, H', W')."""
@@ -289,10 +291,14 @@ def test_sumpool_on_camera_input_becomes_the_input_map(shared_data, tmp_path):
 
     graph_path, model_path = tmp_path / "camera.nir", tmp_path / "camera.safetensors"
     nir.write(str(graph_path), _camera_graph())
-    assert main(["import", str(graph_path), "--out", str(model_path)]) == 0
+    recording = shared_data / "events" / "nmnist_sample.bin"
+    assert main(["import", str(graph_path), "--out", str(model_path), "--calibrate", str(recording),
+                 "--bin-ticks", "10000"]) == 0
+    assert "formats calibrated on 1 sample(s) of 32 steps from the calibration files" in capsys.readouterr().out
     params = load_model(model_path)
     assert params.input_map is not None and params.input_map.pool == (2, 2) and params.n_inputs == 578
-    events = read_nmnist(shared_data / "events" / "nmnist_sample.bin").events
+    assert params.bin_ticks == 10000
+    events = read_nmnist(recording).events
     steps = 12
     trace = run_network(params, events, steps)
     frames = np.zeros((steps, 2, 34, 34), dtype=np.int64)  # (T, C, H, W), C = polarity
@@ -323,3 +329,22 @@ def test_sumpool_elsewhere_is_refused():
                          edges=[("input", "flat"), ("flat", "pool"), ("pool", "output")], type_check=False)
     with pytest.raises(NIRImportError, match="pool: SumPool2d is supported only on the camera input"):
         import_nir(graph)
+
+
+def test_calibrate_on_counts_files(tmp_path, capsys):
+    """--calibrate: .npy counts for a channel-input graph; other files and shapes are refused."""
+    graph_path, model_path = tmp_path / "net.nir", tmp_path / "net.safetensors"
+    nir.write(str(graph_path), export_to_nir(_snntorch_network(), torch.zeros(12)))
+    spikes = _input_spikes(12)
+    np.save(tmp_path / "a.npy", spikes[:4])
+    np.save(tmp_path / "b.npy", spikes[4, :30])
+    assert main(["import", str(graph_path), "--out", str(model_path), "--calibrate", str(tmp_path / "a.npy"),
+                 str(tmp_path / "b.npy")]) == 0
+    assert "formats calibrated on 5 sample(s) of 40 steps from the calibration files" in capsys.readouterr().out
+    np.save(tmp_path / "wide.npy", spikes[:, :, :5])
+    (tmp_path / "c.csv").write_text("1,2,0,5\n")
+    for name, message in (("wide.npy", r"wide.npy: needs non-negative integer counts of shape \(T, 12\)"),
+                          ("c.csv", "c.csv: a graph with channel input calibrates on .npy counts")):
+        assert main(["import", str(graph_path), "--out", str(model_path), "--force", "--calibrate",
+                     str(tmp_path / name)]) == 2
+        assert re.search(message, capsys.readouterr().err)
