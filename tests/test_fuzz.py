@@ -328,6 +328,8 @@ COMMANDS = {
                      "--dropout", "--loss", "--seed", "--threads", "--train-limit", "--test-limit", "--out",
                      "--export", "--force"],
     "golden.model_file": ["check", "default", "--device", "--lanes", "--seed", "--hidden", "--force"],
+    "golden.nir": ["import", "export", "--out", "--dt", "--source", "--calibrate", "--bin-ticks", "--device",
+                   "--force"],
     "bench.core_fit": ["--quick", "--cores", "--neurons", "--clock-mhz", "--variant", "--seed"],
     "bench.processor": ["--networks", "--lanes", "--clock-mhz", "--fit", "--fit-lanes", "--cores", "--jobs",
                         "--variant", "--seed", "--router", "--lut-mapper", "--no-sim"],
