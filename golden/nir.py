@@ -21,11 +21,12 @@ each framework writes and reads them with its own rule, chosen with ``source``:
   ``i -= dt*tau_syn_inv*i``: the ``cuba_lif`` kind with ``syn = 1 - dt**2/tau_syn``, input
   gain ``w_in`` and ``scale = r*dt**2/tau_mem``.
 
-Camera input: an ``Input`` of shape ``(C, H, W)`` (a leading batch dimension of 1 dropped; C = 2 polarity planes, OFF then ON, or C = 1
-for both together) becomes the network's :class:`~golden.data.events.InputMap`, and a
-``SumPool2d`` directly after it becomes the map's pooling (kernel = stride, no padding, a sensor
-that is a multiple of the kernel: the map keeps partial edge cells, SumPool2d drops them). The
-map's channel order is the flattening of the pooled ``(C, H', W')`` frame, NIR's ``Flatten``.
+Camera input: an ``Input`` of shape ``(C, H, W)`` (a leading batch dimension of 1 dropped;
+C = 2 polarity planes, OFF then ON, or C = 1 for both together) becomes the network's
+:class:`~golden.data.events.InputMap`, and a ``SumPool2d`` directly after it becomes the map's
+pooling (kernel = stride, no padding, a sensor that is a multiple of the kernel: the map keeps
+partial edge cells, SumPool2d drops them). The map's channel order is the flattening of the
+pooled ``(C, H', W')`` frame, NIR's ``Flatten``.
 
 Every gain is folded into the preceding affine layer (exact per neuron in float), ``v_leak``
 of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportError`).
@@ -393,8 +394,8 @@ def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", cali
         if calibration_counts is not None:
             raise NIRImportError("calibration: pass counts or files, not both")
         calibration_counts = calibration_from_files(calibration_files, model.n_inputs, summary.input_map, bin_ticks)
-        summary.notes.append(f"formats calibrated on {len(calibration_counts)} sample(s) of {calibration_counts.shape[1]} "
-                             "steps from the calibration files")
+        b, t = calibration_counts.shape[:2]
+        summary.notes.append(f"formats calibrated on {b} sample(s) of {t} steps from the calibration files")
     if calibration_counts is None:
         rng = np.random.default_rng(seed)
         calibration_counts = (rng.random((16, 50, model.n_inputs)) < 0.2).astype(np.int64)

@@ -96,8 +96,9 @@ def _norse_cell(cell, n):
     if cell == "LIFBoxCell":
         return norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.rand(n) * 100 + 50, v_th=torch.full((n,), 0.3),
                                                        v_leak=torch.zeros(n)))
-    return norse.LIFCell(norse.LIFParameters(tau_syn_inv=torch.rand(n) * 100 + 100, tau_mem_inv=torch.rand(n) * 100 + 50,
-                                             v_th=torch.full((n,), 0.3), v_leak=torch.zeros(n), v_reset=torch.zeros(n)))
+    return norse.LIFCell(norse.LIFParameters(tau_syn_inv=torch.rand(n) * 100 + 100,
+                                             tau_mem_inv=torch.rand(n) * 100 + 50, v_th=torch.full((n,), 0.3),
+                                             v_leak=torch.zeros(n), v_reset=torch.zeros(n)))
 
 
 @pytest.mark.parametrize("cell,gains", [("LIFBoxCell", (6.0, 10.0)), ("LIFCell", (3.0, 4.0))])
