@@ -54,7 +54,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import torch
 
-from .data.events import CAMERA_EVENT_DTYPE, CHANNEL_EVENT_DTYPE, ChannelPool, InputMap, bin_events
+from .data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap, bin_events
 from .fixed import QFormat, round_shift
 from .kinds import NeuronKind, network_kinds
 from .layers import NEURON_KIND as LI_READOUT
@@ -584,7 +584,8 @@ def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, 
 
     ``events`` are channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`: source
     channels pooled by the network's ``channel_pool`` when it has one) or, when the network has
-    an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE`).
+    an ``input_map``, camera events (:data:`~golden.data.events.CAMERA_EVENT_DTYPE` or tonic's
+    dtypes, :func:`~golden.data.events.as_camera_events`).
     Event ``t`` belongs to step ``(t - t_start) // bin_ticks``; events at or after
     ``t_start + n_steps * bin_ticks`` lie outside the sample and are left out.
 
@@ -596,12 +597,13 @@ def counts_from_events(params: NetworkParams, events: np.ndarray, n_steps: int, 
     """
     if int(n_steps) < 1:
         raise ValueError(f"n_steps must be positive, not {n_steps}")
-    if events.dtype == CAMERA_EVENT_DTYPE:
+    if events.dtype != CHANNEL_EVENT_DTYPE:
+        if events.dtype.fields is None or not {"x", "y", "t", "p"} <= set(events.dtype.fields):
+            raise ValueError(f"events must be camera events (fields x, y, t, p) or CHANNEL_EVENT_DTYPE arrays, "
+                             f"not {events.dtype}")
         if params.input_map is None:
             raise ValueError("camera events need a network with an input_map; pass channel events instead")
         events = params.input_map(events)
-    elif events.dtype != CHANNEL_EVENT_DTYPE:
-        raise ValueError(f"events must be CAMERA_EVENT_DTYPE or CHANNEL_EVENT_DTYPE arrays, not {events.dtype}")
     elif params.channel_pool is not None:
         events = params.channel_pool(events)
     return bin_events(events, params.n_inputs, params.bin_ticks, t_start=int(t_start), n_bins=int(n_steps))

@@ -1,9 +1,10 @@
 """NIR (Neuromorphic Intermediate Representation) in and out.
 
 ``python -m golden.nir import GRAPH.nir --out MODEL.safetensors [--dt SECONDS] [--source S]
-[--device 85F] [--force]`` reads a NIR graph, turns it into the project's float network
-(:class:`golden.export.FloatNetwork`), quantises it with :func:`golden.export.export_network`
-and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
+[--calibrate FILE ...] [--bin-ticks N] [--device 85F] [--force]`` reads a NIR graph, turns it
+into the project's float network (:class:`golden.export.FloatNetwork`), quantises it with
+:func:`golden.export.export_network` (formats sized on the ``--calibrate`` data, else on random
+spikes) and writes a model file; it prints a summary of everything approximated. ``python -m golden.nir
 export MODEL.safetensors --out GRAPH.nir [--dt SECONDS] [--force]`` writes a model file's network as
 NIR. Neither overwrites an existing ``--out`` without ``--force``, and each writes under a
 temporary name first.
@@ -16,8 +17,16 @@ each framework writes and reads them with its own rule, chosen with ``source``:
   with input gain ``w_in*dt/tau_syn``; an IF's gain ``r*dt``.
 * ``norse`` (Norse writes ``tau = dt/tau_inv``, ``dt = 1e-3``, and steps ``v += dt*tau_inv*(...)``):
   ``leak = 1 - dt**2/tau``, gain ``r*dt**2/tau``; an IF's gain ``r``. Norse's ``LIFCell``
-  (NIR ``CubaLIF``) integrates the previous step's current, which the ``cuba_lif`` kind does
-  not: refused.
+  (NIR ``CubaLIF``) steps ``i += x``, ``v += dt*tau_mem_inv*((v_leak - v) + i)``, then
+  ``i -= dt*tau_syn_inv*i``: the ``cuba_lif`` kind with ``syn = 1 - dt**2/tau_syn``, input
+  gain ``w_in`` and ``scale = r*dt**2/tau_mem``.
+
+Camera input: an ``Input`` of shape ``(C, H, W)`` (a leading batch dimension of 1 dropped;
+C = 2 polarity planes, OFF then ON, or C = 1 for both together) becomes the network's
+:class:`~golden.data.events.InputMap`, and a ``SumPool2d`` directly after it becomes the map's
+pooling (kernel = stride, no padding, a sensor that is a multiple of the kernel: the map keeps
+partial edge cells, SumPool2d drops them). The map's channel order is the flattening of the
+pooled ``(C, H', W')`` frame, NIR's ``Flatten``.
 
 Every gain is folded into the preceding affine layer (exact per neuron in float), ``v_leak``
 of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportError`).
@@ -26,13 +35,15 @@ of a LIF into its bias. Errors name the node and the reason (:class:`NIRImportEr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .cuba_lif import CubaLIF, CubaLIFParams
+from .data.events import InputMap
 from .export import FloatNetwork, export_network
 from .integrate_fire import IF, IFParams
 from .layers import LIReadout, LIReadoutParams, SNNLayer
@@ -59,12 +70,14 @@ class LIReadoutUnclamped(LIReadout):
         return self.alpha
 
 
-@dataclass
+@dataclasses.dataclass
 class ImportSummary:
     """What the import did: one line per layer, and everything approximated."""
 
-    layers: list = field(default_factory=list)
-    notes: list = field(default_factory=list)
+    layers: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    #: The camera input's map (pooling, polarity planes) where the graph's Input is ``(C, H, W)``.
+    input_map: InputMap | None = None
 
     def text(self) -> str:
         return "\n".join(["layers:", *(f"  {line}" for line in self.layers), "approximations and notes:",
@@ -123,6 +136,38 @@ def _chain(graph):
     return [(name, nodes[name]) for name in order]
 
 
+def _camera_input(name, node):
+    """``(channels, height, width)`` of a camera Input node (``(C, H, W)``, C = 1 or 2), or None
+    for a flat Input of channel events. A leading batch dimension of 1 (Norse writes one) is
+    dropped."""
+    shape = np.asarray(node.input_type["input"]).reshape(-1)
+    if shape.size in (2, 4) and shape[0] == 1:
+        shape = shape[1:]
+    if shape.size == 1:
+        return None
+    if shape.size != 3 or shape[0] not in (1, 2) or np.any(shape < 1):
+        raise NIRImportError(f"{name}: input of shape {tuple(int(v) for v in shape)}; the processor takes channel "
+                             "events (one dimension) or camera events (C, H, W) with C = 1 or 2 polarity planes")
+    return tuple(int(v) for v in shape)
+
+
+def _pooled_input(name, node, camera):
+    """The :class:`InputMap` doing a SumPool2d on the camera input ``(C, H, W)``."""
+    channels, height, width = camera
+    kernel, stride, padding = (np.broadcast_to(np.asarray(getattr(node, k), dtype=np.int64).reshape(-1), (2,))
+                               for k in ("kernel_size", "stride", "padding"))
+    if np.any(padding != 0):
+        raise NIRImportError(f"{name}: SumPool2d padding {tuple(padding)}; the input map pools without padding")
+    if np.any(stride != kernel):
+        raise NIRImportError(f"{name}: SumPool2d stride {tuple(stride)} differs from its kernel {tuple(kernel)}; the "
+                             "input map pools non-overlapping cells")
+    if height % kernel[0] or width % kernel[1]:
+        raise NIRImportError(f"{name}: a {width}x{height} sensor is not a multiple of the SumPool2d kernel "
+                             f"{tuple(kernel)} (height, width); SumPool2d drops the partial edge cells, the input map "
+                             "keeps them")
+    return InputMap((width, height), pool=(int(kernel[1]), int(kernel[0])), split_polarity=channels == 2)
+
+
 def float_network_from_nir(graph, dt: float | None = None, source: str = "snntorch"):
     """The float network a NIR graph describes: ``(FloatNetwork, ImportSummary)``.
 
@@ -143,9 +188,24 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
     weight = bias = None
     col_scale = None  # a Scale between a spiking layer (or the input) and the next affine
 
+    camera = None  # (C, H, W) of a camera Input, until a Flatten, a pooling or an affine layer
+    first_affine = None
     for name, node in _chain(graph):
         kind = type(node).__name__
-        if isinstance(node, (nir.Input, nir.Output, nir.Flatten)):
+        if isinstance(node, nir.Input):
+            camera = _camera_input(name, node)
+            if camera is not None:
+                summary.input_map = InputMap((camera[2], camera[1]), split_polarity=camera[0] == 2)
+            continue
+        if isinstance(node, nir.SumPool2d):
+            if camera is None:
+                raise NIRImportError(f"{name}: SumPool2d is supported only on the camera input (C, H, W), directly "
+                                     "after the Input, where the input map does it")
+            summary.input_map = _pooled_input(name, node, camera)
+            camera = None
+            continue
+        camera = None
+        if isinstance(node, (nir.Output, nir.Flatten)):
             continue
         if isinstance(node, nir.Scale):
             s = _arr(node, "scale")
@@ -157,6 +217,7 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
         if isinstance(node, (nir.Affine, nir.Linear)):
             if weight is not None:
                 raise NIRImportError(f"{name}: two affine layers in a row (no neuron between them)")
+            first_affine = first_affine or name
             weight = np.asarray(node.weight, dtype=np.float64)
             if weight.ndim != 2:
                 raise NIRImportError(f"{name}: weight of shape {weight.shape}; only dense 2-D weights are supported")
@@ -167,7 +228,7 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
             continue
         if not isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.Threshold)):
             raise NIRImportError(f"{name}: {kind} nodes are not supported (supported: Input, Output, Affine, Linear, "
-                                 "LIF, CubaLIF, IF, LI, Flatten, Scale, Threshold)")
+                                 "LIF, CubaLIF, IF, LI, Flatten, Scale, Threshold, and SumPool2d on the camera input)")
         if weight is None:
             raise NIRImportError(f"{name}: a {kind} needs an Affine or Linear node before it")
         n = weight.shape[0]
@@ -180,13 +241,11 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
             module, line = LIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "lif"
             params = {"leak": leak, "threshold": _arr(node, "v_threshold", n), "scale": np.ones(n)}
         elif isinstance(node, nir.CubaLIF):
-            if norse:
-                raise NIRImportError(f"{name}: Norse's LIFCell (CubaLIF) integrates the previous step's current; "
-                                     "the cuba_lif kind integrates the current step's")
             if np.any(_arr(node, "v_leak", n) != 0):
                 raise NIRImportError(f"{name}: v_leak != 0 in a CubaLIF cannot be folded into a bias exactly")
             tau_syn, tau_mem = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
-            gain = _arr(node, "w_in", n) * step / tau_syn  # folded into the affine layer
+            # folded into the affine layer; Norse adds the input to the current unscaled (i += x)
+            gain = _arr(node, "w_in", n) * (1.0 if norse else step / tau_syn)
             module, line = CubaLIF(n, reset=_one_value("v_reset", name, _arr(node, "v_reset", n))), "cuba_lif"
             params = {"syn": _decay("syn", name, step / tau_syn), "leak": _decay("leak", name, step / tau_mem),
                       "threshold": _arr(node, "v_threshold", n), "scale": _arr(node, "r", n) * step / tau_mem}
@@ -225,6 +284,17 @@ def float_network_from_nir(graph, dt: float | None = None, source: str = "snntor
         raise NIRImportError("graph: ends in an affine layer without a neuron after it")
     if not blocks:
         raise NIRImportError("graph: no neuron layer")
+    input_map = summary.input_map
+    if input_map is not None:
+        n_in = blocks[0].linear.in_features
+        if n_in != input_map.n_channels:
+            raise NIRImportError(f"{first_affine}: takes {n_in} inputs, the camera input gives "
+                                 f"{input_map.n_channels} ({input_map.n_polarities} x {input_map.pooled_size[1]} x "
+                                 f"{input_map.pooled_size[0]})")
+        (width, height), (pool_x, pool_y) = input_map.sensor_size, input_map.pool
+        summary.notes.append(f"camera input {width}x{height}, {input_map.n_polarities} polarity plane(s), pooled "
+                             f"{pool_x}x{pool_y} by the input map: {input_map.n_channels} channels"
+                             + ("" if input_map.split_polarity else "; ON and OFF events share a channel"))
     if not isinstance(blocks[-1].neuron, LIReadout):
         n = blocks[-1].neuron.n_neurons
         readout = LIReadoutUnclamped(n)
@@ -252,13 +322,65 @@ def _block(weight, bias, neuron) -> SNNLayer:
     return block
 
 
+def _checked_counts(counts: np.ndarray, n_inputs: int, where: str) -> np.ndarray:
+    """Calibration counts as ``(B, T, n_inputs)`` int64: non-negative integers, ``(T, n)`` taken as one sample."""
+    if counts.dtype.kind not in "iu" or counts.ndim not in (2, 3) or counts.shape[-1] != n_inputs or 0 in counts.shape:
+        raise NIRImportError(f"{where}: needs non-negative integer counts of shape (T, {n_inputs}) or "
+                             f"(B, T, {n_inputs}); got {counts.dtype} {counts.shape}")
+    if np.any(counts < 0):
+        raise NIRImportError(f"{where}: counts must be non-negative")
+    return counts.reshape(-1, *counts.shape[-2:]).astype(np.int64)
+
+
+def calibration_from_files(paths, n_inputs: int, input_map: InputMap | None, bin_ticks: int) -> np.ndarray:
+    """``(B, T, n_inputs)`` calibration counts from files, one sample per file (the shorter
+    zero-padded at the end).
+
+    A graph with channel input takes ``.npy`` integer counts ``(T, n_inputs)`` or
+    ``(B, T, n_inputs)``; a graph with camera input (an input map) takes event files
+    (``.bin`` N-MNIST, ``.aedat4``, ``.npy`` / ``.csv`` event tables), mapped and binned in
+    steps of ``bin_ticks`` from each file's first event.
+    """
+    from .data.events import bin_events, read_aedat4, read_event_table, read_nmnist
+
+    samples = []
+    for path in paths:
+        path = Path(path)
+        if input_map is None:
+            if path.suffix != ".npy":
+                raise NIRImportError(f"{path}: a graph with channel input calibrates on .npy counts (T, {n_inputs}) "
+                                     f"or (B, T, {n_inputs})")
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as error:
+                raise NIRImportError(f"{path}: not a .npy array ({error})") from None
+            samples.extend(_checked_counts(array, n_inputs, str(path)))
+            continue
+        readers = {".bin": lambda p: read_nmnist(p).events, ".aedat4": lambda p: read_aedat4(p).events,
+                   ".npy": read_event_table, ".csv": read_event_table}
+        if path.suffix not in readers:
+            raise NIRImportError(f"{path}: a graph with camera input calibrates on event files "
+                                 f"({', '.join(readers)})")
+        events = readers[path.suffix](path)
+        if not len(events):
+            raise NIRImportError(f"{path}: no events")
+        try:
+            channels = input_map(events)
+        except ValueError as error:
+            raise NIRImportError(f"{path}: {error}") from None
+        samples.append(bin_events(channels, input_map.n_channels, bin_ticks))
+    steps = max(sample.shape[0] for sample in samples)
+    return np.stack([np.pad(sample, ((0, steps - sample.shape[0]), (0, 0))) for sample in samples])
+
+
 def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", calibration_counts=None,
-               bin_ticks: int = 1000, max_events_per_step: int | None = None, seed: int = 0):
+               calibration_files=None, bin_ticks: int = 1000, max_events_per_step: int | None = None, seed: int = 0):
     """A NIR graph (or a path) -> ``(NetworkParams, FloatNetwork, ImportSummary)``.
 
-    ``calibration_counts`` (int ``(B, T, n_inputs)``) sizes the formats; left out, 16 samples of
-    50 steps of random spikes (each input spiking with probability 0.2) are used and the
-    summary says so.
+    ``calibration_counts`` (int ``(B, T, n_inputs)``) or ``calibration_files``
+    (:func:`calibration_from_files`) size the formats; left out, 16 samples of 50 steps of
+    random spikes (each input spiking with probability 0.2) are used and the summary says so.
+    ``bin_ticks`` is the step length in event ticks (microseconds).
     """
     import nir
 
@@ -268,11 +390,18 @@ def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", cali
         except Exception as error:  # the file's own reader: any failure is "not a NIR file"
             raise NIRImportError(f"{graph}: cannot read as a NIR graph ({type(error).__name__}: {error})") from None
     model, summary = float_network_from_nir(graph, dt, source)
+    if calibration_files:
+        if calibration_counts is not None:
+            raise NIRImportError("calibration: pass counts or files, not both")
+        calibration_counts = calibration_from_files(calibration_files, model.n_inputs, summary.input_map, bin_ticks)
+        b, t = calibration_counts.shape[:2]
+        summary.notes.append(f"formats calibrated on {b} sample(s) of {t} steps from the calibration files")
     if calibration_counts is None:
         rng = np.random.default_rng(seed)
         calibration_counts = (rng.random((16, 50, model.n_inputs)) < 0.2).astype(np.int64)
-        summary.notes.append("formats calibrated on random input spikes (p = 0.2); pass calibration counts for real data")
-    counts = np.asarray(calibration_counts)
+        summary.notes.append("formats calibrated on random input spikes (p = 0.2); pass calibration data (--calibrate) "
+                             "for real data")
+    counts = _checked_counts(np.asarray(calibration_counts), model.n_inputs, "calibration counts")
     max_events = max_events_per_step or max(int(counts.sum(axis=-1).max()), model.n_inputs, 1)
     max_events = min(max_events, DEFAULT_MAX_EVENTS_PER_STEP) if max_events_per_step is None else max_events
     try:
@@ -280,6 +409,8 @@ def import_nir(graph, *, dt: float | None = None, source: str = "snntorch", cali
                                         provenance={"source": "golden.nir", "nir_source": source, "dt": float(dt or SOURCES[source])})
     except ValueError as error:
         raise NIRImportError(f"quantisation: {error}") from None
+    if summary.input_map is not None:
+        params = dataclasses.replace(params, input_map=summary.input_map)
     for i, entry in enumerate(report.layers):
         rounded = {k: v for k, v in entry["decays_rounded_to_one"].items() if v}
         if rounded:
@@ -358,7 +489,7 @@ def network_to_nir(params: NetworkParams, dt: float = 1e-4, include_readout: boo
 
 
 def main(argv=None) -> int:
-    from .cli import existing_file, output_file, positive_float, upper_choice
+    from .cli import existing_file, output_file, positive_float, positive_int, upper_choice
     from .files import atomic_write, check_output
     from .fit import DEVICES
 
@@ -371,6 +502,12 @@ def main(argv=None) -> int:
     imp.add_argument("--source", choices=sorted(SOURCES), default="snntorch", help="the framework that wrote the graph")
     imp.add_argument("--device", default=None, type=upper_choice(sorted(DEVICES), "device"),
                      help="run the fit check for this ECP5 size (12F, 25F, 45F, 85F)")
+    imp.add_argument("--calibrate", nargs="+", type=existing_file, default=None, metavar="FILE",
+                     help="size the integer formats on real data, one sample per file: .npy counts (T, n_inputs) or "
+                          "(B, T, n_inputs) for channel input; event files (.bin, .aedat4, .npy, .csv) for camera "
+                          "input (default: random spikes)")
+    imp.add_argument("--bin-ticks", type=positive_int, default=1000,
+                     help="event ticks (microseconds) per time step (default: %(default)s)")
     exp = sub.add_parser("export", help="model file -> NIR graph")
     exp.add_argument("model", type=existing_file)
     exp.add_argument("--out", required=True, type=output_file)
@@ -382,9 +519,11 @@ def main(argv=None) -> int:
     from .model_file import load_model, save_model
 
     try:
-        check_output(args.out, inputs=[args.graph if args.command == "import" else args.model], force=args.force)
+        inputs = [args.graph, *(args.calibrate or [])] if args.command == "import" else [args.model]
+        check_output(args.out, inputs=inputs, force=args.force)
         if args.command == "import":
-            params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source)
+            params, _, summary = import_nir(args.graph, dt=args.dt, source=args.source,
+                                            calibration_files=args.calibrate, bin_ticks=args.bin_ticks)
             save_model(args.out, params)
             print(summary.text())
             if args.device:

@@ -1,6 +1,7 @@
 """Event-camera readers, input map and time binning, on the real N-MNIST and DAVIS recordings."""
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from golden.data.events import (
     ChannelPool,
     EventDataError,
     InputMap,
+    as_camera_events,
     bin_events,
     digitize_bin_ticks,
     digitize_counts,
@@ -19,6 +21,7 @@ from golden.data.events import (
     channel_events,
     check_camera_events,
     read_aedat4,
+    read_event_table,
     read_nmnist,
 )
 
@@ -125,6 +128,25 @@ def test_aedat4_real_file_matches_decoder(davis_path):
     np.testing.assert_array_equal(rec.events["y"], raw["y"])
     np.testing.assert_array_equal(rec.events["p"], raw["on"].astype(np.int8))
     assert rec.events["x"].max() < 320 and rec.events["y"].max() < 240
+
+
+def test_aedat4_header_bit_flip_is_an_error_not_an_abort(davis_path, tmp_path):
+    """A bit flip in the info node's XML (byte 1383: 'a' -> 0xe1, not UTF-8) makes the ``aedat``
+    decoder abort the process (SIGABRT, no exception); the reader refuses it first. Run in a
+    child process so that an abort is reported as a failure."""
+    import subprocess
+    import sys
+
+    raw = bytearray(davis_path.read_bytes())
+    raw[1383] ^= 0x80
+    path = tmp_path / "flipped.aedat4"
+    path.write_bytes(bytes(raw))
+    code = ("import sys\nfrom golden.data.events import read_aedat4\ntry:\n    read_aedat4(sys.argv[1])\n"
+            "except ValueError as e:\n    print(e)\n")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, f"reader died with {result.returncode}: {result.stderr[-400:]}"
+    assert "info node is not UTF-8 (byte offset 1383)" in result.stdout and not result.stderr
 
 
 def packet_starts(raw: bytes) -> list[int]:
@@ -319,3 +341,47 @@ def test_digitize_binning_reproduced_on_whole_ticks():
     assert np.array_equal(got, want)
     with pytest.raises(EventDataError, match=r"1200000/299 = 4013.38 ticks wide, not a whole number of ticks"):
         digitize_bin_ticks(300, 1_200_000)
+
+
+# --- tonic -----------------------------------------------------------------------------------
+
+
+def test_tonic_reads_the_same_events(nmnist_path, davis_path):
+    """read_nmnist decodes through tonic; tonic's own AEDAT4 reader gives read_aedat4's events."""
+    tonic_io = pytest.importorskip("tonic.io")
+
+    ours = read_nmnist(nmnist_path).events
+    theirs = tonic_io.read_mnist_file(str(nmnist_path), dtype=tonic_io.events_struct)
+    for name in ("x", "y", "t", "p"):
+        np.testing.assert_array_equal(ours[name], theirs[name].astype(np.int64))
+    davis = read_aedat4(davis_path).events
+    np.testing.assert_array_equal(as_camera_events(tonic_io.read_aedat4(str(davis_path))), davis)
+
+
+def test_tonic_dtypes_accepted_wherever_events_are(nmnist_path, tmp_path):
+    """Arrays in tonic's dtypes go through the input map, the check, the network and the event
+    files (.npy) exactly as the project's own dtype does; out-of-range values are refused."""
+    tonic_io = pytest.importorskip("tonic.io")
+    from golden.network import default_network, run_network
+    from hw.host import load_events
+
+    ours = read_nmnist(nmnist_path).events
+    tonic_struct = tonic_io.read_mnist_file(str(nmnist_path), dtype=tonic_io.events_struct)
+    dataset_dtype = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])  # tonic.datasets.NMNIST.dtype
+    params = default_network()
+    expected_counts = run_network(params, ours, 8).counts
+    for theirs in (tonic_struct, tonic_struct.astype(dataset_dtype)):
+        np.testing.assert_array_equal(as_camera_events(theirs), ours)
+        assert check_camera_events(theirs, (34, 34)) == 0
+        np.testing.assert_array_equal(params.input_map(theirs), params.input_map(ours))
+        np.testing.assert_array_equal(run_network(params, theirs, 8).counts, expected_counts)
+        path = tmp_path / f"{theirs.dtype['p'].kind}.npy"
+        np.save(path, theirs)
+        np.testing.assert_array_equal(read_event_table(path), ours)
+        np.testing.assert_array_equal(load_events(path).x, ours["x"])
+    bad = tonic_struct.copy()
+    bad["x"][7] = -1
+    with pytest.raises(ValueError, match=r"InputMap: x coordinates must lie in 0..65535"):
+        params.input_map(bad)
+    with pytest.raises(ValueError, match=r"camera events \(fields x, y, t, p\)"):
+        run_network(params, np.zeros(3, dtype=[("x", int), ("t", int)]), 8)

@@ -173,6 +173,20 @@ def test_aedat4_bit_flips(davis_bytes, tmp_path, flips):
     assert recording is None or recording.events.dtype == CAMERA_EVENT_DTYPE
 
 
+#: The DAVIS sample's magic, header length and flatbuffer header (its info node's XML): 2,352 bytes.
+DAVIS_HEADER_BYTES = 2352
+
+
+@fuzz(40)
+@given(flips=st.lists(st.tuples(st.integers(0, DAVIS_HEADER_BYTES - 1), st.integers(0, 7)), min_size=1, max_size=2))
+def test_aedat4_header_bit_flips(davis_bytes, tmp_path, flips):
+    """Flips in the header, where the ``aedat`` decoder can abort the process: refused or read."""
+    path = tmp_path / "s.aedat4"
+    path.write_bytes(_flip(davis_bytes, flips))
+    recording = _read_or_refuse(read_aedat4, path)
+    assert recording is None or recording.events.dtype == CAMERA_EVENT_DTYPE
+
+
 @fuzz(100)
 @given(raw=st.binary(max_size=200))
 def test_aedat4_arbitrary_bytes_after_the_magic(tmp_path, raw):
@@ -318,6 +332,8 @@ COMMANDS = {
     "golden.ssc_checkpoint": ["--kind", "--out", "--device", "--weight-bits", "--row-scale", "--error-feedback",
                               "--lanes", "--steps", "--bin-ticks", "--authors-binning", "--calibration-samples",
                               "--seed", "--max-events-per-step", "--force"],
+    "golden.nir": ["import", "export", "--out", "--dt", "--source", "--calibrate", "--bin-ticks", "--device",
+                   "--force"],
     "bench.core_fit": ["--quick", "--cores", "--neurons", "--clock-mhz", "--variant", "--seed"],
     "bench.processor": ["--networks", "--lanes", "--clock-mhz", "--fit", "--fit-lanes", "--cores", "--jobs",
                         "--variant", "--seed", "--router", "--lut-mapper", "--no-sim"],

@@ -3,6 +3,8 @@
 and imported here (float and integer), spikestream networks exported to NIR and run by snnTorch
 and Norse, the command line's errors, and one imported network through the processor."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -90,21 +92,29 @@ def test_snntorch_network_through_nir():
         assert 0 < int(layer_theirs.sum()) < layer_theirs.numel()
 
 
-def test_norse_network_through_nir():
+def _norse_cell(cell, n):
+    if cell == "LIFBoxCell":
+        return norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.rand(n) * 100 + 50, v_th=torch.full((n,), 0.3),
+                                                       v_leak=torch.zeros(n)))
+    return norse.LIFCell(norse.LIFParameters(tau_syn_inv=torch.rand(n) * 100 + 100,
+                                             tau_mem_inv=torch.rand(n) * 100 + 50, v_th=torch.full((n,), 0.3),
+                                             v_leak=torch.zeros(n), v_reset=torch.zeros(n)))
+
+
+@pytest.mark.parametrize("cell,gains", [("LIFBoxCell", (6.0, 10.0)), ("LIFCell", (3.0, 4.0))])
+def test_norse_network_through_nir(cell, gains):
+    """Norse LIFBoxCell (NIR LIF) and LIFCell (NIR CubaLIF, imported as cuba_lif) networks."""
     torch.manual_seed(1)
-    p1 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(10) * 100 + 50, v_th=torch.full((10,), 0.3),
-                                v_leak=torch.zeros(10))
-    p2 = norse.LIFBoxParameters(tau_mem_inv=torch.rand(6) * 100 + 50, v_th=torch.full((6,), 0.3),
-                                v_leak=torch.zeros(6))
-    model = norse.SequentialState(torch.nn.Linear(12, 10), norse.LIFBoxCell(p1), torch.nn.Linear(10, 6),
-                                  norse.LIFBoxCell(p2))
+    model = norse.SequentialState(torch.nn.Linear(12, 10), _norse_cell(cell, 10), torch.nn.Linear(10, 6),
+                                  _norse_cell(cell, 6))
     with torch.no_grad():  # currents that make both layers spike at a moderate rate
-        model[0].weight.mul_(6.0)
-        model[2].weight.mul_(10.0)
+        model[0].weight.mul_(gains[0])
+        model[2].weight.mul_(gains[1])
     graph = norse.to_nir(model, torch.zeros(1, 12))
     spikes = _input_spikes(12, seed=1, p=0.4)
     params, float_model, _ = import_nir(graph, source="norse", calibration_counts=spikes)
-    layers = [m for m in model if isinstance(m, norse.LIFBoxCell)]
+    assert [layer.kind for layer in params.layers[:-1]] == ["lif" if cell == "LIFBoxCell" else "cuba_lif"] * 2
+    layers = [m for m in model if type(m).__name__ == cell]
     out = {id(m): [] for m in layers}
     for m in layers:
         m.register_forward_hook(lambda mod, _, result: out[id(mod)].append(result[0]))
@@ -117,10 +127,10 @@ def test_norse_network_through_nir():
     for i, m in enumerate(layers):
         theirs = torch.stack(out[id(m)], dim=1)
         threshold = float_model.layers[i].neuron.coefficients()["threshold"].detach()
-        agreement = _check_agreement(f"norse layer {i}", theirs, float_trace[i]["output"], float_trace[i]["v"],
+        agreement = _check_agreement(f"norse {cell} layer {i}", theirs, float_trace[i]["output"], float_trace[i]["v"],
                                      threshold)
         integer = float((int_trace.layers[i].spikes == float_trace[i]["output"].bool()).double().mean())
-        print(f"norse layer {i}: float vs Norse {agreement:.4%}, integer vs float {integer:.4%}")
+        print(f"norse {cell} layer {i}: float vs Norse {agreement:.4%}, integer vs float {integer:.4%}")
         assert integer >= MIN_INTEGER_AGREEMENT
         assert 0 < int(theirs.sum()) < theirs.numel()
 
@@ -218,10 +228,124 @@ def test_export_refuses_kinds_nir_cannot_express():
         network_to_nir(random_network(1, hidden=(("silif", 4),)))
 
 
-def test_imported_network_through_the_processor():
-    from test_processor_amaranth import check_processor
+def test_imported_network_through_the_verilog_and_the_build(tmp_path, capsys):
+    """snnTorch -> NIR file -> ``golden.nir import`` -> model file -> the processor's generated
+    Verilog under cocotb/Icarus equals :func:`run_network` (every spike, readout membrane, score
+    and the decision); ``hw.build --model`` of that file elaborates (dry run)."""
+    import shutil
 
+    from test_cocotb_processor import run_processor
+
+    from golden.model_file import load_model
+    from hw import build
+    from sim.processor_model import counts_to_beats, expected_from_trace
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("Icarus Verilog (iverilog) not installed")
+    graph_path, model_path = tmp_path / "snntorch.nir", tmp_path / "imported.safetensors"
     net = _snntorch_network()
-    graph = export_to_nir(net, torch.zeros(12))
-    params, _, _ = import_nir(graph, calibration_counts=_input_spikes(12))
-    check_processor(params, _input_spikes(12, seed=3)[0, :6], idle_prob=0.2, backpressure=0.3, seed=6)
+    with torch.no_grad():  # stronger weights: both layers spike within the few steps simulated
+        net[0].weight.mul_(3.0)
+        net[2].weight.mul_(1.5)
+    nir.write(str(graph_path), export_to_nir(net, torch.zeros(12)))
+    assert main(["import", str(graph_path), "--out", str(model_path)]) == 0
+    params = load_model(model_path)
+    counts = _input_spikes(12, seed=3)[3, :6]
+    trace = run_network(params, counts)
+    assert all(layer.spikes.any() for layer in trace.layers[:-1]), "both imported spiking layers should spike"
+    beats = counts_to_beats(counts, params.bin_ticks, seed=6)
+    run_processor("nir_imported_snntorch", params, beats, expected_from_trace(trace), n_steps=counts.shape[0],
+                  lanes=2, idle_prob=0.2, backpressure_prob=0.3)
+    capsys.readouterr()
+    out = tmp_path / "build"
+    assert build.main(["--model", str(model_path), "--dry-run", "--steps", str(counts.shape[0]),
+                       "--out", str(out)]) == 0
+    assert "fit check" in capsys.readouterr().out and (out / "top.il").exists()
+
+
+def _camera_graph(kernel=(2, 2), stride=(2, 2), padding=(0, 0), shape=(2, 34, 34), n_in=None, seed=7):
+    """Input (C, H, W) -> SumPool2d -> Flatten -> Affine -> LIF -> Affine -> LI -> Output."""
+    rng = np.random.default_rng(seed)
+    c, h, w = shape
+    n_in = n_in or c * (h // kernel[0]) * (w // kernel[1])
+    nodes = {
+        "input": nir.Input(input_type=np.array(shape)),
+        "pool": nir.SumPool2d(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding)),
+        "flat": nir.Flatten(input_type={"input": np.array([c, h // kernel[0], w // kernel[1]])}, start_dim=0),
+        "fc1": nir.Affine(weight=rng.normal(0.05, 0.3, (8, n_in)), bias=np.zeros(8)),
+        "lif": nir.LIF(tau=np.full(8, 1e-3), r=np.full(8, 10.0), v_leak=np.zeros(8), v_threshold=np.ones(8),
+                       v_reset=np.zeros(8)),
+        "fc2": nir.Affine(weight=rng.normal(0, 0.5, (4, 8)), bias=np.zeros(4)),
+        "li": nir.LI(tau=np.full(4, 1e-3), r=np.ones(4), v_leak=np.zeros(4)),
+        "output": nir.Output(output_type=np.array([4])),
+    }
+    order = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])), type_check=False)
+
+
+def test_sumpool_on_camera_input_becomes_the_input_map(shared_data, tmp_path, capsys):
+    """A leading SumPool2d (2x2) on N-MNIST's (2, 34, 34) input: the model file carries the
+    pooling input map, and the counts the network sees from the real recording equal NIR's
+    SumPool2d (torch sum pooling of per-step event frames) flattened as (C, H', W')."""
+    from golden.data.events import read_nmnist
+    from golden.model_file import load_model
+
+    graph_path, model_path = tmp_path / "camera.nir", tmp_path / "camera.safetensors"
+    nir.write(str(graph_path), _camera_graph())
+    recording = shared_data / "events" / "nmnist_sample.bin"
+    assert main(["import", str(graph_path), "--out", str(model_path), "--calibrate", str(recording),
+                 "--bin-ticks", "10000"]) == 0
+    assert "formats calibrated on 1 sample(s) of 32 steps from the calibration files" in capsys.readouterr().out
+    params = load_model(model_path)
+    assert params.input_map is not None and params.input_map.pool == (2, 2) and params.n_inputs == 578
+    assert params.bin_ticks == 10000
+    events = read_nmnist(recording).events
+    steps = 12
+    trace = run_network(params, events, steps)
+    frames = np.zeros((steps, 2, 34, 34), dtype=np.int64)  # (T, C, H, W), C = polarity
+    step = events["t"] // params.bin_ticks
+    keep = step < steps
+    np.add.at(frames, (step[keep], events["p"][keep], events["y"][keep], events["x"][keep]), 1)
+    pooled = torch.nn.functional.avg_pool2d(torch.as_tensor(frames, dtype=torch.float64), 2) * 4
+    np.testing.assert_array_equal(trace.counts.numpy(), pooled.reshape(steps, -1).round().long().numpy())
+    assert int(trace.counts.sum()) > 0 and trace.layers[0].spikes.any()
+
+
+@pytest.mark.parametrize("graph,message", [
+    (lambda: _camera_graph(stride=(1, 1), n_in=2 * 33 * 33), "pool: SumPool2d stride .* differs from its kernel"),
+    (lambda: _camera_graph(padding=(1, 1)), "pool: SumPool2d padding"),
+    (lambda: _camera_graph(kernel=(4, 4), stride=(4, 4)), "pool: a 34x34 sensor is not a multiple"),
+    (lambda: _camera_graph(shape=(3, 34, 34)), "input: input of shape \\(3, 34, 34\\)"),
+    (lambda: _camera_graph(n_in=100), "fc1: takes 100 inputs, the camera input gives 578"),
+])
+def test_camera_input_refusals(graph, message):
+    with pytest.raises(NIRImportError, match=message):
+        import_nir(graph())
+
+
+def test_sumpool_elsewhere_is_refused():
+    graph = nir.NIRGraph(nodes={"input": nir.Input(np.array([578])), "flat": nir.Flatten({"input": np.array([578])}, 0),
+                                "pool": nir.SumPool2d(np.array([2, 2]), np.array([2, 2]), np.array([0, 0])),
+                                "output": nir.Output(np.array([578]))},
+                         edges=[("input", "flat"), ("flat", "pool"), ("pool", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match="pool: SumPool2d is supported only on the camera input"):
+        import_nir(graph)
+
+
+def test_calibrate_on_counts_files(tmp_path, capsys):
+    """--calibrate: .npy counts for a channel-input graph; other files and shapes are refused."""
+    graph_path, model_path = tmp_path / "net.nir", tmp_path / "net.safetensors"
+    nir.write(str(graph_path), export_to_nir(_snntorch_network(), torch.zeros(12)))
+    spikes = _input_spikes(12)
+    np.save(tmp_path / "a.npy", spikes[:4])
+    np.save(tmp_path / "b.npy", spikes[4, :30])
+    assert main(["import", str(graph_path), "--out", str(model_path), "--calibrate", str(tmp_path / "a.npy"),
+                 str(tmp_path / "b.npy")]) == 0
+    assert "formats calibrated on 5 sample(s) of 40 steps from the calibration files" in capsys.readouterr().out
+    np.save(tmp_path / "wide.npy", spikes[:, :, :5])
+    (tmp_path / "c.csv").write_text("1,2,0,5\n")
+    for name, message in (("wide.npy", r"wide.npy: needs non-negative integer counts of shape \(T, 12\)"),
+                          ("c.csv", "c.csv: a graph with channel input calibrates on .npy counts")):
+        assert main(["import", str(graph_path), "--out", str(model_path), "--force", "--calibrate",
+                     str(tmp_path / name)]) == 2
+        assert re.search(message, capsys.readouterr().err)

@@ -25,16 +25,21 @@ unless ``allow_time_reversals=True``, in which case their number is reported in
 ``.csv``) must hold integers: floats, NaN, complex values, missing fields and wrong column
 counts are refused, not converted. Sizes are bounded (:data:`MAX_EVENT_FILE_BYTES`,
 :data:`MAX_EVENTS`) and checked before a file is read. An AEDAT4 file whose compressed packets
-the ``aedat`` decoder cannot decode (it raises or panics) is refused; AEDAT4 carries no
+the ``aedat`` decoder cannot decode (it raises or panics) is refused, and so is a header whose
+info node is not UTF-8 XML (on which the decoder aborts the process); AEDAT4 carries no
 checksum over its packets, so a bit flip inside one can still decode to different events.
+N-MNIST is decoded by tonic (``tonic.io.read_mnist_file``); camera events in tonic's dtypes are
+accepted wherever camera events are (:func:`as_camera_events`).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
 import aedat
 import numpy as np
@@ -52,6 +57,7 @@ __all__ = [
     "InputMap",
     "ChannelPool",
     "bin_events",
+    "as_camera_events",
     "digitize_bin_ticks",
     "digitize_counts",
     "camera_events",
@@ -64,6 +70,7 @@ __all__ = [
 
 CAMERA_EVENT_DTYPE = np.dtype([("x", np.uint16), ("y", np.uint16), ("t", np.int64), ("p", np.int8)])
 CHANNEL_EVENT_DTYPE = np.dtype([("channel", np.uint32), ("t", np.int64)])
+_TABLE_FIELDS = ("x", "y", "t", "p")
 
 #: N-MNIST (ATIS sensor crop), ``(width, height)``.
 NMNIST_SENSOR_SIZE = (34, 34)
@@ -73,6 +80,8 @@ NMNIST_EVENT_BYTES = 5
 NMNIST_OVERFLOW_Y = 240
 #: Microseconds added to every later timestamp per overflow marker (reference reader).
 NMNIST_OVERFLOW_TICKS = 2**13
+#: Most overflow markers read (tonic applies each to every later event: cost markers x events).
+NMNIST_MAX_OVERFLOW_MARKERS = 64
 
 #: Largest event file read (bytes) and most events in one file: checked before reading.
 MAX_EVENT_FILE_BYTES = 1 << 30
@@ -157,6 +166,31 @@ def camera_events(x, y, t, p) -> np.ndarray:
     return events
 
 
+def as_camera_events(events, source: str = "events") -> np.ndarray:
+    """Camera events in :data:`CAMERA_EVENT_DTYPE` from any structured array with integer or
+    boolean fields (or field titles) ``x``, ``y``, ``t``, ``p``: tonic's ``tonic.io.events_struct``
+    (``int16`` coordinates, ``bool`` polarity), a tonic dataset's ``int`` fields, tonic's AEDAT4
+    events (``uint64`` ``t``, polarity ``on`` titled ``p``), or the project's own dtype, returned
+    as it is. Other fields are ignored; values are checked as by
+    :func:`camera_events`.
+
+    Raises
+    ------
+    ValueError
+        If ``events`` is not such an array, or a value does not fit (naming ``source``).
+    """
+    fields = getattr(getattr(events, "dtype", None), "fields", None)  # names and titles
+    if fields is not None and events.dtype == CAMERA_EVENT_DTYPE:
+        return events
+    if fields is None or not set(_TABLE_FIELDS) <= set(fields):
+        raise EventDataError(f"{source}: camera events need a structured array with fields x, y, t, p; "
+                             f"got {getattr(events, 'dtype', type(events).__name__)}")
+    try:
+        return camera_events(events["x"], events["y"], events["t"], events["p"])
+    except EventDataError as exc:
+        raise EventDataError(f"{source}: {exc}") from None
+
+
 def channel_events(channel, t) -> np.ndarray:
     """Pack channel indices and timestamps into a :data:`CHANNEL_EVENT_DTYPE` array.
 
@@ -187,7 +221,8 @@ def check_camera_events(events: np.ndarray, sensor_size: tuple[int, int], *,
 
     Parameters
     ----------
-    events : np.ndarray of CAMERA_EVENT_DTYPE
+    events : np.ndarray
+        Camera events, :data:`CAMERA_EVENT_DTYPE` or any dtype :func:`as_camera_events` takes.
     sensor_size : (width, height)
     allow_time_reversals : bool
         When false (default), a timestamp smaller than its predecessor raises.
@@ -197,12 +232,12 @@ def check_camera_events(events: np.ndarray, sensor_size: tuple[int, int], *,
     Raises
     ------
     ValueError
-        On a wrong dtype, a coordinate outside ``sensor_size``, a polarity other than 0 / 1, or
+        On a dtype :func:`as_camera_events` refuses, a coordinate outside ``sensor_size``, a
+        polarity other than 0 / 1, or
         (unless allowed) a timestamp that goes backwards; the message names the first offending
         event index.
     """
-    if events.dtype != CAMERA_EVENT_DTYPE:
-        raise EventDataError(f"{source}: expected CAMERA_EVENT_DTYPE {CAMERA_EVENT_DTYPE}, got {events.dtype}")
+    events = as_camera_events(events, source)
     width, height = sensor_size
     for name, limit in (("x", width), ("y", height)):
         outside = np.flatnonzero(events[name] >= limit)
@@ -227,60 +262,87 @@ def check_camera_events(events: np.ndarray, sensor_size: tuple[int, int], *,
 
 def read_nmnist(path, *, sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE,
                 allow_time_reversals: bool = False) -> CameraRecording:
-    """Read an N-MNIST ``.bin`` recording.
+    """Read an N-MNIST ``.bin`` recording; tonic's ``tonic.io.read_mnist_file`` decodes it.
 
     Each event is 5 bytes, big-endian bit fields: x (8 bits), y (8 bits), polarity (1 bit),
-    timestamp (23 bits, microseconds). As in the reference reader (Orchard's N-MNIST code, tonic's
-    ``read_mnist_file``), a record with ``y == 240`` is a timestamp-overflow marker: it is not an
-    event and adds ``2**13`` us to every later timestamp.
+    timestamp (23 bits, microseconds). As in the reference reader (Orchard's N-MNIST code), a
+    record with ``y == 240`` is a timestamp-overflow marker: it is not an event and adds ``2**13``
+    us to every later timestamp. Around tonic's decoder this reader checks the size bound, the
+    record framing and every event (tonic checks none).
 
     Raises
     ------
     ValueError
         If the file length is not a whole number of 5-byte records (names the byte offset of the
-        incomplete record), or the events fail :func:`check_camera_events`.
+        incomplete record), it holds more than :data:`NMNIST_MAX_OVERFLOW_MARKERS` overflow
+        markers, or the events fail :func:`check_camera_events`.
     """
+    from tonic.io import read_mnist_file
+
     path = Path(path)
     _checked_size(path)
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size % NMNIST_EVENT_BYTES:
-        complete = raw.size - raw.size % NMNIST_EVENT_BYTES
+    raw = path.read_bytes()
+    size = len(raw)
+    if size % NMNIST_EVENT_BYTES:
+        complete = size - size % NMNIST_EVENT_BYTES
         raise EventDataError(
             f"{path}: truncated N-MNIST file: incomplete {NMNIST_EVENT_BYTES}-byte event at byte offset {complete} "
-            f"({raw.size % NMNIST_EVENT_BYTES} trailing bytes, file is {raw.size} bytes)"
+            f"({size % NMNIST_EVENT_BYTES} trailing bytes, file is {size} bytes)"
         )
-    records = raw.reshape(-1, NMNIST_EVENT_BYTES).astype(np.int64)
-    x, y = records[:, 0], records[:, 1]
-    p = records[:, 2] >> 7
-    t = ((records[:, 2] & 0x7F) << 16) | (records[:, 3] << 8) | records[:, 4]
-    overflow = y == NMNIST_OVERFLOW_Y
-    t = t + NMNIST_OVERFLOW_TICKS * np.cumsum(overflow)
-    keep = ~overflow
-    events = camera_events(x[keep], y[keep], t[keep], p[keep])
+    markers = int(np.count_nonzero(np.frombuffer(raw, dtype=np.uint8)[1::NMNIST_EVENT_BYTES] == NMNIST_OVERFLOW_Y))
+    if markers > NMNIST_MAX_OVERFLOW_MARKERS:
+        raise EventDataError(f"{path}: {markers} timestamp-overflow records (y = {NMNIST_OVERFLOW_Y}), more than "
+                             f"{NMNIST_MAX_OVERFLOW_MARKERS}: a corrupted file, or a recording longer than "
+                             f"{NMNIST_MAX_OVERFLOW_MARKERS * 2**23 // 60_000_000} minutes (split it)")
+    events = read_mnist_file(io.BytesIO(raw), dtype=CAMERA_EVENT_DTYPE, is_stream=True)
     n_rev = check_camera_events(events, sensor_size, allow_time_reversals=allow_time_reversals, source=str(path))
     return CameraRecording(events, tuple(sensor_size), path, n_rev)
 
 
-def _aedat4_data_table_position(header: bytes, path: Path) -> int:
-    """``IOHeader.dataTablePosition`` from the AEDAT4 flatbuffer header (-1: no data table).
+def _aedat4_header(header: bytes, path: Path) -> int:
+    """Check the AEDAT4 flatbuffer header; return ``IOHeader.dataTablePosition`` (-1: no data table).
 
     The IOHeader table holds ``compression`` (field 0), ``dataTablePosition`` (field 1, int64,
-    default -1) and ``infoNode`` (field 2).
+    default -1) and ``infoNode`` (field 2, a string: the recording's XML description). The info
+    node must lie inside the header, be UTF-8 and well-formed XML: the ``aedat`` decoder aborts
+    the whole process (a Rust panic it does not turn into an exception) on a bit flip there.
     """
+
+    def field(slot: int) -> int:
+        """Offset of field ``slot`` in the root table (0: absent)."""
+        position = 4 + 2 * slot
+        if position + 2 > vtable_size:
+            return 0
+        (offset,) = struct.unpack_from("<H", header, vtable + position)
+        return offset
+
     try:
         (root,) = struct.unpack_from("<I", header, 0)
         (vtable_back,) = struct.unpack_from("<i", header, root)
         vtable = root - vtable_back
+        if vtable < 0:
+            raise struct.error("vtable before the header")
         (vtable_size,) = struct.unpack_from("<H", header, vtable)
-        field_slot = 4 + 2 * 1
-        if field_slot + 2 > vtable_size:
-            return -1
-        (field_offset,) = struct.unpack_from("<H", header, vtable + field_slot)
-        if field_offset == 0:
-            return -1
-        (position,) = struct.unpack_from("<q", header, root + field_offset)
+        table_offset = field(1)
+        position = struct.unpack_from("<q", header, root + table_offset)[0] if table_offset else -1
+        info_offset = field(2)
+        if not info_offset:
+            raise EventDataError(f"{path}: malformed AEDAT4 header (no info node)")
+        info_ref = root + info_offset
+        (info_rel,) = struct.unpack_from("<I", header, info_ref)
+        (info_len,) = struct.unpack_from("<I", header, info_ref + info_rel)
     except struct.error as exc:
         raise EventDataError(f"{path}: malformed AEDAT4 header ({exc})") from None
+    info_start = info_ref + info_rel + 4
+    if info_start + info_len > len(header):
+        raise EventDataError(f"{path}: malformed AEDAT4 header (info node of {info_len} bytes runs past the header)")
+    try:
+        ElementTree.fromstring(header[info_start:info_start + info_len].decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise EventDataError(f"{path}: corrupted AEDAT4 header: info node is not UTF-8 "
+                             f"(byte offset {len(AEDAT4_MAGIC) + 4 + info_start + exc.start})") from None
+    except ElementTree.ParseError as exc:
+        raise EventDataError(f"{path}: corrupted AEDAT4 header: info node is not well-formed XML ({exc})") from None
     return position
 
 
@@ -339,7 +401,7 @@ def _check_aedat4_framing(raw: bytes, path: Path) -> None:
             f"{path}: truncated AEDAT4 file: header at byte offset {header_start} announces {header_len} bytes, "
             f"file ends at byte offset {size}"
         )
-    table_pos = _aedat4_data_table_position(raw[header_start:header_end], path)
+    table_pos = _aedat4_header(raw[header_start:header_end], path)
     packets_end = size if table_pos < 0 else min(table_pos, size)
     offset = header_end
     while offset < packets_end:
@@ -428,7 +490,6 @@ def _decode_aedat4(path: Path, stream_id, allow_time_reversals: bool) -> CameraR
     return CameraRecording(events, sensor_size, path, n_rev)
 
 
-_TABLE_FIELDS = ("x", "y", "t", "p")
 #: Column order of a table without names: a plain ``N x 4`` ``.npy`` or a CSV without a header.
 TABLE_COLUMNS = ("x", "y", "p", "t")
 _MAX_FIELD_CHARS = 20  # an int64 timestamp has at most 19 digits and a sign
@@ -609,13 +670,15 @@ class InputMap:
         return self.n_polarities * pooled_h * pooled_w
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        """Camera events -> :data:`CHANNEL_EVENT_DTYPE` events, same order and timestamps.
+        """Camera events (any dtype :func:`as_camera_events` takes, tonic's included) ->
+        :data:`CHANNEL_EVENT_DTYPE` events, same order and timestamps.
 
         Raises
         ------
         ValueError
             If an event lies outside ``sensor_size`` (see :func:`check_camera_events`).
         """
+        events = as_camera_events(events, "InputMap")
         check_camera_events(events, self.sensor_size, allow_time_reversals=True, source="InputMap")
         pooled_w, pooled_h = self.pooled_size
         pool_x, pool_y = self.pool
