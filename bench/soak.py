@@ -4,7 +4,8 @@
 :class:`hw.processor.network.NetworkProcessor` for each network (two seeded random networks
 from :func:`sim.processor_model.random_network` and each ``--model`` file, default the shipped
 ``models/fsdd_csilif.safetensors``), compiles it with the C++ stream harness of
-:mod:`sim.verilator` and sends it its share of the ``N`` input events (default 10,000,000):
+:mod:`sim.verilator` and sends it its share of the ``N`` input events (default 10,000,000; the
+model files share a tenth of them, their events cost several times the cycles):
 
 * samples of random bursts (steps with 0 up to the declared bound of events, some steps
   empty), random idle gaps between beats (mostly none, some long), a random backpressure
@@ -118,9 +119,14 @@ def backpressure_pattern(rng: np.random.Generator, length: int = 4099) -> np.nda
     return np.asarray(bits[:length], dtype=np.uint8)
 
 
-def golden_expectation(params: NetworkParams, counts: np.ndarray, chunk: int = 256) -> dict:
+def golden_expectation(params: NetworkParams, counts: np.ndarray) -> dict:
     """The golden network on every sample: spikes per hidden layer ``(S*T, n)``, readout membranes
-    ``(S*T, classes)``, scores, argmax, per-sample saturation counts per layer."""
+    ``(S*T, classes)``, scores, argmax, per-sample saturation counts per layer.
+
+    Samples go through :func:`golden.network.run_network` in batches of about 2**20 state words.
+    """
+    widest = max(max(layer.n_out, layer.n_in) for layer in params.layers)
+    chunk = int(np.clip(2 ** 20 // (counts.shape[1] * widest), 16, 1024))
     spikes = [[] for _ in params.layers[:-1]]
     readout, scores, argmax, current_sat, neuron_sat = [], [], [], [], []
     for start in range(0, counts.shape[0], chunk):
@@ -147,6 +153,8 @@ def _signed(values: np.ndarray, width: int) -> np.ndarray:
 
 def _counter_at(records: np.ndarray, cycles: np.ndarray, path: str, layout) -> np.ndarray:
     """The value of counter field ``path`` at each of ``cycles`` (records: its changes)."""
+    if len(records) == 0:
+        return np.zeros(len(cycles), dtype=np.int64)
     values = field(records["value"], layout, path).astype(np.int64)
     at = np.searchsorted(records["cycle"], cycles, side="right") - 1
     return np.where(at >= 0, values[np.maximum(at, 0)], 0)
@@ -310,10 +318,24 @@ COLUMNS = ["network", "lanes", "events", "samples", "cycles", "sim_s", "events_p
            "kept", "dropped_backwards", "dropped_out_of_range", "dropped_late", "dropped_over_bound"]
 
 
+#: The model files' part of the events (shared among them): a model's event costs several
+#: times the cycles of a random network's (176-neuron layers), so the random networks take most.
+MODEL_SHARE = 0.1
+
+
+def event_shares(n_events: int, n_random: int, n_models: int) -> list[int]:
+    """Events per part: :data:`MODEL_SHARE` of them for the models, the rest for the random networks."""
+    weights = [(1 - MODEL_SHARE) / n_random] * n_random + ([MODEL_SHARE / n_models] * n_models if n_models else [])
+    weights = np.asarray(weights) / sum(weights)
+    shares = np.floor(weights * n_events).astype(int)
+    shares[0] += n_events - shares.sum()
+    return shares.tolist()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=positive_int, default=DEFAULT_EVENTS,
-                        help="input events in all, shared evenly by the networks (default %(default)s)")
+                        help="input events in all (default %(default)s); the model files share a tenth")
     parser.add_argument("--seed", type=non_negative_int, default=1)
     parser.add_argument("--model", type=existing_file, nargs="*", default=[DEFAULT_MODEL],
                         help="model files to soak besides the random networks (default: %(default)s; none: --model)")
@@ -328,11 +350,9 @@ def main(argv=None) -> int:
     for path in args.model:
         params = load_model(path)
         parts.append((Path(path).stem, params, int((params.provenance or {}).get("n_steps", 32))))
-    share = args.events // len(parts)
-    rows = []
-    for k, (name, params, steps) in enumerate(parts):
-        n = share + (args.events - share * len(parts) if k == len(parts) - 1 else 0)
-        rows.append(soak_part(name, params, steps, n, args.seed * 1000 + k, args.lanes))
+    shares = event_shares(args.events, len(RANDOM_NETWORKS), len(args.model))
+    rows = [soak_part(name, params, steps, n, args.seed * 1000 + k, args.lanes)
+            for k, ((name, params, steps), n) in enumerate(zip(parts, shares))]
     total = {"network": "all", "lanes": args.lanes,
              **{c: sum(r[c] for r in rows) for c in COLUMNS if c not in ("network", "lanes", "events_per_s",
                                                                         "cycles_per_s", "sim_s")}}

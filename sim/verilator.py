@@ -331,9 +331,11 @@ class VerilatorHarness:
         start = time.perf_counter()
         cmd = [*argv, "--cc", "--exe", "--build", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module", "top",
                "-O3", "--x-assign", "fast", "--x-initial", "fast", "--Mdir", str(obj), "-o", "Vharness",
-               "-CFLAGS", "-O2", "-j", "2",
-               # the wheel's verilated.mk leaves the precompiled-header include flag empty (gcc needs -include)
-               "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "top.v", "harness.cpp"]
+               "-j", "2",
+               # the wheel's verilated.mk leaves the precompiled-header include flag empty (gcc needs -include);
+               # the per-cycle code at -O2, the run-once construction code at -O0 (half the compile)
+               "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include", "-MAKEFLAGS", "OPT_FAST=-O2",
+               "-MAKEFLAGS", "OPT_SLOW=-O0", "-MAKEFLAGS", "OPT_GLOBAL=-O2", "top.v", "harness.cpp"]
         result = subprocess.run(cmd, cwd=obj, env={**os.environ, **env}, capture_output=True, text=True)
         if result.returncode != 0 or not self.binary.is_file():
             tail = (result.stdout + result.stderr)[-3000:]
