@@ -352,6 +352,8 @@ COMMANDS = {
                               "--batch", "--steps", "--calibration", "--seed", "--device", "--lanes", "--cores",
                               "--clock-mhz", "--quick"],
     "bench.fmax": ["--networks", "--seeds", "--clock-mhz", "--variant", "--router", "--jobs"],
+    "bench.soak": ["--events", "--seed", "--model", "--lanes"],
+    "bench.rtl_fsdd": ["--model", "--lanes"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",
            "all", "0,1", "x", "", " ", "default", "csilif", "router2", "abc", "9" * 60, "/", "/dev/null",
