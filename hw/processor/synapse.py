@@ -17,11 +17,10 @@ only, which is :func:`golden.dhlif._run_layer`'s ``sum_{j in slice d} W[h, j] x_
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-
-import numpy as np
 
 from golden.fit import weight_bank_depth
 from golden.fixed import round_shift
@@ -299,11 +298,11 @@ class SynapseStage(wiring.Component):
         m.d.comb += self.closed.eq(accept & command.close)
 
         # Event path: issue one row per cycle from registers.
-        # The event's branch rides along its rows (stage 0 .. 2); one branch: always 0.
-        branch = [Signal(range(n_branches), name=f"branch_{k}") for k in range(3)]
+        # With branches, the event's branch rides along its rows (stages 0 .. 2).
+        branch = [Signal(range(n_branches), name=f"branch_{k}") for k in range(3)] if n_branches > 1 else None
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
-            if n_branches > 1:
+            if branch:
                 m.d.sync += branch[0].eq(input_branch(command.index, self._slices))
         with m.Elif(busy):
             with m.If(row == last_row):
@@ -322,14 +321,15 @@ class SynapseStage(wiring.Component):
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            branch[1].eq(branch[0]), branch[2].eq(branch[1]),
             last_sum.eq(add_sum),
         ]
+        if branch:
+            m.d.sync += [branch[1].eq(branch[0]), branch[2].eq(branch[1])]
         # The selected weights, each into its event's branch (0 into the others).
         selected = data.View(weight_layout, tree_select(add2_bank, [port.data for port in weight_banks]))
         for lane in range(lanes):
             for d in range(n_branches):
-                weight = selected[lane] if n_branches == 1 else Mux(branch[2] == d, selected[lane], 0)
+                weight = Mux(branch[2] == d, selected[lane], 0) if branch else selected[lane]
                 m.d.sync += weight_in[lane * n_branches + d].eq(weight)
         for port in weight_banks:
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
