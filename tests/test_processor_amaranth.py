@@ -597,6 +597,15 @@ def test_processor_dhlif_layer(then, lanes, cores):
         assert sum(len(row) for row in expected.spikes[1]) > 0, "the SiLIF layer should spike"
 
 
+def test_processor_dhlif_layer_after_a_spiking_layer():
+    """refractory_lif -> dhlif -> li_readout: the branch sums of spikes (a 0/1 vector per step)."""
+    params = dhlif_network(43, before=(("refractory_lif", 10),), n_hidden=8)
+    assert params.kinds == ["refractory_lif", "dhlif", "li_readout"]
+    counts = random_counts(params, 8, seed=44)
+    expected = check_processor(params, counts, lanes=2, idle_prob=0.1, backpressure=0.2, seed=45)
+    assert 0 < sum(len(row) for row in expected.spikes[1]) < 8 * 8 and expected.neuron_saturation[1] > 0
+
+
 @pytest.mark.parametrize("n_inputs,banks", [(10, 1), (300, 2)])
 def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
     """The branched synapse alone: each lane beat carries a neuron's D clamped branch drives
