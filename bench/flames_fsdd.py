@@ -638,7 +638,8 @@ trains (or reuses the checkpoint) and writes the integer network with
 `golden.flames.flames_network`: a `dhlif` layer, a `sahippo` memory layer (events from the
 DH-LIF spikes, intervals from the step counter) and an `event_pool` readout. The command reads
 the file back and checks that `golden.network.run_network` decides every test recording as
-`run_flames_int` does. The processor does not run these layers yet.
+`run_flames_int` does. The processor runs the `dhlif` layer (`docs/processor.md`), not yet the
+memory and the readout.
 
 **RTL.** {rtl_text}
 

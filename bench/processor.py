@@ -2,7 +2,8 @@
 
 ``python -m bench.processor`` measures, in ``amaranth.sim`` on the real processor, for the
 default network (162 -> 32 C-SiLIF -> 10) and a larger one (162 -> 256 -> 256 refractory LIF ->
-10; ``large_2x256_scaled``: the same with 8-bit hidden weights and a per-row scale), as the
+10; ``large_2x256_scaled``: the same with 8-bit hidden weights and a per-row scale;
+``dhlif_112x4``: FLAMES' DH-LIF layer, 32 -> 112 neurons x 4 branches -> 10), as the
 synapse lanes go from 1 to 16 (``--cores``: neuron cores per hidden layer, swept with each lanes
 value it divides; default as many as lanes):
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from bench.common import build_fit, write_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
+from golden.dhlif import DHLIF, DHLIFParams
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams
 from golden.network import DEFAULT_INPUT_MAP, LayerParams, NetworkParams, default_network
@@ -83,7 +85,24 @@ def large_network_scaled(seed: int = 0, n_hidden: int = 256) -> NetworkParams:
                          input_map=base.input_map)
 
 
-NETWORKS = {"default": default_network, "large_2x256": large_network, "large_2x256_scaled": large_network_scaled}
+def dhlif_network(seed: int = 0, n_hidden: int = 112, n_branches: int = 4) -> NetworkParams:
+    """32 FSDD channels -> ``n_hidden`` DH-LIF neurons x ``n_branches`` branches -> 10 readout: the
+    FLAMES network's DH-LIF layer (``golden.flames``, default formats), seeded random weights, the
+    readout in place of its SA-HiPPO memory and event pooling."""
+    rng = np.random.default_rng(seed)
+    n_in = 32
+    neuron = DHLIFParams.from_layer(DHLIF(n_in, n_hidden, n_branches, seed=seed))
+    dendrites = LayerParams(neuron.weight_q, np.zeros(n_hidden, dtype=np.int64), neuron.weight_fmt, neuron.weight_fmt,
+                            neuron)
+    readout = LIReadoutParams.from_float(alpha=rng.uniform(0.82, 0.96, 10))
+    w_fmt = QFormat(2, readout.input_fmt.frac_bits)
+    layers = [dendrites, LayerParams(w_fmt.quantize(rng.normal(0, 0.2, (10, n_hidden))),
+                                     w_fmt.quantize(rng.normal(0, 0.05, 10)), w_fmt, w_fmt, readout)]
+    return NetworkParams(n_inputs=n_in, bin_ticks=20_000, layers=layers, max_events_per_step=640)
+
+
+NETWORKS = {"default": default_network, "large_2x256": large_network, "large_2x256_scaled": large_network_scaled,
+            "dhlif_112x4": dhlif_network}
 
 
 def fit(name: str, params: NetworkParams, lanes: int, *, cores: int | None = None, clock_hz: float, variant: str,

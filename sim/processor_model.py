@@ -17,8 +17,8 @@ from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
 
-__all__ = ["random_network", "mixed_format_network", "counts_to_beats", "DROP_REASONS", "time_bin_fates", "Expected",
-           "expected_from_counts", "Observed", "compare"]
+__all__ = ["random_network", "mixed_format_network", "dhlif_network", "counts_to_beats", "DROP_REASONS", "time_bin_fates",
+           "Expected", "expected_from_counts", "Observed", "compare"]
 
 END = 1
 EVENT = 0
@@ -86,6 +86,39 @@ def mixed_format_network(seed: int, *, n_inputs: int = 12, n_classes: int = 5, b
     return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=[scaled, narrow, readout],
                          max_events_per_step=max_events_per_step,
                          provenance={"source": "sim.processor_model.mixed_format_network", "seed": seed})
+
+
+def dhlif_network(seed: int, *, n_inputs: int = 12, n_hidden: int = 7, n_branches: int = 3, before=(), then=(),
+                  n_classes: int = 4, bin_ticks: int = 50, max_events_per_step: int = 16) -> NetworkParams:
+    """A seeded random network with a DH-LIF layer: ``n_inputs -> <before> -> dhlif(n_hidden,
+    D = n_branches) -> <then> -> li_readout(n_classes)``.
+
+    ``before`` and ``then`` list ``(kind, n_out)`` of further spiking layers (default step
+    kinds). The DH-LIF formats are narrow (weights ``sQ3.8``, currents ``sQ4.8``, so drives
+    beyond ``sQ6.8`` clamp when many events of a step hit one branch, membrane ``sQ5.8``); the
+    branch decays span fast to slow, so the layer spikes often.
+    """
+    from golden.dhlif import DHLIFParams
+
+    rng = np.random.default_rng(seed)
+    head = random_network(seed + 1, n_inputs=n_inputs, hidden=tuple(before), bin_ticks=bin_ticks,
+                          max_events_per_step=max_events_per_step).layers[:-1] if before else []
+    n_in = head[-1].n_out if head else n_inputs
+    w_fmt, current_fmt, membrane_fmt = QFormat(3, 8), QFormat(4, 8), QFormat(5, 8)
+    decay_fmt = QFormat(0, 12, signed=False)
+    neuron = DHLIFParams(
+        weight_q=w_fmt.quantize(np.clip(rng.normal(0.2, 1.5, (n_hidden, n_in)), -7.9, 7.9)),
+        branch_decay_q=decay_fmt.quantize(rng.uniform(0.2, 0.8, (n_hidden, n_branches))),
+        soma_decay_q=decay_fmt.quantize(rng.uniform(0.5, 0.95, n_hidden)),
+        threshold_q=membrane_fmt.quantize(4.0), weight_fmt=w_fmt, current_fmt=current_fmt,
+        membrane_fmt=membrane_fmt, decay_fmt=decay_fmt)
+    dendrites = LayerParams(neuron.weight_q, np.zeros(n_hidden, dtype=np.int64), w_fmt, w_fmt, neuron)
+    tail = random_network(seed, n_inputs=n_hidden, hidden=tuple(then), n_classes=n_classes, bin_ticks=bin_ticks,
+                          max_events_per_step=max_events_per_step)
+    layers = [replace(layer, acc_bits=None) for layer in head] + [dendrites] + [
+        replace(layer, acc_bits=None) for layer in tail.layers]
+    return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=layers, max_events_per_step=max_events_per_step,
+                         provenance={"source": "sim.processor_model.dhlif_network", "seed": seed})
 
 
 def random_counts(params: NetworkParams, n_steps: int, seed: int, *, empty_prob: float = 0.2) -> np.ndarray:

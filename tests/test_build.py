@@ -165,6 +165,19 @@ def test_model_build_with_fewer_cores_than_lanes(tmp_path, no_tools, capsys):
     assert "MULT18X18D 22/156" in printed
 
 
+def test_model_build_dry_run_of_a_dhlif_network(tmp_path, no_tools, capsys):
+    """A model file whose first layer is DH-LIF (dhlif -> silif -> li_readout) gets its processor top."""
+    from golden.model_file import save_model
+    from sim.processor_model import dhlif_network
+
+    path = save_model(tmp_path / "dhlif", dhlif_network(63, then=(("silif", 6),)))
+    out = tmp_path / "processor"
+    assert build.main(["--model", str(path), "--lanes", "2", "--dry-run", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "processor dhlif (12-7-6-4, lanes=2" in captured.out + captured.err
+    assert "drive_2" in (out / "top.il").read_text()  # the DH-LIF core's third branch drive
+
+
 def test_model_that_does_not_fit_is_refused_with_numbers(tmp_path, no_tools, capsys):
     assert build.main(["--model", "default", "--variant", "12F", "--lanes", "32", "--dry-run",
                        "--out", str(tmp_path)]) == build.EXIT_USAGE

@@ -16,7 +16,7 @@ from golden.data.events import read_nmnist
 from golden.network import default_network, run_network
 from hw.processor.network import NetworkProcessor
 from sim.processor_model import (
-    counts_to_beats, expected_from_trace, mixed_format_network, random_counts, random_network,
+    counts_to_beats, dhlif_network, expected_from_trace, mixed_format_network, random_counts, random_network,
 )
 from sim.runner import SIM_BUILD, CocotbFailure, run_cocotb
 
@@ -79,6 +79,20 @@ def test_per_layer_weight_formats_in_verilog():
     beats = counts_to_beats(counts, params.bin_ticks, seed=53)
     run_processor("per_layer_weight_formats", params, beats, expected, n_steps=8, lanes=2, idle_prob=0.1,
                   backpressure_prob=0.2)
+
+
+def test_dhlif_layer_in_verilog():
+    """dhlif (D = 3 branches, drive and membrane clamps) -> silif -> li_readout through Icarus at
+    2 lanes with stalls: every spike, readout membrane, score and counter."""
+    params = dhlif_network(63, then=(("silif", 6),))
+    counts = random_counts(params, 6, seed=64)
+    counts[2] = 0
+    counts[2, int(np.abs(params.layers[0].weight_q).max(axis=0).argmax())] = params.max_events_per_step
+    expected = expected_from_trace(run_network(params, counts))
+    assert expected.current_saturation[0] > 0 and expected.neuron_saturation[0] > 0
+    assert all(sum(len(row) for row in layer) > 0 for layer in expected.spikes)
+    beats = counts_to_beats(counts, params.bin_ticks, seed=63)
+    run_processor("dhlif_silif", params, beats, expected, n_steps=6, lanes=2, idle_prob=0.1, backpressure_prob=0.2)
 
 
 #: Steps of the real recording simulated (10 ms each): all of its 311 ms, 4325 events.

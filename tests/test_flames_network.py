@@ -186,7 +186,7 @@ def test_model_file_check_prints_it_and_the_build_refuses_it(net, tmp_path, caps
     with pytest.raises(SystemExit) as exit_info:
         build.main(["--model", str(path), "--dry-run", "--out", str(tmp_path / "build")])
     assert exit_info.value.code == 2
-    assert "layers[0]: the processor does not run dhlif layers" in capsys.readouterr().err
+    assert "layers[1]: the processor does not run sahippo layers" in capsys.readouterr().err
 
 
 def test_bench_export_writes_a_checked_model_file(net, tmp_path):

@@ -19,7 +19,7 @@ from hw.processor.network import NetworkProcessor, lane_params
 from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
-    Observed, compare, counts_to_beats, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
+    Observed, compare, counts_to_beats, dhlif_network, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
     random_network,
 )
 from sim.stream import SimStreamSink, SimStreamSource
@@ -678,3 +678,97 @@ def test_processor_rejects_bad_arguments():
         NetworkProcessor(params, n_steps=4, camera_input=True)
     with pytest.raises(ValueError, match="n_steps"):
         TimeBinController(n_inputs=4, bin_ticks=10, n_steps=0)
+
+
+# --- DH-LIF layers --------------------------------------------------------------------------
+def dhlif_counts(params, n_steps, seed):
+    """Random counts, with one step of every allowed event on the input of the largest weight
+    (its branch drive clamps)."""
+    counts = random_counts(params, n_steps, seed=seed)
+    counts[2] = 0
+    counts[2, int(np.abs(params.layers[0].weight_q).max(axis=0).argmax())] = params.max_events_per_step
+    return counts
+
+
+@pytest.mark.parametrize("then,lanes,cores", [
+    ((), 1, None),
+    ((), 3, None),  # 3 lanes: rows of 3, the last partial
+    ((("silif", 6),), 4, 2),  # two lanes into each DH-LIF core, then a SiLIF layer
+])
+def test_processor_dhlif_layer(then, lanes, cores):
+    """dhlif -> [silif ->] li_readout: the branch sums, every spike, readout membrane, score and
+    counter bit for bit."""
+    params = dhlif_network(40 + lanes, then=then)
+    counts = dhlif_counts(params, 8, seed=41)
+    expected = check_processor(params, counts, lanes=lanes, cores=cores, idle_prob=0.1, backpressure=0.2,
+                               seed=lanes)
+    spiked = sum(len(row) for row in expected.spikes[0])
+    assert 0 < spiked < 8 * params.layers[0].n_out, "the DH-LIF layer should spike sometimes, not always"
+    assert expected.current_saturation[0] > 0 and expected.neuron_saturation[0] > 0
+    if then:
+        assert sum(len(row) for row in expected.spikes[1]) > 0, "the SiLIF layer should spike"
+
+
+def test_processor_dhlif_layer_after_a_spiking_layer():
+    """refractory_lif -> dhlif -> li_readout: the branch sums of spikes (a 0/1 vector per step)."""
+    params = dhlif_network(43, before=(("refractory_lif", 10),), n_hidden=8)
+    assert params.kinds == ["refractory_lif", "dhlif", "li_readout"]
+    counts = random_counts(params, 8, seed=44)
+    expected = check_processor(params, counts, lanes=2, idle_prob=0.1, backpressure=0.2, seed=45)
+    assert 0 < sum(len(row) for row in expected.spikes[1]) < 8 * 8 and expected.neuron_saturation[1] > 0
+
+
+@pytest.mark.parametrize("n_inputs,banks", [(10, 1), (300, 2)])
+def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
+    """The branched synapse alone: each lane beat carries a neuron's D clamped branch drives
+    (hw.cores.dhlif.branch_drives), from one weight bank or several."""
+    from hw.cores.dhlif import DHLIFCore, branch_drives
+
+    params = dhlif_network(50, n_inputs=n_inputs, n_hidden=5, n_branches=4)
+    layer = params.layers[0]
+    lanes = 2
+    syn = SynapseStage(layer, lanes=lanes, branches=DHLIFCore.branch_inputs(layer.neuron))
+    words = n_inputs * syn.rows
+    assert -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width)) == banks
+    counts = dhlif_counts(params, 4, seed=51)
+    commands = []
+    for row in counts:
+        commands += [{"close": 0, "last": 0, "index": int(j)} for j in np.repeat(np.arange(row.size), row)]
+        commands.append({"close": 1, "last": 0, "index": 0})
+    got = [[] for _ in range(lanes)]
+    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=0.3, seed=5 + lane, on_beat=got[lane].append)
+             for lane in range(lanes)]
+    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=6)
+    final = {}
+
+    async def allow(ctx):
+        ctx.set(syn.close_allowed, 1)
+        await source_done(ctx, source)
+        for _ in range(60):
+            await ctx.tick()
+        final["saturation"] = ctx.get(syn.saturation_count)
+
+    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    want = branch_drives(layer.neuron, counts)
+    trace = run_network(params, counts)
+    for lane in range(lanes):
+        beats = got[lane]
+        n = syn.lane_neurons(lane)
+        assert len(beats) == 4 * n
+        for t in range(4):
+            for r, beat in enumerate(beats[t * n:(t + 1) * n]):
+                assert beat["neuron"] == r
+                assert [beat[f"drive_{d}"] for d in range(4)] == [int(v) for v in want[t, r * lanes + lane]]
+    assert final["saturation"] == trace.layers[0].current_saturation_count > 0
+    with pytest.raises(ValueError, match="contiguous input slices"):
+        SynapseStage(layer, branches={"drive_0": (slice(0, 4), layer.neuron.current_fmt)})
+
+
+def test_processor_refuses_the_sahippo_and_event_pool_layers():
+    from golden.flames import FlamesConfig, FlamesFSDD, export_flames, flames_network
+
+    flames = export_flames(FlamesFSDD(FlamesConfig(hidden=6, n_branches=4, n_state=8, bin_ms=20, window_ms=240)).eval())
+    params = flames_network(flames, bin_ticks=20_000, max_events_per_step=640)
+    assert params.kinds == ["dhlif", "sahippo", "event_pool"]
+    with pytest.raises(ValueError, match=r"layers\[1\]: the processor does not run sahippo layers"):
+        NetworkProcessor(params, n_steps=4)

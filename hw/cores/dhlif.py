@@ -129,6 +129,11 @@ class DHLIFCore(NeuronCore):
         return {**{f"current_{d}": params.current_fmt.shape() for d in range(params.n_branches)},
                 "u": params.membrane_fmt.shape()}
 
+    @classmethod
+    def branch_inputs(cls, params: DHLIFParams) -> dict:
+        """``{drive_d: (input slice d, drive_format)}``: the synapse stage sums each branch's slice."""
+        return {f"drive_{d}": (sl, drive_format(params)) for d, sl in enumerate(params.slices)}
+
     @property
     def n_branches(self) -> int:
         return self._params.n_branches

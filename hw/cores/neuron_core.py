@@ -183,6 +183,13 @@ class NeuronCore(wiring.Component):
         """The core's state words reported on ``o_state`` (between ``neuron`` and ``spike``)."""
         raise NotImplementedError
 
+    @classmethod
+    def branch_inputs(cls, params) -> dict | None:
+        """The input fields that sum their own input slice of the layer's weights, each with its
+        clamp: ``{field: (slice, QFormat)}`` for :class:`hw.processor.synapse.SynapseStage`;
+        ``None`` (the default) for one ``current`` per neuron over every input."""
+        return None
+
     @property
     def params(self):
         return self._params

@@ -20,12 +20,13 @@ from golden.network import LayerParams, NetworkParams
 from hw.arith import COUNTER_MAX, COUNTER_WIDTH, times_constant
 from hw.cores import core_classes
 from hw.cores.li_readout import LIReadoutCore
+from hw.cores.neuron_core import NeuronCore
 from hw.processor.input_map import ChannelPooler, InputMapper, camera_event_layout
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 from hw.streams import LowestValidArbiter, StreamQueue, StreamRegister
 
-__all__ = ["lane_params", "layer_cores", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
+__all__ = ["lane_params", "layer_cores", "processor_runs", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
            "layer_tap_layout", "readout_tap_layout"]
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
@@ -48,6 +49,16 @@ def lane_params(neuron, lane: int, lanes: int):
         if isinstance(value, np.ndarray) and value.ndim >= 1 and value.shape[0] == n:
             sliced[f.name] = value[lane::lanes].copy()
     return dataclasses.replace(neuron, **sliced)
+
+
+def processor_runs(kind: str) -> bool:
+    """Whether the processor runs layers of ``kind``: a kind on the network's default step, or a
+    kind with its own layer rule whose core is on the per-step :class:`NeuronCore` contract
+    (DH-LIF). The SA-HiPPO memory and the event-pooling readout do not run in it yet."""
+    if network_kinds()[kind].layer is None:
+        return True
+    core = core_classes().get(kind)
+    return isinstance(core, type) and issubclass(core, NeuronCore)
 
 
 def layer_tap_layout(n_out: int) -> data.StructLayout:
@@ -75,18 +86,20 @@ def _global_index(local, chosen, n: int):
 
 
 def _serialise_lanes(m, name, queues, sink):
-    """Drive stream ``sink`` (``{neuron, current}``) from the lane ``queues`` of one core through a
+    """Drive stream ``sink`` (``{neuron, <words>}``: ``current``, or a DH-LIF core's branch
+    drives) from the lane ``queues`` of one core through a
     :class:`~hw.streams.LowestValidArbiter` ``name``, lowest valid lane first.
 
-    ``queues[q]`` carries the current of row ``row`` of lane ``q``; the sink gets neuron
+    ``queues[q]`` carries the words of row ``row`` of lane ``q``; the sink gets neuron
     ``row * len(queues) + q`` (in the sink's index width, which may be narrower).
     """
-    m.submodules[name] = arbiter = LowestValidArbiter(queues[0].o.payload.shape(), len(queues))
+    layout = queues[0].o.payload.shape()
+    m.submodules[name] = arbiter = LowestValidArbiter(layout, len(queues))
     for q, queue in enumerate(queues):
         wiring.connect(m, queue.o, arbiter.i[q])
     chosen = arbiter.o.payload
     _forward(m, arbiter.o, sink, neuron=_global_index(chosen.neuron, chosen.index, len(queues)),
-             current=chosen.current)
+             **{field: chosen[field] for field in layout.members if field != "neuron"})
 
 
 def _queue(m, name, shape, depth=_LANE_FIFO_DEPTH):
@@ -131,6 +144,11 @@ class SpikingLayer(wiring.Component):
     Throughput: an event costs ``ceil(n_out / lanes)`` cycles (the synapse); a close drains
     ``ceil(n_out / cores)`` currents through each core, one per cycle.
 
+    A kind whose core sums several input slices per neuron (DH-LIF's branches,
+    :meth:`~hw.cores.neuron_core.NeuronCore.branch_inputs`) gets a synapse with one
+    accumulator per neuron and branch and the same cycles; its lane beats carry every branch
+    drive of a neuron.
+
     Members
     -------
     i : ``In(stream.Signature(synapse_command_layout(n_in)))``
@@ -145,8 +163,8 @@ class SpikingLayer(wiring.Component):
             raise ValueError("SpikingLayer needs a spiking neuron kind; the readout is ReadoutLayer")
         self._layer = layer
         self._lanes, self._cores = layer_cores(layer.n_out, lanes, cores)
-        self.synapse = SynapseStage(layer, lanes=self._lanes)
         core_class = core_classes()[layer.kind]
+        self.synapse = SynapseStage(layer, lanes=self._lanes, branches=core_class.branch_inputs(layer.neuron))
         self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True, clearable=True)
                       for core in range(self._cores)]
         super().__init__({
@@ -181,14 +199,14 @@ class SpikingLayer(wiring.Component):
             # select feeds a 3-entry queue, so the core's ready stays off it (timing). The core
             # takes its beats from a register stage: its ready (the read-after-write compare
             # of the offered neuron) only loads that register (timing).
-            m.submodules[f"core_input_{c}"] = core_input = StreamRegister(core.current_layout)
+            m.submodules[f"core_input_{c}"] = core_input = StreamRegister(core.input_layout)
             if per_core > 1:
-                core_queue = _queue(m, f"core_fifo_{c}", core.current_layout)
+                core_queue = _queue(m, f"core_fifo_{c}", core.input_layout)
                 _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_queue.i)
                 wiring.connect(m, core_queue.o, core_input.i)
             else:
                 _serialise_lanes(m, f"lane_arbiter_{c}", lane_queues[c::n_cores], core_input.i)
-            wiring.connect(m, core_input.o, core.i_current)
+            wiring.connect(m, core_input.o, core.input_stream)
             m.d.comb += core.o_spike.ready.eq(1)
         wiring.connect(m, wiring.flipped(self.i), synapse.i)
 
@@ -366,7 +384,7 @@ class NetworkProcessor(wiring.Component):
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
         for i, layer in enumerate(params.layers):
-            if network_kinds()[layer.kind].layer is not None:
+            if not processor_runs(layer.kind):
                 raise ValueError(f"layers[{i}]: the processor does not run {layer.kind} layers (a FLAMES network "
                                  "runs in golden.network.run_network; docs/processor.md)")
         for layer in params.layers[:-1]:

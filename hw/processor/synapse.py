@@ -8,10 +8,16 @@ overflow (:attr:`golden.network.LayerParams.acc_bits` is sized for the declared 
 The per-row scale (one multiply per neuron per step) and the shift
 (:attr:`~golden.network.LayerParams.current_shift`, through :func:`golden.fixed.round_shift`
 itself) are applied when a step's sums drain.
+
+A core that takes several sums per neuron (the ``D`` dendritic branches of DH-LIF) names them
+and their input slices (:meth:`hw.cores.neuron_core.NeuronCore.branch_inputs`); the stage then
+keeps one accumulator per neuron and branch, and an event adds its weight to its input's branch
+only, which is :func:`golden.dhlif._run_layer`'s ``sum_{j in slice d} W[h, j] x_j``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -24,7 +30,7 @@ from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bit
 from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
-__all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage"]
+__all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage", "input_branch"]
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -36,6 +42,12 @@ def synapse_command_layout(n_in: int) -> data.StructLayout:
     return data.StructLayout(
         {"close": unsigned(1), "last": unsigned(1), "index": unsigned(index_bits(n_in))}
     )
+
+
+def input_branch(index, slices):
+    """The branch (position in ``slices``, disjoint contiguous input slices in order) of input
+    ``index``: the count of later slices whose start it has reached (constant compares and adds)."""
+    return sum((index >= s.start for s in slices[1:]), Const(0, range(len(slices))))
 
 
 class SynapseStage(wiring.Component):
@@ -71,6 +83,12 @@ class SynapseStage(wiring.Component):
       the sum cut into 18-bit slices beside the unsigned scale) and a register of the summed
       partial products (5 in all). The scale ROM holds one word of ``lanes`` scales per row,
       read with the bias.
+    * **Branches** (``branches`` given): each accumulator word holds ``D`` sums per lane
+      (branch ``d`` of lane ``l`` at ``l * D + d``); an event on input ``j`` adds its weight to
+      the sum of the branch whose input slice holds ``j`` (the others add 0), with the same
+      cycles. A close offers every sum of a row in one lane beat, each clamped to the branch
+      format (no bias, no scale, no shift: the layer's weights carry the core's fractional
+      bits); a beat whose clamp acted on any branch counts once.
 
     Parameters
     ----------
@@ -78,6 +96,10 @@ class SynapseStage(wiring.Component):
         Weights, biases, formats and ``acc_bits`` (set by :class:`golden.network.NetworkParams`).
     lanes : int
         Accumulators updated per cycle, and the number of lane output streams (>= 1).
+    branches : dict of str to (slice, QFormat), optional
+        Output field -> its input slice and clamp format, one per branch (the core's
+        :meth:`~hw.cores.neuron_core.NeuronCore.branch_inputs`); the slices are disjoint,
+        contiguous and in input order. Left out: one ``current`` per neuron, as above.
 
     Members
     -------
@@ -85,7 +107,8 @@ class SynapseStage(wiring.Component):
         Events and step closes, in order. Never accepts a command while a close is draining.
     o_current : ``Out(stream.Signature({neuron: row index, current: input_fmt})).array(lanes)``
         Per lane, one beat per row that holds a neuron of that lane, in row order; ``neuron`` is
-        the row (the lane core's local index: global neuron ``row * lanes + lane``).
+        the row (the lane core's local index: global neuron ``row * lanes + lane``). With
+        ``branches``: ``{neuron, <one field per branch in its format>}``.
     close_allowed : ``In(1)``
         The layer downstream finished the previous step; a close waits for it.
     closed : ``Out(1)``
@@ -95,7 +118,7 @@ class SynapseStage(wiring.Component):
     draining : ``Out(1)``
         High from a close's acceptance until its last row has been offered and taken.
     saturation_count : ``Out(32)``
-        Currents that the input-format clamp changed; sticks at ``2**32 - 1``.
+        Lane beats whose clamp changed a value; sticks at ``2**32 - 1``.
 
     Timing
     ------
@@ -105,7 +128,7 @@ class SynapseStage(wiring.Component):
     lane (the rows move together).
     """
 
-    def __init__(self, layer: LayerParams, *, lanes: int = 1):
+    def __init__(self, layer: LayerParams, *, lanes: int = 1, branches: dict | None = None):
         if not isinstance(layer, LayerParams):
             raise TypeError(f"layer must be a golden.network.LayerParams, not {type(layer).__name__}")
         if not isinstance(lanes, int) or lanes < 1:
@@ -114,9 +137,25 @@ class SynapseStage(wiring.Component):
             raise ValueError("layer.acc_bits is unset: build the layer inside a golden.network.NetworkParams")
         self._layer = layer
         self._lanes = lanes
+        self._branched = branches is not None
+        if branches is None:
+            self._fields = {"current": layer.neuron.input_fmt}
+            self._slices = (slice(0, layer.n_in),)
+            self._scaled, self._shift = layer.scaled, layer.current_shift
+        else:
+            self._fields = {name: fmt for name, (_, fmt) in branches.items()}
+            self._slices = tuple(sl for sl, _ in branches.values())
+            bounds = [0] + [sl.stop for sl in self._slices]
+            if not self._slices or [sl.start for sl in self._slices] != bounds[:-1] or bounds[-1] != layer.n_in \
+                    or any(sl.stop <= sl.start for sl in self._slices):
+                raise ValueError(f"branches must be non-empty, contiguous input slices in order covering the "
+                                 f"layer's {layer.n_in} inputs, not {list(self._slices)}")
+            if layer.scaled or np.any(layer.bias_q):
+                raise ValueError("a layer with branches has no bias and no row scale")
+            self._scaled, self._shift = False, 0
         self._command_layout = synapse_command_layout(layer.n_in)
         self._current_layout = data.StructLayout(
-            {"neuron": unsigned(self.row_bits), "current": layer.neuron.input_fmt.shape()}
+            {"neuron": unsigned(self.row_bits), **{name: fmt.shape() for name, fmt in self._fields.items()}}
         )
         super().__init__({
             "i": In(stream.Signature(self._command_layout)),
@@ -143,11 +182,16 @@ class SynapseStage(wiring.Component):
         return -(-self._layer.n_out // self._lanes)
 
     @property
+    def branches(self) -> int:
+        """Sums per neuron (``D``; 1 without ``branches``)."""
+        return len(self._slices)
+
+    @property
     def drain_extra_stages(self) -> int:
         """Drain stages beyond an unscaled, unshifted layer's (see the class docstring)."""
-        if self._layer.scaled:
+        if self._scaled:
             return 1 + Multiplier.latency + 1
-        return 1 if self._layer.current_shift > 0 else 0
+        return 1 if self._shift > 0 else 0
 
     @property
     def row_bits(self) -> int:
@@ -159,6 +203,7 @@ class SynapseStage(wiring.Component):
 
     @property
     def current_layout(self) -> data.StructLayout:
+        """Payload of each lane output: ``{neuron, current}`` or ``{neuron, <branch fields>}``."""
         return self._current_layout
 
     def lane_neurons(self, lane: int) -> int:
@@ -188,13 +233,14 @@ class SynapseStage(wiring.Component):
 
     # --- hardware -------------------------------------------------------------------------
     def elaborate(self, platform):
-        layer, lanes, rows = self._layer, self._lanes, self.rows
+        layer, lanes, rows, n_branches = self._layer, self._lanes, self.rows, self.branches
         m = Module()
-        in_fmt = layer.neuron.input_fmt
         acc_shape = signed(layer.acc_bits)
 
         weight_layout = data.ArrayLayout(layer.weight_fmt.shape(), lanes)
-        acc_layout = data.ArrayLayout(acc_shape, lanes)
+        # One accumulator per lane and branch: branch d of lane l at l * n_branches + d.
+        sums = lanes * n_branches
+        acc_layout = data.ArrayLayout(acc_shape, sums)
         bias_layout = data.ArrayLayout(layer.bias_fmt.shape(), lanes)
         weight_words = self.weight_words()
         bank_depth = weight_bank_depth(len(weight_words), weight_layout.size)
@@ -204,7 +250,8 @@ class SynapseStage(wiring.Component):
         weight_banks = parameter_banks(m, "weight_bank", shape=weight_layout, init=weight_words,
                                        bank_depth=bank_depth, output_register=True)
         acc_rd, acc_wr = state_memory(m, "acc_mem", shape=acc_layout, depth=rows, output_register=True)
-        bias_rd = parameter_memory(m, "bias_mem", shape=bias_layout, init=self.bias_words(), output_register=True)
+        if not self._branched:
+            bias_rd = parameter_memory(m, "bias_mem", shape=bias_layout, init=self.bias_words(), output_register=True)
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
@@ -223,7 +270,7 @@ class SynapseStage(wiring.Component):
         add2_bank = Signal(range(max(2, n_banks)))
         add3_valid = Signal()
         add3_row = Signal(range(rows))
-        weight_in = Signal(weight_layout)
+        weight_in = Signal(data.ArrayLayout(layer.weight_fmt.shape(), sums))
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
         add4_valid = Signal()
@@ -237,7 +284,8 @@ class SynapseStage(wiring.Component):
         sum_row = Signal(range(rows))
         pending = Signal(lanes)
         out_row = Signal(range(rows))
-        out_current = Signal(data.ArrayLayout(in_fmt.shape(), lanes))
+        out_words = Signal(data.ArrayLayout(data.StructLayout(
+            {name: fmt.shape() for name, fmt in self._fields.items()}), lanes))
         advance = Signal()
 
         command = self.i.payload
@@ -250,8 +298,12 @@ class SynapseStage(wiring.Component):
         m.d.comb += self.closed.eq(accept & command.close)
 
         # Event path: issue one row per cycle from registers.
+        # With branches, the event's branch rides along its rows (stages 0 .. 2).
+        branch = [Signal(range(n_branches), name=f"branch_{k}") for k in range(3)] if n_branches > 1 else None
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
+            if branch:
+                m.d.sync += branch[0].eq(input_branch(command.index, self._slices))
         with m.Elif(busy):
             with m.If(row == last_row):
                 m.d.sync += busy.eq(0)
@@ -269,9 +321,16 @@ class SynapseStage(wiring.Component):
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            weight_in.eq(tree_select(add2_bank, [port.data for port in weight_banks])),
             last_sum.eq(add_sum),
         ]
+        if branch:
+            m.d.sync += [branch[1].eq(branch[0]), branch[2].eq(branch[1])]
+        # The selected weights, each into its event's branch (0 into the others).
+        selected = data.View(weight_layout, tree_select(add2_bank, [port.data for port in weight_banks]))
+        for lane in range(lanes):
+            for d in range(n_branches):
+                weight = Mux(branch[2] == d, selected[lane], 0) if branch else selected[lane]
+                m.d.sync += weight_in[lane * n_branches + d].eq(weight)
         for port in weight_banks:
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
         # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
@@ -283,8 +342,8 @@ class SynapseStage(wiring.Component):
         two_ahead = add4_valid & (add4_row == add2_row)
         m.d.sync += [forward.eq(one_ahead | two_ahead), forward_sum.eq(Mux(one_ahead, add_sum, last_sum))]
         acc_in = acc_rd.data
-        for lane in range(lanes):
-            m.d.comb += add_sum[lane].eq(Mux(forward, forward_sum[lane], acc_in[lane]) + weight_in[lane])
+        for k in range(sums):
+            m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], acc_in[k]) + weight_in[k])
 
         # Drain path, moving as a whole when every pending lane beat is taken.
         m.d.comb += advance.eq(all_of(~pending[lane] | self.o_current[lane].ready for lane in range(lanes)))
@@ -307,18 +366,21 @@ class SynapseStage(wiring.Component):
         m.d.comb += [
             acc_rd.addr.eq(Mux(draining, drain_row, add_row)),
             acc_rd.en.eq(~draining | advance),
-            bias_rd.addr.eq(drain_row),
-            bias_rd.en.eq(draining & advance),
             acc_wr.addr.eq(Mux(draining, read_row, add3_row)),
             acc_wr.en.eq(Mux(draining, read_valid & advance, add3_valid)),
             acc_wr.data.eq(Mux(draining, 0, add_sum)),
         ]
 
-        # Drain: from the memories' output registers, (acc + bias) per lane, then the extra stages
-        # (drain_extra_stages), every register loaded with the drain's advance.
+        # Drain: from the memories' output registers, (acc + bias) per lane (a branched layer: its
+        # sums as they are), then the extra stages (drain_extra_stages), every register loaded
+        # with the drain's advance.
         step = self.draining & advance
-        acc_word, bias_word = acc_rd.data, bias_rd.data
-        values = [acc_word[lane] + bias_word[lane] for lane in range(lanes)]
+        acc_word = acc_rd.data
+        if self._branched:
+            values = None
+        else:
+            m.d.comb += [bias_rd.addr.eq(drain_row), bias_rd.en.eq(step)]
+            values = [acc_rd.data[lane] + bias_rd.data[lane] for lane in range(lanes)]
         stage_valid, stage_row, stage_valids = sum_valid, sum_row, [read_valid, sum_valid]
 
         def next_stage(name):
@@ -334,17 +396,17 @@ class SynapseStage(wiring.Component):
                 m.d.sync += [reg.eq(word) for reg, word in zip(regs, words)]
             return regs
 
-        shift = layer.current_shift
-        if layer.scaled or shift > 0:
+        shift = self._shift
+        if self._scaled or shift > 0:
             # acc + bias fits acc_bits (NetworkParams sizes it for the biased sum).
             values = registered("biased_sum", acc_shape, values)
-            if layer.scaled:
+            if self._scaled:
                 scale_rd = parameter_memory(m, "row_scale_mem", shape=data.ArrayLayout(layer.row_scale_fmt.shape(), lanes),
                                             init=self.row_scale_words(), output_register=True)
                 m.d.comb += [scale_rd.addr.eq(drain_row), scale_rd.en.eq(step)]
                 scales = registered("row_scale", layer.row_scale_fmt.shape(), [scale_rd.data[lane] for lane in range(lanes)])
             stage_valid, stage_row = next_stage("biased")
-        if layer.scaled:
+        if self._scaled:
             parts = [registered_partial_products(m, f"row_scale_mult_{lane}", scales[lane], values[lane], en=step)
                      for lane in range(lanes)]
             for k in range(Multiplier.latency):
@@ -356,18 +418,23 @@ class SynapseStage(wiring.Component):
 
         clamped = []
         for lane in range(lanes):
-            current, clamp = saturate(round_shift(values[lane], shift), in_fmt)
+            if self._branched:
+                lane_values = [acc_word[lane * n_branches + d] for d in range(n_branches)]
+            else:
+                lane_values = [round_shift(values[lane], shift)]
+            words = [saturate(value, fmt) for value, fmt in zip(lane_values, self._fields.values())]
             present = Signal(name=f"present_{lane}")
             m.d.comb += present.eq((stage_row * lanes + lane) < layer.n_out)
-            clamped.append(clamp & present)
+            clamped.append(any_of(clamp for _, clamp in words) & present)
             with m.If(self.draining & advance):
-                m.d.sync += [out_current[lane].eq(current), pending[lane].eq(stage_valid & present)]
+                m.d.sync += [out_words[lane][name].eq(value) for name, (value, _) in zip(self._fields, words)]
+                m.d.sync += pending[lane].eq(stage_valid & present)
             with m.Elif(self.o_current[lane].ready):
                 m.d.sync += pending[lane].eq(0)
             m.d.comb += [
                 self.o_current[lane].valid.eq(pending[lane]),
                 self.o_current[lane].payload.neuron.eq(out_row),
-                self.o_current[lane].payload.current.eq(out_current[lane]),
+                *(self.o_current[lane].payload[name].eq(out_words[lane][name]) for name in self._fields),
             ]
         with m.If(self.draining & advance):
             m.d.sync += out_row.eq(stage_row)

@@ -1,0 +1,98 @@
+# amaranth: UnusedElaboratable=no
+"""amaranth.sim: the event-pooling readout block alone (hw.processor.event_pool), fed the SA-HiPPO
+memory layer's posted modes of a FLAMES network, against golden.network.run_network's scores."""
+
+import numpy as np
+import pytest
+import torch
+from amaranth.sim import Simulator
+
+from golden.flames import FlamesConfig, FlamesFSDD, export_flames, flames_network
+from golden.network import run_network
+from hw.processor.event_pool import EventPoolReadout
+from sim.stream import SimStreamSink, SimStreamSource
+
+
+@pytest.fixture(scope="module")
+def flames_params():
+    torch.manual_seed(3)
+    model = FlamesFSDD(FlamesConfig(hidden=6, n_branches=4, n_state=8, bin_ms=20, window_ms=240, seed=3))
+    with torch.no_grad():  # a readout that is not all zeros before training
+        model.readout.weight.normal_(0.0, 0.5)
+        model.readout.bias.normal_(0.0, 0.5)
+    flames = export_flames(model.eval())
+    return flames_network(flames, bin_ticks=20_000, max_events_per_step=640)
+
+
+def mode_beats(trace, sample):
+    """The SA-HiPPO layer's posted modes of one sample as mode beats, step by step, channel order."""
+    memory = trace.layers[1].neuron
+    event, z = memory.event[sample].numpy(), memory.z[sample].numpy()
+    n_modes = z.shape[2]
+    return [{"index": h * n_modes + n, "re": int(z[k, h, n, 0]), "im": int(z[k, h, n, 1])}
+            for k in range(event.shape[0]) for h in np.flatnonzero(event[k]) for n in range(n_modes)]
+
+
+def run_block(dut, samples, *, emits, idle_prob=0.0, backpressure=0.0):
+    """Each sample's beats, then a finish (``emits[i]``); returns the scores beats."""
+    scores = []
+    sink = SimStreamSink(dut.o_scores, backpressure_prob=backpressure, seed=2, on_beat=scores.append)
+
+    async def drive(ctx):
+        for beats, emit in zip(samples, emits):
+            source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=len(beats))
+            await source.run(ctx)
+            ctx.set(dut.i_finish.payload.emit, emit)
+            ctx.set(dut.i_finish.valid, 1)
+            await ctx.tick().until(dut.i_finish.ready)
+            ctx.set(dut.i_finish.valid, 0)
+        for _ in range(dut.finish_cycles + 40):
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(sink.run, background=True)
+    sim.add_testbench(drive)
+    sim.run()
+    return scores
+
+
+def test_event_pool_block_matches_golden_scores(flames_params):
+    """Three samples back to back (the second's scores dropped): every score and the decision
+    bit for bit, the pooled sums and scores cleared between samples."""
+    params = flames_params
+    assert params.kinds == ["dhlif", "sahippo", "event_pool"]
+    rng = np.random.default_rng(4)
+    counts = rng.poisson(2.0, (3, 12, params.n_inputs)).astype(np.int64)
+    trace = run_network(params, counts)
+    samples = [mode_beats(trace, s) for s in range(3)]
+    assert all(samples), "every sample should post modes"
+    dut = EventPoolReadout(params.layers[2])
+    got = run_block(dut, samples, emits=[1, 0, 1], idle_prob=0.2, backpressure=0.3)
+    want = trace.scores.numpy()
+    assert [[b["scores"][c] for c in range(want.shape[1])] for b in got] == [want[0].tolist(), want[2].tolist()]
+    assert [b["argmax"] for b in got] == [int(trace.prediction[0]), int(trace.prediction[2])]
+    assert want[0].tolist() != want[2].tolist()
+
+
+def test_event_pool_block_ties_pick_the_first_class(flames_params):
+    """No modes at all: the scores are the biases; equal biases tie and the first index wins."""
+    from dataclasses import replace
+
+    from golden.network import NetworkParams
+
+    params = flames_params
+    readout = params.layers[2]
+    bias = np.array(readout.bias_q)
+    bias[:] = -5
+    bias[3] = bias[7] = 9
+    tied = NetworkParams(n_inputs=params.n_inputs, bin_ticks=params.bin_ticks, layers=params.layers[:2] + [
+        replace(readout, bias_q=bias, acc_bits=None)], max_events_per_step=params.max_events_per_step)
+    got = run_block(EventPoolReadout(tied.layers[2]), [[]], emits=[1])
+    assert [got[0]["scores"][c] for c in range(readout.n_out)] == bias.tolist()
+    assert got[0]["argmax"] == 3
+
+
+def test_event_pool_block_refuses_other_layers(flames_params):
+    with pytest.raises(ValueError, match="event_pool"):
+        EventPoolReadout(flames_params.layers[0])
