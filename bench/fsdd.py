@@ -30,8 +30,8 @@ with :func:`golden.export.export_network` and measures on the 250 test recording
 Hardware figures are measurements only; "not yet measured" / "not built yet" otherwise.
 
 Writes ``docs/fsdd_results.md`` (the tables and the settings) and ``build/bench/fsdd.json``.
-Screening runs (``--folds`` of only some speakers, ``--epochs``, ``--augment``, ``--threads``,
-``--train-limit`` other than the defaults, ``--no-official``) write ``build/bench/fsdd_screen_<tag>.json`` and
+Screening runs (``--folds`` of only some speakers, ``--epochs``, ``--augment``, ``--train-limit``
+other than the defaults, ``--no-official``) write ``build/bench/fsdd_screen_<tag>.json`` and
 ``.md`` instead and leave the docs alone.
 ``--quick`` trains small networks for two epochs on a subset (a smoke run of the whole
 pipeline, a couple of minutes); it writes ``build/bench/fsdd_quick.json`` and
@@ -77,7 +77,7 @@ DEFAULT_NEURONS = ("csilif", "silif", "rlif")
 
 
 def quick_config(neuron: str) -> TrainConfig:
-    return TrainConfig(neuron=neuron, hidden=32, epochs=2, train_limit=300, test_limit=100)
+    return TrainConfig(neuron=neuron, hidden=32, epochs=2, train_limit=300, test_limit=100, augment=1)
 
 
 def obtain_model(config: TrainConfig, out_dir: Path, retrain: bool, log=print):
@@ -667,7 +667,8 @@ def main(argv=None) -> int:
     overrides = {name: value for name in ("epochs", "augment", "threads", "train_limit")
                  if (value := getattr(args, name)) is not None and value != getattr(defaults, name)}
     folds = list(args.folds if args.folds is not None else (FSDD_SPEAKERS[:1] if args.quick else FSDD_SPEAKERS))
-    screening = not args.quick and (bool(overrides) or folds != list(FSDD_SPEAKERS) or args.no_official)
+    screening = not args.quick and (bool(set(overrides) - {"threads"}) or folds != list(FSDD_SPEAKERS)
+                                     or args.no_official)
 
     def recipe(neuron: str) -> TrainConfig:
         return dataclasses.replace(quick_config(neuron) if args.quick else TrainConfig(neuron=neuron), **overrides)

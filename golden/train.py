@@ -92,6 +92,8 @@ N_CLASSES = 10
 #: Cochlea tick in microseconds (``CochleaParams.tick_us``) and channels.
 TICK_US = 1000
 N_CHANNELS = 32
+#: What a checkpoint saved without these settings was trained with (the official split, no augmentation).
+PRE_SPLIT_SETTINGS = {"split": "official", "augment": 0}
 #: :attr:`TrainConfig.split` values other than a speaker's name.
 SPLIT_KEYWORDS = ("official", "all")
 
@@ -151,7 +153,7 @@ class TrainConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     split: str = "official"
-    augment: int = 0
+    augment: int = 2
 
     def __post_init__(self):
         if self.neuron not in NEURON_CHOICES:
@@ -506,7 +508,7 @@ def load_checkpoint(path) -> tuple[SpeechNetwork, TrainConfig, list]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first (python -m golden.train --out {path.parent})")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    config = TrainConfig(**saved["config"])
+    config = TrainConfig(**{**PRE_SPLIT_SETTINGS, **saved["config"]})
     model = build_network(config.neuron, config.hidden, dropout=config.dropout)
     model.load_state_dict(saved["state_dict"])
     model.eval()

@@ -152,3 +152,17 @@ def test_loso_table_has_every_fold_the_mean_and_the_official_split():
     assert "**90.0 / 89.8**" in lines[2] and "80.0 / 79.8" in lines[2] and "99.2 / 98.8" in lines[2]
     folds[1]["int_acc"] = "no export (too wide)"
     assert loso_summary(folds)["int_mean"] is None
+
+
+def test_a_checkpoint_saved_before_splits_loads_as_official_and_unaugmented(tmp_path):
+    from dataclasses import asdict
+
+    from golden.train import load_checkpoint
+
+    config = TrainConfig(neuron="csilif", hidden=6, split="george", augment=3)
+    torch.manual_seed(0)
+    model = build_network("csilif", hidden=6)
+    saved = {key: value for key, value in asdict(config).items() if key not in ("split", "augment")}
+    torch.save({"config": saved, "state_dict": model.state_dict(), "history": []}, tmp_path / "checkpoint.pt")
+    _, loaded, _ = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert loaded.split == "official" and loaded.augment == 0 and loaded.hidden == 6
