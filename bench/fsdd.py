@@ -552,11 +552,12 @@ def build_paragraph(row: dict) -> str:
 
 
 def loso_section(loso: dict, rows: list[dict]) -> list[str]:
+    first = next(iter(loso.values()))[0]
     return [
         "## Leave-one-speaker-out: a voice the network never heard",
         "",
-        "Each fold trains on the other four speakers' recordings (2,000) with the same settings and seed and "
-        "tests on all 500 recordings of the held-out speaker; cells are float / integer accuracy (%). "
+        f"Each fold trains on the other four speakers' recordings ({first['n_train']:,}) with the same settings "
+        f"and seed and tests on the held-out speaker's {first['n_test']:,}; cells are float / integer accuracy (%). "
         "*Official split* is the network trained on index 5-49 of all five speakers and tested on index 0-4 "
         "(the same speakers: the table below). *Training s / fold* is wall-clock training time per fold on "
         "this machine (shared, so it moves with the load).",
