@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.fsdd import loso_summary, loso_table
+from bench.fsdd import loso_section, loso_summary, loso_table
 from golden.data.augment import AudioAugment
 from golden.data.cochlea import encode_fsdd
 from golden.data.fsdd import FSDD_SPEAKERS, list_fsdd
@@ -150,6 +150,8 @@ def test_loso_table_has_every_fold_the_mean_and_the_official_split():
     lines = loso_table({"csilif": folds}, {"csilif": {"float_acc": 99.2, "int_acc": 98.8}})
     assert FSDD_SPEAKERS[0] in lines[0] and "| csilif | 12 | 2 | 90.0 / 89.8 |" in lines[2]
     assert "**90.0 / 89.8**" in lines[2] and "80.0 / 79.8" in lines[2] and "99.2 / 98.8" in lines[2]
+    folds[0].update(n_train=1000, n_test=500)
+    assert "recordings (1,000)" in "\n".join(loso_section({"csilif": folds}, []))
     folds[1]["int_acc"] = "no export (too wide)"
     assert loso_summary(folds)["int_mean"] is None
 
