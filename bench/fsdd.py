@@ -1,6 +1,13 @@
 """FSDD spoken digits, audio to integer network: accuracy and cost per neuron type.
 
-``python -m bench.fsdd`` takes, for each neuron type, the network trained by
+``python -m bench.fsdd`` measures, for each neuron type, first the leave-one-speaker-out (LOSO)
+accuracy: one network per FSDD speaker, trained by :mod:`golden.train` on the other four
+speakers' recordings with the default settings and seed (``split=<speaker>``, checkpoints in
+``build/train/loso/<neuron>_e<epochs>_a<augment>/<speaker>/``, reused when finished with the same
+settings), exported, and run float and integer on all 500 recordings of the held-out speaker;
+the table gives every fold, the mean, the worst fold and the training time of each fold.
+
+Then, on the official split, it takes the network trained by
 :mod:`golden.train` with its default settings (reusing ``build/train/<neuron>/checkpoint.pt``
 when it holds a finished run of exactly those settings, training otherwise), quantises it
 with :func:`golden.export.export_network` and measures on the 250 test recordings:
@@ -22,7 +29,10 @@ with :func:`golden.export.export_network` and measures on the 250 test recording
 
 Hardware figures are measurements only; "not yet measured" / "not built yet" otherwise.
 
-Writes ``docs/fsdd_results.md`` (the table and the settings) and ``build/bench/fsdd.json``.
+Writes ``docs/fsdd_results.md`` (the tables and the settings) and ``build/bench/fsdd.json``.
+Screening runs (``--folds`` of only some speakers, ``--epochs``, ``--augment``, ``--train-limit``
+other than the defaults, ``--no-official``) write ``build/bench/fsdd_screen_<tag>.json`` and
+``.md`` instead and leave the docs alone.
 ``--quick`` trains small networks for two epochs on a subset (a smoke run of the whole
 pipeline, a couple of minutes); it writes ``build/bench/fsdd_quick.json`` and
 ``build/bench/fsdd_quick.md`` and leaves the docs alone.
@@ -35,6 +45,7 @@ import dataclasses
 import json
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -44,6 +55,7 @@ import torch
 from bench.common import BENCH_DIR, write_results
 from golden.cli import existing_dir, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
+from golden.data.fsdd import FSDD_SPEAKERS
 from golden.files import write_bytes, write_text
 from golden.kinds import network_kinds, word_bits
 from golden.train import (
@@ -66,7 +78,7 @@ DEFAULT_NEURONS = ("csilif", "silif", "rlif")
 
 
 def quick_config(neuron: str) -> TrainConfig:
-    return TrainConfig(neuron=neuron, hidden=32, epochs=2, train_limit=300, test_limit=100)
+    return TrainConfig(neuron=neuron, hidden=32, epochs=2, train_limit=300, test_limit=100, augment=1)
 
 
 def obtain_model(config: TrainConfig, out_dir: Path, retrain: bool, log=print):
@@ -74,19 +86,84 @@ def obtain_model(config: TrainConfig, out_dir: Path, retrain: bool, log=print):
 
     A finished checkpoint in ``out_dir`` whose settings equal ``config`` in everything but the
     number of epochs is reused (the table states each row's epochs); anything else is trained
-    afresh with ``config``.
+    afresh with ``config``. ``train_data`` of a reused checkpoint holds the clean encodings only
+    (what the export calibrates on).
     """
     checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file() and not retrain:
         model, saved, history = load_checkpoint(checkpoint)
         if dataclasses.replace(saved, epochs=config.epochs) == config and len(history) == saved.epochs:
             log(f"{config.neuron}: reusing {checkpoint} ({saved.epochs} epochs)")
-            train_data = load_speech_data("train", saved.bin_ms, saved.window_ms, saved.train_limit)
-            test_data = load_speech_data("test", saved.bin_ms, saved.window_ms, saved.test_limit)
+            train_data = load_speech_data("train", saved.bin_ms, saved.window_ms, saved.train_limit, split=saved.split)
+            test_data = load_speech_data("test", saved.bin_ms, saved.window_ms, saved.test_limit, split=saved.split)
             return model, saved, history, train_data, test_data, True
         log(f"{config.neuron}: {checkpoint} holds other settings or an unfinished run; training afresh")
     result = train(config, out_dir, log=log)
     return result.model, config, result.history, result.train_data, result.test_data, False
+
+
+def run_tag(config: TrainConfig) -> str:
+    """Folder name of a training recipe: neuron, epochs, augmented copies (and the training subset)."""
+    limit = f"_n{config.train_limit}" if config.train_limit else ""
+    return f"{config.neuron}_e{config.epochs}_a{config.augment}{limit}"
+
+
+def loso_fold(config: TrainConfig, retrain: bool, log=print) -> dict:
+    """One leave-one-speaker-out fold (``config.split`` is the held-out speaker): train or reuse
+    ``build/train/loso/<tag>/<speaker>/checkpoint.pt``, export, and measure float and integer
+    accuracy on the held-out speaker's recordings."""
+    out_dir = TRAIN_DIR / "loso" / run_tag(config) / config.split
+    model, config, history, train_data, test_data, reused = obtain_model(config, out_dir, retrain, log)
+    fold = {"speaker": config.split, "epochs": len(history), "train_seconds": sum(h["seconds"] for h in history),
+            "n_train": len(train_data), "n_test": len(test_data), "reused_checkpoint": reused,
+            "float_acc": 100 * evaluate(model, test_data)["acc"], "int_acc": None, "agreement": None}
+    try:
+        exported = export_trained(model, config, train_data, test_data, None, log=lambda *a: None)
+    except ValueError as exc:
+        fold["int_acc"] = f"no export ({exc})"
+    else:
+        fold.update(int_acc=100 * exported["int_acc"], agreement=100 * exported["agreement"])
+    log(f"{config.neuron} LOSO {config.split}: float {fold['float_acc']:.1f} %, integer {_cell(fold['int_acc'])} %, "
+        f"{fold['train_seconds']:.0f} s training")
+    return fold
+
+
+def loso_summary(folds: list[dict]) -> dict:
+    """Mean and worst fold, float and integer (integer ``None`` unless every fold exported)."""
+    floats = [f["float_acc"] for f in folds]
+    ints = [f["int_acc"] for f in folds]
+    ints = ints if all(isinstance(v, float) for v in ints) else None
+    return {"float_mean": float(np.mean(floats)), "float_worst": float(min(floats)),
+            "int_mean": float(np.mean(ints)) if ints else None, "int_worst": float(min(ints)) if ints else None,
+            "int_float_max_gap": float(max(abs(a - b) for a, b in zip(floats, ints))) if ints else None,
+            "train_seconds_mean": float(np.mean([f["train_seconds"] for f in folds]))}
+
+
+def loso_table(loso: dict, official: dict) -> list[str]:
+    """The LOSO table: per neuron the folds (float / integer), mean, worst fold, the official split."""
+    speakers = [s for s in FSDD_SPEAKERS if any(f["speaker"] == s for folds in loso.values() for f in folds)]
+    lines = [
+        "| neuron | epochs | augmented copies | " + " | ".join(speakers) + " | LOSO mean float / integer "
+        "| worst fold float / integer | official split float / integer | training s / fold (mean) |",
+        "|---|---:|---:|" + "---:|" * len(speakers) + "---:|---:|---:|---:|",
+    ]
+    for neuron, folds in loso.items():
+        by_speaker = {f["speaker"]: f for f in folds}
+        cells = [f"{_cell(by_speaker[s]['float_acc'])} / {_cell(by_speaker[s]['int_acc'])}" if s in by_speaker else "-"
+                 for s in speakers]
+        summary = loso_summary(folds)
+        row = official.get(neuron)
+        official_cell = f"{_cell(row['float_acc'])} / {_cell(row['int_acc'])}" if row else "-"
+        lines.append(
+            f"| {neuron} | {folds[0]['epochs']} | {folds[0].get('augment', 0)} | " + " | ".join(cells)
+            + f" | **{_cell(summary['float_mean'])} / {_cell(summary['int_mean'])}** "
+            f"| {_cell(summary['float_worst'])} / {_cell(summary['int_worst'])} | {official_cell} "
+            f"| {_cell(summary['train_seconds_mean'])} |"
+        )
+    lines += ["", "Training seconds per fold: " + "; ".join(
+        f"{neuron} " + ", ".join(f"{f['speaker']} {f['train_seconds']:.0f}" for f in folds) for neuron, folds in loso.items())
+        + "."]
+    return lines
 
 
 def integer_words(params) -> int:
@@ -475,14 +552,30 @@ def build_paragraph(row: dict) -> str:
     return text
 
 
-def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
+def loso_section(loso: dict, rows: list[dict]) -> list[str]:
+    first = next(iter(loso.values()))[0]
+    return [
+        "## Leave-one-speaker-out: a voice the network never heard",
+        "",
+        f"Each fold trains on the other four speakers' recordings ({first['n_train']:,}) with the same settings "
+        f"and seed and tests on the held-out speaker's {first['n_test']:,}; cells are float / integer accuracy (%). "
+        "*Official split* is the network trained on index 5-49 of all five speakers and tested on index 0-4 "
+        "(the same speakers: the table below). *Training s / fold* is wall-clock training time per fold on "
+        "this machine (shared, so it moves with the load).",
+        "",
+        *loso_table(loso, {row["neuron"]: row for row in rows}),
+        "",
+    ]
+
+
+def markdown(rows: list[dict], config_text: str, quick: bool, loso: dict | None = None, command: str = "") -> str:
     head = ["neuron", "epochs", "parameters", "float acc (%)", "integer acc (%)", "int == float (%)", "RTL == golden (subset)",
             "state words", "state bits", "spikes / neuron / step (L1 / L2)", "synaptic ops / sample",
             "dense MACs / sample"]
     lines = [
         "# FSDD spoken digits: float, integer and hardware results" + (" (quick run)" if quick else ""),
         "",
-        "Written by `python -m bench.fsdd` " + ("--quick " if quick else "") + f"on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+        f"Written by `{command or 'python -m bench.fsdd'}` on {time.strftime('%Y-%m-%d %H:%M %Z')}; "
         "JSON in `build/bench/fsdd" + ("_quick" if quick else "") + ".json`. How the networks are trained and "
         "exported: [training.md](training.md). Data: Free Spoken Digit Dataset (Jakobovski, CC BY-SA 4.0), "
         "official split (index 0-4 test: 250 recordings; 5-49 train: 2,250), encoded by the cochlea of "
@@ -490,6 +583,9 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
         "event-driven rather than stepped) has its own table: [fsdd_flames.md](fsdd_flames.md).",
         "",
         config_text,
+        "",
+        *(loso_section(loso, rows) if loso else []),
+        "## Official split",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -545,8 +641,21 @@ def markdown(rows: list[dict], config_text: str, quick: bool) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fsdd", description=__doc__.split("\n\n")[0])
+    defaults = TrainConfig()
     parser.add_argument("--neurons", nargs="+", choices=sorted(NEURON_CHOICES), default=list(DEFAULT_NEURONS))
-    parser.add_argument("--quick", action="store_true", help="small networks, 2 epochs, subset (smoke run)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small networks, 2 epochs, subset, one LOSO fold unless --folds (smoke run)")
+    parser.add_argument("--folds", nargs="*", choices=FSDD_SPEAKERS, default=None, metavar="SPEAKER",
+                        help=f"held-out speakers of the LOSO folds (default all: {' '.join(FSDD_SPEAKERS)}; "
+                             "none: no LOSO)")
+    parser.add_argument("--no-official", action="store_true", help="leave out the official-split networks")
+    parser.add_argument("--epochs", type=positive_int, default=None, help=f"training epochs (default {defaults.epochs})")
+    parser.add_argument("--augment", type=non_negative_int, default=None, metavar="K",
+                        help=f"augmented copies per training recording (default {defaults.augment})")
+    parser.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
+                        help="train on N recordings of each split, spread over speakers and digits (screening)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help=f"torch CPU threads of each training (default {defaults.threads})")
     parser.add_argument("--retrain", action="store_true", help="train even when a matching checkpoint exists")
     parser.add_argument("--rtl", type=non_negative_int, default=0, metavar="N",
                         help="run N test recordings through the processor's Verilog (Icarus) for --rtl-neurons")
@@ -557,29 +666,59 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     log = lambda *a: print(*a, flush=True)  # noqa: E731
-    rows = []
+    overrides = {name: value for name in ("epochs", "augment", "threads", "train_limit")
+                 if (value := getattr(args, name)) is not None and value != getattr(defaults, name)}
+    folds = list(args.folds if args.folds is not None else (FSDD_SPEAKERS[:1] if args.quick else FSDD_SPEAKERS))
+    screening = not args.quick and (bool(set(overrides) - {"threads"}) or folds != list(FSDD_SPEAKERS)
+                                     or args.no_official)
+
+    def recipe(neuron: str) -> TrainConfig:
+        return dataclasses.replace(quick_config(neuron) if args.quick else TrainConfig(neuron=neuron), **overrides)
+
+    rows, loso = [], {}
     for neuron in args.neurons:
-        config = quick_config(neuron) if args.quick else TrainConfig(neuron=neuron)
-        out_dir = TRAIN_DIR / ("quick" if args.quick else "") / neuron
+        config = recipe(neuron)
+        if folds:
+            loso[neuron] = [loso_fold(dataclasses.replace(config, split=speaker), args.retrain, log) | {"augment": config.augment}
+                            for speaker in folds]
+        if args.no_official:
+            continue
+        if args.quick:
+            out_dir = TRAIN_DIR / "quick" / neuron
+        elif config == TrainConfig(neuron=neuron):
+            out_dir = TRAIN_DIR / neuron
+        else:
+            out_dir = TRAIN_DIR / "official" / run_tag(config)
         rtl = args.rtl if neuron in args.rtl_neurons else 0
         rows.append(measure(neuron, config, out_dir, args.retrain, log, rtl=rtl, lanes=args.lanes,
-                            builds=None if args.quick else (args.builds or "default")))
-        if not args.quick:
+                            builds=None if args.quick or screening else (args.builds or "default")))
+        if not args.quick and not screening:
             (DOCS / "img").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out_dir / "curves.png", DOCS / "img" / f"fsdd_curves_{neuron}.png")
-    ref = quick_config("csilif") if args.quick else TrainConfig()
+    ref = recipe("csilif")
     config_text = (
         f"Settings: 32 cochlea channels -> {ref.hidden} -> {ref.hidden} -> 10 (two hidden SNNLayer blocks, "
         f"leaky-integrator readout), {ref.bin_ms} ms steps over a {ref.window_ms} ms window "
         f"({ref.n_steps} steps), epochs as in the table, batch {ref.batch_size}, Adam lr {ref.lr} (cosine), "
-        f"dropout {ref.dropout}, loss {ref.loss}, seed {ref.seed}, {ref.threads} CPU threads"
+        f"dropout {ref.dropout}, loss {ref.loss}, seed {ref.seed}, {ref.threads} CPU threads, "
+        f"{ref.augment} augmented copies of each training recording (`golden.data.augment`)"
         + (f", {ref.train_limit} train / {ref.test_limit} test recordings" if args.quick else "") + "."
     )
-    name = "fsdd_quick" if args.quick else "fsdd"
-    write_results(name, rows, meta={"config": config_text}, columns=COLUMNS)
-    text = markdown(rows, config_text, args.quick)
-    target = (BENCH_DIR / f"{name}.md") if args.quick else (DOCS / "fsdd_results.md")
+    command = " ".join(["python -m bench.fsdd", *(sys.argv[1:] if argv is None else argv)])
+    if args.quick:
+        name, target = "fsdd_quick", BENCH_DIR / "fsdd_quick.md"
+    elif screening:
+        tag = "_".join([*args.neurons, *[f"{k}{v}" for k, v in overrides.items()], *(folds or ["nofolds"])])
+        name = f"fsdd_screen_{tag}"
+        target = BENCH_DIR / f"{name}.md"
+    else:
+        name, target = "fsdd", DOCS / "fsdd_results.md"
+    write_results(name, rows, meta={"config": config_text, "command": command, "loso": loso,
+                                    "loso_summary": {n: loso_summary(f) for n, f in loso.items()}}, columns=COLUMNS)
+    text = (markdown(rows, config_text, args.quick, loso, command) if rows
+            else "\n".join([f"# FSDD LOSO screening: `{command}`", "", config_text, "", *loso_section(loso, rows)]))
     write_text(target, text)
+    print("\n".join(loso_table(loso, {row["neuron"]: row for row in rows})) if loso else "")
     print(f"wrote {target}")
     return 0
 

@@ -61,7 +61,9 @@ from torch import nn
 from .cli import fraction, non_negative_int, output_dir, output_file, positive_float, positive_int, run_main
 from .data import REPO_ROOT
 from .data.cochlea import encode_fsdd
+from .data.augment import DEFAULT_AUGMENT
 from .data.events import bin_events
+from .data.fsdd import FSDD_SPEAKERS, TEST_INDEX_LIMIT
 from .errors import SpikestreamError
 from .export import float_trace
 from .files import atomic_write, check_output, save_figure, write_text
@@ -90,6 +92,10 @@ N_CLASSES = 10
 #: Cochlea tick in microseconds (``CochleaParams.tick_us``) and channels.
 TICK_US = 1000
 N_CHANNELS = 32
+#: What a checkpoint saved without these settings was trained with (the official split, no augmentation).
+PRE_SPLIT_SETTINGS = {"split": "official", "augment": 0}
+#: :attr:`TrainConfig.split` values other than a speaker's name.
+SPLIT_KEYWORDS = ("official", "all")
 
 
 #: ``--neuron`` choice -> (float neuron module class, kind name in the integer network), from
@@ -122,6 +128,15 @@ class TrainConfig:
     train_limit, test_limit : int or None
         Use only this many recordings of each split, spread evenly over the sorted list (for
         quick checks); ``None`` uses the whole split.
+    split : str
+        Which recordings train and which test (:func:`split_mask`): ``"official"`` (index 5-49
+        train, 0-4 test), a speaker's name (leave-one-speaker-out fold: the other four speakers'
+        recordings train, all of that speaker's test) or ``"all"`` (every recording trains; the
+        test figures are then on the official test split, which training has seen).
+    augment : int
+        Augmented copies of each training recording (:mod:`golden.data.augment`, cached
+        encodings); every epoch each recording is drawn at random from its clean encoding and
+        these copies. 0: clean encodings only.
     """
 
     neuron: str = "csilif"
@@ -137,6 +152,8 @@ class TrainConfig:
     threads: int = 2
     train_limit: int | None = None
     test_limit: int | None = None
+    split: str = "official"
+    augment: int = 2
 
     def __post_init__(self):
         if self.neuron not in NEURON_CHOICES:
@@ -157,6 +174,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < N_CLASSES):
                 raise ValueError(f"{name} must be None or an int >= {N_CLASSES}, not {value!r}")
+        if self.split not in SPLIT_KEYWORDS and self.split not in FSDD_SPEAKERS:
+            raise ValueError(f"split must be one of {list(SPLIT_KEYWORDS)} or a speaker {list(FSDD_SPEAKERS)}, "
+                             f"not {self.split!r}")
+        if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
+            raise ValueError(f"augment must be a non-negative int, not {self.augment!r}")
 
     @property
     def n_steps(self) -> int:
@@ -175,12 +197,14 @@ class TrainConfig:
 
 @dataclass
 class SpeechData:
-    """One split as dense counts: ``counts`` int64 ``(N, T, 32)``, ``labels`` int64 ``(N,)``, ``names``."""
+    """One split as dense counts: ``counts`` int64 ``(N, T, 32)``, ``labels`` int64 ``(N,)``, ``names``;
+    ``augmented`` int64 ``(K, N, T, 32)``: K augmented encodings of the same recordings, or ``None``."""
 
     counts: torch.Tensor
     labels: torch.Tensor
     names: list = field(default_factory=list)
     events_cut: int = 0
+    augmented: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -193,26 +217,55 @@ def spread_indices(n: int, limit: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
 
 
-def load_speech_data(split: str, bin_ms: int, window_ms: int, limit: int | None = None) -> SpeechData:
-    """FSDD ``split`` from the cached cochlea encoding, binned to ``(window_ms // bin_ms)`` steps.
+def split_mask(speakers: np.ndarray, indices: np.ndarray, split: str, part: str) -> np.ndarray:
+    """Boolean mask of the recordings (given by speaker and index) that are ``part`` (``"train"``
+    or ``"test"``) of ``split`` (:attr:`TrainConfig.split`)."""
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test', not {part!r}")
+    if split in SPLIT_KEYWORDS:
+        test = indices < TEST_INDEX_LIMIT
+        return np.ones_like(test) if (split == "all" and part == "train") else (test if part == "test" else ~test)
+    if split not in FSDD_SPEAKERS:
+        raise ValueError(f"split must be one of {list(SPLIT_KEYWORDS)} or a speaker {list(FSDD_SPEAKERS)}, "
+                         f"not {split!r}")
+    test = speakers == split
+    return test if part == "test" else ~test
 
-    ``events_cut`` counts the events that fall after the window (left out, as the hardware's
-    time-bin controller would after the last step).
+
+def load_speech_data(part: str, bin_ms: int, window_ms: int, limit: int | None = None, *,
+                     split: str = "official", augment: int = 0) -> SpeechData:
+    """Recordings of ``part`` (``"train"`` or ``"test"``) of ``split`` from the cached cochlea
+    encoding, binned to ``(window_ms // bin_ms)`` steps; with ``augment`` > 0 also that many
+    augmented encodings of each (:data:`golden.data.augment.DEFAULT_AUGMENT`, copies 0 to
+    ``augment - 1``, :func:`golden.data.cochlea.encode_fsdd`) in ``augmented``.
+
+    ``events_cut`` counts the events of the clean encodings that fall after the window (left
+    out, as the hardware's time-bin controller would after the last step).
     """
-    encoded = encode_fsdd(split)
+    encoded = encode_fsdd("all")
     n_steps = window_ms // bin_ms
-    keep = spread_indices(len(encoded), limit)
-    counts = np.zeros((len(keep), n_steps, N_CHANNELS), dtype=np.int64)
-    cut = 0
-    for row, i in enumerate(keep):
-        events = encoded.events_of(int(i))
-        counts[row] = bin_events(events, N_CHANNELS, bin_ms * TICK_US, t_start=0, n_bins=n_steps)
-        cut += len(events) - int(counts[row].sum())
+    keep = np.flatnonzero(split_mask(encoded.speakers, encoded.indices, split, part))
+    keep = keep[spread_indices(len(keep), limit)]
+
+    def binned(source) -> tuple[np.ndarray, int]:
+        counts = np.zeros((len(keep), n_steps, N_CHANNELS), dtype=np.int64)
+        cut = 0
+        for row, i in enumerate(keep):
+            events = source.events_of(int(i))
+            counts[row] = bin_events(events, N_CHANNELS, bin_ms * TICK_US, t_start=0, n_bins=n_steps)
+            cut += len(events) - int(counts[row].sum())
+        return counts, cut
+
+    counts, cut = binned(encoded)
+    augmented = None
+    if augment:
+        augmented = torch.from_numpy(np.stack([binned(encode_fsdd("all", augment=DEFAULT_AUGMENT, copy=copy))[0] for copy in range(augment)]))
     return SpeechData(
         counts=torch.from_numpy(counts),
         labels=torch.as_tensor(encoded.digits[keep], dtype=torch.int64),
         names=[str(n) for n in encoded.names[keep]],
         events_cut=cut,
+        augmented=augmented,
     )
 
 
@@ -347,7 +400,9 @@ def train_epochs(model: nn.Module, train_data: SpeechData, *, epochs: int, batch
 
     Adam at ``lr`` over the trainable parameters with a cosine decay to zero over ``epochs``,
     cross entropy, batches of ``batch_size`` in an order drawn from a generator seeded with
-    ``seed`` (the caller seeds the model's initialisation), counts cast to ``dtype``.
+    ``seed`` (the caller seeds the model's initialisation), counts cast to ``dtype``. When
+    ``train_data.augmented`` holds K copies, the same generator draws each epoch which of the
+    K + 1 encodings (clean or a copy) each recording trains with.
     ``forward(model, x)`` returns ``(logits, scores)``: the loss takes ``logits``, the running
     train accuracy the argmax of ``scores``. ``evaluate(model)`` returns the test figures after
     each epoch (``loss``, ``acc``, ``spike_rate`` and any others, which the history row keeps as
@@ -363,10 +418,19 @@ def train_epochs(model: nn.Module, train_data: SpeechData, *, epochs: int, batch
         model.train()
         lr_now = optimiser.param_groups[0]["lr"]
         perm = torch.randperm(len(train_data), generator=order)
+        views = None
+        if train_data.augmented is not None:
+            views = torch.randint(0, len(train_data.augmented) + 1, (len(train_data),), generator=order)
         total_loss, hits = 0.0, 0
         for first in range(0, len(perm), batch_size):
             idx = perm[first:first + batch_size]
-            x, y = train_data.counts[idx].to(dtype), train_data.labels[idx]
+            x, y = train_data.counts[idx], train_data.labels[idx]
+            if views is not None:
+                copy = views[idx] - 1
+                mixed = copy >= 0
+                x = x.clone()
+                x[mixed] = train_data.augmented[copy[mixed], idx[mixed]]
+            x = x.to(dtype)
             logits, scores = forward(model, x)
             loss = nn.functional.cross_entropy(logits, y)
             optimiser.zero_grad()
@@ -395,18 +459,25 @@ def _logits_and_scores(membrane: torch.Tensor, loss: str) -> tuple[torch.Tensor,
     return _logits(membrane, loss), membrane.sum(dim=1)
 
 
+def config_data(config: TrainConfig) -> tuple[SpeechData, SpeechData]:
+    """The training (with its augmented copies) and test recordings of ``config``."""
+    train_data = load_speech_data("train", config.bin_ms, config.window_ms, config.train_limit,
+                                  split=config.split, augment=config.augment)
+    test_data = load_speech_data("test", config.bin_ms, config.window_ms, config.test_limit, split=config.split)
+    return train_data, test_data
+
+
 def train(config: TrainConfig, out_dir=None, log=print) -> TrainResult:
     """Train, evaluate every epoch, and save checkpoint, history and curves in ``out_dir``."""
     out_dir = Path(out_dir) if out_dir is not None else _default_out(config.neuron)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(config.threads)
-    train_data = load_speech_data("train", config.bin_ms, config.window_ms, config.train_limit)
-    test_data = load_speech_data("test", config.bin_ms, config.window_ms, config.test_limit)
+    train_data, test_data = config_data(config)
     torch.manual_seed(config.seed)
     model = build_network(config.neuron, config.hidden, dropout=config.dropout)
     n_params = parameter_count(model)
-    log(f"{config.neuron}: 32 -> {config.hidden} -> {config.hidden} -> 10, {n_params} parameters; "
-        f"{len(train_data)} train / {len(test_data)} test recordings, {config.n_steps} steps of {config.bin_ms} ms "
+    log(f"{config.neuron}: 32 -> {config.hidden} -> {config.hidden} -> 10, {n_params} parameters; split {config.split}, "
+        f"{len(train_data)} train (+ {config.augment} augmented copies each) / {len(test_data)} test recordings, {config.n_steps} steps of {config.bin_ms} ms "
         f"({train_data.events_cut + test_data.events_cut} events after the window left out)")
     history = train_epochs(
         model, train_data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, seed=config.seed,
@@ -437,7 +508,7 @@ def load_checkpoint(path) -> tuple[SpeechNetwork, TrainConfig, list]:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train first (python -m golden.train --out {path.parent})")
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    config = TrainConfig(**saved["config"])
+    config = TrainConfig(**{**PRE_SPLIT_SETTINGS, **saved["config"]})
     model = build_network(config.neuron, config.hidden, dropout=config.dropout)
     model.load_state_dict(saved["state_dict"])
     model.eval()
@@ -538,6 +609,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, default=defaults.threads, help="torch CPU threads")
     p.add_argument("--train-limit", type=positive_int, default=None, help="use only N training recordings (quick check)")
     p.add_argument("--test-limit", type=positive_int, default=None, help="use only N test recordings (quick check)")
+    p.add_argument("--split", default=defaults.split, choices=[*SPLIT_KEYWORDS, *FSDD_SPEAKERS],
+                   help="official: index 5-49 train, 0-4 test; a speaker: leave-one-speaker-out fold (the other "
+                        "four train, this one tests); all: every recording trains (test figures on the official "
+                        "test split, seen in training)")
+    p.add_argument("--augment", type=non_negative_int, default=defaults.augment, metavar="K",
+                   help="augmented copies of each training recording (golden.data.augment), drawn at random per epoch")
     p.add_argument("--out", type=output_dir, default=None, help="output folder (default build/train/<neuron>)")
     p.add_argument("--export", type=output_file, default=None, metavar="FILE",
                    help="also write the quantised integer network to this model file")
@@ -558,6 +635,7 @@ def main(argv=None) -> int:
             neuron=args.neuron, hidden=args.hidden, bin_ms=args.bin_ms, window_ms=args.window_ms,
             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, dropout=args.dropout, loss=args.loss,
             seed=args.seed, threads=args.threads, train_limit=args.train_limit, test_limit=args.test_limit,
+            split=args.split, augment=args.augment,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,7 +25,7 @@ from golden.train import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = dict(hidden=8, bin_ms=50, window_ms=500, epochs=1, batch_size=8, train_limit=24, test_limit=10)
+TINY = dict(hidden=8, bin_ms=50, window_ms=500, epochs=1, batch_size=8, train_limit=24, test_limit=10, augment=0)
 
 
 def quiet(*_args, **_kwargs):

@@ -43,6 +43,7 @@ import numpy as np
 from scipy import signal
 
 from . import REPO_ROOT
+from .augment import AudioAugment
 from .events import CHANNEL_EVENT_DTYPE, bin_events, channel_events
 from .fsdd import FSDD_SAMPLE_RATE, SPLITS, TEST_INDEX_LIMIT, list_fsdd, read_wav
 
@@ -282,25 +283,34 @@ class EncodedFSDD:
         )
 
 
-def _encode_file(job: tuple[CochleaParams, str]) -> tuple[np.ndarray, int]:
-    params, path = job
+def _encode_file(job: tuple) -> tuple[np.ndarray, int]:
+    params, path, augment, copy, recording = job
     samples = read_wav(path)
+    if augment is not None:
+        samples = augment.apply(samples, augment.rng(copy, recording))
     return params.encode(samples), params.n_ticks(samples.size)
 
 
-def _cache_key(params: CochleaParams, files) -> str:
+def _cache_key(params: CochleaParams, files, augment: AudioAugment | None, copy: int) -> str:
     listing = [(f.name, f.path.stat().st_size) for f in files]
-    text = json.dumps({"params": params.key, "files": listing})
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    doc = {"params": params.key, "files": listing}
+    if augment is not None:
+        doc.update(augment=augment.key, copy=copy)
+    return hashlib.sha256(json.dumps(doc).encode()).hexdigest()[:16]
 
 
 def encode_fsdd(split: str = "all", params: CochleaParams | None = None, *, root=None,
-                cache_dir=None, use_cache: bool = True, workers: int = 2) -> EncodedFSDD:
+                cache_dir=None, use_cache: bool = True, workers: int = 2,
+                augment: AudioAugment | None = None, copy: int = 0) -> EncodedFSDD:
     """Encode every FSDD recording (or load the cached encoding) and return one split.
 
     The whole set is encoded and cached as one ``.npz`` file,
     ``<cache_dir>/fsdd_cochlea_<key>.npz``, with ``key`` a hash of the parameters, the encoder
-    version and the recordings' names and sizes; a change to any of them encodes afresh.
+    version, the recordings' names and sizes, and the augmentation and copy; a change to any of
+    them encodes afresh. With ``augment``, recording ``i`` (in the order of
+    :func:`golden.data.fsdd.list_fsdd`) is first perturbed by ``augment.apply`` with
+    ``augment.rng(copy, i)`` (:mod:`golden.data.augment`); ``n_ticks`` is then the perturbed
+    recording's length.
 
     Parameters
     ----------
@@ -315,6 +325,10 @@ def encode_fsdd(split: str = "all", params: CochleaParams | None = None, *, root
         Read and write the cache (default); false always encodes and writes nothing.
     workers : int
         Worker processes for encoding (1 encodes in this process).
+    augment : AudioAugment, optional
+        Encode perturbed recordings (default: the recordings as they are).
+    copy : int
+        Which augmented copy (seeds the perturbation with the recording's position).
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}; got {split!r}")
@@ -322,13 +336,13 @@ def encode_fsdd(split: str = "all", params: CochleaParams | None = None, *, root
         raise ValueError(f"workers must be at least 1; got {workers}")
     params = params or CochleaParams()
     files = list_fsdd("all", root)
-    cache_path = Path(cache_dir or CACHE_DIR) / f"fsdd_cochlea_{_cache_key(params, files)}.npz"
+    cache_path = Path(cache_dir or CACHE_DIR) / f"fsdd_cochlea_{_cache_key(params, files, augment, copy)}.npz"
     if use_cache and cache_path.is_file():
         with np.load(cache_path, allow_pickle=False) as cached:
             arrays = {name: cached[name] for name in cached.files}
         events = channel_events(arrays.pop("channel"), arrays.pop("t"))
         return EncodedFSDD(params, events=events, **arrays).split(split)
-    jobs = [(params, str(f.path)) for f in files]
+    jobs = [(params, str(f.path), augment, copy, i) for i, f in enumerate(files)]
     if workers == 1:
         results = [_encode_file(job) for job in jobs]
     else:

@@ -18,7 +18,7 @@ from scipy.io import wavfile
 from . import data_path
 
 __all__ = [
-    "FSDD_SAMPLE_RATE", "SPLITS", "FSDDClip", "FSDDFile",
+    "FSDD_SAMPLE_RATE", "FSDD_SPEAKERS", "SPLITS", "FSDDClip", "FSDDFile",
     "fsdd_root", "list_fsdd", "load_fsdd", "parse_name", "read_wav",
 ]
 
@@ -26,6 +26,8 @@ FSDD_SAMPLE_RATE = 8000
 #: Recordings with an index below this are the official test split.
 TEST_INDEX_LIMIT = 5
 SPLITS = ("train", "test", "all")
+#: The speakers of the shared copy (the leave-one-speaker-out folds).
+FSDD_SPEAKERS = ("george", "jackson", "nicolas", "theo", "yweweler")
 
 _NAME_RE = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 
