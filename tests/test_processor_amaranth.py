@@ -160,24 +160,7 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
     syn = SynapseStage(layer, lanes=lanes)
     rng = np.random.default_rng(3)
     steps = [rng.integers(0, n_in, int(rng.integers(0, 12))) for _ in range(4)]
-    commands = []
-    for events in steps:
-        commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
-        commands.append({"close": 1, "last": 0, "index": 0})
-    got = [[] for _ in range(lanes)]
-    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=backpressure, seed=10 + lane,
-                           on_beat=got[lane].append) for lane in range(lanes)]
-    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=4)
-    final = {}
-
-    async def allow(ctx):
-        ctx.set(syn.close_allowed, 1)
-        await source_done(ctx, source)
-        for _ in range(100):
-            await ctx.tick()
-        final["saturation"] = ctx.get(syn.saturation_count)
-
-    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    got, saturation = _run_synapse(syn, steps, backpressure=backpressure, sink_seed=10, source_seed=4)
     n_rows = syn.rows
     saturated = 0
     for t, events in enumerate(steps):
@@ -190,9 +173,33 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
             assert [b["neuron"] for b in chunk] == list(range(lane_n))
             assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)]
     assert n_rows == -(-n_out // lanes)
-    assert final["saturation"] == saturated
+    assert saturation == saturated
     if formats == "scaled":
         assert layer.acc_bits > 18 and saturated and syn.drain_extra_stages == 5
+
+
+def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed):
+    """Each step's input indices, then a close, into ``syn`` (idle cycles on the input,
+    ``backpressure`` on every lane): the beats each lane gave and the saturation count after."""
+    commands = []
+    for events in steps:
+        commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
+        commands.append({"close": 1, "last": 0, "index": 0})
+    got = [[] for _ in syn.o_current]
+    sinks = [SimStreamSink(port, backpressure_prob=backpressure, seed=sink_seed + lane, on_beat=got[lane].append)
+             for lane, port in enumerate(syn.o_current)]
+    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=source_seed)
+    final = {}
+
+    async def allow(ctx):
+        ctx.set(syn.close_allowed, 1)
+        await source_done(ctx, source)
+        for _ in range(100):
+            await ctx.tick()
+        final["saturation"] = ctx.get(syn.saturation_count)
+
+    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    return got, final["saturation"]
 
 
 async def source_done(ctx, source):
@@ -731,24 +738,8 @@ def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
     words = n_inputs * syn.rows
     assert -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width)) == banks
     counts = dhlif_counts(params, 4, seed=51)
-    commands = []
-    for row in counts:
-        commands += [{"close": 0, "last": 0, "index": int(j)} for j in np.repeat(np.arange(row.size), row)]
-        commands.append({"close": 1, "last": 0, "index": 0})
-    got = [[] for _ in range(lanes)]
-    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=0.3, seed=5 + lane, on_beat=got[lane].append)
-             for lane in range(lanes)]
-    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=6)
-    final = {}
-
-    async def allow(ctx):
-        ctx.set(syn.close_allowed, 1)
-        await source_done(ctx, source)
-        for _ in range(60):
-            await ctx.tick()
-        final["saturation"] = ctx.get(syn.saturation_count)
-
-    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    steps = [np.repeat(np.arange(row.size), row) for row in counts]
+    got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=5, source_seed=6)
     want = branch_drives(layer.neuron, counts)
     trace = run_network(params, counts)
     for lane in range(lanes):
@@ -759,7 +750,7 @@ def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
             for r, beat in enumerate(beats[t * n:(t + 1) * n]):
                 assert beat["neuron"] == r
                 assert [beat[f"drive_{d}"] for d in range(4)] == [int(v) for v in want[t, r * lanes + lane]]
-    assert final["saturation"] == trace.layers[0].current_saturation_count > 0
+    assert saturation == trace.layers[0].current_saturation_count > 0
     with pytest.raises(ValueError, match="contiguous input slices"):
         SynapseStage(layer, branches={"drive_0": (slice(0, 4), layer.neuron.current_fmt)})
 
