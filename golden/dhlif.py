@@ -21,10 +21,9 @@ when any clamp acted.
 Pipeline pieces (FLAMES: events -> DH-LIF -> spatial pooling -> SA-HiPPO -> LayerNorm ->
 event-pooling readout): :func:`spatial_pool` sums spikes over non-overlapping ``k x k``
 windows of a ``(channels, height, width)`` neuron grid (exact on integers);
-:class:`EventPoolReadout` / :func:`event_pool_scores_int` average features over events and
-apply a linear classifier (the integer form sums and scales the bias by the event count, so
-the argmax is unchanged and no division is needed). :class:`FlamesNetwork` chains the whole
-pipeline in float for training.
+:class:`EventPoolReadout` averages features over events and applies a linear classifier (its
+integer form is the ``event_pool`` kind, :mod:`golden.event_pool`). :class:`FlamesNetwork`
+chains the whole pipeline in float for training.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ __all__ = [
     "run_int",
     "spatial_pool",
     "EventPoolReadout",
-    "event_pool_scores_int",
     "FlamesNetwork",
     "DHLIFLayerTrace",
     "branch_drives",
@@ -309,22 +307,6 @@ class EventPoolReadout(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(features.to(torch.float64).mean(1))
-
-
-def event_pool_scores_int(features_q, weight_q, bias_q) -> np.ndarray:
-    """Integer event-pooling scores ``W sum_t f_t + T b`` (exact; same argmax as the mean form).
-
-    ``features_q`` (T, F) ints, ``weight_q`` (n_classes, F), ``bias_q`` (n_classes,) with the
-    bias already at the fractional bits of ``weight * feature``.
-    """
-    features_q = np.asarray(features_q, dtype=np.int64)
-    weight_q = np.asarray(weight_q, dtype=np.int64)
-    bias_q = np.asarray(bias_q, dtype=np.int64)
-    if features_q.ndim != 2 or weight_q.shape != (bias_q.shape[0], features_q.shape[1]):
-        raise ValueError(
-            f"need features (T, F), weight (classes, F), bias (classes,); got {features_q.shape}, {weight_q.shape}, {bias_q.shape}"
-        )
-    return weight_q @ features_q.sum(0) + features_q.shape[0] * bias_q
 
 
 class FlamesNetwork(nn.Module):
