@@ -346,6 +346,24 @@ def test_synapse_rejects_bad_lanes():
 
 
 # --- time bins and input map ----------------------------------------------------------------
+def _pass(dut, beats, *, idle_prob=0.0, backpressure=0.0, drain=10, counters=()):
+    """``beats`` into ``dut.i`` (``idle_prob`` idle cycles, seed 1) and ``dut.o`` out
+    (``backpressure``, seed 2); ``drain`` cycles after the last input beat, the output beats and
+    the value of each member named in ``counters``."""
+    out, final = [], {}
+    source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=1)
+    sink = SimStreamSink(dut.o, backpressure_prob=backpressure, seed=2, on_beat=out.append)
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(drain):
+            await ctx.tick()
+        final.update({name: ctx.get(getattr(dut, name)) for name in counters})
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    return out, final
+
+
 def test_time_bins_closes_steps_and_drops():
     tb_dut = TimeBinController(n_inputs=6, bin_ticks=10, n_steps=4)
     beats = [
@@ -360,19 +378,8 @@ def test_time_bins_closes_steps_and_drops():
         {"kind": 0, "channel": 0, "tick": 0},   # next sample starts at tick 0 again
         {"kind": 1, "channel": 0, "tick": 0},
     ]
-    out = []
-    source = SimStreamSource(tb_dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(tb_dut.o, backpressure_prob=0.4, seed=2, on_beat=out.append)
-    final = {}
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(20):
-            await ctx.tick()
-        final.update({name: ctx.get(getattr(tb_dut, name)) for name in
-                      ("dropped_backwards", "dropped_out_of_range", "dropped_late", "step")})
-
-    _run(tb_dut, [source.run, wait], background=[sink.run])
+    out, final = _pass(tb_dut, beats, idle_prob=0.3, backpressure=0.4, drain=20,
+                       counters=("dropped_backwards", "dropped_out_of_range", "dropped_late", "step"))
     text = [("C" + ("L" if b["last"] else "")) if b["close"] else b["index"] for b in out]
     assert text == [1, 2, "C", "C", 4, "C", 5, "CL", 0, "C", "C", "C", "CL"]
     assert final == {"dropped_backwards": 1, "dropped_out_of_range": 1, "dropped_late": 1, "step": 0}
@@ -382,20 +389,9 @@ def test_time_bins_drops_events_over_the_step_bound():
     dut = TimeBinController(n_inputs=4, bin_ticks=10, n_steps=2, max_events_per_step=2)
     beats = [{"kind": 0, "channel": c, "tick": t} for c, t in ((0, 1), (1, 2), (2, 3), (3, 9), (1, 10), (2, 11))]
     beats.append({"kind": 1, "channel": 0, "tick": 0})
-    out = []
-    source = SimStreamSource(dut.i, beats)
-    sink = SimStreamSink(dut.o, on_beat=out.append)
-    final = {}
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-        final["over"] = ctx.get(dut.dropped_over_bound)
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, final = _pass(dut, beats, counters=("dropped_over_bound",))
     assert [("C" if b["close"] else b["index"]) for b in out] == [0, 1, "C", 1, 2, "C"]
-    assert final["over"] == 2
+    assert final["dropped_over_bound"] == 2
 
 
 def test_input_map_matches_golden():
@@ -406,16 +402,7 @@ def test_input_map_matches_golden():
     beats = [{"kind": 0, "x": int(x), "y": int(y), "polarity": int(p), "tick": i} for i, (x, y, p) in
              enumerate(zip(xs, ys, ps))]
     beats.append({"kind": 0, "x": 10, "y": 0, "polarity": 0, "tick": 99})  # outside the sensor
-    out = []
-    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, _ = _pass(dut, beats, idle_prob=0.3, backpressure=0.3)
     from golden.data.events import CAMERA_EVENT_DTYPE
     events = np.zeros(40, dtype=CAMERA_EVENT_DTYPE)
     events["x"], events["y"], events["p"], events["t"] = xs, ys, ps, np.arange(40)
@@ -436,16 +423,7 @@ def test_channel_pooler_matches_golden(n_sources, pool):
     beats = [{"kind": 0, "channel": int(c), "tick": 3 * i} for i, c in enumerate(sources)]
     beats.append({"kind": 0, "channel": n_sources, "tick": 5000})  # outside the sources
     beats.append({"kind": 1, "channel": 0, "tick": 0})
-    out = []
-    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, _ = _pass(dut, beats, idle_prob=0.3, backpressure=0.3)
     events = np.zeros(len(sources), dtype=CHANNEL_EVENT_DTYPE)
     events["channel"], events["t"] = sources, 3 * np.arange(len(sources))
     want = channel_pool(events)
