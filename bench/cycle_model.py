@@ -8,7 +8,8 @@ For each model file (default: the shipped ``models/fsdd_*.safetensors``) and eac
 ``--recordings`` test recordings spread over the official FSDD test split, the cochlea events
 inside the model's window go into :class:`hw.processor.network.NetworkProcessor` in
 ``amaranth.sim`` back to back (channel input, no idle cycles, no stall on the scores), then END;
-the clock cycles from the first accepted input beat to the SCORES beat are compared with
+the clock cycles from the first accepted input beat to the SCORES beat
+(:func:`hw.processor.cycles.simulated_cycles`) are compared with
 :func:`hw.board_model.estimate_cycles` on the golden trace of the same events (what
 ``hw.host`` prints as the board time). Writes ``build/bench/cycle_model.json``. Each
 recording is 2 to 5 CPU minutes of simulation at 8 lanes (more at 1 lane).
@@ -30,51 +31,10 @@ from golden.network import run_network
 from golden.train import spread_indices
 from hw.board_model import estimate_cycles, model_steps
 from hw.host import cochlea_for
+from hw.processor.cycles import simulated_cycles
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = sorted((REPO / "models").glob("fsdd_*.safetensors"))
-
-
-def simulated_cycles(params, events: np.ndarray, n_steps: int, *, lanes: int, cores: int | None = None) -> int:
-    """Cycles from the first accepted input beat to the SCORES beat of one sample in amaranth.sim.
-
-    ``events``: channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`) inside the window.
-    """
-    from amaranth.sim import Simulator
-
-    from hw.processor.network import NetworkProcessor
-
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, camera_input=False)
-    beats = [(0, int(e["channel"]), int(e["t"])) for e in events] + [(1, 0, 0)]
-    marks = {}
-
-    async def testbench(ctx):
-        ctx.set(dut.o_scores.ready, 1)
-        for kind, channel, tick in beats:
-            ctx.set(dut.i.payload.kind, kind)
-            ctx.set(dut.i.payload.channel, channel)
-            ctx.set(dut.i.payload.tick, tick)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def monitor(ctx):
-        cycle = 0
-        while True:
-            _, _, valid, ready, scores = await ctx.tick().sample(dut.i.valid, dut.i.ready, dut.o_scores.valid)
-            cycle += 1
-            if valid and ready and "first" not in marks:
-                marks["first"] = cycle
-            if scores:
-                marks["scores"] = cycle
-                return
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench, background=True)
-    sim.add_testbench(monitor)
-    sim.run()
-    return marks["scores"] - marks["first"]
 
 
 def main(argv=None) -> int:

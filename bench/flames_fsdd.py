@@ -548,7 +548,7 @@ def hardware_text(fits: dict) -> tuple[str, str, str]:
             + "\n".join(rows) + "\n\n" + " ".join(notes)
             + "\n\nThe table's LUTs are the two cores' sum and its Fmax the slower core's (one clock for "
             "the stack). Not built: the DH-LIF synapse stage (the branch sums `W p`, 32 weights per "
-            "neuron, which the RTL runs take from `hw.cores.dhlif.branch_drives`) and the readout (one "
+            "neuron, which the RTL runs take from `golden.dhlif.branch_drives`) and the readout (one "
             "accumulator per feature beside the SA-HiPPO state stream, then a 10-row dot product "
             "over the H x N sums): both are small multiply-accumulate loops over block-RAM words, "
             "not counted here.")

@@ -30,7 +30,7 @@ from golden.errors import SpikestreamError
 from golden.network import counts_from_events
 from hw.processor.network import NetworkProcessor
 from sim.processor_model import time_bin_fates
-from sim.verilator import missing_tools
+from sim.verilator import require_tools
 
 MODELS = sorted((REPO_ROOT / "models").glob("*.safetensors"))
 
@@ -97,9 +97,7 @@ def main(argv=None) -> int:
                         help="model files (default: every models/*.safetensors)")
     parser.add_argument("--lanes", type=positive_int, default=8, help="synapse lanes per layer (default %(default)s)")
     args = parser.parse_args(argv)
-    why = missing_tools()
-    if why:
-        raise SpikestreamError(f"cannot run the RTL FSDD bench: {why}")
+    require_tools("run the RTL FSDD bench")
     from golden.data.cochlea import encode_fsdd
 
     start = time.perf_counter()

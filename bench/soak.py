@@ -38,11 +38,10 @@ import torch
 from bench.common import write_results
 from golden.cli import existing_file, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
-from golden.errors import SpikestreamError
 from golden.network import NetworkParams, run_network
 from hw.processor.network import NetworkProcessor
 from sim.processor_model import DROP_REASONS, random_network, time_bin_fates
-from sim.verilator import HarnessRun, VerilatorHarness, field, missing_tools
+from sim.verilator import HarnessRun, VerilatorHarness, field, require_tools
 
 DEFAULT_EVENTS = 10_000_000
 DEFAULT_MODEL = REPO_ROOT / "models" / "fsdd_csilif.safetensors"
@@ -341,9 +340,7 @@ def main(argv=None) -> int:
                         help="model files to soak besides the random networks (default: %(default)s; none: --model)")
     parser.add_argument("--lanes", type=positive_int, default=8, help="synapse lanes per layer (default %(default)s)")
     args = parser.parse_args(argv)
-    why = missing_tools()
-    if why:
-        raise SpikestreamError(f"cannot run the soak: {why}")
+    require_tools("run the soak")
     from golden.model_file import load_model
 
     parts = [(name, random_network(args.seed + k, **kw), steps) for k, (name, kw, steps) in enumerate(RANDOM_NETWORKS)]

@@ -21,10 +21,9 @@ when any clamp acted.
 Pipeline pieces (FLAMES: events -> DH-LIF -> spatial pooling -> SA-HiPPO -> LayerNorm ->
 event-pooling readout): :func:`spatial_pool` sums spikes over non-overlapping ``k x k``
 windows of a ``(channels, height, width)`` neuron grid (exact on integers);
-:class:`EventPoolReadout` / :func:`event_pool_scores_int` average features over events and
-apply a linear classifier (the integer form sums and scales the bias by the event count, so
-the argmax is unchanged and no division is needed). :class:`FlamesNetwork` chains the whole
-pipeline in float for training.
+:class:`EventPoolReadout` averages features over events and applies a linear classifier (its
+integer form is the ``event_pool`` kind, :mod:`golden.event_pool`). :class:`FlamesNetwork`
+chains the whole pipeline in float for training.
 """
 
 from __future__ import annotations
@@ -49,10 +48,10 @@ __all__ = [
     "run_int",
     "spatial_pool",
     "EventPoolReadout",
-    "event_pool_scores_int",
     "FlamesNetwork",
     "DHLIFLayerTrace",
-    "drive_bound_format",
+    "branch_drives",
+    "drive_format",
 ]
 
 
@@ -247,14 +246,19 @@ class DHLIFTrace:
         return int(self.saturated.sum())
 
 
-def run_int(params: DHLIFParams, counts) -> DHLIFTrace:
-    """Bit-exact DH-LIF over input counts ``(T, C)`` (non-negative integers)."""
+def _counts(params: DHLIFParams, counts) -> np.ndarray:
+    """``counts`` as int64 ``(T, C)``, or a ``ValueError`` naming what is wrong."""
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[1] != params.in_features:
         raise ValueError(f"counts must be (T, {params.in_features}), got {counts.shape}")
     if not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
         raise ValueError("DH-LIF inputs are non-negative integer event counts")
-    counts = counts.astype(np.int64)
+    return counts.astype(np.int64)
+
+
+def run_int(params: DHLIFParams, counts) -> DHLIFTrace:
+    """Bit-exact DH-LIF over input counts ``(T, C)`` (non-negative integers)."""
+    counts = _counts(params, counts)
     c = params.decay_fmt.frac_bits
     h, d = params.n_neurons, params.n_branches
     i = np.zeros((h, d), dtype=np.int64)
@@ -303,22 +307,6 @@ class EventPoolReadout(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.linear(features.to(torch.float64).mean(1))
-
-
-def event_pool_scores_int(features_q, weight_q, bias_q) -> np.ndarray:
-    """Integer event-pooling scores ``W sum_t f_t + T b`` (exact; same argmax as the mean form).
-
-    ``features_q`` (T, F) ints, ``weight_q`` (n_classes, F), ``bias_q`` (n_classes,) with the
-    bias already at the fractional bits of ``weight * feature``.
-    """
-    features_q = np.asarray(features_q, dtype=np.int64)
-    weight_q = np.asarray(weight_q, dtype=np.int64)
-    bias_q = np.asarray(bias_q, dtype=np.int64)
-    if features_q.ndim != 2 or weight_q.shape != (bias_q.shape[0], features_q.shape[1]):
-        raise ValueError(
-            f"need features (T, F), weight (classes, F), bias (classes,); got {features_q.shape}, {weight_q.shape}, {bias_q.shape}"
-        )
-    return weight_q @ features_q.sum(0) + features_q.shape[0] * bias_q
 
 
 class FlamesNetwork(nn.Module):
@@ -380,30 +368,45 @@ class DHLIFLayerTrace:
     saturated: torch.Tensor
 
 
-def drive_bound_format(params: DHLIFParams) -> QFormat:
-    """The branch drive's clamp: ``current_fmt`` with two more integer bits (``hw.cores.dhlif.drive_format``).
+def drive_format(params: DHLIFParams) -> QFormat:
+    """Format of one branch drive (the core's input, ``hw.cores.dhlif.DHLIFCore``): ``current_fmt``
+    with two more integer bits.
 
-    A drive beyond it pushes the branch current beyond ``current_fmt`` whatever the decayed
-    current is, so the clamped and the exact drive give the same current and the same flag.
+    Two extra integer bits make clamping the drive exact: a drive beyond this format pushes
+    the branch current beyond ``current_fmt`` whatever the decayed current is, so the clamped
+    and the exact drive saturate the current to the same rail and both raise the flag.
     """
     fmt = params.current_fmt
     return QFormat(fmt.int_bits + 2, fmt.frac_bits, fmt.signed)
 
 
+def branch_drives(params: DHLIFParams, counts) -> tuple[np.ndarray, np.ndarray]:
+    """Branch drives ``sum_{j in slice d} W[h, j] p_j(t)`` (T, H, D), clamped to :func:`drive_format`,
+    and where the clamp acted (T, H, D).
+
+    ``counts`` (T, C) are the non-negative integer input event counts of :func:`run_int`; the
+    drives are what the synapse stage presents to the core (the clamp changes no state).
+    """
+    counts = _counts(params, counts)
+    drive = np.stack([counts[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1)
+    clamped, flags = drive_format(params).saturate(drive)
+    shape = (counts.shape[0], params.n_neurons, params.n_branches)
+    return clamped.reshape(shape), np.asarray(flags).reshape(shape)
+
+
 def _run_layer(layer, x):
     """The network layer: ``x`` (T, C) counts or spikes -> branch drives, their clamp flags, the trace.
 
-    The layer's ``weight_q`` is the core's (``layer.neuron.weight_q``); the drives are what the
-    synapse stage hands the core (clamped to :func:`drive_bound_format`, which changes no state).
+    The layer's ``weight_q`` is the core's (``layer.neuron.weight_q``); the drives are
+    :func:`branch_drives`, a neuron's flag set when the clamp acted on any of its branches.
     """
     params = layer.neuron
     x = np.asarray(x, dtype=np.int64)
-    drive = np.stack([x[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1)
-    clamped, flags = drive_bound_format(params).saturate(drive)
+    drives, clamped = branch_drives(params, x)
     trace = run_int(params, x)
     out = DHLIFLayerTrace(*(torch.from_numpy(np.ascontiguousarray(v)) for v in
                             (trace.current, trace.membrane, trace.spike, trace.saturated)))
-    return torch.from_numpy(clamped), torch.from_numpy(np.asarray(flags).any(-1)), out
+    return torch.from_numpy(drives), torch.from_numpy(clamped.any(-1)), out
 
 
 def _check_layer(layer, where: str) -> None:

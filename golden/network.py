@@ -546,10 +546,14 @@ class NetworkTrace:
 
         Layers are compared in order, each field of a layer in order, and within a field the
         earliest step wins, so the answer points at the first wrong word:
-        ``"layers[1].re step 4 neuron 7: expected 812, got 813"``. ``fields`` limits the
+        ``"layers[1].re step 4 neuron 7: expected 812, got 813"``. A field with more axes than
+        ``(..., step, neuron)`` (a DH-LIF layer's branch currents, an SA-HiPPO layer's modes)
+        gives the rest as an element of its trailing shape:
+        ``"layers[0].current step 4 neuron 7 element [2] of (4,): ..."``. ``fields`` limits the
         comparison to those names (e.g. ``{"currents", "s", "u"}`` for what a hardware tap
         observes); by default every field of :meth:`LayerTrace.state_fields` is compared.
         """
+        n_batch = self.counts.dim() - 2  # counts are (..., T, n_inputs)
         if len(self.layers) != len(other.layers):
             return f"layers: expected {len(self.layers)}, got {len(other.layers)}"
         for i, (mine, theirs) in enumerate(zip(self.layers, other.layers)):
@@ -565,13 +569,22 @@ class NetworkTrace:
                 diff = (want.to(torch.int64) != got.to(torch.int64)).nonzero()
                 if diff.numel():
                     index = tuple(int(v) for v in diff[0])
-                    where = " ".join(
-                        f"{label} {v}" for label, v in zip(("batch",) * (len(index) - 2) + ("step", "neuron"), index)
-                    )
+                    where = _where(index, tuple(want.shape), n_batch)
                     return (
                         f"layers[{i}].{name} {where}: expected {int(want[index])}, got {int(got[index])}"
                     )
         return None
+
+
+def _where(index: tuple, shape: tuple, n_batch: int) -> str:
+    """``batch b .. step k neuron n`` for ``index`` into a field of ``shape``, and
+    ``element [..] of (..)`` for the axes after the neuron's."""
+    labels = ("batch",) * n_batch + ("step", "neuron")
+    where = " ".join(f"{label} {v}" for label, v in zip(labels, index))
+    rest = index[len(labels):]
+    if rest:
+        where += f" element [{', '.join(map(str, rest))}] of {tuple(shape[len(labels):])}"
+    return where
 
 
 # ============================================================================================

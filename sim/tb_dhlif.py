@@ -3,7 +3,7 @@
 :data:`DHLIF_KIND` tells :class:`sim.step_case.StepCase` how :func:`golden.dhlif.run_int` meets
 :class:`hw.cores.dhlif.DHLIFCore`: a case's inputs are event counts ``(T, C)``, turned into one
 ``i_drive`` beat ``{neuron, drive_0, ..}`` per neuron per tick by
-:func:`hw.cores.dhlif.branch_drives`; each update leaves an ``o_state`` beat ``{neuron,
+:func:`golden.dhlif.branch_drives`; each update leaves an ``o_state`` beat ``{neuron,
 current_0, .., u, spike, saturated}``. The cases run through :mod:`sim.harness` in
 ``tests/test_core_dhlif.py`` (amaranth.sim) and ``tests/test_cocotb_dhlif.py`` (cocotb on Icarus).
 """
@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.dhlif import DHLIFParams, run_int
+from golden.dhlif import DHLIFParams, branch_drives, run_int
 from golden.fixed import QFormat
-from hw.cores.dhlif import DHLIFCore, branch_drives
+from hw.cores.dhlif import DHLIFCore
 from sim.step_case import StepCase, StepKind
 
 __all__ = ["DHLIF_KIND", "random_case"]
 
 
 def _input_fields(params: DHLIFParams, counts) -> dict:
-    drives = branch_drives(params, counts)
+    drives, _ = branch_drives(params, counts)
     return {f"drive_{d}": drives[:, :, d] for d in range(params.n_branches)}
 
 

@@ -78,20 +78,24 @@ async def processor_matches_golden(dut):
     tap_layout = model.layer_taps.shape() if n_hidden else None
     readout_layout = model.readout_tap.shape()
 
+    def tap_word(name, cycle):
+        value = getattr(dut, name).value
+        if not value.is_resolvable:
+            raise AssertionError(f"{name} has X or Z bits {cycle} cycles after reset: {value}")
+        return int(value)
+
     async def watch_taps():
+        cycle = 0
         while True:
             await RisingEdge(dut.clk)
+            cycle += 1
             if n_hidden:
-                raw = dut.layer_taps.value
-                if not raw.is_resolvable:
-                    l0 = dut.layer_0
-                    raise AssertionError(f"layer_taps not resolvable: {raw} {l0.o__valid.value} pend={l0.core_0.state_pending.value} sel={l0.selected.value} any={l0.any_valid.value} spike={l0.spike.value} seen={l0.seen.value} sp={l0.step_pending.value} rst={dut.rst.value}")
-                taps = unpack(tap_layout, int(raw))
+                taps = unpack(tap_layout, tap_word("layer_taps", cycle))
                 for k in range(n_hidden):
                     tap = taps[f"layer_{k}"]
                     if tap["valid"]:
                         observed.layer_beat(k, tap["close"], tap["last"], tap["index"])
-            tap = unpack(readout_layout, int(dut.readout_tap.value))
+            tap = unpack(readout_layout, tap_word("readout_tap", cycle))
             if tap["valid"]:
                 observed.readout_beat(tap["neuron"], tap["u"])
 

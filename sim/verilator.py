@@ -44,7 +44,7 @@ from amaranth.hdl import Shape
 
 from golden.errors import SpikestreamError
 
-__all__ = ["verilator_command", "missing_tools", "PortSpec", "VerilatorHarness", "HarnessRun", "field"]
+__all__ = ["verilator_command", "missing_tools", "require_tools", "PortSpec", "VerilatorHarness", "HarnessRun", "field"]
 
 
 def verilator_command() -> tuple[list[str], dict] | None:
@@ -74,6 +74,14 @@ def missing_tools() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (Verilator needs a C++ compiler, make and perl)"
     return None
+
+
+def require_tools(what: str) -> None:
+    """Raise :class:`~golden.errors.SpikestreamError` ``cannot <what>: <why>`` when
+    :func:`missing_tools` names a missing tool."""
+    why = missing_tools()
+    if why:
+        raise SpikestreamError(f"cannot {what}: {why}")
 
 
 @dataclass(frozen=True)
@@ -318,9 +326,7 @@ class VerilatorHarness:
         """Verilate and compile (about a minute for the processor), unless this exact build exists."""
         if self.binary.is_file():
             return self.binary
-        why = missing_tools()
-        if why:
-            raise SpikestreamError(f"cannot build the Verilator harness: {why}")
+        require_tools("build the Verilator harness")
         argv, env = verilator_command()
         obj = self.binary.parent
         obj.mkdir(parents=True, exist_ok=True)

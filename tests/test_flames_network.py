@@ -206,3 +206,22 @@ def test_bench_export_writes_a_checked_model_file(net, tmp_path):
     with pytest.raises(SpikestreamError, match="differ from run_flames_int on 1 test"):
         export_model(tmp_path / "again.safetensors", flames, config, {"float_acc": 1.0, "int_acc": 2.0},
                      np.where(np.arange(3) == 0, (int_dec + 1) % 10, int_dec), data)
+
+
+def test_first_mismatch_names_the_trailing_axes_of_branch_currents_and_modes(net):
+    """Fields with axes after (batch, step, neuron): a DH-LIF branch current, an SA-HiPPO mode."""
+    flames, params = net
+    counts = _counts(2, flames.n_steps, seed=3)
+    want = run_network(params, counts)
+    got = run_network(params, counts)
+    got.layers[0].neuron.current[1, 4, 5, 2] += 1
+    current = int(want.layers[0].neuron.current[1, 4, 5, 2])
+    n_branches = CONFIG["n_branches"]
+    assert want.first_mismatch(got) == (f"layers[0].current batch 1 step 4 neuron 5 element [2] of ({n_branches},): "
+                                        f"expected {current}, got {current + 1}")
+    got = run_network(params, counts)
+    z = got.layers[1].neuron.z
+    z[0, 3, 1, 2, 1] += 1
+    mode = int(want.layers[1].neuron.z[0, 3, 1, 2, 1])
+    assert want.first_mismatch(got) == (f"layers[1].z batch 0 step 3 neuron 1 element [2, 1] of {tuple(z.shape[3:])}: "
+                                        f"expected {mode}, got {mode + 1}")

@@ -8,10 +8,8 @@ import torch
 from golden.dhlif import (
     DHLIF,
     DHLIFParams,
-    EventPoolReadout,
     FlamesNetwork,
     branch_slices,
-    event_pool_scores_int,
     run_int,
     spatial_pool,
 )
@@ -132,23 +130,6 @@ def test_spatial_pool_sums_windows():
     assert torch.equal(spatial_pool(torch.tensor(x), (2, 4, 6), 2), torch.tensor(pooled))
     with pytest.raises(ValueError, match="must divide"):
         spatial_pool(x, (2, 4, 6), 4)
-
-
-def test_event_pool_integer_argmax_matches_float():
-    rng = np.random.default_rng(7)
-    readout = EventPoolReadout(8, 5)
-    frac = 10
-    with torch.no_grad():
-        w_q = np.floor(readout.linear.weight.numpy() * (1 << frac) + 0.5).astype(np.int64)
-        b_q = np.floor(readout.linear.bias.numpy() * (1 << frac) + 0.5).astype(np.int64)
-        readout.linear.weight.copy_(torch.tensor(w_q / (1 << frac)))
-        readout.linear.bias.copy_(torch.tensor(b_q / (1 << frac)))
-    for _ in range(20):
-        feats = rng.integers(0, 4, (30, 8))
-        scores = event_pool_scores_int(feats, w_q, b_q)
-        logits = readout(torch.tensor(feats)[None])[0].detach().numpy()
-        assert np.allclose(scores / 30 / (1 << frac), logits)
-        assert scores.argmax() == logits.argmax()
 
 
 def test_flames_network_trains_end_to_end():

@@ -200,7 +200,7 @@ def test_board_time_estimate_follows_the_simulated_processor():
     On a network this small the layers' overlap, which the model ignores, is a large share:
     the estimate is about 30 % high (on the FSDD networks within a few %, bench.cycle_model).
     """
-    from bench.cycle_model import simulated_cycles
+    from hw.processor.cycles import simulated_cycles
 
     params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)), max_events_per_step=40)
     rng = np.random.default_rng(0)

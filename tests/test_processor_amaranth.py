@@ -160,24 +160,7 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
     syn = SynapseStage(layer, lanes=lanes)
     rng = np.random.default_rng(3)
     steps = [rng.integers(0, n_in, int(rng.integers(0, 12))) for _ in range(4)]
-    commands = []
-    for events in steps:
-        commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
-        commands.append({"close": 1, "last": 0, "index": 0})
-    got = [[] for _ in range(lanes)]
-    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=backpressure, seed=10 + lane,
-                           on_beat=got[lane].append) for lane in range(lanes)]
-    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=4)
-    final = {}
-
-    async def allow(ctx):
-        ctx.set(syn.close_allowed, 1)
-        await source_done(ctx, source)
-        for _ in range(100):
-            await ctx.tick()
-        final["saturation"] = ctx.get(syn.saturation_count)
-
-    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    got, saturation = _run_synapse(syn, steps, backpressure=backpressure, sink_seed=10, source_seed=4)
     n_rows = syn.rows
     saturated = 0
     for t, events in enumerate(steps):
@@ -190,9 +173,33 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
             assert [b["neuron"] for b in chunk] == list(range(lane_n))
             assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)]
     assert n_rows == -(-n_out // lanes)
-    assert final["saturation"] == saturated
+    assert saturation == saturated
     if formats == "scaled":
         assert layer.acc_bits > 18 and saturated and syn.drain_extra_stages == 5
+
+
+def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed):
+    """Each step's input indices, then a close, into ``syn`` (idle cycles on the input,
+    ``backpressure`` on every lane): the beats each lane gave and the saturation count after."""
+    commands = []
+    for events in steps:
+        commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
+        commands.append({"close": 1, "last": 0, "index": 0})
+    got = [[] for _ in syn.o_current]
+    sinks = [SimStreamSink(port, backpressure_prob=backpressure, seed=sink_seed + lane, on_beat=got[lane].append)
+             for lane, port in enumerate(syn.o_current)]
+    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=source_seed)
+    final = {}
+
+    async def allow(ctx):
+        ctx.set(syn.close_allowed, 1)
+        await source_done(ctx, source)
+        for _ in range(100):
+            await ctx.tick()
+        final["saturation"] = ctx.get(syn.saturation_count)
+
+    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    return got, final["saturation"]
 
 
 async def source_done(ctx, source):
@@ -339,6 +346,24 @@ def test_synapse_rejects_bad_lanes():
 
 
 # --- time bins and input map ----------------------------------------------------------------
+def _pass(dut, beats, *, idle_prob=0.0, backpressure=0.0, drain=10, counters=()):
+    """``beats`` into ``dut.i`` (``idle_prob`` idle cycles, seed 1) and ``dut.o`` out
+    (``backpressure``, seed 2); ``drain`` cycles after the last input beat, the output beats and
+    the value of each member named in ``counters``."""
+    out, final = [], {}
+    source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=1)
+    sink = SimStreamSink(dut.o, backpressure_prob=backpressure, seed=2, on_beat=out.append)
+
+    async def wait(ctx):
+        await source_done(ctx, source)
+        for _ in range(drain):
+            await ctx.tick()
+        final.update({name: ctx.get(getattr(dut, name)) for name in counters})
+
+    _run(dut, [source.run, wait], background=[sink.run])
+    return out, final
+
+
 def test_time_bins_closes_steps_and_drops():
     tb_dut = TimeBinController(n_inputs=6, bin_ticks=10, n_steps=4)
     beats = [
@@ -353,19 +378,8 @@ def test_time_bins_closes_steps_and_drops():
         {"kind": 0, "channel": 0, "tick": 0},   # next sample starts at tick 0 again
         {"kind": 1, "channel": 0, "tick": 0},
     ]
-    out = []
-    source = SimStreamSource(tb_dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(tb_dut.o, backpressure_prob=0.4, seed=2, on_beat=out.append)
-    final = {}
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(20):
-            await ctx.tick()
-        final.update({name: ctx.get(getattr(tb_dut, name)) for name in
-                      ("dropped_backwards", "dropped_out_of_range", "dropped_late", "step")})
-
-    _run(tb_dut, [source.run, wait], background=[sink.run])
+    out, final = _pass(tb_dut, beats, idle_prob=0.3, backpressure=0.4, drain=20,
+                       counters=("dropped_backwards", "dropped_out_of_range", "dropped_late", "step"))
     text = [("C" + ("L" if b["last"] else "")) if b["close"] else b["index"] for b in out]
     assert text == [1, 2, "C", "C", 4, "C", 5, "CL", 0, "C", "C", "C", "CL"]
     assert final == {"dropped_backwards": 1, "dropped_out_of_range": 1, "dropped_late": 1, "step": 0}
@@ -375,20 +389,9 @@ def test_time_bins_drops_events_over_the_step_bound():
     dut = TimeBinController(n_inputs=4, bin_ticks=10, n_steps=2, max_events_per_step=2)
     beats = [{"kind": 0, "channel": c, "tick": t} for c, t in ((0, 1), (1, 2), (2, 3), (3, 9), (1, 10), (2, 11))]
     beats.append({"kind": 1, "channel": 0, "tick": 0})
-    out = []
-    source = SimStreamSource(dut.i, beats)
-    sink = SimStreamSink(dut.o, on_beat=out.append)
-    final = {}
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-        final["over"] = ctx.get(dut.dropped_over_bound)
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, final = _pass(dut, beats, counters=("dropped_over_bound",))
     assert [("C" if b["close"] else b["index"]) for b in out] == [0, 1, "C", 1, 2, "C"]
-    assert final["over"] == 2
+    assert final["dropped_over_bound"] == 2
 
 
 def test_input_map_matches_golden():
@@ -399,16 +402,7 @@ def test_input_map_matches_golden():
     beats = [{"kind": 0, "x": int(x), "y": int(y), "polarity": int(p), "tick": i} for i, (x, y, p) in
              enumerate(zip(xs, ys, ps))]
     beats.append({"kind": 0, "x": 10, "y": 0, "polarity": 0, "tick": 99})  # outside the sensor
-    out = []
-    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, _ = _pass(dut, beats, idle_prob=0.3, backpressure=0.3)
     from golden.data.events import CAMERA_EVENT_DTYPE
     events = np.zeros(40, dtype=CAMERA_EVENT_DTYPE)
     events["x"], events["y"], events["p"], events["t"] = xs, ys, ps, np.arange(40)
@@ -429,16 +423,7 @@ def test_channel_pooler_matches_golden(n_sources, pool):
     beats = [{"kind": 0, "channel": int(c), "tick": 3 * i} for i, c in enumerate(sources)]
     beats.append({"kind": 0, "channel": n_sources, "tick": 5000})  # outside the sources
     beats.append({"kind": 1, "channel": 0, "tick": 0})
-    out = []
-    source = SimStreamSource(dut.i, beats, idle_prob=0.3, seed=1)
-    sink = SimStreamSink(dut.o, backpressure_prob=0.3, seed=2, on_beat=out.append)
-
-    async def wait(ctx):
-        await source_done(ctx, source)
-        for _ in range(10):
-            await ctx.tick()
-
-    _run(dut, [source.run, wait], background=[sink.run])
+    out, _ = _pass(dut, beats, idle_prob=0.3, backpressure=0.3)
     events = np.zeros(len(sources), dtype=CHANNEL_EVENT_DTYPE)
     events["channel"], events["t"] = sources, 3 * np.arange(len(sources))
     want = channel_pool(events)
@@ -721,8 +706,9 @@ def test_processor_dhlif_layer_after_a_spiking_layer():
 @pytest.mark.parametrize("n_inputs,banks", [(10, 1), (300, 2)])
 def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
     """The branched synapse alone: each lane beat carries a neuron's D clamped branch drives
-    (hw.cores.dhlif.branch_drives), from one weight bank or several."""
-    from hw.cores.dhlif import DHLIFCore, branch_drives
+    (golden.dhlif.branch_drives), from one weight bank or several."""
+    from golden.dhlif import branch_drives
+    from hw.cores.dhlif import DHLIFCore
 
     params = dhlif_network(50, n_inputs=n_inputs, n_hidden=5, n_branches=4)
     layer = params.layers[0]
@@ -731,25 +717,9 @@ def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
     words = n_inputs * syn.rows
     assert -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width)) == banks
     counts = dhlif_counts(params, 4, seed=51)
-    commands = []
-    for row in counts:
-        commands += [{"close": 0, "last": 0, "index": int(j)} for j in np.repeat(np.arange(row.size), row)]
-        commands.append({"close": 1, "last": 0, "index": 0})
-    got = [[] for _ in range(lanes)]
-    sinks = [SimStreamSink(syn.o_current[lane], backpressure_prob=0.3, seed=5 + lane, on_beat=got[lane].append)
-             for lane in range(lanes)]
-    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=6)
-    final = {}
-
-    async def allow(ctx):
-        ctx.set(syn.close_allowed, 1)
-        await source_done(ctx, source)
-        for _ in range(60):
-            await ctx.tick()
-        final["saturation"] = ctx.get(syn.saturation_count)
-
-    _run(syn, [source.run, allow], background=[s.run for s in sinks])
-    want = branch_drives(layer.neuron, counts)
+    steps = [np.repeat(np.arange(row.size), row) for row in counts]
+    got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=5, source_seed=6)
+    want, _ = branch_drives(layer.neuron, counts)
     trace = run_network(params, counts)
     for lane in range(lanes):
         beats = got[lane]
@@ -759,7 +729,7 @@ def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
             for r, beat in enumerate(beats[t * n:(t + 1) * n]):
                 assert beat["neuron"] == r
                 assert [beat[f"drive_{d}"] for d in range(4)] == [int(v) for v in want[t, r * lanes + lane]]
-    assert final["saturation"] == trace.layers[0].current_saturation_count > 0
+    assert saturation == trace.layers[0].current_saturation_count > 0
     with pytest.raises(ValueError, match="contiguous input slices"):
         SynapseStage(layer, branches={"drive_0": (slice(0, 4), layer.neuron.current_fmt)})
 

@@ -125,3 +125,17 @@ def test_harness_refuses_a_stimulus_for_missing_ports():
         with pytest.raises(ValueError, match="input streams are \\['i_current'\\]"):
             simulate(case.core(), {"i_other": []}, case.expectation())
         gc.collect()
+
+
+@pytest.mark.parametrize("command,message", [("bench.soak", "cannot run the soak: "),
+                                             ("bench.rtl_fsdd", "cannot run the RTL FSDD bench: ")])
+def test_verilator_benches_without_the_tools_say_so_in_one_line(command, message, monkeypatch, capsys):
+    import importlib
+
+    from golden.cli import EXIT_USAGE, run_main
+    from sim import verilator
+
+    monkeypatch.setattr(verilator, "missing_tools", lambda: "make is not installed")
+    module = importlib.import_module(command)
+    assert run_main(module.main, ["--model"] if command == "bench.soak" else ["--model", "README.md"]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip().endswith(message + "make is not installed")

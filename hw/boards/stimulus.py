@@ -16,7 +16,7 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import index_bits
-from hw.cores.dhlif import drive_format
+from golden.dhlif import drive_format
 
 __all__ = [
     "NeuronStimulus",
@@ -218,7 +218,7 @@ class DriveStimulus(wiring.Component):
     Neurons are visited in order ``0 .. H - 1`` (one step per sweep). Drive ``d`` of each beat
     is the 32-bit Galois LFSR (:data:`LFSR_TAPS`, advanced once per accepted beat) rotated left
     by ``8 d``, its low ``frac_bits + 2`` bits read as a signed number (drives in ``[-2, 2)``,
-    sign-extended to :func:`hw.cores.dhlif.drive_format`).
+    sign-extended to :func:`golden.dhlif.drive_format`).
 
     Members
     -------

@@ -2,51 +2,21 @@
 
 The hardware mirror of :func:`golden.dhlif.run_int`; the golden model's docstring is the
 specification, this module only schedules it. The synaptic sums (``W p`` over each branch's
-input slice) are formed upstream; :func:`branch_drives` computes exactly what the core expects
-on its input.
+input slice) are formed upstream; :func:`golden.dhlif.branch_drives` computes exactly what the
+core expects on its input, in :func:`golden.dhlif.drive_format`.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Const, Module, Mux, unsigned
 from amaranth.lib import data
 
-from golden.dhlif import NEURON_KIND, DHLIFParams
-from golden.fixed import QFormat
+from golden.dhlif import NEURON_KIND, DHLIFParams, drive_format
 from hw.arith import any_of, saturate
 from hw.cores.neuron_core import NeuronCore, stage_registers
 from hw.memories import parameter_memory, state_memory
 
-__all__ = ["DHLIFCore", "branch_drives", "drive_format"]
-
-
-def drive_format(params: DHLIFParams) -> QFormat:
-    """Format of one branch drive on :attr:`DHLIFCore.i_drive`: ``current_fmt`` with two more integer bits.
-
-    Two extra integer bits make clamping the drive exact: a drive beyond this format pushes
-    the branch current beyond ``current_fmt`` whatever the decayed current is, so the clamped
-    and the exact drive saturate the current to the same rail and both raise the flag.
-    """
-    fmt = params.current_fmt
-    return QFormat(fmt.int_bits + 2, fmt.frac_bits, fmt.signed)
-
-
-def branch_drives(params: DHLIFParams, counts) -> np.ndarray:
-    """Branch drives ``sum_{j in slice d} W[h, j] p_j(t)`` (T, H, D), clamped to :func:`drive_format`.
-
-    ``counts`` (T, C) are the non-negative integer input event counts of
-    :func:`golden.dhlif.run_int`; the result is what the synapse stage presents to the core.
-    """
-    counts = np.asarray(counts)
-    if counts.ndim != 2 or counts.shape[1] != params.in_features:
-        raise ValueError(f"counts must be (T, {params.in_features}), got {counts.shape}")
-    if not np.issubdtype(counts.dtype, np.integer) or np.any(counts < 0):
-        raise ValueError("DH-LIF inputs are non-negative integer event counts")
-    counts = counts.astype(np.int64)
-    drive = np.stack([counts[:, sl] @ params.weight_q[:, sl].T for sl in params.slices], -1)
-    clamped, _ = drive_format(params).saturate(drive)
-    return clamped.reshape(counts.shape[0], params.n_neurons, params.n_branches)
+__all__ = ["DHLIFCore"]
 
 
 class DHLIFCore(NeuronCore):
@@ -71,7 +41,7 @@ class DHLIFCore(NeuronCore):
     ----------
     params : DHLIFParams
         Formats, decays and threshold (the parameter memory's initial contents). The weights
-        stay upstream (:func:`branch_drives`).
+        stay upstream (:func:`golden.dhlif.branch_drives`).
     emit_state, clearable : bool
         As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
@@ -79,7 +49,7 @@ class DHLIFCore(NeuronCore):
     -------
     Those of :class:`~hw.cores.neuron_core.NeuronCore`, with
     i_drive : ``In(stream.Signature(input_layout))``
-        ``{neuron, drive_0 .. drive_{D-1}}``, drives in :func:`drive_format`.
+        ``{neuron, drive_0 .. drive_{D-1}}``, drives in :func:`golden.dhlif.drive_format`.
     o_state
         ``{neuron, current_0 .. current_{D-1}: current_fmt, u: membrane_fmt, spike, saturated}``,
         one beat per update in input order. Only with ``emit_state=True``.
@@ -121,7 +91,7 @@ class DHLIFCore(NeuronCore):
     input_name = "i_drive"
 
     def input_fields(self, params: DHLIFParams) -> dict:
-        """The input beat's words: ``{drive_0 .. drive_{D-1}}`` in :func:`drive_format`."""
+        """The input beat's words: ``{drive_0 .. drive_{D-1}}`` in :func:`golden.dhlif.drive_format`."""
         return {f"drive_{d}": drive_format(params).shape() for d in range(params.n_branches)}
 
     def state_fields(self, params: DHLIFParams) -> dict:

@@ -1,9 +1,11 @@
 """The processor's cycle costs, measured on the real processor in ``amaranth.sim``, and what they
 mean in time at a clock.
 
-:func:`measure_cycles` runs :class:`hw.processor.network.NetworkProcessor` for one configuration
-(channel-event input, no idle cycles, no stalls): a burst of events in step 0, empty steps, one
-event in the last step, then END. :func:`throughput` turns those cycles into microseconds,
+:func:`simulated_cycles` runs one sample's channel events through
+:class:`hw.processor.network.NetworkProcessor` and counts its cycles (``bench.cycle_model``
+compares them with the host's estimate). :func:`measure_cycles` runs the processor for one
+configuration (channel-event input, no idle cycles, no stalls): a burst of events in step 0,
+empty steps, one event in the last step, then END. :func:`throughput` turns those cycles into microseconds,
 samples and synaptic operations per second at a clock. ``bench.processor`` tabulates both;
 ``hw.build`` puts them in a processor build's report at the built clock and at its Fmax.
 """
@@ -11,12 +13,13 @@ samples and synaptic operations per second at a clock. ``bench.processor`` tabul
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Const
 from amaranth.sim import Simulator
 
 from golden.network import NetworkParams
 from hw.processor.network import NetworkProcessor
 
-__all__ = ["measure_cycles", "sample_cycles", "throughput"]
+__all__ = ["measure_cycles", "sample_cycles", "simulated_cycles", "throughput"]
 
 
 def measure_cycles(params: NetworkParams, lanes: int, *, cores: int | None = None, n_events: int = 120,
@@ -36,57 +39,21 @@ def measure_cycles(params: NetworkParams, lanes: int, *, cores: int | None = Non
     """
     if n_events < 2 or n_steps < 3:
         raise ValueError(f"need at least 2 events and 3 steps, not {n_events} and {n_steps}")
-    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, camera_input=False)
     rng = np.random.default_rng(seed)
-    bin_ticks = params.bin_ticks
     last_step = n_steps - 1
     # Step 0: a burst of events; steps 1..T-2 empty; one event in the last step, then END.
-    beats = [{"kind": 0, "channel": int(c), "tick": k} for k, c in enumerate(rng.integers(0, params.n_inputs, n_events))]
-    beats.append({"kind": 0, "channel": 0, "tick": last_step * bin_ticks})
-    beats.append({"kind": 1, "channel": 0, "tick": 0})
-    marks = {}
-
-    async def testbench(ctx):
-        ctx.set(dut.o_scores.ready, 1)
-        for beat in beats:
-            for name, value in beat.items():
-                ctx.set(getattr(dut.i.payload, name), value)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def monitor(ctx):
-        # Events are timed where layer 0's synapse takes them (behind the input FIFO, the time
-        # bins and their output FIFO); the step closes that pass there are not counted.
-        port = (dut.hidden[0] if dut.hidden else dut.readout).i
-        cycle, taken = 0, 0
-        while True:
-            _, _, valid, ready, close, scores = await ctx.tick().sample(port.valid, port.ready, port.payload.close,
-                                                                         dut.o_scores.valid)
-            cycle += 1
-            if valid and ready and not close:
-                if taken == 0:
-                    marks["first_event"] = cycle
-                if taken == n_events - 1:
-                    marks["burst_end"] = cycle
-                if taken == n_events:
-                    marks["last_event"] = cycle
-                taken += 1
-            if scores:
-                marks["scores"] = cycle
-                return
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench, background=True)
-    sim.add_testbench(monitor)
-    sim.run()
-    per_event = (marks["burst_end"] - marks["first_event"]) / (n_events - 1)
-    latency = marks["scores"] - marks["last_event"]
+    ticks = list(range(n_events)) + [last_step * params.bin_ticks]
+    channels = list(rng.integers(0, params.n_inputs, n_events)) + [0]
+    # Events are timed where layer 0's synapse takes them (behind the input FIFO, the time
+    # bins and their output FIFO); the step closes that pass there are not counted.
+    taken, scores = _simulate(params, channels, ticks, n_steps=n_steps, lanes=lanes, cores=cores, at_layer0=True)
+    first_event, burst_end, last_event = taken[0], taken[n_events - 1], taken[n_events]
+    per_event = (burst_end - first_event) / (n_events - 1)
+    latency = scores - last_event
     # Empty steps between the burst and the last event: from the burst's end to the last event's
     # acceptance the processor closes step 0 (with the burst's spikes) and steps 1..T-2.
     empty_steps = max(1, last_step - 1)
-    per_step = (marks["last_event"] - marks["burst_end"]) / (empty_steps + 1)
+    per_step = (last_event - burst_end) / (empty_steps + 1)
     return {"cycles_per_event": round(per_event, 2), "cycles_per_step": round(per_step, 1), "latency_cycles": latency}
 
 
@@ -126,3 +93,60 @@ def throughput(costs: dict, params: NetworkParams, *, lanes: int, n_steps: int, 
         "gsop_per_s": round(fan_out / costs["cycles_per_event"] * clock_mhz / 1e3, 4),
         "gsop_per_s_peak": round(min(lanes, fan_out) * clock_mhz / 1e3, 4),
     }
+
+
+def _simulate(params: NetworkParams, channels, ticks, *, n_steps: int, lanes: int, cores: int | None,
+              at_layer0: bool) -> tuple[list[int], int]:
+    """Run one sample through :class:`NetworkProcessor` in ``amaranth.sim``: channel events
+    ``(channels[k], ticks[k])`` back to back, then END, no idle cycles, no stall on the scores.
+
+    Returns the cycles at which beats were taken (every beat at the processor's input; with
+    ``at_layer0`` the events where layer 0's synapse takes them, step closes not counted) and the
+    cycle of the SCORES beat.
+    """
+    dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, camera_input=False)
+    beats = [(0, int(c), int(t)) for c, t in zip(channels, ticks, strict=True)] + [(1, 0, 0)]
+    taken, marks = [], {}
+
+    async def testbench(ctx):
+        ctx.set(dut.o_scores.ready, 1)
+        for kind, channel, tick in beats:
+            ctx.set(dut.i.payload.kind, kind)
+            ctx.set(dut.i.payload.channel, channel)
+            ctx.set(dut.i.payload.tick, tick)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def monitor(ctx):
+        port = (dut.hidden[0] if dut.hidden else dut.readout).i if at_layer0 else dut.i
+        close = port.payload.close if at_layer0 else Const(0)
+        cycle = 0
+        while True:
+            _, _, valid, ready, closing, scores = await ctx.tick().sample(port.valid, port.ready, close,
+                                                                           dut.o_scores.valid)
+            cycle += 1
+            if valid and ready and not closing:
+                taken.append(cycle)
+            if scores:
+                marks["scores"] = cycle
+                return
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench, background=True)
+    sim.add_testbench(monitor)
+    sim.run()
+    return taken, marks["scores"]
+
+
+def simulated_cycles(params: NetworkParams, events: np.ndarray, n_steps: int, *, lanes: int,
+                     cores: int | None = None) -> int:
+    """Cycles from the first accepted input beat to the SCORES beat of one sample in ``amaranth.sim``
+    (channel input, events back to back, then END; no stall on the scores).
+
+    ``events``: channel events (:data:`~golden.data.events.CHANNEL_EVENT_DTYPE`) inside the window.
+    """
+    taken, scores = _simulate(params, events["channel"], events["t"], n_steps=n_steps, lanes=lanes, cores=cores,
+                              at_layer0=False)
+    return scores - taken[0]
