@@ -88,6 +88,33 @@ def test_core_runs_one_event_per_mode_count():
     assert (intervals[3:] == params.n_modes).all(), intervals
 
 
+@pytest.mark.parametrize("n_state", [4, 18])
+def test_core_back_to_back_one_channel_and_alternating(n_state):
+    """Ready outputs, events offered every clock: a run on one channel (intervals 0, 1, beyond
+    dt_max, a backwards tick dropped in between), then two channels in turn. Each event reads
+    the t_last its predecessor on the channel wrote; bit-exact, and the front end (N/2 = 2) or
+    the modes (N/2 = 9 > hazard_stages: no stall on one channel) set the pace."""
+    params = zoh_params(n_state, 2, 5, seed=7)
+    same = [0, 0, 1, 2, 2, 9, 10, 16, 16, 17]
+    ticks = np.array(same + [18 + k // 2 * 3 for k in range(12)])
+    channels = np.array([1] * len(same) + [k % 2 for k in range(12)])
+    weights = np.array([(-1) ** k * (900 + 37 * k) for k in range(len(ticks))])
+    backwards = {4: {"channel": 1, "tick": 1, "weight": 500}, 13: {"channel": 0, "tick": 17, "weight": -500}}
+    case = SAHiPPOCase("back_to_back_channels", params, ticks, channels, weights, backwards)
+    core = case.core()
+    accepted_at = simulate_case(case, core=core).accepted_at["i_event"]
+    trace = case.golden()
+    assert {0, 1, params.dt_max} <= set(trace.dt.tolist())
+    intervals = np.diff(accepted_at)
+    assert core.cycles_per_event == max(params.n_modes, core.front_end_cycles + 1)
+    # A dropped event leaves the front end after 4 clocks (ACCEPT .. CLIP); the first event and
+    # the one after a dropped event find the modes idle and wait for the front end alone.
+    dropped = np.array([k + i for i, k in enumerate(sorted(backwards))])
+    expected = np.full(len(intervals), core.cycles_per_event)
+    expected[0], expected[dropped], expected[dropped + 1] = core.front_end_cycles + 1, 4, core.front_end_cycles + 1
+    assert intervals.tolist() == expected.tolist()
+
+
 def test_checker_sees_a_single_bit_error():
     case = random_case(2, 8, 2, 6, 10)
     flip = {"port": "o_state", "field": "im", "bit": 0, "event": 5, "mode": 1}

@@ -28,6 +28,7 @@ from hw.arith import (
     partial_products,
     saturate,
     sum_shifted,
+    times_constant,
     tree_select,
 )
 from hw.cores.neuron_core import stage_registers
@@ -101,13 +102,16 @@ class SAHiPPOCore(wiring.Component):
     Timing
     ------
     * **Throughput**: one mode per clock, so one event per ``N/2`` clocks while the outputs
-      are ready (from one channel or many when ``N/2 > hazard_stages``, see below); the event front end (``t_last`` lookup, interval,
-      table row) takes :attr:`front_end_cycles` (4) clocks and overlaps the previous event's
-      modes, so events with ``N/2 < 5`` run at one per 5 clocks (:attr:`cycles_per_event`).
+      are ready (from one channel or many when ``N/2 > hazard_stages``, see below); the event
+      front end (``t_last`` read through the block RAM's output register, interval registered,
+      clip, table row read through its output register) takes :attr:`front_end_cycles` (7)
+      clocks and overlaps the previous event's modes, so events with ``N/2 < 8`` run at one
+      per 8 clocks (:attr:`cycles_per_event` = ``max(N/2, 8)``). An event dropped for a
+      backwards tick holds the front end 4 clocks.
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
       clocks after that (:attr:`mode_latency` = ``15 + 4 (decay_digits - 1)``: 23 with the
-      three digit tables of the default formats).
+      three digit tables of the default formats, so 31 clocks to the first state beat).
     * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
       pipeline stages 1 .. :attr:`hazard_stages` (8) after its read; the write-back (9 stages
       after the read) reaches a
@@ -155,8 +159,9 @@ class SAHiPPOCore(wiring.Component):
     #: Pipeline stages after a mode's state read (1..hazard_stages) whose (channel, mode) may
     #: not be read again yet.
     hazard_stages = 8
-    #: Clocks the front end needs per event (accept, interval, table row, decay-skip flag).
-    front_end_cycles = 4
+    #: Clocks the front end needs per event (accept, t_last lookup, interval, clip, table row
+    #: read through the output register, word).
+    front_end_cycles = 7
 
     def __init__(self, params: SAHiPPOParams, *, tick_bits: int = 32, emit_state: bool = True):
         if not isinstance(params, SAHiPPOParams):
@@ -290,17 +295,27 @@ class SAHiPPOCore(wiring.Component):
         """The event front end: ``t_last`` lookup, clipped interval, table row, one row word.
 
         Builds the ``t_last`` memory and a per-row memory of ``row_word_shape`` holding
-        ``row_words`` (row ``h * (dt_max + 1) + dt``). Returns the holding register as a
-        namespace ``full, channel, dt, word, weight``; the back end clears ``full`` when
-        it takes the event (the front end only sets it, and only while it is clear).
+        ``row_words`` (row ``h * (dt_max + 1) + dt``), both block RAMs read through their output
+        registers. Returns the holding register as a namespace ``full, channel, dt, word,
+        weight``; the back end clears ``full`` when it takes the event (the front end only sets
+        it, and only while it is clear).
+
+        One event at a time passes the :attr:`front_end_cycles` states, each a register stage:
+        ``ACCEPT`` (``t_last[h]`` read), ``LOOKUP`` (block RAM output register; the row base
+        ``h * (dt_max + 1)`` from shifts and adds), ``INTERVAL`` (``t - t_last[h]`` registered
+        with its borrow), ``CLIP`` (clipped at ``dt_max``; ``t_last[h] = t`` written, or the
+        event dropped), ``ROW`` and ``ROW_WAIT`` (table row read), ``WORD`` (word into the
+        holding register). ``t_last`` is written in ``CLIP`` and read again at the earliest in
+        the next ``ACCEPT``, four clocks later, so back-to-back events of one channel need no
+        forwarding and no read meets a write to its word.
         """
         p = self._params
         rows = self.table_rows
         dt_bits = self.dt_bits
         channel_shape, dt_shape = unsigned(self.channel_bits), unsigned(dt_bits)
         t_last_rd, t_last_wr = state_memory(m, "t_last_mem", shape=unsigned(self._tick_bits), depth=p.n_channels,
-                                            read="old")
-        row_rd = parameter_memory(m, "row_mem", shape=row_word_shape, init=row_words)
+                                            output_register=True)
+        row_rd = parameter_memory(m, "row_mem", shape=row_word_shape, init=row_words, output_register=True)
 
         # One decoded event waits in `pending_*` for the back end.
         pending_full = Signal()
@@ -312,6 +327,7 @@ class SAHiPPOCore(wiring.Component):
         fe_channel = Signal(channel_shape)
         fe_tick = Signal(unsigned(self._tick_bits))
         fe_weight = Signal(p.input_fmt.shape())
+        fe_elapsed = Signal(signed(self._tick_bits + 1))  # t - t_last[h]; negative: a backwards tick
         fe_dt = Signal(dt_shape)
         fe_row_base = Signal(range(rows))
 
@@ -319,10 +335,14 @@ class SAHiPPOCore(wiring.Component):
         # assignment in the Verilog, so Icarus evaluates it at time 0 (an `always @*` process
         # whose inputs never change would leave it at X).
         accepting = Signal()
+        looking_up = Signal()
+        reading_row = Signal()
         m.d.comb += [
             self.i_event.ready.eq(accepting & ~pending_full),
             t_last_rd.addr.eq(self.i_event.payload.channel),
-            t_last_rd.en.eq(accepting),
+            t_last_rd.en.eq(accepting | looking_up),
+            row_rd.addr.eq(fe_row_base + fe_dt),
+            row_rd.en.eq(reading_row),
         ]
         with m.FSM(name="front_end") as front_end:
             with m.State("ACCEPT"):
@@ -332,22 +352,24 @@ class SAHiPPOCore(wiring.Component):
                         fe_tick.eq(self.i_event.payload.tick),
                         fe_weight.eq(self.i_event.payload.weight),
                     ]
-                    m.next = "INTERVAL"
+                    m.next = "LOOKUP"
+            with m.State("LOOKUP"):
+                m.d.sync += fe_row_base.eq(times_constant(fe_channel, p.dt_max + 1))
+                m.next = "INTERVAL"
             with m.State("INTERVAL"):
-                t_last = t_last_rd.data
-                elapsed = fe_tick - t_last
-                m.d.sync += [
-                    fe_dt.eq(Mux(elapsed > p.dt_max, p.dt_max, elapsed[:dt_bits])),
-                    fe_row_base.eq(fe_channel * (p.dt_max + 1)),
-                ]
-                with m.If(fe_tick < t_last):
+                m.d.sync += fe_elapsed.eq(fe_tick - t_last_rd.data)
+                m.next = "CLIP"
+            with m.State("CLIP"):
+                m.d.sync += fe_dt.eq(Mux(fe_elapsed > p.dt_max, p.dt_max, fe_elapsed[:dt_bits]))
+                with m.If(fe_elapsed < 0):
                     count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
                     m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
                     m.next = "ROW"
             with m.State("ROW"):
-                m.d.comb += [row_rd.addr.eq(fe_row_base + fe_dt), row_rd.en.eq(1)]
+                m.next = "ROW_WAIT"
+            with m.State("ROW_WAIT"):
                 m.next = "WORD"
             with m.State("WORD"):
                 m.d.sync += [
@@ -358,7 +380,11 @@ class SAHiPPOCore(wiring.Component):
                     pending_weight.eq(fe_weight),
                 ]
                 m.next = "ACCEPT"
-        m.d.comb += accepting.eq(front_end.ongoing("ACCEPT"))
+        m.d.comb += [
+            accepting.eq(front_end.ongoing("ACCEPT")),
+            looking_up.eq(front_end.ongoing("LOOKUP")),
+            reading_row.eq(front_end.ongoing("ROW") | front_end.ongoing("ROW_WAIT")),
+        ]
         return SimpleNamespace(
             full=pending_full, channel=pending_channel, dt=pending_dt, word=pending_word,
             weight=pending_weight,
@@ -741,7 +767,8 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
     A sequential datapath, not a pipeline: one event at a time, each mode of each pass takes
     :attr:`cycles_per_mode` (6) clocks (address, products, sums, rounding and clamp, second
     product, rounding and clamp), plus one clock per pass. An event with ``K`` sub-steps takes
-    about ``6 (4 K + 1) N/2`` clocks; the next event's front end overlaps it. Backpressure
+    about ``6 (4 K + 1) N/2`` clocks; the next event's front end (``front_end_cycles``, 7 clocks)
+    overlaps it. Backpressure
     holds the datapath in pass D until the state beat or the output beat is taken.
     ``i_event.ready`` is low while a decoded event waits.
     """
