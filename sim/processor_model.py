@@ -17,7 +17,7 @@ from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
 
-__all__ = ["random_network", "mixed_format_network", "counts_to_beats", "Expected", "expected_from_counts", "Observed", "compare"]
+__all__ = ["random_network", "mixed_format_network", "counts_to_beats", "DROP_REASONS", "time_bin_fates", "Expected", "expected_from_counts", "Observed", "compare"]
 
 END = 1
 EVENT = 0
@@ -110,6 +110,54 @@ def counts_to_beats(counts: np.ndarray, bin_ticks: int, seed: int = 0) -> list[d
         beats += [{"kind": EVENT, "channel": int(c), "tick": int(t)} for c, t in zip(channels, ticks)]
     beats.append({"kind": END, "channel": 0, "tick": 0})
     return beats
+
+
+#: Why the time-bin controller drops an event; ``dropped_<reason>`` counts it.
+DROP_REASONS = ("backwards", "out_of_range", "late", "over_bound")
+KEPT = -1
+END_BEAT = -2
+
+
+def time_bin_fates(params: NetworkParams, n_steps: int, kind: np.ndarray, channel: np.ndarray,
+                   tick: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The time-bin controller's rule (:class:`hw.processor.time_bins.TimeBinController`) over a
+    stream of input beats: ``(counts, fates)``.
+
+    ``counts`` ``(samples, n_steps, n_inputs)`` holds the events each sample keeps, per step
+    and channel (what :func:`golden.network.run_network` gets); ``fates`` gives each beat's fate:
+    :data:`KEPT`, :data:`END_BEAT`, or the index in :data:`DROP_REASONS` of why it is dropped.
+    Beats after the last END belong to no sample and are ignored by ``counts``.
+    """
+    bin_ticks, bound, n_inputs = params.bin_ticks, params.max_events_per_step, params.n_inputs
+    fates = np.empty(len(kind), dtype=np.int64)
+    samples, counts = [], np.zeros((n_steps, n_inputs), dtype=np.int64)
+    step, bin_end, last_tick, step_events = 0, bin_ticks, 0, 0
+    backwards, out_of_range, late, over_bound = range(4)
+    for j, (k, c, t) in enumerate(zip(kind.tolist(), channel.tolist(), tick.tolist())):
+        if k:
+            fates[j] = END_BEAT
+            samples.append(counts)
+            counts = np.zeros((n_steps, n_inputs), dtype=np.int64)
+            step, bin_end, last_tick, step_events = 0, bin_ticks, 0, 0
+            continue
+        if t < last_tick:
+            fates[j] = backwards
+            continue
+        if c >= n_inputs:
+            fates[j] = out_of_range
+            continue
+        while t >= bin_end and step + 1 < n_steps:
+            step, bin_end, step_events = step + 1, bin_end + bin_ticks, 0
+        last_tick = t
+        if t >= bin_end:
+            fates[j] = late
+        elif step_events == bound:
+            fates[j] = over_bound
+        else:
+            fates[j] = KEPT
+            counts[step, c] += 1
+            step_events += 1
+    return (np.stack(samples) if samples else np.zeros((0, n_steps, n_inputs), dtype=np.int64)), fates
 
 
 @dataclass

@@ -334,6 +334,8 @@ COMMANDS = {
     "bench.ssc_checkpoints": ["--networks", "--weight-bits", "--row-scale", "--rounding", "--no-tied", "--no-fit",
                               "--batch", "--steps", "--calibration", "--seed", "--device", "--lanes", "--cores",
                               "--clock-mhz", "--quick"],
+    "bench.soak": ["--events", "--seed", "--model", "--lanes"],
+    "bench.rtl_fsdd": ["--model", "--lanes"],
 }
 _VALUES = ["0", "1", "-1", "2", "3", "4", "16", "70000", "1e9", "inf", "nan", "-inf", "0.5", "99F", "85f", "12F",
            "all", "0,1", "x", "", " ", "default", "csilif", "router2", "abc", "9" * 60, "/", "/dev/null",
