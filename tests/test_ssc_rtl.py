@@ -89,4 +89,4 @@ def test_a_single_differing_spike_is_caught(ssc_run):
     expected["spikes"][1][N_STEPS + 150, 7] ^= True
     result = check(dut, N_STEPS, stimulus, run, expected)
     assert result["mismatches"] == 1, result["first"]
-    assert f"layers[1] sample 1 step 150 neuron 7" in result["first"][0]
+    assert "layers[1] sample 1 step 150 neuron 7" in result["first"][0]
