@@ -34,6 +34,7 @@ from hw.boards.ulx3s_processor import ULX3SProcessorTop
 from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.pll_ecp5 import OUTPUT_HZ_RANGE, PLLConfig, solve_pll
 from hw.processor.cycles import measure_cycles, throughput
+from hw.processor.network import check_processor_runs
 from hw.toolchain import PROGRAMMER, ToolNotFoundError, configure_environment
 
 EXIT_OK = 0
@@ -260,6 +261,7 @@ def processor_top(model: str, variant: str, pll_config: PLLConfig, *, lanes: int
     """
     params = load_network(model)
     n_steps = steps_of(params, n_steps)
+    check_processor_runs(params)
     report = check_fit(params, variant, lanes=lanes, cores=cores, spike_layers=spike_layers)
     print(f"fit check for LFE5U-{variant}: " + ", ".join(f"{k} {need}/{have}" for k, (need, have) in report.usage().items()))
     top = ULX3SProcessorTop(params, n_steps=n_steps, pll_config=pll_config, lanes=lanes, cores=cores,

@@ -26,7 +26,7 @@ from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 from hw.streams import LowestValidArbiter, StreamQueue, StreamRegister
 
-__all__ = ["lane_params", "layer_cores", "processor_runs", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
+__all__ = ["lane_params", "layer_cores", "processor_runs", "check_processor_runs", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
            "layer_tap_layout", "readout_tap_layout"]
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
@@ -59,6 +59,15 @@ def processor_runs(kind: str) -> bool:
         return True
     core = core_classes().get(kind)
     return isinstance(core, type) and issubclass(core, NeuronCore)
+
+
+def check_processor_runs(params: NetworkParams) -> None:
+    """Raise ``ValueError`` naming the first layer the processor does not run (before any
+    component is built: Amaranth warns about a component whose constructor raised)."""
+    for i, layer in enumerate(params.layers):
+        if not processor_runs(layer.kind):
+            raise ValueError(f"layers[{i}]: the processor does not run {layer.kind} layers (a FLAMES network "
+                             "runs in golden.network.run_network; docs/processor.md)")
 
 
 def layer_tap_layout(n_out: int) -> data.StructLayout:
@@ -383,10 +392,7 @@ class NetworkProcessor(wiring.Component):
             raise TypeError(f"params must be a golden.network.NetworkParams, not {type(params).__name__}")
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
-        for i, layer in enumerate(params.layers):
-            if not processor_runs(layer.kind):
-                raise ValueError(f"layers[{i}]: the processor does not run {layer.kind} layers (a FLAMES network "
-                                 "runs in golden.network.run_network; docs/processor.md)")
+        check_processor_runs(params)
         for layer in params.layers[:-1]:
             layer_cores(layer.n_out, lanes, cores)  # a clear ValueError before anything is built
         if camera_input is None:
