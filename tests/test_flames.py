@@ -24,10 +24,11 @@ TINY = dict(hidden=8, n_branches=4, n_state=8, bin_ms=20, window_ms=400, epochs=
 
 
 class _Data:
-    """The two fields of golden.train.SpeechData that train_flames reads."""
+    """The fields of golden.train.SpeechData that train_flames reads (no augmented copies)."""
 
     def __init__(self, counts, labels):
         self.counts, self.labels = counts, labels
+        self.augmented = None
 
     def __len__(self):
         return int(self.labels.shape[0])
