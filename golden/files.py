@@ -27,8 +27,9 @@ class OutputPathError(SpikestreamError):
 def atomic_write(path, mode: str = "wb", **open_kwargs):
     """Open a temporary file beside ``path`` for writing; rename it to ``path`` on success.
 
-    The parent folder is created. On an exception inside the ``with`` block the temporary file
-    is removed and ``path`` is left as it was.
+    The parent folder is created. The file gets the permissions of a plain ``open`` (``0o666``
+    less the umask), not the owner-only ones of a temporary file. On an exception inside the
+    ``with`` block the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     if path.is_dir():
@@ -38,11 +39,19 @@ def atomic_write(path, mode: str = "wb", **open_kwargs):
     try:
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, so set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path, data: bytes) -> Path:

@@ -1,6 +1,8 @@
 """The commands' shared argument checks, their one error exit, and atomic writes."""
 
 import argparse
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +11,7 @@ import pytest
 
 from golden.cli import finite_float, int_range, output_file, positive_int, run_main, upper_choice
 from golden.errors import SpikestreamError
-from golden.files import OutputPathError, atomic_write, check_output, write_text
+from golden.files import OutputPathError, atomic_write, check_output, write_bytes, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +63,18 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.json"]
     write_text(target, "new")
     assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    """The temporary file is owner-only; the file it becomes is readable as ``open`` makes it."""
+    mask = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "model.safetensors", b"x")
+        (tmp_path / "plain").write_bytes(b"x")
+    finally:
+        os.umask(mask)
+    mode = stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain").stat().st_mode) == 0o644
 
 
 def test_check_output_refuses_inputs_directories_and_existing_files(tmp_path):
