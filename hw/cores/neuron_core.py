@@ -7,7 +7,7 @@ saturated}``), takes an optional ``clear`` of its state memory, and counts satur
 ``saturation_count``. A core subclasses :class:`NeuronCore`, declares its parameter class,
 input stream, latency, hazard window, input and state fields, takes its memories from
 :mod:`hw.memories`, and writes the datapath in ``elaborate``; :func:`pipeline_control`,
-:meth:`NeuronCore.write_back` and :meth:`NeuronCore.output_register` give it the control every
+:meth:`CoreBase.write_back` and :meth:`NeuronCore.output_register` give it the control every
 such core shares (stage registers, accept with the read-after-write stall, write-back with the
 clear, output register with backpressure). The leaky-integrator readout builds on their common
 base :class:`CoreBase` (input stream, state fields, clear, accept and write-back) with its own
@@ -16,7 +16,7 @@ outputs.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Signal, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -220,18 +220,24 @@ class CoreBase(wiring.Component):
                                 read_ports=read_ports, accepting=accepting)
 
     def write_back(self, m, port, *, neuron, enable, fields: dict, clear=None):
-        """Drive the state memory's write port: the words ``fields`` (by name) at ``neuron`` when
-        ``enable`` is high, or zero at ``clear.neuron`` while ``clear.active`` is high.
+        """Drive the state memory's write port: the words ``fields`` (by name; every field of the
+        memory's layout) at ``neuron`` when ``enable`` is high, or zero at ``clear.neuron`` while
+        ``clear.active`` is high.
 
         ``clear`` (a value of :attr:`clear_layout`) is the :attr:`clear` member with
         ``clearable``, else none unless the core sweeps its own state (the readout)."""
+        words = {name for name, _ in port.data.shape()}
+        if set(fields) != words:
+            raise ValueError(f"fields must name the state memory's words {sorted(words)}, not {sorted(fields)}")
         if clear is None and self._clearable:
             clear = self.clear
-        m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
-        m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
-        if clear is not None:
-            with m.If(clear.active):
-                m.d.comb += [port.addr.eq(clear.neuron), port.data.eq(0), port.en.eq(1)]
+        if clear is None:
+            m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
+            m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
+            return
+        # Plain expressions (no m.If on comb): the generated Verilog knows them from time 0.
+        m.d.comb += [port.addr.eq(Mux(clear.active, clear.neuron, neuron)), port.en.eq(clear.active | enable)]
+        m.d.comb += [getattr(port.data, name).eq(Mux(clear.active, 0, value)) for name, value in fields.items()]
 
 
 class NeuronCore(CoreBase):
