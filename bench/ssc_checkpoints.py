@@ -17,18 +17,15 @@ samples). Per setting it reports, per layer:
   with ``--lanes``);
 
 and per network: the agreement of the integer predictions with the float ones, whether it fits,
-and the compute time per 1.2 s sample at ``--clock-mhz`` and ``--lanes`` from the processor's
-cycle costs (``docs/processor.md``: an input event costs ``max(2, ceil(n_out0 / lanes))`` cycles,
-a spike into layer ``l`` ``ceil(n_out_l / lanes)``, and each layer's step close its merger's
-``n_out`` cycles plus :data:`STEP_OVERHEAD_CYCLES`; summed over the layers, so an upper bound of a
-pipeline whose layers overlap). Calibration uses ``--calibration`` other samples (seed + 1000).
+and the compute time per 1.2 s sample at ``--clock-mhz``, ``--lanes`` and ``--cores`` from the
+processor's cycle model (:func:`hw.board_model.estimate_cycles` on the chained trace).
+Calibration uses ``--calibration`` other samples (seed + 1000).
 Results: ``build/bench/ssc_checkpoints.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 
 import numpy as np
 import torch
@@ -44,11 +41,9 @@ from golden.kinds import network_kinds
 from golden.layers import readout_scores
 from golden.network import run_network
 from golden.ssc_checkpoint import DEFAULT_BIN_TICKS, DEFAULT_STEPS, float_network, import_checkpoint, load_state_dict
+from hw.board_model import estimate_cycles
 
 NETWORKS = {"silif": "ssc_silif.pth", "csilif": "ssc_csilif.pth"}
-#: Cycles a layer's step close costs beyond its merger's ``n_out``: drain start, core latency
-#: (9 to 13), the FIFOs between synapse, cores and merger (docs/processor.md).
-STEP_OVERHEAD_CYCLES = 25
 #: A 1.2 s SSC sample.
 SAMPLE_SECONDS = 1.2
 COLUMNS = ["network", "weights", "row_scale", "rounding", "weight_fmt", "isolated_pct", "chained_pct",
@@ -75,18 +70,6 @@ def _first_diff(a: torch.Tensor, b: torch.Tensor):
     """First step (axis -2) where two ``(B, T, n)`` spike tensors differ, or None."""
     steps = (a.bool() != b.bool()).any(dim=-1).any(dim=0).nonzero()
     return int(steps[0]) if steps.numel() else None
-
-
-def cycles_per_sample(params, counts: np.ndarray, spikes: list[torch.Tensor], lanes: int, cores: int) -> float:
-    """Mean processor cycles per sample from the per-event, per-spike and per-step costs."""
-    sizes = [layer.n_out for layer in params.layers]
-    n_steps = counts.shape[-2]
-    events = counts.sum(axis=(-1, -2)).astype(np.float64)
-    cycles = events * max(2, math.ceil(sizes[0] / lanes))
-    for l, spk in enumerate(spikes):  # spikes of hidden layer l fan out into layer l + 1
-        cycles = cycles + spk.sum(dim=(-1, -2)).double().numpy() * math.ceil(sizes[l + 1] / lanes)
-    cycles = cycles + n_steps * sum(n + STEP_OVERHEAD_CYCLES for n in sizes)
-    return float(cycles.mean())
 
 
 def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: np.ndarray, reference: list[dict],
@@ -123,8 +106,7 @@ def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: 
                    "neuron_saturations": chained.layers[-1].neuron_saturation_count, "dp16kd": fit.layers[-1].dp16kd})
     float_prediction = readout_scores(reference[-1]["u"]).argmax(dim=-1)
     equal = float((float_prediction == chained.prediction).double().mean())
-    cycles = cycles_per_sample(params, counts, [t.spikes for t in chained.layers[:-1]], args.lanes,
-                               args.cores or args.lanes)
+    cycles = estimate_cycles(params, chained, lanes=args.lanes, cores=args.cores)
     # The cycle model is per step of the sample; a 1.2 s sample is SAMPLE_SECONDS / bin of them.
     steps_per_sample = SAMPLE_SECONDS * 1e6 / DEFAULT_BIN_TICKS
     ms = cycles * steps_per_sample / counts.shape[-2] / (args.clock_mhz * 1e3)

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from golden.data.events import camera_events, channel_events
+from golden.kinds import network_kinds
 from golden.network import NetworkParams, NetworkTrace, run_network
 from golden.protocol import (
     EndOfSample, Event, FrameDecoderModel, ReadStatus, Reset, encode_scores, encode_spike, encode_status,
 )
 from hw.boards.ulx3s_processor import link_geometry, spike_layer_indices
+from hw.processor.synapse import drain_extra_stages
 
 __all__ = [
     "DEFAULT_STEPS", "STEP_OVERHEAD_CYCLES", "model_steps", "InputDrops", "admit_events", "run_sample_events",
@@ -183,21 +185,33 @@ class BoardModel:
         return bytes(frames)
 
 
+def _drain_extra_stages(layer) -> int:
+    """:func:`hw.processor.synapse.drain_extra_stages` of ``layer``'s synapse: none for a kind
+    with its own layer rules (DH-LIF's branch sums have no scale and no shift)."""
+    if network_kinds()[layer.kind].layer is not None:
+        return 0
+    return drain_extra_stages(layer.scaled, layer.current_shift)
+
+
 def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 1, cores: int | None = None) -> int:
-    """Clock cycles the processor is busy with one sample, from its golden trace (an estimate).
+    """Clock cycles the processor is busy with one sample, from its golden trace (an estimate);
+    for a batch's trace, the mean over its samples (rounded).
 
     Each input event costs layer 0 ``max(2, ceil(n_out / lanes))`` cycles (one row of ``lanes``
     accumulator adds per cycle, at most one event per 2 cycles through the time bins); each spike
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
-    layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES`. The layers overlap
-    in hardware, which this sum ignores. Against the processor in amaranth.sim
-    (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD networks at 8
-    lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of neurons, where the
-    overlap is a larger share, about 30 % high.
+    layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES` and the largest
+    drain's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 5 with a per-row
+    scale). The layers overlap in hardware, which this sum ignores. Against the processor in
+    amaranth.sim (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD
+    networks at 8 lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of
+    neurons, where the overlap is a larger share, about 30 % high.
     """
     cores = lanes if cores is None else cores
+    samples = math.prod(trace.counts.shape[:-2])
     inputs = [int(trace.counts.sum())] + [int(layer.spikes.sum()) for layer in trace.layers[:-1]]
     cycles = inputs[0] * max(2, math.ceil(params.layers[0].n_out / lanes))
     cycles += sum(n * math.ceil(layer.n_out / lanes) for n, layer in zip(inputs[1:], params.layers[1:]))
     widest = max(math.ceil(layer.n_out / cores) for layer in params.layers)
-    return cycles + trace.n_steps * (widest + STEP_OVERHEAD_CYCLES)
+    extra = max(_drain_extra_stages(layer) for layer in params.layers)
+    return round(cycles / samples) + trace.n_steps * (widest + STEP_OVERHEAD_CYCLES + extra)

@@ -35,10 +35,10 @@ import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from amaranth.sim import Simulator
-
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
-from sim.stream import CocotbStreamDriver, CocotbStreamMonitor, SimStreamSink, SimStreamSource, stream_ports
+from sim.stream import (
+    CocotbStreamDriver, CocotbStreamMonitor, SimStreamSink, SimStreamSource, run_simulation, stream_ports,
+)
 
 __all__ = [
     "STALLS",
@@ -186,12 +186,7 @@ def simulate(
         await ctx.tick().repeat(SETTLE_CYCLES)
         final["counters"] = {name: ctx.get(getattr(core, name)) for name in bench.counters}
 
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    for endpoint in [*sources, *sinks]:
-        sim.add_testbench(endpoint.run, background=True)
-    sim.add_testbench(drain)
-    sim.run()
+    run_simulation(core, [drain], background=[endpoint.run for endpoint in [*sources, *sinks]])
     bench.verdict({name: source.sent for name, source in zip(bench.inputs, sources)}, final["counters"])
     accepted_at = {name: source.accepted_at for name, source in zip(bench.inputs, sources)}
     return SimRun(final["cycles"], accepted_at, bench.beats)

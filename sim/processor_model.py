@@ -16,9 +16,10 @@ from golden.fixed import QFormat
 from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
+from sim.stream import array_values
 
 __all__ = ["random_network", "mixed_format_network", "dhlif_network", "counts_to_beats", "DROP_REASONS", "time_bin_fates",
-           "Expected", "expected_from_counts", "Observed", "compare"]
+           "Expected", "expected_from_counts", "Observed", "scores_of", "compare"]
 
 END = 1
 EVENT = 0
@@ -226,6 +227,12 @@ def expected_from_counts(params: NetworkParams, counts: np.ndarray) -> Expected:
     return expected_from_trace(run_network(params, counts))
 
 
+def scores_of(record: dict) -> tuple[list[int], int]:
+    """``(scores, argmax)`` of an unpacked ``o_scores`` record (:func:`sim.stream.unpack` gives
+    the scores array as a dict by index)."""
+    return [int(v) for v in array_values(record["scores"])], int(record["argmax"])
+
+
 @dataclass
 class Observed:
     """What the processor showed: filled beat by beat from its taps."""
@@ -248,6 +255,11 @@ class Observed:
             self.spikes[k].append([])
         else:
             self.spikes[k][-1].append(int(index))
+
+    def scores_beat(self, record: dict):
+        """The first ``o_scores`` beat of the sample (an unpacked record)."""
+        if self.scores is None:
+            self.scores, self.argmax = scores_of(record)
 
     def readout_beat(self, neuron: int, u: int):
         if neuron in self.current_row:

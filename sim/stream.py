@@ -5,9 +5,11 @@ Three things, shared by every core's tests:
 * :func:`pack` / :func:`unpack`: a payload record (a ``dict`` of field name to int, nested
   ``dict`` for nested layouts) to and from the flat bit vector of a ``StructLayout``. The field
   offsets, widths and signedness come from the layout that defined the port, never from
-  hand-counted offsets. Signed fields decode to negative ints.
+  hand-counted offsets. Signed fields decode to negative ints, an ``ArrayLayout`` field to a
+  dict by index (:func:`array_values` makes it a list).
 * :class:`SimStreamSource` / :class:`SimStreamSink`: ``amaranth.sim`` testbench endpoints for a
-  ``stream.Interface`` with seeded random idle cycles (source) and backpressure (sink).
+  ``stream.Interface`` with seeded random idle cycles (source) and backpressure (sink), and
+  :func:`run_simulation`, which clocks a design and runs its testbenches.
 * :class:`CocotbStreamDriver` / :class:`CocotbStreamMonitor`: the same endpoints for cocotb on
   generated Verilog, where a stream port ``name`` appears as ``name__payload``,
   ``name__valid`` and ``name__ready`` (Amaranth's flattening of a component's ports).
@@ -27,13 +29,16 @@ from collections.abc import Callable, Iterable, Mapping
 
 from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
+from amaranth.sim import Simulator
 
 __all__ = [
     "stream_ports",
     "pack",
     "unpack",
+    "array_values",
     "SimStreamSource",
     "SimStreamSink",
+    "run_simulation",
     "CocotbStreamDriver",
     "CocotbStreamMonitor",
 ]
@@ -96,6 +101,11 @@ def _pack(layout: data.StructLayout, record: Mapping, prefix: str) -> int:
 def unpack(layout: data.StructLayout, bits: int) -> dict:
     """Decode the layout's bit vector into a record (signed fields as negative ints, enum fields as their values)."""
     return _const_to_record(data.Const(layout, int(bits)))
+
+
+def array_values(record: Mapping) -> list:
+    """An ``ArrayLayout`` value as :func:`unpack` gives it (a dict by index), as a list."""
+    return [record[k] for k in sorted(record)]
 
 
 def _const_to_record(const: data.Const) -> dict:
@@ -198,6 +208,18 @@ class SimStreamSink:
                 self.beats.append(record)
                 if self.on_beat is not None:
                     self.on_beat(record)
+
+
+def run_simulation(dut, testbenches: Iterable[Callable], background: Iterable[Callable] = ()) -> None:
+    """Simulate ``dut`` in ``amaranth.sim`` with a 100 MHz ``sync`` clock until every testbench
+    of ``testbenches`` has returned; those of ``background`` (endpoints' ``run``) run beside them."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for testbench in background:
+        sim.add_testbench(testbench, background=True)
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    sim.run()
 
 
 # --- cocotb endpoints ----------------------------------------------------------------------------

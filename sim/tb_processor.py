@@ -30,7 +30,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from hw.processor.network import NetworkProcessor
 from sim.processor_model import Expected, Observed, compare
 from sim.runner import load_config
-from sim.stream import CocotbStreamDriver, CocotbStreamMonitor, unpack
+from sim.stream import CocotbStreamDriver, CocotbStreamMonitor, array_values, unpack
 from sim.uart import start_link, uart_send
 
 
@@ -40,10 +40,6 @@ def expected_from_json(record: dict) -> Expected:
         scores=record["scores"], argmax=record["argmax"], current_saturation=record["current_saturation"],
         neuron_saturation=record["neuron_saturation"],
     )
-
-
-def _array(record) -> list:
-    return [record[k] for k in sorted(record)]
 
 
 @cocotb.test()
@@ -107,12 +103,9 @@ async def processor_matches_golden(dut):
         await RisingEdge(dut.clk)
     await ClockCycles(dut.clk, 10)
     if scores:
-        observed.scores = _array(scores[0]["scores"])
-        observed.argmax = scores[0]["argmax"]
-    counters = {
-        "current_saturation": _array(unpack(model.current_saturation.shape(), int(dut.current_saturation.value))),
-        "neuron_saturation": _array(unpack(model.neuron_saturation.shape(), int(dut.neuron_saturation.value))),
-    }
+        observed.scores_beat(scores[0])
+    counters = {name: array_values(unpack(getattr(model, name).shape(), int(getattr(dut, name).value)))
+                for name in ("current_saturation", "neuron_saturation")}
     errors = compare(expected, observed, counters=counters)
     for name in ("dropped_backwards", "dropped_out_of_range", "dropped_late"):
         want = config.get("expected_drops", {}).get(name)

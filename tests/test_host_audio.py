@@ -5,6 +5,7 @@ import json
 import os
 import select
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from golden.model_file import load_model, save_model
 from golden.network import default_network, run_network
 from hw import host
 from hw.board_model import BoardModel, admit_events, estimate_cycles, model_steps
-from sim.processor_model import random_network
+from sim.processor_model import mixed_format_network, random_network
 
 MODEL = host.Path(__file__).resolve().parent.parent / "models" / "fsdd_silif.safetensors"
 RECORDINGS = ("3_theo_0.wav", "7_george_2.wav", "0_jackson_1.wav", "9_yweweler_4.wav")
@@ -194,15 +195,21 @@ def test_check_reports_whether_the_board_equals_the_golden_model(tmp_path, capsy
         assert status == 1 and "check: " in out and "scores differ" in out
 
 
-def test_board_time_estimate_follows_the_simulated_processor():
-    """estimate_cycles against NetworkProcessor in amaranth.sim, first input beat to SCORES.
+@pytest.mark.parametrize("network", ["plain", "row_scale"])
+def test_board_time_estimate_follows_the_simulated_processor(network):
+    """estimate_cycles against NetworkProcessor in amaranth.sim, first input beat to SCORES, on a
+    network without and with a per-row scale (whose drain costs 5 more cycles per step).
 
     On a network this small the layers' overlap, which the model ignores, is a large share:
     the estimate is about 30 % high (on the FSDD networks within a few %, bench.cycle_model).
     """
     from hw.processor.cycles import simulated_cycles
 
-    params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)), max_events_per_step=40)
+    if network == "plain":
+        params = random_network(3, hidden=(("refractory_lif", 9), ("lif", 7)), max_events_per_step=40)
+    else:
+        params = mixed_format_network(3, max_events_per_step=40)
+        assert params.layers[0].scaled
     rng = np.random.default_rng(0)
     events = channel_events(rng.integers(0, 12, 80), np.sort(rng.integers(0, 300, 80)))
     trace = run_network(params, events, 6)
@@ -210,3 +217,19 @@ def test_board_time_estimate_follows_the_simulated_processor():
     simulated = simulated_cycles(params, events, 6, lanes=1)
     estimate = estimate_cycles(params, trace, lanes=1)
     assert simulated * 0.9 < estimate < simulated * 1.4, (estimate, simulated)
+
+
+def test_board_time_estimate_of_a_batch_and_of_a_row_scale():
+    """A batch's estimate is the mean of its samples' (rounded); a per-row scale adds its drain's
+    5 extra stages once per step (hw.processor.synapse.drain_extra_stages), the same trace
+    without it does not."""
+    params = mixed_format_network(4, max_events_per_step=40)
+    counts = np.random.default_rng(1).integers(0, 2, (3, 6, params.n_inputs))
+    each = [estimate_cycles(params, run_network(params, sample)) for sample in counts]
+    batch = run_network(params, counts)
+    assert estimate_cycles(params, batch) == round(np.mean(each))
+    first = params.layers[0]
+    unscaled = replace(params, layers=[replace(first, row_scale_q=None, row_scale_fmt=None), *params.layers[1:]])
+    # Layer 1 shifts right (1 extra stage), the unscaled layer 0 left (none): 5 - 1 more per step.
+    assert params.layers[1].current_shift == 1 and unscaled.layers[0].current_shift < 0
+    assert estimate_cycles(params, batch) - estimate_cycles(unscaled, batch) == (5 - 1) * 6

@@ -20,24 +20,9 @@ from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
     Observed, compare, counts_to_beats, dhlif_network, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
-    random_network,
+    random_network, scores_of,
 )
-from sim.stream import SimStreamSink, SimStreamSource
-
-
-def _array(record):
-    """An ArrayLayout field of an unpacked record (a dict by index) as a list."""
-    return [record[k] for k in sorted(record)]
-
-
-def _run(dut, testbenches, background=()):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    for tb in background:
-        sim.add_testbench(tb, background=True)
-    for tb in testbenches:
-        sim.add_testbench(tb)
-    sim.run()
+from sim.stream import SimStreamSink, SimStreamSource, run_simulation
 
 
 # --- LI readout core ------------------------------------------------------------------------
@@ -70,24 +55,17 @@ def test_readout_core_matches_golden(n, backpressure, wide):
 
     async def finish(ctx):
         await ctx.tick().until(core.i_current.valid)
-        while not source.done:
-            await ctx.tick()
-        ctx.set(core.i_finish.payload.emit, 1)
-        ctx.set(core.i_finish.valid, 1)
-        await ctx.tick().until(core.i_finish.ready)
-        ctx.set(core.i_finish.valid, 0)
-        for _ in range(200 + 4 * n):
-            await ctx.tick()
+        await source_done(ctx, source)
+        await SimStreamSource(core.i_finish, [{"emit": 1}]).run(ctx)
+        await ctx.tick().repeat(200 + 4 * n)
         final["saturation"] = ctx.get(core.saturation_count)
 
-    _run(core, [source.run, finish], background=[state_sink.run, score_sink.run])
+    run_simulation(core, [source.run, finish], background=[state_sink.run, score_sink.run])
     got_u = np.array([s["u"] for s in states]).reshape(steps, n)
     assert [s["neuron"] for s in states] == [b["neuron"] for b in beats]
     np.testing.assert_array_equal(got_u, trace.u.numpy())
     assert [s["saturated"] for s in states] == [int(v) for v in trace.saturated.numpy().reshape(-1)]
-    assert len(scores) == 1
-    assert _array(scores[0]["scores"]) == [int(v) for v in trace.scores]
-    assert scores[0]["argmax"] == int(trace.prediction)
+    assert [scores_of(beat) for beat in scores] == [([int(v) for v in trace.scores], int(trace.prediction))]
     assert final["saturation"] == trace.saturation_count > 0
 
 
@@ -103,23 +81,14 @@ def test_readout_argmax_first_index_wins_ties_and_clears():
 
     async def tb(ctx):
         for currents in samples:
-            for i, x in enumerate(currents):
-                ctx.set(core.i_current.payload.neuron, i)
-                ctx.set(core.i_current.payload.current, x)
-                ctx.set(core.i_current.valid, 1)
-                await ctx.tick().until(core.i_current.ready)
-            ctx.set(core.i_current.valid, 0)
-            ctx.set(core.i_finish.payload.emit, 1)
-            ctx.set(core.i_finish.valid, 1)
-            await ctx.tick().until(core.i_finish.ready)
-            ctx.set(core.i_finish.valid, 0)
-        for _ in range(60):
-            await ctx.tick()
+            beats = [{"neuron": i, "current": x} for i, x in enumerate(currents)]
+            await SimStreamSource(core.i_current, beats).run(ctx)
+            await SimStreamSource(core.i_finish, [{"emit": 1}]).run(ctx)
+        await ctx.tick().repeat(60)
 
-    _run(core, [tb], background=[sink.run, state_sink.run])
-    assert [s["argmax"] for s in scores] == [1, 2]
-    assert _array(scores[0]["scores"]) == [-32, 256, 256]
-    assert _array(scores[1]["scores"]) == [0, 0, 128]  # membranes and scores were cleared between samples
+    run_simulation(core, [tb], background=[sink.run, state_sink.run])
+    # Classes 1 and 2 tie: the first wins; membranes and scores were cleared between samples.
+    assert [scores_of(beat) for beat in scores] == [([-32, 256, 256], 1), ([0, 0, 128], 2)]
 
 
 # --- synapse stage --------------------------------------------------------------------------
@@ -198,7 +167,7 @@ def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed):
             await ctx.tick()
         final["saturation"] = ctx.get(syn.saturation_count)
 
-    _run(syn, [source.run, allow], background=[s.run for s in sinks])
+    run_simulation(syn, [source.run, allow], background=[s.run for s in sinks])
     return got, final["saturation"]
 
 
@@ -301,11 +270,7 @@ def test_stream_register_passes_every_beat_in_order(idle, backpressure):
         await source.run(ctx)
         await ctx.tick().repeat(20)  # the last beats leave the register stage
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(feed)
-    sim.add_testbench(sink.run, background=True)
-    sim.run()
+    run_simulation(dut, [feed], background=[sink.run])
     assert [beat["tag"] for beat in sink.beats] == list(range(200))
     if idle == backpressure == 0:
         assert source.cycles == len(records)
@@ -332,10 +297,7 @@ def test_stream_register_ready_does_not_follow_o_ready():
             ctx.set(dut.o.ready, k % 3 == 0)
             await ctx.tick()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    run_simulation(dut, [tb])
     assert changed == []
 
 
@@ -360,7 +322,7 @@ def _pass(dut, beats, *, idle_prob=0.0, backpressure=0.0, drain=10, counters=())
             await ctx.tick()
         final.update({name: ctx.get(getattr(dut, name)) for name in counters})
 
-    _run(dut, [source.run, wait], background=[sink.run])
+    run_simulation(dut, [source.run, wait], background=[sink.run])
     return out, final
 
 
@@ -469,12 +431,11 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
         for name in ("dropped_backwards", "dropped_out_of_range", "dropped_late"):
             counters[name] = ctx.get(getattr(dut, name))
 
-    _run(dut, [monitor], background=[source.run, sink.run])
+    run_simulation(dut, [monitor], background=[source.run, sink.run])
     if scores:
-        observed.scores = _array(scores[0]["scores"])
-        observed.argmax = int(scores[0]["argmax"])
+        observed.scores_beat(scores[0])
     if all_scores is not None:
-        all_scores += [(_array(b["scores"]), int(b["argmax"])) for b in scores]
+        all_scores += [scores_of(beat) for beat in scores]
     return observed, counters, cycles["total"]
 
 

@@ -7,14 +7,14 @@ module only schedules it.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat, round_shift
 from golden.layers import NEURON_KIND, LIReadoutParams
-from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits, saturate, sum_shifted, tree_select
-from hw.cores.neuron_core import pipeline_control
+from hw.arith import any_of, count_saturating, saturate, sum_shifted, tree_select
+from hw.cores.neuron_core import CoreBase
 from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
 
@@ -28,7 +28,7 @@ DEFAULT_SCORE_EXTRA_BITS = 16
 _STAGES = 8
 
 
-class LIReadoutCore(wiring.Component):
+class LIReadoutCore(CoreBase):
     """``params.n_neurons`` leaky-integrator output neurons, their class scores and the argmax.
 
     Each beat on :attr:`i_current` updates one neuron with its input current ``x`` for the
@@ -50,6 +50,10 @@ class LIReadoutCore(wiring.Component):
     next sample. ``i_current`` is not ready from the moment the finish beat is accepted until
     the clear is done (about ``5 + 2 * n_neurons`` cycles plus any wait on :attr:`o_scores`).
 
+    The core builds on :class:`hw.cores.neuron_core.CoreBase` (input stream, accept with the
+    read-after-write stall, write-back with the clear); its clear is ``i_finish``, which zeroes
+    the scores with the membranes, so it has no ``clear`` member.
+
     Parameters
     ----------
     params : LIReadoutParams
@@ -61,7 +65,7 @@ class LIReadoutCore(wiring.Component):
     Members
     -------
     i_current : ``In(stream.Signature(current_layout))``
-        ``{neuron: unsigned(index_bits), current: input_fmt}``.
+        ``{neuron: unsigned(index_bits), current: input_fmt}`` (:class:`CoreBase`).
     o_state : ``Out(stream.Signature(state_layout))``
         ``{neuron, u: state_fmt, saturated: 1}``: one beat per update, in input order.
     i_finish : ``In(stream.Signature(finish_layout))``
@@ -101,66 +105,55 @@ class LIReadoutCore(wiring.Component):
         C  score saturated and stored; clamp flags registered for the counter
     """
 
+    params_class = LIReadoutParams
     #: Cycles from accepting an input beat to its output beat being valid.
     latency = 9
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = 7
 
     def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
-        if not isinstance(params, LIReadoutParams):
-            raise TypeError(f"params must be a LIReadoutParams, not {type(params).__name__}")
+        self._score_fmt = score_fmt
+        super().__init__(params)
+
+    def state_fields(self, params) -> dict:
+        """The membrane ``{u: state_fmt}``."""
+        return {"u": params.state_fmt.shape()}
+
+    def output_members(self) -> dict:
+        """``o_state``, ``i_finish`` and ``o_scores``; resolves and checks ``score_fmt``."""
+        p = self._params
+        score_fmt = self._score_fmt
         if score_fmt is None:
-            score_fmt = QFormat(params.state_fmt.int_bits + DEFAULT_SCORE_EXTRA_BITS, params.state_fmt.frac_bits)
-        if not isinstance(score_fmt, QFormat) or not score_fmt.signed or score_fmt.width < params.state_fmt.width:
+            score_fmt = QFormat(p.state_fmt.int_bits + DEFAULT_SCORE_EXTRA_BITS, p.state_fmt.frac_bits)
+        if not isinstance(score_fmt, QFormat) or not score_fmt.signed or score_fmt.width < p.state_fmt.width:
             raise ValueError(
-                f"score_fmt must be a signed QFormat at least as wide as state_fmt {params.state_fmt}, "
-                f"not {score_fmt}"
+                f"score_fmt must be a signed QFormat at least as wide as state_fmt {p.state_fmt}, not {score_fmt}"
             )
-        if score_fmt.frac_bits != params.state_fmt.frac_bits:
-            raise ValueError(f"score_fmt {score_fmt} must have the fractional bits of state_fmt {params.state_fmt}")
-        self._params = params
+        if score_fmt.frac_bits != p.state_fmt.frac_bits:
+            raise ValueError(f"score_fmt {score_fmt} must have the fractional bits of state_fmt {p.state_fmt}")
         self._score_fmt = score_fmt
         index_shape = unsigned(self.index_bits)
-        self._current_layout = data.StructLayout({"neuron": index_shape, "current": params.input_fmt.shape()})
         self._state_layout = data.StructLayout(
-            {"neuron": index_shape, "u": params.state_fmt.shape(), "saturated": unsigned(1)}
+            {"neuron": index_shape, **self.state_fields(p), "saturated": unsigned(1)}
         )
         self._finish_layout = data.StructLayout({"emit": unsigned(1)})
         self._scores_layout = data.StructLayout(
-            {"argmax": index_shape, "scores": data.ArrayLayout(score_fmt.shape(), params.n_neurons)}
+            {"argmax": index_shape, "scores": data.ArrayLayout(score_fmt.shape(), p.n_neurons)}
         )
-        super().__init__({
-            "i_current": In(stream.Signature(self._current_layout)),
+        return {
             "o_state": Out(stream.Signature(self._state_layout)),
             "i_finish": In(stream.Signature(self._finish_layout)),
             "o_scores": Out(stream.Signature(self._scores_layout)),
-            "saturation_count": Out(COUNTER_WIDTH),
-        })
+        }
 
     # --- derived facts --------------------------------------------------------------------
-    @property
-    def params(self) -> LIReadoutParams:
-        return self._params
-
     @property
     def score_fmt(self) -> QFormat:
         return self._score_fmt
 
     @property
-    def n_neurons(self) -> int:
-        return self._params.n_neurons
-
-    @property
-    def index_bits(self) -> int:
-        """Width of a neuron index (at least 1)."""
-        return index_bits(self._params.n_neurons)
-
-    @property
-    def current_layout(self) -> data.StructLayout:
-        return self._current_layout
-
-    @property
     def state_layout(self) -> data.StructLayout:
+        """Payload of ``o_state``: ``{neuron, u, saturated}``."""
         return self._state_layout
 
     @property
@@ -180,7 +173,8 @@ class LIReadoutCore(wiring.Component):
         coef_shape = p.coef_fmt.shape()
         index_shape = unsigned(self.index_bits)
 
-        state_rd, state_wr = state_memory(m, "state_mem", shape=p.state_fmt.shape(), depth=n, read="transparent")
+        state_rd, state_wr = state_memory(m, "state_mem", shape=data.StructLayout(self.state_fields(p)), depth=n,
+                                          read="transparent")
         param_layout = data.StructLayout({"alpha": coef_shape, "gain": coef_shape})
         param_rd = parameter_memory(m, "param_mem", shape=param_layout,
                                     init=[{"alpha": int(a), "gain": int(g)} for a, g in zip(p.alpha_q, p.gain_q)],
@@ -193,8 +187,7 @@ class LIReadoutCore(wiring.Component):
         running = Signal(init=1)
         clearing = Signal()
         index = Signal(range(n + 1))
-        advance, valid, neuron = pipeline_control(m, self.i_current, stages=_STAGES, hazard_stages=self.hazard_stages,
-                                                  read_ports=(state_rd, param_rd), accepting=running)
+        advance, valid, neuron = self.pipeline_control(m, _STAGES, (state_rd, param_rd), accepting=running)
 
         # Stage 1 -> 2: operands; the parameters in the block RAM's output register (hw.memories,
         # output_register=True), the membrane in a fabric register behind the transparent read.
@@ -205,7 +198,7 @@ class LIReadoutCore(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 current_1.eq(self.i_current.payload.current),
-                u_2.eq(state_rd.data),
+                u_2.eq(state_rd.data.u),
                 current_2.eq(current_1),
             ]
         # Stages 3 to 5: partial products through the input (3), pipeline (4) and output (5)
@@ -234,11 +227,9 @@ class LIReadoutCore(wiring.Component):
         # Write-back and output register.
         write_back = Signal()
         m.d.comb += write_back.eq(valid[_STAGES] & advance)
-        m.d.comb += [  # the clear sweep overrides the write-back (plain expressions: known from time 0)
-            state_wr.addr.eq(Mux(clearing, index, neuron[_STAGES])),
-            state_wr.data.eq(Mux(clearing, 0, u_8)),
-            state_wr.en.eq(clearing | write_back),
-        ]
+        sweep = Signal(self.clear_layout)  # the clear sweep overrides the write-back
+        m.d.comb += [sweep.active.eq(clearing), sweep.neuron.eq(index)]
+        self.write_back(m, state_wr, neuron=neuron[_STAGES], enable=write_back, fields={"u": u_8}, clear=sweep)
 
         # Score update, beside the write-back: A registers (neuron, u) and the neuron's score
         # (a multiplexer tree), B adds them, C saturates and stores the sum. A neuron's updates

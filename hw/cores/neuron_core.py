@@ -7,21 +7,22 @@ saturated}``), takes an optional ``clear`` of its state memory, and counts satur
 ``saturation_count``. A core subclasses :class:`NeuronCore`, declares its parameter class,
 input stream, latency, hazard window, input and state fields, takes its memories from
 :mod:`hw.memories`, and writes the datapath in ``elaborate``; :func:`pipeline_control`,
-:meth:`NeuronCore.write_back` and :meth:`NeuronCore.output_register` give it the control every
+:meth:`CoreBase.write_back` and :meth:`NeuronCore.output_register` give it the control every
 such core shares (stage registers, accept with the read-after-write stall, write-back with the
-clear, output register with backpressure). The leaky-integrator readout shares
-:func:`pipeline_control` and :func:`stage_registers`.
+clear, output register with backpressure). The leaky-integrator readout builds on their common
+base :class:`CoreBase` (input stream, state fields, clear, accept and write-back) with its own
+outputs.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Signal, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits
 
-__all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "pipeline_control", "stage_registers"]
+__all__ = ["COUNTER_WIDTH", "CoreBase", "NeuronCore", "output_register", "pipeline_control", "stage_registers"]
 
 
 def stage_registers(m, advance):
@@ -109,19 +110,20 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
                 m.d.sync += state_pending.eq(0)
 
 
-class NeuronCore(wiring.Component):
-    """Base of the time-multiplexed spiking cores (refractory LIF, SiLIF, C-SiLIF, DH-LIF).
+class CoreBase(wiring.Component):
+    """The contract every time-multiplexed core shares (the spiking cores and the leaky-integrator
+    readout): one ``{neuron, <input fields>}`` input stream, an optional ``clear`` of the state
+    memory, a saturation counter, and the accept and write-back control.
 
     A subclass declares, as class attributes, :attr:`params_class`, :attr:`input_name` (its
     input stream member), :attr:`latency` and :attr:`hazard_stages`, and implements
-    :meth:`input_fields` and :meth:`state_fields`.
+    :meth:`input_fields` (if not the default ``current``), :meth:`state_fields` and
+    :meth:`output_members`.
 
     Parameters
     ----------
     params
         An instance of :attr:`params_class` (``n_neurons`` and the formats).
-    emit_state : bool
-        Add the :attr:`o_state` port that reports every update.
     clearable : bool
         Add the :attr:`clear` port, through which a parent zeroes the state memory.
 
@@ -129,11 +131,6 @@ class NeuronCore(wiring.Component):
     -------
     <input_name> : ``In(stream.Signature(input_layout))``
         ``{neuron, <input fields>}``: one beat per neuron update.
-    o_spike : ``Out(stream.Signature(spike_layout))``
-        ``{neuron}``: one beat per update that fired, in input order.
-    o_state : ``Out(stream.Signature(state_layout))``
-        ``{neuron, <state fields>, spike, saturated}``: one beat per update, in input order.
-        Only with ``emit_state=True``.
     clear : ``In(clear_layout)``
         ``{active, neuron}``: in a cycle with ``active`` high, the state memory's write port
         writes zero at ``neuron`` instead of the pipeline's write-back (a write-back in that
@@ -151,25 +148,15 @@ class NeuronCore(wiring.Component):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages: int = 0
 
-    def __init__(self, params, *, emit_state: bool = True, clearable: bool = False):
+    def __init__(self, params, *, clearable: bool = False):
         if not isinstance(params, self.params_class):
             raise TypeError(f"params must be a {self.params_class.__name__}, not {type(params).__name__}")
         self._params = params
-        self._emit_state = bool(emit_state)
         self._clearable = bool(clearable)
         index_shape = unsigned(self.index_bits)
         self._input_layout = data.StructLayout({"neuron": index_shape, **self.input_fields(params)})
-        self._spike_layout = data.StructLayout({"neuron": index_shape})
-        self._state_layout = data.StructLayout(
-            {"neuron": index_shape, **self.state_fields(params), "spike": unsigned(1), "saturated": unsigned(1)}
-        )
         self._clear_layout = data.StructLayout({"active": unsigned(1), "neuron": index_shape})
-        members = {
-            self.input_name: In(stream.Signature(self._input_layout)),
-            "o_spike": Out(stream.Signature(self._spike_layout)),
-        }
-        if self._emit_state:
-            members["o_state"] = Out(stream.Signature(self._state_layout))
+        members = {self.input_name: In(stream.Signature(self._input_layout)), **self.output_members()}
         if self._clearable:
             members["clear"] = In(self._clear_layout)
         members["saturation_count"] = Out(COUNTER_WIDTH)
@@ -180,23 +167,18 @@ class NeuronCore(wiring.Component):
         return {"current": params.input_fmt.shape()}
 
     def state_fields(self, params) -> dict:
-        """The core's state words reported on ``o_state`` (between ``neuron`` and ``spike``)."""
+        """The core's state words, as its state memory stores them and ``o_state`` reports them
+        (after ``neuron``)."""
         raise NotImplementedError
 
-    @classmethod
-    def branch_inputs(cls, params) -> dict | None:
-        """The input fields that sum their own input slice of the layer's weights, each with its
-        clamp: ``{field: (slice, QFormat)}`` for :class:`hw.processor.synapse.SynapseStage`;
-        ``None`` (the default) for one ``current`` per neuron over every input."""
-        return None
+    def output_members(self) -> dict:
+        """The subclass's members between the input stream and ``clear``, by name (called once
+        :attr:`params` is set)."""
+        raise NotImplementedError
 
     @property
     def params(self):
         return self._params
-
-    @property
-    def emit_state(self) -> bool:
-        return self._emit_state
 
     @property
     def clearable(self) -> bool:
@@ -227,6 +209,89 @@ class NeuronCore(wiring.Component):
         return self._input_layout
 
     @property
+    def clear_layout(self) -> data.StructLayout:
+        """Shape of ``clear``: ``{active, neuron}``."""
+        return self._clear_layout
+
+    # --- shared hardware ------------------------------------------------------------------
+    def pipeline_control(self, m, stages: int, read_ports, *, accepting=None):
+        """:func:`pipeline_control` on the input stream with :attr:`hazard_stages`."""
+        return pipeline_control(m, self.input_stream, stages=stages, hazard_stages=self.hazard_stages,
+                                read_ports=read_ports, accepting=accepting)
+
+    def write_back(self, m, port, *, neuron, enable, fields: dict, clear=None):
+        """Drive the state memory's write port: the words ``fields`` (by name; every field of the
+        memory's layout) at ``neuron`` when ``enable`` is high, or zero at ``clear.neuron`` while
+        ``clear.active`` is high.
+
+        ``clear`` (a value of :attr:`clear_layout`) is the :attr:`clear` member with
+        ``clearable``, else none unless the core sweeps its own state (the readout)."""
+        words = {name for name, _ in port.data.shape()}
+        if set(fields) != words:
+            raise ValueError(f"fields must name the state memory's words {sorted(words)}, not {sorted(fields)}")
+        if clear is None and self._clearable:
+            clear = self.clear
+        if clear is None:
+            m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
+            m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
+            return
+        # Plain expressions (no m.If on comb): the generated Verilog knows them from time 0.
+        m.d.comb += [port.addr.eq(Mux(clear.active, clear.neuron, neuron)), port.en.eq(clear.active | enable)]
+        m.d.comb += [getattr(port.data, name).eq(Mux(clear.active, 0, value)) for name, value in fields.items()]
+
+
+class NeuronCore(CoreBase):
+    """Base of the time-multiplexed spiking cores (refractory LIF, SiLIF, C-SiLIF, DH-LIF, LIF,
+    IF, CubaLIF): :class:`CoreBase` with spike and state outputs.
+
+    Parameters
+    ----------
+    params
+        An instance of :attr:`params_class` (``n_neurons`` and the formats).
+    emit_state : bool
+        Add the :attr:`o_state` port that reports every update.
+    clearable : bool
+        Add the :attr:`clear` port (:class:`CoreBase`).
+
+    Members
+    -------
+    <input_name>, clear, saturation_count
+        As :class:`CoreBase`.
+    o_spike : ``Out(stream.Signature(spike_layout))``
+        ``{neuron}``: one beat per update that fired, in input order.
+    o_state : ``Out(stream.Signature(state_layout))``
+        ``{neuron, <state fields>, spike, saturated}``: one beat per update, in input order.
+        Only with ``emit_state=True``.
+    """
+
+    def __init__(self, params, *, emit_state: bool = True, clearable: bool = False):
+        self._emit_state = bool(emit_state)
+        super().__init__(params, clearable=clearable)
+
+    def output_members(self) -> dict:
+        """``o_spike``, and ``o_state`` with ``emit_state``."""
+        index_shape = unsigned(self.index_bits)
+        self._spike_layout = data.StructLayout({"neuron": index_shape})
+        self._state_layout = data.StructLayout(
+            {"neuron": index_shape, **self.state_fields(self._params), "spike": unsigned(1), "saturated": unsigned(1)}
+        )
+        outputs = {"o_spike": Out(stream.Signature(self._spike_layout))}
+        if self._emit_state:
+            outputs["o_state"] = Out(stream.Signature(self._state_layout))
+        return outputs
+
+    @classmethod
+    def branch_inputs(cls, params) -> dict | None:
+        """The input fields that sum their own input slice of the layer's weights, each with its
+        clamp: ``{field: (slice, QFormat)}`` for :class:`hw.processor.synapse.SynapseStage`;
+        ``None`` (the default) for one ``current`` per neuron over every input."""
+        return None
+
+    @property
+    def emit_state(self) -> bool:
+        return self._emit_state
+
+    @property
     def spike_layout(self) -> data.StructLayout:
         """Payload of ``o_spike``: ``{neuron}``."""
         return self._spike_layout
@@ -236,32 +301,12 @@ class NeuronCore(wiring.Component):
         """Payload of ``o_state``: ``{neuron, <state fields>, spike, saturated}``."""
         return self._state_layout
 
-    @property
-    def clear_layout(self) -> data.StructLayout:
-        """Shape of ``clear``: ``{active, neuron}``."""
-        return self._clear_layout
-
     # --- shared hardware ------------------------------------------------------------------
     def parameter_words(self) -> list[dict]:
         """The parameter memory's contents: per neuron, each field of the subclass's
         ``param_row_layout`` from the parameter object's per-neuron array of that name plus ``_q``."""
         columns = {name: getattr(self._params, f"{name}_q") for name, _ in self.param_row_layout}
         return [{name: int(column[i]) for name, column in columns.items()} for i in range(self.n_neurons)]
-
-    def pipeline_control(self, m, stages: int, read_ports):
-        """:func:`pipeline_control` on the input stream with :attr:`hazard_stages`."""
-        return pipeline_control(m, self.input_stream, stages=stages, hazard_stages=self.hazard_stages,
-                                read_ports=read_ports)
-
-    def write_back(self, m, port, *, neuron, enable, fields: dict):
-        """Drive the state memory's write port: the words ``fields`` (by name) at ``neuron`` when
-        ``enable`` is high, or, with ``clearable``, zero at ``clear.neuron`` while
-        ``clear.active`` is high."""
-        m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
-        m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
-        if self._clearable:
-            with m.If(self.clear.active):
-                m.d.comb += [port.addr.eq(self.clear.neuron), port.data.eq(0), port.en.eq(1)]
 
     def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
         """The output register behind the last stage, its backpressure, and the saturation counter.

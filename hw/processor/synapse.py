@@ -30,7 +30,16 @@ from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bit
 from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
-__all__ = ["synapse_command_layout", "weight_bank_depth", "SynapseStage", "input_branch"]
+__all__ = ["drain_extra_stages", "synapse_command_layout", "weight_bank_depth", "SynapseStage", "input_branch"]
+
+
+def drain_extra_stages(scaled: bool, shift: int) -> int:
+    """Drain stages of a synapse stage beyond an unscaled, unshifted layer's: 5 with a per-row
+    scale (a register of ``acc + bias``, the :class:`~hw.ecp5.Multiplier` pipeline, a register
+    of the summed partial products), 1 for a right shift (``shift > 0``), else 0."""
+    if scaled:
+        return 1 + Multiplier.latency + 1
+    return 1 if shift > 0 else 0
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -189,9 +198,7 @@ class SynapseStage(wiring.Component):
     @property
     def drain_extra_stages(self) -> int:
         """Drain stages beyond an unscaled, unshifted layer's (see the class docstring)."""
-        if self._scaled:
-            return 1 + Multiplier.latency + 1
-        return 1 if self._shift > 0 else 0
+        return drain_extra_stages(self._scaled, self._shift)
 
     @property
     def row_bits(self) -> int:
