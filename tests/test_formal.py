@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pytest
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Assert, Const, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -23,9 +23,13 @@ from hw.formal.checks import (
 )
 from hw.cores.refractory_lif import RefractoryLIFCore
 from hw.formal.sby import prove
-from hw.link.frame_decoder import FrameDecoder
+from hw.link.frame_decoder import CommandKind, FrameDecoder
 from hw.processor.time_bins import TimeBinController
 from hw.streams import StreamQueue
+
+
+#: Steps of the frame decoder's CRC check: the first at which an EVENT command can leave.
+FRAME_DECODER_CRC_DEPTH = 18
 
 
 @dataclass(frozen=True)
@@ -54,9 +58,10 @@ PROOFS = {
     "queue_depth_4": Proof(lambda: QueueCheck(width=2, depth=4), "bmc", 14),
     # Order of events through the time bins (3 inputs, 3 ticks a bin, <= 2 events a step).
     "time_bins_order": Proof(TimeBinOrderCheck, "bmc", 12),
-    # No command from a frame with a bad CRC or length, 12 cycles: every 5-byte frame (END,
-    # RESET, READ_STATUS) after any prefix; an EVENT frame (14 bytes) needs 18 (too slow here).
-    "frame_decoder_crc": Proof(FrameDecoderCRCCheck, "bmc", 12),
+    # No command from a frame with a bad CRC or length, 18 cycles: every 5-byte frame (END,
+    # RESET, READ_STATUS) after any prefix of up to 13 cycles, and an EVENT frame (14 bytes)
+    # taken from reset (its command leaves in cycle 18: test_crc_bound_reaches_an_event).
+    "frame_decoder_crc": Proof(FrameDecoderCRCCheck, "bmc", FRAME_DECODER_CRC_DEPTH),
 }
 
 
@@ -112,3 +117,20 @@ def test_checker_finds_a_broken_design(name, checker, tmp_path):
     result = prove(checker(), name, tmp_path, depth=12, mode="bmc")
     assert result.status == "FAIL", f"{name}: SymbiYosys says {result.status}, expected FAIL\n{result.log[-2000:]}"
     assert "Assert failed" in result.log
+
+
+class _NoEventCheck(FrameDecoderCRCCheck):
+    """The CRC checker plus a claim that is false once an EVENT frame can be decoded."""
+
+    def add_properties(self, m, decoder):
+        super().add_properties(m, decoder)
+        with m.If(decoder.o.valid):
+            m.d.comb += Assert(decoder.o.payload.kind != CommandKind.EVENT, "never an EVENT command")
+
+
+@pytest.mark.parametrize("depth, status", [(FRAME_DECODER_CRC_DEPTH - 1, "PASS"), (FRAME_DECODER_CRC_DEPTH, "FAIL")])
+def test_crc_bound_reaches_an_event(depth, status, tmp_path):
+    """The CRC check's bound covers an EVENT frame: within it the solver finds an EVENT command
+    (so the CRC property was checked on one), one step fewer it cannot."""
+    result = prove(_NoEventCheck(), f"no_event_{depth}", tmp_path, depth=depth, mode="bmc")
+    assert result.status == status, f"depth {depth}: SymbiYosys says {result.status}, expected {status}"
