@@ -9,16 +9,18 @@ highest, the spread (highest minus lowest) and how many seeds met the clock.
 
 Networks: ``default`` (the default build's model, ``hw.build.DEFAULT_MODEL``), ``silif``,
 ``csilif``, ``rlif`` (``models/fsdd_<kind>.safetensors``) and ``embedded`` (the small embedded
-default network). Results go to ``build/bench/fmax.json``; each build's files and
-``report.md`` stay in ``build/fmax/<network>-seed<seed>/``. ``--jobs N`` runs N builds side by side
-(each is single-threaded).
+default network). The builds go seed by seed (every network's seed 1, then seed 2, ...), and
+``build/bench/fmax.json`` is rewritten after each one with the rows so far, so a run stopped early
+keeps a table of every network at the seeds it reached; each build's files and ``report.md`` stay
+in ``build/fmax/<network>-seed<seed>/``. ``--jobs N`` runs N builds side by side (each is
+single-threaded).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from bench.common import build_failure, build_fit, format_table, write_fit_results
@@ -92,19 +94,26 @@ def main(argv=None) -> int:
     parser.add_argument("--router", choices=ROUTERS, default=DEFAULT_ROUTER)
     parser.add_argument("--jobs", type=positive_int, default=1, help="builds side by side (default: 1)")
     args = parser.parse_args(argv)
-    tasks = [(network, seed) for network in args.networks for seed in args.seeds]
+    tasks = [(network, seed) for seed in args.seeds for network in args.networks]
     options = {"clock_mhz": args.clock_mhz, "variant": args.variant, "router": args.router}
+    rows = []
+
+    def record(row: dict) -> int:
+        rows.append(row)
+        rows.sort(key=lambda r: (args.networks.index(r["network"]), args.seeds.index(r["seed"])))
+        return write_fit_results("fmax", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seeds,
+                                 columns=COLUMNS, summary=summarise(rows), router=args.router)
+
     if args.jobs <= 1:
-        rows = [build_row(network, seed, **options) for network, seed in tasks]
+        for network, seed in tasks:
+            status = record(build_row(network, seed, **options))
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(build_row, network, seed, **options) for network, seed in tasks]
-            rows = [future.result() for future in futures]
-    summary = summarise(rows)
-    status = write_fit_results("fmax", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seeds,
-                               columns=COLUMNS, summary=summary, router=args.router)
+            for future in as_completed(futures):
+                status = record(future.result())
     print()
-    print(format_table(summary, SUMMARY_COLUMNS))
+    print(format_table(summarise(rows), SUMMARY_COLUMNS))
     return status
 
 

@@ -620,3 +620,27 @@ def test_fmax_bench_summarises_each_network_over_its_seeds():
     assert default == {"network": "default", "seeds": "1,2,3", "target_mhz": 100.0, "fmax_median_mhz": 101.0,
                        "fmax_min_mhz": 97.25, "fmax_max_mhz": 104.5, "spread_mhz": 7.25, "met": "2/3"}
     assert rlif["fmax_median_mhz"] is None and rlif["met"] == "0/1"
+
+
+def test_fmax_bench_goes_seed_by_seed_and_keeps_the_rows_of_each_build(tmp_path, monkeypatch):
+    """bench.fmax builds every network's first seed before any second seed, and rewrites its JSON
+    after every build, so a run stopped early keeps the rows it has."""
+    import bench.common
+    from bench import fmax
+
+    monkeypatch.setattr(bench.common, "BENCH_DIR", tmp_path)
+    built, seen = [], []
+
+    def fake_build_row(network, seed, *, clock_mhz, variant, router):
+        path = tmp_path / "fmax.json"
+        seen.append([(r["network"], r["seed"]) for r in json.loads(path.read_text())["rows"]] if path.exists() else [])
+        built.append((network, seed))
+        return {"network": network, "seed": seed, "fmax_mhz": 100.0 + seed, "target_mhz": clock_mhz, "met": seed != 2}
+
+    monkeypatch.setattr(fmax, "build_row", fake_build_row)
+    assert fmax.main(["--networks", "rlif", "default", "--seeds", "1", "2", "--clock-mhz", "100"]) == 1
+    assert built == [("rlif", 1), ("default", 1), ("rlif", 2), ("default", 2)]
+    assert seen == [[], [("rlif", 1)], [("rlif", 1), ("default", 1)], [("rlif", 1), ("rlif", 2), ("default", 1)]]
+    saved = json.loads((tmp_path / "fmax.json").read_text())
+    assert [(r["network"], r["seed"]) for r in saved["rows"]] == [("rlif", 1), ("rlif", 2), ("default", 1), ("default", 2)]
+    assert [(s["network"], s["met"]) for s in saved["meta"]["summary"]] == [("rlif", "1/2"), ("default", "1/2")]

@@ -74,13 +74,14 @@ class SynapseStage(wiring.Component):
       block RAM's output register (``hw.memories``, ``output_register=True``), the bank is
       selected a cycle later into a fabric register, and the accumulator row is read one cycle
       after the weights, through its own output register, so both words meet in the adder.
-      A row's sum is formed from registered memory words and written two cycles after its
-      accumulator read; a read one or two cycles too early for the previous sum of its row
-      takes that sum forwarded (the read port is not transparent: its data goes straight from
-      the block RAM into its output register; a read at the edge of the write is undefined
-      and discarded).
+      A row's sum is formed from registered memory words, registered in fabric (so no path
+      runs from the block RAM's output through the adder back into its input) and written
+      three cycles after its accumulator read; a read one to three cycles too early for the
+      previous sum of its row takes that sum forwarded (the read port is not transparent: its
+      data goes straight from the block RAM into its output register; a read at the edge of
+      the write is undefined and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
-      row is in flight, up to 3 cycles after the last row issued): every row is read,
+      row is in flight, up to 4 cycles after the last row issued): every row is read,
       ``sat(input_fmt, round_shift((acc + bias) * scale, shift))`` (counted) is offered on the
       lane outputs, and the row is cleared to zero. One row per cycle while the lane outputs are
       ready. :attr:`closed` pulses for one cycle when the close is accepted and :attr:`last`
@@ -131,7 +132,7 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles per event; a row's sum is written 4 cycles after its weight read is
+    Event: ``rows`` cycles per event; a row's sum is written 5 cycles after its weight read is
     issued. Close: ``rows + 3 + drain_extra_stages`` cycles from acceptance to the last row's
     beats being valid when every lane output is ready; a lane output that stalls stops every
     lane (the rows move together).
@@ -263,7 +264,7 @@ class SynapseStage(wiring.Component):
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
         # of a row is issued with it (stage 0), the accumulator read one cycle later (stage 1),
-        # the sum is formed in stage 3 and written back there.
+        # the sum is formed in stage 3, registered and written back in stage 4.
         busy = Signal()
         row = Signal(range(rows))
         weight_addr = Signal(range(max(2, len(weight_words))))
@@ -282,6 +283,9 @@ class SynapseStage(wiring.Component):
         last_sum = Signal(acc_layout)
         add4_valid = Signal()
         add4_row = Signal(range(rows))
+        add5_valid = Signal()
+        add5_row = Signal(range(rows))
+        older_sum = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
         drain_row = Signal(range(rows))
@@ -297,7 +301,7 @@ class SynapseStage(wiring.Component):
 
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
-        event_in_flight = busy | add_valid | add2_valid | add3_valid
+        event_in_flight = busy | add_valid | add2_valid | add3_valid | add4_valid
         m.d.comb += self.i.ready.eq(
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
@@ -319,16 +323,19 @@ class SynapseStage(wiring.Component):
         # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
         # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and the bank is
         # selected into a register. The accumulator word, read a stage later, leaves its output
-        # register in stage 3: every operand of the adder is a register. The write of a row
-        # lands two cycles after its accumulator read, so a read issued one or two cycles after
-        # a read of the same row misses that write (or, issued at the edge of the write, reads
-        # an undefined word): the newer such sum is forwarded.
+        # register in stage 3: every operand of the adder is a register. The sum is registered
+        # (`last_sum`, stage 4) and written from that register, so the block RAM's output and
+        # input are never on one path. The write of a row lands three cycles after its
+        # accumulator read, so a read issued one to three cycles after a read of the same row
+        # misses that write (or, issued at the edge of the write, reads an undefined word): the
+        # newest such sum is forwarded.
         m.d.sync += [
             add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
             add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
             add3_valid.eq(add2_valid), add3_row.eq(add2_row),
             add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            last_sum.eq(add_sum),
+            add5_valid.eq(add4_valid), add5_row.eq(add4_row),
+            last_sum.eq(add_sum), older_sum.eq(last_sum),
         ]
         if branch:
             m.d.sync += [branch[1].eq(branch[0]), branch[2].eq(branch[1])]
@@ -341,13 +348,16 @@ class SynapseStage(wiring.Component):
         for port in weight_banks:
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
         # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
-        # adder's path): the sum being written now (one row ahead) or the one written in the
-        # previous cycle (two rows ahead, `last_sum`), the newer first.
+        # adder's path): the sum being formed now (one row ahead), the one being written
+        # (two rows ahead, `last_sum`) or the one written in the previous cycle (three rows
+        # ahead, `older_sum`), the newest first.
         forward = Signal()
         forward_sum = Signal(acc_layout)
         one_ahead = add3_valid & (add3_row == add2_row)
         two_ahead = add4_valid & (add4_row == add2_row)
-        m.d.sync += [forward.eq(one_ahead | two_ahead), forward_sum.eq(Mux(one_ahead, add_sum, last_sum))]
+        three_ahead = add5_valid & (add5_row == add2_row)
+        m.d.sync += [forward.eq(one_ahead | two_ahead | three_ahead),
+                     forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
         acc_in = acc_rd.data
         for k in range(sums):
             m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], acc_in[k]) + weight_in[k])
@@ -373,9 +383,9 @@ class SynapseStage(wiring.Component):
         m.d.comb += [
             acc_rd.addr.eq(Mux(draining, drain_row, add_row)),
             acc_rd.en.eq(~draining | advance),
-            acc_wr.addr.eq(Mux(draining, read_row, add3_row)),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, add3_valid)),
-            acc_wr.data.eq(Mux(draining, 0, add_sum)),
+            acc_wr.addr.eq(Mux(draining, read_row, add4_row)),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, add4_valid)),
+            acc_wr.data.eq(Mux(draining, 0, last_sum)),
         ]
 
         # Drain: from the memories' output registers, (acc + bias) per lane (a branched layer: its
