@@ -20,6 +20,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits
+from hw.memories import clear_word
 
 __all__ = ["COUNTER_WIDTH", "NeuronCore", "output_register", "pipeline_control", "stage_registers"]
 
@@ -260,8 +261,7 @@ class NeuronCore(wiring.Component):
         m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
         m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
         if self._clearable:
-            with m.If(self.clear.active):
-                m.d.comb += [port.addr.eq(self.clear.neuron), port.data.eq(0), port.en.eq(1)]
+            clear_word(m, port, active=self.clear.active, addr=self.clear.neuron)
 
     def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
         """The output register behind the last stage, its backpressure, and the saturation counter.
