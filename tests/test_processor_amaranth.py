@@ -806,3 +806,14 @@ def test_processor_runs_the_flames_tail_only_at_the_end():
             replace(dendrites, acc_bits=None), pool_on_spikes], max_events_per_step=params.max_events_per_step))
     with pytest.raises(ValueError, match="score_fmt"):
         NetworkProcessor(params, n_steps=4, score_fmt=QFormat(20, 10))
+
+
+def test_processor_flames_bad_input_is_counted():
+    """A memory that saturates (state sQ3.14), a weight beyond input_fmt (channel 0) and intervals
+    beyond dt_max: counted per layer exactly as the golden network counts them."""
+    params = flames_example_network(90, state_fmt=QFormat.parse("sQ3.14"), clamped_weight=True, dt_max=2)
+    counts = dhlif_counts(params, 10, seed=91)
+    expected = check_processor(params, counts, lanes=2, backpressure=0.2, seed=3)
+    assert expected.current_saturation[1] > 0, "channel 0's weight clamps at each of its events"
+    assert expected.neuron_saturation[1] > 0, "the narrow memory state clamps"
+    assert expected.clipped_interval > 0
