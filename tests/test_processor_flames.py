@@ -5,13 +5,12 @@ pooling) through :class:`hw.processor.network.NetworkProcessor` on FSDD test rec
 beat and soma output (per channel, in event order), the clipped intervals, the scores, the
 decision and the saturation counters.
 
-* The processor's Verilog on Verilator (:mod:`sim.verilator`, the checker of :mod:`bench.soak`),
-  the first :data:`N_RTL` test recordings back to back: in the default run.
-* amaranth.sim on one recording (``slow``: the full-size design simulates at a few thousand
-  cycles per second).
-
-Both need the shared FSDD recordings (skipped without them); the Verilator run skips without
-Verilator.
+The processor's Verilog runs on Verilator (:mod:`sim.verilator`, the checker of
+:mod:`bench.soak`), the first :data:`N_RTL` test recordings back to back (amaranth.sim of the
+full-size design does not finish one recording's 71,000 cycles in 30 minutes on the shared
+machine; ``tests/test_processor_amaranth.py`` runs small FLAMES networks there). The recordings
+come from the shared data (skipped without them), and the tests skip without Verilator. Last,
+a tiny FLAMES network whose memory saturates, on random bursts: its counters in the Verilog.
 """
 
 import copy
@@ -81,23 +80,6 @@ def test_rtl_check_sees_one_wrong_mode(rtl_run):
     result = check(dut, n_steps, stimulus, run, expected)
     assert result["mismatches"] == 1, result["first"]
     assert "memory states: beat 1234" in result["first"][0]
-
-
-@pytest.mark.slow
-def test_amaranth_sim_equals_golden_on_one_recording(flames_model, test_recordings):
-    from golden.network import counts_from_events
-    from sim.processor_model import compare, counts_to_beats, expected_from_counts
-    from tests.test_processor_amaranth import simulate_processor
-
-    params, n_steps = flames_model
-    events = test_recordings.events_of(0)
-    counts = counts_from_events(params, events[events["t"] < n_steps * params.bin_ticks], n_steps)
-    expected = expected_from_counts(params, counts)
-    observed, counters, cycles = simulate_processor(params, counts_to_beats(counts, params.bin_ticks), n_steps=n_steps,
-                                                    lanes=LANES, max_cycles=400_000)
-    errors = compare(expected, observed, counters=counters)
-    assert not errors, "\n".join(errors)
-    assert sum(map(len, expected.memory["outputs"].values())) > 500
 
 
 def test_rtl_counts_bad_input_like_golden():
