@@ -1,12 +1,13 @@
 """The FSDD test split (250 recordings) of each shipped model through the processor RTL on Verilator.
 
-``python -m bench.rtl_fsdd [--model FILE ...] [--lanes L]`` builds
+``python -m bench.rtl_fsdd [--model FILE ...] [--lanes L] [--recordings N]`` builds
 :class:`hw.processor.network.NetworkProcessor` for each model file (default: every
 ``models/*.safetensors``) with the C++ stream harness of :mod:`sim.verilator`, sends it the
-cochlea events of every test recording inside the model's window (``n_steps`` of its
-provenance), back to back, each recording ended by END, and compares with
+cochlea events of every test recording (or the first ``N``) inside the model's window
+(``n_steps`` of its provenance), back to back, each recording ended by END, and compares with
 :func:`golden.network.run_network` on the same events: every hidden spike, every readout
-membrane, the scores, the prediction and the saturation counters of each recording
+membrane (a FLAMES model: every SA-HiPPO mode beat and soma output, and the clipped intervals),
+the scores, the prediction and the saturation counters of each recording
 (:func:`bench.soak.check`).
 
 Table (stdout, ``build/bench/rtl_fsdd.json``): recordings, recordings identical in every word,
@@ -17,6 +18,7 @@ cycles per recording. Exit status 1 when any recording differs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -33,6 +35,16 @@ from sim.processor_model import time_bin_fates
 from sim.verilator import require_tools
 
 MODELS = sorted((REPO_ROOT / "models").glob("*.safetensors"))
+
+
+def first_recordings(encoded, n: int | None):
+    """The first ``n`` recordings of an encoded split (all of them for ``None``)."""
+    if n is None or n >= len(encoded):
+        return encoded
+    end = int(encoded.offsets[n])
+    return dataclasses.replace(encoded, names=encoded.names[:n], speakers=encoded.speakers[:n],
+                               digits=encoded.digits[:n], indices=encoded.indices[:n], n_ticks=encoded.n_ticks[:n],
+                               offsets=encoded.offsets[:n + 1], events=encoded.events[:end])
 
 
 def fsdd_stimulus(params, n_steps: int, encoded) -> Stimulus:
@@ -96,12 +108,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=existing_file, nargs="+", default=MODELS,
                         help="model files (default: every models/*.safetensors)")
     parser.add_argument("--lanes", type=positive_int, default=8, help="synapse lanes per layer (default %(default)s)")
+    parser.add_argument("--recordings", type=positive_int, default=None,
+                        help="the first N test recordings only (default: all 250)")
     args = parser.parse_args(argv)
     require_tools("run the RTL FSDD bench")
     from golden.data.cochlea import encode_fsdd
 
     start = time.perf_counter()
-    encoded = encode_fsdd("test")
+    encoded = first_recordings(encode_fsdd("test"), args.recordings)
     rows = [run_model(Path(path), encoded, args.lanes) for path in args.model]
     write_results("rtl_fsdd", rows, meta={
         "what": "FSDD test split through NetworkProcessor on Verilator (sim/verilator.py) against "

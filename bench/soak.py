@@ -40,7 +40,7 @@ from golden.cli import existing_file, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.network import NetworkParams, run_network
 from hw.processor.network import NetworkProcessor
-from sim.processor_model import DROP_REASONS, random_network, time_bin_fates
+from sim.processor_model import DROP_REASONS, is_flames, random_network, time_bin_fates
 from sim.verilator import HarnessRun, VerilatorHarness, field, require_tools
 
 DEFAULT_EVENTS = 10_000_000
@@ -118,43 +118,93 @@ def backpressure_pattern(rng: np.random.Generator, length: int = 4099) -> np.nda
     return np.asarray(bits[:length], dtype=np.uint8)
 
 
-def golden_expectation(params: NetworkParams, counts: np.ndarray) -> dict:
-    """The golden network on every sample: spikes per hidden layer ``(S*T, n)``, readout membranes
-    ``(S*T, classes)``, scores, argmax, per-sample saturation counts per layer.
+#: Columns of the SA-HiPPO memory's expected and observed beats (a FLAMES network).
+MEMORY_STATE_FIELDS = ("channel", "mode", "re", "im")
+MEMORY_OUTPUT_FIELDS = ("channel", "dt", "y", "spike", "saturated")
 
+
+def _memory_rows(memory, first_sample: int):
+    """An SA-HiPPO layer trace of a batch as rows ``(sample, step, channel, ...)``: every mode
+    ``(mode, re, im)`` of every event and every event's ``(dt, y, spike, saturated)``."""
+    event = memory.event.numpy()
+    b, k, h = np.nonzero(event)
+    n_modes = memory.z.shape[-2]
+    z = memory.z.numpy()[b, k, h]  # (events, N/2, 2)
+    key = np.stack([b + first_sample, k, h], 1)
+    states = np.concatenate([np.repeat(key, n_modes, 0), np.tile(np.arange(n_modes), len(b))[:, None],
+                             z.reshape(-1, 2)], 1)
+    outputs = np.concatenate([key] + [getattr(memory, name).numpy()[b, k, h].astype(np.int64)[:, None]
+                                      for name in ("dt", "y", "spike", "saturated")], 1)
+    return states, outputs
+
+
+def _by_channel(rows: np.ndarray, channel: int) -> np.ndarray:
+    """``rows`` in the order each channel sees them (stable by channel; time order within one)."""
+    return rows[np.argsort(rows[:, channel], kind="stable")]
+
+
+def golden_expectation(params: NetworkParams, counts: np.ndarray) -> dict:
+    """The golden network on every sample: spikes per spiking hidden layer ``(S*T, n)``, readout
+    membranes ``(S*T, classes)`` (a FLAMES network: the memory's beats, below), scores, argmax,
+    per-sample saturation counts per layer.
+
+    A FLAMES network's SA-HiPPO memory gives ``memory_states`` (rows ``MEMORY_STATE_FIELDS``) and
+    ``memory_outputs`` (rows ``MEMORY_OUTPUT_FIELDS``), each channel's beats in time order over
+    all samples, ``memory_events`` (events per sample) and ``clipped_interval`` (per sample).
     Samples go through :func:`golden.network.run_network` in batches of about 2**20 state words.
     """
+    flames = is_flames(params.kinds)
     widest = max(max(layer.n_out, layer.n_in) for layer in params.layers)
     chunk = int(np.clip(2 ** 20 // (counts.shape[1] * widest), 16, 1024))
-    spikes = [[] for _ in params.layers[:-1]]
+    spiking = params.layers[:-2] if flames else params.layers[:-1]
+    spikes = [[] for _ in spiking]
     readout, scores, argmax, current_sat, neuron_sat = [], [], [], [], []
+    memory_states, memory_outputs, memory_events, clipped = [], [], [], []
     for start in range(0, counts.shape[0], chunk):
         trace = run_network(params, torch.from_numpy(counts[start:start + chunk]))
-        for k, layer in enumerate(trace.layers[:-1]):
-            s = layer.neuron.s
+        for k in range(len(spiking)):
+            s = trace.layers[k].neuron.s
             spikes[k].append(s.reshape(-1, s.shape[-1]).numpy().astype(bool))
-        u = trace.readout.neuron.u
-        readout.append(u.reshape(-1, u.shape[-1]).numpy())
+        if flames:
+            memory = trace.layers[-2].neuron
+            states, outputs = _memory_rows(memory, start)
+            memory_states.append(states)
+            memory_outputs.append(outputs)
+            memory_events.append(memory.event.numpy().sum(axis=(1, 2)))
+            clipped.append(memory.clipped.numpy().sum(axis=(1, 2)))
+        else:
+            u = trace.readout.neuron.u
+            readout.append(u.reshape(-1, u.shape[-1]).numpy())
         scores.append(trace.scores.numpy())
         argmax.append(trace.prediction.numpy())
         current_sat.append(np.stack([layer.current_saturated.sum(dim=(-2, -1)).numpy() for layer in trace.layers], 1))
         neuron_sat.append(np.stack([layer.neuron.saturated.reshape(*layer.neuron.saturated.shape[:1], -1)
                                     .sum(dim=-1).numpy() for layer in trace.layers], 1))
-    return {"spikes": [np.concatenate(s) for s in spikes], "readout_u": np.concatenate(readout),
-            "scores": np.concatenate(scores), "argmax": np.concatenate(argmax),
-            "current_saturation": np.concatenate(current_sat), "neuron_saturation": np.concatenate(neuron_sat)}
+    out = {"spikes": [np.concatenate(s) for s in spikes], "scores": np.concatenate(scores),
+           "argmax": np.concatenate(argmax), "current_saturation": np.concatenate(current_sat),
+           "neuron_saturation": np.concatenate(neuron_sat)}
+    if flames:
+        out["memory_states"] = _by_channel(np.concatenate(memory_states), 2)[:, 2:]
+        out["memory_outputs"] = _by_channel(np.concatenate(memory_outputs), 2)[:, 2:]
+        out["memory_events"] = np.concatenate(memory_events)
+        out["clipped_interval"] = np.concatenate(clipped)
+    else:
+        out["readout_u"] = np.concatenate(readout)
+    return out
 
 
 def _signed(values: np.ndarray, width: int) -> np.ndarray:
-    v = values.astype(np.int64)
-    return np.where(v >= 1 << (width - 1), v - (1 << width), v)
+    """Packed ``width``-bit two's complement fields (``width <= 64``) as int64."""
+    shift = 64 - width
+    return (np.asarray(values).astype(np.uint64) << np.uint64(shift)).view(np.int64) >> np.int64(shift)
 
 
 def _counter_at(records: np.ndarray, cycles: np.ndarray, path: str, layout) -> np.ndarray:
-    """The value of counter field ``path`` at each of ``cycles`` (records: its changes)."""
+    """The value of counter field ``path`` at each of ``cycles`` (records: its changes); a plain
+    counter port with ``layout`` ``None``."""
     if len(records) == 0:
         return np.zeros(len(cycles), dtype=np.int64)
-    values = field(records["value"], layout, path).astype(np.int64)
+    values = (records["value"] if layout is None else field(records["value"], layout, path)).astype(np.int64)
     at = np.searchsorted(records["cycle"], cycles, side="right") - 1
     return np.where(at >= 0, values[np.maximum(at, 0)], 0)
 
@@ -184,8 +234,8 @@ def check(dut: NetworkProcessor, n_steps: int, stimulus: Stimulus, run: HarnessR
     # Hidden layers: spikes per step, closes, last flags.
     boundaries = []  # per layer: the cycle of each sample's last close (saturation counters are read there)
     taps = run.records.get("layer_taps")
-    tap_layout = dut.layer_taps.shape() if params.layers[:-1] else None
-    for k, layer in enumerate(params.layers[:-1]):
+    tap_layout = dut.layer_taps.shape() if dut.hidden else None
+    for k, layer in enumerate(params.layers[:len(dut.hidden)]):
         values = taps["value"]
         valid = field(values, tap_layout, f"layer_{k}.valid").astype(bool)
         beats, cycles = values[valid], taps["cycle"][valid]
@@ -213,28 +263,14 @@ def check(dut: NetworkProcessor, n_steps: int, stimulus: Stimulus, run: HarnessR
                  diff[:, 0] // n_steps)
         closes = cycles[close]
         boundaries.append(closes[n_steps - 1::n_steps][:n_samples])
-    # Readout: every membrane at every step.
-    readout = run.records["readout_tap"]
-    r_layout = dut.readout_tap.shape()
-    n_classes = params.n_classes
-    neuron = field(readout["value"], r_layout, "neuron").astype(np.int64)
-    u = _signed(field(readout["value"], r_layout, "u"), r_layout["u"].width)
-    want_u = expected["readout_u"]
-    if len(u) != want_u.size:
-        fail(abs(len(u) - want_u.size), f"readout: {len(u)} membrane updates, expected {want_u.size}")
-    n_rows = min(len(u), want_u.size) // n_classes
-    rows = np.repeat(np.arange(n_rows), n_classes)
-    got_u = np.full((n_rows, n_classes), np.iinfo(np.int64).min)
-    got_u[rows, neuron[:rows.size]] = u[:rows.size]
-    diff = np.argwhere(got_u != want_u[:n_rows])
-    if diff.size:
-        g, i = diff[0]
-        fail(len(diff), f"readout sample {g // n_steps} step {g % n_steps} neuron {i}: u expected {want_u[g, i]}, "
-                        f"got {got_u[g, i]} ({len(diff)} words differ)", diff[:, 0] // n_steps)
-    boundaries.append(readout["cycle"][n_steps * n_classes - 1::n_steps * n_classes][:n_samples])
+    if dut.flames:
+        boundaries += _check_memory(dut, run, expected, n_samples, fail)
+    else:
+        boundaries.append(_check_readout(dut, n_steps, run, expected, n_samples, fail))
     # Scores and argmax.
     scores = run.records["o_scores"]
     s_layout = dut.o_scores.payload.shape()
+    n_classes = params.n_classes
     if len(scores) != n_samples:
         fail(abs(len(scores) - n_samples), f"scores: {len(scores)} beats, expected {n_samples}")
     width = s_layout["scores"].shape.elem_shape.width
@@ -278,12 +314,80 @@ def check(dut: NetworkProcessor, n_steps: int, stimulus: Stimulus, run: HarnessR
             "scores": got_scores}
 
 
+def _check_memory(dut: NetworkProcessor, run: HarnessRun, expected: dict, n_samples: int, fail) -> list:
+    """A FLAMES network's SA-HiPPO memory: every mode beat and every event's soma output, per
+    channel in order, and its clipped-interval counter per sample. Returns the cycles at which
+    the memory layer and the event-pooling readout finished each sample (their counters are
+    read there): the sample's last soma output, and its scores beat."""
+    for name, fields, part in (("memory_state_tap", MEMORY_STATE_FIELDS, "states"),
+                               ("memory_output_tap", MEMORY_OUTPUT_FIELDS, "outputs")):
+        records = run.records[name]
+        layout = getattr(dut, name).shape()
+        valid = field(records["value"], layout, "valid").astype(bool)
+        values = records["value"][valid]
+        columns = []
+        for f in fields:
+            column = field(values, layout, f)
+            shape = layout[f].shape
+            columns.append(_signed(column, shape.width) if shape.signed else column.astype(np.int64))
+        got = _by_channel(np.stack(columns, 1) if len(values) else np.zeros((0, len(fields)), np.int64), 0)
+        want = expected[f"memory_{part}"]
+        if got.shape != want.shape:
+            fail(abs(len(got) - len(want)), f"memory {part}: {len(got)} beats, expected {len(want)}")
+        n = min(len(got), len(want))
+        diff = np.flatnonzero((got[:n] != want[:n]).any(1))
+        if diff.size:
+            j = diff[0]
+            fail(diff.size, f"memory {part}: beat {j} of channel order: expected "
+                            f"{dict(zip(fields, want[j].tolist()))}, got {dict(zip(fields, got[j].tolist()))} "
+                            f"({diff.size} beats differ)")
+        if part == "outputs":
+            cycles = records["cycle"][valid]
+    ends = np.cumsum(expected["memory_events"])  # soma outputs up to each sample's end
+    if len(cycles) < int(ends[-1]):
+        return [np.zeros(0, dtype=np.int64)] * 2  # counted above; no counter can be placed
+    memory_done = np.array([cycles[e - 1] if e else -1 for e in ends], dtype=np.int64)
+    at = _counter_at(run.records["clipped_interval"], memory_done, None, None)
+    got = np.diff(np.concatenate([[0], at]))
+    bad = np.flatnonzero(got != expected["clipped_interval"])
+    if bad.size:
+        fail(bad.size, f"clipped_interval sample {bad[0]}: {got[bad[0]]}, expected {expected['clipped_interval'][bad[0]]} "
+                       f"({bad.size} samples differ)", bad)
+    return [memory_done, run.records["o_scores"]["cycle"][:n_samples]]
+
+
+def _check_readout(dut: NetworkProcessor, n_steps: int, run: HarnessRun, expected: dict, n_samples: int, fail):
+    """Every readout membrane at every step; returns the cycle of each sample's last update."""
+    params = dut.params
+    readout = run.records["readout_tap"]
+    r_layout = dut.readout_tap.shape()
+    n_classes = params.n_classes
+    neuron = field(readout["value"], r_layout, "neuron").astype(np.int64)
+    u = _signed(field(readout["value"], r_layout, "u"), r_layout["u"].width)
+    want_u = expected["readout_u"]
+    if len(u) != want_u.size:
+        fail(abs(len(u) - want_u.size), f"readout: {len(u)} membrane updates, expected {want_u.size}")
+    n_rows = min(len(u), want_u.size) // n_classes
+    rows = np.repeat(np.arange(n_rows), n_classes)
+    got_u = np.full((n_rows, n_classes), np.iinfo(np.int64).min)
+    got_u[rows, neuron[:rows.size]] = u[:rows.size]
+    diff = np.argwhere(got_u != want_u[:n_rows])
+    if diff.size:
+        g, i = diff[0]
+        fail(len(diff), f"readout sample {g // n_steps} step {g % n_steps} neuron {i}: u expected {want_u[g, i]}, "
+                        f"got {got_u[g, i]} ({len(diff)} words differ)", diff[:, 0] // n_steps)
+    return readout["cycle"][n_steps * n_classes - 1::n_steps * n_classes][:n_samples]
+
+
 def processor_harness(dut: NetworkProcessor, name: str) -> VerilatorHarness:
     """The Verilator harness of ``dut`` under ``build/sim/soak/<name>/``: input ``i``, the scores
-    stream, the layer and readout taps, the drop and saturation counters, ``n_steps`` held."""
+    stream, the layer and readout taps (a FLAMES network: the memory taps), the drop and
+    saturation counters (and the clipped intervals), ``n_steps`` held."""
+    readout = ["memory_state_tap", "memory_output_tap"] if dut.flames else ["readout_tap"]
     return VerilatorHarness(dut, SOAK_BUILD / name, outputs=["o_scores"],
-                            taps=(["layer_taps"] if dut.params.layers[:-1] else []) + ["readout_tap"],
-                            counters=COUNTERS + ["current_saturation", "neuron_saturation"], constants=["n_steps"])
+                            taps=(["layer_taps"] if dut.hidden else []) + readout,
+                            counters=COUNTERS + ["current_saturation", "neuron_saturation"]
+                            + (["clipped_interval"] if dut.flames else []), constants=["n_steps"])
 
 
 def soak_part(name: str, params: NetworkParams, n_steps: int, n_events: int, seed: int, lanes: int, log=print) -> dict:

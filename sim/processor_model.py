@@ -18,8 +18,8 @@ from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
 from sim.stream import array_values
 
-__all__ = ["random_network", "mixed_format_network", "dhlif_network", "counts_to_beats", "DROP_REASONS", "time_bin_fates",
-           "Expected", "expected_from_counts", "Observed", "scores_of", "compare"]
+__all__ = ["random_network", "mixed_format_network", "dhlif_network", "flames_example_network", "counts_to_beats",
+           "DROP_REASONS", "time_bin_fates", "Expected", "expected_from_counts", "Observed", "scores_of", "compare"]
 
 END = 1
 EVENT = 0
@@ -122,6 +122,49 @@ def dhlif_network(seed: int, *, n_inputs: int = 12, n_hidden: int = 7, n_branche
                          provenance={"source": "sim.processor_model.dhlif_network", "seed": seed})
 
 
+def flames_example_network(seed: int, *, n_inputs: int = 12, n_hidden: int = 6, n_branches: int = 4, n_state: int = 8,
+                           dt_max: int = 3, n_classes: int = 4, state_fmt: QFormat | None = None,
+                           clamped_weight: bool = False, bin_ticks: int = 50,
+                           max_events_per_step: int = 16) -> NetworkParams:
+    """A seeded random FLAMES network: ``n_inputs -> dhlif(n_hidden) -> sahippo (zoh, N = n_state,
+    dt_max) -> event_pool(n_classes)``.
+
+    The DH-LIF layer is :func:`dhlif_network`'s (it spikes often); the memories have random
+    ``alpha``, ``dt_scale``, ``C``, ``D`` and thresholds (so the soma outputs vary), a short
+    ``dt_max`` (a channel silent for more than ``dt_max`` steps has its interval clipped), and
+    event weights in [0.5, 2]. ``state_fmt`` narrows the memory state (the event-pooling
+    readout's input follows it), so the modes clamp; ``clamped_weight`` gives channel 0 a weight
+    beyond ``input_fmt``, clamped at every event.
+    """
+    from golden.event_pool import EventPoolParams
+    from golden.sahippo import SAHiPPOParams
+
+    rng = np.random.default_rng(seed)
+    dendrites = dhlif_network(seed, n_inputs=n_inputs, n_hidden=n_hidden, n_branches=n_branches, bin_ticks=bin_ticks,
+                              max_events_per_step=max_events_per_step).layers[0]
+    formats = {"state_fmt": state_fmt} if state_fmt is not None else {}
+    memory = SAHiPPOParams.from_float(
+        n_state, alpha=rng.uniform(0.5, 3.0, n_hidden), dt_scale=rng.uniform(0.05, 0.5, n_hidden),
+        c=rng.standard_normal((n_hidden, n_state)) / np.sqrt(n_state), d=rng.standard_normal(n_hidden),
+        threshold=rng.uniform(0.05, 0.3, n_hidden), dt_max=dt_max, method="zoh", **formats)
+    in_fmt = memory.input_fmt
+    w_fmt = QFormat(in_fmt.int_bits + 2, in_fmt.frac_bits)
+    diagonal = rng.uniform(0.5, 2.0, n_hidden)
+    if clamped_weight:
+        diagonal[0] = 1.5 * in_fmt.max_value
+    weight = np.diag(w_fmt.quantize(diagonal))
+    sahippo = LayerParams(weight, np.zeros(n_hidden, dtype=np.int64), w_fmt, w_fmt, memory)
+    pool = EventPoolParams(n_classes, input_fmt=memory.state_fmt)
+    pool_w_fmt = QFormat(3, 10)
+    pool_b_fmt = QFormat(8, pool_w_fmt.frac_bits + memory.state_fmt.frac_bits)
+    n_features = n_hidden * memory.n_modes * 2
+    readout = LayerParams(pool_w_fmt.quantize(rng.normal(0.0, 1.0, (n_classes, n_features))),
+                          pool_b_fmt.quantize(rng.normal(0.0, 0.3, n_classes)), pool_w_fmt, pool_b_fmt, pool)
+    return NetworkParams(n_inputs=n_inputs, bin_ticks=bin_ticks, layers=[replace(dendrites, acc_bits=None), sahippo, readout],
+                         max_events_per_step=max_events_per_step,
+                         provenance={"source": "sim.processor_model.flames_example_network", "seed": seed})
+
+
 def random_counts(params: NetworkParams, n_steps: int, seed: int, *, empty_prob: float = 0.2) -> np.ndarray:
     """Event counts ``(n_steps, n_inputs)`` with some empty steps and up to the declared bound per step."""
     rng = np.random.default_rng(seed)
@@ -197,29 +240,60 @@ def time_bin_fates(params: NetworkParams, n_steps: int, kind: np.ndarray, channe
 
 @dataclass
 class Expected:
-    """What the processor must show for one sample."""
+    """What the processor must show for one sample.
 
-    spikes: list  # per hidden layer: list over steps of sorted neuron lists
-    readout_u: np.ndarray  # (T, n_classes)
+    A FLAMES network (``memory`` set) has no readout membranes (``readout_u`` is ``None``); its
+    SA-HiPPO memory layer shows, per channel in event order, every updated mode ``(mode, re,
+    im)`` and every event's ``(dt, y, spike, saturated)`` (:func:`memory_beats`).
+    """
+
+    n_steps: int
+    spikes: list  # per spiking hidden layer: list over steps of sorted neuron lists
+    readout_u: np.ndarray | None  # (T, n_classes)
     scores: list
     argmax: int
     current_saturation: list
     neuron_saturation: list
+    memory: dict | None = None
+    clipped_interval: int | None = None
+
+
+def is_flames(kinds) -> bool:
+    """The network ends in an SA-HiPPO memory layer and the event-pooling readout."""
+    return tuple(kinds[-2:]) == ("sahippo", "event_pool")
+
+
+def memory_beats(memory) -> dict:
+    """An SA-HiPPO layer trace (:class:`golden.sahippo.SAHiPPOLayerTrace`, one sample) as the
+    processor's memory taps show it: ``{"states": {h: [(mode, re, im), ...]}, "outputs": {h:
+    [(dt, y, spike, saturated), ...]}}``, each channel's events in time order."""
+    event, z = memory.event.numpy(), memory.z.numpy()
+    states, outputs = {}, {}
+    for k, h in zip(*np.nonzero(event)):
+        h = int(h)
+        states.setdefault(h, []).extend((n, int(z[k, h, n, 0]), int(z[k, h, n, 1])) for n in range(z.shape[2]))
+        outputs.setdefault(h, []).append(tuple(int(getattr(memory, name)[k, h])
+                                               for name in ("dt", "y", "spike", "saturated")))
+    return {"states": states, "outputs": outputs}
 
 
 def expected_from_trace(trace) -> Expected:
+    flames = is_flames([layer.kind for layer in trace.layers])
     spikes = []
-    for layer in trace.layers[:-1]:
+    for layer in trace.layers[:-2] if flames else trace.layers[:-1]:
         s = layer.neuron.s.numpy()
         spikes.append([sorted(int(i) for i in np.flatnonzero(row)) for row in s])
     counts = trace.saturation_counts()
     return Expected(
+        n_steps=trace.n_steps,
         spikes=spikes,
-        readout_u=trace.readout.neuron.u.numpy(),
+        readout_u=None if flames else trace.readout.neuron.u.numpy(),
         scores=[int(v) for v in trace.scores],
         argmax=int(trace.prediction),
         current_saturation=[c["current"] for c in counts],
         neuron_saturation=[c["neuron"] for c in counts],
+        memory=memory_beats(trace.layers[-2].neuron) if flames else None,
+        clipped_interval=trace.counters()[-2]["clipped_interval"] if flames else None,
     )
 
 
@@ -247,6 +321,7 @@ class Observed:
         self.current_row = {}
         self.scores = None
         self.argmax = None
+        self.memory = {"states": {}, "outputs": {}}
 
     def layer_beat(self, k: int, close: int, last: int, index: int):
         if close:
@@ -261,6 +336,12 @@ class Observed:
         if self.scores is None:
             self.scores, self.argmax = scores_of(record)
 
+    def memory_state_beat(self, channel: int, mode: int, re: int, im: int):
+        self.memory["states"].setdefault(int(channel), []).append((int(mode), int(re), int(im)))
+
+    def memory_output_beat(self, channel: int, dt: int, y: int, spike: int, saturated: int):
+        self.memory["outputs"].setdefault(int(channel), []).append((int(dt), int(y), int(spike), int(saturated)))
+
     def readout_beat(self, neuron: int, u: int):
         if neuron in self.current_row:
             raise AssertionError(f"readout neuron {neuron} updated twice in one step")
@@ -273,7 +354,7 @@ class Observed:
 def compare(expected: Expected, observed: Observed, *, counters: dict | None = None) -> list[str]:
     """Every difference between ``expected`` and ``observed``, earliest first per stage ([] = bit exact)."""
     errors = []
-    n_steps = expected.readout_u.shape[0]
+    n_steps = expected.n_steps
     for k, want_layer in enumerate(expected.spikes):
         got_layer = [sorted(row) for row in observed.spikes[k][:-1]]
         if observed.spikes[k][-1]:
@@ -287,14 +368,25 @@ def compare(expected: Expected, observed: Observed, *, counters: dict | None = N
         dup = [t for t, row in enumerate(observed.spikes[k]) if len(set(row)) != len(row)]
         if dup:
             errors.append(f"layers[{k}] step {dup[0]}: a neuron spiked twice")
-    got_u = np.asarray(observed.readout_rows, dtype=np.int64).reshape(-1, expected.readout_u.shape[1])
-    if got_u.shape != expected.readout_u.shape:
-        errors.append(f"readout: {got_u.shape[0]} steps of membranes, expected {n_steps}")
-    else:
-        diff = np.argwhere(got_u != expected.readout_u)
-        if diff.size:
-            t, i = diff[0]
-            errors.append(f"readout step {t} neuron {i}: u expected {expected.readout_u[t, i]}, got {got_u[t, i]}")
+    if expected.memory is not None:
+        for part in ("states", "outputs"):
+            want, got = expected.memory[part], observed.memory[part]
+            for h in sorted(set(want) | set(got)):
+                a, b = want.get(h, []), got.get(h, [])
+                if a != b:
+                    j = next((j for j, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+                    errors.append(f"memory {part} channel {h} beat {j}: expected "
+                                  f"{a[j] if j < len(a) else 'none'}, got {b[j] if j < len(b) else 'none'}")
+                    break
+    if expected.readout_u is not None:
+        got_u = np.asarray(observed.readout_rows, dtype=np.int64).reshape(-1, expected.readout_u.shape[1])
+        if got_u.shape != expected.readout_u.shape:
+            errors.append(f"readout: {got_u.shape[0]} steps of membranes, expected {n_steps}")
+        else:
+            diff = np.argwhere(got_u != expected.readout_u)
+            if diff.size:
+                t, i = diff[0]
+                errors.append(f"readout step {t} neuron {i}: u expected {expected.readout_u[t, i]}, got {got_u[t, i]}")
     if observed.scores != expected.scores:
         errors.append(f"scores: expected {expected.scores}, got {observed.scores}")
     if observed.argmax != expected.argmax:
@@ -303,4 +395,7 @@ def compare(expected: Expected, observed: Observed, *, counters: dict | None = N
                        ("neuron_saturation", expected.neuron_saturation)):
         if counters is not None and name in counters and list(counters[name]) != list(want):
             errors.append(f"{name}: expected {want}, got {list(counters[name])}")
+    if expected.clipped_interval is not None and counters is not None and "clipped_interval" in counters \
+            and counters["clipped_interval"] != expected.clipped_interval:
+        errors.append(f"clipped_interval: expected {expected.clipped_interval}, got {counters['clipped_interval']}")
     return errors

@@ -36,7 +36,7 @@ from sim.uart import start_link, uart_send
 
 def expected_from_json(record: dict) -> Expected:
     return Expected(
-        spikes=record["spikes"], readout_u=np.asarray(record["readout_u"], dtype=np.int64),
+        n_steps=record["n_steps"], spikes=record["spikes"], readout_u=np.asarray(record["readout_u"], dtype=np.int64),
         scores=record["scores"], argmax=record["argmax"], current_saturation=record["current_saturation"],
         neuron_saturation=record["neuron_saturation"],
     )

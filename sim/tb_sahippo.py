@@ -4,7 +4,7 @@ A :class:`SAHiPPOCase` holds a layer and an event stream, and derives from
 :func:`golden.sahippo.run_int` what the core (:func:`hw.cores.sahippo.sahippo_core`: zoh or
 taylor2) must emit: an ``o_state`` beat per mode of every event (labelled ``event``, ``mode``),
 an ``o_output`` beat per event (``dt``, ``y``, spike, saturated; labelled ``event``), and the
-final ``saturation_count`` and ``backwards_count``. The cases run in
+final ``saturation_count``, ``backwards_count`` and ``clipped_count``. The cases run in
 ``tests/test_core_sahippo.py`` (amaranth.sim) and ``tests/test_cocotb_sahippo.py`` (cocotb on
 Icarus).
 
@@ -155,7 +155,8 @@ class SAHiPPOCase:
                 "saturated": int(trace.saturated[k]),
             }
             outputs.append((record, {"event": k}))
-        counters = {"saturation_count": trace.saturation_count, "backwards_count": len(self.backwards)}
+        counters = {"saturation_count": trace.saturation_count, "backwards_count": len(self.backwards),
+                    "clipped_count": trace.clipped_count}
         return Expectation({"o_state": states, "o_output": outputs}, counters)
 
 

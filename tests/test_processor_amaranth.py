@@ -2,6 +2,8 @@
 """amaranth.sim tests of the streaming event processor blocks and the whole network, bit for bit
 against :func:`golden.network.run_network`."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -15,12 +17,12 @@ from golden.network import LayerParams, NetworkParams, run_network
 from hw.arith import times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import ChannelPooler, InputMapper
-from hw.processor.network import NetworkProcessor, lane_params
+from hw.processor.network import NetworkProcessor, check_processor_runs, lane_params, processor_runs
 from hw.processor.synapse import SynapseStage, weight_bank_depth
 from hw.processor.time_bins import TimeBinController
 from sim.processor_model import (
-    Observed, compare, counts_to_beats, dhlif_network, expected_from_counts, expected_from_trace, mixed_format_network, random_counts,
-    random_network, scores_of,
+    Observed, compare, counts_to_beats, dhlif_network, expected_from_counts, expected_from_trace, flames_example_network,
+    mixed_format_network, random_counts, random_network, scores_of,
 )
 from sim.stream import SimStreamSink, SimStreamSource, run_simulation
 
@@ -401,7 +403,7 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
                        max_cycles=200_000, n_samples=1, all_scores=None):
     """Drive ``beats`` into a NetworkProcessor; return ``(observed, counters, cycles)``."""
     dut = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores)
-    n_hidden = len(params.layers) - 1
+    n_hidden = len(dut.hidden)
     observed = Observed(n_hidden=n_hidden, n_classes=params.n_classes)
     scores = []
     source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=seed)
@@ -418,9 +420,17 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
                 tap = ctx.get(dut.layer_taps[f"layer_{k}"])
                 if tap.valid:
                     observed.layer_beat(k, tap.close, tap.last, tap.index)
-            tap = ctx.get(dut.readout_tap)
-            if tap.valid:
-                observed.readout_beat(int(tap.neuron), int(tap.u))
+            if dut.flames:
+                tap = ctx.get(dut.memory_state_tap)
+                if tap.valid:
+                    observed.memory_state_beat(tap.channel, tap.mode, tap.re, tap.im)
+                tap = ctx.get(dut.memory_output_tap)
+                if tap.valid:
+                    observed.memory_output_beat(tap.channel, tap.dt, tap.y, tap.spike, tap.saturated)
+            else:
+                tap = ctx.get(dut.readout_tap)
+                if tap.valid:
+                    observed.readout_beat(int(tap.neuron), int(tap.u))
             if len(scores) >= n_samples and source.done:
                 break
         cycles["total"] = n
@@ -428,6 +438,9 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
             await ctx.tick()
         counters["current_saturation"] = list(ctx.get(dut.current_saturation))
         counters["neuron_saturation"] = list(ctx.get(dut.neuron_saturation))
+        if dut.flames:
+            counters["clipped_interval"] = ctx.get(dut.clipped_interval)
+            counters["backwards_tick"] = ctx.get(dut.backwards_tick)
         for name in ("dropped_backwards", "dropped_out_of_range", "dropped_late"):
             counters[name] = ctx.get(getattr(dut, name))
 
@@ -695,11 +708,73 @@ def test_synapse_branch_sums_match_the_dhlif_drives(n_inputs, banks):
         SynapseStage(layer, branches={"drive_0": (slice(0, 4), layer.neuron.current_fmt)})
 
 
-def test_processor_refuses_the_sahippo_and_event_pool_layers():
-    from golden.flames import FlamesConfig, FlamesFSDD, export_flames, flames_network
-
-    flames = export_flames(FlamesFSDD(FlamesConfig(hidden=6, n_branches=4, n_state=8, bin_ms=20, window_ms=240)).eval())
-    params = flames_network(flames, bin_ticks=20_000, max_events_per_step=640)
+# --- FLAMES: DH-LIF -> SA-HiPPO memory -> event pooling ------------------------------------------
+@pytest.mark.parametrize("lanes,cores,backpressure", [(1, None, 0.0), (3, None, 0.3), (4, 2, 0.2)])
+def test_processor_flames_network(lanes, cores, backpressure):
+    """dhlif -> sahippo -> event_pool: every DH-LIF spike, every mode beat and soma output of the
+    memory (per channel, in event order), the scores, the decision and the counters (clipped
+    intervals: dt_max = 3 steps) bit for bit, two samples back to back (the memory cleared between
+    them)."""
+    params = flames_example_network(60 + lanes)
     assert params.kinds == ["dhlif", "sahippo", "event_pool"]
-    with pytest.raises(ValueError, match=r"layers\[1\]: the processor does not run sahippo layers"):
-        NetworkProcessor(params, n_steps=4)
+    samples = [dhlif_counts(params, 10, seed=61 + k) for k in range(2)]
+    expected = [expected_from_counts(params, counts) for counts in samples]
+    beats = counts_to_beats(samples[0], params.bin_ticks, seed=1) + counts_to_beats(samples[1], params.bin_ticks, seed=2)
+    assert all(sum(map(len, want.memory["outputs"].values())) > 10 for want in expected)
+    assert sum(want.clipped_interval for want in expected) > 0
+    all_scores = []
+    observed, counters, _ = simulate_processor(params, beats, n_steps=10, lanes=lanes, cores=cores, idle_prob=0.1,
+                                               backpressure=backpressure, seed=lanes, n_samples=2,
+                                               all_scores=all_scores)
+    assert [s for s, _ in all_scores] == [want.scores for want in expected]
+    assert [a for _, a in all_scores] == [want.argmax for want in expected]
+    # Spikes and memory beats of both samples together: the samples' traces concatenated.
+    merged = expected_from_counts(params, samples[0])
+    second = expected[1]
+    merged.n_steps = 20
+    merged.spikes = [a + b for a, b in zip(merged.spikes, second.spikes)]
+    for part in ("states", "outputs"):
+        for h, beats_h in second.memory[part].items():
+            merged.memory[part].setdefault(h, []).extend(beats_h)
+    merged.scores, merged.argmax = expected[0].scores, expected[0].argmax
+    merged.current_saturation = [a + b for a, b in zip(expected[0].current_saturation, second.current_saturation)]
+    merged.neuron_saturation = [a + b for a, b in zip(expected[0].neuron_saturation, second.neuron_saturation)]
+    merged.clipped_interval = expected[0].clipped_interval + second.clipped_interval
+    errors = compare(merged, observed, counters=counters)
+    assert not errors, "\n".join(errors)
+    assert counters["backwards_tick"] == 0
+
+
+def test_processor_flames_checker_catches_one_bit():
+    params = flames_example_network(70)
+    counts = dhlif_counts(params, 8, seed=71)
+    expected = check_processor(params, counts, lanes=2)
+    h = min(expected.memory["states"])
+    mode, re, im = expected.memory["states"][h][3]
+    expected.memory["states"][h][3] = (mode, re ^ 1, im)
+    observed, counters, _ = simulate_processor(params, counts_to_beats(counts, params.bin_ticks), n_steps=8, lanes=2)
+    assert any(f"memory states channel {h} beat 3" in e for e in compare(expected, observed, counters=counters))
+
+
+def test_processor_runs_the_flames_tail_only_at_the_end():
+    params = flames_example_network(80)
+    dendrites, memory, pool = params.layers
+    assert processor_runs("sahippo") and processor_runs("event_pool")
+    rng = np.random.default_rng(81)
+    pool_on_spikes = replace(pool, weight_q=rng.integers(-99, 99, (pool.n_out, dendrites.n_out)), acc_bits=None)
+    with pytest.raises(ValueError, match=r"layers\[1\]: the processor runs event_pool layers only as the end"):
+        check_processor_runs(NetworkParams(n_inputs=params.n_inputs, bin_ticks=params.bin_ticks, layers=[
+            replace(dendrites, acc_bits=None), pool_on_spikes], max_events_per_step=params.max_events_per_step))
+    with pytest.raises(ValueError, match="score_fmt"):
+        NetworkProcessor(params, n_steps=4, score_fmt=QFormat(20, 10))
+
+
+def test_processor_flames_bad_input_is_counted():
+    """A memory that saturates (state sQ3.14), a weight beyond input_fmt (channel 0) and intervals
+    beyond dt_max: counted per layer exactly as the golden network counts them."""
+    params = flames_example_network(90, state_fmt=QFormat.parse("sQ3.14"), clamped_weight=True, dt_max=2)
+    counts = dhlif_counts(params, 10, seed=91)
+    expected = check_processor(params, counts, lanes=2, backpressure=0.2, seed=3)
+    assert expected.current_saturation[1] > 0, "channel 0's weight clamps at each of its events"
+    assert expected.neuron_saturation[1] > 0, "the narrow memory state clamps"
+    assert expected.clipped_interval > 0

@@ -14,7 +14,8 @@ import importlib
 __all__ = ["CORE_MODULES", "KINDS_WITHOUT_CORE", "core_classes"]
 
 #: Kinds of the golden registry with no core: the event-pooling readout of a FLAMES network,
-#: which the processor does not run (``docs/processor.md``).
+#: which the processor runs as :class:`hw.processor.event_pool.EventPoolReadout` behind the
+#: SA-HiPPO memory layer (``docs/processor.md``).
 KINDS_WITHOUT_CORE = ("event_pool",)
 
 #: The core modules that declare a ``NEURON_CORE`` (one line per kind).

@@ -33,7 +33,7 @@ from hw.arith import (
 )
 from hw.cores.neuron_core import stage_registers
 from hw.ecp5.multiplier import Multiplier, registered_product
-from hw.memories import parameter_banks, parameter_memory, state_memory
+from hw.memories import clear_word, parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
@@ -71,7 +71,9 @@ class SAHiPPOCore(wiring.Component):
 
     Ticks must not decrease (per core, as in :func:`golden.sahippo.run_int`) and must fit
     ``tick_bits``; an event whose tick is below its channel's last update time is dropped
-    (no output, no state change) and counted in :attr:`backwards_count`.
+    (no output, no state change) and counted in :attr:`backwards_count`. An event whose
+    interval ``t - t_last[h]`` exceeds ``dt_max`` is clipped and counted in
+    :attr:`clipped_count` (the golden layer's ``clipped_interval``).
 
     Parameters
     ----------
@@ -82,6 +84,8 @@ class SAHiPPOCore(wiring.Component):
         Width of the event tick (default 32).
     emit_state : bool
         Add :attr:`o_state`, one beat per updated mode (verification and debugging).
+    clearable : bool
+        Add :attr:`clear`, through which a parent zeroes the state between samples.
 
     Members
     -------
@@ -93,11 +97,19 @@ class SAHiPPOCore(wiring.Component):
     o_state : ``Out(stream.Signature(state_layout))``
         ``{channel, mode, re: state_fmt, im: state_fmt}``, the updated modes of each event in
         mode order. Only with ``emit_state=True``.
+    clear : ``In(clear_layout)``
+        ``{active, channel, mode}``: in a cycle with ``active`` high, mode ``mode`` of channel
+        ``channel`` and the channel's ``t_last`` are written zero instead of any update's
+        write (an update's write in that cycle is lost, so raise it only while no event is in
+        the core). A sweep over every ``(channel, mode)`` (``n_channels * N/2`` cycles) returns
+        the core to its initial state. Only with ``clearable=True``.
     saturation_count : ``Out(32)``
         Events in which any clamp acted (as :attr:`golden.sahippo.SAHiPPOTrace.saturation_count`).
     backwards_count : ``Out(32)``
         Events dropped for a tick below their channel's last update time.
-    Both counters stick at ``2**32 - 1``.
+    clipped_count : ``Out(32)``
+        Events whose interval exceeded ``dt_max`` (clipped to it).
+    The counters stick at ``2**32 - 1``.
 
     Timing
     ------
@@ -163,7 +175,8 @@ class SAHiPPOCore(wiring.Component):
     #: read through the output register, word).
     front_end_cycles = 7
 
-    def __init__(self, params: SAHiPPOParams, *, tick_bits: int = 32, emit_state: bool = True):
+    def __init__(self, params: SAHiPPOParams, *, tick_bits: int = 32, emit_state: bool = True,
+                 clearable: bool = False):
         if not isinstance(params, SAHiPPOParams):
             raise TypeError(f"params must be a SAHiPPOParams, not {type(params).__name__}")
         if params.method != self.method:
@@ -180,6 +193,7 @@ class SAHiPPOCore(wiring.Component):
         self._params = params
         self._tick_bits = tick_bits
         self._emit_state = bool(emit_state)
+        self._clearable = bool(clearable)
         channel_shape = unsigned(self.channel_bits)
         self._event_layout = data.StructLayout(
             {"channel": channel_shape, "tick": unsigned(tick_bits), "weight": params.input_fmt.shape()}
@@ -201,14 +215,19 @@ class SAHiPPOCore(wiring.Component):
                 "im": params.state_fmt.shape(),
             }
         )
+        self._clear_layout = data.StructLayout(
+            {"active": unsigned(1), "channel": channel_shape, "mode": unsigned(self.mode_bits)})
         members = {
             "i_event": In(stream.Signature(self._event_layout)),
             "o_output": Out(stream.Signature(self._output_layout)),
         }
         if self._emit_state:
             members["o_state"] = Out(stream.Signature(self._state_layout))
+        if self._clearable:
+            members["clear"] = In(self._clear_layout)
         members["saturation_count"] = Out(COUNTER_WIDTH)
         members["backwards_count"] = Out(COUNTER_WIDTH)
+        members["clipped_count"] = Out(COUNTER_WIDTH)
         super().__init__(members)
 
     # --- derived facts --------------------------------------------------------------------
@@ -219,6 +238,10 @@ class SAHiPPOCore(wiring.Component):
     @property
     def emit_state(self) -> bool:
         return self._emit_state
+
+    @property
+    def clearable(self) -> bool:
+        return self._clearable
 
     @property
     def tick_bits(self) -> int:
@@ -277,6 +300,16 @@ class SAHiPPOCore(wiring.Component):
     def state_layout(self) -> data.StructLayout:
         """Payload of :attr:`o_state`: ``{channel, mode, re, im}``."""
         return self._state_layout
+
+    @property
+    def clear_layout(self) -> data.StructLayout:
+        """Shape of :attr:`clear`: ``{active, channel, mode}``."""
+        return self._clear_layout
+
+    def _clear_state(self, m, state_wr) -> None:
+        """With ``clearable``, the clear's zero write into the modes (after the core's own write)."""
+        if self._clearable:
+            clear_word(m, state_wr, active=self.clear.active, addr=Cat(self.clear.mode, self.clear.channel))
 
     def _complex_layout(self, fmt) -> data.StructLayout:
         return data.StructLayout({"re": fmt.shape(), "im": fmt.shape()})
@@ -366,6 +399,7 @@ class SAHiPPOCore(wiring.Component):
                     m.next = "ACCEPT"
                 with m.Else():
                     m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
+                    count_saturating(m, self.clipped_count, fe_elapsed > p.dt_max)
                     m.next = "ROW"
             with m.State("ROW"):
                 m.next = "ROW_WAIT"
@@ -385,6 +419,8 @@ class SAHiPPOCore(wiring.Component):
             looking_up.eq(front_end.ongoing("LOOKUP")),
             reading_row.eq(front_end.ongoing("ROW") | front_end.ongoing("ROW_WAIT")),
         ]
+        if self._clearable:
+            clear_word(m, t_last_wr, active=self.clear.active, addr=self.clear.channel)
         return SimpleNamespace(
             full=pending_full, channel=pending_channel, dt=pending_dt, word=pending_word,
             weight=pending_weight,
@@ -660,6 +696,7 @@ class SAHiPPOCore(wiring.Component):
             state_wr.data.im.eq(z_im_9),
             state_wr.en.eq(valid[read + 9] & advance),
         ]
+        self._clear_state(m, state_wr)
 
         # Stage 10: output products Cre zre - Cim zim and D w as registered partial products.
         c_z_10 = registered_products("c_z_10", [(1, c_re_9, z_re_9), (-1, c_im_9, z_im_9)])
@@ -1016,6 +1053,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                         count_saturating(m, self.saturation_count, clamped | y_clamp)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
+        self._clear_state(m, state_wr)
         return m
 
 

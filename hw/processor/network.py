@@ -1,8 +1,9 @@
 """The streaming event processor: a whole network from :class:`golden.network.NetworkParams`.
 
 Input events -> (input map) -> time-bin controller -> layer 0 -> ... -> readout -> class scores,
-bit for bit :func:`golden.network.run_network`. ``docs/processor.md`` has the diagram and the
-cycle costs.
+bit for bit :func:`golden.network.run_network`; a FLAMES network ends in the SA-HiPPO memory
+layer and the event-pooling readout instead of the leaky-integrator readout. ``docs/processor.md``
+has the diagram and the cycle costs.
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ from hw.arith import COUNTER_MAX, COUNTER_WIDTH, times_constant
 from hw.cores import core_classes
 from hw.cores.li_readout import LIReadoutCore
 from hw.cores.neuron_core import NeuronCore
+from hw.processor.event_pool import EventPoolReadout
 from hw.processor.input_map import ChannelPooler, InputMapper, camera_event_layout
+from hw.processor.memory_layer import MemoryLayer
 from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 from hw.streams import LowestValidArbiter, StreamQueue, StreamRegister
 
-__all__ = ["lane_params", "layer_cores", "processor_runs", "check_processor_runs", "SpikingLayer", "ReadoutLayer", "NetworkProcessor",
-           "layer_tap_layout", "readout_tap_layout"]
+__all__ = ["FLAMES_TAIL", "lane_params", "layer_cores", "processor_runs", "check_processor_runs", "SpikingLayer",
+           "ReadoutLayer", "NetworkProcessor", "layer_tap_layout", "readout_tap_layout"]
+
+#: The last two layers of a FLAMES network, which the processor runs as its tail: the SA-HiPPO
+#: memory layer (:class:`~hw.processor.memory_layer.MemoryLayer`) and the event-pooling readout
+#: (:class:`~hw.processor.event_pool.EventPoolReadout`).
+FLAMES_TAIL = ("sahippo", "event_pool")
 
 #: Entries of the buffered FIFO in front of the time-bin controller.
 _EVENT_FIFO_DEPTH = 4
@@ -52,22 +60,28 @@ def lane_params(neuron, lane: int, lanes: int):
 
 
 def processor_runs(kind: str) -> bool:
-    """Whether the processor runs layers of ``kind``: a kind on the network's default step, or a
+    """Whether the processor runs layers of ``kind``: a kind on the network's default step, a
     kind with its own layer rule whose core is on the per-step :class:`NeuronCore` contract
-    (DH-LIF). The SA-HiPPO memory and the event-pooling readout do not run in it yet."""
-    if network_kinds()[kind].layer is None:
+    (DH-LIF), or one of :data:`FLAMES_TAIL` (in that place only: :func:`check_processor_runs`)."""
+    if kind in FLAMES_TAIL or network_kinds()[kind].layer is None:
         return True
     core = core_classes().get(kind)
     return isinstance(core, type) and issubclass(core, NeuronCore)
 
 
 def check_processor_runs(params: NetworkParams) -> None:
-    """Raise ``ValueError`` naming the first layer the processor does not run (before any
+    """Raise ``ValueError`` naming the first layer the processor does not run, or an SA-HiPPO
+    or event-pooling layer anywhere but as the network's :data:`FLAMES_TAIL` (before any
     component is built: Amaranth warns about a component whose constructor raised)."""
-    for i, layer in enumerate(params.layers):
-        if not processor_runs(layer.kind):
-            raise ValueError(f"layers[{i}]: the processor does not run {layer.kind} layers (a FLAMES network "
-                             "runs in golden.network.run_network; docs/processor.md)")
+    kinds = params.kinds
+    n = len(kinds)
+    tail = dict(zip((n - 2, n - 1), FLAMES_TAIL)) if tuple(kinds[-2:]) == FLAMES_TAIL else {}
+    for i, kind in enumerate(kinds):
+        if not processor_runs(kind):
+            raise ValueError(f"layers[{i}]: the processor does not run {kind} layers (docs/processor.md)")
+        if kind in FLAMES_TAIL and tail.get(i) != kind:
+            raise ValueError(f"layers[{i}]: the processor runs {kind} layers only as the end of a FLAMES network, "
+                             "an sahippo layer then the event_pool readout (docs/processor.md)")
 
 
 def layer_tap_layout(n_out: int) -> data.StructLayout:
@@ -350,6 +364,10 @@ class ReadoutLayer(wiring.Component):
 class NetworkProcessor(wiring.Component):
     """The whole network: events in, every hidden layer's spikes observable, class scores out.
 
+    A network ends either in the leaky-integrator readout (:class:`ReadoutLayer`) or, for
+    FLAMES, in :data:`FLAMES_TAIL`: an SA-HiPPO memory layer (:class:`MemoryLayer`) fed by the
+    last spiking layer and the event-pooling readout (:class:`EventPoolReadout`) behind it.
+
     Parameters
     ----------
     params : NetworkParams
@@ -365,7 +383,8 @@ class NetworkProcessor(wiring.Component):
     camera_input : bool
         Take camera events through the network's ``input_map`` (default: when it has one).
     score_fmt : QFormat, optional
-        Class score format of the readout core.
+        Class score format of the leaky-integrator readout core (an event-pooling readout's
+        scores are exact at its own width).
 
     Members
     -------
@@ -376,14 +395,21 @@ class NetworkProcessor(wiring.Component):
     o_scores : ``Out(stream.Signature({argmax, scores}))``
         One beat per sample.
     n_steps : ``In(16)``
-    layer_taps : ``Out(ArrayLayout(layer_tap_layout, n_hidden))`` (only with hidden layers)
-        Each hidden layer's output commands as they transfer, without backpressure.
+    layer_taps : ``Out(StructLayout({layer_k: layer_tap_layout}))`` (only with spiking hidden layers)
+        Each spiking hidden layer's output commands as they transfer, without backpressure.
     readout_tap : ``Out(readout_tap_layout)``
-        Every readout membrane update.
+        Every readout membrane update (leaky-integrator readout only).
+    memory_state_tap, memory_output_tap : ``Out(memory_state_tap_layout)``, ``Out(memory_output_tap_layout)``
+        FLAMES only: every SA-HiPPO mode beat and every event's soma output (:class:`MemoryLayer`).
+    clipped_interval, backwards_tick : ``Out(32)``
+        FLAMES only: SA-HiPPO events whose interval was clipped at ``dt_max``, and events
+        dropped for a backwards tick (none: the ticks count steps).
     dropped_backwards, dropped_out_of_range, dropped_late, dropped_over_bound : ``Out(32)``
         Events dropped by the time-bin controller (see :class:`TimeBinController`).
     current_saturation, neuron_saturation : ``Out(ArrayLayout(32, n_layers))``
-        Per layer, clamped currents and clamped neuron updates.
+        Per layer, clamped currents and clamped neuron updates (an SA-HiPPO layer: events
+        with a clamped weight, and events in which a clamp acted; the event-pooling readout:
+        zero, it does not clamp).
     """
 
     def __init__(self, params: NetworkParams, *, n_steps: int, lanes: int = 1, cores: int | None = None,
@@ -393,8 +419,12 @@ class NetworkProcessor(wiring.Component):
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
         check_processor_runs(params)
-        for layer in params.layers[:-1]:
+        flames = tuple(params.kinds[-2:]) == FLAMES_TAIL
+        spiking = params.layers[:-2] if flames else params.layers[:-1]
+        for layer in spiking:
             layer_cores(layer.n_out, lanes, cores)  # a clear ValueError before anything is built
+        if flames and score_fmt is not None:
+            raise ValueError("score_fmt is the leaky-integrator readout's; an event_pool readout's scores are exact")
         if camera_input is None:
             camera_input = params.input_map is not None
         if camera_input and params.input_map is None:
@@ -408,8 +438,15 @@ class NetworkProcessor(wiring.Component):
         self.mapper = InputMapper(params.input_map) if self._camera else None
         pool = None if self._camera else params.channel_pool
         self.pooler = ChannelPooler(pool) if pool is not None else None
-        self.hidden = [SpikingLayer(layer, lanes=lanes, cores=cores) for layer in params.layers[:-1]]
-        self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
+        self.hidden = [SpikingLayer(layer, lanes=lanes, cores=cores) for layer in spiking]
+        if flames:
+            self.memory = MemoryLayer(params.layers[-2])
+            self.readout = EventPoolReadout(params.layers[-1])
+            scores_layout = self.readout.scores_layout
+        else:
+            self.memory = None
+            self.readout = ReadoutLayer(params.layers[-1], lanes=lanes, score_fmt=score_fmt)
+            scores_layout = self.readout.core.scores_layout
         if self._camera:
             in_layout = camera_event_layout(params.input_map)
         else:
@@ -417,14 +454,22 @@ class NetworkProcessor(wiring.Component):
         n_layers = len(params.layers)
         members = {
             "i": In(stream.Signature(in_layout)),
-            "o_scores": Out(stream.Signature(self.readout.core.scores_layout)),
+            "o_scores": Out(stream.Signature(scores_layout)),
             "n_steps": In(STEP_BITS, init=n_steps),
         }
         if self.hidden:
             members["layer_taps"] = Out(data.StructLayout(
-                {f"layer_{k}": layer_tap_layout(layer.n_out) for k, layer in enumerate(params.layers[:-1])}))
+                {f"layer_{k}": layer_tap_layout(layer.n_out) for k, layer in enumerate(spiking)}))
+        if flames:
+            members.update({
+                "memory_state_tap": Out(self.memory.state_tap.shape()),
+                "memory_output_tap": Out(self.memory.output_tap.shape()),
+                "clipped_interval": Out(COUNTER_WIDTH),
+                "backwards_tick": Out(COUNTER_WIDTH),
+            })
+        else:
+            members["readout_tap"] = Out(readout_tap_layout(self.readout.core))
         members.update({
-            "readout_tap": Out(readout_tap_layout(self.readout.core)),
             "dropped_backwards": Out(COUNTER_WIDTH),
             "dropped_out_of_range": Out(COUNTER_WIDTH),
             "dropped_late": Out(COUNTER_WIDTH),
@@ -450,6 +495,11 @@ class NetworkProcessor(wiring.Component):
     @property
     def camera_input(self) -> bool:
         return self._camera
+
+    @property
+    def flames(self) -> bool:
+        """The network ends in :data:`FLAMES_TAIL` (memory layer and event-pooling readout)."""
+        return self.memory is not None
 
     @property
     def input_layout(self) -> data.StructLayout:
@@ -504,9 +554,23 @@ class NetworkProcessor(wiring.Component):
             upstream = _queue(m, f"spike_fifo_{k}", layer.o.payload.shape())
             wiring.connect(m, layer.o, upstream.i)
         m.submodules.readout = readout = self.readout
-        wiring.connect(m, upstream.o, readout.i)
         wiring.connect(m, readout.o_scores, wiring.flipped(self.o_scores))
         last = len(self.hidden)
+        if self.flames:
+            m.submodules.memory = memory = self.memory
+            wiring.connect(m, upstream.o, memory.i)
+            wiring.connect(m, memory.o_modes, readout.i)
+            wiring.connect(m, memory.o_finish, readout.i_finish)
+            m.d.comb += [
+                self.memory_state_tap.eq(memory.state_tap),
+                self.memory_output_tap.eq(memory.output_tap),
+                self.clipped_interval.eq(memory.clipped_count),
+                self.backwards_tick.eq(memory.backwards_count),
+                self.current_saturation[last].eq(memory.current_saturation_count),
+                self.neuron_saturation[last].eq(memory.neuron_saturation_count),
+            ]
+            return m
+        wiring.connect(m, upstream.o, readout.i)
         m.d.comb += [
             self.readout_tap.eq(readout.tap),
             self.current_saturation[last].eq(readout.current_saturation_count),
