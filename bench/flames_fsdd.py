@@ -64,7 +64,7 @@ from golden.files import check_output, save_figure, write_text
 from golden.model_file import load_model, save_model
 from golden.network import run_network
 from golden.data.fsdd import FSDD_SPEAKERS
-from golden.train import N_CHANNELS, TICK_US
+from golden.train import N_CHANNELS, TICK_US, spread_indices
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
 from hw.cores.dhlif import DHLIFCore
@@ -343,13 +343,14 @@ def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool, o
     return train_flames(config, train_data, test_data, out_dir=out_dir, log=lambda *a: print(*a, flush=True))
 
 
-def split_decisions(model, net: FlamesInt, test_data) -> tuple[np.ndarray, list]:
-    """Float decisions (eval mode, float64) and integer results (:func:`run_flames_int`) of every
-    recording of ``test_data``."""
+def split_decisions(model, net: FlamesInt, test_data, int_rows=None) -> tuple[np.ndarray, list]:
+    """Float decisions (eval mode, float64) of every recording of ``test_data`` and integer
+    results (:func:`run_flames_int`) of the rows ``int_rows`` (default: all)."""
     with torch.no_grad():
         float_logits = torch.cat([model(test_data.counts[i:i + 125].to(torch.float64))
                                   for i in range(0, len(test_data), 125)])
-    results = [run_flames_int(net, test_data.counts[i].numpy()) for i in range(len(test_data))]
+    rows = range(len(test_data)) if int_rows is None else int_rows
+    results = [run_flames_int(net, test_data.counts[int(i)].numpy()) for i in rows]
     return float_logits.argmax(-1).numpy(), results
 
 
@@ -362,27 +363,35 @@ def loso_tag(config: FlamesConfig) -> str:
     return f"flames h{config.hidden} e{config.epochs} a{config.augment}{norm}{limit}"
 
 
-def loso_fold(config: FlamesConfig, retrain: bool) -> dict:
+def loso_fold(config: FlamesConfig, retrain: bool, int_limit: int | None = None) -> dict:
     """One fold (``config.split`` is the held-out speaker): train or reuse its checkpoint, export,
-    and measure float and integer accuracy on the held-out speaker's recordings; the fold's
-    entry of :func:`bench.fsdd.loso_table`."""
+    and measure float accuracy on the held-out speaker's recordings and integer accuracy on
+    ``int_limit`` of them (spread over the list; all by default); the fold's entry of
+    :func:`bench.fsdd.loso_table` (``float_acc_int_rows``: the float accuracy on the rows the
+    integer model ran)."""
     train_data, test_data = flames_data(config)
     out_dir = LOSO_DIR / loso_tag(config).replace(" ", "_") / config.split
     model, history = _load_or_train(config, train_data, test_data, retrain, out_dir)
-    float_dec, results = split_decisions(model, export_flames(model), test_data)
+    rows = spread_indices(len(test_data), int_limit)
+    start = time.perf_counter()
+    float_dec, results = split_decisions(model, export_flames(model), test_data, rows)
     int_dec = np.array([r.decision for r in results])
     labels = test_data.labels.numpy()
     fold = {"speaker": config.split, "epochs": len(history), "train_seconds": sum(h["seconds"] for h in history),
-            "n_train": len(train_data), "n_test": len(test_data), "augment": config.augment,
+            "n_train": len(train_data), "n_test": len(test_data), "n_int": len(rows), "augment": config.augment,
             "channel_norm": config.channel_norm,
-            "float_acc": 100 * float((float_dec == labels).mean()), "int_acc": 100 * float((int_dec == labels).mean()),
-            "agreement": 100 * float((int_dec == float_dec).mean())}
-    print(f"{loso_tag(config)} LOSO {config.split}: float {fold['float_acc']:.1f} %, integer {fold['int_acc']:.1f} %, "
-          f"{fold['train_seconds']:.0f} s training", flush=True)
+            "float_acc": 100 * float((float_dec == labels).mean()),
+            "int_acc": 100 * float((int_dec == labels[rows]).mean()),
+            "float_acc_int_rows": 100 * float((float_dec[rows] == labels[rows]).mean()),
+            "agreement": 100 * float((int_dec == float_dec[rows]).mean()),
+            "eval_seconds": time.perf_counter() - start}
+    print(f"{loso_tag(config)} LOSO {config.split}: float {fold['float_acc']:.1f} %, integer {fold['int_acc']:.1f} % "
+          f"on {len(rows)} (float {fold['float_acc_int_rows']:.1f} % on those), {fold['train_seconds']:.0f} s training, "
+          f"{fold['eval_seconds']:.0f} s evaluation", flush=True)
     return fold
 
 
-def run_loso(config: FlamesConfig, speakers, retrain: bool, command: str) -> int:
+def run_loso(config: FlamesConfig, speakers, retrain: bool, command: str, int_limit: int | None = None) -> int:
     """Every fold of ``speakers``; prints the LOSO table and writes its JSON (after each fold, so
     an interrupted run keeps the folds it finished)."""
     from bench.fsdd import loso_summary, loso_table
@@ -393,7 +402,7 @@ def run_loso(config: FlamesConfig, speakers, retrain: bool, command: str) -> int
         name += "_" + "_".join(speakers)
     folds = []
     for speaker in speakers:
-        folds.append(loso_fold(dataclasses.replace(config, split=speaker), retrain))
+        folds.append(loso_fold(dataclasses.replace(config, split=speaker), retrain, int_limit))
         loso = {tag: folds}
         write_results(name, [], meta={"config": asdict(config), "command": command, "loso": loso,
                                       "loso_summary": {tag: loso_summary(folds)}})
@@ -451,6 +460,9 @@ def main(argv=None) -> int:
                         help="augmented copies of each training recording (golden.data.augment; default %(default)s)")
     parser.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
                         help="train on N recordings of the training part, spread over speakers and digits (screening)")
+    parser.add_argument("--int-limit", type=positive_int, default=None, metavar="N",
+                        help="with --folds: run the integer model on N of the held-out speaker's recordings, spread "
+                             "over them (default: all 500; the float model always runs on all)")
     parser.add_argument("--channel-norm", type=unit_interval, default=0.0, metavar="P",
                         help="the cochlea's per-channel gain normalisation exponent in [0, 1] "
                              "(golden.data.cochlea; default %(default)s: off)")
@@ -467,7 +479,7 @@ def main(argv=None) -> int:
                           augment=args.augment, channel_norm=args.channel_norm, train_limit=args.train_limit)
     if args.folds is not None:
         command = " ".join(["python -m bench.flames_fsdd", *(sys.argv[1:] if argv is None else argv)])
-        return run_loso(config, args.folds or FSDD_SPEAKERS, args.retrain, command)
+        return run_loso(config, args.folds or FSDD_SPEAKERS, args.retrain, command, args.int_limit)
     train_data, test_data = flames_data(config)
     model, history = _load_or_train(config, train_data, test_data, args.retrain)
     net = export_flames(model)

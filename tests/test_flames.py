@@ -132,15 +132,17 @@ def test_loso_folds_test_on_the_held_out_speaker(shared_data, tmp_path, monkeypa
     for speaker in ("george", "theo"):
         train, test = flames_data(dataclasses.replace(config, split=speaker))
         assert all(speaker in name for name in test.names) and not any(speaker in name for name in train.names)
-    assert flames_bench.run_loso(config, ["george", "theo"], retrain=False, command="test") == 0
+    assert flames_bench.run_loso(config, ["george", "theo"], retrain=False, command="test", int_limit=10) == 0
     out = capsys.readouterr().out
     assert "| flames h8 e1 a0 | 1 | 0 | " in out
     (path,) = (tmp_path / "bench").glob("flames_fsdd_loso_*.json")
     folds = json.loads(path.read_text())["meta"]["loso"]["flames h8 e1 a0"]
-    assert [f["speaker"] for f in folds] == ["george", "theo"] and all(f["n_test"] == 20 for f in folds)
+    assert [f["speaker"] for f in folds] == ["george", "theo"]
+    assert all(f["n_test"] == 20 and f["n_int"] == 10 for f in folds)
     assert all(0 <= f["float_acc"] <= 100 and 0 <= f["int_acc"] <= 100 for f in folds)
     flames_bench.run_loso(config, ["george"], retrain=False, command="test")
-    assert "reusing" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "reusing" in out and "on 20 (float" in out
 
 
 def test_tiny_network_trains_and_exports(tiny):
