@@ -134,9 +134,9 @@ def test_loso_folds_test_on_the_held_out_speaker(shared_data, tmp_path, monkeypa
         assert all(speaker in name for name in test.names) and not any(speaker in name for name in train.names)
     assert flames_bench.run_loso(config, ["george", "theo"], retrain=False, command="test", int_limit=10) == 0
     out = capsys.readouterr().out
-    assert "| flames h8 e1 a0 | 1 | 0 | " in out
+    assert "| flames h8 e1 a0 n40 | 1 | 0 | " in out
     (path,) = (tmp_path / "bench").glob("flames_fsdd_loso_*.json")
-    folds = json.loads(path.read_text())["meta"]["loso"]["flames h8 e1 a0"]
+    folds = json.loads(path.read_text())["meta"]["loso"]["flames h8 e1 a0 n40"]
     assert [f["speaker"] for f in folds] == ["george", "theo"]
     assert all(f["n_test"] == 20 and f["n_int"] == 10 for f in folds)
     assert all(0 <= f["float_acc"] <= 100 and 0 <= f["int_acc"] <= 100 for f in folds)
