@@ -16,13 +16,25 @@ table without simulating).
 
 Writes ``build/bench/flames_fsdd.json``, ``docs/fsdd_flames.md`` and
 ``docs/img/fsdd_flames_curves.png``.
+
+``--folds [SPEAKER ...]`` measures leave-one-speaker-out accuracy instead (no RTL, fit, export or
+doc): one network per held-out speaker (all five when none is named), trained on the other four
+speakers' recordings (``golden.train.split_mask``) with the same recipe and seed
+(checkpoints in ``build/train/flames/loso/<tag>/<speaker>/``, reused when finished with the same
+settings), then float and integer accuracy on all of that speaker's recordings. ``--augment K``
+and ``--channel-norm P`` (training data: augmented copies as ``golden.train``; the cochlea's
+per-channel gain normalisation) apply to either mode. The LOSO run prints the table of
+``docs/fsdd_results.md`` and writes ``build/bench/flames_fsdd_loso_<tag>.json``, from which
+``python -m bench.fsdd`` takes the row when all five folds are there.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,12 +44,13 @@ import numpy as np
 import torch
 
 from bench.common import BENCH_DIR, FIT_ROOT, build_failure, build_fit, write_results
-from golden.cli import non_negative_int, output_file, positive_int, run_main
+from golden.cli import non_negative_int, output_file, positive_int, run_main, unit_interval
 from golden.data import REPO_ROOT
 from golden.flames import (
     FlamesConfig,
     FlamesInt,
     export_flames,
+    flames_data,
     flames_network,
     load_flames,
     parameter_count,
@@ -50,7 +63,8 @@ from golden.errors import SpikestreamError
 from golden.files import check_output, save_figure, write_text
 from golden.model_file import load_model, save_model
 from golden.network import run_network
-from golden.train import N_CHANNELS, TICK_US, load_speech_data
+from golden.data.fsdd import FSDD_SPEAKERS
+from golden.train import N_CHANNELS, TICK_US, spread_indices
 from hw.bitstream import ROUTERS, BuildError
 from hw.boards.core_fit import DHLIFFitTop
 from hw.cores.dhlif import DHLIFCore
@@ -61,6 +75,7 @@ from sim.tb_dhlif import DHLIF_KIND
 from sim.tb_sahippo import SAHiPPOCase
 
 TRAIN_DIR = REPO_ROOT / "build" / "train" / "flames"
+LOSO_DIR = TRAIN_DIR / "loso"
 FIT_JSON = BENCH_DIR / "flames_fsdd_fit.json"
 DOC = REPO_ROOT / "docs" / "fsdd_flames.md"
 PLOT = REPO_ROOT / "docs" / "img" / "fsdd_flames_curves.png"
@@ -318,14 +333,81 @@ def _plot(history: list, path: Path) -> None:
     plt.close(fig)
 
 
-def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool):
-    checkpoint = TRAIN_DIR / "checkpoint.pt"
+def _load_or_train(config: FlamesConfig, train_data, test_data, retrain: bool, out_dir: Path = TRAIN_DIR):
+    checkpoint = out_dir / "checkpoint.pt"
     if checkpoint.is_file() and not retrain:
         model, history = load_flames(checkpoint)
         if asdict(model.config) == asdict(config) and len(history) == config.epochs:
             print(f"reusing {checkpoint} (same configuration; --retrain to train again)")
             return model, history
-    return train_flames(config, train_data, test_data, out_dir=TRAIN_DIR, log=lambda *a: print(*a, flush=True))
+    return train_flames(config, train_data, test_data, out_dir=out_dir, log=lambda *a: print(*a, flush=True))
+
+
+def split_decisions(model, net: FlamesInt, test_data, int_rows=None) -> tuple[np.ndarray, list]:
+    """Float decisions (eval mode, float64) of every recording of ``test_data`` and integer
+    results (:func:`run_flames_int`) of the rows ``int_rows`` (default: all)."""
+    with torch.no_grad():
+        float_logits = torch.cat([model(test_data.counts[i:i + 125].to(torch.float64))
+                                  for i in range(0, len(test_data), 125)])
+    rows = range(len(test_data)) if int_rows is None else int_rows
+    results = [run_flames_int(net, test_data.counts[int(i)].numpy()) for i in rows]
+    return float_logits.argmax(-1).numpy(), results
+
+
+def loso_tag(config: FlamesConfig) -> str:
+    """Name of a LOSO recipe: its JSON file, its checkpoint folder and its row in the table
+    (``flames h<H> e<epochs> a<augmented copies>``, `` cn<P>`` with the channel normalisation,
+    `` n<N>`` when training on N recordings of the fold's training part)."""
+    norm = f" cn{config.channel_norm:g}" if config.channel_norm else ""
+    limit = f" n{config.train_limit}" if config.train_limit else ""
+    return f"flames h{config.hidden} e{config.epochs} a{config.augment}{norm}{limit}"
+
+
+def loso_fold(config: FlamesConfig, retrain: bool, int_limit: int | None = None) -> dict:
+    """One fold (``config.split`` is the held-out speaker): train or reuse its checkpoint, export,
+    and measure float accuracy on the held-out speaker's recordings and integer accuracy on
+    ``int_limit`` of them (spread over the list; all by default); the fold's entry of
+    :func:`bench.fsdd.loso_table` (``float_acc_int_rows``: the float accuracy on the rows the
+    integer model ran)."""
+    train_data, test_data = flames_data(config)
+    out_dir = LOSO_DIR / loso_tag(config).replace(" ", "_") / config.split
+    model, history = _load_or_train(config, train_data, test_data, retrain, out_dir)
+    rows = spread_indices(len(test_data), int_limit)
+    start = time.perf_counter()
+    float_dec, results = split_decisions(model, export_flames(model), test_data, rows)
+    int_dec = np.array([r.decision for r in results])
+    labels = test_data.labels.numpy()
+    fold = {"speaker": config.split, "epochs": len(history), "train_seconds": sum(h["seconds"] for h in history),
+            "n_train": len(train_data), "n_test": len(test_data), "n_int": len(rows), "augment": config.augment,
+            "channel_norm": config.channel_norm,
+            "float_acc": 100 * float((float_dec == labels).mean()),
+            "int_acc": 100 * float((int_dec == labels[rows]).mean()),
+            "float_acc_int_rows": 100 * float((float_dec[rows] == labels[rows]).mean()),
+            "agreement": 100 * float((int_dec == float_dec[rows]).mean()),
+            "eval_seconds": time.perf_counter() - start}
+    print(f"{loso_tag(config)} LOSO {config.split}: float {fold['float_acc']:.1f} %, integer {fold['int_acc']:.1f} % "
+          f"on {len(rows)} (float {fold['float_acc_int_rows']:.1f} % on those), {fold['train_seconds']:.0f} s training, "
+          f"{fold['eval_seconds']:.0f} s evaluation", flush=True)
+    return fold
+
+
+def run_loso(config: FlamesConfig, speakers, retrain: bool, command: str, int_limit: int | None = None) -> int:
+    """Every fold of ``speakers``; prints the LOSO table and writes its JSON (after each fold, so
+    an interrupted run keeps the folds it finished)."""
+    from bench.fsdd import loso_summary, loso_table
+
+    tag = loso_tag(config)
+    name = "flames_fsdd_loso_" + tag.replace(" ", "_")
+    if list(speakers) != list(FSDD_SPEAKERS):
+        name += "_" + "_".join(speakers)
+    folds = []
+    for speaker in speakers:
+        folds.append(loso_fold(dataclasses.replace(config, split=speaker), retrain, int_limit))
+        loso = {tag: folds}
+        write_results(name, [], meta={"config": asdict(config), "command": command, "loso": loso,
+                                      "loso_summary": {tag: loso_summary(folds)}})
+    print("\n".join(loso_table(loso, {})))
+    return 0
 
 
 def export_model(path, net: FlamesInt, config: FlamesConfig, row: dict, int_dec, test_data) -> None:
@@ -371,27 +453,41 @@ def main(argv=None) -> int:
                         help="write the integer network as a model file (golden.flames.flames_network), checked "
                              "by golden.network.run_network on the whole test split")
     parser.add_argument("--force", action="store_true", help="overwrite the --export file when it exists")
+    parser.add_argument("--folds", nargs="*", choices=FSDD_SPEAKERS, default=None, metavar="SPEAKER",
+                        help=f"leave-one-speaker-out folds of these held-out speakers instead of the official split "
+                             f"(none named: all of {' '.join(FSDD_SPEAKERS)}); no RTL, fit, export or doc")
+    parser.add_argument("--augment", type=non_negative_int, default=0, metavar="K",
+                        help="augmented copies of each training recording (golden.data.augment; default %(default)s)")
+    parser.add_argument("--train-limit", type=positive_int, default=None, metavar="N",
+                        help="train on N recordings of the training part, spread over speakers and digits (screening)")
+    parser.add_argument("--int-limit", type=positive_int, default=None, metavar="N",
+                        help="with --folds: run the integer model on N of the held-out speaker's recordings, spread "
+                             "over them (default: all 500; the float model always runs on all)")
+    parser.add_argument("--channel-norm", type=unit_interval, default=0.0, metavar="P",
+                        help="the cochlea's per-channel gain normalisation exponent in [0, 1] "
+                             "(golden.data.cochlea; default %(default)s: off)")
     args = parser.parse_args(argv)
+    if args.folds is not None and (args.export is not None or args.fit is not None):
+        parser.error("--folds measures leave-one-speaker-out accuracy only: no --export or --fit with it")
     if args.export is not None:
         try:
             check_output(args.export, force=args.force)
         except SpikestreamError as exc:
             parser.error(str(exc))
     torch.set_num_threads(args.threads)
-    config = FlamesConfig(hidden=args.hidden, n_state=args.n_state, epochs=args.epochs, threads=args.threads)
-    train_data = load_speech_data("train", config.bin_ms, config.window_ms)
-    test_data = load_speech_data("test", config.bin_ms, config.window_ms)
+    config = FlamesConfig(hidden=args.hidden, n_state=args.n_state, epochs=args.epochs, threads=args.threads,
+                          augment=args.augment, channel_norm=args.channel_norm, train_limit=args.train_limit)
+    if args.folds is not None:
+        command = " ".join(["python -m bench.flames_fsdd", *(sys.argv[1:] if argv is None else argv)])
+        return run_loso(config, args.folds or FSDD_SPEAKERS, args.retrain, command, args.int_limit)
+    train_data, test_data = flames_data(config)
     model, history = _load_or_train(config, train_data, test_data, args.retrain)
     net = export_flames(model)
 
     # Float and integer accuracy on the whole test split.
     start = time.perf_counter()
-    with torch.no_grad():
-        float_logits = torch.cat([model(test_data.counts[i:i + 125].to(torch.float64))
-                                  for i in range(0, len(test_data), 125)])
-    float_dec = float_logits.argmax(-1).numpy()
+    float_dec, results = split_decisions(model, net, test_data)
     labels = test_data.labels.numpy()
-    results = [run_flames_int(net, test_data.counts[i].numpy()) for i in range(len(test_data))]
     int_dec = np.array([r.decision for r in results])
     n_test = len(labels)
     steps, h = config.n_steps, config.hidden

@@ -139,6 +139,18 @@ def loso_summary(folds: list[dict]) -> dict:
             "train_seconds_mean": float(np.mean([f["train_seconds"] for f in folds]))}
 
 
+def flames_loso() -> dict:
+    """The FLAMES stack's LOSO rows (``python -m bench.flames_fsdd --folds``, tag
+    :func:`bench.flames_fsdd.loso_tag`): folds by tag from every
+    ``build/bench/flames_fsdd_loso_*.json`` that holds all five folds."""
+    rows = {}
+    for path in sorted(BENCH_DIR.glob("flames_fsdd_loso_*.json")):
+        for tag, folds in json.loads(path.read_text())["meta"]["loso"].items():
+            if sorted(f["speaker"] for f in folds) == sorted(FSDD_SPEAKERS):
+                rows[tag] = folds
+    return rows
+
+
 def loso_table(loso: dict, official: dict) -> list[str]:
     """The LOSO table: per neuron the folds (float / integer), mean, worst fold, the official split."""
     speakers = [s for s in FSDD_SPEAKERS if any(f["speaker"] == s for folds in loso.values() for f in folds)]
@@ -562,6 +574,12 @@ def loso_section(loso: dict, rows: list[dict]) -> list[str]:
         "*Official split* is the network trained on index 5-49 of all five speakers and tested on index 0-4 "
         "(the same speakers: the table below). *Training s / fold* is wall-clock training time per fold on "
         "this machine (shared, so it moves with the load).",
+        *([] if not any(name.startswith("flames ") for name in loso) else [
+            "",
+            "*flames hH eE aK [cnP] [nN]*: the FLAMES-style stack of [fsdd_flames.md](fsdd_flames.md), "
+            "`python -m bench.flames_fsdd --hidden H --epochs E --augment K [--channel-norm P] [--train-limit N] "
+            "--threads 1 --folds` (P: the cochlea's per-channel gain normalisation, [training.md](training.md); "
+            "N: trained on N of each fold's 2,000 recordings, spread over speakers and digits)."]),
         "",
         *loso_table(loso, {row["neuron"]: row for row in rows}),
         "",
@@ -713,6 +731,8 @@ def main(argv=None) -> int:
         target = BENCH_DIR / f"{name}.md"
     else:
         name, target = "fsdd", DOCS / "fsdd_results.md"
+    if not args.quick and not screening:
+        loso.update(flames_loso())
     write_results(name, rows, meta={"config": config_text, "command": command, "loso": loso,
                                     "loso_summary": {n: loso_summary(f) for n, f in loso.items()}}, columns=COLUMNS)
     text = (markdown(rows, config_text, args.quick, loso, command) if rows

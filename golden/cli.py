@@ -108,6 +108,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """A ``type=`` for a finite float in [0, 1] (an exponent or weight that 0 turns off)."""
+    value = _float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} must lie in [0, 1]")
+    return value
+
+
 def existing_file(text: str) -> Path:
     """A ``type=`` for an input file that exists and is a regular file."""
     path = Path(text)

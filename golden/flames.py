@@ -50,6 +50,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data.cochlea import CochleaParams
+from .data.fsdd import FSDD_SPEAKERS
 from .dhlif import DHLIF, DHLIFParams
 from .dhlif import run_int as dhlif_run_int
 from .event_pool import EventPoolParams
@@ -57,11 +59,12 @@ from .fixed import QFormat
 from .network import LayerParams, NetworkParams, signed_bits
 from .sahippo import SAHiPPOLayer, SAHiPPOParams, SAHiPPOTrace, warped_step
 from .sahippo import run_int as sahippo_run_int
-from .train import parameter_count, save_checkpoint, train_epochs
+from .train import SPLIT_KEYWORDS, load_speech_data, parameter_count, save_checkpoint, train_epochs
 
 __all__ = [
     "FlamesConfig",
     "FlamesFSDD",
+    "flames_data",
     "event_memory",
     "spike_events",
     "FlamesInt",
@@ -86,6 +89,12 @@ class FlamesConfig:
     ``dt_scale_range``: the memories' initial ``dt_scale`` (time units per step), log-spaced over
     the ``H`` channels so the memories start with different time scales; ``alpha`` the initial
     spike-aware decay rate (both trained, log form).
+
+    Data (:func:`flames_data`): ``split`` as :attr:`golden.train.TrainConfig.split` (``"official"``
+    or a held-out speaker), ``augment`` augmented copies of each training recording (0: clean
+    encodings only, the recipe of the shipped model), ``channel_norm`` the cochlea's per-channel
+    gain normalisation (:attr:`golden.data.cochlea.CochleaParams.channel_norm`; 0: off, the
+    encoding of the shipped model).
     """
 
     hidden: int = 64
@@ -102,8 +111,17 @@ class FlamesConfig:
     dt_scale_range: tuple = (0.005, 0.1)
     train_limit: int | None = None
     test_limit: int | None = None
+    split: str = "official"
+    augment: int = 0
+    channel_norm: float = 0.0
 
     def __post_init__(self):
+        if self.split not in SPLIT_KEYWORDS and self.split not in FSDD_SPEAKERS:
+            raise ValueError(f"split must be one of {list(SPLIT_KEYWORDS)} or a speaker {list(FSDD_SPEAKERS)}, "
+                             f"not {self.split!r}")
+        if isinstance(self.augment, bool) or not isinstance(self.augment, int) or self.augment < 0:
+            raise ValueError(f"augment must be a non-negative int, not {self.augment!r}")
+        CochleaParams(channel_norm=self.channel_norm)  # refuses values outside [0, 1]
         if self.hidden < 1 or self.n_branches < 1 or self.n_branches > N_INPUTS:
             raise ValueError(f"need hidden >= 1 and 1 <= n_branches <= {N_INPUTS}; got {self.hidden}, {self.n_branches}")
         if self.n_state < 2 or self.n_state % 2:
@@ -116,6 +134,21 @@ class FlamesConfig:
     @property
     def n_steps(self) -> int:
         return self.window_ms // self.bin_ms
+
+    @property
+    def cochlea(self) -> CochleaParams:
+        """The encoder the network's input comes from."""
+        return CochleaParams(channel_norm=self.channel_norm)
+
+
+def flames_data(config: FlamesConfig):
+    """``(train, test)`` :class:`golden.train.SpeechData` of ``config``: its split, limits,
+    augmented copies (training part only) and cochlea."""
+    train = load_speech_data("train", config.bin_ms, config.window_ms, config.train_limit, split=config.split,
+                             augment=config.augment, cochlea=config.cochlea)
+    test = load_speech_data("test", config.bin_ms, config.window_ms, config.test_limit, split=config.split,
+                            cochlea=config.cochlea)
+    return train, test
 
 
 def event_memory(spikes: torch.Tensor, memory: SAHiPPOLayer, dt_max: int) -> torch.Tensor:
@@ -393,8 +426,9 @@ def train_flames(config: FlamesConfig, train_data, test_data, out_dir=None, log=
     model = FlamesFSDD(config)
     n_params = parameter_count(model)
     log(f"flames: 32 -> DH-LIF {config.hidden} x {config.n_branches} branches -> SA-HiPPO {config.hidden} x N={config.n_state} "
-        f"-> 10, {n_params} parameters; {len(train_data)} train / {len(test_data)} test, {config.n_steps} steps of "
-        f"{config.bin_ms} ms")
+        f"-> 10, {n_params} parameters; split {config.split}, {len(train_data)} train (+ {config.augment} augmented "
+        f"copies each) / {len(test_data)} test, {config.n_steps} steps of {config.bin_ms} ms, channel_norm "
+        f"{config.channel_norm}")
     save = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

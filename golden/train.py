@@ -60,7 +60,7 @@ from torch import nn
 
 from .cli import fraction, non_negative_int, output_dir, output_file, positive_float, positive_int, run_main
 from .data import REPO_ROOT
-from .data.cochlea import encode_fsdd
+from .data.cochlea import CochleaParams, encode_fsdd
 from .data.augment import DEFAULT_AUGMENT
 from .data.events import bin_events
 from .data.fsdd import FSDD_SPEAKERS, TEST_INDEX_LIMIT
@@ -233,16 +233,17 @@ def split_mask(speakers: np.ndarray, indices: np.ndarray, split: str, part: str)
 
 
 def load_speech_data(part: str, bin_ms: int, window_ms: int, limit: int | None = None, *,
-                     split: str = "official", augment: int = 0) -> SpeechData:
+                     split: str = "official", augment: int = 0, cochlea: CochleaParams | None = None) -> SpeechData:
     """Recordings of ``part`` (``"train"`` or ``"test"``) of ``split`` from the cached cochlea
-    encoding, binned to ``(window_ms // bin_ms)`` steps; with ``augment`` > 0 also that many
-    augmented encodings of each (:data:`golden.data.augment.DEFAULT_AUGMENT`, copies 0 to
-    ``augment - 1``, :func:`golden.data.cochlea.encode_fsdd`) in ``augmented``.
+    encoding (``cochlea``, default ``CochleaParams()``), binned to ``(window_ms // bin_ms)``
+    steps; with ``augment`` > 0 also that many augmented encodings of each
+    (:data:`golden.data.augment.DEFAULT_AUGMENT`, copies 0 to ``augment - 1``,
+    :func:`golden.data.cochlea.encode_fsdd`) in ``augmented``.
 
     ``events_cut`` counts the events of the clean encodings that fall after the window (left
     out, as the hardware's time-bin controller would after the last step).
     """
-    encoded = encode_fsdd("all")
+    encoded = encode_fsdd("all", cochlea)
     n_steps = window_ms // bin_ms
     keep = np.flatnonzero(split_mask(encoded.speakers, encoded.indices, split, part))
     keep = keep[spread_indices(len(keep), limit)]
@@ -259,7 +260,7 @@ def load_speech_data(part: str, bin_ms: int, window_ms: int, limit: int | None =
     counts, cut = binned(encoded)
     augmented = None
     if augment:
-        augmented = torch.from_numpy(np.stack([binned(encode_fsdd("all", augment=DEFAULT_AUGMENT, copy=copy))[0] for copy in range(augment)]))
+        augmented = torch.from_numpy(np.stack([binned(encode_fsdd("all", cochlea, augment=DEFAULT_AUGMENT, copy=copy))[0] for copy in range(augment)]))
     return SpeechData(
         counts=torch.from_numpy(counts),
         labels=torch.as_tensor(encoded.digits[keep], dtype=torch.int64),

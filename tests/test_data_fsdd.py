@@ -177,3 +177,26 @@ def test_whole_set_encodes_within_a_minute(fsdd_root, tmp_path):
     assert (np.diff(encoded.offsets) > 0).all()  # every recording spikes
     _, test_accuracy = linear_probe_accuracy(encoded)
     assert test_accuracy > 0.9, f"a linear probe reads only {test_accuracy:.1%} of the test digits"
+
+
+def test_channel_norm_flattens_the_long_term_spectrum():
+    """channel_norm = 1 gives every channel the same mean envelope, 0.5 halves the spread (in
+    log), 0 is the default encoding; the default keeps the key of the cached encodings."""
+    t = np.arange(8000) / FSDD_SAMPLE_RATE
+    fc = CochleaParams().centre_frequencies_hz
+    tilted = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate(fc))
+    samples = (4000 * tilted / np.abs(tilted).max()).astype(np.int16)
+    spread = {}
+    for p in (0.0, 0.5, 1.0):
+        means = CochleaParams(channel_norm=p).stages(samples).envelope.mean(axis=0)
+        spread[p] = np.log(means.max() / means.min())
+    assert spread[0.0] > 1.0
+    assert spread[1.0] == pytest.approx(0.0, abs=1e-9)
+    assert spread[0.5] == pytest.approx(spread[0.0] / 2, rel=1e-6)
+    assert np.array_equal(CochleaParams(channel_norm=0.0).encode(samples), CochleaParams().encode(samples))
+    assert not np.array_equal(CochleaParams(channel_norm=1.0).encode(samples), CochleaParams().encode(samples))
+    assert CochleaParams().key == "b45b3c7e2b2d7610"
+    assert len({CochleaParams(channel_norm=p).key for p in (0.0, 0.5, 1.0)}) == 3
+    assert CochleaParams(channel_norm=1.0).encode(np.zeros(800, np.int16)).size == 0
+    with pytest.raises(ValueError, match="channel_norm must lie"):
+        CochleaParams(channel_norm=1.5)

@@ -1,16 +1,20 @@
 """The FLAMES-style stack (golden/flames.py, bench/flames_fsdd.py): float event memory, export,
 integer model, and the DH-LIF and SA-HiPPO cores in amaranth.sim on one recording."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from bench.flames_fsdd import rtl_recording, simulate_sahippo
+from bench.flames_fsdd import main, rtl_recording, simulate_sahippo
+from golden.data.cochlea import CochleaParams
 from golden.flames import (
     FlamesConfig,
     FlamesFSDD,
     event_memory,
     export_flames,
+    flames_data,
     parameter_count,
     run_flames_int,
     spike_events,
@@ -88,6 +92,57 @@ def test_config_refuses_bad_sizes():
         FlamesConfig(n_state=7)
     with pytest.raises(ValueError, match="bin_ms"):
         FlamesConfig(bin_ms=0)
+
+
+def test_config_refuses_bad_data_settings():
+    with pytest.raises(ValueError, match="split must be one of"):
+        FlamesConfig(split="alice")
+    with pytest.raises(ValueError, match="augment must be"):
+        FlamesConfig(augment=-1)
+    with pytest.raises(ValueError, match="channel_norm must lie"):
+        FlamesConfig(channel_norm=2.0)
+    assert FlamesConfig(channel_norm=0.5).cochlea.channel_norm == 0.5
+    assert FlamesConfig().cochlea.key == CochleaParams().key
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--folds", "--export", "x.safetensors"], "--folds measures leave-one-speaker-out accuracy only"),
+    (["--folds", "--fit"], "--folds measures leave-one-speaker-out accuracy only"),
+    (["--folds", "alice"], "argument --folds: invalid choice: 'alice'"),
+    (["--channel-norm", "1.5"], "argument --channel-norm: 1.5 must lie in [0, 1]"),
+    (["--augment", "-1"], "argument --augment"),
+])
+def test_cli_refuses_bad_loso_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_loso_folds_test_on_the_held_out_speaker(shared_data, tmp_path, monkeypatch, capsys):
+    """Two tiny LOSO folds on real recordings: each tests on its held-out speaker only, the JSON
+    and the table hold both, and a second run reuses the finished checkpoints."""
+    import json
+
+    import bench.common
+    import bench.flames_fsdd as flames_bench
+
+    monkeypatch.setattr(flames_bench, "LOSO_DIR", tmp_path / "loso")
+    monkeypatch.setattr(bench.common, "BENCH_DIR", tmp_path / "bench")
+    config = FlamesConfig(**{**TINY, "window_ms": 800}, train_limit=40, test_limit=20)
+    for speaker in ("george", "theo"):
+        train, test = flames_data(dataclasses.replace(config, split=speaker))
+        assert all(speaker in name for name in test.names) and not any(speaker in name for name in train.names)
+    assert flames_bench.run_loso(config, ["george", "theo"], retrain=False, command="test", int_limit=10) == 0
+    out = capsys.readouterr().out
+    assert "| flames h8 e1 a0 n40 | 1 | 0 | " in out
+    (path,) = (tmp_path / "bench").glob("flames_fsdd_loso_*.json")
+    folds = json.loads(path.read_text())["meta"]["loso"]["flames h8 e1 a0 n40"]
+    assert [f["speaker"] for f in folds] == ["george", "theo"]
+    assert all(f["n_test"] == 20 and f["n_int"] == 10 for f in folds)
+    assert all(0 <= f["float_acc"] <= 100 and 0 <= f["int_acc"] <= 100 for f in folds)
+    flames_bench.run_loso(config, ["george"], retrain=False, command="test")
+    out = capsys.readouterr().out
+    assert "reusing" in out and "on 20 (float" in out
 
 
 def test_tiny_network_trains_and_exports(tiny):

@@ -251,3 +251,24 @@ def test_trained_network_in_rtl_equals_golden_on_test_recordings(shared_data, ne
     outcome = rtl_subset(neuron, params, params.provenance["n_steps"], RTL_SUBSET, lanes=8, log=quiet)
     assert outcome["identical"] == outcome["runs"] == RTL_SUBSET, outcome["first_mismatch"]
     assert len(outcome["cycles"]) == RTL_SUBSET and min(outcome["cycles"]) > 1000  # first event to SCORES beat
+
+
+def test_fsdd_table_takes_the_complete_flames_loso_runs(tmp_path, monkeypatch):
+    """bench.fsdd adds every FLAMES LOSO JSON that holds all five folds to its LOSO table."""
+    import bench.fsdd
+    from golden.data.fsdd import FSDD_SPEAKERS
+
+    monkeypatch.setattr(bench.fsdd, "BENCH_DIR", tmp_path)
+
+    def fold(speaker, acc):
+        return {"speaker": speaker, "epochs": 6, "train_seconds": 100.0, "n_train": 2000, "n_test": 500,
+                "augment": 0, "float_acc": acc, "int_acc": acc - 0.2, "agreement": 99.0}
+
+    whole = {"flames h112 e6 a0": [fold(s, 80.0 + i) for i, s in enumerate(FSDD_SPEAKERS)]}
+    part = {"flames h112 e6 a2": [fold("george", 90.0)]}
+    for name, loso in (("flames_fsdd_loso_whole", whole), ("flames_fsdd_loso_part_george", part)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"meta": {"loso": loso}}))
+    assert bench.fsdd.flames_loso() == whole
+    text = "\n".join(bench.fsdd.loso_section(whole, []))
+    assert "| flames h112 e6 a0 | 6 | 0 | 80.0 / 79.8 |" in text and "**82.0 / 81.8**" in text
+    assert "python -m bench.flames_fsdd --hidden H" in text

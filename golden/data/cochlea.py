@@ -13,6 +13,12 @@ rectification and compression, one spike generator per channel), built on SciPy:
 3. **Rectification.** Half-wave (``max(y, 0)``), then the mean over each tick of
    ``samples_per_tick`` samples (a boxcar low-pass; the last tick is zero-padded).
 4. **Compression.** Cube root (Stevens' power law), ``c = mean ** (1/3)``.
+   With ``channel_norm`` = ``p`` > 0 (off by default), each channel's envelope is first scaled by
+   ``(m / m_c) ** p``: ``m_c`` the mean of channel ``c``'s envelope over the recording, ``m`` the
+   mean of those means. ``p = 1`` flattens the recording's long-term spectrum (every channel gets
+   the same mean envelope; a fixed microphone or vocal-tract tilt cancels), ``0 < p < 1`` does so
+   in part. Like the level stage it needs the whole recording (the encoder runs on the host); to
+   the spike generator it is one constant gain per channel and recording.
 5. **Spike generator.** A leaky integrate-and-fire neuron per channel, one update per tick:
    ``u = leak * u + gain * c``; a spike when ``u >= threshold``, then ``u -= threshold``
    (subtractive reset). At most one spike per channel per tick, so rates are at most
@@ -82,7 +88,7 @@ class CochleaStages:
     band : np.ndarray, float64, shape (n_channels, n_samples)
         Gammatone filter outputs of the level-normalised recording.
     envelope : np.ndarray, float64, shape (n_ticks, n_channels)
-        Half-wave rectified band, averaged per tick.
+        Half-wave rectified band, averaged per tick, scaled per channel when ``channel_norm`` is on.
     compressed : np.ndarray, float64, shape (n_ticks, n_channels)
         ``envelope ** (1/3)``.
     spikes : np.ndarray, int64, shape (n_ticks, n_channels)
@@ -115,6 +121,9 @@ class CochleaParams:
         Input gain on the compressed envelope, positive.
     threshold : float
         Firing threshold and reset amount, positive.
+    channel_norm : float
+        Per-channel gain normalisation exponent ``p`` in ``[0, 1]`` (module docstring, step 4);
+        0 (default) leaves the channels as the filterbank gives them.
     """
 
     n_channels: int = 32
@@ -125,6 +134,7 @@ class CochleaParams:
     leak: float = 0.9
     gain: float = 0.5
     threshold: float = 1.0
+    channel_norm: float = 0.0
 
     def __post_init__(self):
         if int(self.n_channels) != self.n_channels or self.n_channels < 1:
@@ -143,6 +153,8 @@ class CochleaParams:
             raise ValueError(f"leak must lie in [0, 1); got {self.leak}")
         if self.gain <= 0 or self.threshold <= 0:
             raise ValueError(f"gain and threshold must be positive; got {self.gain} and {self.threshold}")
+        if not 0 <= self.channel_norm <= 1:
+            raise ValueError(f"channel_norm must lie in [0, 1]; got {self.channel_norm}")
 
     @property
     def samples_per_tick(self) -> int:
@@ -155,8 +167,14 @@ class CochleaParams:
 
     @property
     def key(self) -> str:
-        """Hex digest of the parameters and :data:`ENCODER_VERSION` (names cache files)."""
-        text = json.dumps({"encoder_version": ENCODER_VERSION, **asdict(self)}, sort_keys=True)
+        """Hex digest of the parameters and :data:`ENCODER_VERSION` (names cache files).
+
+        ``channel_norm`` enters only when it is on, so the default encoding keeps its key.
+        """
+        fields = asdict(self)
+        if not self.channel_norm:
+            del fields["channel_norm"]
+        text = json.dumps({"encoder_version": ENCODER_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def n_ticks(self, n_samples: int) -> int:
@@ -184,6 +202,10 @@ class CochleaParams:
         for channel, sos in enumerate(_gammatone_bank(self)):
             band[channel, : x.size] = signal.sosfilt(sos, x)
         envelope = np.maximum(band, 0.0).reshape(self.n_channels, n_ticks, self.samples_per_tick).mean(axis=2).T
+        if self.channel_norm:
+            means = envelope.mean(axis=0)
+            if np.all(means > 0):
+                envelope = envelope * (means.mean() / means) ** self.channel_norm
         compressed = np.cbrt(envelope)
         spikes = np.zeros((n_ticks, self.n_channels), dtype=np.int64)
         membrane = np.zeros(self.n_channels)
