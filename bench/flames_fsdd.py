@@ -734,8 +734,10 @@ trains (or reuses the checkpoint) and writes the integer network with
 `golden.flames.flames_network`: a `dhlif` layer, a `sahippo` memory layer (events from the
 DH-LIF spikes, intervals from the step counter) and an `event_pool` readout. The command reads
 the file back and checks that `golden.network.run_network` decides every test recording as
-`run_flames_int` does. The processor runs the `dhlif` layer (`docs/processor.md`), not yet the
-memory and the readout.
+`run_flames_int` does. The processor runs the whole network (`docs/processor.md`: the DH-LIF
+layer, then the SA-HiPPO memory layer and the event-pooling readout as its end); its Verilog
+against `run_network` on the test split: `python -m bench.rtl_fsdd --model
+models/fsdd_flames.safetensors` ([reliability.md](reliability.md)).
 
 **RTL.** {rtl_text}
 
