@@ -28,6 +28,8 @@ by reason. Exit status 1 when any mismatch was found.
 from __future__ import annotations
 
 import argparse
+import binascii
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +37,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
 from bench.common import write_results
 from golden.cli import existing_file, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.network import NetworkParams, run_network
+from golden.protocol import (
+    COUNTER_NAMES, COUNTER_WIDTH, RESULT_PAYLOAD_LENGTHS, SYNC, EndOfSample, Event, FrameDecoderModel, FrameParser,
+    ReadStatus, Reset, Scores, Status, decode_result, encode_scores, encode_status,
+)
+from hw.boards.ulx3s_processor import FramedProcessor, link_geometry
+from hw.link.frame_decoder import CommandKind
+from hw.link.frame_encoder import ResultKind
 from hw.processor.network import NetworkProcessor
 from sim.processor_model import DROP_REASONS, random_network, time_bin_fates
 from sim.verilator import HarnessRun, VerilatorHarness, field, require_tools
@@ -47,6 +60,7 @@ DEFAULT_EVENTS = 10_000_000
 DEFAULT_MODEL = REPO_ROOT / "models" / "fsdd_csilif.safetensors"
 SOAK_BUILD = REPO_ROOT / "build" / "sim" / "soak"
 COUNTERS = [f"dropped_{reason}" for reason in DROP_REASONS]
+_S32_MIN, _S32_MAX = -(1 << 31), (1 << 31) - 1
 
 #: The seeded random networks of the soak: (name, random_network keyword arguments, steps).
 RANDOM_NETWORKS = [
@@ -73,10 +87,10 @@ class Stimulus:
         return int((self.kind == 0).sum())
 
 
-def make_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: np.random.Generator, *,
-                  max_burst: int = 64) -> Stimulus:
-    """Samples of random bursts with out-of-range, backwards, late and over-bound events mixed in,
-    until ``n_events`` EVENT beats; each sample ends with END."""
+def random_beats(params: NetworkParams, n_steps: int, n_events: int, rng: np.random.Generator, *,
+                 max_burst: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Input beats ``(kind, channel, tick)``: samples of random bursts with out-of-range, backwards,
+    late and over-bound events mixed in, until ``n_events`` EVENT beats; each sample ends with END."""
     n_inputs, bin_ticks, bound = params.n_inputs, params.bin_ticks, params.max_events_per_step
     channel_max = (1 << max(1, n_inputs.bit_length())) - 1
     burst = min(bound, max_burst)
@@ -101,7 +115,13 @@ def make_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: np.ra
         channels += [ch, rng.integers(0, n_inputs, n_late), np.zeros(1, dtype=np.int64)]
         ticks += [t, late, np.zeros(1, dtype=np.int64)]
         total += n + n_late
-    kind, channel, tick = np.concatenate(kinds), np.concatenate(channels), np.concatenate(ticks)
+    return np.concatenate(kinds), np.concatenate(channels), np.concatenate(ticks)
+
+
+def make_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: np.random.Generator, *,
+                  max_burst: int = 64) -> Stimulus:
+    """:func:`random_beats` with idle gaps, and their fates under the time-bin rule."""
+    kind, channel, tick = random_beats(params, n_steps, n_events, rng, max_burst=max_burst)
     counts, fates = time_bin_fates(params, n_steps, kind, channel, tick)
     gaps = np.where(rng.random(kind.shape[0]) < 0.8, 0, rng.geometric(0.25, kind.shape[0]))
     long = rng.random(kind.shape[0]) < 0.0005
@@ -157,6 +177,25 @@ def _counter_at(records: np.ndarray, cycles: np.ndarray, path: str, layout) -> n
     values = field(records["value"], layout, path).astype(np.int64)
     at = np.searchsorted(records["cycle"], cycles, side="right") - 1
     return np.where(at >= 0, values[np.maximum(at, 0)], 0)
+
+
+def check_drops(run: HarnessRun, predicted: np.ndarray, fail) -> None:
+    """Each increment of the four drop counters, in cycle order, against the predicted drop reasons
+    (codes into :data:`DROP_REASONS`); ``fail(count, message)`` for each difference."""
+    steps = []
+    for code, name in enumerate(COUNTERS):
+        rec = run.records[name]
+        values = rec["value"].astype(np.int64)
+        if bool((np.diff(np.concatenate([[0], values])) != 1).any()):
+            fail(1, f"{name}: a change by other than +1")
+        steps.append(np.stack([rec["cycle"].astype(np.int64), np.full(len(rec), code)], 1))
+    observed = np.concatenate(steps)
+    observed = observed[np.argsort(observed[:, 0], kind="stable"), 1]
+    if not np.array_equal(observed, predicted):
+        n = min(len(observed), len(predicted))
+        first = int(np.flatnonzero(observed[:n] != predicted[:n])[0]) if (observed[:n] != predicted[:n]).any() else n
+        fail(max(1, abs(len(observed) - len(predicted))),
+             f"drops: {len(observed)} counted, {len(predicted)} predicted; first difference at drop {first}")
 
 
 def check(dut: NetworkProcessor, n_steps: int, stimulus: Stimulus, run: HarnessRun, expected: dict) -> dict:
@@ -246,21 +285,7 @@ def check(dut: NetworkProcessor, n_steps: int, stimulus: Stimulus, run: HarnessR
         s = bad[0]
         fail(bad.size, f"sample {s}: scores {got_scores[s].tolist()} argmax {got_argmax[s]}, expected "
                        f"{expected['scores'][s].tolist()} argmax {expected['argmax'][s]} ({bad.size} samples differ)", bad)
-    # Drops: each counter increment, in order, against the predicted drops.
-    steps = []
-    for code, name in enumerate(COUNTERS):
-        rec = run.records[name]
-        values = rec["value"].astype(np.int64)
-        if bool((np.diff(np.concatenate([[0], values])) != 1).any()):
-            fail(1, f"{name}: a change by other than +1")
-        steps.append(np.stack([rec["cycle"].astype(np.int64), np.full(len(rec), code)], 1))
-    observed = np.concatenate(steps)
-    observed = observed[np.argsort(observed[:, 0], kind="stable"), 1]
-    if not np.array_equal(observed, stimulus.drops):
-        n = min(len(observed), len(stimulus.drops))
-        first = int(np.flatnonzero(observed[:n] != stimulus.drops[:n])[0]) if (observed[:n] != stimulus.drops[:n]).any() else n
-        fail(max(1, abs(len(observed) - len(stimulus.drops))),
-             f"drops: {len(observed)} counted, {len(stimulus.drops)} predicted; first difference at drop {first}")
+    check_drops(run, stimulus.drops, fail)
     # Saturation counters, per layer and sample (read where the layer finished the sample).
     for name in ("current_saturation", "neuron_saturation"):
         rec = run.records[name]
@@ -311,6 +336,317 @@ def soak_part(name: str, params: NetworkParams, n_steps: int, n_events: int, see
         "mismatches": result["mismatches"], **{f"dropped_{k}": v for k, v in drops.items()},
         "kept": int(stimulus.counts.sum()), "first_mismatch": "; ".join(result["first"]) or None,
     }
+
+
+# --- The link soak: framed bytes through the decoder, the processor and the encoder -----------
+
+#: Frame decoder timeout of the link soak's build, in clock cycles (short: a truncation costs few cycles).
+LINK_TIMEOUT = 48
+#: Idle cycles before the byte that follows a READ_STATUS frame: longer than the decoder's
+#: 4 cycles from a frame's last byte to its command, so ``busy`` already holds that byte back.
+STATUS_GAP = 16
+#: Malformations put before a frame, each with its probability per frame.
+MALFORMED = {"garbage": 0.004, "bad_crc": 0.003, "bad_length": 0.003, "unknown_command": 0.002, "truncated": 0.002}
+#: Probability per frame of a long pause inside it (at most ``LINK_TIMEOUT - 1`` idle cycles: not a truncation).
+LONG_PAUSE = 0.01
+#: Probabilities per sample of ending it with RESET instead of END_OF_SAMPLE, and of a READ_STATUS after it.
+RESET_SHARE, STATUS_SHARE = 0.07, 0.1
+
+
+class LinkSoakTop(wiring.Component):
+    """:class:`~hw.boards.ulx3s_processor.FramedProcessor` with what the link soak observes.
+
+    Members
+    -------
+    i : ``In(stream.Signature(8))``, o : ``Out(stream.Signature(8))``
+        The framed processor's byte streams (host to board, board to host).
+    busy : ``Out(1)``
+        High while a command waits at the frame decoder's output, and from a READ_STATUS leaving
+        the decoder until the encoder takes its STATUS. The soak's host starts a frame only while
+        it is low (on the board the line rate keeps the decoder's command FIFO from filling, and
+        the STATUS snapshot then holds exactly the frames sent before its READ_STATUS).
+    dropped_backwards, dropped_out_of_range, dropped_late, dropped_over_bound : ``Out(32)``
+        The processor's drop counters.
+    """
+
+    def __init__(self, params: NetworkParams, *, n_steps: int, lanes: int, timeout_cycles: int = LINK_TIMEOUT):
+        self.params = params
+        self.framed = FramedProcessor(params, n_steps=n_steps, lanes=lanes, timeout_cycles=timeout_cycles)
+        super().__init__({"i": In(stream.Signature(8)), "o": Out(stream.Signature(8)), "busy": Out(1),
+                          **{name: Out(COUNTER_WIDTH) for name in COUNTERS}})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.framed = framed = self.framed
+        wiring.connect(m, wiring.flipped(self.i), framed.i)
+        wiring.connect(m, framed.o, wiring.flipped(self.o))
+        command, result = framed.decoder.o, framed.encoder.i
+        status_asked = Signal()
+        with m.If(command.valid & command.ready & (command.payload.kind == CommandKind.READ_STATUS)):
+            m.d.sync += status_asked.eq(1)
+        with m.If(result.valid & result.ready & (result.payload.kind == ResultKind.STATUS)):
+            m.d.sync += status_asked.eq(0)
+        m.d.comb += self.busy.eq(command.valid | status_asked)
+        m.d.comb += [getattr(self, name).eq(getattr(framed.processor, name)) for name in COUNTERS]
+        return m
+
+
+def _frame(cmd: int, payload: bytes = b"") -> bytes:
+    """A frame as :func:`golden.protocol.encode_frame` builds it (``binascii.crc_hqx`` is the same
+    CRC-16/IBM-3740, in C: the soak builds millions)."""
+    body = bytes((cmd, len(payload))) + payload
+    return bytes((SYNC,)) + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+
+@dataclass
+class LinkStimulus:
+    """The host's byte stream of a link-soak part and everything the golden side predicts of it."""
+
+    data: np.ndarray  # uint8: the bytes, in order
+    gaps: np.ndarray  # idle cycles before each byte
+    paced: np.ndarray  # bool: the byte may wait for ``busy`` (the decoder hunts for SYNC there)
+    sent: dict  # frames sent, by what they were built as (event, end_of_sample, reset, read_status, malformations)
+    counters: dict  # the golden decoder's counters after the last byte
+    drops: np.ndarray  # the processor's drop reasons (DROP_REASONS codes), in order
+    counts: np.ndarray  # (samples, steps, n_inputs): the events each sample keeps
+    frames: list  # the result frames expected, in order: (label, decoded result)
+    expected: bytes  # the same, as bytes
+
+    @property
+    def n_events(self) -> int:
+        return self.sent["event"]
+
+
+def make_link_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: np.random.Generator, *,
+                       timeout: int = LINK_TIMEOUT) -> LinkStimulus:
+    """The beats of :func:`random_beats` as frames (with out-of-range ``y`` and polarity besides the
+    out-of-range channels; samples ended by END_OF_SAMPLE or RESET; READ_STATUS after some samples,
+    within a few and at the end), with :data:`MALFORMED` frames and garbage mixed in, idle cycles
+    between and inside frames (some up to ``timeout - 1``, some truncating), and the golden
+    prediction: :class:`golden.protocol.FrameDecoderModel` on the bytes,
+    :func:`sim.processor_model.time_bin_fates` and :func:`golden.network.run_network` on the
+    commands it delivers."""
+    kind, channel, tick = random_beats(params, n_steps, n_events, rng)
+    n = len(kind)
+    y = np.zeros(n, dtype=np.int64)
+    polarity = np.zeros(n, dtype=np.int64)
+    odd = rng.random(n)
+    y[odd < 0.001] = rng.integers(1, 1 << 16, int((odd < 0.001).sum()))
+    polarity[(odd >= 0.001) & (odd < 0.002)] = rng.integers(1, 256, int(((odd >= 0.001) & (odd < 0.002)).sum()))
+    names = list(MALFORMED)
+    cumulative = np.cumsum([MALFORMED[name] for name in names])
+    malformation = np.searchsorted(cumulative, rng.random(n), side="right")  # len(names): none
+    reset = rng.random(n) < RESET_SHARE
+    status_after = (rng.random(n) < STATUS_SHARE) & (kind == 1) | (rng.random(n) < 0.0005)
+    status_after[-1] = True
+    sent = dict.fromkeys(["event", "end_of_sample", "reset", "read_status", *names], 0)
+    chunks, starts, truncating = [], [], []  # byte strings; offsets of frame / garbage starts; truncation ends
+    position = 0
+
+    def put(chunk: bytes):
+        nonlocal position
+        starts.append(position)
+        chunks.append(chunk)
+        position += len(chunk)
+
+    for j, (k, c, t) in enumerate(zip(kind.tolist(), channel.tolist(), tick.tolist())):
+        bad = int(malformation[j])
+        if bad < len(names):
+            name = names[bad]
+            sent[name] += 1
+            if name == "garbage":
+                put(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes())
+            elif name == "bad_crc":
+                frame = bytearray(_frame(0x01, struct.pack(">HHBI", *rng.integers(0, 1 << 8, 3), int(rng.integers(0, 1 << 32)))))
+                bit = int(rng.integers(3 * 8, len(frame) * 8))  # a payload or CRC bit
+                frame[bit // 8] ^= 1 << (bit % 8)
+                put(bytes(frame))
+            elif name == "bad_length":
+                cmd = int(rng.integers(1, 5))
+                right = 9 if cmd == 1 else 0
+                length = int(rng.choice([v for v in range(0, 12) if v != right]))
+                put(bytes((SYNC, cmd, length)) + rng.integers(0, 256, length, dtype=np.uint8).tobytes() + b"\0\0")
+            elif name == "unknown_command":
+                put(_frame(int(rng.integers(5, 256)), rng.integers(0, 256, int(rng.integers(0, 33)), dtype=np.uint8).tobytes()))
+            else:  # truncated: a prefix of an EVENT frame, then a pause of at least the timeout
+                frame = _frame(0x01, struct.pack(">HHBI", int(rng.integers(0, params.n_inputs)), 0, 0, t))
+                put(frame[:int(rng.integers(1, len(frame)))])
+                truncating.append(position)
+        if k:
+            is_reset = bool(reset[j])
+            sent["reset" if is_reset else "end_of_sample"] += 1
+            put(_frame(0x03 if is_reset else 0x02))
+        else:
+            sent["event"] += 1
+            put(_frame(0x01, struct.pack(">HHBI", c, int(y[j]), int(polarity[j]), t)))
+        if status_after[j]:
+            sent["read_status"] += 1
+            put(_frame(0x04))
+    data = np.frombuffer(b"".join(chunks), dtype=np.uint8)
+    starts = np.asarray(starts, dtype=np.int64)
+    # Idle cycles: a few inside frames, more between them, long pauses inside some, truncations.
+    gaps = np.where(rng.random(len(data)) < 0.05, rng.integers(1, 4, len(data)), 0)
+    gaps[starts] = np.where(rng.random(len(starts)) < 0.8, 0, rng.geometric(0.25, len(starts)))
+    long = rng.random(len(starts)) < 0.0005
+    gaps[starts[long]] = rng.integers(100, 2000, int(long.sum()))
+    pauses = starts[rng.random(len(starts)) < LONG_PAUSE] + 1
+    pauses = pauses[pauses < len(data)]
+    gaps[pauses] = np.where(rng.random(len(pauses)) < 0.25, timeout - 1, rng.integers(timeout // 2, timeout, len(pauses)))
+    truncating = np.asarray([p for p in truncating if p < len(data)], dtype=np.int64)
+    gaps[truncating] = timeout + rng.integers(0, 64, len(truncating))
+    # The golden decoder on the bytes: each command, the counters at each READ_STATUS, the pacing points.
+    model = FrameDecoderModel(link_geometry(params))
+    parser = model.parser
+    paced = np.zeros(len(data), dtype=bool)
+    commands, snapshots = [], []
+    for j, (byte, gap) in enumerate(zip(data.tolist(), gaps.tolist())):
+        if gap >= timeout:
+            model.timeout()
+        paced[j] = not parser.in_frame
+        model.feed(byte)
+        if model.pending:
+            for command in model.take():
+                commands.append(command)
+                if isinstance(command, ReadStatus):
+                    snapshots.append(model.counters)
+                    if j + 1 < len(data):  # after a complete frame the decoder hunts: the pause changes nothing
+                        gaps[j + 1] = max(gaps[j + 1], STATUS_GAP)
+    # The processor's time bins and the golden network on the delivered commands.
+    beats = [(0, cmd.x, cmd.timestamp) if isinstance(cmd, Event) else (1, 0, 0)
+             for cmd in commands if not isinstance(cmd, ReadStatus)]
+    b_kind, b_channel, b_tick = (np.asarray(col, dtype=np.int64) for col in zip(*beats))
+    counts, fates = time_bin_fates(params, n_steps, b_kind, b_channel, b_tick)
+    scores, argmax = golden_scores(params, counts)
+    frames, expected = [], bytearray()
+    sample = status = 0
+    for command in commands:
+        if isinstance(command, ReadStatus):
+            counters = snapshots[status]
+            frames.append((f"STATUS {status}", Status(counters)))
+            expected += encode_status(counters)
+            status += 1
+        elif isinstance(command, (EndOfSample, Reset)):
+            if isinstance(command, EndOfSample):
+                values = [int(v) for v in np.clip(scores[sample], _S32_MIN, _S32_MAX)]
+                frames.append((f"SCORES of sample {sample}", Scores(tuple(values), int(argmax[sample]))))
+                expected += encode_scores(values, int(argmax[sample]))
+            sample += 1
+    return LinkStimulus(data=data, gaps=gaps, paced=paced, sent=sent, counters=model.counters,
+                        drops=fates[fates >= 0], counts=counts, frames=frames, expected=bytes(expected))
+
+
+def golden_scores(params: NetworkParams, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``(samples, classes)`` and argmax of :func:`golden.network.run_network` on every sample."""
+    widest = max(max(layer.n_out, layer.n_in) for layer in params.layers)
+    chunk = int(np.clip(2 ** 20 // (max(1, counts.shape[1]) * widest), 16, 1024))
+    scores, argmax = [np.zeros((0, params.n_classes), dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for start in range(0, counts.shape[0], chunk):
+        trace = run_network(params, torch.from_numpy(counts[start:start + chunk]))
+        scores.append(trace.scores.numpy().astype(np.int64))
+        argmax.append(trace.prediction.numpy().astype(np.int64))
+    return np.concatenate(scores), np.concatenate(argmax)
+
+
+def parse_results(data: bytes) -> tuple[list, dict]:
+    """The result frames in board-to-host bytes (golden parser) and its counters (all zero for a clean stream)."""
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    frames = []
+    for byte in data:
+        frame = parser.feed(byte)
+        if frame is not None:
+            frames.append(decode_result(*frame))
+    if parser.in_frame:
+        parser.timeout()
+    return frames, parser.counters
+
+
+def check_link(stimulus: LinkStimulus, run: HarnessRun) -> dict:
+    """Every difference between the link run and the prediction: each result frame (SCORES with
+    argmax, STATUS with every counter), the bytes, and each processor drop.
+
+    Returns ``{"mismatches": n, "first": [...]}``.
+    """
+    errors: list[str] = []
+    mismatches = 0
+
+    def fail(count: int, message: str):
+        nonlocal mismatches
+        mismatches += int(count)
+        errors.append(message)
+
+    want = stimulus.frames
+    if run.timed_out:
+        fail(1, f"the run stopped waiting: {run.beats_out} of {len(stimulus.expected)} result bytes after {run.cycles} cycles")
+    got_bytes = run.records["o"]["value"].astype(np.uint8).tobytes()
+    got, parse_errors = parse_results(got_bytes)
+    if any(parse_errors.values()):
+        fail(sum(parse_errors.values()), f"result bytes that are not clean frames: {parse_errors}")
+    if len(got) != len(want):
+        fail(abs(len(got) - len(want)), f"{len(got)} result frames, expected {len(want)}")
+    bad = [k for k, (frame, (_, expect)) in enumerate(zip(got, want)) if frame != expect]
+    if bad:
+        label, expect = want[bad[0]]
+        frame = got[bad[0]]
+        if isinstance(frame, Status) and isinstance(expect, Status):
+            detail = ", ".join(f"{name} {frame.counters[name]} (expected {expect.counters[name]})"
+                               for name in expect.counters if frame.counters[name] != expect.counters[name])
+        else:
+            detail = f"{frame}, expected {expect}"
+        fail(len(bad), f"result frame {bad[0]} ({label}): {detail} ({len(bad)} frames differ)")
+    if not mismatches and got_bytes != stimulus.expected:
+        fail(1, "the result bytes differ from the golden encoder's")
+    check_drops(run, stimulus.drops, fail)
+    return {"mismatches": mismatches, "first": errors}
+
+
+def link_harness(dut: LinkSoakTop, name: str) -> VerilatorHarness:
+    """The Verilator harness of ``dut`` under ``build/sim/soak/<name>/``: bytes in on ``i`` (paced by
+    ``busy``), result bytes out on ``o`` (under backpressure), the processor's drop counters."""
+    return VerilatorHarness(dut, SOAK_BUILD / name, outputs=["o"], counters=COUNTERS, pace="busy")
+
+
+def run_link(harness: VerilatorHarness, stimulus: LinkStimulus, ready_pattern, *, drain_cycles: int = 10_000_000,
+             log=print) -> HarnessRun:
+    """Send the stimulus's bytes through the harness until every expected result byte is out."""
+    return harness.run(harness.build_dir / "run", stimulus.data.astype(np.uint64), stimulus.gaps,
+                       paced=stimulus.paced, ready_pattern=ready_pattern, expected_beats=len(stimulus.expected),
+                       drain_cycles=drain_cycles, log=log)
+
+
+def link_part(name: str, params: NetworkParams, n_steps: int, n_events: int, seed: int, lanes: int, log=print) -> dict:
+    """One network through the framed link: build, stimulus, run, check; a table row."""
+    rng = np.random.default_rng(seed)
+    harness = link_harness(LinkSoakTop(params, n_steps=n_steps, lanes=lanes), f"link_{name}_lanes{lanes}")
+    harness.build(log=log)
+    start = time.perf_counter()
+    stimulus = make_link_stimulus(params, n_steps, n_events, rng)
+    log(f"{name}: {stimulus.n_events:,} events in {len(stimulus.data):,} bytes ({stimulus.counts.shape[0]:,} samples), "
+        f"stimulus and golden in {time.perf_counter() - start:.0f} s; simulating")
+    run = run_link(harness, stimulus, backpressure_pattern(rng), log=log)
+    result = check_link(stimulus, run)
+    for message in result["first"]:
+        log(f"{name}: MISMATCH {message}")
+    drops = {reason: int((stimulus.drops == code).sum()) for code, reason in enumerate(DROP_REASONS)}
+    c = stimulus.counters
+    delivered = c["frames_ok"] - stimulus.sent["end_of_sample"] - stimulus.sent["reset"] - stimulus.sent["read_status"]
+    return {
+        "network": name, "lanes": lanes, "steps": n_steps, "events": stimulus.n_events,
+        "samples": int(stimulus.counts.shape[0]), "frames": sum(stimulus.sent.values()),
+        "malformed": sum(stimulus.sent[k] for k in MALFORMED if k != "garbage"), "bytes_in": len(stimulus.data),
+        "bytes_out": len(stimulus.expected), "cycles": run.cycles, "sim_s": round(run.seconds, 2),
+        "events_per_s": round(stimulus.n_events / run.seconds), "cycles_per_s": round(run.cycles / run.seconds),
+        "mismatches": result["mismatches"], "kept": int(stimulus.counts.sum()),
+        **{name: c[name] for name in COUNTER_NAMES},
+        "lost": stimulus.n_events - delivered - c["address_out_of_range"] - c["timestamp_backwards"],
+        **{f"dropped_{k}": v for k, v in drops.items()},
+        "sent": stimulus.sent, "first_mismatch": "; ".join(result["first"]) or None,
+    }
+
+
+LINK_COLUMNS = ["network", "lanes", "events", "samples", "frames", "malformed", "bytes_in", "cycles", "sim_s",
+                "events_per_s", "cycles_per_s", "mismatches", "kept", "bytes_skipped", "bad_length", "bad_crc",
+                "truncated", "unknown_command", "address_out_of_range", "timestamp_backwards", "fifo_overflow", "lost",
+                "dropped_late", "dropped_over_bound"]
 
 
 COLUMNS = ["network", "lanes", "events", "samples", "cycles", "sim_s", "events_per_s", "cycles_per_s", "mismatches",
