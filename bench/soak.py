@@ -23,6 +23,28 @@ unaccounted), and each layer's two saturation counters per sample.
 The table (stdout, ``build/bench/soak.json``): events in, samples, clock cycles, events per
 second of simulation (the harness's cycle loop alone) and cycles per second, mismatches, drops
 by reason. Exit status 1 when any mismatch was found.
+
+``--link`` sends the same beats as framed bytes through
+:class:`hw.boards.ulx3s_processor.FramedProcessor` (frame decoder, processor, frame encoder: the
+board's :class:`~hw.boards.ulx3s_processor.ProcessorLink` without its UART), one byte per cycle
+at most, under :class:`LinkSoakTop`:
+
+* EVENT frames (some with an out-of-range ``y`` or polarity besides the channels), samples
+  ended by END_OF_SAMPLE or RESET, READ_STATUS after some samples, within a few and at the end;
+* mixed in (:data:`MALFORMED`): garbage bytes, frames with a flipped payload or CRC bit, with a
+  wrong ``LEN``, with an unknown ``CMD``, and frames cut short by a pause of at least the
+  decoder's timeout; idle cycles inside frames (some up to the timeout minus one), between
+  them (some long), and a random backpressure pattern on the result bytes.
+
+Every byte goes through :class:`golden.protocol.FrameDecoderModel`, which predicts each frame's
+fate and the counters at each READ_STATUS; its delivered commands go through
+:func:`sim.processor_model.time_bin_fates` and :func:`golden.network.run_network`. The result
+bytes are parsed with the golden parser and compared frame by frame (each SCORES with its
+argmax, each STATUS with its ten counters) and byte for byte, and each increment of the
+processor's drop counters against the predicted drops. Frames start only while
+``LinkSoakTop.busy`` is low (no command waiting, no STATUS outstanding), where the decoder hunts
+for ``SYNC``, so the pacing changes no frame's fate and the command FIFO never overflows. The
+table goes to ``build/bench/soak_link.json``.
 """
 
 from __future__ import annotations
@@ -675,6 +697,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=existing_file, nargs="*", default=[DEFAULT_MODEL],
                         help="model files to soak besides the random networks (default: %(default)s; none: --model)")
     parser.add_argument("--lanes", type=positive_int, default=8, help="synapse lanes per layer (default %(default)s)")
+    parser.add_argument("--link", action="store_true",
+                        help="send the events as framed bytes through FramedProcessor (frame decoder, processor, "
+                             "encoder) with malformed frames mixed in; results in build/bench/soak_link.json")
     args = parser.parse_args(argv)
     require_tools("run the soak")
     from golden.model_file import load_model
@@ -684,20 +709,32 @@ def main(argv=None) -> int:
         params = load_model(path)
         parts.append((Path(path).stem, params, int((params.provenance or {}).get("n_steps", 32))))
     shares = event_shares(args.events, len(RANDOM_NETWORKS), len(args.model))
-    rows = [soak_part(name, params, steps, n, args.seed * 1000 + k, args.lanes)
+    part, columns = (link_part, LINK_COLUMNS) if args.link else (soak_part, COLUMNS)
+    rows = [part(name, params, steps, n, args.seed * 1000 + k, args.lanes)
             for k, ((name, params, steps), n) in enumerate(zip(parts, shares))]
     total = {"network": "all", "lanes": args.lanes,
-             **{c: sum(r[c] for r in rows) for c in COLUMNS if c not in ("network", "lanes", "events_per_s",
+             **{c: sum(r[c] for r in rows) for c in columns if c not in ("network", "lanes", "events_per_s",
                                                                         "cycles_per_s", "sim_s")}}
     total["sim_s"] = round(sum(r["sim_s"] for r in rows), 2)
     total["events_per_s"] = round(total["events"] / total["sim_s"])
     total["cycles_per_s"] = round(total["cycles"] / total["sim_s"])
     rows.append(total)
-    write_results("soak", rows, meta={
-        "seed": args.seed, "what": "NetworkProcessor Verilog on Verilator (C++ harness, sim/verilator.py) against "
-        "golden.network.run_network: every spike, readout membrane, score, drop and saturation count",
-        "events_per_s": "input events / seconds of the harness's cycle loop (compiled simulation alone)",
-    }, columns=COLUMNS)
+    if args.link:
+        write_results("soak_link", rows, meta={
+            "seed": args.seed, "what": "FramedProcessor Verilog (frame decoder, NetworkProcessor, frame encoder) on "
+            "Verilator, fed framed bytes with malformed frames and garbage mixed in: every result frame against the "
+            "golden decoder and golden.network.run_network, every processor drop against time_bin_fates",
+            "events": "well-formed EVENT frames sent; malformed: bad_crc, bad_length, unknown_command and truncated "
+            "frames built as such (garbage runs besides); lost: well-formed EVENT frames swallowed by a malformed "
+            "neighbour (counted in that neighbour's counter)",
+            "events_per_s": "events / seconds of the harness's cycle loop (compiled simulation alone)",
+        }, columns=columns)
+    else:
+        write_results("soak", rows, meta={
+            "seed": args.seed, "what": "NetworkProcessor Verilog on Verilator (C++ harness, sim/verilator.py) against "
+            "golden.network.run_network: every spike, readout membrane, score, drop and saturation count",
+            "events_per_s": "input events / seconds of the harness's cycle loop (compiled simulation alone)",
+        }, columns=columns)
     return 1 if total["mismatches"] else 0
 
 
