@@ -627,42 +627,57 @@ def link_harness(dut: LinkSoakTop, name: str) -> VerilatorHarness:
     return VerilatorHarness(dut, SOAK_BUILD / name, outputs=["o"], counters=COUNTERS, pace="busy")
 
 
-def run_link(harness: VerilatorHarness, stimulus: LinkStimulus, ready_pattern, *, drain_cycles: int = 10_000_000,
-             log=print) -> HarnessRun:
-    """Send the stimulus's bytes through the harness until every expected result byte is out."""
-    return harness.run(harness.build_dir / "run", stimulus.data.astype(np.uint64), stimulus.gaps,
+def run_link(harness: VerilatorHarness, stimulus: LinkStimulus, ready_pattern, *, run_dir=None,
+             drain_cycles: int = 10_000_000, log=print) -> HarnessRun:
+    """Send the stimulus's bytes through the harness until every expected result byte is out
+    (run files in ``run_dir``, default ``run`` in the harness's build folder)."""
+    return harness.run(run_dir or harness.build_dir / "run", stimulus.data.astype(np.uint64), stimulus.gaps,
                        paced=stimulus.paced, ready_pattern=ready_pattern, expected_beats=len(stimulus.expected),
                        drain_cycles=drain_cycles, log=log)
 
 
+#: Events per harness run of the link soak (each run starts from reset): bounds the memory the
+#: golden prediction of a run holds (its bytes, its commands).
+LINK_BATCH = 1_000_000
+
+
 def link_part(name: str, params: NetworkParams, n_steps: int, n_events: int, seed: int, lanes: int, log=print) -> dict:
-    """One network through the framed link: build, stimulus, run, check; a table row."""
+    """One network through the framed link, in runs of at most :data:`LINK_BATCH` events: build,
+    stimulus, run, check; a table row (sums over the runs)."""
     rng = np.random.default_rng(seed)
     harness = link_harness(LinkSoakTop(params, n_steps=n_steps, lanes=lanes), f"link_{name}_lanes{lanes}")
     harness.build(log=log)
-    start = time.perf_counter()
-    stimulus = make_link_stimulus(params, n_steps, n_events, rng)
-    log(f"{name}: {stimulus.n_events:,} events in {len(stimulus.data):,} bytes ({stimulus.counts.shape[0]:,} samples), "
-        f"stimulus and golden in {time.perf_counter() - start:.0f} s; simulating")
-    run = run_link(harness, stimulus, backpressure_pattern(rng), log=log)
-    result = check_link(stimulus, run)
-    for message in result["first"]:
-        log(f"{name}: MISMATCH {message}")
-    drops = {reason: int((stimulus.drops == code).sum()) for code, reason in enumerate(DROP_REASONS)}
-    c = stimulus.counters
-    delivered = c["frames_ok"] - stimulus.sent["end_of_sample"] - stimulus.sent["reset"] - stimulus.sent["read_status"]
-    return {
-        "network": name, "lanes": lanes, "steps": n_steps, "events": stimulus.n_events,
-        "samples": int(stimulus.counts.shape[0]), "frames": sum(stimulus.sent.values()),
-        "malformed": sum(stimulus.sent[k] for k in MALFORMED if k != "garbage"), "bytes_in": len(stimulus.data),
-        "bytes_out": len(stimulus.expected), "cycles": run.cycles, "sim_s": round(run.seconds, 2),
-        "events_per_s": round(stimulus.n_events / run.seconds), "cycles_per_s": round(run.cycles / run.seconds),
-        "mismatches": result["mismatches"], "kept": int(stimulus.counts.sum()),
-        **{name: c[name] for name in COUNTER_NAMES},
-        "lost": stimulus.n_events - delivered - c["address_out_of_range"] - c["timestamp_backwards"],
-        **{f"dropped_{k}": v for k, v in drops.items()},
-        "sent": stimulus.sent, "first_mismatch": "; ".join(result["first"]) or None,
-    }
+    row = {"network": name, "lanes": lanes, "steps": n_steps, "runs": 0, "sent": {}, "first_mismatch": None}
+    sums = dict.fromkeys(["events", "samples", "frames", "malformed", "bytes_in", "bytes_out", "cycles", "sim_s",
+                          "mismatches", "kept", *COUNTER_NAMES, "lost", *(f"dropped_{k}" for k in DROP_REASONS)], 0)
+    for batch in range(0, n_events, LINK_BATCH):
+        start = time.perf_counter()
+        stimulus = make_link_stimulus(params, n_steps, min(LINK_BATCH, n_events - batch), rng)
+        log(f"{name}: {stimulus.n_events:,} events in {len(stimulus.data):,} bytes ({stimulus.counts.shape[0]:,} "
+            f"samples), stimulus and golden in {time.perf_counter() - start:.0f} s; simulating")
+        run = run_link(harness, stimulus, backpressure_pattern(rng), log=log)
+        result = check_link(stimulus, run)
+        for message in result["first"]:
+            log(f"{name}: MISMATCH {message}")
+        c, sent = stimulus.counters, stimulus.sent
+        delivered = c["frames_ok"] - sent["end_of_sample"] - sent["reset"] - sent["read_status"]
+        values = {
+            "events": stimulus.n_events, "samples": int(stimulus.counts.shape[0]), "frames": sum(sent.values()),
+            "malformed": sum(sent[k] for k in MALFORMED if k != "garbage"), "bytes_in": len(stimulus.data),
+            "bytes_out": len(stimulus.expected), "cycles": run.cycles, "sim_s": run.seconds,
+            "mismatches": result["mismatches"], "kept": int(stimulus.counts.sum()), **c,
+            "lost": stimulus.n_events - delivered - c["address_out_of_range"] - c["timestamp_backwards"],
+            **{f"dropped_{k}": int((stimulus.drops == code).sum()) for code, k in enumerate(DROP_REASONS)},
+        }
+        for key, value in values.items():
+            sums[key] += value
+        for key, value in sent.items():
+            row["sent"][key] = row["sent"].get(key, 0) + value
+        row["runs"] += 1
+        row["first_mismatch"] = row["first_mismatch"] or ("; ".join(result["first"]) or None)
+    sums["sim_s"] = round(sums["sim_s"], 2)
+    return {**row, **sums, "events_per_s": round(sums["events"] / sums["sim_s"]),
+            "cycles_per_s": round(sums["cycles"] / sums["sim_s"])}
 
 
 LINK_COLUMNS = ["network", "lanes", "events", "samples", "frames", "malformed", "bytes_in", "cycles", "sim_s",

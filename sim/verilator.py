@@ -33,6 +33,7 @@ under its folder and reused while the Verilog and the harness are unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -338,12 +339,23 @@ class VerilatorHarness:
         return text
 
     def build(self, log=print) -> Path:
-        """Verilate and compile (about a minute for the processor), unless this exact build exists."""
+        """Verilate and compile (about a minute for the processor), unless this exact build exists.
+
+        Processes building the same design (pytest workers sharing a module's fixture) take
+        turns on a lock file beside the build, and the later ones reuse the first one's binary."""
         if self.binary.is_file():
             return self.binary
+        obj = self.binary.parent
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        with open(obj.parent / f"{obj.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.binary.is_file():
+                return self.binary
+            return self._build(obj, log)
+
+    def _build(self, obj: Path, log) -> Path:
         require_tools("build the Verilator harness")
         argv, env = verilator_command()
-        obj = self.binary.parent
         obj.mkdir(parents=True, exist_ok=True)
         (obj / "top.v").write_text(self._verilog)
         (obj / "harness.cpp").write_text(self._source)

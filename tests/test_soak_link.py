@@ -35,12 +35,14 @@ def test_frames_match_the_golden_encoder():
 
 
 @pytest.fixture(scope="module")
-def link_run():
+def link_run(tmp_path_factory):
     params = _params()
     rng = np.random.default_rng(3)
     stimulus = make_link_stimulus(params, N_STEPS, 3000, rng)
     harness = link_harness(LinkSoakTop(params, n_steps=N_STEPS, lanes=1), "test_link")
-    run = run_link(harness, stimulus, (rng.random(257) < 0.5).astype(np.uint8), drain_cycles=200_000)
+    # the run's files in a folder of this worker's own (another pytest worker may run the fixture too)
+    run = run_link(harness, stimulus, (rng.random(257) < 0.5).astype(np.uint8),
+                   run_dir=tmp_path_factory.mktemp("link_run"), drain_cycles=200_000)
     return stimulus, run
 
 
