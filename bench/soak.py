@@ -660,7 +660,7 @@ def link_part(name: str, params: NetworkParams, n_steps: int, n_events: int, see
         for message in result["first"]:
             log(f"{name}: MISMATCH {message}")
         c, sent = stimulus.counters, stimulus.sent
-        delivered = c["frames_ok"] - sent["end_of_sample"] - sent["reset"] - sent["read_status"]
+        delivered = len(stimulus.drops) + int(stimulus.counts.sum())  # EVENT commands the processor got
         values = {
             "events": stimulus.n_events, "samples": int(stimulus.counts.shape[0]), "frames": sum(sent.values()),
             "malformed": sum(sent[k] for k in MALFORMED if k != "garbage"), "bytes_in": len(stimulus.data),
