@@ -479,7 +479,8 @@ def make_link_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: 
             if name == "garbage":
                 put(rng.integers(0, 256, int(rng.integers(1, 9)), dtype=np.uint8).tobytes())
             elif name == "bad_crc":
-                frame = bytearray(_frame(0x01, struct.pack(">HHBI", *rng.integers(0, 1 << 8, 3), int(rng.integers(0, 1 << 32)))))
+                fields = (*rng.integers(0, 1 << 8, 3), int(rng.integers(0, 1 << 32)))
+                frame = bytearray(_frame(0x01, struct.pack(">HHBI", *fields)))
                 bit = int(rng.integers(3 * 8, len(frame) * 8))  # a payload or CRC bit
                 frame[bit // 8] ^= 1 << (bit % 8)
                 put(bytes(frame))
@@ -489,7 +490,8 @@ def make_link_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: 
                 length = int(rng.choice([v for v in range(0, 12) if v != right]))
                 put(bytes((SYNC, cmd, length)) + rng.integers(0, 256, length, dtype=np.uint8).tobytes() + b"\0\0")
             elif name == "unknown_command":
-                put(_frame(int(rng.integers(5, 256)), rng.integers(0, 256, int(rng.integers(0, 33)), dtype=np.uint8).tobytes()))
+                cmd = int(rng.integers(5, 256))
+                put(_frame(cmd, rng.integers(0, 256, int(rng.integers(0, 33)), dtype=np.uint8).tobytes()))
             else:  # truncated: a prefix of an EVENT frame, then a pause of at least the timeout
                 frame = _frame(0x01, struct.pack(">HHBI", int(rng.integers(0, params.n_inputs)), 0, 0, t))
                 put(frame[:int(rng.integers(1, len(frame)))])
@@ -513,7 +515,8 @@ def make_link_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: 
     gaps[starts[long]] = rng.integers(100, 2000, int(long.sum()))
     pauses = starts[rng.random(len(starts)) < LONG_PAUSE] + 1
     pauses = pauses[pauses < len(data)]
-    gaps[pauses] = np.where(rng.random(len(pauses)) < 0.25, timeout - 1, rng.integers(timeout // 2, timeout, len(pauses)))
+    gaps[pauses] = np.where(rng.random(len(pauses)) < 0.25, timeout - 1,
+                            rng.integers(timeout // 2, timeout, len(pauses)))
     truncating = np.asarray([p for p in truncating if p < len(data)], dtype=np.int64)
     gaps[truncating] = timeout + rng.integers(0, 64, len(truncating))
     # The golden decoder on the bytes: each command, the counters at each READ_STATUS, the pacing points.
@@ -598,7 +601,8 @@ def check_link(stimulus: LinkStimulus, run: HarnessRun) -> dict:
 
     want = stimulus.frames
     if run.timed_out:
-        fail(1, f"the run stopped waiting: {run.beats_out} of {len(stimulus.expected)} result bytes after {run.cycles} cycles")
+        fail(1, f"the run stopped waiting: {run.beats_out} of {len(stimulus.expected)} result bytes "
+                f"after {run.cycles} cycles")
     got_bytes = run.records["o"]["value"].astype(np.uint8).tobytes()
     got, parse_errors = parse_results(got_bytes)
     if any(parse_errors.values()):
