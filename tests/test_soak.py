@@ -24,7 +24,7 @@ N_STEPS = 6
 
 
 @pytest.fixture(scope="module")
-def soak_run():
+def soak_run(tmp_path_factory):
     params = random_network(5, n_inputs=10, hidden=(("refractory_lif", 9), ("silif", 7)), max_events_per_step=8,
                             readout_int_bits=2, weight_scale=1.5)
     dut = NetworkProcessor(params, n_steps=N_STEPS, lanes=2)
@@ -34,7 +34,8 @@ def soak_run():
     expected = golden_expectation(params, stimulus.counts)
     words = harness.pack({"kind": stimulus.kind, "channel": stimulus.channel, "tick": stimulus.tick})
     ready = (rng.random(257) < 0.5).astype(np.uint8)
-    run = harness.run(harness.build_dir / "run", words, stimulus.gaps, ready_pattern=ready, constants=[N_STEPS],
+    # the run's files in a folder of this worker's own (another pytest worker may run the fixture too)
+    run = harness.run(tmp_path_factory.mktemp("soak_run"), words, stimulus.gaps, ready_pattern=ready, constants=[N_STEPS],
                       expected_beats=stimulus.counts.shape[0], drain_cycles=200_000)
     return dut, stimulus, run, expected
 

@@ -1,6 +1,8 @@
 """The event processor behind the framed UART link, and its ULX3S board top.
 
-:class:`ProcessorLink` is the board-independent part (tested in cocotb through the UART lines)::
+:class:`FramedProcessor` is the board-independent part with byte streams on both sides (the
+link soak drives it); :class:`ProcessorLink` puts the UART around it (tested in cocotb through
+the UART lines)::
 
     rx -> UARTRx -> FrameDecoder -> commands -> NetworkProcessor -> scores ----+-> FrameEncoder -> UARTTx -> tx
                                   \\-> READ_STATUS ---------------------------/|
@@ -39,7 +41,7 @@ that range is sent saturated and counted in :attr:`ProcessorLink.clipped_scores`
 from __future__ import annotations
 
 from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, unsigned
-from amaranth.lib import data, io, wiring
+from amaranth.lib import data, io, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -54,12 +56,20 @@ from hw.pll_ecp5 import PLLConfig
 from hw.processor.network import FLAMES_TAIL, NetworkProcessor
 from hw.processor.time_bins import STEP_BITS
 
-__all__ = ["link_geometry", "spike_layer_indices", "ProcessorLink", "ULX3SProcessorTop"]
+__all__ = ["link_geometry", "spike_layer_indices", "FramedProcessor", "ProcessorLink", "ULX3SProcessorTop"]
 
 _SCORE_MIN, _SCORE_MAX = -(1 << 31), (1 << 31) - 1
 #: Bits of the sample tag of a queued spike: finished samples modulo 256. The processor's
 #: buffers hold far fewer than 256 samples' closes, so a tag never aliases.
 _SAMPLE_TAG_BITS = 8
+#: The status ports of :class:`FramedProcessor` that :class:`ProcessorLink` passes out.
+_LINK_COUNTER_PORTS = {
+    "samples_done": Out(COUNTER_WIDTH),
+    "clipped_scores": Out(COUNTER_WIDTH),
+    "any_saturation": Out(1),
+    "dropped_events": Out(COUNTER_WIDTH),
+    "spikes_dropped": Out(COUNTER_WIDTH),
+}
 
 
 def link_geometry(params: NetworkParams) -> SensorGeometry:
@@ -101,24 +111,24 @@ def spike_layer_indices(params: NetworkParams, spike_layers) -> tuple[int, ...]:
     return tuple(sorted(chosen))
 
 
-class ProcessorLink(wiring.Component):
-    """A :class:`~hw.processor.network.NetworkProcessor` served over the framed UART protocol.
+class FramedProcessor(wiring.Component):
+    """A :class:`~hw.processor.network.NetworkProcessor` behind the framed protocol, byte streams on both sides.
+
+    :class:`ProcessorLink` puts the UART around it; the link soak (``python -m bench.soak --link``)
+    drives its byte streams directly.
 
     Parameters
     ----------
     params : NetworkParams
     n_steps : int
         Steps per sample.
-    clk_freq : float
-        ``sync`` clock in Hz.
-    baud : float
-        UART bit rate (default 1 Mbaud).
+    timeout_cycles : int
+        Frame decoder timeout: a frame with this many idle cycles between two of its bytes is
+        discarded (``truncated``).
     lanes : int
         Processor synapse lanes (accumulator adds per cycle per layer).
     cores : int, optional
         Neuron cores per hidden layer (default ``lanes``; must divide the lanes).
-    timeout_cycles : int, optional
-        Frame decoder timeout; default 10 ms of clock cycles.
     spike_layers : ``"all"`` or iterable of int, optional
         Hidden layers whose spikes are sent as SPIKE frames (default: none; see
         :func:`spike_layer_indices`).
@@ -129,8 +139,14 @@ class ProcessorLink(wiring.Component):
 
     Members
     -------
-    rx : ``In(1)``, tx : ``Out(1)``
-        The serial lines (idle high).
+    i : ``In(stream.Signature(8))``
+        Host-to-board bytes. ``ready`` is always high (the decoder takes a byte per cycle); a
+        frame's command is offered to the processor 4 cycles after its last byte when the
+        decoder's command FIFO is empty.
+    o : ``Out(stream.Signature(8))``
+        Board-to-host frame bytes (SCORES, STATUS, SPIKE); honours backpressure. A frame's
+        ``SYNC`` is valid 1 cycle after the encoder took its result (the processor's scores,
+        a pending STATUS, a queued spike).
     samples_done : ``Out(32)``
         Samples finished (END_OF_SAMPLE or RESET), saturating.
     clipped_scores : ``Out(32)``
@@ -144,9 +160,8 @@ class ProcessorLink(wiring.Component):
         Spikes of the chosen layers dropped because their FIFO was full, saturating (also in STATUS).
     """
 
-    def __init__(self, params: NetworkParams, *, n_steps: int, clk_freq: float, baud: float = 1_000_000,
-                 lanes: int = 1, cores: int | None = None, timeout_cycles: int | None = None, spike_layers=None,
-                 spike_fifo_depth: int = 64):
+    def __init__(self, params: NetworkParams, *, n_steps: int, timeout_cycles: int, lanes: int = 1,
+                 cores: int | None = None, spike_layers=None, spike_fifo_depth: int = 64):
         if params.n_classes > MAX_SCORES:
             raise ValueError(f"the SCORES frame carries at most {MAX_SCORES} classes; the network has {params.n_classes}")
         if not isinstance(spike_fifo_depth, int) or spike_fifo_depth < 2:
@@ -156,31 +171,22 @@ class ProcessorLink(wiring.Component):
         self.spike_fifo_depth = spike_fifo_depth
         self.geometry = link_geometry(params)
         self.processor = NetworkProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores)
-        self.uart_rx = UARTRx(clk_freq, baud)
-        self.uart_tx = UARTTx(clk_freq, baud)
-        self.decoder = FrameDecoder(self.geometry, timeout_cycles=timeout_cycles or max(2, int(clk_freq // 100)))
+        self.decoder = FrameDecoder(self.geometry, timeout_cycles=timeout_cycles)
         self.encoder = FrameEncoder(params.n_classes)
         super().__init__({
-            "rx": In(1, init=1),
-            "tx": Out(1, init=1),
-            "samples_done": Out(COUNTER_WIDTH),
-            "clipped_scores": Out(COUNTER_WIDTH),
-            "any_saturation": Out(1),
-            "dropped_events": Out(COUNTER_WIDTH),
-            "spikes_dropped": Out(COUNTER_WIDTH),
+            "i": In(stream.Signature(8)),
+            "o": Out(stream.Signature(8)),
+            **_LINK_COUNTER_PORTS,
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.uart_rx = uart_rx = self.uart_rx
-        m.submodules.uart_tx = uart_tx = self.uart_tx
         m.submodules.decoder = decoder = self.decoder
         m.submodules.encoder = encoder = self.encoder
         m.submodules.processor = proc = self.processor
         m.submodules.emit_flags = flags = SyncFIFO(width=1, depth=4)
-        m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
-        wiring.connect(m, uart_rx.o, decoder.i)
-        wiring.connect(m, encoder.o, uart_tx.i)
+        wiring.connect(m, wiring.flipped(self.i), decoder.i)
+        wiring.connect(m, encoder.o, wiring.flipped(self.o))
 
         # Commands -> processor (plain expressions throughout: known from time 0 in Verilog sims).
         cmd = decoder.o
@@ -315,6 +321,53 @@ class ProcessorLink(wiring.Component):
             self.any_saturation.eq(any_sat),
             self.dropped_events.eq(Mux(dropped > COUNTER_MAX, COUNTER_MAX, dropped)),
         ]
+        return m
+
+
+class ProcessorLink(wiring.Component):
+    """:class:`FramedProcessor` served over the UART lines (8N1, no flow control).
+
+    Parameters
+    ----------
+    params : NetworkParams
+    n_steps : int
+        Steps per sample.
+    clk_freq : float
+        ``sync`` clock in Hz.
+    baud : float
+        UART bit rate (default 1 Mbaud).
+    lanes, cores, spike_layers, spike_fifo_depth
+        As :class:`FramedProcessor`.
+    timeout_cycles : int, optional
+        Frame decoder timeout; default 10 ms of clock cycles.
+
+    Members
+    -------
+    rx : ``In(1)``, tx : ``Out(1)``
+        The serial lines (idle high).
+    samples_done, clipped_scores, any_saturation, dropped_events, spikes_dropped
+        :class:`FramedProcessor`'s.
+    """
+
+    def __init__(self, params: NetworkParams, *, n_steps: int, clk_freq: float, baud: float = 1_000_000,
+                 lanes: int = 1, cores: int | None = None, timeout_cycles: int | None = None, spike_layers=None,
+                 spike_fifo_depth: int = 64):
+        self.framed = FramedProcessor(params, n_steps=n_steps, lanes=lanes, cores=cores, spike_layers=spike_layers,
+                                      spike_fifo_depth=spike_fifo_depth,
+                                      timeout_cycles=timeout_cycles or max(2, int(clk_freq // 100)))
+        self.uart_rx = UARTRx(clk_freq, baud)
+        self.uart_tx = UARTTx(clk_freq, baud)
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), **_LINK_COUNTER_PORTS})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.uart_rx = uart_rx = self.uart_rx
+        m.submodules.uart_tx = uart_tx = self.uart_tx
+        m.submodules.framed = framed = self.framed
+        m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
+        wiring.connect(m, uart_rx.o, framed.i)
+        wiring.connect(m, framed.o, uart_tx.i)
+        m.d.comb += [getattr(self, name).eq(getattr(framed, name)) for name in _LINK_COUNTER_PORTS]
         return m
 
 
