@@ -68,8 +68,8 @@ from golden.cli import existing_file, non_negative_int, positive_int, run_main
 from golden.data import REPO_ROOT
 from golden.network import NetworkParams, run_network
 from golden.protocol import (
-    COUNTER_NAMES, COUNTER_WIDTH, RESULT_PAYLOAD_LENGTHS, SYNC, EndOfSample, Event, FrameDecoderModel, FrameParser,
-    ReadStatus, Reset, Scores, Status, decode_result, encode_scores, encode_status,
+    COUNTER_NAMES, COUNTER_WIDTH, SYNC, EndOfSample, Event, FrameDecoderModel,
+    ReadStatus, Reset, Scores, Status, decode_results, encode_scores, encode_status,
 )
 from hw.boards.ulx3s_processor import FramedProcessor, link_geometry
 from hw.link.frame_decoder import CommandKind
@@ -676,19 +676,6 @@ def golden_scores(params: NetworkParams, counts: np.ndarray) -> tuple[np.ndarray
     return np.concatenate(scores), np.concatenate(argmax)
 
 
-def parse_results(data: bytes) -> tuple[list, dict]:
-    """The result frames in board-to-host bytes (golden parser) and its counters (all zero for a clean stream)."""
-    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
-    frames = []
-    for byte in data:
-        frame = parser.feed(byte)
-        if frame is not None:
-            frames.append(decode_result(*frame))
-    if parser.in_frame:
-        parser.timeout()
-    return frames, parser.counters
-
-
 def check_link(stimulus: LinkStimulus, run: HarnessRun) -> dict:
     """Every difference between the link run and the prediction: each result frame (SCORES with
     argmax, STATUS with every counter), the bytes, and each processor drop.
@@ -708,7 +695,7 @@ def check_link(stimulus: LinkStimulus, run: HarnessRun) -> dict:
         fail(1, f"the run stopped waiting: {run.beats_out} of {len(stimulus.expected)} result bytes "
                 f"after {run.cycles} cycles")
     got_bytes = run.records["o"]["value"].astype(np.uint8).tobytes()
-    got, parse_errors = parse_results(got_bytes)
+    got, parse_errors = decode_results(got_bytes)
     if any(parse_errors.values()):
         fail(sum(parse_errors.values()), f"result bytes that are not clean frames: {parse_errors}")
     if len(got) != len(want):

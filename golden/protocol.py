@@ -99,7 +99,7 @@ __all__ = [
     "RESULT_PAYLOAD_LENGTHS", "SensorGeometry", "Event", "EndOfSample", "Reset", "ReadStatus",
     "Spike", "Scores", "Status", "crc16", "encode_frame", "decode_frame", "encode_event",
     "encode_end_of_sample", "encode_reset", "encode_read_status", "encode_command",
-    "decode_command", "encode_spike", "encode_scores", "encode_status", "decode_result",
+    "decode_command", "encode_spike", "encode_scores", "encode_status", "decode_result", "decode_results",
     "FrameParser", "FrameDecoderModel", "TIMEOUT", "ProtocolError",
 ]
 
@@ -399,6 +399,20 @@ def decode_result(cmd: int, payload: bytes):
         version, *values = STATUS_PAYLOAD.unpack(payload)
         return Status(dict(zip(STATUS_COUNTER_NAMES, values)), version)
     raise ProtocolError(f"not a valid result frame: cmd 0x{cmd:02X} with {len(payload)} payload bytes")
+
+
+def decode_results(data: bytes) -> tuple[list, dict]:
+    """The typed results of the board-to-host bytes ``data``, in order, and the parser's counters
+    (all zero for a clean stream; a frame left incomplete at the end counts as ``truncated``)."""
+    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
+    results = []
+    for byte in data:
+        frame = parser.feed(byte)
+        if frame is not None:
+            results.append(decode_result(*frame))
+    if parser.in_frame:
+        parser.timeout()
+    return results, parser.counters
 
 
 # --- Streaming parser and the decoder reference model -----------------------------------------

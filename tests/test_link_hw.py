@@ -24,8 +24,8 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from golden.protocol import (
-    COUNTER_MAX, COUNTER_NAMES, RESULT_PAYLOAD_LENGTHS, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
-    FrameParser, ReadStatus, Reset, Scores, SensorGeometry, Spike, Status, decode_result,
+    COUNTER_MAX, COUNTER_NAMES, TIMEOUT, Command, EndOfSample, Event, FrameDecoderModel,
+    ReadStatus, Reset, Scores, SensorGeometry, Spike, Status, decode_results,
     encode_command, encode_end_of_sample, encode_event, encode_frame, encode_read_status,
     encode_reset, encode_scores, encode_spike, encode_status,
 )
@@ -413,14 +413,10 @@ def example_results(rng):
     ]
 
 
-def decode_results(data):
-    parser = FrameParser(RESULT_PAYLOAD_LENGTHS)
-    results = []
-    for byte in data:
-        frame = parser.feed(byte)
-        if frame is not None:
-            results.append(decode_result(*frame))
-    assert not any(parser.counters.values()), parser.counters
+def decoded_results(data):
+    """The results of ``data``, which must parse without a counted error."""
+    results, counters = decode_results(data)
+    assert not any(counters.values()), counters
     return results
 
 
@@ -450,7 +446,7 @@ def test_encoder_frames_decode_to_the_results(ready_probability):
         assert not pending
 
     simulate(dut, testbench)
-    assert decode_results(out) == results
+    assert decoded_results(out) == results
 
 
 def test_encoder_rejects_bad_parameters():
@@ -542,7 +538,7 @@ def test_encoder_over_serial_line():
             await ctx.tick()
 
     simulate(dut, testbench)
-    assert decode_results(out) == results
+    assert decoded_results(out) == results
 
 
 # --- The generated Verilog on Icarus (cocotb) -----------------------------------------------------

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bench.soak import (
-    MALFORMED, LinkSoakTop, _frame, check_link, link_harness, make_link_stimulus, parse_results, run_link,
+    MALFORMED, LinkSoakTop, _frame, check_link, link_harness, make_link_stimulus, run_link,
 )
-from golden.protocol import Scores, Status, encode_end_of_sample, encode_event, encode_read_status
+from golden.protocol import Scores, Status, decode_results, encode_end_of_sample, encode_event, encode_read_status
 from sim.processor_model import random_network
 from sim.verilator import missing_tools
 
@@ -63,7 +63,7 @@ def test_link_soak_agrees_with_golden(link_run):
     result = check_link(stimulus, run)
     assert result["mismatches"] == 0, result["first"]
     assert not run.timed_out and run.beats_out == len(stimulus.expected)
-    frames, errors = parse_results(stimulus.expected)
+    frames, errors = decode_results(stimulus.expected)
     assert not any(errors.values()) and [f for _, f in stimulus.frames] == frames
     assert isinstance(frames[-1], Status) and frames[-1].counters["bad_crc"] == counters["bad_crc"]
 
