@@ -69,7 +69,7 @@ from golden.data import REPO_ROOT
 from golden.network import NetworkParams, run_network
 from golden.protocol import (
     COUNTER_NAMES, COUNTER_WIDTH, SYNC, EndOfSample, Event, FrameDecoderModel,
-    ReadStatus, Reset, Scores, Status, decode_results, encode_scores, encode_status,
+    ReadStatus, Reset, Scores, Status, decode_results, encode_scores, encode_status, saturate_score,
 )
 from hw.boards.ulx3s_processor import FramedProcessor, link_geometry
 from hw.link.frame_decoder import CommandKind
@@ -82,7 +82,6 @@ DEFAULT_EVENTS = 10_000_000
 DEFAULT_MODEL = REPO_ROOT / "models" / "fsdd_csilif.safetensors"
 SOAK_BUILD = REPO_ROOT / "build" / "sim" / "soak"
 COUNTERS = [f"dropped_{reason}" for reason in DROP_REASONS]
-_S32_MIN, _S32_MAX = -(1 << 31), (1 << 31) - 1
 
 #: The seeded random networks of the soak: (name, random_network keyword arguments, steps).
 RANDOM_NETWORKS = [
@@ -656,7 +655,7 @@ def make_link_stimulus(params: NetworkParams, n_steps: int, n_events: int, rng: 
             status += 1
         elif isinstance(command, (EndOfSample, Reset)):
             if isinstance(command, EndOfSample):
-                values = [int(v) for v in np.clip(scores[sample], _S32_MIN, _S32_MAX)]
+                values = [saturate_score(v) for v in scores[sample]]
                 frames.append((f"SCORES of sample {sample}", Scores(tuple(values), int(argmax[sample]))))
                 expected += encode_scores(values, int(argmax[sample]))
             sample += 1

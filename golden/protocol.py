@@ -100,7 +100,7 @@ __all__ = [
     "Spike", "Scores", "Status", "crc16", "encode_frame", "decode_frame", "encode_event",
     "encode_end_of_sample", "encode_reset", "encode_read_status", "encode_command",
     "decode_command", "encode_spike", "encode_scores", "encode_status", "decode_result", "decode_results",
-    "FrameParser", "FrameDecoderModel", "TIMEOUT", "ProtocolError",
+    "FrameParser", "FrameDecoderModel", "TIMEOUT", "ProtocolError", "SCORE_MIN", "SCORE_MAX", "saturate_score",
 ]
 
 
@@ -359,13 +359,22 @@ def encode_spike(layer: int, neuron: int, time: int) -> bytes:
     return encode_frame(Result.SPIKE, SPIKE_PAYLOAD.pack(layer, neuron, time))
 
 
+#: The range of a score in a SCORES frame (s32); the board saturates wider scores into it.
+SCORE_MIN, SCORE_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def saturate_score(score: int) -> int:
+    """``score`` as a SCORES frame carries it: saturated to s32."""
+    return min(max(int(score), SCORE_MIN), SCORE_MAX)
+
+
 def encode_scores(scores: Iterable[int], argmax: int) -> bytes:
     """SCORES frame: ``argmax`` u8 then each score as s32."""
     scores = list(scores)
     if not 1 <= len(scores) <= MAX_SCORES:
         raise ProtocolError(f"a SCORES frame carries 1..{MAX_SCORES} class scores, got {len(scores)}")
     for score in scores:
-        if not -(1 << 31) <= score < (1 << 31):
+        if not SCORE_MIN <= score <= SCORE_MAX:
             raise ProtocolError(f"class scores are signed 32-bit, got {score}")
     _check_u("scores argmax", argmax, 8)
     return encode_frame(Result.SCORES, struct.pack(f">B{len(scores)}i", argmax, *scores))

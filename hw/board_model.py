@@ -33,7 +33,7 @@ from golden.data.events import camera_events, channel_events
 from golden.kinds import network_kinds
 from golden.network import NetworkParams, NetworkTrace, run_network
 from golden.protocol import (
-    EndOfSample, Event, FrameDecoderModel, ReadStatus, Reset, encode_scores, encode_spike, encode_status,
+    EndOfSample, Event, FrameDecoderModel, ReadStatus, Reset, encode_scores, saturate_score, encode_spike, encode_status,
 )
 from hw.boards.ulx3s_processor import link_geometry, spike_layer_indices
 from hw.processor.synapse import drain_extra_stages
@@ -48,7 +48,6 @@ DEFAULT_STEPS = 32
 #: Cycles a step costs beyond its widest layer's drain in :func:`estimate_cycles` (core latency,
 #: stream FIFOs, merger): the 58 cycles per step of the default 162-32-10 network at 1 lane.
 STEP_OVERHEAD_CYCLES = 26
-_S32_MIN, _S32_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def model_steps(params: NetworkParams) -> int:
@@ -120,7 +119,7 @@ def run_sample_events(params: NetworkParams, n_steps: int, x, y, polarity, times
 
 def board_scores(trace: NetworkTrace) -> tuple[list[int], int]:
     """Scores as the SCORES frame carries them (s32, saturated) and the decision (argmax of the exact scores)."""
-    scores = [min(max(int(s), _S32_MIN), _S32_MAX) for s in trace.scores.tolist()]
+    scores = [saturate_score(s) for s in trace.scores.tolist()]
     return scores, int(trace.prediction)
 
 

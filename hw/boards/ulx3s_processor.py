@@ -46,7 +46,7 @@ from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden.network import NetworkParams
-from golden.protocol import COUNTER_NAMES, MAX_SCORES, SensorGeometry
+from golden.protocol import COUNTER_NAMES, MAX_SCORES, SCORE_MAX, SCORE_MIN, SensorGeometry
 from hw.arith import COUNTER_MAX, COUNTER_WIDTH, count_saturating, index_bits
 from hw.boards.ulx3s import BOARD_CLOCK_HZ, add_pll_sync_domain
 from hw.link.frame_decoder import CommandKind, FrameDecoder
@@ -58,7 +58,6 @@ from hw.processor.time_bins import STEP_BITS
 
 __all__ = ["link_geometry", "spike_layer_indices", "FramedProcessor", "ProcessorLink", "ULX3SProcessorTop"]
 
-_SCORE_MIN, _SCORE_MAX = -(1 << 31), (1 << 31) - 1
 #: Bits of the sample tag of a queued spike: finished samples modulo 256. The processor's
 #: buffers hold far fewer than 256 samples' closes, so a tag never aliases.
 _SAMPLE_TAG_BITS = 8
@@ -287,9 +286,9 @@ class FramedProcessor(wiring.Component):
         m.d.comb += scores_body.argmax.eq(scores.payload.argmax)
         for k in range(n):
             value = scores.payload.scores[k]
-            too_low, too_high = value < _SCORE_MIN, value > _SCORE_MAX
+            too_low, too_high = value < SCORE_MIN, value > SCORE_MAX
             clipped.append(too_low | too_high)
-            m.d.comb += scores_body.scores[k].eq(Mux(too_low, _SCORE_MIN, Mux(too_high, _SCORE_MAX, value)))
+            m.d.comb += scores_body.scores[k].eq(Mux(too_low, SCORE_MIN, Mux(too_high, SCORE_MAX, value)))
         m.d.comb += [
             encoder.i.valid.eq(send_scores | send_status | send_spike),
             encoder.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES,
