@@ -75,6 +75,23 @@ def test_event_pool_block_matches_golden_scores(flames_params):
     assert want[0].tolist() != want[2].tolist()
 
 
+@pytest.mark.parametrize("idle_prob", [0.0, 0.3])
+def test_event_pool_block_repeated_words_take_the_forwarded_sum(flames_params, idle_prob):
+    """Beats on one word one, two, three and four beats apart (the pooled sum still on its way
+    to the block RAM is forwarded): the scores equal ``W @ P + b`` of the pooled sums."""
+    layer = flames_params.layers[2]
+    rng = np.random.default_rng(9)
+    words = [5, 5, 6, 5, 7, 8, 5, 1, 2, 3, 5, 5, 5, 0, 5] * 3
+    beats = [{"index": k, "re": int(rng.integers(-3000, 3000)), "im": int(rng.integers(-3000, 3000))} for k in words]
+    pooled = np.zeros(layer.n_in, dtype=np.int64)
+    for beat in beats:
+        pooled[2 * beat["index"]] += beat["re"]
+        pooled[2 * beat["index"] + 1] += beat["im"]
+    want = np.asarray(layer.weight_q, dtype=np.int64) @ pooled + np.asarray(layer.bias_q, dtype=np.int64)
+    got = run_block(EventPoolReadout(layer), [beats], emits=[1], idle_prob=idle_prob)
+    assert [got[0]["scores"][c] for c in range(layer.n_out)] == want.tolist()
+
+
 def test_event_pool_block_ties_pick_the_first_class(flames_params):
     """No modes at all: the scores are the biases; equal biases tie and the first index wins."""
     from dataclasses import replace

@@ -168,7 +168,7 @@ def test_fit_check_sizes_every_flames_layer(net):
     names = [{m.name for m in layer.memories} for layer in report.layers]
     assert {"weights", "branch accumulators", "core state", "core params"} <= names[0]
     assert {"core state", "t_last", "g table", "decay table"} <= names[1]
-    assert names[2] == {"weights"}
+    assert names[2] == {"weights", "pooled sums"}
     assert all(layer.mult18x18d >= 1 for layer in report.layers)
     assert report.fits
 

@@ -10,13 +10,14 @@ modes stream) and forms ``W @ P + b`` once, after the sample's last step
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.event_pool import SCORE_EXTRA_BITS
 from golden.network import LayerParams
-from hw.arith import index_bits
+from hw.arith import any_of, index_bits
+from hw.ecp5.multiplier import WideMultiplier
 from hw.memories import parameter_memory, state_memory
 from hw.processor.time_bins import STEP_BITS
 
@@ -60,12 +61,15 @@ class EventPoolReadout(wiring.Component):
     Timing
     ------
     * **Mode beats**: one per clock (``i.ready`` is low only from a finish until its scores
-      have left); a beat's sum is written the cycle after it is taken, and a beat on the same
-      word in that cycle reads the new sum through the transparent read port.
-    * **Finish**: ``n_in * n_classes`` cycles of products (one multiply per clock, the weights
-      in a ROM of one weight per word in the order ``f * n_classes + c``), 3 cycles of pipeline,
-      ``n_classes`` cycles of argmax, then the scores beat. Each pooled word is cleared after its
-      last read.
+      have left). A beat is registered, reads its pooled word from the block RAM's output
+      register two cycles later, and its sum is written from a register two cycles after that;
+      a beat on a word whose sum is still on its way takes that sum forwarded.
+    * **Finish**: taken when no mode beat is offered or on its way. Then ``n_in * n_classes``
+      cycles of products (one multiply per clock on :class:`~hw.ecp5.multiplier.WideMultiplier`,
+      the weights in a ROM of one weight per word in the order ``f * n_classes + c``), the
+      memories' 2 and the multiplier's 4 cycles of latency, ``n_classes`` cycles of argmax, then
+      the scores beat (:attr:`finish_cycles` in all). Each pooled word is cleared after its last
+      read.
     """
 
     def __init__(self, layer: LayerParams):
@@ -101,7 +105,7 @@ class EventPoolReadout(wiring.Component):
     @property
     def finish_cycles(self) -> int:
         """Cycles from taking a finish to offering the scores."""
-        return self._layer.n_in * self._layer.n_out + 3 + self._layer.n_out + 1
+        return self._layer.n_in * self._layer.n_out + 2 + WideMultiplier.latency + self._layer.n_out + 2
 
     @property
     def mode_layout(self) -> data.StructLayout:
@@ -114,61 +118,91 @@ class EventPoolReadout(wiring.Component):
     def elaborate(self, platform):
         layer = self._layer
         n_classes, n_words = layer.n_out, layer.n_in // 2
+        in_shape = layer.neuron.input_fmt.shape()
         m = Module()
         pool_layout = data.ArrayLayout(signed(self.pool_bits), 2)
-        pool_rd, pool_wr = state_memory(m, "pool_mem", shape=pool_layout, depth=n_words, read="transparent")
+        pool_rd, pool_wr = state_memory(m, "pool_mem", shape=pool_layout, depth=n_words, output_register=True)
         weights = [int(layer.weight_q[c, f]) for f in range(layer.n_in) for c in range(n_classes)]
-        weight_rd = parameter_memory(m, "weight_mem", shape=layer.weight_fmt.shape(), init=weights)
-
-        # Accumulate: the beat taken in cycle c reads its word; its sum is written in c + 1.
+        weight_rd = parameter_memory(m, "weight_mem", shape=layer.weight_fmt.shape(), init=weights,
+                                     output_register=True)
         sweeping = Signal()  # from a taken finish until its scores have left
-        add_valid = Signal()
-        add_index = Signal(range(max(2, n_words)))
-        add_re = Signal(layer.neuron.input_fmt.shape())
-        add_im = Signal(layer.neuron.input_fmt.shape())
+
+        # Accumulate: a beat taken in cycle c is registered (stage 1), reads its word (data in
+        # stage 3, from the block RAM's output register), forms its sum in stage 3, registers it
+        # (`last_sum`, stage 4) and writes it from that register: the block RAM's output and input
+        # are never on one path. A read issued one to three cycles after a read of the same word
+        # misses that write (or, at the edge of the write, reads an undefined word): the newest
+        # such sum is forwarded, decided a stage early from registers.
         m.d.comb += self.i.ready.eq(~sweeping)
         take = self.i.valid & self.i.ready
-        m.d.sync += [add_valid.eq(take), add_index.eq(self.i.payload.index), add_re.eq(self.i.payload.re),
-                     add_im.eq(self.i.payload.im)]
+        # Stage k of the accumulate path: add_valid[k], add_index[k] (k = 0: the beat being taken).
+        payload = self.i.payload
+        add_valid = [take, *(Signal(name=f"add_valid_{k}") for k in range(1, 6))]
+        add_index = [payload.index, *(Signal(range(max(2, n_words)), name=f"add_index_{k}") for k in range(1, 6))]
+        add_re = [payload.re, *(Signal(in_shape, name=f"add_re_{k}") for k in range(1, 4))]
+        add_im = [payload.im, *(Signal(in_shape, name=f"add_im_{k}") for k in range(1, 4))]
+        for k in range(1, 6):
+            m.d.sync += [add_valid[k].eq(add_valid[k - 1]), add_index[k].eq(add_index[k - 1])]
+        for k in range(1, 4):
+            m.d.sync += [add_re[k].eq(add_re[k - 1]), add_im[k].eq(add_im[k - 1])]
+        add_sum = Signal(pool_layout)
+        last_sum = Signal(pool_layout)
+        older_sum = Signal(pool_layout)
+        forward = Signal()
+        forward_sum = Signal(pool_layout)
+        one_ahead = add_valid[3] & (add_index[3] == add_index[2])
+        two_ahead = add_valid[4] & (add_index[4] == add_index[2])
+        three_ahead = add_valid[5] & (add_index[5] == add_index[2])
+        m.d.sync += [last_sum.eq(add_sum), older_sum.eq(last_sum), forward.eq(one_ahead | two_ahead | three_ahead),
+                     forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
+        for k, part in enumerate((add_re[3], add_im[3])):
+            m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], pool_rd.data[k]) + part)
 
-        # Sweep: issue (feature f, class c) in order, one per cycle; stage 1 has the memory words,
-        # stage 2 the registered operands, stage 3 the registered product, added into score c.
+        # Sweep: issue (feature f, class c) in order, one per clock; the memory words leave their
+        # output registers two cycles later into the multiplier's input registers, and each
+        # product lands WideMultiplier.latency cycles after that.
         issuing = Signal()
         feature = Signal(range(max(2, layer.n_in)))
         klass = Signal(range(max(2, n_classes)))
         weight_addr = Signal(range(max(2, len(weights))))
-        s1_valid, s1_part, s1_class, s1_clear, s1_word = (Signal(name="s1_valid"), Signal(name="s1_part"),
-                                                           Signal(range(max(2, n_classes)), name="s1_class"),
-                                                           Signal(name="s1_clear"),
-                                                           Signal(range(max(2, n_words)), name="s1_word"))
-        s2_valid, s2_class = Signal(name="s2_valid"), Signal(range(max(2, n_classes)), name="s2_class")
-        s3_valid, s3_class = Signal(name="s3_valid"), Signal(range(max(2, n_classes)), name="s3_class")
-        s2_weight = Signal(layer.weight_fmt.shape())
-        s2_value = Signal(signed(self.pool_bits))
-        s3_product = Signal(signed(layer.weight_fmt.width + self.pool_bits))
+        # Stage k of the sweep: sweep_valid[k] (k = 0: the issue), the part (re/im) to stage 2.
+        sweep_valid = [issuing, *(Signal(name=f"sweep_valid_{k}") for k in range(1, 3 + WideMultiplier.latency))]
+        sweep_part = [feature[0], Signal(name="sweep_part_1"), Signal(name="sweep_part_2")]
+        for k in range(1, len(sweep_valid)):
+            m.d.sync += sweep_valid[k].eq(sweep_valid[k - 1])
+        for k in range(1, 3):
+            m.d.sync += sweep_part[k].eq(sweep_part[k - 1])
+        clear_valid = Signal()
+        clear_addr = Signal(range(max(2, n_words)))
+        m.d.sync += [clear_valid.eq(issuing & feature[0] & (klass == n_classes - 1)), clear_addr.eq(feature >> 1)]
+        m.submodules.product = product = WideMultiplier(layer.weight_fmt.shape(), signed(self.pool_bits))
+        m.d.comb += [product.a.eq(weight_rd.data), product.b.eq(Mux(sweep_part[2], pool_rd.data[1], pool_rd.data[0]))]
+        product_valid = sweep_valid[-1]
+        last_product = product_valid & ~sweep_valid[-2]
 
         last_issue = (feature == layer.n_in - 1) & (klass == n_classes - 1)
         m.d.comb += [
-            pool_rd.addr.eq(Mux(sweeping, feature >> 1, self.i.payload.index)),
+            pool_rd.addr.eq(Mux(sweeping, feature >> 1, add_index[1])),
             pool_rd.en.eq(1),
             weight_rd.addr.eq(weight_addr),
             weight_rd.en.eq(1),
-            # The accumulate path writes outside the sweep; the sweep writes zero to a word in
-            # the cycle after its last read was issued (never the word read in that cycle).
-            pool_wr.addr.eq(Mux(sweeping, s1_word, add_index)),
-            pool_wr.en.eq(Mux(sweeping, s1_valid & s1_clear, add_valid)),
-            pool_wr.data[0].eq(Mux(sweeping, 0, pool_rd.data[0] + add_re)),
-            pool_wr.data[1].eq(Mux(sweeping, 0, pool_rd.data[1] + add_im)),
-        ]
-        m.d.sync += [
-            s1_valid.eq(issuing), s1_part.eq(feature[0]), s1_class.eq(klass), s1_word.eq(feature >> 1),
-            s1_clear.eq(feature[0] & (klass == n_classes - 1)),
-            s2_valid.eq(s1_valid), s2_class.eq(s1_class),
-            s2_weight.eq(weight_rd.data), s2_value.eq(Mux(s1_part, pool_rd.data[1], pool_rd.data[0])),
-            s3_valid.eq(s2_valid), s3_class.eq(s2_class), s3_product.eq(s2_weight * s2_value),
+            # The accumulate path writes outside the sweep; the sweep writes zero to a word the
+            # cycle after its last read was issued (never the word read in that cycle).
+            pool_wr.addr.eq(Mux(sweeping, clear_addr, add_index[4])),
+            pool_wr.en.eq(Mux(sweeping, clear_valid, add_valid[4])),
+            pool_wr.data.eq(Mux(sweeping, 0, last_sum)),
         ]
 
-        scores = Array(Signal(signed(self.score_bits), name=f"score_{c}") for c in range(n_classes))
+        # The scores rotate: the products arrive class 0, 1, .., n - 1, 0, .. so the head score
+        # takes each product and moves to the tail (no multiplexer on the adder's path); after
+        # the last product, and again after the argmax's pass, every score is back in its place.
+        scores = [Signal(signed(self.score_bits), name=f"score_{c}") for c in range(n_classes)]
+        rotate = Signal()
+        rotated_head = Signal(signed(self.score_bits))
+        m.d.comb += rotated_head.eq(Mux(product_valid, scores[0] + product.p, scores[0]))
+        with m.If(rotate):
+            m.d.sync += [scores[c].eq(scores[c + 1]) for c in range(n_classes - 1)]
+            m.d.sync += scores[-1].eq(rotated_head)
         best = Signal(signed(self.score_bits))
         best_index = Signal(range(max(2, n_classes)))
         compare_class = Signal(range(n_classes + 1))
@@ -176,8 +210,8 @@ class EventPoolReadout(wiring.Component):
         emit = Signal()
         offering = Signal()
         finish = self.i_finish
-        # A finish is taken once no mode beat's sum is still to be written.
-        m.d.comb += finish.ready.eq(~sweeping & ~add_valid)
+        # A finish is taken once no mode beat is offered or still to be written.
+        m.d.comb += finish.ready.eq(~sweeping & ~self.i.valid & ~any_of(add_valid[1:5]))
         with m.If(finish.valid & finish.ready):
             m.d.sync += [sweeping.eq(1), issuing.eq(1), feature.eq(0), klass.eq(0), weight_addr.eq(0),
                          emit.eq(finish.payload.emit)]
@@ -190,12 +224,14 @@ class EventPoolReadout(wiring.Component):
                 m.d.sync += [klass.eq(0), feature.eq(feature + 1)]
             with m.Else():
                 m.d.sync += klass.eq(klass + 1)
-        with m.If(s3_valid):
-            m.d.sync += scores[s3_class].eq(scores[s3_class] + s3_product)
-            with m.If(~s2_valid):  # the last product lands: compare the classes next
-                m.d.sync += [comparing.eq(1), compare_class.eq(1), best_index.eq(0)]
+        with m.If(last_product):  # the last product lands: compare the classes next
+            m.d.sync += [comparing.eq(1), compare_class.eq(0)]
 
-        # Argmax, one class per cycle; the first index wins ties (strictly greater replaces).
+        # Argmax over the rotating scores, one class per cycle; the first index wins ties
+        # (strictly greater replaces).
+        candidate = scores[0]
+        first = compare_class == 0
+        m.d.comb += rotate.eq(product_valid | (comparing & (compare_class < n_classes)))
         with m.If(comparing):
             with m.If(compare_class == n_classes):
                 m.d.sync += comparing.eq(0)
@@ -203,13 +239,10 @@ class EventPoolReadout(wiring.Component):
                     m.d.sync += offering.eq(1)
                 with m.Else():
                     m.d.sync += sweeping.eq(0)
-        best_so_far = Mux(compare_class == 1, scores[0], best)
-        index_so_far = Mux(compare_class == 1, 0, best_index)
-        candidate = scores[compare_class]
-        with m.If(comparing & (compare_class < n_classes)):
-            m.d.sync += [compare_class.eq(compare_class + 1),
-                         best.eq(Mux(candidate > best_so_far, candidate, best_so_far)),
-                         best_index.eq(Mux(candidate > best_so_far, compare_class, index_so_far))]
+            with m.Else():
+                m.d.sync += compare_class.eq(compare_class + 1)
+                with m.If(first | (candidate > best)):
+                    m.d.sync += [best.eq(candidate), best_index.eq(compare_class)]
 
         m.d.comb += [
             self.o_scores.valid.eq(offering),
