@@ -20,3 +20,23 @@ def shared_data() -> Path:
             f"or set {DATA_ENV}"
         )
     return data
+
+
+@pytest.fixture
+def usage_error(capsys):
+    """``usage_error(main, argv)``: run a command's ``main`` on arguments it must refuse.
+
+    Asserts exit status 2 (``SystemExit``), no traceback, and a last line of stderr that is one
+    ``error:`` line; returns that line, for the caller to look for its message in.
+    """
+    def refuse(main, argv) -> str:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, (argv, exit_info.value.code, err)
+        assert "Traceback" not in err, (argv, err)
+        line = err.rstrip("\n").split("\n")[-1]
+        assert "error: " in line, (argv, err)
+        return line
+
+    return refuse
