@@ -577,6 +577,9 @@ async def _start(dut):
 
 
 async def _reset(dut):
+    """Reset with nothing offered on ``i`` and ``o`` not ready."""
+    dut.i__valid.value = 0
+    dut.o__ready.value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
@@ -591,8 +594,6 @@ async def cocotb_decoder_matches_model(dut):
     await _start(dut)
     for name, (max_gap, backpressure) in config["stalls"].items():
         rng = random.Random(name)
-        dut.i__valid.value = 0
-        dut.o__ready.value = 0
         await _reset(dut)
         schedule = []
         for item in items:
@@ -624,8 +625,6 @@ async def cocotb_encoder_matches_golden_frames(dut):
     await _start(dut)
     for name, (max_gap, backpressure) in config["stalls"].items():
         rng = random.Random(name)
-        dut.i__valid.value = 0
-        dut.o__ready.value = 0
         await _reset(dut)
         pending, out = list(config["results"]), bytearray()
         for _ in range(len(expected) * 6 + 50):
