@@ -1,8 +1,13 @@
-"""Shared pytest fixtures: where the shared data lives, and a skip when it is absent."""
+"""Shared pytest fixtures: where the shared data lives (and a skip when it is absent), a
+command's refusal of bad arguments, and components that are never elaborated."""
 
+import gc
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from amaranth.hdl import UnusedElaboratable
 
 from golden.data import DATA_ENV, data_root
 
@@ -40,3 +45,18 @@ def usage_error(capsys):
         return line
 
     return refuse
+
+
+@contextmanager
+def _never_elaborated():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        yield
+        gc.collect()
+
+
+@pytest.fixture
+def never_elaborated():
+    """``with never_elaborated():`` around components built only to be refused or inspected:
+    Amaranth's ``UnusedElaboratable`` warning is silenced for those collected by the block's end."""
+    return _never_elaborated
