@@ -74,8 +74,8 @@ from golden.protocol import (
 from hw.boards.ulx3s_processor import FramedProcessor, link_geometry
 from hw.link.frame_decoder import CommandKind
 from hw.link.frame_encoder import ResultKind
-from hw.processor.network import NetworkProcessor
-from sim.processor_model import DROP_REASONS, is_flames, random_network, time_bin_fates
+from hw.processor.network import NetworkProcessor, is_flames
+from sim.processor_model import DROP_REASONS, random_network, time_bin_fates
 from sim.verilator import HarnessRun, VerilatorHarness, field, require_tools
 
 DEFAULT_EVENTS = 10_000_000

@@ -24,7 +24,8 @@ Entry points: :func:`simulate` (``amaranth.sim``), :func:`run_on_dut` (inside co
 the one cocotb test module ``sim/tb_core.py``) and :func:`run_case_cocotb` (pytest side: writes
 the Verilog and runs ``sim/tb_core.py`` on it under Icarus). :data:`STALLS` names the idle x
 backpressure patterns; :meth:`Expectation.flip_bit` and :func:`check_flip_reported` prove that
-a checker fails, naming the beat, its context and the field.
+a checker fails, naming the beat, its context and the field (:func:`simulate_flipped` does both
+on a case in ``amaranth.sim``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ __all__ = [
     "case_from_config",
     "run_case_cocotb",
     "check_flip_reported",
+    "simulate_flipped",
     "nudged",
 ]
 
@@ -200,6 +202,17 @@ def simulate_case(case, *, core=None, corrupt: Callable | None = None, **stalls)
     if corrupt is not None:
         corrupt(expectation)
     return simulate(case.core() if core is None else core, case.stimulus(), expectation, **stalls)
+
+
+def simulate_flipped(case, flip: Mapping) -> str:
+    """:func:`simulate_case` on ``case`` with one bit of one expected beat flipped
+    (:meth:`Expectation.flip_bit` with ``flip``); raises ``AssertionError`` unless the run reports
+    exactly that difference (:func:`check_flip_reported`). Returns the checker's message."""
+    try:
+        simulate_case(case, corrupt=lambda expectation: expectation.flip_bit(**flip))
+    except MismatchError as error:
+        return check_flip_reported(error, flip)
+    raise AssertionError(f"the run passed with the expected beat at {flip} flipped")
 
 
 # --- cocotb -------------------------------------------------------------------------------------

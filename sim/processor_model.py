@@ -16,6 +16,7 @@ from golden.fixed import QFormat
 from golden.kinds import network_kinds
 from golden.layers import LIReadoutParams
 from golden.network import LayerParams, NetworkParams, run_network
+from hw.processor.network import is_flames
 from sim.stream import array_values
 
 __all__ = ["random_network", "mixed_format_network", "dhlif_network", "flames_example_network", "counts_to_beats",
@@ -256,11 +257,6 @@ class Expected:
     neuron_saturation: list
     memory: dict | None = None
     clipped_interval: int | None = None
-
-
-def is_flames(kinds) -> bool:
-    """The network ends in an SA-HiPPO memory layer and the event-pooling readout."""
-    return tuple(kinds[-2:]) == ("sahippo", "event_pool")
 
 
 def memory_beats(memory) -> dict:

@@ -102,11 +102,8 @@ def test_default_build_directory_is_named_after_board_and_variant(tmp_path, monk
         (["--model", "no-such-model.safetensors", "--dry-run"], "no-such-model.safetensors: no such file"),
     ],
 )
-def test_bad_arguments_are_usage_errors(argv, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        build.main([*argv, "--out", str(tmp_path)])
-    assert exit_info.value.code == build.EXIT_USAGE
-    assert message in capsys.readouterr().err
+def test_bad_arguments_are_usage_errors(argv, message, tmp_path, usage_error):
+    assert message in usage_error(build.main, [*argv, "--out", str(tmp_path)])
 
 
 def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_tools, capsys):
@@ -343,13 +340,11 @@ def test_stages_name_the_device_package_and_report():
         toolchain_stages(ulx3s_platform("25F"), router="router3")
 
 
-def test_router_option_reaches_nextpnr_and_the_report(tmp_path, capsys):
+def test_router_option_reaches_nextpnr_and_the_report(tmp_path, usage_error):
     out = tmp_path / "out"
     assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--router", "router2", "--out", str(out)]) == build.EXIT_OK
     assert "--router router2" in (out / "build_top.sh").read_text()
-    with pytest.raises(SystemExit):
-        build.main(["--dry-run", "--router", "router9"])
-    assert "invalid choice: 'router9'" in capsys.readouterr().err
+    assert "invalid choice: 'router9'" in usage_error(build.main, ["--dry-run", "--router", "router9"])
     report = _report(101.0, stages=[{"name": "place and route", "seconds": 9.0, "log": "top.tim",
                                      "command": ["nextpnr-ecp5", "--seed", "3", "--router", "router2"]}])
     assert "- Place and route: seed 3, router2" in report.markdown()
@@ -594,12 +589,11 @@ def test_build_refuses_a_foreign_folder_and_keeps_its_files(tmp_path, capsys):
     assert build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(out)]) == build.EXIT_OK  # now marked
 
 
-def test_build_refuses_an_out_that_is_a_file(tmp_path, capsys):
+def test_build_refuses_an_out_that_is_a_file(tmp_path, usage_error):
     target = tmp_path / "file"
     target.write_text("x")
-    with pytest.raises(SystemExit) as exit_info:
-        build.main(["--dry-run", "--stimulus", "--neurons", "8", "--out", str(target)])
-    assert exit_info.value.code == build.EXIT_USAGE and "is a file, not a folder" in capsys.readouterr().err
+    argv = ["--dry-run", "--stimulus", "--neurons", "8", "--out", str(target)]
+    assert "is a file, not a folder" in usage_error(build.main, argv)
 
 
 def test_a_core_too_large_is_refused_before_elaboration(tmp_path, capsys):

@@ -5,12 +5,11 @@ memory layer's posted modes of a FLAMES network, against golden.network.run_netw
 import numpy as np
 import pytest
 import torch
-from amaranth.sim import Simulator
 
 from golden.flames import FlamesConfig, FlamesFSDD, export_flames, flames_network
 from golden.network import run_network
 from hw.processor.event_pool import EventPoolReadout
-from sim.stream import SimStreamSink, SimStreamSource
+from sim.stream import SimStreamSink, SimStreamSource, run_simulation
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +39,11 @@ def run_block(dut, samples, *, emits, idle_prob=0.0, backpressure=0.0):
 
     async def drive(ctx):
         for beats, emit in zip(samples, emits):
-            source = SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=len(beats))
-            await source.run(ctx)
-            ctx.set(dut.i_finish.payload.emit, emit)
-            ctx.set(dut.i_finish.valid, 1)
-            await ctx.tick().until(dut.i_finish.ready)
-            ctx.set(dut.i_finish.valid, 0)
-        for _ in range(dut.finish_cycles + 40):
-            await ctx.tick()
+            await SimStreamSource(dut.i, beats, idle_prob=idle_prob, seed=len(beats)).run(ctx)
+            await SimStreamSource(dut.i_finish, [{"emit": emit}]).run(ctx)
+        await ctx.tick().repeat(dut.finish_cycles + 40)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(sink.run, background=True)
-    sim.add_testbench(drive)
-    sim.run()
+    run_simulation(dut, [drive], background=[sink.run])
     return scores
 
 

@@ -112,10 +112,8 @@ def test_config_refuses_bad_data_settings():
     (["--channel-norm", "1.5"], "argument --channel-norm: 1.5 must lie in [0, 1]"),
     (["--augment", "-1"], "argument --augment"),
 ])
-def test_cli_refuses_bad_loso_arguments(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+def test_cli_refuses_bad_loso_arguments(argv, message, usage_error):
+    assert message in usage_error(main, argv)
 
 
 def test_loso_folds_test_on_the_held_out_speaker(shared_data, tmp_path, monkeypatch, capsys):

@@ -48,6 +48,36 @@ def simulate(dut, testbench):
     sim.run()
 
 
+def _set_payload(ctx, port, item):
+    ctx.set(port.payload, item)
+
+
+def pump(dut, items, cycles, *, put=_set_payload, watch=None):
+    """``cycles`` clock cycles of ``dut``: ``items`` offered on ``dut.i`` one at a time, each
+    until it is taken (``put(ctx, port, item)`` sets the payload), ``dut.o`` always ready.
+    ``watch(ctx, dut, cycle, taken)`` runs every cycle before the tick, ``taken`` counting the items
+    taken so far. Returns the ``dut.o`` payloads received."""
+    received = []
+
+    async def testbench(ctx):
+        ctx.set(dut.o.ready, 1)
+        taken = 0
+        for cycle in range(cycles):
+            ctx.set(dut.i.valid, taken < len(items))
+            if taken < len(items):
+                put(ctx, dut.i, items[taken])
+                if ctx.get(dut.i.ready):
+                    taken += 1
+            if ctx.get(dut.o.valid):
+                received.append(ctx.get(dut.o.payload))
+            if watch is not None:
+                watch(ctx, dut, cycle, taken)
+            await ctx.tick()
+
+    simulate(dut, testbench)
+    return received
+
+
 # --- UART ---------------------------------------------------------------------------------------
 
 class _Loopback(wiring.Component):
@@ -74,34 +104,27 @@ class _Loopback(wiring.Component):
         return m
 
 
+def no_framing_error(ctx, dut, cycle, taken):
+    """A :func:`pump` watch for :class:`_Loopback`: the receiver never sees a bad stop bit."""
+    assert not ctx.get(dut.framing_error)
+
+
 @pytest.mark.parametrize("clk_freq, baud", [(25e6, 1e6), (48e6, 3e6), (4e6, 1e6), (10e6, 2e6)])
 def test_uart_loopback(clk_freq, baud):
     divisor = uart_divisor(clk_freq, baud)
     dut = _Loopback(clk_freq, baud)
     payload = [0x00, 0xFF, 0x55, 0xAA, 0xA5] + [random.Random(divisor).randrange(256) for _ in range(7)]
-    received, start_bits = [], []
+    start_bits, previous_line = [], 1
 
-    async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        pending = list(payload)
-        previous_line = 1
-        for cycle in range(len(payload) * 10 * divisor + 8 * divisor):
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                ctx.set(dut.i.payload, pending[0])
-                if ctx.get(dut.i.ready):
-                    pending.pop(0)
-            if ctx.get(dut.o.valid):
-                received.append(ctx.get(dut.o.payload))
-            line = ctx.get(dut.line)
-            if previous_line and not line and len(start_bits) == len(payload) - len(pending) - 1:
-                start_bits.append(cycle)
-            previous_line = line
-            assert not ctx.get(dut.framing_error)
-            await ctx.tick()
+    def watch(ctx, dut, cycle, taken):
+        nonlocal previous_line
+        line = ctx.get(dut.line)
+        if previous_line and not line and len(start_bits) == taken - 1:
+            start_bits.append(cycle)
+        previous_line = line
+        no_framing_error(ctx, dut, cycle, taken)
 
-    simulate(dut, testbench)
-    assert received == payload
+    assert pump(dut, payload, len(payload) * 10 * divisor + 8 * divisor, watch=watch) == payload
     # Back-to-back bytes leave exactly 10 bit times apart.
     assert [b - a for a, b in zip(start_bits, start_bits[1:])] == [10 * divisor] * (len(payload) - 1)
 
@@ -111,24 +134,7 @@ def test_uart_tolerates_two_sides_at_the_error_limit(rx_baud):
     """Transmitter and receiver each up to 2 % off (divisors 25 and 24 / 26): bytes still arrive."""
     dut = _Loopback(25e6, 1e6, rx_baud)
     payload = [0x00, 0xFF, 0x0F, 0xF0, 0x55]
-    received = []
-
-    async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        pending = list(payload)
-        for _ in range(len(payload) * 260 + 100):
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                ctx.set(dut.i.payload, pending[0])
-                if ctx.get(dut.i.ready):
-                    pending.pop(0)
-            if ctx.get(dut.o.valid):
-                received.append(ctx.get(dut.o.payload))
-            assert not ctx.get(dut.framing_error)
-            await ctx.tick()
-
-    simulate(dut, testbench)
-    assert received == payload
+    assert pump(dut, payload, len(payload) * 260 + 100, watch=no_framing_error) == payload
 
 
 def test_uart_rx_framing_error_and_overrun():
@@ -480,23 +486,8 @@ def test_serial_line_to_decoder():
     commands = [Reset(), Event(3, 4, 1, 10), Event(33, 0, 0, 11), ReadStatus(), EndOfSample()]
     data = [0x00, *b"".join(encode_command(c) for c in commands)]
     dut = _SerialDecoder(4e6, 1e6)
-    received = []
-
-    async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        pending = list(data)
-        for _ in range(len(data) * 40 + 100):
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                ctx.set(dut.i.payload, pending[0])
-                if ctx.get(dut.i.ready):
-                    pending.pop(0)
-            if ctx.get(dut.o.valid):
-                received.append(to_golden(ctx.get(dut.o.payload).as_bits()))
-            await ctx.tick()
-
-    simulate(dut, testbench)
-    assert received == commands
+    received = pump(dut, data, len(data) * 40 + 100)
+    assert [to_golden(payload.as_bits()) for payload in received] == commands
 
 
 class _SerialEncoder(wiring.Component):
@@ -522,23 +513,7 @@ class _SerialEncoder(wiring.Component):
 def test_encoder_over_serial_line():
     results = [Spike(1, 300, 123456), Scores((5, -7, 9), 2)]
     dut = _SerialEncoder(4e6, 1e6)
-    out = []
-
-    async def testbench(ctx):
-        ctx.set(dut.o.ready, 1)
-        pending = list(results)
-        for _ in range(40 * 40):
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                set_result(ctx, dut.i, pending[0])
-                if ctx.get(dut.i.ready):
-                    pending.pop(0)
-            if ctx.get(dut.o.valid):
-                out.append(ctx.get(dut.o.payload))
-            await ctx.tick()
-
-    simulate(dut, testbench)
-    assert decoded_results(out) == results
+    assert decoded_results(pump(dut, results, 40 * 40, put=set_result)) == results
 
 
 # --- The generated Verilog on Icarus (cocotb) -----------------------------------------------------
@@ -602,6 +577,9 @@ async def _start(dut):
 
 
 async def _reset(dut):
+    """Reset with nothing offered on ``i`` and ``o`` not ready."""
+    dut.i__valid.value = 0
+    dut.o__ready.value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     dut.rst.value = 0
@@ -616,8 +594,6 @@ async def cocotb_decoder_matches_model(dut):
     await _start(dut)
     for name, (max_gap, backpressure) in config["stalls"].items():
         rng = random.Random(name)
-        dut.i__valid.value = 0
-        dut.o__ready.value = 0
         await _reset(dut)
         schedule = []
         for item in items:
@@ -649,8 +625,6 @@ async def cocotb_encoder_matches_golden_frames(dut):
     await _start(dut)
     for name, (max_gap, backpressure) in config["stalls"].items():
         rng = random.Random(name)
-        dut.i__valid.value = 0
-        dut.o__ready.value = 0
         await _reset(dut)
         pending, out = list(config["results"]), bytearray()
         for _ in range(len(expected) * 6 + 50):

@@ -464,16 +464,12 @@ def test_sizes_are_checked_from_the_header_before_reading(tmp_path, monkeypatch)
         load_model(path)
 
 
-def test_command_default_refuses_an_existing_file(tmp_path, capsys):
+def test_command_default_refuses_an_existing_file(tmp_path, usage_error):
     from golden.model_file import main
 
     path = tmp_path / "mine.safetensors"
     path.write_bytes(b"precious")
-    with pytest.raises(SystemExit) as exit_info:
-        main(["default", str(path)])
-    assert exit_info.value.code == 2 and "exists; pass --force" in capsys.readouterr().err
+    assert "exists; pass --force" in usage_error(main, ["default", str(path)])
     assert path.read_bytes() == b"precious"
     assert main(["default", str(path), "--force"]) == 0 and load_model(path).n_inputs > 0
-    with pytest.raises(SystemExit):
-        main(["default", str(tmp_path)])
-    assert "is a directory" in capsys.readouterr().err
+    assert "is a directory" in usage_error(main, ["default", str(tmp_path)])

@@ -55,14 +55,13 @@ def test_readout_core_matches_golden(n, backpressure, wide):
     score_sink = SimStreamSink(core.o_scores, backpressure_prob=backpressure, seed=3, on_beat=scores.append)
     final = {}
 
-    async def finish(ctx):
-        await ctx.tick().until(core.i_current.valid)
-        await source_done(ctx, source)
+    async def sample(ctx):
+        await source.run(ctx)
         await SimStreamSource(core.i_finish, [{"emit": 1}]).run(ctx)
         await ctx.tick().repeat(200 + 4 * n)
         final["saturation"] = ctx.get(core.saturation_count)
 
-    run_simulation(core, [source.run, finish], background=[state_sink.run, score_sink.run])
+    run_simulation(core, [sample], background=[state_sink.run, score_sink.run])
     got_u = np.array([s["u"] for s in states]).reshape(steps, n)
     assert [s["neuron"] for s in states] == [b["neuron"] for b in beats]
     np.testing.assert_array_equal(got_u, trace.u.numpy())

@@ -495,29 +495,25 @@ def test_serial_port_errors_are_one_line_with_what_to_try(tmp_path, capsys):
     (["--tick-us", "-1"], "argument --tick-us: must be at least 1, not -1"),
     (["--timeout", "nan"], "argument --timeout: expected a finite number"),
 ])
-def test_host_arguments_are_checked_when_parsed(tmp_path, capsys, argv, message):
+def test_host_arguments_are_checked_when_parsed(tmp_path, usage_error, argv, message):
     (tmp_path / "a.csv").write_text(CSV_EVENTS)
-    with pytest.raises(SystemExit) as exit_info:
-        host.main(["--loopback", "--model", str(default_model(tmp_path)), "--events", str(tmp_path / "a.csv"), *argv])
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    argv = ["--loopback", "--model", str(default_model(tmp_path)), "--events", str(tmp_path / "a.csv"), *argv]
+    assert message in usage_error(host.main, argv)
 
 
-def test_host_never_overwrites_an_input_or_an_existing_file(tmp_path, capsys):
+def test_host_never_overwrites_an_input_or_an_existing_file(tmp_path, usage_error):
     events = tmp_path / "a.csv"
     events.write_text(CSV_EVENTS)
     model = default_model(tmp_path)
     for argv in (["--dry-run", str(events)], ["--loopback", "--model", str(model), "--spikes-csv", str(events)],
                  ["--golden", "--model", str(model), "--spikes-csv", str(model)],
                  ["--dry-run", str(tmp_path / "f.bin"), "--spikes-csv", str(tmp_path / "f.bin")]):
-        with pytest.raises(SystemExit) as exit_info:
-            host.main([*argv, "--force", "--events", str(events)])
-        assert exit_info.value.code == 2 and "writing it would destroy the input" in capsys.readouterr().err
+        assert "writing it would destroy the input" in usage_error(host.main, [*argv, "--force", "--events", str(events)])
     assert events.read_text() == CSV_EVENTS
     out = tmp_path / "frames.bin"
     out.write_bytes(b"mine")
-    with pytest.raises(SystemExit):
-        host.main(["--dry-run", str(out), "--events", str(events)])
-    assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == b"mine"
+    assert "exists; pass --force" in usage_error(host.main, ["--dry-run", str(out), "--events", str(events)])
+    assert out.read_bytes() == b"mine"
     assert host.main(["--dry-run", str(out), "--force", "--events", str(events)]) == 0
     assert out.read_bytes() == host.sample_frames(host.load_events(events))
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

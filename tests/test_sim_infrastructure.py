@@ -1,12 +1,9 @@
 """The shared testbench pieces: payload packing and stream ports (sim.stream), the scoreboard
 (sim.checker), the harness's expectations (sim.harness) and step cases (sim.step_case)."""
 
-import gc
-import warnings
-
 import numpy as np
 import pytest
-from amaranth.hdl import UnusedElaboratable, signed, unsigned
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from sim.checker import MismatchError, Scoreboard, check_value, finish_all
@@ -75,15 +72,13 @@ def test_finish_all_includes_scalar_checks():
         finish_all([board], check_value("count", 3, 2))
 
 
-def test_stream_ports_come_from_the_signature():
+def test_stream_ports_come_from_the_signature(never_elaborated):
     from sim.tb_csilif import random_case
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)  # never elaborated: only its signature is read
+    with never_elaborated():  # only its signature is read
         core = random_case(0, 3, 1).core(emit_state=False)
         inputs, outputs = stream_ports(core)
         del core
-        gc.collect()
     assert list(inputs) == ["i_current"] and list(outputs) == ["o_spike"]
     assert set(dict(inputs["i_current"].payload.shape())) == {"neuron", "current"}
 
@@ -116,15 +111,12 @@ def test_step_case_params_round_trip_and_continuation():
     ]
 
 
-def test_harness_refuses_a_stimulus_for_missing_ports():
+def test_harness_refuses_a_stimulus_for_missing_ports(never_elaborated):
     from sim.tb_csilif import random_case
 
     case = random_case(0, 2, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnusedElaboratable)  # refused before elaboration
-        with pytest.raises(ValueError, match="input streams are \\['i_current'\\]"):
-            simulate(case.core(), {"i_other": []}, case.expectation())
-        gc.collect()
+    with never_elaborated(), pytest.raises(ValueError, match="input streams are \\['i_current'\\]"):
+        simulate(case.core(), {"i_other": []}, case.expectation())
 
 
 @pytest.mark.parametrize("command,message", [("bench.soak", "cannot run the soak: "),

@@ -162,21 +162,16 @@ def test_cli_help_and_bad_arguments(capsys):
     (["--epochs", "0"], "argument --epochs: must be at least 1, not 0"),
     (["--hidden", "1e9"], "argument --hidden: expected an integer"),
 ])
-def test_cli_refuses_bad_values_at_parse_time(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+def test_cli_refuses_bad_values_at_parse_time(argv, message, usage_error):
+    assert message in usage_error(main, argv)
 
 
-def test_cli_refuses_an_export_that_is_a_folder_or_exists(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--export", str(tmp_path)])
-    assert exit_info.value.code == 2 and "is a directory" in capsys.readouterr().err
+def test_cli_refuses_an_export_that_is_a_folder_or_exists(tmp_path, usage_error):
+    assert "is a directory" in usage_error(main, ["--export", str(tmp_path)])
     existing = tmp_path / "net.safetensors"
     existing.write_bytes(b"precious")
-    with pytest.raises(SystemExit):
-        main(["--export", str(existing)])
-    assert "exists; pass --force" in capsys.readouterr().err and existing.read_bytes() == b"precious"
+    assert "exists; pass --force" in usage_error(main, ["--export", str(existing)])
+    assert existing.read_bytes() == b"precious"
 
 
 def _build_report(folder: Path, design: str, fmax_mhz: float = 76.8) -> Path:

@@ -53,7 +53,7 @@ from hw.link.frame_decoder import CommandKind, FrameDecoder
 from hw.link.frame_encoder import SPIKE_LAYOUT, STATUS_LAYOUT, FrameEncoder, ResultKind, scores_layout
 from hw.link.uart import UARTRx, UARTTx
 from hw.pll_ecp5 import PLLConfig
-from hw.processor.network import FLAMES_TAIL, NetworkProcessor
+from hw.processor.network import FLAMES_TAIL, NetworkProcessor, is_flames
 from hw.processor.time_bins import STEP_BITS
 
 __all__ = ["link_geometry", "spike_layer_indices", "FramedProcessor", "ProcessorLink", "ULX3SProcessorTop"]
@@ -89,7 +89,7 @@ def spike_layer_indices(params: NetworkParams, spike_layers) -> tuple[int, ...]:
     spiking hidden layer of ``params`` (the readout does not spike, nor does a FLAMES network's
     SA-HiPPO memory: :data:`hw.processor.network.FLAMES_TAIL`) or for a repeated index.
     """
-    n_hidden = len(params.layers) - (len(FLAMES_TAIL) if tuple(params.kinds[-2:]) == FLAMES_TAIL else 1)
+    n_hidden = len(params.layers) - (len(FLAMES_TAIL) if is_flames(params.kinds) else 1)
     if spike_layers is None:
         return ()
     if isinstance(spike_layers, str):

@@ -29,7 +29,7 @@ from hw.processor.synapse import SynapseStage, synapse_command_layout
 from hw.processor.time_bins import STEP_BITS, TimeBinController, input_event_layout
 from hw.streams import LowestValidArbiter, StreamQueue, StreamRegister
 
-__all__ = ["FLAMES_TAIL", "lane_params", "layer_cores", "processor_runs", "check_processor_runs", "SpikingLayer",
+__all__ = ["FLAMES_TAIL", "is_flames", "lane_params", "layer_cores", "processor_runs", "check_processor_runs", "SpikingLayer",
            "ReadoutLayer", "NetworkProcessor", "layer_tap_layout", "readout_tap_layout"]
 
 #: The last two layers of a FLAMES network, which the processor runs as its tail: the SA-HiPPO
@@ -59,6 +59,12 @@ def lane_params(neuron, lane: int, lanes: int):
     return dataclasses.replace(neuron, **sliced)
 
 
+def is_flames(kinds) -> bool:
+    """Whether a network with layers of ``kinds`` ends in :data:`FLAMES_TAIL` (an SA-HiPPO memory
+    layer and the event-pooling readout)."""
+    return tuple(kinds[-len(FLAMES_TAIL):]) == FLAMES_TAIL
+
+
 def processor_runs(kind: str) -> bool:
     """Whether the processor runs layers of ``kind``: a kind on the network's default step, a
     kind with its own layer rule whose core is on the per-step :class:`NeuronCore` contract
@@ -75,7 +81,7 @@ def check_processor_runs(params: NetworkParams) -> None:
     component is built: Amaranth warns about a component whose constructor raised)."""
     kinds = params.kinds
     n = len(kinds)
-    tail = dict(zip((n - 2, n - 1), FLAMES_TAIL)) if tuple(kinds[-2:]) == FLAMES_TAIL else {}
+    tail = dict(zip((n - 2, n - 1), FLAMES_TAIL)) if is_flames(kinds) else {}
     for i, kind in enumerate(kinds):
         if not processor_runs(kind):
             raise ValueError(f"layers[{i}]: the processor does not run {kind} layers (docs/processor.md)")
@@ -419,7 +425,7 @@ class NetworkProcessor(wiring.Component):
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"lanes must be a positive int, not {lanes!r}")
         check_processor_runs(params)
-        flames = tuple(params.kinds[-2:]) == FLAMES_TAIL
+        flames = is_flames(params.kinds)
         spiking = params.layers[:-2] if flames else params.layers[:-1]
         for layer in spiking:
             layer_cores(layer.n_out, lanes, cores)  # a clear ValueError before anything is built
