@@ -98,4 +98,7 @@ def test_core_rejects_wrong_params():
         warnings.simplefilter("ignore", UnusedElaboratable)
         with pytest.raises(TypeError, match="DHLIFParams"):
             DHLIFCore(object())
+        params = random_case(1, 2, 4, 2, 1).params
+        with pytest.raises(ValueError, match="at most 17 bits"):
+            DHLIFCore(dataclasses.replace(params, decay_fmt=QFormat(0, 18, signed=False)))
         gc.collect()

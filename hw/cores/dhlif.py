@@ -8,11 +8,11 @@ core expects on its input, in :func:`golden.dhlif.drive_format`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, unsigned
 from amaranth.lib import data
 
 from golden.dhlif import NEURON_KIND, DHLIFParams, drive_format
-from hw.arith import any_of, saturate, sum_shifted
+from hw.arith import MULTIPLIER_PORT_BITS, any_of, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
 from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
@@ -41,8 +41,8 @@ class DHLIFCore(NeuronCore):
     Parameters
     ----------
     params : DHLIFParams
-        Formats, decays and threshold (the parameter memory's initial contents). The weights
-        stay upstream (:func:`golden.dhlif.branch_drives`).
+        Formats, decays and threshold (the parameter memory's initial contents); ``decay_fmt``
+        of at most 17 bits. The weights stay upstream (:func:`golden.dhlif.branch_drives`).
     emit_state, clearable : bool
         As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
@@ -74,17 +74,18 @@ class DHLIFCore(NeuronCore):
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted). Every product is
     split into partial products, each a ``MULT18X18D`` with its input, pipeline and output
-    registers (:func:`hw.ecp5.registered_partial_products`: the unsigned decay meets the biased
-    18-bit slices of the signed state word), so the products of stage 2 operands are in stage 5
-    and are summed a stage later; no carry chain follows a multiplier in the same cycle::
+    registers (:func:`hw.ecp5.registered_partial_products`: the decay, at most 17 bits and given
+    a zero sign bit, meets the 17-bit parts of the signed state word), so the products of stage 2
+    operands are in stage 5 and are summed, with the rounding constant, a stage later; no carry
+    chain follows a multiplier in the same cycle::
 
         0  accept: address the state and parameter memories
         1  memory words read (in the block RAMs' read registers)
         2  memory words in the block RAMs' output registers (operands of alpha_d*i_d, beta*u)
         3  s_prev ? theta : 0
         5  partial products of alpha_d*i_d, beta*u out of the multipliers
-        6  alpha_d*i_d, beta*u summed (full width)
-        7  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset
+        6  alpha_d*i_d + 2**(C-1), beta*u + 2**(C-1) summed (full width)
+        7  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset (the sums >> C)
         8  i_d clamped
         9  the soma sum's halves: round_C(beta*u) - reset + the even branches; the odd branches
         10 round_C(beta*u) - reset + sum_d i_d (exact)
@@ -101,6 +102,12 @@ class DHLIFCore(NeuronCore):
 
     params_class = DHLIFParams
     input_name = "i_drive"
+
+    def __init__(self, params: DHLIFParams, **kwargs):
+        if isinstance(params, DHLIFParams) and params.decay_fmt.width > MULTIPLIER_PORT_BITS - 1:
+            raise ValueError(f"the DH-LIF core takes decays of at most {MULTIPLIER_PORT_BITS - 1} bits (one signed "
+                             f"multiplier port with a zero sign bit), not {params.decay_fmt}")
+        super().__init__(params, **kwargs)
 
     def input_fields(self, params: DHLIFParams) -> dict:
         """The input beat's words: ``{drive_0 .. drive_{D-1}}`` in :func:`golden.dhlif.drive_format`."""
@@ -171,10 +178,18 @@ class DHLIFCore(NeuronCore):
                 value = stage(f"{name}_{k}", value, shape)
             return value
 
-        def product(name, coef, operand):
-            """``coef * operand`` at full width in stage 6 for operands of stage 2: registered
-            partial products (hw.ecp5) out in stage 5, summed into a register."""
-            parts = registered_partial_products(m, name, coef, operand, en=advance)
+        def rounded_product(name, coef, operand):
+            """``coef * operand + 2**(C-1)`` (exact) in stage 6 for operands of stage 2: the
+            unsigned decay, given a zero sign bit, meets the 17-bit parts of the state word
+            (hw.ecp5.registered_partial_products), their products out in stage 5 and summed into
+            a register. The rounding constant sits in the zero low bits of the second part's
+            term (one operand) when it fits there, else it is one more term."""
+            parts = registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand, en=advance)
+            if len(parts) > 1 and parts[1][1] >= decay_bits:
+                (low, _), (high, shift), *rest = parts
+                parts = [(low, 0), (Cat(Const(rounding, shift), high).as_signed(), 0), *rest]
+            else:
+                parts = [*parts, (Const(rounding), 0)]
             return stage(f"{name}_6", sum_shifted(parts))
 
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's drives.
@@ -182,11 +197,10 @@ class DHLIFCore(NeuronCore):
         drive_1 = [stage(f"drive_{d}_1", self.i_drive.payload[f"drive_{d}"], drive_shape) for d in branches]
 
         # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
-        # output_register=True): the multipliers' operands (their input registers take the
-        # biased slices, hw.arith.biased_slices) and the previous spike.
+        # output_register=True): the multipliers' operands and the previous spike.
         row, coef = state_rd.data, param_rd.data
-        alpha_i_6 = [product(f"alpha_i_{d}", coef[f"alpha_{d}"], row[f"current_{d}"]) for d in branches]
-        beta_u_6 = product("beta_u", coef.beta, row.u)
+        alpha_i_6 = [rounded_product(f"alpha_i_{d}", coef[f"alpha_{d}"], row[f"current_{d}"]) for d in branches]
+        beta_u_6 = rounded_product("beta_u", coef.beta, row.u)
 
         # Stage 3: the soft-reset amount, from the registered previous spike.
         threshold = Const(p.threshold_q, p.membrane_fmt.shape())
@@ -194,11 +208,10 @@ class DHLIFCore(NeuronCore):
         reset_6 = delay("reset", reset_3, 3, 6)
         drive_6 = [delay(f"drive_{d}", drive_1[d], 1, 6) for d in branches]
 
-        # Stage 7: each product rounded once, then the exact additions.
-        current_sum_7 = [
-            stage(f"current_sum_{d}_7", ((alpha_i_6[d] + rounding) >> decay_bits) + drive_6[d]) for d in branches
-        ]
-        u_partial_7 = stage("u_partial_7", ((beta_u_6 + rounding) >> decay_bits) - reset_6)
+        # Stage 7: each product rounded once (its rounding constant added in stage 6), then the
+        # exact additions.
+        current_sum_7 = [stage(f"current_sum_{d}_7", (alpha_i_6[d] >> decay_bits) + drive_6[d]) for d in branches]
+        u_partial_7 = stage("u_partial_7", (beta_u_6 >> decay_bits) - reset_6)
 
         # Stage 8: branch currents clamped.
         current_8, current_clamped_8 = [], []
