@@ -443,7 +443,7 @@ def _fit(layer):
                 ("core state", layer.n_out, state, True),
                 ("core params", layer.n_out, param, False)]
     products = [(p.current_fmt.width, p.decay_fmt.width)] * p.n_branches + [(p.membrane_fmt.width, p.decay_fmt.width)]
-    return memories, products, 1150
+    return memories, products, 1157
 
 
 LAYER_RULES = LayerRules(

@@ -1,5 +1,7 @@
 """DH-LIF core in amaranth.sim against the bit-exact golden model (every current, membrane and spike)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from amaranth.back import verilog
@@ -17,7 +19,7 @@ from sim.tb_dhlif import DHLIF_KIND, random_case
         (12, 16, 4, 12, "full_rate", False),  # default 4 branches
         (12, 16, 4, 10, "idle_backpressure", True),  # any order
         (3, 6, 2, 14, "backpressure", False),  # fewer neurons than hazard stages: stalls
-        (7, 7, 1, 10, "full_rate", False),  # hazard_stages + 1: read meets write-back; one branch
+        (DHLIFCore.hazard_stages + 1, 7, 1, 10, "full_rate", False),  # a read the cycle after the write-back; one branch
         (5, 9, 3, 10, "idle", True),  # uneven slices
     ],
 )
@@ -43,8 +45,23 @@ def test_core_saturates_both_ends_and_counts():
     assert (trace.current == fmt.max_int).any() and (trace.current == fmt.min_int).any()
 
 
+
+@pytest.mark.parametrize("below_rail", [0, 1])
+def test_core_spikes_at_the_membrane_rail_only_below_the_threshold(below_rail):
+    """Membranes clamped at the top rail: they spike when the threshold is below the rail, never
+    when the threshold is the rail itself (the strict compare is on the clamped membrane)."""
+    membrane_fmt = QFormat(4, 8)
+    case = random_case(5, 4, 8, 2, 10, rate=6.0, weight_fmt=QFormat(3, 8), current_fmt=QFormat(3, 8),
+                       membrane_fmt=membrane_fmt, decay_fmt=QFormat(0, 12, signed=False))
+    params = dataclasses.replace(case.params, threshold_q=membrane_fmt.max_int - below_rail)
+    case = DHLIF_KIND.case(case.name, params, case.inputs_q, case.order)
+    trace = case.golden()
+    assert (trace.membrane == membrane_fmt.max_int).any(), "some membrane should reach the top rail"
+    assert trace.spike.any() == bool(below_rail)
+    simulate_case(case, seed=2)
+
 def test_core_runs_one_update_per_clock_without_hazards():
-    """Ready outputs and a neuron revisited only in its write-back cycle: every cycle accepts a beat."""
+    """Ready outputs and a neuron revisited only the cycle after its write-back: every cycle accepts a beat."""
     params = random_case(3, DHLIFCore.hazard_stages + 1, 8, 4, 1).params
     case = DHLIF_KIND.case("back_to_back", params, np.zeros((4, 8), dtype=np.int64))
     accepted = simulate_case(case).accepted_at["i_drive"]
@@ -71,5 +88,9 @@ def test_core_converts_to_verilog():
 
 
 def test_core_rejects_wrong_params(never_elaborated):
-    with never_elaborated(), pytest.raises(TypeError, match="DHLIFParams"):
-        DHLIFCore(object())
+    params = random_case(1, 2, 4, 2, 1).params
+    with never_elaborated():
+        with pytest.raises(TypeError, match="DHLIFParams"):
+            DHLIFCore(object())
+        with pytest.raises(ValueError, match="at most 17 bits"):
+            DHLIFCore(dataclasses.replace(params, decay_fmt=QFormat(0, 18, signed=False)))

@@ -8,12 +8,13 @@ core expects on its input, in :func:`golden.dhlif.drive_format`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, unsigned
 from amaranth.lib import data
 
 from golden.dhlif import NEURON_KIND, DHLIFParams, drive_format
-from hw.arith import any_of, saturate
+from hw.arith import MULTIPLIER_PORT_BITS, any_of, saturate, sum_shifted
 from hw.cores.neuron_core import NeuronCore, stage_registers
+from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
 
 __all__ = ["DHLIFCore"]
@@ -40,8 +41,8 @@ class DHLIFCore(NeuronCore):
     Parameters
     ----------
     params : DHLIFParams
-        Formats, decays and threshold (the parameter memory's initial contents). The weights
-        stay upstream (:func:`golden.dhlif.branch_drives`).
+        Formats, decays and threshold (the parameter memory's initial contents); ``decay_fmt``
+        of at most 17 bits. The weights stay upstream (:func:`golden.dhlif.branch_drives`).
     emit_state, clearable : bool
         As for :class:`~hw.cores.neuron_core.NeuronCore`.
 
@@ -58,37 +59,55 @@ class DHLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (8) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (12) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_drive.ready`` is low while the offered neuron is
-      in pipeline stages 1 .. :attr:`hazard_stages` (6); the write-back (stage 7) reaches a
-      same-cycle read through a transparent read port. With ``n_neurons <= hazard_stages``
-      the core runs slower than one update per clock, never wrong.
+      in one of the :attr:`hazard_stages` (11) pipeline stages, the write-back stage included
+      (the state read port is not transparent, so nothing but a register follows the block RAM
+      output). With ``n_neurons <= hazard_stages`` the core runs slower than one update per
+      clock, never wrong.
     * **Backpressure**: the pipeline moves as a whole; it advances only in a cycle in which
       every pending output beat has been (or is being) accepted. ``i_drive.ready`` depends
       combinationally on the output readies and ``i_drive.payload.neuron`` (never on
       ``i_drive.valid``); the outputs' ``valid`` are registers.
 
-    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
+    Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted). Every product is
+    split into partial products, each a ``MULT18X18D`` with its input, pipeline and output
+    registers (:func:`hw.ecp5.registered_partial_products`: the decay, at most 17 bits and given
+    a zero sign bit, meets the 17-bit parts of the signed state word), so the products of stage 2
+    operands are in stage 5 and are summed, with the rounding constant, a stage later; no carry
+    chain follows a multiplier in the same cycle::
 
         0  accept: address the state and parameter memories
-        1  memory words arrive
-        2  memory words registered (multiplier operands)
-        3  products alpha_d*i_d, beta*u (full width); s_prev ? theta : 0
-        4  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset
-        5  i_d clamped
-        6  round_C(beta*u) - reset + sum_d i_d (exact)
-        7  u clamped, spike; write-back, into the output register (8)
+        1  memory words read (in the block RAMs' read registers)
+        2  memory words in the block RAMs' output registers (operands of alpha_d*i_d, beta*u)
+        3  s_prev ? theta : 0
+        5  partial products of alpha_d*i_d, beta*u out of the multipliers
+        6  alpha_d*i_d + 2**(C-1), beta*u + 2**(C-1) summed (full width)
+        7  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset (the sums >> C)
+        8  i_d clamped
+        9  the soma sum's halves: round_C(beta*u) - reset + the even branches; the odd branches
+        10 round_C(beta*u) - reset + sum_d i_d (exact)
+        11 u clamped, spike (u > theta on the exact sum, unless theta is the format's maximum);
+           write-back, into the output register (12)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 8
-    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 6
+    latency = 12
+    #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
+    #: them, the write-back stage (11) included, because the state read port is not
+    #: transparent (no bypass multiplexer behind the block RAM output).
+    hazard_stages = latency - 1
 
     params_class = DHLIFParams
     input_name = "i_drive"
+
+    def __init__(self, params: DHLIFParams, **kwargs):
+        if isinstance(params, DHLIFParams) and params.decay_fmt.width > MULTIPLIER_PORT_BITS - 1:
+            raise ValueError(f"the DH-LIF core takes decays of at most {MULTIPLIER_PORT_BITS - 1} bits (one signed "
+                             f"multiplier port with a zero sign bit), not {params.decay_fmt}")
+        super().__init__(params, **kwargs)
 
     def input_fields(self, params: DHLIFParams) -> dict:
         """The input beat's words: ``{drive_0 .. drive_{D-1}}`` in :func:`golden.dhlif.drive_format`."""
@@ -142,7 +161,7 @@ class DHLIFCore(NeuronCore):
         stages = self.latency - 1  # last pipeline stage index (write-back)
 
         state_rd, state_wr = state_memory(m, "state_mem", shape=self.state_row_layout, depth=p.n_neurons,
-                                          read="transparent")
+                                          output_register=True)
         param_rd = parameter_memory(m, "param_mem", shape=self.param_row_layout, init=[
             {**{f"alpha_{d}": int(p.branch_decay_q[h, d]) for d in branches}, "beta": int(p.soma_decay_q[h])}
             for h in range(p.n_neurons)
@@ -153,64 +172,80 @@ class DHLIFCore(NeuronCore):
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         stage = stage_registers(m, advance)
 
-        # Stage 1: memory words arrive with the beat's drives.
+        def delay(name, value, stages_from, stages_to, shape=None):
+            """``value`` of stage ``stages_from`` carried along to stage ``stages_to``."""
+            for k in range(stages_from + 1, stages_to + 1):
+                value = stage(f"{name}_{k}", value, shape)
+            return value
+
+        def rounded_product(name, coef, operand):
+            """``coef * operand + 2**(C-1)`` (exact) in stage 6 for operands of stage 2: the
+            unsigned decay, given a zero sign bit, meets the 17-bit parts of the state word
+            (hw.ecp5.registered_partial_products), their products out in stage 5 and summed into
+            a register. The rounding constant sits in the zero low bits of the second part's
+            term (one operand) when it fits there, else it is one more term."""
+            parts = registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand, en=advance)
+            if len(parts) > 1 and parts[1][1] >= decay_bits:
+                (low, _), (high, shift), *rest = parts
+                parts = [(low, 0), (Cat(Const(rounding, shift), high).as_signed(), 0), *rest]
+            else:
+                parts = [*parts, (Const(rounding), 0)]
+            return stage(f"{name}_6", sum_shifted(parts))
+
+        # Stage 1: memory words read (in the block RAMs' read registers) with the beat's drives.
         drive_shape = drive_format(p).shape()
         drive_1 = [stage(f"drive_{d}_1", self.i_drive.payload[f"drive_{d}"], drive_shape) for d in branches]
 
-        # Stage 2: memory words registered as they are (multiplier operands): the state words in
-        # fabric registers behind the transparent read, the parameters in the block RAM's output
-        # register (hw.memories, output_register=True).
+        # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
+        # output_register=True): the multipliers' operands and the previous spike.
         row, coef = state_rd.data, param_rd.data
-        current_2 = [stage(f"current_{d}_2", row[f"current_{d}"]) for d in branches]
-        alpha_2 = [coef[f"alpha_{d}"] for d in branches]
-        u_2 = stage("u_2", row.u)
-        beta_2 = coef.beta
-        spike_prev_2 = stage("spike_prev_2", row.spike, unsigned(1))
-        drive_2 = [stage(f"drive_{d}_2", drive_1[d]) for d in branches]
+        alpha_i_6 = [rounded_product(f"alpha_i_{d}", coef[f"alpha_{d}"], row[f"current_{d}"]) for d in branches]
+        beta_u_6 = rounded_product("beta_u", coef.beta, row.u)
 
-        # Stage 3: decay products at full width; the soft-reset amount.
+        # Stage 3: the soft-reset amount, from the registered previous spike.
         threshold = Const(p.threshold_q, p.membrane_fmt.shape())
-        alpha_i_3 = [stage(f"alpha_i_{d}_3", alpha_2[d] * current_2[d]) for d in branches]
-        beta_u_3 = stage("beta_u_3", beta_2 * u_2)
-        reset_3 = stage("reset_3", Mux(spike_prev_2, threshold, 0), p.membrane_fmt.shape())
-        drive_3 = [stage(f"drive_{d}_3", drive_2[d]) for d in branches]
+        reset_3 = stage("reset_3", Mux(row.spike, threshold, 0), p.membrane_fmt.shape())
+        reset_6 = delay("reset", reset_3, 3, 6)
+        drive_6 = [delay(f"drive_{d}", drive_1[d], 1, 6) for d in branches]
 
-        # Stage 4: each product rounded once, then the exact additions.
-        current_sum_4 = [
-            stage(f"current_sum_{d}_4", ((alpha_i_3[d] + rounding) >> decay_bits) + drive_3[d]) for d in branches
-        ]
-        u_partial_4 = stage("u_partial_4", ((beta_u_3 + rounding) >> decay_bits) - reset_3)
+        # Stage 7: each product rounded once (its rounding constant added in stage 6), then the
+        # exact additions.
+        current_sum_7 = [stage(f"current_sum_{d}_7", (alpha_i_6[d] >> decay_bits) + drive_6[d]) for d in branches]
+        u_partial_7 = stage("u_partial_7", (beta_u_6 >> decay_bits) - reset_6)
 
-        # Stage 5: branch currents clamped.
-        current_5, current_clamped_5 = [], []
+        # Stage 8: branch currents clamped.
+        current_8, current_clamped_8 = [], []
         for d in branches:
-            value, clamped = saturate(current_sum_4[d], p.current_fmt)
-            current_5.append(stage(f"current_{d}_5", value, p.current_fmt.shape()))
-            current_clamped_5.append(clamped)
-        any_current_clamped_5 = stage("any_current_clamped_5", any_of(current_clamped_5), unsigned(1))
-        u_partial_5 = stage("u_partial_5", u_partial_4)
+            value, clamped = saturate(current_sum_7[d], p.current_fmt)
+            current_8.append(stage(f"current_{d}_8", value, p.current_fmt.shape()))
+            current_clamped_8.append(clamped)
+        any_current_clamped_8 = stage("any_current_clamped_8", any_of(current_clamped_8), unsigned(1))
+        u_partial_8 = stage("u_partial_8", u_partial_7)
 
-        # Stage 6: soma sum, exact.
-        u_sum = u_partial_5
-        for d in branches:
-            u_sum = u_sum + current_5[d]
-        u_sum_6 = stage("u_sum_6", u_sum)
-        current_6 = [stage(f"current_{d}_6", current_5[d]) for d in branches]
-        any_current_clamped_6 = stage("any_current_clamped_6", any_current_clamped_5)
+        # Stage 9: the soma sum's two halves, exact: u_partial with the even branches, the odd ones.
+        halves = ([u_partial_8, *current_8[0::2]], current_8[1::2])
+        u_half_9 = [stage(f"u_half_{k}_9", sum(terms[1:], terms[0])) for k, terms in enumerate(halves) if terms]
 
-        # Stage 7: membrane clamped; strict threshold on the clamped membrane (as the model).
-        u_next, u_clamped = saturate(u_sum_6, p.membrane_fmt)
-        u_7 = stage("u_7", u_next, p.membrane_fmt.shape())
-        spike_7 = stage("spike_7", u_next > threshold, unsigned(1))
-        saturated_7 = stage("saturated_7", any_current_clamped_6 | u_clamped, unsigned(1))
-        current_7 = [stage(f"current_{d}_7", current_6[d]) for d in branches]
+        # Stage 10: soma sum, exact.
+        u_sum_10 = stage("u_sum_10", sum(u_half_9[1:], u_half_9[0]))
+        any_current_clamped_10 = delay("any_current_clamped", any_current_clamped_8, 8, 10)
+
+        # Stage 11: membrane clamped; the spike is the strict threshold on the clamped membrane (as
+        # the model), taken from the exact sum: above the threshold, the clamped sum is too unless
+        # the threshold is the format's maximum, where no membrane exceeds it.
+        u_next, u_clamped = saturate(u_sum_10, p.membrane_fmt)
+        u_11 = stage("u_11", u_next, p.membrane_fmt.shape())
+        can_spike = p.threshold_q < p.membrane_fmt.max_int
+        spike_11 = stage("spike_11", (u_sum_10 > p.threshold_q) if can_spike else Const(0, 1), unsigned(1))
+        saturated_11 = stage("saturated_11", any_current_clamped_10 | u_clamped, unsigned(1))
+        current_11 = [delay(f"current_{d}", current_8[d], 8, 11) for d in branches]
 
         # Write-back and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
-                        fields={**{f"current_{d}": current_7[d] for d in branches}, "u": u_7, "spike": spike_7})
+                        fields={**{f"current_{d}": current_11[d] for d in branches}, "u": u_11, "spike": spike_11})
         self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages],
-                             fields={"u": u_7, **{f"current_{d}": current_7[d] for d in branches}}, spike=spike_7,
-                             saturated=saturated_7)
+                             fields={"u": u_11, **{f"current_{d}": current_11[d] for d in branches}}, spike=spike_11,
+                             saturated=saturated_11)
         return m
 
 
