@@ -162,11 +162,10 @@ class SAHiPPOCore(wiring.Component):
         r+13  C, D, z registered
         r+16  Cre zre - Cim zim, D*w on MULT18X18Ds with their registers, as 18x18 partials
         r+17  partials of equal weight summed
-        r+18  full-width sums
-        r+19  y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode;
-              threshold addressed
-        r+20  y rounded
-        r+21  y clamped; threshold out of its output register
+        r+18  full-width sums; threshold addressed
+        r+19  y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
+        r+20  y rounded; threshold out of its output register
+        r+21  y clamped; threshold registered
         r+22  output register: state beat per mode, output beat (with spike) per last mode
 
     Every adder stage holds one carry chain (the rounding constant gets its own stage).
@@ -737,6 +736,7 @@ class SAHiPPOCore(wiring.Component):
         # of equal weight summed; r + 18: full-width sums.
         c_z_16 = products_on_multipliers("c_z", [(1, c_re_13, z_re_13), (-1, c_im_13, z_im_13)])
         d_w_16 = products_on_multipliers("d_w", [(1, d_13, weight[r + 13])])
+        m.d.comb += [threshold_rd.addr.eq(channel[r + 18]), threshold_rd.en.eq(advance)]
         c_z_18 = stage("c_z_18", sum_shifted(group_by_weight("c_z_17", c_z_16)))
         d_w_18 = stage("d_w_18", sum_shifted(group_by_weight("d_w_17", d_w_16)))
         clamped_18 = delayed("clamped_wait", clamped_12, 6)
@@ -756,7 +756,6 @@ class SAHiPPOCore(wiring.Component):
             ]
         z_re_19 = stage("z_re_19", z_re_18)
         z_im_19 = stage("z_im_19", z_im_18)
-        m.d.comb += [threshold_rd.addr.eq(channel[r + 19]), threshold_rd.en.eq(advance)]
 
         # Stage r + 20: y rounded once.
         y_rounded_20 = stage("y_rounded_20", round_shift(y_acc_19, foc + fs - fout))
@@ -764,11 +763,11 @@ class SAHiPPOCore(wiring.Component):
         z_re_20 = stage("z_re_20", z_re_19)
         z_im_20 = stage("z_im_20", z_im_19)
 
-        # Stage r + 21: y clamped; the threshold arrives through its output register.
+        # Stage r + 21: y clamped; the threshold registered.
         y_next, y_clamped = saturate(y_rounded_20, p.out_fmt)
         y_21 = stage("y_21", y_next, p.out_fmt.shape())
         saturated_21 = stage("saturated_21", event_clamped_20 | y_clamped, unsigned(1))
-        threshold_21 = threshold_rd.data
+        threshold_21 = stage("threshold_21", threshold_rd.data)
         z_re_21 = stage("z_re_21", z_re_20)
         z_im_21 = stage("z_im_21", z_im_20)
 
