@@ -30,9 +30,9 @@ from hw.arith import (
     sum_shifted,
     times_constant,
 )
-from hw.cores.neuron_core import stage_registers
+from hw.cores.neuron_core import stage_registers, write_back
 from hw.ecp5.multiplier import Multiplier, registered_product
-from hw.memories import clear_word, parameter_banks, parameter_memory, state_memory
+from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
@@ -316,10 +316,12 @@ class SAHiPPOCore(wiring.Component):
         """Shape of :attr:`clear`: ``{active, channel, mode}``."""
         return self._clear_layout
 
-    def _clear_state(self, m, state_wr) -> None:
-        """With ``clearable``, the clear's zero write into the modes (after the core's own write)."""
-        if self._clearable:
-            clear_word(m, state_wr, active=self.clear.active, addr=Cat(self.clear.mode, self.clear.channel))
+    def _write_state(self, m, state_wr, *, channel, mode, enable, re, im) -> None:
+        """The modes' write port: ``(re, im)`` at ``(channel, mode)`` when ``enable`` is high, or,
+        with ``clearable``, the clear's zero write (:func:`hw.cores.neuron_core.write_back`)."""
+        clear = {"clear_active": self.clear.active, "clear_addr": Cat(self.clear.mode, self.clear.channel)} \
+            if self._clearable else {}
+        write_back(m, state_wr, addr=Cat(mode, channel), enable=enable, fields={"re": re, "im": im}, **clear)
 
     def _complex_layout(self, fmt) -> data.StructLayout:
         return data.StructLayout({"re": fmt.shape(), "im": fmt.shape()})
@@ -379,6 +381,7 @@ class SAHiPPOCore(wiring.Component):
         # whose inputs never change would leave it at X).
         accepting = Signal()
         looking_up = Signal()
+        t_last_write = Signal()
         reading_row = Signal()
         m.d.comb += [
             self.i_event.ready.eq(accepting & ~pending_full),
@@ -408,7 +411,7 @@ class SAHiPPOCore(wiring.Component):
                     count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
-                    m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
+                    m.d.comb += t_last_write.eq(1)
                     count_saturating(m, self.clipped_count, fe_elapsed > p.dt_max)
                     m.next = "ROW"
             with m.State("ROW"):
@@ -429,8 +432,8 @@ class SAHiPPOCore(wiring.Component):
             looking_up.eq(front_end.ongoing("LOOKUP")),
             reading_row.eq(front_end.ongoing("ROW") | front_end.ongoing("ROW_WAIT")),
         ]
-        if self._clearable:
-            clear_word(m, t_last_wr, active=self.clear.active, addr=self.clear.channel)
+        clear = {"clear_active": self.clear.active, "clear_addr": self.clear.channel} if self._clearable else {}
+        write_back(m, t_last_wr, addr=fe_channel, enable=t_last_write, fields=fe_tick, **clear)
         return SimpleNamespace(
             full=pending_full, channel=pending_channel, dt=pending_dt, word=pending_word,
             weight=pending_weight,
@@ -710,13 +713,8 @@ class SAHiPPOCore(wiring.Component):
         z_re_12 = stage("z_re_12", new_re, state_shape)
         z_im_12 = stage("z_im_12", new_im, state_shape)
         clamped_12 = stage("clamped_12", decay_clamped_11 | jump_clamped_re | jump_clamped_im, unsigned(1))
-        m.d.comb += [
-            state_wr.addr.eq(Cat(mode[r + 12], channel[r + 12])),
-            state_wr.data.re.eq(z_re_12),
-            state_wr.data.im.eq(z_im_12),
-            state_wr.en.eq(valid[r + 12] & advance),
-        ]
-        self._clear_state(m, state_wr)
+        self._write_state(m, state_wr, channel=channel[r + 12], mode=mode[r + 12], enable=valid[r + 12] & advance,
+                          re=z_re_12, im=z_im_12)
 
         # Stage r + 13: the output products' operands registered.
         z_re_13 = stage("z_re_13", z_re_12)
@@ -932,6 +930,9 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         z_re, z_im = Signal(state_shape), Signal(state_shape)
         u1_re, u1_im = Signal(work_shape), Signal(work_shape)
         c_z = Signal(signed(p.out_coef_fmt.width + p.state_fmt.width + 2))
+        # The mode written back this cycle (phase 3 of pass D, phase 5 of pass C).
+        write_state = Signal()
+        write_re, write_im = Signal(state_shape), Signal(state_shape)
 
         # Outputs: registers offered until taken.
         out_output = Signal(self._output_layout)
@@ -1008,10 +1009,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Elif(phase == 3):
             with m.If(pass_ == PASS_D):
                 # The new mode: written back, offered on o_state, into y.
-                m.d.comb += [
-                    state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(z_re), state_wr.data.im.eq(z_im),
-                    state_wr.en.eq(1),
-                ]
+                m.d.comb += [write_re.eq(z_re), write_im.eq(z_im), write_state.eq(1)]
                 m.d.sync += [c_z.eq(c.re * z_re - c.im * z_im), phase.eq(4)]
             with m.Else():
                 m.d.sync += [hm_re.eq(h_q * m_re), hm_im.eq(h_q * m_im), phase.eq(4)]
@@ -1045,10 +1043,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Elif(phase == 5):
             value_re, clamp_re = saturate(z_re + u1_re + t2_re, p.state_fmt)
             value_im, clamp_im = saturate(z_im + u1_im + t2_im, p.state_fmt)
-            m.d.comb += [
-                state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(value_re), state_wr.data.im.eq(value_im),
-                state_wr.en.eq(1),
-            ]
+            m.d.comb += [write_re.eq(value_re), write_im.eq(value_im), write_state.eq(1)]
             flag(clamp_re | clamp_im)
             mode_done()
         with m.Elif(phase == self.cycles_per_mode):
@@ -1083,7 +1078,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                         count_saturating(m, self.saturation_count, clamped | y_clamp)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
-        self._clear_state(m, state_wr)
+        self._write_state(m, state_wr, channel=channel, mode=mode, enable=write_state, re=write_re, im=write_im)
         return m
 
 
