@@ -168,7 +168,7 @@ class SAHiPPOCore(wiring.Component):
         r+21  y clamped; threshold registered
         r+22  output register: state beat per mode, output beat (with spike) per last mode
 
-    Every adder stage holds one carry chain (the rounding constant gets its own stage).
+    A rounding constant is added in a stage of its own, after the full-width sum.
     Every product is a :class:`hw.ecp5.multiplier.Multiplier` (a MULT18X18D with its input,
     pipeline and output registers) fed from fabric registers; an operand wider than an 18-bit
     multiplier port is split into its low 17 bits (unsigned) and the signed rest, so each partial
