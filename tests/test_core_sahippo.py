@@ -71,7 +71,7 @@ def test_core_composes_every_digit_pattern():
     largest digits, the largest g_q, and g_q = 0 (decay skipped)."""
     case = digit_case()
     core = case.core()
-    assert core.read_stage == 10 and core.mode_latency == 32
+    assert core.read_stage == 11 and core.mode_latency == 33
     trace = simulate(case, core=core, seed=3, stalls="idle_backpressure")
     assert set(trace.dt.tolist()) == set(range(8))
 

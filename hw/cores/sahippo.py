@@ -38,6 +38,8 @@ __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 #: Words of one decay-table bank: one DP16KD at 36 bits.
 _DECAY_BANK_WORDS = 512
+#: Pipeline stage of each digit's table word (bank words at 2, pairs of banks at 3).
+_FACTOR_STAGE = 4
 #: Pipeline stages of one decay composition step: the products (:attr:`Multiplier.latency`),
 #: their sums, then the sums rounded.
 _COMPOSE_STAGES = Multiplier.latency + 2
@@ -278,8 +280,9 @@ class SAHiPPOCore(wiring.Component):
 
     @property
     def read_stage(self) -> int:
-        """Pipeline stage at which a mode reads its state: after the decay composition."""
-        return _COMPOSE_STAGES * (self._params.decay_digits - 1)
+        """Pipeline stage at which a mode reads its state: three stages before its decay is
+        composed, so that ``z`` meets it as a register."""
+        return _FACTOR_STAGE - 3 + _COMPOSE_STAGES * (self._params.decay_digits - 1)
 
     @property
     def mode_latency(self) -> int:
@@ -502,7 +505,7 @@ class SAHiPPOCore(wiring.Component):
             for k in range(1, self.hazard_stages + 1):
                 hazard = hazard | (valid[k] & (channel[k] == current_channel) & (mode[k] == current_mode))
         issue = Signal()
-        issue_final = current_mode == n_modes - 1
+        issue_final = Signal()  # current_mode == n_modes - 1, kept as a register
         m.d.comb += issue.eq(current_valid & advance & ~hazard)
 
         take_pending = Signal()
@@ -516,12 +519,13 @@ class SAHiPPOCore(wiring.Component):
                 current_g.eq(pending_g),
                 current_weight.eq(pending_weight),
                 current_mode.eq(0),
+                issue_final.eq(n_modes == 1),
             ]
         with m.Elif(issue):
             with m.If(issue_final):
                 m.d.sync += current_valid.eq(0)
             with m.Else():
-                m.d.sync += current_mode.eq(current_mode + 1)
+                m.d.sync += [current_mode.eq(current_mode + 1), issue_final.eq(current_mode == n_modes - 2)]
 
         # Stage 0: issue, addressing every bank of every digit table.
         bank_bits = (_DECAY_BANK_WORDS - 1).bit_length()
@@ -560,23 +564,28 @@ class SAHiPPOCore(wiring.Component):
                 value = stage(f"{name}_d{k}", value)
             return value
 
-        # Stages 1-3: each digit's bank words out of their output registers (stage 2), the
-        # bank selected and registered (stage 3), with the digit's "is zero" flag. The bank is
-        # selected by one registered flag per bank (an AND-OR of the words), so no select bit
-        # drives more than one word's worth of LUTs.
+        # Stages 1-4: each digit's bank words out of their output registers (stage 2); each pair
+        # of banks picked by one registered flag per bank and registered (stage 3), the pairs
+        # ORed and registered (stage 4), with the digit's "is zero" flag. No select bit drives
+        # more than one word's worth of LUTs, and each stage is one LUT per bit.
         factors, zero = [], []
         for k, (banks, address, digit) in enumerate(zip(digit_banks, digit_addresses, digits)):
-            word = 0
+            picked = []
             for j, bank_rd in enumerate(banks):
                 data = bank_rd.data.as_value()
                 if len(banks) > 1:
                     selected_2 = delayed(f"bank_{k}_{j}_selected", address[bank_bits:] == j, 2)
                     data = data & selected_2.replicate(len(data))
-                word = data if j == 0 else word | data
-            factors.append(stage(f"factor_{k}_3", word, decay_layout))
-            zero.append(delayed(f"digit_zero_{k}", digit == 0, 3))
+                picked.append(data)
+            pairs = [stage(f"banks_{k}_{j}_3", picked[j] | picked[j + 1] if j + 1 < len(picked) else picked[j])
+                     for j in range(0, len(picked), 2)]
+            word = pairs[0]
+            for pair in pairs[1:]:
+                word = word | pair
+            factors.append(stage(f"factor_{k}_{_FACTOR_STAGE}", word, decay_layout))
+            zero.append(delayed(f"digit_zero_{k}", digit == 0, _FACTOR_STAGE))
 
-        # Stages 3 .. read + 3: d = D_0, then d = rnd(d * D_k, Fd) per later digit, each step
+        # Stages 4 .. read + 3: d = D_0, then d = rnd(d * D_k, Fd) per later digit, each step
         # four products on MULT18X18Ds (Multiplier.latency stages), the two sums (one stage),
         # then rounded, or the other factor as is where a digit is zero or d is still the
         # identity (one stage).
@@ -631,12 +640,10 @@ class SAHiPPOCore(wiring.Component):
 
         # Stage read (r): z and B addressed for the mode now in this stage; both read through an
         # output register (r + 2) and registered in fabric (r + 3), where the composed decay is.
-        read_channel = channel[read] if read else current_channel
-        read_mode = mode[read] if read else current_mode
         m.d.comb += [
-            state_rd.addr.eq(Cat(read_mode, read_channel)),
+            state_rd.addr.eq(Cat(mode[read], channel[read])),
             state_rd.en.eq(advance),
-            b_rd.addr.eq(read_mode),
+            b_rd.addr.eq(mode[read]),
             b_rd.en.eq(advance),
         ]
         r = read
