@@ -26,12 +26,14 @@ __all__ = ["COUNTER_WIDTH", "CoreBase", "NeuronCore", "output_register", "pipeli
            "write_back"]
 
 
-def stage_registers(m, advance):
+def stage_registers(m, advance, *, reset_less: bool = False):
     """``stage(name, value, shape=None)``: a pipeline register named ``name`` (of ``value``'s
-    shape unless ``shape`` is given) loaded with ``value`` in every cycle ``advance`` is high."""
+    shape unless ``shape`` is given) loaded with ``value`` in every cycle ``advance`` is high;
+    with ``reset_less`` the domain reset leaves it alone (a data register whose stage has its
+    own valid flag)."""
 
     def stage(name, value, shape=None):
-        reg = Signal(shape if shape is not None else value.shape(), name=name)
+        reg = Signal(shape if shape is not None else value.shape(), name=name, reset_less=reset_less)
         with m.If(advance):
             m.d.sync += reg.eq(value)
         return reg

@@ -126,8 +126,8 @@ class SAHiPPOCore(wiring.Component):
       backwards tick holds the front end 4 clocks.
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
-      clocks after that (:attr:`mode_latency` = ``22 + 5 (decay_digits - 1)``: 32 with the
-      three digit tables of the default formats, so 40 clocks to the first state beat).
+      clocks after that (:attr:`mode_latency` = ``23 + 5 (decay_digits - 1)``: 33 with the
+      three digit tables of the default formats, so 41 clocks to the first state beat).
     * **Read-after-write hazards**: a mode's state is read at stage ``r`` (:attr:`read_stage`)
       and its update written back at ``r + 12``. The sequencer does not issue a mode while the
       same ``(channel, mode)`` is in pipeline stages 1 .. :attr:`hazard_stages` (9) after issue;
@@ -141,13 +141,14 @@ class SAHiPPOCore(wiring.Component):
       holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` depends only on
       front-end registers (never on ``i_event.valid``); outputs' ``valid`` are registers.
 
-    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued; ``R = 5 (K - 1)``
-    for ``K`` = ``decay_digits``, the stages ``r`` .. ``r + 22`` below run from ``r = R``)::
+    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued; for ``K`` =
+    ``decay_digits`` the stages ``r`` .. ``r + 22`` below run from ``r = 1 + 5 (K - 1)``)::
 
         0  issue mode n of the current event: address every bank of every digit table
         2  each bank's word out of its block RAM output register
-        3  each digit's bank selected (registered); the first factor d = D_0[g_0, n]
-        3 + 5j .. 7 + 5j  (j = 0 .. K - 2) d * D_(j+1): four products on MULT18X18Ds with their
+        3  each pair of banks picked by one registered flag per bank (registered)
+        4  the pairs ORed: each digit's word (registered); the first factor d = D_0[g_0, n]
+        4 + 5j .. 8 + 5j  (j = 0 .. K - 2) d * D_(j+1): four products on MULT18X18Ds with their
            registers (3 stages), both sums (1 stage), both rounded, or d / D_(j+1) as is where
            a digit is 0 (1 stage)
         r     address z and B (the mode's read: :attr:`hazard_stages` are counted from issue)
@@ -483,20 +484,23 @@ class SAHiPPOCore(wiring.Component):
         # --- mode sequencer ----------------------------------------------------------------
         advance = Signal()
         current_valid = Signal()
-        current_channel = Signal(channel_shape)
-        current_dt = Signal(dt_shape)
-        current_g = Signal(g_shape)
-        current_weight = Signal(p.input_fmt.shape())
-        current_mode = Signal(mode_shape)
+        # Only the valid flags, the output's pending flags and the counters are reset: every data
+        # register belongs to a stage whose valid flag says whether it holds a mode.
+        current_channel = Signal(channel_shape, reset_less=True)
+        current_dt = Signal(dt_shape, reset_less=True)
+        current_g = Signal(g_shape, reset_less=True)
+        current_weight = Signal(p.input_fmt.shape(), reset_less=True)
+        current_mode = Signal(mode_shape, reset_less=True)
 
         valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, last + 1)]
-        channel = [None] + [Signal(channel_shape, name=f"channel_{k}") for k in range(1, last + 1)]
-        mode = [None] + [Signal(mode_shape, name=f"mode_{k}") for k in range(1, last + 1)]
-        first = [None] + [Signal(name=f"first_{k}") for k in range(1, last + 1)]
-        final = [None] + [Signal(name=f"final_{k}") for k in range(1, last + 1)]
-        dt = [None] + [Signal(dt_shape, name=f"dt_{k}") for k in range(1, last + 1)]
+        channel = [None] + [Signal(channel_shape, name=f"channel_{k}", reset_less=True) for k in range(1, last + 1)]
+        mode = [None] + [Signal(mode_shape, name=f"mode_{k}", reset_less=True) for k in range(1, last + 1)]
+        first = [None] + [Signal(name=f"first_{k}", reset_less=True) for k in range(1, last + 1)]
+        final = [None] + [Signal(name=f"final_{k}", reset_less=True) for k in range(1, last + 1)]
+        dt = [None] + [Signal(dt_shape, name=f"dt_{k}", reset_less=True) for k in range(1, last + 1)]
         weight_stages = read + 13  # the stage of the D * w operands
-        weight = [None] + [Signal(p.input_fmt.shape(), name=f"weight_{k}") for k in range(1, weight_stages + 1)]
+        weight = [None] + [Signal(p.input_fmt.shape(), name=f"weight_{k}", reset_less=True)
+                           for k in range(1, weight_stages + 1)]
 
         # A mode's previous update on its channel is at least N/2 stages ahead of it, so the
         # hazard check exists only for N/2 <= hazard_stages.
@@ -505,7 +509,7 @@ class SAHiPPOCore(wiring.Component):
             for k in range(1, self.hazard_stages + 1):
                 hazard = hazard | (valid[k] & (channel[k] == current_channel) & (mode[k] == current_mode))
         issue = Signal()
-        issue_final = Signal()  # current_mode == n_modes - 1, kept as a register
+        issue_final = Signal(reset_less=True)  # current_mode == n_modes - 1, kept as a register
         m.d.comb += issue.eq(current_valid & advance & ~hazard)
 
         take_pending = Signal()
@@ -557,7 +561,7 @@ class SAHiPPOCore(wiring.Component):
             for k in range(2, weight_stages + 1):
                 m.d.sync += weight[k].eq(weight[k - 1])
 
-        stage = stage_registers(m, advance)
+        stage = stage_registers(m, advance, reset_less=True)
 
         def delayed(name, value, stages):
             for k in range(stages):
@@ -659,8 +663,8 @@ class SAHiPPOCore(wiring.Component):
                 match = valid[ahead] & (channel[ahead] == channel[r + 1]) & (mode[ahead] == mode[r + 1])
                 forwards.append(stage(f"forward_{distance}_2", match))
         z_word = state_rd.data
-        z_re_3 = Signal(state_shape, name="z_re_3")
-        z_im_3 = Signal(state_shape, name="z_im_3")
+        z_re_3 = Signal(state_shape, name="z_re_3", reset_less=True)
+        z_im_3 = Signal(state_shape, name="z_im_3", reset_less=True)
         b_re_3 = stage("b_re_3", b_rd.data.re)
         b_im_3 = stage("b_im_3", b_rd.data.im)
         decay_re_3, decay_im_3 = decay_c.re, decay_c.im
@@ -751,8 +755,8 @@ class SAHiPPOCore(wiring.Component):
         # Stage r + 19: y accumulated at full width over the event's modes; clamp flags ORed.
         product_bits = p.out_coef_fmt.width + p.state_fmt.width
         acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
-        y_acc_19 = Signal(signed(acc_bits))
-        event_clamped_19 = Signal()
+        y_acc_19 = Signal(signed(acc_bits), reset_less=True)
+        event_clamped_19 = Signal(reset_less=True)
         with m.If(advance & valid[r + 18]):
             start = Mux(first[r + 18], d_w_18 << (fs - fin), y_acc_19)
             m.d.sync += [
@@ -777,8 +781,8 @@ class SAHiPPOCore(wiring.Component):
         z_im_21 = stage("z_im_21", z_im_20)
 
         # Output register (r + 22): a state beat per mode, an output beat per event (its last mode).
-        out_output = Signal(self._output_layout)
-        out_state = Signal(self._state_layout)
+        out_output = Signal(self._output_layout, reset_less=True)
+        out_state = Signal(self._state_layout, reset_less=True)
         output_pending = Signal()
         state_pending = Signal()
         output_done = ~output_pending | self.o_output.ready
