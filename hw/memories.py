@@ -19,7 +19,7 @@ from amaranth.lib import memory
 from golden.fit import map_memory
 from hw.ecp5 import BlockRAM
 
-__all__ = ["READ_MODES", "clear_word", "parameter_banks", "parameter_memory", "state_memory"]
+__all__ = ["READ_MODES", "parameter_banks", "parameter_memory", "state_memory"]
 
 #: Read-during-write behaviour of a state memory's read port, by name (see :func:`state_memory`).
 READ_MODES = ("registered", "transparent", "old")
@@ -110,14 +110,3 @@ def parameter_banks(m, name: str, *, shape, init: list, bank_depth: int, output_
     return [parameter_memory(m, f"{name}_{bank}", shape=shape, init=init[start : start + bank_depth],
                              output_register=output_register)
             for bank, start in enumerate(range(0, len(init), bank_depth))]
-
-
-def clear_word(m, port, *, active, addr):
-    """Drive the state memory write port ``port`` to write zero at ``addr`` in every cycle
-    ``active`` is high, over whatever the caller drove before (call it after the core's own
-    write-back: a write-back in such a cycle is lost, so a parent raises ``active`` only while
-    no update is in flight). The SA-HiPPO core's per-sample clear of its modes and ``t_last``
-    (decision 'Per-sample state clear'); the cores on :class:`hw.cores.neuron_core.CoreBase`
-    fold the same clear into their write-back (``CoreBase.write_back``)."""
-    with m.If(active):
-        m.d.comb += [port.addr.eq(addr), port.data.eq(0), port.en.eq(1)]

@@ -25,6 +25,7 @@ CASES = {
     "corners": corner_case,
     "digits": digit_case,
     "n64": lambda: random_case(53, 64, 4, 31, 24),
+    "n24_one_channel": lambda: random_case(55, 24, 1, 5, 30),  # each mode reads a forwarded update
     "taylor2_n8": lambda: random_case(54, 8, 2, 6, 24, method="taylor2"),
     "taylor2_corners": lambda: corner_case(method="taylor2"),
 }
@@ -35,6 +36,7 @@ DEFAULT_RUNS = {
     ("narrow", "idle_backpressure"),
     ("corners", "idle_backpressure"),
     ("digits", "backpressure"),
+    ("n24_one_channel", "full_rate"),
     ("taylor2_n8", "idle_backpressure"),
 }
 

@@ -22,15 +22,18 @@ from amaranth.lib.wiring import In, Out
 
 from hw.arith import COUNTER_WIDTH, any_of, count_saturating, index_bits
 
-__all__ = ["COUNTER_WIDTH", "CoreBase", "NeuronCore", "output_register", "pipeline_control", "stage_registers"]
+__all__ = ["COUNTER_WIDTH", "CoreBase", "NeuronCore", "output_register", "pipeline_control", "stage_registers",
+           "write_back"]
 
 
-def stage_registers(m, advance):
+def stage_registers(m, advance, *, reset_less: bool = False):
     """``stage(name, value, shape=None)``: a pipeline register named ``name`` (of ``value``'s
-    shape unless ``shape`` is given) loaded with ``value`` in every cycle ``advance`` is high."""
+    shape unless ``shape`` is given) loaded with ``value`` in every cycle ``advance`` is high;
+    with ``reset_less`` the domain reset leaves it alone (a data register whose stage has its
+    own valid flag)."""
 
     def stage(name, value, shape=None):
-        reg = Signal(shape if shape is not None else value.shape(), name=name)
+        reg = Signal(shape if shape is not None else value.shape(), name=name, reset_less=reset_less)
         with m.If(advance):
             m.d.sync += reg.eq(value)
         return reg
@@ -74,6 +77,28 @@ def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, 
     for port in read_ports:
         m.d.comb += [port.addr.eq(offered), port.en.eq(advance)]
     return advance, valid, neuron
+
+
+def write_back(m, port, *, addr, enable, fields, clear_active=None, clear_addr=None):
+    """Drive a state memory's write port: ``fields`` (a dict naming every field of the memory's
+    layout, or one value for a memory of plain words) at ``addr`` when ``enable`` is high, or
+    zero at ``clear_addr`` while ``clear_active`` is high (a write in that cycle is lost, so a
+    parent raises it only while no update is in flight). The per-sample clear of every core with
+    a ``clear`` member (decision 'Per-sample state clear')."""
+    if isinstance(port.data.shape(), data.Layout):
+        words = {name for name, _ in port.data.shape()}
+        if not isinstance(fields, dict) or set(fields) != words:
+            raise ValueError(f"fields must name the state memory's words {sorted(words)}, not {fields!r}")
+        targets = [(getattr(port.data, name), value) for name, value in fields.items()]
+    else:
+        targets = [(port.data, fields)]
+    if clear_active is None:
+        m.d.comb += [port.addr.eq(addr), port.en.eq(enable)]
+        m.d.comb += [target.eq(value) for target, value in targets]
+        return
+    # Plain expressions (no m.If on comb): the generated Verilog knows them from time 0.
+    m.d.comb += [port.addr.eq(Mux(clear_active, clear_addr, addr)), port.en.eq(clear_active | enable)]
+    m.d.comb += [target.eq(Mux(clear_active, 0, value)) for target, value in targets]
 
 
 def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, saturated):
@@ -226,18 +251,11 @@ class CoreBase(wiring.Component):
 
         ``clear`` (a value of :attr:`clear_layout`) is the :attr:`clear` member with
         ``clearable``, else none unless the core sweeps its own state (the readout)."""
-        words = {name for name, _ in port.data.shape()}
-        if set(fields) != words:
-            raise ValueError(f"fields must name the state memory's words {sorted(words)}, not {sorted(fields)}")
         if clear is None and self._clearable:
             clear = self.clear
-        if clear is None:
-            m.d.comb += [port.addr.eq(neuron), port.en.eq(enable)]
-            m.d.comb += [getattr(port.data, name).eq(value) for name, value in fields.items()]
-            return
-        # Plain expressions (no m.If on comb): the generated Verilog knows them from time 0.
-        m.d.comb += [port.addr.eq(Mux(clear.active, clear.neuron, neuron)), port.en.eq(clear.active | enable)]
-        m.d.comb += [getattr(port.data, name).eq(Mux(clear.active, 0, value)) for name, value in fields.items()]
+        write_back(m, port, addr=neuron, enable=enable, fields=fields,
+                   clear_active=None if clear is None else clear.active,
+                   clear_addr=None if clear is None else clear.neuron)
 
 
 class NeuronCore(CoreBase):

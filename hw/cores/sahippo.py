@@ -25,23 +25,27 @@ from hw.arith import (
     MULTIPLIER_PORT_BITS,
     count_saturating,
     index_bits,
-    partial_products,
+    operand_parts,
     saturate,
     sum_shifted,
     times_constant,
-    tree_select,
 )
-from hw.cores.neuron_core import stage_registers
+from hw.cores.neuron_core import stage_registers, write_back
 from hw.ecp5.multiplier import Multiplier, registered_product
-from hw.memories import clear_word, parameter_banks, parameter_memory, state_memory
+from hw.memories import parameter_banks, parameter_memory, state_memory
 
 __all__ = ["SAHiPPOCore", "SAHiPPOTaylor2Core", "sahippo_core"]
 
 #: Words of one decay-table bank: one DP16KD at 36 bits.
 _DECAY_BANK_WORDS = 512
+#: Pipeline stage of each digit's table word (bank words at 2, pairs of banks at 3).
+_FACTOR_STAGE = 4
 #: Pipeline stages of one decay composition step: the products (:attr:`Multiplier.latency`),
-#: then their sum rounded.
-_COMPOSE_STAGES = Multiplier.latency + 1
+#: their sums, then the sums rounded.
+_COMPOSE_STAGES = Multiplier.latency + 2
+#: Distances (stages) from a mode's state read to an update of the same word ahead of it whose
+#: new value it takes forwarded (:attr:`SAHiPPOCore.hazard_stages` + 1 .. the write-back's).
+_FORWARD_DISTANCES = (10, 11, 12)
 
 
 class SAHiPPOCore(wiring.Component):
@@ -122,55 +126,64 @@ class SAHiPPOCore(wiring.Component):
       backwards tick holds the front end 4 clocks.
     * **Latency**: an event accepted while the core is idle gives its first ``o_state`` beat
       after ``front_end_cycles + 1 + mode_latency`` clocks and its ``o_output`` beat ``N/2 - 1``
-      clocks after that (:attr:`mode_latency` = ``15 + 4 (decay_digits - 1)``: 23 with the
-      three digit tables of the default formats, so 31 clocks to the first state beat).
-    * **Read-after-write hazards**: a mode is not read while the same ``(channel, mode)`` is in
-      pipeline stages 1 .. :attr:`hazard_stages` (8) after its read; the write-back (9 stages
-      after the read) reaches a
-      same-cycle read through a transparent port. Consecutive events on one channel therefore
-      stall only when ``N/2 <= hazard_stages``.
+      clocks after that (:attr:`mode_latency` = ``23 + 5 (decay_digits - 1)``: 33 with the
+      three digit tables of the default formats, so 41 clocks to the first state beat).
+    * **Read-after-write hazards**: a mode's state is read at stage ``r`` (:attr:`read_stage`)
+      and its update written back at ``r + 12``. The sequencer does not issue a mode while the
+      same ``(channel, mode)`` is in pipeline stages 1 .. :attr:`hazard_stages` (9) after issue;
+      an update 10, 11 or 12 stages ahead has not reached the memory at the read (at 12 it is
+      written in the read's cycle), so its new value is forwarded into stage ``r + 3``. One
+      channel's same mode is therefore updated at most every ``hazard_stages + 1`` (10) clocks:
+      consecutive events on one channel stall only when ``N/2 <= hazard_stages``, and for
+      larger ``N/2`` neither the hazard check nor (for ``N/2 > 12``) the forwarding is built.
     * **Backpressure**: the mode pipeline moves as a whole and advances only in a cycle in
       which every pending output beat has been (or is being) accepted; the front end then
       holds one decoded event and ``i_event.ready`` drops. ``i_event.ready`` depends only on
       front-end registers (never on ``i_event.valid``); outputs' ``valid`` are registers.
 
-    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued; ``R = 4 (K - 1)``
-    for ``K`` = ``decay_digits``, the stages ``0 .. 14`` below run ``R`` stages later from
-    stage ``R``, where ``z`` and ``B`` are read)::
+    Mode pipeline (stage ``k`` holds a mode ``k`` cycles after it was issued; for ``K`` =
+    ``decay_digits`` the stages ``r`` .. ``r + 22`` below run from ``r = 1 + 5 (K - 1)``)::
 
         0  issue mode n of the current event: address every bank of every digit table
         2  each bank's word out of its block RAM output register
-        3  each digit's bank selected (registered); the first factor d = D_0[g_0, n]
-        3 + 4j .. 6 + 4j  (j = 0 .. K - 2) d * D_(j+1): four products on MULT18X18Ds with their
-           registers (3 stages), then both sums rounded once, or d / D_(j+1) as is where a digit
-           is 0 (1 stage)
-        R  address z and B (the mode's read: :attr:`hazard_stages` are counted from here)
-        R+1  memory words arrive
-        R+2  memory words registered
-        R+3  the composed decay d meets them; multiplier operands registered
-        4  decay*z (four products), B*w: registered 18x18 partial products
-        5  partials of equal weight summed, rounding constants added
-        6  full-width sums, one floor shift each (or z as is when g = 0)
-        7  clamped; C and D addressed
-        8  + jump (exact)
-        9  clamped: the new mode, written back; C, D registered
-        10 Cre zre - Cim zim, D*w: registered 18x18 partial products
-        11 partials of equal weight summed
-        12 y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
-        13 y rounded; threshold arrives
-        14 y clamped
-        -  output register (15): state beat per mode, output beat (with spike) per last mode
+        3  each pair of banks picked by one registered flag per bank (registered)
+        4  the pairs ORed: each digit's word (registered); the first factor d = D_0[g_0, n]
+        4 + 5j .. 8 + 5j  (j = 0 .. K - 2) d * D_(j+1): four products on MULT18X18Ds with their
+           registers (3 stages), both sums (1 stage), both rounded, or d / D_(j+1) as is where
+           a digit is 0 (1 stage)
+        r     address z and B (the mode's read: :attr:`hazard_stages` are counted from issue)
+        r+2   z and B out of their memories' output registers
+        r+3   registered (z forwarded from r+12 .. r+14 where the update is in flight); the
+              composed decay d meets them: every multiplier operand is a register
+        r+6   decay*z (four products), B*w on MULT18X18Ds with their registers, as 18x18 partials
+        r+7   partials of equal weight summed
+        r+8   full-width sums
+        r+9   rounding constants added, one floor shift each (or z as is when g = 0)
+        r+10  clamped; C and D addressed
+        r+11  + jump (exact)
+        r+12  clamped: the new mode, written back; C and D out of their output registers
+        r+13  C, D, z registered
+        r+16  Cre zre - Cim zim, D*w on MULT18X18Ds with their registers, as 18x18 partials
+        r+17  partials of equal weight summed
+        r+18  full-width sums; threshold addressed
+        r+19  y accumulator: D*w << (Fs-Fin) on the first mode, + 2 (Cre zre - Cim zim) per mode
+        r+20  y rounded; threshold out of its output register
+        r+21  y clamped; threshold registered
+        r+22  output register: state beat per mode, output beat (with spike) per last mode
 
-    Every multiplier has registered operands and a registered product; an operand wider than
-    an 18-bit multiplier port is split into its low 17 bits (unsigned) and the signed rest, so
-    each partial product is one MULT18X18D.
+    A rounding constant is added in a stage of its own, after the full-width sum.
+    Every product is a :class:`hw.ecp5.multiplier.Multiplier` (a MULT18X18D with its input,
+    pipeline and output registers) fed from fabric registers; an operand wider than an 18-bit
+    multiplier port is split into its low 17 bits (unsigned) and the signed rest, so each partial
+    product is one MULT18X18D. Every memory of the mode pipeline (digit tables, ``z``, ``B``,
+    ``C``, ``D``, threshold) is read through an output register.
     """
 
     #: The discretisation this core computes.
     method = "zoh"
-    #: Pipeline stages after a mode's state read (1..hazard_stages) whose (channel, mode) may
-    #: not be read again yet.
-    hazard_stages = 8
+    #: Pipeline stages after issue (1..hazard_stages) whose (channel, mode) the sequencer may not
+    #: issue again yet (10 .. 12 stages ahead are forwarded; see the class docstring's Timing).
+    hazard_stages = 9
     #: Clocks the front end needs per event (accept, t_last lookup, interval, clip, table row
     #: read through the output register, word).
     front_end_cycles = 7
@@ -268,13 +281,14 @@ class SAHiPPOCore(wiring.Component):
 
     @property
     def read_stage(self) -> int:
-        """Pipeline stage at which a mode reads its state: after the decay composition."""
-        return _COMPOSE_STAGES * (self._params.decay_digits - 1)
+        """Pipeline stage at which a mode reads its state: three stages before its decay is
+        composed, so that ``z`` meets it as a register."""
+        return _FACTOR_STAGE - 3 + _COMPOSE_STAGES * (self._params.decay_digits - 1)
 
     @property
     def mode_latency(self) -> int:
         """Clocks from issuing a mode into the pipeline to its beat in the output register."""
-        return 15 + self.read_stage
+        return 22 + self.read_stage
 
     @property
     def table_rows(self) -> int:
@@ -306,10 +320,12 @@ class SAHiPPOCore(wiring.Component):
         """Shape of :attr:`clear`: ``{active, channel, mode}``."""
         return self._clear_layout
 
-    def _clear_state(self, m, state_wr) -> None:
-        """With ``clearable``, the clear's zero write into the modes (after the core's own write)."""
-        if self._clearable:
-            clear_word(m, state_wr, active=self.clear.active, addr=Cat(self.clear.mode, self.clear.channel))
+    def _write_state(self, m, state_wr, *, channel, mode, enable, re, im) -> None:
+        """The modes' write port: ``(re, im)`` at ``(channel, mode)`` when ``enable`` is high, or,
+        with ``clearable``, the clear's zero write (:func:`hw.cores.neuron_core.write_back`)."""
+        clear = {"clear_active": self.clear.active, "clear_addr": Cat(self.clear.mode, self.clear.channel)} \
+            if self._clearable else {}
+        write_back(m, state_wr, addr=Cat(mode, channel), enable=enable, fields={"re": re, "im": im}, **clear)
 
     def _complex_layout(self, fmt) -> data.StructLayout:
         return data.StructLayout({"re": fmt.shape(), "im": fmt.shape()})
@@ -369,6 +385,7 @@ class SAHiPPOCore(wiring.Component):
         # whose inputs never change would leave it at X).
         accepting = Signal()
         looking_up = Signal()
+        t_last_write = Signal()
         reading_row = Signal()
         m.d.comb += [
             self.i_event.ready.eq(accepting & ~pending_full),
@@ -398,7 +415,7 @@ class SAHiPPOCore(wiring.Component):
                     count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
-                    m.d.comb += [t_last_wr.addr.eq(fe_channel), t_last_wr.data.eq(fe_tick), t_last_wr.en.eq(1)]
+                    m.d.comb += t_last_write.eq(1)
                     count_saturating(m, self.clipped_count, fe_elapsed > p.dt_max)
                     m.next = "ROW"
             with m.State("ROW"):
@@ -419,8 +436,8 @@ class SAHiPPOCore(wiring.Component):
             looking_up.eq(front_end.ongoing("LOOKUP")),
             reading_row.eq(front_end.ongoing("ROW") | front_end.ongoing("ROW_WAIT")),
         ]
-        if self._clearable:
-            clear_word(m, t_last_wr, active=self.clear.active, addr=self.clear.channel)
+        clear = {"clear_active": self.clear.active, "clear_addr": self.clear.channel} if self._clearable else {}
+        write_back(m, t_last_wr, addr=fe_channel, enable=t_last_write, fields=fe_tick, **clear)
         return SimpleNamespace(
             full=pending_full, channel=pending_channel, dt=pending_dt, word=pending_word,
             weight=pending_weight,
@@ -447,13 +464,17 @@ class SAHiPPOCore(wiring.Component):
                             bank_depth=_DECAY_BANK_WORDS, output_register=True)
             for k, used in enumerate(p.decay_rows)
         ]
+        # Every memory of the mode pipeline is read through an output register (latency 2).
         state_rd, state_wr = state_memory(m, "state_mem", shape=self._complex_layout(p.state_fmt),
-                                          depth=p.n_channels << mode_bits, read="transparent")
+                                          depth=p.n_channels << mode_bits, output_register=True)
         c_rd = parameter_memory(m, "c_mem", shape=self._complex_layout(p.out_coef_fmt),
-                                init=self._mode_table(p.c_q, p.n_channels))
-        b_rd = parameter_memory(m, "b_mem", shape=self._complex_layout(p.coef_fmt), init=self._mode_table(p.b_q[None], 1))
-        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q])
-        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(), init=[int(v) for v in p.threshold_q])
+                                init=self._mode_table(p.c_q, p.n_channels), output_register=True)
+        b_rd = parameter_memory(m, "b_mem", shape=self._complex_layout(p.coef_fmt),
+                                init=self._mode_table(p.b_q[None], 1), output_register=True)
+        d_rd = parameter_memory(m, "d_mem", shape=p.out_coef_fmt.shape(), init=[int(v) for v in p.d_q],
+                                output_register=True)
+        threshold_rd = parameter_memory(m, "threshold_mem", shape=p.out_fmt.shape(),
+                                        init=[int(v) for v in p.threshold_q], output_register=True)
 
         g_shape = unsigned(p.g_fmt.width)
         pending = self._front_end(m, g_shape, [int(g) for g in p.g_q.reshape(-1)])
@@ -463,25 +484,32 @@ class SAHiPPOCore(wiring.Component):
         # --- mode sequencer ----------------------------------------------------------------
         advance = Signal()
         current_valid = Signal()
-        current_channel = Signal(channel_shape)
-        current_dt = Signal(dt_shape)
-        current_g = Signal(g_shape)
-        current_weight = Signal(p.input_fmt.shape())
-        current_mode = Signal(mode_shape)
+        # Only the valid flags, the output's pending flags and the counters are reset: every data
+        # register belongs to a stage whose valid flag says whether it holds a mode.
+        current_channel = Signal(channel_shape, reset_less=True)
+        current_dt = Signal(dt_shape, reset_less=True)
+        current_g = Signal(g_shape, reset_less=True)
+        current_weight = Signal(p.input_fmt.shape(), reset_less=True)
+        current_mode = Signal(mode_shape, reset_less=True)
 
         valid = [None] + [Signal(name=f"valid_{k}") for k in range(1, last + 1)]
-        channel = [None] + [Signal(channel_shape, name=f"channel_{k}") for k in range(1, last + 1)]
-        mode = [None] + [Signal(mode_shape, name=f"mode_{k}") for k in range(1, last + 1)]
-        first = [None] + [Signal(name=f"first_{k}") for k in range(1, last + 1)]
-        final = [None] + [Signal(name=f"final_{k}") for k in range(1, last + 1)]
-        dt = [None] + [Signal(dt_shape, name=f"dt_{k}") for k in range(1, last + 1)]
-        weight = [None] + [Signal(p.input_fmt.shape(), name=f"weight_{k}") for k in range(1, read + 2)]
+        channel = [None] + [Signal(channel_shape, name=f"channel_{k}", reset_less=True) for k in range(1, last + 1)]
+        mode = [None] + [Signal(mode_shape, name=f"mode_{k}", reset_less=True) for k in range(1, last + 1)]
+        first = [None] + [Signal(name=f"first_{k}", reset_less=True) for k in range(1, last + 1)]
+        final = [None] + [Signal(name=f"final_{k}", reset_less=True) for k in range(1, last + 1)]
+        dt = [None] + [Signal(dt_shape, name=f"dt_{k}", reset_less=True) for k in range(1, last + 1)]
+        weight_stages = read + 13  # the stage of the D * w operands
+        weight = [None] + [Signal(p.input_fmt.shape(), name=f"weight_{k}", reset_less=True)
+                           for k in range(1, weight_stages + 1)]
 
+        # A mode's previous update on its channel is at least N/2 stages ahead of it, so the
+        # hazard check exists only for N/2 <= hazard_stages.
         hazard = Const(0, 1)
-        for k in range(1, self.hazard_stages + 1):
-            hazard = hazard | (valid[k] & (channel[k] == current_channel) & (mode[k] == current_mode))
+        if n_modes <= self.hazard_stages:
+            for k in range(1, self.hazard_stages + 1):
+                hazard = hazard | (valid[k] & (channel[k] == current_channel) & (mode[k] == current_mode))
         issue = Signal()
-        issue_final = current_mode == n_modes - 1
+        issue_final = Signal(reset_less=True)  # current_mode == n_modes - 1, kept as a register
         m.d.comb += issue.eq(current_valid & advance & ~hazard)
 
         take_pending = Signal()
@@ -495,12 +523,13 @@ class SAHiPPOCore(wiring.Component):
                 current_g.eq(pending_g),
                 current_weight.eq(pending_weight),
                 current_mode.eq(0),
+                issue_final.eq(n_modes == 1),
             ]
         with m.Elif(issue):
             with m.If(issue_final):
                 m.d.sync += current_valid.eq(0)
             with m.Else():
-                m.d.sync += current_mode.eq(current_mode + 1)
+                m.d.sync += [current_mode.eq(current_mode + 1), issue_final.eq(current_mode == n_modes - 2)]
 
         # Stage 0: issue, addressing every bank of every digit table.
         bank_bits = (_DECAY_BANK_WORDS - 1).bit_length()
@@ -529,28 +558,41 @@ class SAHiPPOCore(wiring.Component):
                     final[k].eq(final[k - 1]),
                     dt[k].eq(dt[k - 1]),
                 ]
-            for k in range(2, read + 2):
+            for k in range(2, weight_stages + 1):
                 m.d.sync += weight[k].eq(weight[k - 1])
 
-        stage = stage_registers(m, advance)
+        stage = stage_registers(m, advance, reset_less=True)
 
         def delayed(name, value, stages):
             for k in range(stages):
                 value = stage(f"{name}_d{k}", value)
             return value
 
-        # Stages 1-3: each digit's bank words out of their output registers (stage 2), the
-        # bank selected and registered (stage 3), with the digit's "is zero" flag.
+        # Stages 1-4: each digit's bank words out of their output registers (stage 2); each pair
+        # of banks picked by one registered flag per bank and registered (stage 3), the pairs
+        # ORed and registered (stage 4), with the digit's "is zero" flag. No select bit drives
+        # more than one word's worth of LUTs, and each stage is one LUT per bit.
         factors, zero = [], []
         for k, (banks, address, digit) in enumerate(zip(digit_banks, digit_addresses, digits)):
-            select_2 = delayed(f"bank_select_{k}", address[bank_bits:], 2)
-            word = tree_select(select_2, [bank_rd.data.as_value() for bank_rd in banks])
-            factors.append(stage(f"factor_{k}_3", word, decay_layout))
-            zero.append(delayed(f"digit_zero_{k}", digit == 0, 3))
+            picked = []
+            for j, bank_rd in enumerate(banks):
+                data = bank_rd.data.as_value()
+                if len(banks) > 1:
+                    selected_2 = delayed(f"bank_{k}_{j}_selected", address[bank_bits:] == j, 2)
+                    data = data & selected_2.replicate(len(data))
+                picked.append(data)
+            pairs = [stage(f"banks_{k}_{j}_3", picked[j] | picked[j + 1] if j + 1 < len(picked) else picked[j])
+                     for j in range(0, len(picked), 2)]
+            word = pairs[0]
+            for pair in pairs[1:]:
+                word = word | pair
+            factors.append(stage(f"factor_{k}_{_FACTOR_STAGE}", word, decay_layout))
+            zero.append(delayed(f"digit_zero_{k}", digit == 0, _FACTOR_STAGE))
 
-        # Stages 3 .. read + 3: d = D_0, then d = rnd(d * D_k, Fd) per later digit, each step
-        # four products on MULT18X18Ds (Multiplier.latency stages) and one rounded sum stage;
-        # a zero digit (or a d that is still the identity) passes the other factor through.
+        # Stages 4 .. read + 3: d = D_0, then d = rnd(d * D_k, Fd) per later digit, each step
+        # four products on MULT18X18Ds (Multiplier.latency stages), the two sums (one stage),
+        # then rounded, or the other factor as is where a digit is zero or d is still the
+        # identity (one stage).
         rounding_d = 1 << (fd - 1) if fd else 0
         decay_c, identity = factors[0], zero[0]
         for k in range(1, p.decay_digits):
@@ -561,189 +603,186 @@ class SAHiPPOCore(wiring.Component):
                 for name, x, y in (("rr", decay_c.re, factor.re), ("ii", decay_c.im, factor.im),
                                    ("ri", decay_c.re, factor.im), ("ir", decay_c.im, factor.re))
             }
-            lag = Multiplier.latency
+            lag = Multiplier.latency + 1
             decay_lag = delayed(f"compose_{k}_decay", decay_c.as_value(), lag)
             factor_lag = delayed(f"compose_{k}_factor", factor.as_value(), lag)
             identity_lag = delayed(f"compose_{k}_identity", identity, lag)
             factor_zero_lag = delayed(f"compose_{k}_zero", factor_zero, lag)
+            sum_re = stage(f"compose_{k}_sum_re", products["rr"] - products["ii"])
+            sum_im = stage(f"compose_{k}_sum_im", products["ri"] + products["ir"])
             composed = Signal(decay_layout, name=f"composed_{k}")
             m.d.comb += [
-                composed.re.eq((products["rr"] - products["ii"] + rounding_d) >> fd),
-                composed.im.eq((products["ri"] + products["ir"] + rounding_d) >> fd),
+                composed.re.eq((sum_re + rounding_d) >> fd),
+                composed.im.eq((sum_im + rounding_d) >> fd),
             ]
             decay_c = stage(f"decay_{k}_composed",
                             Mux(identity_lag, factor_lag, Mux(factor_zero_lag, decay_lag, composed.as_value())),
                             decay_layout)
             identity = stage(f"identity_{k}", identity_lag & factor_zero_lag)
 
-        # Stage read: z and B addressed for the mode now in this stage.
-        read_channel = channel[read] if read else current_channel
-        read_mode = mode[read] if read else current_mode
-        m.d.comb += [
-            state_rd.addr.eq(Cat(read_mode, read_channel)),
-            state_rd.en.eq(advance),
-            b_rd.addr.eq(read_mode),
-            b_rd.en.eq(advance),
-        ]
-        weight_1 = weight[read + 1]
+        def products_on_multipliers(name, terms):
+            """``sum(sign * a * b)`` of registered operands as partial products of at most 18 x 18
+            bits (:func:`hw.arith.partial_products`), each on a MULT18X18D with its registers
+            (:func:`registered_product`): the products of stage ``s`` operands show in stage
+            ``s + 3``. Returns ``[(product, sign, shift)]``."""
+            return [(registered_product(m, f"{name}_{index}_{shift_a}_{shift_b}", part_a, part_b, en=advance), sign,
+                     shift_a + shift_b)
+                    for index, (sign, a, b) in enumerate(terms)
+                    for part_a, shift_a in operand_parts(a) for part_b, shift_b in operand_parts(b)]
 
-        # Stage read + 2: memory words registered.
-        z_re_2 = stage("z_re_2", state_rd.data.re)
-        z_im_2 = stage("z_im_2", state_rd.data.im)
-        b_re_2 = stage("b_re_2", b_rd.data.re)
-        b_im_2 = stage("b_im_2", b_rd.data.im)
-        weight_2 = stage("weight_2", weight_1)
-
-        # Stage read + 3: the composed decay meets them; multiplier operands registered.
-        decay_re_3, decay_im_3 = decay_c.re, decay_c.im
-        skip_3 = identity
-        z_re_3 = stage("z_re_3", z_re_2)
-        z_im_3 = stage("z_im_3", z_im_2)
-        b_re_3 = stage("b_re_3", b_re_2)
-        b_im_3 = stage("b_im_3", b_im_2)
-        weight_3 = stage("weight_3", weight_2)
-
-        def registered_products(name, terms):
-            """Stage 3 / 9 registers for ``sum(sign * a * b)``: each product as registered partial
-            products of at most 18 x 18 bits (one MULT18X18D each, :func:`hw.arith.partial_products`).
-            Returns ``[(register, sign, shift)]``."""
-            registers = []
-            for index, (sign, a, b) in enumerate(terms):
-                for product, shift in partial_products(a, b):
-                    registers.append((stage(f"{name}_{index}_{shift}", product), sign, shift))
-            return registers
-
-        def group_by_weight(name, partials, constant=0):
-            """Stage 4 / 10 registers: the partials of equal weight ``2**shift`` summed (exact);
-            ``constant`` joins the unshifted group. Returns ``[(register, shift)]``."""
+        def group_by_weight(name, partials):
+            """Registers of the partials of equal weight ``2**shift`` summed (exact).
+            Returns ``[(register, shift)]``."""
             groups = {}
-            for register, sign, shift in partials:
-                term = register if sign > 0 else -register
+            for product, sign, shift in partials:
+                term = product if sign > 0 else -product
                 groups[shift] = term if shift not in groups else groups[shift] + term
-            groups[0] = groups.get(0, Const(0)) + constant
             return [(stage(f"{name}_{shift}", total), shift) for shift, total in sorted(groups.items())]
 
-        # Stage 4: the four real products of decay * z and the two of B * w, as registered
-        # partial products.
-        decay_re_4 = registered_products("decay_re_4", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
-        decay_im_4 = registered_products("decay_im_4", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
-        jump_re_4 = registered_products("jump_re_4", [(1, b_re_3, weight_3)])
-        jump_im_4 = registered_products("jump_im_4", [(1, b_im_3, weight_3)])
-        z_re_4 = stage("z_re_4", z_re_3)
-        z_im_4 = stage("z_im_4", z_im_3)
-        weight_4 = stage("weight_4", weight_3)
-        skip_4 = stage("skip_4", skip_3)
-
-        # Stage 5: partial products of equal weight summed, with the rounding constants.
-        rounding_d = 1 << (fd - 1) if fd else 0
-        jump_shift = fc + fin - fs
-        rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
-        decay_re_5 = group_by_weight("decay_re_5", decay_re_4, rounding_d)
-        decay_im_5 = group_by_weight("decay_im_5", decay_im_4, rounding_d)
-        jump_re_5 = group_by_weight("jump_re_5", jump_re_4, rounding_j)
-        jump_im_5 = group_by_weight("jump_im_5", jump_im_4, rounding_j)
-        z_re_5 = stage("z_re_5", z_re_4)
-        z_im_5 = stage("z_im_5", z_im_4)
-        weight_5 = stage("weight_5", weight_4)
-        skip_5 = stage("skip_5", skip_4)
-
-        # Stage 6: each sum at full width, one floor shift: rounded once. The decayed mode is z
-        # unchanged where g = 0 (the identity has no table entry).
         def shifted(value, n):
             return value >> n if n > 0 else value << -n
 
-        decayed_re_6 = stage("decayed_re_6", Mux(skip_5, z_re_5, sum_shifted(decay_re_5) >> fd))
-        decayed_im_6 = stage("decayed_im_6", Mux(skip_5, z_im_5, sum_shifted(decay_im_5) >> fd))
-        jump_re_6 = stage("jump_re_6", shifted(sum_shifted(jump_re_5), jump_shift))
-        jump_im_6 = stage("jump_im_6", shifted(sum_shifted(jump_im_5), jump_shift))
-        weight_6 = stage("weight_6", weight_5)
-
-        # Stage 7: clamped; C and D of this mode addressed.
-        decayed_re, clamped_re = saturate(decayed_re_6, p.state_fmt)
-        decayed_im, clamped_im = saturate(decayed_im_6, p.state_fmt)
-        decayed_re_7 = stage("decayed_re_7", decayed_re, state_shape)
-        decayed_im_7 = stage("decayed_im_7", decayed_im, state_shape)
-        decay_clamped_7 = stage("decay_clamped_7", clamped_re | clamped_im, unsigned(1))
-        jump_re_7 = stage("jump_re_7", jump_re_6)
-        jump_im_7 = stage("jump_im_7", jump_im_6)
-        weight_7 = stage("weight_7", weight_6)
+        # Stage read (r): z and B addressed for the mode now in this stage; both read through an
+        # output register (r + 2) and registered in fabric (r + 3), where the composed decay is.
         m.d.comb += [
-            c_rd.addr.eq(Cat(mode[read + 7], channel[read + 7])),
+            state_rd.addr.eq(Cat(mode[read], channel[read])),
+            state_rd.en.eq(advance),
+            b_rd.addr.eq(mode[read]),
+            b_rd.en.eq(advance),
+        ]
+        r = read
+        # The update of the same (channel, mode) 10, 11 or 12 stages ahead has not reached the
+        # memory at the read (at 12 it is written in the read's cycle): its new value is
+        # forwarded from stage r + 12, r + 13 or r + 14 into stage r + 3. Closer ones the
+        # sequencer never issues; at most one matches. The pipeline moves as a whole, so the
+        # distance is compared a stage early (r + 1) and registered.
+        forwards = []
+        if n_modes <= self.hazard_stages + len(_FORWARD_DISTANCES):
+            for distance in _FORWARD_DISTANCES:
+                ahead = r + 1 + distance
+                match = valid[ahead] & (channel[ahead] == channel[r + 1]) & (mode[ahead] == mode[r + 1])
+                forwards.append(stage(f"forward_{distance}_2", match))
+        z_word = state_rd.data
+        z_re_3 = Signal(state_shape, name="z_re_3", reset_less=True)
+        z_im_3 = Signal(state_shape, name="z_im_3", reset_less=True)
+        b_re_3 = stage("b_re_3", b_rd.data.re)
+        b_im_3 = stage("b_im_3", b_rd.data.im)
+        decay_re_3, decay_im_3 = decay_c.re, decay_c.im
+        skip_3 = identity
+
+        # Stages r + 4 .. r + 6: the four real products of decay * z and the two of B * w on the
+        # multipliers.
+        decay_re_6 = products_on_multipliers("decay_re", [(1, decay_re_3, z_re_3), (-1, decay_im_3, z_im_3)])
+        decay_im_6 = products_on_multipliers("decay_im", [(1, decay_re_3, z_im_3), (1, decay_im_3, z_re_3)])
+        jump_re_6 = products_on_multipliers("jump_re", [(1, b_re_3, weight[r + 3])])
+        jump_im_6 = products_on_multipliers("jump_im", [(1, b_im_3, weight[r + 3])])
+        z_re_6 = delayed("z_re_wait", z_re_3, 3)
+        z_im_6 = delayed("z_im_wait", z_im_3, 3)
+        skip_6 = delayed("skip_wait", skip_3, 3)
+
+        # Stage r + 7: partials of equal weight summed; r + 8: full-width sums.
+        decay_re_8 = stage("decay_re_8", sum_shifted(group_by_weight("decay_re_7", decay_re_6)))
+        decay_im_8 = stage("decay_im_8", sum_shifted(group_by_weight("decay_im_7", decay_im_6)))
+        jump_re_8 = stage("jump_re_8", sum_shifted(group_by_weight("jump_re_7", jump_re_6)))
+        jump_im_8 = stage("jump_im_8", sum_shifted(group_by_weight("jump_im_7", jump_im_6)))
+        z_re_8 = delayed("z_re_wait_8", z_re_6, 2)
+        z_im_8 = delayed("z_im_wait_8", z_im_6, 2)
+        skip_8 = delayed("skip_wait_8", skip_6, 2)
+
+        # Stage r + 9: each sum rounded once (rounding constant, floor shift). The decayed mode
+        # is z unchanged where g = 0 (the identity has no table entry).
+        jump_shift = fc + fin - fs
+        rounding_j = 1 << (jump_shift - 1) if jump_shift > 0 else 0
+        decayed_re_9 = stage("decayed_re_9", Mux(skip_8, z_re_8, (decay_re_8 + rounding_d) >> fd))
+        decayed_im_9 = stage("decayed_im_9", Mux(skip_8, z_im_8, (decay_im_8 + rounding_d) >> fd))
+        jump_re_9 = stage("jump_re_9", shifted(jump_re_8 + rounding_j, jump_shift))
+        jump_im_9 = stage("jump_im_9", shifted(jump_im_8 + rounding_j, jump_shift))
+
+        # Stage r + 10: clamped; C and D of this mode addressed (read through output registers).
+        decayed_re, clamped_re = saturate(decayed_re_9, p.state_fmt)
+        decayed_im, clamped_im = saturate(decayed_im_9, p.state_fmt)
+        decayed_re_10 = stage("decayed_re_10", decayed_re, state_shape)
+        decayed_im_10 = stage("decayed_im_10", decayed_im, state_shape)
+        decay_clamped_10 = stage("decay_clamped_10", clamped_re | clamped_im, unsigned(1))
+        jump_re_10 = stage("jump_re_10", jump_re_9)
+        jump_im_10 = stage("jump_im_10", jump_im_9)
+        m.d.comb += [
+            c_rd.addr.eq(Cat(mode[r + 10], channel[r + 10])),
             c_rd.en.eq(advance),
-            d_rd.addr.eq(channel[read + 7]),
+            d_rd.addr.eq(channel[r + 10]),
             d_rd.en.eq(advance),
         ]
 
-        # Stage 8: input jump added, exact.
-        jumped_re_8 = stage("jumped_re_8", decayed_re_7 + jump_re_7)
-        jumped_im_8 = stage("jumped_im_8", decayed_im_7 + jump_im_7)
-        decay_clamped_8 = stage("decay_clamped_8", decay_clamped_7)
-        weight_8 = stage("weight_8", weight_7)
+        # Stage r + 11: input jump added, exact.
+        jumped_re_11 = stage("jumped_re_11", decayed_re_10 + jump_re_10)
+        jumped_im_11 = stage("jumped_im_11", decayed_im_10 + jump_im_10)
+        decay_clamped_11 = stage("decay_clamped_11", decay_clamped_10)
 
-        # Stage 9: clamped: the new mode, written back; C and D registered.
-        new_re, jump_clamped_re = saturate(jumped_re_8, p.state_fmt)
-        new_im, jump_clamped_im = saturate(jumped_im_8, p.state_fmt)
-        z_re_9 = stage("z_re_9", new_re, state_shape)
-        z_im_9 = stage("z_im_9", new_im, state_shape)
-        clamped_9 = stage("clamped_9", decay_clamped_8 | jump_clamped_re | jump_clamped_im, unsigned(1))
-        c_re_9 = stage("c_re_9", c_rd.data.re)
-        c_im_9 = stage("c_im_9", c_rd.data.im)
-        d_9 = stage("d_9", d_rd.data)
-        weight_9 = stage("weight_9", weight_8)
-        m.d.comb += [
-            state_wr.addr.eq(Cat(mode[read + 9], channel[read + 9])),
-            state_wr.data.re.eq(z_re_9),
-            state_wr.data.im.eq(z_im_9),
-            state_wr.en.eq(valid[read + 9] & advance),
-        ]
-        self._clear_state(m, state_wr)
+        # Stage r + 12: clamped: the new mode, written back (r + hazard_stages); C and D arrive.
+        new_re, jump_clamped_re = saturate(jumped_re_11, p.state_fmt)
+        new_im, jump_clamped_im = saturate(jumped_im_11, p.state_fmt)
+        z_re_12 = stage("z_re_12", new_re, state_shape)
+        z_im_12 = stage("z_im_12", new_im, state_shape)
+        clamped_12 = stage("clamped_12", decay_clamped_11 | jump_clamped_re | jump_clamped_im, unsigned(1))
+        self._write_state(m, state_wr, channel=channel[r + 12], mode=mode[r + 12], enable=valid[r + 12] & advance,
+                          re=z_re_12, im=z_im_12)
 
-        # Stage 10: output products Cre zre - Cim zim and D w as registered partial products.
-        c_z_10 = registered_products("c_z_10", [(1, c_re_9, z_re_9), (-1, c_im_9, z_im_9)])
-        d_w_10 = registered_products("d_w_10", [(1, d_9, weight_9)])
-        clamped_10 = stage("clamped_10", clamped_9)
-        z_re_10 = stage("z_re_10", z_re_9)
-        z_im_10 = stage("z_im_10", z_im_9)
-
-        # Stage 11: partial products of equal weight summed.
-        c_z_11 = group_by_weight("c_z_11", c_z_10)
-        d_w_11 = group_by_weight("d_w_11", d_w_10)
-        clamped_11 = stage("clamped_11", clamped_10)
-        z_re_11 = stage("z_re_11", z_re_10)
-        z_im_11 = stage("z_im_11", z_im_10)
-
-        # Stage 12: y accumulated at full width over the event's modes; clamp flags ORed.
-        product_bits = p.out_coef_fmt.width + p.state_fmt.width
-        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
-        y_acc_12 = Signal(signed(acc_bits))
-        event_clamped_12 = Signal()
-        with m.If(advance & valid[read + 11]):
-            start = Mux(first[read + 11], sum_shifted(d_w_11) << (fs - fin), y_acc_12)
-            m.d.sync += [
-                y_acc_12.eq(start + (sum_shifted(c_z_11) << 1)),
-                event_clamped_12.eq(Mux(first[read + 11], 0, event_clamped_12) | clamped_11),
-            ]
-        z_re_12 = stage("z_re_12", z_re_11)
-        z_im_12 = stage("z_im_12", z_im_11)
-        m.d.comb += [threshold_rd.addr.eq(channel[read + 12]), threshold_rd.en.eq(advance)]
-
-        # Stage 13: y rounded once; threshold arrives.
-        y_rounded_13 = stage("y_rounded_13", round_shift(y_acc_12, foc + fs - fout))
-        event_clamped_13 = stage("event_clamped_13", event_clamped_12)
+        # Stage r + 13: the output products' operands registered.
         z_re_13 = stage("z_re_13", z_re_12)
         z_im_13 = stage("z_im_13", z_im_12)
+        z_re_14, z_im_14 = stage("z_re_14", z_re_13), stage("z_im_14", z_im_13)
+        read_re, read_im = z_word.re, z_word.im
+        for forward, (source_re, source_im) in zip(reversed(forwards), [(z_re_14, z_im_14), (z_re_13, z_im_13),
+                                                                        (z_re_12, z_im_12)]):
+            read_re, read_im = Mux(forward, source_re, read_re), Mux(forward, source_im, read_im)
+        with m.If(advance):
+            m.d.sync += [z_re_3.eq(read_re), z_im_3.eq(read_im)]
+        c_re_13 = stage("c_re_13", c_rd.data.re)
+        c_im_13 = stage("c_im_13", c_rd.data.im)
+        d_13 = stage("d_13", d_rd.data)
 
-        # Stage 14: y clamped; threshold registered.
-        y_next, y_clamped = saturate(y_rounded_13, p.out_fmt)
-        y_14 = stage("y_14", y_next, p.out_fmt.shape())
-        saturated_14 = stage("saturated_14", event_clamped_13 | y_clamped, unsigned(1))
-        threshold_14 = stage("threshold_14", threshold_rd.data)
-        z_re_14 = stage("z_re_14", z_re_13)
-        z_im_14 = stage("z_im_14", z_im_13)
+        # Stages r + 14 .. r + 16: Cre zre - Cim zim and D w on the multipliers; r + 17: partials
+        # of equal weight summed; r + 18: full-width sums.
+        c_z_16 = products_on_multipliers("c_z", [(1, c_re_13, z_re_13), (-1, c_im_13, z_im_13)])
+        d_w_16 = products_on_multipliers("d_w", [(1, d_13, weight[r + 13])])
+        m.d.comb += [threshold_rd.addr.eq(channel[r + 18]), threshold_rd.en.eq(advance)]
+        c_z_18 = stage("c_z_18", sum_shifted(group_by_weight("c_z_17", c_z_16)))
+        d_w_18 = stage("d_w_18", sum_shifted(group_by_weight("d_w_17", d_w_16)))
+        clamped_18 = delayed("clamped_wait", clamped_12, 6)
+        z_re_18 = delayed("z_re_out", z_re_14, 4)
+        z_im_18 = delayed("z_im_out", z_im_14, 4)
 
-        # Output register: a state beat per mode, an output beat per event (its last mode).
-        out_output = Signal(self._output_layout)
-        out_state = Signal(self._state_layout)
+        # Stage r + 19: y accumulated at full width over the event's modes; clamp flags ORed.
+        product_bits = p.out_coef_fmt.width + p.state_fmt.width
+        acc_bits = max(product_bits + 1 + mode_bits, p.out_coef_fmt.width + p.input_fmt.width - 1 + fs - fin) + 3
+        y_acc_19 = Signal(signed(acc_bits), reset_less=True)
+        event_clamped_19 = Signal(reset_less=True)
+        with m.If(advance & valid[r + 18]):
+            start = Mux(first[r + 18], d_w_18 << (fs - fin), y_acc_19)
+            m.d.sync += [
+                y_acc_19.eq(start + (c_z_18 << 1)),
+                event_clamped_19.eq(Mux(first[r + 18], 0, event_clamped_19) | clamped_18),
+            ]
+        z_re_19 = stage("z_re_19", z_re_18)
+        z_im_19 = stage("z_im_19", z_im_18)
+
+        # Stage r + 20: y rounded once.
+        y_rounded_20 = stage("y_rounded_20", round_shift(y_acc_19, foc + fs - fout))
+        event_clamped_20 = stage("event_clamped_20", event_clamped_19)
+        z_re_20 = stage("z_re_20", z_re_19)
+        z_im_20 = stage("z_im_20", z_im_19)
+
+        # Stage r + 21: y clamped; the threshold registered.
+        y_next, y_clamped = saturate(y_rounded_20, p.out_fmt)
+        y_21 = stage("y_21", y_next, p.out_fmt.shape())
+        saturated_21 = stage("saturated_21", event_clamped_20 | y_clamped, unsigned(1))
+        threshold_21 = stage("threshold_21", threshold_rd.data)
+        z_re_21 = stage("z_re_21", z_re_20)
+        z_im_21 = stage("z_im_21", z_im_20)
+
+        # Output register (r + 22): a state beat per mode, an output beat per event (its last mode).
+        out_output = Signal(self._output_layout, reset_less=True)
+        out_state = Signal(self._state_layout, reset_less=True)
         output_pending = Signal()
         state_pending = Signal()
         output_done = ~output_pending | self.o_output.ready
@@ -760,17 +799,17 @@ class SAHiPPOCore(wiring.Component):
             m.d.sync += [
                 out_output.channel.eq(channel[last]),
                 out_output.dt.eq(dt[last]),
-                out_output.y.eq(y_14),
-                out_output.spike.eq(y_14 > threshold_14),
-                out_output.saturated.eq(saturated_14),
+                out_output.y.eq(y_21),
+                out_output.spike.eq(y_21 > threshold_21),
+                out_output.saturated.eq(saturated_21),
                 out_state.channel.eq(channel[last]),
                 out_state.mode.eq(mode[last]),
-                out_state.re.eq(z_re_14),
-                out_state.im.eq(z_im_14),
+                out_state.re.eq(z_re_21),
+                out_state.im.eq(z_im_21),
                 output_pending.eq(event_done),
                 state_pending.eq(valid[last] if self._emit_state else 0),
             ]
-            count_saturating(m, self.saturation_count, event_done & saturated_14)
+            count_saturating(m, self.saturation_count, event_done & saturated_21)
         with m.Else():
             with m.If(self.o_output.ready):
                 m.d.sync += output_pending.eq(0)
@@ -902,6 +941,9 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         z_re, z_im = Signal(state_shape), Signal(state_shape)
         u1_re, u1_im = Signal(work_shape), Signal(work_shape)
         c_z = Signal(signed(p.out_coef_fmt.width + p.state_fmt.width + 2))
+        # The mode written back this cycle (phase 3 of pass D, phase 5 of pass C).
+        write_state = Signal()
+        write_re, write_im = Signal(state_shape), Signal(state_shape)
 
         # Outputs: registers offered until taken.
         out_output = Signal(self._output_layout)
@@ -978,10 +1020,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Elif(phase == 3):
             with m.If(pass_ == PASS_D):
                 # The new mode: written back, offered on o_state, into y.
-                m.d.comb += [
-                    state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(z_re), state_wr.data.im.eq(z_im),
-                    state_wr.en.eq(1),
-                ]
+                m.d.comb += [write_re.eq(z_re), write_im.eq(z_im), write_state.eq(1)]
                 m.d.sync += [c_z.eq(c.re * z_re - c.im * z_im), phase.eq(4)]
             with m.Else():
                 m.d.sync += [hm_re.eq(h_q * m_re), hm_im.eq(h_q * m_im), phase.eq(4)]
@@ -1015,10 +1054,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
         with m.Elif(phase == 5):
             value_re, clamp_re = saturate(z_re + u1_re + t2_re, p.state_fmt)
             value_im, clamp_im = saturate(z_im + u1_im + t2_im, p.state_fmt)
-            m.d.comb += [
-                state_wr.addr.eq(Cat(mode, channel)), state_wr.data.re.eq(value_re), state_wr.data.im.eq(value_im),
-                state_wr.en.eq(1),
-            ]
+            m.d.comb += [write_re.eq(value_re), write_im.eq(value_im), write_state.eq(1)]
             flag(clamp_re | clamp_im)
             mode_done()
         with m.Elif(phase == self.cycles_per_mode):
@@ -1053,7 +1089,7 @@ class SAHiPPOTaylor2Core(SAHiPPOCore):
                         count_saturating(m, self.saturation_count, clamped | y_clamp)
         with m.Else():  # phase 0: the tables are being addressed
             m.d.sync += phase.eq(1)
-        self._clear_state(m, state_wr)
+        self._write_state(m, state_wr, channel=channel, mode=mode, enable=write_state, re=write_re, im=write_im)
         return m
 
 
