@@ -93,11 +93,11 @@ SCORE_EXTRA_BITS = 16
 
 
 def _fit(layer):
-    """The weight ROM (one word per feature and class), the pooled sums (a complex word of two
+    """The weight ROM (one word per feature: its weights of every class), the pooled sums (a complex word of two
     ``input_fmt`` sums widened by :data:`SCORE_EXTRA_BITS` for ``2**16`` steps, per pair of
     features), the score registers and one ``weight x pooled sum`` multiply."""
     pool_bits = layer.neuron.input_fmt.width + SCORE_EXTRA_BITS
-    memories = [("weights", layer.n_in * layer.n_out, layer.weight_fmt.width, False),
+    memories = [("weights", layer.n_in, layer.n_out * layer.weight_fmt.width, False),
                 ("pooled sums", layer.n_in // 2, 2 * pool_bits, True)]
     lut4 = 2 * layer.n_out * (layer.acc_bits + SCORE_EXTRA_BITS) + 150
     return memories, [(layer.weight_fmt.width, pool_bits)], lut4

@@ -61,14 +61,16 @@ class EventPoolReadout(wiring.Component):
     Timing
     ------
     * **Mode beats**: one per clock (``i.ready`` is low only from a finish until its scores
-      have left). A beat is registered, reads its pooled word from the block RAM's output
-      register two cycles later, and its sum is written from a register two cycles after that;
-      a beat on a word whose sum is still on its way takes that sum forwarded.
+      have left). A beat is registered, reads its pooled word, which leaves the block RAM's
+      output register into a register two cycles later; its sum is formed from registers and
+      written from a register. A beat on a word whose sum is still on its way (one to four beats
+      behind) takes that sum forwarded.
     * **Finish**: taken when no mode beat is offered or on its way. Then ``n_in * n_classes``
-      cycles of products (one multiply per clock on :class:`~hw.ecp5.multiplier.WideMultiplier`,
-      the weights in a ROM of one weight per word in the order ``f * n_classes + c``), the
-      memories' 2 and the multiplier's 4 cycles of latency, ``n_classes`` cycles of argmax, then
-      the scores beat (:attr:`finish_cycles` in all). Each pooled word is cleared after its last
+      cycles of products, one multiply per clock on :class:`~hw.ecp5.multiplier.WideMultiplier`.
+      The weights are in a ROM of one word per feature (its weights of every class), read once
+      per feature and shifted one class per clock. Then the memories' 2 cycles, one register
+      stage and the multiplier's 4 cycles of latency, ``n_classes`` cycles of argmax, and the
+      scores beat (:attr:`finish_cycles` in all). Each pooled word is cleared after its last
       read.
     """
 
@@ -105,7 +107,7 @@ class EventPoolReadout(wiring.Component):
     @property
     def finish_cycles(self) -> int:
         """Cycles from taking a finish to offering the scores."""
-        return self._layer.n_in * self._layer.n_out + 2 + WideMultiplier.latency + self._layer.n_out + 2
+        return self._layer.n_in * self._layer.n_out + 3 + WideMultiplier.latency + self._layer.n_out + 2
 
     @property
     def mode_layout(self) -> data.StructLayout:
@@ -122,61 +124,77 @@ class EventPoolReadout(wiring.Component):
         m = Module()
         pool_layout = data.ArrayLayout(signed(self.pool_bits), 2)
         pool_rd, pool_wr = state_memory(m, "pool_mem", shape=pool_layout, depth=n_words, output_register=True)
-        weights = [int(layer.weight_q[c, f]) for f in range(layer.n_in) for c in range(n_classes)]
-        weight_rd = parameter_memory(m, "weight_mem", shape=layer.weight_fmt.shape(), init=weights,
-                                     output_register=True)
+        # One ROM word per feature: its weights of every class (class 0 in the low bits).
+        weight_row = data.ArrayLayout(layer.weight_fmt.shape(), n_classes)
+        weight_rd = parameter_memory(m, "weight_mem", shape=weight_row, output_register=True, init=[
+            [int(layer.weight_q[c, f]) for c in range(n_classes)] for f in range(layer.n_in)])
         sweeping = Signal()  # from a taken finish until its scores have left
 
-        # Accumulate: a beat taken in cycle c is registered (stage 1), reads its word (data in
-        # stage 3, from the block RAM's output register), forms its sum in stage 3, registers it
-        # (`last_sum`, stage 4) and writes it from that register: the block RAM's output and input
-        # are never on one path. A read issued one to three cycles after a read of the same word
-        # misses that write (or, at the edge of the write, reads an undefined word): the newest
-        # such sum is forwarded, decided a stage early from registers.
+        # Accumulate: a beat taken in cycle c is registered (stage 1) and reads its word; the
+        # word leaves the block RAM's output register (and its row select) in stage 3 into a
+        # register; the sum is formed from registers in stage 4, registered (`sums[0]`, stage 5)
+        # and written from that register: the block RAM's output and input are never on one
+        # path. A read issued one to four beats after a read of the same word misses that write
+        # (or, at the edge of the write, reads an undefined word): the newest such sum is
+        # forwarded, decided a stage early from registers.
         m.d.comb += self.i.ready.eq(~sweeping)
         take = self.i.valid & self.i.ready
         # Stage k of the accumulate path: add_valid[k], add_index[k] (k = 0: the beat being taken).
         payload = self.i.payload
-        add_valid = [take, *(Signal(name=f"add_valid_{k}") for k in range(1, 6))]
-        add_index = [payload.index, *(Signal(range(max(2, n_words)), name=f"add_index_{k}") for k in range(1, 6))]
-        add_re = [payload.re, *(Signal(in_shape, name=f"add_re_{k}") for k in range(1, 4))]
-        add_im = [payload.im, *(Signal(in_shape, name=f"add_im_{k}") for k in range(1, 4))]
-        for k in range(1, 6):
+        add_valid = [take, *(Signal(name=f"add_valid_{k}") for k in range(1, 8))]
+        add_index = [payload.index, *(Signal(range(max(2, n_words)), name=f"add_index_{k}") for k in range(1, 8))]
+        add_re = [payload.re, *(Signal(in_shape, name=f"add_re_{k}") for k in range(1, 5))]
+        add_im = [payload.im, *(Signal(in_shape, name=f"add_im_{k}") for k in range(1, 5))]
+        for k in range(1, 8):
             m.d.sync += [add_valid[k].eq(add_valid[k - 1]), add_index[k].eq(add_index[k - 1])]
-        for k in range(1, 4):
+        for k in range(1, 5):
             m.d.sync += [add_re[k].eq(add_re[k - 1]), add_im[k].eq(add_im[k - 1])]
-        add_sum = Signal(pool_layout)
-        last_sum = Signal(pool_layout)
-        older_sum = Signal(pool_layout)
+        read_word = Signal(pool_layout)  # stage 4: the word as read
+        m.d.sync += read_word.eq(pool_rd.data)
+        add_sum = Signal(pool_layout)  # stage 4, combinational
+        # sums[j]: the sum of the beat in stage 5 + j (sums[0] is written to the memory).
+        sums = [Signal(pool_layout, name=f"sum_{5 + j}") for j in range(3)]
+        m.d.sync += [sums[0].eq(add_sum), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
+        # The beat in stage 3 is one to four beats behind the beats now in stages 4 .. 7, whose
+        # sums are add_sum and sums[0 .. 2].
+        newer = [add_sum, *sums]
+        ahead = [add_valid[4 + j] & (add_index[4 + j] == add_index[3]) for j in range(4)]
         forward = Signal()
         forward_sum = Signal(pool_layout)
-        one_ahead = add_valid[3] & (add_index[3] == add_index[2])
-        two_ahead = add_valid[4] & (add_index[4] == add_index[2])
-        three_ahead = add_valid[5] & (add_index[5] == add_index[2])
-        m.d.sync += [last_sum.eq(add_sum), older_sum.eq(last_sum), forward.eq(one_ahead | two_ahead | three_ahead),
-                     forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
-        for k, part in enumerate((add_re[3], add_im[3])):
-            m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], pool_rd.data[k]) + part)
+        chosen = newer[-1]
+        for j in reversed(range(3)):
+            chosen = Mux(ahead[j], newer[j], chosen)
+        m.d.sync += [forward.eq(any_of(ahead)), forward_sum.eq(chosen)]
+        for k, part in enumerate((add_re[4], add_im[4])):
+            m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], read_word[k]) + part)
 
-        # Sweep: issue (feature f, class c) in order, one per clock; the memory words leave their
-        # output registers two cycles later into the multiplier's input registers, and each
-        # product lands WideMultiplier.latency cycles after that.
+        # Sweep: issue (feature f, class c) in order, one per clock. In stage 3 (registers) the
+        # feature's pooled sum, and its weights of every class, loaded at class 0 and shifted one
+        # class per clock after; their class-c pair enters the multiplier's input registers, and
+        # each product lands WideMultiplier.latency cycles after that.
         issuing = Signal()
         feature = Signal(range(max(2, layer.n_in)))
         klass = Signal(range(max(2, n_classes)))
-        weight_addr = Signal(range(max(2, len(weights))))
-        # Stage k of the sweep: sweep_valid[k] (k = 0: the issue), the part (re/im) to stage 2.
-        sweep_valid = [issuing, *(Signal(name=f"sweep_valid_{k}") for k in range(1, 3 + WideMultiplier.latency))]
+        # Stage k of the sweep: sweep_valid[k] (k = 0: the issue); the part (re/im) and the first
+        # class of a feature to stage 2.
+        sweep_valid = [issuing, *(Signal(name=f"sweep_valid_{k}") for k in range(1, 4 + WideMultiplier.latency))]
         sweep_part = [feature[0], Signal(name="sweep_part_1"), Signal(name="sweep_part_2")]
+        sweep_first = [klass == 0, Signal(name="sweep_first_1"), Signal(name="sweep_first_2")]
         for k in range(1, len(sweep_valid)):
             m.d.sync += sweep_valid[k].eq(sweep_valid[k - 1])
         for k in range(1, 3):
-            m.d.sync += sweep_part[k].eq(sweep_part[k - 1])
+            m.d.sync += [sweep_part[k].eq(sweep_part[k - 1]), sweep_first[k].eq(sweep_first[k - 1])]
         clear_valid = Signal()
         clear_addr = Signal(range(max(2, n_words)))
         m.d.sync += [clear_valid.eq(issuing & feature[0] & (klass == n_classes - 1)), clear_addr.eq(feature >> 1)]
+        pooled_3 = Signal(signed(self.pool_bits))
+        weights_3 = Signal(weight_row)
+        m.d.sync += [
+            pooled_3.eq(Mux(sweep_part[2], pool_rd.data[1], pool_rd.data[0])),
+            weights_3.eq(Mux(sweep_first[2], weight_rd.data, weights_3.as_value() >> layer.weight_fmt.width)),
+        ]
         m.submodules.product = product = WideMultiplier(layer.weight_fmt.shape(), signed(self.pool_bits))
-        m.d.comb += [product.a.eq(weight_rd.data), product.b.eq(Mux(sweep_part[2], pool_rd.data[1], pool_rd.data[0]))]
+        m.d.comb += [product.a.eq(weights_3[0]), product.b.eq(pooled_3)]
         product_valid = sweep_valid[-1]
         last_product = product_valid & ~sweep_valid[-2]
 
@@ -184,13 +202,13 @@ class EventPoolReadout(wiring.Component):
         m.d.comb += [
             pool_rd.addr.eq(Mux(sweeping, feature >> 1, add_index[1])),
             pool_rd.en.eq(1),
-            weight_rd.addr.eq(weight_addr),
+            weight_rd.addr.eq(feature),
             weight_rd.en.eq(1),
             # The accumulate path writes outside the sweep; the sweep writes zero to a word the
             # cycle after its last read was issued (never the word read in that cycle).
-            pool_wr.addr.eq(Mux(sweeping, clear_addr, add_index[4])),
-            pool_wr.en.eq(Mux(sweeping, clear_valid, add_valid[4])),
-            pool_wr.data.eq(Mux(sweeping, 0, last_sum)),
+            pool_wr.addr.eq(Mux(sweeping, clear_addr, add_index[5])),
+            pool_wr.en.eq(Mux(sweeping, clear_valid, add_valid[5])),
+            pool_wr.data.eq(Mux(sweeping, 0, sums[0])),
         ]
 
         # The scores rotate: the products arrive class 0, 1, .., n - 1, 0, .. so the head score
@@ -211,13 +229,12 @@ class EventPoolReadout(wiring.Component):
         offering = Signal()
         finish = self.i_finish
         # A finish is taken once no mode beat is offered or still to be written.
-        m.d.comb += finish.ready.eq(~sweeping & ~self.i.valid & ~any_of(add_valid[1:5]))
+        m.d.comb += finish.ready.eq(~sweeping & ~self.i.valid & ~any_of(add_valid[1:6]))
         with m.If(finish.valid & finish.ready):
-            m.d.sync += [sweeping.eq(1), issuing.eq(1), feature.eq(0), klass.eq(0), weight_addr.eq(0),
+            m.d.sync += [sweeping.eq(1), issuing.eq(1), feature.eq(0), klass.eq(0),
                          emit.eq(finish.payload.emit)]
             m.d.sync += [scores[c].eq(int(layer.bias_q[c])) for c in range(n_classes)]
         with m.If(issuing):
-            m.d.sync += weight_addr.eq(weight_addr + 1)
             with m.If(last_issue):
                 m.d.sync += issuing.eq(0)
             with m.Elif(klass == n_classes - 1):
