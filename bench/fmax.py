@@ -8,8 +8,8 @@ placement, so each network gets a summary row: the median Fmax over its seeds, t
 highest, the spread (highest minus lowest) and how many seeds met the clock.
 
 Networks: ``default`` (the default build's model, ``hw.build.DEFAULT_MODEL``), ``silif``,
-``csilif``, ``rlif`` (``models/fsdd_<kind>.safetensors``) and ``embedded`` (the small embedded
-default network). The builds go seed by seed (every network's seed 1, then seed 2, ...), and
+``csilif``, ``rlif``, ``flames`` (``models/fsdd_<kind>.safetensors``) and ``embedded`` (the small
+embedded default network). The builds go seed by seed (every network's seed 1, then seed 2, ...), and
 ``build/bench/fmax.json`` is rewritten after each one with the rows so far, so a run stopped early
 keeps a table of every network at the seeds it reached; each build's files and ``report.md`` stay
 in ``build/fmax/<network>-seed<seed>/``. ``--jobs N`` runs N builds side by side (each is
@@ -37,6 +37,7 @@ NETWORKS = {
     "silif": str(MODELS / "fsdd_silif.safetensors"),
     "csilif": str(MODELS / "fsdd_csilif.safetensors"),
     "rlif": str(MODELS / "fsdd_rlif.safetensors"),
+    "flames": str(MODELS / "fsdd_flames.safetensors"),
     "embedded": "default",
 }
 SEEDS = (1, 2, 3)

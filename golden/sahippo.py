@@ -982,10 +982,10 @@ def _fit(layer):
         depth = sum(p.decay_rows) * p.n_modes if name == "decay" else rows
         memories.append((f"{name} table", depth, bits // depth, False))
     products = [(p.decay_fmt.width, p.state_fmt.width)] * 4 + [(p.coef_fmt.width, p.input_fmt.width)] * 2 \
-        + [(p.out_coef_fmt.width, p.state_fmt.width)] * 2
-    if p.method == "zoh":  # the composition of the digit tables' factors
-        products += [(p.decay_fmt.width, p.decay_fmt.width)] * 4
-    return memories, products, 3218
+        + [(p.out_coef_fmt.width, p.state_fmt.width)] * 2 + [(p.out_coef_fmt.width, p.input_fmt.width)]
+    if p.method == "zoh":  # the composition of the digit tables' factors: four products per later digit
+        products += [(p.decay_fmt.width, p.decay_fmt.width)] * 4 * (p.decay_digits - 1)
+    return memories, products, 2739
 
 
 NEURON_KIND = NeuronKind(
