@@ -82,22 +82,52 @@ def test_event_pool_block_repeated_words_take_the_forwarded_sum(flames_params, i
     assert [got[0]["scores"][c] for c in range(layer.n_out)] == want.tolist()
 
 
-def test_event_pool_block_ties_pick_the_first_class(flames_params):
-    """No modes at all: the scores are the biases; equal biases tie and the first index wins."""
+def _readout_block(params, bias, weights=None):
+    """The readout of ``params`` with its bias (and weights) replaced."""
     from dataclasses import replace
 
     from golden.network import NetworkParams
 
-    params = flames_params
     readout = params.layers[2]
-    bias = np.array(readout.bias_q)
-    bias[:] = -5
-    bias[3] = bias[7] = 9
+    weights = readout.weight_q if weights is None else np.asarray(weights, dtype=np.int64)
     tied = NetworkParams(n_inputs=params.n_inputs, bin_ticks=params.bin_ticks, layers=params.layers[:2] + [
-        replace(readout, bias_q=bias, acc_bits=None)], max_events_per_step=params.max_events_per_step)
-    got = run_block(EventPoolReadout(tied.layers[2]), [[]], emits=[1])
-    assert [got[0]["scores"][c] for c in range(readout.n_out)] == bias.tolist()
+        replace(readout, weight_q=weights, bias_q=np.asarray(bias, dtype=np.int64), acc_bits=None)],
+        max_events_per_step=params.max_events_per_step)
+    return EventPoolReadout(tied.layers[2])
+
+
+def test_event_pool_block_ties_pick_the_first_class(flames_params):
+    """No modes at all: the scores are the biases; equal biases tie and the first index wins."""
+    bias = [-5] * flames_params.layers[2].n_out
+    bias[3] = bias[7] = 9
+    got = run_block(_readout_block(flames_params, bias), [[]], emits=[1])
+    assert [got[0]["scores"][c] for c in range(len(bias))] == bias
     assert got[0]["argmax"] == 3
+
+
+@pytest.mark.parametrize("weight_5, weight_rest, bias_5, bias_rest", [
+    (1000, 1000, 7, 3),            # scores near 2**35: equal high halves, the low halves decide
+    (-1000, -1000, 7, 3),          # the same below zero
+    (1001, 1000, -(1 << 29), 1 << 29),  # the high halves decide against the low halves
+    (0, -1, 0, 0),                 # zero against negative scores
+    (1000, 1000, 3, 3),            # all equal: the first class
+])
+def test_event_pool_block_argmax_across_the_split_compare(flames_params, weight_5, weight_rest, bias_5, bias_rest):
+    """The argmax compares the scores' high and low halves separately: with scores of about
+    ``2**35`` (four beats of the largest mode word on feature 0), the largest wins wherever the
+    halves differ, with either sign, and the first of equals."""
+    layer = flames_params.layers[2]
+    fmt = layer.neuron.input_fmt
+    weights = np.zeros((layer.n_out, layer.n_in), dtype=np.int64)
+    weights[:, 0] = weight_rest
+    weights[5, 0] = weight_5
+    bias = np.full(layer.n_out, bias_rest, dtype=np.int64)
+    bias[5] = bias_5
+    beats = [{"index": 0, "re": fmt.max_int, "im": 0}] * 4
+    want = weights[:, 0] * 4 * fmt.max_int + bias
+    got = run_block(_readout_block(flames_params, bias, weights), [beats], emits=[1])
+    assert [got[0]["scores"][c] for c in range(layer.n_out)] == want.tolist()
+    assert got[0]["argmax"] == int(np.argmax(want))
 
 
 def test_event_pool_block_refuses_other_layers(flames_params):

@@ -69,7 +69,7 @@ class EventPoolReadout(wiring.Component):
       cycles of products, one multiply per clock on :class:`~hw.ecp5.multiplier.WideMultiplier`.
       The weights are in a ROM of one word per feature (its weights of every class), read once
       per feature and shifted one class per clock. Then the memories' 2 cycles, one register
-      stage and the multiplier's 4 cycles of latency, ``n_classes`` cycles of argmax, and the
+      stage and the multiplier's 4 cycles of latency, ``2 * n_classes`` cycles of argmax, and the
       scores beat (:attr:`finish_cycles` in all). Each pooled word is cleared after its last
       read.
     """
@@ -107,7 +107,7 @@ class EventPoolReadout(wiring.Component):
     @property
     def finish_cycles(self) -> int:
         """Cycles from taking a finish to offering the scores."""
-        return self._layer.n_in * self._layer.n_out + 3 + WideMultiplier.latency + self._layer.n_out + 2
+        return self._layer.n_in * self._layer.n_out + 3 + WideMultiplier.latency + 2 * self._layer.n_out + 2
 
     @property
     def mode_layout(self) -> data.StructLayout:
@@ -244,11 +244,16 @@ class EventPoolReadout(wiring.Component):
         with m.If(last_product):  # the last product lands: compare the classes next
             m.d.sync += [comparing.eq(1), compare_class.eq(0)]
 
-        # Argmax over the rotating scores, one class per cycle; the first index wins ties
-        # (strictly greater replaces).
+        # Argmax over the rotating scores, two cycles per class; the first index wins ties
+        # (strictly greater replaces). The first cycle compares the score's high and low halves
+        # with the best's into flag registers (two short carry chains, no wide compare into the
+        # best register); the second takes the score if it is greater and rotates the scores.
         candidate = scores[0]
+        low_bits = self.score_bits // 2
+        high_greater, high_equal, low_greater = Signal(), Signal(), Signal()
+        taking = Signal()  # the second cycle of a class
         first = compare_class == 0
-        m.d.comb += rotate.eq(product_valid | (comparing & (compare_class < n_classes)))
+        m.d.comb += rotate.eq(product_valid | (comparing & (compare_class < n_classes) & taking))
         with m.If(comparing):
             with m.If(compare_class == n_classes):
                 m.d.sync += comparing.eq(0)
@@ -256,9 +261,16 @@ class EventPoolReadout(wiring.Component):
                     m.d.sync += offering.eq(1)
                 with m.Else():
                     m.d.sync += sweeping.eq(0)
+            with m.Elif(~taking):
+                m.d.sync += [
+                    taking.eq(1),
+                    high_greater.eq(candidate[low_bits:].as_signed() > best[low_bits:].as_signed()),
+                    high_equal.eq(candidate[low_bits:] == best[low_bits:]),
+                    low_greater.eq(candidate[:low_bits] > best[:low_bits]),
+                ]
             with m.Else():
-                m.d.sync += compare_class.eq(compare_class + 1)
-                with m.If(first | (candidate > best)):
+                m.d.sync += [taking.eq(0), compare_class.eq(compare_class + 1)]
+                with m.If(first | high_greater | (high_equal & low_greater)):
                     m.d.sync += [best.eq(candidate), best_index.eq(compare_class)]
 
         m.d.comb += [
