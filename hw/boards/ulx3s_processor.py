@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Elaboratable, Module, Mux, Signal, unsigned
 from amaranth.lib import data, io, stream, wiring
-from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from golden.network import NetworkParams
@@ -55,6 +55,7 @@ from hw.link.uart import UARTRx, UARTTx
 from hw.pll_ecp5 import PLLConfig
 from hw.processor.network import FLAMES_TAIL, NetworkProcessor, is_flames
 from hw.processor.time_bins import STEP_BITS
+from hw.streams import StreamRegister
 
 __all__ = ["link_geometry", "spike_layer_indices", "FramedProcessor", "ProcessorLink", "ULX3SProcessorTop"]
 
@@ -143,9 +144,10 @@ class FramedProcessor(wiring.Component):
         frame's command is offered to the processor 4 cycles after its last byte when the
         decoder's command FIFO is empty.
     o : ``Out(stream.Signature(8))``
-        Board-to-host frame bytes (SCORES, STATUS, SPIKE); honours backpressure. A frame's
-        ``SYNC`` is valid 1 cycle after the encoder took its result (the processor's scores,
-        a pending STATUS, a queued spike).
+        Board-to-host frame bytes (SCORES, STATUS, SPIKE); honours backpressure. The chosen
+        result (the processor's scores, a pending STATUS, a queued spike) passes a register stage
+        (:class:`hw.streams.StreamRegister`) on its way to the encoder: with the encoder idle, a
+        frame's ``SYNC`` is valid 2 cycles after its result was taken.
     samples_done : ``Out(32)``
         Samples finished (END_OF_SAMPLE or RESET), saturating.
     clipped_scores : ``Out(32)``
@@ -183,8 +185,13 @@ class FramedProcessor(wiring.Component):
         m.submodules.decoder = decoder = self.decoder
         m.submodules.encoder = encoder = self.encoder
         m.submodules.processor = proc = self.processor
-        m.submodules.emit_flags = flags = SyncFIFO(width=1, depth=4)
+        # One flag per finished sample (send its scores?), read from the FIFO's output register.
+        m.submodules.emit_flags = flags = SyncFIFOBuffered(width=1, depth=4)
+        # The chosen result is registered before the encoder: the choice (flags, spike heads,
+        # status) and the scores' clipping stay off the encoder's body register.
+        m.submodules.result_register = result = StreamRegister(encoder.i.payload.shape())
         wiring.connect(m, wiring.flipped(self.i), decoder.i)
+        wiring.connect(m, result.o, encoder.i)
         wiring.connect(m, encoder.o, wiring.flipped(self.o))
 
         # Commands -> processor (plain expressions throughout: known from time 0 in Verilog sims).
@@ -258,17 +265,17 @@ class FramedProcessor(wiring.Component):
         scores = proc.o_scores
         scores_go = Signal()
         m.d.comb += scores_go.eq(scores.valid & ~any_current)
-        send_scores = scores_go & flags.r_data
+        send_scores = scores_go & flags.r_rdy & flags.r_data
         # STATUS waits for the SCORES of every sample finished before its READ_STATUS (no entry
         # left in ``flags``), so its counters include all of their spikes_dropped.
-        send_status = ~send_scores & status_pending & ~flags.r_rdy
+        send_status = ~send_scores & status_pending & (flags.level == 0)
         send_spike = ~send_scores & ~send_status & any_current
         # The lowest chosen layer with a current spike goes first (Mux chains, no comb processes:
         # Verilog simulators know them from time 0).
         spike_body = Signal(SPIKE_LAYOUT)
         earlier_current = Const(0, 1)
         for k, fifo, head, current in heads:
-            m.d.comb += fifo.r_en.eq(current & ~earlier_current & send_spike & encoder.i.ready)
+            m.d.comb += fifo.r_en.eq(current & ~earlier_current & send_spike & result.i.ready)
             earlier_current = earlier_current | current
         layer_sel, neuron_sel, step_sel = Const(0, 8), Const(0, 16), Const(0, STEP_BITS)
         for k, fifo, head, current in reversed(heads):
@@ -290,26 +297,26 @@ class FramedProcessor(wiring.Component):
             clipped.append(too_low | too_high)
             m.d.comb += scores_body.scores[k].eq(Mux(too_low, SCORE_MIN, Mux(too_high, SCORE_MAX, value)))
         m.d.comb += [
-            encoder.i.valid.eq(send_scores | send_status | send_spike),
-            encoder.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES,
+            result.i.valid.eq(send_scores | send_status | send_spike),
+            result.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES,
                                           Mux(send_status, ResultKind.STATUS, ResultKind.SPIKE))),
-            encoder.i.payload.body.as_value().eq(Mux(send_scores, scores_body.as_value(),
+            result.i.payload.body.as_value().eq(Mux(send_scores, scores_body.as_value(),
                                                      Mux(send_status, status_body.as_value(),
                                                          spike_body.as_value()))),
             # A sample's scores (sent or, after RESET, discarded) wait for its queued spikes.
-            scores.ready.eq(~any_current & Mux(flags.r_data, encoder.i.ready, 1)),
+            scores.ready.eq(~any_current & flags.r_rdy & Mux(flags.r_data, result.i.ready, 1)),
             flags.r_en.eq(scores.valid & scores.ready),
         ]
         with m.If(cmd.valid & cmd.ready & is_status):
             m.d.sync += status_pending.eq(1)
-        with m.If(send_status & encoder.i.ready):
+        with m.If(send_status & result.i.ready):
             m.d.sync += status_pending.eq(0)
 
         with m.If(scores.valid & scores.ready):
             m.d.sync += scored_tag.eq(scored_tag + 1)
         count_saturating(m, self.samples_done, scores.valid & scores.ready)
         n_clipped = sum((c.as_unsigned() for c in clipped), Const(0, range(n + 1)))
-        count_saturating(m, self.clipped_scores, n_clipped, when=send_scores & encoder.i.ready)
+        count_saturating(m, self.clipped_scores, n_clipped, when=send_scores & result.i.ready)
         saturation = [proc.current_saturation[k] != 0 for k in range(len(self.params.layers))]
         saturation += [proc.neuron_saturation[k] != 0 for k in range(len(self.params.layers))]
         any_sat = Const(0, 1)
