@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -64,14 +66,47 @@ def write_results(name: str, rows: list[dict], meta: dict | None = None, columns
     return path
 
 
-def write_fit_results(name: str, rows: list[dict], *, variant: str, clock_mhz: float, seed: int, columns: list[str],
-                      **meta) -> int:
+def write_fit_results(name: str, rows: list[dict], *, variant: str, clock_mhz: float, seed: int | list[int],
+                      columns: list[str], **meta) -> int:
     """:func:`write_results` for a table of ULX3S fit builds (the board, device, requested clock
-    and seed go into its meta beside ``meta``); returns the command's exit status: 0 when every
+    and seed or seeds go into its meta beside ``meta``); returns the command's exit status: 0 when every
     row met timing, 1 otherwise."""
     meta = {"board": "ulx3s", "device": ulx3s_platform(variant).device, "clock_mhz": clock_mhz, "seed": seed, **meta}
     write_results(name, rows, meta=meta, columns=columns)
     return 0 if all(row.get("met") for row in rows) else 1
+
+
+def summarise_seeds(rows: list[dict], keys: tuple[str, ...]) -> list[dict]:
+    """Per design (the row columns ``keys`` name it): the median, lowest and highest Fmax over its
+    seeds, the spread (highest minus lowest) and how many seeds met the clock. A failed build (no
+    Fmax) counts as not met and stays out of the statistics."""
+    summary = []
+    for design in dict.fromkeys(tuple(row[key] for key in keys) for row in rows):
+        mine = [row for row in rows if tuple(row[key] for key in keys) == design]
+        fmax = [row["fmax_mhz"] for row in mine if row["fmax_mhz"] is not None]
+        summary.append({
+            **dict(zip(keys, design)),
+            "seeds": ",".join(str(row["seed"]) for row in mine),
+            "target_mhz": mine[0]["target_mhz"],
+            "fmax_median_mhz": round(statistics.median(fmax), 2) if fmax else None,
+            "fmax_min_mhz": min(fmax, default=None),
+            "fmax_max_mhz": max(fmax, default=None),
+            "spread_mhz": round(max(fmax) - min(fmax), 2) if fmax else None,
+            "met": f"{sum(bool(row['met']) for row in mine)}/{len(mine)}",
+        })
+    return summary
+
+
+def run_builds(build, tasks: list[tuple], *, jobs: int, record) -> None:
+    """``record(build(*task))`` for every task: in order with ``jobs`` 1, else ``jobs`` builds side
+    by side (each build is single-threaded), recorded as they finish."""
+    if jobs <= 1:
+        for task in tasks:
+            record(build(*task))
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for future in as_completed([pool.submit(build, *task) for task in tasks]):
+            record(future.result())
 
 
 def build_failure(error: Exception) -> str:

@@ -4,9 +4,11 @@ Each row is one full Yosys -> nextpnr build of :func:`hw.boards.core_fit.CoreFit
 the PLL that makes the requested clock, and :class:`hw.boards.stimulus.NeuronStimulus` (an LFSR
 and a neuron counter on the input, every output folded into one register driving LED 0), so
 what the report counts is the core plus a few dozen LUTs and flip-flops of stimulus. Rows are
-built one after another (each takes minutes on a small machine). Results go to
-``build/bench/core_fit.json``; each build's files and ``report.md`` stay in
-``build/core_fit/<core>-<n>/``.
+built one after another (each takes minutes on a small machine), or ``--jobs`` side by side.
+Fmax moves with placement: ``--seeds 1 2 3`` builds each core and size once per nextpnr seed and
+adds a summary row per core and size (median, lowest, highest, spread, seeds meeting the clock).
+Results go to ``build/bench/core_fit.json``; each build's files and ``report.md`` stay in
+``build/core_fit/<core>-<n>-seed<seed>/``.
 
 Every spiking kind of the registry (:mod:`golden.kinds`) with default-network parameters joins the
 table; its core comes from :func:`hw.cores.core_classes`.
@@ -15,10 +17,11 @@ table; its core comes from :func:`hw.cores.core_classes`.
 from __future__ import annotations
 
 import argparse
+import functools
 
 import numpy as np
 
-from bench.common import FIT_ROOT, build_failure, build_fit, write_fit_results
+from bench.common import FIT_ROOT, build_failure, build_fit, format_table, run_builds, summarise_seeds, write_fit_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from golden.kinds import network_kinds
 from golden.network import default_hidden_kinds
@@ -28,7 +31,9 @@ from hw.cores import core_classes
 
 NEURON_COUNTS = (256, 1024, 4096)
 QUICK_NEURON_COUNTS = (256,)
-COLUMNS = ["core", "n_neurons", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met", "build_s", "limit"]
+SUMMARY_COLUMNS = ["core", "n_neurons", "seeds", "target_mhz", "fmax_median_mhz", "fmax_min_mhz", "fmax_max_mhz",
+                   "spread_mhz", "met"]
+COLUMNS = ["core", "n_neurons", "seed", "LUT4", "FF", "MULT18X18D", "DP16KD", "fmax_mhz", "target_mhz", "met", "build_s", "limit"]
 
 
 def build_core(name: str, n_neurons: int):
@@ -43,13 +48,18 @@ def build_core(name: str, n_neurons: int):
 CORES = default_hidden_kinds()
 
 
-def fit_row(name: str, n_neurons: int, *, clock_hz: float, variant: str, seed: int) -> dict:
-    """Build one core at one size; returns its table row."""
+def fit_row(name: str, n_neurons: int, seed: int, *, clock_hz: float, variant: str) -> dict:
+    """Build one core at one size with one placement seed; returns its table row (a failed build:
+    no Fmax, not met, the error in ``limit``)."""
     core, narrow_current_bits = build_core(name, n_neurons)
-    _, row = build_fit(lambda pll_config: CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll_config),
-                       FIT_ROOT / f"{name}-{n_neurons}", design=f"{name} n_neurons={n_neurons} (core fit)",
-                       clock_hz=clock_hz, variant=variant, seed=seed)
-    return {"core": name, "n_neurons": n_neurons, **row}
+    try:
+        _, row = build_fit(
+            lambda pll_config: CoreFitTop(core, narrow_current_bits=narrow_current_bits, pll_config=pll_config),
+            FIT_ROOT / f"{name}-{n_neurons}-seed{seed}", design=f"{name} n_neurons={n_neurons} (core fit)",
+            clock_hz=clock_hz, variant=variant, seed=seed)
+    except BuildError as error:
+        row = {"fmax_mhz": None, "target_mhz": clock_hz / 1e6, "met": False, "limit": build_failure(error)}
+    return {"core": name, "n_neurons": n_neurons, "seed": seed, **row}
 
 
 def main(argv=None) -> int:
@@ -63,22 +73,34 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--clock-mhz", type=positive_float, default=100.0, metavar="F", help="target clock (default: %(default)g)")
     parser.add_argument("--variant", type=ulx3s_variant, default="85F", help="ULX3S variant (default: %(default)s)")
-    parser.add_argument("--seed", type=non_negative_int, default=1, help="nextpnr placement seed (default: %(default)s)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, default=[1], metavar="SEED",
+                        help="nextpnr placement seeds (default: 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="builds side by side (default: 1)")
     args = parser.parse_args(argv)
     counts = args.neurons or (QUICK_NEURON_COUNTS if args.quick else NEURON_COUNTS)
-
+    tasks = [(name, n_neurons, seed) for seed in args.seeds for name in args.cores for n_neurons in counts]
+    summarise = functools.partial(summarise_seeds, keys=("core", "n_neurons"))
     rows = []
-    for name in args.cores:
-        for n_neurons in counts:
-            try:
-                rows.append(fit_row(name, n_neurons, clock_hz=args.clock_mhz * 1e6, variant=args.variant, seed=args.seed))
-            except BuildError as error:
-                rows.append({"core": name, "n_neurons": n_neurons, "limit": build_failure(error)})
-    return write_fit_results(
-        "core_fit", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seed, columns=COLUMNS,
-        what="core + EHXPLLL + NeuronStimulus (32-bit LFSR, neuron counter, output XOR to one LED)",
-        lut4="nextpnr TRELLIS_COMB cells (a CCU2C carry cell counts as two)",
-    )
+    status = 0
+
+    def record(row: dict) -> None:
+        nonlocal status
+        rows.append(row)
+        rows.sort(key=lambda r: (args.cores.index(r["core"]), r["n_neurons"], args.seeds.index(r["seed"])))
+        status = write_fit_results(
+            "core_fit", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seeds, columns=COLUMNS,
+            summary=summarise(rows),
+            what="core + EHXPLLL + NeuronStimulus (32-bit LFSR, neuron counter, output XOR to one LED)",
+            lut4="nextpnr TRELLIS_COMB cells (a CCU2C carry cell counts as two)",
+        )
+
+    run_builds(functools.partial(fit_row, clock_hz=args.clock_mhz * 1e6, variant=args.variant), tasks,
+               jobs=args.jobs, record=record)
+    if len(args.seeds) > 1:
+        print()
+        print(format_table(summarise(rows), SUMMARY_COLUMNS))
+    return status
+
 
 if __name__ == "__main__":
     raise SystemExit(run_main(main))

@@ -19,11 +19,10 @@ single-threaded).
 from __future__ import annotations
 
 import argparse
-import statistics
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import functools
 from pathlib import Path
 
-from bench.common import build_failure, build_fit, format_table, write_fit_results
+from bench.common import build_failure, build_fit, format_table, run_builds, summarise_seeds, write_fit_results
 from golden.cli import non_negative_int, positive_float, positive_int, run_main, ulx3s_variant
 from hw.bitstream import DEFAULT_ROUTER, ROUTERS, BuildError
 from hw.boards.ulx3s_processor import ULX3SProcessorTop
@@ -64,25 +63,6 @@ def build_row(network: str, seed: int, *, clock_mhz: float, variant: str, router
     return {"network": network, "seed": seed, **row}
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Per network: median, lowest and highest Fmax over its seeds, the spread, seeds meeting timing."""
-    summary = []
-    for network in dict.fromkeys(row["network"] for row in rows):
-        mine = [row for row in rows if row["network"] == network]
-        fmax = [row["fmax_mhz"] for row in mine if row["fmax_mhz"] is not None]
-        summary.append({
-            "network": network,
-            "seeds": ",".join(str(row["seed"]) for row in mine),
-            "target_mhz": mine[0]["target_mhz"],
-            "fmax_median_mhz": round(statistics.median(fmax), 2) if fmax else None,
-            "fmax_min_mhz": min(fmax, default=None),
-            "fmax_max_mhz": max(fmax, default=None),
-            "spread_mhz": round(max(fmax) - min(fmax), 2) if fmax else None,
-            "met": f"{sum(bool(row['met']) for row in mine)}/{len(mine)}",
-        })
-    return summary
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fmax", description=__doc__.split("\n\n")[0])
     parser.add_argument("--networks", nargs="+", choices=list(NETWORKS), default=["default", "rlif"],
@@ -99,20 +79,17 @@ def main(argv=None) -> int:
     options = {"clock_mhz": args.clock_mhz, "variant": args.variant, "router": args.router}
     rows = []
 
-    def record(row: dict) -> int:
+    summarise = functools.partial(summarise_seeds, keys=("network",))
+    status = 0
+
+    def record(row: dict) -> None:
+        nonlocal status
         rows.append(row)
         rows.sort(key=lambda r: (args.networks.index(r["network"]), args.seeds.index(r["seed"])))
-        return write_fit_results("fmax", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seeds,
-                                 columns=COLUMNS, summary=summarise(rows), router=args.router)
+        status = write_fit_results("fmax", rows, variant=args.variant, clock_mhz=args.clock_mhz, seed=args.seeds,
+                                   columns=COLUMNS, summary=summarise(rows), router=args.router)
 
-    if args.jobs <= 1:
-        for network, seed in tasks:
-            status = record(build_row(network, seed, **options))
-    else:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(build_row, network, seed, **options) for network, seed in tasks]
-            for future in as_completed(futures):
-                status = record(future.result())
+    run_builds(functools.partial(build_row, **options), tasks, jobs=args.jobs, record=record)
     print()
     print(format_table(summarise(rows), SUMMARY_COLUMNS))
     return status

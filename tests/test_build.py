@@ -602,15 +602,15 @@ def test_a_core_too_large_is_refused_before_elaboration(tmp_path, capsys):
     assert "at most 34816 neurons fit" in capsys.readouterr().err and not out.exists()
 
 
-def test_fmax_bench_summarises_each_network_over_its_seeds():
-    """bench.fmax: median, lowest, highest, spread and met count per network; a failed build
-    (no Fmax) counts as not met and stays out of the statistics."""
-    from bench.fmax import summarise
+def test_fit_benches_summarise_each_design_over_its_seeds():
+    """bench.fmax and bench.core_fit: median, lowest, highest, spread and met count per design; a
+    failed build (no Fmax) counts as not met and stays out of the statistics."""
+    from bench.common import summarise_seeds
 
     rows = [{"network": "default", "seed": seed, "fmax_mhz": fmax, "target_mhz": 100.0, "met": met}
             for seed, fmax, met in ((1, 104.5, True), (2, 97.25, False), (3, 101.0, True))]
     rows.append({"network": "rlif", "seed": 1, "fmax_mhz": None, "target_mhz": 100.0, "met": False})
-    default, rlif = summarise(rows)
+    default, rlif = summarise_seeds(rows, ("network",))
     assert default == {"network": "default", "seeds": "1,2,3", "target_mhz": 100.0, "fmax_median_mhz": 101.0,
                        "fmax_min_mhz": 97.25, "fmax_max_mhz": 104.5, "spread_mhz": 7.25, "met": "2/3"}
     assert rlif["fmax_median_mhz"] is None and rlif["met"] == "0/1"
@@ -638,3 +638,27 @@ def test_fmax_bench_goes_seed_by_seed_and_keeps_the_rows_of_each_build(tmp_path,
     saved = json.loads((tmp_path / "fmax.json").read_text())
     assert [(r["network"], r["seed"]) for r in saved["rows"]] == [("rlif", 1), ("rlif", 2), ("default", 1), ("default", 2)]
     assert [(s["network"], s["met"]) for s in saved["meta"]["summary"]] == [("rlif", "1/2"), ("default", "1/2")]
+
+
+def test_core_fit_bench_builds_every_core_size_and_seed_and_summarises_each_core_size(tmp_path, monkeypatch):
+    """bench.core_fit --seeds: one build per core, size and seed, rows in core, size, seed order in
+    its JSON, a summary row per core and size; the exit status is 1 when a build missed the clock."""
+    import bench.common
+
+    monkeypatch.setattr(bench.common, "BENCH_DIR", tmp_path)
+    built = []
+
+    def fake_fit_row(name, n_neurons, seed, *, clock_hz, variant):
+        built.append((name, n_neurons, seed))
+        return {"core": name, "n_neurons": n_neurons, "seed": seed, "fmax_mhz": 140.0 + seed,
+                "target_mhz": clock_hz / 1e6, "met": seed != 1}
+
+    monkeypatch.setattr(core_fit, "fit_row", fake_fit_row)
+    cores = list(core_fit.CORES)[:2]
+    assert core_fit.main(["--cores", *cores, "--neurons", "256", "1024", "--seeds", "1", "2", "--clock-mhz", "142"]) == 1
+    assert len(built) == 8 and {seed for *_, seed in built[:4]} == {1}
+    saved = json.loads((tmp_path / "core_fit.json").read_text())
+    assert [(r["core"], r["n_neurons"], r["seed"]) for r in saved["rows"]] == [
+        (core, n, seed) for core in cores for n in (256, 1024) for seed in (1, 2)]
+    assert [(s["core"], s["n_neurons"], s["fmax_median_mhz"], s["met"]) for s in saved["meta"]["summary"]] == [
+        (core, n, 141.5, "1/2") for core in cores for n in (256, 1024)]

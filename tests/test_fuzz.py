@@ -334,7 +334,7 @@ COMMANDS = {
                               "--seed", "--max-events-per-step", "--force"],
     "golden.nir": ["import", "export", "--out", "--dt", "--source", "--calibrate", "--bin-ticks", "--device",
                    "--force"],
-    "bench.core_fit": ["--quick", "--cores", "--neurons", "--clock-mhz", "--variant", "--seed"],
+    "bench.core_fit": ["--quick", "--cores", "--neurons", "--clock-mhz", "--variant", "--seeds", "--jobs"],
     "bench.processor": ["--networks", "--lanes", "--clock-mhz", "--fit", "--fit-lanes", "--cores", "--jobs",
                         "--variant", "--seed", "--router", "--lut-mapper", "--no-sim"],
     "bench.sahippo_core": ["--states", "--channels", "--dt-max", "--clock-mhz", "--variant", "--seed", "--router"],
