@@ -8,7 +8,9 @@ import torch
 
 from golden.flames import FlamesConfig, FlamesFSDD, export_flames, flames_network
 from golden.network import run_network
+from golden.event_pool import SCORE_EXTRA_BITS
 from hw.processor.event_pool import EventPoolReadout
+from hw.processor.time_bins import STEP_BITS
 from sim.stream import SimStreamSink, SimStreamSource, run_simulation
 
 
@@ -45,6 +47,13 @@ def run_block(dut, samples, *, emits, idle_prob=0.0, backpressure=0.0):
 
     run_simulation(dut, [drive], background=[sink.run])
     return scores
+
+
+def test_pooled_sums_hold_a_sample_of_the_most_steps_the_processor_counts(flames_params):
+    """A pooled sum adds one word per step: its width (the fit check's too) covers the step counter's range."""
+    readout = EventPoolReadout(flames_params.layers[-1])
+    assert SCORE_EXTRA_BITS >= STEP_BITS
+    assert readout.pool_bits == flames_params.layers[-1].neuron.input_fmt.width + SCORE_EXTRA_BITS
 
 
 def test_event_pool_block_matches_golden_scores(flames_params):

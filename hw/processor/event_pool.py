@@ -19,7 +19,6 @@ from golden.network import LayerParams
 from hw.arith import any_of, index_bits
 from hw.ecp5.multiplier import WideMultiplier
 from hw.memories import parameter_memory, state_memory
-from hw.processor.time_bins import STEP_BITS
 
 __all__ = ["EventPoolReadout"]
 
@@ -49,7 +48,7 @@ class EventPoolReadout(wiring.Component):
     -------
     i : ``In(stream.Signature({index, re: input_fmt, im: input_fmt}))``
         One posted complex mode: ``index`` is ``k``. A word may come any number of times up to
-        ``2**STEP_BITS - 1`` per sample (the SA-HiPPO layer posts it once per step with an event).
+        ``2**STEP_BITS - 1`` per sample (:data:`hw.processor.time_bins.STEP_BITS`) (the SA-HiPPO layer posts it once per step with an event).
     i_finish : ``In(stream.Signature({emit}))``
         The sample ended: taken once every mode beat before it has been added; with ``emit``
         the scores are offered, without it they are dropped. Either way ``P`` and the scores
@@ -96,8 +95,9 @@ class EventPoolReadout(wiring.Component):
 
     @property
     def pool_bits(self) -> int:
-        """Signed width of a pooled sum: ``input_fmt`` plus :data:`STEP_BITS` (a word per step)."""
-        return self._layer.neuron.input_fmt.width + STEP_BITS
+        """Signed width of a pooled sum: ``input_fmt`` plus ``SCORE_EXTRA_BITS`` (one word per step,
+        at most ``2**STEP_BITS`` steps a sample; the fit check counts the same width)."""
+        return self._layer.neuron.input_fmt.width + SCORE_EXTRA_BITS
 
     @property
     def score_bits(self) -> int:
