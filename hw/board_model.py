@@ -200,8 +200,8 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     accumulator adds per cycle, at most one event per 2 cycles through the time bins); each spike
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
     layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES` and the largest
-    drain's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 5 with a per-row
-    scale). The layers overlap in hardware, which this sum ignores. Against the processor in
+    drain's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 1 to 6, 5 with a
+    per-row scale). The layers overlap in hardware, which this sum ignores. Against the processor in
     amaranth.sim (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD
     networks at 8 lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of
     neurons, where the overlap is a larger share, about 30 % high.

@@ -218,7 +218,7 @@ def test_board_time_estimate_follows_the_simulated_processor(network):
 
 def test_board_time_estimate_of_a_batch_and_of_a_row_scale():
     """A batch's estimate is the mean of its samples' (rounded); a per-row scale adds its drain's
-    5 extra stages once per step (hw.processor.synapse.drain_extra_stages), the same trace
+    extra stages once per step (hw.processor.synapse.drain_extra_stages), the same trace
     without it does not."""
     params = mixed_format_network(4, max_events_per_step=40)
     counts = np.random.default_rng(1).integers(0, 2, (3, 6, params.n_inputs))
@@ -227,6 +227,8 @@ def test_board_time_estimate_of_a_batch_and_of_a_row_scale():
     assert estimate_cycles(params, batch) == round(np.mean(each))
     first = params.layers[0]
     unscaled = replace(params, layers=[replace(first, row_scale_q=None, row_scale_fmt=None), *params.layers[1:]])
-    # Layer 1 shifts right (1 extra stage), the unscaled layer 0 left (none): 5 - 1 more per step.
-    assert params.layers[1].current_shift == 1 and unscaled.layers[0].current_shift < 0
-    assert estimate_cycles(params, batch) - estimate_cycles(unscaled, batch) == (5 - 1) * 6
+    # The scaled layer 0 shifts right (6 extra stages), unscaled it shifts left (1); layer 1 shifts
+    # right (2): 6 - 2 more per step.
+    assert params.layers[0].current_shift > 0 and unscaled.layers[0].current_shift < 0
+    assert params.layers[1].current_shift == 1
+    assert estimate_cycles(params, batch) - estimate_cycles(unscaled, batch) == (6 - 2) * 6

@@ -34,12 +34,12 @@ __all__ = ["drain_extra_stages", "synapse_command_layout", "weight_bank_depth", 
 
 
 def drain_extra_stages(scaled: bool, shift: int) -> int:
-    """Drain stages of a synapse stage beyond an unscaled, unshifted layer's: 5 with a per-row
-    scale (a register of ``acc + bias``, the :class:`~hw.ecp5.Multiplier` pipeline, a register
-    of the summed partial products), 1 for a right shift (``shift > 0``), else 0."""
-    if scaled:
-        return 1 + Multiplier.latency + 1
-    return 1 if shift > 0 else 0
+    """Drain stages of a synapse stage beyond the read of the accumulator and bias words: a
+    register of ``acc + bias`` (1); with a per-row scale the :class:`~hw.ecp5.Multiplier`
+    pipeline and a register of the summed partial products (4 more); with a right shift
+    (``shift > 0``) a register of the rounded shift (1 more). The saturation then takes a
+    register to a register: 1, 2, 5 or 6."""
+    return 1 + (Multiplier.latency + 1 if scaled else 0) + (1 if shift > 0 else 0)
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -86,12 +86,11 @@ class SynapseStage(wiring.Component):
       lane outputs, and the row is cleared to zero. One row per cycle while the lane outputs are
       ready. :attr:`closed` pulses for one cycle when the close is accepted and :attr:`last`
       holds the accepted command's ``last`` flag. The drain's extra stages
-      (:attr:`drain_extra_stages`): none for an unscaled layer whose shift is at most 0 (a left
-      shift is wiring); one register of ``acc + bias`` before the rounding adder for an
-      unscaled layer with a right shift; for a scaled layer that register, the
+      (:attr:`drain_extra_stages`): a register of ``acc + bias``; for a scaled layer then the
       :class:`~hw.ecp5.Multiplier` pipeline (3; per lane ``ceil(acc_bits / 18)`` MULT18X18D,
       the sum cut into 18-bit slices beside the unsigned scale) and a register of the summed
-      partial products (5 in all). The scale ROM holds one word of ``lanes`` scales per row,
+      partial products; for a right shift then a register of the rounded shift (a left shift
+      is wiring): 1, 2, 5 or 6 stages, so the saturation's compares always start from a register. The scale ROM holds one word of ``lanes`` scales per row,
       read with the bias.
     * **Branches** (``branches`` given): each accumulator word holds ``D`` sums per lane
       (branch ``d`` of lane ``l`` at ``l * D + d``); an event on input ``j`` adds its weight to
@@ -414,8 +413,9 @@ class SynapseStage(wiring.Component):
             return regs
 
         shift = self._shift
-        if self._scaled or shift > 0:
-            # acc + bias fits acc_bits (NetworkParams sizes it for the biased sum).
+        if not self._branched:
+            # acc + bias fits acc_bits (NetworkParams sizes it for the biased sum); registered, so
+            # the adder's carry chain and the saturation's compares are never in one cycle.
             values = registered("biased_sum", acc_shape, values)
             if self._scaled:
                 scale_rd = parameter_memory(m, "row_scale_mem", shape=data.ArrayLayout(layer.row_scale_fmt.shape(), lanes),
@@ -430,6 +430,12 @@ class SynapseStage(wiring.Component):
                 stage_valid, stage_row = next_stage(f"scale_{k}")
             values = registered("scaled_sum", signed(layer.scaled_bits), [sum_shifted(p) for p in parts])
             stage_valid, stage_row = next_stage("scaled")
+        if not self._branched:
+            values = [round_shift(value, shift) for value in values]  # a left shift is wiring
+            if shift > 0:
+                # The rounding adder of a right shift in a stage of its own, before the saturation.
+                values = registered("shifted_sum", values[0].shape(), values)
+                stage_valid, stage_row = next_stage("shifted")
         with m.If(step & ~issuing & ~any_of(stage_valids)):
             m.d.sync += self.draining.eq(0)
 
@@ -438,7 +444,7 @@ class SynapseStage(wiring.Component):
             if self._branched:
                 lane_values = [acc_word[lane * n_branches + d] for d in range(n_branches)]
             else:
-                lane_values = [round_shift(values[lane], shift)]
+                lane_values = [values[lane]]
             words = [saturate(value, fmt) for value, fmt in zip(lane_values, self._fields.values())]
             present = Signal(name=f"present_{lane}")
             m.d.comb += present.eq((stage_row * lanes + lane) < layer.n_out)
