@@ -25,8 +25,8 @@ from amaranth.lib.wiring import In, Out
 from golden.fit import weight_bank_depth
 from golden.fixed import round_shift
 from golden.network import LayerParams
-from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bits, saturate, sum_shifted, times_constant,
-                      tree_select)
+from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bits, pipelined_tree_select, saturate,
+                      sum_shifted, times_constant)
 from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
@@ -263,28 +263,30 @@ class SynapseStage(wiring.Component):
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
-        # of a row is issued with it (stage 0), the accumulator read one cycle later (stage 1),
-        # the sum is formed in stage 3, registered and written back in stage 4.
+        # of a row is issued with it (stage 0), its bank selected from stage 2 on in
+        # `select_latency + 1` levels, the accumulator read issued in stage `read`, the sum
+        # formed in stage `read + 2`, registered and written back in stage `read + 3`.
         busy = Signal()
         row = Signal(range(rows))
         weight_addr = Signal(range(max(2, len(weight_words))))
         bank_bits = (bank_depth - 1).bit_length()
         n_banks = len(weight_banks)
-        add_valid = Signal()
-        add_row = Signal(range(rows))
         add_bank = Signal(range(max(2, n_banks)))
-        add2_valid = Signal()
-        add2_row = Signal(range(rows))
         add2_bank = Signal(range(max(2, n_banks)))
-        add3_valid = Signal()
-        add3_row = Signal(range(rows))
+        # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
+        # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and enter the bank
+        # select, SELECT_WAYS banks per registered level (hw.arith.pipelined_tree_select); its
+        # last level is registered in `weight_in`, `select_latency + 1` cycles later.
+        selected, select_latency = pipelined_tree_select(m, add2_bank, [port.data for port in weight_banks],
+                                                         name="weight_select")
+        selected = data.View(weight_layout, selected)
+        read = 1 + select_latency
+        stages = read + 5
+        valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
+        at_row = [row] + [Signal(range(rows), name=f"add{k}_row") for k in range(1, stages)]
         weight_in = Signal(data.ArrayLayout(layer.weight_fmt.shape(), sums))
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
-        add4_valid = Signal()
-        add4_row = Signal(range(rows))
-        add5_valid = Signal()
-        add5_row = Signal(range(rows))
         older_sum = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
@@ -301,7 +303,7 @@ class SynapseStage(wiring.Component):
 
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
-        event_in_flight = busy | add_valid | add2_valid | add3_valid | add4_valid
+        event_in_flight = any_of(valid[:read + 4])
         m.d.comb += self.i.ready.eq(
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
@@ -309,8 +311,9 @@ class SynapseStage(wiring.Component):
         m.d.comb += self.closed.eq(accept & command.close)
 
         # Event path: issue one row per cycle from registers.
-        # With branches, the event's branch rides along its rows (stages 0 .. 2).
-        branch = [Signal(range(n_branches), name=f"branch_{k}") for k in range(3)] if n_branches > 1 else None
+        # With branches, the event's branch rides along its rows (stages 0 .. the select's last level).
+        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + select_latency)]
+                  if n_branches > 1 else None)
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
             if branch:
@@ -320,30 +323,23 @@ class SynapseStage(wiring.Component):
                 m.d.sync += busy.eq(0)
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
-        # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
-        # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and the bank is
-        # selected into a register. The accumulator word, read a stage later, leaves its output
-        # register in stage 3: every operand of the adder is a register. The sum is registered
-        # (`last_sum`, stage 4) and written from that register, so the block RAM's output and
-        # input are never on one path. The write of a row lands three cycles after its
-        # accumulator read, so a read issued one to three cycles after a read of the same row
-        # misses that write (or, issued at the edge of the write, reads an undefined word): the
-        # newest such sum is forwarded.
-        m.d.sync += [
-            add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
-            add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
-            add3_valid.eq(add2_valid), add3_row.eq(add2_row),
-            add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            add5_valid.eq(add4_valid), add5_row.eq(add4_row),
-            last_sum.eq(add_sum), older_sum.eq(last_sum),
-        ]
+        # The accumulator word, read in stage `read`, leaves its output register in stage
+        # `read + 2` with the selected weights: every operand of the adder is a register. The
+        # sum is registered (`last_sum`, stage `read + 3`) and written from that register, so
+        # the block RAM's output and input are never on one path. The write of a row lands
+        # three cycles after its accumulator read, so a read issued one to three cycles after a
+        # read of the same row misses that write (or, issued at the edge of the write, reads an
+        # undefined word): the newest such sum is forwarded.
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
+        m.d.sync += [at_row[k].eq(at_row[k - 1]) for k in range(1, stages)]
+        m.d.sync += [add_bank.eq(weight_addr >> bank_bits), add2_bank.eq(add_bank),
+                     last_sum.eq(add_sum), older_sum.eq(last_sum)]
         if branch:
-            m.d.sync += [branch[1].eq(branch[0]), branch[2].eq(branch[1])]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(branch, branch[1:])]
         # The selected weights, each into its event's branch (0 into the others).
-        selected = data.View(weight_layout, tree_select(add2_bank, [port.data for port in weight_banks]))
         for lane in range(lanes):
             for d in range(n_branches):
-                weight = Mux(branch[2] == d, selected[lane], 0) if branch else selected[lane]
+                weight = Mux(branch[-1] == d, selected[lane], 0) if branch else selected[lane]
                 m.d.sync += weight_in[lane * n_branches + d].eq(weight)
         for port in weight_banks:
             m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
@@ -353,9 +349,8 @@ class SynapseStage(wiring.Component):
         # ahead, `older_sum`), the newest first.
         forward = Signal()
         forward_sum = Signal(acc_layout)
-        one_ahead = add3_valid & (add3_row == add2_row)
-        two_ahead = add4_valid & (add4_row == add2_row)
-        three_ahead = add5_valid & (add5_row == add2_row)
+        one_ahead, two_ahead, three_ahead = (valid[read + k] & (at_row[read + k] == at_row[read + 1])
+                                             for k in (2, 3, 4))
         m.d.sync += [forward.eq(one_ahead | two_ahead | three_ahead),
                      forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
         acc_in = acc_rd.data
@@ -381,10 +376,10 @@ class SynapseStage(wiring.Component):
         # processes, so Verilog simulators know them from time 0).
         draining = self.draining
         m.d.comb += [
-            acc_rd.addr.eq(Mux(draining, drain_row, add_row)),
+            acc_rd.addr.eq(Mux(draining, drain_row, at_row[read])),
             acc_rd.en.eq(~draining | advance),
-            acc_wr.addr.eq(Mux(draining, read_row, add4_row)),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, add4_valid)),
+            acc_wr.addr.eq(Mux(draining, read_row, at_row[read + 3])),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, valid[read + 3])),
             acc_wr.data.eq(Mux(draining, 0, last_sum)),
         ]
 
