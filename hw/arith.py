@@ -17,9 +17,10 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
-__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_operands",
-           "biased_slices", "count_saturating", "index_bits", "operand_parts", "partial_products", "pipelined_tree_select",
-           "round_shift", "saturate", "select_stages", "SELECT_WAYS", "sum_shifted", "times_constant", "tree_select"]
+__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "SELECT_WAYS", "all_of", "any_of",
+           "biased_partial_operands", "biased_slices", "count_saturating", "index_bits", "operand_parts",
+           "partial_products", "pipelined_tree_select", "round_shift", "saturate", "select_stages", "sum_shifted",
+           "times_constant", "tree_select"]
 
 #: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
 COUNTER_MAX = (1 << COUNTER_WIDTH) - 1

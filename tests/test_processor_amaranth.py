@@ -146,7 +146,7 @@ def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     syn = SynapseStage(layer, lanes=lanes)
     words = n_in * syn.rows
     depth = weight_bank_depth(words, lanes * layer.weight_fmt.width)
-    assert -(-words // depth) == banks and select_stages(banks) == (2 if banks > 16 else 1)
+    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) == (2 if banks > 16 else 1)
     edges = [(k * depth) // syn.rows for k in (1, banks // 2, banks - 1)]
     steps = [[edges[0], edges[0] - 1, edges[0], edges[0] + 1, edges[0], edges[0] + 1],
              [edges[1] - 1, edges[1], edges[2], edges[2] - 1, edges[2], edges[1]],
@@ -156,6 +156,36 @@ def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     _check_synapse_currents(layer, syn, steps, got, saturation)
     got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=3, source_seed=4, idle_prob=0.3)
     _check_synapse_currents(layer, syn, steps, got, saturation)
+
+
+@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 1), (5600, 12, 4, 2)])
+def test_synapse_close_waits_for_the_bank_select(n_in, n_out, lanes, stages):
+    """A close right behind an event is accepted ``rows + 5 + select_stages`` cycles after it
+    (the class docstring's timing, and the per-step cost hw.board_model.estimate_cycles adds)."""
+    syn = SynapseStage(_layer(n_in, n_out, seed=1), lanes=lanes)
+    assert syn.select_stages == stages
+    taken = []
+
+    async def tb(ctx):
+        ctx.set(syn.close_allowed, 1)
+        for port in syn.o_current:
+            ctx.set(port.ready, 1)
+        cycle = 0
+        for close in (0, 1):
+            ctx.set(syn.i.payload, {"close": close, "last": 0, "index": n_in - 1})
+            ctx.set(syn.i.valid, 1)
+            ready = 0
+            while not ready:
+                _, _, ready = await ctx.tick().sample(syn.i.ready)
+                cycle += 1
+            taken.append(cycle)
+        ctx.set(syn.i.valid, 0)
+
+    sim = Simulator(syn)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert taken[1] - taken[0] == syn.rows + 5 + stages
 
 
 def _check_synapse_currents(layer, syn, steps, got, saturation):

@@ -25,12 +25,13 @@ from amaranth.lib.wiring import In, Out
 from golden.fit import weight_bank_depth
 from golden.fixed import round_shift
 from golden.network import LayerParams
-from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bits, pipelined_tree_select, saturate,
-                      sum_shifted, times_constant)
+from hw.arith import (COUNTER_WIDTH, SELECT_WAYS, all_of, any_of, count_saturating, index_bits, pipelined_tree_select,
+                      saturate, select_stages, sum_shifted, times_constant)
 from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
-__all__ = ["drain_extra_stages", "synapse_command_layout", "weight_bank_depth", "SynapseStage", "input_branch"]
+__all__ = ["bank_select_stages", "drain_extra_stages", "synapse_command_layout", "weight_bank_depth", "SynapseStage",
+           "input_branch"]
 
 
 def drain_extra_stages(scaled: bool, shift: int) -> int:
@@ -40,6 +41,15 @@ def drain_extra_stages(scaled: bool, shift: int) -> int:
     if scaled:
         return 1 + Multiplier.latency + 1
     return 1 if shift > 0 else 0
+
+
+def bank_select_stages(layer: LayerParams, lanes: int) -> int:
+    """Registered levels of a synapse stage's weight-bank select before its last level
+    (:func:`hw.arith.select_stages` of its bank count): 0 for up to SELECT_WAYS (4) banks, 1 up
+    to 16, 2 up to 64, 3 up to 256. Each adds a cycle to an event row's accumulate and to the
+    wait of a close behind an event."""
+    words = layer.n_in * -(-layer.n_out // lanes)
+    return select_stages(-(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width)))
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -71,17 +81,19 @@ class SynapseStage(wiring.Component):
       (the next event is accepted in the cycle the last row issues, so back-to-back events
       cost exactly ``rows`` cycles each). The weight memory is split into banks of one block
       RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered in its
-      block RAM's output register (``hw.memories``, ``output_register=True``), the bank is
-      selected a cycle later into a fabric register, and the accumulator row is read one cycle
-      after the weights, through its own output register, so both words meet in the adder.
-      A row's sum is formed from registered memory words, registered in fabric (so no path
+      block RAM's output register (``hw.memories``, ``output_register=True``), then the bank is
+      selected in levels of at most ``SELECT_WAYS`` (4) banks, each level into a fabric register
+      (:func:`hw.arith.pipelined_tree_select`: ``S =`` :attr:`select_stages` levels before the
+      last, 0 for up to 4 banks, 1 up to 16, 2 up to 64), and the accumulator row is read
+      ``1 + S`` cycles after the weights, through its own output register, so both words meet in
+      the adder. A row's sum is formed from registered memory words, registered in fabric (so no path
       runs from the block RAM's output through the adder back into its input) and written
       three cycles after its accumulator read; a read one to three cycles too early for the
       previous sum of its row takes that sum forwarded (the read port is not transparent: its
       data goes straight from the block RAM into its output register; a read at the edge of
       the write is undefined and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
-      row is in flight, up to 4 cycles after the last row issued): every row is read,
+      row is in flight, up to ``4 + S`` cycles after the last row issued): every row is read,
       ``sat(input_fmt, round_shift((acc + bias) * scale, shift))`` (counted) is offered on the
       lane outputs, and the row is cleared to zero. One row per cycle while the lane outputs are
       ready. :attr:`closed` pulses for one cycle when the close is accepted and :attr:`last`
@@ -132,10 +144,11 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles per event; a row's sum is written 5 cycles after its weight read is
-    issued. Close: ``rows + 3 + drain_extra_stages`` cycles from acceptance to the last row's
-    beats being valid when every lane output is ready; a lane output that stalls stops every
-    lane (the rows move together).
+    Event: ``rows`` cycles per event; a row's sum is written ``5 + S`` cycles after its weight
+    read is issued (``S =`` :attr:`select_stages`). Close: ``rows + 3 + drain_extra_stages``
+    cycles from acceptance to the last row's beats being valid when every lane output is ready; a
+    lane output that stalls stops every lane (the rows move together). A close waits for the
+    last event's rows: up to ``4 + S`` cycles after its last row issued.
     """
 
     def __init__(self, layer: LayerParams, *, lanes: int = 1, branches: dict | None = None):
@@ -200,6 +213,11 @@ class SynapseStage(wiring.Component):
     def drain_extra_stages(self) -> int:
         """Drain stages beyond an unscaled, unshifted layer's (see the class docstring)."""
         return drain_extra_stages(self._scaled, self._shift)
+
+    @property
+    def select_stages(self) -> int:
+        """Registered levels of the weight-bank select before its last (:func:`bank_select_stages`)."""
+        return bank_select_stages(self._layer, self._lanes)
 
     @property
     def row_bits(self) -> int:
@@ -278,7 +296,7 @@ class SynapseStage(wiring.Component):
         # select, SELECT_WAYS banks per registered level (hw.arith.pipelined_tree_select); its
         # last level is registered in `weight_in`, `select_latency + 1` cycles later.
         selected, select_latency = pipelined_tree_select(m, add2_bank, [port.data for port in weight_banks],
-                                                         name="weight_select")
+                                                         ways=SELECT_WAYS, name="weight_select")
         selected = data.View(weight_layout, selected)
         read = 1 + select_latency
         stages = read + 5
