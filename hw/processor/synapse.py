@@ -86,8 +86,8 @@ class SynapseStage(wiring.Component):
       (:func:`hw.arith.pipelined_tree_select`: ``S =`` :attr:`select_stages` levels before the
       last, 0 for up to 4 banks, 1 up to 16, 2 up to 64), and the accumulator row is read
       ``1 + S`` cycles after the weights, through its own output register, so both words meet in
-      the adder. A row's sum is formed from registered memory words, registered in fabric (so no path
-      runs from the block RAM's output through the adder back into its input) and written
+      the adder. A row's sum is formed from registered memory words, registered in fabric (so no
+      path runs from the block RAM's output through the adder back into its input) and written
       three cycles after its accumulator read; a read one to three cycles too early for the
       previous sum of its row takes that sum forwarded (the read port is not transparent: its
       data goes straight from the block RAM into its output register; a read at the edge of
