@@ -111,30 +111,41 @@ def select_stages(count: int, ways: int = SELECT_WAYS) -> int:
 
 def pipelined_tree_select(m, index, values, *, ways: int = SELECT_WAYS, name: str = "select"):
     """``values[index]`` in levels of at most ``ways``-way selects with a register (``m.d.sync``,
-    no reset) after every level but the last.
+    no reset) after every level but the last, for an ``index`` given one cycle before the
+    ``values`` it selects among (as a memory's read address comes before its data).
 
     Level ``k`` selects within consecutive groups of ``ways`` by the index's bits
-    ``k * log2(ways) ..``, and the index's remaining bits are registered alongside. Returns
-    ``(selected, latency)``: ``selected`` is a plain expression, a :func:`tree_select` of at
-    most ``ways`` registers, equal to ``values[index]`` of ``latency``
-    (:func:`select_stages`) cycles earlier; register it to close the last level. With at most
-    ``ways`` values it is ``tree_select(index, values)`` and ``latency`` is 0. The values have
-    one shape; an index beyond the last value selects one of the values."""
+    ``k * log2(ways) ..``. Each group takes them from a register of its own, loaded with them
+    where the index's higher bits pick the group and with 0 elsewhere: registers that differ, so
+    that synthesis keeps one per group (it merges equal flip-flops) and no index net reaches
+    every group. Returns ``(selected, latency)``: ``selected`` is a plain expression, a
+    :func:`tree_select` of at most ``ways`` registers by a register, equal to ``values[index]``
+    of ``latency`` (:func:`select_stages`) cycles earlier (``index`` of the cycle before those
+    values); register it to close the last level. With at most ``ways`` values ``latency`` is 0.
+    The values have one shape; an index beyond the last value selects one of the values."""
     if not isinstance(ways, int) or ways < 2 or ways & (ways - 1):
         raise ValueError(f"ways must be a power of two >= 2, not {ways!r}")
     bits = ways.bit_length() - 1
     values = [Value.cast(value) for value in values]
+    if len(values) == 1:
+        return values[0], 0
     index = Value.cast(index)
     latency = 0
     while len(values) > ways:
+        # `index` is one cycle ahead of `values`: each group's bits and the higher bits are
+        # registered alongside the values, the higher bits a cycle ahead of this level's output.
         groups = [values[k:k + ways] for k in range(0, len(values), ways)]
         registers = [Signal(values[0].shape(), reset_less=True, name=f"{name}_{latency}_{g}")
                      for g in range(len(groups))]
-        rest = Signal(max(1, len(index) - bits), reset_less=True, name=f"{name}_{latency}_index")
-        m.d.sync += [register.eq(tree_select(index[:bits], group)) for register, group in zip(registers, groups)]
-        m.d.sync += rest.eq(index[bits:])
-        values, index, latency = registers, rest, latency + 1
-    return tree_select(index, values), latency
+        local = [Signal(bits, reset_less=True, name=f"{name}_{latency}_index_{g}") for g in range(len(groups))]
+        higher = Signal(max(1, len(index) - bits), reset_less=True, name=f"{name}_{latency}_higher")
+        m.d.sync += [own.eq(Mux(index[bits:] == g, index[:bits], 0)) for g, own in enumerate(local)]
+        m.d.sync += higher.eq(index[bits:])
+        m.d.sync += [register.eq(tree_select(own, group)) for register, own, group in zip(registers, local, groups)]
+        values, index, latency = registers, higher, latency + 1
+    last = Signal(len(index), reset_less=True, name=f"{name}_{latency}_index")
+    m.d.sync += last.eq(index)
+    return tree_select(last, values), latency
 
 
 def times_constant(value, factor: int):

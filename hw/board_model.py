@@ -188,8 +188,8 @@ class BoardModel:
 def _close_extra_stages(layer, lanes: int) -> int:
     """Cycles ``layer``'s synapse adds to a step beyond an unscaled, unshifted one-level-select
     layer's: its :func:`~hw.processor.synapse.drain_extra_stages` (none for a kind with its own
-    layer rules: DH-LIF's branch sums have no scale and no shift) and the registered levels of
-    its weight-bank select (:func:`~hw.processor.synapse.bank_select_stages` at its
+    layer rules: DH-LIF's branch sums have no scale and no shift) and the cycles of its
+    weight-bank select (:func:`~hw.processor.synapse.bank_select_stages` at its
     ``min(lanes, n_out)`` lanes), which a close behind an event waits for. The FLAMES tail's
     layers have no synapse stage: 0."""
     if layer.kind in FLAMES_TAIL:
@@ -209,7 +209,7 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
     layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES` and the largest
     layer's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 5 with a per-row
-    scale; plus :func:`hw.processor.synapse.bank_select_stages`: 1 for 5 to 16 weight banks).
+    scale; plus :func:`hw.processor.synapse.bank_select_stages`: 2 for 5 to 16 weight banks).
     The layers overlap in hardware, which this sum ignores. Against the processor in amaranth.sim
     (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD networks at 8 lanes
     4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of neurons, where the overlap is

@@ -138,15 +138,15 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
 
 @pytest.mark.parametrize("n_in,n_out,lanes,banks", [(4500, 4, 4, 5), (3000, 8, 4, 6), (5600, 12, 4, 17)])
 def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
-    """Weight memories of 5 to 17 banks (one or two registered levels of the pipelined bank
-    select): events back to back on the same rows (one, two and three rows per event: every
+    """Weight memories of 5 to 17 banks (per-group address registers, one or two registered
+    levels of the pipelined bank select): events back to back on the same rows (one, two and three rows per event: every
     forwarding distance) on columns at bank boundaries (a column whose rows straddle two banks,
     its neighbours, the first and the last bank in turn), bit for bit."""
     layer = _layer(n_in, n_out, seed=n_in + lanes)
     syn = SynapseStage(layer, lanes=lanes)
     words = n_in * syn.rows
     depth = weight_bank_depth(words, lanes * layer.weight_fmt.width)
-    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) == (2 if banks > 16 else 1)
+    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) + 1 == (3 if banks > 16 else 2)
     edges = [(k * depth) // syn.rows for k in (1, banks // 2, banks - 1)]
     steps = [[edges[0], edges[0] - 1, edges[0], edges[0] + 1, edges[0], edges[0] + 1],
              [edges[1] - 1, edges[1], edges[2], edges[2] - 1, edges[2], edges[1]],
@@ -158,7 +158,7 @@ def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     _check_synapse_currents(layer, syn, steps, got, saturation)
 
 
-@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 1), (5600, 12, 4, 2)])
+@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 2), (5600, 12, 4, 3)])
 def test_synapse_close_waits_for_the_bank_select(n_in, n_out, lanes, stages):
     """A close right behind an event is accepted ``rows + 5 + select_stages`` cycles after it
     (the class docstring's timing, and the per-step cost hw.board_model.estimate_cycles adds)."""
@@ -277,7 +277,8 @@ def test_times_constant_and_tree_select_are_exact():
 @pytest.mark.parametrize("count,ways", [(1, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (9, 2), (9, 8)])
 def test_pipelined_tree_select_follows_its_index(count, ways):
     """pipelined_tree_select on values and an index that change every cycle: its select,
-    registered, equals values[index] of `latency + 1` cycles earlier, latency = select_stages(count, ways)."""
+    registered, equals values[index] of `latency + 1` cycles earlier with the index of the cycle
+    before those values, latency = select_stages(count, ways)."""
     index = Signal(range(max(2, count)))
     values = [Signal(8, name=f"value_{k}") for k in range(count)]
     m = Module()
@@ -286,16 +287,17 @@ def test_pipelined_tree_select_follows_its_index(count, ways):
     out = Signal(8)
     m.d.sync += out.eq(selected)
     rng = np.random.default_rng(count)
-    history, bad = [], []
+    words, indices, bad = [], [], []
 
     async def tb(ctx):
         for cycle in range(40):
-            words, at = rng.integers(0, 256, count), int(rng.integers(0, count))
-            ctx.set(index, at)
-            for value, word in zip(values, words):
+            words.append(rng.integers(0, 256, count))
+            indices.append(int(rng.integers(0, count)))
+            ctx.set(index, indices[-1])
+            for value, word in zip(values, words[-1]):
                 ctx.set(value, int(word))
-            history.append(int(words[at]))
-            if cycle > latency and ctx.get(out) != history[cycle - latency - 1]:
+            at = cycle - latency - 1
+            if at >= 1 and ctx.get(out) != words[at][indices[at - 1] if count > 1 else 0]:
                 bad.append(cycle)
             await ctx.tick()
 

@@ -44,12 +44,13 @@ def drain_extra_stages(scaled: bool, shift: int) -> int:
 
 
 def bank_select_stages(layer: LayerParams, lanes: int) -> int:
-    """Registered levels of a synapse stage's weight-bank select before its last level
-    (:func:`hw.arith.select_stages` of its bank count): 0 for up to SELECT_WAYS (4) banks, 1 up
-    to 16, 2 up to 64, 3 up to 256. Each adds a cycle to an event row's accumulate and to the
-    wait of a close behind an event."""
+    """Cycles a synapse stage's weight-bank select adds to an event row's accumulate and to the
+    wait of a close behind an event: 0 for up to SELECT_WAYS (4) banks; beyond that one for the
+    banks' per-group address registers plus the select's registered levels before its last
+    (:func:`hw.arith.select_stages`): 2 up to 16 banks, 3 up to 64, 4 up to 256."""
     words = layer.n_in * -(-layer.n_out // lanes)
-    return select_stages(-(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width)))
+    banks = -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width))
+    return select_stages(banks) + (1 if banks > SELECT_WAYS else 0)
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -83,12 +84,14 @@ class SynapseStage(wiring.Component):
       RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered in its
       block RAM's output register (``hw.memories``, ``output_register=True``), then the bank is
       selected in levels of at most ``SELECT_WAYS`` (4) banks, each level into a fabric register
-      (:func:`hw.arith.pipelined_tree_select`: ``S =`` :attr:`select_stages` levels before the
-      last, 0 for up to 4 banks, 1 up to 16, 2 up to 64), and the accumulator row is read
-      ``1 + S`` cycles after the weights, through its own output register, so both words meet in
-      the adder. A row's sum is formed from registered memory words, registered in fabric (so no
-      path runs from the block RAM's output through the adder back into its input) and written
-      three cycles after its accumulator read; a read one to three cycles too early for the
+      (:func:`hw.arith.pipelined_tree_select`). With more than 4 banks each group of 4 also
+      reads from an address register of its own, a cycle after the row issues, so no net
+      reaches every bank. ``S =`` :attr:`select_stages` cycles (0 for up to 4 banks, 2 up to 16,
+      3 up to 64) delay the weights, and the accumulator row is read ``1 + S`` cycles after the
+      row issues, through its own output register, so both words meet in the adder. A row's
+      sum is formed from registered memory words, registered in fabric (so no path runs from
+      the block RAM's output through the adder back into its input) and written three cycles
+      after its accumulator read; a read one to three cycles too early for the
       previous sum of its row takes that sum forwarded (the read port is not transparent: its
       data goes straight from the block RAM into its output register; a read at the edge of
       the write is undefined and discarded).
@@ -144,8 +147,8 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles per event; a row's sum is written ``5 + S`` cycles after its weight
-    read is issued (``S =`` :attr:`select_stages`). Close: ``rows + 3 + drain_extra_stages``
+    Event: ``rows`` cycles per event; a row's sum is written ``5 + S`` cycles after the row
+    issues (``S =`` :attr:`select_stages`). Close: ``rows + 3 + drain_extra_stages``
     cycles from acceptance to the last row's beats being valid when every lane output is ready; a
     lane output that stalls stops every lane (the rows move together). A close waits for the
     last event's rows: up to ``4 + S`` cycles after its last row issued.
@@ -216,7 +219,7 @@ class SynapseStage(wiring.Component):
 
     @property
     def select_stages(self) -> int:
-        """Registered levels of the weight-bank select before its last (:func:`bank_select_stages`)."""
+        """Cycles the weight-bank select adds to the accumulate (:func:`bank_select_stages`)."""
         return bank_select_stages(self._layer, self._lanes)
 
     @property
@@ -281,24 +284,44 @@ class SynapseStage(wiring.Component):
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
-        # of a row is issued with it (stage 0), its bank selected from stage 2 on in
-        # `select_latency + 1` levels, the accumulator read issued in stage `read`, the sum
-        # formed in stage `read + 2`, registered and written back in stage `read + 3`.
+        # of a row is issued with it (stage 0; stage 1 from the banks' own address registers
+        # where there are more than SELECT_WAYS banks), its bank selected in the levels of
+        # hw.arith.pipelined_tree_select into `weight_in`, the accumulator read issued in stage
+        # `read` (`1 + delay`), the sum formed in stage `read + 2`, registered and written back
+        # in stage `read + 3`.
         busy = Signal()
         row = Signal(range(rows))
         weight_addr = Signal(range(max(2, len(weight_words))))
         bank_bits = (bank_depth - 1).bit_length()
         n_banks = len(weight_banks)
-        add_bank = Signal(range(max(2, n_banks)))
-        add2_bank = Signal(range(max(2, n_banks)))
-        # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
-        # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and enter the bank
-        # select, SELECT_WAYS banks per registered level (hw.arith.pipelined_tree_select); its
-        # last level is registered in `weight_in`, `select_latency + 1` cycles later.
-        selected, select_latency = pipelined_tree_select(m, add2_bank, [port.data for port in weight_banks],
+        issue = 1 if n_banks > SELECT_WAYS else 0
+        if issue:
+            # Each group of SELECT_WAYS banks (the select's first-level groups) reads from an
+            # address register of its own, loaded with the address where the address is in the
+            # group and with 0 elsewhere: registers that differ, so Yosys keeps one per group
+            # (it merges equal flip-flops, `keep` or not) and no address net reaches every bank.
+            group_bits = SELECT_WAYS.bit_length() - 1
+            group_addr = [Signal(bank_bits, reset_less=True, name=f"weight_addr_{g}")
+                          for g in range(-(-n_banks // SELECT_WAYS))]
+            m.d.sync += [own.eq(Mux((weight_addr >> (bank_bits + group_bits)) == g, weight_addr[:bank_bits], 0))
+                         for g, own in enumerate(group_addr)]
+            bank_addr = [group_addr[k // SELECT_WAYS] for k in range(n_banks)]
+        else:
+            bank_addr = [weight_addr[:bank_bits]] * n_banks
+        # The read's bank, one stage per stage until a cycle before its data (the select's index
+        # leads its values by one cycle).
+        bank = [weight_addr >> bank_bits] + [Signal(range(max(2, n_banks)), name=f"bank_{k}")
+                                             for k in range(1, issue + 2)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(bank, bank[1:])]
+        # Stage `issue + 2`: every bank's read data leave its block RAM's output register (an
+        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path) and enter
+        # the bank select, SELECT_WAYS banks per registered level; its last level is registered
+        # in `weight_in`, `select_latency + 1` cycles later.
+        selected, select_latency = pipelined_tree_select(m, bank[-1], [port.data for port in weight_banks],
                                                          ways=SELECT_WAYS, name="weight_select")
         selected = data.View(weight_layout, selected)
-        read = 1 + select_latency
+        delay = issue + select_latency
+        read = 1 + delay
         stages = read + 5
         valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
         at_row = [row] + [Signal(range(rows), name=f"add{k}_row") for k in range(1, stages)]
@@ -330,7 +353,7 @@ class SynapseStage(wiring.Component):
 
         # Event path: issue one row per cycle from registers.
         # With branches, the event's branch rides along its rows (stages 0 .. the select's last level).
-        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + select_latency)]
+        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + delay)]
                   if n_branches > 1 else None)
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
@@ -350,8 +373,7 @@ class SynapseStage(wiring.Component):
         # undefined word): the newest such sum is forwarded.
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
         m.d.sync += [at_row[k].eq(at_row[k - 1]) for k in range(1, stages)]
-        m.d.sync += [add_bank.eq(weight_addr >> bank_bits), add2_bank.eq(add_bank),
-                     last_sum.eq(add_sum), older_sum.eq(last_sum)]
+        m.d.sync += [last_sum.eq(add_sum), older_sum.eq(last_sum)]
         if branch:
             m.d.sync += [later.eq(earlier) for earlier, later in zip(branch, branch[1:])]
         # The selected weights, each into its event's branch (0 into the others).
@@ -359,8 +381,9 @@ class SynapseStage(wiring.Component):
             for d in range(n_branches):
                 weight = Mux(branch[-1] == d, selected[lane], 0) if branch else selected[lane]
                 m.d.sync += weight_in[lane * n_branches + d].eq(weight)
-        for port in weight_banks:
-            m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
+        # The banks read every cycle: no event is in flight while a close drains.
+        for port, addr in zip(weight_banks, bank_addr):
+            m.d.comb += [port.addr.eq(addr), port.en.eq(1)]
         # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
         # adder's path): the sum being formed now (one row ahead), the one being written
         # (two rows ahead, `last_sum`) or the one written in the previous cycle (three rows
