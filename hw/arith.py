@@ -8,17 +8,19 @@ Beside them, the small pieces of arithmetic every core, the synapse stage and th
 share: index widths (:func:`index_bits`), sticking event counters (:func:`count_saturating`),
 products split for the 18x18 multipliers (:func:`operand_parts`, :func:`partial_products`,
 :func:`biased_partial_operands`) and their sums (:func:`sum_shifted`), constant multiplies
-(:func:`times_constant`) and multiplexer trees (:func:`tree_select`).
+(:func:`times_constant`) and multiplexer trees (:func:`tree_select`, and
+:func:`pipelined_tree_select` with a register after every :data:`SELECT_WAYS`-way level).
 """
 
-from amaranth.hdl import Cat, Const, Mux
+from amaranth.hdl import Cat, Const, Mux, Signal, Value
 
 from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
-__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "all_of", "any_of", "biased_partial_operands",
-           "biased_slices", "count_saturating", "index_bits", "operand_parts", "partial_products", "round_shift", "saturate",
-           "sum_shifted", "times_constant", "tree_select"]
+__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "SELECT_WAYS", "all_of", "any_of",
+           "biased_partial_operands", "biased_slices", "count_saturating", "index_bits", "operand_parts",
+           "partial_products", "pipelined_tree_select", "round_shift", "saturate", "select_stages", "sum_shifted",
+           "times_constant", "tree_select"]
 
 #: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
 COUNTER_MAX = (1 << COUNTER_WIDTH) - 1
@@ -88,6 +90,62 @@ def tree_select(index, values):
         values = [Mux(index[level], values[k + 1], values[k]) for k in range(0, len(values), 2)]
         level += 1
     return values[0]
+
+
+#: Ways of one registered level of :func:`pipelined_tree_select`. A 4-way select of one bit has
+#: 6 inputs: one ECP5 LUT level plus the slice's PFU multiplexers, inside one PLC beside the
+#: level's flip-flops. An 8-way select (11 inputs) is wider than the LUT7 the PFU multiplexers
+#: build, so it takes two LUT levels and spans PLCs (decision 'Bank select in 4-way levels').
+SELECT_WAYS = 4
+
+
+def select_stages(count: int, ways: int = SELECT_WAYS) -> int:
+    """Registered levels :func:`pipelined_tree_select` puts before its last select of ``count``
+    values: ``ceil(log_ways(count)) - 1``, 0 for at most ``ways`` values."""
+    stages = 0
+    while count > ways:
+        count = -(-count // ways)
+        stages += 1
+    return stages
+
+
+def pipelined_tree_select(m, index, values, *, ways: int = SELECT_WAYS, name: str = "select"):
+    """``values[index]`` in levels of at most ``ways``-way selects with a register (``m.d.sync``,
+    no reset) after every level but the last, for an ``index`` given one cycle before the
+    ``values`` it selects among (as a memory's read address comes before its data).
+
+    Level ``k`` selects within consecutive groups of ``ways`` by the index's bits
+    ``k * log2(ways) ..``. Each group takes them from a register of its own, loaded with them
+    where the index's higher bits pick the group and with 0 elsewhere: registers that differ, so
+    that synthesis keeps one per group (it merges equal flip-flops) and no index net reaches
+    every group. Returns ``(selected, latency)``: ``selected`` is a plain expression, a
+    :func:`tree_select` of at most ``ways`` registers by a register, equal to ``values[index]``
+    of ``latency`` (:func:`select_stages`) cycles earlier (``index`` of the cycle before those
+    values); register it to close the last level. With at most ``ways`` values ``latency`` is 0.
+    The values have one shape; an index beyond the last value selects one of the values."""
+    if not isinstance(ways, int) or ways < 2 or ways & (ways - 1):
+        raise ValueError(f"ways must be a power of two >= 2, not {ways!r}")
+    bits = ways.bit_length() - 1
+    values = [Value.cast(value) for value in values]
+    if len(values) == 1:
+        return values[0], 0
+    index = Value.cast(index)
+    latency = 0
+    while len(values) > ways:
+        # `index` is one cycle ahead of `values`: each group's bits and the higher bits are
+        # registered alongside the values, the higher bits a cycle ahead of this level's output.
+        groups = [values[k:k + ways] for k in range(0, len(values), ways)]
+        registers = [Signal(values[0].shape(), reset_less=True, name=f"{name}_{latency}_{g}")
+                     for g in range(len(groups))]
+        local = [Signal(bits, reset_less=True, name=f"{name}_{latency}_index_{g}") for g in range(len(groups))]
+        higher = Signal(max(1, len(index) - bits), reset_less=True, name=f"{name}_{latency}_higher")
+        m.d.sync += [own.eq(Mux(index[bits:] == g, index[:bits], 0)) for g, own in enumerate(local)]
+        m.d.sync += higher.eq(index[bits:])
+        m.d.sync += [register.eq(tree_select(own, group)) for register, own, group in zip(registers, local, groups)]
+        values, index, latency = registers, higher, latency + 1
+    last = Signal(len(index), reset_less=True, name=f"{name}_{latency}_index")
+    m.d.sync += last.eq(index)
+    return tree_select(last, values), latency
 
 
 def times_constant(value, factor: int):

@@ -36,7 +36,8 @@ from golden.protocol import (
     EndOfSample, Event, FrameDecoderModel, ReadStatus, Reset, encode_scores, saturate_score, encode_spike, encode_status,
 )
 from hw.boards.ulx3s_processor import link_geometry, spike_layer_indices
-from hw.processor.synapse import drain_extra_stages
+from hw.processor.network import FLAMES_TAIL
+from hw.processor.synapse import bank_select_stages, drain_extra_stages
 
 __all__ = [
     "DEFAULT_STEPS", "STEP_OVERHEAD_CYCLES", "model_steps", "InputDrops", "admit_events", "run_sample_events",
@@ -184,12 +185,19 @@ class BoardModel:
         return bytes(frames)
 
 
-def _drain_extra_stages(layer) -> int:
-    """:func:`hw.processor.synapse.drain_extra_stages` of ``layer``'s synapse: none for a kind
-    with its own layer rules (DH-LIF's branch sums have no scale and no shift)."""
-    if network_kinds()[layer.kind].layer is not None:
+def _close_extra_stages(layer, lanes: int) -> int:
+    """Cycles ``layer``'s synapse adds to a step beyond its rows and :data:`STEP_OVERHEAD_CYCLES`:
+    its :func:`~hw.processor.synapse.drain_extra_stages` (none for a kind with its own
+    layer rules: DH-LIF's branch sums have no scale and no shift) and the cycles of its
+    weight-bank select (:func:`~hw.processor.synapse.bank_select_stages` at its
+    ``min(lanes, n_out)`` lanes), which a close behind an event waits for. The FLAMES tail's
+    layers have no synapse stage: 0."""
+    if layer.kind in FLAMES_TAIL:
         return 0
-    return drain_extra_stages(layer.scaled, layer.current_shift)
+    select = bank_select_stages(layer, min(lanes, layer.n_out))
+    if network_kinds()[layer.kind].layer is not None:
+        return select
+    return select + drain_extra_stages(layer.scaled, layer.current_shift)
 
 
 def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 1, cores: int | None = None) -> int:
@@ -200,8 +208,9 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     accumulator adds per cycle, at most one event per 2 cycles through the time bins); each spike
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
     layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES` and the largest
-    drain's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 1 to 6, 5 with a
-    per-row scale). The layers overlap in hardware, which this sum ignores. Against the processor in
+    layer's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 1 to 6, 5 with a
+    per-row scale; plus :func:`hw.processor.synapse.bank_select_stages`: 2 for 5 to 16 weight
+    banks). The layers overlap in hardware, which this sum ignores. Against the processor in
     amaranth.sim (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD
     networks at 8 lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of
     neurons, where the overlap is a larger share, about 30 % high.
@@ -212,5 +221,5 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     cycles = inputs[0] * max(2, math.ceil(params.layers[0].n_out / lanes))
     cycles += sum(n * math.ceil(layer.n_out / lanes) for n, layer in zip(inputs[1:], params.layers[1:]))
     widest = max(math.ceil(layer.n_out / cores) for layer in params.layers)
-    extra = max(_drain_extra_stages(layer) for layer in params.layers)
+    extra = max(_close_extra_stages(layer, lanes) for layer in params.layers)
     return round(cycles / samples) + trace.n_steps * (widest + STEP_OVERHEAD_CYCLES + extra)

@@ -131,3 +131,18 @@ def test_through_uart_framing():
     dut = ProcessorLink(params, n_steps=n_steps, clk_freq=clk_freq, baud=baud)
     run_cocotb(dut, test_module="sim.tb_processor", build_name="processor/uart_link", config=config,
                testcase="link_matches_golden")
+
+
+def test_many_weight_banks_in_verilog():
+    """A hidden layer of 2200 inputs at 1 lane: its weights in 18 banks behind per-group address
+    registers, selected in three levels (hw.arith.pipelined_tree_select), through Icarus with
+    stalls."""
+    from hw.processor.synapse import bank_select_stages
+
+    params = random_network(71, n_inputs=2200, hidden=(("refractory_lif", 8),))
+    assert bank_select_stages(params.layers[0], 1) == 3
+    counts = random_counts(params, 6, seed=72)
+    expected = expected_from_trace(run_network(params, counts))
+    assert sum(len(row) for row in expected.spikes[0]) > 0
+    beats = counts_to_beats(counts, params.bin_ticks, seed=73)
+    run_processor("many_weight_banks", params, beats, expected, n_steps=6, idle_prob=0.1, backpressure_prob=0.2)

@@ -377,6 +377,23 @@ def test_yosys_netlist_keeps_the_hard_registers(tmp_path, name):
 
 
 @pytest.mark.slow
+def test_weight_banks_read_from_an_address_register_per_group(tmp_path):
+    """synth_ecp5 keeps the synapse's address register of each group of 4 weight banks (10
+    banks: 4 + 4 + 2) apart: each group's DP16KD read address comes straight from flip-flops
+    of its own (Yosys merges equal flip-flops, so the registers must differ)."""
+    cells = _synthesise(_synapse(64, 1), tmp_path)
+    flip_flops = {cell["connections"]["Q"][0] for cell in cells if cell["type"] == "TRELLIS_FF"}
+    groups = {}
+    for cell in cells:
+        if cell["type"] == "DP16KD":
+            address = frozenset(bit for i in range(14) for bit in cell["connections"][f"ADB{i}"]
+                                if isinstance(bit, int))
+            if address <= flip_flops:
+                groups[address] = groups.get(address, 0) + 1
+    assert sorted(groups.values()) == [2, 4, 4]
+
+
+@pytest.mark.slow
 def test_yosys_netlist_check_sees_inferred_blocks(tmp_path):
     """The negative control: the measurement design inferred has its four block RAMs without the
     output register and its two multipliers without any of their registers."""

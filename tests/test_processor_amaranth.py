@@ -14,7 +14,7 @@ from golden.data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams, run_network
-from hw.arith import times_constant, tree_select
+from hw.arith import pipelined_tree_select, select_stages, times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import ChannelPooler, InputMapper
 from hw.processor.network import NetworkProcessor, check_processor_runs, lane_params, processor_runs
@@ -131,7 +131,67 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
     rng = np.random.default_rng(3)
     steps = [rng.integers(0, n_in, int(rng.integers(0, 12))) for _ in range(4)]
     got, saturation = _run_synapse(syn, steps, backpressure=backpressure, sink_seed=10, source_seed=4)
-    n_rows = syn.rows
+    _check_synapse_currents(layer, syn, steps, got, saturation)
+    if formats == "scaled":
+        assert layer.acc_bits > 18 and syn.drain_extra_stages == 5 + (layer.current_shift > 0)
+
+
+@pytest.mark.parametrize("n_in,n_out,lanes,banks", [(4500, 4, 4, 5), (3000, 8, 4, 6), (5600, 12, 4, 17)])
+def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
+    """Weight memories of 5 to 17 banks (per-group address registers, one or two registered
+    levels of the pipelined bank select): events back to back on the same rows (one, two and three rows per event: every
+    forwarding distance) on columns at bank boundaries (a column whose rows straddle two banks,
+    its neighbours, the first and the last bank in turn), bit for bit."""
+    layer = _layer(n_in, n_out, seed=n_in + lanes)
+    syn = SynapseStage(layer, lanes=lanes)
+    words = n_in * syn.rows
+    depth = weight_bank_depth(words, lanes * layer.weight_fmt.width)
+    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) + 1 == (3 if banks > 16 else 2)
+    edges = [(k * depth) // syn.rows for k in (1, banks // 2, banks - 1)]
+    steps = [[edges[0], edges[0] - 1, edges[0], edges[0] + 1, edges[0], edges[0] + 1],
+             [edges[1] - 1, edges[1], edges[2], edges[2] - 1, edges[2], edges[1]],
+             [0, n_in - 1] * 3, [],
+             list(np.random.default_rng(n_in).integers(0, n_in, 12))]
+    got, saturation = _run_synapse(syn, steps, backpressure=0.0, sink_seed=1, source_seed=2, idle_prob=0.0)
+    _check_synapse_currents(layer, syn, steps, got, saturation)
+    got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=3, source_seed=4, idle_prob=0.3)
+    _check_synapse_currents(layer, syn, steps, got, saturation)
+
+
+@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 2), (5600, 12, 4, 3)])
+def test_synapse_close_waits_for_the_bank_select(n_in, n_out, lanes, stages):
+    """A close right behind an event is accepted ``rows + 5 + select_stages`` cycles after it
+    (the class docstring's timing, and the per-step cost hw.board_model.estimate_cycles adds)."""
+    syn = SynapseStage(_layer(n_in, n_out, seed=1), lanes=lanes)
+    assert syn.select_stages == stages
+    taken = []
+
+    async def tb(ctx):
+        ctx.set(syn.close_allowed, 1)
+        for port in syn.o_current:
+            ctx.set(port.ready, 1)
+        cycle = 0
+        for close in (0, 1):
+            ctx.set(syn.i.payload, {"close": close, "last": 0, "index": n_in - 1})
+            ctx.set(syn.i.valid, 1)
+            ready = 0
+            while not ready:
+                _, _, ready = await ctx.tick().sample(syn.i.ready)
+                cycle += 1
+            taken.append(cycle)
+        ctx.set(syn.i.valid, 0)
+
+    sim = Simulator(syn)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert taken[1] - taken[0] == syn.rows + 5 + stages
+
+
+def _check_synapse_currents(layer, syn, steps, got, saturation):
+    """Each lane's beats of every step equal ``layer.current`` of the step's input counts, and the
+    saturation count their clamps."""
+    n_in, lanes = layer.n_in, syn.lanes
     saturated = 0
     for t, events in enumerate(steps):
         counts = np.bincount(events, minlength=n_in)
@@ -141,16 +201,16 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
             lane_n = syn.lane_neurons(lane)
             chunk = got[lane][t * lane_n:(t + 1) * lane_n]
             assert [b["neuron"] for b in chunk] == list(range(lane_n))
-            assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)]
-    assert n_rows == -(-n_out // lanes)
+            assert [b["current"] for b in chunk] == [int(want[r * lanes + lane]) for r in range(lane_n)], (t, lane)
+    assert [len(beats) for beats in got] == [len(steps) * syn.lane_neurons(lane) for lane in range(lanes)]
+    assert syn.rows == -(-layer.n_out // lanes)
     assert saturation == saturated
-    if formats == "scaled":
-        assert layer.acc_bits > 18 and saturated and syn.drain_extra_stages == 5 + (layer.current_shift > 0)
+    assert saturated or not layer.scaled
 
 
-def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed):
-    """Each step's input indices, then a close, into ``syn`` (idle cycles on the input,
-    ``backpressure`` on every lane): the beats each lane gave and the saturation count after."""
+def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed, idle_prob=0.2):
+    """Each step's input indices, then a close, into ``syn`` (``idle_prob`` idle cycles on the
+    input, ``backpressure`` on every lane): the beats each lane gave and the saturation count after."""
     commands = []
     for events in steps:
         commands += [{"close": 0, "last": 0, "index": int(j)} for j in events]
@@ -158,7 +218,7 @@ def _run_synapse(syn, steps, *, backpressure, sink_seed, source_seed):
     got = [[] for _ in syn.o_current]
     sinks = [SimStreamSink(port, backpressure_prob=backpressure, seed=sink_seed + lane, on_beat=got[lane].append)
              for lane, port in enumerate(syn.o_current)]
-    source = SimStreamSource(syn.i, commands, idle_prob=0.2, seed=source_seed)
+    source = SimStreamSource(syn.i, commands, idle_prob=idle_prob, seed=source_seed)
     final = {}
 
     async def allow(ctx):
@@ -212,6 +272,42 @@ def test_times_constant_and_tree_select_are_exact():
     assert bad == []
     with pytest.raises(ValueError, match="factor"):
         times_constant(x, -1)
+
+
+@pytest.mark.parametrize("count,ways", [(1, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (9, 2), (9, 8)])
+def test_pipelined_tree_select_follows_its_index(count, ways):
+    """pipelined_tree_select on values and an index that change every cycle: its select,
+    registered, equals values[index] of `latency + 1` cycles earlier with the index of the cycle
+    before those values, latency = select_stages(count, ways)."""
+    index = Signal(range(max(2, count)))
+    values = [Signal(8, name=f"value_{k}") for k in range(count)]
+    m = Module()
+    selected, latency = pipelined_tree_select(m, index, values, ways=ways)
+    assert latency == select_stages(count, ways) == {1: 0, 4: 0, 5: 1, 16: 1, 17: 2, 64: 2, 9: 3 if ways == 2 else 1}[count]
+    out = Signal(8)
+    m.d.sync += out.eq(selected)
+    rng = np.random.default_rng(count)
+    words, indices, bad = [], [], []
+
+    async def tb(ctx):
+        for cycle in range(40):
+            words.append(rng.integers(0, 256, count))
+            indices.append(int(rng.integers(0, count)))
+            ctx.set(index, indices[-1])
+            for value, word in zip(values, words[-1]):
+                ctx.set(value, int(word))
+            at = cycle - latency - 1
+            if at >= 1 and ctx.get(out) != words[at][indices[at - 1] if count > 1 else 0]:
+                bad.append(cycle)
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert bad == []
+    with pytest.raises(ValueError, match="ways"):
+        pipelined_tree_select(m, index, values, ways=3)
 
 
 def test_arbiter_picks_the_lowest_valid_stream():

@@ -25,12 +25,13 @@ from amaranth.lib.wiring import In, Out
 from golden.fit import weight_bank_depth
 from golden.fixed import round_shift
 from golden.network import LayerParams
-from hw.arith import (COUNTER_WIDTH, all_of, any_of, count_saturating, index_bits, saturate, sum_shifted, times_constant,
-                      tree_select)
+from hw.arith import (COUNTER_WIDTH, SELECT_WAYS, all_of, any_of, count_saturating, index_bits, pipelined_tree_select,
+                      saturate, select_stages, sum_shifted, times_constant)
 from hw.ecp5 import Multiplier, registered_partial_products
 from hw.memories import parameter_banks, parameter_memory, state_memory
 
-__all__ = ["drain_extra_stages", "synapse_command_layout", "weight_bank_depth", "SynapseStage", "input_branch"]
+__all__ = ["bank_select_stages", "drain_extra_stages", "synapse_command_layout", "weight_bank_depth", "SynapseStage",
+           "input_branch"]
 
 
 def drain_extra_stages(scaled: bool, shift: int) -> int:
@@ -40,6 +41,16 @@ def drain_extra_stages(scaled: bool, shift: int) -> int:
     (``shift > 0``) a register of the rounded shift (1 more). The saturation then takes a
     register to a register: 1, 2, 5 or 6."""
     return 1 + (Multiplier.latency + 1 if scaled else 0) + (1 if shift > 0 else 0)
+
+
+def bank_select_stages(layer: LayerParams, lanes: int) -> int:
+    """Cycles a synapse stage's weight-bank select adds to an event row's accumulate and to the
+    wait of a close behind an event: 0 for up to SELECT_WAYS (4) banks; beyond that one for the
+    banks' per-group address registers plus the select's registered levels before its last
+    (:func:`hw.arith.select_stages`): 2 up to 16 banks, 3 up to 64, 4 up to 256."""
+    words = layer.n_in * -(-layer.n_out // lanes)
+    banks = -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width))
+    return select_stages(banks) + (1 if banks > SELECT_WAYS else 0)
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -71,17 +82,21 @@ class SynapseStage(wiring.Component):
       (the next event is accepted in the cycle the last row issues, so back-to-back events
       cost exactly ``rows`` cycles each). The weight memory is split into banks of one block
       RAM depth each (:func:`weight_bank_depth`); every bank's read data is registered in its
-      block RAM's output register (``hw.memories``, ``output_register=True``), the bank is
-      selected a cycle later into a fabric register, and the accumulator row is read one cycle
-      after the weights, through its own output register, so both words meet in the adder.
-      A row's sum is formed from registered memory words, registered in fabric (so no path
-      runs from the block RAM's output through the adder back into its input) and written
-      three cycles after its accumulator read; a read one to three cycles too early for the
+      block RAM's output register (``hw.memories``, ``output_register=True``), then the bank is
+      selected in levels of at most ``SELECT_WAYS`` (4) banks, each level into a fabric register
+      (:func:`hw.arith.pipelined_tree_select`). With more than 4 banks each group of 4 also
+      reads from an address register of its own, a cycle after the row issues, so no net
+      reaches every bank. ``S =`` :attr:`select_stages` cycles (0 for up to 4 banks, 2 up to 16,
+      3 up to 64) delay the weights, and the accumulator row is read ``1 + S`` cycles after the
+      row issues, through its own output register, so both words meet in the adder. A row's
+      sum is formed from registered memory words, registered in fabric (so no path runs from
+      the block RAM's output through the adder back into its input) and written three cycles
+      after its accumulator read; a read one to three cycles too early for the
       previous sum of its row takes that sum forwarded (the read port is not transparent: its
       data goes straight from the block RAM into its output register; a read at the edge of
       the write is undefined and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
-      row is in flight, up to 4 cycles after the last row issued): every row is read,
+      row is in flight, up to ``4 + S`` cycles after the last row issued): every row is read,
       ``sat(input_fmt, round_shift((acc + bias) * scale, shift))`` (counted) is offered on the
       lane outputs, and the row is cleared to zero. One row per cycle while the lane outputs are
       ready. :attr:`closed` pulses for one cycle when the close is accepted and :attr:`last`
@@ -131,10 +146,11 @@ class SynapseStage(wiring.Component):
 
     Timing
     ------
-    Event: ``rows`` cycles per event; a row's sum is written 5 cycles after its weight read is
-    issued. Close: ``rows + 3 + drain_extra_stages`` cycles from acceptance to the last row's
-    beats being valid when every lane output is ready; a lane output that stalls stops every
-    lane (the rows move together).
+    Event: ``rows`` cycles per event; a row's sum is written ``5 + S`` cycles after the row
+    issues (``S =`` :attr:`select_stages`). Close: ``rows + 3 + drain_extra_stages``
+    cycles from acceptance to the last row's beats being valid when every lane output is ready; a
+    lane output that stalls stops every lane (the rows move together). A close waits for the
+    last event's rows: up to ``4 + S`` cycles after its last row issued.
     """
 
     def __init__(self, layer: LayerParams, *, lanes: int = 1, branches: dict | None = None):
@@ -201,6 +217,11 @@ class SynapseStage(wiring.Component):
         return drain_extra_stages(self._scaled, self._shift)
 
     @property
+    def select_stages(self) -> int:
+        """Cycles the weight-bank select adds to the accumulate (:func:`bank_select_stages`)."""
+        return bank_select_stages(self._layer, self._lanes)
+
+    @property
     def row_bits(self) -> int:
         return index_bits(self.rows)
 
@@ -262,28 +283,50 @@ class SynapseStage(wiring.Component):
 
         last_row = rows - 1
         # Accumulate: `busy` while rows of the latched event are being issued; the weight read
-        # of a row is issued with it (stage 0), the accumulator read one cycle later (stage 1),
-        # the sum is formed in stage 3, registered and written back in stage 4.
+        # of a row is issued with it (stage 0; stage 1 from the banks' own address registers
+        # where there are more than SELECT_WAYS banks), its bank selected in the levels of
+        # hw.arith.pipelined_tree_select into `weight_in`, the accumulator read issued in stage
+        # `read` (`1 + delay`), the sum formed in stage `read + 2`, registered and written back
+        # in stage `read + 3`.
         busy = Signal()
         row = Signal(range(rows))
         weight_addr = Signal(range(max(2, len(weight_words))))
         bank_bits = (bank_depth - 1).bit_length()
         n_banks = len(weight_banks)
-        add_valid = Signal()
-        add_row = Signal(range(rows))
-        add_bank = Signal(range(max(2, n_banks)))
-        add2_valid = Signal()
-        add2_row = Signal(range(rows))
-        add2_bank = Signal(range(max(2, n_banks)))
-        add3_valid = Signal()
-        add3_row = Signal(range(rows))
+        issue = 1 if n_banks > SELECT_WAYS else 0
+        if issue:
+            # Each group of SELECT_WAYS banks (the select's first-level groups) reads from an
+            # address register of its own, loaded with the address where the address is in the
+            # group and with 0 elsewhere: registers that differ, so Yosys keeps one per group
+            # (it merges equal flip-flops, `keep` or not) and no address net reaches every bank.
+            group_bits = SELECT_WAYS.bit_length() - 1
+            group_addr = [Signal(bank_bits, reset_less=True, name=f"weight_addr_{g}")
+                          for g in range(-(-n_banks // SELECT_WAYS))]
+            m.d.sync += [own.eq(Mux((weight_addr >> (bank_bits + group_bits)) == g, weight_addr[:bank_bits], 0))
+                         for g, own in enumerate(group_addr)]
+            bank_addr = [group_addr[k // SELECT_WAYS] for k in range(n_banks)]
+        else:
+            bank_addr = [weight_addr[:bank_bits]] * n_banks
+        # The read's bank, one stage per stage until a cycle before its data (the select's index
+        # leads its values by one cycle).
+        bank = [weight_addr >> bank_bits] + [Signal(range(max(2, n_banks)), name=f"bank_{k}")
+                                             for k in range(1, issue + 2)]
+        m.d.sync += [later.eq(earlier) for earlier, later in zip(bank, bank[1:])]
+        # Stage `issue + 2`: every bank's read data leave its block RAM's output register (an
+        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path) and enter
+        # the bank select, SELECT_WAYS banks per registered level; its last level is registered
+        # in `weight_in`, `select_latency + 1` cycles later.
+        selected, select_latency = pipelined_tree_select(m, bank[-1], [port.data for port in weight_banks],
+                                                         ways=SELECT_WAYS, name="weight_select")
+        selected = data.View(weight_layout, selected)
+        delay = issue + select_latency
+        read = 1 + delay
+        stages = read + 5
+        valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
+        at_row = [row] + [Signal(range(rows), name=f"add{k}_row") for k in range(1, stages)]
         weight_in = Signal(data.ArrayLayout(layer.weight_fmt.shape(), sums))
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
-        add4_valid = Signal()
-        add4_row = Signal(range(rows))
-        add5_valid = Signal()
-        add5_row = Signal(range(rows))
         older_sum = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
@@ -300,7 +343,7 @@ class SynapseStage(wiring.Component):
 
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
-        event_in_flight = busy | add_valid | add2_valid | add3_valid | add4_valid
+        event_in_flight = any_of(valid[:read + 4])
         m.d.comb += self.i.ready.eq(
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
@@ -308,8 +351,9 @@ class SynapseStage(wiring.Component):
         m.d.comb += self.closed.eq(accept & command.close)
 
         # Event path: issue one row per cycle from registers.
-        # With branches, the event's branch rides along its rows (stages 0 .. 2).
-        branch = [Signal(range(n_branches), name=f"branch_{k}") for k in range(3)] if n_branches > 1 else None
+        # With branches, the event's branch rides along its rows (stages 0 .. the select's last level).
+        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + delay)]
+                  if n_branches > 1 else None)
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
             if branch:
@@ -319,42 +363,34 @@ class SynapseStage(wiring.Component):
                 m.d.sync += busy.eq(0)
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
-        # Stage 2: every bank's read data leave its block RAM's output register (an unregistered
-        # DP16KD output costs ~5.6 ns, so nothing else sits on that path) and the bank is
-        # selected into a register. The accumulator word, read a stage later, leaves its output
-        # register in stage 3: every operand of the adder is a register. The sum is registered
-        # (`last_sum`, stage 4) and written from that register, so the block RAM's output and
-        # input are never on one path. The write of a row lands three cycles after its
-        # accumulator read, so a read issued one to three cycles after a read of the same row
-        # misses that write (or, issued at the edge of the write, reads an undefined word): the
-        # newest such sum is forwarded.
-        m.d.sync += [
-            add_valid.eq(busy), add_row.eq(row), add_bank.eq(weight_addr >> bank_bits),
-            add2_valid.eq(add_valid), add2_row.eq(add_row), add2_bank.eq(add_bank),
-            add3_valid.eq(add2_valid), add3_row.eq(add2_row),
-            add4_valid.eq(add3_valid), add4_row.eq(add3_row),
-            add5_valid.eq(add4_valid), add5_row.eq(add4_row),
-            last_sum.eq(add_sum), older_sum.eq(last_sum),
-        ]
+        # The accumulator word, read in stage `read`, leaves its output register in stage
+        # `read + 2` with the selected weights: every operand of the adder is a register. The
+        # sum is registered (`last_sum`, stage `read + 3`) and written from that register, so
+        # the block RAM's output and input are never on one path. The write of a row lands
+        # three cycles after its accumulator read, so a read issued one to three cycles after a
+        # read of the same row misses that write (or, issued at the edge of the write, reads an
+        # undefined word): the newest such sum is forwarded.
+        m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
+        m.d.sync += [at_row[k].eq(at_row[k - 1]) for k in range(1, stages)]
+        m.d.sync += [last_sum.eq(add_sum), older_sum.eq(last_sum)]
         if branch:
-            m.d.sync += [branch[1].eq(branch[0]), branch[2].eq(branch[1])]
+            m.d.sync += [later.eq(earlier) for earlier, later in zip(branch, branch[1:])]
         # The selected weights, each into its event's branch (0 into the others).
-        selected = data.View(weight_layout, tree_select(add2_bank, [port.data for port in weight_banks]))
         for lane in range(lanes):
             for d in range(n_branches):
-                weight = Mux(branch[2] == d, selected[lane], 0) if branch else selected[lane]
+                weight = Mux(branch[-1] == d, selected[lane], 0) if branch else selected[lane]
                 m.d.sync += weight_in[lane * n_branches + d].eq(weight)
-        for port in weight_banks:
-            m.d.comb += [port.addr.eq(weight_addr[:bank_bits]), port.en.eq(~self.draining)]
+        # The banks read every cycle: no event is in flight while a close drains.
+        for port, addr in zip(weight_banks, bank_addr):
+            m.d.comb += [port.addr.eq(addr), port.en.eq(1)]
         # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
         # adder's path): the sum being formed now (one row ahead), the one being written
         # (two rows ahead, `last_sum`) or the one written in the previous cycle (three rows
         # ahead, `older_sum`), the newest first.
         forward = Signal()
         forward_sum = Signal(acc_layout)
-        one_ahead = add3_valid & (add3_row == add2_row)
-        two_ahead = add4_valid & (add4_row == add2_row)
-        three_ahead = add5_valid & (add5_row == add2_row)
+        one_ahead, two_ahead, three_ahead = (valid[read + k] & (at_row[read + k] == at_row[read + 1])
+                                             for k in (2, 3, 4))
         m.d.sync += [forward.eq(one_ahead | two_ahead | three_ahead),
                      forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
         acc_in = acc_rd.data
@@ -380,10 +416,10 @@ class SynapseStage(wiring.Component):
         # processes, so Verilog simulators know them from time 0).
         draining = self.draining
         m.d.comb += [
-            acc_rd.addr.eq(Mux(draining, drain_row, add_row)),
+            acc_rd.addr.eq(Mux(draining, drain_row, at_row[read])),
             acc_rd.en.eq(~draining | advance),
-            acc_wr.addr.eq(Mux(draining, read_row, add4_row)),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, add4_valid)),
+            acc_wr.addr.eq(Mux(draining, read_row, at_row[read + 3])),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, valid[read + 3])),
             acc_wr.data.eq(Mux(draining, 0, last_sum)),
         ]
 
