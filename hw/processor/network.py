@@ -137,6 +137,18 @@ def _queue(m, name, shape, depth=_LANE_FIFO_DEPTH):
     return queue
 
 
+def _layer_input(m, name, shape):
+    """A :func:`_queue` followed by a :class:`~hw.streams.StreamRegister` (``name`` and
+    ``name + "_register"``): what feeds a layer. The queue's read logic sees only the register's
+    registered ``ready``, and the layer's ``ready`` (its row and close logic) only loads the
+    register's output. Returns ``(queue, register)``: connect into ``queue.i``, out of
+    ``register.o``."""
+    queue = _queue(m, name, shape)
+    m.submodules[f"{name}_register"] = register = StreamRegister(shape)
+    wiring.connect(m, queue.o, register.i)
+    return queue, register
+
+
 def layer_cores(n_out: int, lanes: int, cores: int | None) -> tuple[int, int]:
     """``(lanes, cores)`` of a spiking layer of ``n_out`` neurons: both capped at ``n_out``.
 
@@ -536,10 +548,11 @@ class NetworkProcessor(wiring.Component):
             self.dropped_late.eq(time_bins.dropped_late),
             self.dropped_over_bound.eq(time_bins.dropped_over_bound),
         ]
-        # The time bins' output through a 3-entry queue: layer 0's synapse ready (its row logic)
-        # does not reach back into the time-bin controller's step logic (timing).
-        upstream = _queue(m, "step_fifo", time_bins.o.payload.shape())
-        wiring.connect(m, time_bins.o, upstream.i)
+        # The time bins' output through a 3-entry queue and a register stage: layer 0's synapse
+        # ready (its row logic) reaches neither the time-bin controller's step logic nor the
+        # queue's read logic (timing).
+        queue, upstream = _layer_input(m, "step_fifo", time_bins.o.payload.shape())
+        wiring.connect(m, time_bins.o, queue.i)
         for k, layer in enumerate(self.hidden):
             m.submodules[f"layer_{k}"] = layer
             wiring.connect(m, upstream.o, layer.i)
@@ -555,10 +568,10 @@ class NetworkProcessor(wiring.Component):
                 self.current_saturation[k].eq(layer.current_saturation_count),
                 self.neuron_saturation[k].eq(layer.neuron_saturation_count),
             ]
-            # Each layer's output through a 3-entry queue: the merger's ready logic and the next
-            # synapse's address arithmetic land in different cycles (timing).
-            upstream = _queue(m, f"spike_fifo_{k}", layer.o.payload.shape())
-            wiring.connect(m, layer.o, upstream.i)
+            # Each layer's output through a 3-entry queue and a register stage: the merger's ready
+            # logic, the queue's read and the next synapse's row logic land in different cycles.
+            queue, upstream = _layer_input(m, f"spike_fifo_{k}", layer.o.payload.shape())
+            wiring.connect(m, layer.o, queue.i)
         m.submodules.readout = readout = self.readout
         wiring.connect(m, readout.o_scores, wiring.flipped(self.o_scores))
         last = len(self.hidden)
