@@ -46,8 +46,8 @@ __all__ = [
 
 #: Steps per sample of a model file whose provenance does not say (``n_steps``).
 DEFAULT_STEPS = 32
-#: Cycles a step costs beyond its widest layer's drain in :func:`estimate_cycles` (core latency,
-#: stream FIFOs, merger): the 58 cycles per step of the default 162-32-10 network at 1 lane.
+#: Cycles a step costs beyond its widest layer's drain and extra stages in :func:`estimate_cycles`
+#: (core latency, stream FIFOs, merger).
 STEP_OVERHEAD_CYCLES = 26
 
 
