@@ -136,12 +136,13 @@ def test_synapse_sums_columns_and_clears(n_in, n_out, lanes, backpressure, forma
         assert layer.acc_bits > 18 and syn.drain_extra_stages == 5 + (layer.current_shift > 0)
 
 
-@pytest.mark.parametrize("n_in,n_out,lanes,banks", [(4500, 4, 4, 5), (3000, 8, 4, 6), (5600, 12, 4, 17)])
+@pytest.mark.parametrize("n_in,n_out,lanes,banks", [(4500, 4, 4, 5), (3000, 8, 4, 6), (5600, 12, 4, 17),
+                                                    (2500, 16, 4, 10)])
 def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     """Weight memories of 5 to 17 banks (per-group address registers, one or two registered
-    levels of the pipelined bank select): events back to back on the same rows (one, two and three rows per event: every
-    forwarding distance) on columns at bank boundaries (a column whose rows straddle two banks,
-    its neighbours, the first and the last bank in turn), bit for bit."""
+    levels of the pipelined bank select): events back to back on the same rows (one to four rows
+    per event: every forwarding distance) on columns at bank boundaries (a column whose rows
+    straddle two banks, its neighbours, the first and the last bank in turn), bit for bit."""
     layer = _layer(n_in, n_out, seed=n_in + lanes)
     syn = SynapseStage(layer, lanes=lanes)
     words = n_in * syn.rows
@@ -155,6 +156,24 @@ def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     got, saturation = _run_synapse(syn, steps, backpressure=0.0, sink_seed=1, source_seed=2, idle_prob=0.0)
     _check_synapse_currents(layer, syn, steps, got, saturation)
     got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=3, source_seed=4, idle_prob=0.3)
+    _check_synapse_currents(layer, syn, steps, got, saturation)
+
+
+@pytest.mark.parametrize("n_out,lanes", [(1, 1), (2, 1), (3, 1), (4, 1), (16, 4)])
+def test_synapse_forwards_every_distance_from_one_bank(n_out, lanes):
+    """One weight bank (no select stage: the accumulator read issued with the weight read): one to
+    four rows per event, events back to back on the same few columns and then with idle cycles
+    and backpressure, so a row is read again one, two, three and four cycles after its previous
+    read (each forwarded sum) and five or more (the written word), bit for bit."""
+    n_in = 5
+    layer = _layer(n_in, n_out, seed=n_out + lanes)
+    syn = SynapseStage(layer, lanes=lanes)
+    assert syn.select_stages == 0 and syn.rows == -(-n_out // lanes)
+    rng = np.random.default_rng(n_out)
+    steps = [[0] * 7, [1, 2, 1, 2, 3, 1], [], list(rng.integers(0, n_in, 12)), [4, 4, 0, 4, 4]]
+    got, saturation = _run_synapse(syn, steps, backpressure=0.0, sink_seed=1, source_seed=2, idle_prob=0.0)
+    _check_synapse_currents(layer, syn, steps, got, saturation)
+    got, saturation = _run_synapse(syn, steps, backpressure=0.3, sink_seed=3, source_seed=4, idle_prob=0.4)
     _check_synapse_currents(layer, syn, steps, got, saturation)
 
 

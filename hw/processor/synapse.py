@@ -87,14 +87,15 @@ class SynapseStage(wiring.Component):
       (:func:`hw.arith.pipelined_tree_select`). With more than 4 banks each group of 4 also
       reads from an address register of its own, a cycle after the row issues, so no net
       reaches every bank. ``S =`` :attr:`select_stages` cycles (0 for up to 4 banks, 2 up to 16,
-      3 up to 64) delay the weights, and the accumulator row is read ``1 + S`` cycles after the
-      row issues, through its own output register, so both words meet in the adder. A row's
-      sum is formed from registered memory words, registered in fabric (so no path runs from
-      the block RAM's output through the adder back into its input) and written three cycles
-      after its accumulator read; a read one to three cycles too early for the
-      previous sum of its row takes that sum forwarded (the read port is not transparent: its
-      data goes straight from the block RAM into its output register; a read at the edge of
-      the write is undefined and discarded).
+      3 up to 64) delay the weights, and the accumulator row is read ``S`` cycles after the row
+      issues (with the weights where ``S = 0``), through its own output register and then a
+      fabric register, so both words meet in the adder and the route out of the block RAM
+      ends in a register. A row's sum is formed from registers, registered in fabric (so no
+      path runs from the block RAM's output through the adder back into its input) and
+      written four cycles after its accumulator read; a read one to four cycles too early for
+      the previous sum of its row takes that sum forwarded (the read port is not transparent:
+      its data goes straight from the block RAM into its output register; a read at the edge
+      of the write is undefined and discarded).
     * **Close** (``close = 1``, accepted only while :attr:`close_allowed` is high and no event
       row is in flight, up to ``4 + S`` cycles after the last row issued): every row is read,
       ``sat(input_fmt, round_shift((acc + bias) * scale, shift))`` (counted) is offered on the
@@ -286,8 +287,9 @@ class SynapseStage(wiring.Component):
         # of a row is issued with it (stage 0; stage 1 from the banks' own address registers
         # where there are more than SELECT_WAYS banks), its bank selected in the levels of
         # hw.arith.pipelined_tree_select into `weight_in`, the accumulator read issued in stage
-        # `read` (`1 + delay`), the sum formed in stage `read + 2`, registered and written back
-        # in stage `read + 3`.
+        # `read` (`delay`: stage 0 with the weight read where the select adds no stage), its
+        # word registered in fabric (`acc_in`) in stage `read + 3`, the sum formed there,
+        # registered and written back in stage `write` (`read + 4`).
         busy = Signal()
         row = Signal(range(rows))
         weight_addr = Signal(range(max(2, len(weight_words))))
@@ -320,14 +322,17 @@ class SynapseStage(wiring.Component):
                                                          ways=SELECT_WAYS, name="weight_select")
         selected = data.View(weight_layout, selected)
         delay = issue + select_latency
-        read = 1 + delay
-        stages = read + 5
+        read = delay
+        write = read + 4
+        stages = write + 3
         valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
         at_row = [row] + [Signal(range(rows), name=f"add{k}_row") for k in range(1, stages)]
         weight_in = Signal(data.ArrayLayout(layer.weight_fmt.shape(), sums))
         add_sum = Signal(acc_layout)
         last_sum = Signal(acc_layout)
         older_sum = Signal(acc_layout)
+        oldest_sum = Signal(acc_layout)
+        acc_in = Signal(acc_layout)
         # Drain: `draining` from an accepted close until its last row has been taken.
         issuing = Signal()
         drain_row = Signal(range(rows))
@@ -343,7 +348,7 @@ class SynapseStage(wiring.Component):
 
         command = self.i.payload
         idle_for_event = ~busy | (row == last_row)
-        event_in_flight = any_of(valid[:read + 4])
+        event_in_flight = any_of(valid[:write + 1])
         m.d.comb += self.i.ready.eq(
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
@@ -364,15 +369,16 @@ class SynapseStage(wiring.Component):
             with m.Else():
                 m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
         # The accumulator word, read in stage `read`, leaves its output register in stage
-        # `read + 2` with the selected weights: every operand of the adder is a register. The
-        # sum is registered (`last_sum`, stage `read + 3`) and written from that register, so
-        # the block RAM's output and input are never on one path. The write of a row lands
-        # three cycles after its accumulator read, so a read issued one to three cycles after a
-        # read of the same row misses that write (or, issued at the edge of the write, reads an
-        # undefined word): the newest such sum is forwarded.
+        # `read + 2` into a fabric register (`acc_in`, stage `read + 3`, with the selected
+        # weights): the route out of the block RAM ends in a register, and every operand of
+        # the adder is a register. The sum is registered (`last_sum`, stage `write`) and
+        # written from that register, so the block RAM's output and input are never on one
+        # path. The write of a row lands four cycles after its accumulator read, so a read
+        # issued one to four cycles after a read of the same row misses that write (or, issued
+        # at the edge of the write, reads an undefined word): the newest such sum is forwarded.
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
         m.d.sync += [at_row[k].eq(at_row[k - 1]) for k in range(1, stages)]
-        m.d.sync += [last_sum.eq(add_sum), older_sum.eq(last_sum)]
+        m.d.sync += [acc_in.eq(acc_rd.data), last_sum.eq(add_sum), older_sum.eq(last_sum), oldest_sum.eq(older_sum)]
         if branch:
             m.d.sync += [later.eq(earlier) for earlier, later in zip(branch, branch[1:])]
         # The selected weights, each into its event's branch (0 into the others).
@@ -383,17 +389,17 @@ class SynapseStage(wiring.Component):
         # The banks read every cycle: no event is in flight while a close drains.
         for port, addr in zip(weight_banks, bank_addr):
             m.d.comb += [port.addr.eq(addr), port.en.eq(1)]
-        # Forwarding is decided and its sum chosen a stage early (the row compares stay off the
-        # adder's path): the sum being formed now (one row ahead), the one being written
-        # (two rows ahead, `last_sum`) or the one written in the previous cycle (three rows
-        # ahead, `older_sum`), the newest first.
+        # Forwarding is decided and its sum chosen a stage early, in stage `read + 2` (the row
+        # compares stay off the adder's path): the sum being formed now (one row ahead), the
+        # one being written (two rows ahead, `last_sum`), or the one written one or two cycles
+        # before (three and four rows ahead, `older_sum` and `oldest_sum`), the newest first.
         forward = Signal()
         forward_sum = Signal(acc_layout)
-        one_ahead, two_ahead, three_ahead = (valid[read + k] & (at_row[read + k] == at_row[read + 1])
-                                             for k in (2, 3, 4))
-        m.d.sync += [forward.eq(one_ahead | two_ahead | three_ahead),
-                     forward_sum.eq(Mux(one_ahead, add_sum, Mux(two_ahead, last_sum, older_sum)))]
-        acc_in = acc_rd.data
+        ahead = [valid[read + k] & (at_row[read + k] == at_row[read + 2]) for k in (3, 4, 5, 6)]
+        chosen = oldest_sum
+        for hit, newer in reversed(list(zip(ahead, (add_sum, last_sum, older_sum)))):
+            chosen = Mux(hit, newer, chosen)
+        m.d.sync += [forward.eq(any_of(ahead)), forward_sum.eq(chosen)]
         for k in range(sums):
             m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], acc_in[k]) + weight_in[k])
 
@@ -418,8 +424,8 @@ class SynapseStage(wiring.Component):
         m.d.comb += [
             acc_rd.addr.eq(Mux(draining, drain_row, at_row[read])),
             acc_rd.en.eq(~draining | advance),
-            acc_wr.addr.eq(Mux(draining, read_row, at_row[read + 3])),
-            acc_wr.en.eq(Mux(draining, read_valid & advance, valid[read + 3])),
+            acc_wr.addr.eq(Mux(draining, read_row, at_row[write])),
+            acc_wr.en.eq(Mux(draining, read_valid & advance, valid[write])),
             acc_wr.data.eq(Mux(draining, 0, last_sum)),
         ]
 
