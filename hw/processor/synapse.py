@@ -275,7 +275,8 @@ class SynapseStage(wiring.Component):
         bank_depth = weight_bank_depth(len(weight_words), weight_layout.size)
         # Every memory's read data are registered twice, the second time in the block RAM's own
         # output register (hw.memories, output_register=True): nothing sits on the slow block
-        # RAM output path, and nothing but a register sits on the path into the adder.
+        # RAM output path. The weights (after their select) and the accumulator word enter a
+        # fabric register before the adder, so no route out of a block RAM ends in the adder.
         weight_banks = parameter_banks(m, "weight_bank", shape=weight_layout, init=weight_words,
                                        bank_depth=bank_depth, output_register=True)
         acc_rd, acc_wr = state_memory(m, "acc_mem", shape=acc_layout, depth=rows, output_register=True)
