@@ -106,8 +106,8 @@ class SynapseStage(wiring.Component):
       :class:`~hw.ecp5.Multiplier` pipeline (3; per lane ``ceil(acc_bits / 18)`` MULT18X18D,
       the sum cut into 18-bit slices beside the unsigned scale) and a register of the summed
       partial products; for a right shift then a register of the rounded shift (a left shift
-      is wiring): 1, 2, 5 or 6 stages, so the saturation's compares always start from a register. The scale ROM holds one word of ``lanes`` scales per row,
-      read with the bias.
+      is wiring): 1, 2, 5 or 6 stages, so the saturation's compares always start from a
+      register. The scale ROM holds one word of ``lanes`` scales per row, read with the bias.
     * **Branches** (``branches`` given): each accumulator word holds ``D`` sums per lane
       (branch ``d`` of lane ``l`` at ``l * D + d``); an event on input ``j`` adds its weight to
       the sum of the branch whose input slice holds ``j`` (the others add 0), with the same
@@ -214,7 +214,7 @@ class SynapseStage(wiring.Component):
 
     @property
     def drain_extra_stages(self) -> int:
-        """Drain stages beyond an unscaled, unshifted layer's (see the class docstring)."""
+        """Drain stages beyond the read of the accumulator and bias words (:func:`drain_extra_stages`)."""
         return drain_extra_stages(self._scaled, self._shift)
 
     @property
@@ -288,7 +288,7 @@ class SynapseStage(wiring.Component):
         # of a row is issued with it (stage 0; stage 1 from the banks' own address registers
         # where there are more than SELECT_WAYS banks), its bank selected in the levels of
         # hw.arith.pipelined_tree_select into `weight_in`, the accumulator read issued in stage
-        # `read` (`delay`: stage 0 with the weight read where the select adds no stage), its
+        # `read` (stage 0, with the weight read, where the select adds no stage), its
         # word registered in fabric (`acc_in`) in stage `read + 3`, the sum formed there,
         # registered and written back in stage `write` (`read + 4`).
         busy = Signal()
@@ -322,8 +322,7 @@ class SynapseStage(wiring.Component):
         selected, select_latency = pipelined_tree_select(m, bank[-1], [port.data for port in weight_banks],
                                                          ways=SELECT_WAYS, name="weight_select")
         selected = data.View(weight_layout, selected)
-        delay = issue + select_latency
-        read = delay
+        read = issue + select_latency
         write = read + 4
         stages = write + 3
         valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
@@ -358,7 +357,7 @@ class SynapseStage(wiring.Component):
 
         # Event path: issue one row per cycle from registers.
         # With branches, the event's branch rides along its rows (stages 0 .. the select's last level).
-        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + delay)]
+        branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + read)]
                   if n_branches > 1 else None)
         with m.If(accept & ~command.close):
             m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
