@@ -108,31 +108,48 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
     out_state = Signal(core.state_layout)
     spike_pending = Signal()
     state_pending = Signal()
+    # The skid register: the last stage's update, taken while the output register's beats wait.
+    skid_state = Signal(core.state_layout)
+    skid_full = Signal()
     spike_done = ~spike_pending | core.o_spike.ready
     state_done = ~state_pending | core.o_state.ready if emit_state else Const(1)
+    leaves = spike_done & state_done  # the output register is free at this edge
     m.d.comb += [
-        advance.eq(spike_done & state_done),
+        advance.eq(~skid_full),
         core.o_spike.valid.eq(spike_pending),
         core.o_spike.payload.neuron.eq(out_state.neuron),
     ]
     if emit_state:
         m.d.comb += [core.o_state.valid.eq(state_pending), core.o_state.payload.eq(out_state)]
-    with m.If(advance):
-        m.d.sync += [
-            out_state.neuron.eq(neuron),
-            *(getattr(out_state, name).eq(value) for name, value in fields.items()),
-            out_state.spike.eq(spike),
-            out_state.saturated.eq(saturated),
-            spike_pending.eq(valid & spike),
-            state_pending.eq(valid if emit_state else 0),
-        ]
-        count_saturating(m, core.saturation_count, valid & saturated)
+    update = [
+        out_state.neuron.eq(neuron),
+        *(getattr(out_state, name).eq(value) for name, value in fields.items()),
+        out_state.spike.eq(spike),
+        out_state.saturated.eq(saturated),
+    ]
+    with m.If(leaves):
+        with m.If(skid_full):
+            m.d.sync += [out_state.eq(skid_state), spike_pending.eq(skid_state.spike),
+                         state_pending.eq(1 if emit_state else 0), skid_full.eq(0)]
+        with m.Else():
+            m.d.sync += [*update, spike_pending.eq(valid & spike), state_pending.eq(valid if emit_state else 0)]
     with m.Else():
         with m.If(core.o_spike.ready):
             m.d.sync += spike_pending.eq(0)
         if emit_state:
             with m.If(core.o_state.ready):
                 m.d.sync += state_pending.eq(0)
+        # An update with an output beat to give (every valid one with emit_state, else a spike).
+        with m.If(~skid_full & valid & (Const(1) if emit_state else spike)):
+            m.d.sync += [
+                skid_state.neuron.eq(neuron),
+                *(getattr(skid_state, name).eq(value) for name, value in fields.items()),
+                skid_state.spike.eq(spike),
+                skid_state.saturated.eq(saturated),
+                skid_full.eq(1),
+            ]
+    with m.If(advance):
+        count_saturating(m, core.saturation_count, valid & saturated)
 
 
 class CoreBase(wiring.Component):
@@ -327,15 +344,20 @@ class NeuronCore(CoreBase):
         return [{name: int(column[i]) for name, column in columns.items()} for i in range(self.n_neurons)]
 
     def output_register(self, m, advance, *, valid, neuron, fields: dict, spike, saturated):
-        """The output register behind the last stage, its backpressure, and the saturation counter.
+        """The output register behind the last stage, its skid register, its backpressure, and
+        the saturation counter.
 
         ``valid``, ``neuron`` and the ``fields`` (the :meth:`state_fields` words, by name),
-        ``spike`` and ``saturated`` are the last stage's values. The register offers the spike
-        (if any) on ``o_spike`` and the update on ``o_state`` (with ``emit_state``) at once;
-        ``advance`` is driven high in a cycle in which every pending output beat has been (or is
-        being) accepted, so each output may take its beat in a different cycle and nothing is
-        lost or repeated. The outputs' ``valid`` are registers. ``saturation_count`` counts
-        the updates with ``saturated`` set and sticks at ``2**COUNTER_WIDTH - 1``.
+        ``spike`` and ``saturated`` are the last stage's values. The output register offers the
+        spike (if any) on ``o_spike`` and the update on ``o_state`` (with ``emit_state``) at once;
+        each output may take its beat in a different cycle, and nothing is lost or repeated. An
+        update that arrives while the output register's beats wait goes to a skid register, and
+        the pipeline holds while that is full: ``advance`` is that register's inverse, so no
+        output ``ready`` reaches the stage enables, the read ports or the input's ``ready``
+        (timing). With every output ready the pipeline advances in every cycle; an output that
+        stalls costs one extra cycle when the skid register empties. The outputs' ``valid`` are
+        registers. ``saturation_count`` counts the updates with ``saturated`` set and sticks at
+        ``2**COUNTER_WIDTH - 1``.
         """
         expected = set(self.state_fields(self._params))
         if set(fields) != expected:

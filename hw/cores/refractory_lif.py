@@ -78,13 +78,13 @@ class RefractoryLIFCore(NeuronCore):
       cycle it leaves, and the state memory's read port is not transparent, which keeps logic
       off the block RAM outputs). So with ``n_neurons <= hazard_stages`` (or a neuron repeated
       within that many beats) the core runs slower than one update per clock, never wrong.
-    * **Backpressure**: the pipeline moves as a whole. Its last stage is an output register that
-      offers the spike (if any) and the state beat (if ``emit_state``) at the same time; the
-      pipeline advances only in the cycle in which every pending output beat of that register
-      has been (or is being) accepted. Each output may be accepted in a different cycle; nothing
-      is lost or repeated. ``i_current.ready`` depends combinationally on ``o_spike.ready``,
-      ``o_state.ready`` and ``i_current.payload.neuron`` (never on ``i_current.valid``); the
-      outputs' ``valid`` are registers.
+    * **Backpressure**: the pipeline moves as a whole and holds only while its output register's
+      beats wait and its skid register is full
+      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`); each output may take its beat in
+      a different cycle, nothing is lost or repeated, and no output ``ready`` reaches the
+      pipeline's enables (``advance`` is a register). ``i_current.ready`` depends combinationally
+      on ``i_current.payload.neuron`` and registers (never on ``i_current.valid``); the outputs'
+      ``valid`` are registers.
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
