@@ -19,7 +19,7 @@ samples). Per setting it reports, per layer:
 and per network: the agreement of the integer predictions with the float ones, whether it fits,
 and the compute time per 1.2 s sample at ``--clock-mhz``, ``--lanes`` and ``--cores`` from the
 processor's cycle model (:func:`hw.board_model.estimate_cycles` on the chained trace).
-Calibration uses ``--calibration`` other samples (seed + 1000).
+Calibration uses ``--calibration`` other samples (seed + ``golden.ssc_checkpoint.CALIBRATION_SEED``, 1000).
 Results: ``build/bench/ssc_checkpoints.json``.
 """
 
@@ -40,7 +40,8 @@ from golden.fit import estimate_fit
 from golden.kinds import network_kinds
 from golden.layers import readout_scores
 from golden.network import run_network
-from golden.ssc_checkpoint import DEFAULT_BIN_TICKS, DEFAULT_STEPS, float_network, import_checkpoint, load_state_dict
+from golden.ssc_checkpoint import (CALIBRATION_SEED, DEFAULT_BIN_TICKS, DEFAULT_STEPS, float_network, import_checkpoint,
+                                   load_state_dict)
 from hw.board_model import estimate_cycles
 
 NETWORKS = {"silif": "ssc_silif.pth", "csilif": "ssc_csilif.pth"}
@@ -78,7 +79,7 @@ def evaluate(name: str, path, *, bits, row_scale: bool, feedback: bool, counts: 
     params, report = import_checkpoint(path, name, weight_bits=None if fit_aware else bits, row_scale=row_scale,
                                        device=args.device if fit_aware else None, lanes=args.lanes,
                                        n_steps=counts.shape[-2], bin_ticks=DEFAULT_BIN_TICKS,
-                                       calibration_samples=args.calibration, seed=args.seed + 1000,
+                                       calibration_samples=args.calibration, seed=args.seed + CALIBRATION_SEED,
                                        error_feedback=feedback)
     chained = run_network(params, counts)
     fit = estimate_fit(params, args.device, lanes=args.lanes, cores=args.cores)
