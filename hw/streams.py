@@ -110,13 +110,17 @@ class StreamRegister(wiring.Component):
         skid = Signal(self._shape, name="skid")
         load = ~self.o.valid | self.o.ready  # the output register's beat leaves (or it has none)
         m.d.comb += self.i.ready.eq(~skid_valid)
+        # The skid register copies the input whenever it is empty, so o.ready reaches only its
+        # valid flag and the output register (timing); its data count only with skid_valid.
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(self.i.payload)
         with m.If(load):
             with m.If(skid_valid):
                 m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
             with m.Else():
                 m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
         with m.Elif(self.i.valid & ~skid_valid):
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+            m.d.sync += skid_valid.eq(1)
         return m
 
 

@@ -78,8 +78,8 @@ class SiLIFCore(NeuronCore):
     split into 18-bit partial products, each a ``MULT18X18D`` with its input, pipeline and output
     registers (:func:`hw.ecp5.registered_partial_products`: the unsigned coefficient meets the
     biased 18-bit slices of the signed operand), so the products of stage ``k`` operands are in
-    stage ``k + 3`` and are summed a stage later; no carry chain follows a multiplier in the
-    same cycle::
+    stage ``k + 3`` and are summed a stage later (``alpha*(u - s)``, which has the slack, two);
+    no carry chain follows a multiplier in the same cycle::
 
         0  accept: address the state and parameter memories
         1  memory words read (u, w, s_prev, alpha, beta, gain, a, b)
@@ -87,8 +87,9 @@ class SiLIFCore(NeuronCore):
         3  u - s_prev (exact; operand of alpha*(u - s)), s_prev ? b : 0
         5  partial products of beta*w, a*u out of the multipliers
         6  beta*w, a*u summed (full width); partial products of alpha*(u - s) out
-        7  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
-        8  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
+        7  partial w sum beta*w + a*u; partial products of alpha*(u - s) in fabric registers
+        8  w rounded: partial + (b_inc << C | 2**(C-1)), >> C; alpha*(u - s) summed plus the
+           u rounding constant
         9  w saturated
         10 x - w (exact; operand of gain*(x - w))
         13 partial products of gain*(x - w) out
@@ -181,16 +182,19 @@ class SiLIFCore(NeuronCore):
         beta_w_6 = stage("beta_w_6", sum_shifted(beta_w_5))
         a_u_6 = stage("a_u_6", sum_shifted(a_u_5))
 
-        # Stage 7: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u equation's
-        # rounding constant while it waits for gain*(x - w).
+        # Stage 7: partial w sum beta*w + a*u; alpha*(u - s)'s partial products in fabric
+        # registers (the route out of the multipliers is a cycle of its own: it has the slack).
         partial_w_7 = stage("partial_w_7", (beta_w_6 << shift_decay) + (a_u_6 << shift_a))
-        alpha_u_rounding_7 = stage("alpha_u_rounding_7", sum_shifted(alpha_u_6) + (1 << (decay_bits - 1)))
+        alpha_u_7 = [(stage(f"alpha_u_part_{index}_7", term), shift) for index, (term, shift) in enumerate(alpha_u_6)]
         b_increment_6 = delay("b_increment", b_increment_3, 3, 6)
 
         # Stage 8: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
+        # alpha*(u - s) summed, picking up the u equation's rounding constant while it waits for
+        # gain*(x - w).
         b_increment_7 = stage("b_increment_7", b_increment_6)
         rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_7)
         w_rounded_8 = stage("w_rounded_8", (partial_w_7 + rounding_w) >> coef_bits)
+        alpha_u_rounding_8 = stage("alpha_u_rounding_8", sum_shifted(alpha_u_7) + (1 << (decay_bits - 1)))
 
         # Stage 9: w saturated.
         w_next, w_clamped = saturate(w_rounded_8, p.state_fmt)
@@ -205,7 +209,7 @@ class SiLIFCore(NeuronCore):
 
         # Stage 14: gain*(x - w) summed at full width.
         gain_drive_14 = stage("gain_drive_14", sum_shifted(gain_drive_13))
-        alpha_u_rounding_14 = delay("alpha_u_rounding", alpha_u_rounding_7, 7, 14)
+        alpha_u_rounding_14 = delay("alpha_u_rounding", alpha_u_rounding_8, 8, 14)
         w_14 = delay("w", w_9, 9, 14)
         w_clamped_14 = delay("w_clamped", w_clamped_9, 9, 14)
 
