@@ -333,6 +333,11 @@ class FramedProcessor(wiring.Component):
 class ProcessorLink(wiring.Component):
     """:class:`FramedProcessor` served over the UART lines (8N1, no flow control).
 
+    The frame bytes reach the transmitter through a register stage
+    (:class:`hw.streams.StreamRegister`), so the transmitter's ``ready`` (its bit timer) loads
+    only that register, never the encoder's frame body (timing); a byte reaches the line one
+    cycle later, and bytes still leave 10 bit times apart.
+
     Parameters
     ----------
     params : NetworkParams
@@ -372,7 +377,9 @@ class ProcessorLink(wiring.Component):
         m.submodules.framed = framed = self.framed
         m.d.comb += [uart_rx.rx.eq(self.rx), self.tx.eq(uart_tx.tx)]
         wiring.connect(m, uart_rx.o, framed.i)
-        wiring.connect(m, framed.o, uart_tx.i)
+        m.submodules.tx_register = tx_register = StreamRegister(8)
+        wiring.connect(m, framed.o, tx_register.i)
+        wiring.connect(m, tx_register.o, uart_tx.i)
         m.d.comb += [getattr(self, name).eq(getattr(framed, name)) for name in _LINK_COUNTER_PORTS]
         return m
 
