@@ -119,3 +119,11 @@ def test_checker_reports_one_flipped_bit():
 def test_rejects_wrong_params():
     with pytest.raises(TypeError, match="RefractoryLIFParams"):
         RefractoryLIFCore({"v_th_q": [1]})
+
+
+def test_without_hazard_check_a_neuron_is_not_stalled():
+    """``hazard_check=False`` (for a parent that never re-offers a neuron in flight): a neuron
+    offered again at once is taken and reads its state before the write-back lands."""
+    case = random_case(1, 4, seed=1)
+    with pytest.raises(MismatchError, match="field 'v'"):
+        simulate_case(case, core=RefractoryLIFCore(case.params, hazard_check=False))

@@ -524,12 +524,25 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
     sink = SimStreamSink(dut.o_scores, backpressure_prob=backpressure, seed=seed + 1, on_beat=scores.append)
     counters = {}
     cycles = {}
+    # The spiking layers' cores have no read-after-write compare (hazard_check=False): the
+    # processor must never offer a core a neuron whose previous update is still in flight.
+    cores = [core for layer in dut.hidden for core in layer.cores]
+    in_flight = [set() for _ in cores]
 
     async def monitor(ctx):
         n = 0
         while n < max_cycles:
             await ctx.tick()
             n += 1
+            for core, pending in zip(cores, in_flight):
+                update = core.o_state
+                if ctx.get(update.valid) and ctx.get(update.ready):
+                    pending.discard(ctx.get(update.payload.neuron))
+                beat = core.input_stream
+                if ctx.get(beat.valid) and ctx.get(beat.ready):
+                    neuron = ctx.get(beat.payload.neuron)
+                    assert neuron not in pending, f"neuron {neuron} offered again while in flight, cycle {n}"
+                    pending.add(neuron)
             for k in range(n_hidden):
                 tap = ctx.get(dut.layer_taps[f"layer_{k}"])
                 if tap.valid:

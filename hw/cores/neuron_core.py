@@ -41,7 +41,8 @@ def stage_registers(m, advance, *, reset_less: bool = False):
     return stage
 
 
-def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, accepting=None):
+def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, accepting=None,
+                     hazard_check: bool = True):
     """Stage registers of a time-multiplexed core, stage 0's accept with its read-after-write
     stall, and the read ports.
 
@@ -50,12 +51,15 @@ def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, 
     register moves) and, per stage ``k = 1..stages``, ``valid[k]`` and ``neuron[k]`` (index 0 is
     ``None``). Stage 0 accepts the offered beat when ``advance`` (and ``accepting``, if given)
     is high and its neuron is in none of the stages ``1..hazard_stages`` with ``valid`` set:
-    that neuron's previous update has not been written back yet. ``read_ports`` (the state and
+    that neuron's previous update has not been written back yet (without ``hazard_check``, the
+    parent's promise that this never happens, stage 0 accepts without that compare).
+    ``read_ports`` (the state and
     parameter memories' read ports, :mod:`hw.memories`) are addressed with the offered neuron
     and enabled with ``advance``, so their data belong to the beat in stage 1.
 
     Returns ``(advance, valid, neuron)``. ``source.ready`` depends combinationally on
-    ``advance`` and ``source.payload.neuron``, never on ``source.valid``.
+    ``advance`` and ``source.payload.neuron`` (only on ``advance`` and ``accepting`` without
+    ``hazard_check``), never on ``source.valid``.
     """
     if not 1 <= hazard_stages <= stages:
         raise ValueError(f"hazard_stages must be in 1..{stages}, not {hazard_stages}")
@@ -69,11 +73,12 @@ def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, 
         for k in range(2, stages + 1):
             m.d.sync += [valid[k].eq(valid[k - 1]), neuron[k].eq(neuron[k - 1])]
 
-    hazard = Signal()
-    m.d.comb += [
-        hazard.eq(any_of(valid[k] & (neuron[k] == offered) for k in range(1, hazard_stages + 1))),
-        source.ready.eq(advance & ~hazard if accepting is None else advance & ~hazard & accepting),
-    ]
+    accept = advance if accepting is None else advance & accepting
+    if hazard_check:
+        hazard = Signal()
+        m.d.comb += hazard.eq(any_of(valid[k] & (neuron[k] == offered) for k in range(1, hazard_stages + 1)))
+        accept = accept & ~hazard
+    m.d.comb += source.ready.eq(accept)
     for port in read_ports:
         m.d.comb += [port.addr.eq(offered), port.en.eq(advance)]
     return advance, valid, neuron
@@ -168,6 +173,13 @@ class CoreBase(wiring.Component):
         An instance of :attr:`params_class` (``n_neurons`` and the formats).
     clearable : bool
         Add the :attr:`clear` port, through which a parent zeroes the state memory.
+    hazard_check : bool
+        Stall a neuron offered while its previous update is in flight (the read-after-write
+        compare against :attr:`hazard_stages` stages). ``False`` only for a parent that never
+        offers a neuron again before its previous update has left the core (the processor's
+        spiking layers: a step's drain starts after every update of the previous step was
+        counted out of the cores); the core's input ``ready`` is then its pipeline's advance, a
+        register.
 
     Members
     -------
@@ -190,11 +202,12 @@ class CoreBase(wiring.Component):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages: int = 0
 
-    def __init__(self, params, *, clearable: bool = False):
+    def __init__(self, params, *, clearable: bool = False, hazard_check: bool = True):
         if not isinstance(params, self.params_class):
             raise TypeError(f"params must be a {self.params_class.__name__}, not {type(params).__name__}")
         self._params = params
         self._clearable = bool(clearable)
+        self._hazard_check = bool(hazard_check)
         index_shape = unsigned(self.index_bits)
         self._input_layout = data.StructLayout({"neuron": index_shape, **self.input_fields(params)})
         self._clear_layout = data.StructLayout({"active": unsigned(1), "neuron": index_shape})
@@ -227,6 +240,10 @@ class CoreBase(wiring.Component):
         return self._clearable
 
     @property
+    def hazard_check(self) -> bool:
+        return self._hazard_check
+
+    @property
     def n_neurons(self) -> int:
         return self._params.n_neurons
 
@@ -257,9 +274,10 @@ class CoreBase(wiring.Component):
 
     # --- shared hardware ------------------------------------------------------------------
     def pipeline_control(self, m, stages: int, read_ports, *, accepting=None):
-        """:func:`pipeline_control` on the input stream with :attr:`hazard_stages`."""
+        """:func:`pipeline_control` on the input stream with :attr:`hazard_stages` and
+        :attr:`hazard_check`."""
         return pipeline_control(m, self.input_stream, stages=stages, hazard_stages=self.hazard_stages,
-                                read_ports=read_ports, accepting=accepting)
+                                read_ports=read_ports, accepting=accepting, hazard_check=self._hazard_check)
 
     def write_back(self, m, port, *, neuron, enable, fields: dict, clear=None):
         """Drive the state memory's write port: the words ``fields`` (by name; every field of the
@@ -285,8 +303,8 @@ class NeuronCore(CoreBase):
         An instance of :attr:`params_class` (``n_neurons`` and the formats).
     emit_state : bool
         Add the :attr:`o_state` port that reports every update.
-    clearable : bool
-        Add the :attr:`clear` port (:class:`CoreBase`).
+    clearable, hazard_check : bool
+        As :class:`CoreBase`.
 
     Members
     -------
@@ -299,9 +317,9 @@ class NeuronCore(CoreBase):
         Only with ``emit_state=True``.
     """
 
-    def __init__(self, params, *, emit_state: bool = True, clearable: bool = False):
+    def __init__(self, params, *, emit_state: bool = True, clearable: bool = False, hazard_check: bool = True):
         self._emit_state = bool(emit_state)
-        super().__init__(params, clearable=clearable)
+        super().__init__(params, clearable=clearable, hazard_check=hazard_check)
 
     def output_members(self) -> dict:
         """``o_spike``, and ``o_state`` with ``emit_state``."""

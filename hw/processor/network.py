@@ -180,7 +180,9 @@ class SpikingLayer(wiring.Component):
     spike or not); the merger forwards the spiking ones as events ``{close: 0, index: local *
     cores + core}`` to the next layer and, once all ``n_out`` updates of the step have been seen,
     a close carrying the step's ``last`` flag. The synapse does not start the next step's drain
-    before that close has left (so closes never overtake spikes).
+    before that close has left (so closes never overtake spikes, and no neuron reaches its core
+    while its previous update is in flight: the cores are built without the read-after-write
+    compare, ``hazard_check=False``).
 
     Throughput: an event costs ``ceil(n_out / lanes)`` cycles (the synapse); a close drains
     ``ceil(n_out / cores)`` currents through each core, one per cycle.
@@ -206,7 +208,11 @@ class SpikingLayer(wiring.Component):
         self._lanes, self._cores = layer_cores(layer.n_out, lanes, cores)
         core_class = core_classes()[layer.kind]
         self.synapse = SynapseStage(layer, lanes=self._lanes, branches=core_class.branch_inputs(layer.neuron))
-        self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True, clearable=True)
+        # No read-after-write compare in the cores: the next step's drain starts only after the
+        # merger counted every update of the step out of the cores (timing: the core's input
+        # ready is then its pipeline's advance, a register).
+        self.cores = [core_class(lane_params(layer.neuron, core, self._cores), emit_state=True, clearable=True,
+                                 hazard_check=False)
                       for core in range(self._cores)]
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
@@ -238,8 +244,8 @@ class SpikingLayer(wiring.Component):
             m.submodules[f"core_{c}"] = core
             # The lanes c, c + cores, ... of this core, lowest pending first; with several, the
             # select feeds a 3-entry queue, so the core's ready stays off it (timing). The core
-            # takes its beats from a register stage: its ready (the read-after-write compare
-            # of the offered neuron) only loads that register (timing).
+            # takes its beats from a register stage, so its read addresses come from a register
+            # (timing).
             m.submodules[f"core_input_{c}"] = core_input = StreamRegister(core.input_layout)
             if per_core > 1:
                 core_queue = _queue(m, f"core_fifo_{c}", core.input_layout)
