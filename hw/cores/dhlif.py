@@ -67,13 +67,8 @@ class DHLIFCore(NeuronCore):
       (the state read port is not transparent, so nothing but a register follows the block RAM
       output). With ``n_neurons <= hazard_stages`` the core runs slower than one update per
       clock, never wrong.
-    * **Backpressure**: the pipeline moves as a whole and holds only while its output register's
-      beats wait and its skid register is full
-      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`); each output may take its beat in
-      a different cycle, nothing is lost or repeated, and no output ``ready`` reaches the
-      pipeline's enables (``advance`` is a register). ``i_drive.ready`` depends combinationally on
-      ``i_drive.payload.neuron`` and registers (never on ``i_drive.valid``); the outputs'
-      ``valid`` are registers.
+    * **Backpressure**: as every :class:`~hw.cores.neuron_core.NeuronCore`
+      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`).
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted). Every product is
     split into partial products, each a ``MULT18X18D`` with its input, pipeline and output

@@ -57,8 +57,8 @@ class LIFCore(NeuronCore):
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
       is in one of the :attr:`hazard_stages` (8) pipeline stages, the write-back stage
       included (the state read port is not transparent).
-    * **Backpressure**: as every :class:`~hw.cores.neuron_core.NeuronCore`: the pipeline holds
-      only while its output register's beats wait and its skid register is full.
+    * **Backpressure**: as every :class:`~hw.cores.neuron_core.NeuronCore`
+      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`).
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted; both multiplies have
     registered operands and are split into 18x18 partial products, :func:`hw.arith.partial_products`,

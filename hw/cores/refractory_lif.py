@@ -78,13 +78,8 @@ class RefractoryLIFCore(NeuronCore):
       cycle it leaves, and the state memory's read port is not transparent, which keeps logic
       off the block RAM outputs). So with ``n_neurons <= hazard_stages`` (or a neuron repeated
       within that many beats) the core runs slower than one update per clock, never wrong.
-    * **Backpressure**: the pipeline moves as a whole and holds only while its output register's
-      beats wait and its skid register is full
-      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`); each output may take its beat in
-      a different cycle, nothing is lost or repeated, and no output ``ready`` reaches the
-      pipeline's enables (``advance`` is a register). ``i_current.ready`` depends combinationally
-      on ``i_current.payload.neuron`` and registers (never on ``i_current.valid``); the outputs'
-      ``valid`` are registers.
+    * **Backpressure**: as every :class:`~hw.cores.neuron_core.NeuronCore`
+      (:meth:`~hw.cores.neuron_core.NeuronCore.output_register`).
 
     Pipeline (stage ``k`` holds a beat ``k`` cycles after it was accepted)::
 
