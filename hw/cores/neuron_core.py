@@ -53,9 +53,9 @@ def pipeline_control(m, source, *, stages: int, hazard_stages: int, read_ports, 
     is high and its neuron is in none of the stages ``1..hazard_stages`` with ``valid`` set:
     that neuron's previous update has not been written back yet (without ``hazard_check``, the
     parent's promise that this never happens, stage 0 accepts without that compare).
-    ``read_ports`` (the state and
-    parameter memories' read ports, :mod:`hw.memories`) are addressed with the offered neuron
-    and enabled with ``advance``, so their data belong to the beat in stage 1.
+    ``read_ports`` (the state and parameter memories' read ports, :mod:`hw.memories`) are
+    addressed with the offered neuron and enabled with ``advance``, so their data belong to the
+    beat in stage 1.
 
     Returns ``(advance, valid, neuron)``. ``source.ready`` depends combinationally on
     ``advance`` and ``source.payload.neuron`` (only on ``advance`` and ``accepting`` without
@@ -126,18 +126,20 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
     ]
     if emit_state:
         m.d.comb += [core.o_state.valid.eq(state_pending), core.o_state.payload.eq(out_state)]
-    update = [
-        out_state.neuron.eq(neuron),
-        *(getattr(out_state, name).eq(value) for name, value in fields.items()),
-        out_state.spike.eq(spike),
-        out_state.saturated.eq(saturated),
+    last_state = Signal(core.state_layout)  # the last stage's update, as the outputs carry it
+    m.d.comb += [
+        last_state.neuron.eq(neuron),
+        *(getattr(last_state, name).eq(value) for name, value in fields.items()),
+        last_state.spike.eq(spike),
+        last_state.saturated.eq(saturated),
     ]
     with m.If(leaves):
         with m.If(skid_full):
             m.d.sync += [out_state.eq(skid_state), spike_pending.eq(skid_state.spike),
                          state_pending.eq(1 if emit_state else 0), skid_full.eq(0)]
         with m.Else():
-            m.d.sync += [*update, spike_pending.eq(valid & spike), state_pending.eq(valid if emit_state else 0)]
+            m.d.sync += [out_state.eq(last_state), spike_pending.eq(valid & spike),
+                         state_pending.eq(valid if emit_state else 0)]
     with m.Else():
         with m.If(core.o_spike.ready):
             m.d.sync += spike_pending.eq(0)
@@ -146,13 +148,7 @@ def output_register(core, m, advance, *, valid, neuron, fields: dict, spike, sat
                 m.d.sync += state_pending.eq(0)
         # An update with an output beat to give (every valid one with emit_state, else a spike).
         with m.If(~skid_full & valid & (Const(1) if emit_state else spike)):
-            m.d.sync += [
-                skid_state.neuron.eq(neuron),
-                *(getattr(skid_state, name).eq(value) for name, value in fields.items()),
-                skid_state.spike.eq(spike),
-                skid_state.saturated.eq(saturated),
-                skid_full.eq(1),
-            ]
+            m.d.sync += [skid_state.eq(last_state), skid_full.eq(1)]
     with m.If(advance):
         count_saturating(m, core.saturation_count, valid & saturated)
 
@@ -238,10 +234,6 @@ class CoreBase(wiring.Component):
     @property
     def clearable(self) -> bool:
         return self._clearable
-
-    @property
-    def hazard_check(self) -> bool:
-        return self._hazard_check
 
     @property
     def n_neurons(self) -> int:
