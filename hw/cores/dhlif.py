@@ -59,11 +59,11 @@ class DHLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (12) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (13) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_drive.ready`` is low while the offered neuron is
-      in one of the :attr:`hazard_stages` (11) pipeline stages, the write-back stage included
+      in one of the :attr:`hazard_stages` (12) pipeline stages, the write-back stage included
       (the state read port is not transparent, so nothing but a register follows the block RAM
       output). With ``n_neurons <= hazard_stages`` the core runs slower than one update per
       clock, never wrong.
@@ -74,27 +74,29 @@ class DHLIFCore(NeuronCore):
     split into partial products, each a ``MULT18X18D`` with its input, pipeline and output
     registers (:func:`hw.ecp5.registered_partial_products`: the decay, at most 17 bits and given
     a zero sign bit, meets the 17-bit parts of the signed state word), so the products of stage 2
-    operands are in stage 5 and are summed, with the rounding constant, a stage later; no carry
-    chain follows a multiplier in the same cycle::
+    operands are in stage 5. They go into fabric registers a stage later and are summed, with the
+    rounding constant, the stage after that: the route out of a multiplier is a cycle of its own,
+    and no carry chain follows a multiplier or its route in the same cycle::
 
         0  accept: address the state and parameter memories
         1  memory words read (in the block RAMs' read registers)
         2  memory words in the block RAMs' output registers (operands of alpha_d*i_d, beta*u)
         3  s_prev ? theta : 0
         5  partial products of alpha_d*i_d, beta*u out of the multipliers
-        6  alpha_d*i_d + 2**(C-1), beta*u + 2**(C-1) summed (full width)
-        7  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset (the sums >> C)
-        8  i_d clamped
-        9  the soma sum's halves: round_C(beta*u) - reset + the even branches; the odd branches
-        10 round_C(beta*u) - reset + sum_d i_d (exact)
-        11 u clamped, spike (u > theta on the exact sum, unless theta is the format's maximum);
-           write-back, into the output register (12)
+        6  those partial products in fabric registers
+        7  alpha_d*i_d + 2**(C-1), beta*u + 2**(C-1) summed (full width)
+        8  round_C(alpha_d*i_d) + drive_d; round_C(beta*u) - reset (the sums >> C)
+        9  i_d clamped
+        10 the soma sum's halves: round_C(beta*u) - reset + the even branches; the odd branches
+        11 round_C(beta*u) - reset + sum_d i_d (exact)
+        12 u clamped, spike (u > theta on the exact sum, unless theta is the format's maximum);
+           write-back, into the output register (13)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 12
+    latency = 13
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
-    #: them, the write-back stage (11) included, because the state read port is not
+    #: them, the write-back stage (12) included, because the state read port is not
     #: transparent (no bypass multiplexer behind the block RAM output).
     hazard_stages = latency - 1
 
@@ -177,18 +179,20 @@ class DHLIFCore(NeuronCore):
             return value
 
         def rounded_product(name, coef, operand):
-            """``coef * operand + 2**(C-1)`` (exact) in stage 6 for operands of stage 2: the
+            """``coef * operand + 2**(C-1)`` (exact) in stage 7 for operands of stage 2: the
             unsigned decay, given a zero sign bit, meets the 17-bit parts of the state word
-            (hw.ecp5.registered_partial_products), their products out in stage 5 and summed into
-            a register. The rounding constant sits in the zero low bits of the second part's
+            (hw.ecp5.registered_partial_products), their products out in stage 5, in fabric
+            registers in stage 6 and summed into a register. The rounding constant sits in the zero low bits of the second part's
             term (one operand) when it fits there, else it is one more term."""
-            parts = registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand, en=advance)
+            parts = [(stage(f"{name}_part_{index}_6", term), shift) for index, (term, shift)
+                     in enumerate(registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand,
+                                                              en=advance))]
             if len(parts) > 1 and parts[1][1] >= decay_bits:
                 (low, _), (high, shift), *rest = parts
                 parts = [(low, 0), (Cat(Const(rounding, shift), high).as_signed(), 0), *rest]
             else:
                 parts = [*parts, (Const(rounding), 0)]
-            return stage(f"{name}_6", sum_shifted(parts))
+            return stage(f"{name}_7", sum_shifted(parts))
 
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's drives.
         drive_shape = drive_format(p).shape()
@@ -197,53 +201,53 @@ class DHLIFCore(NeuronCore):
         # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
         # output_register=True): the multipliers' operands and the previous spike.
         row, coef = state_rd.data, param_rd.data
-        alpha_i_6 = [rounded_product(f"alpha_i_{d}", coef[f"alpha_{d}"], row[f"current_{d}"]) for d in branches]
-        beta_u_6 = rounded_product("beta_u", coef.beta, row.u)
+        alpha_i_7 = [rounded_product(f"alpha_i_{d}", coef[f"alpha_{d}"], row[f"current_{d}"]) for d in branches]
+        beta_u_7 = rounded_product("beta_u", coef.beta, row.u)
 
         # Stage 3: the soft-reset amount, from the registered previous spike.
         threshold = Const(p.threshold_q, p.membrane_fmt.shape())
         reset_3 = stage("reset_3", Mux(row.spike, threshold, 0), p.membrane_fmt.shape())
-        reset_6 = delay("reset", reset_3, 3, 6)
-        drive_6 = [delay(f"drive_{d}", drive_1[d], 1, 6) for d in branches]
+        reset_7 = delay("reset", reset_3, 3, 7)
+        drive_7 = [delay(f"drive_{d}", drive_1[d], 1, 7) for d in branches]
 
-        # Stage 7: each product rounded once (its rounding constant added in stage 6), then the
+        # Stage 8: each product rounded once (its rounding constant added in stage 7), then the
         # exact additions.
-        current_sum_7 = [stage(f"current_sum_{d}_7", (alpha_i_6[d] >> decay_bits) + drive_6[d]) for d in branches]
-        u_partial_7 = stage("u_partial_7", (beta_u_6 >> decay_bits) - reset_6)
+        current_sum_8 = [stage(f"current_sum_{d}_8", (alpha_i_7[d] >> decay_bits) + drive_7[d]) for d in branches]
+        u_partial_8 = stage("u_partial_8", (beta_u_7 >> decay_bits) - reset_7)
 
-        # Stage 8: branch currents clamped.
-        current_8, current_clamped_8 = [], []
+        # Stage 9: branch currents clamped.
+        current_9, current_clamped_9 = [], []
         for d in branches:
-            value, clamped = saturate(current_sum_7[d], p.current_fmt)
-            current_8.append(stage(f"current_{d}_8", value, p.current_fmt.shape()))
-            current_clamped_8.append(clamped)
-        any_current_clamped_8 = stage("any_current_clamped_8", any_of(current_clamped_8), unsigned(1))
-        u_partial_8 = stage("u_partial_8", u_partial_7)
+            value, clamped = saturate(current_sum_8[d], p.current_fmt)
+            current_9.append(stage(f"current_{d}_9", value, p.current_fmt.shape()))
+            current_clamped_9.append(clamped)
+        any_current_clamped_9 = stage("any_current_clamped_9", any_of(current_clamped_9), unsigned(1))
+        u_partial_9 = stage("u_partial_9", u_partial_8)
 
-        # Stage 9: the soma sum's two halves, exact: u_partial with the even branches, the odd ones.
-        halves = ([u_partial_8, *current_8[0::2]], current_8[1::2])
-        u_half_9 = [stage(f"u_half_{k}_9", sum(terms[1:], terms[0])) for k, terms in enumerate(halves) if terms]
+        # Stage 10: the soma sum's two halves, exact: u_partial with the even branches, the odd ones.
+        halves = ([u_partial_9, *current_9[0::2]], current_9[1::2])
+        u_half_10 = [stage(f"u_half_{k}_10", sum(terms[1:], terms[0])) for k, terms in enumerate(halves) if terms]
 
-        # Stage 10: soma sum, exact.
-        u_sum_10 = stage("u_sum_10", sum(u_half_9[1:], u_half_9[0]))
-        any_current_clamped_10 = delay("any_current_clamped", any_current_clamped_8, 8, 10)
+        # Stage 11: soma sum, exact.
+        u_sum_11 = stage("u_sum_11", sum(u_half_10[1:], u_half_10[0]))
+        any_current_clamped_11 = delay("any_current_clamped", any_current_clamped_9, 9, 11)
 
-        # Stage 11: membrane clamped; the spike is the strict threshold on the clamped membrane (as
+        # Stage 12: membrane clamped; the spike is the strict threshold on the clamped membrane (as
         # the model), taken from the exact sum: above the threshold, the clamped sum is too unless
         # the threshold is the format's maximum, where no membrane exceeds it.
-        u_next, u_clamped = saturate(u_sum_10, p.membrane_fmt)
-        u_11 = stage("u_11", u_next, p.membrane_fmt.shape())
+        u_next, u_clamped = saturate(u_sum_11, p.membrane_fmt)
+        u_12 = stage("u_12", u_next, p.membrane_fmt.shape())
         can_spike = p.threshold_q < p.membrane_fmt.max_int
-        spike_11 = stage("spike_11", (u_sum_10 > p.threshold_q) if can_spike else Const(0, 1), unsigned(1))
-        saturated_11 = stage("saturated_11", any_current_clamped_10 | u_clamped, unsigned(1))
-        current_11 = [delay(f"current_{d}", current_8[d], 8, 11) for d in branches]
+        spike_12 = stage("spike_12", (u_sum_11 > p.threshold_q) if can_spike else Const(0, 1), unsigned(1))
+        saturated_12 = stage("saturated_12", any_current_clamped_11 | u_clamped, unsigned(1))
+        current_12 = [delay(f"current_{d}", current_9[d], 9, 12) for d in branches]
 
         # Write-back and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
-                        fields={**{f"current_{d}": current_11[d] for d in branches}, "u": u_11, "spike": spike_11})
+                        fields={**{f"current_{d}": current_12[d] for d in branches}, "u": u_12, "spike": spike_12})
         self.output_register(m, advance, valid=valid[stages], neuron=neuron[stages],
-                             fields={"u": u_11, **{f"current_{d}": current_11[d] for d in branches}}, spike=spike_11,
-                             saturated=saturated_11)
+                             fields={"u": u_12, **{f"current_{d}": current_12[d] for d in branches}}, spike=spike_12,
+                             saturated=saturated_12)
         return m
 
 

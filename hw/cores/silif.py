@@ -58,11 +58,11 @@ class SiLIFCore(NeuronCore):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (17) cycles from accepting a beat to its output beats.
+    * **Latency**: :attr:`latency` (19) cycles from accepting a beat to its output beats.
     * **Throughput**: one update per clock while the outputs are ready and consecutive beats
       name neurons that are not in flight.
     * **Read-after-write hazards** stall: ``i_current.ready`` is low while the offered neuron
-      is in one of the :attr:`hazard_stages` (16) pipeline stages, the write-back stage
+      is in one of the :attr:`hazard_stages` (18) pipeline stages, the write-back stage
       included (the state read port is not transparent, so nothing but a register follows the
       block RAM output). With ``n_neurons <= hazard_stages`` the core runs slower than one
       update per clock, never wrong.
@@ -73,33 +73,35 @@ class SiLIFCore(NeuronCore):
     split into 18-bit partial products, each a ``MULT18X18D`` with its input, pipeline and output
     registers (:func:`hw.ecp5.registered_partial_products`: the unsigned coefficient meets the
     biased 18-bit slices of the signed operand), so the products of stage ``k`` operands are in
-    stage ``k + 3`` and are summed a stage later (``alpha*(u - s)``, which has the slack, two);
-    no carry chain follows a multiplier in the same cycle::
+    stage ``k + 3``. They go into fabric registers a stage later and are summed the stage after
+    that: the route out of a multiplier is a cycle of its own, and no carry chain follows a
+    multiplier or its route in the same cycle::
 
         0  accept: address the state and parameter memories
         1  memory words read (u, w, s_prev, alpha, beta, gain, a, b)
         2  memory words in the block RAMs' output registers (operands of beta*w, a*u)
         3  u - s_prev (exact; operand of alpha*(u - s)), s_prev ? b : 0
         5  partial products of beta*w, a*u out of the multipliers
-        6  beta*w, a*u summed (full width); partial products of alpha*(u - s) out
-        7  partial w sum beta*w + a*u; partial products of alpha*(u - s) in fabric registers
-        8  w rounded: partial + (b_inc << C | 2**(C-1)), >> C; alpha*(u - s) summed plus the
-           u rounding constant
-        9  w saturated
-        10 x - w (exact; operand of gain*(x - w))
-        13 partial products of gain*(x - w) out
-        14 gain*(x - w) summed (full width)
-        15 u sum (already carrying the rounding constant), >> Cd
-        16 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
-        -  write-back, into the output register (17)
+        6  partial products of beta*w, a*u in fabric registers; those of alpha*(u - s) out
+        7  beta*w, a*u summed (full width); partial products of alpha*(u - s) in fabric
+        8  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
+        9  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
+        10 w saturated
+        11 x - w (exact; operand of gain*(x - w))
+        14 partial products of gain*(x - w) out
+        15 partial products of gain*(x - w) in fabric registers
+        16 gain*(x - w) summed (full width)
+        17 u sum (already carrying the rounding constant), >> Cd
+        18 u saturated; spike = rounded u > 1.0 (equal to the saturated u's compare)
+        -  write-back, into the output register (19)
     """
 
     #: Cycles from accepting an input beat to its output beats being valid.
-    latency = 17
+    latency = 19
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet: all of
-    #: them, the write-back stage (16) included, because the state read port is not
+    #: them, the write-back stage (18) included, because the state read port is not
     #: transparent (no bypass multiplexer behind the block RAM output).
-    hazard_stages = 16
+    hazard_stages = 18
 
     params_class = SiLIFParams
 
@@ -153,81 +155,92 @@ class SiLIFCore(NeuronCore):
                 value = stage(f"{name}_{k}", value, shape)
             return value
 
+        def in_fabric(name, parts, k):
+            """The partial products ``parts`` (out of the multipliers in stage ``k - 1``) in
+            fabric registers of stage ``k``: ``[(term, shift)]``."""
+            return [(stage(f"{name}_part_{index}_{k}", term), shift) for index, (term, shift) in enumerate(parts)]
+
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
         # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
         # output_register=True): no logic behind the block RAMs. They are the operands of the
-        # two w products (in stage 5).
+        # two w products (out of the multipliers in stage 5).
         row, coef = state_rd.data, param_rd.data
         u_2, w_2, spike_prev_2 = row.u, row.w, row.spike
         alpha_2, beta_2, gain_2, a_2, b_2 = coef.alpha, coef.beta, coef.gain, coef.a, coef.b
         beta_w_5 = products("beta_w", beta_2, w_2)
         a_u_5 = products("a_u", a_2, u_2)
 
-        # Stage 3: u - s_prev (exact, one bit wider than u), the operand of alpha*(u - s) (in
-        # stage 6); the spike-triggered increment s_prev ? b : 0 beside it.
+        # Stage 3: u - s_prev (exact, one bit wider than u), the operand of alpha*(u - s) (out
+        # of the multipliers in stage 6); the spike-triggered increment s_prev ? b : 0 beside it.
         threshold = Const(p.threshold_q, p.state_fmt.shape())
         u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
         b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
         alpha_3 = stage("alpha_3", alpha_2)
         alpha_u_6 = products("alpha_u", alpha_3, u_reset_3)
 
-        # Stage 6: the w products summed at full width.
-        beta_w_6 = stage("beta_w_6", sum_shifted(beta_w_5))
-        a_u_6 = stage("a_u_6", sum_shifted(a_u_5))
+        # Stage 6: the w products' partial products in fabric registers.
+        beta_w_6 = in_fabric("beta_w", beta_w_5, 6)
+        a_u_6 = in_fabric("a_u", a_u_5, 6)
 
-        # Stage 7: partial w sum beta*w + a*u; alpha*(u - s)'s partial products in fabric
-        # registers (the route out of the multipliers is a cycle of its own: it has the slack).
-        partial_w_7 = stage("partial_w_7", (beta_w_6 << shift_decay) + (a_u_6 << shift_a))
-        alpha_u_7 = [(stage(f"alpha_u_part_{index}_7", term), shift) for index, (term, shift) in enumerate(alpha_u_6)]
-        b_increment_6 = delay("b_increment", b_increment_3, 3, 6)
+        # Stage 7: the w products summed at full width; alpha*(u - s)'s partial products in
+        # fabric registers.
+        beta_w_7 = stage("beta_w_7", sum_shifted(beta_w_6))
+        a_u_7 = stage("a_u_7", sum_shifted(a_u_6))
+        alpha_u_7 = in_fabric("alpha_u", alpha_u_6, 7)
 
-        # Stage 8: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
-        # alpha*(u - s) summed, picking up the u equation's rounding constant while it waits for
-        # gain*(x - w).
-        b_increment_7 = stage("b_increment_7", b_increment_6)
-        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_7)
-        w_rounded_8 = stage("w_rounded_8", (partial_w_7 + rounding_w) >> coef_bits)
+        # Stage 8: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u
+        # equation's rounding constant while it waits for gain*(x - w).
+        partial_w_8 = stage("partial_w_8", (beta_w_7 << shift_decay) + (a_u_7 << shift_a))
         alpha_u_rounding_8 = stage("alpha_u_rounding_8", sum_shifted(alpha_u_7) + (1 << (decay_bits - 1)))
+        b_increment_8 = delay("b_increment", b_increment_3, 3, 8)
 
-        # Stage 9: w saturated.
-        w_next, w_clamped = saturate(w_rounded_8, p.state_fmt)
-        w_9 = stage("w_9", w_next, p.state_fmt.shape())
-        w_clamped_9 = stage("w_clamped_9", w_clamped, unsigned(1))
+        # Stage 9: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.
+        rounding_w = Cat(Const(1 << (coef_bits - 1), coef_bits), b_increment_8)
+        w_rounded_9 = stage("w_rounded_9", (partial_w_8 + rounding_w) >> coef_bits)
 
-        # Stage 10: x - w, exact: the operand of gain*(x - w) (in stage 13).
-        current_9 = delay("current", current_1, 1, 9)
-        drive_10 = stage("drive_10", current_9 - w_9)
-        gain_10 = delay("gain", gain_2, 2, 10)
-        gain_drive_13 = products("gain_drive", gain_10, drive_10)
+        # Stage 10: w saturated.
+        w_next, w_clamped = saturate(w_rounded_9, p.state_fmt)
+        w_10 = stage("w_10", w_next, p.state_fmt.shape())
+        w_clamped_10 = stage("w_clamped_10", w_clamped, unsigned(1))
 
-        # Stage 14: gain*(x - w) summed at full width.
-        gain_drive_14 = stage("gain_drive_14", sum_shifted(gain_drive_13))
-        alpha_u_rounding_14 = delay("alpha_u_rounding", alpha_u_rounding_8, 8, 14)
-        w_14 = delay("w", w_9, 9, 14)
-        w_clamped_14 = delay("w_clamped", w_clamped_9, 9, 14)
+        # Stage 11: x - w, exact: the operand of gain*(x - w) (out of the multipliers in
+        # stage 14).
+        current_10 = delay("current", current_1, 1, 10)
+        drive_11 = stage("drive_11", current_10 - w_10)
+        gain_11 = delay("gain", gain_2, 2, 11)
+        gain_drive_14 = products("gain_drive", gain_11, drive_11)
 
-        # Stage 15: u sum, rounded once (the constant rode along since stage 7).
-        u_rounded_15 = stage("u_rounded_15", (alpha_u_rounding_14 + gain_drive_14) >> decay_bits)
-        w_15 = stage("w_15", w_14)
-        w_clamped_15 = stage("w_clamped_15", w_clamped_14)
+        # Stage 15: gain*(x - w)'s partial products in fabric registers.
+        gain_drive_15 = in_fabric("gain_drive", gain_drive_14, 15)
 
-        # Stage 16: u saturated; the strict compare on the unsaturated u gives the same spike
+        # Stage 16: gain*(x - w) summed at full width.
+        gain_drive_16 = stage("gain_drive_16", sum_shifted(gain_drive_15))
+        alpha_u_rounding_16 = delay("alpha_u_rounding", alpha_u_rounding_8, 8, 16)
+        w_16 = delay("w", w_10, 10, 16)
+        w_clamped_16 = delay("w_clamped", w_clamped_10, 10, 16)
+
+        # Stage 17: u sum, rounded once (the constant rode along since stage 8).
+        u_rounded_17 = stage("u_rounded_17", (alpha_u_rounding_16 + gain_drive_16) >> decay_bits)
+        w_17 = stage("w_17", w_16)
+        w_clamped_17 = stage("w_clamped_17", w_clamped_16)
+
+        # Stage 18: u saturated; the strict compare on the unsaturated u gives the same spike
         # because the threshold lies strictly inside state_fmt.
-        u_next, u_clamped = saturate(u_rounded_15, p.state_fmt)
-        u_16 = stage("u_16", u_next, p.state_fmt.shape())
-        spike_16 = stage("spike_16", u_rounded_15 > p.threshold_q, unsigned(1))
-        saturated_16 = stage("saturated_16", w_clamped_15 | u_clamped, unsigned(1))
-        w_16 = stage("w_16", w_15)
+        u_next, u_clamped = saturate(u_rounded_17, p.state_fmt)
+        u_18 = stage("u_18", u_next, p.state_fmt.shape())
+        spike_18 = stage("spike_18", u_rounded_17 > p.threshold_q, unsigned(1))
+        saturated_18 = stage("saturated_18", w_clamped_17 | u_clamped, unsigned(1))
+        w_18 = stage("w_18", w_17)
 
         # Write-back and output register.
         self.write_back(m, state_wr, neuron=neuron[stages], enable=valid[stages] & advance,
-                        fields={"u": u_16, "w": w_16, "spike": spike_16})
+                        fields={"u": u_18, "w": w_18, "spike": spike_18})
 
         self.output_register(
-            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_16, "w": w_16},
-            spike=spike_16, saturated=saturated_16,
+            m, advance, valid=valid[stages], neuron=neuron[stages], fields={"u": u_18, "w": w_18},
+            spike=spike_18, saturated=saturated_18,
         )
         return m
 
