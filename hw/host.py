@@ -600,7 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clock-mhz", type=positive_float, default=DEFAULT_PROCESSOR_CLOCK_MHZ,
                         help=f"processor clock, for the board time estimate (default {DEFAULT_PROCESSOR_CLOCK_MHZ:g})")
     parser.add_argument("--baud", type=int_range(BAUD_MIN, BAUD_MAX, "a baud rate"), default=1_000_000,
-                        help="serial rate; must match the gateware (default 1000000; 3000000 needs a 48 or 75 MHz clock)")
+                        help="serial rate; must match the gateware (default 1000000; 3000000 needs a clock near a multiple of 3 MHz: 48, 75, the default 90)")
     parser.add_argument("--tick-us", type=positive_int, default=1,
                         help="microseconds per timestamp tick of --events (default 1)")
     parser.add_argument("--keep-time", action="store_true",

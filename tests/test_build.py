@@ -107,7 +107,7 @@ def test_bad_arguments_are_usage_errors(argv, message, tmp_path, usage_error):
 
 
 def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_tools, capsys):
-    """--model default: the embedded network behind the UART link, fit-checked, at 75 MHz."""
+    """--model default: the embedded network behind the UART link, fit-checked, at 90 MHz."""
     out = tmp_path / "processor"
     assert build.main(["--model", "default", "--dry-run", "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -115,7 +115,8 @@ def test_model_build_dry_run_makes_the_processor_top_with_the_uart(tmp_path, no_
     assert "fit check for LFE5U-85F: LUT4" in printed and "processor default (162-32-10" in printed
     lpf = (out / "top.lpf").read_text()
     assert 'LOCATE COMP "uart_0__rx__io"' in lpf and 'LOCATE COMP "uart_0__tx__io"' in lpf
-    assert re.search(r"parameter \\CLKFB_DIV 3\b", (out / "top.il").read_text())  # 75 MHz = 25 MHz * 3
+    il = (out / "top.il").read_text()  # 90 MHz = 25 MHz / 5 * 18
+    assert re.search(r"parameter \\CLKI_DIV 5\b", il) and re.search(r"parameter \\CLKFB_DIV 18\b", il)
 
 
 def test_default_build_is_the_processor_for_the_best_shipped_model(tmp_path, no_tools, capsys):

@@ -10,6 +10,7 @@ clock       baud        divisor  note
 25 MHz      1 Mbaud     25       the default: board oscillator, no PLL
 48 MHz      3 Mbaud     16       needs a PLL
 75 MHz      3 Mbaud     25       needs a PLL
+90 MHz      3 Mbaud     30       the processor top's default clock
 25 MHz      3 Mbaud     (8)      rejected: 4.2 % baud error
 ==========  ==========  =======  ======================================
 
