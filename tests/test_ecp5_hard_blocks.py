@@ -9,14 +9,15 @@ import subprocess
 import numpy as np
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import Cat, Elaboratable, Fragment, Instance, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Elaboratable, Fragment, Instance, Module, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from golden.fit import DP16KD_SHAPES, map_memory
 from hw.boards.ulx3s import ulx3s_platform
-from hw.ecp5 import BlockRAM, Multiplier, WideMultiplier, block_ram_tiles, is_ecp5
+from hw.arith import sum_shifted
+from hw.ecp5 import BlockRAM, Multiplier, WideMultiplier, block_ram_tiles, is_ecp5, registered_partial_products
 from hw.ecp5.block_ram import _SHAPE_DEPTH, _cell_position, _initvals
 from hw.toolchain import find_tool
 
@@ -278,6 +279,35 @@ def test_wide_multiplier_is_exact(a_shape, b_shape, multipliers):
     assert dut.latency == 4 and dut.multiplier_count == multipliers
     _check_products(dut, pairs, stall_rng=random.Random(2))
     assert len([i for i in _instances(WideMultiplier(a_shape, b_shape)) if i.type == "MULT18X18D"]) == multipliers
+
+
+@pytest.mark.parametrize("coef_shape", [unsigned(16), signed(18)])  # biased slices; signed parts
+@pytest.mark.parametrize("fabric_registers", [0, 1])
+def test_partial_products_sum_to_the_product_after_their_registers(coef_shape, fabric_registers):
+    """``registered_partial_products``: the terms' shifted sum is ``coef * operand`` exactly
+    ``Multiplier.latency + fabric_registers`` edges after the operands, for a stream of pairs."""
+    rng = random.Random(coef_shape.width + fabric_registers)
+    operand_shape = signed(25)
+    pairs = [(c, x) for c in _operand_corners(coef_shape) for x in _operand_corners(operand_shape)]
+    pairs += [(_draw(rng, coef_shape), _draw(rng, operand_shape)) for _ in range(40)]
+    m = Module()
+    coef, operand = Signal(coef_shape), Signal(operand_shape)
+    parts = registered_partial_products(m, "product", coef, operand, en=Const(1), fabric_registers=fabric_registers)
+    total = Signal(signed(coef_shape.width + operand_shape.width + 1))
+    m.d.comb += total.eq(sum_shifted(parts))
+    latency = Multiplier.latency + fabric_registers
+
+    async def bench(ctx):
+        for t in range(len(pairs) + latency - 1):
+            c, x = pairs[t] if t < len(pairs) else (0, 0)
+            ctx.set(coef, c)
+            ctx.set(operand, x)
+            await ctx.tick()
+            if t + 1 >= latency:
+                c, x = pairs[t + 1 - latency]
+                assert ctx.get(total) == c * x, (t, c, x)
+
+    _run(m, bench)
 
 
 # --- multipliers: the primitive on ECP5 ------------------------------------------------------

@@ -182,11 +182,11 @@ class DHLIFCore(NeuronCore):
             """``coef * operand + 2**(C-1)`` (exact) in stage 7 for operands of stage 2: the
             unsigned decay, given a zero sign bit, meets the 17-bit parts of the state word
             (hw.ecp5.registered_partial_products), their products out in stage 5, in fabric
-            registers in stage 6 and summed into a register. The rounding constant sits in the zero low bits of the second part's
-            term (one operand) when it fits there, else it is one more term."""
-            parts = [(stage(f"{name}_part_{index}_6", term), shift) for index, (term, shift)
-                     in enumerate(registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand,
-                                                              en=advance))]
+            registers in stage 6 and summed into a register. The rounding constant sits in the
+            zero low bits of the second part's term (one operand) when it fits there, else it is
+            one more term."""
+            parts = registered_partial_products(m, name, Cat(coef, Const(0, 1)).as_signed(), operand, en=advance,
+                                                fabric_registers=1)
             if len(parts) > 1 and parts[1][1] >= decay_bits:
                 (low, _), (high, shift), *rest = parts
                 parts = [(low, 0), (Cat(Const(rounding, shift), high).as_signed(), 0), *rest]

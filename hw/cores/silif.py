@@ -145,9 +145,10 @@ class SiLIFCore(NeuronCore):
         stage = stage_registers(m, advance)
 
         def products(name, coef, operand):
-            """``coef * operand`` as registered partial products (hw.ecp5): ``[(term, shift)]``
-            three stages after the operands, summed by :func:`hw.arith.sum_shifted`."""
-            return registered_partial_products(m, name, coef, operand, en=advance)
+            """``coef * operand`` as registered partial products (hw.ecp5), each also in a fabric
+            register: ``[(term, shift)]`` four stages after the operands, summed by
+            :func:`hw.arith.sum_shifted`."""
+            return registered_partial_products(m, name, coef, operand, en=advance, fabric_registers=1)
 
         def delay(name, value, stages_from, stages_to, shape=None):
             """``value`` of stage ``stages_from`` carried along to stage ``stages_to``."""
@@ -155,40 +156,30 @@ class SiLIFCore(NeuronCore):
                 value = stage(f"{name}_{k}", value, shape)
             return value
 
-        def in_fabric(name, parts, k):
-            """The partial products ``parts`` (out of the multipliers in stage ``k - 1``) in
-            fabric registers of stage ``k``: ``[(term, shift)]``."""
-            return [(stage(f"{name}_part_{index}_{k}", term), shift) for index, (term, shift) in enumerate(parts)]
-
         # Stage 1: memory words read (in the block RAMs' read registers) with the beat's current.
         current_1 = stage("current_1", self.i_current.payload.current, p.input_fmt.shape())
 
         # Stage 2: the memory words out of the block RAMs' output registers (hw.memories,
         # output_register=True): no logic behind the block RAMs. They are the operands of the
-        # two w products (out of the multipliers in stage 5).
+        # two w products (out of the multipliers in stage 5, in fabric registers in stage 6).
         row, coef = state_rd.data, param_rd.data
         u_2, w_2, spike_prev_2 = row.u, row.w, row.spike
         alpha_2, beta_2, gain_2, a_2, b_2 = coef.alpha, coef.beta, coef.gain, coef.a, coef.b
-        beta_w_5 = products("beta_w", beta_2, w_2)
-        a_u_5 = products("a_u", a_2, u_2)
+        beta_w_6 = products("beta_w", beta_2, w_2)
+        a_u_6 = products("a_u", a_2, u_2)
 
         # Stage 3: u - s_prev (exact, one bit wider than u), the operand of alpha*(u - s) (out
-        # of the multipliers in stage 6); the spike-triggered increment s_prev ? b : 0 beside it.
+        # of the multipliers in stage 6, in fabric registers in stage 7); the spike-triggered
+        # increment s_prev ? b : 0 beside it.
         threshold = Const(p.threshold_q, p.state_fmt.shape())
         u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
         b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
         alpha_3 = stage("alpha_3", alpha_2)
-        alpha_u_6 = products("alpha_u", alpha_3, u_reset_3)
+        alpha_u_7 = products("alpha_u", alpha_3, u_reset_3)
 
-        # Stage 6: the w products' partial products in fabric registers.
-        beta_w_6 = in_fabric("beta_w", beta_w_5, 6)
-        a_u_6 = in_fabric("a_u", a_u_5, 6)
-
-        # Stage 7: the w products summed at full width; alpha*(u - s)'s partial products in
-        # fabric registers.
+        # Stage 7: the w products summed at full width.
         beta_w_7 = stage("beta_w_7", sum_shifted(beta_w_6))
         a_u_7 = stage("a_u_7", sum_shifted(a_u_6))
-        alpha_u_7 = in_fabric("alpha_u", alpha_u_6, 7)
 
         # Stage 8: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u
         # equation's rounding constant while it waits for gain*(x - w).
@@ -206,14 +197,11 @@ class SiLIFCore(NeuronCore):
         w_clamped_10 = stage("w_clamped_10", w_clamped, unsigned(1))
 
         # Stage 11: x - w, exact: the operand of gain*(x - w) (out of the multipliers in
-        # stage 14).
+        # stage 14, in fabric registers in stage 15).
         current_10 = delay("current", current_1, 1, 10)
         drive_11 = stage("drive_11", current_10 - w_10)
         gain_11 = delay("gain", gain_2, 2, 11)
-        gain_drive_14 = products("gain_drive", gain_11, drive_11)
-
-        # Stage 15: gain*(x - w)'s partial products in fabric registers.
-        gain_drive_15 = in_fabric("gain_drive", gain_drive_14, 15)
+        gain_drive_15 = products("gain_drive", gain_11, drive_11)
 
         # Stage 16: gain*(x - w) summed at full width.
         gain_drive_16 = stage("gain_drive_16", sum_shifted(gain_drive_15))
