@@ -37,7 +37,9 @@ def count_saturating(m, counter, amount, *, when=None):
 
     A 1-bit ``amount`` is an enable: the counter steps by one unless it is already at the
     maximum (a compare, no adder carry out). A wider ``amount`` (a count of events in one cycle)
-    is added and the sum clamped, in cycles where ``when`` (default: ``amount`` non-zero) is high."""
+    is added and the sum clamped, in cycles where ``when`` (default: ``amount`` non-zero) is high;
+    the clamp reads the sum's bits above ``COUNTER_WIDTH`` (its carry out), so one carry chain
+    is the whole path."""
     if len(amount) == 1:
         step = amount if when is None else amount & when
         with m.If(step & (counter != COUNTER_MAX)):
@@ -45,7 +47,7 @@ def count_saturating(m, counter, amount, *, when=None):
     else:
         with m.If(amount.any() if when is None else when):
             total = counter + amount
-            m.d.sync += counter.eq(Mux(total > COUNTER_MAX, COUNTER_MAX, total))
+            m.d.sync += counter.eq(Mux(total[COUNTER_WIDTH:].any(), COUNTER_MAX, total))
 
 
 def saturate(value, fmt: QFormat):

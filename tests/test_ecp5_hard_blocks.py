@@ -283,17 +283,20 @@ def test_wide_multiplier_is_exact(a_shape, b_shape, multipliers):
 
 @pytest.mark.parametrize("coef_shape", [unsigned(16), signed(18)])  # biased slices; signed parts
 @pytest.mark.parametrize("fabric_registers", [0, 1])
-def test_partial_products_sum_to_the_product_after_their_registers(coef_shape, fabric_registers):
-    """``registered_partial_products``: the terms' shifted sum is ``coef * operand`` exactly
-    ``Multiplier.latency + fabric_registers`` edges after the operands, for a stream of pairs."""
+@pytest.mark.parametrize("addend", [0, 1 << 14])  # a rounding constant: in the bias term; a term
+def test_partial_products_sum_to_the_product_after_their_registers(coef_shape, fabric_registers, addend):
+    """``registered_partial_products``: the terms' shifted sum is ``coef * operand + addend``
+    exactly ``Multiplier.latency + fabric_registers`` edges after the operands, for a stream of
+    pairs."""
     rng = random.Random(coef_shape.width + fabric_registers)
     operand_shape = signed(25)
     pairs = [(c, x) for c in _operand_corners(coef_shape) for x in _operand_corners(operand_shape)]
     pairs += [(_draw(rng, coef_shape), _draw(rng, operand_shape)) for _ in range(40)]
     m = Module()
     coef, operand = Signal(coef_shape), Signal(operand_shape)
-    parts = registered_partial_products(m, "product", coef, operand, en=Const(1), fabric_registers=fabric_registers)
-    total = Signal(signed(coef_shape.width + operand_shape.width + 1))
+    parts = registered_partial_products(m, "product", coef, operand, en=Const(1), fabric_registers=fabric_registers,
+                                        addend=addend)
+    total = Signal(signed(coef_shape.width + operand_shape.width + 2))
     m.d.comb += total.eq(sum_shifted(parts))
     latency = Multiplier.latency + fabric_registers
 
@@ -305,9 +308,14 @@ def test_partial_products_sum_to_the_product_after_their_registers(coef_shape, f
             await ctx.tick()
             if t + 1 >= latency:
                 c, x = pairs[t + 1 - latency]
-                assert ctx.get(total) == c * x, (t, c, x)
+                assert ctx.get(total) == c * x + addend, (t, c, x)
 
     _run(m, bench)
+
+
+def test_partial_products_reject_a_negative_addend(never_elaborated):
+    with never_elaborated(), pytest.raises(ValueError, match="addend must be a non-negative integer"):
+        registered_partial_products(Module(), "product", Signal(16), Signal(signed(25)), en=Const(1), addend=-1)
 
 
 # --- multipliers: the primitive on ECP5 ------------------------------------------------------

@@ -14,7 +14,7 @@ from golden.data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams, run_network
-from hw.arith import pipelined_tree_select, select_stages, times_constant, tree_select
+from hw.arith import COUNTER_MAX, count_saturating, pipelined_tree_select, select_stages, times_constant, tree_select
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import ChannelPooler, InputMapper
 from hw.processor.network import NetworkProcessor, check_processor_runs, lane_params, processor_runs
@@ -291,6 +291,32 @@ def test_times_constant_and_tree_select_are_exact():
     assert bad == []
     with pytest.raises(ValueError, match="factor"):
         times_constant(x, -1)
+
+
+@pytest.mark.parametrize("amount_bits", [1, 2, 5])
+def test_counters_add_and_stick_at_their_maximum(amount_bits):
+    """count_saturating: a counter near COUNTER_MAX adds each cycle's amount (a 1-bit enable or
+    a count) and sticks at COUNTER_MAX, never wrapping; `when` low holds it."""
+    counter, amount, when = Signal(COUNTER_MAX.bit_length(), init=COUNTER_MAX - 40), Signal(amount_bits), Signal()
+    m = Module()
+    count_saturating(m, counter, amount, when=when)
+    rng = np.random.default_rng(amount_bits)
+
+    async def tb(ctx):
+        expected = COUNTER_MAX - 40
+        for _ in range(120):
+            step, enabled = int(rng.integers(0, 1 << amount_bits)), bool(rng.integers(0, 4))
+            ctx.set(amount, step)
+            ctx.set(when, enabled)
+            await ctx.tick()
+            expected = min(COUNTER_MAX, expected + step) if enabled else expected
+            assert ctx.get(counter) == expected
+        assert expected == COUNTER_MAX
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
 
 
 @pytest.mark.parametrize("count,ways", [(1, 4), (4, 4), (5, 4), (16, 4), (17, 4), (64, 4), (9, 2), (9, 8)])

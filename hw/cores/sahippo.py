@@ -352,11 +352,13 @@ class SAHiPPOCore(wiring.Component):
         One event at a time passes the :attr:`front_end_cycles` states, each a register stage:
         ``ACCEPT`` (``t_last[h]`` read), ``LOOKUP`` (block RAM output register; the row base
         ``h * (dt_max + 1)`` from shifts and adds), ``INTERVAL`` (``t - t_last[h]`` registered
-        with its borrow), ``CLIP`` (clipped at ``dt_max``; ``t_last[h] = t`` written, or the
-        event dropped), ``ROW`` and ``ROW_WAIT`` (table row read), ``WORD`` (word into the
-        holding register). ``t_last`` is written in ``CLIP`` and read again at the earliest in
-        the next ``ACCEPT``, four clocks later, so back-to-back events of one channel need no
-        forwarding and no read meets a write to its word.
+        with its borrow), ``CLIP`` (clipped at ``dt_max``, and the table row's address
+        registered; or the event dropped), ``ROW`` (``t_last[h] = t`` written, from a registered
+        write enable) and ``ROW_WAIT`` (table row read), ``WORD`` (word into the holding
+        register). Both block RAMs' address and write-enable ports are driven by registers, not
+        by the state decode or an adder. ``t_last`` is written in ``ROW`` and read again at the
+        earliest in the next ``ACCEPT``, three clocks later, so back-to-back events of one
+        channel need no forwarding and no read meets a write to its word.
         """
         p = self._params
         rows = self.table_rows
@@ -379,19 +381,20 @@ class SAHiPPOCore(wiring.Component):
         fe_elapsed = Signal(signed(self._tick_bits + 1))  # t - t_last[h]; negative: a backwards tick
         fe_dt = Signal(dt_shape)
         fe_row_base = Signal(range(rows))
+        fe_row_addr = Signal(range(rows))  # fe_row_base + the clipped dt
 
         # `ready` and the t_last read are driven outside the state cases: a plain continuous
         # assignment in the Verilog, so Icarus evaluates it at time 0 (an `always @*` process
         # whose inputs never change would leave it at X).
         accepting = Signal()
         looking_up = Signal()
-        t_last_write = Signal()
+        t_last_write = Signal()  # registered in CLIP: the write happens in ROW
         reading_row = Signal()
         m.d.comb += [
             self.i_event.ready.eq(accepting & ~pending_full),
             t_last_rd.addr.eq(self.i_event.payload.channel),
             t_last_rd.en.eq(accepting | looking_up),
-            row_rd.addr.eq(fe_row_base + fe_dt),
+            row_rd.addr.eq(fe_row_addr),
             row_rd.en.eq(reading_row),
         ]
         with m.FSM(name="front_end") as front_end:
@@ -410,15 +413,17 @@ class SAHiPPOCore(wiring.Component):
                 m.d.sync += fe_elapsed.eq(fe_tick - t_last_rd.data)
                 m.next = "CLIP"
             with m.State("CLIP"):
-                m.d.sync += fe_dt.eq(Mux(fe_elapsed > p.dt_max, p.dt_max, fe_elapsed[:dt_bits]))
+                clipped_dt = Mux(fe_elapsed > p.dt_max, p.dt_max, fe_elapsed[:dt_bits])
+                m.d.sync += [fe_dt.eq(clipped_dt), fe_row_addr.eq(fe_row_base + clipped_dt)]
                 with m.If(fe_elapsed < 0):
                     count_saturating(m, self.backwards_count, Const(1, 1))
                     m.next = "ACCEPT"
                 with m.Else():
-                    m.d.comb += t_last_write.eq(1)
+                    m.d.sync += t_last_write.eq(1)
                     count_saturating(m, self.clipped_count, fe_elapsed > p.dt_max)
                     m.next = "ROW"
             with m.State("ROW"):
+                m.d.sync += t_last_write.eq(0)
                 m.next = "ROW_WAIT"
             with m.State("ROW_WAIT"):
                 m.next = "WORD"

@@ -84,7 +84,8 @@ class SiLIFCore(NeuronCore):
         5  partial products of beta*w, a*u out of the multipliers
         6  partial products of beta*w, a*u in fabric registers; those of alpha*(u - s) out
         7  beta*w, a*u summed (full width); partial products of alpha*(u - s) in fabric
-        8  partial w sum beta*w + a*u; alpha*(u - s) summed plus the u rounding constant
+        8  partial w sum beta*w + a*u; alpha*(u - s) + the u rounding constant summed (the
+           constant rides in the bias term of alpha*(u - s)'s partial products)
         9  w rounded: partial + (b_inc << C | 2**(C-1)), >> C
         10 w saturated
         11 x - w (exact; operand of gain*(x - w))
@@ -144,11 +145,12 @@ class SiLIFCore(NeuronCore):
         advance, valid, neuron = self.pipeline_control(m, stages, (state_rd, param_rd))
         stage = stage_registers(m, advance)
 
-        def products(name, coef, operand):
-            """``coef * operand`` as registered partial products (hw.ecp5), each also in a fabric
-            register: ``[(term, shift)]`` four stages after the operands, summed by
+        def products(name, coef, operand, addend=0):
+            """``coef * operand + addend`` as registered partial products (hw.ecp5), each also in
+            a fabric register: ``[(term, shift)]`` four stages after the operands, summed by
             :func:`hw.arith.sum_shifted`."""
-            return registered_partial_products(m, name, coef, operand, en=advance, fabric_registers=1)
+            return registered_partial_products(m, name, coef, operand, en=advance, fabric_registers=1,
+                                               addend=addend)
 
         def delay(name, value, stages_from, stages_to, shape=None):
             """``value`` of stage ``stages_from`` carried along to stage ``stages_to``."""
@@ -169,22 +171,23 @@ class SiLIFCore(NeuronCore):
         a_u_6 = products("a_u", a_2, u_2)
 
         # Stage 3: u - s_prev (exact, one bit wider than u), the operand of alpha*(u - s) (out
-        # of the multipliers in stage 6, in fabric registers in stage 7); the spike-triggered
-        # increment s_prev ? b : 0 beside it.
+        # of the multipliers in stage 6, in fabric registers in stage 7), whose terms carry the
+        # u equation's rounding constant (in the bias term: no adder of its own); the
+        # spike-triggered increment s_prev ? b : 0 beside it.
         threshold = Const(p.threshold_q, p.state_fmt.shape())
         u_reset_3 = stage("u_reset_3", u_2 - Mux(spike_prev_2, threshold, 0))
         b_increment_3 = stage("b_increment_3", Mux(spike_prev_2, b_2, 0), p.b_fmt.shape())
         alpha_3 = stage("alpha_3", alpha_2)
-        alpha_u_7 = products("alpha_u", alpha_3, u_reset_3)
+        alpha_u_7 = products("alpha_u", alpha_3, u_reset_3, addend=1 << (decay_bits - 1))
 
         # Stage 7: the w products summed at full width.
         beta_w_7 = stage("beta_w_7", sum_shifted(beta_w_6))
         a_u_7 = stage("a_u_7", sum_shifted(a_u_6))
 
-        # Stage 8: partial w sum beta*w + a*u; alpha*(u - s) summed, picking up the u
-        # equation's rounding constant while it waits for gain*(x - w).
+        # Stage 8: partial w sum beta*w + a*u; alpha*(u - s) plus the u equation's rounding
+        # constant summed, waiting for gain*(x - w).
         partial_w_8 = stage("partial_w_8", (beta_w_7 << shift_decay) + (a_u_7 << shift_a))
-        alpha_u_rounding_8 = stage("alpha_u_rounding_8", sum_shifted(alpha_u_7) + (1 << (decay_bits - 1)))
+        alpha_u_rounding_8 = stage("alpha_u_rounding_8", sum_shifted(alpha_u_7))
         b_increment_8 = delay("b_increment", b_increment_3, 3, 8)
 
         # Stage 9: w rounded once. b << C and 2**(C-1) occupy disjoint bits: one operand.

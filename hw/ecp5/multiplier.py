@@ -150,17 +150,19 @@ def registered_product(m, name: str, a, b, *, en):
 
 
 def registered_partial_products(m, name: str, coef, operand, *, en, slice_bits: int = MULTIPLIER_PORT_BITS - 1,
-                                fabric_registers: int = 0):
-    """``coef * operand`` (``coef`` at most 18 bits) as partial products through
-    :func:`registered_product` (submodules ``{name}_{shift}``), :attr:`Multiplier.latency`
-    enabled edges after the operands, plus ``fabric_registers``. Returns ``[(term, shift)]``
-    with ``coef * operand == sum(term << shift)`` (:func:`hw.arith.sum_shifted`) for the
-    operands of that edge.
+                                fabric_registers: int = 0, addend: int = 0):
+    """``coef * operand + addend`` (``coef`` at most 18 bits, ``addend`` a non-negative
+    integer constant) as partial products through :func:`registered_product` (submodules
+    ``{name}_{shift}``), :attr:`Multiplier.latency` enabled edges after the operands, plus
+    ``fabric_registers``. Returns ``[(term, shift)]`` with ``coef * operand + addend ==
+    sum(term << shift)`` (:func:`hw.arith.sum_shifted`) for the operands of that edge.
 
     An unsigned coefficient beside a signed operand meets the operand's biased 18-bit slices
-    (:func:`hw.arith.biased_slices`: both ports unsigned), and one more term, ``-(coef <<
-    (W-1))``, removes the bias, registered along with the products; otherwise the operand is
-    cut into ``slice_bits``-bit parts (:func:`hw.arith.operand_parts`). With
+    (:func:`hw.arith.biased_slices`: both ports unsigned), and one more term, ``addend - (coef
+    << (W-1))``, removes the bias, computed from the coefficient and registered along with the
+    products, so ``addend`` (a rounding constant, say) costs no adder in the sum; otherwise the
+    operand is cut into ``slice_bits``-bit parts (:func:`hw.arith.operand_parts`) and a non-zero
+    ``addend`` is one more, constant, term. With
     ``fabric_registers`` every term then passes that many fabric registers (enabled by ``en``),
     so the route out of a multiplier ends in a register and a sum of the terms starts from
     registers placed by the fabric's logic."""
@@ -171,14 +173,18 @@ def registered_partial_products(m, name: str, coef, operand, *, en, slice_bits: 
             m.d.sync += register.eq(value)
         return register
 
+    if addend < 0:
+        raise ValueError(f"addend must be a non-negative integer, not {addend}")
     biased = operand.shape().signed and not coef.shape().signed
     slices = biased_slices(operand) if biased else operand_parts(operand, max_bits=slice_bits)
     parts = [(registered_product(m, f"{name}_{shift}", part, coef, en=en), shift) for part, shift in slices]
     if biased:
-        offset = coef << (len(operand) - 1)
+        offset = Const(addend) - (coef << (len(operand) - 1))
         for k in range(Multiplier.latency):
             offset = delayed(f"{name}_offset_{k + 1}", offset)
-        parts.append((-offset, 0))
+        parts.append((offset, 0))
+    elif addend:
+        parts.append((Const(addend), 0))
     for k in range(fabric_registers):
         parts = [(delayed(f"{name}_part_{index}_fabric_{k + 1}", term), shift)
                  for index, (term, shift) in enumerate(parts)]

@@ -293,6 +293,7 @@ class SynapseStage(wiring.Component):
         # registered and written back in stage `write` (`read + 4`).
         busy = Signal()
         row = Signal(range(rows))
+        issuing_last_row = Signal()  # registered `row == last_row`: no row compare on `ready`
         weight_addr = Signal(range(max(2, len(weight_words))))
         bank_bits = (bank_depth - 1).bit_length()
         n_banks = len(weight_banks)
@@ -347,7 +348,7 @@ class SynapseStage(wiring.Component):
         advance = Signal()
 
         command = self.i.payload
-        idle_for_event = ~busy | (row == last_row)
+        idle_for_event = ~busy | issuing_last_row
         event_in_flight = any_of(valid[:write + 1])
         m.d.comb += self.i.ready.eq(
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
@@ -360,14 +361,16 @@ class SynapseStage(wiring.Component):
         branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + read)]
                   if n_branches > 1 else None)
         with m.If(accept & ~command.close):
-            m.d.sync += [busy.eq(1), row.eq(0), weight_addr.eq(times_constant(command.index, rows))]
+            m.d.sync += [busy.eq(1), row.eq(0), issuing_last_row.eq(last_row == 0),
+                         weight_addr.eq(times_constant(command.index, rows))]
             if branch:
                 m.d.sync += branch[0].eq(input_branch(command.index, self._slices))
         with m.Elif(busy):
-            with m.If(row == last_row):
-                m.d.sync += busy.eq(0)
+            with m.If(issuing_last_row):
+                m.d.sync += [busy.eq(0), issuing_last_row.eq(0)]
             with m.Else():
-                m.d.sync += [row.eq(row + 1), weight_addr.eq(weight_addr + 1)]
+                m.d.sync += [row.eq(row + 1), issuing_last_row.eq(row == last_row - 1),
+                             weight_addr.eq(weight_addr + 1)]
         # The accumulator word, read in stage `read`, leaves its output register in stage
         # `read + 2` into a fabric register (`acc_in`, stage `read + 3`, with the selected
         # weights): the route out of the block RAM ends in a register, and every operand of
@@ -393,9 +396,14 @@ class SynapseStage(wiring.Component):
         # compares stay off the adder's path): the sum being formed now (one row ahead), the
         # one being written (two rows ahead, `last_sum`), or the one written one or two cycles
         # before (three and four rows ahead, `older_sum` and `oldest_sum`), the newest first.
+        # The row compares themselves are registered a stage earlier still, in stage `read + 1`
+        # against the rows one stage behind (the stages move every cycle), so only their
+        # registered hits select the sum.
         forward = Signal()
         forward_sum = Signal(acc_layout)
-        ahead = [valid[read + k] & (at_row[read + k] == at_row[read + 2]) for k in (3, 4, 5, 6)]
+        ahead = [Signal(name=f"forward_hit_{k}") for k in (3, 4, 5, 6)]
+        m.d.sync += [hit.eq(valid[read + k - 1] & (at_row[read + k - 1] == at_row[read + 1]))
+                     for hit, k in zip(ahead, (3, 4, 5, 6))]
         chosen = oldest_sum
         for hit, newer in reversed(list(zip(ahead, (add_sum, last_sum, older_sum)))):
             chosen = Mux(hit, newer, chosen)
