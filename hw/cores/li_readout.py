@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
-from golden.fixed import QFormat, round_shift
+from golden.fixed import QFormat
 from golden.layers import NEURON_KIND, LIReadoutParams
 from hw.arith import any_of, count_saturating, saturate, sum_shifted, tree_select
 from hw.cores.neuron_core import CoreBase
@@ -25,7 +25,7 @@ _SLICE_BITS = 17
 #: Extra integer bits of a class score over the membrane: sums of up to 2**16 steps are exact.
 DEFAULT_SCORE_EXTRA_BITS = 16
 #: Pipeline stages after the accepting cycle; the last one writes back (see the class docstring).
-_STAGES = 8
+_STAGES = 9
 
 
 class LIReadoutCore(CoreBase):
@@ -79,7 +79,7 @@ class LIReadoutCore(CoreBase):
 
     Timing
     ------
-    * **Latency**: :attr:`latency` (9) cycles from accepting a beat to its :attr:`o_state` beat.
+    * **Latency**: :attr:`latency` (10) cycles from accepting a beat to its :attr:`o_state` beat.
     * **Throughput**: one update per clock while :attr:`o_state` is ready and consecutive beats
       name neurons that are not in flight; a neuron offered again within :attr:`hazard_stages`
       beats stalls ``i_current.ready`` (no forwarding; the write-back reaches a same-cycle read
@@ -97,9 +97,12 @@ class LIReadoutCore(CoreBase):
            slices beside an unsigned coefficient, 17-bit slices beside a signed one)
         4  partial products in the multipliers' pipeline registers
         5  partial products in the multipliers' output registers
-        6  products alpha*u and gain*x registered (full width, the slice bias subtracted)
-        7  sum rounded to F fractional bits
-        8  saturated; write-back; into the output register (9)
+        6  partial products in fabric registers (the route out of a multiplier is a cycle of
+           its own); the bias term of alpha*u carries the rounding constant 2**(C-1)
+        7  products alpha*u (+ the rounding constant) and gain*x registered (full width, the
+           slice bias subtracted)
+        8  sum shifted down to F fractional bits (rounded half up: the constant rode along)
+        9  saturated; write-back; into the output register (10)
         A  (score pipeline, beside the output register) neuron, u and the neuron's score registered
         B  score + u registered
         C  score saturated and stored; clamp flags registered for the counter
@@ -107,9 +110,9 @@ class LIReadoutCore(CoreBase):
 
     params_class = LIReadoutParams
     #: Cycles from accepting an input beat to its output beat being valid.
-    latency = 9
+    latency = 10
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
-    hazard_stages = 7
+    hazard_stages = 8
 
     def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
         self._score_fmt = score_fmt
@@ -204,32 +207,35 @@ class LIReadoutCore(CoreBase):
         # Stages 3 to 5: partial products through the input (3), pipeline (4) and output (5)
         # registers of their multipliers (hw.ecp5.Multiplier, one MULT18X18D each): an unsigned
         # coefficient meets the operand's biased 18-bit slices (hw.arith.biased_slices; the
-        # bias times the coefficient rides along to be subtracted), a signed one its 17-bit
-        # slices. Stage 6: the full products; stage 7: one rounding of their exact sum; stage
-        # 8: saturated.
+        # bias times the coefficient, less the rounding constant of the sum for alpha*u, rides
+        # along as one more term), a signed one its 17-bit slices. Stage 6: the partial
+        # products in fabric registers; stage 7: the full products; stage 8: their exact sum
+        # shifted down (one rounding, half up); stage 9: saturated.
+        rounding = 1 << (coef_bits - 1) if coef_bits else 0
         products = []
-        for operand, coef, name in ((u_2, alpha_2, "decay"), (current_2, gain_2, "drive")):
-            full = sum_shifted(registered_partial_products(m, name, coef, operand, en=advance, slice_bits=_SLICE_BITS))
-            full_6 = Signal.like(full, name=f"{name}_6")
+        for operand, coef, name, addend in ((u_2, alpha_2, "decay", rounding), (current_2, gain_2, "drive", 0)):
+            full = sum_shifted(registered_partial_products(m, name, coef, operand, en=advance, slice_bits=_SLICE_BITS,
+                                                           fabric_registers=1, addend=addend))
+            full_7 = Signal.like(full, name=f"{name}_7")
             with m.If(advance):
-                m.d.sync += full_6.eq(full)
-            products.append(full_6)
-        decay_6, drive_6 = products
-        rounded_7 = Signal.like(round_shift(decay_6 + drive_6, coef_bits))
+                m.d.sync += full_7.eq(full)
+            products.append(full_7)
+        decay_7, drive_7 = products
+        shifted_8 = Signal.like((decay_7 + drive_7) >> coef_bits)
         with m.If(advance):
-            m.d.sync += rounded_7.eq(round_shift(decay_6 + drive_6, coef_bits))
-        u_next, u_clamped = saturate(rounded_7, p.state_fmt)
-        u_8 = Signal(p.state_fmt.shape())
-        u_clamped_8 = Signal()
+            m.d.sync += shifted_8.eq((decay_7 + drive_7) >> coef_bits)
+        u_next, u_clamped = saturate(shifted_8, p.state_fmt)
+        u_9 = Signal(p.state_fmt.shape())
+        u_clamped_9 = Signal()
         with m.If(advance):
-            m.d.sync += [u_8.eq(u_next), u_clamped_8.eq(u_clamped)]
+            m.d.sync += [u_9.eq(u_next), u_clamped_9.eq(u_clamped)]
 
         # Write-back and output register.
         write_back = Signal()
         m.d.comb += write_back.eq(valid[_STAGES] & advance)
         sweep = Signal(self.clear_layout)  # the clear sweep overrides the write-back
         m.d.comb += [sweep.active.eq(clearing), sweep.neuron.eq(index)]
-        self.write_back(m, state_wr, neuron=neuron[_STAGES], enable=write_back, fields={"u": u_8}, clear=sweep)
+        self.write_back(m, state_wr, neuron=neuron[_STAGES], enable=write_back, fields={"u": u_9}, clear=sweep)
 
         # Score update, beside the write-back: A registers (neuron, u) and the neuron's score
         # (a multiplexer tree), B adds them, C saturates and stores the sum. A neuron's updates
@@ -246,7 +252,7 @@ class LIReadoutCore(CoreBase):
         m.d.sync += [
             score_valid_a.eq(write_back),
             score_neuron_a.eq(neuron[_STAGES]),
-            score_u_a.eq(u_8),
+            score_u_a.eq(u_9),
             score_a.eq(tree_select(neuron[_STAGES], scores)),
             score_valid_b.eq(score_valid_a),
             score_neuron_b.eq(score_neuron_a),
@@ -267,13 +273,13 @@ class LIReadoutCore(CoreBase):
         with m.If(advance):
             m.d.sync += [
                 out_state.neuron.eq(neuron[_STAGES]),
-                out_state.u.eq(u_8),
-                out_state.saturated.eq(u_clamped_8),
+                out_state.u.eq(u_9),
+                out_state.saturated.eq(u_clamped_9),
                 state_pending.eq(valid[_STAGES]),
             ]
         # Saturation counter, from registered clamp flags (off the datapath's timing paths).
         clamps = Signal(2)
-        m.d.sync += clamps.eq(Cat(write_back & u_clamped_8, score_valid_b & score_clamped))
+        m.d.sync += clamps.eq(Cat(write_back & u_clamped_9, score_valid_b & score_clamped))
         count_saturating(m, self.saturation_count, clamps[0] + clamps[1], when=clamps.any())
 
         # Finish: drain, scan, emit, clear.
