@@ -262,10 +262,17 @@ class SpikingLayer(wiring.Component):
         clearing = Signal()
         core_neurons = max(core.n_neurons for core in self.cores)
         clear_addr = Signal(range(max(2, core_neurons)))
-        m.d.comb += synapse.close_allowed.eq(~step_pending & ~clearing)
-        for core in self.cores:
-            m.d.comb += [core.clear.active.eq(clearing & (clear_addr < core.n_neurons)),
-                         core.clear.neuron.eq(clear_addr)]
+        # Each core takes the sweep from registers of its own, a cycle behind `clearing`: the
+        # route to its state memory's address and write enable starts from a register and
+        # carries no compare. A close waits until the last such write has landed.
+        clear_landing = Signal()
+        m.d.sync += clear_landing.eq(clearing)
+        m.d.comb += synapse.close_allowed.eq(~step_pending & ~clearing & ~clear_landing)
+        for c, core in enumerate(self.cores):
+            core_clear = Signal(core.clear_layout, name=f"core_{c}_clear")
+            m.d.sync += [core_clear.active.eq(clearing & (clear_addr < core.n_neurons)),
+                         core_clear.neuron.eq(clear_addr)]
+            m.d.comb += core.clear.eq(core_clear)
         with m.If(clearing):
             m.d.sync += clear_addr.eq(clear_addr + 1)
             with m.If(clear_addr == core_neurons - 1):
