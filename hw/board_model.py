@@ -209,7 +209,7 @@ def estimate_cycles(params: NetworkParams, trace: NetworkTrace, *, lanes: int = 
     of a hidden layer costs the next layer ``ceil(n_out / lanes)``; each step costs the widest
     layer's drain, ``ceil(n_out / cores)``, plus :data:`STEP_OVERHEAD_CYCLES` and the largest
     layer's extra stages (:func:`hw.processor.synapse.drain_extra_stages`: 1 to 6, 5 with a
-    per-row scale; plus :func:`hw.processor.synapse.bank_select_stages`: 2 for 5 to 16 weight
+    per-row scale; plus :func:`hw.processor.synapse.bank_select_stages`: 3 for 5 to 16 weight
     banks). The layers overlap in hardware, which this sum ignores. Against the processor in
     amaranth.sim (``python -m bench.cycle_model``, first input beat to SCORES): on the FSDD
     networks at 8 lanes 4 % low (SiLIF) to 10 % high (C-SiLIF); on a network of tens of

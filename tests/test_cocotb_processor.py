@@ -140,7 +140,7 @@ def test_many_weight_banks_in_verilog():
     from hw.processor.synapse import bank_select_stages
 
     params = random_network(71, n_inputs=2200, hidden=(("refractory_lif", 8),))
-    assert bank_select_stages(params.layers[0], 1) == 3
+    assert bank_select_stages(params.layers[0], 1) == 4
     counts = random_counts(params, 6, seed=72)
     expected = expected_from_trace(run_network(params, counts))
     assert sum(len(row) for row in expected.spikes[0]) > 0

@@ -147,7 +147,7 @@ def test_synapse_many_weight_banks_back_to_back(n_in, n_out, lanes, banks):
     syn = SynapseStage(layer, lanes=lanes)
     words = n_in * syn.rows
     depth = weight_bank_depth(words, lanes * layer.weight_fmt.width)
-    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) + 1 == (3 if banks > 16 else 2)
+    assert -(-words // depth) == banks and syn.select_stages == select_stages(banks) + 2 == (4 if banks > 16 else 3)
     edges = [(k * depth) // syn.rows for k in (1, banks // 2, banks - 1)]
     steps = [[edges[0], edges[0] - 1, edges[0], edges[0] + 1, edges[0], edges[0] + 1],
              [edges[1] - 1, edges[1], edges[2], edges[2] - 1, edges[2], edges[1]],
@@ -177,7 +177,7 @@ def test_synapse_forwards_every_distance_from_one_bank(n_out, lanes):
     _check_synapse_currents(layer, syn, steps, got, saturation)
 
 
-@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 2), (5600, 12, 4, 3)])
+@pytest.mark.parametrize("n_in,n_out,lanes,stages", [(5, 7, 1, 0), (4500, 4, 4, 3), (5600, 12, 4, 4)])
 def test_synapse_close_waits_for_the_bank_select(n_in, n_out, lanes, stages):
     """A close right behind an event is accepted ``rows + 5 + select_stages`` cycles after it
     (the class docstring's timing, and the per-step cost hw.board_model.estimate_cycles adds)."""

@@ -45,12 +45,13 @@ def drain_extra_stages(scaled: bool, shift: int) -> int:
 
 def bank_select_stages(layer: LayerParams, lanes: int) -> int:
     """Cycles a synapse stage's weight-bank select adds to an event row's accumulate and to the
-    wait of a close behind an event: 0 for up to SELECT_WAYS (4) banks; beyond that one for the
-    banks' per-group address registers plus the select's registered levels before its last
-    (:func:`hw.arith.select_stages`): 2 up to 16 banks, 3 up to 64, 4 up to 256."""
+    wait of a close behind an event: 0 for up to SELECT_WAYS (4) banks; beyond that two (the
+    banks' per-group address registers, and a fabric register behind each bank's output) plus
+    the select's registered levels before its last (:func:`hw.arith.select_stages`): 3 up to
+    16 banks, 4 up to 64, 5 up to 256."""
     words = layer.n_in * -(-layer.n_out // lanes)
     banks = -(-words // weight_bank_depth(words, lanes * layer.weight_fmt.width))
-    return select_stages(banks) + (1 if banks > SELECT_WAYS else 0)
+    return select_stages(banks) + (2 if banks > SELECT_WAYS else 0)
 
 
 def synapse_command_layout(n_in: int) -> data.StructLayout:
@@ -86,8 +87,9 @@ class SynapseStage(wiring.Component):
       selected in levels of at most ``SELECT_WAYS`` (4) banks, each level into a fabric register
       (:func:`hw.arith.pipelined_tree_select`). With more than 4 banks each group of 4 also
       reads from an address register of its own, a cycle after the row issues, so no net
-      reaches every bank. ``S =`` :attr:`select_stages` cycles (0 for up to 4 banks, 2 up to 16,
-      3 up to 64) delay the weights, and the accumulator row is read ``S`` cycles after the row
+      reaches every bank, and each bank's word passes a fabric register of its own before the
+      select. ``S =`` :attr:`select_stages` cycles (0 for up to 4 banks, 3 up to 16, 4 up to
+      64) delay the weights, and the accumulator row is read ``S`` cycles after the row
       issues (with the weights where ``S = 0``), through its own output register and then a
       fabric register, so both words meet in the adder and the route out of the block RAM
       ends in a register. A row's sum is formed from registers, registered in fabric (so no
@@ -311,19 +313,28 @@ class SynapseStage(wiring.Component):
             bank_addr = [group_addr[k // SELECT_WAYS] for k in range(n_banks)]
         else:
             bank_addr = [weight_addr[:bank_bits]] * n_banks
+        # Beyond SELECT_WAYS banks each bank's word also passes a fabric register of its own
+        # (`weight_word_k`) before the select: banks spread over the device, and the route from
+        # a far bank to its select group is a cycle of its own.
+        landing = issue
         # The read's bank, one stage per stage until a cycle before its data (the select's index
         # leads its values by one cycle).
         bank = [weight_addr >> bank_bits] + [Signal(range(max(2, n_banks)), name=f"bank_{k}")
-                                             for k in range(1, issue + 2)]
+                                             for k in range(1, issue + landing + 2)]
         m.d.sync += [later.eq(earlier) for earlier, later in zip(bank, bank[1:])]
         # Stage `issue + 2`: every bank's read data leave its block RAM's output register (an
-        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path) and enter
-        # the bank select, SELECT_WAYS banks per registered level; its last level is registered
-        # in `weight_in`, `select_latency + 1` cycles later.
-        selected, select_latency = pipelined_tree_select(m, bank[-1], [port.data for port in weight_banks],
-                                                         ways=SELECT_WAYS, name="weight_select")
+        # unregistered DP16KD output costs ~5.6 ns, so nothing else sits on that path), into its
+        # fabric register where there is one, and enter the bank select, SELECT_WAYS banks per
+        # registered level; its last level is registered in `weight_in`, `select_latency + 1`
+        # cycles later.
+        words = [port.data for port in weight_banks]
+        if landing:
+            landed = [Signal.like(word, reset_less=True, name=f"weight_word_{k}") for k, word in enumerate(words)]
+            m.d.sync += [register.eq(word) for register, word in zip(landed, words)]
+            words = landed
+        selected, select_latency = pipelined_tree_select(m, bank[-1], words, ways=SELECT_WAYS, name="weight_select")
         selected = data.View(weight_layout, selected)
-        read = issue + select_latency
+        read = issue + landing + select_latency
         write = read + 4
         stages = write + 3
         valid = [busy] + [Signal(name=f"add{k}_valid") for k in range(1, stages)]
