@@ -162,12 +162,13 @@ def registered_partial_products(m, name: str, coef, operand, *, en, slice_bits: 
     << (W-1))``, removes the bias, computed from the coefficient and registered along with the
     products, so ``addend`` (a rounding constant, say) costs no adder in the sum; otherwise the
     operand is cut into ``slice_bits``-bit parts (:func:`hw.arith.operand_parts`) and a non-zero
-    ``addend`` is one more, constant, term. With ``fabric_registers`` every term then passes
-    that many fabric registers (enabled by ``en``), so the route out of a multiplier ends in a
-    register and a sum of the terms starts from registers placed by the fabric's logic. These
-    and the bias term's registers are reset-less data registers (a pipeline's valid flags say
-    when they count): with a reset on the fabric registers, Yosys 0.70's ABC9 fails an
-    assertion on the leaky-integrator readout core, whose state memory is LUT RAM."""
+    ``addend`` is one more, constant, term. With ``fabric_registers`` every term but that
+    constant then passes that many fabric registers (enabled by ``en``), so the route out of a
+    multiplier ends in a register and a sum of the terms starts from registers placed by the
+    fabric's logic. These and the bias term's registers are reset-less data registers (a
+    pipeline's valid flags say when they count): with a reset on the fabric registers, Yosys
+    0.70's ABC9 fails an assertion on the leaky-integrator readout core, whose state memory is
+    LUT RAM."""
 
     def delayed(register_name, value):
         register = Signal.like(value, name=register_name, reset_less=True)
@@ -185,11 +186,11 @@ def registered_partial_products(m, name: str, coef, operand, *, en, slice_bits: 
         for k in range(Multiplier.latency):
             offset = delayed(f"{name}_offset_{k + 1}", offset)
         parts.append((offset, 0))
-    elif addend:
-        parts.append((Const(addend), 0))
     for k in range(fabric_registers):
         parts = [(delayed(f"{name}_part_{index}_fabric_{k + 1}", term), shift)
                  for index, (term, shift) in enumerate(parts)]
+    if addend and not biased:
+        parts.append((Const(addend), 0))  # a constant: no register to pass
     return parts
 
 
