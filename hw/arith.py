@@ -19,8 +19,8 @@ from golden.protocol import COUNTER_WIDTH
 
 __all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "SELECT_WAYS", "all_of", "any_of",
            "biased_partial_operands", "biased_slices", "count_saturating", "index_bits", "operand_parts",
-           "partial_products", "pipelined_tree_select", "round_shift", "saturate", "select_stages", "sum_shifted",
-           "times_constant", "tree_select"]
+           "partial_products", "pipelined_tree_select", "registered_greater", "round_shift", "saturate",
+           "select_stages", "sum_shifted", "times_constant", "tree_select"]
 
 #: The value at which every event counter (``COUNTER_WIDTH`` bits) sticks.
 COUNTER_MAX = (1 << COUNTER_WIDTH) - 1
@@ -77,6 +77,27 @@ def any_of(terms):
 def all_of(terms):
     """AND of 1-bit Amaranth values (1 for none)."""
     return Cat(*terms).all()
+
+
+def registered_greater(m, a, b, *, en, name: str):
+    """``a > b`` (signed) for the ``a`` and ``b`` of the cycle ``en`` was high, valid the cycle
+    after: the two halves are compared into flag registers (two short carry chains, no wide
+    compare into a wide register's enable) and the returned expression joins the flags. ``a``
+    and ``b`` have one width."""
+    a, b = Value.cast(a), Value.cast(b)
+    if len(a) != len(b):
+        raise ValueError(f"a and b must have one width, not {len(a)} and {len(b)}")
+    low_bits = len(a) // 2
+    high_greater = Signal(name=f"{name}_high_greater")
+    high_equal = Signal(name=f"{name}_high_equal")
+    low_greater = Signal(name=f"{name}_low_greater")
+    with m.If(en):
+        m.d.sync += [
+            high_greater.eq(a[low_bits:].as_signed() > b[low_bits:].as_signed()),
+            high_equal.eq(a[low_bits:] == b[low_bits:]),
+            low_greater.eq(a[:low_bits] > b[:low_bits]),
+        ]
+    return high_greater | (high_equal & low_greater)
 
 
 def tree_select(index, values):

@@ -440,6 +440,32 @@ def test_yosys_netlist_check_sees_inferred_blocks(tmp_path):
     assert len(hard_block_registers_lost(cells)) == 4 + 2 * 4
 
 
+class _ParameterRom(wiring.Component):
+    """One ROM from :func:`hw.memories.parameter_memory` with its output register, random words."""
+
+    def __init__(self, depth, width):
+        self._words = [int(w) for w in np.random.default_rng(depth * 131 + width).integers(0, 1 << width, depth)]
+        super().__init__({"addr": In(range(depth)), "word": Out(width)})
+
+    def elaborate(self, platform):
+        from hw.memories import parameter_memory
+
+        m = Module()
+        read = parameter_memory(m, "rom", shape=len(self.word), init=self._words, output_register=True)
+        m.d.comb += [read.addr.eq(self.addr), read.en.eq(1), self.word.eq(read.data)]
+        return m
+
+
+@pytest.mark.parametrize("depth, width", [(176, 13), (144, 16)])
+def test_a_rom_the_fit_check_puts_in_logic_stays_in_logic(tmp_path, depth, width):
+    """Near the fit check's ROM threshold Yosys's own choice is a DP16KD without its output
+    register (a 176 x 13 bias ROM did that in a trained top); parameter_memory makes it follow
+    the fit check instead."""
+    assert map_memory(depth, width, written=False)[0] == "logic"
+    types = [cell["type"] for cell in _synthesise(_ParameterRom(depth, width), tmp_path)]
+    assert types.count("DP16KD") == 0 and types.count("LUT4") > 0
+
+
 class _InferredMemories(wiring.Component):
     """One inferred memory per DP16KD shape, each exactly one block, with distinct contents."""
 

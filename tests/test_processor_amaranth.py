@@ -7,14 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from amaranth.hdl import Const, Fragment, Module, Signal
+from amaranth.hdl import Const, Fragment, Module, Signal, signed
 from amaranth.sim import Simulator
 
 from golden.data.events import CHANNEL_EVENT_DTYPE, ChannelPool, InputMap
 from golden.fixed import QFormat
 from golden.layers import LIReadoutParams, run_readout_int
 from golden.network import LayerParams, NetworkParams, run_network
-from hw.arith import COUNTER_MAX, count_saturating, pipelined_tree_select, select_stages, times_constant, tree_select
+from hw.arith import (
+    COUNTER_MAX, count_saturating, pipelined_tree_select, registered_greater, select_stages, times_constant, tree_select,
+)
 from hw.cores.li_readout import LIReadoutCore
 from hw.processor.input_map import ChannelPooler, InputMapper
 from hw.processor.network import NetworkProcessor, check_processor_runs, lane_params, processor_runs
@@ -312,6 +314,39 @@ def test_counters_add_and_stick_at_their_maximum(amount_bits):
             expected = min(COUNTER_MAX, expected + step) if enabled else expected
             assert ctx.get(counter) == expected
         assert expected == COUNTER_MAX
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 2, 7, 38])
+def test_registered_greater_is_the_signed_compare_of_the_cycle_before(width):
+    """registered_greater: with `en` high, the expression is a > b (signed) for the a and b of
+    the cycle before, at the corners (equal halves, equal high half, the extremes) and at
+    random; with `en` low it holds."""
+    a, b, en = Signal(signed(width)), Signal(signed(width)), Signal()
+    m = Module()
+    greater = registered_greater(m, a, b, en=en, name="compare")
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    rng = np.random.default_rng(width)
+    corners = [(lo, hi), (hi, lo), (lo, lo), (hi, hi), (0, -1), (-1, 0), (1, 0), (0, 0)]
+    pairs = [(x, y) for x, y in corners if lo <= min(x, y) and max(x, y) <= hi] + [tuple(int(v) for v in rng.integers(lo, hi + 1, 2)) for _ in range(200)]
+    pairs += [(x, x + d) for x in rng.integers(lo, hi, 20).tolist() for d in (-1, 1) if lo <= x + d <= hi]
+
+    async def tb(ctx):
+        expected = None
+        for x, y in pairs:
+            enabled = bool(rng.integers(0, 4))
+            ctx.set(a, x)
+            ctx.set(b, y)
+            ctx.set(en, enabled)
+            await ctx.tick()
+            if enabled:
+                expected = x > y
+            if expected is not None:
+                assert ctx.get(greater) == expected, (x, y)
 
     sim = Simulator(m)
     sim.add_clock(1e-8)

@@ -300,9 +300,11 @@ class FramedProcessor(wiring.Component):
             result.i.valid.eq(send_scores | send_status | send_spike),
             result.i.payload.kind.eq(Mux(send_scores, ResultKind.SCORES,
                                           Mux(send_status, ResultKind.STATUS, ResultKind.SPIKE))),
-            result.i.payload.body.as_value().eq(Mux(send_scores, scores_body.as_value(),
-                                                     Mux(send_status, status_body.as_value(),
-                                                         spike_body.as_value()))),
+            # Every body on its own bits of the result register: only the 2-bit kind depends on
+            # the choice (timing: the scores' valid once fanned out to every body bit).
+            result.i.payload.body.scores.eq(scores_body),
+            result.i.payload.body.status.eq(status_body),
+            result.i.payload.body.spike.eq(spike_body),
             # A sample's scores (sent or, after RESET, discarded) wait for its queued spikes.
             scores.ready.eq(~any_current & flags.r_rdy & Mux(flags.r_data, result.i.ready, 1)),
             flags.r_en.eq(scores.valid & scores.ready),

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fixed import QFormat
 from golden.layers import NEURON_KIND, LIReadoutParams
-from hw.arith import any_of, count_saturating, saturate, sum_shifted, tree_select
+from hw.arith import any_of, count_saturating, registered_greater, saturate, sum_shifted, tree_select
 from hw.cores.neuron_core import CoreBase
 from hw.ecp5 import registered_partial_products
 from hw.memories import parameter_memory, state_memory
@@ -44,11 +44,12 @@ class LIReadoutCore(CoreBase):
     scores start at zero.
 
     A beat on :attr:`i_finish` ends the sample: once every accepted update has been written
-    back, the core scans the scores (one class per cycle; the first index wins ties, as
+    back, the core scans the scores (three cycles per class; the first index wins ties, as
     :attr:`golden.layers.LIReadoutTrace.prediction`), offers ``{argmax, scores}`` on
     :attr:`o_scores` when ``emit`` is set, then clears every membrane and score to zero for the
     next sample. ``i_current`` is not ready from the moment the finish beat is accepted until
-    the clear is done (about ``5 + 2 * n_neurons`` cycles plus any wait on :attr:`o_scores`).
+    the clear is done (about ``6 + 4 * n_neurons`` cycles after the last update in flight has been
+    written back, plus any wait on :attr:`o_scores`).
 
     The core builds on :class:`hw.cores.neuron_core.CoreBase` (input stream, accept with the
     read-after-write stall, write-back with the clear); its clear is ``i_finish``, which zeroes
@@ -61,6 +62,11 @@ class LIReadoutCore(CoreBase):
     score_fmt : QFormat, optional
         Signed score format; defaults to ``state_fmt`` widened by 16 integer bits (exact for
         samples of up to 65536 steps). A score that leaves it saturates and counts.
+    hazard_check : bool
+        As :class:`~hw.cores.neuron_core.CoreBase`: ``False`` for a parent that never offers a
+        neuron again while its previous update is in flight (the processor's readout layer);
+        ``i_current.ready`` is then high exactly while no finish is under way and the output
+        register can take a beat.
 
     Members
     -------
@@ -86,7 +92,7 @@ class LIReadoutCore(CoreBase):
       through a transparent read port).
     * **Backpressure**: the pipeline moves as a whole and advances only when the output
       register's state beat has been (or is being) accepted; ``i_current.ready`` depends
-      combinationally on ``o_state.ready`` and ``i_current.payload.neuron``.
+      combinationally on ``o_state.ready`` and (with ``hazard_check``) ``i_current.payload.neuron``.
 
     Pipeline::
 
@@ -114,9 +120,9 @@ class LIReadoutCore(CoreBase):
     #: Pipeline stages (1..hazard_stages) whose neuron may not be offered again yet.
     hazard_stages = 8
 
-    def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None):
+    def __init__(self, params: LIReadoutParams, *, score_fmt: QFormat | None = None, hazard_check: bool = True):
         self._score_fmt = score_fmt
-        super().__init__(params)
+        super().__init__(params, hazard_check=hazard_check)
 
     def state_fields(self, params) -> dict:
         """The membrane ``{u: state_fmt}``."""
@@ -284,12 +290,19 @@ class LIReadoutCore(CoreBase):
 
         # Finish: drain, scan, emit, clear.
         in_flight = any_of([*(valid[k] for k in range(1, _STAGES + 1)), score_valid_a, score_valid_b])
+        # The drain is judged from a register of in_flight (its OR of every stage's valid flag
+        # stays off the scan's registers, timing), after one cycle in DRAIN: by then the register
+        # has seen the last beat accepted before the finish, and no beat enters after it.
+        in_flight_seen = Signal()
+        drain_waited = Signal()
+        m.d.sync += in_flight_seen.eq(in_flight)
         emit = Signal()
+        scan_phase = Signal(range(3))
         best_index = Signal(index_shape)
         best_score = Signal(self._score_fmt.shape())
         candidate = Signal(self._score_fmt.shape())
-        candidate_index = Signal(index_shape)
-        candidate_valid = Signal()
+        greater = registered_greater(m, candidate, best_score, en=scan_phase == 1, name="scan")
+        takes = (index == 0) | greater  # strictly greater replaces: the first index wins ties
         out_scores = Signal(self._scores_layout)
         scores_valid = Signal()
         m.d.comb += [
@@ -300,28 +313,32 @@ class LIReadoutCore(CoreBase):
         with m.FSM(name="sample"):
             with m.State("RUN"):
                 with m.If(self.i_finish.valid):
-                    m.d.sync += [running.eq(0), emit.eq(self.i_finish.payload.emit)]
+                    m.d.sync += [running.eq(0), emit.eq(self.i_finish.payload.emit), drain_waited.eq(0)]
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                with m.If(~in_flight):
-                    m.d.sync += [index.eq(0), candidate_valid.eq(0), best_index.eq(0),
-                                 best_score.eq(self._score_fmt.min_int)]
+                m.d.sync += drain_waited.eq(1)
+                with m.If(drain_waited & ~in_flight_seen):
+                    m.d.sync += [index.eq(0), scan_phase.eq(0)]
                     m.next = "SCAN"
             with m.State("SCAN"):
-                # One class per cycle: the candidate score is registered, then compared (strict,
-                # so the first index wins ties; starting from the smallest score keeps index 0
-                # when every score is that smallest value).
-                with m.If(index < n):
-                    m.d.sync += [candidate.eq(tree_select(index, scores)), candidate_index.eq(index),
-                                 candidate_valid.eq(1), index.eq(index + 1)]
-                with m.Else():
-                    m.d.sync += candidate_valid.eq(0)
-                with m.If(candidate_valid & (candidate > best_score)):
-                    m.d.sync += [best_index.eq(candidate_index), best_score.eq(candidate)]
-                with m.If((index == n) & ~candidate_valid):
-                    m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores)),
-                                 scores_valid.eq(emit)]
-                    m.next = "EMIT"
+                # Three cycles per class: its score into the candidate register (a multiplexer
+                # tree), the compare with the best into flag registers (hw.arith.registered_greater),
+                # then the best takes the candidate if it is greater (the first class always).
+                with m.Switch(scan_phase):
+                    with m.Case(0):
+                        m.d.sync += [candidate.eq(tree_select(index, scores)), scan_phase.eq(1)]
+                    with m.Case(1):
+                        m.d.sync += scan_phase.eq(2)
+                    with m.Default():
+                        m.d.sync += [scan_phase.eq(0), index.eq(index + 1)]
+                        with m.If(takes):
+                            m.d.sync += [best_index.eq(index), best_score.eq(candidate)]
+                        with m.If(index == n - 1):
+                            m.next = "RESULT"
+            with m.State("RESULT"):
+                m.d.sync += [out_scores.argmax.eq(best_index), out_scores.scores.eq(Cat(*scores)),
+                             scores_valid.eq(emit)]
+                m.next = "EMIT"
             with m.State("EMIT"):
                 with m.If(~scores_valid | self.o_scores.ready):
                     m.d.sync += [index.eq(0), scores_valid.eq(0), clearing.eq(1)]

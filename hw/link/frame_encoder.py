@@ -16,7 +16,7 @@ __all__ = ["ResultKind", "SPIKE_LAYOUT", "STATUS_LAYOUT", "scores_layout", "resu
 
 
 class ResultKind(enum.Enum, shape=2):
-    """Kind of a result to send; selects the member of ``body`` that is meaningful."""
+    """Kind of a result to send; names the member of ``body`` that is sent."""
 
     SPIKE = 0
     SCORES = 1
@@ -38,13 +38,15 @@ def scores_layout(n_classes: int) -> data.StructLayout:
 
 
 def result_layout(n_classes: int) -> data.StructLayout:
-    """Payload of the encoder's input: ``kind`` and a ``body`` union of spike / scores / status.
+    """Payload of the encoder's input: ``kind`` and a ``body`` of spike, scores and status side by
+    side (``kind`` names the one sent; a source drives each member from its own wires, so no
+    select on ``kind`` reaches the body's bits).
 
     ``status`` is :data:`STATUS_LAYOUT`: the decoder's ``counters``, then ``spikes_dropped``.
     """
     return data.StructLayout({
         "kind": ResultKind,
-        "body": data.UnionLayout({
+        "body": data.StructLayout({
             "spike": SPIKE_LAYOUT,
             "scores": scores_layout(n_classes),
             "status": STATUS_LAYOUT,

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.event_pool import SCORE_EXTRA_BITS
 from golden.network import LayerParams
-from hw.arith import any_of, index_bits
+from hw.arith import any_of, index_bits, registered_greater
 from hw.ecp5.multiplier import WideMultiplier
 from hw.memories import parameter_memory, state_memory
 
@@ -67,8 +67,8 @@ class EventPoolReadout(wiring.Component):
     * **Finish**: taken when no mode beat is offered or on its way. Then ``n_in * n_classes``
       cycles of products, one multiply per clock on :class:`~hw.ecp5.multiplier.WideMultiplier`.
       The weights are in a ROM of one word per feature (its weights of every class), read once
-      per feature and shifted one class per clock. Then the memories' 2 cycles, one register
-      stage and the multiplier's 4 cycles of latency, ``2 * n_classes`` cycles of argmax, and the
+      per feature and shifted one class per clock. Then the memories' 2 cycles, two register
+      stages and the multiplier's 4 cycles of latency, ``2 * n_classes`` cycles of argmax, and the
       scores beat (:attr:`finish_cycles` in all). Each pooled word is cleared after its last
       read.
     """
@@ -107,7 +107,7 @@ class EventPoolReadout(wiring.Component):
     @property
     def finish_cycles(self) -> int:
         """Cycles from taking a finish to offering the scores."""
-        return self._layer.n_in * self._layer.n_out + 3 + WideMultiplier.latency + 2 * self._layer.n_out + 2
+        return self._layer.n_in * self._layer.n_out + 4 + WideMultiplier.latency + 2 * self._layer.n_out + 2
 
     @property
     def mode_layout(self) -> data.StructLayout:
@@ -156,9 +156,12 @@ class EventPoolReadout(wiring.Component):
         sums = [Signal(pool_layout, name=f"sum_{5 + j}") for j in range(3)]
         m.d.sync += [sums[0].eq(add_sum), sums[1].eq(sums[0]), sums[2].eq(sums[1])]
         # The beat in stage 3 is one to four beats behind the beats now in stages 4 .. 7, whose
-        # sums are add_sum and sums[0 .. 2].
+        # sums are add_sum and sums[0 .. 2]. Whether each of them names its word is registered
+        # a stage early (stage 2 against stages 3 .. 6; every stage moves each cycle), so the
+        # forwarding select comes from registers.
         newer = [add_sum, *sums]
-        ahead = [add_valid[4 + j] & (add_index[4 + j] == add_index[3]) for j in range(4)]
+        ahead = [Signal(name=f"ahead_{j}") for j in range(4)]
+        m.d.sync += [ahead[j].eq(add_valid[3 + j] & (add_index[3 + j] == add_index[2])) for j in range(4)]
         forward = Signal()
         forward_sum = Signal(pool_layout)
         chosen = newer[-1]
@@ -168,33 +171,38 @@ class EventPoolReadout(wiring.Component):
         for k, part in enumerate((add_re[4], add_im[4])):
             m.d.comb += add_sum[k].eq(Mux(forward, forward_sum[k], read_word[k]) + part)
 
-        # Sweep: issue (feature f, class c) in order, one per clock. In stage 3 (registers) the
-        # feature's pooled sum, and its weights of every class, loaded at class 0 and shifted one
-        # class per clock after; their class-c pair enters the multiplier's input registers, and
-        # each product lands WideMultiplier.latency cycles after that.
+        # Sweep: issue (feature f, class c) in order, one per clock. The memories' words leave
+        # their block RAMs' output registers into fabric registers (stage 3: the route out of a
+        # block RAM is a cycle of its own); in stage 4 (registers) the feature's pooled sum, and
+        # its weights of every class, loaded at class 0 and shifted one class per clock after;
+        # their class-c pair enters the multiplier's input registers, and each product lands
+        # WideMultiplier.latency cycles after that.
         issuing = Signal()
         feature = Signal(range(max(2, layer.n_in)))
         klass = Signal(range(max(2, n_classes)))
         # Stage k of the sweep: sweep_valid[k] (k = 0: the issue); the part (re/im) and the first
-        # class of a feature to stage 2.
-        sweep_valid = [issuing, *(Signal(name=f"sweep_valid_{k}") for k in range(1, 4 + WideMultiplier.latency))]
-        sweep_part = [feature[0], Signal(name="sweep_part_1"), Signal(name="sweep_part_2")]
-        sweep_first = [klass == 0, Signal(name="sweep_first_1"), Signal(name="sweep_first_2")]
+        # class of a feature to stage 3.
+        sweep_valid = [issuing, *(Signal(name=f"sweep_valid_{k}") for k in range(1, 5 + WideMultiplier.latency))]
+        sweep_part = [feature[0], *(Signal(name=f"sweep_part_{k}") for k in range(1, 4))]
+        sweep_first = [klass == 0, *(Signal(name=f"sweep_first_{k}") for k in range(1, 4))]
         for k in range(1, len(sweep_valid)):
             m.d.sync += sweep_valid[k].eq(sweep_valid[k - 1])
-        for k in range(1, 3):
+        for k in range(1, 4):
             m.d.sync += [sweep_part[k].eq(sweep_part[k - 1]), sweep_first[k].eq(sweep_first[k - 1])]
         clear_valid = Signal()
         clear_addr = Signal(range(max(2, n_words)))
         m.d.sync += [clear_valid.eq(issuing & feature[0] & (klass == n_classes - 1)), clear_addr.eq(feature >> 1)]
-        pooled_3 = Signal(signed(self.pool_bits))
-        weights_3 = Signal(weight_row)
+        pool_word_3 = Signal(pool_layout)
+        weight_word_3 = Signal(weight_row)
+        m.d.sync += [pool_word_3.eq(pool_rd.data), weight_word_3.eq(weight_rd.data)]
+        pooled_4 = Signal(signed(self.pool_bits))
+        weights_4 = Signal(weight_row)
         m.d.sync += [
-            pooled_3.eq(Mux(sweep_part[2], pool_rd.data[1], pool_rd.data[0])),
-            weights_3.eq(Mux(sweep_first[2], weight_rd.data, weights_3.as_value() >> layer.weight_fmt.width)),
+            pooled_4.eq(Mux(sweep_part[3], pool_word_3[1], pool_word_3[0])),
+            weights_4.eq(Mux(sweep_first[3], weight_word_3, weights_4.as_value() >> layer.weight_fmt.width)),
         ]
         m.submodules.product = product = WideMultiplier(layer.weight_fmt.shape(), signed(self.pool_bits))
-        m.d.comb += [product.a.eq(weights_3[0]), product.b.eq(pooled_3)]
+        m.d.comb += [product.a.eq(weights_4[0]), product.b.eq(pooled_4)]
         product_valid = sweep_valid[-1]
         last_product = product_valid & ~sweep_valid[-2]
 
@@ -249,9 +257,8 @@ class EventPoolReadout(wiring.Component):
         # with the best's into flag registers (two short carry chains, no wide compare into the
         # best register); the second takes the score if it is greater and rotates the scores.
         candidate = scores[0]
-        low_bits = self.score_bits // 2
-        high_greater, high_equal, low_greater = Signal(), Signal(), Signal()
         taking = Signal()  # the second cycle of a class
+        greater = registered_greater(m, candidate, best, en=comparing & ~taking, name="argmax")
         first = compare_class == 0
         m.d.comb += rotate.eq(product_valid | (comparing & (compare_class < n_classes) & taking))
         with m.If(comparing):
@@ -262,15 +269,10 @@ class EventPoolReadout(wiring.Component):
                 with m.Else():
                     m.d.sync += sweeping.eq(0)
             with m.Elif(~taking):
-                m.d.sync += [
-                    taking.eq(1),
-                    high_greater.eq(candidate[low_bits:].as_signed() > best[low_bits:].as_signed()),
-                    high_equal.eq(candidate[low_bits:] == best[low_bits:]),
-                    low_greater.eq(candidate[:low_bits] > best[:low_bits]),
-                ]
+                m.d.sync += taking.eq(1)
             with m.Else():
                 m.d.sync += [taking.eq(0), compare_class.eq(compare_class + 1)]
-                with m.If(first | high_greater | (high_equal & low_greater)):
+                with m.If(first | greater):
                     m.d.sync += [best.eq(candidate), best_index.eq(compare_class)]
 
         m.d.comb += [

@@ -337,7 +337,9 @@ class ReadoutLayer(wiring.Component):
         self._layer = layer
         self._lanes = min(lanes, layer.n_out)
         self.synapse = SynapseStage(layer, lanes=self._lanes)
-        self.core = core_classes()[layer.kind](layer.neuron, score_fmt=score_fmt)
+        # No read-after-write compare in the core: a step's drain starts only after every update
+        # of the previous step left the core (timing: its input ready is then a register).
+        self.core = core_classes()[layer.kind](layer.neuron, score_fmt=score_fmt, hazard_check=False)
         super().__init__({
             "i": In(stream.Signature(synapse_command_layout(layer.n_in))),
             "o_scores": Out(stream.Signature(self.core.scores_layout)),

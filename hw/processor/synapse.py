@@ -294,8 +294,11 @@ class SynapseStage(wiring.Component):
         # word registered in fabric (`acc_in`) in stage `read + 3`, the sum formed there,
         # registered and written back in stage `write` (`read + 4`).
         busy = Signal()
+        # The row wraps to 0 after an event's last row and waits there, so an accept need not
+        # load it: `row` and `issuing_last_row` (registered `row == last_row`, no row compare on
+        # `ready`) change only while `busy`, and the accept's fan-out stays off them (timing).
         row = Signal(range(rows))
-        issuing_last_row = Signal()  # registered `row == last_row`: no row compare on `ready`
+        issuing_last_row = Signal(init=last_row == 0)
         weight_addr = Signal(range(max(2, len(weight_words))))
         bank_bits = (bank_depth - 1).bit_length()
         n_banks = len(weight_banks)
@@ -371,17 +374,18 @@ class SynapseStage(wiring.Component):
         # With branches, the event's branch rides along its rows (stages 0 .. the select's last level).
         branch = ([Signal(range(n_branches), name=f"branch_{k}") for k in range(3 + read)]
                   if n_branches > 1 else None)
+        with m.If(busy):
+            m.d.sync += [row.eq(Mux(issuing_last_row, 0, row + 1)),
+                         issuing_last_row.eq(Mux(issuing_last_row, last_row == 0, row == last_row - 1))]
         with m.If(accept & ~command.close):
-            m.d.sync += [busy.eq(1), row.eq(0), issuing_last_row.eq(last_row == 0),
-                         weight_addr.eq(times_constant(command.index, rows))]
+            m.d.sync += [busy.eq(1), weight_addr.eq(times_constant(command.index, rows))]
             if branch:
                 m.d.sync += branch[0].eq(input_branch(command.index, self._slices))
         with m.Elif(busy):
             with m.If(issuing_last_row):
-                m.d.sync += [busy.eq(0), issuing_last_row.eq(0)]
+                m.d.sync += busy.eq(0)
             with m.Else():
-                m.d.sync += [row.eq(row + 1), issuing_last_row.eq(row == last_row - 1),
-                             weight_addr.eq(weight_addr + 1)]
+                m.d.sync += weight_addr.eq(weight_addr + 1)
         # The accumulator word, read in stage `read`, leaves its output register in stage
         # `read + 2` into a fabric register (`acc_in`, stage `read + 3`, with the selected
         # weights): the route out of the block RAM ends in a register, and every operand of
