@@ -585,9 +585,12 @@ def simulate_processor(params, beats, *, n_steps, lanes=1, cores=None, idle_prob
     sink = SimStreamSink(dut.o_scores, backpressure_prob=backpressure, seed=seed + 1, on_beat=scores.append)
     counters = {}
     cycles = {}
-    # The spiking layers' cores have no read-after-write compare (hazard_check=False): the
-    # processor must never offer a core a neuron whose previous update is still in flight.
+    # The spiking layers' cores and the leaky-integrator readout core have no read-after-write
+    # compare (hazard_check=False): the processor must never offer a core a neuron whose
+    # previous update is still in flight.
     cores = [core for layer in dut.hidden for core in layer.cores]
+    if not dut.flames:
+        cores.append(dut.readout.core)
     in_flight = [set() for _ in cores]
 
     async def monitor(ctx):
