@@ -93,7 +93,9 @@ def state_memory(m, name: str, *, shape, depth: int, read: str = "registered", o
 
 def parameter_memory(m, name: str, *, shape, init: list, output_register: bool = False):
     """A read-only memory holding the words ``init`` (one per address); returns its synchronous
-    read port (latency 1, or 2 with ``output_register``: see the module docstring)."""
+    read port (latency 1, or 2 with ``output_register``: see the module docstring). Where
+    :func:`golden.fit.map_memory` puts the ROM in logic, the memory carries Yosys's
+    ``rom_style = "logic"``, so Yosys does too."""
     if _in_block_ram(shape, len(init), written=False):
         if output_register:
             return _block_ram(m, name, shape=shape, depth=len(init), init=init)[0]
