@@ -17,8 +17,8 @@ from amaranth.hdl import Cat, Const, Mux, Signal, Value
 from golden.fixed import QFormat, round_shift
 from golden.protocol import COUNTER_WIDTH
 
-__all__ = ["COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "SELECT_WAYS", "all_of", "any_of",
-           "biased_partial_operands", "biased_slices", "count_saturating", "index_bits", "operand_parts",
+__all__ = ["COMPARE_PART_BITS", "COUNTER_WIDTH", "COUNTER_MAX", "MULTIPLIER_PORT_BITS", "SELECT_WAYS", "all_of",
+           "any_of", "biased_partial_operands", "biased_slices", "count_saturating", "index_bits", "operand_parts",
            "partial_products", "pipelined_tree_select", "registered_greater", "round_shift", "saturate",
            "select_stages", "sum_shifted", "times_constant", "tree_select"]
 
@@ -79,25 +79,37 @@ def all_of(terms):
     return Cat(*terms).all()
 
 
+#: Widest part :func:`registered_greater` compares in one carry chain.
+COMPARE_PART_BITS = 10
+
+
 def registered_greater(m, a, b, *, en, name: str):
     """``a > b`` (signed) for the ``a`` and ``b`` of the cycle ``en`` was high, valid the cycle
-    after: the two halves are compared into flag registers (two short carry chains, no wide
-    compare into a wide register's enable) and the returned expression joins the flags. ``a``
-    and ``b`` have one width."""
+    after: the operands are compared in parts of at most :data:`COMPARE_PART_BITS` bits, each
+    part's ``greater`` and ``equal`` into flag registers (short carry chains, no wide compare
+    into a wide register's enable), and the returned expression joins the flags, the top part
+    signed. ``a`` and ``b`` have one width."""
     a, b = Value.cast(a), Value.cast(b)
     if len(a) != len(b):
         raise ValueError(f"a and b must have one width, not {len(a)} and {len(b)}")
-    low_bits = len(a) // 2
-    high_greater = Signal(name=f"{name}_high_greater")
-    high_equal = Signal(name=f"{name}_high_equal")
-    low_greater = Signal(name=f"{name}_low_greater")
-    with m.If(en):
-        m.d.sync += [
-            high_greater.eq(a[low_bits:].as_signed() > b[low_bits:].as_signed()),
-            high_equal.eq(a[low_bits:] == b[low_bits:]),
-            low_greater.eq(a[:low_bits] > b[:low_bits]),
-        ]
-    return high_greater | (high_equal & low_greater)
+    n_parts = -(-len(a) // COMPARE_PART_BITS)
+    bounds = [len(a) * k // n_parts for k in range(n_parts + 1)]
+    greater = None
+    for k, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        a_part, b_part = a[low:high], b[low:high]
+        if k == n_parts - 1:
+            a_part, b_part = a_part.as_signed(), b_part.as_signed()
+        part_greater = Signal(name=f"{name}_greater_{k}")
+        with m.If(en):
+            m.d.sync += part_greater.eq(a_part > b_part)
+        if greater is None:
+            greater = part_greater
+            continue
+        part_equal = Signal(name=f"{name}_equal_{k}")
+        with m.If(en):
+            m.d.sync += part_equal.eq(a_part == b_part)
+        greater = part_greater | (part_equal & greater)
+    return greater
 
 
 def tree_select(index, values):

@@ -321,7 +321,7 @@ def test_counters_add_and_stick_at_their_maximum(amount_bits):
     sim.run()
 
 
-@pytest.mark.parametrize("width", [1, 2, 7, 38])
+@pytest.mark.parametrize("width", [1, 2, 7, 10, 11, 38])
 def test_registered_greater_is_the_signed_compare_of_the_cycle_before(width):
     """registered_greater: with `en` high, the expression is a > b (signed) for the a and b of
     the cycle before, at the corners (equal halves, equal high half, the extremes) and at

@@ -368,6 +368,9 @@ class SynapseStage(wiring.Component):
             ~self.draining & Mux(command.close, ~event_in_flight & self.close_allowed, idle_for_event)
         )
         accept = self.i.valid & self.i.ready
+        # An event's accept, written without the close's terms (the in-flight OR stays off the
+        # event path's registers: timing).
+        accept_event = self.i.valid & ~command.close & ~self.draining & idle_for_event
         m.d.comb += self.closed.eq(accept & command.close)
 
         # Event path: issue one row per cycle from registers.
@@ -377,7 +380,7 @@ class SynapseStage(wiring.Component):
         with m.If(busy):
             m.d.sync += [row.eq(Mux(issuing_last_row, 0, row + 1)),
                          issuing_last_row.eq(Mux(issuing_last_row, last_row == 0, row == last_row - 1))]
-        with m.If(accept & ~command.close):
+        with m.If(accept_event):
             m.d.sync += [busy.eq(1), weight_addr.eq(times_constant(command.index, rows))]
             if branch:
                 m.d.sync += branch[0].eq(input_branch(command.index, self._slices))
