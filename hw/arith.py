@@ -86,9 +86,9 @@ COMPARE_PART_BITS = 10
 def registered_greater(m, a, b, *, en, name: str):
     """``a > b`` (signed) for the ``a`` and ``b`` of the cycle ``en`` was high, valid the cycle
     after: the operands are compared in parts of at most :data:`COMPARE_PART_BITS` bits, each
-    part's ``greater`` and ``equal`` into flag registers (short carry chains, no wide compare
-    into a wide register's enable), and the returned expression joins the flags, the top part
-    signed. ``a`` and ``b`` have one width."""
+    part's ``greater`` (the top part signed) and, above the lowest part, its ``equal`` into flag
+    registers (short carry chains, no wide compare into a wide register's enable); the returned
+    expression joins the flags. ``a`` and ``b`` have one width."""
     a, b = Value.cast(a), Value.cast(b)
     if len(a) != len(b):
         raise ValueError(f"a and b must have one width, not {len(a)} and {len(b)}")

@@ -253,8 +253,8 @@ class EventPoolReadout(wiring.Component):
             m.d.sync += [comparing.eq(1), compare_class.eq(0)]
 
         # Argmax over the rotating scores, two cycles per class; the first index wins ties
-        # (strictly greater replaces). The first cycle compares the score's high and low halves
-        # with the best's into flag registers (two short carry chains, no wide compare into the
+        # (strictly greater replaces). The first cycle compares the score with the best into flag
+        # registers (hw.arith.registered_greater: short carry chains, no wide compare into the
         # best register); the second takes the score if it is greater and rotates the scores.
         candidate = scores[0]
         taking = Signal()  # the second cycle of a class
